@@ -1,0 +1,123 @@
+/*
+ * main.c: warrend's entry point: options, the event loop, signals.
+ */
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "server/server.h"
+#include "store/store.h"
+
+#define DEFAULT_LISTEN "0.0.0.0:5672"
+#define DEFAULT_DATA_DIR "/var/lib/warren"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: warrend [--listen ADDR:PORT]... [--data-dir DIR] [--log-level LEVEL]\n"
+	    "  --listen ADDR:PORT  listen there (default " DEFAULT_LISTEN "; repeatable)\n"
+	    "  --data-dir DIR      keep the store in DIR (default " DEFAULT_DATA_DIR ")\n"
+	    "  --log-level LEVEL   error, warn, info (default) or debug\n");
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct event_base *base = arg;
+
+	log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	server_stop_listening();
+	conn_close_all(320, "CONNECTION_FORCED - broker shutdown");
+	event_base_loopexit(base, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct server_options opt = { .data_dir = DEFAULT_DATA_DIR, .log_level = LOG_INFO };
+	struct event_base *base = NULL;
+	struct event *sigterm = NULL, *sigint = NULL;
+	struct store *store = NULL;
+	char err[512];
+	int ch, i, ret = 1;
+
+	while ((ch = getopt_long(argc, argv, "l:d:v:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+			if (opt.nlisten == SERVER_MAX_LISTENERS) {
+				fprintf(stderr, "warrend: at most %d listeners\n",
+				    SERVER_MAX_LISTENERS);
+				return 2;
+			}
+			opt.listen[opt.nlisten++] = optarg;
+			break;
+		case 'd': opt.data_dir = optarg; break;
+		case 'v':
+			if (log_parse_level(optarg, &opt.log_level) != 0) {
+				fprintf(stderr,
+				    "warrend: --log-level: '%s' is not error, warn, info or "
+				    "debug\n",
+				    optarg);
+				return 2;
+			}
+			break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("warrend %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (opt.nlisten == 0)
+		opt.listen[opt.nlisten++] = DEFAULT_LISTEN;
+	log_set_level(opt.log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((store = store_open(opt.data_dir, err, sizeof(err))) == NULL) {
+		log_error("store: %s", err);
+		goto out;
+	}
+	if (evthread_use_pthreads() != 0 || (base = event_base_new()) == NULL) {
+		log_error("cannot create the event loop");
+		goto out;
+	}
+	for (i = 0; i < opt.nlisten; i++)
+		if (server_listen(base, opt.listen[i]) != 0)
+			goto out;
+	sigterm = evsignal_new(base, SIGTERM, signal_cb, base);
+	sigint = evsignal_new(base, SIGINT, signal_cb, base);
+	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||
+	    evsignal_add(sigint, NULL) != 0) {
+		log_error("cannot install signal handlers");
+		goto out;
+	}
+	log_info("warrend %s started, data in %s", PACKAGE_VERSION, opt.data_dir);
+	event_base_dispatch(base);
+	ret = 0;
+out:
+	server_stop_listening();
+	conn_close_all(320, "CONNECTION_FORCED - broker shutdown");
+	if (sigterm != NULL)
+		event_free(sigterm);
+	if (sigint != NULL)
+		event_free(sigint);
+	if (base != NULL)
+		event_base_free(base);
+	store_close(store);
+	if (ret == 0)
+		log_info("warrend stopped");
+	return ret;
+}
