@@ -77,7 +77,7 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	log_warn("accept: %s", evutil_socket_error_to_string(err));
 }
 
-int server_listen(struct event_base *base, const char *addr)
+int server_listen(struct event_base *base, const char *addr, int ready_fd)
 {
 	struct sockaddr_storage ss;
 	struct evconnlistener *l;
@@ -104,6 +104,8 @@ int server_listen(struct event_base *base, const char *addr)
 	getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len);
 	server_format_addr((struct sockaddr *)&ss, bound, sizeof(bound));
 	log_info("listening on %s", bound);
+	if (ready_fd >= 0)
+		dprintf(ready_fd, "%s\n", bound);
 	listeners[nlisteners++] = l;
 	return 0;
 }

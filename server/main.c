@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "server/server.h"
@@ -22,7 +23,9 @@ static void usage(FILE *f)
 	    "usage: warrend [--listen ADDR:PORT]... [--data-dir DIR] [--log-level LEVEL]\n"
 	    "  --listen ADDR:PORT  listen there (default " DEFAULT_LISTEN "; repeatable)\n"
 	    "  --data-dir DIR      keep the store in DIR (default " DEFAULT_DATA_DIR ")\n"
-	    "  --log-level LEVEL   error, warn, info (default) or debug\n");
+	    "  --log-level LEVEL   error, warn, info (default) or debug\n"
+	    "  --ready-fd N        once listening, write each bound ADDR:PORT to fd N, then close "
+	    "it\n");
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -41,6 +44,7 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "ready-fd", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -50,9 +54,10 @@ int main(int argc, char **argv)
 	struct event *sigterm = NULL, *sigint = NULL;
 	struct store *store = NULL;
 	char err[512];
-	int ch, i, ret = 1;
+	int ch, i, ret = 1, ready_fd = -1;
+	char *end;
 
-	while ((ch = getopt_long(argc, argv, "l:d:v:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "l:d:v:r:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'l':
 			if (opt.nlisten == SERVER_MAX_LISTENERS) {
@@ -69,6 +74,14 @@ int main(int argc, char **argv)
 				    "warrend: --log-level: '%s' is not error, warn, info or "
 				    "debug\n",
 				    optarg);
+				return 2;
+			}
+			break;
+		case 'r':
+			ready_fd = (int)strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || ready_fd < 0) {
+				fprintf(stderr,
+				    "warrend: --ready-fd: '%s' is not a file descriptor\n", optarg);
 				return 2;
 			}
 			break;
@@ -95,8 +108,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	for (i = 0; i < opt.nlisten; i++)
-		if (server_listen(base, opt.listen[i]) != 0)
+		if (server_listen(base, opt.listen[i], ready_fd) != 0)
 			goto out;
+	if (ready_fd >= 0)
+		close(ready_fd);
 	sigterm = evsignal_new(base, SIGTERM, signal_cb, base);
 	sigint = evsignal_new(base, SIGINT, signal_cb, base);
 	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||

@@ -39,7 +39,8 @@ struct server_options {
 	const char *data_dir;
 	enum log_level log_level;
 };
-int server_listen(struct event_base *base, const char *addr);
+/* Listen on addr ("ADDR:PORT", port 0 picks one); the bound address goes to ready_fd if >= 0. */
+int server_listen(struct event_base *base, const char *addr, int ready_fd);
 void server_stop_listening(void);
 struct sockaddr;
 void server_format_addr(const struct sockaddr *sa, char *buf, size_t len);
