@@ -1,61 +1,53 @@
 /*
- * conn.c: client connections. For now a connection is accepted, its protocol header checked and
- * logged, and it is closed: the AMQP state machines arrive with the broker issue.
+ * conn.c: client connections. Reads frames off the socket (the size checked against frame_max from
+ * the 7-byte header, before the payload is waited for), hands channel-0 methods to
+ * handle_connection.c and the rest to their channels, writes frames, and runs the connection's
+ * timer: the handshake timeout, heartbeats in both directions, and the wait for close-ok. A
+ * connection is never freed inside its own callback: it is marked dead and freed on the next turn
+ * of the loop.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
-#include <sys/queue.h>
+#include <string.h>
 #include <sys/socket.h>
 
-#include "amqp/amqp.h"
 #include "server/server.h"
-
-struct conn {
-	LIST_ENTRY(conn) entry;
-	struct bufferevent *bev;
-	char peer[128];
-};
 
 static LIST_HEAD(, conn) conns = LIST_HEAD_INITIALIZER(conns);
 
-static void conn_free(struct conn *c)
+/* Frames are encoded here before they are copied into an output buffer (one loop, one buffer). */
+static uint8_t scratch[2 * 131072 + 4096];
+
+#define CLOSE_TIMEOUT_MS 3000
+
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static bool is_loopback(const struct sockaddr *sa)
 {
-	LIST_REMOVE(c, entry);
-	bufferevent_free(c->bev);
-	free(c);
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_LOOPBACK(a))
+			return true;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			return a->s6_addr[12] == 127;
+	}
+	return false;
 }
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+static void conn_arm_timer(struct conn *c, uint64_t ms)
 {
-	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t len = evbuffer_get_length(in);
-	const uint8_t *p =
-	    evbuffer_pullup(in, len < AMQP_PROTOCOL_HEADER_LEN ? -1 : AMQP_PROTOCOL_HEADER_LEN);
-	int r = amqp_protocol_header_check(p, len);
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 
-	if (r == AMQP_E_NEED_MORE)
-		return;
-	if (r != 0) {
-		log_info("%s: bad protocol header, answering AMQP 0-9-1", c->peer);
-		bufferevent_write(bev, amqp_protocol_header, AMQP_PROTOCOL_HEADER_LEN);
-	} else {
-		log_info(
-		    "%s: AMQP 0-9-1 protocol header; this build only logs connections", c->peer);
-	}
-	conn_free(c);
-}
-
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct conn *c = arg;
-
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		log_info("%s: connection closed", c->peer);
-		conn_free(c);
-	}
+	evtimer_add(c->timer, &tv);
 }
 
 void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen)
@@ -63,6 +55,7 @@ void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen
 	struct conn *c = xcalloc(1, sizeof(*c));
 
 	server_format_addr(sa, c->peer, sizeof(c->peer));
+	c->loopback = is_loopback(sa);
 	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		log_error("%s: cannot create a buffer for the connection", c->peer);
@@ -70,14 +63,505 @@ void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen
 		free(c);
 		return;
 	}
+	c->state = CONN_HANDSHAKE;
+	c->frame_max = AMQP_FRAME_MIN_SIZE;
+	c->channel_max = broker.cfg.channel_max;
+	c->last_recv = c->last_send = now_ms();
+	c->timer = evtimer_new(base, conn_timer_cb, c);
 	LIST_INSERT_HEAD(&conns, c, entry);
-	bufferevent_setcb(c->bev, conn_read_cb, NULL, conn_event_cb, c);
-	bufferevent_enable(c->bev, EV_READ);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	bufferevent_setwatermark(c->bev, EV_WRITE, broker.cfg.out_low, 0);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	conn_arm_timer(c, (uint64_t)broker.cfg.handshake_timeout * 1000);
 	log_info("%s: accepted connection", c->peer);
+}
+
+/* ---- teardown ---- */
+
+/* Release what the connection holds in the broker: channels, exclusive queues. */
+static void conn_release(struct conn *c)
+{
+	struct hmap_iter it;
+	struct vhost *v;
+	void *vq;
+	uint16_t i;
+
+	for (i = 0; i < c->nchannels; i++) {
+		if (c->channels[i] != NULL) {
+			channel_free(c->channels[i]);
+			c->channels[i] = NULL;
+		}
+	}
+	c->open_channels = 0;
+	hmap_iter_init(&broker.vhosts, &it);
+	while (hmap_iter_next(&it, NULL, NULL, (void **)&v)) {
+		struct hmap_iter qi;
+		hmap_iter_init(&v->queues, &qi);
+		while (hmap_iter_next(&qi, NULL, NULL, &vq)) {
+			struct queue *q = vq;
+			if (q->exclusive && q->owner == c)
+				queue_delete(q);
+		}
+	}
+}
+
+static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	free(c->channels);
+	free(c->user);
+	free(c);
+}
+
+/* Close the socket now (after whatever is already written is flushed, if flush). */
+static void conn_kill(struct conn *c, bool flush)
+{
+	if (c->state == CONN_DEAD)
+		return;
+	if (flush && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		c->close_after_flush = true;
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+		conn_release(c);
+		conn_arm_timer(c, CLOSE_TIMEOUT_MS);
+		return;
+	}
+	c->state = CONN_DEAD;
+	conn_release(c);
+	evtimer_del(c->timer);
+	event_free(c->timer);
+	c->timer = NULL;
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	LIST_REMOVE(c, entry);
+	log_info("%s: connection closed", c->peer);
+	event_base_once(broker.base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
+	if (broker.stopping && LIST_EMPTY(&conns))
+		event_base_loopexit(broker.base, NULL);
+}
+
+void conn_close_after_flush(struct conn *c)
+{
+	conn_kill(c, true);
+}
+
+/* ---- output ---- */
+
+struct evbuffer *conn_output(struct conn *c)
+{
+	return bufferevent_get_output(c->bev);
+}
+
+bool conn_output_full(struct conn *c)
+{
+	return c->output_full;
+}
+
+static void conn_wrote(struct conn *c)
+{
+	c->last_send = now_ms();
+	if (!c->output_full &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) > broker.cfg.out_high)
+		c->output_full = true;
+}
+
+void conn_send_method(struct conn *c, uint16_t channel, const struct amqp_method *m)
+{
+	int n;
+
+	if (c->state == CONN_DEAD || c->close_after_flush)
+		return;
+	n = amqp_method_frame_encode(channel, m, scratch, sizeof(scratch));
+	if (n < 0) {
+		log_error(
+		    "%s: cannot encode %s: %s", c->peer, amqp_method_name(m->id), amqp_strerror(n));
+		return;
+	}
+	evbuffer_add(bufferevent_get_output(c->bev), scratch, (size_t)n);
+	conn_wrote(c);
+}
+
+static void unref_message_cb(const void *data, size_t len, void *arg)
+{
+	message_unref(arg);
+}
+
+/* Bodies larger than this are added to the output by reference, not copied. */
+#define BODY_COPY_MAX 4096
+
+void conn_send_content(
+    struct conn *c, uint16_t channel, const struct amqp_method *m, const struct message *msg)
+{
+	struct evbuffer *out;
+	size_t off = 0, chunk, maxchunk, body = (size_t)msg->body_size;
+	int n, h;
+
+	if (c->state == CONN_DEAD || c->close_after_flush)
+		return;
+	out = bufferevent_get_output(c->bev);
+	n = amqp_method_frame_encode(channel, m, scratch, sizeof(scratch));
+	if (n < 0) {
+		log_error(
+		    "%s: cannot encode %s: %s", c->peer, amqp_method_name(m->id), amqp_strerror(n));
+		return;
+	}
+	h = amqp_content_header_encode(AMQP_BASIC_CLASS, msg->body_size,
+	    (struct amqp_bytes){ msg->props, msg->props_len }, scratch + n + AMQP_FRAME_HEADER_LEN,
+	    sizeof(scratch) - (size_t)n - AMQP_FRAME_OVERHEAD);
+	if (h < 0) {
+		log_error("%s: cannot encode a content header: %s", c->peer, amqp_strerror(h));
+		return;
+	}
+	amqp_frame_put_header(scratch + n, AMQP_FRAME_HEADER, channel, (uint32_t)h);
+	n += h + AMQP_FRAME_OVERHEAD;
+	maxchunk = c->frame_max - AMQP_FRAME_OVERHEAD;
+	if (body <= BODY_COPY_MAX && body <= maxchunk) {
+		/* One contiguous write of method, header and a small body. */
+		if (body > 0) {
+			memcpy(scratch + n + AMQP_FRAME_HEADER_LEN, msg->body, body);
+			amqp_frame_put_header(
+			    scratch + n, AMQP_FRAME_BODY, channel, (uint32_t)body);
+			n += (int)body + AMQP_FRAME_OVERHEAD;
+		}
+		evbuffer_add(out, scratch, (size_t)n);
+		conn_wrote(c);
+		return;
+	}
+	evbuffer_add(out, scratch, (size_t)n);
+	while (off < body) {
+		uint8_t hdr[AMQP_FRAME_HEADER_LEN + 1];
+		chunk = body - off < maxchunk ? body - off : maxchunk;
+		amqp_frame_put_header(hdr, AMQP_FRAME_BODY, channel, 0);
+		hdr[3] = (uint8_t)(chunk >> 24);
+		hdr[4] = (uint8_t)(chunk >> 16);
+		hdr[5] = (uint8_t)(chunk >> 8);
+		hdr[6] = (uint8_t)chunk;
+		evbuffer_add(out, hdr, AMQP_FRAME_HEADER_LEN);
+		/* The output holds a reference on the message until the bytes are written. */
+		message_ref((struct message *)msg);
+		evbuffer_add_reference(out, msg->body + off, chunk, unref_message_cb, (void *)msg);
+		evbuffer_add(out, (const uint8_t[]){ AMQP_FRAME_END }, 1);
+		off += chunk;
+	}
+	conn_wrote(c);
+}
+
+static void conn_send_close(struct conn *c, int code, const char *text, uint32_t method_id)
+{
+	struct amqp_method m = { .id = AMQP_ID_connection_close };
+
+	m.u.connection_close.reply_code = (uint16_t)code;
+	m.u.connection_close.reply_text = amqp_cstr(text);
+	if (m.u.connection_close.reply_text.len > 255)
+		m.u.connection_close.reply_text.len = 255;
+	m.u.connection_close.class_id = (uint16_t)(method_id >> 16);
+	m.u.connection_close.method_id = (uint16_t)method_id;
+	conn_send_method(c, 0, &m);
+}
+
+void conn_error(struct conn *c, int code, uint32_t method_id, const char *fmt, ...)
+{
+	char text[512];
+	int n;
+	va_list ap;
+
+	if (c->state == CONN_DEAD || c->state == CONN_CLOSING)
+		return;
+	n = snprintf(text, sizeof(text), "%s - ", amqp_reply_name(code));
+	va_start(ap, fmt);
+	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+	va_end(ap);
+	log_warn("%s: closing connection: %d %s", c->peer, code, text);
+	conn_send_close(c, code, text, method_id);
+	c->state = CONN_CLOSING;
+	conn_release(c);
+	evtimer_del(c->timer);
+	conn_arm_timer(c, CLOSE_TIMEOUT_MS);
 }
 
 void conn_close_all(int reply_code, const char *reason)
 {
+	struct conn *c, *next;
+
+	for (c = LIST_FIRST(&conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, entry);
+		if (c->state == CONN_OPEN)
+			conn_error(c, reply_code, 0, "%s", reason);
+		else if (c->state != CONN_CLOSING) {
+			conn_kill(c, false);
+		}
+	}
+}
+
+bool conn_none_left(void)
+{
+	return LIST_EMPTY(&conns);
+}
+
+void conn_destroy_all(void)
+{
 	while (!LIST_EMPTY(&conns))
-		conn_free(LIST_FIRST(&conns));
+		conn_kill(LIST_FIRST(&conns), false);
+}
+
+/* ---- flow control ---- */
+
+void conn_set_blocked(struct conn *c, bool block)
+{
+	struct amqp_method m;
+
+	if (c->state == CONN_DEAD || block == c->blocked)
+		return;
+	c->blocked = block;
+	if (block) {
+		bufferevent_disable(c->bev, EV_READ);
+		if (c->caps.blocked && !c->block_sent) {
+			m = (struct amqp_method){ .id = AMQP_ID_connection_blocked };
+			m.u.connection_blocked.reason = amqp_cstr("low on memory");
+			conn_send_method(c, 0, &m);
+			c->block_sent = true;
+		}
+	} else {
+		if (c->block_sent) {
+			m = (struct amqp_method){ .id = AMQP_ID_connection_unblocked };
+			conn_send_method(c, 0, &m);
+			c->block_sent = false;
+		}
+		c->last_recv = now_ms();
+		bufferevent_enable(c->bev, EV_READ);
+		conn_read_cb(c->bev, c); /* frames may already be waiting */
+	}
+}
+
+void conn_mem_alarm(bool on)
+{
+	struct conn *c, *next;
+
+	for (c = LIST_FIRST(&conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, entry);
+		if (c->publisher && c->state == CONN_OPEN)
+			conn_set_blocked(c, on);
+	}
+}
+
+/* ---- input ---- */
+
+/* Dispatch one whole frame. */
+static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
+{
+	struct amqp_method m;
+	struct channel *ch;
+	int r;
+
+	if (f->type == AMQP_FRAME_HEARTBEAT)
+		return;
+	if (c->state == CONN_CLOSING) {
+		/* After connection.close only close and close-ok count. */
+		if (f->channel != 0 || f->type != AMQP_FRAME_METHOD ||
+		    amqp_method_decode(f->payload, f->size, &m) != 0)
+			return;
+		if (m.id == AMQP_ID_connection_close_ok) {
+			conn_kill(c, false);
+		} else if (m.id == AMQP_ID_connection_close) {
+			m = (struct amqp_method){ .id = AMQP_ID_connection_close_ok };
+			conn_send_method(c, 0, &m);
+		}
+		return;
+	}
+	if (f->channel == 0) {
+		if (f->type != AMQP_FRAME_METHOD) {
+			conn_error(c, AMQP_UNEXPECTED_FRAME, 0,
+			    "expected method frame on channel 0, got frame type %u", f->type);
+			return;
+		}
+		if ((r = amqp_method_decode(f->payload, f->size, &m)) != 0) {
+			conn_error(c, amqp_err_reply_code(r), m.id,
+			    "cannot decode %s on channel 0: %s", amqp_method_name(m.id),
+			    amqp_strerror(r));
+			return;
+		}
+		if (amqp_method_class(m.id) != 10) {
+			conn_error(c, AMQP_COMMAND_INVALID, m.id, "%s is not allowed on channel 0",
+			    amqp_method_name(m.id));
+			return;
+		}
+		handle_connection(c, &m);
+		return;
+	}
+	if (c->state != CONN_OPEN) {
+		conn_error(c, AMQP_UNEXPECTED_FRAME, 0,
+		    "frame on channel %u before connection.open", f->channel);
+		return;
+	}
+	if (f->channel > c->channel_max) {
+		conn_error(c, AMQP_CHANNEL_ERROR, 0, "channel %u is above channel_max %u",
+		    f->channel, c->channel_max);
+		return;
+	}
+	ch = f->channel < c->nchannels ? c->channels[f->channel] : NULL;
+	if (ch == NULL) {
+		if (f->type == AMQP_FRAME_METHOD &&
+		    (r = amqp_method_decode(f->payload, f->size, &m)) == 0 &&
+		    m.id == AMQP_ID_channel_open) {
+			channel_open(c, f->channel);
+			return;
+		}
+		if (f->type == AMQP_FRAME_METHOD && r != 0) {
+			conn_error(c, amqp_err_reply_code(r), m.id, "cannot decode %s: %s",
+			    amqp_method_name(m.id), amqp_strerror(r));
+			return;
+		}
+		conn_error(c, AMQP_CHANNEL_ERROR, f->type == AMQP_FRAME_METHOD ? m.id : 0,
+		    "expected 'channel.open' on channel %u", f->channel);
+		return;
+	}
+	channel_handle_frame(ch, f);
+}
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t hdr[AMQP_FRAME_HEADER_LEN];
+	struct amqp_frame f;
+	size_t len, need, used;
+	const uint8_t *p;
+	int r;
+
+	while (c->state != CONN_DEAD && !c->close_after_flush && !c->blocked) {
+		len = evbuffer_get_length(in);
+		if (c->state == CONN_HANDSHAKE) {
+			p = evbuffer_pullup(in,
+			    len < AMQP_PROTOCOL_HEADER_LEN ? (ssize_t)len
+			                                   : AMQP_PROTOCOL_HEADER_LEN);
+			r = len == 0 ? AMQP_E_NEED_MORE : amqp_protocol_header_check(p, len);
+			if (r == AMQP_E_NEED_MORE)
+				break;
+			if (r != 0) {
+				log_info("%s: bad protocol header; answering with AMQP 0-9-1's",
+				    c->peer);
+				evbuffer_add(bufferevent_get_output(bev), amqp_protocol_header,
+				    AMQP_PROTOCOL_HEADER_LEN);
+				conn_kill(c, true);
+				break;
+			}
+			evbuffer_drain(in, AMQP_PROTOCOL_HEADER_LEN);
+			c->last_recv = now_ms();
+			conn_send_start(c);
+			c->state = CONN_START;
+			continue;
+		}
+		if (len < AMQP_FRAME_HEADER_LEN)
+			break;
+		/* Peek at the header first: the size is checked before the payload is waited for. */
+		evbuffer_copyout(in, hdr, sizeof(hdr));
+		r = amqp_frame_parse(hdr, sizeof(hdr), c->frame_max, &f, &need);
+		if (r != AMQP_E_NEED_MORE) {
+			if (r == AMQP_E_FRAME_SIZE)
+				conn_error(c, AMQP_FRAME_ERROR, 0,
+				    "frame size %u exceeds frame_max %u",
+				    ((uint32_t)hdr[3] << 24 | (uint32_t)hdr[4] << 16 |
+				        (uint32_t)hdr[5] << 8 | hdr[6]) +
+				        AMQP_FRAME_OVERHEAD,
+				    c->frame_max);
+			else
+				conn_error(c, amqp_err_reply_code(r), 0, "%s", amqp_strerror(r));
+			conn_kill(c, true);
+			break;
+		}
+		if (len < need)
+			break;
+		p = evbuffer_pullup(in, (ssize_t)need);
+		r = amqp_frame_parse(p, need, c->frame_max, &f, &used);
+		if (r != 0) {
+			conn_error(c, amqp_err_reply_code(r), 0, "%s", amqp_strerror(r));
+			/* A broken stream cannot be read further: close once the close is written. */
+			conn_kill(c, true);
+			break;
+		}
+		c->last_recv = now_ms();
+		conn_handle_frame(c, &f);
+		if (c->state != CONN_DEAD)
+			evbuffer_drain(in, used);
+	}
+	if (c->state != CONN_DEAD) {
+		/* Confirms decided by this batch go out as one multiple-ack where possible. */
+		uint16_t i;
+		for (i = 0; i < c->nchannels; i++)
+			if (c->channels[i] != NULL && c->channels[i]->confirm_flush_pending)
+				channel_confirm_flush(c->channels[i]);
+	}
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	size_t len = evbuffer_get_length(bufferevent_get_output(bev));
+	uint16_t i;
+
+	if (c->close_after_flush) {
+		if (len == 0)
+			conn_kill(c, false);
+		return;
+	}
+	if (c->output_full && len <= broker.cfg.out_low) {
+		c->output_full = false;
+		for (i = 0; i < c->nchannels; i++)
+			if (c->channels[i] != NULL)
+				channel_kick_consumers(c->channels[i]);
+	}
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if (c->state != CONN_CLOSING && c->state != CONN_DEAD && !c->close_after_flush)
+			log_info(
+			    "%s: client closed the connection without connection.close", c->peer);
+		conn_kill(c, false);
+	}
+}
+
+static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	uint64_t now = now_ms(), hb = (uint64_t)c->heartbeat * 1000;
+
+	if (c->close_after_flush || c->state == CONN_CLOSING) {
+		log_info("%s: no close-ok in time; dropping the connection", c->peer);
+		conn_kill(c, false);
+		return;
+	}
+	if (c->state < CONN_OPEN) {
+		log_warn("%s: handshake not finished within %u s; dropping the connection", c->peer,
+		    broker.cfg.handshake_timeout);
+		conn_kill(c, false);
+		return;
+	}
+	if (hb == 0)
+		return;
+	if (!c->blocked && now - c->last_recv > 2 * hb) {
+		log_warn(
+		    "%s: missed heartbeats from the client for %llu ms; dropping the connection",
+		    c->peer, (unsigned long long)(now - c->last_recv));
+		conn_kill(c, false);
+		return;
+	}
+	if (now - c->last_send >= hb / 2) {
+		evbuffer_add(bufferevent_get_output(c->bev), amqp_heartbeat_frame,
+		    sizeof(amqp_heartbeat_frame));
+		c->last_send = now;
+	}
+	conn_arm_timer(c, hb / 2 > 0 ? hb / 2 : 500);
+}
+
+/* Called when the handshake completes: switch the timer from handshake timeout to heartbeats. */
+void conn_opened(struct conn *c)
+{
+	evtimer_del(c->timer);
+	if (c->heartbeat > 0)
+		conn_arm_timer(c, (uint64_t)c->heartbeat * 500);
 }

@@ -47,3 +47,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	fprintf(
 	    stderr, "%s.%03dZ %s %s\n", stamp, (int)(tv.tv_usec / 1000), level_names[level], line);
 }
+
+bool log_enabled(enum log_level level)
+{
+	return level <= log_level;
+}

@@ -32,10 +32,22 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct event_base *base = arg;
 
+	struct timeval grace = { 5, 0 };
+
+	if (broker.stopping) {
+		log_info("%s again: exiting now", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		event_base_loopexit(base, NULL);
+		return;
+	}
 	log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	broker.stopping = true;
 	server_stop_listening();
-	conn_close_all(320, "CONNECTION_FORCED - broker shutdown");
-	event_base_loopexit(base, NULL);
+	conn_close_all(
+	    AMQP_CONNECTION_FORCED, "broker forced connection closure with reason 'shutdown'");
+	if (conn_none_left())
+		event_base_loopexit(base, NULL);
+	else
+		event_base_loopexit(base, &grace); /* clients get a moment to answer close-ok */
 }
 
 int main(int argc, char **argv)
@@ -107,6 +119,7 @@ int main(int argc, char **argv)
 		log_error("cannot create the event loop");
 		goto out;
 	}
+	broker_init(base);
 	for (i = 0; i < opt.nlisten; i++)
 		if (server_listen(base, opt.listen[i], ready_fd) != 0)
 			goto out;
@@ -124,7 +137,10 @@ int main(int argc, char **argv)
 	ret = 0;
 out:
 	server_stop_listening();
-	conn_close_all(320, "CONNECTION_FORCED - broker shutdown");
+	conn_destroy_all();
+	if (base != NULL)
+		event_base_loop(base, EVLOOP_NONBLOCK); /* run the deferred frees */
+	broker_free();
 	if (sigterm != NULL)
 		event_free(sigterm);
 	if (sigint != NULL)

@@ -1,7 +1,9 @@
 /*
  * server.h: warrend's folder-private header, grouped by file so it reads as a table of contents.
- * One event loop (struct event_base) owns all broker state; nothing here is thread-safe unless
- * it says so.
+ * One event loop (struct event_base) owns all broker state; nothing here is thread-safe unless it
+ * says so. Ownership: a vhost owns its exchanges and queues; a connection owns its channels; a
+ * channel owns its consumers and its unacked deliveries. Messages are refcounted and shared by every
+ * queue and delivery that holds them.
  */
 #ifndef WARREN_SERVER_H
 #define WARREN_SERVER_H
@@ -10,18 +12,38 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
+
+#include "amqp/amqp.h"
 
 struct event_base;
+struct event;
+struct bufferevent;
+struct evbuffer;
+struct sockaddr;
+
+struct conn;
+struct channel;
+struct vhost;
+struct exchange;
+struct queue;
+struct consumer;
+struct message;
 
 /* log.c */
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 void log_set_level(enum log_level level);
 int log_parse_level(const char *s, enum log_level *out);
+bool log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_debug(...)                                   \
+	do {                                             \
+		if (log_enabled(LOG_DEBUG))              \
+			log_msg(LOG_DEBUG, __VA_ARGS__); \
+	} while (0)
 
 /* xmalloc.c: control-plane allocations that abort on failure. */
 void *xmalloc(size_t size);
@@ -29,8 +51,61 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xreallocarray(void *p, size_t nmemb, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* A NUL-terminated copy of a byte slice. */
+char *xbytesdup(struct amqp_bytes b);
 
-/* listener.c */
+/* hmap.c: byte-string keys (not copied: they must outlive their entry) to pointers. */
+struct hmap_entry;
+struct hmap {
+	struct hmap_entry **buckets;
+	size_t nbuckets, count;
+};
+struct hmap_iter {
+	const struct hmap *m;
+	size_t bucket;
+	struct hmap_entry *next;
+};
+uint64_t hmap_hash(const void *key, size_t len);
+void hmap_init(struct hmap *m);
+void hmap_clear(struct hmap *m);
+void *hmap_get(const struct hmap *m, const void *key, size_t klen);
+void hmap_put(struct hmap *m, const void *key, size_t klen, void *value);
+void *hmap_del(struct hmap *m, const void *key, size_t klen);
+/* Iteration tolerates deleting the entry just returned, and nothing else. */
+void hmap_iter_init(const struct hmap *m, struct hmap_iter *it);
+bool hmap_iter_next(struct hmap_iter *it, const void **key, size_t *klen, void **value);
+
+/* broker.c: process-wide settings and state. */
+struct broker_config {
+	uint32_t frame_max;         /* offered in connection.tune */
+	uint16_t channel_max;       /* offered in connection.tune */
+	uint16_t heartbeat;         /* offered in connection.tune, seconds */
+	uint64_t max_message_size;  /* bytes; larger bodies are refused */
+	uint64_t mem_high;          /* message bytes above which publishers are blocked */
+	uint64_t mem_low;           /* ... and below which they are unblocked */
+	uint32_t handshake_timeout; /* seconds from accept to connection.open */
+	size_t out_high, out_low;   /* per-connection output watermarks for deliveries */
+	bool guest_loopback_only;
+};
+struct broker {
+	struct event_base *base;
+	struct broker_config cfg;
+	struct hmap vhosts;
+	uint64_t mem_used; /* bytes held by messages */
+	bool mem_alarm;
+	bool stopping;
+	struct event *dispatch_ev; /* runs queue_dispatch_pending() after the current callbacks */
+	TAILQ_HEAD(, queue) dispatch_list;
+	uint64_t next_message_id;
+};
+extern struct broker broker;
+void broker_init(struct event_base *base);
+void broker_free(void);
+void broker_mem_add(int64_t delta);
+/* Ask for a dispatch pass over q once the current callbacks are done. */
+void broker_kick(struct queue *q);
+
+/* main.c */
 #define SERVER_MAX_LISTENERS 16
 struct server_options {
 	const char *config_file;
@@ -39,14 +114,393 @@ struct server_options {
 	const char *data_dir;
 	enum log_level log_level;
 };
-/* Listen on addr ("ADDR:PORT", port 0 picks one); the bound address goes to ready_fd if >= 0. */
+
+/* listener.c */
 int server_listen(struct event_base *base, const char *addr, int ready_fd);
 void server_stop_listening(void);
-struct sockaddr;
 void server_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 
+/* message.c: a published message, shared by the queues it is routed to. */
+struct message {
+	uint32_t refs;
+	uint8_t exchange_len, rk_len;
+	bool persistent;
+	uint8_t priority;
+	bool has_ttl;
+	uint32_t props_len;
+	uint64_t ttl_ms; /* from the expiration property */
+	uint64_t id;
+	uint64_t body_size, body_have, body_cap;
+	uint8_t *props; /* encoded property list, flags word onward, forwarded verbatim */
+	uint8_t *body;
+	size_t alloc_size; /* accounted against broker.mem_used */
+	char *exchange;    /* NUL-terminated, in the same allocation */
+	char *routing_key;
+	/* exchange, routing key, properties and (small) body follow */
+};
+struct message *message_new(struct amqp_bytes exchange, struct amqp_bytes routing_key,
+    struct amqp_bytes props, uint64_t body_size);
+static inline struct message *message_ref(struct message *m)
+{
+	m->refs++;
+	return m;
+}
+void message_unref(struct message *m);
+/* Append body bytes; the caller has checked they fit body_size. */
+void message_append_body(struct message *m, const uint8_t *p, size_t len);
+/* Decode the message's properties (slices into m->props). */
+int message_properties(const struct message *m, struct amqp_basic_properties *p);
+/* A copy of m with different properties (used to strip BCC or add x-death). */
+struct message *message_with_props(const struct message *m, struct amqp_bytes props);
+
+/* vhost.c */
+struct vhost {
+	char *name;
+	struct hmap exchanges;
+	struct hmap queues;
+	uint64_t next_gen; /* for amq.gen- names */
+	bool dying;        /* being freed: no auto-delete cascades */
+};
+struct vhost *vhost_find(struct amqp_bytes name);
+struct vhost *vhost_create(const char *name);
+void vhost_free(struct vhost *v);
+struct exchange *vhost_exchange(struct vhost *v, struct amqp_bytes name);
+struct queue *vhost_queue(struct vhost *v, struct amqp_bytes name);
+
+/* exchange.c: declare, delete, bind and route. */
+enum exchange_type { EX_DIRECT, EX_FANOUT, EX_TOPIC, EX_HEADERS };
+struct binding {
+	LIST_ENTRY(binding) src_entry; /* in the source exchange's list */
+	LIST_ENTRY(binding) dst_entry; /* in the destination's list of bindings to it */
+	struct exchange *source;
+	struct queue *dq;    /* destination queue, or */
+	struct exchange *de; /* destination exchange */
+	char *key;
+	size_t key_len;
+	uint8_t *args; /* encoded table entries */
+	size_t args_len;
+	struct amqp_pool args_pool; /* decoded args (headers exchanges) */
+	struct amqp_table args_table;
+	struct binding *next_same_key; /* direct exchange: chain per routing key */
+	struct topic_binding *topic;   /* topic exchange: trie handle */
+};
+LIST_HEAD(binding_list, binding);
+struct exchange {
+	char *name;
+	size_t name_len;
+	struct vhost *vhost;
+	enum exchange_type type;
+	bool durable, auto_delete, internal;
+	uint8_t *args; /* encoded arguments as declared */
+	size_t args_len;
+	char *alternate;              /* alternate-exchange name, or NULL */
+	struct binding_list bindings; /* where this exchange routes to */
+	struct binding_list bound_to; /* exchange-to-exchange bindings that target this one */
+	size_t nbindings;
+	struct hmap direct;      /* EX_DIRECT: key -> first binding */
+	struct topic_trie *trie; /* EX_TOPIC */
+	uint64_t route_mark;     /* loop guard while routing */
+};
+const char *exchange_type_name(enum exchange_type t);
+int exchange_type_parse(struct amqp_bytes s, enum exchange_type *t);
+struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exchange_type type,
+    bool durable, bool auto_delete, bool internal, struct amqp_bytes args);
+void exchange_free(struct exchange *x);
+/* Remove x from its vhost, unbinding everything to and from it. */
+void exchange_delete(struct exchange *x);
+/* Bind; returns 0, or 1 when an identical binding already existed. */
+int exchange_bind(struct exchange *src, struct queue *dq, struct exchange *de,
+    struct amqp_bytes key, struct amqp_bytes args);
+/* Unbind; returns 0, or -1 when no such binding. */
+int exchange_unbind(struct exchange *src, struct queue *dq, struct exchange *de,
+    struct amqp_bytes key, struct amqp_bytes args);
+void binding_free(struct binding *b);
+/* Route a message: every destination queue once (loops and duplicates removed). */
+struct route_result {
+	struct queue **queues;
+	size_t n, cap;
+};
+void exchange_route(struct exchange *x, const struct message *m,
+    const struct amqp_basic_properties *props, struct route_result *out);
+void route_result_free(struct route_result *r);
+
+/* exchange_topic.c: a trie over dot-separated words with `*` and `#`. */
+struct topic_trie;
+struct topic_binding;
+struct topic_trie *topic_trie_new(void);
+void topic_trie_free(struct topic_trie *t);
+struct topic_binding *topic_trie_add(struct topic_trie *t, struct amqp_bytes pattern, void *dest);
+void topic_trie_remove(struct topic_trie *t, struct topic_binding *b);
+/* Call fn for the dest of each binding whose pattern matches key (a dest may repeat). */
+void topic_trie_match(
+    struct topic_trie *t, struct amqp_bytes key, void (*fn)(void *dest, void *arg), void *arg);
+
+/* exchange_headers.c */
+bool headers_match(const struct amqp_table *binding_args, const struct amqp_table *headers);
+
+/* queue.c */
+struct qentry {
+	struct message *m;
+	uint64_t seq;        /* position in the queue: requeued messages go back to it */
+	uint64_t expires_at; /* ms on the loop clock, 0 = never */
+	bool redelivered;
+};
+struct qring {
+	struct qentry *v;
+	size_t cap, head, len;
+};
+enum overflow { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT_PUBLISH, OVERFLOW_REJECT_PUBLISH_DLX };
+struct queue_args {
+	bool has_ttl, has_expires, has_max_len, has_max_bytes;
+	uint64_t ttl_ms, expires_ms, max_len, max_bytes;
+	enum overflow overflow;
+	char *dlx;    /* dead-letter exchange, or NULL */
+	char *dlx_rk; /* dead-letter routing key, or NULL */
+	uint8_t max_priority;
+	bool single_active;
+};
+struct queue {
+	char *name;
+	size_t name_len;
+	struct vhost *vhost;
+	uint32_t refs;
+	bool durable, exclusive, auto_delete, deleted;
+	struct conn *owner; /* exclusive queues */
+	uint8_t *args;      /* as declared */
+	size_t args_len;
+	struct queue_args qa;
+	struct qring *rings; /* one per priority level */
+	unsigned nrings;
+	uint64_t count, bytes; /* ready messages */
+	uint64_t next_seq;
+	uint64_t unacked;
+	TAILQ_HEAD(, consumer) consumers;
+	unsigned nconsumers;
+	bool had_consumer;
+	struct binding_list bound_by; /* bindings that target this queue */
+	TAILQ_ENTRY(queue) dispatch_entry;
+	bool dispatch_pending;
+	struct event *ttl_ev;    /* next message expiry */
+	struct event *expire_ev; /* x-expires */
+	uint64_t route_mark;     /* dedupe while routing */
+};
+struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, bool exclusive,
+    bool auto_delete, struct conn *owner, struct amqp_bytes args, const struct queue_args *qa);
+static inline struct queue *queue_ref(struct queue *q)
+{
+	q->refs++;
+	return q;
+}
+void queue_unref(struct queue *q);
+/* Delete q: cancel its consumers, drop its messages and bindings; returns the messages dropped. */
+uint64_t queue_delete(struct queue *q);
+uint64_t queue_purge(struct queue *q);
+/* Put m at the tail. Returns 0, or -1 if refused by x-overflow reject-publish. */
+int queue_publish(struct queue *q, struct message *m);
+/* Put back a delivered message at its old place, redelivered; takes over the reference. */
+void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at);
+/* Take the head message for basic.get (expired ones are dropped first). */
+bool queue_pop(struct queue *q, struct qentry *out);
+/* Dead-letter m from q (reason "rejected", "expired", "maxlen") if q has a DLX; keeps m's ref. */
+void queue_dead_letter(struct queue *q, struct message *m, const char *reason);
+void queue_dispatch(struct queue *q);
+void queue_dispatch_pending(void);
+void queue_consumer_gone(struct queue *q);
+void queue_touch(struct queue *q); /* restart the x-expires timer */
+int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *queue,
+    const char *vhost, char *err, size_t errlen);
+void queue_args_free(struct queue_args *qa);
+
+/* deadletter.c */
+/* A copy of m for the dead-letter exchange, with x-death recorded; NULL to drop it. */
+struct message *deadletter_message(struct queue *q, const struct message *m, const char *reason);
+/* Route a dead-lettered message from q through x, skipping cycles. */
+void deadletter_route(struct queue *q, struct exchange *x, struct message *dm, const char *reason);
+
+/* consumer.c */
+struct consumer {
+	TAILQ_ENTRY(consumer) q_entry; /* in the queue's list */
+	LIST_ENTRY(consumer) ch_entry; /* in the channel's list */
+	char *tag;
+	size_t tag_len;
+	struct queue *queue;
+	struct channel *ch;
+	bool no_ack, exclusive, cancelled;
+	uint32_t refs;
+	uint16_t prefetch; /* 0 = unlimited */
+	uint32_t unacked;
+	int32_t priority;
+	uint8_t *args;
+	size_t args_len;
+};
+void consumer_unref(struct consumer *c);
+/* Can c take one more message now? */
+bool consumer_ready(const struct consumer *c);
+/* Deliver m to c (writes basic.deliver and the content); takes over the entry. */
+void consumer_deliver(struct consumer *c, struct qentry *e);
+/* Remove c from its queue (and channel); if notify, send basic.cancel to the client. */
+void consumer_cancel(struct consumer *c, bool notify);
+
 /* conn.c */
+enum conn_state {
+	CONN_HANDSHAKE, /* waiting for the protocol header */
+	CONN_START,     /* connection.start sent, waiting for start-ok */
+	CONN_SECURE,    /* waiting for secure-ok */
+	CONN_TUNE,      /* connection.tune sent, waiting for tune-ok */
+	CONN_OPEN_WAIT, /* waiting for connection.open */
+	CONN_OPEN,
+	CONN_CLOSING, /* connection.close sent, waiting for close-ok */
+	CONN_DEAD,    /* socket closed; freed on the next loop turn */
+};
+struct conn_caps {
+	bool auth_failure_close, cancel_notify, blocked, confirms, nack, e2e_bindings,
+	    per_consumer_qos;
+};
+struct conn {
+	LIST_ENTRY(conn) entry;
+	struct bufferevent *bev;
+	enum conn_state state;
+	char peer[128];
+	bool loopback;
+	char *user;
+	struct vhost *vhost;
+	struct conn_caps caps;
+	uint32_t frame_max;
+	uint16_t channel_max;
+	uint16_t heartbeat;
+	struct channel **channels; /* indexed by channel number */
+	uint16_t nchannels;        /* size of the channels array */
+	unsigned open_channels;
+	struct event *timer;           /* handshake timeout, heartbeats, close timeout */
+	uint64_t last_recv, last_send; /* ms on the loop clock */
+	bool publisher;                /* has published: blocked by the memory alarm */
+	bool blocked;                  /* reading paused by the memory alarm */
+	bool block_sent;               /* connection.blocked sent */
+	bool output_full;              /* deliveries paused: output above out_high */
+	bool close_after_flush;        /* the socket closes once the output is written */
+};
 void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen);
+/* Close every connection with connection.close (broker shutdown); true when none are left. */
 void conn_close_all(int reply_code, const char *reason);
+bool conn_none_left(void);
+/* Drop every connection at once (process exit). */
+void conn_destroy_all(void);
+/* The handshake is complete: switch the timer to heartbeats. */
+void conn_opened(struct conn *c);
+/* Send a method on a channel (0 for the connection). */
+void conn_send_method(struct conn *c, uint16_t channel, const struct amqp_method *m);
+/* Send method + content header + body frames split at the connection's frame_max. */
+void conn_send_content(
+    struct conn *c, uint16_t channel, const struct amqp_method *m, const struct message *msg);
+/* A hard error: connection.close with code and a formatted text, then tear down. */
+void conn_error(struct conn *c, int code, uint32_t method_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+struct evbuffer *conn_output(struct conn *c);
+bool conn_output_full(struct conn *c);
+void conn_set_blocked(struct conn *c, bool block);
+/* Stop reading; close the socket once the output is written. */
+void conn_close_after_flush(struct conn *c);
+void conn_mem_alarm(bool on);
+
+/* handle_connection.c: the handshake and connection-class methods. */
+void handle_connection(struct conn *c, const struct amqp_method *m);
+void conn_send_start(struct conn *c);
+
+/* channel.c */
+enum channel_state { CH_OPEN, CH_CLOSING };
+struct unacked {
+	uint64_t tag;
+	struct message *m;
+	struct queue *q; /* holds a reference */
+	uint64_t seq;
+	struct consumer *consumer; /* holds a reference; NULL for basic.get */
+	uint64_t expires_at;       /* kept when requeued */
+};
+struct confirm_slot {
+	uint64_t seq;
+	uint8_t state; /* 0 pending, 1 ack, 2 nack */
+};
+struct tx_publish {
+	struct message *m;
+	bool mandatory;
+};
+struct tx_ack {
+	uint64_t tag;
+	bool multiple;
+	uint8_t kind; /* 0 ack, 1 reject/nack without requeue, 2 requeue */
+};
+struct channel {
+	struct conn *conn;
+	uint16_t id;
+	enum channel_state state;
+	bool flow_active; /* client's channel.flow */
+	bool confirm;     /* confirm.select done */
+	bool tx;          /* tx.select done */
+	struct amqp_assembler asm_state;
+	/* basic.publish being assembled */
+	struct message *pending;
+	bool pending_mandatory, pending_immediate;
+	uint8_t pending_names[2 * 256];
+	struct amqp_bytes pending_exchange, pending_rk;
+	/* consumers */
+	LIST_HEAD(, consumer) consumers;
+	struct hmap consumer_tags;
+	uint16_t prefetch_default; /* basic.qos global=false: for new consumers */
+	uint16_t prefetch_global;  /* basic.qos global=true: whole channel */
+	uint32_t unacked_count;
+	uint64_t next_tag;
+	/* unacked deliveries, ordered by tag */
+	struct unacked *ua;
+	size_t ua_cap, ua_head, ua_len;
+	/* publisher confirms */
+	uint64_t confirm_next;
+	struct confirm_slot *cs;
+	size_t cs_cap, cs_head, cs_len;
+	bool confirm_flush_pending;
+	/* transactions */
+	struct tx_publish *txp;
+	size_t txp_len, txp_cap;
+	struct tx_ack *txa;
+	size_t txa_len, txa_cap;
+	char last_queue[256]; /* the queue "" stands for */
+	size_t last_queue_len;
+};
+struct channel *channel_open(struct conn *c, uint16_t id);
+/* Release everything the channel holds (unacked go back to their queues) and free it. */
+void channel_free(struct channel *ch);
+/* A soft error: channel.close with code and text; the channel waits for close-ok. */
+void channel_error(struct channel *ch, int code, uint32_t method_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void channel_handle_frame(struct channel *ch, const struct amqp_frame *f);
+uint64_t channel_add_unacked(
+    struct channel *ch, struct queue *q, struct message *m, uint64_t seq, struct consumer *cons);
+/* Settle delivery tags: kind 0 ack, 1 drop/dead-letter, 2 requeue. Returns -1 for unknown tags. */
+int channel_settle(struct channel *ch, uint64_t tag, bool multiple, int kind);
+void channel_requeue_all(struct channel *ch);
+bool channel_tag_is_live(struct channel *ch, uint64_t tag);
+uint64_t channel_confirm_seq(struct channel *ch);
+void channel_confirm(struct channel *ch, uint64_t seq, bool ack);
+void channel_confirm_flush(struct channel *ch);
+void channel_kick_consumers(struct channel *ch);
+
+/* handle_*.c: one handler per AMQP class; each returns nothing and reports errors itself. */
+void handle_exchange(struct channel *ch, const struct amqp_method *m);
+void handle_queue(struct channel *ch, const struct amqp_method *m);
+void handle_basic(struct channel *ch, const struct amqp_method *m);
+void handle_tx(struct channel *ch, const struct amqp_method *m);
+void handle_confirm(struct channel *ch, const struct amqp_method *m);
+/* handle_queue.c, handle_exchange.c: shared checks. */
+bool queue_name_shortcut(struct channel *ch, uint32_t mid, struct amqp_bytes *name);
+struct queue *queue_lookup(struct channel *ch, uint32_t mid, struct amqp_bytes name);
+bool check_binding_args(
+    struct channel *ch, uint32_t mid, struct exchange *x, struct amqp_bytes args);
+void generate_name(const char *prefix, char *out, size_t outlen);
+/* A complete basic.publish: route it and deliver (or hold it for tx.commit). */
+void basic_publish_complete(struct channel *ch);
+void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct message *m,
+    bool mandatory, bool confirm, uint64_t seq);
+
+/* time: milliseconds on the loop's cached clock. */
+uint64_t now_ms(void);
 
 #endif /* WARREN_SERVER_H */

@@ -62,3 +62,13 @@ char *xstrndup(const char *s, size_t n)
 		oom(n);
 	return p;
 }
+
+char *xbytesdup(struct amqp_bytes b)
+{
+	char *p = xmalloc(b.len + 1);
+
+	if (b.len > 0) /* may hold NUL bytes: copy by length, never by strlen */
+		memcpy(p, b.ptr, b.len);
+	p[b.len] = '\0';
+	return p;
+}

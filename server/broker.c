@@ -1,0 +1,88 @@
+/*
+ * broker.c: process-wide state: the configuration in force, the vhosts, message memory
+ * accounting with its alarm, and the deferred dispatch pass that delivers queued messages once the
+ * current batch of input has been handled.
+ */
+#include <event2/event.h>
+#include <stdlib.h>
+#include <sys/time.h>
+
+#include "server/server.h"
+
+struct broker broker;
+
+uint64_t now_ms(void)
+{
+	struct timeval tv;
+
+	if (broker.base == NULL || event_base_gettimeofday_cached(broker.base, &tv) != 0)
+		gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	queue_dispatch_pending();
+}
+
+void broker_init(struct event_base *base)
+{
+	broker.base = base;
+	broker.cfg = (struct broker_config){
+		.frame_max = 131072,
+		.channel_max = 2047,
+		.heartbeat = 60,
+		.max_message_size = 134217728,
+		.mem_high = 1024ULL * 1024 * 1024,
+		.mem_low = 768ULL * 1024 * 1024,
+		.handshake_timeout = 10,
+		.out_high = 1024 * 1024,
+		.out_low = 256 * 1024,
+		.guest_loopback_only = true,
+	};
+	hmap_init(&broker.vhosts);
+	TAILQ_INIT(&broker.dispatch_list);
+	broker.dispatch_ev = event_new(base, -1, 0, dispatch_cb, NULL);
+	vhost_create("/");
+}
+
+void broker_free(void)
+{
+	struct hmap_iter it;
+	void *v;
+
+	hmap_iter_init(&broker.vhosts, &it);
+	while (hmap_iter_next(&it, NULL, NULL, &v))
+		vhost_free(v);
+	hmap_clear(&broker.vhosts);
+	if (broker.dispatch_ev != NULL)
+		event_free(broker.dispatch_ev);
+	broker.dispatch_ev = NULL;
+}
+
+void broker_mem_add(int64_t delta)
+{
+	broker.mem_used = (uint64_t)((int64_t)broker.mem_used + delta);
+	if (!broker.mem_alarm && broker.mem_used > broker.cfg.mem_high) {
+		broker.mem_alarm = true;
+		log_warn("memory alarm: messages hold %llu bytes (limit %llu): blocking publishers",
+		    (unsigned long long)broker.mem_used, (unsigned long long)broker.cfg.mem_high);
+		conn_mem_alarm(true);
+	} else if (broker.mem_alarm && broker.mem_used < broker.cfg.mem_low) {
+		broker.mem_alarm = false;
+		log_info("memory alarm cleared: messages hold %llu bytes",
+		    (unsigned long long)broker.mem_used);
+		conn_mem_alarm(false);
+	}
+}
+
+void broker_kick(struct queue *q)
+{
+	if (q->dispatch_pending || q->deleted)
+		return;
+	q->dispatch_pending = true;
+	queue_ref(q);
+	TAILQ_INSERT_TAIL(&broker.dispatch_list, q, dispatch_entry);
+	if (broker.dispatch_ev != NULL)
+		event_active(broker.dispatch_ev, 0, 0);
+}

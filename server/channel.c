@@ -1,0 +1,488 @@
+/*
+ * channel.c: channels: their state, the method / header / body sequence of each command, soft
+ * errors (channel.close, then everything but close and close-ok discarded), the unacked deliveries
+ * ordered by delivery tag, and publisher confirms coalesced into multiple-acks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+struct channel *channel_open(struct conn *c, uint16_t id)
+{
+	struct channel *ch;
+	struct amqp_method m = { .id = AMQP_ID_channel_open_ok };
+	size_t n;
+
+	if (id >= c->nchannels) {
+		n = (size_t)id + 1 > (size_t)c->nchannels * 2 ? (size_t)id + 1
+		                                              : (size_t)c->nchannels * 2;
+		if (n > (size_t)c->channel_max + 1)
+			n = (size_t)c->channel_max + 1;
+		c->channels = xreallocarray(c->channels, n, sizeof(*c->channels));
+		memset(c->channels + c->nchannels, 0, (n - c->nchannels) * sizeof(*c->channels));
+		c->nchannels = (uint16_t)n;
+	}
+	ch = xcalloc(1, sizeof(*ch));
+	ch->conn = c;
+	ch->id = id;
+	ch->state = CH_OPEN;
+	ch->flow_active = true;
+	LIST_INIT(&ch->consumers);
+	hmap_init(&ch->consumer_tags);
+	c->channels[id] = ch;
+	c->open_channels++;
+	conn_send_method(c, id, &m);
+	return ch;
+}
+
+/* Drop everything the channel holds; the struct stays (closing) or goes (free). */
+static void channel_release(struct channel *ch)
+{
+	struct consumer *cons;
+	size_t i;
+
+	while ((cons = LIST_FIRST(&ch->consumers)) != NULL)
+		consumer_cancel(cons, false);
+	hmap_clear(&ch->consumer_tags);
+	channel_requeue_all(ch);
+	message_unref(ch->pending);
+	ch->pending = NULL;
+	ch->asm_state = (struct amqp_assembler){ 0 };
+	for (i = 0; i < ch->txp_len; i++)
+		message_unref(ch->txp[i].m);
+	ch->txp_len = 0;
+	ch->txa_len = 0;
+	ch->cs_len = 0;
+	ch->cs_head = 0;
+}
+
+void channel_free(struct channel *ch)
+{
+	channel_release(ch);
+	free(ch->ua);
+	free(ch->cs);
+	free(ch->txp);
+	free(ch->txa);
+	free(ch);
+}
+
+/* Forget the channel in its connection and free it. */
+static void channel_close_done(struct channel *ch)
+{
+	struct conn *c = ch->conn;
+
+	c->channels[ch->id] = NULL;
+	c->open_channels--;
+	channel_free(ch);
+}
+
+void channel_error(struct channel *ch, int code, uint32_t method_id, const char *fmt, ...)
+{
+	struct amqp_method m = { .id = AMQP_ID_channel_close };
+	char text[512];
+	int n;
+	va_list ap;
+
+	n = snprintf(text, sizeof(text), "%s - ", amqp_reply_name(code));
+	va_start(ap, fmt);
+	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (!amqp_reply_is_soft(code)) {
+		conn_error(ch->conn, code, method_id, "%s", text + n);
+		return;
+	}
+	if (ch->state == CH_CLOSING)
+		return;
+	log_info("%s: channel %u: closing with %d %s", ch->conn->peer, ch->id, code, text);
+	m.u.channel_close.reply_code = (uint16_t)code;
+	m.u.channel_close.reply_text = amqp_cstr(text);
+	if (m.u.channel_close.reply_text.len > 255)
+		m.u.channel_close.reply_text.len = 255;
+	m.u.channel_close.class_id = (uint16_t)(method_id >> 16);
+	m.u.channel_close.method_id = (uint16_t)method_id;
+	conn_send_method(ch->conn, ch->id, &m);
+	ch->state = CH_CLOSING;
+	channel_release(ch);
+}
+
+/* channel-class methods on an open channel. */
+static void handle_channel(struct channel *ch, const struct amqp_method *m)
+{
+	struct amqp_method r;
+
+	switch (m->id) {
+	case AMQP_ID_channel_open:
+		conn_error(ch->conn, AMQP_CHANNEL_ERROR, m->id, "second 'channel.open' seen");
+		return;
+	case AMQP_ID_channel_flow:
+		ch->flow_active = m->u.channel_flow.active;
+		r = (struct amqp_method){ .id = AMQP_ID_channel_flow_ok };
+		r.u.channel_flow_ok.active = ch->flow_active;
+		conn_send_method(ch->conn, ch->id, &r);
+		if (ch->flow_active)
+			channel_kick_consumers(ch);
+		return;
+	case AMQP_ID_channel_flow_ok:
+		return; /* Warren never sends channel.flow: nothing waits for this */
+	case AMQP_ID_channel_close:
+		r = (struct amqp_method){ .id = AMQP_ID_channel_close_ok };
+		conn_send_method(ch->conn, ch->id, &r);
+		channel_close_done(ch);
+		return;
+	case AMQP_ID_channel_close_ok:
+		/* Not closing: RabbitMQ treats an unsolicited close-ok as harmless. */
+		return;
+	}
+}
+
+static void channel_dispatch(struct channel *ch, const struct amqp_method *m)
+{
+	const struct amqp_method_desc *d = amqp_method_lookup(m->id);
+
+	if (d == NULL || !(d->flags & AMQP_MF_CLIENT)) {
+		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
+		    amqp_method_name(m->id));
+		return;
+	}
+	switch (amqp_method_class(m->id)) {
+	case 10:
+		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "%s is only allowed on channel 0",
+		    amqp_method_name(m->id));
+		return;
+	case 20: handle_channel(ch, m); return;
+	case 30: {
+		struct amqp_method r = { .id = AMQP_ID_access_request_ok };
+		r.u.access_request_ok.ticket = 1;
+		conn_send_method(ch->conn, ch->id, &r);
+		return;
+	}
+	case 40: handle_exchange(ch, m); return;
+	case 50: handle_queue(ch, m); return;
+	case 60: handle_basic(ch, m); return;
+	case 85: handle_confirm(ch, m); return;
+	case 90: handle_tx(ch, m); return;
+	default:
+		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unknown class %u",
+		    amqp_method_class(m->id));
+	}
+}
+
+static void channel_content_header(struct channel *ch, const struct amqp_frame *f)
+{
+	struct amqp_content_header h;
+	int r;
+
+	if ((r = amqp_content_header_decode(f->payload, f->size, &h)) != 0) {
+		conn_error(ch->conn, amqp_err_reply_code(r), AMQP_ID_basic_publish,
+		    "content header: %s", amqp_strerror(r));
+		return;
+	}
+	r = amqp_assembler_step(
+	    &ch->asm_state, AMQP_FRAME_HEADER, 0, h.class_id, h.body_size, f->size);
+	if (r < 0) {
+		conn_error(ch->conn, amqp_err_reply_code(r), AMQP_ID_basic_publish, "%s",
+		    amqp_strerror(r));
+		return;
+	}
+	if (h.body_size > broker.cfg.max_message_size) {
+		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
+		    "message size %llu is larger than configured max size %llu",
+		    (unsigned long long)h.body_size,
+		    (unsigned long long)broker.cfg.max_message_size);
+		return;
+	}
+	ch->pending =
+	    message_new(ch->pending_exchange, ch->pending_rk, h.raw_properties, h.body_size);
+	if (r == AMQP_ASM_COMPLETE)
+		basic_publish_complete(ch);
+}
+
+void channel_handle_frame(struct channel *ch, const struct amqp_frame *f)
+{
+	struct amqp_method m;
+	int r, ev;
+
+	if (ch->state == CH_CLOSING) {
+		/* Discard all but channel.close and close-ok until the client's close-ok. */
+		if (f->type != AMQP_FRAME_METHOD ||
+		    amqp_method_decode(f->payload, f->size, &m) != 0)
+			return;
+		if (m.id == AMQP_ID_channel_close_ok) {
+			channel_close_done(ch);
+		} else if (m.id == AMQP_ID_channel_close) {
+			m = (struct amqp_method){ .id = AMQP_ID_channel_close_ok };
+			conn_send_method(ch->conn, ch->id, &m);
+			channel_close_done(ch);
+		}
+		return;
+	}
+	switch (f->type) {
+	case AMQP_FRAME_METHOD:
+		if ((r = amqp_method_decode(f->payload, f->size, &m)) != 0) {
+			conn_error(ch->conn, amqp_err_reply_code(r), m.id, "cannot decode %s: %s",
+			    amqp_method_name(m.id), amqp_strerror(r));
+			return;
+		}
+		ev = amqp_assembler_step(&ch->asm_state, AMQP_FRAME_METHOD, m.id, 0, 0, f->size);
+		if (ev < 0) {
+			conn_error(ch->conn, amqp_err_reply_code(ev), m.id,
+			    "expected content header for class 60, got %s", amqp_method_name(m.id));
+			return;
+		}
+		if (ev == AMQP_ASM_CONTENT_METHOD && m.id != AMQP_ID_basic_publish) {
+			conn_error(ch->conn, AMQP_COMMAND_INVALID, m.id, "unimplemented method %s",
+			    amqp_method_name(m.id));
+			return;
+		}
+		if (ev == AMQP_ASM_CONTENT_METHOD) {
+			/* Keep the names: the frame's bytes are gone when the content arrives. */
+			struct amqp_basic_publish *p = &m.u.basic_publish;
+			memcpy(ch->pending_names, p->exchange.ptr, p->exchange.len);
+			memcpy(ch->pending_names + 256, p->routing_key.ptr, p->routing_key.len);
+			ch->pending_exchange =
+			    (struct amqp_bytes){ ch->pending_names, p->exchange.len };
+			ch->pending_rk =
+			    (struct amqp_bytes){ ch->pending_names + 256, p->routing_key.len };
+			ch->pending_mandatory = p->mandatory;
+			ch->pending_immediate = p->immediate;
+			return;
+		}
+		channel_dispatch(ch, &m);
+		return;
+	case AMQP_FRAME_HEADER: channel_content_header(ch, f); return;
+	case AMQP_FRAME_BODY:
+		ev = amqp_assembler_step(&ch->asm_state, AMQP_FRAME_BODY, 0, 0, 0, f->size);
+		if (ev < 0) {
+			conn_error(ch->conn, amqp_err_reply_code(ev), AMQP_ID_basic_publish, "%s",
+			    ev == AMQP_E_BODY_SIZE
+			        ? "content body larger than the content header declared"
+			        : "unexpected content body frame");
+			return;
+		}
+		message_append_body(ch->pending, f->payload, f->size);
+		if (ev == AMQP_ASM_COMPLETE)
+			basic_publish_complete(ch);
+		return;
+	default: conn_error(ch->conn, AMQP_FRAME_ERROR, 0, "unexpected frame type %u", f->type);
+	}
+}
+
+/* ---- unacked deliveries ---- */
+
+static inline struct unacked *ua_at(struct channel *ch, size_t i)
+{
+	return &ch->ua[(ch->ua_head + i) & (ch->ua_cap - 1)];
+}
+
+uint64_t channel_add_unacked(
+    struct channel *ch, struct queue *q, struct message *m, uint64_t seq, struct consumer *cons)
+{
+	struct unacked *u;
+	size_t i, ncap;
+
+	if (ch->ua_len == ch->ua_cap) {
+		ncap = ch->ua_cap != 0 ? ch->ua_cap * 2 : 16;
+		struct unacked *nv = xreallocarray(NULL, ncap, sizeof(*nv));
+		for (i = 0; i < ch->ua_len; i++)
+			nv[i] = *ua_at(ch, i);
+		free(ch->ua);
+		ch->ua = nv;
+		ch->ua_cap = ncap;
+		ch->ua_head = 0;
+	}
+	u = ua_at(ch, ch->ua_len++);
+	u->tag = ++ch->next_tag;
+	u->m = m;
+	u->q = queue_ref(q);
+	u->seq = seq;
+	u->consumer = cons;
+	u->expires_at = 0;
+	if (cons != NULL) {
+		cons->refs++;
+		cons->unacked++;
+	}
+	q->unacked++;
+	ch->unacked_count++;
+	return u->tag;
+}
+
+/* Settle one live entry: 0 ack, 1 drop (dead-letter), 2 requeue. */
+static void unacked_settle(struct channel *ch, struct unacked *u, int kind)
+{
+	struct queue *q = u->q;
+	struct consumer *cons = u->consumer;
+
+	q->unacked--;
+	ch->unacked_count--;
+	if (kind == 2) {
+		queue_requeue(q, u->m, u->seq, u->expires_at);
+	} else {
+		if (kind == 1)
+			queue_dead_letter(q, u->m, "rejected");
+		message_unref(u->m);
+	}
+	u->m = NULL;
+	if (cons != NULL) {
+		cons->unacked--;
+		if (!cons->cancelled)
+			broker_kick(cons->queue);
+		consumer_unref(cons);
+		u->consumer = NULL;
+	}
+	if (ch->prefetch_global != 0)
+		channel_kick_consumers(ch);
+	queue_unref(q);
+	u->q = NULL;
+}
+
+/* Drop settled entries from the front. */
+static void unacked_compact(struct channel *ch)
+{
+	while (ch->ua_len > 0 && ua_at(ch, 0)->m == NULL) {
+		ch->ua_head = (ch->ua_head + 1) & (ch->ua_cap - 1);
+		ch->ua_len--;
+	}
+}
+
+/* The index of a live entry with this tag, or -1. Tags ascend from front to back. */
+static long unacked_find(struct channel *ch, uint64_t tag)
+{
+	size_t lo = 0, hi = ch->ua_len, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (ua_at(ch, mid)->tag == tag)
+			return ua_at(ch, mid)->m != NULL ? (long)mid : -1;
+		if (ua_at(ch, mid)->tag < tag)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+int channel_settle(struct channel *ch, uint64_t tag, bool multiple, int kind)
+{
+	long at;
+	size_t i;
+
+	if (multiple && tag == 0) { /* everything outstanding */
+		for (i = 0; i < ch->ua_len; i++)
+			if (ua_at(ch, i)->m != NULL)
+				unacked_settle(ch, ua_at(ch, i), kind);
+		unacked_compact(ch);
+		return 0;
+	}
+	if ((at = unacked_find(ch, tag)) < 0)
+		return -1;
+	if (multiple) {
+		for (i = 0; i <= (size_t)at; i++)
+			if (ua_at(ch, i)->m != NULL)
+				unacked_settle(ch, ua_at(ch, i), kind);
+	} else {
+		unacked_settle(ch, ua_at(ch, (size_t)at), kind);
+	}
+	unacked_compact(ch);
+	return 0;
+}
+
+void channel_requeue_all(struct channel *ch)
+{
+	size_t i;
+
+	/* Newest first: each goes back in front of the ones after it. */
+	for (i = ch->ua_len; i-- > 0;)
+		if (ua_at(ch, i)->m != NULL)
+			unacked_settle(ch, ua_at(ch, i), 2);
+	ch->ua_len = 0;
+	ch->ua_head = 0;
+}
+
+bool channel_tag_is_live(struct channel *ch, uint64_t tag)
+{
+	return unacked_find(ch, tag) >= 0;
+}
+
+/* ---- publisher confirms ---- */
+
+uint64_t channel_confirm_seq(struct channel *ch)
+{
+	struct confirm_slot *s;
+	size_t i, ncap;
+
+	if (ch->cs_len == ch->cs_cap) {
+		ncap = ch->cs_cap != 0 ? ch->cs_cap * 2 : 16;
+		struct confirm_slot *nv = xreallocarray(NULL, ncap, sizeof(*nv));
+		for (i = 0; i < ch->cs_len; i++)
+			nv[i] = ch->cs[(ch->cs_head + i) & (ch->cs_cap - 1)];
+		free(ch->cs);
+		ch->cs = nv;
+		ch->cs_cap = ncap;
+		ch->cs_head = 0;
+	}
+	s = &ch->cs[(ch->cs_head + ch->cs_len++) & (ch->cs_cap - 1)];
+	s->seq = ++ch->confirm_next;
+	s->state = 0;
+	return s->seq;
+}
+
+void channel_confirm(struct channel *ch, uint64_t seq, bool ack)
+{
+	struct confirm_slot *front;
+	size_t idx;
+
+	if (ch->cs_len == 0)
+		return;
+	front = &ch->cs[ch->cs_head];
+	if (seq < front->seq || seq - front->seq >= ch->cs_len)
+		return;
+	idx = (ch->cs_head + (size_t)(seq - front->seq)) & (ch->cs_cap - 1);
+	ch->cs[idx].state = ack ? 1 : 2;
+	ch->confirm_flush_pending = true;
+}
+
+/* Send the decided confirms at the front: runs of the same answer become one multiple. */
+void channel_confirm_flush(struct channel *ch)
+{
+	struct amqp_method m;
+	struct confirm_slot *s;
+	uint64_t last;
+	uint8_t state;
+	size_t run;
+
+	ch->confirm_flush_pending = false;
+	if (ch->state != CH_OPEN)
+		return;
+	while (ch->cs_len > 0 && (s = &ch->cs[ch->cs_head])->state != 0) {
+		state = s->state;
+		run = 0;
+		last = s->seq;
+		while (ch->cs_len > 0 && (s = &ch->cs[ch->cs_head])->state == state) {
+			last = s->seq;
+			ch->cs_head = (ch->cs_head + 1) & (ch->cs_cap - 1);
+			ch->cs_len--;
+			run++;
+		}
+		if (state == 1) {
+			m = (struct amqp_method){ .id = AMQP_ID_basic_ack };
+			m.u.basic_ack.delivery_tag = last;
+			m.u.basic_ack.multiple = run > 1;
+		} else {
+			m = (struct amqp_method){ .id = AMQP_ID_basic_nack };
+			m.u.basic_nack.delivery_tag = last;
+			m.u.basic_nack.multiple = run > 1;
+			m.u.basic_nack.requeue = false;
+		}
+		conn_send_method(ch->conn, ch->id, &m);
+	}
+}
+
+void channel_kick_consumers(struct channel *ch)
+{
+	struct consumer *cons;
+
+	LIST_FOREACH(cons, &ch->consumers, ch_entry)
+	broker_kick(cons->queue);
+}

@@ -1,0 +1,416 @@
+/*
+ * handle_basic.c: the basic class: publish (checks, routing, mandatory returns, confirms), qos,
+ * consume and cancel, get, ack / nack / reject, and recover, with RabbitMQ's codes and texts.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+#define NAMEF "%.*s"
+#define NAMEA(b) (int)(b).len, (const char *)(b).ptr
+
+/* Parse the expiration property as RabbitMQ does; on error writes the reason. */
+static int parse_expiration(struct amqp_bytes e, uint64_t *ms, char *why, size_t whylen)
+{
+	size_t i = 0;
+	bool neg = false;
+	uint64_t n = 0;
+
+	if (i < e.len && (e.ptr[i] == '-' || e.ptr[i] == '+'))
+		neg = e.ptr[i++] == '-';
+	if (i == e.len || !isdigit(e.ptr[i])) {
+		snprintf(why, whylen, "no_integer");
+		return -1;
+	}
+	for (; i < e.len && isdigit(e.ptr[i]); i++) {
+		if (n > (UINT64_MAX - 9) / 10) { /* larger than any TTL could be */
+			snprintf(why, whylen, "{value_too_large," NAMEF "}", NAMEA(e));
+			return -1;
+		}
+		n = n * 10 + (uint64_t)(e.ptr[i] - '0');
+	}
+	if (i < e.len) {
+		snprintf(why, whylen, "{leftover_string,\"%.*s\"}", (int)(e.len - i),
+		    (const char *)e.ptr + i);
+		return -1;
+	}
+	if (neg && n > 0) {
+		snprintf(why, whylen, "{value_negative,-%llu}", (unsigned long long)n);
+		return -1;
+	}
+	*ms = n;
+	return 0;
+}
+
+/* A copy of m whose headers lack BCC (it must never reach a consumer), or NULL if there is none. */
+static struct message *strip_bcc(const struct message *m, const struct amqp_basic_properties *p)
+{
+	struct amqp_pool pool;
+	struct amqp_table h;
+	struct amqp_basic_properties np = *p;
+	struct message *n = NULL;
+	uint8_t *hb = NULL, *pb = NULL;
+	uint32_t i, k = 0;
+	long hs;
+	int pl;
+
+	if (!(p->flags & AMQP_P_HEADERS))
+		return NULL;
+	amqp_pool_init(&pool);
+	if (amqp_table_decode(p->headers, &pool, &h) != 0 || amqp_table_get(&h, "BCC") == NULL)
+		goto out;
+	for (i = 0; i < h.n; i++)
+		if (!amqp_bytes_eq_cstr(h.entries[i].key, "BCC"))
+			h.entries[k++] = h.entries[i];
+	h.n = k;
+	if ((hs = amqp_table_encoded_size(&h)) < 0)
+		goto out;
+	hb = xmalloc((size_t)hs);
+	if (amqp_table_encode(&h, hb, (size_t)hs) != hs)
+		goto out;
+	np.headers = (struct amqp_bytes){ hb + 4, (size_t)hs - 4 };
+	pb = xmalloc(m->props_len + 16);
+	if ((pl = amqp_properties_encode(&np, pb, m->props_len + 16)) < 0)
+		goto out;
+	n = message_with_props(m, (struct amqp_bytes){ pb, (size_t)pl });
+	n->has_ttl = m->has_ttl;
+	n->ttl_ms = m->ttl_ms;
+out:
+	free(hb);
+	free(pb);
+	amqp_pool_reset(&pool);
+	return n;
+}
+
+static void send_return(struct channel *ch, const struct message *m, int code, const char *text)
+{
+	struct amqp_method r = { .id = AMQP_ID_basic_return };
+
+	r.u.basic_return.reply_code = (uint16_t)code;
+	r.u.basic_return.reply_text = amqp_cstr(text);
+	r.u.basic_return.exchange =
+	    (struct amqp_bytes){ (const uint8_t *)m->exchange, m->exchange_len };
+	r.u.basic_return.routing_key =
+	    (struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len };
+	conn_send_content(ch->conn, ch->id, &r, m);
+}
+
+void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct message *m,
+    bool mandatory, bool confirm, uint64_t seq)
+{
+	struct route_result rr = { 0 };
+	struct amqp_basic_properties p;
+	struct message *stripped = NULL, *qm;
+	bool rejected = false;
+	size_t i;
+
+	if (message_properties(m, &p) != 0)
+		p = (struct amqp_basic_properties){ 0 };
+	if (x != NULL)
+		exchange_route(x, m, &p, &rr);
+	if (rr.n == 0) {
+		if (mandatory)
+			send_return(ch, m, AMQP_NO_ROUTE, "NO_ROUTE");
+	} else {
+		stripped = strip_bcc(m, &p);
+		qm = stripped != NULL ? stripped : m;
+		for (i = 0; i < rr.n; i++)
+			if (queue_publish(rr.queues[i], qm) != 0)
+				rejected = true;
+	}
+	if (confirm)
+		channel_confirm(ch, seq, !rejected);
+	message_unref(stripped);
+	route_result_free(&rr);
+}
+
+void basic_publish_complete(struct channel *ch)
+{
+	struct conn *c = ch->conn;
+	struct vhost *v = c->vhost;
+	struct message *m = ch->pending;
+	struct amqp_basic_properties p;
+	struct exchange *x;
+	struct amqp_bytes xn = { (const uint8_t *)m->exchange, m->exchange_len };
+	char why[128];
+	uint64_t seq = 0;
+
+	ch->pending = NULL;
+	if (ch->pending_immediate) {
+		message_unref(m);
+		conn_error(c, AMQP_NOT_IMPLEMENTED, AMQP_ID_basic_publish, "immediate=true");
+		return;
+	}
+	if ((x = vhost_exchange(v, xn)) == NULL) {
+		message_unref(m);
+		channel_error(ch, AMQP_NOT_FOUND, AMQP_ID_basic_publish,
+		    "no exchange '" NAMEF "' in vhost '%s'", NAMEA(xn), v->name);
+		return;
+	}
+	if (x->internal) {
+		message_unref(m);
+		channel_error(ch, AMQP_ACCESS_REFUSED, AMQP_ID_basic_publish,
+		    "cannot publish to internal exchange '%s' in vhost '%s'", x->name, v->name);
+		return;
+	}
+	if (message_properties(m, &p) == 0) {
+		if ((p.flags & AMQP_P_EXPIRATION)) {
+			if (parse_expiration(p.expiration, &m->ttl_ms, why, sizeof(why)) != 0) {
+				channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
+				    "invalid expiration '" NAMEF "': %s", NAMEA(p.expiration), why);
+				message_unref(m);
+				return;
+			}
+			m->has_ttl = true;
+		}
+		if ((p.flags & AMQP_P_USER_ID) && !amqp_bytes_eq_cstr(p.user_id, c->user)) {
+			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
+			    "user_id property set to '" NAMEF "' but authenticated user was '%s'",
+			    NAMEA(p.user_id), c->user);
+			message_unref(m);
+			return;
+		}
+	}
+	if (!c->publisher) {
+		c->publisher = true;
+		if (broker.mem_alarm)
+			conn_set_blocked(c, true);
+	}
+	if (ch->tx) {
+		if (ch->txp_len == ch->txp_cap) {
+			ch->txp_cap = ch->txp_cap != 0 ? ch->txp_cap * 2 : 16;
+			ch->txp = xreallocarray(ch->txp, ch->txp_cap, sizeof(*ch->txp));
+		}
+		ch->txp[ch->txp_len].m = m;
+		ch->txp[ch->txp_len++].mandatory = ch->pending_mandatory;
+		return;
+	}
+	if (ch->confirm)
+		seq = channel_confirm_seq(ch);
+	basic_route_and_enqueue(ch, x, m, ch->pending_mandatory, ch->confirm, seq);
+	message_unref(m);
+}
+
+static void basic_qos(struct channel *ch, const struct amqp_basic_qos *q)
+{
+	struct amqp_method r = { .id = AMQP_ID_basic_qos_ok };
+
+	if (q->prefetch_size != 0) {
+		conn_error(ch->conn, AMQP_NOT_IMPLEMENTED, AMQP_ID_basic_qos,
+		    "prefetch_size!=0 (%u)", q->prefetch_size);
+		return;
+	}
+	if (q->global) {
+		ch->prefetch_global = q->prefetch_count;
+	} else {
+		ch->prefetch_default = q->prefetch_count;
+	}
+	conn_send_method(ch->conn, ch->id, &r);
+	channel_kick_consumers(ch);
+}
+
+static bool consumer_priority(struct amqp_bytes args, int32_t *prio)
+{
+	struct amqp_pool pool;
+	struct amqp_table t;
+	const struct amqp_field_value *v;
+	bool ok = true;
+
+	*prio = 0;
+	amqp_pool_init(&pool);
+	if (amqp_table_decode(args, &pool, &t) == 0 &&
+	    (v = amqp_table_get(&t, "x-priority")) != NULL) {
+		switch (v->type) {
+		case AMQP_FIELD_I8: *prio = v->v.i8; break;
+		case AMQP_FIELD_U8: *prio = v->v.u8; break;
+		case AMQP_FIELD_I16: *prio = v->v.i16; break;
+		case AMQP_FIELD_U16: *prio = v->v.u16; break;
+		case AMQP_FIELD_I32: *prio = v->v.i32; break;
+		case AMQP_FIELD_U32:
+			*prio = (int32_t)(v->v.u32 > INT32_MAX ? INT32_MAX : v->v.u32);
+			break;
+		case AMQP_FIELD_I64:
+			*prio = (int32_t)(v->v.i64 > INT32_MAX ? INT32_MAX
+			        : v->v.i64 < INT32_MIN         ? INT32_MIN
+			                                       : v->v.i64);
+			break;
+		default: ok = false;
+		}
+	}
+	amqp_pool_reset(&pool);
+	return ok;
+}
+
+static void basic_consume(struct channel *ch, const struct amqp_basic_consume *bc)
+{
+	struct vhost *v = ch->conn->vhost;
+	struct amqp_bytes qn = bc->queue, tag = bc->consumer_tag;
+	struct amqp_method r = { .id = AMQP_ID_basic_consume_ok };
+	struct consumer *c, *other;
+	struct queue *q;
+	char gen[64];
+	int32_t prio;
+
+	if (!queue_name_shortcut(ch, AMQP_ID_basic_consume, &qn) ||
+	    (q = queue_lookup(ch, AMQP_ID_basic_consume, qn)) == NULL)
+		return;
+	if (tag.len == 0) {
+		do
+			generate_name("amq.ctag-", gen, sizeof(gen));
+		while (hmap_get(&ch->consumer_tags, gen, strlen(gen)) != NULL);
+		tag = amqp_cstr(gen);
+	} else if (hmap_get(&ch->consumer_tags, tag.ptr, tag.len) != NULL) {
+		conn_error(ch->conn, AMQP_NOT_ALLOWED, AMQP_ID_basic_consume,
+		    "attempt to reuse consumer tag '" NAMEF "'", NAMEA(tag));
+		return;
+	}
+	other = TAILQ_FIRST(&q->consumers);
+	if ((bc->exclusive && other != NULL) || (other != NULL && other->exclusive)) {
+		channel_error(ch, AMQP_ACCESS_REFUSED, AMQP_ID_basic_consume,
+		    "queue '%s' in vhost '%s' in exclusive use", q->name, v->name);
+		return;
+	}
+	if (!consumer_priority(bc->arguments, &prio)) {
+		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_consume,
+		    "invalid arg 'x-priority' for queue '%s' in vhost '%s'", q->name, v->name);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->tag = xbytesdup(tag);
+	c->tag_len = tag.len;
+	c->queue = q;
+	c->ch = ch;
+	c->no_ack = bc->no_ack;
+	c->exclusive = bc->exclusive;
+	c->refs = 1;
+	c->prefetch = ch->prefetch_default;
+	c->priority = prio;
+	if (bc->arguments.len > 0) {
+		c->args = xmalloc(bc->arguments.len);
+		memcpy(c->args, bc->arguments.ptr, bc->arguments.len);
+		c->args_len = bc->arguments.len;
+	}
+	TAILQ_INSERT_TAIL(&q->consumers, c, q_entry);
+	q->nconsumers++;
+	q->had_consumer = true;
+	LIST_INSERT_HEAD(&ch->consumers, c, ch_entry);
+	hmap_put(&ch->consumer_tags, c->tag, c->tag_len, c);
+	queue_touch(q);
+	if (!bc->nowait) {
+		r.u.basic_consume_ok.consumer_tag =
+		    (struct amqp_bytes){ (const uint8_t *)c->tag, c->tag_len };
+		conn_send_method(ch->conn, ch->id, &r);
+	}
+	broker_kick(q);
+}
+
+static void basic_cancel(struct channel *ch, const struct amqp_basic_cancel *bc)
+{
+	struct consumer *c =
+	    hmap_get(&ch->consumer_tags, bc->consumer_tag.ptr, bc->consumer_tag.len);
+	struct amqp_method r = { .id = AMQP_ID_basic_cancel_ok };
+
+	r.u.basic_cancel_ok.consumer_tag = bc->consumer_tag;
+	if (!bc->nowait)
+		conn_send_method(ch->conn, ch->id, &r);
+	if (c != NULL)
+		consumer_cancel(c, false);
+}
+
+static void basic_get(struct channel *ch, const struct amqp_basic_get *g)
+{
+	struct amqp_bytes qn = g->queue;
+	struct amqp_method r;
+	struct queue *q;
+	struct qentry e;
+
+	if (!queue_name_shortcut(ch, AMQP_ID_basic_get, &qn) ||
+	    (q = queue_lookup(ch, AMQP_ID_basic_get, qn)) == NULL)
+		return;
+	queue_touch(q);
+	if (!queue_pop(q, &e)) {
+		r = (struct amqp_method){ .id = AMQP_ID_basic_get_empty };
+		conn_send_method(ch->conn, ch->id, &r);
+		return;
+	}
+	r = (struct amqp_method){ .id = AMQP_ID_basic_get_ok };
+	r.u.basic_get_ok.redelivered = e.redelivered;
+	r.u.basic_get_ok.exchange =
+	    (struct amqp_bytes){ (const uint8_t *)e.m->exchange, e.m->exchange_len };
+	r.u.basic_get_ok.routing_key =
+	    (struct amqp_bytes){ (const uint8_t *)e.m->routing_key, e.m->rk_len };
+	r.u.basic_get_ok.message_count = (uint32_t)q->count;
+	if (g->no_ack) {
+		r.u.basic_get_ok.delivery_tag = ++ch->next_tag;
+		conn_send_content(ch->conn, ch->id, &r, e.m);
+		message_unref(e.m);
+		return;
+	}
+	r.u.basic_get_ok.delivery_tag = channel_add_unacked(ch, q, e.m, e.seq, NULL);
+	conn_send_content(ch->conn, ch->id, &r, e.m);
+}
+
+/* ack, nack, reject: kind 0 ack, 1 drop (dead-letter), 2 requeue. */
+static void basic_settle(struct channel *ch, uint32_t mid, uint64_t tag, bool multiple, int kind)
+{
+	if (ch->tx) {
+		/* Held until tx.commit; the tag must be live now. */
+		if (!(multiple && tag == 0) && !channel_tag_is_live(ch, tag)) {
+			channel_error(ch, AMQP_PRECONDITION_FAILED, mid,
+			    "unknown delivery tag %llu", (unsigned long long)tag);
+			return;
+		}
+		if (ch->txa_len == ch->txa_cap) {
+			ch->txa_cap = ch->txa_cap != 0 ? ch->txa_cap * 2 : 16;
+			ch->txa = xreallocarray(ch->txa, ch->txa_cap, sizeof(*ch->txa));
+		}
+		ch->txa[ch->txa_len++] = (struct tx_ack){ tag, multiple, (uint8_t)kind };
+		return;
+	}
+	if (channel_settle(ch, tag, multiple, kind) != 0)
+		channel_error(ch, AMQP_PRECONDITION_FAILED, mid, "unknown delivery tag %llu",
+		    (unsigned long long)tag);
+}
+
+void handle_basic(struct channel *ch, const struct amqp_method *m)
+{
+	struct amqp_method r;
+
+	switch (m->id) {
+	case AMQP_ID_basic_qos: basic_qos(ch, &m->u.basic_qos); return;
+	case AMQP_ID_basic_consume: basic_consume(ch, &m->u.basic_consume); return;
+	case AMQP_ID_basic_cancel: basic_cancel(ch, &m->u.basic_cancel); return;
+	case AMQP_ID_basic_get: basic_get(ch, &m->u.basic_get); return;
+	case AMQP_ID_basic_ack:
+		basic_settle(ch, m->id, m->u.basic_ack.delivery_tag, m->u.basic_ack.multiple, 0);
+		return;
+	case AMQP_ID_basic_nack:
+		basic_settle(ch, m->id, m->u.basic_nack.delivery_tag, m->u.basic_nack.multiple,
+		    m->u.basic_nack.requeue ? 2 : 1);
+		return;
+	case AMQP_ID_basic_reject:
+		basic_settle(ch, m->id, m->u.basic_reject.delivery_tag, false,
+		    m->u.basic_reject.requeue ? 2 : 1);
+		return;
+	case AMQP_ID_basic_recover:
+	case AMQP_ID_basic_recover_async: {
+		bool requeue = m->id == AMQP_ID_basic_recover ? m->u.basic_recover.requeue
+		                                              : m->u.basic_recover_async.requeue;
+		if (!requeue) {
+			conn_error(ch->conn, AMQP_NOT_IMPLEMENTED, m->id, "requeue=false");
+			return;
+		}
+		channel_requeue_all(ch);
+		if (m->id == AMQP_ID_basic_recover) {
+			r = (struct amqp_method){ .id = AMQP_ID_basic_recover_ok };
+			conn_send_method(ch->conn, ch->id, &r);
+		}
+		return;
+	}
+	}
+	conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
+	    amqp_method_name(m->id));
+}

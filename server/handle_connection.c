@@ -1,0 +1,262 @@
+/*
+ * handle_connection.c: the connection class: the handshake (start, start-ok, tune, tune-ok, open)
+ * with RabbitMQ's checks and reply texts, close in both directions, and update-secret.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "config.h"
+#include "server/server.h"
+
+static struct amqp_table_entry str_entry(const char *key, const char *value)
+{
+	struct amqp_table_entry e = { amqp_cstr(key), { .type = AMQP_FIELD_LONGSTR } };
+
+	e.value.v.bytes = amqp_cstr(value);
+	return e;
+}
+
+static struct amqp_table_entry bool_entry(const char *key, bool value)
+{
+	struct amqp_table_entry e = { amqp_cstr(key), { .type = AMQP_FIELD_BOOL } };
+
+	e.value.v.b = value;
+	return e;
+}
+
+void conn_send_start(struct conn *c)
+{
+	/* Exactly the RabbitMQ capabilities Warren implements. */
+	struct amqp_table_entry caps[] = {
+		bool_entry("publisher_confirms", true),
+		bool_entry("exchange_exchange_bindings", true),
+		bool_entry("basic.nack", true),
+		bool_entry("consumer_cancel_notify", true),
+		bool_entry("connection.blocked", true),
+		bool_entry("consumer_priorities", true),
+		bool_entry("authentication_failure_close", true),
+		bool_entry("per_consumer_qos", true),
+	};
+	static char cluster[300];
+	char host[256] = "localhost";
+	struct amqp_table_entry props[7];
+	struct amqp_table t;
+	struct amqp_method m = { .id = AMQP_ID_connection_start };
+	uint8_t buf[2048];
+	int n;
+
+	if (cluster[0] == '\0') {
+		gethostname(host, sizeof(host) - 1);
+		snprintf(cluster, sizeof(cluster), "warren@%s", host);
+	}
+	props[0] = str_entry("product", "Warren");
+	props[1] = str_entry("version", PACKAGE_VERSION);
+	props[2] = str_entry("platform", "C11/libevent");
+	props[3] = str_entry("copyright", "Copyright (c) 2026 the Warren authors");
+	props[4] = str_entry("information", "Warren: an AMQP 0-9-1 broker");
+	props[5] = str_entry("cluster_name", cluster);
+	props[6] =
+	    (struct amqp_table_entry){ amqp_cstr("capabilities"), { .type = AMQP_FIELD_TABLE } };
+	props[6].value.v.table = (struct amqp_table){ sizeof(caps) / sizeof(caps[0]), caps };
+	t = (struct amqp_table){ sizeof(props) / sizeof(props[0]), props };
+	n = amqp_table_encode(&t, buf, sizeof(buf));
+	if (n < 4) {
+		log_error("%s: cannot encode server-properties", c->peer);
+		return;
+	}
+	m.u.connection_start.version_major = 0;
+	m.u.connection_start.version_minor = 9;
+	m.u.connection_start.server_properties = (struct amqp_bytes){ buf + 4, (size_t)n - 4 };
+	m.u.connection_start.mechanisms = amqp_cstr(AUTH_MECHANISMS);
+	m.u.connection_start.locales = amqp_cstr("en_US");
+	conn_send_method(c, 0, &m);
+}
+
+/* Read the capabilities the client advertises in client-properties. */
+static void read_client_caps(struct conn *c, struct amqp_bytes props)
+{
+	struct amqp_pool pool;
+	struct amqp_table t;
+	const struct amqp_field_value *caps, *v;
+	static const struct {
+		const char *name;
+		size_t off;
+	} known[] = {
+		{ "authentication_failure_close", offsetof(struct conn_caps, auth_failure_close) },
+		{ "consumer_cancel_notify", offsetof(struct conn_caps, cancel_notify) },
+		{ "connection.blocked", offsetof(struct conn_caps, blocked) },
+		{ "publisher_confirms", offsetof(struct conn_caps, confirms) },
+		{ "basic.nack", offsetof(struct conn_caps, nack) },
+		{ "exchange_exchange_bindings", offsetof(struct conn_caps, e2e_bindings) },
+		{ "per_consumer_qos", offsetof(struct conn_caps, per_consumer_qos) },
+	};
+	size_t i;
+
+	amqp_pool_init(&pool);
+	if (amqp_table_decode(props, &pool, &t) == 0 &&
+	    (caps = amqp_table_get(&t, "capabilities")) != NULL && caps->type == AMQP_FIELD_TABLE) {
+		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+			v = amqp_table_get(&caps->v.table, known[i].name);
+			if (v != NULL && v->type == AMQP_FIELD_BOOL)
+				*(bool *)((char *)&c->caps + known[i].off) = v->v.b;
+		}
+	}
+	amqp_pool_reset(&pool);
+}
+
+/* A refused login: connection.close 403 if the client asked for it, else just the socket. */
+static void refuse_login(struct conn *c, struct amqp_bytes mechanism, const char *why)
+{
+	struct amqp_method m = { .id = AMQP_ID_connection_close };
+	char text[256];
+
+	log_warn("%s: login refused: %s", c->peer, why);
+	if (c->caps.auth_failure_close) {
+		snprintf(text, sizeof(text),
+		    "ACCESS_REFUSED - Login was refused using authentication mechanism %.*s. For "
+		    "details see "
+		    "the broker logfile.",
+		    (int)(mechanism.len > 32 ? 32 : mechanism.len), (const char *)mechanism.ptr);
+		m.u.connection_close.reply_code = AMQP_ACCESS_REFUSED;
+		m.u.connection_close.reply_text = amqp_cstr(text);
+		conn_send_method(c, 0, &m);
+	}
+	conn_close_after_flush(c);
+}
+
+static void handle_start_ok(struct conn *c, const struct amqp_connection_start_ok *s)
+{
+	struct auth_credentials cr;
+	struct amqp_method m = { .id = AMQP_ID_connection_tune };
+	char why[400];
+
+	read_client_caps(c, s->client_properties);
+	if (!auth_mechanism_offered(s->mechanism)) {
+		conn_error(c, AMQP_COMMAND_INVALID, AMQP_ID_connection_start_ok,
+		    "unknown authentication mechanism '%.*s'",
+		    (int)(s->mechanism.len > 64 ? 64 : s->mechanism.len),
+		    (const char *)s->mechanism.ptr);
+		return;
+	}
+	if (auth_parse_response(s->mechanism, s->response, &cr) != 0) {
+		refuse_login(c, s->mechanism, "malformed SASL response");
+		return;
+	}
+	if (auth_check_password(&cr) != 0) {
+		snprintf(why, sizeof(why), "user '%.*s': invalid credentials",
+		    (int)(cr.user.len > 128 ? 128 : cr.user.len), (const char *)cr.user.ptr);
+		refuse_login(c, s->mechanism, why);
+		return;
+	}
+	if (broker.cfg.guest_loopback_only && auth_user_loopback_only(cr.user) && !c->loopback) {
+		snprintf(why, sizeof(why), "user '%.*s' can only connect via localhost",
+		    (int)(cr.user.len > 128 ? 128 : cr.user.len), (const char *)cr.user.ptr);
+		refuse_login(c, s->mechanism, why);
+		return;
+	}
+	c->user = xbytesdup(cr.user);
+	m.u.connection_tune.channel_max = broker.cfg.channel_max;
+	m.u.connection_tune.frame_max = broker.cfg.frame_max;
+	m.u.connection_tune.heartbeat = broker.cfg.heartbeat;
+	conn_send_method(c, 0, &m);
+	c->state = CONN_TUNE;
+}
+
+/* RabbitMQ's negotiation rule: 0 ("no limit") or above the offer, or under the minimum, fails. */
+static bool negotiate(struct conn *c, const char *field, uint32_t value, uint32_t min, uint32_t max)
+{
+	if (value != 0 && value < min) {
+		conn_error(c, AMQP_NOT_ALLOWED, AMQP_ID_connection_tune,
+		    "negotiated %s = %u is lower than the minimum allowed value (%u)", field, value,
+		    min);
+		return false;
+	}
+	if (value == 0 || value > max) {
+		conn_error(c, AMQP_NOT_ALLOWED, AMQP_ID_connection_tune,
+		    "negotiated %s = %u%s is higher than the maximum allowed value (%u)", field,
+		    value, value == 0 ? " (no limit)" : "", max);
+		return false;
+	}
+	return true;
+}
+
+static void handle_tune_ok(struct conn *c, const struct amqp_connection_tune_ok *t)
+{
+	if (!negotiate(c, "frame_max", t->frame_max, AMQP_FRAME_MIN_SIZE, broker.cfg.frame_max) ||
+	    !negotiate(c, "channel_max", t->channel_max, 1, broker.cfg.channel_max))
+		return;
+	c->frame_max = t->frame_max;
+	c->channel_max = t->channel_max;
+	c->heartbeat = t->heartbeat;
+	c->state = CONN_OPEN_WAIT;
+}
+
+static void handle_open(struct conn *c, const struct amqp_connection_open *o)
+{
+	struct amqp_method m = { .id = AMQP_ID_connection_open_ok };
+	struct vhost *v = vhost_find(o->virtual_host);
+
+	if (v == NULL) {
+		conn_error(c, AMQP_NOT_ALLOWED, AMQP_ID_connection_open, "vhost %.*s not found",
+		    (int)o->virtual_host.len, (const char *)o->virtual_host.ptr);
+		return;
+	}
+	c->vhost = v;
+	conn_send_method(c, 0, &m);
+	c->state = CONN_OPEN;
+	conn_opened(c);
+	log_info("%s: user '%s' opened vhost '%s'", c->peer, c->user, v->name);
+}
+
+void handle_connection(struct conn *c, const struct amqp_method *m)
+{
+	struct amqp_method r;
+	struct auth_credentials cr;
+
+	switch (m->id) {
+	case AMQP_ID_connection_start_ok:
+		if (c->state != CONN_START)
+			break;
+		handle_start_ok(c, &m->u.connection_start_ok);
+		return;
+	case AMQP_ID_connection_tune_ok:
+		if (c->state != CONN_TUNE)
+			break;
+		handle_tune_ok(c, &m->u.connection_tune_ok);
+		return;
+	case AMQP_ID_connection_open:
+		if (c->state != CONN_OPEN_WAIT)
+			break;
+		handle_open(c, &m->u.connection_open);
+		return;
+	case AMQP_ID_connection_close:
+		log_info("%s: client closed the connection (%u %.*s)", c->peer,
+		    m->u.connection_close.reply_code, (int)m->u.connection_close.reply_text.len,
+		    (const char *)m->u.connection_close.reply_text.ptr);
+		r = (struct amqp_method){ .id = AMQP_ID_connection_close_ok };
+		conn_send_method(c, 0, &r);
+		conn_close_after_flush(c);
+		return;
+	case AMQP_ID_connection_close_ok: return; /* a close-ok nobody waits for: nothing to do */
+	case AMQP_ID_connection_blocked:
+	case AMQP_ID_connection_unblocked:
+		return; /* the client's own flow notices mean nothing to a broker */
+	case AMQP_ID_connection_update_secret:
+		if (c->state != CONN_OPEN)
+			break;
+		cr.user = amqp_cstr(c->user);
+		cr.password = m->u.connection_update_secret.new_secret;
+		if (auth_check_password(&cr) != 0) {
+			conn_error(c, AMQP_NOT_ALLOWED, m->id, "Refused to update secret");
+			return;
+		}
+		r = (struct amqp_method){ .id = AMQP_ID_connection_update_secret_ok };
+		conn_send_method(c, 0, &r);
+		return;
+	default: break;
+	}
+	conn_error(c, AMQP_COMMAND_INVALID, m->id,
+	    "%s is not valid in this state of the connection", amqp_method_name(m->id));
+}

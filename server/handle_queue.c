@@ -1,0 +1,307 @@
+/*
+ * handle_queue.c: the queue class: declare (server-named, passive, exclusive, auto-delete,
+ * x-arguments and their equivalence on redeclare), bind, unbind, purge and delete, with RabbitMQ's
+ * reply codes and texts. An empty queue name means the channel's last declared queue, as in
+ * RabbitMQ.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+#define NAMEF "%.*s"
+#define NAMEA(b) (int)(b).len, (const char *)(b).ptr
+
+/* RabbitMQ's shortcut: "" names the queue this channel declared last. */
+bool queue_name_shortcut(struct channel *ch, uint32_t mid, struct amqp_bytes *name)
+{
+	if (name->len > 0)
+		return true;
+	if (ch->last_queue_len == 0) {
+		channel_error(ch, AMQP_NOT_FOUND, mid, "no previously declared queue");
+		return false;
+	}
+	*name = (struct amqp_bytes){ (const uint8_t *)ch->last_queue, ch->last_queue_len };
+	return true;
+}
+
+/* Find a queue this connection may use: 404 if missing, 405 if another's exclusive queue. */
+struct queue *queue_lookup(struct channel *ch, uint32_t mid, struct amqp_bytes name)
+{
+	struct vhost *v = ch->conn->vhost;
+	struct queue *q = vhost_queue(v, name);
+
+	if (q == NULL) {
+		channel_error(ch, AMQP_NOT_FOUND, mid, "no queue '" NAMEF "' in vhost '%s'",
+		    NAMEA(name), v->name);
+		return NULL;
+	}
+	if (q->exclusive && q->owner != ch->conn) {
+		channel_error(ch, AMQP_RESOURCE_LOCKED, mid,
+		    "cannot obtain exclusive access to locked queue '%s' in vhost '%s'. It could "
+		    "be originally "
+		    "declared on another connection or the exclusive property value does not match "
+		    "that of the "
+		    "original declaration.",
+		    q->name, v->name);
+		return NULL;
+	}
+	return q;
+}
+
+static void remember_queue(struct channel *ch, const struct queue *q)
+{
+	memcpy(ch->last_queue, q->name, q->name_len);
+	ch->last_queue_len = q->name_len;
+}
+
+static const char *yn(bool b)
+{
+	return b ? "true" : "false";
+}
+
+/* The x-arguments RabbitMQ compares on redeclare. */
+static const char *const equivalence_keys[] = { "x-dead-letter-exchange",
+	"x-dead-letter-routing-key", "x-expires", "x-max-length", "x-max-length-bytes",
+	"x-max-priority", "x-message-ttl", "x-overflow", "x-queue-mode", "x-queue-type",
+	"x-single-active-consumer" };
+
+static bool queue_equivalent(
+    struct channel *ch, struct queue *q, const struct amqp_queue_declare *d)
+{
+	struct amqp_pool pool;
+	struct amqp_table got, cur;
+	const struct amqp_field_value *a, *b;
+	const char *vh = ch->conn->vhost->name;
+	bool ok = true;
+	size_t i;
+
+	if (q->durable != d->durable) {
+		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare,
+		    "inequivalent arg 'durable' for queue '%s' in vhost '%s': received '%s' but "
+		    "current is '%s'",
+		    q->name, vh, yn(d->durable), yn(q->durable));
+		return false;
+	}
+	if (q->auto_delete != d->auto_delete) {
+		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare,
+		    "inequivalent arg 'auto_delete' for queue '%s' in vhost '%s': received '%s' "
+		    "but current is '%s'",
+		    q->name, vh, yn(d->auto_delete), yn(q->auto_delete));
+		return false;
+	}
+	amqp_pool_init(&pool);
+	if (amqp_table_decode(d->arguments, &pool, &got) != 0 ||
+	    amqp_table_decode((struct amqp_bytes){ q->args, q->args_len }, &pool, &cur) != 0) {
+		amqp_pool_reset(&pool);
+		return true;
+	}
+	for (i = 0; i < sizeof(equivalence_keys) / sizeof(equivalence_keys[0]) && ok; i++) {
+		a = amqp_table_get(&got, equivalence_keys[i]);
+		b = amqp_table_get(&cur, equivalence_keys[i]);
+		if (a == NULL && b == NULL)
+			continue;
+		if (a != NULL && b != NULL && amqp_field_value_eq(a, b))
+			continue;
+		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare,
+		    "inequivalent arg '%s' for queue '%s' in vhost '%s': %s", equivalence_keys[i],
+		    q->name, vh,
+		    a == NULL       ? "received none but current is the value"
+		        : b == NULL ? "received the value but current is none"
+		                    : "received a different value");
+		ok = false;
+	}
+	amqp_pool_reset(&pool);
+	return ok;
+}
+
+static void send_declare_ok(struct channel *ch, const struct queue *q, bool nowait)
+{
+	struct amqp_method r = { .id = AMQP_ID_queue_declare_ok };
+
+	if (nowait)
+		return;
+	r.u.queue_declare_ok.queue = (struct amqp_bytes){ (const uint8_t *)q->name, q->name_len };
+	r.u.queue_declare_ok.message_count = (uint32_t)q->count;
+	r.u.queue_declare_ok.consumer_count = q->nconsumers;
+	conn_send_method(ch->conn, ch->id, &r);
+}
+
+/* "amq.gen-" and 22 characters of URL-safe base64 from 16 random bytes, as RabbitMQ. */
+void generate_name(const char *prefix, char *out, size_t outlen)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	uint8_t rnd[16];
+	size_t n, i;
+
+	arc4random_buf(rnd, sizeof(rnd));
+	n = (size_t)snprintf(out, outlen, "%s", prefix);
+	for (i = 0; i < 22 && n + 1 < outlen; i++) {
+		unsigned bit = (unsigned)i * 6, byte = bit / 8, shift = bit % 8;
+		unsigned v = (unsigned)(rnd[byte] << 8 | (byte + 1 < 16 ? rnd[byte + 1] : 0));
+		out[n++] = b64[(v >> (10 - shift)) & 63];
+	}
+	out[n] = '\0';
+}
+
+static void queue_declare(struct channel *ch, const struct amqp_queue_declare *d)
+{
+	struct vhost *v = ch->conn->vhost;
+	struct amqp_bytes name = d->queue;
+	struct queue_args qa;
+	struct queue *q;
+	char gen[64], err[512];
+
+	if (d->passive) {
+		if (name.len == 0 && !queue_name_shortcut(ch, AMQP_ID_queue_declare, &name))
+			return;
+		if ((q = queue_lookup(ch, AMQP_ID_queue_declare, name)) == NULL)
+			return;
+		remember_queue(ch, q);
+		send_declare_ok(ch, q, d->nowait);
+		return;
+	}
+	if (name.len == 0) {
+		do
+			generate_name("amq.gen-", gen, sizeof(gen));
+		while (vhost_queue(v, amqp_cstr(gen)) != NULL);
+		name = amqp_cstr(gen);
+	} else if (name.len >= 4 && memcmp(name.ptr, "amq.", 4) == 0 &&
+	    vhost_queue(v, name) == NULL) {
+		channel_error(ch, AMQP_ACCESS_REFUSED, AMQP_ID_queue_declare,
+		    "queue name '" NAMEF "' contains reserved prefix 'amq.*'", NAMEA(name));
+		return;
+	}
+	if ((q = vhost_queue(v, name)) != NULL) {
+		if ((q->exclusive && q->owner != ch->conn) || (d->exclusive && !q->exclusive)) {
+			channel_error(ch, AMQP_RESOURCE_LOCKED, AMQP_ID_queue_declare,
+			    "cannot obtain exclusive access to locked queue '%s' in vhost '%s'. It "
+			    "could be "
+			    "originally declared on another connection or the exclusive property "
+			    "value does not "
+			    "match that of the original declaration.",
+			    q->name, v->name);
+			return;
+		}
+		if (!queue_equivalent(ch, q, d))
+			return;
+		queue_touch(q);
+		remember_queue(ch, q);
+		send_declare_ok(ch, q, d->nowait);
+		return;
+	}
+	char *qname = xbytesdup(name);
+	int r = queue_args_parse(d->arguments, &qa, qname, v->name, err, sizeof(err));
+	free(qname);
+	if (r != 0) {
+		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare, "%s", err);
+		return;
+	}
+	q = queue_new(v, name, d->durable, d->exclusive, d->auto_delete,
+	    d->exclusive ? ch->conn : NULL, d->arguments, &qa);
+	log_debug("%s: declared queue '%s'", ch->conn->peer, q->name);
+	remember_queue(ch, q);
+	send_declare_ok(ch, q, d->nowait);
+}
+
+static void queue_bind_m(struct channel *ch, const struct amqp_method *m)
+{
+	struct vhost *v = ch->conn->vhost;
+	bool bind = m->id == AMQP_ID_queue_bind;
+	struct amqp_bytes qn = bind ? m->u.queue_bind.queue : m->u.queue_unbind.queue;
+	struct amqp_bytes xn = bind ? m->u.queue_bind.exchange : m->u.queue_unbind.exchange;
+	struct amqp_bytes key = bind ? m->u.queue_bind.routing_key : m->u.queue_unbind.routing_key;
+	struct amqp_bytes args = bind ? m->u.queue_bind.arguments : m->u.queue_unbind.arguments;
+	struct amqp_method r = { .id = bind ? AMQP_ID_queue_bind_ok : AMQP_ID_queue_unbind_ok };
+	struct exchange *x;
+	struct queue *q;
+
+	if (qn.len == 0) {
+		if (!queue_name_shortcut(ch, m->id, &qn))
+			return;
+		if (key.len == 0)
+			key = qn; /* and "" as the key, too, means the queue's name */
+	}
+	if (xn.len == 0) {
+		channel_error(ch, AMQP_ACCESS_REFUSED, m->id,
+		    "operation not permitted on the default exchange");
+		return;
+	}
+	if ((q = queue_lookup(ch, m->id, qn)) == NULL)
+		return;
+	if ((x = vhost_exchange(v, xn)) == NULL) {
+		channel_error(ch, AMQP_NOT_FOUND, m->id, "no exchange '" NAMEF "' in vhost '%s'",
+		    NAMEA(xn), v->name);
+		return;
+	}
+	if (bind) {
+		if (!check_binding_args(ch, m->id, x, args))
+			return;
+		exchange_bind(x, q, NULL, key, args);
+		if (!m->u.queue_bind.nowait)
+			conn_send_method(ch->conn, ch->id, &r);
+		return;
+	}
+	exchange_unbind(x, q, NULL, key, args);
+	conn_send_method(ch->conn, ch->id, &r);
+}
+
+static void queue_purge_m(struct channel *ch, const struct amqp_queue_purge *p)
+{
+	struct amqp_bytes name = p->queue;
+	struct amqp_method r = { .id = AMQP_ID_queue_purge_ok };
+	struct queue *q;
+
+	if (!queue_name_shortcut(ch, AMQP_ID_queue_purge, &name) ||
+	    (q = queue_lookup(ch, AMQP_ID_queue_purge, name)) == NULL)
+		return;
+	r.u.queue_purge_ok.message_count = (uint32_t)queue_purge(q);
+	if (!p->nowait)
+		conn_send_method(ch->conn, ch->id, &r);
+}
+
+static void queue_delete_m(struct channel *ch, const struct amqp_queue_delete *d)
+{
+	struct vhost *v = ch->conn->vhost;
+	struct amqp_bytes name = d->queue;
+	struct amqp_method r = { .id = AMQP_ID_queue_delete_ok };
+	struct queue *q;
+
+	if (!queue_name_shortcut(ch, AMQP_ID_queue_delete, &name))
+		return;
+	q = vhost_queue(v, name);
+	if (q != NULL) {
+		if (q->exclusive && q->owner != ch->conn) {
+			queue_lookup(ch, AMQP_ID_queue_delete, name); /* answers 405 */
+			return;
+		}
+		if (d->if_unused && q->nconsumers > 0) {
+			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_delete,
+			    "queue '%s' in vhost '%s' in use", q->name, v->name);
+			return;
+		}
+		if (d->if_empty && q->count > 0) {
+			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_delete,
+			    "queue '%s' in vhost '%s' is not empty", q->name, v->name);
+			return;
+		}
+		r.u.queue_delete_ok.message_count = (uint32_t)queue_delete(q);
+	}
+	if (!d->nowait)
+		conn_send_method(ch->conn, ch->id, &r);
+}
+
+void handle_queue(struct channel *ch, const struct amqp_method *m)
+{
+	switch (m->id) {
+	case AMQP_ID_queue_declare: queue_declare(ch, &m->u.queue_declare); return;
+	case AMQP_ID_queue_bind:
+	case AMQP_ID_queue_unbind: queue_bind_m(ch, m); return;
+	case AMQP_ID_queue_purge: queue_purge_m(ch, &m->u.queue_purge); return;
+	case AMQP_ID_queue_delete: queue_delete_m(ch, &m->u.queue_delete); return;
+	}
+	conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
+	    amqp_method_name(m->id));
+}

@@ -1,0 +1,89 @@
+/*
+ * handle_tx.c: the tx and confirm classes. A transaction holds the channel's publishes and
+ * acknowledgements until tx.commit and drops them on tx.rollback; a channel is transactional or in
+ * confirm mode, never both (406, as RabbitMQ).
+ */
+#include "server/server.h"
+
+static void tx_commit(struct channel *ch)
+{
+	struct exchange *x;
+	size_t i;
+
+	for (i = 0; i < ch->txp_len; i++) {
+		struct message *m = ch->txp[i].m;
+		x = vhost_exchange(ch->conn->vhost,
+		    (struct amqp_bytes){ (const uint8_t *)m->exchange, m->exchange_len });
+		basic_route_and_enqueue(ch, x, m, ch->txp[i].mandatory, false, 0);
+		message_unref(m);
+	}
+	ch->txp_len = 0;
+	for (i = 0; i < ch->txa_len; i++)
+		channel_settle(ch, ch->txa[i].tag, ch->txa[i].multiple, ch->txa[i].kind);
+	ch->txa_len = 0;
+}
+
+static void tx_rollback(struct channel *ch)
+{
+	size_t i;
+
+	for (i = 0; i < ch->txp_len; i++)
+		message_unref(ch->txp[i].m);
+	ch->txp_len = 0;
+	ch->txa_len = 0;
+}
+
+void handle_tx(struct channel *ch, const struct amqp_method *m)
+{
+	struct amqp_method r;
+
+	switch (m->id) {
+	case AMQP_ID_tx_select:
+		if (ch->confirm) {
+			channel_error(ch, AMQP_PRECONDITION_FAILED, m->id,
+			    "cannot switch from confirm to tx mode");
+			return;
+		}
+		ch->tx = true;
+		r = (struct amqp_method){ .id = AMQP_ID_tx_select_ok };
+		conn_send_method(ch->conn, ch->id, &r);
+		return;
+	case AMQP_ID_tx_commit:
+	case AMQP_ID_tx_rollback:
+		if (!ch->tx) {
+			channel_error(
+			    ch, AMQP_PRECONDITION_FAILED, m->id, "channel is not transactional");
+			return;
+		}
+		if (m->id == AMQP_ID_tx_commit)
+			tx_commit(ch);
+		else
+			tx_rollback(ch);
+		r = (struct amqp_method){ .id = m->id == AMQP_ID_tx_commit
+			    ? AMQP_ID_tx_commit_ok
+			    : AMQP_ID_tx_rollback_ok };
+		conn_send_method(ch->conn, ch->id, &r);
+		return;
+	}
+	conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
+	    amqp_method_name(m->id));
+}
+
+void handle_confirm(struct channel *ch, const struct amqp_method *m)
+{
+	struct amqp_method r = { .id = AMQP_ID_confirm_select_ok };
+
+	if (m->id != AMQP_ID_confirm_select) {
+		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
+		    amqp_method_name(m->id));
+		return;
+	}
+	if (ch->tx) {
+		channel_error(
+		    ch, AMQP_PRECONDITION_FAILED, m->id, "cannot switch from tx to confirm mode");
+		return;
+	}
+	ch->confirm = true;
+	if (!m->u.confirm_select.nowait)
+		conn_send_method(ch->conn, ch->id, &r);
+}

@@ -1,0 +1,104 @@
+/*
+ * message.c: a published message as one refcounted block: the struct, its exchange and routing key,
+ * its encoded properties and, up to MESSAGE_INLINE_MAX, its body. Larger bodies get a buffer of their
+ * own that grows as body frames arrive, so a header that declares a huge size costs nothing until
+ * the bytes come. Every byte is accounted in broker.mem_used.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+#define MESSAGE_INLINE_MAX (64 * 1024)
+
+static void message_parse_meta(struct message *m)
+{
+	struct amqp_basic_properties p;
+
+	if (message_properties(m, &p) != 0)
+		return;
+	m->persistent = (p.flags & AMQP_P_DELIVERY_MODE) && p.delivery_mode == 2;
+	m->priority = (p.flags & AMQP_P_PRIORITY) ? p.priority : 0;
+}
+
+struct message *message_new(struct amqp_bytes exchange, struct amqp_bytes routing_key,
+    struct amqp_bytes props, uint64_t body_size)
+{
+	size_t inline_body = body_size <= MESSAGE_INLINE_MAX ? (size_t)body_size : 0;
+	size_t size = sizeof(struct message) + exchange.len + 1 + routing_key.len + 1 + props.len +
+	    inline_body;
+	struct message *m = xmalloc(size);
+	uint8_t *p = (uint8_t *)(m + 1);
+
+	memset(m, 0, sizeof(*m));
+	m->refs = 1;
+	m->id = ++broker.next_message_id;
+	m->exchange = (char *)p;
+	memcpy(p, exchange.ptr, exchange.len);
+	p[exchange.len] = '\0';
+	m->exchange_len = (uint8_t)exchange.len;
+	p += exchange.len + 1;
+	m->routing_key = (char *)p;
+	memcpy(p, routing_key.ptr, routing_key.len);
+	p[routing_key.len] = '\0';
+	m->rk_len = (uint8_t)routing_key.len;
+	p += routing_key.len + 1;
+	m->props = p;
+	m->props_len = (uint32_t)props.len;
+	if (props.len > 0)
+		memcpy(p, props.ptr, props.len);
+	p += props.len;
+	m->body_size = body_size;
+	m->body = inline_body > 0 || body_size == 0 ? p : NULL;
+	m->alloc_size = size;
+	broker_mem_add((int64_t)size);
+	message_parse_meta(m);
+	return m;
+}
+
+void message_append_body(struct message *m, const uint8_t *p, size_t len)
+{
+	size_t want;
+
+	if (len == 0)
+		return;
+	if (m->body_size > MESSAGE_INLINE_MAX && m->body_have + len > m->body_cap) {
+		/* Grow by doubling, never past the declared size (already checked against the max). */
+		want = m->body_cap < 65536 ? 65536 : (size_t)m->body_cap * 2;
+		if (want < m->body_have + len)
+			want = (size_t)(m->body_have + len);
+		if (want > m->body_size)
+			want = (size_t)m->body_size;
+		m->body = xreallocarray(m->body, 1, want);
+		broker_mem_add((int64_t)(want - m->body_cap));
+		m->alloc_size += want - m->body_cap;
+		m->body_cap = want;
+	}
+	memcpy(m->body + m->body_have, p, len);
+	m->body_have += len;
+}
+
+void message_unref(struct message *m)
+{
+	if (m == NULL || --m->refs > 0)
+		return;
+	broker_mem_add(-(int64_t)m->alloc_size);
+	if (m->body_size > MESSAGE_INLINE_MAX)
+		free(m->body);
+	free(m);
+}
+
+int message_properties(const struct message *m, struct amqp_basic_properties *p)
+{
+	return amqp_properties_decode(m->props, m->props_len, p);
+}
+
+struct message *message_with_props(const struct message *m, struct amqp_bytes props)
+{
+	struct message *n = message_new(
+	    (struct amqp_bytes){ (const uint8_t *)m->exchange, m->exchange_len },
+	    (struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len }, props, m->body_size);
+
+	message_append_body(n, m->body, (size_t)m->body_have);
+	return n;
+}
