@@ -25,10 +25,9 @@ static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
 	queue_dispatch_pending();
 }
 
-void broker_init(struct event_base *base)
+void broker_config_defaults(struct broker_config *cfg)
 {
-	broker.base = base;
-	broker.cfg = (struct broker_config){
+	*cfg = (struct broker_config){
 		.frame_max = 131072,
 		.channel_max = 2047,
 		.heartbeat = 60,
@@ -40,6 +39,12 @@ void broker_init(struct event_base *base)
 		.out_low = 256 * 1024,
 		.guest_loopback_only = true,
 	};
+}
+
+void broker_init(struct event_base *base, const struct broker_config *cfg)
+{
+	broker.base = base;
+	broker.cfg = *cfg;
 	hmap_init(&broker.vhosts);
 	TAILQ_INIT(&broker.dispatch_list);
 	broker.dispatch_ev = event_new(base, -1, 0, dispatch_cb, NULL);

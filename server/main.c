@@ -53,6 +53,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "log-level", required_argument, NULL, 'v' },
@@ -62,32 +63,39 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct server_options opt = { .data_dir = DEFAULT_DATA_DIR, .log_level = LOG_INFO };
+	struct broker_config cfg;
 	struct event_base *base = NULL;
 	struct event *sigterm = NULL, *sigint = NULL;
 	struct store *store = NULL;
+	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL;
+	enum log_level cli_level = LOG_INFO;
+	bool cli_level_set = false;
 	char err[512];
-	int ch, i, ret = 1, ready_fd = -1;
+	int ch, i, ret = 1, ready_fd = -1, ncli_listen = 0;
 	char *end;
 
-	while ((ch = getopt_long(argc, argv, "l:d:v:r:hV", longopts, NULL)) != -1) {
+	broker_config_defaults(&cfg);
+	while ((ch = getopt_long(argc, argv, "c:l:d:v:r:hV", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'c': opt.config_file = optarg; break;
 		case 'l':
-			if (opt.nlisten == SERVER_MAX_LISTENERS) {
+			if (ncli_listen == SERVER_MAX_LISTENERS) {
 				fprintf(stderr, "warrend: at most %d listeners\n",
 				    SERVER_MAX_LISTENERS);
 				return 2;
 			}
-			opt.listen[opt.nlisten++] = optarg;
+			cli_listen[ncli_listen++] = optarg;
 			break;
-		case 'd': opt.data_dir = optarg; break;
+		case 'd': cli_data_dir = optarg; break;
 		case 'v':
-			if (log_parse_level(optarg, &opt.log_level) != 0) {
+			if (log_parse_level(optarg, &cli_level) != 0) {
 				fprintf(stderr,
 				    "warrend: --log-level: '%s' is not error, warn, info or "
 				    "debug\n",
 				    optarg);
 				return 2;
 			}
+			cli_level_set = true;
 			break;
 		case 'r':
 			ready_fd = (int)strtol(optarg, &end, 10);
@@ -106,6 +114,18 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* The file first, then the command line over it. */
+	if (opt.config_file != NULL && config_load(opt.config_file, &opt, &cfg) != 0)
+		return 2;
+	if (ncli_listen > 0) {
+		for (i = 0; i < ncli_listen; i++)
+			opt.listen[i] = cli_listen[i];
+		opt.nlisten = ncli_listen;
+	}
+	if (cli_data_dir != NULL)
+		opt.data_dir = cli_data_dir;
+	if (cli_level_set)
+		opt.log_level = cli_level;
 	if (opt.nlisten == 0)
 		opt.listen[opt.nlisten++] = DEFAULT_LISTEN;
 	log_set_level(opt.log_level);
@@ -119,7 +139,7 @@ int main(int argc, char **argv)
 		log_error("cannot create the event loop");
 		goto out;
 	}
-	broker_init(base);
+	broker_init(base, &cfg);
 	for (i = 0; i < opt.nlisten; i++)
 		if (server_listen(base, opt.listen[i], ready_fd) != 0)
 			goto out;

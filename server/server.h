@@ -99,7 +99,8 @@ struct broker {
 	uint64_t next_message_id;
 };
 extern struct broker broker;
-void broker_init(struct event_base *base);
+void broker_config_defaults(struct broker_config *cfg);
+void broker_init(struct event_base *base, const struct broker_config *cfg);
 void broker_free(void);
 void broker_mem_add(int64_t delta);
 /* Ask for a dispatch pass over q once the current callbacks are done. */
@@ -114,6 +115,9 @@ struct server_options {
 	const char *data_dir;
 	enum log_level log_level;
 };
+
+/* config.c: the main file, warren.conf(5); errors go to stderr as FILE:LINE: reason. */
+int config_load(const char *path, struct server_options *opt, struct broker_config *cfg);
 
 /* listener.c */
 int server_listen(struct event_base *base, const char *addr, int ready_fd);
