@@ -50,30 +50,39 @@ static void conn_arm_timer(struct conn *c, uint64_t ms)
 	evtimer_add(c->timer, &tv);
 }
 
-void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen)
+struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopback)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
 
-	server_format_addr(sa, c->peer, sizeof(c->peer));
-	c->loopback = is_loopback(sa);
-	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL) {
-		log_error("%s: cannot create a buffer for the connection", c->peer);
-		evutil_closesocket(fd);
-		free(c);
-		return;
-	}
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	c->loopback = loopback;
+	c->bev = bev;
 	c->state = CONN_HANDSHAKE;
 	c->frame_max = AMQP_FRAME_MIN_SIZE;
 	c->channel_max = broker.cfg.channel_max;
 	c->last_recv = c->last_send = now_ms();
-	c->timer = evtimer_new(base, conn_timer_cb, c);
+	c->timer = evtimer_new(bufferevent_get_base(bev), conn_timer_cb, c);
 	LIST_INSERT_HEAD(&conns, c, entry);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, broker.cfg.out_low, 0);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	conn_arm_timer(c, (uint64_t)broker.cfg.handshake_timeout * 1000);
-	log_info("%s: accepted connection", c->peer);
+	return c;
+}
+
+void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen)
+{
+	struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	char peer[128];
+
+	server_format_addr(sa, peer, sizeof(peer));
+	if (bev == NULL) {
+		log_error("%s: cannot create a buffer for the connection", peer);
+		evutil_closesocket(fd);
+		return;
+	}
+	conn_attach(bev, peer, is_loopback(sa));
+	log_info("%s: accepted connection", peer);
 }
 
 /* ---- teardown ---- */

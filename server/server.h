@@ -384,6 +384,8 @@ struct conn {
 	bool close_after_flush;        /* the socket closes once the output is written */
 };
 void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen);
+/* Run a connection over any bufferevent (tests use bufferevent_pair_new); it owns bev. */
+struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopback);
 /* Close every connection with connection.close (broker shutdown); true when none are left. */
 void conn_close_all(int reply_code, const char *reason);
 bool conn_none_left(void);
