@@ -43,6 +43,7 @@ int amqp_err_reply_code(int err)
 	case AMQP_E_TRUNCATED:
 	case AMQP_E_TRAILING:
 	case AMQP_E_PROTOCOL_HEADER:
+	case AMQP_E_CHANNEL: /* 0-9-1 4.2.7: a heartbeat off channel 0 is a frame error */
 	case AMQP_E_NEED_MORE: return AMQP_FRAME_ERROR;
 	case AMQP_E_FIELD_TYPE:
 	case AMQP_E_TABLE_DEPTH:
@@ -53,7 +54,6 @@ int amqp_err_reply_code(int err)
 	case AMQP_E_BAD_HEADER:
 	case AMQP_E_UNEXPECTED_FRAME:
 	case AMQP_E_BODY_SIZE: return AMQP_UNEXPECTED_FRAME;
-	case AMQP_E_CHANNEL: return AMQP_CHANNEL_ERROR;
 	case AMQP_E_NOMEM: return AMQP_RESOURCE_ERROR;
 	default: return AMQP_INTERNAL_ERROR;
 	}

@@ -127,7 +127,8 @@ int amqp_splitter_feed(struct amqp_splitter *s, const uint8_t *data, size_t len,
 		take = AMQP_PROTOCOL_HEADER_LEN - s->have;
 		if (take > len)
 			take = len;
-		memcpy(s->buf + s->have, data, take);
+		if (take > 0) /* an empty read may pass data == NULL */
+			memcpy(s->buf + s->have, data, take);
 		s->have += take;
 		*used += take;
 		r = amqp_protocol_header_check(s->buf, s->have);
@@ -151,11 +152,12 @@ int amqp_splitter_feed(struct amqp_splitter *s, const uint8_t *data, size_t len,
 		}
 		if (take > len)
 			take = len;
-		if (take > 0)
+		if (take > 0) { /* not even data + 0 when data is NULL */
 			memcpy(s->buf + s->have, data, take);
+			data += take;
+		}
 		s->have += take;
 		*used += take;
-		data += take;
 		len -= take;
 		r = amqp_frame_parse(s->buf, s->have, s->frame_max, frame, &total);
 		if (r == 0) {

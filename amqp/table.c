@@ -443,14 +443,21 @@ bool amqp_field_value_eq(const struct amqp_field_value *a, const struct amqp_fie
 
 bool amqp_table_eq(const struct amqp_table *a, const struct amqp_table *b)
 {
-	uint32_t i, j;
+	uint32_t i, j, nth;
 
-	/* Order-insensitive, as RabbitMQ sorts arguments before comparing them. */
+	/*
+	 * Order-insensitive, as RabbitMQ stably sorts arguments by key before comparing them: the
+	 * nth entry with a given key in a must equal the nth entry with that key in b. (Matching
+	 * each entry with the first of its key instead made {k:1, k:2} unequal to itself.)
+	 */
 	if (a->n != b->n)
 		return false;
 	for (i = 0; i < a->n; i++) {
+		for (j = 0, nth = 0; j < i; j++)
+			if (amqp_bytes_eq(a->entries[j].key, a->entries[i].key))
+				nth++;
 		for (j = 0; j < b->n; j++)
-			if (amqp_bytes_eq(a->entries[i].key, b->entries[j].key))
+			if (amqp_bytes_eq(a->entries[i].key, b->entries[j].key) && nth-- == 0)
 				break;
 		if (j == b->n || !amqp_field_value_eq(&a->entries[i].value, &b->entries[j].value))
 			return false;
