@@ -316,31 +316,41 @@ void conn_destroy_all(void)
 
 /* ---- flow control ---- */
 
-void conn_set_blocked(struct conn *c, bool block)
+/* Tell a client that advertised connection.blocked whether it is blocked. */
+static void conn_notify_blocked(struct conn *c, bool block)
 {
 	struct amqp_method m;
 
+	if (!c->caps.blocked || block == c->block_sent || c->state != CONN_OPEN)
+		return;
+	if (block) {
+		m = (struct amqp_method){ .id = AMQP_ID_connection_blocked };
+		m.u.connection_blocked.reason = amqp_cstr("low on memory");
+	} else {
+		m = (struct amqp_method){ .id = AMQP_ID_connection_unblocked };
+	}
+	conn_send_method(c, 0, &m);
+	c->block_sent = block;
+}
+
+/*
+ * Stop reading at a publish while the memory alarm is on (as RabbitMQ, a connection that only
+ * consumes and acks keeps going), or resume.
+ */
+void conn_set_blocked(struct conn *c, bool block)
+{
 	if (c->state == CONN_DEAD || block == c->blocked)
 		return;
 	c->blocked = block;
 	if (block) {
 		bufferevent_disable(c->bev, EV_READ);
-		if (c->caps.blocked && !c->block_sent) {
-			m = (struct amqp_method){ .id = AMQP_ID_connection_blocked };
-			m.u.connection_blocked.reason = amqp_cstr("low on memory");
-			conn_send_method(c, 0, &m);
-			c->block_sent = true;
-		}
-	} else {
-		if (c->block_sent) {
-			m = (struct amqp_method){ .id = AMQP_ID_connection_unblocked };
-			conn_send_method(c, 0, &m);
-			c->block_sent = false;
-		}
-		c->last_recv = now_ms();
-		bufferevent_enable(c->bev, EV_READ);
-		conn_read_cb(c->bev, c); /* frames may already be waiting */
+		conn_notify_blocked(c, true);
+		log_info("%s: blocked: memory alarm", c->peer);
+		return;
 	}
+	c->last_recv = now_ms();
+	bufferevent_enable(c->bev, EV_READ);
+	conn_read_cb(c->bev, c); /* frames may already be waiting */
 }
 
 void conn_mem_alarm(bool on)
@@ -349,9 +359,20 @@ void conn_mem_alarm(bool on)
 
 	for (c = LIST_FIRST(&conns); c != NULL; c = next) {
 		next = LIST_NEXT(c, entry);
-		if (c->publisher && c->state == CONN_OPEN)
-			conn_set_blocked(c, on);
+		if (on) {
+			if (c->publisher)
+				conn_notify_blocked(c, true);
+			continue;
+		}
+		conn_notify_blocked(c, false);
+		conn_set_blocked(c, false);
 	}
+}
+
+static bool is_publish(const struct amqp_frame *f)
+{
+	return f->type == AMQP_FRAME_METHOD && f->size >= 4 && f->payload[0] == 0 &&
+	    f->payload[1] == AMQP_BASIC_CLASS && f->payload[2] == 0 && f->payload[3] == 40;
 }
 
 /* ---- input ---- */
@@ -490,6 +511,10 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		c->last_recv = now_ms();
+		if (broker.mem_alarm && c->state == CONN_OPEN && is_publish(&f)) {
+			conn_set_blocked(c, true); /* this publish waits in the buffer */
+			break;
+		}
 		conn_handle_frame(c, &f);
 		if (c->state != CONN_DEAD)
 			evbuffer_drain(in, used);

@@ -174,11 +174,7 @@ void basic_publish_complete(struct channel *ch)
 			return;
 		}
 	}
-	if (!c->publisher) {
-		c->publisher = true;
-		if (broker.mem_alarm)
-			conn_set_blocked(c, true);
-	}
+	c->publisher = true;
 	if (ch->tx) {
 		if (ch->txp_len == ch->txp_cap) {
 			ch->txp_cap = ch->txp_cap != 0 ? ch->txp_cap * 2 : 16;
