@@ -39,11 +39,13 @@ int main(int argc, char **argv)
 	p.delivery_mode = 1;
 	plen = amqp_properties_encode(&p, props, sizeof(props));
 	n += (size_t)amqp_method_frame_encode(1, &m, in, sizeof(in));
-	k = amqp_content_header_encode(AMQP_BASIC_CLASS, 16, (struct amqp_bytes){ props, (size_t)plen },
-	    in + n + AMQP_FRAME_HEADER_LEN, sizeof(in) - n - AMQP_FRAME_OVERHEAD);
+	k = amqp_content_header_encode(AMQP_BASIC_CLASS, 16,
+	    (struct amqp_bytes){ props, (size_t)plen }, in + n + AMQP_FRAME_HEADER_LEN,
+	    sizeof(in) - n - AMQP_FRAME_OVERHEAD);
 	amqp_frame_put_header(in + n, AMQP_FRAME_HEADER, 1, (uint32_t)k);
 	n += (size_t)k + AMQP_FRAME_OVERHEAD;
-	n += (size_t)amqp_frame_encode(in + n, sizeof(in) - n, AMQP_FRAME_BODY, 1, "0123456789abcdef", 16);
+	n += (size_t)amqp_frame_encode(
+	    in + n, sizeof(in) - n, AMQP_FRAME_BODY, 1, "0123456789abcdef", 16);
 
 	t0 = now_ns();
 	for (i = 0; i < iters; i++) {
@@ -62,7 +64,8 @@ int main(int argc, char **argv)
 		    out + o + AMQP_FRAME_HEADER_LEN, sizeof(out) - o - AMQP_FRAME_OVERHEAD);
 		amqp_frame_put_header(out + o, AMQP_FRAME_HEADER, 1, (uint32_t)k);
 		o += (size_t)k + AMQP_FRAME_OVERHEAD;
-		o += (size_t)amqp_frame_encode(out + o, sizeof(out) - o, AMQP_FRAME_BODY, 1, f.payload, f.size);
+		o += (size_t)amqp_frame_encode(
+		    out + o, sizeof(out) - o, AMQP_FRAME_BODY, 1, f.payload, f.size);
 		sink += o + (size_t)out[o - 2];
 	}
 	t1 = now_ns();
@@ -70,7 +73,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "codec_bench: re-encoded stream differs from the input\n");
 		return 1;
 	}
-	printf("decode+encode of basic.publish + header + 16-byte body: %.1f ns/message (%ld iterations)\n",
+	printf("decode+encode of basic.publish + header + 16-byte body: %.1f ns/message (%ld "
+	       "iterations)\n",
 	    (t1 - t0) / (double)iters, iters);
 	return sink == 0;
 }
