@@ -1,6 +1,6 @@
 /*
  * exchange_topic.c: the topic exchange's trie. A pattern is split on '.' into words (empty words
- * included, as RabbitMQ does); each word is an edge, with `*` matching exactly one word and `#`
+ * included, and "" as no words, as RabbitMQ does); each word is an edge, with `*` matching exactly one word and `#`
  * zero or more. Matching a key walks only the edges its words select, so its cost follows the
  * key's length and the patterns that can match, not the number of bindings.
  */
@@ -112,7 +112,8 @@ struct topic_binding *topic_trie_add(struct topic_trie *t, struct amqp_bytes pat
 	struct topic_binding *b;
 	size_t start = 0, i;
 
-	for (i = 0; i <= pattern.len; i++) {
+	/* As RabbitMQ splits them, "" is no words at all, and "a." is "a" and an empty word. */
+	for (i = 0; pattern.len > 0 && i <= pattern.len; i++) {
 		if (i == pattern.len || pattern.ptr[i] == '.') {
 			n = node_child(n, pattern.ptr + start, i - start);
 			start = i + 1;
@@ -187,14 +188,14 @@ void topic_trie_match(
     struct topic_trie *t, struct amqp_bytes key, void (*fn)(void *dest, void *arg), void *arg)
 {
 	struct amqp_bytes stackwords[32], *words = stackwords;
-	size_t n = 1, i, start = 0, k = 0;
+	size_t n = key.len > 0, i, start = 0, k = 0;
 	struct match m;
 
 	for (i = 0; i < key.len; i++)
 		n += key.ptr[i] == '.';
 	if (n > sizeof(stackwords) / sizeof(stackwords[0]))
 		words = xreallocarray(NULL, n, sizeof(*words));
-	for (i = 0; i <= key.len; i++) {
+	for (i = 0; key.len > 0 && i <= key.len; i++) {
 		if (i == key.len || key.ptr[i] == '.') {
 			words[k].ptr = key.ptr + start;
 			words[k].len = i - start;
