@@ -10,6 +10,7 @@
 #include "server/server.h"
 
 #define MESSAGE_INLINE_MAX (64 * 1024)
+#define BODY_FIRST_CHUNK (1024 * 1024)
 
 static void message_parse_meta(struct message *m)
 {
@@ -63,8 +64,11 @@ void message_append_body(struct message *m, const uint8_t *p, size_t len)
 	if (len == 0)
 		return;
 	if (m->body_size > MESSAGE_INLINE_MAX && m->body_have + len > m->body_cap) {
-		/* Grow by doubling, never past the declared size (already checked against the max). */
-		want = m->body_cap < 65536 ? 65536 : (size_t)m->body_cap * 2;
+		/*
+		 * Up to 1 MiB at once, then doubling: a declared size costs memory only as its bytes
+		 * arrive, and never past the declared size (already checked against the max).
+		 */
+		want = m->body_cap < BODY_FIRST_CHUNK ? BODY_FIRST_CHUNK : (size_t)m->body_cap * 2;
 		if (want < m->body_have + len)
 			want = (size_t)(m->body_have + len);
 		if (want > m->body_size)
