@@ -46,6 +46,7 @@ static void channel_release(struct channel *ch)
 	while ((cons = LIST_FIRST(&ch->consumers)) != NULL)
 		consumer_cancel(cons, false);
 	hmap_clear(&ch->consumer_tags);
+	direct_reply_release(ch);
 	channel_requeue_all(ch);
 	message_unref(ch->pending);
 	ch->pending = NULL;

@@ -107,6 +107,16 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct mess
 	bool rejected = false;
 	size_t i;
 
+	if (x != NULL && x->name_len == 0) {
+		int r = direct_reply_deliver(x->vhost, m);
+		if (r >= 0) { /* a direct reply: no queue in between */
+			if (r == 0 && mandatory)
+				send_return(ch, m, AMQP_NO_ROUTE, "NO_ROUTE");
+			if (confirm)
+				channel_confirm(ch, seq, true);
+			return;
+		}
+	}
 	if (message_properties(m, &p) != 0)
 		p = (struct amqp_basic_properties){ 0 };
 	if (x != NULL)
@@ -173,6 +183,15 @@ void basic_publish_complete(struct channel *ch)
 			message_unref(m);
 			return;
 		}
+		bool failed;
+		struct message *rm = direct_reply_rewrite(ch, m, &p, &failed);
+		if (failed) {
+			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
+			    "fast reply consumer does not exist");
+			message_unref(m);
+			return;
+		}
+		m = rm; /* p now points into the old properties: not used below */
 	}
 	c->publisher = true;
 	if (ch->tx) {
@@ -250,6 +269,22 @@ static void basic_consume(struct channel *ch, const struct amqp_basic_consume *b
 	char gen[64];
 	int32_t prio;
 
+	if (direct_reply_is_queue(qn)) {
+		if (tag.len == 0) {
+			generate_name("amq.ctag-", gen, sizeof(gen));
+			tag = amqp_cstr(gen);
+		}
+		if (direct_reply_consume(ch, tag, bc->no_ack) != 0) {
+			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_consume,
+			    "reply consumer cannot acknowledge");
+			return;
+		}
+		if (!bc->nowait) {
+			r.u.basic_consume_ok.consumer_tag = tag;
+			conn_send_method(ch->conn, ch->id, &r);
+		}
+		return;
+	}
 	if (!queue_name_shortcut(ch, AMQP_ID_basic_consume, &qn) ||
 	    (q = queue_lookup(ch, AMQP_ID_basic_consume, qn)) == NULL)
 		return;
@@ -314,6 +349,8 @@ static void basic_cancel(struct channel *ch, const struct amqp_basic_cancel *bc)
 		conn_send_method(ch->conn, ch->id, &r);
 	if (c != NULL)
 		consumer_cancel(c, false);
+	else
+		direct_reply_cancel(ch, bc->consumer_tag);
 }
 
 static void basic_get(struct channel *ch, const struct amqp_basic_get *g)

@@ -38,6 +38,7 @@ void conn_send_start(struct conn *c)
 		bool_entry("consumer_priorities", true),
 		bool_entry("authentication_failure_close", true),
 		bool_entry("per_consumer_qos", true),
+		bool_entry("direct_reply_to", true),
 	};
 	static char cluster[300];
 	char host[256] = "localhost";

@@ -155,6 +155,13 @@ static void queue_declare(struct channel *ch, const struct amqp_queue_declare *d
 	char gen[64], err[512];
 
 	if (d->passive) {
+		if (direct_reply_is_queue(name)) { /* the pseudo-queue always "exists" */
+			struct amqp_method r = { .id = AMQP_ID_queue_declare_ok };
+			r.u.queue_declare_ok.queue = name;
+			if (!d->nowait)
+				conn_send_method(ch->conn, ch->id, &r);
+			return;
+		}
 		if (name.len == 0 && !queue_name_shortcut(ch, AMQP_ID_queue_declare, &name))
 			return;
 		if ((q = queue_lookup(ch, AMQP_ID_queue_declare, name)) == NULL)

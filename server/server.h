@@ -470,6 +470,9 @@ struct channel {
 	size_t txa_len, txa_cap;
 	char last_queue[256]; /* the queue "" stands for */
 	size_t last_queue_len;
+	/* direct reply-to: the consumer tag and this channel's address token */
+	char *reply_tag, *reply_token;
+	size_t reply_tag_len;
 };
 struct channel *channel_open(struct conn *c, uint16_t id);
 /* Release everything the channel holds (unacked go back to their queues) and free it. */
@@ -505,6 +508,16 @@ void generate_name(const char *prefix, char *out, size_t outlen);
 void basic_publish_complete(struct channel *ch);
 void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct message *m,
     bool mandatory, bool confirm, uint64_t seq);
+
+/* direct_reply.c: RabbitMQ's direct reply-to pseudo-queue. */
+#define DIRECT_REPLY_QUEUE "amq.rabbitmq.reply-to"
+bool direct_reply_is_queue(struct amqp_bytes name);
+int direct_reply_consume(struct channel *ch, struct amqp_bytes tag, bool no_ack);
+bool direct_reply_cancel(struct channel *ch, struct amqp_bytes tag);
+void direct_reply_release(struct channel *ch);
+struct message *direct_reply_rewrite(
+    struct channel *ch, struct message *m, const struct amqp_basic_properties *p, bool *failed);
+int direct_reply_deliver(struct vhost *v, const struct message *m);
 
 /* time: milliseconds on the loop's cached clock. */
 uint64_t now_ms(void);
