@@ -107,7 +107,10 @@ struct amqp_frame {
  */
 int amqp_frame_parse(
     const uint8_t *buf, size_t len, uint32_t frame_max, struct amqp_frame *frame, size_t *consumed);
-/* Check an 8-byte protocol header: 0, AMQP_E_NEED_MORE (a valid prefix) or AMQP_E_PROTOCOL_HEADER. */
+/*
+ * Check an 8-byte protocol header, 0-9-1's or 0-9's ("AMQP\1\1\0\x09", served as 0-9-1, as RabbitMQ
+ * does): 0, AMQP_E_NEED_MORE (a valid prefix) or AMQP_E_PROTOCOL_HEADER.
+ */
 int amqp_protocol_header_check(const uint8_t *buf, size_t len);
 extern const uint8_t amqp_protocol_header[AMQP_PROTOCOL_HEADER_LEN];
 

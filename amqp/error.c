@@ -43,7 +43,6 @@ int amqp_err_reply_code(int err)
 	case AMQP_E_TRUNCATED:
 	case AMQP_E_TRAILING:
 	case AMQP_E_PROTOCOL_HEADER:
-	case AMQP_E_CHANNEL: /* 0-9-1 4.2.7: a heartbeat off channel 0 is a frame error */
 	case AMQP_E_NEED_MORE: return AMQP_FRAME_ERROR;
 	case AMQP_E_FIELD_TYPE:
 	case AMQP_E_TABLE_DEPTH:
@@ -53,7 +52,9 @@ int amqp_err_reply_code(int err)
 	case AMQP_E_UNKNOWN_METHOD: return AMQP_COMMAND_INVALID;
 	case AMQP_E_BAD_HEADER:
 	case AMQP_E_UNEXPECTED_FRAME:
-	case AMQP_E_BODY_SIZE: return AMQP_UNEXPECTED_FRAME;
+	case AMQP_E_BODY_SIZE:
+	/* A heartbeat off channel 0: 0-9-1 (4.2.7) says 501, RabbitMQ answers 505; clients follow it. */
+	case AMQP_E_CHANNEL: return AMQP_UNEXPECTED_FRAME;
 	case AMQP_E_NOMEM: return AMQP_RESOURCE_ERROR;
 	default: return AMQP_INTERNAL_ERROR;
 	}

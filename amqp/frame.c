@@ -11,11 +11,15 @@ const uint8_t amqp_protocol_header[AMQP_PROTOCOL_HEADER_LEN] = { 'A', 'M', 'Q', 
 const uint8_t amqp_heartbeat_frame[AMQP_FRAME_OVERHEAD] = { AMQP_FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0,
 	AMQP_FRAME_END };
 
+/* AMQP 0-9's header, which RabbitMQ (and so Warren) serves as 0-9-1. */
+static const uint8_t protocol_header_0_9[AMQP_PROTOCOL_HEADER_LEN] = { 'A', 'M', 'Q', 'P', 1, 1, 0,
+	9 };
+
 int amqp_protocol_header_check(const uint8_t *buf, size_t len)
 {
 	size_t n = len < AMQP_PROTOCOL_HEADER_LEN ? len : AMQP_PROTOCOL_HEADER_LEN;
 
-	if (memcmp(buf, amqp_protocol_header, n) != 0)
+	if (memcmp(buf, amqp_protocol_header, n) != 0 && memcmp(buf, protocol_header_0_9, n) != 0)
 		return AMQP_E_PROTOCOL_HEADER;
 	return n < AMQP_PROTOCOL_HEADER_LEN ? AMQP_E_NEED_MORE : 0;
 }

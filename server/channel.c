@@ -13,17 +13,7 @@ struct channel *channel_open(struct conn *c, uint16_t id)
 {
 	struct channel *ch;
 	struct amqp_method m = { .id = AMQP_ID_channel_open_ok };
-	size_t n;
 
-	if (id >= c->nchannels) {
-		n = (size_t)id + 1 > (size_t)c->nchannels * 2 ? (size_t)id + 1
-		                                              : (size_t)c->nchannels * 2;
-		if (n > (size_t)c->channel_max + 1)
-			n = (size_t)c->channel_max + 1;
-		c->channels = xreallocarray(c->channels, n, sizeof(*c->channels));
-		memset(c->channels + c->nchannels, 0, (n - c->nchannels) * sizeof(*c->channels));
-		c->nchannels = (uint16_t)n;
-	}
 	ch = xcalloc(1, sizeof(*ch));
 	ch->conn = c;
 	ch->id = id;
@@ -31,8 +21,7 @@ struct channel *channel_open(struct conn *c, uint16_t id)
 	ch->flow_active = true;
 	LIST_INIT(&ch->consumers);
 	hmap_init(&ch->consumer_tags);
-	c->channels[id] = ch;
-	c->open_channels++;
+	conn_channel_add(c, ch);
 	conn_send_method(c, id, &m);
 	return ch;
 }
@@ -72,10 +61,7 @@ void channel_free(struct channel *ch)
 /* Forget the channel in its connection and free it. */
 static void channel_close_done(struct channel *ch)
 {
-	struct conn *c = ch->conn;
-
-	c->channels[ch->id] = NULL;
-	c->open_channels--;
+	conn_channel_remove(ch->conn, ch);
 	channel_free(ch);
 }
 
@@ -126,14 +112,17 @@ static void handle_channel(struct channel *ch, const struct amqp_method *m)
 			channel_kick_consumers(ch);
 		return;
 	case AMQP_ID_channel_flow_ok:
-		return; /* Warren never sends channel.flow: nothing waits for this */
+		/* Warren never sends channel.flow: nothing waits for this (RabbitMQ: 503). */
+		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method");
+		return;
 	case AMQP_ID_channel_close:
 		r = (struct amqp_method){ .id = AMQP_ID_channel_close_ok };
 		conn_send_method(ch->conn, ch->id, &r);
 		channel_close_done(ch);
 		return;
 	case AMQP_ID_channel_close_ok:
-		/* Not closing: RabbitMQ treats an unsolicited close-ok as harmless. */
+		/* Not closing: nothing waits for it (RabbitMQ: 503). */
+		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method");
 		return;
 	}
 }
@@ -170,11 +159,52 @@ static void channel_dispatch(struct channel *ch, const struct amqp_method *m)
 	}
 }
 
+/* A frame out of the method / header / body order: 505 with RabbitMQ's words. */
+static void sequence_error(
+    struct channel *ch, const struct amqp_assembler *a, uint8_t type, uint16_t cls)
+{
+	switch (a->state) {
+	case AMQP_ASM_IDLE:
+		conn_error(ch->conn, AMQP_UNEXPECTED_FRAME,
+		    a->state == AMQP_ASM_IDLE ? 0 : AMQP_ID_basic_publish,
+		    "expected method frame, got non method frame instead");
+		return;
+	case AMQP_ASM_HEADER:
+		if (type == AMQP_FRAME_HEADER)
+			conn_error(ch->conn, AMQP_UNEXPECTED_FRAME,
+			    a->state == AMQP_ASM_IDLE ? 0 : AMQP_ID_basic_publish,
+			    "expected content header for class %u, got one for class %u instead",
+			    a->class_id, cls);
+		else
+			conn_error(ch->conn, AMQP_UNEXPECTED_FRAME,
+			    a->state == AMQP_ASM_IDLE ? 0 : AMQP_ID_basic_publish,
+			    "expected content header for class %u, got non content header frame "
+			    "instead",
+			    a->class_id);
+		return;
+	case AMQP_ASM_BODY:
+		conn_error(ch->conn, AMQP_UNEXPECTED_FRAME,
+		    a->state == AMQP_ASM_IDLE ? 0 : AMQP_ID_basic_publish,
+		    "expected content body, got non content body frame instead");
+		return;
+	}
+}
+
 static void channel_content_header(struct channel *ch, const struct amqp_frame *f)
 {
 	struct amqp_content_header h;
 	int r;
 
+	uint16_t cls = f->size >= 2 ? (uint16_t)(f->payload[0] << 8 | f->payload[1]) : 0;
+	struct amqp_assembler before = ch->asm_state;
+
+	/* The order first (505, with RabbitMQ's words), then the header's own bytes. */
+	r = amqp_assembler_step(&ch->asm_state, AMQP_FRAME_HEADER, 0, cls, 0, f->size);
+	if (r < 0) {
+		sequence_error(ch, &before, AMQP_FRAME_HEADER, cls);
+		return;
+	}
+	ch->asm_state = before;
 	if ((r = amqp_content_header_decode(f->payload, f->size, &h)) != 0) {
 		conn_error(ch->conn, amqp_err_reply_code(r), AMQP_ID_basic_publish,
 		    "content header: %s", amqp_strerror(r));
@@ -182,11 +212,6 @@ static void channel_content_header(struct channel *ch, const struct amqp_frame *
 	}
 	r = amqp_assembler_step(
 	    &ch->asm_state, AMQP_FRAME_HEADER, 0, h.class_id, h.body_size, f->size);
-	if (r < 0) {
-		conn_error(ch->conn, amqp_err_reply_code(r), AMQP_ID_basic_publish, "%s",
-		    amqp_strerror(r));
-		return;
-	}
 	if (h.body_size > broker.cfg.max_message_size) {
 		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
 		    "message size %llu is larger than configured max size %llu",
@@ -202,6 +227,7 @@ static void channel_content_header(struct channel *ch, const struct amqp_frame *
 
 void channel_handle_frame(struct channel *ch, const struct amqp_frame *f)
 {
+	struct amqp_assembler before;
 	struct amqp_method m;
 	int r, ev;
 
@@ -226,10 +252,10 @@ void channel_handle_frame(struct channel *ch, const struct amqp_frame *f)
 			    amqp_method_name(m.id), amqp_strerror(r));
 			return;
 		}
+		before = ch->asm_state;
 		ev = amqp_assembler_step(&ch->asm_state, AMQP_FRAME_METHOD, m.id, 0, 0, f->size);
 		if (ev < 0) {
-			conn_error(ch->conn, amqp_err_reply_code(ev), m.id,
-			    "expected content header for class 60, got %s", amqp_method_name(m.id));
+			sequence_error(ch, &before, AMQP_FRAME_METHOD, 0);
 			return;
 		}
 		if (ev == AMQP_ASM_CONTENT_METHOD && m.id != AMQP_ID_basic_publish) {
@@ -254,12 +280,17 @@ void channel_handle_frame(struct channel *ch, const struct amqp_frame *f)
 		return;
 	case AMQP_FRAME_HEADER: channel_content_header(ch, f); return;
 	case AMQP_FRAME_BODY:
+		before = ch->asm_state;
 		ev = amqp_assembler_step(&ch->asm_state, AMQP_FRAME_BODY, 0, 0, 0, f->size);
+		if (ev == AMQP_E_BODY_SIZE) {
+			conn_error(ch->conn, AMQP_UNEXPECTED_FRAME, AMQP_ID_basic_publish,
+			    "content body of %u bytes is larger than the %llu left of the declared "
+			    "size",
+			    f->size, (unsigned long long)before.remaining);
+			return;
+		}
 		if (ev < 0) {
-			conn_error(ch->conn, amqp_err_reply_code(ev), AMQP_ID_basic_publish, "%s",
-			    ev == AMQP_E_BODY_SIZE
-			        ? "content body larger than the content header declared"
-			        : "unexpected content body frame");
+			sequence_error(ch, &before, AMQP_FRAME_BODY, 0);
 			return;
 		}
 		message_append_body(ch->pending, f->payload, f->size);

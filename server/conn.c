@@ -60,6 +60,8 @@ struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopbac
 	c->state = CONN_HANDSHAKE;
 	c->frame_max = AMQP_FRAME_MIN_SIZE;
 	c->channel_max = broker.cfg.channel_max;
+	hmap_init(&c->high_channels);
+	LIST_INIT(&c->channels);
 	c->last_recv = c->last_send = now_ms();
 	c->timer = evtimer_new(bufferevent_get_base(bev), conn_timer_cb, c);
 	LIST_INSERT_HEAD(&conns, c, entry);
@@ -85,23 +87,54 @@ void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen
 	log_info("%s: accepted connection", peer);
 }
 
+/* ---- channels ---- */
+
+#define LOW_CHANNELS 256
+
+struct channel *conn_channel(struct conn *c, uint16_t id)
+{
+	if (id < LOW_CHANNELS)
+		return c->low_channels != NULL ? c->low_channels[id] : NULL;
+	return hmap_get(&c->high_channels, &id, sizeof(id));
+}
+
+void conn_channel_add(struct conn *c, struct channel *ch)
+{
+	if (ch->id < LOW_CHANNELS) {
+		if (c->low_channels == NULL)
+			c->low_channels = xcalloc(LOW_CHANNELS, sizeof(*c->low_channels));
+		c->low_channels[ch->id] = ch;
+	} else {
+		hmap_put(&c->high_channels, &ch->id, sizeof(ch->id), ch);
+	}
+	LIST_INSERT_HEAD(&c->channels, ch, entry);
+	c->open_channels++;
+}
+
+void conn_channel_remove(struct conn *c, struct channel *ch)
+{
+	if (ch->id < LOW_CHANNELS)
+		c->low_channels[ch->id] = NULL;
+	else
+		hmap_del(&c->high_channels, &ch->id, sizeof(ch->id));
+	LIST_REMOVE(ch, entry);
+	c->open_channels--;
+}
+
 /* ---- teardown ---- */
 
 /* Release what the connection holds in the broker: channels, exclusive queues. */
 static void conn_release(struct conn *c)
 {
 	struct hmap_iter it;
+	struct channel *ch;
 	struct vhost *v;
 	void *vq;
-	uint16_t i;
 
-	for (i = 0; i < c->nchannels; i++) {
-		if (c->channels[i] != NULL) {
-			channel_free(c->channels[i]);
-			c->channels[i] = NULL;
-		}
+	while ((ch = LIST_FIRST(&c->channels)) != NULL) {
+		conn_channel_remove(c, ch);
+		channel_free(ch);
 	}
-	c->open_channels = 0;
 	hmap_iter_init(&broker.vhosts, &it);
 	while (hmap_iter_next(&it, NULL, NULL, (void **)&v)) {
 		struct hmap_iter qi;
@@ -118,7 +151,8 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
-	free(c->channels);
+	free(c->low_channels);
+	hmap_clear(&c->high_channels);
 	free(c->user);
 	free(c);
 }
@@ -269,18 +303,40 @@ static void conn_send_close(struct conn *c, int code, const char *text, uint32_t
 	conn_send_method(c, 0, &m);
 }
 
+const char *conn_state_name(enum conn_state s)
+{
+	switch (s) {
+	case CONN_HANDSHAKE:
+	case CONN_START:
+	case CONN_SECURE: return "starting";
+	case CONN_TUNE: return "tuning";
+	case CONN_OPEN_WAIT: return "opening";
+	case CONN_OPEN: return "running";
+	case CONN_CLOSING:
+	case CONN_DEAD: return "closing";
+	}
+	return "unknown";
+}
+
 void conn_error(struct conn *c, int code, uint32_t method_id, const char *fmt, ...)
 {
 	char text[512];
 	int n;
 	va_list ap;
 
-	if (c->state == CONN_DEAD || c->state == CONN_CLOSING)
+	if (c->state == CONN_DEAD || c->state == CONN_CLOSING || c->close_after_flush)
 		return;
 	n = snprintf(text, sizeof(text), "%s - ", amqp_reply_name(code));
 	va_start(ap, fmt);
 	vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
 	va_end(ap);
+	if (c->state < CONN_OPEN_WAIT) {
+		/* Before tune-ok the client is not trusted with an explanation: as RabbitMQ, close. */
+		log_warn("%s: closing connection during the handshake (%s): %d %s", c->peer,
+		    conn_state_name(c->state), code, text);
+		conn_kill(c, false);
+		return;
+	}
 	log_warn("%s: closing connection: %d %s", c->peer, code, text);
 	conn_send_close(c, code, text, method_id);
 	c->state = CONN_CLOSING;
@@ -412,8 +468,8 @@ static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
 			return;
 		}
 		if (amqp_method_class(m.id) != 10) {
-			conn_error(c, AMQP_COMMAND_INVALID, m.id, "%s is not allowed on channel 0",
-			    amqp_method_name(m.id));
+			conn_error(c, AMQP_CHANNEL_ERROR, m.id,
+			    "unexpected method in connection state %s", conn_state_name(c->state));
 			return;
 		}
 		handle_connection(c, &m);
@@ -424,16 +480,20 @@ static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
 		    "frame on channel %u before connection.open", f->channel);
 		return;
 	}
-	if (f->channel > c->channel_max) {
-		conn_error(c, AMQP_CHANNEL_ERROR, 0, "channel %u is above channel_max %u",
-		    f->channel, c->channel_max);
-		return;
-	}
-	ch = f->channel < c->nchannels ? c->channels[f->channel] : NULL;
+
+	ch = conn_channel(c, f->channel);
 	if (ch == NULL) {
 		if (f->type == AMQP_FRAME_METHOD &&
 		    (r = amqp_method_decode(f->payload, f->size, &m)) == 0 &&
 		    m.id == AMQP_ID_channel_open) {
+			/* As RabbitMQ: channel_max limits how many are open, not their numbers. */
+			if (c->channel_max != 0 && c->open_channels >= c->channel_max) {
+				conn_error(c, AMQP_NOT_ALLOWED, 0,
+				    "number of channels opened (%u) has reached the negotiated "
+				    "channel_max (%u)",
+				    c->open_channels, c->channel_max);
+				return;
+			}
 			channel_open(c, f->channel);
 			return;
 		}
@@ -443,7 +503,7 @@ static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
 			return;
 		}
 		conn_error(c, AMQP_CHANNEL_ERROR, f->type == AMQP_FRAME_METHOD ? m.id : 0,
-		    "expected 'channel.open' on channel %u", f->channel);
+		    "expected 'channel.open'");
 		return;
 	}
 	channel_handle_frame(ch, f);
@@ -521,10 +581,10 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->state != CONN_DEAD) {
 		/* Confirms decided by this batch go out as one multiple-ack where possible. */
-		uint16_t i;
-		for (i = 0; i < c->nchannels; i++)
-			if (c->channels[i] != NULL && c->channels[i]->confirm_flush_pending)
-				channel_confirm_flush(c->channels[i]);
+		struct channel *ch;
+		LIST_FOREACH(ch, &c->channels, entry)
+		if (ch->confirm_flush_pending)
+			channel_confirm_flush(ch);
 	}
 }
 
@@ -532,7 +592,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	size_t len = evbuffer_get_length(bufferevent_get_output(bev));
-	uint16_t i;
+	struct channel *ch;
 
 	if (c->close_after_flush) {
 		if (len == 0)
@@ -541,9 +601,8 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->output_full && len <= broker.cfg.out_low) {
 		c->output_full = false;
-		for (i = 0; i < c->nchannels; i++)
-			if (c->channels[i] != NULL)
-				channel_kick_consumers(c->channels[i]);
+		LIST_FOREACH(ch, &c->channels, entry)
+		channel_kick_consumers(ch);
 	}
 }
 

@@ -258,6 +258,6 @@ void handle_connection(struct conn *c, const struct amqp_method *m)
 		return;
 	default: break;
 	}
-	conn_error(c, AMQP_COMMAND_INVALID, m->id,
-	    "%s is not valid in this state of the connection", amqp_method_name(m->id));
+	conn_error(c, AMQP_CHANNEL_ERROR, m->id, "unexpected method in connection state %s",
+	    conn_state_name(c->state));
 }

@@ -32,8 +32,7 @@ static bool check_alternate(
 		channel_error(ch, AMQP_PRECONDITION_FAILED, mid,
 		    "invalid type '%s' for arg 'alternate-exchange' in exchange '" NAMEF
 		    "' in vhost '%s'",
-		    v->type == AMQP_FIELD_TABLE ? "table" : "non-string", NAMEA(name),
-		    ch->conn->vhost->name);
+		    field_type_word(v->type), NAMEA(name), ch->conn->vhost->name);
 		ok = false;
 	}
 	amqp_pool_reset(&pool);
@@ -52,8 +51,10 @@ static bool exchange_equivalent(struct channel *ch, struct exchange *x,
 	const char *vh = ch->conn->vhost->name;
 	struct amqp_pool pool;
 	struct amqp_table t;
-	const struct amqp_field_value *v;
-	char *ae = NULL;
+	struct amqp_table cur;
+	const struct amqp_field_value *v, *cv;
+	char got[160], now[160];
+	bool cur_ok;
 
 #define INEQ(arg, got, cur)                                                                 \
 	do {                                                                                \
@@ -71,22 +72,25 @@ static bool exchange_equivalent(struct channel *ch, struct exchange *x,
 		INEQ("auto_delete", yn(d->auto_delete), yn(x->auto_delete));
 	if (x->internal != d->internal)
 		INEQ("internal", yn(d->internal), yn(x->internal));
+	/* Of the arguments, RabbitMQ compares alternate-exchange only. */
 	amqp_pool_init(&pool);
-	if (amqp_table_decode(d->arguments, &pool, &t) == 0 &&
-	    (v = amqp_table_get(&t, "alternate-exchange")) != NULL && v->type == AMQP_FIELD_LONGSTR)
-		ae = xbytesdup(v->v.bytes);
-	amqp_pool_reset(&pool);
-	if ((ae == NULL) != (x->alternate == NULL) ||
-	    (ae != NULL && strcmp(ae, x->alternate) != 0)) {
+	if (amqp_table_decode(d->arguments, &pool, &t) == 0)
+		v = amqp_table_get(&t, "alternate-exchange");
+	else
+		v = NULL;
+	cur_ok = amqp_table_decode((struct amqp_bytes){ x->args, x->args_len }, &pool, &cur) == 0;
+	cv = cur_ok ? amqp_table_get(&cur, "alternate-exchange") : NULL;
+	if ((v == NULL) != (cv == NULL) || (v != NULL && !amqp_field_value_eq(v, cv))) {
+		arg_describe(v, got, sizeof(got));
+		arg_describe(cv, now, sizeof(now));
 		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_exchange_declare,
 		    "inequivalent arg 'alternate-exchange' for exchange '%s' in vhost '%s': "
-		    "received '%s' but current is '%s'",
-		    x->name, vh, ae != NULL ? ae : "none",
-		    x->alternate != NULL ? x->alternate : "none");
-		free(ae);
+		    "received %s but current is %s",
+		    x->name, vh, got, now);
+		amqp_pool_reset(&pool);
 		return false;
 	}
-	free(ae);
+	amqp_pool_reset(&pool);
 	return true;
 #undef INEQ
 }

@@ -67,13 +67,24 @@ static const char *const equivalence_keys[] = { "x-dead-letter-exchange",
 	"x-max-priority", "x-message-ttl", "x-overflow", "x-queue-mode", "x-queue-type",
 	"x-single-active-consumer" };
 
+/* As RabbitMQ: equal if of the same type class (any integer width) with equal values. */
+static bool args_same(const struct amqp_field_value *a, const struct amqp_field_value *b)
+{
+	int64_t x, y;
+
+	if (arg_int_value(a, &x) && arg_int_value(b, &y))
+		return x == y;
+	return amqp_field_value_eq(a, b);
+}
+
 static bool queue_equivalent(
     struct channel *ch, struct queue *q, const struct amqp_queue_declare *d)
 {
 	struct amqp_pool pool;
-	struct amqp_table got, cur;
+	struct amqp_table dt, cur;
 	const struct amqp_field_value *a, *b;
 	const char *vh = ch->conn->vhost->name;
+	char got[160], now[160];
 	bool ok = true;
 	size_t i;
 
@@ -92,24 +103,29 @@ static bool queue_equivalent(
 		return false;
 	}
 	amqp_pool_init(&pool);
-	if (amqp_table_decode(d->arguments, &pool, &got) != 0 ||
+	if (amqp_table_decode(d->arguments, &pool, &dt) != 0 ||
 	    amqp_table_decode((struct amqp_bytes){ q->args, q->args_len }, &pool, &cur) != 0) {
 		amqp_pool_reset(&pool);
 		return true;
 	}
 	for (i = 0; i < sizeof(equivalence_keys) / sizeof(equivalence_keys[0]) && ok; i++) {
-		a = amqp_table_get(&got, equivalence_keys[i]);
+		a = amqp_table_get(&dt, equivalence_keys[i]);
 		b = amqp_table_get(&cur, equivalence_keys[i]);
 		if (a == NULL && b == NULL)
 			continue;
-		if (a != NULL && b != NULL && amqp_field_value_eq(a, b))
+		if (a != NULL && b != NULL && args_same(a, b))
 			continue;
+		if (a != NULL && b != NULL) { /* RabbitMQ shows plain values when both are there */
+			arg_value(a, got, sizeof(got));
+			arg_value(b, now, sizeof(now));
+		} else {
+			arg_describe(a, got, sizeof(got));
+			arg_describe(b, now, sizeof(now));
+		}
 		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare,
-		    "inequivalent arg '%s' for queue '%s' in vhost '%s': %s", equivalence_keys[i],
-		    q->name, vh,
-		    a == NULL       ? "received none but current is the value"
-		        : b == NULL ? "received the value but current is none"
-		                    : "received a different value");
+		    "inequivalent arg '%s' for queue '%s' in vhost '%s': received %s but current "
+		    "is %s",
+		    equivalence_keys[i], q->name, vh, got, now);
 		ok = false;
 	}
 	amqp_pool_reset(&pool);
@@ -236,6 +252,11 @@ static void queue_bind_m(struct channel *ch, const struct amqp_method *m)
 		    "operation not permitted on the default exchange");
 		return;
 	}
+	if (!bind && (vhost_queue(v, qn) == NULL || vhost_exchange(v, xn) == NULL)) {
+		/* As RabbitMQ, unbinding what does not exist succeeds. */
+		conn_send_method(ch->conn, ch->id, &r);
+		return;
+	}
 	if ((q = queue_lookup(ch, m->id, qn)) == NULL)
 		return;
 	if ((x = vhost_exchange(v, xn)) == NULL) {
@@ -291,7 +312,7 @@ static void queue_delete_m(struct channel *ch, const struct amqp_queue_delete *d
 		}
 		if (d->if_empty && q->count > 0) {
 			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_delete,
-			    "queue '%s' in vhost '%s' is not empty", q->name, v->name);
+			    "queue '%s' in vhost '%s' not empty", q->name, v->name);
 			return;
 		}
 		r.u.queue_delete_ok.message_count = (uint32_t)queue_delete(q);

@@ -10,7 +10,7 @@
 #include "server/server.h"
 
 /* RabbitMQ's names for field types, as they appear in its error texts. */
-static const char *type_word(uint8_t t)
+const char *field_type_word(uint8_t t)
 {
 	switch (t) {
 	case AMQP_FIELD_BOOL: return "bool";
@@ -35,7 +35,7 @@ static const char *type_word(uint8_t t)
 }
 
 /* An integer argument as a signed 64-bit value; false if v is not an integer type. */
-static bool arg_int(const struct amqp_field_value *v, int64_t *out)
+bool arg_int_value(const struct amqp_field_value *v, int64_t *out)
 {
 	switch (v->type) {
 	case AMQP_FIELD_I8: *out = v->v.i8; return true;
@@ -77,8 +77,8 @@ static int check_int(const struct arg_ctx *c, const char *key, const struct amqp
 {
 	int64_t n;
 
-	if (!arg_int(v, &n)) {
-		return arg_error(c, key, "{unacceptable_type,%s}", type_word(v->type));
+	if (!arg_int_value(v, &n)) {
+		return arg_error(c, key, "{unacceptable_type,%s}", field_type_word(v->type));
 	}
 	if (n < 0) {
 		return arg_error(c, key, "{value_negative,%lld}", (long long)n);
@@ -98,7 +98,7 @@ static int check_str(const struct arg_ctx *c, const char *key, const struct amqp
     struct amqp_bytes *out)
 {
 	if (v->type != AMQP_FIELD_LONGSTR) {
-		return arg_error(c, key, "{unacceptable_type,%s}", type_word(v->type));
+		return arg_error(c, key, "{unacceptable_type,%s}", field_type_word(v->type));
 	}
 	*out = v->v.bytes;
 	return 0;
@@ -164,8 +164,15 @@ int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *
 		}
 	}
 	if ((v = amqp_table_get(&t, "x-dead-letter-exchange")) != NULL) {
-		if (check_str(&c, "x-dead-letter-exchange", v, &s) != 0)
+		if (v->type !=
+		    AMQP_FIELD_LONGSTR) { /* RabbitMQ checks it as an exchange reference */
+			snprintf(err, errlen,
+			    "invalid type '%s' for arg 'x-dead-letter-exchange' in queue '%s' in "
+			    "vhost '%s'",
+			    field_type_word(v->type), queue, vhost);
 			goto out;
+		}
+		s = v->v.bytes;
 		qa->dlx = xbytesdup(s);
 	}
 	if ((v = amqp_table_get(&t, "x-dead-letter-routing-key")) != NULL) {
@@ -200,7 +207,7 @@ int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *
 	if ((v = amqp_table_get(&t, "x-single-active-consumer")) != NULL) {
 		if (v->type != AMQP_FIELD_BOOL) {
 			arg_error(&c, "x-single-active-consumer", "{unacceptable_type,%s}",
-			    type_word(v->type));
+			    field_type_word(v->type));
 			goto out;
 		}
 		qa->single_active = v->v.b;
@@ -218,4 +225,51 @@ void queue_args_free(struct queue_args *qa)
 	free(qa->dlx);
 	free(qa->dlx_rk);
 	qa->dlx = qa->dlx_rk = NULL;
+}
+
+static void arg_plain(const struct amqp_field_value *v, char *val, size_t vlen);
+
+/* "the value '2000' of type 'signedint'", or "none": how RabbitMQ describes an argument. */
+void arg_describe(const struct amqp_field_value *v, char *buf, size_t len)
+{
+	char val[96];
+
+	if (v == NULL) {
+		snprintf(buf, len, "none");
+		return;
+	}
+	arg_plain(v, val, sizeof(val));
+	snprintf(buf, len, "the value '%s' of type '%s'", val, field_type_word(v->type));
+}
+
+/* "'2000'": an argument's value alone, quoted. */
+void arg_value(const struct amqp_field_value *v, char *buf, size_t len)
+{
+	char val[96];
+
+	arg_plain(v, val, sizeof(val));
+	snprintf(buf, len, "'%s'", val);
+}
+
+static void arg_plain(const struct amqp_field_value *v, char *val, size_t vlen)
+{
+	switch (v->type) {
+	case AMQP_FIELD_LONGSTR:
+	case AMQP_FIELD_BYTES:
+		snprintf(val, vlen, "%.*s", (int)(v->v.bytes.len > 64 ? 64 : v->v.bytes.len),
+		    (const char *)v->v.bytes.ptr);
+		break;
+	case AMQP_FIELD_BOOL: snprintf(val, vlen, "%s", v->v.b ? "true" : "false"); break;
+	case AMQP_FIELD_I8: snprintf(val, vlen, "%d", v->v.i8); break;
+	case AMQP_FIELD_U8: snprintf(val, vlen, "%u", v->v.u8); break;
+	case AMQP_FIELD_I16: snprintf(val, vlen, "%d", v->v.i16); break;
+	case AMQP_FIELD_U16: snprintf(val, vlen, "%u", v->v.u16); break;
+	case AMQP_FIELD_I32: snprintf(val, vlen, "%d", v->v.i32); break;
+	case AMQP_FIELD_U32: snprintf(val, vlen, "%u", v->v.u32); break;
+	case AMQP_FIELD_I64: snprintf(val, vlen, "%lld", (long long)v->v.i64); break;
+	case AMQP_FIELD_TIMESTAMP: snprintf(val, vlen, "%llu", (unsigned long long)v->v.u64); break;
+	case AMQP_FIELD_FLOAT: snprintf(val, vlen, "%g", (double)v->v.f); break;
+	case AMQP_FIELD_DOUBLE: snprintf(val, vlen, "%g", v->v.d); break;
+	default: snprintf(val, vlen, "...");
+	}
 }

@@ -314,6 +314,11 @@ void queue_touch(struct queue *q); /* restart the x-expires timer */
 int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *queue,
     const char *vhost, char *err, size_t errlen);
 void queue_args_free(struct queue_args *qa);
+/* RabbitMQ's name for a field type ("signedint"), and its description of an argument. */
+const char *field_type_word(uint8_t t);
+void arg_describe(const struct amqp_field_value *v, char *buf, size_t len);
+void arg_value(const struct amqp_field_value *v, char *buf, size_t len);
+bool arg_int_value(const struct amqp_field_value *v, int64_t *out);
 
 /* deadletter.c */
 /* A copy of m for the dead-letter exchange, with x-death recorded; NULL to drop it. */
@@ -372,8 +377,9 @@ struct conn {
 	uint32_t frame_max;
 	uint16_t channel_max;
 	uint16_t heartbeat;
-	struct channel **channels; /* indexed by channel number */
-	uint16_t nchannels;        /* size of the channels array */
+	struct channel **low_channels; /* channels 0-255 by number (allocated on first use) */
+	struct hmap high_channels;     /* channels 256 and up, keyed by their id field */
+	LIST_HEAD(, channel) channels; /* every channel, for iteration */
 	unsigned open_channels;
 	struct event *timer;           /* handshake timeout, heartbeats, close timeout */
 	uint64_t last_recv, last_send; /* ms on the loop clock */
@@ -391,6 +397,10 @@ void conn_close_all(int reply_code, const char *reason);
 bool conn_none_left(void);
 /* Drop every connection at once (process exit). */
 void conn_destroy_all(void);
+/* The channel with this number, or NULL. */
+struct channel *conn_channel(struct conn *c, uint16_t id);
+void conn_channel_add(struct conn *c, struct channel *ch);
+void conn_channel_remove(struct conn *c, struct channel *ch);
 /* The handshake is complete: switch the timer to heartbeats. */
 void conn_opened(struct conn *c);
 /* Send a method on a channel (0 for the connection). */
@@ -401,6 +411,8 @@ void conn_send_content(
 /* A hard error: connection.close with code and a formatted text, then tear down. */
 void conn_error(struct conn *c, int code, uint32_t method_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* RabbitMQ's name for a connection state, as in its error texts ("running"). */
+const char *conn_state_name(enum conn_state s);
 struct evbuffer *conn_output(struct conn *c);
 bool conn_output_full(struct conn *c);
 void conn_set_blocked(struct conn *c, bool block);
@@ -437,6 +449,7 @@ struct tx_ack {
 };
 struct channel {
 	struct conn *conn;
+	LIST_ENTRY(channel) entry;
 	uint16_t id;
 	enum channel_state state;
 	bool flow_active; /* client's channel.flow */

@@ -144,6 +144,7 @@ START_TEST(test_protocol_header_check)
 		ck_assert_int_eq(
 		    amqp_protocol_header_check(amqp_protocol_header, k), AMQP_E_NEED_MORE);
 	ck_assert_int_eq(amqp_protocol_header_check(amqp_protocol_header, 8), 0);
+	ck_assert_int_eq(amqp_protocol_header_check((const uint8_t *)"AMQP\x01\x01\x00\x09", 8), 0);
 	for (pos = 0; pos < 8; pos++) {
 		memcpy(buf, amqp_protocol_header, 8);
 		buf[pos] ^= 0x20;
@@ -335,9 +336,10 @@ END_TEST
 /* A bad protocol header errors, at the first byte that differs, and stays errored. */
 START_TEST(test_splitter_bad_protocol_header)
 {
-	static const char *bad[] = { "AMQP\0\0\x09\x00", "AMQP\x01\x01\x00\x09", "HTTP/1.1",
+	/* 0-9-0, 0-8 (AMQP 0-9's "AMQP\1\1\0\x09" is served as 0-9-1), HTTP, a typo. */
+	static const char *bad[] = { "AMQP\0\0\x09\x00", "AMQP\x01\x01\x08\x00", "HTTP/1.1",
 		"AMQX\0\0\x09\x01" };
-	static const size_t bad_at[] = { 8, 5, 1, 4 };
+	static const size_t bad_at[] = { 8, 7, 1, 4 };
 	struct amqp_splitter sp;
 	struct amqp_frame f;
 	size_t used, k;

@@ -239,10 +239,11 @@ static const struct bad cases[] = {
 	    E501(AMQP_E_FRAME_SIZE), .frame_max = 131072 },
 	{ "frame_max below the overhead", K_FRAME, IN("\x08\x00\x00\x00\x00\x00\x00\xce"),
 	    E501(AMQP_E_FRAME_SIZE), .frame_max = 7 },
+	/* RabbitMQ answers 505 here (0-9-1 4.2.7 would say 501): clients were written against it. */
 	{ "heartbeat on channel 1", K_FRAME, IN("\x08\x00\x01\x00\x00\x00\x00\xce"),
-	    E501(AMQP_E_CHANNEL) },
+	    E505(AMQP_E_CHANNEL) },
 	{ "heartbeat on channel 65535", K_FRAME, IN("\x08\xff\xff\x00\x00\x00\x00\xce"),
-	    E501(AMQP_E_CHANNEL) },
+	    E505(AMQP_E_CHANNEL) },
 	{ "heartbeat with a payload", K_FRAME, IN("\x08\x00\x00\x00\x00\x00\x01\x00\xce"),
 	    E501(AMQP_E_TRAILING) },
 
