@@ -186,7 +186,7 @@ static bool deadletter_cycle(const struct amqp_table *headers, const char *name)
 
 void deadletter_route(struct queue *q, struct exchange *x, struct message *dm, const char *reason)
 {
-	struct route_result rr = { 0 };
+	struct route_result rr;
 	struct amqp_basic_properties p;
 	struct amqp_pool pool;
 	struct amqp_table headers = { 0, NULL };
@@ -197,6 +197,7 @@ void deadletter_route(struct queue *q, struct exchange *x, struct message *dm, c
 	amqp_pool_init(&pool);
 	if (p.flags & AMQP_P_HEADERS)
 		amqp_table_decode(p.headers, &pool, &headers);
+	route_result_init(&rr);
 	exchange_route(x, dm, &p, &rr);
 	for (i = 0; i < rr.n; i++) {
 		if (deadletter_cycle(&headers, rr.queues[i]->name)) {

@@ -240,8 +240,13 @@ static void route_add_queue(struct route_result *r, struct queue *q)
 		return;
 	q->route_mark = route_mark;
 	if (r->n == r->cap) {
-		r->cap = r->cap != 0 ? r->cap * 2 : 8;
-		r->queues = xreallocarray(r->queues, r->cap, sizeof(*r->queues));
+		r->cap *= 2;
+		if (r->queues == r->inline_queues) {
+			r->queues = xreallocarray(NULL, r->cap, sizeof(*r->queues));
+			memcpy(r->queues, r->inline_queues, sizeof(r->inline_queues));
+		} else {
+			r->queues = xreallocarray(r->queues, r->cap, sizeof(*r->queues));
+		}
 	}
 	r->queues[r->n++] = q;
 }
@@ -368,9 +373,16 @@ void exchange_route(struct exchange *x, const struct message *m,
 	amqp_pool_reset(&pool);
 }
 
+void route_result_init(struct route_result *r)
+{
+	r->queues = r->inline_queues;
+	r->n = 0;
+	r->cap = ROUTE_INLINE;
+}
+
 void route_result_free(struct route_result *r)
 {
-	free(r->queues);
-	r->queues = NULL;
-	r->n = r->cap = 0;
+	if (r->queues != r->inline_queues)
+		free(r->queues);
+	route_result_init(r);
 }

@@ -101,7 +101,7 @@ static void send_return(struct channel *ch, const struct message *m, int code, c
 void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct message *m,
     bool mandatory, bool confirm, uint64_t seq)
 {
-	struct route_result rr = { 0 };
+	struct route_result rr;
 	struct amqp_basic_properties p;
 	struct message *stripped = NULL, *qm;
 	bool rejected = false;
@@ -119,6 +119,7 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct mess
 	}
 	if (message_properties(m, &p) != 0)
 		p = (struct amqp_basic_properties){ 0 };
+	route_result_init(&rr);
 	if (x != NULL)
 		exchange_route(x, m, &p, &rr);
 	if (rr.n == 0) {

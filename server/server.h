@@ -220,10 +220,14 @@ int exchange_unbind(struct exchange *src, struct queue *dq, struct exchange *de,
     struct amqp_bytes key, struct amqp_bytes args);
 void binding_free(struct binding *b);
 /* Route a message: every destination queue once (loops and duplicates removed). */
+#define ROUTE_INLINE 16
 struct route_result {
-	struct queue **queues;
+	struct queue **queues; /* inline until more than ROUTE_INLINE queues match */
 	size_t n, cap;
+	struct queue *inline_queues[ROUTE_INLINE];
 };
+/* Ready a result for exchange_route without allocating. */
+void route_result_init(struct route_result *r);
 void exchange_route(struct exchange *x, const struct message *m,
     const struct amqp_basic_properties *props, struct route_result *out);
 void route_result_free(struct route_result *r);
