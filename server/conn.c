@@ -502,8 +502,12 @@ static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
 			    amqp_method_name(m.id), amqp_strerror(r));
 			return;
 		}
-		conn_error(c, AMQP_CHANNEL_ERROR, f->type == AMQP_FRAME_METHOD ? m.id : 0,
-		    "expected 'channel.open'");
+		if (f->type != AMQP_FRAME_METHOD) {
+			conn_error(c, AMQP_UNEXPECTED_FRAME, 0,
+			    "expected method frame, got non method frame instead");
+			return;
+		}
+		conn_error(c, AMQP_CHANNEL_ERROR, m.id, "expected 'channel.open'");
 		return;
 	}
 	channel_handle_frame(ch, f);

@@ -1,0 +1,163 @@
+/*
+ * 05-basic-frames: the content of basic.publish frame by frame, which rabbitmq-c always gets
+ * right: bodies split into many frames, bodies longer than their header says, headers of the
+ * wrong class, methods inside a content sequence, and messages over the maximum size.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "interop/basic.h"
+#include "interop/raw.h"
+
+#define MAX_MESSAGE_SIZE 134217728 /* RabbitMQ 3.10's default max_message_size: 128 MiB */
+
+/* Send basic.publish (default exchange) and a content header declaring size bytes. */
+static void publish_header(struct raw *r, const char *rk, uint64_t size, uint16_t class_id)
+{
+	struct amqp_method m = { .id = AMQP_ID_basic_publish };
+	uint8_t hdr[64];
+	int n;
+
+	m.u.basic_publish.routing_key = amqp_cstr(rk);
+	raw_send_method(r, 1, &m);
+	n = amqp_content_header_encode(class_id, size, AMQP_BYTES("\0\0"), hdr, sizeof(hdr));
+	ck_assert_int_gt(n, 0);
+	raw_send_frame(r, AMQP_FRAME_HEADER, 1, hdr, (size_t)n);
+}
+
+START_TEST(body_in_one_byte_frames_reassembled)
+{
+	const char *q = uniq("q");
+	struct amqp_content_header h;
+	uint8_t *body;
+	struct raw r;
+	int i;
+
+	raw_login(&r, NULL);
+	raw_channel_open(&r, 1);
+	raw_queue_declare(&r, 1, q);
+	publish_header(&r, q, 5, AMQP_BASIC_CLASS);
+	for (i = 0; i < 5; i++)
+		raw_send_frame(&r, AMQP_FRAME_BODY, 1, "hello" + i, 1);
+	raw_basic_get(&r, 1, q, true);
+	raw_expect_method(&r, 1, AMQP_ID_basic_get_ok, NULL);
+	raw_expect_content(&r, 1, &h, &body);
+	ck_assert_uint_eq(h.body_size, 5);
+	ck_assert_mem_eq(body, "hello", 5);
+	free(body);
+	raw_close(&r);
+}
+END_TEST
+
+/*
+ * Body frames carrying more than the header declared: 505 UNEXPECTED_FRAME. RabbitMQ 3.10 notices
+ * only at the next frame ("UNEXPECTED_FRAME - expected content body, got non content body frame
+ * instead"), so the test sends one.
+ */
+START_TEST(body_longer_than_declared_505)
+{
+	struct amqp_method m = { .id = AMQP_ID_basic_qos };
+	struct raw r;
+
+	raw_login(&r, NULL);
+	raw_channel_open(&r, 1);
+	publish_header(&r, uniq("nowhere"), 3, AMQP_BASIC_CLASS);
+	raw_send_frame(&r, AMQP_FRAME_BODY, 1, "hello", 5);
+	raw_send_method(&r, 1, &m);
+	raw_expect_connection_close(&r, 505, NULL, RAW_ANY_METHOD);
+	raw_close(&r);
+}
+END_TEST
+
+/* RabbitMQ: "UNEXPECTED_FRAME - expected content header for class 60, got one for class 50
+ * instead" (60, 40). */
+START_TEST(header_of_another_class_505)
+{
+	struct raw r;
+
+	raw_login(&r, NULL);
+	raw_channel_open(&r, 1);
+	publish_header(&r, uniq("nowhere"), 0, 50);
+	raw_expect_connection_close(&r, 505,
+	    "UNEXPECTED_FRAME - expected content header for class 60, got one for class 50 instead",
+	    AMQP_ID_basic_publish);
+	raw_close(&r);
+}
+END_TEST
+
+/* RabbitMQ: "UNEXPECTED_FRAME - expected content body, got non content body frame instead". */
+START_TEST(method_inside_content_505)
+{
+	struct amqp_method m = { .id = AMQP_ID_basic_qos };
+	struct raw r;
+
+	raw_login(&r, NULL);
+	raw_channel_open(&r, 1);
+	publish_header(&r, uniq("nowhere"), 5, AMQP_BASIC_CLASS);
+	raw_send_method(&r, 1, &m);
+	raw_expect_connection_close(&r, 505,
+	    "UNEXPECTED_FRAME - expected content body, got non content body frame instead",
+	    AMQP_ID_basic_publish);
+	raw_close(&r);
+}
+END_TEST
+
+/* A method where the content header belongs. */
+START_TEST(method_instead_of_header_505)
+{
+	struct amqp_method m = { .id = AMQP_ID_basic_publish };
+	struct raw r;
+
+	raw_login(&r, NULL);
+	raw_channel_open(&r, 1);
+	m.u.basic_publish.routing_key = amqp_cstr(uniq("nowhere"));
+	raw_send_method(&r, 1, &m);
+	m.id = AMQP_ID_basic_qos;
+	raw_send_method(&r, 1, &m);
+	raw_expect_connection_close(&r, 505, NULL, RAW_ANY_METHOD);
+	raw_close(&r);
+}
+END_TEST
+
+/*
+ * A message one byte over the maximum size: channel.close 406 "PRECONDITION_FAILED - message size
+ * 134217729 is larger than configured max size 134217728" (60, 40). RabbitMQ judges it once the
+ * body is in, so the whole body is sent; a broker may refuse as soon as the header arrives, and
+ * must then discard the rest of the body.
+ */
+START_TEST(message_over_max_size_406)
+{
+	static uint8_t chunk[131072 - 8];
+	uint64_t left = (uint64_t)MAX_MESSAGE_SIZE + 1;
+	struct raw r;
+
+	memset(chunk, 'z', sizeof(chunk));
+	raw_login(&r, NULL);
+	raw_channel_open(&r, 1);
+	publish_header(&r, uniq("nowhere"), left, AMQP_BASIC_CLASS);
+	while (left > 0) {
+		size_t k = left < sizeof(chunk) ? (size_t)left : sizeof(chunk);
+
+		raw_send_frame(&r, AMQP_FRAME_BODY, 1, chunk, k);
+		left -= k;
+	}
+	raw_expect_channel_close(&r, 1, 406,
+	    "PRECONDITION_FAILED - message size 134217729 is larger than configured max size "
+	    "134217728",
+	    AMQP_ID_basic_publish);
+	raw_channel_open(&r, 1);
+	raw_close(&r);
+}
+END_TEST
+
+void basic_frames_tcases(Suite *s)
+{
+	TCase *tc = harness_tcase(s, "content-frames", TEST_TIMEOUT);
+
+	tcase_add_test(tc, body_in_one_byte_frames_reassembled);
+	tcase_add_test(tc, body_longer_than_declared_505);
+	tcase_add_test(tc, header_of_another_class_505);
+	tcase_add_test(tc, method_inside_content_505);
+	tcase_add_test(tc, method_instead_of_header_505);
+	tcase_add_test(tc, message_over_max_size_406);
+}
