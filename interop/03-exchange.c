@@ -688,13 +688,14 @@ static const struct {
 	{ "any-with-x", "x-foo=bar,b=2", "b=2", true },
 };
 
-/* Parse "k=v,k=v" into entries (strings are leaked: tests are short-lived processes). */
-static amqp_table_t parse_pairs(const char *spec, amqp_table_entry_t *e, int max)
+/* Parse "k=v,k=v" into entries whose strings point into buf (at least 64 bytes). */
+static amqp_table_t parse_pairs(const char *spec, char *buf, amqp_table_entry_t *e, int max)
 {
-	char *s = strdup(spec), *tok, *save = NULL;
+	char *s = buf, *tok, *save = NULL;
 	int n = 0;
 
-	ck_assert_ptr_nonnull(s);
+	ck_assert_uint_lt(strlen(spec), 64);
+	strcpy(s, spec);
 	for (tok = strtok_r(s, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(tok, '=');
 
@@ -714,11 +715,12 @@ START_TEST(headers_matching)
 	const char *x = uniq("x"), *q = uniq("q");
 	amqp_table_entry_t be[8], he[8];
 	amqp_table_t bt, ht;
+	char bbuf[64], hbuf[64];
 
-	bt = parse_pairs(headers_cases[_i].binding, be, 7);
+	bt = parse_pairs(headers_cases[_i].binding, bbuf, be, 7);
 	if (headers_cases[_i].xmatch != NULL)
 		be[bt.num_entries++] = ent_str("x-match", headers_cases[_i].xmatch);
-	ht = parse_pairs(headers_cases[_i].headers, he, 8);
+	ht = parse_pairs(headers_cases[_i].headers, hbuf, he, 8);
 	declare_exchange(c, 1, x, "headers");
 	declare_queue(c, 1, q);
 	bind_queue_args(c, 1, q, x, "", bt);
@@ -792,13 +794,11 @@ START_TEST(missing_alternate_exchange_returns_mandatory)
 }
 END_TEST
 
-/* A header holding an array of routing keys (CC or BCC). */
-static amqp_table_entry_t keys_header(const char *name, const char *k1, const char *k2)
+/* A header holding an array of two routing keys (CC or BCC), its values in v[2]. */
+static amqp_table_entry_t keys_header(
+    amqp_field_value_t *v, const char *name, const char *k1, const char *k2)
 {
-	amqp_field_value_t *v = calloc(2, sizeof(*v));
 	amqp_table_entry_t e = { .key = B(name) };
-
-	ck_assert_ptr_nonnull(v);
 	v[0].kind = v[1].kind = AMQP_FIELD_KIND_UTF8;
 	v[0].value.bytes = B(k1);
 	v[1].value.bytes = B(k2);
@@ -835,7 +835,9 @@ START_TEST(cc_header_adds_routes_and_stays)
 	bind_queue(c, 1, qa, x, "a");
 	bind_queue(c, 1, qb, x, "b");
 	bind_queue(c, 1, qc, x, "c");
-	p.headers = TABLE(keys_header("CC", "b", "c"));
+	amqp_field_value_t keys[2] = { 0 };
+
+	p.headers = TABLE(keys_header(keys, "CC", "b", "c"));
 	publish_confirmed(c, 1, x, "a", &p, "cc");
 	ck_assert_uint_eq(queue_count(c, 1, qa), 1);
 	ck_assert_uint_eq(queue_count(c, 1, qb), 1);
@@ -856,7 +858,9 @@ START_TEST(bcc_header_adds_routes_and_is_removed)
 	declare_queue(c, 1, qb);
 	bind_queue(c, 1, qa, x, "a");
 	bind_queue(c, 1, qb, x, "b");
-	p.headers = TABLE(keys_header("BCC", "b", "nowhere"), ent_str("keep", "me"));
+	amqp_field_value_t keys[2] = { 0 };
+
+	p.headers = TABLE(keys_header(keys, "BCC", "b", "nowhere"), ent_str("keep", "me"));
 	publish_confirmed(c, 1, x, "a", &p, "bcc");
 	ck_assert_uint_eq(queue_count(c, 1, qa), 1);
 	ck_assert_uint_eq(queue_count(c, 1, qb), 1);

@@ -374,18 +374,20 @@ void raw_expect_content(
 	e = amqp_content_header_decode(f.payload, f.size, h);
 	ck_assert_msg(e == 0, "bad content header: %s", amqp_strerror(e));
 	ck_assert_uint_le(h->body_size, 1u << 28);
-	/* The header's slices point into the buffer: keep a copy of the properties. */
+	/*
+	 * The header's slices point into the read buffer: keep a copy of the properties behind the
+	 * body, in the same allocation, so that freeing the body frees them too.
+	 */
+	*body = malloc(h->body_size + 1 + h->raw_properties.len);
+	ck_assert_ptr_nonnull(*body);
 	{
-		uint8_t *props = malloc(h->raw_properties.len + 1);
+		uint8_t *props = *body + h->body_size + 1;
 
-		ck_assert_ptr_nonnull(props);
 		memcpy(props, h->raw_properties.ptr, h->raw_properties.len);
 		h->raw_properties.ptr = props;
 		ck_assert_int_eq(
 		    amqp_properties_decode(props, h->raw_properties.len, &h->props), 0);
 	}
-	*body = malloc(h->body_size + 1);
-	ck_assert_ptr_nonnull(*body);
 	while (got < h->body_size) {
 		e = raw_read(r, &f, WAIT_MS);
 		ck_assert_msg(e == RAW_FRAME && f.type == AMQP_FRAME_BODY && f.channel == channel,
