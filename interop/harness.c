@@ -170,8 +170,14 @@ static int read_ready(int fd, struct broker *b, char *err, size_t errlen)
 
 int broker_spawn(struct broker *b, char *err, size_t errlen)
 {
-	char tmpl[] = "/tmp/warren-interop-XXXXXX";
+	return broker_spawn_config(b, NULL, err, errlen);
+}
+
+int broker_spawn_config(struct broker *b, const char *config, char *err, size_t errlen)
+{
+	char tmpl[] = "/tmp/warren-interop-XXXXXX", conf[200];
 	int pfd[2] = { -1, -1 }, status, ret = -1;
+	FILE *f;
 	pid_t pid;
 
 	memset(b, 0, sizeof(*b));
@@ -184,6 +190,12 @@ int broker_spawn(struct broker *b, char *err, size_t errlen)
 	snprintf(b->data, sizeof(b->data), "%s/data", tmpl);
 	if (mkdir(b->data, 0700) != 0 || pipe2(pfd, O_CLOEXEC) != 0) {
 		snprintf(err, errlen, "mkdir/pipe: %s", strerror(errno));
+		goto out;
+	}
+	snprintf(conf, sizeof(conf), "%s/warren.conf", tmpl);
+	if ((f = fopen(conf, "w")) == NULL || fputs(config != NULL ? config : "", f) < 0 ||
+	    fclose(f) != 0) {
+		snprintf(err, errlen, "%s: %s", conf, strerror(errno));
 		goto out;
 	}
 	if ((pid = fork()) < 0) {
@@ -202,8 +214,9 @@ int broker_spawn(struct broker *b, char *err, size_t errlen)
 		dup2(logfd, 1);
 		dup2(logfd, 2);
 		snprintf(fdarg, sizeof(fdarg), "%d", ready);
-		execl(WARREND_PATH, "warrend", "--listen", "127.0.0.1:0", "--data-dir", b->data,
-		    "--log-level", "debug", "--ready-fd", fdarg, (char *)NULL);
+		execl(WARREND_PATH, "warrend", "--config", conf, "--listen", "127.0.0.1:0",
+		    "--data-dir", b->data, "--log-level", "debug", "--ready-fd", fdarg,
+		    (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", WARREND_PATH, strerror(errno));
 		_exit(127);
 	}
