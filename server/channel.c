@@ -309,7 +309,7 @@ static inline struct unacked *ua_at(struct channel *ch, size_t i)
 }
 
 uint64_t channel_add_unacked(
-    struct channel *ch, struct queue *q, struct message *m, uint64_t seq, struct consumer *cons)
+    struct channel *ch, struct queue *q, const struct qentry *e, struct consumer *cons)
 {
 	struct unacked *u;
 	size_t i, ncap;
@@ -326,11 +326,11 @@ uint64_t channel_add_unacked(
 	}
 	u = ua_at(ch, ch->ua_len++);
 	u->tag = ++ch->next_tag;
-	u->m = m;
+	u->m = e->m;
 	u->q = queue_ref(q);
-	u->seq = seq;
+	u->seq = e->seq;
 	u->consumer = cons;
-	u->expires_at = 0;
+	u->expires_at = e->expires_at; /* a requeued message keeps its expiry, as RabbitMQ */
 	if (cons != NULL) {
 		cons->refs++;
 		cons->unacked++;

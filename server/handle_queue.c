@@ -180,7 +180,7 @@ static void queue_declare(struct channel *ch, const struct amqp_queue_declare *d
 		}
 		if (name.len == 0 && !queue_name_shortcut(ch, AMQP_ID_queue_declare, &name))
 			return;
-				if ((q = queue_lookup(ch, AMQP_ID_queue_declare, name)) == NULL)
+		if ((q = queue_lookup(ch, AMQP_ID_queue_declare, name)) == NULL)
 			return;
 		queue_touch(q); /* as RabbitMQ, a passive declare renews an x-expires lease */
 		remember_queue(ch, q);

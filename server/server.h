@@ -499,7 +499,8 @@ void channel_error(struct channel *ch, int code, uint32_t method_id, const char 
     __attribute__((format(printf, 4, 5)));
 void channel_handle_frame(struct channel *ch, const struct amqp_frame *f);
 uint64_t channel_add_unacked(
-    struct channel *ch, struct queue *q, struct message *m, uint64_t seq, struct consumer *cons);
+    struct channel *ch, struct queue *q, const struct qentry *e, struct consumer *cons);
+/* Record a delivery of queue entry e (its message reference moves to the channel). */
 /* Settle delivery tags: kind 0 ack, 1 drop/dead-letter, 2 requeue. Returns -1 for unknown tags. */
 int channel_settle(struct channel *ch, uint64_t tag, bool multiple, int kind);
 void channel_requeue_all(struct channel *ch);
