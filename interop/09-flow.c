@@ -233,6 +233,59 @@ START_TEST(slow_consumer_leaves_messages_queued)
 }
 END_TEST
 
+/*
+ * A client that pipelines requests and never reads the answers: the broker stops reading it once
+ * its output passes a few MiB, so the answers it has not produced stay messages in the queue.
+ */
+START_TEST(unread_answers_pause_reading)
+{
+	const char *q = uniq("q");
+	struct raw pub, greedy;
+	struct outq out = { 0 }, gets = { 0 };
+	struct amqp_method m = { .id = AMQP_ID_basic_get };
+	struct amqp_frame f;
+	uint32_t i, n = 20000, queued, bodies = 0;
+	uint8_t buf[256];
+	int k;
+
+	WARREN_ONLY();
+	raw_login(&pub, NULL);
+	raw_channel_open(&pub, 1);
+	raw_queue_declare(&pub, 1, q);
+	for (i = 0; i < n; i++)
+		outq_add_publish(&out, 1, q, i);
+	ck_assert(outq_pump_until_stuck(&out, pub.fd, WAIT_MS));
+	raw_ping(&pub, 1);
+	raw_login(&greedy, NULL);
+	raw_channel_open(&greedy, 1);
+	m.u.basic_get.queue = amqp_cstr(q);
+	m.u.basic_get.no_ack = true;
+	k = amqp_method_frame_encode(1, &m, buf, sizeof(buf));
+	for (i = 0; i < n; i++) {
+		gets.p = realloc(gets.p, gets.len + (size_t)k);
+		memcpy(gets.p + gets.len, buf, (size_t)k);
+		gets.len += (size_t)k;
+	}
+	outq_pump_until_stuck(&gets, greedy.fd, 500);
+	raw_ping(&pub, 1);
+	queued = queue_count(&pub, q);
+	ck_assert_msg(
+	    queued > 0, "every get was answered into the output of a client that reads nothing");
+	/* Reading again, the client gets every message. */
+	while (bodies < n) {
+		outq_pump(&gets, greedy.fd);
+		ck_assert_msg(
+		    raw_read(&greedy, &f, WAIT_MS) == RAW_FRAME, "stuck at %u of %u", bodies, n);
+		bodies += f.type == AMQP_FRAME_BODY;
+	}
+	ck_assert_uint_eq(queue_count(&pub, q), 0);
+	free(out.p);
+	free(gets.p);
+	raw_close(&pub);
+	raw_close(&greedy);
+}
+END_TEST
+
 static void big_start(void)
 {
 	char err[256];
@@ -256,6 +309,7 @@ int main(void)
 	tcase_add_unchecked_fixture(tc, big_start, flow_stop);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, slow_consumer_leaves_messages_queued);
+	tcase_add_test(tc, unread_answers_pause_reading);
 	suite_add_tcase(s, tc);
 	return harness_run(s);
 }

@@ -23,6 +23,8 @@ static LIST_HEAD(, conn) conns = LIST_HEAD_INITIALIZER(conns);
 static uint8_t scratch[2 * 131072 + 4096];
 
 #define CLOSE_TIMEOUT_MS 3000
+/* Output above which a connection's input is no longer read, until the output drains. */
+#define READ_PAUSE_OUTPUT (4 * broker.cfg.out_high)
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
@@ -405,8 +407,10 @@ void conn_set_blocked(struct conn *c, bool block)
 		return;
 	}
 	c->last_recv = now_ms();
-	bufferevent_enable(c->bev, EV_READ);
-	conn_read_cb(c->bev, c); /* frames may already be waiting */
+	if (!c->read_paused) {
+		bufferevent_enable(c->bev, EV_READ);
+		conn_read_cb(c->bev, c); /* frames may already be waiting */
+	}
 }
 
 void conn_mem_alarm(bool on)
@@ -523,7 +527,13 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	const uint8_t *p;
 	int r;
 
-	while (c->state != CONN_DEAD && !c->close_after_flush && !c->blocked) {
+	while (c->state != CONN_DEAD && !c->close_after_flush && !c->blocked && !c->read_paused) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) > READ_PAUSE_OUTPUT) {
+			/* A client that sends requests but does not read the answers: stop reading. */
+			c->read_paused = true;
+			bufferevent_disable(bev, EV_READ);
+			break;
+		}
 		len = evbuffer_get_length(in);
 		if (c->state == CONN_HANDSHAKE) {
 			p = evbuffer_pullup(in,
@@ -608,6 +618,14 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 		LIST_FOREACH(ch, &c->channels, entry)
 		channel_kick_consumers(ch);
 	}
+	if (c->read_paused && len <= broker.cfg.out_low) {
+		c->read_paused = false;
+		c->last_recv = now_ms();
+		if (!c->blocked) {
+			bufferevent_enable(bev, EV_READ);
+			conn_read_cb(bev, c);
+		}
+	}
 }
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -640,7 +658,14 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (hb == 0)
 		return;
-	if (!c->blocked && now - c->last_recv > 2 * hb) {
+	if (c->read_paused && now - c->last_recv > 4 * hb) {
+		log_warn(
+		    "%s: the client has not read its output for %llu ms; dropping the connection",
+		    c->peer, (unsigned long long)(now - c->last_recv));
+		conn_kill(c, false);
+		return;
+	}
+	if (!c->blocked && !c->read_paused && now - c->last_recv > 2 * hb) {
 		log_warn(
 		    "%s: missed heartbeats from the client for %llu ms; dropping the connection",
 		    c->peer, (unsigned long long)(now - c->last_recv));

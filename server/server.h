@@ -392,6 +392,7 @@ struct conn {
 	bool block_sent;               /* connection.blocked sent */
 	bool output_full;              /* deliveries paused: output above out_high */
 	bool close_after_flush;        /* the socket closes once the output is written */
+	bool read_paused;              /* input paused: the client does not read its answers */
 };
 void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen);
 /* Run a connection over any bufferevent (tests use bufferevent_pair_new); it owns bev. */
