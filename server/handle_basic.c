@@ -222,7 +222,16 @@ static void basic_qos(struct channel *ch, const struct amqp_basic_qos *q)
 	if (q->global) {
 		ch->prefetch_global = q->prefetch_count;
 	} else {
+		/*
+		 * RabbitMQ applies global=false to consumers created afterwards only. Warren also moves
+		 * the channel's existing consumers to the new limit: clients that do not see a broker
+		 * named RabbitMQ (kombu, and so Celery) raise the prefetch of a running consumer this
+		 * way and expect it to take effect. See docs/protocol.md.
+		 */
+		struct consumer *c;
 		ch->prefetch_default = q->prefetch_count;
+		LIST_FOREACH(c, &ch->consumers, ch_entry)
+		c->prefetch = q->prefetch_count;
 	}
 	conn_send_method(ch->conn, ch->id, &r);
 	channel_kick_consumers(ch);
