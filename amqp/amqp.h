@@ -5,7 +5,7 @@
  * the same way. Decoders never allocate for strings: every string or table they return is a slice
  * (struct amqp_bytes) pointing into the caller's input buffer, valid for as long as that buffer is.
  * Decoding a field table into a tree (amqp_table_decode) allocates from a caller-owned struct
- * amqp_pool. Every function returns 0 or a negative AMQP_E* code; amqp_err_reply_code() maps each
+ * amqp_arena. Every function returns 0 or a negative AMQP_E* code; amqp_err_reply_code() maps each
  * decode failure to the reply code a broker must send, amqp_strerror() to text.
  */
 #ifndef WARREN_AMQP_H
@@ -212,20 +212,20 @@ struct amqp_table_entry {
 	struct amqp_field_value value;
 };
 
-/* A bump allocator for decoded trees: amqp_pool_reset() frees everything at once. */
-struct amqp_pool_block;
-struct amqp_pool {
-	struct amqp_pool_block *head;
+/* A bump allocator for decoded trees: amqp_arena_reset() frees everything at once. */
+struct amqp_arena_block;
+struct amqp_arena {
+	struct amqp_arena_block *head;
 	size_t used; /* bytes handed out, for limits */
 };
-void amqp_pool_init(struct amqp_pool *p);
-void *amqp_pool_alloc(struct amqp_pool *p, size_t size);
-void amqp_pool_reset(struct amqp_pool *p);
+void amqp_arena_init(struct amqp_arena *p);
+void *amqp_arena_alloc(struct amqp_arena *p, size_t size);
+void amqp_arena_reset(struct amqp_arena *p);
 
 /* Check that raw (the bytes inside a table's 4-byte length) is a well-formed table, within limits. */
 int amqp_table_validate(struct amqp_bytes raw);
 /* Decode raw (the bytes inside the length) into a tree from pool; strings point into raw. */
-int amqp_table_decode(struct amqp_bytes raw, struct amqp_pool *pool, struct amqp_table *out);
+int amqp_table_decode(struct amqp_bytes raw, struct amqp_arena *pool, struct amqp_table *out);
 /* Encode a table with its 4-byte length prefix at buf. Returns bytes written or a negative code. */
 int amqp_table_encode(const struct amqp_table *t, uint8_t *buf, size_t cap);
 /* The encoded size of t including its length prefix, or a negative code (shortstr keys > 255). */
@@ -311,8 +311,8 @@ struct amqp_method_desc {
 extern const struct amqp_method_desc amqp_methods[];
 extern const size_t amqp_nmethods;
 const struct amqp_method_desc *amqp_method_lookup(uint32_t id);
-const char *amqp_method_name(uint32_t id); /* "basic.publish", or "unknown" */
-bool amqp_method_has_content(uint32_t id);
+const char *amqp_method_str(uint32_t id); /* "basic.publish", or "unknown" */
+bool amqp_method_carries_content(uint32_t id);
 uint16_t amqp_method_class(uint32_t id);
 
 /*

@@ -12,7 +12,7 @@ int amqp_assembler_step(struct amqp_assembler *a, uint8_t frame_type, uint32_t m
 	case AMQP_ASM_IDLE:
 		if (frame_type != AMQP_FRAME_METHOD)
 			return AMQP_E_UNEXPECTED_FRAME;
-		if (!amqp_method_has_content(method_id))
+		if (!amqp_method_carries_content(method_id))
 			return AMQP_ASM_METHOD;
 		a->state = AMQP_ASM_HEADER;
 		a->class_id = amqp_method_class(method_id);

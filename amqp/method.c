@@ -197,14 +197,14 @@ const struct amqp_method_desc *amqp_method_lookup(uint32_t id)
 	return NULL;
 }
 
-const char *amqp_method_name(uint32_t id)
+const char *amqp_method_str(uint32_t id)
 {
 	const struct amqp_method_desc *d = amqp_method_lookup(id);
 
 	return d != NULL ? d->name : "unknown";
 }
 
-bool amqp_method_has_content(uint32_t id)
+bool amqp_method_carries_content(uint32_t id)
 {
 	const struct amqp_method_desc *d = amqp_method_lookup(id);
 

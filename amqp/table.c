@@ -11,23 +11,23 @@
 
 /* ---- pool ---- */
 
-struct amqp_pool_block {
-	struct amqp_pool_block *next;
+struct amqp_arena_block {
+	struct amqp_arena_block *next;
 	size_t size, used;
 	max_align_t data[];
 };
 
 #define POOL_BLOCK_MIN 4096
 
-void amqp_pool_init(struct amqp_pool *p)
+void amqp_arena_init(struct amqp_arena *p)
 {
 	p->head = NULL;
 	p->used = 0;
 }
 
-void *amqp_pool_alloc(struct amqp_pool *p, size_t size)
+void *amqp_arena_alloc(struct amqp_arena *p, size_t size)
 {
-	struct amqp_pool_block *b = p->head;
+	struct amqp_arena_block *b = p->head;
 	size_t a = _Alignof(max_align_t), bsize;
 	void *r;
 
@@ -50,9 +50,9 @@ void *amqp_pool_alloc(struct amqp_pool *p, size_t size)
 	return r;
 }
 
-void amqp_pool_reset(struct amqp_pool *p)
+void amqp_arena_reset(struct amqp_arena *p)
 {
-	struct amqp_pool_block *b, *next;
+	struct amqp_arena_block *b, *next;
 
 	for (b = p->head; b != NULL; b = next) {
 		next = b->next;
@@ -65,9 +65,9 @@ void amqp_pool_reset(struct amqp_pool *p)
 /* ---- decoding ---- */
 
 struct walk {
-	struct amqp_pool *pool; /* NULL: validate only */
-	bool count;             /* count entries against the limit (the validating walk) */
-	uint32_t entries;       /* entries and items seen so far in this tree */
+	struct amqp_arena *pool; /* NULL: validate only */
+	bool count;              /* count entries against the limit (the validating walk) */
+	uint32_t entries;        /* entries and items seen so far in this tree */
 };
 
 static int parse_table(struct walk *w, struct amqp_bytes raw, int depth, struct amqp_table *out);
@@ -177,7 +177,7 @@ static int parse_table(struct walk *w, struct amqp_bytes raw, int depth, struct 
 	if (w->pool == NULL || cap == 0)
 		return 0;
 	/* Second pass: fill. Nested values are walked again with the pool; the count is kept. */
-	if ((out->entries = amqp_pool_alloc(w->pool, (size_t)cap * sizeof(*e))) == NULL)
+	if ((out->entries = amqp_arena_alloc(w->pool, (size_t)cap * sizeof(*e))) == NULL)
 		return AMQP_E_NOMEM;
 	c = cursor_make(raw.ptr, raw.len);
 	while (cursor_left(&c) > 0 && n < cap) {
@@ -214,7 +214,7 @@ static int parse_array(struct walk *w, struct amqp_bytes raw, int depth, struct 
 	}
 	if (w->pool == NULL || cap == 0)
 		return 0;
-	if ((out->values = amqp_pool_alloc(w->pool, (size_t)cap * sizeof(*out->values))) == NULL)
+	if ((out->values = amqp_arena_alloc(w->pool, (size_t)cap * sizeof(*out->values))) == NULL)
 		return AMQP_E_NOMEM;
 	c = cursor_make(raw.ptr, raw.len);
 	while (cursor_left(&c) > 0 && n < cap) {
@@ -234,7 +234,7 @@ int amqp_table_validate(struct amqp_bytes raw)
 	return parse_table(&w, raw, 1, &t);
 }
 
-int amqp_table_decode(struct amqp_bytes raw, struct amqp_pool *pool, struct amqp_table *out)
+int amqp_table_decode(struct amqp_bytes raw, struct amqp_arena *pool, struct amqp_table *out)
 {
 	struct walk w = { pool, false, 0 };
 	int r;
@@ -452,6 +452,13 @@ bool amqp_table_eq(const struct amqp_table *a, const struct amqp_table *b)
 	 */
 	if (a->n != b->n)
 		return false;
+	/* Fast path, linear: the same keys in the same order (a table against itself or a copy). */
+	for (i = 0; i < a->n; i++)
+		if (!amqp_bytes_eq(a->entries[i].key, b->entries[i].key) ||
+		    !amqp_field_value_eq(&a->entries[i].value, &b->entries[i].value))
+			break;
+	if (i == a->n)
+		return true;
 	for (i = 0; i < a->n; i++) {
 		for (j = 0, nth = 0; j < i; j++)
 			if (amqp_bytes_eq(a->entries[j].key, a->entries[i].key))

@@ -48,12 +48,12 @@ static int parse_plain(struct amqp_bytes r, struct auth_credentials *out)
 /* AMQPLAIN: table entries (no length prefix) with LOGIN and PASSWORD as long strings. */
 static int parse_amqplain(struct amqp_bytes r, struct auth_credentials *out)
 {
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	const struct amqp_field_value *login, *pass;
 	int ret = AUTH_E_MALFORMED;
 
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	if (amqp_table_decode(r, &pool, &t) != 0)
 		goto out;
 	login = amqp_table_get(&t, "LOGIN");
@@ -69,7 +69,7 @@ static int parse_amqplain(struct amqp_bytes r, struct auth_credentials *out)
 		goto out;
 	ret = 0;
 out:
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	return ret;
 }
 

@@ -17,11 +17,11 @@
 #define SILENT_CLOSE_MS 6000
 
 /* The decoded server-properties of connection.start (tables point into r's copy). */
-static struct amqp_table server_properties(struct raw *r, struct amqp_pool *pool)
+static struct amqp_table server_properties(struct raw *r, struct amqp_arena *pool)
 {
 	struct amqp_table t;
 
-	amqp_pool_init(pool);
+	amqp_arena_init(pool);
 	ck_assert_int_eq(amqp_table_decode(r->start.server_properties, pool, &t), 0);
 	return t;
 }
@@ -90,7 +90,7 @@ START_TEST(server_properties_strings)
 {
 	static const char *const keys[] = { "product", "version", "platform", "copyright",
 		"information", "cluster_name" };
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	struct raw r;
 	size_t i;
@@ -108,7 +108,7 @@ START_TEST(server_properties_strings)
 	}
 	if (broker_is_oracle())
 		ck_assert(amqp_bytes_eq_cstr(amqp_table_get(&t, "product")->v.bytes, "RabbitMQ"));
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	raw_close(&r);
 }
 END_TEST
@@ -121,7 +121,7 @@ START_TEST(server_capabilities)
 		"authentication_failure_close", "per_consumer_qos", "direct_reply_to" };
 	const size_t ncaps = sizeof(caps) / sizeof(caps[0]);
 	const struct amqp_field_value *v;
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	struct raw r;
 	size_t i;
@@ -139,7 +139,7 @@ START_TEST(server_capabilities)
 		    c->type == AMQP_FIELD_BOOL && c->v.b, "capability %s is not true", caps[i]);
 	}
 	ck_assert_uint_eq(v->v.table.n, ncaps);
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	raw_close(&r);
 }
 END_TEST

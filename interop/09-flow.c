@@ -107,7 +107,7 @@ static int get_one(struct raw *r, const char *q)
 	if (m.id == AMQP_ID_basic_get_empty)
 		return 0;
 	ck_assert_msg(
-	    m.id == AMQP_ID_basic_get_ok, "expected get-ok, got %s", amqp_method_name(m.id));
+	    m.id == AMQP_ID_basic_get_ok, "expected get-ok, got %s", amqp_method_str(m.id));
 	raw_expect_content(r, 1, &h, &body);
 	ck_assert_uint_eq(h.body_size, BODY);
 	free(body);
@@ -121,8 +121,8 @@ static void expect_conn_method(struct raw *r, uint32_t id)
 	uint16_t ch;
 
 	ck_assert_int_eq(raw_next_method(r, &ch, &m, WAIT_MS), RAW_FRAME);
-	ck_assert_msg(m.id == id && ch == 0, "expected %s, got %s on %u", amqp_method_name(id),
-	    amqp_method_name(m.id), ch);
+	ck_assert_msg(m.id == id && ch == 0, "expected %s, got %s on %u", amqp_method_str(id),
+	    amqp_method_str(m.id), ch);
 }
 
 START_TEST(memory_alarm_blocks_then_unblocks_publisher)
@@ -158,7 +158,7 @@ START_TEST(memory_alarm_blocks_then_unblocks_publisher)
 		outq_pump(&out, pub.fd);
 		if (!unblocked && raw_next_method(&pub, &ch, &m, 0) == RAW_FRAME) {
 			ck_assert_msg(
-			    m.id == AMQP_ID_connection_unblocked, "got %s", amqp_method_name(m.id));
+			    m.id == AMQP_ID_connection_unblocked, "got %s", amqp_method_str(m.id));
 			unblocked = true;
 		}
 		if (k == 0) { /* caught up with the publisher: wait for it */

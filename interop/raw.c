@@ -183,7 +183,7 @@ void raw_send_method(struct raw *r, uint16_t channel, const struct amqp_method *
 	static uint8_t buf[1 << 17];
 	int n = amqp_method_frame_encode(channel, m, buf, sizeof(buf));
 
-	ck_assert_msg(n > 0, "cannot encode %s: %s", amqp_method_name(m->id), amqp_strerror(n));
+	ck_assert_msg(n > 0, "cannot encode %s: %s", amqp_method_str(m->id), amqp_strerror(n));
 	raw_write(r, buf, (size_t)n);
 }
 
@@ -309,7 +309,7 @@ static const char *frame_desc(const struct amqp_frame *f)
 		uint32_t id = ((uint32_t)f->payload[0] << 24) | ((uint32_t)f->payload[1] << 16) |
 		    ((uint32_t)f->payload[2] << 8) | f->payload[3];
 
-		return fmt("%s on channel %u", amqp_method_name(id), f->channel);
+		return fmt("%s on channel %u", amqp_method_str(id), f->channel);
 	}
 	return fmt("frame type %u on channel %u, %u bytes", f->type, f->channel, f->size);
 }
@@ -345,20 +345,20 @@ void raw_expect_method(struct raw *r, uint16_t channel, uint32_t id, struct amqp
 	if (m == NULL)
 		m = &local;
 	e = raw_next_method(r, &ch, m, WAIT_MS);
-	ck_assert_msg(e == RAW_FRAME, "expected %s on channel %u, got %s", amqp_method_name(id),
+	ck_assert_msg(e == RAW_FRAME, "expected %s on channel %u, got %s", amqp_method_str(id),
 	    channel, e == RAW_EOF ? "the connection closed" : "nothing in time");
 	if (m->id == AMQP_ID_connection_close && id != AMQP_ID_connection_close)
 		ck_abort_msg("expected %s on channel %u, got connection.close %u \"%.*s\"",
-		    amqp_method_name(id), channel, m->u.connection_close.reply_code,
+		    amqp_method_str(id), channel, m->u.connection_close.reply_code,
 		    (int)m->u.connection_close.reply_text.len,
 		    (const char *)m->u.connection_close.reply_text.ptr);
 	if (m->id == AMQP_ID_channel_close && id != AMQP_ID_channel_close)
 		ck_abort_msg("expected %s on channel %u, got channel.close %u \"%.*s\"",
-		    amqp_method_name(id), channel, m->u.channel_close.reply_code,
+		    amqp_method_str(id), channel, m->u.channel_close.reply_code,
 		    (int)m->u.channel_close.reply_text.len,
 		    (const char *)m->u.channel_close.reply_text.ptr);
 	ck_assert_msg(m->id == id && ch == channel, "expected %s on channel %u, got %s on %u",
-	    amqp_method_name(id), channel, amqp_method_name(m->id), ch);
+	    amqp_method_str(id), channel, amqp_method_str(m->id), ch);
 }
 
 void raw_expect_content(
@@ -419,7 +419,7 @@ static void expect_close(struct raw *r, uint16_t channel, int code, const char *
 		    m.u.connection_close.reply_code, (int)m.u.connection_close.reply_text.len,
 		    (const char *)m.u.connection_close.reply_text.ptr);
 	ck_assert_msg(m.id == id && ch == channel, "expected %s on channel %u, got %s on %u", what,
-	    channel, amqp_method_name(m.id), ch);
+	    channel, amqp_method_str(m.id), ch);
 	if (connection) {
 		const struct amqp_connection_close *c = &m.u.connection_close;
 

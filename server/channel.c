@@ -133,13 +133,13 @@ static void channel_dispatch(struct channel *ch, const struct amqp_method *m)
 
 	if (d == NULL || !(d->flags & AMQP_MF_CLIENT)) {
 		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
-		    amqp_method_name(m->id));
+		    amqp_method_str(m->id));
 		return;
 	}
 	switch (amqp_method_class(m->id)) {
 	case 10:
 		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "%s is only allowed on channel 0",
-		    amqp_method_name(m->id));
+		    amqp_method_str(m->id));
 		return;
 	case 20: handle_channel(ch, m); return;
 	case 30: {
@@ -249,7 +249,7 @@ void channel_handle_frame(struct channel *ch, const struct amqp_frame *f)
 	case AMQP_FRAME_METHOD:
 		if ((r = amqp_method_decode(f->payload, f->size, &m)) != 0) {
 			conn_error(ch->conn, amqp_err_reply_code(r), m.id, "cannot decode %s: %s",
-			    amqp_method_name(m.id), amqp_strerror(r));
+			    amqp_method_str(m.id), amqp_strerror(r));
 			return;
 		}
 		before = ch->asm_state;
@@ -260,7 +260,7 @@ void channel_handle_frame(struct channel *ch, const struct amqp_frame *f)
 		}
 		if (ev == AMQP_ASM_CONTENT_METHOD && m.id != AMQP_ID_basic_publish) {
 			conn_error(ch->conn, AMQP_COMMAND_INVALID, m.id, "unimplemented method %s",
-			    amqp_method_name(m.id));
+			    amqp_method_str(m.id));
 			return;
 		}
 		if (ev == AMQP_ASM_CONTENT_METHOD) {

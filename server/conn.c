@@ -220,7 +220,7 @@ void conn_send_method(struct conn *c, uint16_t channel, const struct amqp_method
 	n = amqp_method_frame_encode(channel, m, scratch, sizeof(scratch));
 	if (n < 0) {
 		log_error(
-		    "%s: cannot encode %s: %s", c->peer, amqp_method_name(m->id), amqp_strerror(n));
+		    "%s: cannot encode %s: %s", c->peer, amqp_method_str(m->id), amqp_strerror(n));
 		return;
 	}
 	evbuffer_add(bufferevent_get_output(c->bev), scratch, (size_t)n);
@@ -248,7 +248,7 @@ void conn_send_content(
 	n = amqp_method_frame_encode(channel, m, scratch, sizeof(scratch));
 	if (n < 0) {
 		log_error(
-		    "%s: cannot encode %s: %s", c->peer, amqp_method_name(m->id), amqp_strerror(n));
+		    "%s: cannot encode %s: %s", c->peer, amqp_method_str(m->id), amqp_strerror(n));
 		return;
 	}
 	h = amqp_content_header_encode(AMQP_BASIC_CLASS, msg->body_size,
@@ -467,7 +467,7 @@ static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
 		}
 		if ((r = amqp_method_decode(f->payload, f->size, &m)) != 0) {
 			conn_error(c, amqp_err_reply_code(r), m.id,
-			    "cannot decode %s on channel 0: %s", amqp_method_name(m.id),
+			    "cannot decode %s on channel 0: %s", amqp_method_str(m.id),
 			    amqp_strerror(r));
 			return;
 		}
@@ -503,7 +503,7 @@ static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
 		}
 		if (f->type == AMQP_FRAME_METHOD && r != 0) {
 			conn_error(c, amqp_err_reply_code(r), m.id, "cannot decode %s: %s",
-			    amqp_method_name(m.id), amqp_strerror(r));
+			    amqp_method_str(m.id), amqp_strerror(r));
 			return;
 		}
 		if (f->type != AMQP_FRAME_METHOD) {

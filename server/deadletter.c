@@ -28,7 +28,7 @@ static struct amqp_table_entry entry(const char *key, struct amqp_field_value v)
 
 /* The message's routing keys as RabbitMQ records them: its own, then CC (never BCC). */
 static struct amqp_field_value routing_keys(
-    struct amqp_pool *pool, const struct message *m, const struct amqp_table *headers)
+    struct amqp_arena *pool, const struct message *m, const struct amqp_table *headers)
 {
 	const struct amqp_field_value *cc = headers != NULL ? amqp_table_get(headers, "CC") : NULL;
 	uint32_t n = 1, i;
@@ -36,7 +36,7 @@ static struct amqp_field_value routing_keys(
 
 	if (cc != NULL && cc->type == AMQP_FIELD_ARRAY)
 		n += cc->v.array.n;
-	v.v.array.values = amqp_pool_alloc(pool, n * sizeof(struct amqp_field_value));
+	v.v.array.values = amqp_arena_alloc(pool, n * sizeof(struct amqp_field_value));
 	v.v.array.values[0] =
 	    str_value((struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len });
 	v.v.array.n = 1;
@@ -62,7 +62,7 @@ static bool death_is(const struct amqp_field_value *d, const char *queue, const 
 struct message *deadletter_message(struct queue *q, const struct message *m, const char *reason)
 {
 	struct amqp_basic_properties p;
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table headers = { 0, NULL }, nh;
 	const struct amqp_field_value *old = NULL;
 	struct amqp_field_value death, deaths;
@@ -76,7 +76,7 @@ struct message *deadletter_message(struct queue *q, const struct message *m, con
 	int plen;
 	struct amqp_bytes rk;
 
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	if (message_properties(m, &p) != 0)
 		goto out;
 	if ((p.flags & AMQP_P_HEADERS) && amqp_table_decode(p.headers, &pool, &headers) != 0)
@@ -86,7 +86,7 @@ struct message *deadletter_message(struct queue *q, const struct message *m, con
 		old = NULL;
 
 	/* This death: {count, reason, queue, time, exchange, routing-keys[, original-expiration]}. */
-	de = amqp_pool_alloc(&pool, 7 * sizeof(*de));
+	de = amqp_arena_alloc(&pool, 7 * sizeof(*de));
 	gettimeofday(&tv, NULL);
 	for (i = 0; old != NULL && i < old->v.array.n; i++) {
 		const struct amqp_field_value *d = &old->v.array.values[i], *c;
@@ -112,7 +112,7 @@ struct message *deadletter_message(struct queue *q, const struct message *m, con
 
 	/* x-death: this death first, then the others except the one it replaces. */
 	deaths = (struct amqp_field_value){ .type = AMQP_FIELD_ARRAY };
-	deaths.v.array.values = amqp_pool_alloc(
+	deaths.v.array.values = amqp_arena_alloc(
 	    &pool, ((old != NULL ? old->v.array.n : 0) + 1) * sizeof(struct amqp_field_value));
 	deaths.v.array.values[nd++] = death;
 	for (i = 0; old != NULL && i < old->v.array.n && nd < XDEATH_MAX; i++)
@@ -121,7 +121,7 @@ struct message *deadletter_message(struct queue *q, const struct message *m, con
 	deaths.v.array.n = nd;
 
 	/* New headers: the old ones with x-death replaced and x-first-death-* added once. */
-	nh.entries = amqp_pool_alloc(&pool, (headers.n + 4) * sizeof(*nh.entries));
+	nh.entries = amqp_arena_alloc(&pool, (headers.n + 4) * sizeof(*nh.entries));
 	nh.n = 0;
 	for (i = 0; i < headers.n; i++)
 		if (!amqp_bytes_eq_cstr(headers.entries[i].key, "x-death"))
@@ -155,7 +155,7 @@ struct message *deadletter_message(struct queue *q, const struct message *m, con
 out:
 	free(hbuf);
 	free(pbuf);
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	return dm;
 }
 
@@ -188,13 +188,13 @@ void deadletter_route(struct queue *q, struct exchange *x, struct message *dm, c
 {
 	struct route_result rr;
 	struct amqp_basic_properties p;
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table headers = { 0, NULL };
 	size_t i;
 
 	if (message_properties(dm, &p) != 0)
 		return;
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	if (p.flags & AMQP_P_HEADERS)
 		amqp_table_decode(p.headers, &pool, &headers);
 	route_result_init(&rr);
@@ -208,5 +208,5 @@ void deadletter_route(struct queue *q, struct exchange *x, struct message *dm, c
 		queue_publish(rr.queues[i], dm);
 	}
 	route_result_free(&rr);
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 }

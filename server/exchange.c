@@ -40,7 +40,7 @@ struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exch
     bool durable, bool auto_delete, bool internal, struct amqp_bytes args)
 {
 	struct exchange *x = xcalloc(1, sizeof(*x));
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	const struct amqp_field_value *ae;
 
@@ -55,12 +55,12 @@ struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exch
 		x->args = xmalloc(args.len);
 		memcpy(x->args, args.ptr, args.len);
 		x->args_len = args.len;
-		amqp_pool_init(&pool);
+		amqp_arena_init(&pool);
 		if (amqp_table_decode(args, &pool, &t) == 0 &&
 		    (ae = amqp_table_get(&t, "alternate-exchange")) != NULL &&
 		    ae->type == AMQP_FIELD_LONGSTR)
 			x->alternate = xbytesdup(ae->v.bytes);
-		amqp_pool_reset(&pool);
+		amqp_arena_reset(&pool);
 	}
 	LIST_INIT(&x->bindings);
 	LIST_INIT(&x->bound_to);
@@ -111,7 +111,7 @@ static void binding_unlink(struct binding *b)
 	x->nbindings--;
 	free(b->key);
 	free(b->args);
-	amqp_pool_reset(&b->args_pool);
+	amqp_arena_reset(&b->args_pool);
 	free(b);
 }
 
@@ -140,16 +140,16 @@ void exchange_delete(struct exchange *x)
 
 static bool args_equal(struct amqp_bytes a, struct amqp_bytes b)
 {
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table ta, tb;
 	bool eq;
 
 	if (amqp_bytes_eq(a, b))
 		return true;
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	eq = amqp_table_decode(a, &pool, &ta) == 0 && amqp_table_decode(b, &pool, &tb) == 0 &&
 	    amqp_table_eq(&ta, &tb);
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	return eq;
 }
 
@@ -186,7 +186,7 @@ int exchange_bind(struct exchange *src, struct queue *dq, struct exchange *de,
 		memcpy(b->args, args.ptr, args.len);
 		b->args_len = args.len;
 	}
-	amqp_pool_init(&b->args_pool);
+	amqp_arena_init(&b->args_pool);
 	if (src->type == EX_HEADERS &&
 	    amqp_table_decode(
 	        (struct amqp_bytes){ b->args, b->args_len }, &b->args_pool, &b->args_table) != 0)
@@ -358,11 +358,11 @@ void exchange_route(struct exchange *x, const struct message *m,
     const struct amqp_basic_properties *props, struct route_result *out)
 {
 	struct route_walk w = { .out = out };
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table headers, *hp = NULL;
 
 	out->n = 0;
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	if (props != NULL && (props->flags & AMQP_P_HEADERS) &&
 	    amqp_table_decode(props->headers, &pool, &headers) == 0)
 		hp = &headers;
@@ -370,7 +370,7 @@ void exchange_route(struct exchange *x, const struct message *m,
 	route_push(&w, x);
 	while (w.nstack > 0)
 		route_exchange(route_stack[--w.nstack], m, hp, &w);
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 }
 
 void route_result_init(struct route_result *r)

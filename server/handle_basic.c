@@ -48,7 +48,7 @@ static int parse_expiration(struct amqp_bytes e, uint64_t *ms, char *why, size_t
 /* A copy of m whose headers lack BCC (it must never reach a consumer), or NULL if there is none. */
 static struct message *strip_bcc(const struct message *m, const struct amqp_basic_properties *p)
 {
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table h;
 	struct amqp_basic_properties np = *p;
 	struct message *n = NULL;
@@ -59,7 +59,7 @@ static struct message *strip_bcc(const struct message *m, const struct amqp_basi
 
 	if (!(p->flags & AMQP_P_HEADERS))
 		return NULL;
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	if (amqp_table_decode(p->headers, &pool, &h) != 0 || amqp_table_get(&h, "BCC") == NULL)
 		goto out;
 	for (i = 0; i < h.n; i++)
@@ -81,7 +81,7 @@ static struct message *strip_bcc(const struct message *m, const struct amqp_basi
 out:
 	free(hb);
 	free(pb);
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	return n;
 }
 
@@ -239,13 +239,13 @@ static void basic_qos(struct channel *ch, const struct amqp_basic_qos *q)
 
 static bool consumer_priority(struct amqp_bytes args, int32_t *prio)
 {
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	const struct amqp_field_value *v;
 	bool ok = true;
 
 	*prio = 0;
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	if (amqp_table_decode(args, &pool, &t) == 0 &&
 	    (v = amqp_table_get(&t, "x-priority")) != NULL) {
 		switch (v->type) {
@@ -265,7 +265,7 @@ static bool consumer_priority(struct amqp_bytes args, int32_t *prio)
 		default: ok = false;
 		}
 	}
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	return ok;
 }
 
@@ -455,5 +455,5 @@ void handle_basic(struct channel *ch, const struct amqp_method *m)
 	}
 	}
 	conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
-	    amqp_method_name(m->id));
+	    amqp_method_str(m->id));
 }

@@ -78,7 +78,7 @@ void conn_send_start(struct conn *c)
 /* Read the capabilities the client advertises in client-properties. */
 static void read_client_caps(struct conn *c, struct amqp_bytes props)
 {
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	const struct amqp_field_value *caps, *v;
 	static const struct {
@@ -95,7 +95,7 @@ static void read_client_caps(struct conn *c, struct amqp_bytes props)
 	};
 	size_t i;
 
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	if (amqp_table_decode(props, &pool, &t) == 0 &&
 	    (caps = amqp_table_get(&t, "capabilities")) != NULL && caps->type == AMQP_FIELD_TABLE) {
 		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
@@ -104,7 +104,7 @@ static void read_client_caps(struct conn *c, struct amqp_bytes props)
 				*(bool *)((char *)&c->caps + known[i].off) = v->v.b;
 		}
 	}
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 }
 
 /* A refused login: connection.close 403 if the client asked for it, else just the socket. */

@@ -20,12 +20,12 @@ static bool reserved_name(struct amqp_bytes name)
 static bool check_alternate(
     struct channel *ch, uint32_t mid, struct amqp_bytes name, struct amqp_bytes args)
 {
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	const struct amqp_field_value *v;
 	bool ok = true;
 
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	if (amqp_table_decode(args, &pool, &t) == 0 &&
 	    (v = amqp_table_get(&t, "alternate-exchange")) != NULL &&
 	    v->type != AMQP_FIELD_LONGSTR) {
@@ -35,7 +35,7 @@ static bool check_alternate(
 		    field_type_word(v->type), NAMEA(name), ch->conn->vhost->name);
 		ok = false;
 	}
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	return ok;
 }
 
@@ -49,7 +49,7 @@ static bool exchange_equivalent(struct channel *ch, struct exchange *x,
     const struct amqp_exchange_declare *d, enum exchange_type type)
 {
 	const char *vh = ch->conn->vhost->name;
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	struct amqp_table cur;
 	const struct amqp_field_value *v, *cv;
@@ -73,7 +73,7 @@ static bool exchange_equivalent(struct channel *ch, struct exchange *x,
 	if (x->internal != d->internal)
 		INEQ("internal", yn(d->internal), yn(x->internal));
 	/* Of the arguments, RabbitMQ compares alternate-exchange only. */
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	if (amqp_table_decode(d->arguments, &pool, &t) == 0)
 		v = amqp_table_get(&t, "alternate-exchange");
 	else
@@ -87,10 +87,10 @@ static bool exchange_equivalent(struct channel *ch, struct exchange *x,
 		    "inequivalent arg 'alternate-exchange' for exchange '%s' in vhost '%s': "
 		    "received %s but current is %s",
 		    x->name, vh, got, now);
-		amqp_pool_reset(&pool);
+		amqp_arena_reset(&pool);
 		return false;
 	}
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	return true;
 #undef INEQ
 }
@@ -175,14 +175,14 @@ static void exchange_delete_m(struct channel *ch, const struct amqp_exchange_del
 bool check_binding_args(
     struct channel *ch, uint32_t mid, struct exchange *x, struct amqp_bytes args)
 {
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	const struct amqp_field_value *v;
 	bool ok = true;
 
 	if (x->type != EX_HEADERS)
 		return true;
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	if (amqp_table_decode(args, &pool, &t) == 0 &&
 	    (v = amqp_table_get(&t, "x-match")) != NULL) {
 		if (v->type != AMQP_FIELD_LONGSTR ||
@@ -202,7 +202,7 @@ bool check_binding_args(
 			ok = false;
 		}
 	}
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	return ok;
 }
 
@@ -256,5 +256,5 @@ void handle_exchange(struct channel *ch, const struct amqp_method *m)
 	case AMQP_ID_exchange_unbind: exchange_bind_m(ch, m); return;
 	}
 	conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
-	    amqp_method_name(m->id));
+	    amqp_method_str(m->id));
 }

@@ -80,7 +80,7 @@ static bool args_same(const struct amqp_field_value *a, const struct amqp_field_
 static bool queue_equivalent(
     struct channel *ch, struct queue *q, const struct amqp_queue_declare *d)
 {
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table dt, cur;
 	const struct amqp_field_value *a, *b;
 	const char *vh = ch->conn->vhost->name;
@@ -102,10 +102,10 @@ static bool queue_equivalent(
 		    q->name, vh, yn(d->auto_delete), yn(q->auto_delete));
 		return false;
 	}
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	if (amqp_table_decode(d->arguments, &pool, &dt) != 0 ||
 	    amqp_table_decode((struct amqp_bytes){ q->args, q->args_len }, &pool, &cur) != 0) {
-		amqp_pool_reset(&pool);
+		amqp_arena_reset(&pool);
 		return true;
 	}
 	for (i = 0; i < sizeof(equivalence_keys) / sizeof(equivalence_keys[0]) && ok; i++) {
@@ -128,7 +128,7 @@ static bool queue_equivalent(
 		    equivalence_keys[i], q->name, vh, got, now);
 		ok = false;
 	}
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	return ok;
 }
 
@@ -332,5 +332,5 @@ void handle_queue(struct channel *ch, const struct amqp_method *m)
 	case AMQP_ID_queue_delete: queue_delete_m(ch, &m->u.queue_delete); return;
 	}
 	conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
-	    amqp_method_name(m->id));
+	    amqp_method_str(m->id));
 }

@@ -66,7 +66,7 @@ void handle_tx(struct channel *ch, const struct amqp_method *m)
 		return;
 	}
 	conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
-	    amqp_method_name(m->id));
+	    amqp_method_str(m->id));
 }
 
 void handle_confirm(struct channel *ch, const struct amqp_method *m)
@@ -75,7 +75,7 @@ void handle_confirm(struct channel *ch, const struct amqp_method *m)
 
 	if (m->id != AMQP_ID_confirm_select) {
 		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
-		    amqp_method_name(m->id));
+		    amqp_method_str(m->id));
 		return;
 	}
 	if (ch->tx) {

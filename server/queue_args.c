@@ -109,7 +109,7 @@ int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *
     const char *vhost, char *err, size_t errlen)
 {
 	struct arg_ctx c = { queue, vhost, err, errlen };
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	const struct amqp_field_value *v;
 	struct amqp_bytes s;
@@ -117,7 +117,7 @@ int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *
 	int ret = -1;
 
 	memset(qa, 0, sizeof(*qa));
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	if (amqp_table_decode(args, &pool, &t) != 0) {
 		snprintf(
 		    err, errlen, "invalid arguments for queue '%s' in vhost '%s'", queue, vhost);
@@ -214,7 +214,7 @@ int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *
 	}
 	ret = 0;
 out:
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	if (ret != 0)
 		queue_args_free(qa);
 	return ret;

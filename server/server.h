@@ -183,7 +183,7 @@ struct binding {
 	size_t key_len;
 	uint8_t *args; /* encoded table entries */
 	size_t args_len;
-	struct amqp_pool args_pool; /* decoded args (headers exchanges) */
+	struct amqp_arena args_pool; /* decoded args (headers exchanges) */
 	struct amqp_table args_table;
 	struct binding *next_same_key; /* direct exchange: chain per routing key */
 	struct topic_binding *topic;   /* topic exchange: trie handle */

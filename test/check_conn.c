@@ -84,11 +84,11 @@ static void expect_method(uint16_t channel, uint32_t id, struct amqp_method *m)
 	struct amqp_frame f;
 
 	ck_assert_msg(
-	    next_frame(&f, mbuf, sizeof(mbuf)), "expected %s, got nothing", amqp_method_name(id));
+	    next_frame(&f, mbuf, sizeof(mbuf)), "expected %s, got nothing", amqp_method_str(id));
 	ck_assert_int_eq(f.type, AMQP_FRAME_METHOD);
 	ck_assert_int_eq(amqp_method_decode(f.payload, f.size, m), 0);
 	ck_assert_msg(
-	    m->id == id, "expected %s, got %s", amqp_method_name(id), amqp_method_name(m->id));
+	    m->id == id, "expected %s, got %s", amqp_method_str(id), amqp_method_str(m->id));
 	ck_assert_int_eq(f.channel, channel);
 }
 

@@ -470,7 +470,7 @@ START_TEST(test_malformed)
 	struct amqp_method m;
 	struct amqp_basic_properties p;
 	struct amqp_content_header h;
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	uint8_t *in = NULL, *hdr;
 	size_t len = b->len, used;
@@ -490,9 +490,9 @@ START_TEST(test_malformed)
 	case K_METHOD: r = amqp_method_decode(in, len, &m); break;
 	case K_TABLE:
 		r = amqp_table_validate((struct amqp_bytes){ in, len });
-		amqp_pool_init(&pool);
+		amqp_arena_init(&pool);
 		r2 = amqp_table_decode((struct amqp_bytes){ in, len }, &pool, &t);
-		amqp_pool_reset(&pool);
+		amqp_arena_reset(&pool);
 		ck_assert_int_eq(r2, r);
 		break;
 	case K_PROPS:

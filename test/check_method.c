@@ -178,15 +178,15 @@ static void cmp_bytes(
 static void cmp_table(
     struct amqp_bytes a, struct amqp_bytes b, const char *method, const char *field)
 {
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table ta, tb;
 
 	cmp_bytes(a, b, method, field);
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	ck_assert_int_eq(amqp_table_decode(a, &pool, &ta), 0);
 	ck_assert_int_eq(amqp_table_decode(b, &pool, &tb), 0);
 	ck_assert_msg(amqp_table_eq(&ta, &tb), "%s %s: trees differ", method, field);
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 }
 #define cmp_TABLE(a, b, m, w) cmp_table(*(a), *(b), m, w)
 
@@ -301,7 +301,7 @@ START_TEST(test_table_sorted_and_lookup)
 			ck_assert_msg(
 			    amqp_methods[i - 1].id < d->id, "%s is out of order", d->name);
 		ck_assert_ptr_eq(amqp_method_lookup(d->id), d);
-		ck_assert_str_eq(amqp_method_name(d->id), d->name);
+		ck_assert_str_eq(amqp_method_str(d->id), d->name);
 		ck_assert_uint_eq(amqp_method_class(d->id), d->class_id);
 		/* Ids next to a method that are not themselves methods are not found. */
 		if (i + 1 == amqp_nmethods || amqp_methods[i + 1].id != d->id + 1)
@@ -315,8 +315,8 @@ START_TEST(test_table_sorted_and_lookup)
 	ck_assert_ptr_null(amqp_method_lookup(0));
 	ck_assert_ptr_null(amqp_method_lookup(0xFFFFFFFFu));
 	ck_assert_ptr_null(amqp_method_lookup(AMQP_METHOD_ID(60, 41)));
-	ck_assert_str_eq(amqp_method_name(AMQP_METHOD_ID(99, 1)), "unknown");
-	ck_assert(!amqp_method_has_content(AMQP_METHOD_ID(99, 1)));
+	ck_assert_str_eq(amqp_method_str(AMQP_METHOD_ID(99, 1)), "unknown");
+	ck_assert(!amqp_method_carries_content(AMQP_METHOD_ID(99, 1)));
 }
 END_TEST
 
@@ -326,13 +326,13 @@ START_TEST(test_names_match_def)
 	char expect[64];
 	size_t i;
 
-#define METHOD(cls, mm, wire, cid, mid, fl, fields)                       \
-	snprintf(expect, sizeof(expect), "%s.%s", #cls, #mm);             \
-	for (i = 0; expect[i] != '\0'; i++)                               \
-		if (expect[i] == '_')                                     \
-			expect[i] = '-';                                  \
-	ck_assert_str_eq(wire, expect);                                   \
-	ck_assert_str_eq(amqp_method_name(AMQP_ID_##cls##_##mm), expect); \
+#define METHOD(cls, mm, wire, cid, mid, fl, fields)                      \
+	snprintf(expect, sizeof(expect), "%s.%s", #cls, #mm);            \
+	for (i = 0; expect[i] != '\0'; i++)                              \
+		if (expect[i] == '_')                                    \
+			expect[i] = '-';                                 \
+	ck_assert_str_eq(wire, expect);                                  \
+	ck_assert_str_eq(amqp_method_str(AMQP_ID_##cls##_##mm), expect); \
 	ck_assert_uint_eq(amqp_method_lookup(AMQP_ID_##cls##_##mm)->flags, (unsigned)(fl));
 #include "amqp/methods.def"
 #undef METHOD
@@ -350,11 +350,11 @@ START_TEST(test_content_flags)
 		want = false;
 		for (j = 0; j < sizeof(content) / sizeof(content[0]); j++)
 			want = want || amqp_methods[i].id == content[j];
-		ck_assert_msg(amqp_method_has_content(amqp_methods[i].id) == want, "%s",
+		ck_assert_msg(amqp_method_carries_content(amqp_methods[i].id) == want, "%s",
 		    amqp_methods[i].name);
 		ck_assert_uint_eq((amqp_methods[i].flags & AMQP_MF_CONTENT) != 0, want);
 	}
-	ck_assert_str_eq(amqp_method_name(AMQP_ID_basic_get_ok), "basic.get-ok");
+	ck_assert_str_eq(amqp_method_str(AMQP_ID_basic_get_ok), "basic.get-ok");
 	ck_assert_uint_eq(AMQP_ID_basic_publish, 0x003C0028u);
 	ck_assert_uint_eq(AMQP_ID_exchange_unbind_ok, 0x00280033u);
 }

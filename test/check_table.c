@@ -189,7 +189,7 @@ static const struct amqp_field_value *get(const struct amqp_table *t, const char
 START_TEST(test_every_type_exact)
 {
 	struct amqp_bytes raw;
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	const struct amqp_field_value *v;
 	uint32_t f32;
@@ -199,7 +199,7 @@ START_TEST(test_every_type_exact)
 
 	exact = heap_copy(every_type, sizeof(every_type));
 	raw = (struct amqp_bytes){ exact, sizeof(every_type) };
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	ck_assert_int_eq(amqp_table_validate(raw), 0);
 	ck_assert_int_eq(amqp_table_decode(raw, &pool, &t), 0);
 	ck_assert_uint_eq(t.n, 19);
@@ -257,7 +257,7 @@ START_TEST(test_every_type_exact)
 		ck_assert_int_eq(amqp_table_encode(&t, enc, cap), AMQP_E_NO_SPACE);
 		free(enc);
 	}
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	free(exact);
 }
 END_TEST
@@ -265,24 +265,24 @@ END_TEST
 START_TEST(test_bool_nonzero_is_true)
 {
 	static const uint8_t in[] = { 1, 'a', 't', 0x02, 1, 'b', 't', 0x00 };
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	ck_assert_int_eq(amqp_table_decode((struct amqp_bytes){ in, sizeof(in) }, &pool, &t), 0);
 	ck_assert(amqp_table_get(&t, "a")->v.b);
 	ck_assert(!amqp_table_get(&t, "b")->v.b);
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 }
 END_TEST
 
 START_TEST(test_empty_table)
 {
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t = { 7, NULL };
 	uint8_t buf[4];
 
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	ck_assert_int_eq(amqp_table_validate((struct amqp_bytes){ NULL, 0 }), 0);
 	ck_assert_int_eq(amqp_table_decode((struct amqp_bytes){ NULL, 0 }, &pool, &t), 0);
 	ck_assert_uint_eq(t.n, 0);
@@ -291,7 +291,7 @@ START_TEST(test_empty_table)
 	ck_assert_int_eq(amqp_table_encode(&t, buf, sizeof(buf)), 4);
 	ck_assert_mem_eq(buf, "\0\0\0\0", 4);
 	ck_assert_uint_eq(pool.used, 0);
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 }
 END_TEST
 
@@ -299,10 +299,10 @@ START_TEST(test_get_duplicates_and_prefixes)
 {
 	static const uint8_t in[] = { 1, 'k', 'b', 1, 2, 'k', 'k', 'b', 2, 1, 'k', 'b', 3, 0, 'b',
 		4 };
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	ck_assert_int_eq(amqp_table_decode((struct amqp_bytes){ in, sizeof(in) }, &pool, &t), 0);
 	ck_assert_uint_eq(t.n, 4);
 	ck_assert_int_eq(amqp_table_get(&t, "k")->v.i8, 1); /* the first of duplicates wins */
@@ -310,13 +310,13 @@ START_TEST(test_get_duplicates_and_prefixes)
 	ck_assert_int_eq(amqp_table_get(&t, "")->v.i8, 4); /* an empty key is a key */
 	ck_assert_ptr_null(amqp_table_get(&t, "K"));
 	ck_assert_ptr_null(amqp_table_get(&t, "kkk"));
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 }
 END_TEST
 
 /* ---- equality ---- */
 
-static struct amqp_table decode_or_fail(struct amqp_pool *pool, const void *raw, size_t len)
+static struct amqp_table decode_or_fail(struct amqp_arena *pool, const void *raw, size_t len)
 {
 	struct amqp_table t;
 
@@ -327,10 +327,10 @@ static struct amqp_table decode_or_fail(struct amqp_pool *pool, const void *raw,
 
 START_TEST(test_table_eq)
 {
-	struct amqp_pool p;
+	struct amqp_arena p;
 	struct amqp_table a, b;
 
-	amqp_pool_init(&p);
+	amqp_arena_init(&p);
 	a = DEC(&p,
 	    "\x01"
 	    "aI\x00\x00\x00\x01"
@@ -403,7 +403,7 @@ START_TEST(test_table_eq)
 	ck_assert(amqp_table_eq(&b, &b));
 	ck_assert(!amqp_table_eq(&a, &b));
 	ck_assert(!amqp_table_eq(&b, &a));
-	amqp_pool_reset(&p);
+	amqp_arena_reset(&p);
 }
 END_TEST
 
@@ -562,11 +562,11 @@ START_TEST(test_depth_edge)
 	uint8_t raw[512], enc[512], *exact;
 	struct amqp_field_value vals[AMQP_TABLE_MAX_DEPTH + 1];
 	struct amqp_table_entry ents[AMQP_TABLE_MAX_DEPTH + 1];
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t, tree;
 	size_t len;
 
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	len = nested_raw(raw, sizeof(raw), AMQP_TABLE_MAX_DEPTH, kind);
 	exact = heap_copy(raw, len);
 	ck_assert_int_eq(amqp_table_validate((struct amqp_bytes){ exact, len }), 0);
@@ -588,7 +588,7 @@ START_TEST(test_depth_edge)
 	ck_assert_int_eq(amqp_table_encoded_size(&tree), AMQP_E_TABLE_DEPTH);
 	ck_assert_int_eq(amqp_table_encode(&tree, enc, sizeof(enc)), AMQP_E_TABLE_DEPTH);
 	free(exact);
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 }
 END_TEST
 
@@ -597,10 +597,10 @@ START_TEST(test_entries_edge)
 {
 	size_t n = AMQP_TABLE_MAX_ENTRIES, len, i;
 	uint8_t *raw;
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	raw = malloc(2 * n + 8);
 	if (_i == 0) { /* n entries {"": void} */
 		for (i = 0; i < n; i++) {
@@ -626,7 +626,7 @@ START_TEST(test_entries_edge)
 		ck_assert_uint_eq(t.entries[0].value.v.array.n, n - 1);
 	}
 	ck_assert_int_eq(amqp_table_encoded_size(&t), 4 + (long)len);
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	free(raw);
 }
 END_TEST
@@ -635,13 +635,13 @@ END_TEST
 
 START_TEST(test_pool)
 {
-	struct amqp_pool p;
+	struct amqp_arena p;
 	uint8_t *a, *b, *c;
 
-	amqp_pool_init(&p);
+	amqp_arena_init(&p);
 	ck_assert_ptr_null(p.head);
-	a = amqp_pool_alloc(&p, 1);
-	b = amqp_pool_alloc(&p, 3);
+	a = amqp_arena_alloc(&p, 1);
+	b = amqp_arena_alloc(&p, 3);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_uint_eq((uintptr_t)a % alignof(max_align_t), 0);
@@ -649,20 +649,20 @@ START_TEST(test_pool)
 	ck_assert(b >= a + 1);
 	memset(a, 0xAA, 1);
 	memset(b, 0xBB, 3);
-	c = amqp_pool_alloc(&p, 100000); /* larger than a block: a block of its own */
+	c = amqp_arena_alloc(&p, 100000); /* larger than a block: a block of its own */
 	ck_assert_ptr_nonnull(c);
 	memset(c, 0xCC, 100000);
 	ck_assert_uint_eq(a[0], 0xAA);
 	ck_assert_uint_eq(b[2], 0xBB);
 	ck_assert_uint_ge(p.used, 100000 + 4);
-	ck_assert_ptr_null(amqp_pool_alloc(&p, SIZE_MAX)); /* refused, not wrapped */
-	amqp_pool_reset(&p);
+	ck_assert_ptr_null(amqp_arena_alloc(&p, SIZE_MAX)); /* refused, not wrapped */
+	amqp_arena_reset(&p);
 	ck_assert_ptr_null(p.head);
 	ck_assert_uint_eq(p.used, 0);
-	a = amqp_pool_alloc(&p, 16);
+	a = amqp_arena_alloc(&p, 16);
 	ck_assert_ptr_nonnull(a);
-	amqp_pool_reset(&p);
-	amqp_pool_reset(&p); /* twice is harmless */
+	amqp_arena_reset(&p);
+	amqp_arena_reset(&p); /* twice is harmless */
 }
 END_TEST
 

@@ -15,13 +15,13 @@
 static size_t walk_fields(
     const struct amqp_method_desc *d, const uint8_t *data, uint8_t *canon, size_t len)
 {
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	size_t off = 4, n, bit_at = 0;
 	uint8_t i, used = 0;
 	int pos = 0;
 
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	for (i = 0; i < d->nfields; i++) {
 		if (d->fields[i].kind == AMQP_F_BIT) {
 			if (pos == 0 || pos == 8) {
@@ -57,11 +57,11 @@ static size_t walk_fields(
 			struct amqp_bytes raw = { data + off + 4, n - 4 };
 
 			FUZZ_CHECK(amqp_table_decode(raw, &pool, &t) == 0);
-			amqp_pool_reset(&pool);
+			amqp_arena_reset(&pool);
 		}
 		off += n;
 	}
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	return off;
 }
 
@@ -87,8 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d = amqp_method_lookup(m1.id);
 	FUZZ_CHECK(d != NULL && d->id == m1.id);
 	FUZZ_CHECK(d->class_id == amqp_method_class(m1.id) && d->method_id == (m1.id & 0xFFFF));
-	FUZZ_CHECK(strcmp(amqp_method_name(m1.id), d->name) == 0);
-	FUZZ_CHECK(amqp_method_has_content(m1.id) == ((d->flags & AMQP_MF_CONTENT) != 0));
+	FUZZ_CHECK(strcmp(amqp_method_str(m1.id), d->name) == 0);
+	FUZZ_CHECK(amqp_method_carries_content(m1.id) == ((d->flags & AMQP_MF_CONTENT) != 0));
 
 	/* Expected encoding: the input with each bit octet reduced to the bits the method uses. */
 	canon = fuzz_dup(data, size);

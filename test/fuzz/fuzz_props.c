@@ -32,7 +32,7 @@ static bool is_decode_error(int r)
 static int check_properties(const uint8_t *buf, size_t len, struct amqp_basic_properties *p1)
 {
 	struct amqp_basic_properties p2;
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t;
 	uint8_t *canon, *enc, *enc2, *small;
 	uint16_t flags, more;
@@ -72,9 +72,9 @@ static int check_properties(const uint8_t *buf, size_t len, struct amqp_basic_pr
 
 	/* The headers table was validated, so it decodes. */
 	if (p1->flags & AMQP_P_HEADERS) {
-		amqp_pool_init(&pool);
+		amqp_arena_init(&pool);
 		FUZZ_CHECK(amqp_table_decode(p1->headers, &pool, &t) == 0);
-		amqp_pool_reset(&pool);
+		amqp_arena_reset(&pool);
 	} else {
 		FUZZ_CHECK(p1->headers.len == 0);
 	}

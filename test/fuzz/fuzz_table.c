@@ -3,6 +3,7 @@
  * its 4-byte length). amqp_table_validate and amqp_table_decode must agree; a decoded tree must
  * re-encode to exactly the input (tables are canonical but for bools, whose nonzero octets all
  * decode to true and re-encode as 1), decode again to an equal tree, and re-encode identically.
+ * amqp_table_eq must ignore the order of keys, but not the order among duplicate keys.
  */
 #include <stdbool.h>
 
@@ -133,17 +134,50 @@ static void check_get(const struct amqp_table *t)
 	}
 }
 
+static int key_cmp(struct amqp_bytes a, struct amqp_bytes b)
+{
+	size_t n = a.len < b.len ? a.len : b.len;
+	int c = n != 0 ? memcmp(a.ptr, b.ptr, n) : 0;
+
+	return c != 0 ? c : (a.len > b.len) - (a.len < b.len);
+}
+
+/*
+ * Order does not matter, but the order of duplicate keys does (RabbitMQ sorts arguments stably
+ * before comparing): a stably sorted copy of a small table compares equal to it, both ways.
+ */
+static void check_sorted_eq(const struct amqp_table *t, struct amqp_arena *pool)
+{
+	struct amqp_table s = { t->n, NULL };
+	struct amqp_table_entry e;
+	uint32_t i, j;
+
+	if (t->n < 2 || t->n > 256) /* insertion sort and amqp_table_eq are quadratic */
+		return;
+	s.entries = amqp_arena_alloc(pool, t->n * sizeof(*s.entries));
+	FUZZ_CHECK(s.entries != NULL);
+	memcpy(s.entries, t->entries, t->n * sizeof(*s.entries));
+	for (i = 1; i < s.n; i++) {
+		e = s.entries[i];
+		for (j = i; j > 0 && key_cmp(s.entries[j - 1].key, e.key) > 0; j--)
+			s.entries[j] = s.entries[j - 1];
+		s.entries[j] = e;
+	}
+	FUZZ_CHECK(amqp_table_eq(t, &s));
+	FUZZ_CHECK(amqp_table_eq(&s, t));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct amqp_bytes raw = { data, size };
-	struct amqp_pool pool;
+	struct amqp_arena pool;
 	struct amqp_table t1, t2;
 	uint8_t *canon = NULL, *enc = NULL, *enc2 = NULL, *small = NULL;
 	size_t nodes = 0;
 	long need;
 	int rv, rd, n;
 
-	amqp_pool_init(&pool);
+	amqp_arena_init(&pool);
 	rv = amqp_table_validate(raw);
 	rd = amqp_table_decode(raw, &pool, &t1);
 	FUZZ_CHECK(rv == rd);
@@ -158,6 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(nodes <= AMQP_TABLE_MAX_ENTRIES);
 	check_get(&t1);
 	FUZZ_CHECK(amqp_table_eq(&t1, &t1));
+	check_sorted_eq(&t1, &pool);
 
 	/* Re-encoding gives the input back, with bools made canonical. */
 	need = amqp_table_encoded_size(&t1);
@@ -188,6 +223,6 @@ out:
 	free(enc);
 	free(enc2);
 	free(small);
-	amqp_pool_reset(&pool);
+	amqp_arena_reset(&pool);
 	return 0;
 }
