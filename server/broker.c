@@ -67,18 +67,30 @@ void broker_free(void)
 
 void broker_mem_add(int64_t delta)
 {
+	bool on = (broker.alarms & ALARM_MEMORY) != 0;
+
 	broker.mem_used = (uint64_t)((int64_t)broker.mem_used + delta);
-	if (!broker.mem_alarm && broker.mem_used > broker.cfg.mem_high) {
-		broker.mem_alarm = true;
+	if (!on && broker.mem_used > broker.cfg.mem_high) {
 		log_warn("memory alarm: messages hold %llu bytes (limit %llu): blocking publishers",
 		    (unsigned long long)broker.mem_used, (unsigned long long)broker.cfg.mem_high);
-		conn_mem_alarm(true);
-	} else if (broker.mem_alarm && broker.mem_used < broker.cfg.mem_low) {
-		broker.mem_alarm = false;
+		broker_set_alarm(ALARM_MEMORY, true);
+	} else if (on && broker.mem_used < broker.cfg.mem_low) {
 		log_info("memory alarm cleared: messages hold %llu bytes",
 		    (unsigned long long)broker.mem_used);
-		conn_mem_alarm(false);
+		broker_set_alarm(ALARM_MEMORY, false);
 	}
+}
+
+void broker_set_alarm(enum alarm a, bool on)
+{
+	unsigned before = broker.alarms;
+
+	if (on)
+		broker.alarms |= a;
+	else
+		broker.alarms &= ~(unsigned)a;
+	if ((before != 0) != (broker.alarms != 0))
+		conn_mem_alarm(broker.alarms != 0);
 }
 
 void broker_kick(struct queue *q)

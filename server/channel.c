@@ -20,6 +20,7 @@ struct channel *channel_open(struct conn *c, uint16_t id)
 	ch->state = CH_OPEN;
 	ch->flow_active = true;
 	LIST_INIT(&ch->consumers);
+	LIST_INIT(&ch->store_waiters);
 	hmap_init(&ch->consumer_tags);
 	conn_channel_add(c, ch);
 	conn_send_method(c, id, &m);
@@ -50,6 +51,7 @@ static void channel_release(struct channel *ch)
 
 void channel_free(struct channel *ch)
 {
+	persist_channel_gone(ch);
 	channel_release(ch);
 	free(ch->ua);
 	free(ch->cs);
@@ -353,6 +355,7 @@ static void unacked_settle(struct channel *ch, struct unacked *u, int kind)
 	} else {
 		if (kind == 1)
 			queue_dead_letter(q, u->m, "rejected");
+		persist_remove(q, u->m, u->seq);
 		message_unref(u->m);
 	}
 	u->m = NULL;

@@ -383,7 +383,10 @@ static void conn_notify_blocked(struct conn *c, bool block)
 		return;
 	if (block) {
 		m = (struct amqp_method){ .id = AMQP_ID_connection_blocked };
-		m.u.connection_blocked.reason = amqp_cstr("low on memory");
+		m.u.connection_blocked.reason =
+		    amqp_cstr((broker.alarms & ALARM_MEMORY) ? "low on memory"
+		            : (broker.alarms & ALARM_DISK)   ? "low on disk"
+		                                             : "store failed");
 	} else {
 		m = (struct amqp_method){ .id = AMQP_ID_connection_unblocked };
 	}
@@ -585,7 +588,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		c->last_recv = now_ms();
-		if (broker.mem_alarm && c->state == CONN_OPEN && is_publish(&f)) {
+		if (broker.alarms != 0 && c->state == CONN_OPEN && is_publish(&f)) {
 			conn_set_blocked(c, true); /* this publish waits in the buffer */
 			break;
 		}

@@ -43,9 +43,11 @@ void consumer_deliver(struct consumer *c, struct qentry *e)
 	if (c->no_ack) {
 		d->delivery_tag = ++ch->next_tag;
 		conn_send_content(ch->conn, ch->id, &m, e->m);
+		persist_remove(c->queue, e->m, e->seq);
 		message_unref(e->m);
 		return;
 	}
+	persist_delivered(c->queue, e->seq);
 	d->delivery_tag = channel_add_unacked(ch, c->queue, e, c);
 	conn_send_content(ch->conn, ch->id, &m, e->m);
 }

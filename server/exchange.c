@@ -68,6 +68,7 @@ struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exch
 	if (type == EX_TOPIC)
 		x->trie = topic_trie_new();
 	hmap_put(&v->exchanges, x->name, x->name_len, x);
+	persist_exchange(x, true);
 	return x;
 }
 
@@ -106,6 +107,7 @@ static void binding_unlink(struct binding *b)
 	} else if (x->type == EX_TOPIC && b->topic != NULL) {
 		topic_trie_remove(x->trie, b->topic);
 	}
+	persist_binding(b, false);
 	LIST_REMOVE(b, src_entry);
 	LIST_REMOVE(b, dst_entry);
 	x->nbindings--;
@@ -134,6 +136,7 @@ void exchange_delete(struct exchange *x)
 		binding_unlink(LIST_FIRST(&x->bindings));
 	while (!LIST_EMPTY(&x->bound_to))
 		binding_free(LIST_FIRST(&x->bound_to));
+	persist_exchange(x, false);
 	hmap_del(&x->vhost->exchanges, x->name, x->name_len);
 	exchange_free(x);
 }
@@ -208,6 +211,7 @@ int exchange_bind(struct exchange *src, struct queue *dq, struct exchange *de,
 	} else if (src->type == EX_TOPIC) {
 		b->topic = topic_trie_add(src->trie, key, b);
 	}
+	persist_binding(b, true);
 	return 0;
 }
 

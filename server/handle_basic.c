@@ -104,11 +104,12 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct mess
 	struct route_result rr;
 	struct amqp_basic_properties p;
 	struct message *stripped = NULL, *qm;
-	bool rejected = false;
+	bool rejected = false, stored = false;
 	size_t i;
+	int r;
 
 	if (x != NULL && x->name_len == 0) {
-		int r = direct_reply_deliver(x->vhost, m);
+		r = direct_reply_deliver(x->vhost, m);
 		if (r >= 0) { /* a direct reply: no queue in between */
 			if (r == 0 && mandatory)
 				send_return(ch, m, AMQP_NO_ROUTE, "NO_ROUTE");
@@ -128,11 +129,15 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct mess
 	} else {
 		stripped = strip_bcc(m, &p);
 		qm = stripped != NULL ? stripped : m;
-		for (i = 0; i < rr.n; i++)
-			if (queue_publish(rr.queues[i], qm) != 0)
+		for (i = 0; i < rr.n; i++) {
+			if ((r = queue_publish(rr.queues[i], qm)) < 0)
 				rejected = true;
+			else if (r > 0)
+				stored = true;
+		}
 	}
-	if (confirm)
+	/* A persistent message in a durable queue is confirmed once the store has it on disk. */
+	if (confirm && (rejected || !stored || !persist_confirm_after_flush(ch, seq)))
 		channel_confirm(ch, seq, !rejected);
 	message_unref(stripped);
 	route_result_free(&rr);
@@ -389,9 +394,11 @@ static void basic_get(struct channel *ch, const struct amqp_basic_get *g)
 	if (g->no_ack) {
 		r.u.basic_get_ok.delivery_tag = ++ch->next_tag;
 		conn_send_content(ch->conn, ch->id, &r, e.m);
+		persist_remove(q, e.m, e.seq);
 		message_unref(e.m);
 		return;
 	}
+	persist_delivered(q, e.seq);
 	r.u.basic_get_ok.delivery_tag = channel_add_unacked(ch, q, &e, NULL);
 	conn_send_content(ch->conn, ch->id, &r, e.m);
 }

@@ -12,7 +12,6 @@
 
 #include "config.h"
 #include "server/server.h"
-#include "store/store.h"
 
 #define DEFAULT_LISTEN "0.0.0.0:5672"
 #define DEFAULT_DATA_DIR "/var/lib/warren"
@@ -66,7 +65,6 @@ int main(int argc, char **argv)
 	struct broker_config cfg;
 	struct event_base *base = NULL;
 	struct event *sigterm = NULL, *sigint = NULL;
-	struct store *store = NULL;
 	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL;
 	enum log_level cli_level = LOG_INFO;
 	bool cli_level_set = false;
@@ -131,15 +129,15 @@ int main(int argc, char **argv)
 	log_set_level(opt.log_level);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((store = store_open(opt.data_dir, err, sizeof(err))) == NULL) {
-		log_error("store: %s", err);
-		goto out;
-	}
 	if (evthread_use_pthreads() != 0 || (base = event_base_new()) == NULL) {
 		log_error("cannot create the event loop");
 		goto out;
 	}
 	broker_init(base, &cfg);
+	if (persist_open(opt.data_dir, err, sizeof(err)) != 0) {
+		log_error("store: %s", err);
+		goto out;
+	}
 	for (i = 0; i < opt.nlisten; i++)
 		if (server_listen(base, opt.listen[i], ready_fd) != 0)
 			goto out;
@@ -160,6 +158,7 @@ out:
 	conn_destroy_all();
 	if (base != NULL)
 		event_base_loop(base, EVLOOP_NONBLOCK); /* run the deferred frees */
+	persist_close(); /* everything written is durable before the broker's state goes */
 	broker_free();
 	if (sigterm != NULL)
 		event_free(sigterm);
@@ -167,7 +166,6 @@ out:
 		event_free(sigint);
 	if (base != NULL)
 		event_base_free(base);
-	store_close(store);
 	if (ret == 0)
 		log_info("warrend stopped");
 	return ret;

@@ -121,6 +121,7 @@ struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, b
 		queue_touch(q);
 	}
 	hmap_put(&v->queues, q->name, q->name_len, q);
+	persist_queue(q, true);
 	return q;
 }
 
@@ -151,6 +152,7 @@ static void queue_drop_all(struct queue *q)
 	for (i = 0; i < q->nrings; i++) {
 		while (q->rings[i].len > 0) {
 			ring_pop(&q->rings[i], &e);
+			persist_remove(q, e.m, e.seq);
 			message_unref(e.m);
 		}
 	}
@@ -177,6 +179,7 @@ uint64_t queue_delete(struct queue *q)
 		return 0;
 	q->deleted = true;
 	log_debug("queue '%s' in vhost '%s': deleted", q->name, q->vhost->name);
+	persist_queue(q, false);
 	while ((c = TAILQ_FIRST(&q->consumers)) != NULL)
 		consumer_cancel(c, true);
 	while (!LIST_EMPTY(&q->bound_by))
@@ -262,6 +265,7 @@ static void queue_expire_heads(struct queue *q)
 			q->count--;
 			q->bytes -= e.m->body_size;
 			queue_dead_letter(q, e.m, "expired");
+			persist_remove(q, e.m, e.seq);
 			message_unref(e.m);
 		}
 	}
@@ -318,6 +322,7 @@ int queue_publish(struct queue *q, struct message *m)
 			q->count--;
 			q->bytes -= e.m->body_size;
 			queue_dead_letter(q, e.m, "maxlen");
+			persist_remove(q, e.m, e.seq);
 			message_unref(e.m);
 		}
 		if (queue_over_limit(q, m->body_size)) {
@@ -336,7 +341,22 @@ int queue_publish(struct queue *q, struct message *m)
 	if (e.expires_at != 0 && q->ttl_ev != NULL && !evtimer_pending(q->ttl_ev, NULL))
 		queue_schedule_ttl(q);
 	broker_kick(q);
-	return 0;
+	return persist_enqueue(q, m, e.seq) ? 1 : 0;
+}
+
+void queue_recover_entry(struct queue *q, struct message *m, uint64_t seq, bool redelivered)
+{
+	struct qentry e = { message_ref(m), seq, 0, redelivered };
+
+	/* Entries come in seq order; TTLs restart from now, as the clock of the old process is gone. */
+	e.expires_at = entry_expiry(q, m, now_ms());
+	ring_push(queue_ring_for(q, m), &e);
+	q->count++;
+	q->bytes += m->body_size;
+	if (seq > q->next_seq)
+		q->next_seq = seq;
+	if (e.expires_at != 0)
+		queue_schedule_ttl(q);
 }
 
 void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at)
@@ -344,6 +364,7 @@ void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t ex
 	struct qentry e = { m, seq, expires_at, true };
 
 	if (q->deleted) {
+		persist_remove(q, m, seq);
 		message_unref(m);
 		return;
 	}

@@ -87,12 +87,13 @@ struct broker_config {
 	size_t out_high, out_low;   /* per-connection output watermarks for deliveries */
 	bool guest_loopback_only;
 };
+enum alarm { ALARM_MEMORY = 1, ALARM_DISK = 2, ALARM_STORE = 4 };
 struct broker {
 	struct event_base *base;
 	struct broker_config cfg;
 	struct hmap vhosts;
 	uint64_t mem_used; /* bytes held by messages */
-	bool mem_alarm;
+	unsigned alarms;   /* enum alarm bits: any blocks publishers */
 	bool stopping;
 	struct event *dispatch_ev; /* runs queue_dispatch_pending() after the current callbacks */
 	TAILQ_HEAD(, queue) dispatch_list;
@@ -103,6 +104,8 @@ void broker_config_defaults(struct broker_config *cfg);
 void broker_init(struct event_base *base, const struct broker_config *cfg);
 void broker_free(void);
 void broker_mem_add(int64_t delta);
+/* Raise or clear an alarm; publishers are blocked while any is raised. */
+void broker_set_alarm(enum alarm a, bool on);
 /* Ask for a dispatch pass over q once the current callbacks are done. */
 void broker_kick(struct queue *q);
 
@@ -137,8 +140,9 @@ struct message {
 	uint64_t body_size, body_have, body_cap;
 	uint8_t *props; /* encoded property list, flags word onward, forwarded verbatim */
 	uint8_t *body;
-	size_t alloc_size; /* accounted against broker.mem_used */
-	char *exchange;    /* NUL-terminated, in the same allocation */
+	size_t alloc_size;     /* accounted against broker.mem_used */
+	uint32_t durable_refs; /* queue entries in the store that hold it */
+	char *exchange;        /* NUL-terminated, in the same allocation */
 	char *routing_key;
 	/* exchange, routing key, properties and (small) body follow */
 };
@@ -291,6 +295,10 @@ struct queue {
 	struct event *ttl_ev;    /* next message expiry */
 	struct event *expire_ev; /* x-expires */
 	uint64_t route_mark;     /* dedupe while routing */
+	uint64_t qid;            /* its id in the store (durable queues), else 0 */
+	uint64_t
+	    delivered_hi; /* highest seq delivered: recovered messages up to it are redelivered */
+	bool delivered_dirty;
 };
 struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, bool exclusive,
     bool auto_delete, struct conn *owner, struct amqp_bytes args, const struct queue_args *qa);
@@ -303,8 +311,13 @@ void queue_unref(struct queue *q);
 /* Delete q: cancel its consumers, drop its messages and bindings; returns the messages dropped. */
 uint64_t queue_delete(struct queue *q);
 uint64_t queue_purge(struct queue *q);
-/* Put m at the tail. Returns 0, or -1 if refused by x-overflow reject-publish. */
+/*
+ * Put m at the tail. Returns 0 (in memory only), 1 (also written to the store: a confirm waits for
+ * it), or -1 if refused by x-overflow reject-publish.
+ */
 int queue_publish(struct queue *q, struct message *m);
+/* Start-up: put a recovered message back at seq. */
+void queue_recover_entry(struct queue *q, struct message *m, uint64_t seq, bool redelivered);
 /* Put back a delivered message at its old place, redelivered; takes over the reference. */
 void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at);
 /* Take the head message for basic.get (expired ones are dropped first). */
@@ -491,6 +504,7 @@ struct channel {
 	/* direct reply-to: the consumer tag and this channel's address token */
 	char *reply_tag, *reply_token;
 	size_t reply_tag_len;
+	LIST_HEAD(, persist_waiter) store_waiters; /* confirms waiting for the store */
 };
 struct channel *channel_open(struct conn *c, uint16_t id);
 /* Release everything the channel holds (unacked go back to their queues) and free it. */
@@ -537,6 +551,22 @@ void direct_reply_release(struct channel *ch);
 struct message *direct_reply_rewrite(
     struct channel *ch, struct message *m, const struct amqp_basic_properties *p, bool *failed);
 int direct_reply_deliver(struct vhost *v, const struct message *m);
+
+/* persist.c: the one file that talks to store/. All calls are no-ops without a store. */
+struct persist_waiter;
+int persist_open(const char *dir, char *err, size_t errlen);
+void persist_close(void);
+bool persist_enabled(void);
+void persist_exchange(const struct exchange *x, bool add);
+void persist_queue(struct queue *q, bool add);
+void persist_binding(const struct binding *b, bool add);
+/* A message entered a queue at seq: true if that was written to the store. */
+bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq);
+void persist_remove(struct queue *q, struct message *m, uint64_t seq);
+void persist_delivered(struct queue *q, uint64_t seq);
+/* Confirm seq on ch when the store has made this turn's writes durable (false: nothing pending). */
+bool persist_confirm_after_flush(struct channel *ch, uint64_t seq);
+void persist_channel_gone(struct channel *ch);
 
 /* time: milliseconds on the loop's cached clock. */
 uint64_t now_ms(void);

@@ -1,22 +1,300 @@
 /*
- * store.c: opening and closing the data directory: its format-version file and the transactional
- * Berkeley DB environment (recovery runs on every open).
+ * store.c: the data directory (its FORMAT file and the Berkeley DB environment, opened with
+ * recovery), the store thread and group commit: every batch waiting when the thread is free is
+ * applied in one transaction, committed without a sync, and then made durable by one log flush, so
+ * one fsync covers every waiting publisher. Completions go back through an eventfd.
  */
 #include <db.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "store/store.h"
+
+#define CHECKPOINT_KB 4096 /* checkpoint (and so free old logs) after this much log */
+#define CACHE_BYTES (16 * 1024 * 1024)
+
+static const char *const table_files[STORE_NTABLES] = { "defs.db", "msgs.db", "entries.db",
+	"meta.db" };
+
+enum op_kind { OP_PUT, OP_DEL };
+
+struct op {
+	uint8_t kind, table;
+	uint32_t klen, vlen;
+	size_t off; /* key, then value, at data + off */
+};
+
+struct store_batch {
+	struct op *ops;
+	size_t nops, capops;
+	uint8_t *data;
+	size_t len, cap;
+	void (*done)(void *arg, int status);
+	void *arg;
+	int status;
+	struct store_batch *next;
+};
 
 struct store {
 	char *dir;
 	DB_ENV *env;
+	DB *db[STORE_NTABLES];
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct store_batch *pending, **pending_tail; /* submitted, not yet applied */
+	struct store_batch *done, **done_tail; /* applied (or failed), callbacks not yet run */
+	bool stopping;
+	int efd;
+	int lockfd; /* DATA_DIR/LOCK, held with flock while open */
+	char last_error[256];
+	unsigned test_delay_ms;
+	bool test_fail;
 };
 
-/* Check DIR/FORMAT, or write it when the directory is new. */
+static void set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_error(struct store *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->last_error, sizeof(st->last_error), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- batches ---- */
+
+struct store_batch *store_batch_new(void)
+{
+	struct store_batch *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		abort();
+	return b;
+}
+
+static void batch_add(struct store_batch *b, enum op_kind kind, enum store_table t, const void *key,
+    size_t klen, const void *val, size_t vlen)
+{
+	struct op *o;
+
+	if (b->nops == b->capops) {
+		b->capops = b->capops != 0 ? b->capops * 2 : 16;
+		if ((b->ops = realloc(b->ops, b->capops * sizeof(*b->ops))) == NULL)
+			abort();
+	}
+	if (klen + vlen > b->cap - b->len) {
+		size_t ncap = b->cap != 0 ? b->cap * 2 : 4096;
+		while (ncap - b->len < klen + vlen)
+			ncap *= 2;
+		if ((b->data = realloc(b->data, ncap)) == NULL)
+			abort();
+		b->cap = ncap;
+	}
+	o = &b->ops[b->nops++];
+	o->kind = (uint8_t)kind;
+	o->table = (uint8_t)t;
+	o->klen = (uint32_t)klen;
+	o->vlen = (uint32_t)vlen;
+	o->off = b->len;
+	memcpy(b->data + b->len, key, klen);
+	if (vlen > 0)
+		memcpy(b->data + b->len + klen, val, vlen);
+	b->len += klen + vlen;
+}
+
+void store_batch_put(struct store_batch *b, enum store_table t, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	batch_add(b, OP_PUT, t, key, klen, val, vlen);
+}
+
+void store_batch_del(struct store_batch *b, enum store_table t, const void *key, size_t klen)
+{
+	batch_add(b, OP_DEL, t, key, klen, NULL, 0);
+}
+
+bool store_batch_empty(const struct store_batch *b)
+{
+	return b->nops == 0;
+}
+
+size_t store_batch_ops(const struct store_batch *b)
+{
+	return b->nops;
+}
+
+void store_batch_free(struct store_batch *b)
+{
+	if (b == NULL)
+		return;
+	free(b->ops);
+	free(b->data);
+	free(b);
+}
+
+/* ---- the store thread ---- */
+
+/* Apply one batch inside txn; 0 or a Berkeley DB error. */
+static int apply_batch(struct store *st, DB_TXN *txn, const struct store_batch *b)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < b->nops; i++) {
+		const struct op *o = &b->ops[i];
+		DBT k = { 0 }, v = { 0 };
+
+		k.data = b->data + o->off;
+		k.size = o->klen;
+		if (o->kind == OP_PUT) {
+			v.data = b->data + o->off + o->klen;
+			v.size = o->vlen;
+			r = st->db[o->table]->put(st->db[o->table], txn, &k, &v, 0);
+		} else {
+			r = st->db[o->table]->del(st->db[o->table], txn, &k, 0);
+			if (r == DB_NOTFOUND)
+				r = 0; /* deleting what is not there is fine */
+		}
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+/* One group: every batch in the list, one transaction, one flush. */
+static int commit_group(struct store *st, struct store_batch *list)
+{
+	DB_TXN *txn = NULL;
+	struct store_batch *b;
+	int r;
+
+	if ((r = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0) {
+		set_error(st, "%s: begin transaction: %s", st->dir, db_strerror(r));
+		return STORE_E_DB;
+	}
+	for (b = list; b != NULL; b = b->next) {
+		if ((r = apply_batch(st, txn, b)) != 0) {
+			set_error(st, "%s: write: %s", st->dir, db_strerror(r));
+			txn->abort(txn);
+			return STORE_E_DB;
+		}
+	}
+	/* Commit without a sync: the flush below makes this and every other commit durable at once. */
+	if ((r = txn->commit(txn, DB_TXN_NOSYNC)) != 0) {
+		set_error(st, "%s: commit: %s", st->dir, db_strerror(r));
+		return STORE_E_DB;
+	}
+	if (st->test_delay_ms > 0) {
+		struct timespec ts = { st->test_delay_ms / 1000,
+			(long)(st->test_delay_ms % 1000) * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	if (st->test_fail) {
+		set_error(st, "%s: log flush failed (WARREN_TEST_FLUSH_FAIL)", st->dir);
+		return STORE_E_FLUSH;
+	}
+	if ((r = st->env->log_flush(st->env, NULL)) != 0) {
+		set_error(st, "%s: log flush: %s", st->dir, db_strerror(r));
+		return STORE_E_FLUSH;
+	}
+	return 0;
+}
+
+static void *store_thread(void *arg)
+{
+	struct store *st = arg;
+	struct store_batch *list, *b;
+	uint64_t one = 1;
+	int status;
+
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		while (st->pending == NULL && !st->stopping)
+			pthread_cond_wait(&st->wake, &st->lock);
+		if (st->pending == NULL && st->stopping)
+			break;
+		list = st->pending;
+		st->pending = NULL;
+		st->pending_tail = &st->pending;
+		pthread_mutex_unlock(&st->lock);
+
+		status = commit_group(st, list);
+		st->env->txn_checkpoint(st->env, CHECKPOINT_KB, 0, 0);
+
+		pthread_mutex_lock(&st->lock);
+		for (b = list; b != NULL; b = b->next)
+			b->status = status;
+		*st->done_tail = list;
+		for (b = list; b->next != NULL; b = b->next)
+			;
+		st->done_tail = &b->next;
+		if (write(st->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			set_error(st, "eventfd: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&st->lock);
+	return NULL;
+}
+
+void store_submit(
+    struct store *st, struct store_batch *b, void (*done)(void *arg, int status), void *arg)
+{
+	b->done = done;
+	b->arg = arg;
+	b->next = NULL;
+	pthread_mutex_lock(&st->lock);
+	*st->pending_tail = b;
+	st->pending_tail = &b->next;
+	pthread_cond_signal(&st->wake);
+	pthread_mutex_unlock(&st->lock);
+}
+
+int store_completion_fd(const struct store *st)
+{
+	return st->efd;
+}
+
+void store_run_completions(struct store *st)
+{
+	struct store_batch *list, *b, *next;
+	uint64_t n;
+
+	if (read(st->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		set_error(st, "eventfd: %s", strerror(errno));
+	pthread_mutex_lock(&st->lock);
+	list = st->done;
+	st->done = NULL;
+	st->done_tail = &st->done;
+	pthread_mutex_unlock(&st->lock);
+	for (b = list; b != NULL; b = next) {
+		next = b->next;
+		if (b->done != NULL)
+			b->done(b->arg, b->status);
+		store_batch_free(b);
+	}
+}
+
+const char *store_last_error(const struct store *st)
+{
+	return st->last_error;
+}
+
+/* ---- open and close ---- */
+
+/* Check DIR/FORMAT, or write it when the directory holds no store yet. */
 static int store_check_format(const char *dir, char *err, size_t errlen)
 {
 	char path[4096];
@@ -42,6 +320,14 @@ static int store_check_format(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return STORE_E_IO;
 	}
+	/* No FORMAT but database files: data was there; never start silently on an empty store. */
+	snprintf(path, sizeof(path), "%s/%s", dir, table_files[STORE_MSGS]);
+	if (access(path, F_OK) == 0) {
+		snprintf(err, errlen,
+		    "%s/FORMAT: missing, but %s exists: refusing to guess the format", dir, path);
+		return STORE_E_FORMAT;
+	}
+	snprintf(path, sizeof(path), "%s/FORMAT", dir);
 	if ((f = fopen(path, "w")) == NULL ||
 	    fprintf(f, "warren-store %d\n", STORE_FORMAT_VERSION) < 0 || fclose(f) != 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -50,51 +336,129 @@ static int store_check_format(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+static void env_errcall(const DB_ENV *env, const char *prefix, const char *msg)
+{
+	fprintf(stderr, "warrend: berkeley db: %s\n", msg);
+}
+
 struct store *store_open(const char *dir, char *err, size_t errlen)
 {
 	struct store *st = NULL;
 	DB_ENV *env = NULL;
-	int r;
+	const char *hook;
+	int r, i;
+
+	char lockpath[4096];
+	int lockfd;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-		goto out;
+		return NULL;
 	}
-	if (store_check_format(dir, err, errlen) != 0)
-		goto out;
+	/* One broker per data directory: a second would corrupt the environment. */
+	snprintf(lockpath, sizeof(lockpath), "%s/LOCK", dir);
+	if ((lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		snprintf(err, errlen, "%s: %s", lockpath, strerror(errno));
+		return NULL;
+	}
+	if (flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+		snprintf(err, errlen, "%s: %s", lockpath,
+		    errno == EWOULDBLOCK ? "another warrend is using this data directory"
+		                         : strerror(errno));
+		close(lockfd);
+		return NULL;
+	}
+	if (store_check_format(dir, err, errlen) != 0) {
+		close(lockfd);
+		return NULL;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL || (st->dir = strdup(dir)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", dir);
+		free(st);
+		close(lockfd);
+		return NULL;
+	}
+	st->lockfd = lockfd;
+	st->efd = -1;
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->wake, NULL);
+	st->pending_tail = &st->pending;
+	st->done_tail = &st->done;
+	if ((hook = getenv("WARREN_TEST_FLUSH_DELAY_MS")) != NULL)
+		st->test_delay_ms = (unsigned)strtoul(hook, NULL, 10);
+	if ((hook = getenv("WARREN_TEST_FLUSH_FAIL")) != NULL && strcmp(hook, "1") == 0)
+		st->test_fail = true;
+
 	if ((r = db_env_create(&env, 0)) != 0) {
 		snprintf(err, errlen, "%s: db_env_create: %s", dir, db_strerror(r));
-		goto out;
+		goto fail;
 	}
+	st->env = env;
+	env->set_errcall(env, env_errcall);
+	env->set_cachesize(env, 0, CACHE_BYTES, 1);
+	env->set_lk_max_locks(env, 100000);
+	env->set_lk_max_objects(env, 100000);
+	env->set_lg_bsize(env, 4 * 1024 * 1024);
+	env->set_lg_max(env, 16 * 1024 * 1024);
+	env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1);
 	r = env->open(env, dir,
 	    DB_CREATE | DB_INIT_TXN | DB_INIT_LOG | DB_INIT_LOCK | DB_INIT_MPOOL | DB_RECOVER |
 	        DB_THREAD,
 	    0600);
 	if (r != 0) {
-		snprintf(err, errlen, "%s: opening the Berkeley DB environment: %s", dir,
-		    db_strerror(r));
-		goto out;
+		snprintf(err, errlen, "%s: opening the Berkeley DB environment (with recovery): %s",
+		    dir, db_strerror(r));
+		goto fail;
 	}
-	if ((st = calloc(1, sizeof(*st))) == NULL || (st->dir = strdup(dir)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", dir);
-		free(st);
-		st = NULL;
-		goto out;
+	for (i = 0; i < STORE_NTABLES; i++) {
+		if ((r = db_create(&st->db[i], env, 0)) != 0 ||
+		    (r = st->db[i]->open(st->db[i], NULL, table_files[i], NULL, DB_BTREE,
+		         DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600)) != 0) {
+			snprintf(err, errlen, "%s/%s: %s", dir, table_files[i], db_strerror(r));
+			goto fail;
+		}
 	}
-	st->env = env;
-	env = NULL;
-out:
-	if (env != NULL)
-		env->close(env, 0);
+	if ((st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if ((r = pthread_create(&st->thread, NULL, store_thread, st)) != 0) {
+		snprintf(err, errlen, "store thread: %s", strerror(r));
+		goto fail;
+	}
+	st->thread_started = true;
 	return st;
+fail:
+	store_close(st);
+	return NULL;
 }
 
 void store_close(struct store *st)
 {
+	int i;
+
 	if (st == NULL)
 		return;
-	if (st->env != NULL)
+	if (st->thread_started) {
+		pthread_mutex_lock(&st->lock);
+		st->stopping = true;
+		pthread_cond_signal(&st->wake);
+		pthread_mutex_unlock(&st->lock);
+		pthread_join(st->thread, NULL);
+		store_run_completions(st);
+	}
+	for (i = 0; i < STORE_NTABLES; i++)
+		if (st->db[i] != NULL)
+			st->db[i]->close(st->db[i], 0);
+	if (st->env != NULL) {
+		st->env->txn_checkpoint(st->env, 0, 0, DB_FORCE);
 		st->env->close(st->env, 0);
+	}
+	if (st->efd >= 0)
+		close(st->efd);
+	close(st->lockfd); /* releases the lock */
+	pthread_mutex_destroy(&st->lock);
+	pthread_cond_destroy(&st->wake);
 	free(st->dir);
 	free(st);
 }
@@ -102,4 +466,49 @@ void store_close(struct store *st)
 const char *store_dir(const struct store *st)
 {
 	return st->dir;
+}
+
+int store_scan(struct store *st, enum store_table t,
+    int (*fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg), void *arg)
+{
+	DBC *cur = NULL;
+	DBT k = { 0 }, v = { 0 };
+	int r, ret = 0;
+
+	k.flags = v.flags = DB_DBT_REALLOC;
+	if ((r = st->db[t]->cursor(st->db[t], NULL, &cur, 0)) != 0) {
+		set_error(st, "%s/%s: cursor: %s", st->dir, table_files[t], db_strerror(r));
+		return STORE_E_DB;
+	}
+	while ((r = cur->get(cur, &k, &v, DB_NEXT)) == 0) {
+		if ((ret = fn(k.data, k.size, v.data, v.size, arg)) != 0)
+			break;
+	}
+	if (r != 0 && r != DB_NOTFOUND) {
+		set_error(st, "%s/%s: read: %s", st->dir, table_files[t], db_strerror(r));
+		ret = STORE_E_DB;
+	}
+	cur->close(cur);
+	free(k.data);
+	free(v.data);
+	return ret;
+}
+
+uint64_t store_disk_usage(const struct store *st)
+{
+	DIR *d = opendir(st->dir);
+	struct dirent *e;
+	struct stat sb;
+	char path[4096];
+	uint64_t total = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "%s/%s", st->dir, e->d_name);
+		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+			total += (uint64_t)sb.st_blocks * 512;
+	}
+	closedir(d);
+	return total;
 }

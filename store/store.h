@@ -1,12 +1,23 @@
 /*
  * store.h: Warren's durable store, Berkeley DB behind a narrow interface. It knows nothing of
- * AMQP: it keeps opaque records keyed by ids in a transactional environment in the data directory.
- * The caller owns a struct store from store_open() until store_close().
+ * AMQP: it keeps opaque records under opaque keys in a few tables of a transactional environment
+ * in the data directory.
+ *
+ * Threads: writes are collected in batches on the caller's thread and applied by the store's own
+ * thread; every batch waiting when the thread is free goes into one transaction and one log flush
+ * (group commit). When a batch is on stable storage (or has failed), its completion callback runs
+ * on the caller's thread, from store_run_completions(), which the caller invokes when
+ * store_completion_fd() is readable. Reads (store_scan) are for start-up, before any batch.
+ *
+ * Ownership: the caller owns a struct store from store_open() until store_close(); a batch belongs
+ * to the caller until store_submit(), then to the store until its callback has run.
  */
 #ifndef WARREN_STORE_H
 #define WARREN_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The on-disk format this build reads and writes; recorded in DATA_DIR/FORMAT. */
 #define STORE_FORMAT_VERSION 1
@@ -16,16 +27,61 @@ enum store_err {
 	STORE_E_IO = -1,     /* a file in the data directory could not be read or written */
 	STORE_E_FORMAT = -2, /* the data directory has another format version */
 	STORE_E_DB = -3,     /* Berkeley DB failed: see the error text */
+	STORE_E_FLUSH = -4,  /* the log could not be made durable: nothing in the batch is safe */
 };
 
+/* The tables: definitions, message bodies, queue entries, and small named values. */
+enum store_table { STORE_DEFS, STORE_MSGS, STORE_ENTRIES, STORE_META, STORE_NTABLES };
+
 struct store;
+struct store_batch;
 
 /*
- * Open (creating when empty) the store in dir, running recovery. On failure returns NULL and writes
- * a message naming the file and the reason into err.
+ * Open (creating when empty) the store in dir, running recovery, and start its thread. On failure
+ * returns NULL and writes a message naming the file and the reason into err.
  */
 struct store *store_open(const char *dir, char *err, size_t errlen);
+/* Finish every submitted batch (their callbacks run), stop the thread, checkpoint, close. */
 void store_close(struct store *st);
 const char *store_dir(const struct store *st);
+
+/* A new empty batch; the store copies every key and value given to it. */
+struct store_batch *store_batch_new(void);
+void store_batch_put(struct store_batch *b, enum store_table t, const void *key, size_t klen,
+    const void *val, size_t vlen);
+void store_batch_del(struct store_batch *b, enum store_table t, const void *key, size_t klen);
+bool store_batch_empty(const struct store_batch *b);
+size_t store_batch_ops(const struct store_batch *b);
+void store_batch_free(struct store_batch *b);
+
+/*
+ * Hand a batch to the store thread. done(arg, status) runs later on the caller's thread from
+ * store_run_completions(): status is 0 once the batch is durable, or a negative STORE_E_* code
+ * (nothing of it may be relied on). Batches complete in the order they were submitted.
+ */
+void store_submit(
+    struct store *st, struct store_batch *b, void (*done)(void *arg, int status), void *arg);
+/* A descriptor that becomes readable when completions are waiting. */
+int store_completion_fd(const struct store *st);
+/* Run the callbacks of completed batches. */
+void store_run_completions(struct store *st);
+/* The text of the last error (for logs). */
+const char *store_last_error(const struct store *st);
+
+/*
+ * Call fn for every record of table t in key order (start-up only: no batch may be in flight).
+ * fn returns 0 to go on, non-zero to stop (then returned). Returns 0 or a STORE_E_* code.
+ */
+int store_scan(struct store *st, enum store_table t,
+    int (*fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg), void *arg);
+
+/* Bytes the store's files take on disk (data and logs). */
+uint64_t store_disk_usage(const struct store *st);
+
+/*
+ * Test hooks, read from the environment at store_open (never set them in production):
+ * WARREN_TEST_FLUSH_DELAY_MS delays every log flush; WARREN_TEST_FLUSH_FAIL=1 makes every flush
+ * fail (as a full or failing disk would).
+ */
 
 #endif /* WARREN_STORE_H */
