@@ -173,37 +173,25 @@ int broker_spawn(struct broker *b, char *err, size_t errlen)
 	return broker_spawn_config(b, NULL, err, errlen);
 }
 
-int broker_spawn_config(struct broker *b, const char *config, char *err, size_t errlen)
+/* Start warrend on b's directory (its data, config and log) and wait for its ready line. */
+static int broker_exec(struct broker *b, bool truncate_log, char *err, size_t errlen)
 {
-	char tmpl[] = "/tmp/warren-interop-XXXXXX", conf[200];
+	char conf[200];
 	int pfd[2] = { -1, -1 }, status, ret = -1;
-	FILE *f;
 	pid_t pid;
 
-	memset(b, 0, sizeof(*b));
-	if (mkdtemp(tmpl) == NULL) {
-		snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
+	snprintf(conf, sizeof(conf), "%s/warren.conf", b->dir);
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
-	}
-	snprintf(b->dir, sizeof(b->dir), "%s", tmpl);
-	snprintf(b->log, sizeof(b->log), "%s/warrend.log", tmpl);
-	snprintf(b->data, sizeof(b->data), "%s/data", tmpl);
-	if (mkdir(b->data, 0700) != 0 || pipe2(pfd, O_CLOEXEC) != 0) {
-		snprintf(err, errlen, "mkdir/pipe: %s", strerror(errno));
-		goto out;
-	}
-	snprintf(conf, sizeof(conf), "%s/warren.conf", tmpl);
-	if ((f = fopen(conf, "w")) == NULL || fputs(config != NULL ? config : "", f) < 0 ||
-	    fclose(f) != 0) {
-		snprintf(err, errlen, "%s: %s", conf, strerror(errno));
-		goto out;
 	}
 	if ((pid = fork()) < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
 		goto out;
 	}
 	if (pid == 0) {
-		int logfd = open(b->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int logfd =
+		    open(b->log, O_WRONLY | O_CREAT | (truncate_log ? O_TRUNC : O_APPEND), 0600);
 		int nullfd = open("/dev/null", O_RDONLY);
 		int ready = dup(pfd[1]); /* dup clears close-on-exec */
 		char fdarg[16];
@@ -234,6 +222,38 @@ out:
 	if (pfd[1] >= 0)
 		close(pfd[1]);
 	return ret;
+}
+
+int broker_spawn_config(struct broker *b, const char *config, char *err, size_t errlen)
+{
+	char tmpl[] = "/tmp/warren-interop-XXXXXX", conf[200];
+	FILE *f;
+
+	memset(b, 0, sizeof(*b));
+	if (mkdtemp(tmpl) == NULL) {
+		snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(b->dir, sizeof(b->dir), "%s", tmpl);
+	snprintf(b->log, sizeof(b->log), "%s/warrend.log", tmpl);
+	snprintf(b->data, sizeof(b->data), "%s/data", tmpl);
+	if (mkdir(b->data, 0700) != 0) {
+		snprintf(err, errlen, "mkdir %s: %s", b->data, strerror(errno));
+		return -1;
+	}
+	snprintf(conf, sizeof(conf), "%s/warren.conf", tmpl);
+	if ((f = fopen(conf, "w")) == NULL || fputs(config != NULL ? config : "", f) < 0 ||
+	    fclose(f) != 0) {
+		snprintf(err, errlen, "%s: %s", conf, strerror(errno));
+		return -1;
+	}
+	return broker_exec(b, true, err, errlen);
+}
+
+int broker_respawn(struct broker *b, char *err, size_t errlen)
+{
+	b->pid = 0;
+	return broker_exec(b, false, err, errlen);
 }
 
 /* Wait for the broker to exit within timeout_ms: a pidfd when the kernel has them, else polling. */

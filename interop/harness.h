@@ -52,6 +52,8 @@ bool broker_is_oracle(void);
 int broker_spawn(struct broker *b, char *err, size_t errlen);
 /* The same with a warren.conf(5) holding config (the command-line options still win). */
 int broker_spawn_config(struct broker *b, const char *config, char *err, size_t errlen);
+/* Start warrend again on the same directory (after it exited or was killed); the log is appended. */
+int broker_respawn(struct broker *b, char *err, size_t errlen);
 /* Wait up to timeout_ms for the broker to exit; stores the wait status. 0 if it exited. */
 int broker_wait(struct broker *b, int timeout_ms, int *status);
 /* SIGTERM, wait up to timeout_ms, then SIGKILL. Stores the wait status; returns 0 if it exited. */

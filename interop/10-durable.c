@@ -1,0 +1,419 @@
+/*
+ * 10-durable: the store. Durable definitions and persistent messages survive a restart and kill -9,
+ * transient ones do not; a confirm never precedes the flush that makes its message durable; a
+ * failing flush answers basic.nack and raises an alarm; and a crash test kills warrend at random
+ * moments under load, then checks that every confirmed, unacked message is back, byte for byte,
+ * and that nothing appears that was never published. Warren-only: RabbitMQ cannot be killed,
+ * restarted or given a failing disk from the test.
+ *
+ * WARREN_CRASH_CYCLES sets the crash test's cycles (default 20; `make crash-long` runs 200).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "interop/client.h"
+
+/* These tests start their own warrend, so the harness's oracle test cannot be used. */
+#define SKIP_IN_ORACLE()                                                                        \
+	do {                                                                                    \
+		if (getenv("WARREN_TEST_BROKER") != NULL) {                                     \
+			harness_skip(tcase_name(), "Warren only (see interop/DIFFERENCES.md)"); \
+			return;                                                                 \
+		}                                                                               \
+	} while (0)
+
+static amqp_basic_properties_t persistent = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
+	.delivery_mode = 2 };
+
+/* Start a private warrend for one test (the group fixture does nothing). */
+static void spawn(const char *config)
+{
+	char err[256];
+
+	if (broker_spawn_config(&broker, config, err, sizeof(err)) != 0)
+		ck_abort_msg("cannot start warrend: %s", err);
+}
+
+static void kill9_and_restart(void)
+{
+	char err[256];
+	int status;
+
+	kill(broker.pid, SIGKILL);
+	ck_assert_int_eq(broker_wait(&broker, 5000, &status), 0);
+	ck_assert_int_eq(broker_respawn(&broker, err, sizeof(err)), 0);
+}
+
+static void stop(void)
+{
+	int status;
+
+	broker_terminate(&broker, 5000, &status);
+	ck_assert_msg(
+	    WIFEXITED(status) && WEXITSTATUS(status) == 0, "warrend exited badly (0x%x)", status);
+	broker_cleanup(&broker);
+}
+
+START_TEST(definitions_and_messages_survive_kill9)
+{
+	conn_t c;
+	amqp_basic_properties_t transient = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
+		.delivery_mode = 1 };
+
+	SKIP_IN_ORACLE();
+	spawn(NULL);
+	c = client_connect_ch1();
+	CHECK_RPC(
+	    c, amqp_exchange_declare(c, 1, B("dx"), B("topic"), 0, 1, 0, 0, amqp_empty_table));
+	CHECK_RPC(
+	    c, amqp_exchange_declare(c, 1, B("tx"), B("topic"), 0, 0, 0, 0, amqp_empty_table));
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("dq"), 0, 1, 0, 0, amqp_empty_table));
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("tq"), 0, 0, 0, 0, amqp_empty_table));
+	CHECK_RPC(
+	    c, amqp_queue_declare(c, 1, B("xq"), 0, 1, 1, 0, amqp_empty_table)); /* exclusive */
+	bind_queue(c, 1, "dq", "dx", "a.#");
+	bind_queue(c, 1, "tq", "dx", "a.#");
+	publish_confirmed(c, 1, "dx", "a.b", &persistent, "kept");
+	publish_confirmed(c, 1, "dx", "a.c", &transient, "lost: transient message");
+	client_drop(c);
+	kill9_and_restart();
+
+	c = client_connect_ch1();
+	ck_assert(queue_exists(c, 1, "dq"));
+	ck_assert(!queue_exists(c, 1, "tq"));
+	ck_assert(!queue_exists(c, 1, "xq"));
+	ck_assert_uint_eq(queue_count(c, 1, "dq"), 1);
+	expect_get(c, 1, "dq", "kept");
+	/* The durable binding came back with its exchange; the transient exchange did not. */
+	publish_confirmed(c, 1, "dx", "a.z", &persistent, "routed again");
+	expect_get(c, 1, "dq", "routed again");
+	amqp_exchange_declare(c, 1, B("tx"), B("topic"), 1, 0, 0, 0, amqp_empty_table);
+	rpc_channel_error(c, 1, 404, NULL);
+	client_drop(c);
+	stop();
+}
+END_TEST
+
+START_TEST(unacked_messages_come_back_redelivered)
+{
+	conn_t c;
+	struct msg m;
+	uint64_t tag;
+
+	SKIP_IN_ORACLE();
+	spawn(NULL);
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("q"), 0, 1, 0, 0, amqp_empty_table));
+	publish_confirmed(c, 1, "", "q", &persistent, "one");
+	publish_confirmed(c, 1, "", "q", &persistent, "two");
+	get_one(c, 1, "q", "one", &tag); /* delivered, never acked */
+	client_drop(c);
+	kill9_and_restart();
+	c = client_connect_ch1();
+	ck_assert(get_msg(c, 1, "q", true, &m));
+	ck_assert(bytes_is((amqp_bytes_t){ m.body_len, m.body }, "one"));
+	ck_assert(((amqp_basic_get_ok_t *)m.method)->redelivered);
+	msg_free(&m);
+	ck_assert(get_msg(c, 1, "q", true, &m));
+	ck_assert(bytes_is((amqp_bytes_t){ m.body_len, m.body }, "two"));
+	msg_free(&m);
+	client_drop(c);
+	stop();
+}
+END_TEST
+
+START_TEST(acked_messages_stay_gone)
+{
+	conn_t c;
+	uint64_t tag;
+
+	SKIP_IN_ORACLE();
+	spawn(NULL);
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("q"), 0, 1, 0, 0, amqp_empty_table));
+	publish_confirmed(c, 1, "", "q", &persistent, "acked");
+	publish_confirmed(c, 1, "", "q", &persistent, "purged");
+	get_one(c, 1, "q", "acked", &tag);
+	ck_assert_int_eq(amqp_basic_ack(c, 1, tag, 0), 0);
+	CHECK_RPC(c, amqp_queue_purge(c, 1, B("q")));
+	publish_confirmed(c, 1, "", "q", &persistent, "last");
+	client_drop(c);
+	kill9_and_restart();
+	c = client_connect_ch1();
+	ck_assert_uint_eq(queue_count(c, 1, "q"), 1);
+	expect_get(c, 1, "q", "last");
+	client_drop(c);
+	stop();
+}
+END_TEST
+
+/* With the flush slowed down, the confirm must wait for it. */
+START_TEST(confirm_waits_for_the_flush)
+{
+	conn_t c;
+	struct msg m;
+	int64_t t0;
+
+	SKIP_IN_ORACLE();
+	setenv("WARREN_TEST_FLUSH_DELAY_MS", "700", 1);
+	spawn(NULL);
+	unsetenv("WARREN_TEST_FLUSH_DELAY_MS");
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("q"), 0, 1, 0, 0, amqp_empty_table));
+	amqp_confirm_select(c, 1);
+	client_ok(c, "confirm.select");
+	t0 = now_ms();
+	publish_props(c, 1, "", "q", false, &persistent, "slow", 4);
+	client_expect(c, 1, AMQP_BASIC_ACK_METHOD, &m);
+	ck_assert_msg(now_ms() - t0 >= 650,
+	    "confirmed after %lld ms, before the 700 ms flush returned",
+	    (long long)(now_ms() - t0));
+	msg_free(&m);
+	client_drop(c);
+	stop();
+}
+END_TEST
+
+/* With every flush failing, publishers get basic.nack and connection.blocked. */
+START_TEST(failed_flush_nacks_and_alarms)
+{
+	conn_t c;
+	struct msg m;
+	amqp_frame_t f;
+	struct timeval tv = { 5, 0 };
+	bool blocked = false;
+
+	SKIP_IN_ORACLE();
+	setenv("WARREN_TEST_FLUSH_FAIL", "1", 1);
+	spawn(NULL);
+	unsetenv("WARREN_TEST_FLUSH_FAIL");
+	c = client_connect_ch1();
+	amqp_confirm_select(c, 1);
+	client_ok(c, "confirm.select");
+	/*
+	 * The declare (nowait) and the publish reach the broker together, so they share the first,
+	 * failing flush; after it, the alarm blocks the connection at its next publish.
+	 */
+	amqp_queue_declare_t d = {
+		.queue = B("q"), .durable = 1, .nowait = 1, .arguments = amqp_empty_table
+	};
+	ck_assert_int_eq(amqp_send_method(c, 1, AMQP_QUEUE_DECLARE_METHOD, &d), 0);
+	publish_props(c, 1, "", "q", false, &persistent, "doomed", 6);
+	/* connection.blocked (channel 0) and basic.nack, in either order. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(amqp_simple_wait_frame_noblock(c, &f, &tv), AMQP_STATUS_OK);
+		ck_assert_int_eq(f.frame_type, AMQP_FRAME_METHOD);
+		if (f.payload.method.id == AMQP_CONNECTION_BLOCKED_METHOD) {
+			blocked = true;
+			continue;
+		}
+		ck_assert_msg(f.payload.method.id == AMQP_BASIC_NACK_METHOD,
+		    "expected basic.nack, got 0x%08x", f.payload.method.id);
+	}
+	ck_assert(blocked);
+	(void)m;
+	client_drop(c);
+	stop();
+}
+END_TEST
+
+/* ---- the crash test ---- */
+
+/* Message i's body: recognisable, of varied length, so that any corruption shows. */
+static size_t crash_body(unsigned cycle, unsigned i, char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap, "c%u-m%u-", cycle, i);
+	size_t len = (size_t)n + (i * 37) % 2000, k;
+
+	for (k = (size_t)n; k < len && k < cap; k++)
+		buf[k] = (char)('a' + (i + k) % 26);
+	return len < cap ? len : cap;
+}
+
+/*
+ * The workload, in a child process that dies quietly with the broker: publish persistent messages
+ * with confirms, take and ack some. Writes "C tag" (confirmed up to tag) and "A i" lines to log.
+ */
+static void crash_workload(unsigned cycle, const char *queue, FILE *log)
+{
+	amqp_connection_state_t c = amqp_new_connection();
+	amqp_socket_t *s = amqp_tcp_socket_new(c);
+	amqp_rpc_reply_t r;
+	char body[2100];
+	unsigned long long confirmed_upto = 0;
+	unsigned i;
+
+	if (amqp_socket_open(s, broker.host, broker.port) != 0)
+		_exit(0);
+	r = amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
+	if (r.reply_type != AMQP_RESPONSE_NORMAL || amqp_channel_open(c, 1) == NULL ||
+	    amqp_confirm_select(c, 1) == NULL)
+		_exit(0);
+	for (i = 0;; i++) {
+		size_t n = crash_body(cycle, i, body, sizeof(body));
+		if (amqp_basic_publish(c, 1, amqp_empty_bytes, B(queue), 0, 0, &persistent,
+		        (amqp_bytes_t){ n, body }) != 0)
+			_exit(0);
+		if (i % 16 != 15)
+			continue;
+		/* A window of 16: wait until every publish so far is confirmed. */
+		while (confirmed_upto < (unsigned long long)i + 1) {
+			amqp_frame_t f;
+			struct timeval tv = { 5, 0 };
+			if (amqp_simple_wait_frame_noblock(c, &f, &tv) != AMQP_STATUS_OK)
+				_exit(0);
+			if (f.frame_type == AMQP_FRAME_METHOD &&
+			    f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+				amqp_basic_ack_t *a = f.payload.method.decoded;
+				fprintf(log, "C %llu %d\n", (unsigned long long)a->delivery_tag,
+				    a->multiple);
+				fflush(log);
+				if (a->multiple || a->delivery_tag == confirmed_upto + 1)
+					confirmed_upto = a->delivery_tag;
+			} else if (f.frame_type == AMQP_FRAME_METHOD) {
+				_exit(0); /* a nack or a close: this cycle's workload is over */
+			}
+		}
+		/* Now and then take the oldest message and ack it. */
+		if (i % 64 == 63) {
+			amqp_rpc_reply_t g = amqp_basic_get(c, 1, B(queue), 0);
+			amqp_message_t msg;
+			unsigned id, cyc;
+
+			if (g.reply_type != AMQP_RESPONSE_NORMAL)
+				_exit(0);
+			if (g.reply.id != AMQP_BASIC_GET_OK_METHOD)
+				continue;
+			uint64_t tag = ((amqp_basic_get_ok_t *)g.reply.decoded)->delivery_tag;
+			if (amqp_read_message(c, 1, &msg, 0).reply_type != AMQP_RESPONSE_NORMAL)
+				_exit(0);
+			if (sscanf((const char *)msg.body.bytes, "c%u-m%u-", &cyc, &id) == 2 &&
+			    amqp_basic_ack(c, 1, tag, 0) == 0) {
+				fprintf(log, "A %u\n", id);
+				fflush(log);
+			}
+			amqp_destroy_message(&msg);
+		}
+		amqp_maybe_release_buffers(c);
+	}
+}
+
+START_TEST(crash_cycles)
+{
+	const char *env = getenv("WARREN_CRASH_CYCLES");
+	unsigned cycles = env != NULL ? (unsigned)atoi(env) : 20, cycle;
+	char err[256], queue[32], path[300], line[64];
+
+	SKIP_IN_ORACLE();
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	spawn(NULL);
+	for (cycle = 0; cycle < cycles; cycle++) {
+		static uint8_t confirmed[1 << 20], acked[1 << 20], seen[1 << 20];
+		unsigned long long tag, maxtag = 0;
+		unsigned id, cyc, present = 0;
+		int multiple, status;
+		struct timespec ts;
+		FILE *log;
+		pid_t pid;
+		conn_t c;
+		struct msg m;
+
+		snprintf(queue, sizeof(queue), "crash-%u", cycle);
+		snprintf(path, sizeof(path), "%s/crash-%u.log", broker.dir, cycle);
+		c = client_connect_ch1();
+		CHECK_RPC(c, amqp_queue_declare(c, 1, B(queue), 0, 1, 0, 0, amqp_empty_table));
+		client_close(c);
+		log = fopen(path, "w");
+		ck_assert_ptr_nonnull(log);
+		if ((pid = fork()) == 0) {
+			crash_workload(cycle, queue, log);
+			_exit(0);
+		}
+		fclose(log);
+		/* A random moment: the kill is the experiment, not a synchronisation. */
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)(50 + rand() % 400) * 1000000L;
+		nanosleep(&ts, NULL);
+		kill(broker.pid, SIGKILL);
+		ck_assert_int_eq(broker_wait(&broker, 5000, &status), 0);
+		waitpid(pid, &status, 0);
+		ck_assert_int_eq(broker_respawn(&broker, err, sizeof(err)), 0);
+
+		memset(confirmed, 0, sizeof(confirmed));
+		memset(acked, 0, sizeof(acked));
+		memset(seen, 0, sizeof(seen));
+		log = fopen(path, "r");
+		ck_assert_ptr_nonnull(log);
+		while (fgets(line, sizeof(line), log) != NULL) {
+			if (sscanf(line, "C %llu %d", &tag, &multiple) == 2 && tag > 0 &&
+			    tag <= sizeof(confirmed)) {
+				if (multiple)
+					for (unsigned long long t = 1; t <= tag; t++)
+						confirmed[t - 1] = 1; /* tag t is message t - 1 */
+				confirmed[tag - 1] = 1;
+				if (tag > maxtag)
+					maxtag = tag;
+			} else if (sscanf(line, "A %u", &id) == 1 && id < sizeof(acked)) {
+				acked[id] = 1;
+			}
+		}
+		fclose(log);
+		/* Drain: every message must be one that was published, exact, and only once. */
+		c = client_connect_ch1();
+		while (get_msg(c, 1, queue, true, &m)) {
+			char want[2100];
+			size_t n;
+			ck_assert_msg(sscanf((const char *)m.body, "c%u-m%u-", &cyc, &id) == 2 &&
+			        cyc == cycle,
+			    "cycle %u: a message that was never published: \"%.40s\"", cycle,
+			    (const char *)m.body);
+			ck_assert_uint_lt(id, sizeof(seen));
+			n = crash_body(cycle, id, want, sizeof(want));
+			ck_assert_msg(m.body_len == n && memcmp(m.body, want, n) == 0,
+			    "cycle %u: message %u came back altered", cycle, id);
+			ck_assert_msg(!seen[id], "cycle %u: message %u came back twice", cycle, id);
+			seen[id] = 1;
+			present++;
+			msg_free(&m);
+		}
+		for (id = 0; id < maxtag; id++)
+			ck_assert_msg(!confirmed[id] || acked[id] || seen[id],
+			    "cycle %u: message %u was confirmed, never acked, and is lost", cycle,
+			    id);
+		CHECK_RPC(c, amqp_queue_delete(c, 1, B(queue), 0, 0));
+		client_close(c);
+	}
+	stop();
+}
+END_TEST
+
+static void no_broker(void)
+{
+}
+
+int main(void)
+{
+	Suite *s = suite_create("10-durable");
+	TCase *tc = tcase_create("durability");
+
+	/* Each test starts (and kills, and restarts) its own warrend. */
+	tcase_add_unchecked_fixture(tc, no_broker, no_broker);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, definitions_and_messages_survive_kill9);
+	tcase_add_test(tc, unacked_messages_come_back_redelivered);
+	tcase_add_test(tc, acked_messages_stay_gone);
+	tcase_add_test(tc, confirm_waits_for_the_flush);
+	tcase_add_test(tc, failed_flush_nacks_and_alarms);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("crash");
+	tcase_add_unchecked_fixture(tc, no_broker, no_broker);
+	tcase_set_timeout(tc, 1800);
+	tcase_add_test(tc, crash_cycles);
+	suite_add_tcase(s, tc);
+	return harness_run(s);
+}
