@@ -38,6 +38,7 @@ void broker_config_defaults(struct broker_config *cfg)
 		.out_high = 1024 * 1024,
 		.out_low = 256 * 1024,
 		.guest_loopback_only = true,
+		.disk_free_limit = 50ULL * 1000 * 1000, /* RabbitMQ's default */
 	};
 }
 

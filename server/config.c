@@ -107,6 +107,10 @@ static const char *config_apply(
 			return "memory_limit must be a size of at least 1 MiB";
 		cfg->mem_high = n;
 		cfg->mem_low = n / 4 * 3;
+	} else if (strcmp(key, "disk_free_limit") == 0) {
+		if (parse_size(value, &n) != 0)
+			return "disk_free_limit must be a size";
+		cfg->disk_free_limit = n;
 	} else if (strcmp(key, "handshake_timeout") == 0) {
 		if (parse_uint(value, 3600, &n) != 0 || n == 0)
 			return "handshake_timeout must be a number of seconds from 1 to 3600";

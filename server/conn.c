@@ -406,7 +406,7 @@ void conn_set_blocked(struct conn *c, bool block)
 	if (block) {
 		bufferevent_disable(c->bev, EV_READ);
 		conn_notify_blocked(c, true);
-		log_info("%s: blocked: memory alarm", c->peer);
+		log_info("%s: blocked at a publish: resource alarm", c->peer);
 		return;
 	}
 	c->last_recv = now_ms();

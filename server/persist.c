@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "server/server.h"
 #include "store/store.h"
@@ -36,7 +37,8 @@ struct batch_ctx {
 
 static struct {
 	struct store *st;
-	struct event *flush_ev, *completion_ev;
+	struct event *flush_ev, *completion_ev, *disk_ev;
+	char *dir;
 	struct store_batch *cur;
 	struct batch_ctx *ctx;
 	uint64_t next_qid;
@@ -214,6 +216,30 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 static void completion_cb(evutil_socket_t fd, short what, void *arg)
 {
 	store_run_completions(ps.st);
+}
+
+/* Every few seconds: block publishers while the data directory's disk is short of space. */
+static void disk_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct statvfs sv;
+	uint64_t avail;
+	bool low;
+
+	if (statvfs(ps.dir, &sv) != 0)
+		return;
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	low = avail < broker.cfg.disk_free_limit;
+	if (low != ((broker.alarms & ALARM_DISK) != 0)) {
+		if (low)
+			log_warn(
+			    "disk alarm: %llu bytes free in %s (limit %llu): blocking publishers",
+			    (unsigned long long)avail, ps.dir,
+			    (unsigned long long)broker.cfg.disk_free_limit);
+		else
+			log_info("disk alarm cleared: %llu bytes free in %s",
+			    (unsigned long long)avail, ps.dir);
+		broker_set_alarm(ALARM_DISK, low);
+	}
 }
 
 bool persist_confirm_after_flush(struct channel *ch, uint64_t seq)
@@ -617,6 +643,10 @@ int persist_open(const char *dir, char *err, size_t errlen)
 	ps.completion_ev = event_new(
 	    broker.base, store_completion_fd(ps.st), EV_READ | EV_PERSIST, completion_cb, NULL);
 	event_add(ps.completion_ev, NULL);
+	ps.dir = xstrdup(dir);
+	ps.disk_ev = event_new(broker.base, -1, EV_PERSIST, disk_cb, NULL);
+	event_add(ps.disk_ev, &(struct timeval){ 2, 0 });
+	disk_cb(-1, 0, NULL);
 	hmap_init(&rc.msgs);
 	hmap_init(&rc.queues);
 	hmap_init(&rc.marks);
@@ -684,7 +714,11 @@ void persist_close(void)
 		event_free(ps.flush_ev);
 	if (ps.completion_ev != NULL)
 		event_free(ps.completion_ev);
-	ps.flush_ev = ps.completion_ev = NULL;
+	if (ps.disk_ev != NULL)
+		event_free(ps.disk_ev);
+	ps.flush_ev = ps.completion_ev = ps.disk_ev = NULL;
+	free(ps.dir);
+	ps.dir = NULL;
 	free(ps.dirty);
 	ps.dirty = NULL;
 	ps.ndirty = ps.capdirty = 0;

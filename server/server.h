@@ -77,12 +77,14 @@ bool hmap_iter_next(struct hmap_iter *it, const void **key, size_t *klen, void *
 
 /* broker.c: process-wide settings and state. */
 struct broker_config {
-	uint32_t frame_max;         /* offered in connection.tune */
-	uint16_t channel_max;       /* offered in connection.tune */
-	uint16_t heartbeat;         /* offered in connection.tune, seconds */
-	uint64_t max_message_size;  /* bytes; larger bodies are refused */
-	uint64_t mem_high;          /* message bytes above which publishers are blocked */
-	uint64_t mem_low;           /* ... and below which they are unblocked */
+	uint32_t frame_max;        /* offered in connection.tune */
+	uint16_t channel_max;      /* offered in connection.tune */
+	uint16_t heartbeat;        /* offered in connection.tune, seconds */
+	uint64_t max_message_size; /* bytes; larger bodies are refused */
+	uint64_t mem_high;         /* message bytes above which publishers are blocked */
+	uint64_t mem_low;          /* ... and below which they are unblocked */
+	uint64_t
+	    disk_free_limit; /* free bytes in the data directory under which publishers block */
 	uint32_t handshake_timeout; /* seconds from accept to connection.open */
 	size_t out_high, out_low;   /* per-connection output watermarks for deliveries */
 	bool guest_loopback_only;
