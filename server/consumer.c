@@ -47,7 +47,7 @@ void consumer_deliver(struct consumer *c, struct qentry *e)
 		message_unref(e->m);
 		return;
 	}
-	persist_delivered(c->queue, e->seq);
+	persist_delivered(c->queue, e->m, e->seq);
 	d->delivery_tag = channel_add_unacked(ch, c->queue, e, c);
 	conn_send_content(ch->conn, ch->id, &m, e->m);
 }

@@ -398,7 +398,7 @@ static void basic_get(struct channel *ch, const struct amqp_basic_get *g)
 		message_unref(e.m);
 		return;
 	}
-	persist_delivered(q, e.seq);
+	persist_delivered(q, e.m, e.seq);
 	r.u.basic_get_ok.delivery_tag = channel_add_unacked(ch, q, &e, NULL);
 	conn_send_content(ch->conn, ch->id, &r, e.m);
 }

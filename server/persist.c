@@ -411,9 +411,10 @@ void persist_remove(struct queue *q, struct message *m, uint64_t seq)
 	}
 }
 
-void persist_delivered(struct queue *q, uint64_t seq)
+void persist_delivered(struct queue *q, const struct message *m, uint64_t seq)
 {
-	if (!queue_durable(q) || seq <= q->delivered_hi)
+	/* Only entries the store holds need the mark: transient messages cost no disk write. */
+	if (!queue_durable(q) || m->durable_refs == 0 || seq <= q->delivered_hi)
 		return;
 	q->delivered_hi = seq;
 	if (q->delivered_dirty)

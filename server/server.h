@@ -565,7 +565,7 @@ void persist_binding(const struct binding *b, bool add);
 /* A message entered a queue at seq: true if that was written to the store. */
 bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq);
 void persist_remove(struct queue *q, struct message *m, uint64_t seq);
-void persist_delivered(struct queue *q, uint64_t seq);
+void persist_delivered(struct queue *q, const struct message *m, uint64_t seq);
 /* Confirm seq on ch when the store has made this turn's writes durable (false: nothing pending). */
 bool persist_confirm_after_flush(struct channel *ch, uint64_t seq);
 void persist_channel_gone(struct channel *ch);
