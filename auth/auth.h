@@ -1,13 +1,21 @@
 /*
  * auth.h: authentication and authorization. Parses the SASL responses of the mechanisms Warren
- * offers (PLAIN, AMQPLAIN) with strict bounds, and checks credentials against the user store.
- * Strings returned by the parsers are slices into the caller's response buffer.
+ * offers (PLAIN, AMQPLAIN) with strict bounds; hashes and verifies passwords (scrypt); loads the
+ * users file and the vhost files into an immutable, refcounted struct auth_db; answers RabbitMQ's
+ * permission checks against it; and runs the slow password checks on a bounded worker pool whose
+ * completions the event loop collects through a file descriptor.
+ *
+ * Strings returned by the SASL parsers are slices into the caller's response buffer. Every other
+ * name passed in is a (pointer, length) slice the callee does not keep. A struct auth_db is built
+ * by one thread (auth_db_load or the auth_db_parse_* functions), then never changes: any thread
+ * may read it while it holds a reference. Nothing here includes a server/ header or uses libevent.
  */
 #ifndef WARREN_AUTH_H
 #define WARREN_AUTH_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "amqp/amqp.h"
 
@@ -16,9 +24,17 @@ enum auth_err {
 	AUTH_E_MALFORMED = -1, /* the response does not parse for its mechanism */
 	AUTH_E_MECHANISM = -2, /* a mechanism Warren does not offer */
 	AUTH_E_REFUSED = -3,   /* unknown user or wrong password: the same answer for both */
+	AUTH_E_INVALID = -4,   /* a malformed stored hash or out-of-range parameters */
+	AUTH_E_SPACE = -5,     /* the output buffer is too small */
+	AUTH_E_CRYPTO = -6,    /* OpenSSL failed (no scrypt, no randomness) */
+	AUTH_E_CONFIG = -7,    /* a users or vhost file is invalid: the error text says where */
+	AUTH_E_BUSY = -8,      /* the pool's queue of pending checks is full */
+	AUTH_E_SYSTEM = -9,    /* the OS failed (threads, file descriptors): errno says why */
 };
 
 const char *auth_strerror(int err);
+
+/* ---- SASL (sasl.c) ---- */
 
 struct auth_credentials {
 	struct amqp_bytes user;
@@ -34,11 +50,248 @@ bool auth_mechanism_offered(struct amqp_bytes mechanism);
 #define AUTH_MECHANISMS "PLAIN AMQPLAIN"
 
 /*
- * Check credentials against the built-in user store (guest/guest until the users file of the
- * security issue). The comparison takes the same time whether or not the user exists.
+ * Check credentials against the built-in guest/guest user, for a broker started without a users
+ * file. The comparison takes the same time whether or not the user exists. With a users file, use
+ * auth_db_check_password (or the pool) instead.
  */
 int auth_check_password(const struct auth_credentials *c);
-/* True if user may connect only from loopback (guest, as in RabbitMQ). */
+/* True if user may connect only from loopback (guest, as in RabbitMQ's loopback_users). */
 bool auth_user_loopback_only(struct amqp_bytes user);
+
+/* ---- Password hashes (password.c) ---- */
+
+/*
+ * A stored hash is a PHC-style string naming the algorithm and its parameters:
+ *
+ *	$scrypt$ln=14,r=8,p=1$<salt>$<hash>
+ *
+ * N = 2^ln, r and p as in RFC 7914; salt (16 random bytes) and hash (32 bytes) in standard base64
+ * without padding. ln=14, r=8, p=1 costs 16 MiB and about 60 ms on the 2-core reference machine
+ * (ln=15 took 150 ms there); verification reads the parameters from the string, so raising them
+ * later needs no migration. Bounds on what a stored string may ask for: 1 <= ln <= 20,
+ * 1 <= r <= 64, 1 <= p <= 16, 128 * r * 2^ln <= 256 MiB; salt 8..64 bytes, hash 16..64 bytes.
+ */
+#define AUTH_SCRYPT_LN 14
+#define AUTH_SCRYPT_R 8
+#define AUTH_SCRYPT_P 1
+#define AUTH_SALT_LEN 16
+#define AUTH_HASH_LEN 32
+/* Room for any stored string auth_hash_password writes, and the longest one accepted, plus NUL. */
+#define AUTH_HASH_MAX 256
+
+struct auth_scrypt_params {
+	unsigned ln, r, p;
+	uint8_t salt[64];
+	size_t salt_len;
+	uint8_t hash[64];
+	size_t hash_len;
+};
+
+/* Hash password with a fresh random salt and the default parameters into out (a C string). */
+int auth_hash_password(struct amqp_bytes password, char *out, size_t outlen);
+/* The same with explicit cost parameters (tests use cheap ones; the salt is random). */
+int auth_hash_password_params(
+    struct amqp_bytes password, unsigned ln, unsigned r, unsigned p, char *out, size_t outlen);
+/* Write sp (parameters, salt and hash) as a stored string. */
+int auth_hash_format(const struct auth_scrypt_params *sp, char *out, size_t outlen);
+/* Parse a stored string strictly: AUTH_OK, or AUTH_E_INVALID (never a crash). */
+int auth_hash_parse(const char *stored, struct auth_scrypt_params *out);
+/*
+ * Check password against a stored string: AUTH_OK, AUTH_E_REFUSED for a wrong password, or
+ * AUTH_E_INVALID for a malformed string. The hashes are compared in constant time. This is slow
+ * (tens of milliseconds) by design: call it from a worker thread, never from the event loop.
+ */
+int auth_verify_password(const char *stored, struct amqp_bytes password);
+
+/* ---- The user and vhost database (db.c, users.c, vhost.c) ---- */
+
+/*
+ * struct auth_db: the users file and every vhost file, parsed and checked as a whole. Loading
+ * builds a new one; on any error nothing is returned and the caller keeps the one in force, so a
+ * reload either applies entirely or not at all. Refcounted, with atomic counts: the event loop
+ * holds one reference for the configuration in force, each pending password check another.
+ */
+struct auth_db;
+
+/*
+ * Load the users file and every "*.vhost" file in vhosts_dir (files whose names start with "." or
+ * do not end in ".vhost" are ignored; the rest are read in name order). On error returns
+ * AUTH_E_CONFIG with "FILE:LINE: reason" in err (or "FILE: reason" for a file that cannot be read).
+ */
+int auth_db_load(
+    const char *users_path, const char *vhosts_dir, struct auth_db **out, char *err, size_t errlen);
+/*
+ * RabbitMQ's blank-node state, for a broker started without a users file: user guest (password
+ * guest, tag administrator) and vhost "/" where guest has ".*" ".*" ".*". Never NULL.
+ */
+struct auth_db *auth_db_new_default(void);
+
+/*
+ * Building a database from memory (auth_db_load uses these; so do tests and warrenctl). Call
+ * auth_db_new, then auth_db_parse_users once, then auth_db_parse_vhost once per vhost file, then
+ * auth_db_finish; after an error, just unref. `file` names the input in error messages; `buf`
+ * need not be NUL-terminated and is not kept.
+ */
+struct auth_db *auth_db_new(void);
+int auth_db_parse_users(
+    struct auth_db *db, const char *file, const uint8_t *buf, size_t len, char *err, size_t errlen);
+int auth_db_parse_vhost(
+    struct auth_db *db, const char *file, const uint8_t *buf, size_t len, char *err, size_t errlen);
+int auth_db_finish(struct auth_db *db, char *err, size_t errlen);
+
+struct auth_db *auth_db_ref(struct auth_db *db);
+/* Drop a reference; the last one frees the database. NULL is a no-op. */
+void auth_db_unref(struct auth_db *db);
+
+size_t auth_db_user_count(const struct auth_db *db);
+bool auth_user_exists(const struct auth_db *db, struct amqp_bytes user);
+/* Whether user carries tag ("administrator", "impersonator", ...): false for an unknown user. */
+bool auth_user_has_tag(const struct auth_db *db, struct amqp_bytes user, const char *tag);
+
+size_t auth_db_vhost_count(const struct auth_db *db);
+/* The i-th vhost's name (in name order), valid while the caller holds its reference. */
+struct amqp_bytes auth_db_vhost_name(const struct auth_db *db, size_t i);
+bool auth_vhost_exists(const struct auth_db *db, struct amqp_bytes vhost);
+
+/*
+ * The slow password check against the database: AUTH_OK or AUTH_E_REFUSED. An unknown user, a
+ * locked user ("!" in the users file) and an empty password are refused after a verification
+ * against a dummy hash of the same cost, so neither the answer nor its timing says whether the
+ * user exists. Call from a worker thread (auth_pool does).
+ */
+int auth_db_check_password(const struct auth_db *db, const struct auth_credentials *c);
+
+/* ---- Authorization (acl.c) ---- */
+
+enum auth_perm { AUTH_CONFIGURE, AUTH_WRITE, AUTH_READ };
+enum auth_resource { AUTH_RES_QUEUE, AUTH_RES_EXCHANGE };
+
+/*
+ * Which checks each AMQP 0-9-1 method makes, from RabbitMQ's access-control guide
+ * (https://www.rabbitmq.com/docs/access-control, "How Permissions Work") and rabbit_channel.erl.
+ * The first refusal wins and closes the channel with 403 ACCESS_REFUSED, "access to queue 'q' in
+ * vhost 'v' refused for user 'u'". RabbitMQ checks configure first, then (2) read before write;
+ * binds check write on the destination before read on the source.
+ *
+ *   method                               configure         write             read
+ *   ----------------------------------   ---------------   ---------------   -----------------
+ *   exchange.declare passive=0           exchange (1)
+ *     ... creating it with an AE (2)                       the AE            exchange
+ *   exchange.declare passive=1           -                 -                 -
+ *   exchange.delete                      exchange
+ *   queue.declare passive=0              queue (1) (3)
+ *     ... creating it with a DLX (2)                       the DLX exchange  queue
+ *   queue.declare passive=1              -                 -                 -
+ *   queue.delete                         queue
+ *   queue.purge                          -                 -                 queue
+ *   queue.bind / queue.unbind            -                 queue             exchange (4)
+ *   exchange.bind / exchange.unbind      -                 destination exch  source exch (4)
+ *   basic.publish                        -                 exchange (5)      -
+ *   basic.get / basic.consume            -                 -                 queue (6)
+ *   everything else (ack, qos, cancel, tx.*, confirm.select, ...)   no check
+ *
+ * (1) Checked on every non-passive declare, also when the entity already exists.
+ * (2) Only when the declare creates the exchange or queue and it carries "alternate-exchange"
+ *     (exchange.declare) or "x-dead-letter-exchange" (queue.declare); the read check comes first.
+ * (3) A server-named queue (empty name) is checked under the name generated for it
+ *     ("amq.gen-..."), before it is created: a user needs a configure regex matching amq.gen
+ *     names to declare one. RabbitMQ grants no automatic right to them (1.x did; modern does
+ *     not). A queue.declare of "amq.rabbitmq.reply-to" (direct reply-to) checks nothing.
+ * (4) When the source exchange exists and is a topic exchange, the binding's routing key is also
+ *     checked with auth_topic_permitted(..., AUTH_READ).
+ * (5) After the write check: a topic exchange also needs auth_topic_permitted(..., AUTH_WRITE)
+ *     on the message's routing key. A user-id property that differs from the user is refused
+ *     (406) unless the user has the tag "impersonator" (auth_user_has_tag).
+ * (6) basic.consume on "amq.rabbitmq.reply-to" checks nothing.
+ *
+ * Names are checked after the empty-queue shortcut is expanded (the channel's last declared
+ * queue) and after CR and LF are stripped, as RabbitMQ does. The default exchange "" is checked
+ * as "amq.default" (auth_permitted does this). Declaring, deleting, or binding to or from the
+ * exchange "", deleting an "amq." exchange and creating an "amq." name are refused (403)
+ * whatever the permissions: those are protocol rules. At connection.open, auth_vhost_access
+ * decides (530 NOT_ALLOWED), then the vhost's max-connections (530 too); at a queue.declare that
+ * creates a queue, max-queues (406 PRECONDITION_FAILED).
+ */
+
+/*
+ * Whether user may perform perm on the named queue or exchange in vhost: the permission's regular
+ * expression is searched in the name (unanchored, like Erlang's re:run; "" means "^$"). False if
+ * the user has no permissions line in the vhost, or the vhost does not exist.
+ */
+bool auth_permitted(const struct auth_db *db, struct amqp_bytes user, struct amqp_bytes vhost,
+    enum auth_perm perm, enum auth_resource kind, struct amqp_bytes name);
+/*
+ * Topic authorisation for topic exchanges: perm is AUTH_WRITE (publish) or AUTH_READ (bind). True
+ * when user has no topic-permissions line for this exchange in the vhost, as in RabbitMQ.
+ */
+bool auth_topic_permitted(const struct auth_db *db, struct amqp_bytes user, struct amqp_bytes vhost,
+    struct amqp_bytes exchange, struct amqp_bytes routing_key, enum auth_perm perm);
+/* connection.open: the vhost exists and user has a permissions line in it (even "" "" ""). */
+bool auth_vhost_access(const struct auth_db *db, struct amqp_bytes user, struct amqp_bytes vhost);
+
+/* A vhost's limits; -1 means no limit (RabbitMQ's negative), 0 refuses every one. */
+struct auth_limits {
+	long max_connections;
+	long max_queues;
+};
+/* Fill out with vhost's limits: true, or false (and no limits) if the vhost does not exist. */
+bool auth_vhost_limits(const struct auth_db *db, struct amqp_bytes vhost, struct auth_limits *out);
+
+/*
+ * A user's permissions in one vhost, to look up once per connection and keep (with a reference
+ * on its database) instead of searching for every check. NULL means no access.
+ */
+struct auth_grant;
+const struct auth_grant *auth_grant_find(
+    const struct auth_db *db, struct amqp_bytes user, struct amqp_bytes vhost);
+bool auth_grant_permitted(const struct auth_grant *g, enum auth_perm perm, enum auth_resource kind,
+    struct amqp_bytes name);
+
+/* ---- The password-check pool (pool.c) ---- */
+
+/*
+ * N threads run auth_db_check_password for checks queued by the event loop. Completions come back
+ * through auth_pool_fd(): when it is readable, call auth_pool_complete() on the loop thread, which
+ * runs each finished check's callback there. A success is cached for ttl_ms under
+ * HMAC-SHA256(per-process secret, user || 0 || password) together with a digest of the user's
+ * stored hash, so a reconnect storm costs one scrypt per user, and a changed password (or a
+ * removed user) misses. Failures are never cached. A cache hit still completes through the fd,
+ * never inside auth_pool_submit.
+ */
+struct auth_pool;
+
+struct auth_pool_config {
+	unsigned threads;      /* 0: 2 */
+	unsigned queue_max;    /* pending checks before auth_pool_submit says AUTH_E_BUSY; 0: 256 */
+	unsigned cache_ttl_ms; /* 0: 60000 */
+	unsigned cache_slots;  /* direct-mapped cache entries; 0: 1024 */
+	bool no_cache;         /* never cache */
+};
+
+/* The callback: opaque as submitted, result AUTH_OK or AUTH_E_REFUSED, arg as given to complete. */
+typedef void auth_pool_cb(void *opaque, int result, void *arg);
+
+/* Start the pool on db (it takes its own reference). NULL cfg means the defaults. */
+int auth_pool_new(const struct auth_pool_config *cfg, struct auth_db *db, struct auth_pool **out);
+/* Use db for checks submitted from now on (a reload); checks already queued keep the old one. */
+void auth_pool_set_db(struct auth_pool *p, struct auth_db *db);
+/*
+ * Queue a check of c (user and password are copied; the copy is wiped when done). AUTH_OK, or
+ * AUTH_E_BUSY when queue_max checks are already waiting: refuse the connection then.
+ */
+int auth_pool_submit(struct auth_pool *p, const struct auth_credentials *c, void *opaque);
+/* Forget every check submitted with opaque: its callback will not run (a connection closed). */
+void auth_pool_cancel(struct auth_pool *p, void *opaque);
+/* The descriptor to watch for reading (an eventfd on Linux, else a pipe). */
+int auth_pool_fd(const struct auth_pool *p);
+/* Run the callbacks of every finished check on the calling thread; returns how many ran. */
+size_t auth_pool_complete(struct auth_pool *p, auth_pool_cb *cb, void *arg);
+
+struct auth_pool_stats {
+	uint64_t submitted, verified, cache_hits, refused, busy;
+};
+void auth_pool_stats(struct auth_pool *p, struct auth_pool_stats *out);
+/* Stop the threads (waiting for checks in progress), drop pending checks unrun, free. */
+void auth_pool_free(struct auth_pool *p);
 
 #endif /* WARREN_AUTH_H */

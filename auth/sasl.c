@@ -14,6 +14,12 @@ const char *auth_strerror(int err)
 	case AUTH_E_MALFORMED: return "malformed SASL response";
 	case AUTH_E_MECHANISM: return "unsupported SASL mechanism";
 	case AUTH_E_REFUSED: return "access refused";
+	case AUTH_E_INVALID: return "malformed password hash or parameters";
+	case AUTH_E_SPACE: return "output buffer too small";
+	case AUTH_E_CRYPTO: return "OpenSSL failure";
+	case AUTH_E_CONFIG: return "invalid users or vhost file";
+	case AUTH_E_BUSY: return "too many password checks pending";
+	case AUTH_E_SYSTEM: return "system error";
 	default: return "unknown error";
 	}
 }

@@ -1,0 +1,270 @@
+/*
+ * warrenctl.c: Warren's administration tool, warrenctl(8). One binary, one table of subcommands
+ * (like tmux's cmd_entry): each entry names the command, its usage line and the function that
+ * runs it with its own arguments, so adding one (reload, store dump) is adding a function and a
+ * row. Exit status: 0 done, 1 the command failed (a bad file, a refused password), 2 usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "amqp/amqp.h"
+#include "auth/auth.h"
+
+#define EXIT_USAGE 2
+#define PASSWORD_MAX 4096
+
+struct cmd {
+	const char *name;
+	const char *usage;
+	const char *summary;
+	int (*fn)(const struct cmd *self, int argc, char **argv);
+};
+
+static int cmd_hash_password(const struct cmd *self, int argc, char **argv);
+static int cmd_check_config(const struct cmd *self, int argc, char **argv);
+
+static const struct cmd cmds[] = {
+	{
+	    .name = "hash-password",
+	    .usage = "hash-password [--user NAME]",
+	    .summary = "read a password from standard input and print its hash (or a "
+	               "users-file line for NAME)",
+	    .fn = cmd_hash_password,
+	},
+	{
+	    .name = "check-config",
+	    .usage = "check-config --users FILE [--vhosts DIR]",
+	    .summary = "check a users file and a directory of vhost files as warrend "
+	               "would load them",
+	    .fn = cmd_check_config,
+	},
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: warrenctl COMMAND [ARGS]\n\ncommands:\n");
+	for (i = 0; i < NCMDS; i++)
+		fprintf(f, "  %s\n      %s\n", cmds[i].usage, cmds[i].summary);
+	fprintf(f, "\nwarrenctl COMMAND --help shows one command's usage.\n");
+}
+
+static int cmd_usage(const struct cmd *c)
+{
+	fprintf(stderr, "usage: warrenctl %s\n", c->usage);
+	return EXIT_USAGE;
+}
+
+/* ---- hash-password ---- */
+
+static struct termios saved_tty;
+static volatile sig_atomic_t tty_saved;
+
+static void restore_tty(void)
+{
+	if (tty_saved)
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
+	tty_saved = 0;
+}
+
+/* Put the terminal back before dying of a signal that arrived during the prompt. */
+static void on_signal(int sig)
+{
+	restore_tty();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/*
+ * Read one line into buf (cap bytes, NUL-terminated, without its "\n" or "\r\n"). On a terminal,
+ * prompt on stderr with echo off. Returns the length, -1 on a read error, -2 if it does not fit.
+ */
+static long read_line(const char *prompt, char *buf, size_t cap, bool tty)
+{
+	struct termios t;
+	bool overflow = false;
+	size_t n = 0;
+	int c;
+
+	if (tty) {
+		fputs(prompt, stderr);
+		fflush(stderr);
+		if (tcgetattr(STDIN_FILENO, &saved_tty) != 0)
+			return -1;
+		t = saved_tty;
+		t.c_lflag &= ~(tcflag_t)ECHO;
+		tty_saved = 1;
+		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) != 0) {
+			tty_saved = 0;
+			return -1;
+		}
+	}
+	while ((c = getchar()) != EOF && c != '\n') {
+		if (n + 1 < cap)
+			buf[n++] = (char)c;
+		else
+			overflow = true; /* read on to the end of the line, then fail */
+	}
+	if (tty) {
+		restore_tty();
+		fputc('\n', stderr);
+	}
+	if (c == EOF && ferror(stdin))
+		return -1;
+	if (overflow)
+		return -2;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	return (long)n;
+}
+
+/* A users-file name: 1 to 255 bytes, no ':' and no control characters. */
+static bool valid_user(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > 255)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f || s[i] == ':')
+			return false;
+	return true;
+}
+
+static int cmd_hash_password(const struct cmd *self, int argc, char **argv)
+{
+	static const struct option opts[] = { { "user", required_argument, NULL, 'u' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	char pw[PASSWORD_MAX + 2], again[PASSWORD_MAX + 2], hash[AUTH_HASH_MAX];
+	const char *user = NULL;
+	bool tty = isatty(STDIN_FILENO) == 1;
+	long n, m;
+	int c, ret = EXIT_FAILURE;
+
+	while ((c = getopt_long(argc, argv, "u:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': user = optarg; break;
+		case 'h': printf("usage: warrenctl %s\n", self->usage); return EXIT_SUCCESS;
+		default: return cmd_usage(self);
+		}
+	}
+	if (optind != argc)
+		return cmd_usage(self);
+	if (user != NULL && !valid_user(user)) {
+		fprintf(stderr,
+		    "warrenctl: a user name is 1 to 255 bytes without ':' or control "
+		    "characters\n");
+		return EXIT_USAGE;
+	}
+	if (tty) {
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		signal(SIGHUP, on_signal);
+	}
+	n = read_line("Password: ", pw, sizeof(pw), tty);
+	if (n == -2 || n > PASSWORD_MAX) {
+		fprintf(stderr, "warrenctl: a password is at most %d bytes\n", PASSWORD_MAX);
+		goto out;
+	}
+	if (n < 0) {
+		fprintf(stderr, "warrenctl: reading the password: %s\n", strerror(errno));
+		goto out;
+	}
+	if (n == 0) { /* RabbitMQ refuses blank passwords at login: do not make one */
+		fprintf(stderr, "warrenctl: empty password\n");
+		goto out;
+	}
+	if (memchr(pw, '\0', (size_t)n) != NULL) { /* SASL PLAIN could never carry it */
+		fprintf(stderr, "warrenctl: a NUL byte in the password\n");
+		goto out;
+	}
+	if (tty) {
+		m = read_line("Again: ", again, sizeof(again), tty);
+		if (m != n || CRYPTO_memcmp(pw, again, (size_t)n) != 0) {
+			fprintf(stderr, "warrenctl: the passwords differ\n");
+			goto out;
+		}
+	}
+	if ((c = auth_hash_password((struct amqp_bytes){ (const uint8_t *)pw, (size_t)n }, hash,
+	         sizeof(hash))) != AUTH_OK) {
+		fprintf(stderr, "warrenctl: %s\n", auth_strerror(c));
+		goto out;
+	}
+	if (user != NULL)
+		printf("%s:%s\n", user, hash);
+	else
+		printf("%s\n", hash);
+	ret = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+out:
+	OPENSSL_cleanse(pw, sizeof(pw));
+	OPENSSL_cleanse(again, sizeof(again));
+	return ret;
+}
+
+/* ---- check-config ---- */
+
+static int cmd_check_config(const struct cmd *self, int argc, char **argv)
+{
+	static const struct option opts[] = { { "users", required_argument, NULL, 'u' },
+		{ "vhosts", required_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 } };
+	const char *users = NULL, *vhosts = NULL;
+	struct auth_db *db;
+	char err[1024];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "u:v:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u': users = optarg; break;
+		case 'v': vhosts = optarg; break;
+		case 'h': printf("usage: warrenctl %s\n", self->usage); return EXIT_SUCCESS;
+		default: return cmd_usage(self);
+		}
+	}
+	if (optind != argc || users == NULL)
+		return cmd_usage(self);
+	if (auth_db_load(users, vhosts, &db, err, sizeof(err)) != AUTH_OK) {
+		fprintf(stderr, "%s\n", err);
+		return EXIT_FAILURE;
+	}
+	printf("ok: %zu user%s, %zu vhost%s\n", auth_db_user_count(db),
+	    auth_db_user_count(db) == 1 ? "" : "s", auth_db_vhost_count(db),
+	    auth_db_vhost_count(db) == 1 ? "" : "s");
+	auth_db_unref(db);
+	return EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return EXIT_SUCCESS;
+	}
+	for (i = 0; i < NCMDS; i++) {
+		if (strcmp(argv[1], cmds[i].name) == 0) {
+			optind = 1; /* the command's own options start after its name */
+			return cmds[i].fn(&cmds[i], argc - 1, argv + 1);
+		}
+	}
+	fprintf(stderr, "warrenctl: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}
