@@ -112,6 +112,8 @@ START_TEST(unacked_messages_come_back_redelivered)
 	publish_confirmed(c, 1, "", "q", &persistent, "one");
 	publish_confirmed(c, 1, "", "q", &persistent, "two");
 	get_one(c, 1, "q", "one", &tag); /* delivered, never acked */
+	/* A durable declare is answered after its store write, so the delivery mark is durable too. */
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("sync"), 0, 1, 0, 0, amqp_empty_table));
 	client_drop(c);
 	kill9_and_restart();
 	c = client_connect_ch1();
@@ -189,20 +191,23 @@ START_TEST(failed_flush_nacks_and_alarms)
 	bool blocked = false;
 
 	SKIP_IN_ORACLE();
-	setenv("WARREN_TEST_FLUSH_FAIL", "1", 1);
+	/* The durable queue first, on a healthy disk; then a restart onto a failing one. */
 	spawn(NULL);
-	unsetenv("WARREN_TEST_FLUSH_FAIL");
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("q"), 0, 1, 0, 0, amqp_empty_table));
+	client_close(c);
+	{
+		char err[256];
+		int status;
+		broker_terminate(&broker, 5000, &status);
+		setenv("WARREN_TEST_FLUSH_FAIL", "1", 1);
+		ck_assert_int_eq(broker_respawn(&broker, err, sizeof(err)), 0);
+		unsetenv("WARREN_TEST_FLUSH_FAIL");
+	}
 	c = client_connect_ch1();
 	amqp_confirm_select(c, 1);
 	client_ok(c, "confirm.select");
-	/*
-	 * The declare (nowait) and the publish reach the broker together, so they share the first,
-	 * failing flush; after it, the alarm blocks the connection at its next publish.
-	 */
-	amqp_queue_declare_t d = {
-		.queue = B("q"), .durable = 1, .nowait = 1, .arguments = amqp_empty_table
-	};
-	ck_assert_int_eq(amqp_send_method(c, 1, AMQP_QUEUE_DECLARE_METHOD, &d), 0);
+	/* The publish is the first write to reach the failing disk. */
 	publish_props(c, 1, "", "q", false, &persistent, "doomed", 6);
 	/* connection.blocked (channel 0) and basic.nack, in either order. */
 	for (int i = 0; i < 2; i++) {

@@ -39,6 +39,8 @@ void broker_config_defaults(struct broker_config *cfg)
 		.out_low = 256 * 1024,
 		.guest_loopback_only = true,
 		.disk_free_limit = 50ULL * 1000 * 1000, /* RabbitMQ's default */
+		.auth_threads = 2,
+		.auth_cache_ttl = 60,
 	};
 }
 
@@ -49,7 +51,7 @@ void broker_init(struct event_base *base, const struct broker_config *cfg)
 	hmap_init(&broker.vhosts);
 	TAILQ_INIT(&broker.dispatch_list);
 	broker.dispatch_ev = event_new(base, -1, 0, dispatch_cb, NULL);
-	vhost_create("/");
+	access_default(); /* guest on "/", until a users file says otherwise */
 }
 
 void broker_free(void)
@@ -61,6 +63,7 @@ void broker_free(void)
 	while (hmap_iter_next(&it, NULL, NULL, &v))
 		vhost_free(v);
 	hmap_clear(&broker.vhosts);
+	access_free();
 	if (broker.dispatch_ev != NULL)
 		event_free(broker.dispatch_ev);
 	broker.dispatch_ev = NULL;

@@ -107,6 +107,18 @@ static const char *config_apply(
 			return "memory_limit must be a size of at least 1 MiB";
 		cfg->mem_high = n;
 		cfg->mem_low = n / 4 * 3;
+	} else if (strcmp(key, "users_file") == 0) {
+		cfg->users_file = xstrdup(value);
+	} else if (strcmp(key, "vhost_dir") == 0) {
+		cfg->vhost_dir = xstrdup(value);
+	} else if (strcmp(key, "auth_threads") == 0) {
+		if (parse_uint(value, 64, &n) != 0 || n == 0)
+			return "auth_threads must be a number from 1 to 64";
+		cfg->auth_threads = (unsigned)n;
+	} else if (strcmp(key, "auth_cache_ttl") == 0) {
+		if (parse_uint(value, 86400, &n) != 0)
+			return "auth_cache_ttl must be a number of seconds from 0 to 86400";
+		cfg->auth_cache_ttl = (unsigned)n;
 	} else if (strcmp(key, "disk_free_limit") == 0) {
 		if (parse_size(value, &n) != 0)
 			return "disk_free_limit must be a size";

@@ -173,6 +173,12 @@ static void conn_kill(struct conn *c, bool flush)
 		return;
 	}
 	c->state = CONN_DEAD;
+	if (c->login_pending)
+		access_cancel(c);
+	if (c->counted) {
+		c->vhost->nconns--;
+		c->counted = false;
+	}
 	conn_release(c);
 	evtimer_del(c->timer);
 	event_free(c->timer);
@@ -189,6 +195,30 @@ static void conn_kill(struct conn *c, bool flush)
 void conn_close_after_flush(struct conn *c)
 {
 	conn_kill(c, true);
+}
+
+void conn_resume_reading(struct conn *c)
+{
+	if (c->state == CONN_DEAD || c->close_after_flush || c->blocked || c->read_paused ||
+	    c->login_pending)
+		return;
+	c->last_recv = now_ms();
+	bufferevent_enable(c->bev, EV_READ);
+	/* Inside the read callback, its loop goes on by itself; elsewhere, frames may be waiting. */
+	if (!c->in_read)
+		conn_read_cb(c->bev, c);
+}
+
+void conn_access_changed(void)
+{
+	struct conn *c, *next;
+
+	for (c = LIST_FIRST(&conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, entry);
+		if (c->state == CONN_OPEN && !access_still_allowed(c))
+			conn_error(c, AMQP_CONNECTION_FORCED, 0,
+			    "user '%s' may no longer use vhost '%s'", c->user, c->vhost->name);
+	}
 }
 
 /* ---- output ---- */
@@ -224,6 +254,14 @@ void conn_send_method(struct conn *c, uint16_t channel, const struct amqp_method
 		return;
 	}
 	evbuffer_add(bufferevent_get_output(c->bev), scratch, (size_t)n);
+	conn_wrote(c);
+}
+
+void conn_send_raw(struct conn *c, const void *p, size_t n)
+{
+	if (c->state == CONN_DEAD || c->close_after_flush)
+		return;
+	evbuffer_add(bufferevent_get_output(c->bev), p, n);
 	conn_wrote(c);
 }
 
@@ -409,11 +447,7 @@ void conn_set_blocked(struct conn *c, bool block)
 		log_info("%s: blocked at a publish: resource alarm", c->peer);
 		return;
 	}
-	c->last_recv = now_ms();
-	if (!c->read_paused) {
-		bufferevent_enable(c->bev, EV_READ);
-		conn_read_cb(c->bev, c); /* frames may already be waiting */
-	}
+	conn_resume_reading(c);
 }
 
 void conn_mem_alarm(bool on)
@@ -530,7 +564,9 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	const uint8_t *p;
 	int r;
 
-	while (c->state != CONN_DEAD && !c->close_after_flush && !c->blocked && !c->read_paused) {
+	c->in_read = true;
+	while (c->state != CONN_DEAD && !c->close_after_flush && !c->blocked && !c->read_paused &&
+	    !c->login_pending) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) > READ_PAUSE_OUTPUT) {
 			/* A client that sends requests but does not read the answers: stop reading. */
 			c->read_paused = true;
@@ -603,6 +639,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		if (ch->confirm_flush_pending)
 			channel_confirm_flush(ch);
 	}
+	c->in_read = false; /* c is freed on a later turn of the loop, never during this one */
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)

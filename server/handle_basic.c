@@ -160,10 +160,19 @@ void basic_publish_complete(struct channel *ch)
 		conn_error(c, AMQP_NOT_IMPLEMENTED, AMQP_ID_basic_publish, "immediate=true");
 		return;
 	}
+	if (!access_check(ch, AMQP_ID_basic_publish, AUTH_WRITE, AUTH_RES_EXCHANGE, xn)) {
+		message_unref(m);
+		return;
+	}
 	if ((x = vhost_exchange(v, xn)) == NULL) {
 		message_unref(m);
 		channel_error(ch, AMQP_NOT_FOUND, AMQP_ID_basic_publish,
 		    "no exchange '" NAMEF "' in vhost '%s'", NAMEA(xn), v->name);
+		return;
+	}
+	if (!access_topic(ch, AMQP_ID_basic_publish, x,
+	        (struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len }, AUTH_WRITE)) {
+		message_unref(m);
 		return;
 	}
 	if (x->internal) {
@@ -182,7 +191,8 @@ void basic_publish_complete(struct channel *ch)
 			}
 			m->has_ttl = true;
 		}
-		if ((p.flags & AMQP_P_USER_ID) && !amqp_bytes_eq_cstr(p.user_id, c->user)) {
+		if ((p.flags & AMQP_P_USER_ID) && !amqp_bytes_eq_cstr(p.user_id, c->user) &&
+		    !access_impersonate(c)) {
 			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
 			    "user_id property set to '" NAMEF "' but authenticated user was '%s'",
 			    NAMEA(p.user_id), c->user);
@@ -301,6 +311,7 @@ static void basic_consume(struct channel *ch, const struct amqp_basic_consume *b
 		return;
 	}
 	if (!queue_name_shortcut(ch, AMQP_ID_basic_consume, &qn) ||
+	    !access_check(ch, AMQP_ID_basic_consume, AUTH_READ, AUTH_RES_QUEUE, qn) ||
 	    (q = queue_lookup(ch, AMQP_ID_basic_consume, qn)) == NULL)
 		return;
 	if (tag.len == 0) {
@@ -376,6 +387,7 @@ static void basic_get(struct channel *ch, const struct amqp_basic_get *g)
 	struct qentry e;
 
 	if (!queue_name_shortcut(ch, AMQP_ID_basic_get, &qn) ||
+	    !access_check(ch, AMQP_ID_basic_get, AUTH_READ, AUTH_RES_QUEUE, qn) ||
 	    (q = queue_lookup(ch, AMQP_ID_basic_get, qn)) == NULL)
 		return;
 	queue_touch(q);

@@ -2,6 +2,8 @@
  * handle_connection.c: the connection class: the handshake (start, start-ok, tune, tune-ok, open)
  * with RabbitMQ's checks and reply texts, close in both directions, and update-secret.
  */
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -145,24 +147,67 @@ static void handle_start_ok(struct conn *c, const struct amqp_connection_start_o
 		refuse_login(c, s->mechanism, "malformed SASL response");
 		return;
 	}
-	if (auth_check_password(&cr) != 0) {
-		snprintf(why, sizeof(why), "user '%.*s': invalid credentials",
-		    (int)(cr.user.len > 128 ? 128 : cr.user.len), (const char *)cr.user.ptr);
-		refuse_login(c, s->mechanism, why);
-		return;
-	}
-	if (broker.cfg.guest_loopback_only && auth_user_loopback_only(cr.user) && !c->loopback) {
-		snprintf(why, sizeof(why), "user '%.*s' can only connect via localhost",
-		    (int)(cr.user.len > 128 ? 128 : cr.user.len), (const char *)cr.user.ptr);
-		refuse_login(c, s->mechanism, why);
-		return;
-	}
+	snprintf(c->mechanism, sizeof(c->mechanism), "%.*s", (int)s->mechanism.len,
+	    (const char *)s->mechanism.ptr);
 	c->user = xbytesdup(cr.user);
+	/* The password check runs on auth's threads; the connection reads nothing until it answers. */
+	c->login_pending = true;
+	bufferevent_disable(c->bev, EV_READ);
+	access_login(c, &cr);
+	(void)m;
+	(void)why;
+}
+
+/* printable(s): s with control characters replaced, for logs (names come from clients). */
+static const char *printable(const char *s, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+void conn_login_done(struct conn *c, bool ok)
+{
+	struct amqp_method m = { .id = AMQP_ID_connection_tune };
+	struct amqp_bytes mech = amqp_cstr(c->mechanism);
+	char why[400], name[130];
+
+	c->login_pending = false;
+	if (c->state == CONN_DEAD || c->close_after_flush)
+		return;
+	if (c->state == CONN_OPEN) { /* the answer to connection.update-secret */
+		if (!ok) {
+			conn_error(c, AMQP_NOT_ALLOWED, AMQP_ID_connection_update_secret,
+			    "Refused to update secret");
+			return;
+		}
+		m = (struct amqp_method){ .id = AMQP_ID_connection_update_secret_ok };
+		conn_send_method(c, 0, &m);
+		conn_resume_reading(c);
+		return;
+	}
+	if (!ok) {
+		snprintf(why, sizeof(why), "user '%s': invalid credentials",
+		    printable(c->user, name, sizeof(name)));
+		refuse_login(c, mech, why);
+		return;
+	}
+	if (broker.cfg.guest_loopback_only && auth_user_loopback_only(amqp_cstr(c->user)) &&
+	    !c->loopback) {
+		snprintf(why, sizeof(why), "user '%s' can only connect via localhost",
+		    printable(c->user, name, sizeof(name)));
+		refuse_login(c, mech, why);
+		return;
+	}
 	m.u.connection_tune.channel_max = broker.cfg.channel_max;
 	m.u.connection_tune.frame_max = broker.cfg.frame_max;
 	m.u.connection_tune.heartbeat = broker.cfg.heartbeat;
 	conn_send_method(c, 0, &m);
 	c->state = CONN_TUNE;
+	conn_resume_reading(c);
 }
 
 /* RabbitMQ's negotiation rule: 0 ("no limit") or above the offer, or under the minimum, fails. */
@@ -204,7 +249,11 @@ static void handle_open(struct conn *c, const struct amqp_connection_open *o)
 		    (int)o->virtual_host.len, (const char *)o->virtual_host.ptr);
 		return;
 	}
+	if (!access_vhost(c, v))
+		return;
 	c->vhost = v;
+	v->nconns++;
+	c->counted = true;
 	conn_send_method(c, 0, &m);
 	c->state = CONN_OPEN;
 	conn_opened(c);
@@ -247,14 +296,13 @@ void handle_connection(struct conn *c, const struct amqp_method *m)
 	case AMQP_ID_connection_update_secret:
 		if (c->state != CONN_OPEN)
 			break;
+		/* The new secret must be the user's password: checked off the loop like a login. */
 		cr.user = amqp_cstr(c->user);
 		cr.password = m->u.connection_update_secret.new_secret;
-		if (auth_check_password(&cr) != 0) {
-			conn_error(c, AMQP_NOT_ALLOWED, m->id, "Refused to update secret");
-			return;
-		}
-		r = (struct amqp_method){ .id = AMQP_ID_connection_update_secret_ok };
-		conn_send_method(c, 0, &r);
+		c->login_pending = true;
+		bufferevent_disable(c->bev, EV_READ);
+		access_login(c, &cr);
+		(void)r;
 		return;
 	default: break;
 	}

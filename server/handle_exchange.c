@@ -39,6 +39,26 @@ static bool check_alternate(
 	return ok;
 }
 
+/* Creating an exchange with an alternate exchange: write on the AE and read on the exchange. */
+static bool check_alternate_access(
+    struct channel *ch, struct amqp_bytes name, struct amqp_bytes args)
+{
+	struct amqp_arena pool;
+	struct amqp_table t;
+	const struct amqp_field_value *v;
+	bool ok = true;
+
+	amqp_arena_init(&pool);
+	if (amqp_table_decode(args, &pool, &t) == 0 &&
+	    (v = amqp_table_get(&t, "alternate-exchange")) != NULL && v->type == AMQP_FIELD_LONGSTR)
+		ok = access_check(
+		         ch, AMQP_ID_exchange_declare, AUTH_READ, AUTH_RES_EXCHANGE, name) &&
+		    access_check(
+		        ch, AMQP_ID_exchange_declare, AUTH_WRITE, AUTH_RES_EXCHANGE, v->v.bytes);
+	amqp_arena_reset(&pool);
+	return ok;
+}
+
 static const char *yn(bool b)
 {
 	return b ? "true" : "false";
@@ -120,6 +140,9 @@ static void exchange_declare(struct channel *ch, const struct amqp_exchange_decl
 		    "operation not permitted on the default exchange");
 		return;
 	}
+	if (!access_check(
+	        ch, AMQP_ID_exchange_declare, AUTH_CONFIGURE, AUTH_RES_EXCHANGE, d->exchange))
+		return;
 	if (x == NULL) {
 		if (reserved_name(d->exchange)) {
 			channel_error(ch, AMQP_ACCESS_REFUSED, AMQP_ID_exchange_declare,
@@ -127,7 +150,8 @@ static void exchange_declare(struct channel *ch, const struct amqp_exchange_decl
 			    NAMEA(d->exchange));
 			return;
 		}
-		if (!check_alternate(ch, AMQP_ID_exchange_declare, d->exchange, d->arguments))
+		if (!check_alternate(ch, AMQP_ID_exchange_declare, d->exchange, d->arguments) ||
+		    !check_alternate_access(ch, d->exchange, d->arguments))
 			return;
 		x = exchange_new(
 		    v, d->exchange, type, d->durable, d->auto_delete, d->internal, d->arguments);
@@ -138,7 +162,7 @@ static void exchange_declare(struct channel *ch, const struct amqp_exchange_decl
 	}
 ok:
 	if (!d->nowait)
-		conn_send_method(ch->conn, ch->id, &r);
+		reply_after_store(ch, &r);
 }
 
 static void exchange_delete_m(struct channel *ch, const struct amqp_exchange_delete *d)
@@ -158,6 +182,9 @@ static void exchange_delete_m(struct channel *ch, const struct amqp_exchange_del
 		    NAMEA(d->exchange), v->name);
 		return;
 	}
+	if (!access_check(
+	        ch, AMQP_ID_exchange_delete, AUTH_CONFIGURE, AUTH_RES_EXCHANGE, d->exchange))
+		return;
 	x = vhost_exchange(v, d->exchange);
 	if (x != NULL) {
 		if (d->if_unused && x->nbindings > 0) {
@@ -168,7 +195,7 @@ static void exchange_delete_m(struct channel *ch, const struct amqp_exchange_del
 		exchange_delete(x);
 	}
 	if (!d->nowait)
-		conn_send_method(ch->conn, ch->id, &r);
+		reply_after_store(ch, &r);
 }
 
 /* Validate x-match in a headers binding's arguments. */
@@ -226,6 +253,10 @@ static void exchange_bind_m(struct channel *ch, const struct amqp_method *m)
 		    "operation not permitted on the default exchange");
 		return;
 	}
+	/* RabbitMQ: write on the destination, read on the source. */
+	if (!access_check(ch, m->id, AUTH_WRITE, AUTH_RES_EXCHANGE, dst) ||
+	    !access_check(ch, m->id, AUTH_READ, AUTH_RES_EXCHANGE, src))
+		return;
 	if ((xd = vhost_exchange(v, dst)) == NULL) {
 		channel_error(ch, AMQP_NOT_FOUND, m->id, "no exchange '" NAMEF "' in vhost '%s'",
 		    NAMEA(dst), v->name);
@@ -237,14 +268,15 @@ static void exchange_bind_m(struct channel *ch, const struct amqp_method *m)
 		return;
 	}
 	if (bind) {
-		if (!check_binding_args(ch, m->id, xs, args))
+		if (!check_binding_args(ch, m->id, xs, args) ||
+		    !access_topic(ch, m->id, xs, key, AUTH_READ))
 			return;
 		exchange_bind(xs, NULL, xd, key, args);
 	} else {
 		exchange_unbind(xs, NULL, xd, key, args);
 	}
 	if (!nowait)
-		conn_send_method(ch->conn, ch->id, &r);
+		reply_after_store(ch, &r);
 }
 
 void handle_exchange(struct channel *ch, const struct amqp_method *m)

@@ -141,7 +141,7 @@ static void send_declare_ok(struct channel *ch, const struct queue *q, bool nowa
 	r.u.queue_declare_ok.queue = (struct amqp_bytes){ (const uint8_t *)q->name, q->name_len };
 	r.u.queue_declare_ok.message_count = (uint32_t)q->count;
 	r.u.queue_declare_ok.consumer_count = q->nconsumers;
-	conn_send_method(ch->conn, ch->id, &r);
+	reply_after_store(ch, &r);
 }
 
 /* "amq.gen-" and 22 characters of URL-safe base64 from 16 random bytes, as RabbitMQ. */
@@ -175,7 +175,7 @@ static void queue_declare(struct channel *ch, const struct amqp_queue_declare *d
 			struct amqp_method r = { .id = AMQP_ID_queue_declare_ok };
 			r.u.queue_declare_ok.queue = name;
 			if (!d->nowait)
-				conn_send_method(ch->conn, ch->id, &r);
+				reply_after_store(ch, &r);
 			return;
 		}
 		if (name.len == 0 && !queue_name_shortcut(ch, AMQP_ID_queue_declare, &name))
@@ -198,6 +198,8 @@ static void queue_declare(struct channel *ch, const struct amqp_queue_declare *d
 		    "queue name '" NAMEF "' contains reserved prefix 'amq.*'", NAMEA(name));
 		return;
 	}
+	if (!access_check(ch, AMQP_ID_queue_declare, AUTH_CONFIGURE, AUTH_RES_QUEUE, name))
+		return;
 	if ((q = vhost_queue(v, name)) != NULL) {
 		if ((q->exclusive && q->owner != ch->conn) || (d->exclusive && !q->exclusive)) {
 			channel_error(ch, AMQP_RESOURCE_LOCKED, AMQP_ID_queue_declare,
@@ -221,6 +223,15 @@ static void queue_declare(struct channel *ch, const struct amqp_queue_declare *d
 	free(qname);
 	if (r != 0) {
 		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare, "%s", err);
+		return;
+	}
+	/* Creating it with a dead-letter exchange: write on that exchange, read on the queue. */
+	if ((qa.dlx != NULL &&
+	        (!access_check(
+	             ch, AMQP_ID_queue_declare, AUTH_WRITE, AUTH_RES_EXCHANGE, amqp_cstr(qa.dlx)) ||
+	            !access_check(ch, AMQP_ID_queue_declare, AUTH_READ, AUTH_RES_QUEUE, name))) ||
+	    !access_queue_limit(ch, name)) {
+		queue_args_free(&qa);
 		return;
 	}
 	q = queue_new(v, name, d->durable, d->exclusive, d->auto_delete,
@@ -253,9 +264,13 @@ static void queue_bind_m(struct channel *ch, const struct amqp_method *m)
 		    "operation not permitted on the default exchange");
 		return;
 	}
+	/* RabbitMQ: write on the queue, read on the exchange. */
+	if (!access_check(ch, m->id, AUTH_WRITE, AUTH_RES_QUEUE, qn) ||
+	    !access_check(ch, m->id, AUTH_READ, AUTH_RES_EXCHANGE, xn))
+		return;
 	if (!bind && (vhost_queue(v, qn) == NULL || vhost_exchange(v, xn) == NULL)) {
 		/* As RabbitMQ, unbinding what does not exist succeeds. */
-		conn_send_method(ch->conn, ch->id, &r);
+		reply_after_store(ch, &r);
 		return;
 	}
 	if ((q = queue_lookup(ch, m->id, qn)) == NULL)
@@ -266,15 +281,16 @@ static void queue_bind_m(struct channel *ch, const struct amqp_method *m)
 		return;
 	}
 	if (bind) {
-		if (!check_binding_args(ch, m->id, x, args))
+		if (!check_binding_args(ch, m->id, x, args) ||
+		    !access_topic(ch, m->id, x, key, AUTH_READ))
 			return;
 		exchange_bind(x, q, NULL, key, args);
 		if (!m->u.queue_bind.nowait)
-			conn_send_method(ch->conn, ch->id, &r);
+			reply_after_store(ch, &r);
 		return;
 	}
 	exchange_unbind(x, q, NULL, key, args);
-	conn_send_method(ch->conn, ch->id, &r);
+	reply_after_store(ch, &r);
 }
 
 static void queue_purge_m(struct channel *ch, const struct amqp_queue_purge *p)
@@ -284,11 +300,12 @@ static void queue_purge_m(struct channel *ch, const struct amqp_queue_purge *p)
 	struct queue *q;
 
 	if (!queue_name_shortcut(ch, AMQP_ID_queue_purge, &name) ||
+	    !access_check(ch, AMQP_ID_queue_purge, AUTH_READ, AUTH_RES_QUEUE, name) ||
 	    (q = queue_lookup(ch, AMQP_ID_queue_purge, name)) == NULL)
 		return;
 	r.u.queue_purge_ok.message_count = (uint32_t)queue_purge(q);
 	if (!p->nowait)
-		conn_send_method(ch->conn, ch->id, &r);
+		reply_after_store(ch, &r);
 }
 
 static void queue_delete_m(struct channel *ch, const struct amqp_queue_delete *d)
@@ -298,7 +315,8 @@ static void queue_delete_m(struct channel *ch, const struct amqp_queue_delete *d
 	struct amqp_method r = { .id = AMQP_ID_queue_delete_ok };
 	struct queue *q;
 
-	if (!queue_name_shortcut(ch, AMQP_ID_queue_delete, &name))
+	if (!queue_name_shortcut(ch, AMQP_ID_queue_delete, &name) ||
+	    !access_check(ch, AMQP_ID_queue_delete, AUTH_CONFIGURE, AUTH_RES_QUEUE, name))
 		return;
 	q = vhost_queue(v, name);
 	if (q != NULL) {
@@ -319,7 +337,7 @@ static void queue_delete_m(struct channel *ch, const struct amqp_queue_delete *d
 		r.u.queue_delete_ok.message_count = (uint32_t)queue_delete(q);
 	}
 	if (!d->nowait)
-		conn_send_method(ch->conn, ch->id, &r);
+		reply_after_store(ch, &r);
 }
 
 void handle_queue(struct channel *ch, const struct amqp_method *m)

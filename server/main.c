@@ -49,6 +49,12 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		event_base_loopexit(base, &grace); /* clients get a moment to answer close-ok */
 }
 
+static void sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	log_info("SIGHUP: reloading the users and vhost files");
+	access_reload();
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -64,7 +70,7 @@ int main(int argc, char **argv)
 	struct server_options opt = { .data_dir = DEFAULT_DATA_DIR, .log_level = LOG_INFO };
 	struct broker_config cfg;
 	struct event_base *base = NULL;
-	struct event *sigterm = NULL, *sigint = NULL;
+	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
 	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL;
 	enum log_level cli_level = LOG_INFO;
 	bool cli_level_set = false;
@@ -134,6 +140,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	broker_init(base, &cfg);
+	if (access_init(cfg.users_file, cfg.vhost_dir, cfg.auth_threads, cfg.auth_cache_ttl) != 0)
+		goto out;
 	if (persist_open(opt.data_dir, err, sizeof(err)) != 0) {
 		log_error("store: %s", err);
 		goto out;
@@ -145,8 +153,10 @@ int main(int argc, char **argv)
 		close(ready_fd);
 	sigterm = evsignal_new(base, SIGTERM, signal_cb, base);
 	sigint = evsignal_new(base, SIGINT, signal_cb, base);
-	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) != 0 ||
-	    evsignal_add(sigint, NULL) != 0) {
+	sighup = evsignal_new(base, SIGHUP, sighup_cb, NULL);
+	if (sigterm == NULL || sigint == NULL || sighup == NULL ||
+	    evsignal_add(sigterm, NULL) != 0 || evsignal_add(sigint, NULL) != 0 ||
+	    evsignal_add(sighup, NULL) != 0) {
 		log_error("cannot install signal handlers");
 		goto out;
 	}
@@ -164,6 +174,8 @@ out:
 		event_free(sigterm);
 	if (sigint != NULL)
 		event_free(sigint);
+	if (sighup != NULL)
+		event_free(sighup);
 	if (base != NULL)
 		event_base_free(base);
 	if (ret == 0)

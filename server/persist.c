@@ -27,7 +27,9 @@
 struct persist_waiter {
 	LIST_ENTRY(persist_waiter) ch_entry;
 	struct channel *ch; /* NULL once the channel is gone */
-	uint64_t seq;
+	uint64_t seq;       /* a publisher confirm, or */
+	uint8_t *reply;     /* an encoded method frame to send (a declare-ok and the like) */
+	size_t reply_len;
 };
 
 struct batch_ctx {
@@ -172,9 +174,17 @@ static void batch_done(void *arg, int status)
 		struct persist_waiter *w = ctx->w[i];
 		if (w->ch != NULL) {
 			LIST_REMOVE(w, ch_entry);
-			channel_confirm(w->ch, w->seq, status == 0);
-			channel_confirm_flush(w->ch);
+			if (w->reply == NULL) {
+				channel_confirm(w->ch, w->seq, status == 0);
+				channel_confirm_flush(w->ch);
+			} else if (status != 0) {
+				channel_error(w->ch, AMQP_INTERNAL_ERROR, 0, "the store failed: %s",
+				    store_last_error(ps.st));
+			} else if (w->ch->state == CH_OPEN) {
+				conn_send_raw(w->ch->conn, w->reply, w->reply_len);
+			}
 		}
+		free(w->reply);
 		free(w);
 	}
 	free(ctx->w);
@@ -254,7 +264,7 @@ bool persist_confirm_after_flush(struct channel *ch, uint64_t seq)
 		return true;
 	}
 	ctx = ps.ctx;
-	w = xmalloc(sizeof(*w));
+	w = xcalloc(1, sizeof(*w));
 	w->ch = ch;
 	w->seq = seq;
 	LIST_INSERT_HEAD(&ch->store_waiters, w, ch_entry);
@@ -264,6 +274,36 @@ bool persist_confirm_after_flush(struct channel *ch, uint64_t seq)
 	}
 	ctx->w[ctx->n++] = w;
 	return true;
+}
+
+void reply_after_store(struct channel *ch, const struct amqp_method *m)
+{
+	struct persist_waiter *w;
+	struct batch_ctx *ctx;
+	uint8_t buf[1024];
+	int n;
+
+	/* Nothing written this turn (or no store): the reply goes now. */
+	if (ps.st == NULL || ps.cur == NULL) {
+		conn_send_method(ch->conn, ch->id, m);
+		return;
+	}
+	if ((n = amqp_method_frame_encode(ch->id, m, buf, sizeof(buf))) < 0) {
+		conn_send_method(ch->conn, ch->id, m);
+		return;
+	}
+	ctx = ps.ctx;
+	w = xcalloc(1, sizeof(*w));
+	w->ch = ch;
+	w->reply = xmalloc((size_t)n);
+	memcpy(w->reply, buf, (size_t)n);
+	w->reply_len = (size_t)n;
+	LIST_INSERT_HEAD(&ch->store_waiters, w, ch_entry);
+	if (ctx->n == ctx->cap) {
+		ctx->cap = ctx->cap != 0 ? ctx->cap * 2 : 64;
+		ctx->w = xreallocarray(ctx->w, ctx->cap, sizeof(*ctx->w));
+	}
+	ctx->w[ctx->n++] = w;
 }
 
 void persist_channel_gone(struct channel *ch)

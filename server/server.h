@@ -15,6 +15,7 @@
 #include <sys/queue.h>
 
 #include "amqp/amqp.h"
+#include "auth/auth.h"
 
 struct event_base;
 struct event;
@@ -84,7 +85,10 @@ struct broker_config {
 	uint64_t mem_high;         /* message bytes above which publishers are blocked */
 	uint64_t mem_low;          /* ... and below which they are unblocked */
 	uint64_t
-	    disk_free_limit; /* free bytes in the data directory under which publishers block */
+	    disk_free_limit;    /* free bytes in the data directory under which publishers block */
+	const char *users_file; /* NULL: the built-in guest user */
+	const char *vhost_dir;
+	unsigned auth_threads, auth_cache_ttl;
 	uint32_t handshake_timeout; /* seconds from accept to connection.open */
 	size_t out_high, out_low;   /* per-connection output watermarks for deliveries */
 	bool guest_loopback_only;
@@ -98,6 +102,7 @@ struct broker {
 	unsigned alarms;   /* enum alarm bits: any blocks publishers */
 	bool stopping;
 	struct event *dispatch_ev; /* runs queue_dispatch_pending() after the current callbacks */
+	struct auth_db *auth;      /* users, vhosts and permissions in force */
 	TAILQ_HEAD(, queue) dispatch_list;
 	uint64_t next_message_id;
 };
@@ -168,8 +173,9 @@ struct vhost {
 	char *name;
 	struct hmap exchanges;
 	struct hmap queues;
-	uint64_t next_gen; /* for amq.gen- names */
-	bool dying;        /* being freed: no auto-delete cascades */
+	uint64_t next_gen;    /* for amq.gen- names */
+	unsigned long nconns; /* open connections, for max-connections */
+	bool dying;           /* being freed: no auto-delete cascades */
 };
 struct vhost *vhost_find(struct amqp_bytes name);
 struct vhost *vhost_create(const char *name);
@@ -408,6 +414,10 @@ struct conn {
 	bool output_full;              /* deliveries paused: output above out_high */
 	bool close_after_flush;        /* the socket closes once the output is written */
 	bool read_paused;              /* input paused: the client does not read its answers */
+	bool login_pending;            /* input paused: the password is being checked */
+	bool counted;                  /* counted in its vhost's nconns */
+	bool in_read;                  /* inside conn_read_cb: never re-enter it */
+	char mechanism[16];
 };
 void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen);
 /* Run a connection over any bufferevent (tests use bufferevent_pair_new); it owns bev. */
@@ -434,10 +444,14 @@ void conn_error(struct conn *c, int code, uint32_t method_id, const char *fmt, .
 /* RabbitMQ's name for a connection state, as in its error texts ("running"). */
 const char *conn_state_name(enum conn_state s);
 struct evbuffer *conn_output(struct conn *c);
+/* Append already-encoded frames to the output. */
+void conn_send_raw(struct conn *c, const void *p, size_t n);
 bool conn_output_full(struct conn *c);
 void conn_set_blocked(struct conn *c, bool block);
 /* Stop reading; close the socket once the output is written. */
 void conn_close_after_flush(struct conn *c);
+/* Read again after a pause (login, alarm, unread output), if nothing else holds it. */
+void conn_resume_reading(struct conn *c);
 void conn_mem_alarm(bool on);
 
 /* handle_connection.c: the handshake and connection-class methods. */
@@ -569,6 +583,31 @@ void persist_delivered(struct queue *q, const struct message *m, uint64_t seq);
 /* Confirm seq on ch when the store has made this turn's writes durable (false: nothing pending). */
 bool persist_confirm_after_flush(struct channel *ch, uint64_t seq);
 void persist_channel_gone(struct channel *ch);
+/* Send a reply once this turn's store writes are durable (a declare-ok means "it will survive"). */
+void reply_after_store(struct channel *ch, const struct amqp_method *m);
+
+/* access.c: users, vhosts and permissions (auth/) as the broker applies them. */
+void access_default(void);
+int access_init(
+    const char *users_file, const char *vhost_dir, unsigned threads, unsigned cache_ttl_s);
+void access_free(void);
+int access_reload(void);
+/* Check a login off the loop; conn_login_done(c, ok) follows. */
+void access_login(struct conn *c, const struct auth_credentials *cr);
+void access_cancel(struct conn *c);
+/* At connection.open: access and max-connections (530 on refusal). */
+bool access_vhost(struct conn *c, struct vhost *v);
+bool access_still_allowed(const struct conn *c);
+/* RabbitMQ's permission table: false after closing the channel with 403. */
+bool access_check(struct channel *ch, uint32_t mid, enum auth_perm perm, enum auth_resource kind,
+    struct amqp_bytes name);
+bool access_topic(struct channel *ch, uint32_t mid, const struct exchange *x, struct amqp_bytes key,
+    enum auth_perm perm);
+bool access_queue_limit(struct channel *ch, struct amqp_bytes name);
+bool access_impersonate(const struct conn *c);
+void conn_login_done(struct conn *c, bool ok);
+/* The user database changed: disconnect (320) whoever lost their vhost. */
+void conn_access_changed(void);
 
 /* time: milliseconds on the loop's cached clock. */
 uint64_t now_ms(void);

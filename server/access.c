@@ -1,0 +1,228 @@
+/*
+ * access.c: the broker's side of auth/: the user database in force (built-in guest, or the users
+ * file and vhost files from the configuration), logins checked on auth's worker pool so the loop
+ * never hashes a password, vhost access and limits at connection.open, RabbitMQ's permission table
+ * on every operation (403 on the channel), and reloads on SIGHUP that keep the old configuration
+ * when the new one is invalid and disconnect users who lost their vhost (320).
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth.h"
+#include "server/server.h"
+
+static struct {
+	struct auth_pool *pool;
+	struct event *pool_ev;
+	const char *users_file, *vhost_dir;
+} ac;
+
+/* Create a broker vhost for every vhost the database names. */
+static void sync_vhosts(void)
+{
+	size_t i, n = auth_db_vhost_count(broker.auth);
+	struct amqp_bytes name;
+
+	for (i = 0; i < n; i++) {
+		name = auth_db_vhost_name(broker.auth, i);
+		if (vhost_find(name) == NULL) {
+			char *s = xbytesdup(name);
+			vhost_create(s);
+			free(s);
+		}
+	}
+}
+
+void access_default(void)
+{
+	broker.auth = auth_db_new_default();
+	sync_vhosts();
+}
+
+static void pool_cb(void *opaque, int result, void *arg)
+{
+	conn_login_done(opaque, result == AUTH_OK);
+}
+
+static void pool_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	auth_pool_complete(ac.pool, pool_cb, NULL);
+}
+
+int access_init(
+    const char *users_file, const char *vhost_dir, unsigned threads, unsigned cache_ttl_s)
+{
+	struct auth_pool_config pc = { .threads = threads, .cache_ttl_ms = cache_ttl_s * 1000 };
+	struct auth_db *db;
+	char err[512];
+
+	ac.users_file = users_file;
+	ac.vhost_dir = vhost_dir;
+	if (users_file != NULL) {
+		if (auth_db_load(users_file, vhost_dir, &db, err, sizeof(err)) != 0) {
+			log_error("%s", err);
+			return -1;
+		}
+		auth_db_unref(broker.auth);
+		broker.auth = db;
+		sync_vhosts();
+		log_info("users from %s, vhosts from %s: %zu users, %zu vhosts", users_file,
+		    vhost_dir != NULL ? vhost_dir : "(none)", auth_db_user_count(db),
+		    auth_db_vhost_count(db));
+	}
+	if (auth_pool_new(&pc, broker.auth, &ac.pool) != 0) {
+		log_error("cannot start the password-check threads");
+		return -1;
+	}
+	ac.pool_ev = event_new(
+	    broker.base, auth_pool_fd(ac.pool), EV_READ | EV_PERSIST, pool_event_cb, NULL);
+	event_add(ac.pool_ev, NULL);
+	return 0;
+}
+
+void access_free(void)
+{
+	if (ac.pool_ev != NULL)
+		event_free(ac.pool_ev);
+	ac.pool_ev = NULL;
+	auth_pool_free(ac.pool);
+	ac.pool = NULL;
+	auth_db_unref(broker.auth);
+	broker.auth = NULL;
+}
+
+int access_reload(void)
+{
+	struct auth_db *db;
+	char err[512];
+
+	if (ac.users_file == NULL) {
+		log_info("reload: no users_file configured; the built-in guest user stays");
+		return 0;
+	}
+	if (auth_db_load(ac.users_file, ac.vhost_dir, &db, err, sizeof(err)) != 0) {
+		log_error("reload refused, the configuration in force stays: %s", err);
+		return -1;
+	}
+	auth_db_unref(broker.auth);
+	broker.auth = db;
+	sync_vhosts();
+	if (ac.pool != NULL)
+		auth_pool_set_db(ac.pool, db);
+	conn_access_changed();
+	log_info(
+	    "reloaded: %zu users, %zu vhosts", auth_db_user_count(db), auth_db_vhost_count(db));
+	return 0;
+}
+
+void access_login(struct conn *c, const struct auth_credentials *cr)
+{
+	int r;
+
+	if (ac.pool == NULL) { /* no pool (unit tests): check here */
+		conn_login_done(c, auth_db_check_password(broker.auth, cr) == AUTH_OK);
+		return;
+	}
+	if ((r = auth_pool_submit(ac.pool, cr, c)) != AUTH_OK) {
+		log_warn("%s: login refused: %d checks already waiting", c->peer, 256);
+		conn_login_done(c, false);
+	}
+}
+
+void access_cancel(struct conn *c)
+{
+	if (ac.pool != NULL)
+		auth_pool_cancel(ac.pool, c);
+}
+
+static struct amqp_bytes user_of(const struct conn *c)
+{
+	return amqp_cstr(c->user);
+}
+
+static struct amqp_bytes vhost_of(const struct conn *c)
+{
+	return amqp_cstr(c->vhost->name);
+}
+
+bool access_vhost(struct conn *c, struct vhost *v)
+{
+	struct auth_limits lim;
+
+	if (!auth_vhost_access(broker.auth, user_of(c), amqp_cstr(v->name))) {
+		conn_error(c, AMQP_NOT_ALLOWED, AMQP_ID_connection_open,
+		    "access to vhost '%s' refused for user '%s'", v->name, c->user);
+		return false;
+	}
+	if (auth_vhost_limits(broker.auth, amqp_cstr(v->name), &lim) && lim.max_connections >= 0 &&
+	    v->nconns >= (unsigned long)lim.max_connections) {
+		conn_error(c, AMQP_NOT_ALLOWED, AMQP_ID_connection_open,
+		    "access to vhost '%s' refused for user '%s': connection limit (%ld) is reached",
+		    v->name, c->user, lim.max_connections);
+		return false;
+	}
+	return true;
+}
+
+bool access_still_allowed(const struct conn *c)
+{
+	return c->vhost == NULL || auth_vhost_access(broker.auth, user_of(c), vhost_of(c));
+}
+
+bool access_check(struct channel *ch, uint32_t mid, enum auth_perm perm, enum auth_resource kind,
+    struct amqp_bytes name)
+{
+	struct conn *c = ch->conn;
+	static const char *const perms[] = { "configure", "write", "read" };
+
+	if (auth_permitted(broker.auth, user_of(c), vhost_of(c), perm, kind, name))
+		return true;
+	log_info("%s: user '%s' denied %s on %s '%.*s' in vhost '%s'", c->peer, c->user,
+	    perms[perm], kind == AUTH_RES_QUEUE ? "queue" : "exchange", (int)name.len,
+	    (const char *)name.ptr, c->vhost->name);
+	channel_error(ch, AMQP_ACCESS_REFUSED, mid,
+	    "access to %s '%.*s' in vhost '%s' refused for user '%s'",
+	    kind == AUTH_RES_QUEUE ? "queue" : "exchange",
+	    (int)(name.len == 0 && kind == AUTH_RES_EXCHANGE ? 11 : name.len),
+	    name.len == 0 && kind == AUTH_RES_EXCHANGE ? "amq.default" : (const char *)name.ptr,
+	    c->vhost->name, c->user);
+	return false;
+}
+
+bool access_topic(struct channel *ch, uint32_t mid, const struct exchange *x, struct amqp_bytes key,
+    enum auth_perm perm)
+{
+	struct conn *c = ch->conn;
+
+	if (x->type != EX_TOPIC ||
+	    auth_topic_permitted(broker.auth, user_of(c), vhost_of(c),
+	        (struct amqp_bytes){ (const uint8_t *)x->name, x->name_len }, key, perm))
+		return true;
+	channel_error(ch, AMQP_ACCESS_REFUSED, mid,
+	    "access to topic '%.*s' in exchange '%s' in vhost '%s' refused for user '%s'",
+	    (int)key.len, (const char *)key.ptr, x->name, c->vhost->name, c->user);
+	return false;
+}
+
+bool access_queue_limit(struct channel *ch, struct amqp_bytes name)
+{
+	struct auth_limits lim;
+	struct vhost *v = ch->conn->vhost;
+
+	if (!auth_vhost_limits(broker.auth, amqp_cstr(v->name), &lim) || lim.max_queues < 0 ||
+	    v->queues.count < (size_t)lim.max_queues)
+		return true;
+	channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare,
+	    "cannot declare queue '%.*s': queue limit in vhost '%s' (%ld) is reached",
+	    (int)name.len, (const char *)name.ptr, v->name, lim.max_queues);
+	return false;
+}
+
+bool access_impersonate(const struct conn *c)
+{
+	return auth_user_has_tag(broker.auth, user_of(c), "impersonator");
+}
