@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/queue.h>
 
 #include "amqp/amqp.h"
@@ -583,6 +584,8 @@ void persist_delivered(struct queue *q, const struct message *m, uint64_t seq);
 /* Confirm seq on ch when the store has made this turn's writes durable (false: nothing pending). */
 bool persist_confirm_after_flush(struct channel *ch, uint64_t seq);
 void persist_channel_gone(struct channel *ch);
+/* Offline (warrenctl): print the store in AMQP terms, or only check it; -1 with err on problems. */
+int persist_dump(const char *dir, FILE *out, bool verify_only, char *err, size_t errlen);
 /* Send a reply once this turn's store writes are durable (a declare-ok means "it will survive"). */
 void reply_after_store(struct channel *ch, const struct amqp_method *m);
 

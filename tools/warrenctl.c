@@ -16,6 +16,7 @@
 
 #include "amqp/amqp.h"
 #include "auth/auth.h"
+#include "server/server.h"
 
 #define EXIT_USAGE 2
 #define PASSWORD_MAX 4096
@@ -29,6 +30,7 @@ struct cmd {
 
 static int cmd_hash_password(const struct cmd *self, int argc, char **argv);
 static int cmd_check_config(const struct cmd *self, int argc, char **argv);
+static int cmd_store(const struct cmd *self, int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	{
@@ -44,6 +46,20 @@ static const struct cmd cmds[] = {
 	    .summary = "check a users file and a directory of vhost files as warrend "
 	               "would load them",
 	    .fn = cmd_check_config,
+	},
+	{
+	    .name = "store-dump",
+	    .usage = "store-dump --data-dir DIR",
+	    .summary =
+	        "print a stopped broker's store: exchanges, queues, bindings, message counts",
+	    .fn = cmd_store,
+	},
+	{
+	    .name = "store-verify",
+	    .usage = "store-verify --data-dir DIR",
+	    .summary = "check a stopped broker's store: every record parses, every entry has its "
+	               "queue and message, every message is in a queue",
+	    .fn = cmd_store,
 	},
 };
 
@@ -242,6 +258,33 @@ static int cmd_check_config(const struct cmd *self, int argc, char **argv)
 	    auth_db_user_count(db) == 1 ? "" : "s", auth_db_vhost_count(db),
 	    auth_db_vhost_count(db) == 1 ? "" : "s");
 	auth_db_unref(db);
+	return EXIT_SUCCESS;
+}
+
+/* ---- store-dump, store-verify ---- */
+
+static int cmd_store(const struct cmd *self, int argc, char **argv)
+{
+	static const struct option opts[] = { { "data-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	const char *dir = NULL;
+	char err[1024];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "d:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'h': printf("usage: warrenctl %s\n", self->usage); return EXIT_SUCCESS;
+		default: return cmd_usage(self);
+		}
+	}
+	if (optind != argc || dir == NULL)
+		return cmd_usage(self);
+	if (persist_dump(dir, stdout, strcmp(self->name, "store-verify") == 0, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "warrenctl: %s\n", err);
+		return EXIT_FAILURE;
+	}
 	return EXIT_SUCCESS;
 }
 
