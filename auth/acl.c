@@ -106,13 +106,20 @@ void auth_regex_free(struct auth_regex *r)
 
 bool auth_regex_search(const struct auth_regex *r, struct amqp_bytes name)
 {
-	/* REG_STARTEND: the name is (pointer, length), may hold NULs and has no terminator. */
+	/*
+	 * REG_STARTEND: the name is (pointer, length) and may hold NULs. It is copied behind a
+	 * terminator all the same (names and keys are short strings, at most 255 bytes), because
+	 * some regexec implementations and sanitizers still look for one.
+	 */
+	char buf[256];
 	regmatch_t m = { .rm_so = 0, .rm_eo = (regoff_t)name.len };
 
-	if (!r->compiled)
+	if (!r->compiled || name.len >= sizeof(buf))
 		return false;
-	return regexec(&r->re, name.len > 0 ? (const char *)name.ptr : "", 1, &m, REG_STARTEND) ==
-	    0;
+	if (name.len > 0)
+		memcpy(buf, name.ptr, name.len);
+	buf[name.len] = '\0';
+	return regexec(&r->re, buf, 1, &m, REG_STARTEND) == 0;
 }
 
 static const struct auth_grant *grant_in(const struct auth_vhost *v, struct amqp_bytes user)

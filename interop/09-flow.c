@@ -20,8 +20,19 @@
 /* Encoded publishes waiting to be written, sent without ever blocking the test. */
 struct outq {
 	uint8_t *p;
-	size_t len, off;
+	size_t len, off, cap;
 };
+
+/* Room for n more bytes (doubling, so filling the queue stays linear). */
+static void outq_reserve(struct outq *q, size_t n)
+{
+	if (n <= q->cap - q->len)
+		return;
+	while (n > q->cap - q->len)
+		q->cap = q->cap != 0 ? q->cap * 2 : 65536;
+	q->p = realloc(q->p, q->cap);
+	ck_assert_ptr_nonnull(q->p);
+}
 
 static void outq_add_publish(struct outq *q, uint16_t channel, const char *rk, uint32_t seq)
 {
@@ -32,8 +43,7 @@ static void outq_add_publish(struct outq *q, uint16_t channel, const char *rk, u
 
 	memset(body, 'a' + (int)(seq % 26), sizeof(body));
 	memcpy(body, &seq, sizeof(seq));
-	q->p = realloc(q->p, q->len + need);
-	ck_assert_ptr_nonnull(q->p);
+	outq_reserve(q, need);
 	m.u.basic_publish.routing_key = amqp_cstr(rk);
 	n = amqp_method_frame_encode(channel, &m, q->p + q->len, need);
 	ck_assert_int_gt(n, 0);
@@ -90,6 +100,8 @@ static void flow_stop(void)
 
 	if (broker.pid == 0)
 		return;
+	if (getenv("WARREN_TEST_KEEP_LOG") != NULL)
+		broker_print_log(&broker, 60);
 	broker_terminate(&broker, 5000, &status);
 	broker_cleanup(&broker);
 }
@@ -262,7 +274,7 @@ START_TEST(unread_answers_pause_reading)
 	m.u.basic_get.no_ack = true;
 	k = amqp_method_frame_encode(1, &m, buf, sizeof(buf));
 	for (i = 0; i < n; i++) {
-		gets.p = realloc(gets.p, gets.len + (size_t)k);
+		outq_reserve(&gets, (size_t)k);
 		memcpy(gets.p + gets.len, buf, (size_t)k);
 		gets.len += (size_t)k;
 	}
