@@ -117,11 +117,11 @@ void check_reply(
 /* Read warrend's ready line ("ADDR:PORT\n") from fd within the bound. */
 static int read_ready(int fd, struct broker *b, char *err, size_t errlen)
 {
-	char line[128];
+	char buf[1024], *line, *save = NULL, *colon, *sp;
 	size_t have = 0;
 	int64_t deadline = now_ms() + READY_TIMEOUT_MS;
-	char *nl, *colon;
 
+	/* One "ADDR:PORT" line per listener ("ADDR:PORT amqps" for TLS), then EOF. */
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int64_t left = deadline - now_ms();
@@ -138,39 +138,37 @@ static int read_ready(int fd, struct broker *b, char *err, size_t errlen)
 			snprintf(err, errlen, "poll: %s", strerror(errno));
 			return -1;
 		}
-		n = read(fd, line + have, sizeof(line) - 1 - have);
+		n = read(fd, buf + have, sizeof(buf) - 1 - have);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			break;
-		have += (size_t)n;
-		line[have] = '\0';
-		if (strchr(line, '\n') != NULL || have == sizeof(line) - 1)
+		if (n <= 0 || (have += (size_t)n) == sizeof(buf) - 1)
 			break;
 	}
-	line[have] = '\0';
-	if ((nl = strchr(line, '\n')) == NULL) {
+	buf[have] = '\0';
+	b->port = b->tls_port = 0;
+	for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		bool tls = (sp = strchr(line, ' ')) != NULL && strcmp(sp, " amqps") == 0;
+		if (sp != NULL)
+			*sp = '\0';
+		if ((colon = strrchr(line, ':')) == NULL ||
+		    (size_t)(colon - line) >= sizeof(b->host) || atoi(colon + 1) <= 0 ||
+		    atoi(colon + 1) > 65535) {
+			snprintf(err, errlen, "bad ready line \"%s\"", line);
+			return -1;
+		}
+		*colon = '\0';
+		if (tls) {
+			b->tls_port = atoi(colon + 1);
+		} else if (b->port == 0) {
+			memcpy(b->host, line, (size_t)(colon - line) + 1); /* fits: checked above */
+			b->port = atoi(colon + 1);
+		}
+	}
+	if (b->port == 0) {
 		snprintf(err, errlen, "warrend closed its ready fd without an address");
 		return -1;
 	}
-	*nl = '\0';
-	if ((colon = strrchr(line, ':')) == NULL || (size_t)(colon - line) >= sizeof(b->host)) {
-		snprintf(err, errlen, "bad ready line \"%s\"", line);
-		return -1;
-	}
-	*colon = '\0';
-	memcpy(b->host, line, (size_t)(colon - line) + 1); /* fits: checked above */
-	b->port = atoi(colon + 1);
-	if (b->port <= 0 || b->port > 65535) {
-		snprintf(err, errlen, "bad port in ready line \"%s\"", colon + 1);
-		return -1;
-	}
 	return 0;
-}
-
-int broker_spawn(struct broker *b, char *err, size_t errlen)
-{
-	return broker_spawn_config(b, NULL, err, errlen);
 }
 
 /* Start warrend on b's directory (its data, config and log) and wait for its ready line. */
@@ -248,6 +246,11 @@ int broker_spawn_config(struct broker *b, const char *config, char *err, size_t 
 		return -1;
 	}
 	return broker_exec(b, true, err, errlen);
+}
+
+int broker_spawn(struct broker *b, char *err, size_t errlen)
+{
+	return broker_spawn_config(b, NULL, err, errlen);
 }
 
 int broker_respawn(struct broker *b, char *err, size_t errlen)

@@ -34,6 +34,7 @@ struct broker {
 	pid_t pid;
 	char host[64];
 	int port;
+	int tls_port;   /* an amqps listener, if the configuration has one */
 	char dir[128];  /* temporary directory holding data/ and warrend.log */
 	char log[160];  /* warrend's stderr */
 	char data[160]; /* --data-dir */

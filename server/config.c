@@ -107,6 +107,36 @@ static const char *config_apply(
 			return "memory_limit must be a size of at least 1 MiB";
 		cfg->mem_high = n;
 		cfg->mem_low = n / 4 * 3;
+	} else if (strcmp(key, "listen_tls") == 0) {
+		if (opt->nlisten_tls == SERVER_MAX_LISTENERS)
+			return "too many listen_tls lines";
+		opt->listen_tls[opt->nlisten_tls++] = xstrdup(value);
+	} else if (strcmp(key, "tls_cert") == 0) {
+		cfg->tls_cert = xstrdup(value);
+	} else if (strcmp(key, "tls_key") == 0) {
+		cfg->tls_key = xstrdup(value);
+	} else if (strcmp(key, "tls_ca") == 0) {
+		cfg->tls_ca = xstrdup(value);
+	} else if (strcmp(key, "tls_ciphers") == 0) {
+		cfg->tls_ciphers = xstrdup(value);
+	} else if (strcmp(key, "tls_ciphersuites") == 0) {
+		cfg->tls_ciphersuites = xstrdup(value);
+	} else if (strcmp(key, "tls_verify") == 0) {
+		if (strcmp(value, "none") == 0)
+			cfg->tls_verify = TLS_VERIFY_NONE;
+		else if (strcmp(value, "optional") == 0)
+			cfg->tls_verify = TLS_VERIFY_OPTIONAL;
+		else if (strcmp(value, "required") == 0)
+			cfg->tls_verify = TLS_VERIFY_REQUIRED;
+		else
+			return "tls_verify must be none, optional or required";
+	} else if (strcmp(key, "tls_login_name") == 0) {
+		if (strcmp(value, "common_name") == 0)
+			cfg->tls_name_dn = false;
+		else if (strcmp(value, "distinguished_name") == 0)
+			cfg->tls_name_dn = true;
+		else
+			return "tls_login_name must be common_name or distinguished_name";
 	} else if (strcmp(key, "users_file") == 0) {
 		cfg->users_file = xstrdup(value);
 	} else if (strcmp(key, "vhost_dir") == 0) {

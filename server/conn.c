@@ -74,12 +74,17 @@ struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopbac
 	return c;
 }
 
-void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen)
+void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls)
 {
-	struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev;
 	char peer[128];
 
 	server_format_addr(sa, peer, sizeof(peer));
+	if (tls) {
+		tls_accept(base, fd, peer, is_loopback(sa));
+		return;
+	}
+	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
 		log_error("%s: cannot create a buffer for the connection", peer);
 		evutil_closesocket(fd);

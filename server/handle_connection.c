@@ -72,7 +72,9 @@ void conn_send_start(struct conn *c)
 	m.u.connection_start.version_major = 0;
 	m.u.connection_start.version_minor = 9;
 	m.u.connection_start.server_properties = (struct amqp_bytes){ buf + 4, (size_t)n - 4 };
-	m.u.connection_start.mechanisms = amqp_cstr(AUTH_MECHANISMS);
+	/* EXTERNAL only where a verified client certificate can name the user. */
+	m.u.connection_start.mechanisms =
+	    amqp_cstr(c->tls && c->tls_verify ? AUTH_MECHANISMS " EXTERNAL" : AUTH_MECHANISMS);
 	m.u.connection_start.locales = amqp_cstr("en_US");
 	conn_send_method(c, 0, &m);
 }
@@ -136,6 +138,19 @@ static void handle_start_ok(struct conn *c, const struct amqp_connection_start_o
 	char why[400];
 
 	read_client_caps(c, s->client_properties);
+	if (amqp_bytes_eq_cstr(s->mechanism, "EXTERNAL") && c->tls && c->tls_verify) {
+		char name[256];
+		snprintf(c->mechanism, sizeof(c->mechanism), "EXTERNAL");
+		if (tls_peer_name(c, name, sizeof(name)) != 0) {
+			refuse_login(
+			    c, s->mechanism, "EXTERNAL without a verified client certificate");
+			return;
+		}
+		c->user = xstrdup(name);
+		/* The certificate is the credential: the user need only exist (and not be locked). */
+		conn_login_done(c, auth_user_exists(broker.auth, amqp_cstr(name)));
+		return;
+	}
 	if (!auth_mechanism_offered(s->mechanism)) {
 		conn_error(c, AMQP_COMMAND_INVALID, AMQP_ID_connection_start_ok,
 		    "unknown authentication mechanism '%.*s'",

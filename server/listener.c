@@ -66,7 +66,7 @@ static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len
 static void accept_cb(
     struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
-	conn_accept(evconnlistener_get_base(l), fd, sa, salen);
+	conn_accept(evconnlistener_get_base(l), fd, sa, salen, arg != NULL);
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)
@@ -77,7 +77,7 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	log_warn("accept: %s", evutil_socket_error_to_string(err));
 }
 
-int server_listen(struct event_base *base, const char *addr, int ready_fd)
+int server_listen(struct event_base *base, const char *addr, int ready_fd, bool tls)
 {
 	struct sockaddr_storage ss;
 	struct evconnlistener *l;
@@ -92,7 +92,7 @@ int server_listen(struct event_base *base, const char *addr, int ready_fd)
 		log_error("listen %s: not ADDR:PORT", addr);
 		return -1;
 	}
-	l = evconnlistener_new_bind(base, accept_cb, NULL,
+	l = evconnlistener_new_bind(base, accept_cb, tls ? (void *)1 : NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
 	    (struct sockaddr *)&ss, (int)len);
 	if (l == NULL) {
@@ -103,9 +103,9 @@ int server_listen(struct event_base *base, const char *addr, int ready_fd)
 	len = sizeof(ss);
 	getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &len);
 	server_format_addr((struct sockaddr *)&ss, bound, sizeof(bound));
-	log_info("listening on %s", bound);
+	log_info("listening on %s%s", bound, tls ? " (amqps)" : "");
 	if (ready_fd >= 0)
-		dprintf(ready_fd, "%s\n", bound);
+		dprintf(ready_fd, "%s%s\n", bound, tls ? " amqps" : "");
 	listeners[nlisteners++] = l;
 	return 0;
 }

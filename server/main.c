@@ -51,8 +51,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 
 static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
-	log_info("SIGHUP: reloading the users and vhost files");
+	log_info("SIGHUP: reloading the users and vhost files, and the TLS certificates");
 	access_reload();
+	tls_reload(&broker.cfg);
 }
 
 int main(int argc, char **argv)
@@ -146,8 +147,17 @@ int main(int argc, char **argv)
 		log_error("store: %s", err);
 		goto out;
 	}
+	if (opt.nlisten_tls > 0 && (cfg.tls_cert == NULL || cfg.tls_key == NULL)) {
+		log_error("listen_tls needs tls_cert and tls_key");
+		goto out;
+	}
+	if (tls_init(&cfg) != 0)
+		goto out;
 	for (i = 0; i < opt.nlisten; i++)
-		if (server_listen(base, opt.listen[i], ready_fd) != 0)
+		if (server_listen(base, opt.listen[i], ready_fd, false) != 0)
+			goto out;
+	for (i = 0; i < opt.nlisten_tls; i++)
+		if (server_listen(base, opt.listen_tls[i], ready_fd, true) != 0)
 			goto out;
 	if (ready_fd >= 0)
 		close(ready_fd);
@@ -170,6 +180,7 @@ out:
 		event_base_loop(base, EVLOOP_NONBLOCK); /* run the deferred frees */
 	persist_close(); /* everything written is durable before the broker's state goes */
 	broker_free();
+	tls_free();
 	if (sigterm != NULL)
 		event_free(sigterm);
 	if (sigint != NULL)

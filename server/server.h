@@ -88,6 +88,9 @@ struct broker_config {
 	uint64_t
 	    disk_free_limit;    /* free bytes in the data directory under which publishers block */
 	const char *users_file; /* NULL: the built-in guest user */
+	const char *tls_cert, *tls_key, *tls_ca, *tls_ciphers, *tls_ciphersuites;
+	enum { TLS_VERIFY_NONE, TLS_VERIFY_OPTIONAL, TLS_VERIFY_REQUIRED } tls_verify;
+	bool tls_name_dn; /* EXTERNAL: the whole subject DN names the user, not its CN */
 	const char *vhost_dir;
 	unsigned auth_threads, auth_cache_ttl;
 	uint32_t handshake_timeout; /* seconds from accept to connection.open */
@@ -123,6 +126,8 @@ struct server_options {
 	const char *config_file;
 	const char *listen[SERVER_MAX_LISTENERS];
 	int nlisten;
+	const char *listen_tls[SERVER_MAX_LISTENERS];
+	int nlisten_tls;
 	const char *data_dir;
 	enum log_level log_level;
 };
@@ -131,7 +136,8 @@ struct server_options {
 int config_load(const char *path, struct server_options *opt, struct broker_config *cfg);
 
 /* listener.c */
-int server_listen(struct event_base *base, const char *addr, int ready_fd);
+/* Listen on addr ("ADDR:PORT", port 0 picks one), amqps if tls; bound address to ready_fd. */
+int server_listen(struct event_base *base, const char *addr, int ready_fd, bool tls);
 void server_stop_listening(void);
 void server_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 
@@ -418,9 +424,10 @@ struct conn {
 	bool login_pending;            /* input paused: the password is being checked */
 	bool counted;                  /* counted in its vhost's nconns */
 	bool in_read;                  /* inside conn_read_cb: never re-enter it */
+	bool tls, tls_verify; /* an amqps connection; the listener verifies client certificates */
 	char mechanism[16];
 };
-void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen);
+void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
 /* Run a connection over any bufferevent (tests use bufferevent_pair_new); it owns bev. */
 struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopback);
 /* Close every connection with connection.close (broker shutdown); true when none are left. */
@@ -611,6 +618,15 @@ bool access_impersonate(const struct conn *c);
 void conn_login_done(struct conn *c, bool ok);
 /* The user database changed: disconnect (320) whoever lost their vhost. */
 void conn_access_changed(void);
+
+/* tls.c */
+int tls_init(const struct broker_config *cfg);
+int tls_reload(const struct broker_config *cfg);
+void tls_free(void);
+bool tls_available(void);
+void tls_accept(struct event_base *base, int fd, const char *peer, bool loopback);
+/* The user a verified client certificate names (CN or DN): 0, or -1 without one. */
+int tls_peer_name(struct conn *c, char *out, size_t len);
 
 /* time: milliseconds on the loop's cached clock. */
 uint64_t now_ms(void);

@@ -1,0 +1,173 @@
+/*
+ * tls.c: amqps listeners through OpenSSL: TLS 1.2 and 1.3 only, the configured certificate, key,
+ * CA and ciphers, client certificates optional or required, all reloaded on SIGHUP (connections
+ * keep the context they started with). A verified client certificate names the user for the SASL
+ * mechanism EXTERNAL: its subject CN, or the whole subject DN, as configured.
+ */
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server.h"
+
+static SSL_CTX *tls_ctx; /* the context new connections get */
+
+static void log_ssl_errors(const char *what)
+{
+	unsigned long e;
+	char buf[256];
+
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		log_error("%s: %s", what, buf);
+	}
+}
+
+/* Build a context from the configuration; NULL (errors logged) if any part is wrong. */
+static SSL_CTX *tls_build(const struct broker_config *cfg)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	int mode = SSL_VERIFY_NONE;
+
+	if (ctx == NULL) {
+		log_ssl_errors("TLS");
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
+		log_ssl_errors(cfg->tls_cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		log_ssl_errors(cfg->tls_key);
+		goto fail;
+	}
+	if (cfg->tls_ciphers != NULL && SSL_CTX_set_cipher_list(ctx, cfg->tls_ciphers) != 1) {
+		log_ssl_errors("tls_ciphers");
+		goto fail;
+	}
+	if (cfg->tls_ciphersuites != NULL &&
+	    SSL_CTX_set_ciphersuites(ctx, cfg->tls_ciphersuites) != 1) {
+		log_ssl_errors("tls_ciphersuites");
+		goto fail;
+	}
+	if (cfg->tls_ca != NULL) {
+		if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1) {
+			log_ssl_errors(cfg->tls_ca);
+			goto fail;
+		}
+	}
+	if (cfg->tls_verify != TLS_VERIFY_NONE) {
+		mode = SSL_VERIFY_PEER;
+		if (cfg->tls_verify == TLS_VERIFY_REQUIRED)
+			mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+	}
+	SSL_CTX_set_verify(ctx, mode, NULL);
+	SSL_CTX_set_verify_depth(ctx, 8);
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+int tls_init(const struct broker_config *cfg)
+{
+	if (cfg->tls_cert == NULL)
+		return 0;
+	if ((tls_ctx = tls_build(cfg)) == NULL)
+		return -1;
+	return 0;
+}
+
+int tls_reload(const struct broker_config *cfg)
+{
+	SSL_CTX *ctx;
+
+	if (cfg->tls_cert == NULL)
+		return 0;
+	if ((ctx = tls_build(cfg)) == NULL) {
+		log_error(
+		    "reload: the TLS certificate, key or CA did not load; the ones in force stay");
+		return -1;
+	}
+	SSL_CTX_free(tls_ctx); /* connections hold their own references */
+	tls_ctx = ctx;
+	log_info("reloaded the TLS certificate, key and CA");
+	return 0;
+}
+
+void tls_free(void)
+{
+	SSL_CTX_free(tls_ctx);
+	tls_ctx = NULL;
+}
+
+bool tls_available(void)
+{
+	return tls_ctx != NULL;
+}
+
+void tls_accept(struct event_base *base, int fd, const char *peer, bool loopback)
+{
+	struct bufferevent *bev;
+	struct conn *c;
+	SSL *ssl;
+
+	if ((ssl = SSL_new(tls_ctx)) == NULL) {
+		log_ssl_errors(peer);
+		evutil_closesocket(fd);
+		return;
+	}
+	bev = bufferevent_openssl_socket_new(
+	    base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		log_error("%s: cannot create a TLS buffer", peer);
+		SSL_free(ssl);
+		evutil_closesocket(fd);
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	c = conn_attach(bev, peer, loopback);
+	c->tls = true;
+	c->tls_verify = broker.cfg.tls_verify != TLS_VERIFY_NONE;
+	log_info("%s: accepted TLS connection", peer);
+}
+
+int tls_peer_name(struct conn *c, char *out, size_t len)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	X509 *cert;
+	X509_NAME *subject;
+	int n = -1;
+
+	if (ssl == NULL || (cert = SSL_get1_peer_certificate(ssl)) == NULL)
+		return -1;
+	if (SSL_get_verify_result(ssl) != X509_V_OK) {
+		X509_free(cert);
+		return -1;
+	}
+	subject = X509_get_subject_name(cert);
+	if (broker.cfg.tls_name_dn) {
+		/* RFC 2253 order and escaping, as RabbitMQ's ssl_cert_login_from = distinguished_name */
+		BIO *b = BIO_new(BIO_s_mem());
+		if (b != NULL && X509_NAME_print_ex(b, subject, 0, XN_FLAG_RFC2253) >= 0) {
+			n = BIO_read(b, out, (int)len - 1);
+			if (n >= 0)
+				out[n] = '\0';
+		}
+		BIO_free(b);
+	} else {
+		n = X509_NAME_get_text_by_NID(subject, NID_commonName, out, (int)len);
+	}
+	X509_free(cert);
+	return n > 0 ? 0 : -1;
+}
