@@ -15,7 +15,13 @@
 #include "auth/auth.h"
 #include "server/server.h"
 
+struct user_count {
+	char *name;
+	unsigned long n;
+};
+
 static struct {
+	struct hmap users; /* user name -> struct user_count (open connections) */
 	struct auth_pool *pool;
 	struct event *pool_ev;
 	const char *users_file, *vhost_dir;
@@ -39,6 +45,7 @@ static void sync_vhosts(void)
 
 void access_default(void)
 {
+	hmap_init(&ac.users);
 	broker.auth = auth_db_new_default();
 	sync_vhosts();
 }
@@ -93,6 +100,7 @@ void access_free(void)
 	ac.pool = NULL;
 	auth_db_unref(broker.auth);
 	broker.auth = NULL;
+	hmap_clear(&ac.users); /* connections are gone by now: the counts went with them */
 }
 
 int access_reload(void)
@@ -158,6 +166,16 @@ bool access_vhost(struct conn *c, struct vhost *v)
 		    "access to vhost '%s' refused for user '%s'", v->name, c->user);
 		return false;
 	}
+	if (broker.cfg.user_max_connections > 0) {
+		struct user_count *u = hmap_get(&ac.users, c->user, strlen(c->user));
+		if (u != NULL && u->n >= broker.cfg.user_max_connections) {
+			conn_error(c, AMQP_NOT_ALLOWED, AMQP_ID_connection_open,
+			    "access to vhost '%s' refused for user '%s': user connection limit "
+			    "(%lu) is reached",
+			    v->name, c->user, broker.cfg.user_max_connections);
+			return false;
+		}
+	}
 	if (auth_vhost_limits(broker.auth, amqp_cstr(v->name), &lim) && lim.max_connections >= 0 &&
 	    v->nconns >= (unsigned long)lim.max_connections) {
 		conn_error(c, AMQP_NOT_ALLOWED, AMQP_ID_connection_open,
@@ -166,6 +184,25 @@ bool access_vhost(struct conn *c, struct vhost *v)
 		return false;
 	}
 	return true;
+}
+
+void access_user_conn(const struct conn *c, int delta)
+{
+	struct user_count *u = hmap_get(&ac.users, c->user, strlen(c->user));
+
+	if (u == NULL) {
+		if (delta < 0)
+			return;
+		u = xcalloc(1, sizeof(*u));
+		u->name = xstrdup(c->user);
+		hmap_put(&ac.users, u->name, strlen(u->name), u);
+	}
+	u->n += (unsigned long)(long)delta;
+	if (u->n == 0) {
+		hmap_del(&ac.users, u->name, strlen(u->name));
+		free(u->name);
+		free(u);
+	}
 }
 
 bool access_still_allowed(const struct conn *c)

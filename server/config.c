@@ -137,6 +137,10 @@ static const char *config_apply(
 			cfg->tls_name_dn = true;
 		else
 			return "tls_login_name must be common_name or distinguished_name";
+	} else if (strcmp(key, "user_max_connections") == 0) {
+		if (parse_uint(value, 1000000000, &n) != 0)
+			return "user_max_connections must be a number (0: no limit)";
+		cfg->user_max_connections = (unsigned long)n;
 	} else if (strcmp(key, "users_file") == 0) {
 		cfg->users_file = xstrdup(value);
 	} else if (strcmp(key, "vhost_dir") == 0) {

@@ -182,6 +182,7 @@ static void conn_kill(struct conn *c, bool flush)
 		access_cancel(c);
 	if (c->counted) {
 		c->vhost->nconns--;
+		access_user_conn(c, -1);
 		c->counted = false;
 	}
 	conn_release(c);

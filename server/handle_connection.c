@@ -268,6 +268,7 @@ static void handle_open(struct conn *c, const struct amqp_connection_open *o)
 		return;
 	c->vhost = v;
 	v->nconns++;
+	access_user_conn(c, 1);
 	c->counted = true;
 	conn_send_method(c, 0, &m);
 	c->state = CONN_OPEN;

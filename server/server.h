@@ -93,8 +93,9 @@ struct broker_config {
 	bool tls_name_dn; /* EXTERNAL: the whole subject DN names the user, not its CN */
 	const char *vhost_dir;
 	unsigned auth_threads, auth_cache_ttl;
-	uint32_t handshake_timeout; /* seconds from accept to connection.open */
-	size_t out_high, out_low;   /* per-connection output watermarks for deliveries */
+	unsigned long user_max_connections; /* 0: no limit */
+	uint32_t handshake_timeout;         /* seconds from accept to connection.open */
+	size_t out_high, out_low;           /* per-connection output watermarks for deliveries */
 	bool guest_loopback_only;
 };
 enum alarm { ALARM_MEMORY = 1, ALARM_DISK = 2, ALARM_STORE = 4 };
@@ -615,6 +616,8 @@ bool access_topic(struct channel *ch, uint32_t mid, const struct exchange *x, st
     enum auth_perm perm);
 bool access_queue_limit(struct channel *ch, struct amqp_bytes name);
 bool access_impersonate(const struct conn *c);
+/* Count (or stop counting) an open connection against its user's limit. */
+void access_user_conn(const struct conn *c, int delta);
 void conn_login_done(struct conn *c, bool ok);
 /* The user database changed: disconnect (320) whoever lost their vhost. */
 void conn_access_changed(void);
