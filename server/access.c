@@ -43,6 +43,24 @@ static void sync_vhosts(void)
 	}
 }
 
+/* A name from a client, safe for a log line: control characters become '?'. */
+static const char *printable_bytes(struct amqp_bytes b, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < b.len && i + 1 < len; i++)
+		buf[i] = b.ptr[i] < 0x20 || b.ptr[i] == 0x7f ? '?' : (char)b.ptr[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+static const char *printable(const char *s)
+{
+	static char buf[256];
+
+	return printable_bytes(amqp_cstr(s), buf, sizeof(buf));
+}
+
 void access_default(void)
 {
 	hmap_init(&ac.users);
@@ -63,7 +81,9 @@ static void pool_event_cb(evutil_socket_t fd, short what, void *arg)
 int access_init(
     const char *users_file, const char *vhost_dir, unsigned threads, unsigned cache_ttl_s)
 {
-	struct auth_pool_config pc = { .threads = threads, .cache_ttl_ms = cache_ttl_s * 1000 };
+	struct auth_pool_config pc = {
+		.threads = threads, .cache_ttl_ms = cache_ttl_s * 1000, .no_cache = cache_ttl_s == 0
+	};
 	struct auth_db *db;
 	char err[512];
 
@@ -136,7 +156,7 @@ void access_login(struct conn *c, const struct auth_credentials *cr)
 		return;
 	}
 	if ((r = auth_pool_submit(ac.pool, cr, c)) != AUTH_OK) {
-		log_warn("%s: login refused: %d checks already waiting", c->peer, 256);
+		log_warn("%s: login refused: too many password checks waiting", c->peer);
 		conn_login_done(c, false);
 	}
 }
@@ -215,12 +235,13 @@ bool access_check(struct channel *ch, uint32_t mid, enum auth_perm perm, enum au
 {
 	struct conn *c = ch->conn;
 	static const char *const perms[] = { "configure", "write", "read" };
+	char pbuf[256];
 
 	if (auth_permitted(broker.auth, user_of(c), vhost_of(c), perm, kind, name))
 		return true;
-	log_info("%s: user '%s' denied %s on %s '%.*s' in vhost '%s'", c->peer, c->user,
-	    perms[perm], kind == AUTH_RES_QUEUE ? "queue" : "exchange", (int)name.len,
-	    (const char *)name.ptr, c->vhost->name);
+	log_info("%s: user '%s' denied %s on %s '%s' in vhost '%s'", c->peer, printable(c->user),
+	    perms[perm], kind == AUTH_RES_QUEUE ? "queue" : "exchange",
+	    printable_bytes(name, pbuf, sizeof(pbuf)), c->vhost->name);
 	channel_error(ch, AMQP_ACCESS_REFUSED, mid,
 	    "access to %s '%.*s' in vhost '%s' refused for user '%s'",
 	    kind == AUTH_RES_QUEUE ? "queue" : "exchange",

@@ -129,6 +129,48 @@ static void handle_channel(struct channel *ch, const struct amqp_method *m)
 	}
 }
 
+/* RabbitMQ's strip_cr_lf: CR and LF are dropped from exchange and queue names. */
+static void strip_cr_lf(struct amqp_bytes *b, uint8_t buf[256])
+{
+	size_t i, n = 0;
+
+	if (memchr(b->ptr, '\r', b->len) == NULL && memchr(b->ptr, '\n', b->len) == NULL)
+		return;
+	for (i = 0; i < b->len; i++)
+		if (b->ptr[i] != '\r' && b->ptr[i] != '\n')
+			buf[n++] = b->ptr[i];
+	*b = (struct amqp_bytes){ buf, n };
+}
+
+static void strip_names(struct amqp_method *m)
+{
+	static uint8_t a[256], b[256];
+
+	switch (m->id) {
+	case AMQP_ID_exchange_declare: strip_cr_lf(&m->u.exchange_declare.exchange, a); break;
+	case AMQP_ID_exchange_delete: strip_cr_lf(&m->u.exchange_delete.exchange, a); break;
+	case AMQP_ID_exchange_bind:
+		strip_cr_lf(&m->u.exchange_bind.destination, a);
+		strip_cr_lf(&m->u.exchange_bind.source, b);
+		break;
+	case AMQP_ID_exchange_unbind:
+		strip_cr_lf(&m->u.exchange_unbind.destination, a);
+		strip_cr_lf(&m->u.exchange_unbind.source, b);
+		break;
+	case AMQP_ID_queue_declare: strip_cr_lf(&m->u.queue_declare.queue, a); break;
+	case AMQP_ID_queue_delete: strip_cr_lf(&m->u.queue_delete.queue, a); break;
+	case AMQP_ID_queue_purge: strip_cr_lf(&m->u.queue_purge.queue, a); break;
+	case AMQP_ID_queue_bind:
+		strip_cr_lf(&m->u.queue_bind.queue, a);
+		strip_cr_lf(&m->u.queue_bind.exchange, b);
+		break;
+	case AMQP_ID_queue_unbind:
+		strip_cr_lf(&m->u.queue_unbind.queue, a);
+		strip_cr_lf(&m->u.queue_unbind.exchange, b);
+		break;
+	}
+}
+
 static void channel_dispatch(struct channel *ch, const struct amqp_method *m)
 {
 	const struct amqp_method_desc *d = amqp_method_lookup(m->id);
@@ -150,8 +192,16 @@ static void channel_dispatch(struct channel *ch, const struct amqp_method *m)
 		conn_send_method(ch->conn, ch->id, &r);
 		return;
 	}
-	case 40: handle_exchange(ch, m); return;
-	case 50: handle_queue(ch, m); return;
+	case 40:
+	case 50: {
+		struct amqp_method mm = *m;
+		strip_names(&mm);
+		if (amqp_method_class(m->id) == 40)
+			handle_exchange(ch, &mm);
+		else
+			handle_queue(ch, &mm);
+		return;
+	}
 	case 60: handle_basic(ch, m); return;
 	case 85: handle_confirm(ch, m); return;
 	case 90: handle_tx(ch, m); return;

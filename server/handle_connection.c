@@ -259,7 +259,8 @@ static void handle_open(struct conn *c, const struct amqp_connection_open *o)
 	struct amqp_method m = { .id = AMQP_ID_connection_open_ok };
 	struct vhost *v = vhost_find(o->virtual_host);
 
-	if (v == NULL) {
+	/* A vhost a reload removed stays in memory for its connections, but is gone for new ones. */
+	if (v == NULL || !auth_vhost_exists(broker.auth, o->virtual_host)) {
 		conn_error(c, AMQP_NOT_ALLOWED, AMQP_ID_connection_open, "vhost %.*s not found",
 		    (int)o->virtual_host.len, (const char *)o->virtual_host.ptr);
 		return;

@@ -267,9 +267,10 @@ static void exchange_bind_m(struct channel *ch, const struct amqp_method *m)
 		    NAMEA(src), v->name);
 		return;
 	}
+	if (!access_topic(ch, m->id, xs, key, AUTH_READ)) /* unbind too, as RabbitMQ */
+		return;
 	if (bind) {
-		if (!check_binding_args(ch, m->id, xs, args) ||
-		    !access_topic(ch, m->id, xs, key, AUTH_READ))
+		if (!check_binding_args(ch, m->id, xs, args))
 			return;
 		exchange_bind(xs, NULL, xd, key, args);
 	} else {

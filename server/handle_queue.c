@@ -225,12 +225,12 @@ static void queue_declare(struct channel *ch, const struct amqp_queue_declare *d
 		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare, "%s", err);
 		return;
 	}
-	/* Creating it with a dead-letter exchange: write on that exchange, read on the queue. */
-	if ((qa.dlx != NULL &&
-	        (!access_check(
-	             ch, AMQP_ID_queue_declare, AUTH_WRITE, AUTH_RES_EXCHANGE, amqp_cstr(qa.dlx)) ||
-	            !access_check(ch, AMQP_ID_queue_declare, AUTH_READ, AUTH_RES_QUEUE, name))) ||
-	    !access_queue_limit(ch, name)) {
+	/* The queue limit, then (with a dead-letter exchange) read on the queue, write on the DLX. */
+	if (!access_queue_limit(ch, name) ||
+	    (qa.dlx != NULL &&
+	        (!access_check(ch, AMQP_ID_queue_declare, AUTH_READ, AUTH_RES_QUEUE, name) ||
+	            !access_check(ch, AMQP_ID_queue_declare, AUTH_WRITE, AUTH_RES_EXCHANGE,
+	                amqp_cstr(qa.dlx))))) {
 		queue_args_free(&qa);
 		return;
 	}
@@ -280,9 +280,10 @@ static void queue_bind_m(struct channel *ch, const struct amqp_method *m)
 		    NAMEA(xn), v->name);
 		return;
 	}
+	if (!access_topic(ch, m->id, x, key, AUTH_READ)) /* unbind too, as RabbitMQ */
+		return;
 	if (bind) {
-		if (!check_binding_args(ch, m->id, x, args) ||
-		    !access_topic(ch, m->id, x, key, AUTH_READ))
+		if (!check_binding_args(ch, m->id, x, args))
 			return;
 		exchange_bind(x, q, NULL, key, args);
 		if (!m->u.queue_bind.nowait)

@@ -68,8 +68,9 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct server_options opt = { .data_dir = DEFAULT_DATA_DIR, .log_level = LOG_INFO };
-	struct broker_config cfg;
+	/* Static: what the configuration allocated stays reachable until exit. */
+	static struct server_options opt = { .data_dir = DEFAULT_DATA_DIR, .log_level = LOG_INFO };
+	static struct broker_config cfg;
 	struct event_base *base = NULL;
 	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
 	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL;
@@ -141,8 +142,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	broker_init(base, &cfg);
-	if (access_init(cfg.users_file, cfg.vhost_dir, cfg.auth_threads, cfg.auth_cache_ttl) != 0)
+	if (access_init(cfg.users_file, cfg.vhost_dir, cfg.auth_threads, cfg.auth_cache_ttl) != 0) {
+		ret = 2; /* a configuration error, as warrend(8) says */
 		goto out;
+	}
 	if (persist_open(opt.data_dir, err, sizeof(err)) != 0) {
 		log_error("store: %s", err);
 		goto out;
