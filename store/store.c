@@ -21,8 +21,8 @@
 
 #include "store/store.h"
 
-#define CHECKPOINT_KB 4096 /* checkpoint (and so free old logs) after this much log */
-#define CACHE_BYTES (16 * 1024 * 1024)
+#define CHECKPOINT_KB (64 * 1024) /* checkpoint (and so free old logs) after this much log */
+#define CACHE_BYTES (32 * 1024 * 1024)
 
 static const char *const table_files[STORE_NTABLES] = { "defs.db", "msgs.db", "entries.db",
 	"meta.db" };
@@ -411,7 +411,10 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 		goto fail;
 	}
 	for (i = 0; i < STORE_NTABLES; i++) {
-		if ((r = db_create(&st->db[i], env, 0)) != 0 ||
+		/* Message bodies get large pages so that most fit a page, not a chain of overflow pages. */
+		if ((r = db_create(&st->db[i], env, 0)) == 0 && i == STORE_MSGS)
+			st->db[i]->set_pagesize(st->db[i], 65536);
+		if (r != 0 ||
 		    (r = st->db[i]->open(st->db[i], NULL, table_files[i], NULL, DB_BTREE,
 		         DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600)) != 0) {
 			snprintf(err, errlen, "%s/%s: %s", dir, table_files[i], db_strerror(r));
