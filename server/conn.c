@@ -69,6 +69,9 @@ struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopbac
 	LIST_INSERT_HEAD(&conns, c, entry);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, broker.cfg.out_low, 0);
+	/* libevent reads and writes 4 KiB at a time by default: one syscall per 4 KiB frame. */
+	bufferevent_set_max_single_read(c->bev, 256 * 1024);
+	bufferevent_set_max_single_write(c->bev, 256 * 1024);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	conn_arm_timer(c, (uint64_t)broker.cfg.handshake_timeout * 1000);
 	return c;

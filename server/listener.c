@@ -7,6 +7,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,10 @@ static int parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len
 static void accept_cb(
     struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
+	int one = 1;
+
+	/* Frames go out when written: no Nagle delay waiting for the peer's delayed ack. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	conn_accept(evconnlistener_get_base(l), fd, sa, salen, arg != NULL);
 }
 
