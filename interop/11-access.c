@@ -2188,6 +2188,40 @@ static conn_t admin_in(const char *vhost)
 	return user_in("admin", vhost);
 }
 
+/* user_max_connections in warren.conf: one user's connections over all vhosts. */
+static const char user_limit_users[] = "admin:{H}\nother:{H}\n";
+static const struct vfile user_limit_vhosts[] = {
+	{ "default.vhost", "vhost /\npermissions admin .* .* .*\npermissions other .* .* .*\n" },
+	{ "lim.vhost", "vhost lim\npermissions admin .* .* .*\n" },
+	{ NULL, NULL },
+};
+
+static void user_limit_start(void)
+{
+	spawn_with(user_limit_users, user_limit_vhosts, "user_max_connections = 2\n");
+}
+
+START_TEST(user_max_connections_one_too_many_530)
+{
+	conn_t a, b, o;
+
+	SKIP_IN_ORACLE();
+	a = user_in("admin", "/");
+	b = user_in("admin", "lim"); /* the limit counts every vhost */
+	open_refused("admin", "/",
+	    "NOT_ALLOWED - access to vhost '/' refused for user 'admin': user connection limit (2) "
+	    "is "
+	    "reached");
+	o = user_in("other", "/"); /* another user is not affected */
+	alive(a, 2);
+	alive(b, 2);
+	alive(o, 2);
+	client_close(a);
+	client_close(b);
+	client_close(o);
+}
+END_TEST
+
 START_TEST(max_connections_one_too_many_530)
 {
 	conn_t c[3];
@@ -3034,6 +3068,9 @@ int main(void)
 	tcase_add_test(tc, topic_username_expanded_denied_403);
 	tcase_add_test(tc, topic_vhost_expanded_allowed);
 	tcase_add_test(tc, topic_vhost_expanded_denied_403);
+
+	tc = group(s, "user-limit", user_limit_start, TEST_TIMEOUT);
+	tcase_add_test(tc, user_max_connections_one_too_many_530);
 
 	tc = group(s, "limits", limit_start, TEST_TIMEOUT);
 	tcase_add_test(tc, max_connections_one_too_many_530);

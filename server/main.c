@@ -156,14 +156,7 @@ int main(int argc, char **argv)
 	}
 	if (tls_init(&cfg) != 0)
 		goto out;
-	for (i = 0; i < opt.nlisten; i++)
-		if (server_listen(base, opt.listen[i], ready_fd, false) != 0)
-			goto out;
-	for (i = 0; i < opt.nlisten_tls; i++)
-		if (server_listen(base, opt.listen_tls[i], ready_fd, true) != 0)
-			goto out;
-	if (ready_fd >= 0)
-		close(ready_fd);
+	/* Signals before the listeners: once ready, a SIGHUP must reload, never kill. */
 	sigterm = evsignal_new(base, SIGTERM, signal_cb, base);
 	sigint = evsignal_new(base, SIGINT, signal_cb, base);
 	sighup = evsignal_new(base, SIGHUP, sighup_cb, NULL);
@@ -173,6 +166,14 @@ int main(int argc, char **argv)
 		log_error("cannot install signal handlers");
 		goto out;
 	}
+	for (i = 0; i < opt.nlisten; i++)
+		if (server_listen(base, opt.listen[i], ready_fd, false) != 0)
+			goto out;
+	for (i = 0; i < opt.nlisten_tls; i++)
+		if (server_listen(base, opt.listen_tls[i], ready_fd, true) != 0)
+			goto out;
+	if (ready_fd >= 0)
+		close(ready_fd);
 	log_info("warrend %s started, data in %s", PACKAGE_VERSION, opt.data_dir);
 	event_base_dispatch(base);
 	ret = 0;
