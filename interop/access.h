@@ -1,0 +1,99 @@
+/*
+ * access.h: shared by the files of the 11-access program (see 11-access.c for what it tests).
+ */
+#ifndef WARREN_INTEROP_ACCESS_H
+#define WARREN_INTEROP_ACCESS_H
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "interop/client.h"
+
+#ifndef WARRENCTL_PATH
+#error "build with -DWARRENCTL_PATH='\"/path/to/warrenctl\"'"
+#endif
+
+/* These tests start their own warrend, so they cannot run against RabbitMQ. */
+#define SKIP_IN_ORACLE()                                                                        \
+	do {                                                                                    \
+		if (getenv("WARREN_TEST_BROKER") != NULL) {                                     \
+			harness_skip(tcase_name(), "Warren only (see interop/DIFFERENCES.md)"); \
+			return;                                                                 \
+		}                                                                               \
+	} while (0)
+
+#define PASSWORD "secret"
+#define PASSWORD2 "changed"
+#define LOGIN_REFUSED                                                                           \
+	"ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details " \
+	"see the broker logfile."
+#define STORM_CLIENTS 100
+
+struct vfile {
+	const char *name, *text;
+};
+
+struct login {
+	const char *user, *password, *vhost;
+	const char *mechanism; /* "PLAIN" (NULL) or "AMQPLAIN" */
+	bool no_failure_close; /* do not announce authentication_failure_close */
+};
+
+/* What the broker answered a handshake with. */
+struct answer {
+	int code; /* 0: open-ok; -1: the socket closed without connection.close */
+	char text[512];
+	size_t len;
+	uint16_t class_id, method_id;
+};
+
+extern char hash_secret[300], hash_changed[300], hash_guest[300];
+extern char files[128];
+extern bool broker_bad;
+
+/* access.c: the files, the broker, logins by hand, expected texts. */
+
+void put_file(const char *name, const char *tmpl);
+void drop_file(const char *name);
+
+void spawn_with(const char *users, const struct vfile *v, const char *extra);
+
+void startup_start(void);
+
+void reload(bool want_ok);
+
+conn_t handshake(const struct login *l, struct answer *a);
+void refused(const struct login *l, int code, const char *text, int cls, int mth);
+void login_refused(const char *user, const char *password);
+void open_refused(const char *user, const char *vhost, const char *text);
+conn_t as_in(const char *user, const char *vhost);
+conn_t user_in(const char *user, const char *vhost);
+conn_t as(const char *user);
+void alive(conn_t c, amqp_channel_t ch);
+void denied(conn_t c, amqp_channel_t ch, const char *text);
+bool exchange_exists(conn_t c, amqp_channel_t ch, const char *x);
+void make_hash(const char *password, char *out, size_t len);
+
+TCase *group(Suite *s, const char *name, void (*start)(void), double timeout);
+
+/* The first line of the broker's log containing needle, or NULL (static storage). */
+const char *log_line(const char *needle);
+/* RabbitMQ's text for a refused operation on a resource. */
+const char *no_access(const char *kind, const char *name, const char *user);
+/* Each test file adds its groups. */
+void access_add_login(Suite *s);
+void access_add_permissions(Suite *s);
+void access_add_topics_limits(Suite *s);
+void access_add_reloads(Suite *s);
+
+#endif /* WARREN_INTEROP_ACCESS_H */
