@@ -297,7 +297,13 @@ static void crash_workload(unsigned cycle, const char *queue, FILE *log)
 			uint64_t tag = ((amqp_basic_get_ok_t *)g.reply.decoded)->delivery_tag;
 			if (amqp_read_message(c, 1, &msg, 0).reply_type != AMQP_RESPONSE_NORMAL)
 				_exit(0);
-			if (sscanf((const char *)msg.body.bytes, "c%u-m%u-", &cyc, &id) == 2 &&
+			char head[32];
+			size_t hl =
+			    msg.body.len < sizeof(head) - 1 ? msg.body.len : sizeof(head) - 1;
+
+			memcpy(head, msg.body.bytes, hl); /* the body is not NUL-terminated */
+			head[hl] = '\0';
+			if (sscanf(head, "c%u-m%u-", &cyc, &id) == 2 &&
 			    amqp_basic_ack(c, 1, tag, 0) == 0) {
 				fprintf(log, "A %u\n", id);
 				fflush(log);

@@ -183,6 +183,8 @@ static void conn_kill(struct conn *c, bool flush)
 	c->state = CONN_DEAD;
 	if (c->login_pending)
 		access_cancel(c);
+	if (c->load_wait != NULL)
+		queue_forget_waiter(c->load_wait, c);
 	if (c->counted) {
 		c->vhost->nconns--;
 		access_user_conn(c, -1);
@@ -209,7 +211,7 @@ void conn_close_after_flush(struct conn *c)
 void conn_resume_reading(struct conn *c)
 {
 	if (c->state == CONN_DEAD || c->close_after_flush || c->blocked || c->read_paused ||
-	    c->login_pending)
+	    c->login_pending || c->load_wait != NULL)
 		return;
 	c->last_recv = now_ms();
 	bufferevent_enable(c->bev, EV_READ);
@@ -575,7 +577,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 
 	c->in_read = true;
 	while (c->state != CONN_DEAD && !c->close_after_flush && !c->blocked && !c->read_paused &&
-	    !c->login_pending) {
+	    !c->login_pending && c->load_wait == NULL) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) > READ_PAUSE_OUTPUT) {
 			/* A client that sends requests but does not read the answers: stop reading. */
 			c->read_paused = true;
@@ -638,8 +640,11 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		conn_handle_frame(c, &f);
-		if (c->state != CONN_DEAD)
+		/* A basic.get waiting for its queue to read ahead is handled again afterwards. */
+		if (c->state != CONN_DEAD && c->load_wait == NULL)
 			evbuffer_drain(in, used);
+		else if (c->state != CONN_DEAD)
+			bufferevent_disable(bev, EV_READ);
 	}
 	if (c->state != CONN_DEAD) {
 		/* Confirms decided by this batch go out as one multiple-ack where possible. */
@@ -669,11 +674,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	}
 	if (c->read_paused && len <= broker.cfg.out_low) {
 		c->read_paused = false;
-		c->last_recv = now_ms();
-		if (!c->blocked) {
-			bufferevent_enable(bev, EV_READ);
-			conn_read_cb(bev, c);
-		}
+		conn_resume_reading(c);
 	}
 }
 

@@ -392,6 +392,8 @@ static void basic_get(struct channel *ch, const struct amqp_basic_get *g)
 		return;
 	queue_touch(q);
 	if (!queue_pop(q, &e)) {
+		if (queue_wait_load(q, ch->conn))
+			return; /* the frame stays unread until the queue's next entries are in */
 		r = (struct amqp_method){ .id = AMQP_ID_basic_get_empty };
 		conn_send_method(ch->conn, ch->id, &r);
 		return;

@@ -12,8 +12,19 @@
  *           'b' vhost source kind dest key args -> (empty)     (names as 1-byte length + bytes)
  *   msgs    id(8)                      -> exchange, routing key (1-byte length + bytes),
  *                                         properties (4-byte length + bytes), body
- *   entries qid(8) seq(8)              -> message id(8)
+ *   refs    id(8)                      -> entries that hold the message(4), when more than one
+ *   entries qid(8) level(1) seq(8)     -> message id(8), body size(8), expiry(8: ms since the
+ *                                         epoch, 0 = none); level is 255 - priority level, so
+ *                                         that key order is delivery order
  *   meta    "delivered" qid(8)         -> the highest seq delivered from that queue(8)
+ *           "dead" qid(8) level(1) lo(8) -> hi(8): entries purged, being deleted
+ *   scratch qid(8) level(1) seq(8)     -> flags(1), expiry(8), id(8), then a msgs record: a
+ *                                         transient entry paged out of memory
+ *
+ * Paging: a queue's entries beyond its head (struct qpage) are read back by jobs on the store
+ * thread (page_in_job), in order with the batches, so a read always sees every write before it.
+ * A message's record is shared by its durable entries; a copy read back for one queue releases its
+ * reference through the store's counts, so copies of one message never need to find each other.
  */
 #include <event2/event.h>
 #include <stdarg.h>
@@ -49,6 +60,7 @@ static struct {
 	size_t ndirty, capdirty;
 	bool failed;
 	bool recovering; /* rebuilding from the store: nothing is written back */
+	bool closing;    /* in persist_close: no new jobs (recovery finishes what they leave) */
 } ps;
 
 bool persist_enabled(void)
@@ -405,57 +417,89 @@ void persist_binding(const struct binding *b, bool add)
 
 /* ---- messages ---- */
 
-static void entry_key(uint8_t key[16], uint64_t qid, uint64_t seq)
+#define ENTRY_KEY_LEN 17
+#define ENTRY_VAL_LEN 24
+
+static void put_u64(uint8_t *p, uint64_t v)
 {
-	for (int i = 0; i < 8; i++) {
-		key[i] = (uint8_t)(qid >> (56 - 8 * i));
-		key[8 + i] = (uint8_t)(seq >> (56 - 8 * i));
-	}
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
 }
 
-bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq)
+static void entry_key(uint8_t key[ENTRY_KEY_LEN], uint64_t qid, unsigned ri, uint64_t seq)
 {
-	uint8_t key[16], id[8];
+	put_u64(key, qid);
+	key[8] = (uint8_t)(255 - ri);
+	put_u64(key + 9, seq);
+}
+
+/* A message as the msgs table holds it. */
+static void message_record(struct buf *v, const struct message *m)
+{
+	buf_str(v, m->exchange, m->exchange_len);
+	buf_str(v, m->routing_key, m->rk_len);
+	buf_u32(v, m->props_len);
+	buf_add(v, m->props, m->props_len);
+	buf_add(v, m->body, (size_t)m->body_have);
+}
+
+bool persist_entry_stored(const struct queue *q, const struct message *m)
+{
+	return queue_durable(q) && m->persistent;
+}
+
+bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at)
+{
+	uint8_t key[ENTRY_KEY_LEN], id[8], val[ENTRY_VAL_LEN], n[4];
 	struct buf v = { 0 };
 
 	if (!queue_durable(q) || !m->persistent)
 		return false;
-	for (int i = 0; i < 8; i++)
-		id[i] = (uint8_t)(m->id >> (56 - 8 * i));
-	if (m->durable_refs++ == 0) {
+	put_u64(id, m->id);
+	if (!m->stored) {
 		/* The bytes once, whatever the number of queues. */
-		buf_str(&v, m->exchange, m->exchange_len);
-		buf_str(&v, m->routing_key, m->rk_len);
-		buf_u32(&v, m->props_len);
-		buf_add(&v, m->props, m->props_len);
-		buf_add(&v, m->body, (size_t)m->body_have);
+		message_record(&v, m);
 		store_batch_put(batch(), STORE_MSGS, id, 8, v.p, v.len);
 		free(v.p);
+		m->stored = true;
+		m->durable_refs = 1;
+	} else {
+		/* Routed to several durable queues: the store counts the entries. */
+		m->durable_refs++;
+		m->shared = true;
+		n[0] = (uint8_t)(m->durable_refs >> 24);
+		n[1] = (uint8_t)(m->durable_refs >> 16);
+		n[2] = (uint8_t)(m->durable_refs >> 8);
+		n[3] = (uint8_t)m->durable_refs;
+		store_batch_put(batch(), STORE_REFS, id, 8, n, 4);
 	}
-	entry_key(key, q->qid, seq);
-	store_batch_put(batch(), STORE_ENTRIES, key, 16, id, 8);
+	entry_key(key, q->qid, queue_ring_index(q, m), seq);
+	memcpy(val, id, 8);
+	put_u64(val + 8, m->body_size);
+	put_u64(val + 16, expires_at);
+	store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), val, sizeof(val));
 	return true;
 }
 
 void persist_remove(struct queue *q, struct message *m, uint64_t seq)
 {
-	uint8_t key[16], id[8];
+	uint8_t key[ENTRY_KEY_LEN], id[8];
 
-	if (!queue_durable(q) || !m->persistent || m->durable_refs == 0)
+	if (!queue_durable(q) || !m->persistent || !m->stored)
 		return;
-	entry_key(key, q->qid, seq);
-	store_batch_del(batch(), STORE_ENTRIES, key, 16);
-	if (--m->durable_refs == 0) {
-		for (int i = 0; i < 8; i++)
-			id[i] = (uint8_t)(m->id >> (56 - 8 * i));
+	entry_key(key, q->qid, queue_ring_index(q, m), seq);
+	store_batch_del(batch(), STORE_ENTRIES, key, sizeof(key));
+	put_u64(id, m->id);
+	if (m->shared)
+		store_batch_release(batch(), STORE_REFS, STORE_MSGS, id, 8);
+	else
 		store_batch_del(batch(), STORE_MSGS, id, 8);
-	}
 }
 
 void persist_delivered(struct queue *q, const struct message *m, uint64_t seq)
 {
 	/* Only entries the store holds need the mark: transient messages cost no disk write. */
-	if (!queue_durable(q) || m->durable_refs == 0 || seq <= q->delivered_hi)
+	if (!queue_durable(q) || !m->stored || seq <= q->delivered_hi)
 		return;
 	q->delivered_hi = seq;
 	if (q->delivered_dirty)
@@ -469,15 +513,425 @@ void persist_delivered(struct queue *q, const struct message *m, uint64_t seq)
 	event_active(ps.flush_ev, 0, 0);
 }
 
+/* ---- paging ---- */
+
+bool persist_can_page(void)
+{
+	return ps.st != NULL && !ps.failed && !ps.closing;
+}
+
+/* Submit what this turn wrote, so that a job submitted next sees it. */
+static void submit_current(void)
+{
+	flush_cb(-1, 0, NULL);
+}
+
+void persist_page_out(struct queue *q, unsigned ri, const struct qentry *e)
+{
+	uint8_t key[ENTRY_KEY_LEN], hdr[17];
+	struct buf v = { 0 };
+
+	if (persist_entry_stored(q, e->m))
+		return; /* the store holds it already */
+	if (q->qid == 0)
+		q->qid = ++ps.next_qid; /* scratch keys need one; it is never written to defs */
+	entry_key(key, q->qid, ri, e->seq);
+	hdr[0] = e->redelivered;
+	put_u64(hdr + 1, e->expires_at);
+	put_u64(hdr + 9, e->m->id);
+	buf_add(&v, hdr, sizeof(hdr));
+	message_record(&v, e->m);
+	store_batch_put(batch(), STORE_SCRATCH, key, sizeof(key), v.p, v.len);
+	free(v.p);
+}
+
+/* A message from its msgs record (NULL if the record is malformed). */
+static struct message *message_from_record(const uint8_t *p, size_t len)
+{
+	struct rd v = { p, len, false };
+	struct amqp_bytes ex, rk, props;
+	struct message *m;
+	const uint8_t *n;
+	uint32_t plen;
+
+	ex = rd_str(&v);
+	rk = rd_str(&v);
+	n = rd_take(&v, 4);
+	plen = n != NULL ? (uint32_t)n[0] << 24 | (uint32_t)n[1] << 16 | (uint32_t)n[2] << 8 | n[3]
+	                 : 0;
+	props.ptr = rd_take(&v, plen);
+	props.len = plen;
+	if (v.bad ||
+	    amqp_properties_decode(props.ptr, props.len, &(struct amqp_basic_properties){ 0 }) != 0)
+		return NULL;
+	m = message_new(ex, rk, props, v.left);
+	message_append_body(m, v.p, v.left);
+	return m;
+}
+
+/*
+ * A read of paged entries. On the store thread page_in_job fills out (records of: seq(8),
+ * flags(1), expiry(8), size(8), id(8), record length(4), record); page_in_done turns them into
+ * queue entries on the loop.
+ */
+enum { PG_OK = 1, PG_STORED = 2, PG_SHARED = 4, PG_REDELIVERED = 8 };
+
+struct page_read {
+	struct queue *q;
+	unsigned ri;
+	uint64_t gen, qid, lo, hi, recover_mark, max_bytes;
+	size_t max;
+	/* store thread */
+	struct page_src {
+		struct buf keys; /* seq(8) value-length(4) value, per entry */
+		size_t n;
+		bool more; /* stopped at max, not at the end of the range */
+	} src[2];          /* entries, scratch */
+	struct buf out;
+	size_t nout;
+	uint64_t upto;
+	bool range_done;
+	char err[128];
+};
+
+static int page_collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct page_src *s = ((void **)arg)[0];
+	const struct page_read *pr = ((void **)arg)[1];
+	uint64_t seq;
+
+	if (klen != ENTRY_KEY_LEN)
+		return 0;
+	seq = get_u64((const uint8_t *)key + 9);
+	if (seq > pr->hi)
+		return 1;
+	if (s->n == pr->max) {
+		s->more = true;
+		return 1;
+	}
+	buf_u64(&s->keys, seq);
+	buf_u32(&s->keys, (uint32_t)vlen);
+	buf_add(&s->keys, val, vlen);
+	s->n++;
+	return 0;
+}
+
+static int page_in_job(struct store_txn *t, void *arg)
+{
+	struct page_read *pr = arg;
+	uint8_t from[ENTRY_KEY_LEN];
+	const uint8_t *p[2], *end[2];
+	size_t left[2];
+	uint64_t bytes = 0;
+	int r, k;
+
+	entry_key(from, pr->qid, pr->ri, pr->lo);
+	for (k = 0; k < 2; k++) {
+		void *ctx[2] = { &pr->src[k], pr };
+		if ((r = store_txn_range(t, k == 0 ? STORE_ENTRIES : STORE_SCRATCH, from,
+		         sizeof(from), 9, page_collect, ctx)) != 0)
+			return r;
+		p[k] = pr->src[k].keys.p;
+		end[k] = p[k] + pr->src[k].keys.len;
+		left[k] = pr->src[k].n;
+	}
+	/* Merge the two in seq order. */
+	while (pr->nout < pr->max && (left[0] > 0 || left[1] > 0) &&
+	    (pr->nout == 0 || bytes < pr->max_bytes)) {
+		uint64_t s0 = left[0] > 0 ? get_u64(p[0]) : UINT64_MAX;
+		uint64_t s1 = left[1] > 0 ? get_u64(p[1]) : UINT64_MAX;
+		const uint8_t *rec, *val;
+		size_t vlen, reclen = 0;
+		uint64_t id, size, expires;
+		uint8_t flags = 0, idk[8];
+		const void *mv = NULL, *rv;
+		size_t mlen = 0, rlen;
+
+		k = s0 <= s1 ? 0 : 1;
+		vlen = (size_t)p[k][8] << 24 | (size_t)p[k][9] << 16 | (size_t)p[k][10] << 8 |
+		    p[k][11];
+		val = p[k] + 12;
+		pr->upto = get_u64(p[k]);
+		if (k == 0) {
+			if (vlen != ENTRY_VAL_LEN) {
+				snprintf(pr->err, sizeof(pr->err), "an entry of %zu bytes", vlen);
+				return STORE_E_DB;
+			}
+			id = get_u64(val);
+			size = get_u64(val + 8);
+			expires = get_u64(val + 16);
+			flags = PG_STORED;
+			if (pr->upto <= pr->recover_mark)
+				flags |= PG_REDELIVERED;
+			memcpy(idk, val, 8);
+			if ((r = store_txn_get(t, STORE_REFS, idk, 8, &rv, &rlen)) < 0)
+				return r;
+			if (r == 0)
+				flags |= PG_SHARED;
+			if ((r = store_txn_get(t, STORE_MSGS, idk, 8, &mv, &mlen)) < 0)
+				return r;
+			if (r == 0)
+				flags |= PG_OK;
+			rec = mv;
+			reclen = mlen;
+		} else {
+			uint8_t key[ENTRY_KEY_LEN];
+			if (vlen < 17) {
+				snprintf(pr->err, sizeof(pr->err), "a scratch record of %zu bytes",
+				    vlen);
+				return STORE_E_DB;
+			}
+			flags = PG_OK | (val[0] ? PG_REDELIVERED : 0);
+			expires = get_u64(val + 1);
+			id = get_u64(val + 9);
+			rec = val + 17;
+			reclen = vlen - 17;
+			size = 0; /* from the record, on the loop */
+			entry_key(key, pr->qid, pr->ri, pr->upto);
+			if ((r = store_txn_del(t, STORE_SCRATCH, key, sizeof(key))) != 0)
+				return r;
+		}
+		buf_u64(&pr->out, pr->upto);
+		buf_u8(&pr->out, flags);
+		buf_u64(&pr->out, expires);
+		buf_u64(&pr->out, size);
+		buf_u64(&pr->out, id);
+		buf_u32(&pr->out, (uint32_t)((flags & PG_OK) ? reclen : 0));
+		if (flags & PG_OK)
+			buf_add(&pr->out, rec, reclen);
+		bytes += (flags & PG_OK) ? reclen : size;
+		pr->nout++;
+		p[k] = val + vlen;
+		left[k]--;
+	}
+	(void)end;
+	pr->range_done = left[0] == 0 && left[1] == 0 && !pr->src[0].more && !pr->src[1].more;
+	return 0;
+}
+
+static void page_in_done(void *arg, int status)
+{
+	struct page_read *pr = arg;
+	struct paged_entry *v = NULL;
+	struct rd rd = { pr->out.p, pr->out.len, false };
+	size_t i, n = 0;
+	bool lost = false;
+
+	if (status != 0) {
+		log_error("store: reading paged messages of queue '%s': %s%s%s", pr->q->name,
+		    store_last_error(ps.st), pr->err[0] != '\0' ? ": " : "", pr->err);
+		pr->nout = 0;
+		pr->range_done = false;
+	}
+	if (pr->nout > 0)
+		v = xcalloc(pr->nout, sizeof(*v));
+	for (i = 0; i < pr->nout; i++) {
+		uint64_t seq = rd_u64(&rd), expires, size, id;
+		uint8_t flags = rd_u8(&rd);
+		const uint8_t *lenp, *rec;
+		uint32_t reclen;
+		struct message *m = NULL;
+
+		expires = rd_u64(&rd);
+		size = rd_u64(&rd);
+		id = rd_u64(&rd);
+		lenp = rd_take(&rd, 4);
+		reclen = lenp != NULL ? (uint32_t)lenp[0] << 24 | (uint32_t)lenp[1] << 16 |
+		        (uint32_t)lenp[2] << 8 | lenp[3]
+		                      : 0;
+		rec = rd_take(&rd, reclen);
+		if (rd.bad)
+			break;
+		if ((flags & PG_OK) && (m = message_from_record(rec, reclen)) != NULL) {
+			m->id = id;
+			m->stored = (flags & PG_STORED) != 0;
+			m->shared = (flags & PG_SHARED) != 0;
+			v[n].ok = true;
+		} else {
+			/* A placeholder that carries the size for the queue's accounting. */
+			struct amqp_bytes none = { (const uint8_t *)"", 0 };
+			m = message_new(none, none, none, size);
+			m->body_have = 0;
+			lost = true;
+		}
+		v[n].e = (struct qentry){ m, seq, expires, (flags & PG_REDELIVERED) != 0 };
+		n++;
+	}
+	if (lost)
+		log_error(
+		    "store: queue '%s' in vhost '%s': a paged message is missing from the store",
+		    pr->q->name, pr->q->vhost->name);
+	queue_paged_in(pr->q, pr->ri, pr->gen, v, n, pr->upto, pr->range_done);
+	queue_unref(pr->q);
+	free(v);
+	free(pr->src[0].keys.p);
+	free(pr->src[1].keys.p);
+	free(pr->out.p);
+	free(pr);
+}
+
+void persist_page_in(
+    struct queue *q, unsigned ri, uint64_t lo, uint64_t hi, size_t max, uint64_t max_bytes)
+{
+	struct page_read *pr = xcalloc(1, sizeof(*pr));
+
+	pr->q = queue_ref(q);
+	pr->ri = ri;
+	pr->gen = q->page_gen;
+	pr->qid = q->qid;
+	pr->lo = lo;
+	pr->hi = hi;
+	pr->max = max;
+	pr->max_bytes = max_bytes;
+	pr->recover_mark = q->recover_mark;
+	submit_current();
+	store_submit_job(ps.st, page_in_job, page_in_done, pr);
+}
+
+/*
+ * Deleting paged entries: a job deletes up to REAP_CHUNK entries (releasing their messages) and
+ * scratch records per run, and runs again until the range is empty. For a durable queue, a "dead"
+ * record written with the purge says the range is gone even if the broker stops before the job
+ * ends; recovery skips such entries and starts the job again.
+ */
+#define REAP_CHUNK 4096
+
+struct reap {
+	uint64_t qid, lo, hi;
+	unsigned ri;
+	bool whole_queue; /* every entry of qid (a queue that is gone) */
+	bool has_dead;
+	bool more;
+	struct buf keys;
+	size_t n;
+};
+
+static void dead_key(uint8_t key[4 + ENTRY_KEY_LEN], uint64_t qid, unsigned ri, uint64_t lo)
+{
+	memcpy(key, "dead", 4);
+	entry_key(key + 4, qid, ri, lo);
+}
+
+static int reap_collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct reap *rp = arg;
+
+	if (klen != ENTRY_KEY_LEN)
+		return 0;
+	if (!rp->whole_queue && get_u64((const uint8_t *)key + 9) > rp->hi)
+		return 1;
+	if (rp->n == REAP_CHUNK) {
+		rp->more = true;
+		return 1;
+	}
+	buf_add(&rp->keys, key, klen);
+	buf_add(&rp->keys, vlen >= 8 ? val : "\0\0\0\0\0\0\0\0", 8);
+	rp->n++;
+	return 0;
+}
+
+static int reap_job(struct store_txn *t, void *arg)
+{
+	struct reap *rp = arg;
+	uint8_t from[ENTRY_KEY_LEN], dk[4 + ENTRY_KEY_LEN];
+	size_t i;
+	int r, k;
+
+	rp->more = false;
+	entry_key(from, rp->qid, rp->ri, rp->lo);
+	for (k = 0; k < 2; k++) {
+		enum store_table tb = k == 0 ? STORE_ENTRIES : STORE_SCRATCH;
+		rp->keys.len = 0;
+		rp->n = 0;
+		if ((r = store_txn_range(t, tb, from, sizeof(from), rp->whole_queue ? 8 : 9,
+		         reap_collect, rp)) != 0)
+			return r;
+		for (i = 0; i < rp->n; i++) {
+			const uint8_t *e = rp->keys.p + i * (ENTRY_KEY_LEN + 8);
+			if ((r = store_txn_del(t, tb, e, ENTRY_KEY_LEN)) != 0)
+				return r;
+			if (k == 0 &&
+			    (r = store_txn_release(
+			         t, STORE_REFS, STORE_MSGS, e + ENTRY_KEY_LEN, 8)) != 0)
+				return r;
+		}
+	}
+	if (!rp->more && rp->has_dead) {
+		dead_key(dk, rp->qid, rp->ri, rp->lo);
+		if ((r = store_txn_del(t, STORE_META, dk, sizeof(dk))) != 0)
+			return r;
+	}
+	return 0;
+}
+
+static void reap_done(void *arg, int status)
+{
+	struct reap *rp = arg;
+
+	if (status == 0 && rp->more && ps.st != NULL && !ps.closing) {
+		store_submit_job(ps.st, reap_job, reap_done, rp);
+		return;
+	}
+	free(rp->keys.p);
+	free(rp);
+}
+
+static void reap_start(uint64_t qid, unsigned ri, uint64_t lo, uint64_t hi, bool whole, bool dead)
+{
+	struct reap *rp;
+
+	if (ps.closing)
+		return; /* the next start finds the entries and deletes them */
+	rp = xcalloc(1, sizeof(*rp));
+	rp->qid = qid;
+	rp->ri = whole ? 0 : ri;
+	rp->lo = whole ? 0 : lo;
+	rp->hi = hi;
+	rp->whole_queue = whole;
+	rp->has_dead = dead;
+	if (whole) /* from the queue's first key: level 255 is ring 0, so start below every level */
+		rp->ri = 255;
+	submit_current();
+	store_submit_job(ps.st, reap_job, reap_done, rp);
+}
+
+void persist_drop_paged(struct queue *q, unsigned ri, uint64_t lo, uint64_t hi)
+{
+	uint8_t dk[4 + ENTRY_KEY_LEN], hv[8];
+	bool dead = false;
+
+	if (ps.st == NULL)
+		return;
+	if (queue_durable(q) && !q->deleted) {
+		/* The purge holds across a restart even if the job has not finished. */
+		dead_key(dk, q->qid, ri, lo);
+		put_u64(hv, hi);
+		store_batch_put(batch(), STORE_META, dk, sizeof(dk), hv, sizeof(hv));
+		dead = true;
+	}
+	reap_start(q->qid, ri, lo, hi, false, dead);
+}
+
 /* ---- recovery ---- */
 
+struct dead_range {
+	uint64_t qid, lo, hi;
+	unsigned level;
+};
+
 struct recovery {
-	struct hmap msgs;   /* id (8 bytes) -> message */
 	struct hmap queues; /* qid (8 bytes) -> queue */
 	struct hmap marks;  /* qid (8 bytes) -> delivered mark (heap u64) */
-	uint64_t nmsgs, nentries, nqueues, nexchanges, nbindings, orphans;
+	struct hmap orphan_qids;
+	struct dead_range *dead;
+	size_t ndead, capdead;
+	/* the run of entries being counted: one queue's priority level */
+	struct queue *run_q;
+	uint64_t run_qid;
+	unsigned run_level;
+	uint64_t run_count, run_bytes, run_lo, run_hi;
+	uint64_t nentries, nqueues, nexchanges, nbindings, orphans, dead_entries;
 	bool corrupt;
-	struct buf corrupt_what;
 };
 
 static struct vhost *recover_vhost(struct amqp_bytes name)
@@ -589,85 +1043,96 @@ static int recover_binding(const void *key, size_t klen, const void *val, size_t
 	return 0;
 }
 
-static int recover_message(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+static int recover_meta(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct recovery *rc = arg;
-	struct rd v = { val, vlen, false };
-	struct amqp_bytes ex, rk, props;
-	struct message *m;
-	uint32_t plen;
-	const uint8_t *p;
-	uint64_t id;
-
-	if (klen != 8) {
-		rc->corrupt = true;
-		return 0;
-	}
-	id = get_u64(key);
-	ex = rd_str(&v);
-	rk = rd_str(&v);
-	p = rd_take(&v, 4);
-	plen = p != NULL ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
-	                 : 0;
-	props.ptr = rd_take(&v, plen);
-	props.len = plen;
-	if (v.bad ||
-	    amqp_properties_decode(props.ptr, props.len, &(struct amqp_basic_properties){ 0 }) !=
-	        0) {
-		rc->corrupt = true;
-		return 0;
-	}
-	m = message_new(ex, rk, props, v.left);
-	message_append_body(m, v.p, v.left);
-	m->id = id;
-	if (id > broker.next_message_id)
-		broker.next_message_id = id;
-	hmap_put(&rc->msgs, &m->id, sizeof(m->id), m);
-	rc->nmsgs++;
-	return 0;
-}
-
-static int recover_mark(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
-{
-	struct recovery *rc = arg;
+	const uint8_t *k = key;
 	uint64_t *mark;
 
-	if (klen != 17 || memcmp(key, "delivered", 9) != 0 || vlen != 8)
-		return 0;
-	mark = xmalloc(2 * sizeof(*mark));
-	mark[0] = get_u64((const uint8_t *)key + 9);
-	mark[1] = get_u64(val);
-	hmap_put(&rc->marks, &mark[0], sizeof(mark[0]), mark);
+	if (klen == 17 && memcmp(key, "delivered", 9) == 0 && vlen == 8) {
+		mark = xmalloc(2 * sizeof(*mark));
+		mark[0] = get_u64(k + 9);
+		mark[1] = get_u64(val);
+		hmap_put(&rc->marks, &mark[0], sizeof(mark[0]), mark);
+	} else if (klen == 4 + ENTRY_KEY_LEN && memcmp(key, "dead", 4) == 0 && vlen == 8) {
+		if (rc->ndead == rc->capdead) {
+			rc->capdead = rc->capdead != 0 ? rc->capdead * 2 : 8;
+			rc->dead = xreallocarray(rc->dead, rc->capdead, sizeof(*rc->dead));
+		}
+		rc->dead[rc->ndead++] =
+		    (struct dead_range){ get_u64(k + 4), get_u64(k + 13), get_u64(val), k[12] };
+	}
 	return 0;
 }
 
+static bool entry_dead(const struct recovery *rc, uint64_t qid, unsigned level, uint64_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < rc->ndead; i++)
+		if (rc->dead[i].qid == qid && rc->dead[i].level == level && seq >= rc->dead[i].lo &&
+		    seq <= rc->dead[i].hi)
+			return true;
+	return false;
+}
+
+/* The run of counted entries ends: the queue learns it has them, to read back as needed. */
+static void recover_run_end(struct recovery *rc)
+{
+	if (rc->run_q != NULL && rc->run_count > 0)
+		queue_recover_paged(rc->run_q, 255 - rc->run_level, rc->run_count, rc->run_bytes,
+		    rc->run_lo, rc->run_hi);
+	rc->run_q = NULL;
+	rc->run_count = rc->run_bytes = 0;
+}
+
+/* Entries are only counted here: the messages are read when the queue's consumers near them. */
 static int recover_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct recovery *rc = arg;
-	uint64_t qid, seq, id, *mark;
+	const uint8_t *k = key;
+	uint64_t qid, seq;
+	unsigned level;
 	struct queue *q;
-	struct message *m;
 
-	if (klen != 16 || vlen != 8) {
+	if (klen != ENTRY_KEY_LEN || vlen != ENTRY_VAL_LEN) {
 		rc->corrupt = true;
 		return 0;
 	}
-	qid = get_u64(key);
-	seq = get_u64((const uint8_t *)key + 8);
-	id = get_u64(val);
-	q = hmap_get(&rc->queues, &qid, sizeof(qid));
-	m = hmap_get(&rc->msgs, &id, sizeof(id));
-	if (q == NULL || m == NULL) {
-		/* An entry whose queue or message is gone: drop it. */
-		store_batch_del(batch(), STORE_ENTRIES, key, klen);
-		rc->orphans++;
+	qid = get_u64(k);
+	level = k[8];
+	seq = get_u64(k + 9);
+	if (rc->run_q == NULL || qid != rc->run_qid || level != rc->run_level) {
+		recover_run_end(rc);
+		rc->run_qid = qid;
+		rc->run_level = level;
+		q = hmap_get(&rc->queues, &qid, sizeof(qid));
+		if (q == NULL) {
+			/* An entry whose queue is gone: deleted after the start-up. */
+			if (hmap_get(&rc->orphan_qids, &qid, sizeof(qid)) == NULL) {
+				uint64_t *p = xmalloc(sizeof(*p));
+				*p = qid;
+				hmap_put(&rc->orphan_qids, p, sizeof(*p), p);
+			}
+			rc->orphans++;
+			return 0;
+		}
+		if (255 - level >= q->nrings) {
+			rc->corrupt = true;
+			return 0;
+		}
+		rc->run_q = q;
+		rc->run_lo = seq;
+	}
+	if (entry_dead(rc, qid, level, seq)) {
+		rc->dead_entries++;
 		return 0;
 	}
-	mark = hmap_get(&rc->marks, &qid, sizeof(qid));
-	queue_recover_entry(q, m, seq, mark != NULL && seq <= mark[1]);
-	if (mark != NULL && mark[1] > q->delivered_hi)
-		q->delivered_hi = mark[1];
-	m->durable_refs++;
+	if (rc->run_count == 0)
+		rc->run_lo = seq;
+	rc->run_hi = seq;
+	rc->run_count++;
+	rc->run_bytes += get_u64((const uint8_t *)val + 8);
 	rc->nentries++;
 	return 0;
 }
@@ -676,6 +1141,8 @@ int persist_open(const char *dir, char *err, size_t errlen)
 {
 	struct recovery rc = { 0 };
 	struct hmap_iter it;
+	uint8_t last[64];
+	size_t lastlen = sizeof(last), i;
 	void *p;
 	int r = 0;
 
@@ -689,55 +1156,73 @@ int persist_open(const char *dir, char *err, size_t errlen)
 	ps.disk_ev = event_new(broker.base, -1, EV_PERSIST, disk_cb, NULL);
 	event_add(ps.disk_ev, &(struct timeval){ 2, 0 });
 	disk_cb(-1, 0, NULL);
-	hmap_init(&rc.msgs);
 	hmap_init(&rc.queues);
 	hmap_init(&rc.marks);
+	hmap_init(&rc.orphan_qids);
 	ps.recovering = true;
-	/* Exchanges, then queues, then bindings between them; then messages and entries. */
+	/* Exchanges, then queues, then bindings between them; then marks and entries. */
 	if ((r = store_scan(ps.st, STORE_DEFS, recover_exchange, &rc)) != 0 ||
 	    (r = store_scan(ps.st, STORE_DEFS, recover_queue, &rc)) != 0 ||
 	    (r = store_scan(ps.st, STORE_DEFS, recover_binding, &rc)) != 0 ||
-	    (r = store_scan(ps.st, STORE_META, recover_mark, &rc)) != 0 ||
-	    (r = store_scan(ps.st, STORE_MSGS, recover_message, &rc)) != 0 ||
-	    (r = store_scan(ps.st, STORE_ENTRIES, recover_entry, &rc)) != 0) {
+	    (r = store_scan(ps.st, STORE_META, recover_meta, &rc)) != 0) {
 		snprintf(err, errlen, "%s", store_last_error(ps.st));
 		r = -1;
 		goto out;
 	}
-	ps.recovering = false;
+	/* Delivered marks first: entries read back up to them are redelivered. */
+	hmap_iter_init(&rc.marks, &it);
+	while (hmap_iter_next(&it, NULL, NULL, &p)) {
+		uint64_t *mark = p;
+		struct queue *q = hmap_get(&rc.queues, &mark[0], sizeof(mark[0]));
+		if (q != NULL)
+			q->delivered_hi = q->recover_mark = mark[1];
+	}
+	/* Message ids go on from the greatest stored. */
+	if ((r = store_last_key(ps.st, STORE_MSGS, last, &lastlen)) < 0) {
+		snprintf(err, errlen, "%s", store_last_error(ps.st));
+		r = -1;
+		goto out;
+	}
+	if (r == 0 && lastlen == 8 && get_u64(last) > broker.next_message_id)
+		broker.next_message_id = get_u64(last);
+	r = 0;
+	ps.recovering = false; /* reads of the first entries may be submitted from here on */
+	if ((r = store_scan(ps.st, STORE_ENTRIES, recover_entry, &rc)) != 0) {
+		snprintf(err, errlen, "%s", store_last_error(ps.st));
+		r = -1;
+		goto out;
+	}
+	recover_run_end(&rc);
 	if (rc.corrupt) {
 		snprintf(err, errlen,
 		    "%s: a record is shorter than its fields: the store is corrupt", dir);
 		r = -1;
 		goto out;
 	}
-	/* Messages no queue holds any more: drop them now. */
-	hmap_iter_init(&rc.msgs, &it);
-	while (hmap_iter_next(&it, NULL, NULL, &p)) {
-		struct message *m = p;
-		if (m->durable_refs == 0) {
-			uint8_t id[8];
-			for (int i = 0; i < 8; i++)
-				id[i] = (uint8_t)(m->id >> (56 - 8 * i));
-			store_batch_del(batch(), STORE_MSGS, id, 8);
-			rc.orphans++;
-		}
-		message_unref(m); /* the queues hold their own references */
-	}
-	log_info(
-	    "store %s: recovered %llu exchanges, %llu queues, %llu bindings, %llu messages in %llu "
-	    "queue entries (%llu orphans dropped)",
+	/* Finish deleting what was purged or deleted before the stop. */
+	for (i = 0; i < rc.ndead; i++)
+		reap_start(rc.dead[i].qid, 255 - rc.dead[i].level, rc.dead[i].lo, rc.dead[i].hi,
+		    false, true);
+	hmap_iter_init(&rc.orphan_qids, &it);
+	while (hmap_iter_next(&it, NULL, NULL, &p))
+		reap_start(*(uint64_t *)p, 0, 0, 0, true, false);
+	log_info("store %s: recovered %llu exchanges, %llu queues, %llu bindings, %llu queued "
+	         "messages (%llu entries of deleted queues and %llu purged ones to delete)",
 	    dir, (unsigned long long)rc.nexchanges, (unsigned long long)rc.nqueues,
-	    (unsigned long long)rc.nbindings, (unsigned long long)rc.nmsgs,
-	    (unsigned long long)rc.nentries, (unsigned long long)rc.orphans);
+	    (unsigned long long)rc.nbindings, (unsigned long long)rc.nentries,
+	    (unsigned long long)rc.orphans, (unsigned long long)rc.dead_entries);
 out:
 	ps.recovering = false;
 	hmap_iter_init(&rc.marks, &it);
 	while (hmap_iter_next(&it, NULL, NULL, &p))
 		free(p);
+	hmap_iter_init(&rc.orphan_qids, &it);
+	while (hmap_iter_next(&it, NULL, NULL, &p))
+		free(p);
 	hmap_clear(&rc.marks);
-	hmap_clear(&rc.msgs);
+	hmap_clear(&rc.orphan_qids);
 	hmap_clear(&rc.queues);
+	free(rc.dead);
 	if (r != 0) {
 		persist_close();
 		return -1;
@@ -750,7 +1235,9 @@ void persist_close(void)
 	if (ps.st == NULL)
 		return;
 	flush_cb(-1, 0, NULL);
+	ps.closing = true;
 	store_close(ps.st); /* runs the last completions */
+	ps.closing = false;
 	ps.st = NULL;
 	if (ps.flush_ev != NULL)
 		event_free(ps.flush_ev);
@@ -772,8 +1259,10 @@ struct dump {
 	FILE *out;
 	bool quiet;           /* verify only */
 	struct hmap queues;   /* qid -> struct dump_queue */
-	struct hmap messages; /* id -> uint64_t[2]: id, references */
-	uint64_t problems, nmsgs, msg_bytes, nentries;
+	struct hmap messages; /* id -> uint64_t[3]: id, entries, counted references (0: none) */
+	struct dead_range *dead;
+	size_t ndead, capdead;
+	uint64_t problems, nmsgs, msg_bytes, nentries, ndead_entries;
 };
 
 struct dump_queue {
@@ -876,7 +1365,7 @@ static int dump_msg(const void *key, size_t klen, const void *val, size_t vlen, 
 		dump_problem(d, "message %llu is malformed", (unsigned long long)get_u64(key));
 		return 0;
 	}
-	rec = xcalloc(2, sizeof(*rec));
+	rec = xcalloc(3, sizeof(*rec));
 	rec[0] = get_u64(key);
 	hmap_put(&d->messages, &rec[0], sizeof(rec[0]), rec);
 	d->nmsgs++;
@@ -890,23 +1379,68 @@ static int dump_entry(const void *key, size_t klen, const void *val, size_t vlen
 	struct dump_queue *q;
 	uint64_t qid, id, *rec;
 
-	if (klen != 16 || vlen != 8) {
+	const uint8_t *k = key;
+	size_t i;
+	bool dead = false;
+
+	if (klen != ENTRY_KEY_LEN || vlen != ENTRY_VAL_LEN) {
 		dump_problem(d, "a queue entry is malformed");
 		return 0;
 	}
 	qid = get_u64(key);
 	id = get_u64(val);
-	d->nentries++;
-	if ((q = hmap_get(&d->queues, &qid, sizeof(qid))) == NULL)
-		dump_problem(
-		    d, "an entry of queue id %llu, which does not exist", (unsigned long long)qid);
-	else
+	for (i = 0; i < d->ndead; i++)
+		if (d->dead[i].qid == qid && d->dead[i].level == k[8] &&
+		    get_u64(k + 9) >= d->dead[i].lo && get_u64(k + 9) <= d->dead[i].hi)
+			dead = true;
+	if (dead)
+		d->ndead_entries++; /* purged: being deleted */
+	else if ((q = hmap_get(&d->queues, &qid, sizeof(qid))) == NULL)
+		d->ndead_entries++; /* of a deleted queue: being deleted */
+	else {
+		d->nentries++;
 		q->entries++;
+	}
 	if ((rec = hmap_get(&d->messages, &id, sizeof(id))) == NULL)
 		dump_problem(d, "an entry refers to message %llu, which does not exist",
 		    (unsigned long long)id);
 	else
 		rec[1]++;
+	return 0;
+}
+
+static int dump_refs(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct dump *d = arg;
+	const uint8_t *v = val;
+	uint64_t id, *rec;
+
+	if (klen != 8 || vlen != 4) {
+		dump_problem(d, "a reference count is malformed");
+		return 0;
+	}
+	id = get_u64(key);
+	if ((rec = hmap_get(&d->messages, &id, sizeof(id))) == NULL)
+		dump_problem(d, "a reference count for message %llu, which does not exist",
+		    (unsigned long long)id);
+	else
+		rec[2] = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
+	return 0;
+}
+
+static int dump_meta(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct dump *d = arg;
+	const uint8_t *k = key;
+
+	if (klen == 4 + ENTRY_KEY_LEN && memcmp(key, "dead", 4) == 0 && vlen == 8) {
+		if (d->ndead == d->capdead) {
+			d->capdead = d->capdead != 0 ? d->capdead * 2 : 8;
+			d->dead = xreallocarray(d->dead, d->capdead, sizeof(*d->dead));
+		}
+		d->dead[d->ndead++] =
+		    (struct dead_range){ get_u64(k + 4), get_u64(k + 13), get_u64(val), k[12] };
+	}
 	return 0;
 }
 
@@ -923,7 +1457,9 @@ int persist_dump(const char *dir, FILE *out, bool verify_only, char *err, size_t
 	hmap_init(&d.queues);
 	hmap_init(&d.messages);
 	if ((r = store_scan(st, STORE_DEFS, dump_def, &d)) != 0 ||
+	    (r = store_scan(st, STORE_META, dump_meta, &d)) != 0 ||
 	    (r = store_scan(st, STORE_MSGS, dump_msg, &d)) != 0 ||
+	    (r = store_scan(st, STORE_REFS, dump_refs, &d)) != 0 ||
 	    (r = store_scan(st, STORE_ENTRIES, dump_entry, &d)) != 0) {
 		snprintf(err, errlen, "%s", store_last_error(st));
 		r = -1;
@@ -942,14 +1478,22 @@ int persist_dump(const char *dir, FILE *out, bool verify_only, char *err, size_t
 		uint64_t *rec = p;
 		if (rec[1] == 0)
 			dump_problem(&d, "message %llu is in no queue", (unsigned long long)rec[0]);
+		else if (rec[1] != (rec[2] != 0 ? rec[2] : 1))
+			dump_problem(&d,
+			    "message %llu is in %llu queue entries but counted in %llu",
+			    (unsigned long long)rec[0], (unsigned long long)rec[1],
+			    (unsigned long long)(rec[2] != 0 ? rec[2] : 1));
 		free(rec);
 	}
 	hmap_clear(&d.queues);
 	hmap_clear(&d.messages);
-	fprintf(out, "%llu messages (%llu bytes) in %llu queue entries, %llu on disk in all: %s\n",
+	free(d.dead);
+	fprintf(out,
+	    "%llu messages (%llu bytes) in %llu queue entries (and %llu being deleted), %llu on "
+	    "disk in all: %s\n",
 	    (unsigned long long)d.nmsgs, (unsigned long long)d.msg_bytes,
-	    (unsigned long long)d.nentries, (unsigned long long)store_disk_usage(st),
-	    d.problems == 0 ? "ok" : "PROBLEMS");
+	    (unsigned long long)d.nentries, (unsigned long long)d.ndead_entries,
+	    (unsigned long long)store_disk_usage(st), d.problems == 0 ? "ok" : "PROBLEMS");
 	store_close(st);
 	if (r == 0 && d.problems > 0) {
 		snprintf(err, errlen, "%llu problems", (unsigned long long)d.problems);

@@ -2,7 +2,7 @@
  * queue.c: queues: a ring of entries per priority level, ordered by a sequence number so that a
  * requeued message goes back to its old place; delivery to consumers in round robin (highest
  * consumer priority first), bounded by their prefetch credit; message TTL, queue expiry,
- * max-length with its overflow modes, and dead-lettering.
+ * max-length with its overflow modes, and dead-lettering. Long queues page: see struct qpage.
  */
 #include <event2/event.h>
 #include <stdio.h>
@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "server/server.h"
+
+static void queue_schedule_ttl(struct queue *q);
 
 /* ---- rings ---- */
 
@@ -37,6 +39,7 @@ static void ring_push(struct qring *r, const struct qentry *e)
 		ring_grow(r);
 	*ring_at(r, r->len) = *e;
 	r->len++;
+	r->bytes += e->m->body_size;
 }
 
 static void ring_pop(struct qring *r, struct qentry *out)
@@ -44,6 +47,7 @@ static void ring_pop(struct qring *r, struct qentry *out)
 	*out = *ring_at(r, 0);
 	r->head = (r->head + 1) & (r->cap - 1);
 	r->len--;
+	r->bytes -= out->m->body_size;
 }
 
 /* Insert by seq: requeues usually land at the front, so search from there. */
@@ -53,6 +57,7 @@ static void ring_insert(struct qring *r, const struct qentry *e)
 
 	if (r->len == r->cap)
 		ring_grow(r);
+	r->bytes += e->m->body_size;
 	while (pos < r->len && ring_at(r, pos)->seq < e->seq)
 		pos++;
 	if (pos == 0) {
@@ -72,19 +77,250 @@ static struct qring *queue_head_ring(struct queue *q)
 {
 	unsigned i;
 
-	for (i = q->nrings; i-- > 0;)
+	for (i = q->nrings; i-- > 0;) {
 		if (q->rings[i].len > 0)
 			return &q->rings[i];
+		/* Its next entries are being read: lower priorities wait rather than overtake. */
+		if (q->pages != NULL && q->pages[i].count > 0)
+			return NULL;
+	}
 	return NULL;
+}
+
+unsigned queue_ring_index(const struct queue *q, const struct message *m)
+{
+	return m->priority < q->nrings ? m->priority : q->nrings - 1;
 }
 
 static struct qring *queue_ring_for(struct queue *q, const struct message *m)
 {
-	unsigned p = m->priority;
+	return &q->rings[queue_ring_index(q, m)];
+}
 
-	if (p >= q->nrings)
-		p = q->nrings - 1;
-	return &q->rings[p];
+/* ---- paging ---- */
+
+#define PAGE_KEEP 2048 /* entries a ring keeps in memory once it pages */
+#define PAGE_HIGH 4096 /* ... and the length at which it starts to */
+#define PAGE_KEEP_BYTES (4 * 1024 * 1024)
+#define PAGE_HIGH_BYTES (16 * 1024 * 1024)
+#define PAGE_TAIL 512 /* arrivals held before they follow the paged entries out */
+#define PAGE_READ 1024
+
+/* Transient messages go to disk once message memory passes half the limit, as in RabbitMQ. */
+static bool mem_pressure(void)
+{
+	return broker.mem_used > broker.cfg.mem_high / 2;
+}
+
+/* Queues that drop from the head on overflow need their head in memory: they never page. */
+static bool queue_can_page(const struct queue *q)
+{
+	return persist_can_page() && !q->deleted &&
+	    !((q->qa.has_max_len || q->qa.has_max_bytes) && q->qa.overflow == OVERFLOW_DROP_HEAD);
+}
+
+static struct qpage *queue_pages(struct queue *q, unsigned ri)
+{
+	if (q->pages == NULL)
+		q->pages = xcalloc(q->nrings, sizeof(*q->pages));
+	return &q->pages[ri];
+}
+
+/* Is the entry worth paging out now: already in the store, or memory is short. */
+static bool entry_pageable(const struct queue *q, const struct qentry *e, bool pressure)
+{
+	return !e->redelivered && (pressure || persist_entry_stored(q, e->m));
+}
+
+static void page_out_entry(struct queue *q, unsigned ri, struct qpage *pg, const struct qentry *e)
+{
+	persist_page_out(q, ri, e);
+	pg->count++;
+	pg->bytes += e->m->body_size;
+	message_unref(e->m);
+}
+
+/* A ring grown past PAGE_HIGH: its back goes to the store, in front of what is there already. */
+static void ring_page_out_back(struct queue *q, unsigned ri)
+{
+	struct qring *r = &q->rings[ri];
+	struct qpage *pg;
+	struct qentry *e;
+	bool pressure;
+
+	if ((r->len <= PAGE_HIGH && r->bytes <= PAGE_HIGH_BYTES) || !queue_can_page(q))
+		return;
+	pg = queue_pages(q, ri);
+	if (pg->loading) /* what comes back belongs after what would go out: later */
+		return;
+	pressure = mem_pressure();
+	while ((r->len > PAGE_KEEP || r->bytes > PAGE_KEEP_BYTES) && r->len > 1) {
+		e = ring_at(r, r->len - 1);
+		if (!entry_pageable(q, e, pressure))
+			break;
+		if (pg->count == 0)
+			pg->hi = e->seq;
+		pg->lo = e->seq;
+		r->len--;
+		r->bytes -= e->m->body_size;
+		page_out_entry(q, ri, pg, e);
+	}
+}
+
+/* Arrivals behind paged entries follow them out once enough have gathered. */
+static void tail_page_out(struct queue *q, unsigned ri)
+{
+	struct qpage *pg = &q->pages[ri];
+	struct qentry e;
+	bool pressure;
+
+	if ((pg->tail.len < PAGE_TAIL && pg->tail.bytes < PAGE_KEEP_BYTES) || !queue_can_page(q))
+		return;
+	pressure = mem_pressure();
+	while (pg->tail.len > 0 && entry_pageable(q, ring_at(&pg->tail, 0), pressure)) {
+		ring_pop(&pg->tail, &e);
+		if (pg->count == 0)
+			pg->lo = e.seq;
+		pg->hi = e.seq;
+		page_out_entry(q, ri, pg, &e);
+	}
+}
+
+/* Read the next paged entries of ring ri back before the consumers reach them. */
+static void ring_page_in(struct queue *q, unsigned ri)
+{
+	struct qring *r = &q->rings[ri];
+	struct qpage *pg;
+
+	if (q->pages == NULL || q->deleted)
+		return;
+	pg = &q->pages[ri];
+	if (pg->loading || pg->count == 0 || r->len >= PAGE_KEEP / 2 ||
+	    r->bytes >= PAGE_KEEP_BYTES / 2 || !persist_can_page())
+		return;
+	pg->loading = true;
+	persist_page_in(q, ri, pg->lo, pg->hi, PAGE_READ, PAGE_KEEP_BYTES);
+}
+
+static void queue_wake_waiters(struct queue *q)
+{
+	size_t i, n = q->nwaiters;
+	struct conn **w = q->load_waiters;
+
+	if (n == 0)
+		return;
+	q->load_waiters = NULL;
+	q->nwaiters = q->capwaiters = 0;
+	for (i = 0; i < n; i++) {
+		w[i]->load_wait = NULL;
+		queue_unref(q);
+		conn_resume_reading(w[i]);
+	}
+	free(w);
+}
+
+bool queue_wait_load(struct queue *q, struct conn *c)
+{
+	unsigned i;
+	bool loading = false;
+
+	if (q->pages == NULL || q->count == 0 || q->deleted)
+		return false;
+	for (i = 0; i < q->nrings; i++) {
+		ring_page_in(q, i);
+		loading |= q->pages[i].loading;
+	}
+	if (!loading)
+		return false;
+	if (q->nwaiters == q->capwaiters) {
+		q->capwaiters = q->capwaiters != 0 ? q->capwaiters * 2 : 4;
+		q->load_waiters =
+		    xreallocarray(q->load_waiters, q->capwaiters, sizeof(*q->load_waiters));
+	}
+	q->load_waiters[q->nwaiters++] = c;
+	c->load_wait = queue_ref(q);
+	return true;
+}
+
+void queue_forget_waiter(struct queue *q, struct conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < q->nwaiters; i++) {
+		if (q->load_waiters[i] == c) {
+			q->load_waiters[i] = q->load_waiters[--q->nwaiters];
+			c->load_wait = NULL;
+			queue_unref(q);
+			return;
+		}
+	}
+}
+
+void queue_paged_in(struct queue *q, unsigned ri, uint64_t gen, struct paged_entry *v, size_t n,
+    uint64_t upto, bool range_done)
+{
+	struct qpage *pg;
+	struct qring *r;
+	struct qentry e;
+	size_t i;
+
+	if (q->deleted || gen != q->page_gen || q->pages == NULL) {
+		for (i = 0; i < n; i++)
+			if (v[i].ok)
+				message_unref(v[i].e.m);
+		return;
+	}
+	pg = &q->pages[ri];
+	r = &q->rings[ri];
+	pg->loading = false;
+	for (i = 0; i < n; i++) {
+		pg->count--;
+		pg->bytes -= v[i].e.m->body_size;
+		if (v[i].ok) {
+			ring_push(r, &v[i].e);
+		} else {
+			/* Its message is gone from the store (logged by persist.c): it is lost. */
+			q->count--;
+			q->bytes -= v[i].e.m->body_size;
+			message_unref(v[i].e.m);
+		}
+	}
+	if (n > 0)
+		pg->lo = upto + 1;
+	if (range_done && pg->count > 0) {
+		log_error(
+		    "queue '%s' in vhost '%s': %llu paged messages are missing from the store",
+		    q->name, q->vhost->name, (unsigned long long)pg->count);
+		q->count -= pg->count;
+		q->bytes -= pg->bytes;
+		pg->count = pg->bytes = 0;
+	}
+	if (pg->count == 0) {
+		while (pg->tail.len > 0) {
+			ring_pop(&pg->tail, &e);
+			ring_push(r, &e);
+		}
+	}
+	ring_page_in(q, ri);
+	queue_schedule_ttl(q);
+	broker_kick(q);
+	queue_wake_waiters(q);
+}
+
+void queue_recover_paged(
+    struct queue *q, unsigned ri, uint64_t count, uint64_t bytes, uint64_t lo, uint64_t hi)
+{
+	struct qpage *pg = queue_pages(q, ri);
+
+	pg->count += count;
+	pg->bytes += bytes;
+	pg->lo = lo;
+	pg->hi = hi;
+	q->count += count;
+	q->bytes += bytes;
+	if (hi > q->next_seq)
+		q->next_seq = hi;
+	ring_page_in(q, ri);
 }
 
 /* ---- life cycle ---- */
@@ -131,9 +367,14 @@ void queue_unref(struct queue *q)
 
 	if (--q->refs > 0)
 		return;
-	for (i = 0; i < q->nrings; i++)
+	for (i = 0; i < q->nrings; i++) {
 		free(q->rings[i].v);
+		if (q->pages != NULL)
+			free(q->pages[i].tail.v);
+	}
 	free(q->rings);
+	free(q->pages);
+	free(q->load_waiters);
 	if (q->ttl_ev != NULL)
 		event_free(q->ttl_ev);
 	if (q->expire_ev != NULL)
@@ -155,7 +396,20 @@ static void queue_drop_all(struct queue *q)
 			persist_remove(q, e.m, e.seq);
 			message_unref(e.m);
 		}
+		if (q->pages != NULL) {
+			struct qpage *pg = &q->pages[i];
+			while (pg->tail.len > 0) {
+				ring_pop(&pg->tail, &e);
+				persist_remove(q, e.m, e.seq);
+				message_unref(e.m);
+			}
+			if (pg->count > 0)
+				persist_drop_paged(q, i, pg->lo, pg->hi);
+			pg->count = pg->bytes = 0;
+			pg->loading = false;
+		}
 	}
+	q->page_gen++; /* reads in flight come back to nothing */
 	q->count = 0;
 	q->bytes = 0;
 }
@@ -185,6 +439,7 @@ uint64_t queue_delete(struct queue *q)
 	while (!LIST_EMPTY(&q->bound_by))
 		binding_free(LIST_FIRST(&q->bound_by));
 	n = queue_purge(q);
+	queue_wake_waiters(q); /* their basic.get finds the queue gone */
 	if (q->expire_ev != NULL)
 		evtimer_del(q->expire_ev);
 	hmap_del(&q->vhost->queues, q->name, q->name_len);
@@ -268,6 +523,7 @@ static void queue_expire_heads(struct queue *q)
 			persist_remove(q, e.m, e.seq);
 			message_unref(e.m);
 		}
+		ring_page_in(q, i);
 	}
 }
 
@@ -307,6 +563,9 @@ int queue_publish(struct queue *q, struct message *m)
 {
 	struct qentry e;
 	struct qring *r;
+	struct qpage *pg;
+	unsigned ri;
+	bool stored;
 
 	if (q->deleted)
 		return 0;
@@ -335,28 +594,23 @@ int queue_publish(struct queue *q, struct message *m)
 	e.seq = ++q->next_seq;
 	e.expires_at = entry_expiry(q, m, now_ms());
 	e.redelivered = false;
-	ring_push(queue_ring_for(q, m), &e);
+	ri = queue_ring_index(q, m);
+	pg = q->pages != NULL ? &q->pages[ri] : NULL;
+	if (pg != NULL && (pg->count > 0 || pg->loading))
+		ring_push(&pg->tail, &e); /* behind the paged entries */
+	else
+		ring_push(&q->rings[ri], &e);
 	q->count++;
 	q->bytes += m->body_size;
+	stored = persist_enqueue(q, m, e.seq, e.expires_at);
+	if (pg != NULL && pg->tail.len > 0)
+		tail_page_out(q, ri);
+	else
+		ring_page_out_back(q, ri);
 	if (e.expires_at != 0 && q->ttl_ev != NULL && !evtimer_pending(q->ttl_ev, NULL))
 		queue_schedule_ttl(q);
 	broker_kick(q);
-	return persist_enqueue(q, m, e.seq) ? 1 : 0;
-}
-
-void queue_recover_entry(struct queue *q, struct message *m, uint64_t seq, bool redelivered)
-{
-	struct qentry e = { message_ref(m), seq, 0, redelivered };
-
-	/* Entries come in seq order; TTLs restart from now, as the clock of the old process is gone. */
-	e.expires_at = entry_expiry(q, m, now_ms());
-	ring_push(queue_ring_for(q, m), &e);
-	q->count++;
-	q->bytes += m->body_size;
-	if (seq > q->next_seq)
-		q->next_seq = seq;
-	if (e.expires_at != 0)
-		queue_schedule_ttl(q);
+	return stored ? 1 : 0;
 }
 
 void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at)
@@ -381,11 +635,15 @@ bool queue_pop(struct queue *q, struct qentry *out)
 	struct qring *r;
 
 	queue_expire_heads(q);
-	if ((r = queue_head_ring(q)) == NULL)
+	if ((r = queue_head_ring(q)) == NULL) {
+		for (unsigned i = 0; q->pages != NULL && i < q->nrings; i++)
+			ring_page_in(q, i);
 		return false;
+	}
 	ring_pop(r, out);
 	q->count--;
 	q->bytes -= out->m->body_size;
+	ring_page_in(q, (unsigned)(r - q->rings));
 	return true;
 }
 

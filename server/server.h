@@ -156,7 +156,9 @@ struct message {
 	uint8_t *props; /* encoded property list, flags word onward, forwarded verbatim */
 	uint8_t *body;
 	size_t alloc_size;     /* accounted against broker.mem_used */
-	uint32_t durable_refs; /* queue entries in the store that hold it */
+	uint32_t durable_refs; /* durable queue entries written for it when it was routed */
+	bool stored;           /* its bytes are in the store, under id, for its durable entries */
+	bool shared;           /* the store may count several entries for it: release, not delete */
 	char *exchange;        /* NUL-terminated, in the same allocation */
 	char *routing_key;
 	/* exchange, routing key, properties and (small) body follow */
@@ -276,6 +278,20 @@ struct qentry {
 struct qring {
 	struct qentry *v;
 	size_t cap, head, len;
+	uint64_t bytes; /* body bytes of its entries */
+};
+/*
+ * A long queue keeps only its head in memory: the entries behind it are paged out to the store
+ * (persistent ones in durable queues are there already; others are written to scratch under memory
+ * pressure), and read back ahead of the consumers. Per priority level: the ring (head), then
+ * `count` entries in the store with seqs in [lo, hi], then `tail`, which takes new arrivals while
+ * anything is paged out.
+ */
+struct qpage {
+	struct qring tail;
+	uint64_t count, bytes;
+	uint64_t lo, hi;
+	bool loading; /* a read of the next entries is in flight */
 };
 enum overflow { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT_PUBLISH, OVERFLOW_REJECT_PUBLISH_DLX };
 struct queue_args {
@@ -299,6 +315,11 @@ struct queue {
 	struct queue_args qa;
 	struct qring *rings; /* one per priority level */
 	unsigned nrings;
+	struct qpage *pages; /* one per priority level, once the queue has paged; else NULL */
+	uint64_t page_gen;   /* bumped when paged entries are dropped: reads in flight are stale */
+	uint64_t recover_mark;      /* recovered entries up to this seq were delivered before */
+	struct conn **load_waiters; /* connections whose basic.get waits for a read */
+	size_t nwaiters, capwaiters;
 	uint64_t count, bytes; /* ready messages */
 	uint64_t next_seq;
 	uint64_t unacked;
@@ -332,8 +353,21 @@ uint64_t queue_purge(struct queue *q);
  * it), or -1 if refused by x-overflow reject-publish.
  */
 int queue_publish(struct queue *q, struct message *m);
-/* Start-up: put a recovered message back at seq. */
-void queue_recover_entry(struct queue *q, struct message *m, uint64_t seq, bool redelivered);
+/* The priority level (ring) that holds m in q. */
+unsigned queue_ring_index(const struct queue *q, const struct message *m);
+/* Start-up: count entries of ring ri that are in the store (seqs lo..hi) and read the first. */
+void queue_recover_paged(
+    struct queue *q, unsigned ri, uint64_t count, uint64_t bytes, uint64_t lo, uint64_t hi);
+/* A read of paged entries came back (persist.c): n entries, in seq order, references taken over. */
+struct paged_entry {
+	struct qentry e;
+	bool ok;
+};
+void queue_paged_in(struct queue *q, unsigned ri, uint64_t gen, struct paged_entry *v, size_t n,
+    uint64_t upto, bool range_done);
+/* basic.get found the queue loading: c waits (true) until a read comes back. */
+bool queue_wait_load(struct queue *q, struct conn *c);
+void queue_forget_waiter(struct queue *q, struct conn *c);
 /* Put back a delivered message at its old place, redelivered; takes over the reference. */
 void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at);
 /* Take the head message for basic.get (expired ones are dropped first). */
@@ -425,6 +459,7 @@ struct conn {
 	bool login_pending;            /* input paused: the password is being checked */
 	bool counted;                  /* counted in its vhost's nconns */
 	bool in_read;                  /* inside conn_read_cb: never re-enter it */
+	struct queue *load_wait; /* input paused: a basic.get waits for this queue to read ahead */
 	bool tls, tls_verify; /* an amqps connection; the listener verifies client certificates */
 	char mechanism[16];
 };
@@ -586,7 +621,17 @@ void persist_exchange(const struct exchange *x, bool add);
 void persist_queue(struct queue *q, bool add);
 void persist_binding(const struct binding *b, bool add);
 /* A message entered a queue at seq: true if that was written to the store. */
-bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq);
+bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at);
+/* Can q page out at all (there is a store)? Is e's entry already in the store? */
+bool persist_can_page(void);
+bool persist_entry_stored(const struct queue *q, const struct message *m);
+/* Entry e of ring ri leaves memory: written to scratch unless the store holds it already. */
+void persist_page_out(struct queue *q, unsigned ri, const struct qentry *e);
+/* Read up to max entries (and about max_bytes) of ring ri with seqs in [lo, hi]: queue_paged_in. */
+void persist_page_in(
+    struct queue *q, unsigned ri, uint64_t lo, uint64_t hi, size_t max, uint64_t max_bytes);
+/* Drop the paged entries of ring ri with seqs in [lo, hi] from the store (purge, delete). */
+void persist_drop_paged(struct queue *q, unsigned ri, uint64_t lo, uint64_t hi);
 void persist_remove(struct queue *q, struct message *m, uint64_t seq);
 void persist_delivered(struct queue *q, const struct message *m, uint64_t seq);
 /* Confirm seq on ch when the store has made this turn's writes durable (false: nothing pending). */

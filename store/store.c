@@ -25,12 +25,12 @@
 #define CACHE_BYTES (32 * 1024 * 1024)
 
 static const char *const table_files[STORE_NTABLES] = { "defs.db", "msgs.db", "entries.db",
-	"meta.db" };
+	"meta.db", "refs.db", "scratch.db" };
 
-enum op_kind { OP_PUT, OP_DEL };
+enum op_kind { OP_PUT, OP_DEL, OP_RELEASE };
 
 struct op {
-	uint8_t kind, table;
+	uint8_t kind, table, table2; /* table2: the target of a release */
 	uint32_t klen, vlen;
 	size_t off; /* key, then value, at data + off */
 };
@@ -40,10 +40,17 @@ struct store_batch {
 	size_t nops, capops;
 	uint8_t *data;
 	size_t len, cap;
+	int (*job)(struct store_txn *t, void *arg); /* a job instead of ops */
 	void (*done)(void *arg, int status);
 	void *arg;
 	int status;
 	struct store_batch *next;
+};
+
+struct store_txn {
+	struct store *st;
+	DB_TXN *txn;
+	DBT val; /* the last value read, owned here */
 };
 
 struct store {
@@ -127,6 +134,13 @@ void store_batch_del(struct store_batch *b, enum store_table t, const void *key,
 	batch_add(b, OP_DEL, t, key, klen, NULL, 0);
 }
 
+void store_batch_release(struct store_batch *b, enum store_table counts, enum store_table target,
+    const void *key, size_t klen)
+{
+	batch_add(b, OP_RELEASE, counts, key, klen, NULL, 0);
+	b->ops[b->nops - 1].table2 = (uint8_t)target;
+}
+
 bool store_batch_empty(const struct store_batch *b)
 {
 	return b->nops == 0;
@@ -148,12 +162,59 @@ void store_batch_free(struct store_batch *b)
 
 /* ---- the store thread ---- */
 
-/* Apply one batch inside txn; 0 or a Berkeley DB error. */
+/* Drop one reference (see store_batch_release); 0 or a Berkeley DB error. */
+static int release_ref(
+    struct store *st, DB_TXN *txn, unsigned counts, unsigned target, const void *key, size_t klen)
+{
+	DBT k = { 0 }, v = { 0 };
+	uint8_t buf[4];
+	uint32_t n = 1;
+	int r;
+
+	k.data = (void *)key;
+	k.size = (uint32_t)klen;
+	v.data = buf;
+	v.ulen = sizeof(buf);
+	v.flags = DB_DBT_USERMEM;
+	r = st->db[counts]->get(st->db[counts], txn, &k, &v, DB_RMW);
+	if (r == 0 && v.size == 4)
+		n = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 | (uint32_t)buf[2] << 8 |
+		    buf[3];
+	else if (r != 0 && r != DB_NOTFOUND)
+		return r;
+	if (n > 2 || (n == 2 && r == 0)) {
+		n--;
+		if (n == 1) /* one reference left: no count needed */
+			return (r = st->db[counts]->del(st->db[counts], txn, &k, 0)) == DB_NOTFOUND
+			    ? 0
+			    : r;
+		buf[0] = (uint8_t)(n >> 24);
+		buf[1] = (uint8_t)(n >> 16);
+		buf[2] = (uint8_t)(n >> 8);
+		buf[3] = (uint8_t)n;
+		v.size = 4;
+		return st->db[counts]->put(st->db[counts], txn, &k, &v, 0);
+	}
+	if (r == 0 && (r = st->db[counts]->del(st->db[counts], txn, &k, 0)) != 0 &&
+	    r != DB_NOTFOUND)
+		return r;
+	r = st->db[target]->del(st->db[target], txn, &k, 0);
+	return r == DB_NOTFOUND ? 0 : r;
+}
+
+/* Apply one batch (or run one job) inside txn; 0 or an error. */
 static int apply_batch(struct store *st, DB_TXN *txn, const struct store_batch *b)
 {
 	size_t i;
 	int r;
 
+	if (b->job != NULL) {
+		struct store_txn t = { st, txn, { 0 } };
+		t.val.flags = DB_DBT_REALLOC;
+		r = b->job(&t, b->arg);
+		free(t.val.data);
+		return r;
+	}
 	for (i = 0; i < b->nops; i++) {
 		const struct op *o = &b->ops[i];
 		DBT k = { 0 }, v = { 0 };
@@ -164,15 +225,120 @@ static int apply_batch(struct store *st, DB_TXN *txn, const struct store_batch *
 			v.data = b->data + o->off + o->klen;
 			v.size = o->vlen;
 			r = st->db[o->table]->put(st->db[o->table], txn, &k, &v, 0);
-		} else {
+		} else if (o->kind == OP_DEL) {
 			r = st->db[o->table]->del(st->db[o->table], txn, &k, 0);
 			if (r == DB_NOTFOUND)
 				r = 0; /* deleting what is not there is fine */
+		} else {
+			r = release_ref(st, txn, o->table, o->table2, k.data, k.size);
 		}
 		if (r != 0)
 			return r;
 	}
 	return 0;
+}
+
+/* ---- jobs ---- */
+
+void store_submit_job(struct store *st, int (*fn)(struct store_txn *t, void *arg),
+    void (*done)(void *arg, int status), void *arg)
+{
+	struct store_batch *b = store_batch_new();
+
+	b->job = fn;
+	store_submit(st, b, done, arg);
+}
+
+static int txn_error(struct store_txn *t, const char *what, enum store_table tb, int r)
+{
+	set_error(t->st, "%s/%s: %s: %s", t->st->dir, table_files[tb], what, db_strerror(r));
+	return STORE_E_DB;
+}
+
+int store_txn_get(struct store_txn *t, enum store_table tb, const void *key, size_t klen,
+    const void **val, size_t *vlen)
+{
+	DBT k = { 0 };
+	int r;
+
+	k.data = (void *)key;
+	k.size = (uint32_t)klen;
+	r = t->st->db[tb]->get(t->st->db[tb], t->txn, &k, &t->val, 0);
+	if (r == DB_NOTFOUND)
+		return 1;
+	if (r != 0)
+		return txn_error(t, "read", tb, r);
+	*val = t->val.data;
+	*vlen = t->val.size;
+	return 0;
+}
+
+int store_txn_range(struct store_txn *t, enum store_table tb, const void *from, size_t flen,
+    size_t prefix_len,
+    int (*fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg), void *arg)
+{
+	DBC *cur = NULL;
+	DBT k = { 0 }, v = { 0 };
+	int r, ret = 0;
+	uint32_t flag = DB_SET_RANGE;
+
+	k.flags = v.flags = DB_DBT_REALLOC;
+	if ((k.data = malloc(flen > 0 ? flen : 1)) == NULL)
+		abort();
+	memcpy(k.data, from, flen);
+	k.size = (uint32_t)flen;
+	if ((r = t->st->db[tb]->cursor(t->st->db[tb], t->txn, &cur, 0)) != 0) {
+		free(k.data);
+		return txn_error(t, "cursor", tb, r);
+	}
+	while ((r = cur->get(cur, &k, &v, flag)) == 0) {
+		flag = DB_NEXT;
+		if (k.size < prefix_len || memcmp(k.data, from, prefix_len) != 0)
+			break;
+		if (fn(k.data, k.size, v.data, v.size, arg) != 0)
+			break;
+	}
+	if (r != 0 && r != DB_NOTFOUND)
+		ret = txn_error(t, "read", tb, r);
+	cur->close(cur);
+	free(k.data);
+	free(v.data);
+	return ret;
+}
+
+int store_txn_put(struct store_txn *t, enum store_table tb, const void *key, size_t klen,
+    const void *val, size_t vlen)
+{
+	DBT k = { 0 }, v = { 0 };
+	int r;
+
+	k.data = (void *)key;
+	k.size = (uint32_t)klen;
+	v.data = (void *)val;
+	v.size = (uint32_t)vlen;
+	if ((r = t->st->db[tb]->put(t->st->db[tb], t->txn, &k, &v, 0)) != 0)
+		return txn_error(t, "write", tb, r);
+	return 0;
+}
+
+int store_txn_del(struct store_txn *t, enum store_table tb, const void *key, size_t klen)
+{
+	DBT k = { 0 };
+	int r;
+
+	k.data = (void *)key;
+	k.size = (uint32_t)klen;
+	if ((r = t->st->db[tb]->del(t->st->db[tb], t->txn, &k, 0)) != 0 && r != DB_NOTFOUND)
+		return txn_error(t, "delete", tb, r);
+	return 0;
+}
+
+int store_txn_release(struct store_txn *t, enum store_table counts, enum store_table target,
+    const void *key, size_t klen)
+{
+	int r = release_ref(t->st, t->txn, counts, target, key, klen);
+
+	return r != 0 ? txn_error(t, "release", target, r) : 0;
 }
 
 /* One group: every batch in the list, one transaction, one flush. */
@@ -188,7 +354,8 @@ static int commit_group(struct store *st, struct store_batch *list)
 	}
 	for (b = list; b != NULL; b = b->next) {
 		if ((r = apply_batch(st, txn, b)) != 0) {
-			set_error(st, "%s: write: %s", st->dir, db_strerror(r));
+			if (b->job == NULL)
+				set_error(st, "%s: write: %s", st->dir, db_strerror(r));
 			txn->abort(txn);
 			return STORE_E_DB;
 		}
@@ -410,10 +577,19 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 		    dir, db_strerror(r));
 		goto fail;
 	}
+	/* Scratch holds nothing of the last process: start it empty. */
+	if ((r = env->dbremove(env, NULL, table_files[STORE_SCRATCH], NULL, DB_AUTO_COMMIT)) != 0 &&
+	    r != ENOENT) {
+		snprintf(err, errlen, "%s/%s: %s", dir, table_files[STORE_SCRATCH], db_strerror(r));
+		goto fail;
+	}
 	for (i = 0; i < STORE_NTABLES; i++) {
 		/* Message bodies get large pages so that most fit a page, not a chain of overflow pages. */
-		if ((r = db_create(&st->db[i], env, 0)) == 0 && i == STORE_MSGS)
+		if ((r = db_create(&st->db[i], env, 0)) == 0 &&
+		    (i == STORE_MSGS || i == STORE_SCRATCH))
 			st->db[i]->set_pagesize(st->db[i], 65536);
+		if (r == 0 && i == STORE_SCRATCH)
+			r = st->db[i]->set_flags(st->db[i], DB_TXN_NOT_DURABLE);
 		if (r != 0 ||
 		    (r = st->db[i]->open(st->db[i], NULL, table_files[i], NULL, DB_BTREE,
 		         DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600)) != 0) {
@@ -495,6 +671,32 @@ int store_scan(struct store *st, enum store_table t,
 	free(k.data);
 	free(v.data);
 	return ret;
+}
+
+int store_last_key(struct store *st, enum store_table t, void *key, size_t *klen)
+{
+	DBC *cur = NULL;
+	DBT k = { 0 }, v = { 0 };
+	int r;
+
+	k.data = key;
+	k.ulen = (uint32_t)*klen;
+	k.flags = DB_DBT_USERMEM;
+	v.flags = DB_DBT_PARTIAL; /* the key only */
+	if ((r = st->db[t]->cursor(st->db[t], NULL, &cur, 0)) != 0) {
+		set_error(st, "%s/%s: cursor: %s", st->dir, table_files[t], db_strerror(r));
+		return STORE_E_DB;
+	}
+	r = cur->get(cur, &k, &v, DB_LAST);
+	cur->close(cur);
+	if (r == DB_NOTFOUND)
+		return 1;
+	if (r != 0) {
+		set_error(st, "%s/%s: read: %s", st->dir, table_files[t], db_strerror(r));
+		return STORE_E_DB;
+	}
+	*klen = k.size;
+	return 0;
 }
 
 uint64_t store_disk_usage(const struct store *st)

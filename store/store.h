@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* The on-disk format this build reads and writes; recorded in DATA_DIR/FORMAT. */
-#define STORE_FORMAT_VERSION 1
+#define STORE_FORMAT_VERSION 2
 
 enum store_err {
 	STORE_OK = 0,
@@ -30,8 +30,20 @@ enum store_err {
 	STORE_E_FLUSH = -4,  /* the log could not be made durable: nothing in the batch is safe */
 };
 
-/* The tables: definitions, message bodies, queue entries, and small named values. */
-enum store_table { STORE_DEFS, STORE_MSGS, STORE_ENTRIES, STORE_META, STORE_NTABLES };
+/*
+ * The tables: definitions, message bodies, queue entries, small named values, reference counts of
+ * shared records, and scratch: records that need not survive the process (transient data paged
+ * out of memory). Scratch is not logged and is emptied every time the store opens.
+ */
+enum store_table {
+	STORE_DEFS,
+	STORE_MSGS,
+	STORE_ENTRIES,
+	STORE_META,
+	STORE_REFS,
+	STORE_SCRATCH,
+	STORE_NTABLES
+};
 
 struct store;
 struct store_batch;
@@ -50,6 +62,13 @@ struct store_batch *store_batch_new(void);
 void store_batch_put(struct store_batch *b, enum store_table t, const void *key, size_t klen,
     const void *val, size_t vlen);
 void store_batch_del(struct store_batch *b, enum store_table t, const void *key, size_t klen);
+/*
+ * Release one reference to the record under key in table target: its count in table counts (a
+ * 4-byte big-endian number; no record there means 1) goes down by one, and at zero both the count
+ * and the target record are deleted. The count is read on the store thread, in batch order.
+ */
+void store_batch_release(struct store_batch *b, enum store_table counts, enum store_table target,
+    const void *key, size_t klen);
 bool store_batch_empty(const struct store_batch *b);
 size_t store_batch_ops(const struct store_batch *b);
 void store_batch_free(struct store_batch *b);
@@ -67,6 +86,38 @@ int store_completion_fd(const struct store *st);
 void store_run_completions(struct store *st);
 /* The text of the last error (for logs). */
 const char *store_last_error(const struct store *st);
+
+/*
+ * Jobs: fn runs on the store thread inside the transaction of a group, after every batch and job
+ * submitted before it, and may read and write through the store_txn calls below. A non-zero return
+ * (a STORE_E_* code) fails the whole group. done(arg, status) then runs on the caller's thread,
+ * in order with the batches' callbacks.
+ */
+struct store_txn;
+void store_submit_job(struct store *st, int (*fn)(struct store_txn *t, void *arg),
+    void (*done)(void *arg, int status), void *arg);
+/* 0 and the value (valid until the next call on t) when found, 1 when not, or a STORE_E_* code. */
+int store_txn_get(struct store_txn *t, enum store_table tb, const void *key, size_t klen,
+    const void **val, size_t *vlen);
+/*
+ * Call fn for each record of tb from the first key >= from, in key order, while the key starts
+ * with the first prefix_len bytes of from; fn returns 0 to go on, non-zero to stop. Returns 0 or
+ * a STORE_E_* code.
+ */
+int store_txn_range(struct store_txn *t, enum store_table tb, const void *from, size_t flen,
+    size_t prefix_len,
+    int (*fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg), void *arg);
+int store_txn_put(struct store_txn *t, enum store_table tb, const void *key, size_t klen,
+    const void *val, size_t vlen);
+int store_txn_del(struct store_txn *t, enum store_table tb, const void *key, size_t klen);
+int store_txn_release(struct store_txn *t, enum store_table counts, enum store_table target,
+    const void *key, size_t klen);
+
+/*
+ * The last (greatest) key of table t into key (at most *klen bytes; *klen is set to its length).
+ * Returns 0, 1 when the table is empty, or a STORE_E_* code. Start-up only, like store_scan.
+ */
+int store_last_key(struct store *st, enum store_table t, void *key, size_t *klen);
 
 /*
  * Call fn for every record of table t in key order (start-up only: no batch may be in flight).

@@ -1,0 +1,427 @@
+/*
+ * 13-paging: long queues keep their head in memory and the rest in the store. Messages come back
+ * in order and byte for byte through consumers and basic.get while their queue reads ahead; purge
+ * and delete drop paged messages from the disk too; a restart (clean or kill -9) finds a paged
+ * queue whole; priorities and TTLs hold across paging; transient messages page out under memory
+ * pressure instead of blocking publishers. Warren-only: the tests restart warrend and read its
+ * store with warrenctl.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "interop/client.h"
+
+#define SKIP_IN_ORACLE()                                                                        \
+	do {                                                                                    \
+		if (getenv("WARREN_TEST_BROKER") != NULL) {                                     \
+			harness_skip(tcase_name(), "Warren only (see interop/DIFFERENCES.md)"); \
+			return;                                                                 \
+		}                                                                               \
+	} while (0)
+
+/* Well past the 4,096 entries at which a queue starts to page. */
+#define N 20000
+
+static amqp_basic_properties_t persistent = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
+	.delivery_mode = 2 };
+
+static void spawn(const char *config)
+{
+	char err[256];
+
+	if (broker_spawn_config(&broker, config, err, sizeof(err)) != 0)
+		ck_abort_msg("cannot start warrend: %s", err);
+}
+
+static void stop(void)
+{
+	int status;
+
+	broker_terminate(&broker, 10000, &status);
+	ck_assert_msg(
+	    WIFEXITED(status) && WEXITSTATUS(status) == 0, "warrend exited badly (0x%x)", status);
+}
+
+static void restart(bool kill9)
+{
+	char err[256];
+	int status;
+
+	if (kill9) {
+		kill(broker.pid, SIGKILL);
+		ck_assert_int_eq(broker_wait(&broker, 5000, &status), 0);
+	} else {
+		stop();
+	}
+	ck_assert_int_eq(broker_respawn(&broker, err, sizeof(err)), 0);
+}
+
+/* Message i's body: its number, then filler of a length that varies with i. */
+static size_t body_of(unsigned i, char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap, "m%06u-", i);
+	size_t len = (size_t)n + (i * 131) % 700, k;
+
+	for (k = (size_t)n; k < len && k < cap; k++)
+		buf[k] = (char)('a' + (i + k) % 26);
+	return len < cap ? len : cap;
+}
+
+/* Publishes on channel 1 (in confirm mode) so far, and how many of them are confirmed. */
+static uint64_t published, confirmed;
+
+static void wait_confirmed(conn_t c, uint64_t upto)
+{
+	struct msg m;
+
+	while (confirmed < upto) {
+		amqp_basic_ack_t *a;
+		client_expect(c, 1, AMQP_BASIC_ACK_METHOD, &m);
+		a = m.method;
+		ck_assert_msg(a->multiple || a->delivery_tag == confirmed + 1,
+		    "confirm for tag %llu after %llu", (unsigned long long)a->delivery_tag,
+		    (unsigned long long)confirmed);
+		if (a->delivery_tag > confirmed)
+			confirmed = a->delivery_tag;
+		msg_free(&m);
+	}
+}
+
+static void publish_one(
+    conn_t c, const char *queue, const amqp_basic_properties_t *props, const void *body, size_t len)
+{
+	ck_assert_int_eq(amqp_basic_publish(c, 1, amqp_empty_bytes, B(queue), 0, 0, props,
+	                     (amqp_bytes_t){ len, (void *)body }),
+	    0);
+	/* A window of 256 confirms in flight. */
+	if (++published - confirmed > 256)
+		wait_confirmed(c, published - 128);
+}
+
+/* Publish messages first..first+n-1, every one confirmed on return. */
+static void publish_range(
+    conn_t c, const char *queue, unsigned first, unsigned n, const amqp_basic_properties_t *props)
+{
+	char body[800];
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		size_t len = body_of(first + i, body, sizeof(body));
+		publish_one(c, queue, props, body, len);
+	}
+	wait_confirmed(c, published);
+}
+
+static void check_body(const struct msg *m, unsigned want)
+{
+	char body[800];
+	size_t len = body_of(want, body, sizeof(body));
+
+	ck_assert_msg(m->body_len == len && memcmp(m->body, body, len) == 0,
+	    "expected message %u, got \"%.12s\" (%zu bytes)", want, (const char *)m->body,
+	    m->body_len);
+}
+
+/* Consume n messages and check they are first, first+1, ... in order; ack every 100. */
+static void consume_in_order(conn_t c, const char *queue, unsigned first, unsigned n)
+{
+	struct msg m;
+	unsigned i;
+
+	CHECK_RPC(c, amqp_basic_qos(c, 1, 0, 500, 0));
+	consume(c, 1, queue, "pager", false);
+	for (i = 0; i < n; i++) {
+		client_expect(c, 1, AMQP_BASIC_DELIVER_METHOD, &m);
+		check_body(&m, first + i);
+		if (i % 100 == 99 || i == n - 1)
+			ck_assert_int_eq(amqp_basic_ack(c, 1,
+			                     ((amqp_basic_deliver_t *)m.method)->delivery_tag, 1),
+			    0);
+		msg_free(&m);
+	}
+	CHECK_RPC(c, amqp_basic_cancel(c, 1, B("pager")));
+}
+
+/* warrenctl store-verify on the stopped broker's data; returns its output. */
+static const char *verify_store(void)
+{
+	static char out[4096];
+	FILE *p =
+	    popen(fmt("'%s' store-verify --data-dir '%s' 2>&1", WARRENCTL_PATH, broker.data), "r");
+	size_t n;
+	int st;
+
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	ck_assert_msg(st == 0, "store-verify failed: %s", out);
+	return out;
+}
+
+START_TEST(persistent_messages_page_and_come_back_in_order)
+{
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	spawn(NULL);
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("pq"), 0, 1, 0, 0, amqp_empty_table));
+	publish_range(c, "pq", 0, N, &persistent);
+	ck_assert_uint_eq(queue_count(c, 1, "pq"), N);
+	consume_in_order(c, "pq", 0, N);
+	ck_assert_uint_eq(queue_count(c, 1, "pq"), 0);
+	client_close(c);
+	stop();
+	ck_assert_ptr_nonnull(strstr(verify_store(), "0 messages (0 bytes) in 0 queue entries"));
+	broker_cleanup(&broker);
+}
+END_TEST
+
+START_TEST(basic_get_waits_for_paged_messages)
+{
+	conn_t c;
+	struct msg m;
+	unsigned i;
+
+	SKIP_IN_ORACLE();
+	spawn(NULL);
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("gq"), 0, 1, 0, 0, amqp_empty_table));
+	publish_range(c, "gq", 0, N / 2, &persistent);
+	for (i = 0; i < N / 2; i++) {
+		ck_assert_msg(get_msg(c, 1, "gq", true, &m), "basic.get-empty at message %u", i);
+		check_body(&m, i);
+		ck_assert_uint_eq(((amqp_basic_get_ok_t *)m.method)->message_count, N / 2 - i - 1);
+		msg_free(&m);
+	}
+	ck_assert(!get_msg(c, 1, "gq", true, &m));
+	client_close(c);
+	stop();
+	broker_cleanup(&broker);
+}
+END_TEST
+
+START_TEST(paged_queue_survives_restarts)
+{
+	conn_t c;
+	struct msg m;
+	uint64_t tag;
+	unsigned i;
+
+	SKIP_IN_ORACLE();
+	spawn(NULL);
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("rq"), 0, 1, 0, 0, amqp_empty_table));
+	publish_range(c, "rq", 0, N, &persistent);
+	/* Take the first ten, ack five: the other five come back redelivered. */
+	for (i = 0; i < 10; i++) {
+		ck_assert(get_msg(c, 1, "rq", false, &m));
+		check_body(&m, i);
+		tag = ((amqp_basic_get_ok_t *)m.method)->delivery_tag;
+		if (i < 5)
+			ck_assert_int_eq(amqp_basic_ack(c, 1, tag, 0), 0);
+		msg_free(&m);
+	}
+	/* A durable declare is answered after its store write: the acks and marks are durable. */
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("sync"), 0, 1, 0, 0, amqp_empty_table));
+	client_drop(c);
+	restart(true);
+	c = client_connect_ch1();
+	ck_assert_uint_eq(queue_count(c, 1, "rq"), N - 5);
+	for (i = 5; i < 10; i++) {
+		ck_assert(get_msg(c, 1, "rq", true, &m));
+		check_body(&m, i);
+		ck_assert(((amqp_basic_get_ok_t *)m.method)->redelivered);
+		msg_free(&m);
+	}
+	ck_assert(get_msg(c, 1, "rq", true, &m));
+	check_body(&m, 10);
+	ck_assert(!((amqp_basic_get_ok_t *)m.method)->redelivered);
+	msg_free(&m);
+	client_close(c);
+	/* A clean stop in the middle of the queue, then the rest, in order. */
+	restart(false);
+	c = client_connect_ch1();
+	ck_assert_uint_eq(queue_count(c, 1, "rq"), N - 11);
+	consume_in_order(c, "rq", 11, N - 11);
+	client_close(c);
+	stop();
+	ck_assert_ptr_nonnull(strstr(verify_store(), "0 messages (0 bytes) in 0 queue entries"));
+	broker_cleanup(&broker);
+}
+END_TEST
+
+START_TEST(purge_and_delete_drop_paged_messages)
+{
+	conn_t c;
+	amqp_queue_purge_ok_t *p;
+	amqp_queue_delete_ok_t *d;
+
+	SKIP_IN_ORACLE();
+	spawn(NULL);
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("purged"), 0, 1, 0, 0, amqp_empty_table));
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("deleted"), 0, 1, 0, 0, amqp_empty_table));
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("kept"), 0, 1, 0, 0, amqp_empty_table));
+	publish_range(c, "purged", 0, N, &persistent);
+	publish_range(c, "deleted", 0, N, &persistent);
+	publish_range(c, "kept", 0, 3, &persistent);
+	p = amqp_queue_purge(c, 1, B("purged"));
+	client_ok(c, "queue.purge");
+	ck_assert_uint_eq(p->message_count, N);
+	d = amqp_queue_delete(c, 1, B("deleted"), 0, 0);
+	client_ok(c, "queue.delete");
+	ck_assert_uint_eq(d->message_count, N);
+	ck_assert_uint_eq(queue_count(c, 1, "purged"), 0);
+	/* A purged queue takes new messages as usual. */
+	publish_range(c, "purged", N, 1, &persistent);
+	client_drop(c);
+	restart(true);
+	c = client_connect_ch1();
+	ck_assert_uint_eq(queue_count(c, 1, "purged"), 1);
+	ck_assert_uint_eq(queue_count(c, 1, "kept"), 3);
+	ck_assert(!queue_exists(c, 1, "deleted"));
+	client_close(c);
+	stop();
+	ck_assert_ptr_nonnull(strstr(verify_store(), " in 4 queue entries"));
+	broker_cleanup(&broker);
+}
+END_TEST
+
+START_TEST(priorities_hold_across_paging)
+{
+	amqp_table_entry_t e = ent_int("x-max-priority", 4);
+	amqp_basic_properties_t props = persistent;
+	char body[800];
+	struct msg m;
+	conn_t c;
+	unsigned i, next[5], prio;
+
+	SKIP_IN_ORACLE();
+	spawn(NULL);
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("prio"), 0, 1, 0, 0, (amqp_table_t){ 1, &e }));
+	props._flags |= AMQP_BASIC_PRIORITY_FLAG;
+	for (i = 0; i < N; i++) {
+		size_t len = body_of(i, body, sizeof(body));
+		props.priority = (uint8_t)(i % 5);
+		publish_one(c, "prio", &props, body, len);
+	}
+	wait_confirmed(c, published);
+	/* Highest priority first; within a priority, publication order. */
+	for (prio = 0; prio < 5; prio++)
+		next[prio] = prio;
+	CHECK_RPC(c, amqp_basic_qos(c, 1, 0, 500, 0));
+	consume(c, 1, "prio", "pager", true);
+	for (prio = 5; prio-- > 0;) {
+		while (next[prio] < N) {
+			client_expect(c, 1, AMQP_BASIC_DELIVER_METHOD, &m);
+			check_body(&m, next[prio]);
+			next[prio] += 5;
+			msg_free(&m);
+		}
+	}
+	client_close(c);
+	stop();
+	broker_cleanup(&broker);
+}
+END_TEST
+
+START_TEST(ttl_expires_paged_messages)
+{
+	amqp_table_entry_t e = ent_int("x-message-ttl", 300);
+	struct msg m;
+	conn_t c;
+	int64_t until;
+
+	SKIP_IN_ORACLE();
+	spawn(NULL);
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	CHECK_RPC(
+	    c, amqp_queue_declare(c, 1, B("ttl-durable"), 0, 1, 0, 0, (amqp_table_t){ 1, &e }));
+	publish_range(c, "ttl-durable", 0, N / 2, &persistent);
+	/* Every message expires, the paged ones too, without a consumer to reach them. */
+	until = now_ms() + 15000;
+	while (queue_count(c, 1, "ttl-durable") > 0) {
+		ck_assert_msg(now_ms() < until, "paged messages did not expire");
+		sleep_ms(20); /* pacing the poll */
+	}
+	publish_range(c, "ttl-durable", N, 1, &persistent);
+	ck_assert(get_msg(c, 1, "ttl-durable", true, &m));
+	check_body(&m, N);
+	msg_free(&m);
+	client_close(c);
+	stop();
+	broker_cleanup(&broker);
+}
+END_TEST
+
+START_TEST(transient_messages_page_under_memory_pressure)
+{
+	static char big[65536];
+	conn_t c;
+	struct msg m;
+	unsigned i, n = 1600; /* 100 MiB through a broker limited to 48 MiB */
+
+	SKIP_IN_ORACLE();
+	spawn("memory_limit = 48MiB\n");
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("tq"), 0, 0, 0, 0, amqp_empty_table));
+	for (i = 0; i < n; i++) {
+		int len = snprintf(big, sizeof(big), "t%06u-", i);
+		memset(big + len, 'a' + (int)(i % 26), sizeof(big) - (size_t)len);
+		/* A blocked publisher would wait here for its confirms until the test times out. */
+		publish_one(c, "tq", NULL, big, sizeof(big));
+	}
+	wait_confirmed(c, published);
+	ck_assert_uint_eq(queue_count(c, 1, "tq"), n);
+	for (i = 0; i < n; i++) {
+		char head[16];
+		ck_assert(get_msg(c, 1, "tq", true, &m));
+		snprintf(head, sizeof(head), "t%06u-", i);
+		ck_assert_uint_eq(m.body_len, sizeof(big));
+		ck_assert_msg(memcmp(m.body, head, strlen(head)) == 0 &&
+		        ((const char *)m.body)[sizeof(big) - 1] == 'a' + (int)(i % 26),
+		    "message %u altered", i);
+		msg_free(&m);
+	}
+	client_close(c);
+	stop();
+	broker_cleanup(&broker);
+}
+END_TEST
+
+static void no_broker(void)
+{
+}
+
+int main(void)
+{
+	Suite *s = suite_create("13-paging");
+	TCase *tc = tcase_create("paging");
+
+	/* Each test starts (and restarts) its own warrend. */
+	tcase_add_unchecked_fixture(tc, no_broker, no_broker);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, persistent_messages_page_and_come_back_in_order);
+	tcase_add_test(tc, basic_get_waits_for_paged_messages);
+	tcase_add_test(tc, paged_queue_survives_restarts);
+	tcase_add_test(tc, purge_and_delete_drop_paged_messages);
+	tcase_add_test(tc, priorities_hold_across_paging);
+	tcase_add_test(tc, ttl_expires_paged_messages);
+	tcase_add_test(tc, transient_messages_page_under_memory_pressure);
+	suite_add_tcase(s, tc);
+	return harness_run(s);
+}
