@@ -403,6 +403,58 @@ START_TEST(transient_messages_page_under_memory_pressure)
 }
 END_TEST
 
+/*
+ * A clean restart with a million persistent messages queued: they are all there afterwards, in
+ * order. WARREN_MILLION sets the number (default 1,000,000). The restart's time is printed.
+ */
+START_TEST(clean_restart_with_a_million_queued)
+{
+	const char *env = getenv("WARREN_MILLION");
+	unsigned n = env != NULL ? (unsigned)atoi(env) : 1000000, i;
+	char body[17], err[256];
+	int64_t t0, t1;
+	struct msg m;
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	spawn(NULL);
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("million"), 0, 1, 0, 0, amqp_empty_table));
+	for (i = 0; i < n; i++) {
+		snprintf(body, sizeof(body), "n%015u", i);
+		publish_one(c, "million", &persistent, body, 16);
+	}
+	wait_confirmed(c, published);
+	client_close(c);
+	t0 = now_ms();
+	stop();
+	t1 = now_ms();
+	ck_assert_int_eq(broker_respawn(&broker, err, sizeof(err)), 0);
+	fprintf(stderr, "13-paging: %u persistent messages queued: stop %lld ms, start %lld ms\n",
+	    n, (long long)(t1 - t0), (long long)(now_ms() - t1));
+	c = client_connect_ch1();
+	ck_assert_uint_eq(queue_count(c, 1, "million"), n);
+	CHECK_RPC(c, amqp_basic_qos(c, 1, 0, 2000, 0));
+	consume(c, 1, "million", "drain", false);
+	for (i = 0; i < n; i++) {
+		client_expect(c, 1, AMQP_BASIC_DELIVER_METHOD, &m);
+		snprintf(body, sizeof(body), "n%015u", i);
+		ck_assert_msg(m.body_len == 16 && memcmp(m.body, body, 16) == 0,
+		    "expected message %u, got \"%.16s\"", i, (const char *)m.body);
+		if (i % 1000 == 999 || i == n - 1)
+			ck_assert_int_eq(amqp_basic_ack(c, 1,
+			                     ((amqp_basic_deliver_t *)m.method)->delivery_tag, 1),
+			    0);
+		msg_free(&m);
+	}
+	ck_assert_uint_eq(queue_count(c, 1, "million"), 0);
+	client_close(c);
+	stop();
+	broker_cleanup(&broker);
+}
+END_TEST
+
 static void no_broker(void)
 {
 }
@@ -422,6 +474,11 @@ int main(void)
 	tcase_add_test(tc, priorities_hold_across_paging);
 	tcase_add_test(tc, ttl_expires_paged_messages);
 	tcase_add_test(tc, transient_messages_page_under_memory_pressure);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("million");
+	tcase_add_unchecked_fixture(tc, no_broker, no_broker);
+	tcase_set_timeout(tc, 900);
+	tcase_add_test(tc, clean_restart_with_a_million_queued);
 	suite_add_tcase(s, tc);
 	return harness_run(s);
 }

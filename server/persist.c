@@ -55,6 +55,8 @@ static struct {
 	char *dir;
 	struct store_batch *cur;
 	struct batch_ctx *ctx;
+	uint64_t cur_gen;  /* numbers the open batch (cur) */
+	unsigned inflight; /* batches submitted, not yet complete: while one is, cur stays open */
 	uint64_t next_qid;
 	struct queue **dirty; /* queues whose delivered mark changed */
 	size_t ndirty, capdirty;
@@ -166,7 +168,9 @@ static struct store_batch *batch(void)
 	if (ps.cur == NULL) {
 		ps.cur = store_batch_new();
 		ps.ctx = xcalloc(1, sizeof(*ps.ctx));
-		event_active(ps.flush_ev, 0, 0);
+		ps.cur_gen++;
+		if (ps.inflight == 0)
+			event_active(ps.flush_ev, 0, 0);
 	}
 	return ps.cur;
 }
@@ -176,6 +180,9 @@ static void batch_done(void *arg, int status)
 	struct batch_ctx *ctx = arg;
 	size_t i;
 
+	/* The store is free: what gathered meanwhile goes as the next group. */
+	if (--ps.inflight == 0 && ps.cur != NULL && ps.flush_ev != NULL)
+		event_active(ps.flush_ev, 0, 0);
 	if (status != 0 && !ps.failed) {
 		ps.failed = true;
 		log_error("store: %s: publishers get basic.nack and are blocked until the broker "
@@ -225,15 +232,27 @@ static void write_delivered_marks(void)
 	ps.ndirty = 0;
 }
 
-/* Hand what this turn of the loop wrote to the store. */
-static void flush_cb(evutil_socket_t fd, short what, void *arg)
+/* Hand what was written since the last batch to the store. */
+static void submit_batch(void)
 {
 	write_delivered_marks();
 	if (ps.cur == NULL)
 		return;
+	ps.inflight++;
 	store_submit(ps.st, ps.cur, batch_done, ps.ctx);
 	ps.cur = NULL;
 	ps.ctx = NULL;
+}
+
+/*
+ * At the end of a turn of the loop. While a batch is in flight the store thread is busy with it,
+ * so the open batch stays open (it would wait in the store's queue anyway) and gathers further
+ * turns' writes; messages acked meanwhile are then never written at all (persist_remove).
+ */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (ps.inflight == 0)
+		submit_batch();
 }
 
 static void completion_cb(evutil_socket_t fd, short what, void *arg)
@@ -459,7 +478,8 @@ bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t 
 	if (!m->stored) {
 		/* The bytes once, whatever the number of queues. */
 		message_record(&v, m);
-		store_batch_put(batch(), STORE_MSGS, id, 8, v.p, v.len);
+		m->batch_op = (uint32_t)store_batch_put(batch(), STORE_MSGS, id, 8, v.p, v.len);
+		m->batch_gen = ps.cur_gen;
 		free(v.p);
 		m->stored = true;
 		m->durable_refs = 1;
@@ -487,6 +507,13 @@ void persist_remove(struct queue *q, struct message *m, uint64_t seq)
 
 	if (!queue_durable(q) || !m->persistent || !m->stored)
 		return;
+	if (m->batch_gen == ps.cur_gen && ps.cur != NULL && !m->shared) {
+		/* Its writes have not left yet: cancel them instead (its record, then its entry). */
+		store_batch_cancel(ps.cur, m->batch_op);
+		store_batch_cancel(ps.cur, m->batch_op + 1);
+		m->stored = false;
+		return;
+	}
 	entry_key(key, q->qid, queue_ring_index(q, m), seq);
 	store_batch_del(batch(), STORE_ENTRIES, key, sizeof(key));
 	put_u64(id, m->id);
@@ -520,10 +547,10 @@ bool persist_can_page(void)
 	return ps.st != NULL && !ps.failed && !ps.closing;
 }
 
-/* Submit what this turn wrote, so that a job submitted next sees it. */
+/* Submit what was written, so that a job submitted next sees it. */
 static void submit_current(void)
 {
-	flush_cb(-1, 0, NULL);
+	submit_batch();
 }
 
 void persist_page_out(struct queue *q, unsigned ri, const struct qentry *e)
@@ -1234,7 +1261,7 @@ void persist_close(void)
 {
 	if (ps.st == NULL)
 		return;
-	flush_cb(-1, 0, NULL);
+	submit_batch();
 	ps.closing = true;
 	store_close(ps.st); /* runs the last completions */
 	ps.closing = false;

@@ -159,7 +159,9 @@ struct message {
 	uint32_t durable_refs; /* durable queue entries written for it when it was routed */
 	bool stored;           /* its bytes are in the store, under id, for its durable entries */
 	bool shared;           /* the store may count several entries for it: release, not delete */
-	char *exchange;        /* NUL-terminated, in the same allocation */
+	uint32_t batch_op;     /* its record's put in the open store batch, if batch_gen is that */
+	uint64_t batch_gen;
+	char *exchange; /* NUL-terminated, in the same allocation */
 	char *routing_key;
 	/* exchange, routing key, properties and (small) body follow */
 };

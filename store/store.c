@@ -27,7 +27,7 @@
 static const char *const table_files[STORE_NTABLES] = { "defs.db", "msgs.db", "entries.db",
 	"meta.db", "refs.db", "scratch.db" };
 
-enum op_kind { OP_PUT, OP_DEL, OP_RELEASE };
+enum op_kind { OP_PUT, OP_DEL, OP_RELEASE, OP_NONE };
 
 struct op {
 	uint8_t kind, table, table2; /* table2: the target of a release */
@@ -123,15 +123,23 @@ static void batch_add(struct store_batch *b, enum op_kind kind, enum store_table
 	b->len += klen + vlen;
 }
 
-void store_batch_put(struct store_batch *b, enum store_table t, const void *key, size_t klen,
+size_t store_batch_put(struct store_batch *b, enum store_table t, const void *key, size_t klen,
     const void *val, size_t vlen)
 {
 	batch_add(b, OP_PUT, t, key, klen, val, vlen);
+	return b->nops - 1;
 }
 
-void store_batch_del(struct store_batch *b, enum store_table t, const void *key, size_t klen)
+size_t store_batch_del(struct store_batch *b, enum store_table t, const void *key, size_t klen)
 {
 	batch_add(b, OP_DEL, t, key, klen, NULL, 0);
+	return b->nops - 1;
+}
+
+void store_batch_cancel(struct store_batch *b, size_t op)
+{
+	if (op < b->nops)
+		b->ops[op].kind = OP_NONE;
 }
 
 void store_batch_release(struct store_batch *b, enum store_table counts, enum store_table target,
@@ -229,6 +237,8 @@ static int apply_batch(struct store *st, DB_TXN *txn, const struct store_batch *
 			r = st->db[o->table]->del(st->db[o->table], txn, &k, 0);
 			if (r == DB_NOTFOUND)
 				r = 0; /* deleting what is not there is fine */
+		} else if (o->kind == OP_NONE) {
+			r = 0;
 		} else {
 			r = release_ref(st, txn, o->table, o->table2, k.data, k.size);
 		}

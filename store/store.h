@@ -57,11 +57,16 @@ struct store *store_open(const char *dir, char *err, size_t errlen);
 void store_close(struct store *st);
 const char *store_dir(const struct store *st);
 
-/* A new empty batch; the store copies every key and value given to it. */
+/*
+ * A new empty batch; the store copies every key and value given to it. Each call adding an
+ * operation returns its index in the batch, which store_batch_cancel takes (before submission:
+ * a record written and deleted again before the batch leaves costs the disk nothing).
+ */
 struct store_batch *store_batch_new(void);
-void store_batch_put(struct store_batch *b, enum store_table t, const void *key, size_t klen,
+size_t store_batch_put(struct store_batch *b, enum store_table t, const void *key, size_t klen,
     const void *val, size_t vlen);
-void store_batch_del(struct store_batch *b, enum store_table t, const void *key, size_t klen);
+size_t store_batch_del(struct store_batch *b, enum store_table t, const void *key, size_t klen);
+void store_batch_cancel(struct store_batch *b, size_t op);
 /*
  * Release one reference to the record under key in table target: its count in table counts (a
  * 4-byte big-endian number; no record there means 1) goes down by one, and at zero both the count
