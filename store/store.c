@@ -23,6 +23,9 @@
 
 #define CHECKPOINT_KB (64 * 1024) /* checkpoint (and so free old logs) after this much log */
 #define CACHE_BYTES (32 * 1024 * 1024)
+#define COMPACT_AFTER 4096   /* deletes in a table before idle time goes to compacting it */
+#define COMPACT_RECORDS 2048 /* records per compaction step, so that new work waits little */
+#define COMPACT_IDLE_MS 1000 /* ... and only once the store has had no work for this long */
 
 static const char *const table_files[STORE_NTABLES] = { "defs.db", "msgs.db", "entries.db",
 	"meta.db", "refs.db", "scratch.db" };
@@ -69,6 +72,11 @@ struct store {
 	char last_error[256];
 	unsigned test_delay_ms;
 	bool test_fail;
+	/* store thread: deletes since each table was last compacted, and where compaction is */
+	uint64_t deletes[STORE_NTABLES];
+	DBT compact_from[STORE_NTABLES];
+	bool compacting[STORE_NTABLES];
+	struct timespec last_work; /* CLOCK_MONOTONIC, when the last group was committed */
 };
 
 static void set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -207,6 +215,7 @@ static int release_ref(
 	    r != DB_NOTFOUND)
 		return r;
 	r = st->db[target]->del(st->db[target], txn, &k, 0);
+	st->deletes[target]++;
 	return r == DB_NOTFOUND ? 0 : r;
 }
 
@@ -237,6 +246,7 @@ static int apply_batch(struct store *st, DB_TXN *txn, const struct store_batch *
 			r = st->db[o->table]->del(st->db[o->table], txn, &k, 0);
 			if (r == DB_NOTFOUND)
 				r = 0; /* deleting what is not there is fine */
+			st->deletes[o->table]++;
 		} else if (o->kind == OP_NONE) {
 			r = 0;
 		} else {
@@ -340,6 +350,7 @@ int store_txn_del(struct store_txn *t, enum store_table tb, const void *key, siz
 	k.size = (uint32_t)klen;
 	if ((r = t->st->db[tb]->del(t->st->db[tb], t->txn, &k, 0)) != 0 && r != DB_NOTFOUND)
 		return txn_error(t, "delete", tb, r);
+	t->st->deletes[tb]++;
 	return 0;
 }
 
@@ -391,6 +402,73 @@ static int commit_group(struct store *st, struct store_batch *list)
 	return 0;
 }
 
+/*
+ * Idle time: give the disk back. Berkeley DB keeps a table's file at its largest size, so a table
+ * that has seen many deletes is compacted (pages merged, free pages at the end returned to the
+ * file system) a few pages at a time, resuming where the last step stopped. True if there is more.
+ */
+static bool compact_wanted(const struct store *st)
+{
+	for (int t = 0; t < STORE_NTABLES; t++)
+		if (st->compacting[t] || st->deletes[t] >= COMPACT_AFTER)
+			return true;
+	return false;
+}
+
+static bool compact_step(struct store *st)
+{
+	DB_COMPACT c;
+	DBT stop = { 0 }, v = { 0 };
+	DBC *cur = NULL;
+	bool last = false;
+	int t, r, n;
+
+	for (t = 0; t < STORE_NTABLES; t++)
+		if (st->compacting[t] || st->deletes[t] >= COMPACT_AFTER)
+			break;
+	if (t == STORE_NTABLES)
+		return false;
+	if (!st->compacting[t]) {
+		st->compacting[t] = true;
+		st->deletes[t] = 0;
+		free(st->compact_from[t].data);
+		memset(&st->compact_from[t], 0, sizeof(st->compact_from[t]));
+	}
+	/* This step's range: COMPACT_RECORDS records on from where the last one stopped. */
+	stop.flags = DB_DBT_REALLOC;
+	v.flags = DB_DBT_PARTIAL; /* keys only */
+	if ((r = st->db[t]->cursor(st->db[t], NULL, &cur, 0)) == 0) {
+		if (st->compact_from[t].size > 0) {
+			stop.data = malloc(st->compact_from[t].size);
+			if (stop.data == NULL)
+				abort();
+			memcpy(stop.data, st->compact_from[t].data, st->compact_from[t].size);
+			stop.size = st->compact_from[t].size;
+			r = cur->get(cur, &stop, &v, DB_SET_RANGE);
+		} else {
+			r = cur->get(cur, &stop, &v, DB_FIRST);
+		}
+		for (n = 0; r == 0 && n < COMPACT_RECORDS; n++)
+			r = cur->get(cur, &stop, &v, DB_NEXT);
+		last = r != 0;
+		cur->close(cur);
+	}
+	memset(&c, 0, sizeof(c));
+	r = st->db[t]->compact(st->db[t], NULL,
+	    st->compact_from[t].size > 0 ? &st->compact_from[t] : NULL, last ? NULL : &stop, &c,
+	    DB_FREE_SPACE, NULL);
+	free(st->compact_from[t].data);
+	st->compact_from[t] = stop;
+	st->compact_from[t].flags = 0;
+	if (r != 0 || last) { /* done (or failed: try again after more deletes) */
+		st->compacting[t] = false;
+		free(st->compact_from[t].data);
+		memset(&st->compact_from[t], 0, sizeof(st->compact_from[t]));
+		st->env->txn_checkpoint(st->env, 0, 0, 0); /* the logs it wrote can go too */
+	}
+	return true;
+}
+
 static void *store_thread(void *arg)
 {
 	struct store *st = arg;
@@ -400,8 +478,25 @@ static void *store_thread(void *arg)
 
 	pthread_mutex_lock(&st->lock);
 	for (;;) {
-		while (st->pending == NULL && !st->stopping)
-			pthread_cond_wait(&st->wake, &st->lock);
+		while (st->pending == NULL && !st->stopping) {
+			struct timespec now, until;
+			if (!compact_wanted(st)) {
+				pthread_cond_wait(&st->wake, &st->lock);
+				continue;
+			}
+			/* Compaction waits until the store has been idle a while. */
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			until = st->last_work;
+			until.tv_sec += COMPACT_IDLE_MS / 1000;
+			if (now.tv_sec > until.tv_sec ||
+			    (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec)) {
+				pthread_mutex_unlock(&st->lock);
+				compact_step(st);
+				pthread_mutex_lock(&st->lock);
+			} else {
+				pthread_cond_timedwait(&st->wake, &st->lock, &until);
+			}
+		}
 		if (st->pending == NULL && st->stopping)
 			break;
 		list = st->pending;
@@ -411,6 +506,7 @@ static void *store_thread(void *arg)
 
 		status = commit_group(st, list);
 		st->env->txn_checkpoint(st->env, CHECKPOINT_KB, 0, 0);
+		clock_gettime(CLOCK_MONOTONIC, &st->last_work);
 
 		pthread_mutex_lock(&st->lock);
 		for (b = list; b != NULL; b = b->next)
@@ -558,7 +654,13 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 	st->lockfd = lockfd;
 	st->efd = -1;
 	pthread_mutex_init(&st->lock, NULL);
-	pthread_cond_init(&st->wake, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* for the idle wait */
+		pthread_cond_init(&st->wake, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	st->pending_tail = &st->pending;
 	st->done_tail = &st->done;
 	if ((hook = getenv("WARREN_TEST_FLUSH_DELAY_MS")) != NULL)
@@ -645,6 +747,8 @@ void store_close(struct store *st)
 	}
 	if (st->efd >= 0)
 		close(st->efd);
+	for (i = 0; i < STORE_NTABLES; i++)
+		free(st->compact_from[i].data);
 	close(st->lockfd); /* releases the lock */
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->wake);
