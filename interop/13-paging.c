@@ -455,6 +455,41 @@ START_TEST(clean_restart_with_a_million_queued)
 }
 END_TEST
 
+/* Many queues, each short of the paging length, still page once memory passes half the limit. */
+START_TEST(many_short_queues_page_under_memory_pressure)
+{
+	static char big[65536];
+	unsigned i, q, n = 1152; /* 72 MiB over 6 queues, through a broker limited to 48 MiB */
+	struct msg m;
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	spawn("memory_limit = 48MiB\n");
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	for (q = 0; q < 6; q++)
+		CHECK_RPC(
+		    c, amqp_queue_declare(c, 1, B(fmt("mq%u", q)), 0, 0, 0, 0, amqp_empty_table));
+	for (i = 0; i < n; i++) {
+		int len = snprintf(big, sizeof(big), "t%06u-", i);
+		memset(big + len, 'a' + (int)(i % 26), sizeof(big) - (size_t)len);
+		publish_one(c, fmt("mq%u", i % 6), NULL, big, sizeof(big));
+	}
+	wait_confirmed(c, published);
+	for (i = 0; i < n; i++) {
+		char head[16];
+		ck_assert(get_msg(c, 1, fmt("mq%u", i % 6), true, &m));
+		snprintf(head, sizeof(head), "t%06u-", i);
+		ck_assert_msg(m.body_len == sizeof(big) && memcmp(m.body, head, strlen(head)) == 0,
+		    "message %u altered", i);
+		msg_free(&m);
+	}
+	client_close(c);
+	stop();
+	broker_cleanup(&broker);
+}
+END_TEST
+
 static void no_broker(void)
 {
 }
@@ -474,6 +509,7 @@ int main(void)
 	tcase_add_test(tc, priorities_hold_across_paging);
 	tcase_add_test(tc, ttl_expires_paged_messages);
 	tcase_add_test(tc, transient_messages_page_under_memory_pressure);
+	tcase_add_test(tc, many_short_queues_page_under_memory_pressure);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("million");
 	tcase_add_unchecked_fixture(tc, no_broker, no_broker);

@@ -25,6 +25,16 @@ static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
 	queue_dispatch_pending();
 }
 
+/* Every 100 ms while message memory is above half the limit (publishers may be blocked). */
+static void page_cb(evutil_socket_t fd, short what, void *arg)
+{
+	queue_page_all();
+	if (broker.mem_used > broker.cfg.mem_high / 2) {
+		static const struct timeval tenth = { 0, 100000 };
+		evtimer_add(broker.page_ev, &tenth);
+	}
+}
+
 void broker_config_defaults(struct broker_config *cfg)
 {
 	*cfg = (struct broker_config){
@@ -51,6 +61,7 @@ void broker_init(struct event_base *base, const struct broker_config *cfg)
 	hmap_init(&broker.vhosts);
 	TAILQ_INIT(&broker.dispatch_list);
 	broker.dispatch_ev = event_new(base, -1, 0, dispatch_cb, NULL);
+	broker.page_ev = evtimer_new(base, page_cb, NULL);
 	access_default(); /* guest on "/", until a users file says otherwise */
 }
 
@@ -67,6 +78,9 @@ void broker_free(void)
 	if (broker.dispatch_ev != NULL)
 		event_free(broker.dispatch_ev);
 	broker.dispatch_ev = NULL;
+	if (broker.page_ev != NULL)
+		event_free(broker.page_ev);
+	broker.page_ev = NULL;
 }
 
 void broker_mem_add(int64_t delta)
@@ -74,6 +88,12 @@ void broker_mem_add(int64_t delta)
 	bool on = (broker.alarms & ALARM_MEMORY) != 0;
 
 	broker.mem_used = (uint64_t)((int64_t)broker.mem_used + delta);
+	/* Past half the limit, queues page transient messages out (after the current callbacks). */
+	if (delta > 0 && broker.mem_used > broker.cfg.mem_high / 2 && broker.page_ev != NULL &&
+	    !evtimer_pending(broker.page_ev, NULL)) {
+		static const struct timeval now = { 0, 0 };
+		evtimer_add(broker.page_ev, &now);
+	}
 	if (!on && broker.mem_used > broker.cfg.mem_high) {
 		log_warn("memory alarm: messages hold %llu bytes (limit %llu): blocking publishers",
 		    (unsigned long long)broker.mem_used, (unsigned long long)broker.cfg.mem_high);

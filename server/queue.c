@@ -103,7 +103,9 @@ static struct qring *queue_ring_for(struct queue *q, const struct message *m)
 #define PAGE_HIGH 4096 /* ... and the length at which it starts to */
 #define PAGE_KEEP_BYTES (4 * 1024 * 1024)
 #define PAGE_HIGH_BYTES (16 * 1024 * 1024)
-#define PAGE_TAIL 512 /* arrivals held before they follow the paged entries out */
+#define PAGE_TAIL 512    /* arrivals held before they follow the paged entries out */
+#define PAGE_MIN_KEEP 64 /* what a ring keeps when memory is short */
+#define PAGE_MIN_KEEP_BYTES (256 * 1024)
 #define PAGE_READ 1024
 
 /* Transient messages go to disk once message memory passes half the limit, as in RabbitMQ. */
@@ -140,21 +142,29 @@ static void page_out_entry(struct queue *q, unsigned ri, struct qpage *pg, const
 	message_unref(e->m);
 }
 
-/* A ring grown past PAGE_HIGH: its back goes to the store, in front of what is there already. */
-static void ring_page_out_back(struct queue *q, unsigned ri)
+/*
+ * A ring grown past PAGE_HIGH (or past PAGE_KEEP when memory is short, force): its back goes to
+ * the store, in front of what is there already.
+ */
+static void ring_page_out_back(struct queue *q, unsigned ri, bool force)
 {
 	struct qring *r = &q->rings[ri];
+	size_t keep = force ? PAGE_MIN_KEEP : PAGE_KEEP;
+	uint64_t keep_bytes = force ? PAGE_MIN_KEEP_BYTES : PAGE_KEEP_BYTES;
 	struct qpage *pg;
 	struct qentry *e;
 	bool pressure;
 
-	if ((r->len <= PAGE_HIGH && r->bytes <= PAGE_HIGH_BYTES) || !queue_can_page(q))
+	if (!queue_can_page(q))
+		return;
+	if (force ? r->len <= keep && r->bytes <= keep_bytes
+	          : r->len <= PAGE_HIGH && r->bytes <= PAGE_HIGH_BYTES)
 		return;
 	pg = queue_pages(q, ri);
 	if (pg->loading) /* what comes back belongs after what would go out: later */
 		return;
 	pressure = mem_pressure();
-	while ((r->len > PAGE_KEEP || r->bytes > PAGE_KEEP_BYTES) && r->len > 1) {
+	while ((r->len > keep || r->bytes > keep_bytes) && r->len > 1) {
 		e = ring_at(r, r->len - 1);
 		if (!entry_pageable(q, e, pressure))
 			break;
@@ -167,14 +177,15 @@ static void ring_page_out_back(struct queue *q, unsigned ri)
 	}
 }
 
-/* Arrivals behind paged entries follow them out once enough have gathered. */
-static void tail_page_out(struct queue *q, unsigned ri)
+/* Arrivals behind paged entries follow them out once enough have gathered (or memory is short). */
+static void tail_page_out(struct queue *q, unsigned ri, bool force)
 {
 	struct qpage *pg = &q->pages[ri];
 	struct qentry e;
 	bool pressure;
 
-	if ((pg->tail.len < PAGE_TAIL && pg->tail.bytes < PAGE_KEEP_BYTES) || !queue_can_page(q))
+	if ((!force && pg->tail.len < PAGE_TAIL && pg->tail.bytes < PAGE_KEEP_BYTES) ||
+	    !queue_can_page(q))
 		return;
 	pressure = mem_pressure();
 	while (pg->tail.len > 0 && entry_pageable(q, ring_at(&pg->tail, 0), pressure)) {
@@ -305,6 +316,31 @@ void queue_paged_in(struct queue *q, unsigned ri, uint64_t gen, struct paged_ent
 	queue_schedule_ttl(q);
 	broker_kick(q);
 	queue_wake_waiters(q);
+}
+
+/*
+ * Memory is short: every queue pages what it can beyond a small head, not only those published
+ * to (broker.c runs this every 100 ms while message memory is above half the limit).
+ */
+void queue_page_all(void)
+{
+	struct hmap_iter vi, qi;
+	void *v, *p;
+	unsigned i;
+
+	hmap_iter_init(&broker.vhosts, &vi);
+	while (hmap_iter_next(&vi, NULL, NULL, &v)) {
+		hmap_iter_init(&((struct vhost *)v)->queues, &qi);
+		while (hmap_iter_next(&qi, NULL, NULL, &p)) {
+			struct queue *q = p;
+			for (i = 0; i < q->nrings; i++) {
+				if (q->pages != NULL && q->pages[i].tail.len > 0)
+					tail_page_out(q, i, true);
+				else
+					ring_page_out_back(q, i, true);
+			}
+		}
+	}
 }
 
 void queue_recover_paged(
@@ -604,9 +640,9 @@ int queue_publish(struct queue *q, struct message *m)
 	q->bytes += m->body_size;
 	stored = persist_enqueue(q, m, e.seq, e.expires_at);
 	if (pg != NULL && pg->tail.len > 0)
-		tail_page_out(q, ri);
+		tail_page_out(q, ri, false);
 	else
-		ring_page_out_back(q, ri);
+		ring_page_out_back(q, ri, false);
 	if (e.expires_at != 0 && q->ttl_ev != NULL && !evtimer_pending(q->ttl_ev, NULL))
 		queue_schedule_ttl(q);
 	broker_kick(q);

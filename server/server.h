@@ -110,6 +110,7 @@ struct broker {
 	struct auth_db *auth;      /* users, vhosts and permissions in force */
 	TAILQ_HEAD(, queue) dispatch_list;
 	uint64_t next_message_id;
+	struct event *page_ev; /* queue_page_all() while memory is past the paging mark */
 };
 extern struct broker broker;
 void broker_config_defaults(struct broker_config *cfg);
@@ -367,6 +368,8 @@ struct paged_entry {
 };
 void queue_paged_in(struct queue *q, unsigned ri, uint64_t gen, struct paged_entry *v, size_t n,
     uint64_t upto, bool range_done);
+/* Memory is short: page out what every queue holds beyond its head. */
+void queue_page_all(void);
 /* basic.get found the queue loading: c waits (true) until a read comes back. */
 bool queue_wait_load(struct queue *q, struct conn *c);
 void queue_forget_waiter(struct queue *q, struct conn *c);
