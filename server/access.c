@@ -68,7 +68,7 @@ void access_default(void)
 	sync_vhosts();
 }
 
-static void pool_cb(void *opaque, int result, void *arg)
+static void pool_cb(void *opaque, int result, const char *why, void *arg)
 {
 	conn_login_done(opaque, result == AUTH_OK);
 }
