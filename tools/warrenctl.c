@@ -258,8 +258,9 @@ static int cmd_check_config(const struct cmd *self, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	const char *users = NULL, *vhosts = NULL, *config = NULL;
 	enum auth_backend backend = AUTH_BACKEND_INTERNAL;
-	struct server_options opt;
-	struct broker_config cfg;
+	/* Static: what the configuration allocated stays reachable until exit (as in warrend). */
+	static struct server_options opt;
+	static struct broker_config cfg;
 	struct auth_db *db;
 	char err[1024];
 	int c;
@@ -382,8 +383,8 @@ static int cmd_reload(const struct cmd *self, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	const char *config = NULL, *dir = NULL, *sock = NULL;
-	struct server_options opt;
-	struct broker_config cfg;
+	static struct server_options opt; /* static: see cmd_check_config */
+	static struct broker_config cfg;
 	char path[256], err[512], *end;
 	long timeout = 30;
 	int c, r;
