@@ -21,15 +21,16 @@
 
 enum auth_err {
 	AUTH_OK = 0,
-	AUTH_E_MALFORMED = -1, /* the response does not parse for its mechanism */
-	AUTH_E_MECHANISM = -2, /* a mechanism Warren does not offer */
-	AUTH_E_REFUSED = -3,   /* unknown user or wrong password: the same answer for both */
-	AUTH_E_INVALID = -4,   /* a malformed stored hash or out-of-range parameters */
-	AUTH_E_SPACE = -5,     /* the output buffer is too small */
-	AUTH_E_CRYPTO = -6,    /* OpenSSL failed (no scrypt, no randomness) */
-	AUTH_E_CONFIG = -7,    /* a users or vhost file is invalid: the error text says where */
-	AUTH_E_BUSY = -8,      /* the pool's queue of pending checks is full */
-	AUTH_E_SYSTEM = -9,    /* the OS failed (threads, file descriptors): errno says why */
+	AUTH_E_MALFORMED = -1,    /* the response does not parse for its mechanism */
+	AUTH_E_MECHANISM = -2,    /* a mechanism Warren does not offer */
+	AUTH_E_REFUSED = -3,      /* unknown user or wrong password: the same answer for both */
+	AUTH_E_INVALID = -4,      /* a malformed stored hash or out-of-range parameters */
+	AUTH_E_SPACE = -5,        /* the output buffer is too small */
+	AUTH_E_CRYPTO = -6,       /* OpenSSL failed (no scrypt, no randomness) */
+	AUTH_E_CONFIG = -7,       /* a users or vhost file is invalid: the error text says where */
+	AUTH_E_BUSY = -8,         /* the pool's queue of pending checks is full */
+	AUTH_E_SYSTEM = -9,       /* the OS failed (threads, file descriptors): errno says why */
+	AUTH_E_UNAVAILABLE = -10, /* the password service (saslauthd) did not answer */
 };
 
 const char *auth_strerror(int err);
@@ -120,6 +121,20 @@ struct auth_db;
  */
 int auth_db_load(
     const char *users_path, const char *vhosts_dir, struct auth_db **out, char *err, size_t errlen);
+
+/*
+ * Who checks passwords (warren.conf(5) password_backend). AUTH_BACKEND_INTERNAL: the users file's
+ * scrypt hashes, nothing else. AUTH_BACKEND_SASLAUTHD: a user with a scrypt hash in the users file
+ * is still checked against it, a user whose hash is "!" is still refused, and every other name
+ * (listed with the hash "saslauthd", or not listed at all) is checked by saslauthd
+ * (auth_saslauthd_check); vhost files may then grant permissions to names the users file lacks.
+ * A users file that says "saslauthd" is an error under AUTH_BACKEND_INTERNAL.
+ */
+enum auth_backend { AUTH_BACKEND_INTERNAL, AUTH_BACKEND_SASLAUTHD };
+
+/* auth_db_load for a backend (auth_db_load is this with AUTH_BACKEND_INTERNAL). */
+int auth_db_load_backend(const char *users_path, const char *vhosts_dir, enum auth_backend backend,
+    struct auth_db **out, char *err, size_t errlen);
 /*
  * RabbitMQ's blank-node state, for a broker started without a users file: user guest (password
  * guest, tag administrator) and vhost "/" where guest has ".*" ".*" ".*". Never NULL.
@@ -133,6 +148,8 @@ struct auth_db *auth_db_new_default(void);
  * need not be NUL-terminated and is not kept.
  */
 struct auth_db *auth_db_new(void);
+/* Choose the backend of a new database, before auth_db_parse_users (the default is internal). */
+void auth_db_set_backend(struct auth_db *db, enum auth_backend backend);
 int auth_db_parse_users(
     struct auth_db *db, const char *file, const uint8_t *buf, size_t len, char *err, size_t errlen);
 int auth_db_parse_vhost(
@@ -160,6 +177,18 @@ bool auth_vhost_exists(const struct auth_db *db, struct amqp_bytes vhost);
  * user exists. Call from a worker thread (auth_pool does).
  */
 int auth_db_check_password(const struct auth_db *db, const struct auth_credentials *c);
+/* Whether saslauthd, not the users file, checks user's password under db (see auth_backend). */
+bool auth_db_uses_saslauthd(const struct auth_db *db, struct amqp_bytes user);
+
+/*
+ * What differs between two databases (a reload), one line of text per change, in name order:
+ * users added, removed, with a changed password or tags; vhosts added or removed; limits,
+ * permissions and topic permissions changed. Names are quoted as in error messages. Returns the
+ * number of lines passed to cb.
+ */
+typedef void auth_diff_cb(void *arg, const char *line);
+size_t auth_db_diff(
+    const struct auth_db *old, const struct auth_db *new_db, auth_diff_cb *cb, void *arg);
 
 /* ---- Authorization (acl.c) ---- */
 
@@ -247,16 +276,50 @@ const struct auth_grant *auth_grant_find(
 bool auth_grant_permitted(const struct auth_grant *g, enum auth_perm perm, enum auth_resource kind,
     struct amqp_bytes name);
 
+/* ---- saslauthd through Cyrus SASL (saslauthd.c) ---- */
+
+/*
+ * Passwords checked by saslauthd (PAM, LDAP, Kerberos, ... behind it) with libsasl2's
+ * sasl_checkpass and pwcheck_method saslauthd, set through a SASL_CB_GETOPT callback that also
+ * keeps libsasl2 away from every auxprop store: sasldb, which holds passwords in clear, is never
+ * read or written (auto_transition off, no auxprop plugin, no plugin directory, no SASL
+ * configuration file). Initialise once per process, before the pool starts.
+ */
+#define AUTH_SASLAUTHD_PATH "/var/run/saslauthd/mux"
+#define AUTH_SASLAUTHD_SERVICE "warren"
+
+struct auth_saslauthd_config {
+	const char *path;    /* saslauthd's socket; NULL: AUTH_SASLAUTHD_PATH */
+	const char *service; /* the service name saslauthd is given (PAM's); NULL: "warren" */
+};
+
+/* Whether this build has libsasl2 (configure found it): if not, init always fails. */
+bool auth_saslauthd_built(void);
+/* Initialise libsasl2 for saslauthd checks: AUTH_OK, or an error with the reason in err. */
+int auth_saslauthd_init(const struct auth_saslauthd_config *cfg, char *err, size_t errlen);
+/* Release libsasl2 (at exit, after the pool has stopped). Safe without init. */
+void auth_saslauthd_done(void);
+/*
+ * Ask saslauthd about c, blocking (a unix-socket round trip, and whatever saslauthd does): call it
+ * from a pool thread. AUTH_OK; AUTH_E_REFUSED for a refusal, an empty password, a password with
+ * a NUL byte, or a name that libsasl2 would change (leading or trailing white space); or
+ * AUTH_E_UNAVAILABLE when saslauthd could not be asked, with libsasl2's reason in why.
+ */
+int auth_saslauthd_check(const struct auth_credentials *c, char *why, size_t whylen);
+
 /* ---- The password-check pool (pool.c) ---- */
 
 /*
- * N threads run auth_db_check_password for checks queued by the event loop. Completions come back
+ * N threads run auth_db_check_password (or auth_saslauthd_check, for the names
+ * auth_db_uses_saslauthd gives it) for checks queued by the event loop. Completions come back
  * through auth_pool_fd(): when it is readable, call auth_pool_complete() on the loop thread, which
  * runs each finished check's callback there. A success is cached for ttl_ms under
  * HMAC-SHA256(per-process secret, user || 0 || password) together with a digest of the user's
  * stored hash, so a reconnect storm costs one scrypt per user, and a changed password (or a
- * removed user) misses. Failures are never cached. A cache hit still completes through the fd,
- * never inside auth_pool_submit.
+ * removed user) misses. A saslauthd success is cached the same way under a digest that says
+ * "saslauthd": a password changed in the directory behind saslauthd is not noticed until the
+ * entry expires. Failures are never cached. A cache hit still completes through the fd, never
+ * inside auth_pool_submit.
  */
 struct auth_pool;
 
@@ -268,8 +331,11 @@ struct auth_pool_config {
 	bool no_cache;         /* never cache */
 };
 
-/* The callback: opaque as submitted, result AUTH_OK or AUTH_E_REFUSED, arg as given to complete. */
-typedef void auth_pool_cb(void *opaque, int result, void *arg);
+/*
+ * The callback: opaque as submitted; result AUTH_OK, AUTH_E_REFUSED or AUTH_E_UNAVAILABLE; why
+ * the check could not be made (never NULL, "" unless unavailable); arg as given to complete.
+ */
+typedef void auth_pool_cb(void *opaque, int result, const char *why, void *arg);
 
 /* Start the pool on db (it takes its own reference). NULL cfg means the defaults. */
 int auth_pool_new(const struct auth_pool_config *cfg, struct auth_db *db, struct auth_pool **out);

@@ -22,8 +22,9 @@
 #define AUTH_FILE_MAX (16u << 20)
 
 enum auth_pw_kind {
-	AUTH_PW_SCRYPT, /* hash holds a $scrypt$ string */
-	AUTH_PW_LOCKED, /* "!": the user exists (permissions, tags) but cannot log in */
+	AUTH_PW_SCRYPT,    /* hash holds a $scrypt$ string */
+	AUTH_PW_LOCKED,    /* "!": the user exists (permissions, tags) but cannot log in */
+	AUTH_PW_SASLAUTHD, /* "saslauthd": saslauthd checks the password (AUTH_BACKEND_SASLAUTHD) */
 };
 
 struct auth_user {
@@ -74,6 +75,7 @@ struct auth_vhost {
 
 struct auth_db {
 	atomic_uint refs;
+	enum auth_backend backend;
 	bool users_parsed;
 	bool finished;
 	struct auth_user *users; /* sorted by name once users are parsed */
@@ -110,6 +112,13 @@ int auth_lines_next(
     struct auth_lines *l, const uint8_t **s, size_t *n, const char *file, char *err, size_t errlen);
 /* Read a whole regular file of at most AUTH_FILE_MAX bytes into a heap buffer of its size. */
 int auth_read_file(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen);
+
+/* db.c */
+/*
+ * The digest of what checks user's password under db, for the pool's cache: a user's stored hash,
+ * or a fixed value for saslauthd. False when no password of user can succeed (locked, unknown).
+ */
+bool auth_db_verifier(const struct auth_db *db, struct amqp_bytes user, uint8_t out[32]);
 
 /* users.c */
 const struct auth_user *auth_user_find(const struct auth_db *db, struct amqp_bytes name);

@@ -1,7 +1,8 @@
 /*
  * db.c: struct auth_db as a whole: building one from the users file and a directory of vhost
  * files (all or nothing), the default database of a broker without a users file, references,
- * user lookups, and the password check that never says whether a user exists.
+ * user lookups, the password check that never says whether a user exists, and which backend
+ * checks whose password.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +24,11 @@ struct auth_db *auth_db_new(void)
 
 	atomic_init(&db->refs, 1);
 	return db;
+}
+
+void auth_db_set_backend(struct auth_db *db, enum auth_backend backend)
+{
+	db->backend = backend;
 }
 
 struct auth_db *auth_db_ref(struct auth_db *db)
@@ -146,12 +152,20 @@ out:
 int auth_db_load(
     const char *users_path, const char *vhosts_dir, struct auth_db **out, char *err, size_t errlen)
 {
+	return auth_db_load_backend(
+	    users_path, vhosts_dir, AUTH_BACKEND_INTERNAL, out, err, errlen);
+}
+
+int auth_db_load_backend(const char *users_path, const char *vhosts_dir, enum auth_backend backend,
+    struct auth_db **out, char *err, size_t errlen)
+{
 	struct auth_db *db = auth_db_new();
 	uint8_t *buf = NULL;
 	size_t len;
 	int ret;
 
 	*out = NULL;
+	db->backend = backend;
 	if ((ret = auth_read_file(users_path, &buf, &len, err, errlen)) != AUTH_OK)
 		goto out;
 	if ((ret = auth_db_parse_users(db, users_path, buf, len, err, errlen)) != AUTH_OK)
@@ -243,4 +257,32 @@ int auth_db_check_password(const struct auth_db *db, const struct auth_credentia
 	if (!real || c->password.len == 0) /* RabbitMQ refuses blank passwords too */
 		return AUTH_E_REFUSED;
 	return r == AUTH_OK ? AUTH_OK : AUTH_E_REFUSED;
+}
+
+bool auth_db_uses_saslauthd(const struct auth_db *db, struct amqp_bytes user)
+{
+	const struct auth_user *u;
+
+	if (db->backend != AUTH_BACKEND_SASLAUTHD)
+		return false;
+	u = auth_user_find(db, user);
+	return u == NULL || u->kind == AUTH_PW_SASLAUTHD;
+}
+
+bool auth_db_verifier(const struct auth_db *db, struct amqp_bytes user, uint8_t out[32])
+{
+	/* SHA-256("saslauthd"): what a cached saslauthd success was checked by */
+	static const uint8_t saslauthd_digest[32] = { 0xdb, 0xb4, 0xbb, 0xdd, 0x5c, 0x6c, 0x85,
+		0x6b, 0xb1, 0x01, 0x58, 0x12, 0xa5, 0x75, 0xea, 0x3c, 0x91, 0x76, 0xde, 0xa2, 0xcd,
+		0xf9, 0x24, 0x8f, 0x00, 0x45, 0x70, 0x49, 0xad, 0x48, 0xda, 0x36 };
+	const struct auth_user *u;
+
+	if (auth_db_uses_saslauthd(db, user)) {
+		memcpy(out, saslauthd_digest, 32);
+		return true;
+	}
+	if ((u = auth_user_find(db, user)) == NULL || u->kind != AUTH_PW_SCRYPT)
+		return false;
+	memcpy(out, u->digest, 32);
+	return true;
 }

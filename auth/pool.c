@@ -1,15 +1,16 @@
 /*
  * pool.c: the password-check pool. The event loop submits checks (auth_pool_submit copies the
- * credentials); N worker threads take them from a bounded FIFO and run the slow scrypt check
- * against the database in force when they start; each finished check goes on a done list and the
+ * credentials); N worker threads take them from a bounded FIFO and run the slow check against
+ * the database in force when they start (scrypt, or a round trip to saslauthd for the names that
+ * database gives it); each finished check goes on a done list and the
  * pool's file descriptor (an eventfd, or a pipe) becomes readable; the loop then calls
  * auth_pool_complete, which runs the callbacks on its own thread. One mutex guards the lists, the
  * cache and the statistics; it is never held during a check.
  *
  * The success cache maps HMAC-SHA256(secret, user || 0 || password) to the SHA-256 of the stored
- * hash that verified it and an expiry time, in a direct-mapped table: a hit needs the same
- * credentials, an unexpired entry and the user's current hash to be the one verified, so a
- * password changed by a reload misses. The secret is random per pool, so the table says nothing
+ * hash that verified it (or of "saslauthd") and an expiry time, in a direct-mapped table: a hit
+ * needs the same credentials, an unexpired entry and the user's current verifier to be the one
+ * that said yes, so a password changed by a reload misses. The secret is random per pool, so the table says nothing
  * about passwords to someone who reads memory later. Failures are never cached: a wrong password
  * always costs a full check, whether or not the user exists.
  */
@@ -39,6 +40,7 @@ struct job {
 	uint8_t key[32];
 	int result;
 	bool cancelled;
+	char why[256]; /* why the check could not be made (AUTH_E_UNAVAILABLE) */
 };
 
 struct slot {
@@ -124,16 +126,15 @@ static struct slot *slot_for(struct auth_pool *p, const uint8_t key[32])
 static bool cache_hit(struct auth_pool *p, const struct job *j)
 {
 	const struct slot *s;
-	const struct auth_user *u;
+	uint8_t digest[32];
 
 	if (p->no_cache)
 		return false;
 	s = slot_for(p, j->key);
 	if (!s->used || now_ms() >= s->expires_ms || CRYPTO_memcmp(s->key, j->key, 32) != 0)
 		return false;
-	u = auth_user_find(p->db, (struct amqp_bytes){ j->msg, j->userlen });
-	return u != NULL && u->kind == AUTH_PW_SCRYPT &&
-	    CRYPTO_memcmp(u->digest, s->digest, 32) == 0;
+	return auth_db_verifier(p->db, (struct amqp_bytes){ j->msg, j->userlen }, digest) &&
+	    CRYPTO_memcmp(digest, s->digest, 32) == 0;
 }
 
 static void *worker(void *argp)
@@ -142,7 +143,6 @@ static void *worker(void *argp)
 	struct auth_pool *p = arg->pool;
 	unsigned index = arg->index;
 	struct auth_credentials c;
-	const struct auth_user *u;
 	struct auth_db *db;
 	struct job *j;
 	struct slot *s;
@@ -170,12 +170,11 @@ static void *worker(void *argp)
 		c.user = (struct amqp_bytes){ j->msg, j->userlen };
 		c.password =
 		    (struct amqp_bytes){ j->msg + j->userlen + 1, j->msglen - j->userlen - 1 };
-		r = auth_db_check_password(db, &c);
-		cacheable = false;
-		if (r == AUTH_OK && (u = auth_user_find(db, c.user)) != NULL) {
-			memcpy(digest, u->digest, sizeof(digest));
-			cacheable = true;
-		}
+		if (auth_db_uses_saslauthd(db, c.user))
+			r = auth_saslauthd_check(&c, j->why, sizeof(j->why));
+		else
+			r = auth_db_check_password(db, &c);
+		cacheable = r == AUTH_OK && auth_db_verifier(db, c.user, digest);
 
 		pthread_mutex_lock(&p->lock);
 		p->running[index] = NULL;
@@ -407,7 +406,7 @@ size_t auth_pool_complete(struct auth_pool *p, auth_pool_cb *cb, void *arg)
 		if (j == NULL)
 			break;
 		if (!j->cancelled) {
-			cb(j->opaque, j->result, arg);
+			cb(j->opaque, j->result, j->why, arg);
 			ran++;
 		}
 		job_free(j);

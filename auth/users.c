@@ -2,7 +2,8 @@
  * users.c: the users file (warren.conf(5)). One user a line, "name:hash" or "name:hash:tag,tag";
  * lines starting with "#" and blank lines are ignored. A name is 1 to 255 bytes of anything but
  * ':' and control characters (spaces and UTF-8 included, kept exactly); the hash is a $scrypt$
- * string from `warrenctl hash-password` or "!" for a user that cannot log in; a tag is letters,
+ * string from `warrenctl hash-password`, "!" for a user that cannot log in, or "saslauthd" for a
+ * user whose password saslauthd checks (only with that backend); a tag is letters,
  * digits, '_' and '-'. Every error is "FILE:LINE: reason". After parsing, the users are sorted by
  * name for binary search, and a name seen twice is an error naming both lines.
  */
@@ -94,8 +95,8 @@ static int check_tags(
 }
 
 /* Parse one non-blank, non-comment line into u. */
-static int parse_line(struct auth_user *u, const uint8_t *s, size_t n, const char *file,
-    unsigned line, char *err, size_t errlen)
+static int parse_line(const struct auth_db *db, struct auth_user *u, const uint8_t *s, size_t n,
+    const char *file, unsigned line, char *err, size_t errlen)
 {
 	const uint8_t *c1, *c2, *hash, *tags = NULL;
 	size_t namelen, hashlen, tagslen = 0;
@@ -135,6 +136,17 @@ static int parse_line(struct auth_user *u, const uint8_t *s, size_t n, const cha
 	u->tags = auth_xmemdup(tags != NULL ? tags : (const uint8_t *)"", tagslen);
 	if (hashlen == 1 && hash[0] == '!') {
 		u->kind = AUTH_PW_LOCKED;
+		return 0;
+	}
+	if (hashlen == 9 && memcmp(hash, "saslauthd", 9) == 0) {
+		if (db->backend != AUTH_BACKEND_SASLAUTHD) {
+			auth_errf(err, errlen, file, line,
+			    "user '%s': the password is checked by saslauthd, but password_backend "
+			    "is not saslauthd",
+			    auth_quote(s, namelen, q, sizeof(q)));
+			return -1;
+		}
+		u->kind = AUTH_PW_SASLAUTHD;
 		return 0;
 	}
 	u->kind = AUTH_PW_SCRYPT;
@@ -185,8 +197,8 @@ int auth_db_parse_users(
 		memset(&db->users[db->nusers], 0, sizeof(db->users[0]));
 		/* Counted before parsing, so a half-filled entry is freed with the database. */
 		db->nusers++;
-		if (parse_line(&db->users[db->nusers - 1], s, n, file, lines.line, err, errlen) !=
-		    0)
+		if (parse_line(
+		        db, &db->users[db->nusers - 1], s, n, file, lines.line, err, errlen) != 0)
 			return AUTH_E_CONFIG;
 	}
 	if (r < 0)

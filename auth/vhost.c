@@ -12,7 +12,9 @@
  * and holds anything but control characters, verbatim (regular expressions need no escaping); a
  * doubled quote inside stands for one. Lines whose first non-blank byte is '#' are comments.
  * "vhost" comes first; each user appears in at most one permissions line, and once per exchange
- * in topic-permissions lines; users must be in the users file. Every error is "FILE:LINE: reason".
+ * in topic-permissions lines; users must be in the users file, except under the saslauthd
+ * backend, where any name of 1 to 255 bytes may be given permissions. Every error is
+ * "FILE:LINE: reason".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,6 +254,26 @@ static int compile(struct auth_regex *r, const char *src, const char *what, cons
 
 static const char *const perm_names[3] = { "configure", "write", "read" };
 
+/* A permissions or topic-permissions line's user: in the users file, or any name for saslauthd. */
+static int check_user(const struct auth_db *db, const struct fields *fl, const char *file,
+    unsigned line, char *err, size_t errlen)
+{
+	char q[AUTH_QUOTE_MAX];
+
+	if (auth_user_find(db, (struct amqp_bytes){ (uint8_t *)fl->f[1], fl->len[1] }) != NULL)
+		return 0;
+	if (db->backend != AUTH_BACKEND_SASLAUTHD) {
+		auth_errf(err, errlen, file, line, "no user '%s' in the users file",
+		    auth_quote(fl->f[1], fl->len[1], q, sizeof(q)));
+		return -1;
+	}
+	if (fl->len[1] == 0 || fl->len[1] > AUTH_NAME_MAX) {
+		auth_errf(err, errlen, file, line, "a user name is 1 to %d bytes", AUTH_NAME_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_permissions(struct auth_db *db, struct auth_vhost *v, struct fields *fl,
     const char *file, unsigned line, char *err, size_t errlen)
 {
@@ -265,11 +287,8 @@ static int parse_permissions(struct auth_db *db, struct auth_vhost *v, struct fi
 		    err, errlen, file, line, "expected permissions USER CONFIGURE WRITE READ");
 		return -1;
 	}
-	if (auth_user_find(db, (struct amqp_bytes){ (uint8_t *)fl->f[1], fl->len[1] }) == NULL) {
-		auth_errf(err, errlen, file, line, "no user '%s' in the users file",
-		    auth_quote(fl->f[1], fl->len[1], q, sizeof(q)));
+	if (check_user(db, fl, file, line, err, errlen) != 0)
 		return -1;
-	}
 	for (i = 0; i < v->ngrants; i++) {
 		if (auth_bytes_cmp(
 		        v->grants[i]->user, v->grants[i]->userlen, fl->f[1], fl->len[1]) == 0) {
@@ -304,11 +323,8 @@ static int parse_topic(struct auth_db *db, struct auth_vhost *v, struct fields *
 		    err, errlen, file, line, "expected topic-permissions USER EXCHANGE WRITE READ");
 		return -1;
 	}
-	if (auth_user_find(db, (struct amqp_bytes){ (uint8_t *)fl->f[1], fl->len[1] }) == NULL) {
-		auth_errf(err, errlen, file, line, "no user '%s' in the users file",
-		    auth_quote(fl->f[1], fl->len[1], q, sizeof(q)));
+	if (check_user(db, fl, file, line, err, errlen) != 0)
 		return -1;
-	}
 	if (fl->len[2] > AUTH_NAME_MAX) {
 		auth_errf(
 		    err, errlen, file, line, "exchange name longer than %d bytes", AUTH_NAME_MAX);

@@ -1,6 +1,8 @@
 /*
  * 11-access-reload.c: reloads on SIGHUP, and invalid files at start-up.
  */
+#include "config.h"
+
 #include "interop/access.h"
 
 /* ---- reloads ---- */
@@ -32,29 +34,6 @@ static conn_t login_eventually(const char *user, const char *password, const cha
 	}
 	ck_abort_msg("user '%s' still refused after %d logins: %d \"%s\"", user, i, a.code, a.text);
 	return NULL;
-}
-
-/* A connection with a consumer on a queue of its own, and the queue's name. */
-struct watcher {
-	conn_t c;
-	char q[64];
-};
-
-static struct watcher watch(const char *user)
-{
-	struct watcher w = { .c = as(user) };
-
-	snprintf(w.q, sizeof(w.q), "%s", uniq("q-watch"));
-	declare_queue(w.c, 1, w.q);
-	consume(w.c, 1, w.q, NULL, true);
-	return w;
-}
-
-/* The watcher still gets what it publishes to itself. */
-static void still_delivers(struct watcher *w, const char *body)
-{
-	publish(w->c, 1, "", w->q, body);
-	expect_deliver(w->c, 1, body);
 }
 
 START_TEST(reload_new_user_logs_in)
@@ -316,6 +295,173 @@ START_TEST(reload_unchanged_disturbs_nobody)
 }
 END_TEST
 
+/* ---- warrenctl reload and the control socket ---- */
+
+/* warrenctl reload for the group's broker: its data directory names the socket. */
+static int ctl_reload(struct ctl_run *r)
+{
+	return warrenctl(r, CTL("reload", "--data-dir", broker.data));
+}
+
+/* A permission change through warrenctl: reported, applied to the open connection, nobody dropped. */
+START_TEST(warrenctl_reload_applies_permissions)
+{
+	struct watcher w;
+	struct ctl_run r;
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	w = watch("carol");
+	c = as("alice");
+	declare_queue(c, 1, "q-before-ctl");
+	put_file("vhosts/default.vhost",
+	    "vhost /\npermissions alice '' .* .*\npermissions bob .* .* .*\n"
+	    "permissions carol .* .* .*\n");
+	ck_assert_msg(ctl_reload(&r) == 0, "warrenctl reload: %d, stderr: %s", r.status, r.err);
+	ck_assert_str_eq(r.out,
+	    "reloaded: 3 users, 1 vhosts\n"
+	    "vhost '/': permissions of 'alice' '.*' '.*' '.*' -> '' '.*' '.*'\n");
+	ck_assert_str_eq(r.err, "");
+	amqp_queue_declare(c, 1, B("q-after-ctl"), 0, 0, 0, 0, amqp_empty_table);
+	denied(c, 1, no_access("queue", "q-after-ctl", "alice"));
+	still_delivers(&w, "carol was not disturbed");
+	client_close(c);
+	client_close(w.c);
+	/* SIGHUP does the same, and a reload that changes nothing says so */
+	reload(true);
+	ck_assert_int_eq(ctl_reload(&r), 0);
+	ck_assert_str_eq(r.out, "reloaded: 3 users, 1 vhosts\nno changes\n");
+}
+END_TEST
+
+/* An invalid vhost file: exit 1, FILE:LINE: reason on stderr, the old configuration stays. */
+START_TEST(warrenctl_reload_invalid_file_rejected)
+{
+	struct ctl_run r;
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	put_file("users", "alice:{H}\nbob:{H}\ncarol:{H}\ndave:{H}\n");
+	put_file("vhosts/default.vhost",
+	    "vhost /\npermissions alice .* .* .*\npermissions bob .* .* .*\n"
+	    "permissions carol .* .* .*\npermissions dave .* '[a-' .*\n");
+	ck_assert_int_eq(ctl_reload(&r), 1);
+	ck_assert_str_eq(r.out, "");
+	ck_assert_msg(
+	    strncmp(r.err, "reload refused, the configuration in force stays\n", 49) == 0 &&
+	        strstr(r.err,
+	            fmt("\n%s/vhosts/default.vhost:5: bad write regular expression", files)) !=
+	            NULL,
+	    "stderr: %s", r.err);
+	check_rejected(fmt("%s/vhosts/default.vhost:5: ", files));
+	login_refused("dave", PASSWORD);
+	c = as("bob");
+	alive(c, 2);
+	client_close(c);
+}
+END_TEST
+
+/* A user who loses the vhost is closed with 320, and the report counts it. */
+START_TEST(warrenctl_reload_reports_closed_connections)
+{
+	struct ctl_run r;
+	conn_t b;
+
+	SKIP_IN_ORACLE();
+	b = as("bob");
+	put_file("users", "alice:{H}\nbob:{H}\ncarol:{H}\neve:{H}\n");
+	put_file("vhosts/default.vhost",
+	    "vhost /\npermissions alice .* .* .*\npermissions carol .* .* .*\n"
+	    "permissions eve '^eve' '^eve' '^eve'\n");
+	ck_assert_msg(ctl_reload(&r) == 0, "stderr: %s", r.err);
+	ck_assert_str_eq(r.out,
+	    "reloaded: 4 users, 1 vhosts\n"
+	    "user 'eve' added\n"
+	    "vhost '/': permissions of 'bob' removed\n"
+	    "vhost '/': permissions of 'eve' added: '^eve' '^eve' '^eve'\n"
+	    "1 connection closed with 320 CONNECTION_FORCED (no access to their vhost any more)\n");
+	expect_connection_close(
+	    b, 320, "CONNECTION_FORCED - user 'bob' may no longer use vhost '/'");
+	client_drop(b);
+}
+END_TEST
+
+/* The socket is the broker user's alone; garbage gets an error line and the socket lives on. */
+START_TEST(control_socket_hostile_input)
+{
+	static char big[100000];
+	struct stat st;
+	struct ctl_run r;
+	const char *a;
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	ck_assert_int_eq(lstat(control_path(), &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	a = control_talk(control_connect(), "frobnicate\n", 11);
+	ck_assert_str_eq(a, "error\nunknown command 'frobnicate' (the command is: reload)\n");
+	a = control_talk(control_connect(), "\x01\xff\x7f reload\n", 11);
+	ck_assert_str_eq(a, "error\nunknown command '??? reload' (the command is: reload)\n");
+	a = control_talk(control_connect(), "rel\0oad\n", 8);
+	ck_assert_str_eq(a, "error\na NUL byte in the command\n");
+	a = control_talk(control_connect(), "\n", 1);
+	ck_assert_str_eq(a, "error\nunknown command '' (the command is: reload)\n");
+	memset(big, 'x', sizeof(big)); /* no newline at all */
+	a = control_talk(control_connect(), big, sizeof(big));
+	ck_assert_str_eq(a, "error\nline too long\n");
+	big[300] = '\n';
+	a = control_talk(control_connect(), big, 301);
+	ck_assert_str_eq(a, "error\nline too long\n");
+	/* a half line, then the client goes: nothing to answer, nothing breaks */
+	close(control_connect());
+	{
+		int fd = control_connect();
+
+		ck_assert_int_eq(write(fd, "relo", 4), 4);
+		close(fd);
+	}
+	/* CRLF is fine; the broker still reloads and serves */
+	a = control_talk(control_connect(), "reload\r\n", 8);
+	ck_assert_msg(strncmp(a, "ok\nreloaded: ", 13) == 0, "%s", a);
+	ck_assert_int_eq(ctl_reload(&r), 0);
+	c = as("alice");
+	alive(c, 2);
+	client_close(c);
+}
+END_TEST
+
+/*
+ * Clients that connect and never send: a few hold the socket's slots (the rest are closed at
+ * once), the event loop is not held up, and each is closed when its time is up (10 s).
+ */
+START_TEST(control_socket_silent_clients)
+{
+	int fds[8], extra, i;
+	char byte;
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	for (i = 0; i < 8; i++)
+		fds[i] = control_connect();
+	/* one more than the broker serves at once: closed without a word */
+	extra = control_connect();
+	ck_assert_str_eq(control_talk(extra, "reload\n", 7), "");
+	c = as("alice"); /* AMQP goes on meanwhile */
+	alive(c, 2);
+	client_close(c);
+	for (i = 0; i < 8; i++) {
+		struct pollfd p = { .fd = fds[i], .events = POLLIN };
+
+		ck_assert_msg(poll(&p, 1, 15000) == 1, "a silent control client was kept > 15 s");
+		ck_assert_int_eq(read(fds[i], &byte, 1), 0);
+		close(fds[i]);
+	}
+	ck_assert_str_eq(control_talk(control_connect(), "reload\n", 7),
+	    "ok\nreloaded: 3 users, 1 vhosts\nno changes\n");
+}
+END_TEST
+
 /* ---- invalid files at start-up ---- */
 
 /* The exit status of the last startup_fails run. */
@@ -323,10 +469,12 @@ static int last_exit_status;
 
 /*
  * Start warrend on these files: it must exit non-zero within the bound and say where (file, a
- * name in the files directory, and line, or 0 for none) and why (reason) on stderr.
+ * name in the files directory, and line, or 0 for none) and why (reason) on stderr. The main
+ * file names the users file and the vhost directory, then holds extra; or, when whole is not
+ * NULL, holds whole and nothing else.
  */
-static void startup_fails(const char *users, const struct vfile *v, const char *extra,
-    const char *file, int line, const char *reason)
+static void startup_fails_in(const char *users, const struct vfile *v, const char *extra,
+    const char *whole, const char *file, int line, const char *reason)
 {
 	char conf[1024], out[8192], tmpl[sizeof(files) + 16];
 	const char *where, *at;
@@ -346,8 +494,11 @@ static void startup_fails(const char *users, const struct vfile *v, const char *
 		put_file("users", users);
 	for (; v != NULL && v->name != NULL; v++)
 		put_file(fmt("vhosts/%s", v->name), v->text);
-	snprintf(conf, sizeof(conf), "users_file = %s/users\nvhost_dir = %s/vhosts\n%s", files,
-	    files, extra != NULL ? extra : "");
+	if (whole != NULL)
+		snprintf(conf, sizeof(conf), "%s", whole);
+	else
+		snprintf(conf, sizeof(conf), "users_file = %s/users\nvhost_dir = %s/vhosts\n%s",
+		    files, files, extra != NULL ? extra : "");
 	put_file("warren.conf", conf);
 	ck_assert_int_eq(mkdir(fmt("%s/data", files), 0700), 0);
 	if ((pid = fork()) == 0) {
@@ -382,6 +533,12 @@ static void startup_fails(const char *users, const struct vfile *v, const char *
 	ck_assert_msg(strstr(at, reason) != NULL &&
 	        (strchr(at, '\n') == NULL || strstr(at, reason) < strchr(at, '\n')),
 	    "stderr names %s but not the reason \"%s\":\n%s", where, reason, out);
+}
+
+static void startup_fails(const char *users, const struct vfile *v, const char *extra,
+    const char *file, int line, const char *reason)
+{
+	startup_fails_in(users, v, extra, NULL, file, line, reason);
 }
 
 static const struct vfile ok_vhost[] = {
@@ -493,6 +650,55 @@ START_TEST(startup_invalid_users_file_exits_2)
 }
 END_TEST
 
+/* sasldb keeps passwords in clear: no configuration can select it. */
+START_TEST(startup_sasldb_refused)
+{
+	SKIP_IN_ORACLE();
+	startup_fails("alice:{H}\n", ok_vhost, "password_backend = sasldb\n", "warren.conf", 3,
+	    "sasldb keeps passwords in clear");
+}
+END_TEST
+
+START_TEST(startup_saslauthd_path_too_long)
+{
+	char extra[300];
+
+	SKIP_IN_ORACLE();
+	snprintf(extra, sizeof(extra), "saslauthd_path = /%0200d\n", 0);
+	startup_fails("alice:{H}\n", ok_vhost, extra, "warren.conf", 3, "saslauthd_path must be");
+}
+END_TEST
+
+/* A users file that names saslauthd while the backend is internal. */
+START_TEST(startup_saslauthd_user_without_backend)
+{
+	SKIP_IN_ORACLE();
+	startup_fails("alice:{H}\nerin:saslauthd\n", ok_vhost, NULL, "users", 2,
+	    "the password is checked by saslauthd, but password_backend is not saslauthd");
+}
+END_TEST
+
+#ifdef HAVE_SASL
+/* Permissions come from the vhost files: saslauthd without them is refused. */
+START_TEST(startup_saslauthd_needs_vhost_dir)
+{
+	SKIP_IN_ORACLE();
+	startup_fails_in("alice:{H}\n", ok_vhost, NULL,
+	    fmt("users_file = %s/users\n\npassword_backend = saslauthd\n", files), "warren.conf", 3,
+	    "saslauthd needs users_file and vhost_dir");
+}
+END_TEST
+#else
+/* A build without libsasl2 refuses the saslauthd backend with FILE:LINE: reason. */
+START_TEST(startup_saslauthd_not_built)
+{
+	SKIP_IN_ORACLE();
+	startup_fails("alice:{H}\n", ok_vhost, "password_backend = saslauthd\n", "warren.conf", 3,
+	    "warrend was built without Cyrus SASL (libsasl2)");
+}
+END_TEST
+#endif
+
 void access_add_reloads(Suite *s)
 {
 	TCase *tc;
@@ -520,6 +726,15 @@ void access_add_reloads(Suite *s)
 	    group(s, "reload-other-files", reload_start, 30), reload_ignores_other_files);
 	tcase_add_test(
 	    group(s, "reload-unchanged", reload_start, 30), reload_unchanged_disturbs_nobody);
+	tcase_add_test(
+	    group(s, "warrenctl-reload", reload_start, 30), warrenctl_reload_applies_permissions);
+	tcase_add_test(group(s, "warrenctl-reload-bad", reload_start, 30),
+	    warrenctl_reload_invalid_file_rejected);
+	tcase_add_test(group(s, "warrenctl-reload-320", reload_start, 30),
+	    warrenctl_reload_reports_closed_connections);
+	tc = group(s, "control-socket", reload_start, 40);
+	tcase_add_test(tc, control_socket_hostile_input);
+	tcase_add_test(tc, control_socket_silent_clients);
 
 	tc = group(s, "startup", startup_start, TEST_TIMEOUT);
 	tcase_add_test(tc, startup_malformed_hash);
@@ -533,4 +748,12 @@ void access_add_reloads(Suite *s)
 	tcase_add_test(tc, startup_missing_users_file);
 	tcase_add_test(tc, startup_bad_auth_threads);
 	tcase_add_test(tc, startup_invalid_users_file_exits_2);
+	tcase_add_test(tc, startup_sasldb_refused);
+	tcase_add_test(tc, startup_saslauthd_path_too_long);
+	tcase_add_test(tc, startup_saslauthd_user_without_backend);
+#ifdef HAVE_SASL
+	tcase_add_test(tc, startup_saslauthd_needs_vhost_dir);
+#else
+	tcase_add_test(tc, startup_saslauthd_not_built);
+#endif
 }

@@ -415,6 +415,7 @@ int main(void)
 	access_add_permissions(s);
 	access_add_topics_limits(s);
 	access_add_reloads(s);
+	access_add_saslauthd(s);
 	ret = harness_run(s);
 	return ret == EXIT_SUCCESS && !broker_bad ? EXIT_SUCCESS : EXIT_FAILURE;
 }

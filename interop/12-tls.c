@@ -4,6 +4,10 @@
  * from an unknown CA). PLAIN over TLS works; a client refuses a server certificate from a CA it
  * does not trust; warrend refuses expired and unknown client certificates; EXTERNAL logs in with
  * a valid one, and is offered only where certificates are verified; TLS below 1.2 is refused.
+ * Certificate reloads: with a second CA and a server certificate from it written over the files
+ * warrend started with, a client that trusts only the new CA fails until warrend reloads
+ * (warrenctl reload or SIGHUP) and succeeds after, while a connection opened before carries on;
+ * a key that does not load is refused by the reload, and the certificate in force stays.
  * Warren-only: the oracle has no amqps listener.
  */
 #include <amqp_ssl_socket.h>
@@ -16,6 +20,10 @@
 #include <unistd.h>
 
 #include "interop/client.h"
+
+#ifndef WARRENCTL_PATH
+#error "build with -DWARRENCTL_PATH='\"/path/to/warrenctl\"'"
+#endif
 
 #define SKIP_IN_ORACLE()                                                                    \
 	do {                                                                                \
@@ -77,6 +85,25 @@ static void make_pki(void)
 	    pki);
 }
 
+/* A second CA and a server certificate for 127.0.0.1 from it: what a reload puts in force. */
+static void make_second_ca(void)
+{
+	sh("cd %s && exec >/dev/null 2>&1 && "
+	   "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca2.key -out ca2.crt -days 3 -subj "
+	   "'/CN=Warren Test CA 2' && "
+	   "openssl req -newkey rsa:2048 -nodes -keyout server2.key -out server2.csr -subj "
+	   "'/CN=127.0.0.1' && "
+	   "openssl x509 -req -in server2.csr -CA ca2.crt -CAkey ca2.key -CAcreateserial -out "
+	   "server2.crt -days 3 -extfile san.ext",
+	    pki);
+}
+
+/* Write name's contents over the file warrend reads, by rename (never half a file). */
+static void install(const char *from, const char *to)
+{
+	sh("cd %s && cp %s .%s.tmp && mv .%s.tmp %s", pki, from, to, to, to);
+}
+
 static void start(const char *verify)
 {
 	char conf[1024], err[256];
@@ -101,6 +128,13 @@ static void start_optional(void)
 static void start_required(void)
 {
 	start("required");
+}
+
+static void start_reload(void)
+{
+	start("optional");
+	if (getenv("WARREN_TEST_BROKER") == NULL)
+		make_second_ca();
 }
 
 static void stop(void)
@@ -265,6 +299,154 @@ START_TEST(required_mode_accepts_valid_cert)
 }
 END_TEST
 
+/* ---- certificate reloads ---- */
+
+/* warrenctl reload for this broker: the exit status, and what it printed (both streams). */
+static int ctl_reload(char *out, size_t len)
+{
+	FILE *p = popen(fmt("'%s' reload --data-dir '%s' 2>&1", WARRENCTL_PATH, broker.data), "r");
+	size_t n;
+	int st;
+
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Whether a client trusting only ca can open an amqps connection and log in. */
+static bool trusted_by(const char *ca)
+{
+	amqp_connection_state_t c;
+	bool ok = false;
+	int status;
+
+	c = tls_open(ca, NULL, false, &status);
+	if (status == AMQP_STATUS_OK)
+		ok = login(c, false).reply_type == AMQP_RESPONSE_NORMAL;
+	if (ok)
+		client_close(c);
+	else
+		amqp_destroy_connection(c);
+	return ok;
+}
+
+/* A connection under the old certificate, with a queue and a message in it. */
+static amqp_connection_state_t old_connection(void)
+{
+	amqp_connection_state_t c;
+	int status;
+
+	c = tls_open("ca.crt", NULL, false, &status);
+	ck_assert_int_eq(status, AMQP_STATUS_OK);
+	ck_assert_int_eq(login(c, false).reply_type, AMQP_RESPONSE_NORMAL);
+	ck_assert_ptr_nonnull(amqp_channel_open(c, 1));
+	declare_queue(c, 1, "tls-reload-q");
+	publish_confirmed(c, 1, "", "tls-reload-q", NULL, "before the reload");
+	return c;
+}
+
+/* The connection from before the reload still works, both ways. */
+static void old_connection_works(amqp_connection_state_t c)
+{
+	expect_get(c, 1, "tls-reload-q", "before the reload");
+	publish_confirmed(c, 1, "", "tls-reload-q", NULL, "after the reload");
+	expect_get(c, 1, "tls-reload-q", "after the reload");
+	client_close(c);
+}
+
+/* How many lines of the broker's log contain needle. */
+static int log_count(const char *needle)
+{
+	FILE *f = fopen(broker.log, "r");
+	char line[4096];
+	int n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+START_TEST(cert_reload_with_warrenctl)
+{
+	amqp_connection_state_t old;
+	char out[4096];
+
+	SKIP_IN_ORACLE();
+	old = old_connection();
+	ck_assert(!trusted_by("ca2.crt"));
+	install("server2.crt", "server.crt");
+	install("server2.key", "server.key");
+	ck_assert_msg(!trusted_by("ca2.crt"), "the new certificate is in force before the reload");
+	ck_assert_msg(ctl_reload(out, sizeof(out)) == 0, "warrenctl reload: %s", out);
+	ck_assert_msg(strstr(out,
+	                  "TLS certificate changed: subject CN=127.0.0.1, issuer "
+	                  "CN=Warren Test CA 2\n") != NULL,
+	    "warrenctl reload printed: %s", out);
+	ck_assert(trusted_by("ca2.crt"));
+	ck_assert(!trusted_by("ca.crt"));
+	old_connection_works(old);
+	/* the same files again: a reload says the certificate is unchanged */
+	ck_assert_int_eq(ctl_reload(out, sizeof(out)), 0);
+	ck_assert_msg(strstr(out, "TLS certificate unchanged") != NULL, "%s", out);
+}
+END_TEST
+
+START_TEST(cert_reload_with_sighup)
+{
+	amqp_connection_state_t old;
+	int64_t deadline;
+	int before;
+
+	SKIP_IN_ORACLE();
+	old = old_connection();
+	ck_assert(!trusted_by("ca2.crt"));
+	install("server2.crt", "server.crt");
+	install("server2.key", "server.key");
+	before = log_count("reloaded: ");
+	ck_assert_int_eq(kill(broker.pid, SIGHUP), 0);
+	/* "reloaded: " is the reload's last log line: everything is in force once it is there */
+	deadline = now_ms() + 4 * WAIT_MS;
+	while (log_count("reloaded: ") == before) {
+		ck_assert_msg(
+		    now_ms() < deadline, "no reload in the log within %d ms", 4 * WAIT_MS);
+		sleep_ms(10);
+	}
+	ck_assert_int_eq(log_count("reload: TLS certificate changed"), 1);
+	ck_assert(trusted_by("ca2.crt"));
+	ck_assert(!trusted_by("ca.crt"));
+	old_connection_works(old);
+}
+END_TEST
+
+/* A key that does not load: the reload is refused with the file's name, the old pair stays. */
+START_TEST(cert_reload_bad_key_keeps_old)
+{
+	char out[4096];
+
+	SKIP_IN_ORACLE();
+	sh("cd %s && printf 'not a key\\n' > .server.key.tmp && mv .server.key.tmp server.key",
+	    pki);
+	ck_assert_int_eq(ctl_reload(out, sizeof(out)), 1);
+	ck_assert_msg(strstr(out, "reload refused, the configuration in force stays\n") != NULL &&
+	        strstr(out, fmt("%s/server.key: ", pki)) != NULL,
+	    "%s", out);
+	ck_assert(trusted_by("ca.crt"));
+	/* a certificate with the wrong key is refused too */
+	install("server2.crt", "server.crt");
+	install("guest.key", "server.key");
+	ck_assert_int_eq(ctl_reload(out, sizeof(out)), 1);
+	ck_assert_msg(
+	    strstr(out, fmt("%s/server.key: key values mismatch", pki)) != NULL, "%s", out);
+	ck_assert(trusted_by("ca.crt"));
+	ck_assert(!trusted_by("ca2.crt"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("12-tls");
@@ -285,6 +467,22 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, required_mode_refuses_no_cert);
 	tcase_add_test(tc, required_mode_accepts_valid_cert);
+	suite_add_tcase(s, tc);
+	/* each reload test changes the broker's files: one broker each */
+	tc = tcase_create("certificate reload: warrenctl");
+	tcase_add_unchecked_fixture(tc, start_reload, stop);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, cert_reload_with_warrenctl);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("certificate reload: SIGHUP");
+	tcase_add_unchecked_fixture(tc, start_reload, stop);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, cert_reload_with_sighup);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("certificate reload: bad key");
+	tcase_add_unchecked_fixture(tc, start_reload, stop);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, cert_reload_bad_key_keeps_old);
 	suite_add_tcase(s, tc);
 	return harness_run(s);
 }

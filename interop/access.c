@@ -140,7 +140,7 @@ void spawn_with(const char *users, const struct vfile *v, const char *extra)
 	}
 }
 
-static void group_stop(void)
+void group_stop(void)
 {
 	int status;
 
@@ -221,6 +221,118 @@ void reload(bool want_ok)
 		    4 * WAIT_MS);
 		sleep_ms(10);
 	}
+}
+
+/* ---- warrenctl and the control socket ---- */
+
+/* Read fd to EOF into buf (NUL-terminated), within WAIT_MS: the bytes read, or -1 on timeout. */
+static long read_all(int fd, char *buf, size_t cap)
+{
+	int64_t deadline = now_ms() + 4 * WAIT_MS;
+	size_t have = 0;
+	ssize_t n;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - now_ms();
+
+		if (left <= 0 || poll(&p, 1, (int)left) == 0)
+			return -1;
+		n = read(fd, buf + have, cap - 1 - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || (have += (size_t)n) == cap - 1)
+			break;
+	}
+	buf[have] = '\0';
+	return (long)have;
+}
+
+int warrenctl(struct ctl_run *r, const char *const *args)
+{
+	const char *argv[16] = { WARRENCTL_PATH };
+	int out[2], err[2], status, i;
+	pid_t pid;
+
+	for (i = 0; args[i] != NULL && i < 14; i++)
+		argv[i + 1] = args[i];
+	argv[i + 1] = NULL;
+	ck_assert_int_eq(pipe(out), 0);
+	ck_assert_int_eq(pipe(err), 0);
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		close(out[0]);
+		close(err[0]);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	/* warrenctl's answers are short: reading one pipe to EOF cannot block the other */
+	ck_assert_msg(read_all(out[0], r->out, sizeof(r->out)) >= 0, "warrenctl: no EOF on stdout");
+	ck_assert_msg(read_all(err[0], r->err, sizeof(r->err)) >= 0, "warrenctl: no EOF on stderr");
+	close(out[0]);
+	close(err[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	r->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return r->status;
+}
+
+const char *control_path(void)
+{
+	return fmt("%s/control.sock", broker.data);
+}
+
+int control_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", control_path());
+	ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect %s: %s",
+	    sa.sun_path, strerror(errno));
+	return fd;
+}
+
+const char *control_talk(int fd, const void *bytes, size_t len)
+{
+	static char answer[4096];
+	size_t at = 0;
+	ssize_t n;
+
+	while (at < len) {
+		n = write(fd, (const char *)bytes + at, len - at);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) /* the broker may close early, on a line too long */
+			break;
+		at += (size_t)n;
+	}
+	ck_assert_msg(read_all(fd, answer, sizeof(answer)) >= 0,
+	    "the control socket neither answered nor closed within %d ms", 4 * WAIT_MS);
+	close(fd);
+	return answer;
+}
+
+/* ---- watchers ---- */
+
+struct watcher watch(const char *user)
+{
+	struct watcher w = { .c = as(user) };
+
+	snprintf(w.q, sizeof(w.q), "%s", uniq("q-watch"));
+	declare_queue(w.c, 1, w.q);
+	consume(w.c, 1, w.q, NULL, true);
+	return w;
+}
+
+void still_delivers(struct watcher *w, const char *body)
+{
+	publish(w->c, 1, "", w->q, body);
+	expect_deliver(w->c, 1, body);
 }
 
 /* ---- logins ---- */
@@ -461,9 +573,15 @@ void make_hash(const char *password, char *out, size_t len)
 
 TCase *group(Suite *s, const char *name, void (*start)(void), double timeout)
 {
+	return group_with_stop(s, name, start, group_stop, timeout);
+}
+
+TCase *group_with_stop(
+    Suite *s, const char *name, void (*start)(void), void (*stop)(void), double timeout)
+{
 	TCase *tc = tcase_create(name);
 
-	tcase_add_unchecked_fixture(tc, start, group_stop);
+	tcase_add_unchecked_fixture(tc, start, stop);
 	tcase_set_timeout(tc, timeout);
 	suite_add_tcase(s, tc);
 	return tc;

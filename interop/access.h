@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -13,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,6 +88,33 @@ bool exchange_exists(conn_t c, amqp_channel_t ch, const char *x);
 void make_hash(const char *password, char *out, size_t len);
 
 TCase *group(Suite *s, const char *name, void (*start)(void), double timeout);
+/* The same with a teardown of its own, which should end by calling group_stop(). */
+TCase *group_with_stop(
+    Suite *s, const char *name, void (*start)(void), void (*stop)(void), double timeout);
+/* Stop the group's broker (it must exit 0 on SIGTERM) and remove its files. */
+void group_stop(void);
+
+/* warrenctl with args (NULL-terminated): its exit status, and what it printed. */
+struct ctl_run {
+	int status; /* -1: killed by a signal */
+	char out[8192], err[8192];
+};
+int warrenctl(struct ctl_run *r, const char *const *args);
+#define CTL(...) ((const char *const[]){ __VA_ARGS__, NULL })
+/* The group broker's control socket: its path, a connection to it. */
+const char *control_path(void);
+int control_connect(void);
+/* Send bytes on a control connection, read the answer to EOF (bounded), close: the answer. */
+const char *control_talk(int fd, const void *bytes, size_t len);
+
+/* A connection with a consumer on a queue of its own, and the queue's name. */
+struct watcher {
+	conn_t c;
+	char q[64];
+};
+struct watcher watch(const char *user);
+/* The watcher still gets what it publishes to itself. */
+void still_delivers(struct watcher *w, const char *body);
 
 /* The first line of the broker's log containing needle, or NULL (static storage). */
 const char *log_line(const char *needle);
@@ -95,5 +125,6 @@ void access_add_login(Suite *s);
 void access_add_permissions(Suite *s);
 void access_add_topics_limits(Suite *s);
 void access_add_reloads(Suite *s);
+void access_add_saslauthd(Suite *s);
 
 #endif /* WARREN_INTEROP_ACCESS_H */

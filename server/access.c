@@ -1,9 +1,10 @@
 /*
  * access.c: the broker's side of auth/: the user database in force (built-in guest, or the users
  * file and vhost files from the configuration), logins checked on auth's worker pool so the loop
- * never hashes a password, vhost access and limits at connection.open, RabbitMQ's permission table
- * on every operation (403 on the channel), and reloads on SIGHUP that keep the old configuration
- * when the new one is invalid and disconnect users who lost their vhost (320).
+ * never hashes a password or waits for saslauthd, vhost access and limits at connection.open,
+ * RabbitMQ's permission table on every operation (403 on the channel), and the users half of a
+ * reload (reload.c): a new database loaded and checked, then put in force, disconnecting users
+ * who lost their vhost (320).
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -25,6 +26,8 @@ static struct {
 	struct auth_pool *pool;
 	struct event *pool_ev;
 	const char *users_file, *vhost_dir;
+	enum auth_backend backend;
+	bool saslauthd; /* libsasl2 initialised */
 } ac;
 
 /* Create a broker vhost for every vhost the database names. */
@@ -68,9 +71,19 @@ void access_default(void)
 	sync_vhosts();
 }
 
-static void pool_cb(void *opaque, int result, void *arg)
+static void pool_cb(void *opaque, int result, const char *why, void *arg)
 {
-	conn_login_done(opaque, result == AUTH_OK);
+	struct conn *c = opaque;
+	char text[400];
+
+	if (result == AUTH_E_UNAVAILABLE) {
+		snprintf(text, sizeof(text),
+		    "user '%s': saslauthd could not check the password: %s", printable(c->user),
+		    why);
+		conn_login_done(c, false, text);
+		return;
+	}
+	conn_login_done(c, result == AUTH_OK, NULL);
 }
 
 static void pool_event_cb(evutil_socket_t fd, short what, void *arg)
@@ -78,28 +91,41 @@ static void pool_event_cb(evutil_socket_t fd, short what, void *arg)
 	auth_pool_complete(ac.pool, pool_cb, NULL);
 }
 
-int access_init(
-    const char *users_file, const char *vhost_dir, unsigned threads, unsigned cache_ttl_s)
+int access_init(const struct broker_config *cfg)
 {
-	struct auth_pool_config pc = {
-		.threads = threads, .cache_ttl_ms = cache_ttl_s * 1000, .no_cache = cache_ttl_s == 0
-	};
+	struct auth_pool_config pc = { .threads = cfg->auth_threads,
+		.cache_ttl_ms = cfg->auth_cache_ttl * 1000,
+		.no_cache = cfg->auth_cache_ttl == 0 };
+	struct auth_saslauthd_config sc = { cfg->saslauthd_path, cfg->saslauthd_service };
 	struct auth_db *db;
 	char err[512];
 
-	ac.users_file = users_file;
-	ac.vhost_dir = vhost_dir;
-	if (users_file != NULL) {
-		if (auth_db_load(users_file, vhost_dir, &db, err, sizeof(err)) != 0) {
+	ac.users_file = cfg->users_file;
+	ac.vhost_dir = cfg->vhost_dir;
+	ac.backend = cfg->password_backend;
+	if (ac.users_file != NULL) {
+		if (auth_db_load_backend(
+		        ac.users_file, ac.vhost_dir, ac.backend, &db, err, sizeof(err)) != 0) {
 			log_error("%s", err);
 			return -1;
 		}
 		auth_db_unref(broker.auth);
 		broker.auth = db;
 		sync_vhosts();
-		log_info("users from %s, vhosts from %s: %zu users, %zu vhosts", users_file,
-		    vhost_dir != NULL ? vhost_dir : "(none)", auth_db_user_count(db),
+		log_info("users from %s, vhosts from %s: %zu users, %zu vhosts", ac.users_file,
+		    ac.vhost_dir != NULL ? ac.vhost_dir : "(none)", auth_db_user_count(db),
 		    auth_db_vhost_count(db));
+	}
+	if (ac.backend == AUTH_BACKEND_SASLAUTHD) {
+		if (auth_saslauthd_init(&sc, err, sizeof(err)) != AUTH_OK) {
+			log_error("%s", err);
+			return -1;
+		}
+		ac.saslauthd = true;
+		log_info("passwords of users without a hash in %s are checked by saslauthd at %s "
+		         "(service %s)",
+		    ac.users_file, sc.path != NULL ? sc.path : AUTH_SASLAUTHD_PATH,
+		    sc.service != NULL ? sc.service : AUTH_SASLAUTHD_SERVICE);
 	}
 	if (auth_pool_new(&pc, broker.auth, &ac.pool) != 0) {
 		log_error("cannot start the password-check threads");
@@ -118,33 +144,38 @@ void access_free(void)
 	ac.pool_ev = NULL;
 	auth_pool_free(ac.pool);
 	ac.pool = NULL;
+	if (ac.saslauthd)
+		auth_saslauthd_done(); /* after the pool: no thread is in libsasl2 now */
+	ac.saslauthd = false;
 	auth_db_unref(broker.auth);
 	broker.auth = NULL;
 	hmap_clear(&ac.users); /* connections are gone by now: the counts went with them */
 }
 
-int access_reload(void)
+int access_reload_load(struct auth_db **out, char *err, size_t errlen)
 {
-	struct auth_db *db;
-	char err[512];
-
-	if (ac.users_file == NULL) {
-		log_info("reload: no users_file configured; the built-in guest user stays");
+	*out = NULL;
+	if (ac.users_file == NULL)
 		return 0;
-	}
-	if (auth_db_load(ac.users_file, ac.vhost_dir, &db, err, sizeof(err)) != 0) {
-		log_error("reload refused, the configuration in force stays: %s", err);
-		return -1;
-	}
+	return auth_db_load_backend(ac.users_file, ac.vhost_dir, ac.backend, out, err, errlen) ==
+	        AUTH_OK
+	    ? 0
+	    : -1;
+}
+
+unsigned access_reload_apply(struct auth_db *db)
+{
 	auth_db_unref(broker.auth);
 	broker.auth = db;
 	sync_vhosts();
 	if (ac.pool != NULL)
 		auth_pool_set_db(ac.pool, db);
-	conn_access_changed();
-	log_info(
-	    "reloaded: %zu users, %zu vhosts", auth_db_user_count(db), auth_db_vhost_count(db));
-	return 0;
+	return conn_access_changed();
+}
+
+bool access_has_users_file(void)
+{
+	return ac.users_file != NULL;
 }
 
 void access_login(struct conn *c, const struct auth_credentials *cr)
@@ -152,12 +183,11 @@ void access_login(struct conn *c, const struct auth_credentials *cr)
 	int r;
 
 	if (ac.pool == NULL) { /* no pool (unit tests): check here */
-		conn_login_done(c, auth_db_check_password(broker.auth, cr) == AUTH_OK);
+		conn_login_done(c, auth_db_check_password(broker.auth, cr) == AUTH_OK, NULL);
 		return;
 	}
 	if ((r = auth_pool_submit(ac.pool, cr, c)) != AUTH_OK) {
-		log_warn("%s: login refused: too many password checks waiting", c->peer);
-		conn_login_done(c, false);
+		conn_login_done(c, false, "too many password checks waiting");
 	}
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "server/server.h"
 
@@ -69,6 +70,45 @@ static int parse_bool(const char *s, bool *out)
 		return 0;
 	}
 	return -1;
+}
+
+/* A path that fits a unix socket address (sun_path, with its NUL). */
+static bool socket_path_fits(const char *s)
+{
+	struct sockaddr_un un;
+
+	return strlen(s) < sizeof(un.sun_path);
+}
+
+/* A PAM-style service name: 1 to 64 letters, digits, '.', '_' or '-'. */
+static bool service_name(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+			return false;
+	return true;
+}
+
+static const char *password_backend(struct broker_config *cfg, const char *value)
+{
+	if (strcmp(value, "internal") == 0) {
+		cfg->password_backend = AUTH_BACKEND_INTERNAL;
+	} else if (strcmp(value, "saslauthd") == 0) {
+		if (!auth_saslauthd_built())
+			return "warrend was built without Cyrus SASL (libsasl2): saslauthd is not "
+			       "available";
+		cfg->password_backend = AUTH_BACKEND_SASLAUTHD;
+	} else if (strcmp(value, "sasldb") == 0 || strcmp(value, "auxprop") == 0) {
+		return "sasldb keeps passwords in clear: Warren never uses it (use internal or "
+		       "saslauthd)";
+	} else {
+		return "password_backend must be internal or saslauthd";
+	}
+	return NULL;
 }
 
 /* Apply one key; returns NULL or the reason it is wrong. */
@@ -153,6 +193,21 @@ static const char *config_apply(
 		if (parse_uint(value, 86400, &n) != 0)
 			return "auth_cache_ttl must be a number of seconds from 0 to 86400";
 		cfg->auth_cache_ttl = (unsigned)n;
+	} else if (strcmp(key, "password_backend") == 0) {
+		return password_backend(cfg, value);
+	} else if (strcmp(key, "saslauthd_path") == 0) {
+		if (value[0] != '/' || !socket_path_fits(value))
+			return "saslauthd_path must be an absolute path of at most 107 bytes";
+		cfg->saslauthd_path = xstrdup(value);
+	} else if (strcmp(key, "saslauthd_service") == 0) {
+		if (!service_name(value))
+			return "saslauthd_service must be 1 to 64 letters, digits, '.', '_' or '-'";
+		cfg->saslauthd_service = xstrdup(value);
+	} else if (strcmp(key, "control_socket") == 0) {
+		if (strcmp(value, "none") != 0 && (value[0] != '/' || !socket_path_fits(value)))
+			return "control_socket must be none or an absolute path of at most 107 "
+			       "bytes";
+		opt->control_socket = xstrdup(value);
 	} else if (strcmp(key, "disk_free_limit") == 0) {
 		if (parse_size(value, &n) != 0)
 			return "disk_free_limit must be a size";
@@ -175,7 +230,7 @@ int config_load(const char *path, struct server_options *opt, struct broker_conf
 	FILE *f = fopen(path, "r");
 	char line[4096], *p, *eq, *key, *value, *end;
 	const char *why;
-	unsigned lineno = 0;
+	unsigned lineno = 0, backend_line = 0;
 	int ret = 0;
 
 	if (f == NULL) {
@@ -220,6 +275,17 @@ int config_load(const char *path, struct server_options *opt, struct broker_conf
 			fprintf(stderr, "warrend: %s:%u: %s: %s\n", path, lineno, key, why);
 			ret = -1;
 		}
+		if (strcmp(key, "password_backend") == 0)
+			backend_line = lineno;
+	}
+	/* Permissions come from the vhost files: saslauthd users have none without them. */
+	if (ret == 0 && cfg->password_backend == AUTH_BACKEND_SASLAUTHD &&
+	    (cfg->users_file == NULL || cfg->vhost_dir == NULL)) {
+		fprintf(stderr,
+		    "warrend: %s:%u: password_backend: saslauthd needs users_file and vhost_dir "
+		    "(the vhost files say what its users may do)\n",
+		    path, backend_line);
+		ret = -1;
 	}
 	if (ferror(f)) {
 		fprintf(stderr, "warrend: %s: %s\n", path, strerror(errno));
@@ -227,4 +293,26 @@ int config_load(const char *path, struct server_options *opt, struct broker_conf
 	}
 	fclose(f);
 	return ret;
+}
+
+int config_control_socket(
+    const struct server_options *opt, char *out, size_t len, char *err, size_t errlen)
+{
+	const char *dir = opt->data_dir != NULL ? opt->data_dir : SERVER_DEFAULT_DATA_DIR;
+	int n;
+
+	if (opt->control_socket != NULL && strcmp(opt->control_socket, "none") == 0)
+		return 1;
+	if (opt->control_socket != NULL)
+		n = snprintf(out, len, "%s", opt->control_socket);
+	else
+		n = snprintf(out, len, "%s/%s", dir, CONTROL_SOCKET_NAME);
+	if (n < 0 || (size_t)n >= len || !socket_path_fits(out)) {
+		snprintf(err, errlen,
+		    "the control socket %s/%s is longer than a unix socket path may be (107 "
+		    "bytes): set control_socket",
+		    dir, CONTROL_SOCKET_NAME);
+		return -1;
+	}
+	return 0;
 }

@@ -220,16 +220,20 @@ void conn_resume_reading(struct conn *c)
 		conn_read_cb(c->bev, c);
 }
 
-void conn_access_changed(void)
+unsigned conn_access_changed(void)
 {
 	struct conn *c, *next;
+	unsigned n = 0;
 
 	for (c = LIST_FIRST(&conns); c != NULL; c = next) {
 		next = LIST_NEXT(c, entry);
-		if (c->state == CONN_OPEN && !access_still_allowed(c))
+		if (c->state == CONN_OPEN && !access_still_allowed(c)) {
 			conn_error(c, AMQP_CONNECTION_FORCED, 0,
 			    "user '%s' may no longer use vhost '%s'", c->user, c->vhost->name);
+			n++;
+		}
 	}
+	return n;
 }
 
 /* ---- output ---- */

@@ -148,7 +148,7 @@ static void handle_start_ok(struct conn *c, const struct amqp_connection_start_o
 		}
 		c->user = xstrdup(name);
 		/* The certificate is the credential: the user need only exist (and not be locked). */
-		conn_login_done(c, auth_user_exists(broker.auth, amqp_cstr(name)));
+		conn_login_done(c, auth_user_exists(broker.auth, amqp_cstr(name)), NULL);
 		return;
 	}
 	if (!auth_mechanism_offered(s->mechanism)) {
@@ -184,7 +184,7 @@ static const char *printable(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-void conn_login_done(struct conn *c, bool ok)
+void conn_login_done(struct conn *c, bool ok, const char *reason)
 {
 	struct amqp_method m = { .id = AMQP_ID_connection_tune };
 	struct amqp_bytes mech = amqp_cstr(c->mechanism);
@@ -195,6 +195,8 @@ void conn_login_done(struct conn *c, bool ok)
 		return;
 	if (c->state == CONN_OPEN) { /* the answer to connection.update-secret */
 		if (!ok) {
+			if (reason != NULL)
+				log_warn("%s: update-secret refused: %s", c->peer, reason);
 			conn_error(c, AMQP_NOT_ALLOWED, AMQP_ID_connection_update_secret,
 			    "Refused to update secret");
 			return;
@@ -205,8 +207,11 @@ void conn_login_done(struct conn *c, bool ok)
 		return;
 	}
 	if (!ok) {
-		snprintf(why, sizeof(why), "user '%s': invalid credentials",
-		    printable(c->user, name, sizeof(name)));
+		if (reason != NULL)
+			snprintf(why, sizeof(why), "%s", reason);
+		else
+			snprintf(why, sizeof(why), "user '%s': invalid credentials",
+			    printable(c->user, name, sizeof(name)));
 		refuse_login(c, mech, why);
 		return;
 	}

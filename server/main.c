@@ -14,14 +14,13 @@
 #include "server/server.h"
 
 #define DEFAULT_LISTEN "0.0.0.0:5672"
-#define DEFAULT_DATA_DIR "/var/lib/warren"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: warrend [--listen ADDR:PORT]... [--data-dir DIR] [--log-level LEVEL]\n"
 	    "  --listen ADDR:PORT  listen there (default " DEFAULT_LISTEN "; repeatable)\n"
-	    "  --data-dir DIR      keep the store in DIR (default " DEFAULT_DATA_DIR ")\n"
+	    "  --data-dir DIR      keep the store in DIR (default " SERVER_DEFAULT_DATA_DIR ")\n"
 	    "  --log-level LEVEL   error, warn, info (default) or debug\n"
 	    "  --ready-fd N        once listening, write each bound ADDR:PORT to fd N, then close "
 	    "it\n");
@@ -52,8 +51,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 static void sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
 	log_info("SIGHUP: reloading the users and vhost files, and the TLS certificates");
-	access_reload();
-	tls_reload(&broker.cfg);
+	reload_run(NULL);
 }
 
 int main(int argc, char **argv)
@@ -69,14 +67,15 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	/* Static: what the configuration allocated stays reachable until exit. */
-	static struct server_options opt = { .data_dir = DEFAULT_DATA_DIR, .log_level = LOG_INFO };
+	static struct server_options opt = { .data_dir = SERVER_DEFAULT_DATA_DIR,
+		.log_level = LOG_INFO };
 	static struct broker_config cfg;
 	struct event_base *base = NULL;
 	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
 	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL;
 	enum log_level cli_level = LOG_INFO;
 	bool cli_level_set = false;
-	char err[512];
+	char err[512], control_path[256];
 	int ch, i, ret = 1, ready_fd = -1, ncli_listen = 0;
 	char *end;
 
@@ -142,7 +141,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	broker_init(base, &cfg);
-	if (access_init(cfg.users_file, cfg.vhost_dir, cfg.auth_threads, cfg.auth_cache_ttl) != 0) {
+	if (access_init(&cfg) != 0) {
 		ret = 2; /* a configuration error, as warrend(8) says */
 		goto out;
 	}
@@ -156,6 +155,13 @@ int main(int argc, char **argv)
 	}
 	if (tls_init(&cfg) != 0)
 		goto out;
+	/* After the store: its LOCK says no other broker uses this directory's socket. */
+	if ((i = config_control_socket(
+	         &opt, control_path, sizeof(control_path), err, sizeof(err))) < 0 ||
+	    (i == 0 && control_open(base, control_path, err, sizeof(err)) != 0)) {
+		log_error("control socket: %s", err);
+		goto out;
+	}
 	/* Signals before the listeners: once ready, a SIGHUP must reload, never kill. */
 	sigterm = evsignal_new(base, SIGTERM, signal_cb, base);
 	sigint = evsignal_new(base, SIGINT, signal_cb, base);
@@ -178,6 +184,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(base);
 	ret = 0;
 out:
+	control_close();
 	server_stop_listening();
 	conn_destroy_all();
 	if (base != NULL)

@@ -93,6 +93,9 @@ struct broker_config {
 	bool tls_name_dn; /* EXTERNAL: the whole subject DN names the user, not its CN */
 	const char *vhost_dir;
 	unsigned auth_threads, auth_cache_ttl;
+	enum auth_backend password_backend; /* who checks passwords: the users file, or saslauthd */
+	const char *saslauthd_path;         /* saslauthd's socket (NULL: AUTH_SASLAUTHD_PATH) */
+	const char *saslauthd_service;      /* the service saslauthd is told (NULL: "warren") */
 	unsigned long user_max_connections; /* 0: no limit */
 	uint32_t handshake_timeout;         /* seconds from accept to connection.open */
 	size_t out_high, out_low;           /* per-connection output watermarks for deliveries */
@@ -131,11 +134,20 @@ struct server_options {
 	const char *listen_tls[SERVER_MAX_LISTENERS];
 	int nlisten_tls;
 	const char *data_dir;
+	const char *control_socket; /* NULL: DATA_DIR/control.sock; "none": no control socket */
 	enum log_level log_level;
 };
+#define SERVER_DEFAULT_DATA_DIR "/var/lib/warren"
+#define CONTROL_SOCKET_NAME "control.sock"
 
 /* config.c: the main file, warren.conf(5); errors go to stderr as FILE:LINE: reason. */
 int config_load(const char *path, struct server_options *opt, struct broker_config *cfg);
+/*
+ * Where the control socket is (control_socket, else DATA_DIR/control.sock) into out: 0, 1 when
+ * it is turned off ("none"), or -1 when the path does not fit a unix socket address (err says).
+ */
+int config_control_socket(
+    const struct server_options *opt, char *out, size_t len, char *err, size_t errlen);
 
 /* listener.c */
 /* Listen on addr ("ADDR:PORT", port 0 picks one), amqps if tls; bound address to ready_fd. */
@@ -649,10 +661,14 @@ void reply_after_store(struct channel *ch, const struct amqp_method *m);
 
 /* access.c: users, vhosts and permissions (auth/) as the broker applies them. */
 void access_default(void);
-int access_init(
-    const char *users_file, const char *vhost_dir, unsigned threads, unsigned cache_ttl_s);
+/* Load the users and vhost files, start saslauthd's client if configured, start the pool. */
+int access_init(const struct broker_config *cfg);
 void access_free(void);
-int access_reload(void);
+/* A reload, in two steps: load the files (0 with *out, NULL without a users file; -1 and err). */
+int access_reload_load(struct auth_db **out, char *err, size_t errlen);
+/* ... then put db in force (it takes the reference); returns the connections closed (320). */
+unsigned access_reload_apply(struct auth_db *db);
+bool access_has_users_file(void);
 /* Check a login off the loop; conn_login_done(c, ok) follows. */
 void access_login(struct conn *c, const struct auth_credentials *cr);
 void access_cancel(struct conn *c);
@@ -668,18 +684,40 @@ bool access_queue_limit(struct channel *ch, struct amqp_bytes name);
 bool access_impersonate(const struct conn *c);
 /* Count (or stop counting) an open connection against its user's limit. */
 void access_user_conn(const struct conn *c, int delta);
-void conn_login_done(struct conn *c, bool ok);
-/* The user database changed: disconnect (320) whoever lost their vhost. */
-void conn_access_changed(void);
+/* The password check's answer; why, when not NULL, says why it failed (for the log). */
+void conn_login_done(struct conn *c, bool ok, const char *why);
+/* The user database changed: disconnect (320) whoever lost their vhost; returns how many. */
+unsigned conn_access_changed(void);
 
 /* tls.c */
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 int tls_init(const struct broker_config *cfg);
-int tls_reload(const struct broker_config *cfg);
+/* A reload, in two steps: build the context (0 with *out, NULL without TLS; -1 and err) ... */
+int tls_reload_load(
+    const struct broker_config *cfg, struct ssl_ctx_st **out, char *err, size_t errlen);
+void tls_reload_discard(struct ssl_ctx_st *ctx);
+/* ... then put it in force for new connections; says in what whether the certificate changed. */
+bool tls_reload_apply(struct ssl_ctx_st *ctx, char *what, size_t len);
 void tls_free(void);
 bool tls_available(void);
 void tls_accept(struct event_base *base, int fd, const char *peer, bool loopback);
 /* The user a verified client certificate names (CN or DN): 0, or -1 without one. */
 int tls_peer_name(struct conn *c, char *out, size_t len);
+
+/* reload.c: SIGHUP and `warrenctl reload`. */
+/*
+ * Re-read the users file, the vhost files and the TLS certificate, key and CA, all or nothing:
+ * 0 when the new configuration is in force, -1 when it was rejected and the old one stays. A
+ * report (what changed, or FILE:LINE: reason) goes to the log and, if out is not NULL, to out,
+ * one line each.
+ */
+int reload_run(struct evbuffer *out);
+
+/* control.c: the control socket warrenctl(8) talks to. */
+/* Listen on path (mode 0600; a stale socket is replaced): 0, or -1 with err. */
+int control_open(struct event_base *base, const char *path, char *err, size_t errlen);
+/* Stop listening, drop the clients, remove the socket. */
+void control_close(void);
 
 /* time: milliseconds on the loop's cached clock. */
 uint64_t now_ms(void);

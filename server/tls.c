@@ -1,8 +1,10 @@
 /*
  * tls.c: amqps listeners through OpenSSL: TLS 1.2 and 1.3 only, the configured certificate, key,
- * CA and ciphers, client certificates optional or required, all reloaded on SIGHUP (connections
- * keep the context they started with). A verified client certificate names the user for the SASL
- * mechanism EXTERNAL: its subject CN, or the whole subject DN, as configured.
+ * CA and ciphers, client certificates optional or required, all reloaded with the rest of the
+ * configuration (reload.c: a new context is built and checked first, then put in force for new
+ * connections; connections keep the context they started with). A verified client certificate
+ * names the user for the SASL mechanism EXTERNAL: its subject CN, or the whole subject DN, as
+ * configured.
  */
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -29,40 +31,65 @@ static void log_ssl_errors(const char *what)
 	}
 }
 
-/* Build a context from the configuration; NULL (errors logged) if any part is wrong. */
-static SSL_CTX *tls_build(const struct broker_config *cfg)
+/*
+ * "what: reason" into err from OpenSSL's first queued error (the lowest layer's: the system's
+ * "No such file or directory", PEM's "no start line"); the whole queue to the debug log, cleared.
+ */
+static void ssl_error(const char *what, char *err, size_t errlen)
+{
+	unsigned long e, first = 0;
+	const char *reason;
+	char buf[256];
+
+	while ((e = ERR_get_error()) != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		log_debug("%s: %s", what, buf);
+		if (first == 0)
+			first = e;
+	}
+	reason = first != 0 ? ERR_reason_error_string(first) : NULL;
+	snprintf(err, errlen, "%s: %s", what, reason != NULL ? reason : "not accepted by OpenSSL");
+}
+
+/* Build a context from the configuration: NULL with "FILE: reason" in err if any part is wrong. */
+static SSL_CTX *tls_build(const struct broker_config *cfg, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	int mode = SSL_VERIFY_NONE;
 
 	if (ctx == NULL) {
-		log_ssl_errors("TLS");
+		ssl_error("TLS", err, errlen);
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
-		log_ssl_errors(cfg->tls_cert);
+		ssl_error(cfg->tls_cert, err, errlen);
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
-		log_ssl_errors(cfg->tls_key);
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
+		ssl_error(cfg->tls_key, err, errlen);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		ERR_clear_error();
+		snprintf(err, errlen, "%s: not the key of the certificate in %s", cfg->tls_key,
+		    cfg->tls_cert);
 		goto fail;
 	}
 	if (cfg->tls_ciphers != NULL && SSL_CTX_set_cipher_list(ctx, cfg->tls_ciphers) != 1) {
-		log_ssl_errors("tls_ciphers");
+		ssl_error("tls_ciphers", err, errlen);
 		goto fail;
 	}
 	if (cfg->tls_ciphersuites != NULL &&
 	    SSL_CTX_set_ciphersuites(ctx, cfg->tls_ciphersuites) != 1) {
-		log_ssl_errors("tls_ciphersuites");
+		ssl_error("tls_ciphersuites", err, errlen);
 		goto fail;
 	}
 	if (cfg->tls_ca != NULL) {
 		if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1) {
-			log_ssl_errors(cfg->tls_ca);
+			ssl_error(cfg->tls_ca, err, errlen);
 			goto fail;
 		}
 	}
@@ -81,28 +108,62 @@ fail:
 
 int tls_init(const struct broker_config *cfg)
 {
+	char err[512];
+
 	if (cfg->tls_cert == NULL)
 		return 0;
-	if ((tls_ctx = tls_build(cfg)) == NULL)
+	if ((tls_ctx = tls_build(cfg, err, sizeof(err))) == NULL) {
+		log_error("%s", err);
 		return -1;
+	}
 	return 0;
 }
 
-int tls_reload(const struct broker_config *cfg)
+int tls_reload_load(
+    const struct broker_config *cfg, struct ssl_ctx_st **out, char *err, size_t errlen)
 {
-	SSL_CTX *ctx;
-
+	*out = NULL;
 	if (cfg->tls_cert == NULL)
 		return 0;
-	if ((ctx = tls_build(cfg)) == NULL) {
-		log_error(
-		    "reload: the TLS certificate, key or CA did not load; the ones in force stay");
-		return -1;
-	}
+	return (*out = tls_build(cfg, err, errlen)) != NULL ? 0 : -1;
+}
+
+void tls_reload_discard(struct ssl_ctx_st *ctx)
+{
+	SSL_CTX_free(ctx);
+}
+
+/* The subject and issuer of a certificate, RFC 2253, for a line of text. */
+static void cert_names(X509 *cert, char *out, size_t len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int n;
+
+	out[0] = '\0';
+	if (b == NULL)
+		return;
+	BIO_puts(b, "subject ");
+	X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253);
+	BIO_puts(b, ", issuer ");
+	X509_NAME_print_ex(b, X509_get_issuer_name(cert), 0, XN_FLAG_RFC2253);
+	if ((n = BIO_read(b, out, (int)len - 1)) > 0)
+		out[n] = '\0';
+	BIO_free(b);
+}
+
+bool tls_reload_apply(struct ssl_ctx_st *ctx, char *what, size_t len)
+{
+	X509 *old = tls_ctx != NULL ? SSL_CTX_get0_certificate(tls_ctx) : NULL;
+	X509 *cert = SSL_CTX_get0_certificate(ctx);
+	bool changed = old == NULL || cert == NULL || X509_cmp(old, cert) != 0;
+	char names[512] = "";
+
+	if (cert != NULL)
+		cert_names(cert, names, sizeof(names));
+	snprintf(what, len, "TLS certificate %s: %s", changed ? "changed" : "unchanged", names);
 	SSL_CTX_free(tls_ctx); /* connections hold their own references */
 	tls_ctx = ctx;
-	log_info("reloaded the TLS certificate, key and CA");
-	return 0;
+	return changed;
 }
 
 void tls_free(void)

@@ -747,6 +747,130 @@ START_TEST(test_example_files_load)
 }
 END_TEST
 
+/* ---- what a reload changes (auth/diff.c), and the saslauthd backend's vhost files ---- */
+
+/* A database from a users file and one vhost file, for a backend; the test fails on an error. */
+static struct auth_db *build_with(const char *users, const char *vhost, enum auth_backend b)
+{
+	struct auth_db *db = auth_db_new();
+	char err[1024];
+
+	auth_db_set_backend(db, b);
+	ck_assert_msg(auth_db_parse_users(db, "users", (const uint8_t *)users, strlen(users), err,
+	                  sizeof(err)) == AUTH_OK,
+	    "%s", err);
+	ck_assert_msg(auth_db_parse_vhost(db, "v.vhost", (const uint8_t *)vhost, strlen(vhost), err,
+	                  sizeof(err)) == AUTH_OK,
+	    "%s", err);
+	ck_assert_int_eq(auth_db_finish(db, err, sizeof(err)), AUTH_OK);
+	return db;
+}
+
+struct lines {
+	char text[4096];
+	size_t len;
+};
+
+static void collect(void *arg, const char *line)
+{
+	struct lines *l = arg;
+
+	l->len += (size_t)snprintf(l->text + l->len, sizeof(l->text) - l->len, "%s\n", line);
+}
+
+#define H2 "$scrypt$ln=4,r=1,p=1$SYlQorTOCMexuyzxaJjJdw$ecHumLBeSAsN8IcFS383hkgzJfIBCVj8cVk2eSq0YjY"
+
+START_TEST(test_diff_lists_changes)
+{
+	struct auth_db *a = build_with("alice:" H "\nbob:" H ":monitoring\ncarol:" H "\n",
+	    "vhost /\nmax-connections 10\npermissions alice .* .* .*\npermissions bob '' '' ''\n"
+	    "topic-permissions alice amq.topic '^a' .*\n",
+	    AUTH_BACKEND_INTERNAL);
+	struct auth_db *b = build_with("alice:" H2 "\nbob:" H ":management\ndave:" H "\n",
+	    "vhost /\npermissions alice '' .* .*\npermissions dave .* .* .*\n"
+	    "topic-permissions alice amq.topic '^b' .*\n",
+	    AUTH_BACKEND_INTERNAL);
+	struct lines l = { "", 0 };
+
+	ck_assert_uint_eq(auth_db_diff(a, b, collect, &l), 9);
+	ck_assert_str_eq(l.text,
+	    "user 'alice': password changed\n"
+	    "user 'bob': tags 'monitoring' -> 'management'\n"
+	    "user 'carol' removed\n"
+	    "user 'dave' added\n"
+	    "vhost '/': max-connections 10 -> unlimited\n"
+	    "vhost '/': permissions of 'alice' '.*' '.*' '.*' -> '' '.*' '.*'\n"
+	    "vhost '/': permissions of 'bob' removed\n"
+	    "vhost '/': permissions of 'dave' added: '.*' '.*' '.*'\n"
+	    "vhost '/': topic permissions of 'alice' on 'amq.topic' changed\n");
+	auth_db_unref(a);
+	auth_db_unref(b);
+}
+END_TEST
+
+START_TEST(test_diff_vhosts_and_nothing)
+{
+	struct vfile one[] = { { "a.vhost", "vhost /\npermissions alice .* .* .*\n", 0 } };
+	struct vfile two[] = { { "a.vhost", "vhost /\npermissions alice .* .* .*\n", 0 },
+		{ "b.vhost", "vhost orders\npermissions bob .* .* .*\n", 0 } };
+	char err[512];
+	struct auth_db *a = build(one, 1, err, sizeof(err)), *b = build(two, 2, err, sizeof(err));
+	struct lines l = { "", 0 };
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_uint_eq(auth_db_diff(a, a, collect, &l), 0);
+	ck_assert_uint_eq(auth_db_diff(a, b, collect, &l), 1);
+	ck_assert_str_eq(l.text, "vhost 'orders' added (1 users with permissions)\n");
+	l.len = 0;
+	ck_assert_uint_eq(auth_db_diff(b, a, collect, &l), 1);
+	ck_assert_str_eq(l.text, "vhost 'orders' removed\n");
+	auth_db_unref(a);
+	auth_db_unref(b);
+}
+END_TEST
+
+/* Under saslauthd, vhost files may name users the users file lacks; "saslauthd" is a hash. */
+START_TEST(test_saslauthd_backend_files)
+{
+	struct auth_db *db = build_with("alice:" H "\nerin:saslauthd:impersonator\n",
+	    "vhost /\npermissions alice .* .* .*\npermissions erin .* .* .*\n"
+	    "permissions 'frank@example.org' '' '' .*\ntopic-permissions gina amq.topic .* .*\n",
+	    AUTH_BACKEND_SASLAUTHD);
+	struct auth_db *other = build_with(
+	    "alice:" H "\n", "vhost /\npermissions alice .* .* .*\n", AUTH_BACKEND_SASLAUTHD);
+	struct lines l = { "", 0 };
+	struct auth_db *db2 = auth_db_new();
+	char err[512];
+	static const char bad[] = "vhost /\npermissions '' .* .* .*\n";
+
+	ck_assert(auth_vhost_access(db, B("frank@example.org"), B("/")));
+	ck_assert(!auth_vhost_access(db, B("gina"), B("/")));
+	ck_assert(auth_db_uses_saslauthd(db, B("frank@example.org")));
+	ck_assert(auth_db_uses_saslauthd(db, B("erin")));
+	ck_assert(!auth_db_uses_saslauthd(db, B("alice")));
+	ck_assert(auth_user_has_tag(db, B("erin"), "impersonator"));
+	ck_assert_uint_eq(auth_db_diff(other, db, collect, &l), 4);
+	ck_assert_str_eq(l.text,
+	    "user 'erin' added\n"
+	    "vhost '/': permissions of 'erin' added: '.*' '.*' '.*'\n"
+	    "vhost '/': permissions of 'frank@example.org' added: '' '' '.*'\n"
+	    "vhost '/': topic permissions of 'gina' on 'amq.topic' added\n");
+	/* a name is still 1 to 255 bytes */
+	auth_db_set_backend(db2, AUTH_BACKEND_SASLAUTHD);
+	ck_assert_int_eq(
+	    auth_db_parse_users(db2, "users", (const uint8_t *)"a:!\n", 4, err, sizeof(err)),
+	    AUTH_OK);
+	ck_assert_int_eq(auth_db_parse_vhost(
+	                     db2, "v.vhost", (const uint8_t *)bad, strlen(bad), err, sizeof(err)),
+	    AUTH_E_CONFIG);
+	ck_assert_str_eq(err, "v.vhost:2: a user name is 1 to 255 bytes");
+	auth_db_unref(db);
+	auth_db_unref(other);
+	auth_db_unref(db2);
+}
+END_TEST
+
 static Suite *acl_suite(void)
 {
 	Suite *s = suite_create("acl");
@@ -775,6 +899,9 @@ static Suite *acl_suite(void)
 	tcase_add_test(l, test_load_directory);
 	tcase_add_test(l, test_load_rejects_as_a_whole);
 	tcase_add_test(l, test_example_files_load);
+	tcase_add_test(l, test_diff_lists_changes);
+	tcase_add_test(l, test_diff_vhosts_and_nothing);
+	tcase_add_test(l, test_saslauthd_backend_files);
 	suite_add_tcase(s, l);
 	return s;
 }

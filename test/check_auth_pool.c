@@ -45,7 +45,7 @@ struct result {
 	bool other_thread;
 };
 
-static void record(void *opaque, int result, void *arg)
+static void record(void *opaque, int result, const char *why, void *arg)
 {
 	struct result *r = arg;
 
@@ -305,11 +305,11 @@ struct canceller {
 };
 
 /* The callback of check 1 cancels check 2, as a connection closing another would. */
-static void cancel_other(void *opaque, int result, void *arg)
+static void cancel_other(void *opaque, int result, const char *why, void *arg)
 {
 	struct canceller *c = arg;
 
-	record(opaque, result, &c->r);
+	record(opaque, result, why, &c->r);
 	if (opaque == (void *)(intptr_t)1)
 		auth_pool_cancel(c->pool, (void *)(intptr_t)2);
 }

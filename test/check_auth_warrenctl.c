@@ -1,7 +1,9 @@
 /*
  * check_auth_warrenctl.c: warrenctl(8) as a user runs it: hash-password reads a password from
  * standard input (a pipe here, not a terminal) and prints a hash or a users-file line that
- * verifies; check-config reports "FILE:LINE: reason" or ok; usage errors exit 2.
+ * verifies; check-config reports "FILE:LINE: reason" or ok, also for the files a warren.conf
+ * names; reload fails clearly without a broker (11-access and 12-tls run it against one); usage
+ * errors exit 2.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -180,7 +182,9 @@ START_TEST(test_check_config)
 	rmdir(dir);
 	run(&r, NULL, ARGS("check-config", "--vhosts", vdir));
 	ck_assert_int_eq(r.status, 2);
-	ck_assert_str_eq(r.err, "usage: warrenctl check-config --users FILE [--vhosts DIR]\n");
+	ck_assert_str_eq(r.err,
+	    "usage: warrenctl check-config {--config FILE | --users FILE [--vhosts DIR] "
+	    "[--saslauthd]}\n");
 }
 END_TEST
 
@@ -194,9 +198,82 @@ START_TEST(test_usage)
 	run(&r, NULL, ARGS("--help"));
 	ck_assert_int_eq(r.status, 0);
 	ck_assert(strstr(r.out, "hash-password [--user NAME]") != NULL);
-	ck_assert(strstr(r.out, "check-config --users FILE") != NULL);
+	ck_assert(strstr(r.out, "check-config {--config FILE | --users FILE") != NULL);
+	ck_assert(strstr(r.out, "reload [--config FILE") != NULL);
+	run(&r, NULL, ARGS("reload", "--socket", "/tmp/s", "--data-dir", "/tmp"));
+	ck_assert_int_eq(r.status, 2);
+	run(&r, NULL, ARGS("reload", "--timeout", "0"));
+	ck_assert_int_eq(r.status, 2);
+	run(&r, NULL, ARGS("check-config", "--config", "/dev/null", "--users", "/dev/null"));
+	ck_assert_int_eq(r.status, 2);
 	run(&r, NULL, ARGS("check-config", "--help"));
 	ck_assert_int_eq(r.status, 0);
+}
+END_TEST
+
+/* check-config --config reads users_file, vhost_dir and password_backend from a warren.conf. */
+START_TEST(test_check_config_from_main_file)
+{
+	char dir[] = "/tmp/warrenctl-main.XXXXXX", path[4][160], want[512];
+	struct run r;
+	FILE *f;
+	int i;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path[0], sizeof(path[0]), "%s/warren.conf", dir);
+	snprintf(path[1], sizeof(path[1]), "%s/users", dir);
+	snprintf(path[2], sizeof(path[2]), "%s/vhosts", dir);
+	snprintf(path[3], sizeof(path[3]), "%s/vhosts/a.vhost", dir);
+	ck_assert_int_eq(mkdir(path[2], 0700), 0);
+	ck_assert_ptr_nonnull(f = fopen(path[1], "w"));
+	fputs("bob:!\nerin:saslauthd:monitoring\n", f);
+	fclose(f);
+	ck_assert_ptr_nonnull(f = fopen(path[3], "w"));
+	fputs("vhost a\npermissions bob .* .* .*\npermissions frank .* .* .*\n", f);
+	fclose(f);
+	ck_assert_ptr_nonnull(f = fopen(path[0], "w"));
+	fprintf(
+	    f, "users_file = %s\nvhost_dir = %s\npassword_backend = saslauthd\n", path[1], path[2]);
+	fclose(f);
+	run(&r, NULL, ARGS("check-config", "--config", path[0]));
+	if (auth_saslauthd_built()) {
+		ck_assert_msg(r.status == 0, "%s", r.err);
+		ck_assert_str_eq(r.out, "ok: 2 users, 1 vhost\n");
+		run(&r, NULL,
+		    ARGS("check-config", "--users", path[1], "--vhosts", path[2], "--saslauthd"));
+		ck_assert_msg(r.status == 0, "%s", r.err);
+	} else {
+		ck_assert_int_eq(r.status, 1);
+		snprintf(want, sizeof(want), "%s:3: password_backend: warrend was built", path[0]);
+		ck_assert_msg(strstr(r.err, want) != NULL, "%s", r.err);
+	}
+	/* without the saslauthd backend, the same files are wrong */
+	run(&r, NULL, ARGS("check-config", "--users", path[1], "--vhosts", path[2]));
+	ck_assert_int_eq(r.status, 1);
+	snprintf(want, sizeof(want),
+	    "%s:2: user 'erin': the password is checked by saslauthd, but password_backend is not "
+	    "saslauthd\n",
+	    path[1]);
+	ck_assert_str_eq(r.err, want);
+	for (i = 3; i >= 0; i--)
+		i == 2 ? rmdir(path[i]) : unlink(path[i]);
+	rmdir(dir);
+}
+END_TEST
+
+/* reload without a running warrend: a clear error, exit 1. */
+START_TEST(test_reload_nobody_listening)
+{
+	struct run r;
+
+	run(&r, NULL, ARGS("reload", "--socket", "/tmp/warrenctl-no-such.sock"));
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_str_eq(r.err,
+	    "warrenctl: cannot connect to /tmp/warrenctl-no-such.sock: No such "
+	    "file or directory (is warrend running?)\n");
+	run(&r, NULL, ARGS("reload", "--data-dir", "/tmp/warrenctl-no-such-dir"));
+	ck_assert_int_eq(r.status, 1);
+	ck_assert(strstr(r.err, "/tmp/warrenctl-no-such-dir/control.sock") != NULL);
 }
 END_TEST
 
@@ -210,6 +287,8 @@ static Suite *warrenctl_suite(void)
 	tcase_add_test(tc, test_hash_password_user_line);
 	tcase_add_test(tc, test_hash_password_refusals);
 	tcase_add_test(tc, test_check_config);
+	tcase_add_test(tc, test_check_config_from_main_file);
+	tcase_add_test(tc, test_reload_nobody_listening);
 	tcase_add_test(tc, test_usage);
 	suite_add_tcase(s, tc);
 	return s;

@@ -339,6 +339,9 @@ static const struct bad_file bad_users[] = {
 	    "users:1: user 'alice': malformed password hash (expected "
 	    "$scrypt$ln=N,r=N,p=N$salt$hash "
 	    "from warrenctl hash-password, or ! to lock the user)" },
+	{ "bob:" H_BOB "\nalice:saslauthd:monitoring\n", 0,
+	    "users:2: user 'alice': the password is checked by saslauthd, but password_backend is "
+	    "not saslauthd" },
 	{ "alice:" H_ALICE ":admin,,x\n", 0, "users:1: empty tag" },
 	{ "alice:" H_ALICE ":\n", 0, "users:1: empty tag" },
 	{ "alice:" H_ALICE ":adm in\n", 0,

@@ -1,17 +1,21 @@
 /*
  * warrenctl.c: Warren's administration tool, warrenctl(8). One binary, one table of subcommands
  * (like tmux's cmd_entry): each entry names the command, its usage line and the function that
- * runs it with its own arguments, so adding one (reload, store dump) is adding a function and a
- * row. Exit status: 0 done, 1 the command failed (a bad file, a refused password), 2 usage.
+ * runs it with its own arguments, so adding one is adding a function and a row. Exit status: 0
+ * done, 1 the command failed (a bad file, a refused password, a rejected reload), 2 usage.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <openssl/crypto.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "amqp/amqp.h"
@@ -31,6 +35,7 @@ struct cmd {
 static int cmd_hash_password(const struct cmd *self, int argc, char **argv);
 static int cmd_check_config(const struct cmd *self, int argc, char **argv);
 static int cmd_store(const struct cmd *self, int argc, char **argv);
+static int cmd_reload(const struct cmd *self, int argc, char **argv);
 
 static const struct cmd cmds[] = {
 	{
@@ -42,10 +47,17 @@ static const struct cmd cmds[] = {
 	},
 	{
 	    .name = "check-config",
-	    .usage = "check-config --users FILE [--vhosts DIR]",
+	    .usage = "check-config {--config FILE | --users FILE [--vhosts DIR] [--saslauthd]}",
 	    .summary = "check a users file and a directory of vhost files as warrend "
-	               "would load them",
+	               "would load them (those a warren.conf names, with its password_backend)",
 	    .fn = cmd_check_config,
+	},
+	{
+	    .name = "reload",
+	    .usage = "reload [--config FILE | --data-dir DIR | --socket PATH] [--timeout SECONDS]",
+	    .summary = "make a running warrend re-read its users file, vhost files and TLS "
+	               "certificate, and print what changed (or why nothing did)",
+	    .fn = cmd_reload,
 	},
 	{
 	    .name = "store-dump",
@@ -230,27 +242,55 @@ out:
 
 /* ---- check-config ---- */
 
+/* Read a warren.conf as warrend would (errors go to stderr): 0, or -1. */
+static int read_config(const char *path, struct server_options *opt, struct broker_config *cfg)
+{
+	*opt = (struct server_options){ .data_dir = SERVER_DEFAULT_DATA_DIR };
+	broker_config_defaults(cfg);
+	return path != NULL ? config_load(path, opt, cfg) : 0;
+}
+
 static int cmd_check_config(const struct cmd *self, int argc, char **argv)
 {
 	static const struct option opts[] = { { "users", required_argument, NULL, 'u' },
-		{ "vhosts", required_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 } };
-	const char *users = NULL, *vhosts = NULL;
+		{ "vhosts", required_argument, NULL, 'v' },
+		{ "config", required_argument, NULL, 'c' }, { "saslauthd", no_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	const char *users = NULL, *vhosts = NULL, *config = NULL;
+	enum auth_backend backend = AUTH_BACKEND_INTERNAL;
+	/* Static: what the configuration allocated stays reachable until exit (as in warrend). */
+	static struct server_options opt;
+	static struct broker_config cfg;
 	struct auth_db *db;
 	char err[1024];
 	int c;
 
-	while ((c = getopt_long(argc, argv, "u:v:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "u:v:c:sh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'u': users = optarg; break;
 		case 'v': vhosts = optarg; break;
+		case 'c': config = optarg; break;
+		case 's': backend = AUTH_BACKEND_SASLAUTHD; break;
 		case 'h': printf("usage: warrenctl %s\n", self->usage); return EXIT_SUCCESS;
 		default: return cmd_usage(self);
 		}
 	}
-	if (optind != argc || users == NULL)
+	if (optind != argc || (users == NULL) == (config == NULL) ||
+	    (config != NULL && (vhosts != NULL || backend != AUTH_BACKEND_INTERNAL)))
 		return cmd_usage(self);
-	if (auth_db_load(users, vhosts, &db, err, sizeof(err)) != AUTH_OK) {
+	if (config != NULL) {
+		if (read_config(config, &opt, &cfg) != 0)
+			return EXIT_FAILURE;
+		if (cfg.users_file == NULL) {
+			printf("ok: no users_file in %s: warrend has the built-in guest user\n",
+			    config);
+			return EXIT_SUCCESS;
+		}
+		users = cfg.users_file;
+		vhosts = cfg.vhost_dir;
+		backend = cfg.password_backend;
+	}
+	if (auth_db_load_backend(users, vhosts, backend, &db, err, sizeof(err)) != AUTH_OK) {
 		fprintf(stderr, "%s\n", err);
 		return EXIT_FAILURE;
 	}
@@ -259,6 +299,132 @@ static int cmd_check_config(const struct cmd *self, int argc, char **argv)
 	    auth_db_vhost_count(db) == 1 ? "" : "s");
 	auth_db_unref(db);
 	return EXIT_SUCCESS;
+}
+
+/* ---- reload ---- */
+
+#define ANSWER_MAX (1 << 20)
+
+/* Send "reload" on the control socket at path and print the answer: the exit status. */
+static int control_reload(const char *path, int timeout_s)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	static char answer[ANSWER_MAX + 1];
+	size_t have = 0;
+	time_t deadline = time(NULL) + timeout_s;
+	char *body;
+	ssize_t n;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "warrenctl: %s: longer than a unix socket path may be\n", path);
+		return EXIT_FAILURE;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		fprintf(stderr, "warrenctl: cannot connect to %s: %s (is warrend running?)\n", path,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EXIT_FAILURE;
+	}
+	if (write(fd, "reload\n", 7) != 7) {
+		fprintf(stderr, "warrenctl: %s: %s\n", path, strerror(errno));
+		close(fd);
+		return EXIT_FAILURE;
+	}
+	/* Read to EOF: warrend closes once the whole answer is written. */
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		time_t left = deadline - time(NULL);
+
+		if (left <= 0 || poll(&p, 1, (int)left * 1000) == 0) {
+			fprintf(
+			    stderr, "warrenctl: no answer from warrend within %d s\n", timeout_s);
+			close(fd);
+			return EXIT_FAILURE;
+		}
+		n = read(fd, answer + have, ANSWER_MAX - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "warrenctl: %s: %s\n", path, strerror(errno));
+			close(fd);
+			return EXIT_FAILURE;
+		}
+		if (n == 0 || (have += (size_t)n) == ANSWER_MAX)
+			break;
+	}
+	close(fd);
+	answer[have] = '\0';
+	if ((body = strchr(answer, '\n')) == NULL) {
+		fprintf(stderr, "warrenctl: an answer without a status line from %s\n", path);
+		return EXIT_FAILURE;
+	}
+	*body++ = '\0';
+	if (strcmp(answer, "ok") == 0) {
+		fputs(body, stdout);
+		return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	}
+	if (strcmp(answer, "error") == 0) {
+		fputs(body, stderr);
+		return EXIT_FAILURE;
+	}
+	fprintf(stderr, "warrenctl: an unexpected answer from %s: %.80s\n", path, answer);
+	return EXIT_FAILURE;
+}
+
+static int cmd_reload(const struct cmd *self, int argc, char **argv)
+{
+	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 } };
+	const char *config = NULL, *dir = NULL, *sock = NULL;
+	static struct server_options opt; /* static: see cmd_check_config */
+	static struct broker_config cfg;
+	char path[256], err[512], *end;
+	long timeout = 30;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "c:d:s:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'd': dir = optarg; break;
+		case 's': sock = optarg; break;
+		case 't':
+			timeout = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || timeout < 1 || timeout > 3600)
+				return cmd_usage(self);
+			break;
+		case 'h': printf("usage: warrenctl %s\n", self->usage); return EXIT_SUCCESS;
+		default: return cmd_usage(self);
+		}
+	}
+	if (optind != argc || (sock != NULL && (config != NULL || dir != NULL)))
+		return cmd_usage(self);
+	if (sock == NULL) {
+		/* Where warrend puts it: control_socket, else DATA_DIR/control.sock. */
+		if (read_config(config, &opt, &cfg) != 0)
+			return EXIT_FAILURE;
+		if (dir != NULL)
+			opt.data_dir = dir;
+		if ((r = config_control_socket(&opt, path, sizeof(path), err, sizeof(err))) < 0) {
+			fprintf(stderr, "warrenctl: %s\n", err);
+			return EXIT_FAILURE;
+		}
+		if (r > 0) {
+			fprintf(stderr,
+			    "warrenctl: %s turns the control socket off "
+			    "(control_socket = none): send warrend SIGHUP instead\n",
+			    config);
+			return EXIT_FAILURE;
+		}
+		sock = path;
+	}
+	return control_reload(sock, (int)timeout);
 }
 
 /* ---- store-dump, store-verify ---- */
