@@ -151,7 +151,19 @@ START_TEST(memory_alarm_blocks_then_unblocks_publisher)
 	WARREN_ONLY();
 	raw_login(&pub, NULL); /* announces connection.blocked */
 	raw_channel_open(&pub, 1);
-	raw_queue_declare(&pub, 1, q);
+	{
+		/*
+		 * x-max-length with drop-head (far above what is published): such a queue keeps
+		 * its messages in memory, where a plain one would page them out at half the limit.
+		 */
+		static const uint8_t args[] = { 12, 'x', '-', 'm', 'a', 'x', '-', 'l', 'e', 'n',
+			'g', 't', 'h', 'I', 0x00, 0x0f, 0x42, 0x40 };
+		struct amqp_method dm = { .id = AMQP_ID_queue_declare };
+		dm.u.queue_declare.queue = amqp_cstr(q);
+		dm.u.queue_declare.arguments = (struct amqp_bytes){ args, sizeof(args) };
+		raw_send_method(&pub, 1, &dm);
+		raw_expect_method(&pub, 1, AMQP_ID_queue_declare_ok, NULL);
+	}
 	/* Small send buffer: the kernel must not be able to swallow the whole backlog. */
 	setsockopt(pub.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	for (i = 0; i < n; i++)

@@ -4,6 +4,7 @@
  * current batch of input has been handled.
  */
 #include <event2/event.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <sys/time.h>
 
@@ -23,6 +24,20 @@ uint64_t now_ms(void)
 static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	queue_dispatch_pending();
+}
+
+/*
+ * Once a second: when message memory has fallen well below its peak (queues drained or deleted),
+ * hand the freed heap back to the system, which malloc keeps otherwise.
+ */
+#define TRIM_AFTER (64 * 1024 * 1024)
+
+static void trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (broker.mem_peak > broker.mem_used + TRIM_AFTER) {
+		malloc_trim(0);
+		broker.mem_peak = broker.mem_used;
+	}
 }
 
 /* Every 100 ms while message memory is above half the limit (publishers may be blocked). */
@@ -62,6 +77,11 @@ void broker_init(struct event_base *base, const struct broker_config *cfg)
 	TAILQ_INIT(&broker.dispatch_list);
 	broker.dispatch_ev = event_new(base, -1, 0, dispatch_cb, NULL);
 	broker.page_ev = evtimer_new(base, page_cb, NULL);
+	broker.trim_ev = event_new(base, -1, EV_PERSIST, trim_cb, NULL);
+	{
+		static const struct timeval second = { 1, 0 };
+		event_add(broker.trim_ev, &second);
+	}
 	access_default(); /* guest on "/", until a users file says otherwise */
 }
 
@@ -81,6 +101,9 @@ void broker_free(void)
 	if (broker.page_ev != NULL)
 		event_free(broker.page_ev);
 	broker.page_ev = NULL;
+	if (broker.trim_ev != NULL)
+		event_free(broker.trim_ev);
+	broker.trim_ev = NULL;
 }
 
 void broker_mem_add(int64_t delta)
@@ -88,6 +111,8 @@ void broker_mem_add(int64_t delta)
 	bool on = (broker.alarms & ALARM_MEMORY) != 0;
 
 	broker.mem_used = (uint64_t)((int64_t)broker.mem_used + delta);
+	if (broker.mem_used > broker.mem_peak)
+		broker.mem_peak = broker.mem_used;
 	/* Past half the limit, queues page transient messages out (after the current callbacks). */
 	if (delta > 0 && broker.mem_used > broker.cfg.mem_high / 2 && broker.page_ev != NULL &&
 	    !evtimer_pending(broker.page_ev, NULL)) {

@@ -18,8 +18,9 @@
  *                                         that key order is delivery order
  *   meta    "delivered" qid(8)         -> the highest seq delivered from that queue(8)
  *           "dead" qid(8) level(1) lo(8) -> hi(8): entries purged, being deleted
- *   scratch qid(8) level(1) seq(8)     -> flags(1), expiry(8), id(8), then a msgs record: a
- *                                         transient entry paged out of memory
+ *   scratch qid(8) level(1) seq(8)     -> a segment: transient entries paged out of memory
+ *                                         from seq on: count(4), then per entry seq(8),
+ *                                         flags(1), expiry(8), id(8), length(4), a msgs record
  *
  * Paging: a queue's entries beyond its head (struct qpage) are read back by jobs on the store
  * thread (page_in_job), in order with the batches, so a read always sees every write before it.
@@ -44,6 +45,11 @@ struct persist_waiter {
 	size_t reply_len;
 };
 
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
 struct batch_ctx {
 	struct persist_waiter **w;
 	size_t n, cap;
@@ -63,6 +69,11 @@ static struct {
 	bool failed;
 	bool recovering; /* rebuilding from the store: nothing is written back */
 	bool closing;    /* in persist_close: no new jobs (recovery finishes what they leave) */
+	/* the scratch segment being gathered by a run of persist_page_out */
+	struct buf seg;
+	uint64_t seg_qid, seg_first;
+	unsigned seg_ri;
+	uint32_t seg_n;
 } ps;
 
 bool persist_enabled(void)
@@ -71,11 +82,6 @@ bool persist_enabled(void)
 }
 
 /* ---- encoding helpers ---- */
-
-struct buf {
-	uint8_t *p;
-	size_t len, cap;
-};
 
 static void buf_add(struct buf *b, const void *p, size_t n)
 {
@@ -553,23 +559,61 @@ static void submit_current(void)
 	submit_batch();
 }
 
+#define SEGMENT_MAX (1024 * 1024) /* bytes in one scratch segment */
+
+/* Write the gathered segment (if any) into the batch. */
+static void segment_flush(void)
+{
+	uint8_t key[ENTRY_KEY_LEN];
+
+	if (ps.seg_n == 0)
+		return;
+	ps.seg.p[0] = (uint8_t)(ps.seg_n >> 24);
+	ps.seg.p[1] = (uint8_t)(ps.seg_n >> 16);
+	ps.seg.p[2] = (uint8_t)(ps.seg_n >> 8);
+	ps.seg.p[3] = (uint8_t)ps.seg_n;
+	entry_key(key, ps.seg_qid, ps.seg_ri, ps.seg_first);
+	store_batch_put(batch(), STORE_SCRATCH, key, sizeof(key), ps.seg.p, ps.seg.len);
+	ps.seg.len = 0;
+	ps.seg_n = 0;
+}
+
 void persist_page_out(struct queue *q, unsigned ri, const struct qentry *e)
 {
-	uint8_t key[ENTRY_KEY_LEN], hdr[17];
-	struct buf v = { 0 };
+	uint8_t hdr[29];
+	struct buf rec = { 0 };
 
 	if (persist_entry_stored(q, e->m))
 		return; /* the store holds it already */
 	if (q->qid == 0)
 		q->qid = ++ps.next_qid; /* scratch keys need one; it is never written to defs */
-	entry_key(key, q->qid, ri, e->seq);
-	hdr[0] = e->redelivered;
-	put_u64(hdr + 1, e->expires_at);
-	put_u64(hdr + 9, e->m->id);
-	buf_add(&v, hdr, sizeof(hdr));
-	message_record(&v, e->m);
-	store_batch_put(batch(), STORE_SCRATCH, key, sizeof(key), v.p, v.len);
-	free(v.p);
+	if (ps.seg_n > 0 && (ps.seg_qid != q->qid || ps.seg_ri != ri || ps.seg.len > SEGMENT_MAX))
+		segment_flush();
+	if (ps.seg_n == 0) {
+		ps.seg_qid = q->qid;
+		ps.seg_ri = ri;
+		ps.seg_first = e->seq;
+		ps.seg.len = 0;
+		buf_u32(&ps.seg, 0); /* the count, filled in by segment_flush */
+	}
+	message_record(&rec, e->m);
+	put_u64(hdr, e->seq);
+	hdr[8] = e->redelivered;
+	put_u64(hdr + 9, e->expires_at);
+	put_u64(hdr + 17, e->m->id);
+	hdr[25] = (uint8_t)(rec.len >> 24);
+	hdr[26] = (uint8_t)(rec.len >> 16);
+	hdr[27] = (uint8_t)(rec.len >> 8);
+	hdr[28] = (uint8_t)rec.len;
+	buf_add(&ps.seg, hdr, sizeof(hdr));
+	buf_add(&ps.seg, rec.p, rec.len);
+	free(rec.p);
+	ps.seg_n++;
+}
+
+void persist_page_out_done(struct queue *q, unsigned ri)
+{
+	segment_flush();
 }
 
 /* A message from its msgs record (NULL if the record is malformed). */
@@ -609,11 +653,15 @@ struct page_read {
 	uint64_t gen, qid, lo, hi, recover_mark, max_bytes;
 	size_t max;
 	/* store thread */
-	struct page_src {
-		struct buf keys; /* seq(8) value-length(4) value, per entry */
-		size_t n;
-		bool more; /* stopped at max, not at the end of the range */
-	} src[2];          /* entries, scratch */
+	struct buf segs;     /* the scratch segments taken, as read */
+	struct buf seg_keys; /* their keys, to delete them */
+	size_t seg_entries, nsegs;
+	uint64_t seg_last;       /* the last seq in them (0: none) */
+	uint64_t next_seg_first; /* the first seq of the next segment in range (0: none) */
+	struct buf ents;         /* entries: seq(8) id(8) size(8) expiry(8) */
+	size_t nents;
+	bool ents_more;
+	uint64_t ent_bytes;
 	struct buf out;
 	size_t nout;
 	uint64_t upto;
@@ -621,118 +669,149 @@ struct page_read {
 	char err[128];
 };
 
-static int page_collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+static int take_segment(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
-	struct page_src *s = ((void **)arg)[0];
-	const struct page_read *pr = ((void **)arg)[1];
-	uint64_t seq;
+	struct page_read *pr = arg;
+	const uint8_t *v = val, *p;
+	uint64_t first, last = 0;
+	uint32_t n, i, reclen;
+	size_t left;
 
-	if (klen != ENTRY_KEY_LEN)
+	if (klen != ENTRY_KEY_LEN || vlen < 4)
 		return 0;
-	seq = get_u64((const uint8_t *)key + 9);
-	if (seq > pr->hi)
+	first = get_u64((const uint8_t *)key + 9);
+	if (first > pr->hi)
 		return 1;
-	if (s->n == pr->max) {
-		s->more = true;
+	if (pr->nsegs > 0 && (pr->seg_entries >= pr->max || pr->segs.len >= pr->max_bytes)) {
+		pr->next_seg_first = first;
 		return 1;
 	}
-	buf_u64(&s->keys, seq);
-	buf_u32(&s->keys, (uint32_t)vlen);
-	buf_add(&s->keys, val, vlen);
-	s->n++;
+	n = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
+	/* Find its last seq (and check its shape). */
+	for (i = 0, p = v + 4, left = vlen - 4; i < n; i++) {
+		if (left < 29)
+			return 0; /* malformed: skipped, and reported as missing entries */
+		reclen =
+		    (uint32_t)p[25] << 24 | (uint32_t)p[26] << 16 | (uint32_t)p[27] << 8 | p[28];
+		if (left - 29 < reclen)
+			return 0;
+		last = get_u64(p);
+		p += 29 + reclen;
+		left -= 29 + reclen;
+	}
+	buf_add(&pr->segs, val, vlen);
+	buf_add(&pr->seg_keys, key, klen);
+	pr->seg_entries += n;
+	pr->nsegs++;
+	pr->seg_last = last;
 	return 0;
 }
 
+static int take_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct page_read *pr = arg;
+	uint64_t seq;
+
+	if (klen != ENTRY_KEY_LEN || vlen != ENTRY_VAL_LEN)
+		return 0;
+	seq = get_u64((const uint8_t *)key + 9);
+	if (seq > pr->hi || (pr->next_seg_first != 0 && seq >= pr->next_seg_first))
+		return 1; /* out of range, or after a segment left for the next read */
+	if ((pr->nents >= pr->max || pr->ent_bytes >= pr->max_bytes) && seq > pr->seg_last) {
+		pr->ents_more = true;
+		return 1;
+	}
+	buf_u64(&pr->ents, seq);
+	buf_add(&pr->ents, val, 8);                       /* id */
+	buf_add(&pr->ents, (const uint8_t *)val + 8, 8);  /* size */
+	buf_add(&pr->ents, (const uint8_t *)val + 16, 8); /* expiry */
+	pr->nents++;
+	pr->ent_bytes += get_u64((const uint8_t *)val + 8);
+	return 0;
+}
+
+static void out_entry(struct page_read *pr, uint64_t seq, uint8_t flags, uint64_t expires,
+    uint64_t size, uint64_t id, const void *rec, size_t reclen)
+{
+	buf_u64(&pr->out, seq);
+	buf_u8(&pr->out, flags);
+	buf_u64(&pr->out, expires);
+	buf_u64(&pr->out, size);
+	buf_u64(&pr->out, id);
+	buf_u32(&pr->out, (uint32_t)((flags & PG_OK) ? reclen : 0));
+	if (flags & PG_OK)
+		buf_add(&pr->out, rec, reclen);
+	pr->nout++;
+	pr->upto = seq;
+}
+
+/*
+ * On the store thread: whole scratch segments from lo (up to about max entries), and the entries
+ * of the entries table before the next segment, merged in seq order.
+ */
 static int page_in_job(struct store_txn *t, void *arg)
 {
 	struct page_read *pr = arg;
 	uint8_t from[ENTRY_KEY_LEN];
-	const uint8_t *p[2], *end[2];
-	size_t left[2];
-	uint64_t bytes = 0;
-	int r, k;
+	const uint8_t *sp, *ep;
+	size_t i, seg_left = 0, ent_left;
+	uint32_t segs_left = (uint32_t)pr->nsegs;
+	int r;
 
 	entry_key(from, pr->qid, pr->ri, pr->lo);
-	for (k = 0; k < 2; k++) {
-		void *ctx[2] = { &pr->src[k], pr };
-		if ((r = store_txn_range(t, k == 0 ? STORE_ENTRIES : STORE_SCRATCH, from,
-		         sizeof(from), 9, page_collect, ctx)) != 0)
-			return r;
-		p[k] = pr->src[k].keys.p;
-		end[k] = p[k] + pr->src[k].keys.len;
-		left[k] = pr->src[k].n;
-	}
-	/* Merge the two in seq order. */
-	while (pr->nout < pr->max && (left[0] > 0 || left[1] > 0) &&
-	    (pr->nout == 0 || bytes < pr->max_bytes)) {
-		uint64_t s0 = left[0] > 0 ? get_u64(p[0]) : UINT64_MAX;
-		uint64_t s1 = left[1] > 0 ? get_u64(p[1]) : UINT64_MAX;
-		const uint8_t *rec, *val;
-		size_t vlen, reclen = 0;
-		uint64_t id, size, expires;
-		uint8_t flags = 0, idk[8];
-		const void *mv = NULL, *rv;
-		size_t mlen = 0, rlen;
-
-		k = s0 <= s1 ? 0 : 1;
-		vlen = (size_t)p[k][8] << 24 | (size_t)p[k][9] << 16 | (size_t)p[k][10] << 8 |
-		    p[k][11];
-		val = p[k] + 12;
-		pr->upto = get_u64(p[k]);
-		if (k == 0) {
-			if (vlen != ENTRY_VAL_LEN) {
-				snprintf(pr->err, sizeof(pr->err), "an entry of %zu bytes", vlen);
-				return STORE_E_DB;
-			}
-			id = get_u64(val);
-			size = get_u64(val + 8);
-			expires = get_u64(val + 16);
-			flags = PG_STORED;
-			if (pr->upto <= pr->recover_mark)
+	if ((r = store_txn_range(t, STORE_SCRATCH, from, sizeof(from), 9, take_segment, pr)) != 0 ||
+	    (r = store_txn_range(t, STORE_ENTRIES, from, sizeof(from), 9, take_entry, pr)) != 0)
+		return r;
+	segs_left = (uint32_t)pr->nsegs;
+	sp = pr->segs.p;
+	ep = pr->ents.p;
+	ent_left = pr->nents;
+	for (;;) {
+		uint64_t s0, s1;
+		if (seg_left == 0 && segs_left > 0) {
+			seg_left =
+			    (size_t)sp[0] << 24 | (size_t)sp[1] << 16 | (size_t)sp[2] << 8 | sp[3];
+			sp += 4;
+			segs_left--;
+			continue;
+		}
+		s0 = seg_left > 0 ? get_u64(sp) : UINT64_MAX;
+		s1 = ent_left > 0 ? get_u64(ep) : UINT64_MAX;
+		if (s0 == UINT64_MAX && s1 == UINT64_MAX)
+			break;
+		if (s0 < s1) {
+			uint32_t reclen = (uint32_t)sp[25] << 24 | (uint32_t)sp[26] << 16 |
+			    (uint32_t)sp[27] << 8 | sp[28];
+			out_entry(pr, s0, PG_OK | (sp[8] ? PG_REDELIVERED : 0), get_u64(sp + 9), 0,
+			    get_u64(sp + 17), sp + 29, reclen);
+			sp += 29 + reclen;
+			seg_left--;
+		} else {
+			const void *mv = NULL, *rv;
+			size_t mlen = 0, rlen;
+			uint8_t flags = PG_STORED;
+			if (s1 <= pr->recover_mark)
 				flags |= PG_REDELIVERED;
-			memcpy(idk, val, 8);
-			if ((r = store_txn_get(t, STORE_REFS, idk, 8, &rv, &rlen)) < 0)
+			if ((r = store_txn_get(t, STORE_REFS, ep + 8, 8, &rv, &rlen)) < 0)
 				return r;
 			if (r == 0)
 				flags |= PG_SHARED;
-			if ((r = store_txn_get(t, STORE_MSGS, idk, 8, &mv, &mlen)) < 0)
+			if ((r = store_txn_get(t, STORE_MSGS, ep + 8, 8, &mv, &mlen)) < 0)
 				return r;
 			if (r == 0)
 				flags |= PG_OK;
-			rec = mv;
-			reclen = mlen;
-		} else {
-			uint8_t key[ENTRY_KEY_LEN];
-			if (vlen < 17) {
-				snprintf(pr->err, sizeof(pr->err), "a scratch record of %zu bytes",
-				    vlen);
-				return STORE_E_DB;
-			}
-			flags = PG_OK | (val[0] ? PG_REDELIVERED : 0);
-			expires = get_u64(val + 1);
-			id = get_u64(val + 9);
-			rec = val + 17;
-			reclen = vlen - 17;
-			size = 0; /* from the record, on the loop */
-			entry_key(key, pr->qid, pr->ri, pr->upto);
-			if ((r = store_txn_del(t, STORE_SCRATCH, key, sizeof(key))) != 0)
-				return r;
+			out_entry(pr, s1, flags, get_u64(ep + 24), get_u64(ep + 16),
+			    get_u64(ep + 8), mv, mlen);
+			ep += 32;
+			ent_left--;
 		}
-		buf_u64(&pr->out, pr->upto);
-		buf_u8(&pr->out, flags);
-		buf_u64(&pr->out, expires);
-		buf_u64(&pr->out, size);
-		buf_u64(&pr->out, id);
-		buf_u32(&pr->out, (uint32_t)((flags & PG_OK) ? reclen : 0));
-		if (flags & PG_OK)
-			buf_add(&pr->out, rec, reclen);
-		bytes += (flags & PG_OK) ? reclen : size;
-		pr->nout++;
-		p[k] = val + vlen;
-		left[k]--;
 	}
-	(void)end;
-	pr->range_done = left[0] == 0 && left[1] == 0 && !pr->src[0].more && !pr->src[1].more;
+	/* The segments taken leave scratch: their entries are in memory now. */
+	for (i = 0; i < pr->nsegs; i++)
+		if ((r = store_txn_del(
+		         t, STORE_SCRATCH, pr->seg_keys.p + i * ENTRY_KEY_LEN, ENTRY_KEY_LEN)) != 0)
+			return r;
+	pr->range_done = pr->next_seg_first == 0 && !pr->ents_more;
 	return 0;
 }
 
@@ -791,8 +870,9 @@ static void page_in_done(void *arg, int status)
 	queue_paged_in(pr->q, pr->ri, pr->gen, v, n, pr->upto, pr->range_done);
 	queue_unref(pr->q);
 	free(v);
-	free(pr->src[0].keys.p);
-	free(pr->src[1].keys.p);
+	free(pr->segs.p);
+	free(pr->seg_keys.p);
+	free(pr->ents.p);
 	free(pr->out.p);
 	free(pr);
 }
@@ -1277,6 +1357,9 @@ void persist_close(void)
 	ps.dir = NULL;
 	free(ps.dirty);
 	ps.dirty = NULL;
+	free(ps.seg.p);
+	memset(&ps.seg, 0, sizeof(ps.seg));
+	ps.seg_n = 0;
 	ps.ndirty = ps.capdirty = 0;
 }
 

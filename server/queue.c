@@ -106,12 +106,24 @@ static struct qring *queue_ring_for(struct queue *q, const struct message *m)
 #define PAGE_TAIL 512    /* arrivals held before they follow the paged entries out */
 #define PAGE_MIN_KEEP 64 /* what a ring keeps when memory is short */
 #define PAGE_MIN_KEEP_BYTES (256 * 1024)
-#define PAGE_READ 1024
+#define PAGE_READ 2048
 
 /* Transient messages go to disk once message memory passes half the limit, as in RabbitMQ. */
 static bool mem_pressure(void)
 {
 	return broker.mem_used > broker.cfg.mem_high / 2;
+}
+
+/*
+ * ... and in a queue that is long by any measure, whatever the memory (as RabbitMQ's classic
+ * queues since 3.12): a backlog of millions costs a small head in memory, not its size.
+ */
+#define PAGE_TRANSIENT_COUNT 65536
+#define PAGE_TRANSIENT_BYTES (64 * 1024 * 1024)
+
+static bool page_transient(const struct queue *q)
+{
+	return mem_pressure() || q->count > PAGE_TRANSIENT_COUNT || q->bytes > PAGE_TRANSIENT_BYTES;
 }
 
 /* Queues that drop from the head on overflow need their head in memory: they never page. */
@@ -153,6 +165,8 @@ static void ring_page_out_back(struct queue *q, unsigned ri, bool force)
 	uint64_t keep_bytes = force ? PAGE_MIN_KEEP_BYTES : PAGE_KEEP_BYTES;
 	struct qpage *pg;
 	struct qentry *e;
+	size_t n, i;
+	uint64_t bytes;
 	bool pressure;
 
 	if (!queue_can_page(q))
@@ -163,18 +177,25 @@ static void ring_page_out_back(struct queue *q, unsigned ri, bool force)
 	pg = queue_pages(q, ri);
 	if (pg->loading) /* what comes back belongs after what would go out: later */
 		return;
-	pressure = mem_pressure();
-	while ((r->len > keep || r->bytes > keep_bytes) && r->len > 1) {
-		e = ring_at(r, r->len - 1);
+	pressure = page_transient(q);
+	/* How far back the run goes; then out in seq order, as scratch segments are written. */
+	for (n = 0, bytes = r->bytes; (r->len - n > keep || bytes > keep_bytes) && r->len - n > 1;
+	     n++) {
+		e = ring_at(r, r->len - n - 1);
 		if (!entry_pageable(q, e, pressure))
 			break;
-		if (pg->count == 0)
-			pg->hi = e->seq;
-		pg->lo = e->seq;
-		r->len--;
-		r->bytes -= e->m->body_size;
-		page_out_entry(q, ri, pg, e);
+		bytes -= e->m->body_size;
 	}
+	if (n == 0)
+		return;
+	if (pg->count == 0)
+		pg->hi = ring_at(r, r->len - 1)->seq;
+	pg->lo = ring_at(r, r->len - n)->seq;
+	for (i = r->len - n; i < r->len; i++)
+		page_out_entry(q, ri, pg, ring_at(r, i));
+	persist_page_out_done(q, ri);
+	r->len -= n;
+	r->bytes = bytes;
 }
 
 /* Arrivals behind paged entries follow them out once enough have gathered (or memory is short). */
@@ -187,7 +208,7 @@ static void tail_page_out(struct queue *q, unsigned ri, bool force)
 	if ((!force && pg->tail.len < PAGE_TAIL && pg->tail.bytes < PAGE_KEEP_BYTES) ||
 	    !queue_can_page(q))
 		return;
-	pressure = mem_pressure();
+	pressure = page_transient(q);
 	while (pg->tail.len > 0 && entry_pageable(q, ring_at(&pg->tail, 0), pressure)) {
 		ring_pop(&pg->tail, &e);
 		if (pg->count == 0)
@@ -195,6 +216,7 @@ static void tail_page_out(struct queue *q, unsigned ri, bool force)
 		pg->hi = e.seq;
 		page_out_entry(q, ri, pg, &e);
 	}
+	persist_page_out_done(q, ri);
 }
 
 /* Read the next paged entries of ring ri back before the consumers reach them. */
@@ -206,8 +228,8 @@ static void ring_page_in(struct queue *q, unsigned ri)
 	if (q->pages == NULL || q->deleted)
 		return;
 	pg = &q->pages[ri];
-	if (pg->loading || pg->count == 0 || r->len >= PAGE_KEEP / 2 ||
-	    r->bytes >= PAGE_KEEP_BYTES / 2 || !persist_can_page())
+	if (pg->loading || pg->count == 0 || r->len >= PAGE_KEEP || r->bytes >= PAGE_KEEP_BYTES ||
+	    !persist_can_page())
 		return;
 	pg->loading = true;
 	persist_page_in(q, ri, pg->lo, pg->hi, PAGE_READ, PAGE_KEEP_BYTES);

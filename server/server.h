@@ -114,6 +114,8 @@ struct broker {
 	TAILQ_HEAD(, queue) dispatch_list;
 	uint64_t next_message_id;
 	struct event *page_ev; /* queue_page_all() while memory is past the paging mark */
+	struct event *trim_ev; /* every second: give freed memory back to the system */
+	uint64_t mem_peak;     /* the most message memory since the last trim */
 };
 extern struct broker broker;
 void broker_config_defaults(struct broker_config *cfg);
@@ -642,8 +644,13 @@ bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t 
 /* Can q page out at all (there is a store)? Is e's entry already in the store? */
 bool persist_can_page(void);
 bool persist_entry_stored(const struct queue *q, const struct message *m);
-/* Entry e of ring ri leaves memory: written to scratch unless the store holds it already. */
+/*
+ * Entry e of ring ri leaves memory: written to scratch unless the store holds it already. A run
+ * of calls (in seq order) ends with persist_page_out_done, which writes the run's scratch entries
+ * as segments (one record for many entries).
+ */
 void persist_page_out(struct queue *q, unsigned ri, const struct qentry *e);
+void persist_page_out_done(struct queue *q, unsigned ri);
 /* Read up to max entries (and about max_bytes) of ring ri with seqs in [lo, hi]: queue_paged_in. */
 void persist_page_in(
     struct queue *q, unsigned ri, uint64_t lo, uint64_t hi, size_t max, uint64_t max_bytes);

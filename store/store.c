@@ -22,7 +22,7 @@
 #include "store/store.h"
 
 #define CHECKPOINT_KB (64 * 1024) /* checkpoint (and so free old logs) after this much log */
-#define CACHE_BYTES (32 * 1024 * 1024)
+#define CACHE_BYTES (16 * 1024 * 1024)
 #define COMPACT_AFTER 4096   /* deletes in a table before idle time goes to compacting it */
 #define COMPACT_RECORDS 2048 /* records per compaction step, so that new work waits little */
 #define COMPACT_IDLE_MS 1000 /* ... and only once the store has had no work for this long */
@@ -77,6 +77,7 @@ struct store {
 	DBT compact_from[STORE_NTABLES];
 	bool compacting[STORE_NTABLES];
 	struct timespec last_work; /* CLOCK_MONOTONIC, when the last group was committed */
+	bool group_logged;         /* the group being applied wrote a logged table */
 };
 
 static void set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -238,6 +239,8 @@ static int apply_batch(struct store *st, DB_TXN *txn, const struct store_batch *
 
 		k.data = b->data + o->off;
 		k.size = o->klen;
+		if (o->kind != OP_NONE && o->table != STORE_SCRATCH)
+			st->group_logged = true;
 		if (o->kind == OP_PUT) {
 			v.data = b->data + o->off + o->klen;
 			v.size = o->vlen;
@@ -336,6 +339,8 @@ int store_txn_put(struct store_txn *t, enum store_table tb, const void *key, siz
 	k.size = (uint32_t)klen;
 	v.data = (void *)val;
 	v.size = (uint32_t)vlen;
+	if (tb != STORE_SCRATCH)
+		t->st->group_logged = true;
 	if ((r = t->st->db[tb]->put(t->st->db[tb], t->txn, &k, &v, 0)) != 0)
 		return txn_error(t, "write", tb, r);
 	return 0;
@@ -348,6 +353,8 @@ int store_txn_del(struct store_txn *t, enum store_table tb, const void *key, siz
 
 	k.data = (void *)key;
 	k.size = (uint32_t)klen;
+	if (tb != STORE_SCRATCH)
+		t->st->group_logged = true;
 	if ((r = t->st->db[tb]->del(t->st->db[tb], t->txn, &k, 0)) != 0 && r != DB_NOTFOUND)
 		return txn_error(t, "delete", tb, r);
 	t->st->deletes[tb]++;
@@ -359,6 +366,7 @@ int store_txn_release(struct store_txn *t, enum store_table counts, enum store_t
 {
 	int r = release_ref(t->st, t->txn, counts, target, key, klen);
 
+	t->st->group_logged = true;
 	return r != 0 ? txn_error(t, "release", target, r) : 0;
 }
 
@@ -373,6 +381,7 @@ static int commit_group(struct store *st, struct store_batch *list)
 		set_error(st, "%s: begin transaction: %s", st->dir, db_strerror(r));
 		return STORE_E_DB;
 	}
+	st->group_logged = false;
 	for (b = list; b != NULL; b = b->next) {
 		if ((r = apply_batch(st, txn, b)) != 0) {
 			if (b->job == NULL)
@@ -386,6 +395,9 @@ static int commit_group(struct store *st, struct store_batch *list)
 		set_error(st, "%s: commit: %s", st->dir, db_strerror(r));
 		return STORE_E_DB;
 	}
+	/* Reads and scratch only (reading paged entries back): nothing to make durable. */
+	if (!st->group_logged)
+		return 0;
 	if (st->test_delay_ms > 0) {
 		struct timespec ts = { st->test_delay_ms / 1000,
 			(long)(st->test_delay_ms % 1000) * 1000000 };
@@ -675,8 +687,8 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 	st->env = env;
 	env->set_errcall(env, env_errcall);
 	env->set_cachesize(env, 0, CACHE_BYTES, 1);
-	env->set_lk_max_locks(env, 100000);
-	env->set_lk_max_objects(env, 100000);
+	env->set_lk_max_locks(env, 20000);
+	env->set_lk_max_objects(env, 20000);
 	env->set_lg_bsize(env, 4 * 1024 * 1024);
 	env->set_lg_max(env, 16 * 1024 * 1024);
 	env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1);
