@@ -68,6 +68,7 @@ void access_default(void)
 {
 	hmap_init(&ac.users);
 	broker.auth = auth_db_new_default();
+	broker.auth_gen++;
 	sync_vhosts();
 }
 
@@ -111,6 +112,7 @@ int access_init(const struct broker_config *cfg)
 		}
 		auth_db_unref(broker.auth);
 		broker.auth = db;
+		broker.auth_gen++;
 		sync_vhosts();
 		log_info("users from %s, vhosts from %s: %zu users, %zu vhosts", ac.users_file,
 		    ac.vhost_dir != NULL ? ac.vhost_dir : "(none)", auth_db_user_count(db),
@@ -149,6 +151,7 @@ void access_free(void)
 	ac.saslauthd = false;
 	auth_db_unref(broker.auth);
 	broker.auth = NULL;
+	broker.auth_gen++;
 	hmap_clear(&ac.users); /* connections are gone by now: the counts went with them */
 }
 
@@ -167,6 +170,7 @@ unsigned access_reload_apply(struct auth_db *db)
 {
 	auth_db_unref(broker.auth);
 	broker.auth = db;
+	broker.auth_gen++;
 	sync_vhosts();
 	if (ac.pool != NULL)
 		auth_pool_set_db(ac.pool, db);
@@ -267,8 +271,21 @@ bool access_check(struct channel *ch, uint32_t mid, enum auth_perm perm, enum au
 	static const char *const perms[] = { "configure", "write", "read" };
 	char pbuf[256];
 
-	if (auth_permitted(broker.auth, user_of(c), vhost_of(c), perm, kind, name))
+	/* A publisher writes to the same exchange again and again: the last answer is kept. */
+	if (ch->perm_gen == broker.auth_gen && ch->perm_ok_kind == (uint8_t)(perm * 2 + kind) &&
+	    ch->perm_ok_len == name.len &&
+	    (name.len == 0 || memcmp(ch->perm_ok_name, name.ptr, name.len) == 0))
 		return true;
+	if (auth_permitted(broker.auth, user_of(c), vhost_of(c), perm, kind, name)) {
+		if (name.len <= sizeof(ch->perm_ok_name)) {
+			ch->perm_gen = broker.auth_gen;
+			ch->perm_ok_kind = (uint8_t)(perm * 2 + kind);
+			ch->perm_ok_len = (uint8_t)name.len;
+			if (name.len > 0)
+				memcpy(ch->perm_ok_name, name.ptr, name.len);
+		}
+		return true;
+	}
 	log_info("%s: user '%s' denied %s on %s '%s' in vhost '%s'", c->peer, printable(c->user),
 	    perms[perm], kind == AUTH_RES_QUEUE ? "queue" : "exchange",
 	    printable_bytes(name, pbuf, sizeof(pbuf)), c->vhost->name);

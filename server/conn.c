@@ -580,6 +580,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	int r;
 
 	c->in_read = true;
+	c->last_recv = now_ms(); /* once per read: the clock is the loop's, cached */
 	while (c->state != CONN_DEAD && !c->close_after_flush && !c->blocked && !c->read_paused &&
 	    !c->login_pending && c->load_wait == NULL) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) > READ_PAUSE_OUTPUT) {
@@ -638,7 +639,6 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 			conn_kill(c, true);
 			break;
 		}
-		c->last_recv = now_ms();
 		if (broker.alarms != 0 && c->state == CONN_OPEN && is_publish(&f)) {
 			conn_set_blocked(c, true); /* this publish waits in the buffer */
 			break;

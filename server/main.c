@@ -2,7 +2,6 @@
  * main.c: warrend's entry point: options, the event loop, signals.
  */
 #include <event2/event.h>
-#include <event2/thread.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -136,7 +135,11 @@ int main(int argc, char **argv)
 	log_set_level(opt.log_level);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (evthread_use_pthreads() != 0 || (base = event_base_new()) == NULL) {
+	/*
+	 * No evthread locking: only this thread touches libevent (the store and password threads
+	 * report through eventfds), so every evbuffer and event operation stays lock-free.
+	 */
+	if ((base = event_base_new()) == NULL) {
 		log_error("cannot create the event loop");
 		goto out;
 	}

@@ -94,6 +94,11 @@ void message_unref(struct message *m)
 
 int message_properties(const struct message *m, struct amqp_basic_properties *p)
 {
+	/* No property at all (a flags word of zero): the common case needs no decoding. */
+	if (m->props_len == 2 && m->props[0] == 0 && m->props[1] == 0) {
+		memset(p, 0, sizeof(*p));
+		return 0;
+	}
 	return amqp_properties_decode(m->props, m->props_len, p);
 }
 

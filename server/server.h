@@ -111,6 +111,7 @@ struct broker {
 	bool stopping;
 	struct event *dispatch_ev; /* runs queue_dispatch_pending() after the current callbacks */
 	struct auth_db *auth;      /* users, vhosts and permissions in force */
+	uint64_t auth_gen;         /* changes with auth: what channels cached of it is stale */
 	TAILQ_HEAD(, queue) dispatch_list;
 	uint64_t next_message_id;
 	struct event *page_ev; /* queue_page_all() while memory is past the paging mark */
@@ -548,6 +549,10 @@ struct channel {
 	struct conn *conn;
 	LIST_ENTRY(channel) entry;
 	uint16_t id;
+	/* the last permission granted (access_check), valid while perm_gen is broker.auth_gen */
+	uint64_t perm_gen;
+	uint8_t perm_ok_kind, perm_ok_len;
+	uint8_t perm_ok_name[255];
 	enum channel_state state;
 	bool flow_active; /* client's channel.flow */
 	bool confirm;     /* confirm.select done */
