@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "server/server.h"
@@ -25,6 +26,8 @@ static uint8_t scratch[2 * 131072 + 4096];
 #define CLOSE_TIMEOUT_MS 3000
 /* Output above which a connection's input is no longer read, until the output drains. */
 #define READ_PAUSE_OUTPUT (4 * broker.cfg.out_high)
+/* Bytes taken from a plain socket at once (libevent 2.1 reads at most 4 KiB per callback). */
+#define READ_MAX (64 * 1024)
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
@@ -569,6 +572,35 @@ static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
 	channel_handle_frame(ch, f);
 }
 
+/*
+ * libevent 2.1's socket bufferevent reads at most 4 KiB per readiness: one 4 KiB message per turn
+ * of the loop, with an epoll_wait, an ioctl and a readv each. On a plain TCP socket, take up to
+ * READ_MAX more at once, appended to the same input buffer, so that a turn handles a whole burst
+ * (and its deliveries go out in one write). TLS connections keep libevent's reads.
+ */
+static void conn_fill_input(struct conn *c, struct evbuffer *in)
+{
+	struct evbuffer_iovec v;
+	evutil_socket_t fd;
+	ssize_t n;
+	int avail = 0;
+
+	if (c->tls || evbuffer_get_length(in) >= READ_MAX || (fd = bufferevent_getfd(c->bev)) < 0 ||
+	    ioctl(fd, FIONREAD, &avail) != 0 || avail <= 0)
+		return;
+	if (avail > READ_MAX)
+		avail = READ_MAX;
+	/* The bufferevent keeps its input's end frozen outside its own reads. */
+	evbuffer_unfreeze(in, 0);
+	if (evbuffer_reserve_space(in, avail, &v, 1) >= 1) {
+		n = recv(fd, v.iov_base, v.iov_len, MSG_DONTWAIT);
+		/* End of file and errors are left for libevent's next read to report. */
+		v.iov_len = n > 0 ? (size_t)n : 0;
+		evbuffer_commit_space(in, &v, 1);
+	}
+	evbuffer_freeze(in, 0);
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
@@ -581,6 +613,14 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 
 	c->in_read = true;
 	c->last_recv = now_ms(); /* once per read: the clock is the loop's, cached */
+	/*
+	 * Large reads while the queues it feeds are short; libevent's small ones (a natural brake
+	 * that leaves the consumers their share of the loop) while one is long.
+	 */
+	if (c->state != CONN_HANDSHAKE && !c->blocked && !c->read_paused && !c->login_pending &&
+	    c->load_wait == NULL && !c->feeds_long_queue)
+		conn_fill_input(c, in);
+	c->feeds_long_queue = false;
 	while (c->state != CONN_DEAD && !c->close_after_flush && !c->blocked && !c->read_paused &&
 	    !c->login_pending && c->load_wait == NULL) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) > READ_PAUSE_OUTPUT) {

@@ -134,6 +134,8 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct mess
 				rejected = true;
 			else if (r > 0)
 				stored = true;
+			if (rr.queues[i]->count > FLOW_QUEUE_LEN)
+				ch->conn->feeds_long_queue = true;
 		}
 	}
 	/* A persistent message in a durable queue is confirmed once the store has it on disk. */

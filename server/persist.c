@@ -169,6 +169,21 @@ static struct amqp_bytes rd_str(struct rd *r)
 
 /* ---- batching ---- */
 
+/*
+ * With the store idle, a new batch leaves after FLUSH_LINGER_US rather than at once: long enough
+ * for the consumers of what it holds to ack, which cancels those writes (persist_remove), short
+ * next to the flush itself. While a batch is in flight the open one waits for it anyway.
+ */
+#define FLUSH_LINGER_US 200
+
+static void flush_soon(void)
+{
+	static const struct timeval linger = { 0, FLUSH_LINGER_US };
+
+	if (!evtimer_pending(ps.flush_ev, NULL))
+		evtimer_add(ps.flush_ev, &linger);
+}
+
 static struct store_batch *batch(void)
 {
 	if (ps.cur == NULL) {
@@ -176,7 +191,7 @@ static struct store_batch *batch(void)
 		ps.ctx = xcalloc(1, sizeof(*ps.ctx));
 		ps.cur_gen++;
 		if (ps.inflight == 0)
-			event_active(ps.flush_ev, 0, 0);
+			flush_soon();
 	}
 	return ps.cur;
 }

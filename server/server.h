@@ -371,6 +371,8 @@ uint64_t queue_purge(struct queue *q);
  * it), or -1 if refused by x-overflow reject-publish.
  */
 int queue_publish(struct queue *q, struct message *m);
+/* A queue longer than this slows its publishers' reads to libevent's 4 KiB per turn. */
+#define FLOW_QUEUE_LEN 32768
 /* The priority level (ring) that holds m in q. */
 unsigned queue_ring_index(const struct queue *q, const struct message *m);
 /* Start-up: count entries of ring ri that are in the store (seqs lo..hi) and read the first. */
@@ -480,7 +482,8 @@ struct conn {
 	bool counted;                  /* counted in its vhost's nconns */
 	bool in_read;                  /* inside conn_read_cb: never re-enter it */
 	struct queue *load_wait; /* input paused: a basic.get waits for this queue to read ahead */
-	bool tls, tls_verify; /* an amqps connection; the listener verifies client certificates */
+	bool feeds_long_queue; /* published into a queue past FLOW_QUEUE_LEN: read in small steps */
+	bool tls, tls_verify;  /* an amqps connection; the listener verifies client certificates */
 	char mechanism[16];
 };
 void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
