@@ -162,6 +162,8 @@ void auth_db_unref(struct auth_db *db);
 
 size_t auth_db_user_count(const struct auth_db *db);
 bool auth_user_exists(const struct auth_db *db, struct amqp_bytes user);
+/* It exists and is not locked ("!"): what EXTERNAL, where the certificate is the credential, asks. */
+bool auth_user_may_log_in(const struct auth_db *db, struct amqp_bytes user);
 /* Whether user carries tag ("administrator", "impersonator", ...): false for an unknown user. */
 bool auth_user_has_tag(const struct auth_db *db, struct amqp_bytes user, const char *tag);
 

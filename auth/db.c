@@ -211,6 +211,13 @@ bool auth_user_exists(const struct auth_db *db, struct amqp_bytes user)
 	return auth_user_find(db, user) != NULL;
 }
 
+bool auth_user_may_log_in(const struct auth_db *db, struct amqp_bytes user)
+{
+	const struct auth_user *u = auth_user_find(db, user);
+
+	return u != NULL && u->kind != AUTH_PW_LOCKED;
+}
+
 bool auth_user_has_tag(const struct auth_db *db, struct amqp_bytes user, const char *tag)
 {
 	const struct auth_user *u = auth_user_find(db, user);

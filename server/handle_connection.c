@@ -148,7 +148,7 @@ static void handle_start_ok(struct conn *c, const struct amqp_connection_start_o
 		}
 		c->user = xstrdup(name);
 		/* The certificate is the credential: the user need only exist (and not be locked). */
-		conn_login_done(c, auth_user_exists(broker.auth, amqp_cstr(name)), NULL);
+		conn_login_done(c, auth_user_may_log_in(broker.auth, amqp_cstr(name)), NULL);
 		return;
 	}
 	if (!auth_mechanism_offered(s->mechanism)) {

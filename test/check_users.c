@@ -277,6 +277,10 @@ START_TEST(test_users_good_file)
 	ck_assert(!auth_user_exists(db, amqp_cstr("#alice")));
 	ck_assert(!auth_user_exists(db, amqp_cstr("Alice")));
 	ck_assert(!auth_user_exists(db, amqp_cstr("alic")));
+	/* A locked user exists (permissions, tags) but may not log in, not even by certificate. */
+	ck_assert(auth_user_may_log_in(db, amqp_cstr("alice")));
+	ck_assert(!auth_user_may_log_in(db, amqp_cstr("carol the admin")));
+	ck_assert(!auth_user_may_log_in(db, amqp_cstr("nobody")));
 	ck_assert(auth_user_has_tag(db, amqp_cstr("alice"), "administrator"));
 	ck_assert(auth_user_has_tag(db, amqp_cstr("alice"), "monitoring"));
 	ck_assert(!auth_user_has_tag(db, amqp_cstr("alice"), "monitor"));
