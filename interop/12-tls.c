@@ -104,7 +104,7 @@ static void install(const char *from, const char *to)
 	sh("cd %s && cp %s .%s.tmp && mv .%s.tmp %s", pki, from, to, to, to);
 }
 
-static void start(const char *verify)
+static void start_with(const char *verify, const char *extra)
 {
 	char conf[1024], err[256];
 
@@ -113,16 +113,35 @@ static void start(const char *verify)
 	make_pki();
 	snprintf(conf, sizeof(conf),
 	    "listen_tls = 127.0.0.1:0\ntls_cert = %s/server.crt\ntls_key = %s/server.key\n"
-	    "tls_ca = %s/ca.crt\ntls_verify = %s\n",
-	    pki, pki, pki, verify);
+	    "tls_ca = %s/ca.crt\ntls_verify = %s\n%s",
+	    pki, pki, pki, verify, extra);
 	if (broker_spawn_config(&broker, conf, err, sizeof(err)) != 0)
 		ck_abort_msg("cannot start warrend: %s", err);
 	ck_assert_int_gt(broker.tls_port, 0);
 }
 
+static void start(const char *verify)
+{
+	start_with(verify, "");
+}
+
 static void start_optional(void)
 {
 	start("optional");
+}
+
+/* EXTERNAL names the user by the certificate's first e-mail subjectAltName. */
+static void start_san(void)
+{
+	start_with("optional", "tls_login_name = san_email\n");
+	if (getenv("WARREN_TEST_BROKER") == NULL) /* CN "nobody", e-mail SAN "guest" */
+		sh("cd %s && exec >/dev/null 2>&1 && "
+		   "openssl req -new -key guest.key -out sanmail.csr -subj '/CN=nobody' && "
+		   "printf 'subjectAltName=email:guest\\n' > sanmail.ext && "
+		   "openssl x509 -req -in sanmail.csr -CA ca.crt -CAkey ca.key -CAcreateserial "
+		   "-out "
+		   "sanmail.crt -days 3 -extfile sanmail.ext",
+		    pki);
 }
 
 static void start_required(void)
@@ -225,6 +244,25 @@ START_TEST(external_login_with_client_cert)
 	ck_assert_int_eq(login(c, true).reply_type, AMQP_RESPONSE_NORMAL);
 	ck_assert_ptr_nonnull(amqp_channel_open(c, 1));
 	client_close(c);
+}
+END_TEST
+
+START_TEST(external_login_by_san_email)
+{
+	amqp_connection_state_t c;
+	int status;
+
+	SKIP_IN_ORACLE();
+	c = tls_open("ca.crt", "sanmail", false, &status);
+	ck_assert_int_eq(status, AMQP_STATUS_OK);
+	ck_assert_int_eq(login(c, true).reply_type, AMQP_RESPONSE_NORMAL);
+	ck_assert_ptr_nonnull(amqp_channel_open(c, 1));
+	client_close(c);
+	/* A certificate without such a name (CN "guest" only) names nobody. */
+	c = tls_open("ca.crt", "guest", false, &status);
+	ck_assert_int_eq(status, AMQP_STATUS_OK);
+	ck_assert_int_ne(login(c, true).reply_type, AMQP_RESPONSE_NORMAL);
+	amqp_destroy_connection(c);
 }
 END_TEST
 
@@ -469,6 +507,11 @@ int main(void)
 	tcase_add_test(tc, required_mode_accepts_valid_cert);
 	suite_add_tcase(s, tc);
 	/* each reload test changes the broker's files: one broker each */
+	tc = tcase_create("EXTERNAL by subjectAltName");
+	tcase_add_unchecked_fixture(tc, start_san, stop);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, external_login_by_san_email);
+	suite_add_tcase(s, tc);
 	tc = tcase_create("certificate reload: warrenctl");
 	tcase_add_unchecked_fixture(tc, start_reload, stop);
 	tcase_set_timeout(tc, 30);

@@ -172,11 +172,18 @@ static const char *config_apply(
 			return "tls_verify must be none, optional or required";
 	} else if (strcmp(key, "tls_login_name") == 0) {
 		if (strcmp(value, "common_name") == 0)
-			cfg->tls_name_dn = false;
+			cfg->tls_name = TLS_NAME_CN;
 		else if (strcmp(value, "distinguished_name") == 0)
-			cfg->tls_name_dn = true;
+			cfg->tls_name = TLS_NAME_DN;
+		else if (strcmp(value, "san_email") == 0)
+			cfg->tls_name = TLS_NAME_SAN_EMAIL;
+		else if (strcmp(value, "san_dns") == 0)
+			cfg->tls_name = TLS_NAME_SAN_DNS;
+		else if (strcmp(value, "san_uri") == 0)
+			cfg->tls_name = TLS_NAME_SAN_URI;
 		else
-			return "tls_login_name must be common_name or distinguished_name";
+			return "tls_login_name must be common_name, distinguished_name, san_email, "
+			       "san_dns or san_uri";
 	} else if (strcmp(key, "user_max_connections") == 0) {
 		if (parse_uint(value, 1000000000, &n) != 0)
 			return "user_max_connections must be a number (0: no limit)";

@@ -90,7 +90,14 @@ struct broker_config {
 	const char *users_file; /* NULL: the built-in guest user */
 	const char *tls_cert, *tls_key, *tls_ca, *tls_ciphers, *tls_ciphersuites;
 	enum { TLS_VERIFY_NONE, TLS_VERIFY_OPTIONAL, TLS_VERIFY_REQUIRED } tls_verify;
-	bool tls_name_dn; /* EXTERNAL: the whole subject DN names the user, not its CN */
+	/* EXTERNAL: what names the user: the subject's CN, its whole DN, or its first SAN of a type */
+	enum {
+		TLS_NAME_CN,
+		TLS_NAME_DN,
+		TLS_NAME_SAN_EMAIL,
+		TLS_NAME_SAN_DNS,
+		TLS_NAME_SAN_URI
+	} tls_name;
 	const char *vhost_dir;
 	unsigned auth_threads, auth_cache_ttl;
 	enum auth_backend password_backend; /* who checks passwords: the users file, or saslauthd */

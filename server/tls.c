@@ -203,6 +203,30 @@ void tls_accept(struct event_base *base, int fd, const char *peer, bool loopback
 	log_info("%s: accepted TLS connection", peer);
 }
 
+/* The first subjectAltName of this type (GEN_EMAIL, GEN_DNS, GEN_URI) into out; its length or -1. */
+static int san_name(X509 *cert, int type, char *out, size_t len)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int i, n = -1;
+
+	for (i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		const ASN1_IA5STRING *s;
+		if (g->type != type)
+			continue;
+		s = g->d.ia5; /* rfc822Name, dNSName and URI are all IA5 strings */
+		if (s->length <= 0 || (size_t)s->length >= len ||
+		    memchr(s->data, '\0', (size_t)s->length) != NULL)
+			break; /* empty, too long or with a NUL inside: no name */
+		memcpy(out, s->data, (size_t)s->length);
+		out[s->length] = '\0';
+		n = s->length;
+		break;
+	}
+	GENERAL_NAMES_free(names);
+	return n;
+}
+
 int tls_peer_name(struct conn *c, char *out, size_t len)
 {
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
@@ -217,7 +241,13 @@ int tls_peer_name(struct conn *c, char *out, size_t len)
 		return -1;
 	}
 	subject = X509_get_subject_name(cert);
-	if (broker.cfg.tls_name_dn) {
+	if (broker.cfg.tls_name == TLS_NAME_SAN_EMAIL) {
+		n = san_name(cert, GEN_EMAIL, out, len);
+	} else if (broker.cfg.tls_name == TLS_NAME_SAN_DNS) {
+		n = san_name(cert, GEN_DNS, out, len);
+	} else if (broker.cfg.tls_name == TLS_NAME_SAN_URI) {
+		n = san_name(cert, GEN_URI, out, len);
+	} else if (broker.cfg.tls_name == TLS_NAME_DN) {
 		/* RFC 2253 order and escaping, as RabbitMQ's ssl_cert_login_from = distinguished_name */
 		BIO *b = BIO_new(BIO_s_mem());
 		if (b != NULL && X509_NAME_print_ex(b, subject, 0, XN_FLAG_RFC2253) >= 0) {
