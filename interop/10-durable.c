@@ -18,44 +18,12 @@
 
 #include "interop/client.h"
 
-/* These tests start their own warrend, so the harness's oracle test cannot be used. */
-#define SKIP_IN_ORACLE()                                                                        \
-	do {                                                                                    \
-		if (getenv("WARREN_TEST_BROKER") != NULL) {                                     \
-			harness_skip(tcase_name(), "Warren only (see interop/DIFFERENCES.md)"); \
-			return;                                                                 \
-		}                                                                               \
-	} while (0)
-
 static amqp_basic_properties_t persistent = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
 	.delivery_mode = 2 };
 
-/* Start a private warrend for one test (the group fixture does nothing). */
-static void spawn(const char *config)
-{
-	char err[256];
-
-	if (broker_spawn_config(&broker, config, err, sizeof(err)) != 0)
-		ck_abort_msg("cannot start warrend: %s", err);
-}
-
-static void kill9_and_restart(void)
-{
-	char err[256];
-	int status;
-
-	kill(broker.pid, SIGKILL);
-	ck_assert_int_eq(broker_wait(&broker, 5000, &status), 0);
-	ck_assert_int_eq(broker_respawn(&broker, err, sizeof(err)), 0);
-}
-
 static void stop(void)
 {
-	int status;
-
-	broker_terminate(&broker, 5000, &status);
-	ck_assert_msg(
-	    WIFEXITED(status) && WEXITSTATUS(status) == 0, "warrend exited badly (0x%x)", status);
+	own_broker_stop();
 	broker_cleanup(&broker);
 }
 
@@ -66,7 +34,7 @@ START_TEST(definitions_and_messages_survive_kill9)
 		.delivery_mode = 1 };
 
 	SKIP_IN_ORACLE();
-	spawn(NULL);
+	own_broker_start(NULL);
 	c = client_connect_ch1();
 	CHECK_RPC(
 	    c, amqp_exchange_declare(c, 1, B("dx"), B("topic"), 0, 1, 0, 0, amqp_empty_table));
@@ -81,7 +49,7 @@ START_TEST(definitions_and_messages_survive_kill9)
 	publish_confirmed(c, 1, "dx", "a.b", &persistent, "kept");
 	publish_confirmed(c, 1, "dx", "a.c", &transient, "lost: transient message");
 	client_drop(c);
-	kill9_and_restart();
+	own_broker_restart(true);
 
 	c = client_connect_ch1();
 	ck_assert(queue_exists(c, 1, "dq"));
@@ -106,7 +74,7 @@ START_TEST(unacked_messages_come_back_redelivered)
 	uint64_t tag;
 
 	SKIP_IN_ORACLE();
-	spawn(NULL);
+	own_broker_start(NULL);
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("q"), 0, 1, 0, 0, amqp_empty_table));
 	publish_confirmed(c, 1, "", "q", &persistent, "one");
@@ -115,7 +83,7 @@ START_TEST(unacked_messages_come_back_redelivered)
 	/* A durable declare is answered after its store write, so the delivery mark is durable too. */
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("sync"), 0, 1, 0, 0, amqp_empty_table));
 	client_drop(c);
-	kill9_and_restart();
+	own_broker_restart(true);
 	c = client_connect_ch1();
 	ck_assert(get_msg(c, 1, "q", true, &m));
 	ck_assert(bytes_is((amqp_bytes_t){ m.body_len, m.body }, "one"));
@@ -135,7 +103,7 @@ START_TEST(acked_messages_stay_gone)
 	uint64_t tag;
 
 	SKIP_IN_ORACLE();
-	spawn(NULL);
+	own_broker_start(NULL);
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("q"), 0, 1, 0, 0, amqp_empty_table));
 	publish_confirmed(c, 1, "", "q", &persistent, "acked");
@@ -145,7 +113,7 @@ START_TEST(acked_messages_stay_gone)
 	CHECK_RPC(c, amqp_queue_purge(c, 1, B("q")));
 	publish_confirmed(c, 1, "", "q", &persistent, "last");
 	client_drop(c);
-	kill9_and_restart();
+	own_broker_restart(true);
 	c = client_connect_ch1();
 	ck_assert_uint_eq(queue_count(c, 1, "q"), 1);
 	expect_get(c, 1, "q", "last");
@@ -163,7 +131,7 @@ START_TEST(confirm_waits_for_the_flush)
 
 	SKIP_IN_ORACLE();
 	setenv("WARREN_TEST_FLUSH_DELAY_MS", "700", 1);
-	spawn(NULL);
+	own_broker_start(NULL);
 	unsetenv("WARREN_TEST_FLUSH_DELAY_MS");
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("q"), 0, 1, 0, 0, amqp_empty_table));
@@ -192,7 +160,7 @@ START_TEST(failed_flush_nacks_and_alarms)
 
 	SKIP_IN_ORACLE();
 	/* The durable queue first, on a healthy disk; then a restart onto a failing one. */
-	spawn(NULL);
+	own_broker_start(NULL);
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("q"), 0, 1, 0, 0, amqp_empty_table));
 	client_close(c);
@@ -322,7 +290,7 @@ START_TEST(crash_cycles)
 
 	SKIP_IN_ORACLE();
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
-	spawn(NULL);
+	own_broker_start(NULL);
 	for (cycle = 0; cycle < cycles; cycle++) {
 		static uint8_t confirmed[1 << 20], acked[1 << 20], seen[1 << 20];
 		unsigned long long tag, maxtag = 0;

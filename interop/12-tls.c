@@ -25,15 +25,6 @@
 #error "build with -DWARRENCTL_PATH='\"/path/to/warrenctl\"'"
 #endif
 
-#define SKIP_IN_ORACLE()                                                                    \
-	do {                                                                                \
-		if (getenv("WARREN_TEST_BROKER") != NULL) {                                 \
-			harness_skip(                                                       \
-			    tcase_name(), "Warren only (no amqps listener on the oracle)"); \
-			return;                                                             \
-		}                                                                           \
-	} while (0)
-
 static char pki[64]; /* the directory holding the certificates */
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

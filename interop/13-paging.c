@@ -15,50 +15,11 @@
 
 #include "interop/client.h"
 
-#define SKIP_IN_ORACLE()                                                                        \
-	do {                                                                                    \
-		if (getenv("WARREN_TEST_BROKER") != NULL) {                                     \
-			harness_skip(tcase_name(), "Warren only (see interop/DIFFERENCES.md)"); \
-			return;                                                                 \
-		}                                                                               \
-	} while (0)
-
 /* Well past the 4,096 entries at which a queue starts to page. */
 #define N 20000
 
 static amqp_basic_properties_t persistent = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
 	.delivery_mode = 2 };
-
-static void spawn(const char *config)
-{
-	char err[256];
-
-	if (broker_spawn_config(&broker, config, err, sizeof(err)) != 0)
-		ck_abort_msg("cannot start warrend: %s", err);
-}
-
-static void stop(void)
-{
-	int status;
-
-	broker_terminate(&broker, 10000, &status);
-	ck_assert_msg(
-	    WIFEXITED(status) && WEXITSTATUS(status) == 0, "warrend exited badly (0x%x)", status);
-}
-
-static void restart(bool kill9)
-{
-	char err[256];
-	int status;
-
-	if (kill9) {
-		kill(broker.pid, SIGKILL);
-		ck_assert_int_eq(broker_wait(&broker, 5000, &status), 0);
-	} else {
-		stop();
-	}
-	ck_assert_int_eq(broker_respawn(&broker, err, sizeof(err)), 0);
-}
 
 /* Message i's body: its number, then filler of a length that varies with i. */
 static size_t body_of(unsigned i, char *buf, size_t cap)
@@ -168,7 +129,7 @@ START_TEST(persistent_messages_page_and_come_back_in_order)
 	conn_t c;
 
 	SKIP_IN_ORACLE();
-	spawn(NULL);
+	own_broker_start(NULL);
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_confirm_select(c, 1));
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("pq"), 0, 1, 0, 0, amqp_empty_table));
@@ -177,7 +138,7 @@ START_TEST(persistent_messages_page_and_come_back_in_order)
 	consume_in_order(c, "pq", 0, N);
 	ck_assert_uint_eq(queue_count(c, 1, "pq"), 0);
 	client_close(c);
-	stop();
+	own_broker_stop();
 	ck_assert_ptr_nonnull(strstr(verify_store(), "0 messages (0 bytes) in 0 queue entries"));
 	broker_cleanup(&broker);
 }
@@ -190,7 +151,7 @@ START_TEST(basic_get_waits_for_paged_messages)
 	unsigned i;
 
 	SKIP_IN_ORACLE();
-	spawn(NULL);
+	own_broker_start(NULL);
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_confirm_select(c, 1));
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("gq"), 0, 1, 0, 0, amqp_empty_table));
@@ -203,7 +164,7 @@ START_TEST(basic_get_waits_for_paged_messages)
 	}
 	ck_assert(!get_msg(c, 1, "gq", true, &m));
 	client_close(c);
-	stop();
+	own_broker_stop();
 	broker_cleanup(&broker);
 }
 END_TEST
@@ -216,7 +177,7 @@ START_TEST(paged_queue_survives_restarts)
 	unsigned i;
 
 	SKIP_IN_ORACLE();
-	spawn(NULL);
+	own_broker_start(NULL);
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_confirm_select(c, 1));
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("rq"), 0, 1, 0, 0, amqp_empty_table));
@@ -233,7 +194,7 @@ START_TEST(paged_queue_survives_restarts)
 	/* A durable declare is answered after its store write: the acks and marks are durable. */
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("sync"), 0, 1, 0, 0, amqp_empty_table));
 	client_drop(c);
-	restart(true);
+	own_broker_restart(true);
 	c = client_connect_ch1();
 	ck_assert_uint_eq(queue_count(c, 1, "rq"), N - 5);
 	for (i = 5; i < 10; i++) {
@@ -248,12 +209,12 @@ START_TEST(paged_queue_survives_restarts)
 	msg_free(&m);
 	client_close(c);
 	/* A clean stop in the middle of the queue, then the rest, in order. */
-	restart(false);
+	own_broker_restart(false);
 	c = client_connect_ch1();
 	ck_assert_uint_eq(queue_count(c, 1, "rq"), N - 11);
 	consume_in_order(c, "rq", 11, N - 11);
 	client_close(c);
-	stop();
+	own_broker_stop();
 	ck_assert_ptr_nonnull(strstr(verify_store(), "0 messages (0 bytes) in 0 queue entries"));
 	broker_cleanup(&broker);
 }
@@ -266,7 +227,7 @@ START_TEST(purge_and_delete_drop_paged_messages)
 	amqp_queue_delete_ok_t *d;
 
 	SKIP_IN_ORACLE();
-	spawn(NULL);
+	own_broker_start(NULL);
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_confirm_select(c, 1));
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("purged"), 0, 1, 0, 0, amqp_empty_table));
@@ -285,13 +246,13 @@ START_TEST(purge_and_delete_drop_paged_messages)
 	/* A purged queue takes new messages as usual. */
 	publish_range(c, "purged", N, 1, &persistent);
 	client_drop(c);
-	restart(true);
+	own_broker_restart(true);
 	c = client_connect_ch1();
 	ck_assert_uint_eq(queue_count(c, 1, "purged"), 1);
 	ck_assert_uint_eq(queue_count(c, 1, "kept"), 3);
 	ck_assert(!queue_exists(c, 1, "deleted"));
 	client_close(c);
-	stop();
+	own_broker_stop();
 	ck_assert_ptr_nonnull(strstr(verify_store(), " in 4 queue entries"));
 	broker_cleanup(&broker);
 }
@@ -307,7 +268,7 @@ START_TEST(priorities_hold_across_paging)
 	unsigned i, next[5], prio;
 
 	SKIP_IN_ORACLE();
-	spawn(NULL);
+	own_broker_start(NULL);
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_confirm_select(c, 1));
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("prio"), 0, 1, 0, 0, (amqp_table_t){ 1, &e }));
@@ -332,7 +293,7 @@ START_TEST(priorities_hold_across_paging)
 		}
 	}
 	client_close(c);
-	stop();
+	own_broker_stop();
 	broker_cleanup(&broker);
 }
 END_TEST
@@ -345,7 +306,7 @@ START_TEST(ttl_expires_paged_messages)
 	int64_t until;
 
 	SKIP_IN_ORACLE();
-	spawn(NULL);
+	own_broker_start(NULL);
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_confirm_select(c, 1));
 	CHECK_RPC(
@@ -362,7 +323,7 @@ START_TEST(ttl_expires_paged_messages)
 	check_body(&m, N);
 	msg_free(&m);
 	client_close(c);
-	stop();
+	own_broker_stop();
 	broker_cleanup(&broker);
 }
 END_TEST
@@ -375,7 +336,7 @@ START_TEST(transient_messages_page_under_memory_pressure)
 	unsigned i, n = 1600; /* 100 MiB through a broker limited to 48 MiB */
 
 	SKIP_IN_ORACLE();
-	spawn("memory_limit = 48MiB\n");
+	own_broker_start("memory_limit = 48MiB\n");
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_confirm_select(c, 1));
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("tq"), 0, 0, 0, 0, amqp_empty_table));
@@ -398,7 +359,7 @@ START_TEST(transient_messages_page_under_memory_pressure)
 		msg_free(&m);
 	}
 	client_close(c);
-	stop();
+	own_broker_stop();
 	broker_cleanup(&broker);
 }
 END_TEST
@@ -417,7 +378,7 @@ START_TEST(clean_restart_with_a_million_queued)
 	conn_t c;
 
 	SKIP_IN_ORACLE();
-	spawn(NULL);
+	own_broker_start(NULL);
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_confirm_select(c, 1));
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("million"), 0, 1, 0, 0, amqp_empty_table));
@@ -428,9 +389,9 @@ START_TEST(clean_restart_with_a_million_queued)
 	wait_confirmed(c, published);
 	client_close(c);
 	t0 = now_ms();
-	stop();
+	own_broker_stop();
 	t1 = now_ms();
-	ck_assert_int_eq(broker_respawn(&broker, err, sizeof(err)), 0);
+	ck_assert_msg(broker_respawn(&broker, err, sizeof(err)) == 0, "%s", err);
 	fprintf(stderr, "13-paging: %u persistent messages queued: stop %lld ms, start %lld ms\n",
 	    n, (long long)(t1 - t0), (long long)(now_ms() - t1));
 	c = client_connect_ch1();
@@ -450,7 +411,7 @@ START_TEST(clean_restart_with_a_million_queued)
 	}
 	ck_assert_uint_eq(queue_count(c, 1, "million"), 0);
 	client_close(c);
-	stop();
+	own_broker_stop();
 	broker_cleanup(&broker);
 }
 END_TEST
@@ -464,7 +425,7 @@ START_TEST(many_short_queues_page_under_memory_pressure)
 	conn_t c;
 
 	SKIP_IN_ORACLE();
-	spawn("memory_limit = 48MiB\n");
+	own_broker_start("memory_limit = 48MiB\n");
 	c = client_connect_ch1();
 	CHECK_RPC(c, amqp_confirm_select(c, 1));
 	for (q = 0; q < 6; q++)
@@ -485,7 +446,7 @@ START_TEST(many_short_queues_page_under_memory_pressure)
 		msg_free(&m);
 	}
 	client_close(c);
-	stop();
+	own_broker_stop();
 	broker_cleanup(&broker);
 }
 END_TEST

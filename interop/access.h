@@ -26,15 +26,6 @@
 #error "build with -DWARRENCTL_PATH='\"/path/to/warrenctl\"'"
 #endif
 
-/* These tests start their own warrend, so they cannot run against RabbitMQ. */
-#define SKIP_IN_ORACLE()                                                                        \
-	do {                                                                                    \
-		if (getenv("WARREN_TEST_BROKER") != NULL) {                                     \
-			harness_skip(tcase_name(), "Warren only (see interop/DIFFERENCES.md)"); \
-			return;                                                                 \
-		}                                                                               \
-	} while (0)
-
 #define PASSWORD "secret"
 #define PASSWORD2 "changed"
 #define LOGIN_REFUSED                                                                           \

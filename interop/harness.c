@@ -454,3 +454,35 @@ int harness_run(Suite *s)
 	runner = NULL;
 	return failed == 0 && !broker_failed ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+void own_broker_start(const char *config)
+{
+	char err[256];
+
+	if (broker_spawn_config(&broker, config, err, sizeof(err)) != 0)
+		ck_abort_msg("cannot start warrend: %s", err);
+}
+
+void own_broker_stop(void)
+{
+	int status;
+
+	broker_terminate(&broker, 10000, &status);
+	ck_assert_msg(
+	    WIFEXITED(status) && WEXITSTATUS(status) == 0, "warrend exited badly (0x%x)", status);
+}
+
+void own_broker_restart(bool kill9)
+{
+	char err[256];
+	int status;
+
+	if (kill9) {
+		kill(broker.pid, SIGKILL);
+		ck_assert_int_eq(broker_wait(&broker, 5000, &status), 0);
+	} else {
+		own_broker_stop();
+	}
+	ck_assert_msg(
+	    broker_respawn(&broker, err, sizeof(err)) == 0, "cannot restart warrend: %s", err);
+}

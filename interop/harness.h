@@ -89,6 +89,23 @@ const char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 
 /* Monotonic milliseconds. */
 int64_t now_ms(void);
+/*
+ * Tests that start, stop or kill their own warrend (the group fixture starts none) cannot run
+ * against RabbitMQ: SKIP_IN_ORACLE() first. own_broker_start starts one with a warren.conf
+ * holding config (NULL: none) into the global broker, or fails the test; own_broker_stop sends
+ * SIGTERM and checks that it exited 0 (its directory stays for inspection: broker_cleanup);
+ * own_broker_restart kills it (SIGKILL) or stops it so, then starts it again on its directory.
+ */
+#define SKIP_IN_ORACLE()                                                                        \
+	do {                                                                                    \
+		if (getenv("WARREN_TEST_BROKER") != NULL) {                                     \
+			harness_skip(tcase_name(), "Warren only (see interop/DIFFERENCES.md)"); \
+			return;                                                                 \
+		}                                                                               \
+	} while (0)
+void own_broker_start(const char *config);
+void own_broker_stop(void);
+void own_broker_restart(bool kill9);
 /* Sleep: only for pacing a poll or for a short wait on something that must not happen. */
 void sleep_ms(int ms);
 
