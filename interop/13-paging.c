@@ -32,6 +32,17 @@ static size_t body_of(unsigned i, char *buf, size_t cap)
 	return len < cap ? len : cap;
 }
 
+/* Start this test's warrend (config: NULL or warren.conf text); channel 1 in confirm mode. */
+static conn_t start_publishing(const char *config)
+{
+	conn_t c;
+
+	own_broker_start(config);
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	return c;
+}
+
 /* Publishes on channel 1 (in confirm mode) so far, and how many of them are confirmed. */
 static uint64_t published, confirmed;
 
@@ -129,9 +140,7 @@ START_TEST(persistent_messages_page_and_come_back_in_order)
 	conn_t c;
 
 	SKIP_IN_ORACLE();
-	own_broker_start(NULL);
-	c = client_connect_ch1();
-	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	c = start_publishing(NULL);
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("pq"), 0, 1, 0, 0, amqp_empty_table));
 	publish_range(c, "pq", 0, N, &persistent);
 	ck_assert_uint_eq(queue_count(c, 1, "pq"), N);
@@ -151,9 +160,7 @@ START_TEST(basic_get_waits_for_paged_messages)
 	unsigned i;
 
 	SKIP_IN_ORACLE();
-	own_broker_start(NULL);
-	c = client_connect_ch1();
-	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	c = start_publishing(NULL);
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("gq"), 0, 1, 0, 0, amqp_empty_table));
 	publish_range(c, "gq", 0, N / 2, &persistent);
 	for (i = 0; i < N / 2; i++) {
@@ -177,9 +184,7 @@ START_TEST(paged_queue_survives_restarts)
 	unsigned i;
 
 	SKIP_IN_ORACLE();
-	own_broker_start(NULL);
-	c = client_connect_ch1();
-	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	c = start_publishing(NULL);
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("rq"), 0, 1, 0, 0, amqp_empty_table));
 	publish_range(c, "rq", 0, N, &persistent);
 	/* Take the first ten, ack five: the other five come back redelivered. */
@@ -227,9 +232,7 @@ START_TEST(purge_and_delete_drop_paged_messages)
 	amqp_queue_delete_ok_t *d;
 
 	SKIP_IN_ORACLE();
-	own_broker_start(NULL);
-	c = client_connect_ch1();
-	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	c = start_publishing(NULL);
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("purged"), 0, 1, 0, 0, amqp_empty_table));
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("deleted"), 0, 1, 0, 0, amqp_empty_table));
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("kept"), 0, 1, 0, 0, amqp_empty_table));
@@ -268,9 +271,7 @@ START_TEST(priorities_hold_across_paging)
 	unsigned i, next[5], prio;
 
 	SKIP_IN_ORACLE();
-	own_broker_start(NULL);
-	c = client_connect_ch1();
-	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	c = start_publishing(NULL);
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("prio"), 0, 1, 0, 0, (amqp_table_t){ 1, &e }));
 	props._flags |= AMQP_BASIC_PRIORITY_FLAG;
 	for (i = 0; i < N; i++) {
@@ -306,9 +307,7 @@ START_TEST(ttl_expires_paged_messages)
 	int64_t until;
 
 	SKIP_IN_ORACLE();
-	own_broker_start(NULL);
-	c = client_connect_ch1();
-	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	c = start_publishing(NULL);
 	CHECK_RPC(
 	    c, amqp_queue_declare(c, 1, B("ttl-durable"), 0, 1, 0, 0, (amqp_table_t){ 1, &e }));
 	publish_range(c, "ttl-durable", 0, N / 2, &persistent);
@@ -336,9 +335,7 @@ START_TEST(transient_messages_page_under_memory_pressure)
 	unsigned i, n = 1600; /* 100 MiB through a broker limited to 48 MiB */
 
 	SKIP_IN_ORACLE();
-	own_broker_start("memory_limit = 48MiB\n");
-	c = client_connect_ch1();
-	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	c = start_publishing("memory_limit = 48MiB\n");
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("tq"), 0, 0, 0, 0, amqp_empty_table));
 	for (i = 0; i < n; i++) {
 		int len = snprintf(big, sizeof(big), "t%06u-", i);
@@ -378,9 +375,7 @@ START_TEST(clean_restart_with_a_million_queued)
 	conn_t c;
 
 	SKIP_IN_ORACLE();
-	own_broker_start(NULL);
-	c = client_connect_ch1();
-	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	c = start_publishing(NULL);
 	CHECK_RPC(c, amqp_queue_declare(c, 1, B("million"), 0, 1, 0, 0, amqp_empty_table));
 	for (i = 0; i < n; i++) {
 		snprintf(body, sizeof(body), "n%015u", i);
@@ -425,9 +420,7 @@ START_TEST(many_short_queues_page_under_memory_pressure)
 	conn_t c;
 
 	SKIP_IN_ORACLE();
-	own_broker_start("memory_limit = 48MiB\n");
-	c = client_connect_ch1();
-	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	c = start_publishing("memory_limit = 48MiB\n");
 	for (q = 0; q < 6; q++)
 		CHECK_RPC(
 		    c, amqp_queue_declare(c, 1, B(fmt("mq%u", q)), 0, 0, 0, 0, amqp_empty_table));
