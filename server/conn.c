@@ -585,8 +585,12 @@ static void conn_fill_input(struct conn *c, struct evbuffer *in)
 	ssize_t n;
 	int avail = 0;
 
-	if (c->tls || evbuffer_get_length(in) >= READ_MAX || (fd = bufferevent_getfd(c->bev)) < 0 ||
-	    ioctl(fd, FIONREAD, &avail) != 0 || avail <= 0)
+	/*
+	 * Under 4 KiB buffered, libevent's read was not cut short: the socket is empty, and the
+	 * ioctl can be saved.
+	 */
+	if (c->tls || evbuffer_get_length(in) < 4096 || evbuffer_get_length(in) >= READ_MAX ||
+	    (fd = bufferevent_getfd(c->bev)) < 0 || ioctl(fd, FIONREAD, &avail) != 0 || avail <= 0)
 		return;
 	if (avail > READ_MAX)
 		avail = READ_MAX;

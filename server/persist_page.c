@@ -75,7 +75,7 @@ void persist_page_out(struct queue *q, unsigned ri, const struct qentry *e)
 	ps.seg_n++;
 }
 
-void persist_page_out_done(struct queue *q, unsigned ri)
+void persist_page_out_done(void)
 {
 	segment_flush();
 }
@@ -219,7 +219,7 @@ static int page_in_job(struct store_txn *t, void *arg)
 	uint8_t from[ENTRY_KEY_LEN];
 	const uint8_t *sp, *ep;
 	size_t i, seg_left = 0, ent_left;
-	uint32_t segs_left = (uint32_t)pr->nsegs;
+	uint32_t segs_left;
 	int r;
 
 	entry_key(from, pr->qid, pr->ri, pr->lo);

@@ -193,7 +193,7 @@ static void ring_page_out_back(struct queue *q, unsigned ri, bool force)
 	pg->lo = ring_at(r, r->len - n)->seq;
 	for (i = r->len - n; i < r->len; i++)
 		page_out_entry(q, ri, pg, ring_at(r, i));
-	persist_page_out_done(q, ri);
+	persist_page_out_done();
 	r->len -= n;
 	r->bytes = bytes;
 }
@@ -216,7 +216,7 @@ static void tail_page_out(struct queue *q, unsigned ri, bool force)
 		pg->hi = e.seq;
 		page_out_entry(q, ri, pg, &e);
 	}
-	persist_page_out_done(q, ri);
+	persist_page_out_done();
 }
 
 /* Read the next paged entries of ring ri back before the consumers reach them. */

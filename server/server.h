@@ -665,7 +665,7 @@ bool persist_entry_stored(const struct queue *q, const struct message *m);
  * as segments (one record for many entries).
  */
 void persist_page_out(struct queue *q, unsigned ri, const struct qentry *e);
-void persist_page_out_done(struct queue *q, unsigned ri);
+void persist_page_out_done(void);
 /* Read up to max entries (and about max_bytes) of ring ri with seqs in [lo, hi]: queue_paged_in. */
 void persist_page_in(
     struct queue *q, unsigned ri, uint64_t lo, uint64_t hi, size_t max, uint64_t max_bytes);
