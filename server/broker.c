@@ -44,7 +44,7 @@ static void trim_cb(evutil_socket_t fd, short what, void *arg)
 static void page_cb(evutil_socket_t fd, short what, void *arg)
 {
 	queue_page_all();
-	if (broker.mem_used > broker.cfg.mem_high / 2) {
+	if (broker_mem_pressure()) {
 		static const struct timeval tenth = { 0, 100000 };
 		evtimer_add(broker.page_ev, &tenth);
 	}
@@ -114,7 +114,7 @@ void broker_mem_add(int64_t delta)
 	if (broker.mem_used > broker.mem_peak)
 		broker.mem_peak = broker.mem_used;
 	/* Past half the limit, queues page transient messages out (after the current callbacks). */
-	if (delta > 0 && broker.mem_used > broker.cfg.mem_high / 2 && broker.page_ev != NULL &&
+	if (delta > 0 && broker_mem_pressure() && broker.page_ev != NULL &&
 	    !evtimer_pending(broker.page_ev, NULL)) {
 		static const struct timeval now = { 0, 0 };
 		evtimer_add(broker.page_ev, &now);

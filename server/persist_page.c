@@ -316,15 +316,13 @@ static void page_in_done(void *arg, int status)
 			m->id = id;
 			m->stored = (flags & PG_STORED) != 0;
 			m->shared = (flags & PG_SHARED) != 0;
-			v[n].ok = true;
+			size = m->body_size;
 		} else {
-			/* A placeholder that carries the size for the queue's accounting. */
-			struct amqp_bytes none = { (const uint8_t *)"", 0 };
-			m = message_new(none, none, none, size);
-			m->body_have = 0;
+			m = NULL;
 			lost = true;
 		}
 		v[n].e = (struct qentry){ m, seq, expires, (flags & PG_REDELIVERED) != 0 };
+		v[n].size = size;
 		n++;
 	}
 	if (lost)

@@ -108,12 +108,6 @@ static struct qring *queue_ring_for(struct queue *q, const struct message *m)
 #define PAGE_MIN_KEEP_BYTES (256 * 1024)
 #define PAGE_READ 2048
 
-/* Transient messages go to disk once message memory passes half the limit, as in RabbitMQ. */
-static bool mem_pressure(void)
-{
-	return broker.mem_used > broker.cfg.mem_high / 2;
-}
-
 /*
  * ... and in a queue that is long by any measure, whatever the memory (as RabbitMQ's classic
  * queues since 3.12): a backlog of millions costs a small head in memory, not its size.
@@ -123,7 +117,8 @@ static bool mem_pressure(void)
 
 static bool page_transient(const struct queue *q)
 {
-	return mem_pressure() || q->count > PAGE_TRANSIENT_COUNT || q->bytes > PAGE_TRANSIENT_BYTES;
+	return broker_mem_pressure() || q->count > PAGE_TRANSIENT_COUNT ||
+	    q->bytes > PAGE_TRANSIENT_BYTES;
 }
 
 /* Queues that drop from the head on overflow need their head in memory: they never page. */
@@ -299,8 +294,7 @@ void queue_paged_in(struct queue *q, unsigned ri, uint64_t gen, struct paged_ent
 
 	if (q->deleted || gen != q->page_gen || q->pages == NULL) {
 		for (i = 0; i < n; i++)
-			if (v[i].ok)
-				message_unref(v[i].e.m);
+			message_unref(v[i].e.m);
 		return;
 	}
 	pg = &q->pages[ri];
@@ -308,14 +302,13 @@ void queue_paged_in(struct queue *q, unsigned ri, uint64_t gen, struct paged_ent
 	pg->loading = false;
 	for (i = 0; i < n; i++) {
 		pg->count--;
-		pg->bytes -= v[i].e.m->body_size;
-		if (v[i].ok) {
+		pg->bytes -= v[i].size;
+		if (v[i].e.m != NULL) {
 			ring_push(r, &v[i].e);
 		} else {
-			/* Its message is gone from the store (logged by persist.c): it is lost. */
+			/* Its message is gone from the store (logged by persist_page.c): it is lost. */
 			q->count--;
-			q->bytes -= v[i].e.m->body_size;
-			message_unref(v[i].e.m);
+			q->bytes -= v[i].size;
 		}
 	}
 	if (n > 0)

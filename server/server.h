@@ -130,6 +130,11 @@ void broker_config_defaults(struct broker_config *cfg);
 void broker_init(struct event_base *base, const struct broker_config *cfg);
 void broker_free(void);
 void broker_mem_add(int64_t delta);
+/* Message memory is past half of memory_limit: transient messages page out (as in RabbitMQ). */
+static inline bool broker_mem_pressure(void)
+{
+	return broker.mem_used > broker.cfg.mem_high / 2;
+}
 /* Raise or clear an alarm; publishers are blocked while any is raised. */
 void broker_set_alarm(enum alarm a, bool on);
 /* Ask for a dispatch pass over q once the current callbacks are done. */
@@ -387,8 +392,8 @@ void queue_recover_paged(
     struct queue *q, unsigned ri, uint64_t count, uint64_t bytes, uint64_t lo, uint64_t hi);
 /* A read of paged entries came back (persist.c): n entries, in seq order, references taken over. */
 struct paged_entry {
-	struct qentry e;
-	bool ok;
+	struct qentry e; /* e.m is NULL for a message missing from the store */
+	uint64_t size;   /* its body size, for the queue's accounting */
 };
 void queue_paged_in(struct queue *q, unsigned ri, uint64_t gen, struct paged_entry *v, size_t n,
     uint64_t upto, bool range_done);
