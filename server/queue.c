@@ -109,8 +109,9 @@ static struct qring *queue_ring_for(struct queue *q, const struct message *m)
 #define PAGE_READ 2048
 
 /*
- * ... and in a queue that is long by any measure, whatever the memory (as RabbitMQ's classic
- * queues since 3.12): a backlog of millions costs a small head in memory, not its size.
+ * Transient messages page out when message memory is short (broker_mem_pressure), and in a queue
+ * that is long by any measure whatever the memory (as RabbitMQ's classic queues since 3.12): a
+ * backlog of millions costs a small head in memory, not its size.
  */
 #define PAGE_TRANSIENT_COUNT 65536
 #define PAGE_TRANSIENT_BYTES (64 * 1024 * 1024)
