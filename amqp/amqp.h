@@ -313,6 +313,8 @@ extern const size_t amqp_nmethods;
 const struct amqp_method_desc *amqp_method_lookup(uint32_t id);
 const char *amqp_method_str(uint32_t id); /* "basic.publish", or "unknown" */
 bool amqp_method_carries_content(uint32_t id);
+/* The method's AMQP_MF_* flags, or -1 for an unknown id. */
+int amqp_method_flags(uint32_t id);
 uint16_t amqp_method_class(uint32_t id);
 
 /*
@@ -323,6 +325,9 @@ uint16_t amqp_method_class(uint32_t id);
 int amqp_method_decode(const uint8_t *payload, size_t len, struct amqp_method *m);
 /* Encode a method's payload (class id, method id, fields). Returns bytes written or negative. */
 int amqp_method_encode(const struct amqp_method *m, uint8_t *buf, size_t cap);
+/* The frame of a basic.deliver, as amqp_method_frame_encode writes it, only faster. */
+int amqp_deliver_frame_encode(
+    uint16_t channel, const struct amqp_basic_deliver *d, uint8_t *buf, size_t cap);
 /* Encode a whole method frame on channel. Returns bytes written or negative. */
 int amqp_method_frame_encode(
     uint16_t channel, const struct amqp_method *m, uint8_t *buf, size_t cap);

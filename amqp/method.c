@@ -204,11 +204,23 @@ const char *amqp_method_str(uint32_t id)
 	return d != NULL ? d->name : "unknown";
 }
 
+int amqp_method_flags(uint32_t id)
+{
+	/* A switch, not the table's binary search: this runs for every frame. */
+	switch (id) {
+#define METHOD(cls, mm, wire, ci, mi, flags, fields) \
+	case AMQP_ID_##cls##_##mm: return (flags);
+#include "amqp/methods.def"
+#undef METHOD
+	default: return -1;
+	}
+}
+
 bool amqp_method_carries_content(uint32_t id)
 {
-	const struct amqp_method_desc *d = amqp_method_lookup(id);
+	int flags = amqp_method_flags(id);
 
-	return d != NULL && (d->flags & AMQP_MF_CONTENT) != 0;
+	return flags >= 0 && (flags & AMQP_MF_CONTENT) != 0;
 }
 
 uint16_t amqp_method_class(uint32_t id)
@@ -273,4 +285,37 @@ int amqp_method_frame_encode(
 		return n;
 	amqp_frame_put_header(buf, AMQP_FRAME_METHOD, channel, (uint32_t)n);
 	return n + AMQP_FRAME_OVERHEAD;
+}
+
+static uint8_t *put_short(uint8_t *p, struct amqp_bytes s)
+{
+	*p++ = (uint8_t)s.len;
+	if (s.len > 0)
+		memcpy(p, s.ptr, s.len);
+	return p + s.len;
+}
+
+int amqp_deliver_frame_encode(
+    uint16_t channel, const struct amqp_basic_deliver *d, uint8_t *buf, size_t cap)
+{
+	size_t size = 4 + 1 + d->consumer_tag.len + 8 + 1 + 1 + d->exchange.len + 1 +
+	    d->routing_key.len;
+	uint8_t *p = buf + AMQP_FRAME_HEADER_LEN;
+
+	if (d->consumer_tag.len > 255 || d->exchange.len > 255 || d->routing_key.len > 255)
+		return AMQP_E_SHORTSTR;
+	if (cap < size + AMQP_FRAME_OVERHEAD)
+		return AMQP_E_NO_SPACE;
+	p[0] = 0;
+	p[1] = AMQP_BASIC_CLASS;
+	p[2] = 0;
+	p[3] = 60;
+	p = put_short(p + 4, d->consumer_tag);
+	store_u32(p, (uint32_t)(d->delivery_tag >> 32));
+	store_u32(p + 4, (uint32_t)d->delivery_tag);
+	p[8] = d->redelivered ? 1 : 0;
+	p = put_short(p + 9, d->exchange);
+	put_short(p, d->routing_key);
+	amqp_frame_put_header(buf, AMQP_FRAME_METHOD, channel, (uint32_t)size);
+	return (int)(size + AMQP_FRAME_OVERHEAD);
 }

@@ -103,7 +103,10 @@ int amqp_content_header_decode(const uint8_t *payload, size_t len, struct amqp_c
 	struct cursor c = cursor_make(payload, len);
 	uint16_t weight;
 
-	memset(h, 0, sizeof(*h));
+	/* h->props is cleared by amqp_properties_decode. */
+	h->class_id = 0;
+	h->body_size = 0;
+	h->raw_properties = (struct amqp_bytes){ NULL, 0 };
 	if (get_u16(&c, &h->class_id) != 0 || get_u16(&c, &weight) != 0 ||
 	    get_u64(&c, &h->body_size) != 0)
 		return AMQP_E_TRUNCATED;

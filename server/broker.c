@@ -94,6 +94,7 @@ void broker_free(void)
 	while (hmap_iter_next(&it, NULL, NULL, &v))
 		vhost_free(v);
 	hmap_clear(&broker.vhosts);
+	message_pool_free();
 	access_free();
 	if (broker.dispatch_ev != NULL)
 		event_free(broker.dispatch_ev);

@@ -173,9 +173,9 @@ static void strip_names(struct amqp_method *m)
 
 static void channel_dispatch(struct channel *ch, const struct amqp_method *m)
 {
-	const struct amqp_method_desc *d = amqp_method_lookup(m->id);
+	int flags = amqp_method_flags(m->id);
 
-	if (d == NULL || !(d->flags & AMQP_MF_CLIENT)) {
+	if (flags < 0 || !(flags & AMQP_MF_CLIENT)) {
 		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
 		    amqp_method_str(m->id));
 		return;
@@ -436,6 +436,12 @@ static long unacked_find(struct channel *ch, uint64_t tag)
 {
 	size_t lo = 0, hi = ch->ua_len, mid;
 
+	/* Acks mostly come in order, and tags mostly without gaps: try where it would be. */
+	if (hi > 0 && tag >= ua_at(ch, 0)->tag && tag - ua_at(ch, 0)->tag < hi) {
+		mid = (size_t)(tag - ua_at(ch, 0)->tag);
+		if (ua_at(ch, mid)->tag == tag)
+			return ua_at(ch, mid)->m != NULL ? (long)mid : -1;
+	}
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
 		if (ua_at(ch, mid)->tag == tag)

@@ -19,6 +19,9 @@
 #include "server/server.h"
 
 static LIST_HEAD(, conn) conns = LIST_HEAD_INITIALIZER(conns);
+/* Connections with output to write once the current callbacks are done (see conn_flush_cb). */
+static LIST_HEAD(, conn) to_flush = LIST_HEAD_INITIALIZER(to_flush);
+static struct event *flush_ev;
 
 /* Frames are encoded here before they are copied into an output buffer (one loop, one buffer). */
 static uint8_t scratch[2 * 131072 + 4096];
@@ -33,6 +36,8 @@ static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_flush_cb(evutil_socket_t fd, short what, void *arg);
+static bool conn_write_now(struct conn *c);
 
 static bool is_loopback(const struct sockaddr *sa)
 {
@@ -55,7 +60,7 @@ static void conn_arm_timer(struct conn *c, uint64_t ms)
 	evtimer_add(c->timer, &tv);
 }
 
-struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopback)
+struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopback, bool direct)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
 
@@ -69,13 +74,17 @@ struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopbac
 	LIST_INIT(&c->channels);
 	c->last_recv = c->last_send = now_ms();
 	c->timer = evtimer_new(bufferevent_get_base(bev), conn_timer_cb, c);
+	if (flush_ev == NULL)
+		flush_ev = event_new(bufferevent_get_base(bev), -1, 0, conn_flush_cb, NULL);
 	LIST_INSERT_HEAD(&conns, c, entry);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_WRITE, broker.cfg.out_low, 0);
 	/* libevent reads and writes 4 KiB at a time by default: one syscall per 4 KiB frame. */
 	bufferevent_set_max_single_read(c->bev, 256 * 1024);
 	bufferevent_set_max_single_write(c->bev, 256 * 1024);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* A direct connection is written by conn_flush at the end of each batch of callbacks. */
+	c->direct_write = direct;
+	bufferevent_enable(c->bev, direct ? EV_READ : EV_READ | EV_WRITE);
 	conn_arm_timer(c, (uint64_t)broker.cfg.handshake_timeout * 1000);
 	return c;
 }
@@ -96,7 +105,7 @@ void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen
 		evutil_closesocket(fd);
 		return;
 	}
-	conn_attach(bev, peer, is_loopback(sa));
+	conn_attach(bev, peer, is_loopback(sa), true);
 	log_info("%s: accepted connection", peer);
 }
 
@@ -175,15 +184,23 @@ static void conn_kill(struct conn *c, bool flush)
 {
 	if (c->state == CONN_DEAD)
 		return;
+	if (flush && c->direct_write)
+		conn_write_now(c); /* most often the whole close goes out at once */
 	if (flush && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
 		c->close_after_flush = true;
 		bufferevent_disable(c->bev, EV_READ);
 		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+		/* libevent writes the rest and calls conn_write_cb when it is out. */
+		bufferevent_enable(c->bev, EV_WRITE);
 		conn_release(c);
 		conn_arm_timer(c, CLOSE_TIMEOUT_MS);
 		return;
 	}
 	c->state = CONN_DEAD;
+	if (c->flush_queued) {
+		LIST_REMOVE(c, flush_entry);
+		c->flush_queued = false;
+	}
 	if (c->login_pending)
 		access_cancel(c);
 	if (c->load_wait != NULL)
@@ -200,7 +217,8 @@ static void conn_kill(struct conn *c, bool flush)
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	LIST_REMOVE(c, entry);
-	log_info("%s: connection closed", c->peer);
+	if (!c->close_logged)
+		log_info("%s: connection closed", c->peer);
 	event_base_once(broker.base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);
 	if (broker.stopping && LIST_EMPTY(&conns))
 		event_base_loopexit(broker.base, NULL);
@@ -253,10 +271,52 @@ bool conn_output_full(struct conn *c)
 
 static void conn_wrote(struct conn *c)
 {
-	c->last_send = now_ms();
+	c->sent = true;
 	if (!c->output_full &&
 	    evbuffer_get_length(bufferevent_get_output(c->bev)) > broker.cfg.out_high)
 		c->output_full = true;
+	if (c->direct_write && !c->flush_queued) {
+		c->flush_queued = true;
+		LIST_INSERT_HEAD(&to_flush, c, flush_entry);
+		event_active(flush_ev, EV_TIMEOUT, 0);
+	}
+}
+
+/*
+ * Write a plain connection's output now, without waiting a turn of the loop for the socket to be
+ * reported writable (and without the epoll_ctl calls that would take): what the socket does not
+ * take is left to libevent, whose write callback turns the direct writes back on once it is out.
+ * True when everything went.
+ */
+static bool conn_write_now(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int n;
+
+	if (evbuffer_get_length(out) == 0)
+		return true;
+	/* The bufferevent keeps its output's start frozen outside its own writes. */
+	evbuffer_unfreeze(out, 1);
+	n = evbuffer_write(out, bufferevent_getfd(c->bev));
+	evbuffer_freeze(out, 1);
+	if (n >= 0 && evbuffer_get_length(out) == 0)
+		return true;
+	/* A full socket waits for writability; an error is reported by libevent's write. */
+	bufferevent_enable(c->bev, EV_WRITE);
+	return false;
+}
+
+static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c;
+
+	while ((c = LIST_FIRST(&to_flush)) != NULL) {
+		LIST_REMOVE(c, flush_entry);
+		c->flush_queued = false;
+		if (c->state != CONN_DEAD && !c->close_after_flush && conn_write_now(c))
+			conn_write_cb(
+			    c->bev, c); /* what libevent would call once the output is out */
+	}
 }
 
 void conn_send_method(struct conn *c, uint16_t channel, const struct amqp_method *m)
@@ -301,7 +361,9 @@ void conn_send_content(
 	if (c->state == CONN_DEAD || c->close_after_flush)
 		return;
 	out = bufferevent_get_output(c->bev);
-	n = amqp_method_frame_encode(channel, m, scratch, sizeof(scratch));
+	n = m->id == AMQP_ID_basic_deliver
+	    ? amqp_deliver_frame_encode(channel, &m->u.basic_deliver, scratch, sizeof(scratch))
+	    : amqp_method_frame_encode(channel, m, scratch, sizeof(scratch));
 	if (n < 0) {
 		log_error(
 		    "%s: cannot encode %s: %s", c->peer, amqp_method_str(m->id), amqp_strerror(n));
@@ -426,6 +488,9 @@ void conn_destroy_all(void)
 {
 	while (!LIST_EMPTY(&conns))
 		conn_kill(LIST_FIRST(&conns), false);
+	if (flush_ev != NULL)
+		event_free(flush_ev);
+	flush_ev = NULL;
 }
 
 /* ---- flow control ---- */
@@ -605,6 +670,90 @@ static void conn_fill_input(struct conn *c, struct evbuffer *in)
 	evbuffer_freeze(in, 0);
 }
 
+/* A frame that cannot be read: the error, then the connection closes once it is written. */
+static void conn_bad_frame(struct conn *c, int r, const uint8_t *hdr)
+{
+	if (r == AMQP_E_FRAME_SIZE)
+		conn_error(c, AMQP_FRAME_ERROR, 0, "frame size %u exceeds frame_max %u",
+		    ((uint32_t)hdr[3] << 24 | (uint32_t)hdr[4] << 16 | (uint32_t)hdr[5] << 8 |
+		        hdr[6]) +
+		        AMQP_FRAME_OVERHEAD,
+		    c->frame_max);
+	else
+		conn_error(c, amqp_err_reply_code(r), 0, "%s", amqp_strerror(r));
+	/* A broken stream cannot be read further. */
+	conn_kill(c, true);
+}
+
+/* Whether the connection takes another frame now. */
+static bool conn_reading(const struct conn *c)
+{
+	return c->state != CONN_DEAD && !c->close_after_flush && !c->blocked && !c->read_paused &&
+	    !c->login_pending && c->load_wait == NULL;
+}
+
+/*
+ * Handle one whole frame; false when it stays in the input: a publish held by an alarm, or a
+ * basic.get waiting for its queue to read ahead (handled again afterwards), or the connection died.
+ */
+static bool conn_take_frame(struct conn *c, const struct amqp_frame *f)
+{
+	if (broker.alarms != 0 && c->state == CONN_OPEN && is_publish(f)) {
+		conn_set_blocked(c, true); /* this publish waits in the buffer */
+		return false;
+	}
+	conn_handle_frame(c, f);
+	if (c->state == CONN_DEAD)
+		return false;
+	if (c->load_wait != NULL) {
+		bufferevent_disable(c->bev, EV_READ);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Handle the whole frames at the start of the input's first chunk, in place, and drain them at
+ * once: 1 when some were, 0 when the first frame is not whole there, -1 to stop reading.
+ */
+static int conn_take_frames(struct conn *c, struct evbuffer *in)
+{
+	struct evbuffer_iovec v;
+	struct amqp_frame f;
+	const uint8_t *p;
+	size_t off = 0, used;
+	bool stop = false;
+	int r;
+
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+		return 0;
+	p = v.iov_base;
+	while (v.iov_len - off >= AMQP_FRAME_HEADER_LEN) {
+		r = amqp_frame_parse(p + off, v.iov_len - off, c->frame_max, &f, &used);
+		if (r == AMQP_E_NEED_MORE)
+			break;
+		if (r != 0) {
+			conn_bad_frame(c, r, p + off);
+			return -1; /* nothing is drained from a connection that closes */
+		}
+		if (!conn_take_frame(c, &f)) {
+			stop = true;
+			break;
+		}
+		off += used;
+		/* The caller's loop sees to a paused or a full connection. */
+		if (!conn_reading(c) ||
+		    (c->output_full &&
+		        evbuffer_get_length(bufferevent_get_output(c->bev)) > READ_PAUSE_OUTPUT))
+			break;
+	}
+	if (c->state == CONN_DEAD)
+		return -1;
+	if (off > 0)
+		evbuffer_drain(in, off);
+	return stop ? -1 : off > 0;
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
@@ -617,6 +766,12 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 
 	c->in_read = true;
 	c->last_recv = now_ms(); /* once per read: the clock is the loop's, cached */
+	if (c->login_pending && evbuffer_get_length(in) > READ_MAX) {
+		/* Waiting for a password check: what the client sends meanwhile is bounded. */
+		bufferevent_disable(bev, EV_READ);
+		c->in_read = false;
+		return;
+	}
 	/*
 	 * Large reads while the queues it feeds are short; libevent's small ones (a natural brake
 	 * that leaves the consumers their share of the loop) while one is long.
@@ -625,8 +780,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	    c->load_wait == NULL && !c->feeds_long_queue)
 		conn_fill_input(c, in);
 	c->feeds_long_queue = false;
-	while (c->state != CONN_DEAD && !c->close_after_flush && !c->blocked && !c->read_paused &&
-	    !c->login_pending && c->load_wait == NULL) {
+	while (conn_reading(c)) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) > READ_PAUSE_OUTPUT) {
 			/* A client that sends requests but does not read the answers: stop reading. */
 			c->read_paused = true;
@@ -657,42 +811,29 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		}
 		if (len < AMQP_FRAME_HEADER_LEN)
 			break;
-		/* Peek at the header first: the size is checked before the payload is waited for. */
+		/* Most frames lie whole in the buffer's first chunk: handled there, in place. */
+		if ((r = conn_take_frames(c, in)) != 0) {
+			if (r < 0)
+				break;
+			continue;
+		}
+		/* The first frame straddles chunks: check its size, then make it contiguous. */
 		evbuffer_copyout(in, hdr, sizeof(hdr));
 		r = amqp_frame_parse(hdr, sizeof(hdr), c->frame_max, &f, &need);
 		if (r != AMQP_E_NEED_MORE) {
-			if (r == AMQP_E_FRAME_SIZE)
-				conn_error(c, AMQP_FRAME_ERROR, 0,
-				    "frame size %u exceeds frame_max %u",
-				    ((uint32_t)hdr[3] << 24 | (uint32_t)hdr[4] << 16 |
-				        (uint32_t)hdr[5] << 8 | hdr[6]) +
-				        AMQP_FRAME_OVERHEAD,
-				    c->frame_max);
-			else
-				conn_error(c, amqp_err_reply_code(r), 0, "%s", amqp_strerror(r));
-			conn_kill(c, true);
+			conn_bad_frame(c, r, hdr);
 			break;
 		}
 		if (len < need)
 			break;
 		p = evbuffer_pullup(in, (ssize_t)need);
-		r = amqp_frame_parse(p, need, c->frame_max, &f, &used);
-		if (r != 0) {
-			conn_error(c, amqp_err_reply_code(r), 0, "%s", amqp_strerror(r));
-			/* A broken stream cannot be read further: close once the close is written. */
-			conn_kill(c, true);
+		if ((r = amqp_frame_parse(p, need, c->frame_max, &f, &used)) != 0) {
+			conn_bad_frame(c, r, p);
 			break;
 		}
-		if (broker.alarms != 0 && c->state == CONN_OPEN && is_publish(&f)) {
-			conn_set_blocked(c, true); /* this publish waits in the buffer */
+		if (!conn_take_frame(c, &f))
 			break;
-		}
-		conn_handle_frame(c, &f);
-		/* A basic.get waiting for its queue to read ahead is handled again afterwards. */
-		if (c->state != CONN_DEAD && c->load_wait == NULL)
-			evbuffer_drain(in, used);
-		else if (c->state != CONN_DEAD)
-			bufferevent_disable(bev, EV_READ);
+		evbuffer_drain(in, used);
 	}
 	if (c->state != CONN_DEAD) {
 		/* Confirms decided by this batch go out as one multiple-ack where possible. */
@@ -715,6 +856,8 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 			conn_kill(c, false);
 		return;
 	}
+	if (c->direct_write && len == 0)
+		bufferevent_disable(bev, EV_WRITE);
 	if (c->output_full && len <= broker.cfg.out_low) {
 		c->output_full = false;
 		LIST_FOREACH(ch, &c->channels, entry)
@@ -731,9 +874,11 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		if (c->state != CONN_CLOSING && c->state != CONN_DEAD && !c->close_after_flush)
+		if (c->state != CONN_CLOSING && c->state != CONN_DEAD && !c->close_after_flush) {
 			log_info(
 			    "%s: client closed the connection without connection.close", c->peer);
+			c->close_logged = true;
+		}
 		conn_kill(c, false);
 	}
 }
@@ -770,9 +915,12 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_kill(c, false);
 		return;
 	}
-	if (now - c->last_send >= hb / 2) {
-		evbuffer_add(bufferevent_get_output(c->bev), amqp_heartbeat_frame,
-		    sizeof(amqp_heartbeat_frame));
+	if (c->sent) {
+		c->sent = false;
+		c->last_send = now;
+	} else if (now - c->last_send >= hb / 2) {
+		conn_send_raw(c, amqp_heartbeat_frame, sizeof(amqp_heartbeat_frame));
+		c->sent = false;
 		c->last_send = now;
 	}
 	conn_arm_timer(c, hb / 2 > 0 ? hb / 2 : 500);

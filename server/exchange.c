@@ -74,6 +74,7 @@ struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exch
 
 void exchange_free(struct exchange *x)
 {
+	broker.exchange_gen++; /* no channel's x_cache may point here any more */
 	hmap_clear(&x->direct);
 	topic_trie_free(x->trie);
 	free(x->alternate);

@@ -50,7 +50,7 @@ static struct message *strip_bcc(const struct message *m, const struct amqp_basi
 {
 	struct amqp_arena pool;
 	struct amqp_table h;
-	struct amqp_basic_properties np = *p;
+	struct amqp_basic_properties np;
 	struct message *n = NULL;
 	uint8_t *hb = NULL, *pb = NULL;
 	uint32_t i, k = 0;
@@ -59,6 +59,7 @@ static struct message *strip_bcc(const struct message *m, const struct amqp_basi
 
 	if (!(p->flags & AMQP_P_HEADERS))
 		return NULL;
+	np = *p;
 	amqp_arena_init(&pool);
 	if (amqp_table_decode(p->headers, &pool, &h) != 0 || amqp_table_get(&h, "BCC") == NULL)
 		goto out;
@@ -118,8 +119,9 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct mess
 			return;
 		}
 	}
-	if (message_properties(m, &p) != 0)
-		p = (struct amqp_basic_properties){ 0 };
+	/* Routing and BCC look at the headers only: without them, no decoding. */
+	if (!(message_prop_flags(m) & AMQP_P_HEADERS) || message_properties(m, &p) != 0)
+		p.flags = 0;
 	route_result_init(&rr);
 	if (x != NULL)
 		exchange_route(x, m, &p, &rr);
@@ -166,7 +168,13 @@ void basic_publish_complete(struct channel *ch)
 		message_unref(m);
 		return;
 	}
-	if ((x = vhost_exchange(v, xn)) == NULL) {
+	if ((x = ch->x_cache) == NULL || ch->x_cache_gen != broker.exchange_gen ||
+	    !amqp_bytes_eq(xn, (struct amqp_bytes){ (const uint8_t *)x->name, x->name_len })) {
+		x = vhost_exchange(v, xn);
+		ch->x_cache = x;
+		ch->x_cache_gen = broker.exchange_gen;
+	}
+	if (x == NULL) {
 		message_unref(m);
 		channel_error(ch, AMQP_NOT_FOUND, AMQP_ID_basic_publish,
 		    "no exchange '" NAMEF "' in vhost '%s'", NAMEA(xn), v->name);
@@ -183,7 +191,9 @@ void basic_publish_complete(struct channel *ch)
 		    "cannot publish to internal exchange '%s' in vhost '%s'", x->name, v->name);
 		return;
 	}
-	if (message_properties(m, &p) == 0) {
+	/* Only these three properties are checked here: without them, no decoding. */
+	if ((message_prop_flags(m) & (AMQP_P_EXPIRATION | AMQP_P_USER_ID | AMQP_P_REPLY_TO)) &&
+	    message_properties(m, &p) == 0) {
 		if ((p.flags & AMQP_P_EXPIRATION)) {
 			if (parse_expiration(p.expiration, &m->ttl_ms, why, sizeof(why)) != 0) {
 				channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,

@@ -165,9 +165,11 @@ static void handle_start_ok(struct conn *c, const struct amqp_connection_start_o
 	snprintf(c->mechanism, sizeof(c->mechanism), "%.*s", (int)s->mechanism.len,
 	    (const char *)s->mechanism.ptr);
 	c->user = xbytesdup(cr.user);
-	/* The password check runs on auth's threads; the connection reads nothing until it answers. */
+	/*
+	 * The password check runs on auth's threads; the connection handles nothing until it answers
+	 * (conn_read_cb stops reading the socket if the client sends much meanwhile).
+	 */
 	c->login_pending = true;
-	bufferevent_disable(c->bev, EV_READ);
 	access_login(c, &cr);
 	(void)m;
 	(void)why;
@@ -307,6 +309,7 @@ void handle_connection(struct conn *c, const struct amqp_method *m)
 		log_info("%s: client closed the connection (%u %.*s)", c->peer,
 		    m->u.connection_close.reply_code, (int)m->u.connection_close.reply_text.len,
 		    (const char *)m->u.connection_close.reply_text.ptr);
+		c->close_logged = true;
 		r = (struct amqp_method){ .id = AMQP_ID_connection_close_ok };
 		conn_send_method(c, 0, &r);
 		conn_close_after_flush(c);
@@ -322,7 +325,6 @@ void handle_connection(struct conn *c, const struct amqp_method *m)
 		cr.user = amqp_cstr(c->user);
 		cr.password = m->u.connection_update_secret.new_secret;
 		c->login_pending = true;
-		bufferevent_disable(c->bev, EV_READ);
 		access_login(c, &cr);
 		(void)r;
 		return;

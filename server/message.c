@@ -12,11 +12,70 @@
 #define MESSAGE_INLINE_MAX (64 * 1024)
 #define BODY_FIRST_CHUNK (1024 * 1024)
 
+/*
+ * Small messages (the struct and up to a few hundred bytes) come from per-size free lists: a
+ * broker with many messages in flight otherwise spends more in malloc and free than in routing.
+ * At most POOL_KEEP spare blocks of each size are kept.
+ */
+#define POOL_STEP 64
+#define POOL_CLASSES 8 /* blocks of 64, 128, ... 512 bytes */
+#define POOL_KEEP 8192
+
+struct pool_block {
+	struct pool_block *next;
+};
+static struct pool_block *pool[POOL_CLASSES];
+static unsigned pool_len[POOL_CLASSES];
+
+static struct message *message_alloc(size_t *size)
+{
+	size_t k = (*size - 1) / POOL_STEP;
+	struct pool_block *b;
+
+	if (k >= POOL_CLASSES)
+		return xmalloc(*size);
+	*size = (k + 1) * POOL_STEP;
+	if ((b = pool[k]) == NULL)
+		return xmalloc(*size);
+	pool[k] = b->next;
+	pool_len[k]--;
+	return (struct message *)b;
+}
+
+static void message_free(struct message *m, size_t size)
+{
+	size_t k = (size - 1) / POOL_STEP;
+	struct pool_block *b = (struct pool_block *)m;
+
+	if (size % POOL_STEP != 0 || k >= POOL_CLASSES || pool_len[k] >= POOL_KEEP) {
+		free(m);
+		return;
+	}
+	b->next = pool[k];
+	pool[k] = b;
+	pool_len[k]++;
+}
+
+void message_pool_free(void)
+{
+	struct pool_block *b;
+	size_t k;
+
+	for (k = 0; k < POOL_CLASSES; k++) {
+		while ((b = pool[k]) != NULL) {
+			pool[k] = b->next;
+			free(b);
+		}
+		pool_len[k] = 0;
+	}
+}
+
 static void message_parse_meta(struct message *m)
 {
 	struct amqp_basic_properties p;
 
-	if (message_properties(m, &p) != 0)
+	if (!(message_prop_flags(m) & (AMQP_P_DELIVERY_MODE | AMQP_P_PRIORITY)) ||
+	    message_properties(m, &p) != 0)
 		return;
 	m->persistent = (p.flags & AMQP_P_DELIVERY_MODE) && p.delivery_mode == 2;
 	m->priority = (p.flags & AMQP_P_PRIORITY) ? p.priority : 0;
@@ -28,7 +87,7 @@ struct message *message_new(struct amqp_bytes exchange, struct amqp_bytes routin
 	size_t inline_body = body_size <= MESSAGE_INLINE_MAX ? (size_t)body_size : 0;
 	size_t size = sizeof(struct message) + exchange.len + 1 + routing_key.len + 1 + props.len +
 	    inline_body;
-	struct message *m = xmalloc(size);
+	struct message *m = message_alloc(&size);
 	uint8_t *p = (uint8_t *)(m + 1);
 
 	memset(m, 0, sizeof(*m));
@@ -87,9 +146,12 @@ void message_unref(struct message *m)
 	if (m == NULL || --m->refs > 0)
 		return;
 	broker_mem_add(-(int64_t)m->alloc_size);
-	if (m->body_size > MESSAGE_INLINE_MAX)
+	if (m->body_size > MESSAGE_INLINE_MAX) {
 		free(m->body);
-	free(m);
+		free(m);
+		return;
+	}
+	message_free(m, m->alloc_size);
 }
 
 int message_properties(const struct message *m, struct amqp_basic_properties *p)

@@ -119,6 +119,7 @@ struct broker {
 	struct event *dispatch_ev; /* runs queue_dispatch_pending() after the current callbacks */
 	struct auth_db *auth;      /* users, vhosts and permissions in force */
 	uint64_t auth_gen;         /* changes with auth: what channels cached of it is stale */
+	uint64_t exchange_gen;     /* changes when an exchange is freed: channels' x_cache is stale */
 	TAILQ_HEAD(, queue) dispatch_list;
 	uint64_t next_message_id;
 	struct event *page_ev; /* queue_page_all() while memory is past the paging mark */
@@ -201,8 +202,15 @@ static inline struct message *message_ref(struct message *m)
 	return m;
 }
 void message_unref(struct message *m);
+/* Free the spare blocks kept for small messages (at exit). */
+void message_pool_free(void);
 /* Append body bytes; the caller has checked they fit body_size. */
 void message_append_body(struct message *m, const uint8_t *p, size_t len);
+/* The first property-flags word (AMQP_P_*): which properties the message has. */
+static inline uint16_t message_prop_flags(const struct message *m)
+{
+	return m->props_len >= 2 ? (uint16_t)(m->props[0] << 8 | m->props[1]) : 0;
+}
 /* Decode the message's properties (slices into m->props). */
 int message_properties(const struct message *m, struct amqp_basic_properties *p);
 /* A copy of m with different properties (used to strip BCC or add x-death). */
@@ -496,11 +504,19 @@ struct conn {
 	struct queue *load_wait; /* input paused: a basic.get waits for this queue to read ahead */
 	bool feeds_long_queue; /* published into a queue past FLOW_QUEUE_LEN: read in small steps */
 	bool tls, tls_verify;  /* an amqps connection; the listener verifies client certificates */
+	bool direct_write;     /* plain socket: output written by conn_flush, not libevent */
+	bool sent;             /* something was written since the last heartbeat tick */
+	bool flush_queued;     /* on the list of connections with output to write */
+	bool close_logged;     /* the log already says why it closes: no "connection closed" */
+	LIST_ENTRY(conn) flush_entry;
 	char mechanism[16];
 };
 void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
-/* Run a connection over any bufferevent (tests use bufferevent_pair_new); it owns bev. */
-struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopback);
+/*
+ * Run a connection over any bufferevent (tests use bufferevent_pair_new); it owns bev. direct: a
+ * plain socket bufferevent, whose output conn.c writes itself rather than through libevent.
+ */
+struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopback, bool direct);
 /* Close every connection with connection.close (broker shutdown); true when none are left. */
 void conn_close_all(int reply_code, const char *reason);
 bool conn_none_left(void);
@@ -564,6 +580,9 @@ struct channel {
 	struct conn *conn;
 	LIST_ENTRY(channel) entry;
 	uint16_t id;
+	/* the exchange of the last publish, valid while x_cache_gen is broker.exchange_gen */
+	struct exchange *x_cache;
+	uint64_t x_cache_gen;
 	/* the last permission granted (access_check), valid while perm_gen is broker.auth_gen */
 	uint64_t perm_gen;
 	uint8_t perm_ok_kind, perm_ok_len;

@@ -197,7 +197,7 @@ void tls_accept(struct event_base *base, int fd, const char *peer, bool loopback
 		return;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	c = conn_attach(bev, peer, loopback);
+	c = conn_attach(bev, peer, loopback, false);
 	c->tls = true;
 	c->tls_verify = broker.cfg.tls_verify != TLS_VERIFY_NONE;
 	log_info("%s: accepted TLS connection", peer);

@@ -26,7 +26,7 @@ static void setup(void)
 	cfg.max_message_size = 1024 * 1024;
 	broker_init(base, &cfg);
 	ck_assert_int_eq(bufferevent_pair_new(base, 0, pair), 0);
-	conn_attach(pair[0], "test-peer", true);
+	conn_attach(pair[0], "test-peer", true, false);
 	client = pair[1];
 	bufferevent_enable(client, EV_READ | EV_WRITE);
 }

@@ -537,6 +537,50 @@ START_TEST(test_encode_overlong_shortstr)
 }
 END_TEST
 
+/* The basic.deliver fast path writes the very bytes of the generic encoder, and its errors. */
+START_TEST(test_deliver_fast_path)
+{
+	static uint8_t big[256];
+	struct amqp_method m = { .id = AMQP_ID_basic_deliver };
+	struct amqp_basic_deliver *d = &m.u.basic_deliver;
+	uint8_t want[1200], got[1200];
+	size_t cap;
+	int n, k;
+
+	memset(big, 'x', sizeof(big));
+	d->consumer_tag = amqp_cstr("amq.ctag-1");
+	d->delivery_tag = 0x0102030405060708ULL;
+	d->exchange = amqp_cstr("");
+	d->routing_key = (struct amqp_bytes){ big, 255 };
+	for (k = 0; k < 2; k++) {
+		d->redelivered = k == 1;
+		n = amqp_method_frame_encode(9, &m, want, sizeof(want));
+		ck_assert_int_gt(n, 0);
+		ck_assert_int_eq(amqp_deliver_frame_encode(9, d, got, sizeof(got)), n);
+		ck_assert_mem_eq(got, want, (size_t)n);
+		for (cap = 0; cap < (size_t)n; cap += 37)
+			ck_assert_int_eq(amqp_deliver_frame_encode(9, d, got, cap), AMQP_E_NO_SPACE);
+	}
+	d->exchange = (struct amqp_bytes){ big, 256 };
+	ck_assert_int_eq(amqp_deliver_frame_encode(9, d, got, sizeof(got)), AMQP_E_SHORTSTR);
+}
+END_TEST
+
+/* The flags switch agrees with the table for every method, and knows no other id. */
+START_TEST(test_flags_switch)
+{
+	size_t i;
+
+	for (i = 0; i < amqp_nmethods; i++) {
+		ck_assert_int_eq(amqp_method_flags(amqp_methods[i].id), amqp_methods[i].flags);
+		ck_assert(amqp_method_carries_content(amqp_methods[i].id) ==
+		    ((amqp_methods[i].flags & AMQP_MF_CONTENT) != 0));
+	}
+	ck_assert_int_eq(amqp_method_flags(0x00630001), -1);
+	ck_assert(!amqp_method_carries_content(0x003c0063));
+}
+END_TEST
+
 static Suite *method_suite(void)
 {
 	Suite *s = suite_create("method");
@@ -547,11 +591,13 @@ static Suite *method_suite(void)
 	tcase_add_loop_test(tc, test_roundtrip_every_method, 0, (int)amqp_nmethods * GEN_VARIANTS);
 	tcase_add_loop_test(tc, test_encode_no_space_every_length, 0, (int)amqp_nmethods);
 	tcase_add_test(tc, test_encode_overlong_shortstr);
+	tcase_add_test(tc, test_deliver_fast_path);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tt, test_table_sorted_and_lookup);
 	tcase_add_test(tt, test_names_match_def);
 	tcase_add_test(tt, test_content_flags);
 	tcase_add_test(tt, test_sync_flags);
+	tcase_add_test(tt, test_flags_switch);
 	suite_add_tcase(s, tt);
 	tcase_add_loop_test(tb, test_bits_queue_declare, 0, 5);
 	tcase_add_test(tb, test_bits_queue_declare_all);
