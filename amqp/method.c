@@ -209,7 +209,8 @@ int amqp_method_flags(uint32_t id)
 	/* A switch, not the table's binary search: this runs for every frame. */
 	switch (id) {
 #define METHOD(cls, mm, wire, ci, mi, flags, fields) \
-	case AMQP_ID_##cls##_##mm: return (flags);
+	case AMQP_ID_##cls##_##mm:                   \
+		return (flags);
 #include "amqp/methods.def"
 #undef METHOD
 	default: return -1;
@@ -298,8 +299,8 @@ static uint8_t *put_short(uint8_t *p, struct amqp_bytes s)
 int amqp_deliver_frame_encode(
     uint16_t channel, const struct amqp_basic_deliver *d, uint8_t *buf, size_t cap)
 {
-	size_t size = 4 + 1 + d->consumer_tag.len + 8 + 1 + 1 + d->exchange.len + 1 +
-	    d->routing_key.len;
+	size_t size =
+	    4 + 1 + d->consumer_tag.len + 8 + 1 + 1 + d->exchange.len + 1 + d->routing_key.len;
 	uint8_t *p = buf + AMQP_FRAME_HEADER_LEN;
 
 	if (d->consumer_tag.len > 255 || d->exchange.len > 255 || d->routing_key.len > 255)

@@ -119,7 +119,7 @@ struct broker {
 	struct event *dispatch_ev; /* runs queue_dispatch_pending() after the current callbacks */
 	struct auth_db *auth;      /* users, vhosts and permissions in force */
 	uint64_t auth_gen;         /* changes with auth: what channels cached of it is stale */
-	uint64_t exchange_gen;     /* changes when an exchange is freed: channels' x_cache is stale */
+	uint64_t exchange_gen; /* changes when an exchange is freed: channels' x_cache is stale */
 	TAILQ_HEAD(, queue) dispatch_list;
 	uint64_t next_message_id;
 	struct event *page_ev; /* queue_page_all() while memory is past the paging mark */

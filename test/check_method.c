@@ -559,7 +559,8 @@ START_TEST(test_deliver_fast_path)
 		ck_assert_int_eq(amqp_deliver_frame_encode(9, d, got, sizeof(got)), n);
 		ck_assert_mem_eq(got, want, (size_t)n);
 		for (cap = 0; cap < (size_t)n; cap += 37)
-			ck_assert_int_eq(amqp_deliver_frame_encode(9, d, got, cap), AMQP_E_NO_SPACE);
+			ck_assert_int_eq(
+			    amqp_deliver_frame_encode(9, d, got, cap), AMQP_E_NO_SPACE);
 	}
 	d->exchange = (struct amqp_bytes){ big, 256 };
 	ck_assert_int_eq(amqp_deliver_frame_encode(9, d, got, sizeof(got)), AMQP_E_SHORTSTR);
