@@ -251,12 +251,14 @@ static void channel_content_header(struct channel *ch, const struct amqp_frame *
 	struct amqp_assembler before = ch->asm_state;
 
 	/* The order first (505, with RabbitMQ's words), then the header's own bytes. */
-	r = amqp_assembler_step(&ch->asm_state, AMQP_FRAME_HEADER, 0, cls, 0, f->size);
-	if (r < 0) {
-		sequence_error(ch, &before, AMQP_FRAME_HEADER, cls);
-		return;
+	if (before.state != AMQP_ASM_HEADER || before.class_id != cls) {
+		r = amqp_assembler_step(&ch->asm_state, AMQP_FRAME_HEADER, 0, cls, 0, f->size);
+		if (r < 0) {
+			sequence_error(ch, &before, AMQP_FRAME_HEADER, cls);
+			return;
+		}
+		ch->asm_state = before;
 	}
-	ch->asm_state = before;
 	if ((r = amqp_content_header_decode(f->payload, f->size, &h)) != 0) {
 		conn_error(ch->conn, amqp_err_reply_code(r), AMQP_ID_basic_publish,
 		    "content header: %s", amqp_strerror(r));
@@ -275,6 +277,53 @@ static void channel_content_header(struct channel *ch, const struct amqp_frame *
 	    message_new(ch->pending_exchange, ch->pending_rk, h.raw_properties, h.body_size);
 	if (r == AMQP_ASM_COMPLETE)
 		basic_publish_complete(ch);
+}
+
+static uint64_t load_u64(const uint8_t *p)
+{
+	return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+	    (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+	    (uint64_t)p[6] << 8 | p[7];
+}
+
+/*
+ * basic.publish and basic.ack, the methods of every message, read by hand: the generic decoder
+ * clears and fills a whole method union. Anything unusual (another length, a frame out of order)
+ * is left to the generic path, which reports it. True when handled.
+ */
+static bool channel_fast_method(struct channel *ch, const struct amqp_frame *f)
+{
+	const uint8_t *p = f->payload;
+	size_t n = f->size, xl, rl;
+	struct amqp_method m;
+
+	if (n < 9 || p[0] != 0 || p[1] != AMQP_BASIC_CLASS || p[2] != 0 ||
+	    ch->asm_state.state != AMQP_ASM_IDLE)
+		return false;
+	if (p[3] == 80 && n == 13) { /* basic.ack: delivery-tag, multiple */
+		m.id = AMQP_ID_basic_ack;
+		m.u.basic_ack.delivery_tag = load_u64(p + 4);
+		m.u.basic_ack.multiple = p[12] & 1;
+		channel_dispatch(ch, &m);
+		return true;
+	}
+	if (p[3] != 40) /* basic.publish: ticket, exchange, routing-key, mandatory, immediate */
+		return false;
+	xl = p[6];
+	if (n < 7 + xl + 2)
+		return false;
+	rl = p[7 + xl];
+	if (n != 7 + xl + 1 + rl + 1)
+		return false;
+	memcpy(ch->pending_names, p + 7, xl);
+	memcpy(ch->pending_names + 256, p + 8 + xl, rl);
+	ch->pending_exchange = (struct amqp_bytes){ ch->pending_names, xl };
+	ch->pending_rk = (struct amqp_bytes){ ch->pending_names + 256, rl };
+	ch->pending_mandatory = p[n - 1] & 1;
+	ch->pending_immediate = (p[n - 1] >> 1) & 1;
+	ch->asm_state.state = AMQP_ASM_HEADER; /* as amqp_assembler_step would */
+	ch->asm_state.class_id = AMQP_BASIC_CLASS;
+	return true;
 }
 
 void channel_handle_frame(struct channel *ch, const struct amqp_frame *f)
@@ -299,6 +348,8 @@ void channel_handle_frame(struct channel *ch, const struct amqp_frame *f)
 	}
 	switch (f->type) {
 	case AMQP_FRAME_METHOD:
+		if (channel_fast_method(ch, f))
+			return;
 		if ((r = amqp_method_decode(f->payload, f->size, &m)) != 0) {
 			conn_error(ch->conn, amqp_err_reply_code(r), m.id, "cannot decode %s: %s",
 			    amqp_method_str(m.id), amqp_strerror(r));

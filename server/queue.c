@@ -559,7 +559,7 @@ static void queue_schedule_ttl(struct queue *q)
 /* Drop (dead-letter) expired messages at the ring heads. */
 static void queue_expire_heads(struct queue *q)
 {
-	uint64_t now = now_ms();
+	uint64_t now = 0; /* read when a head has an expiry */
 	struct qentry e;
 	unsigned i;
 
@@ -567,7 +567,7 @@ static void queue_expire_heads(struct queue *q)
 		struct qring *r = &q->rings[i];
 		/* Strictly past: a TTL of 0 still reaches a consumer that is ready right away. */
 		while (r->len > 0 && ring_at(r, 0)->expires_at != 0 &&
-		    ring_at(r, 0)->expires_at < now) {
+		    ring_at(r, 0)->expires_at < (now != 0 ? now : (now = now_ms()))) {
 			ring_pop(r, &e);
 			q->count--;
 			q->bytes -= e.m->body_size;
@@ -591,7 +591,7 @@ static void queue_ttl_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- enqueue ---- */
 
-static uint64_t entry_expiry(const struct queue *q, const struct message *m, uint64_t now)
+static uint64_t entry_expiry(const struct queue *q, const struct message *m)
 {
 	uint64_t ttl = UINT64_MAX;
 
@@ -601,7 +601,7 @@ static uint64_t entry_expiry(const struct queue *q, const struct message *m, uin
 		ttl = m->ttl_ms;
 	if (ttl == UINT64_MAX)
 		return 0;
-	return now + ttl; /* now is never 0, so neither is this */
+	return now_ms() + ttl; /* the clock is never 0, so neither is this */
 }
 
 /* Would one more message of this size pass x-max-length or x-max-length-bytes? */
@@ -644,7 +644,7 @@ int queue_publish(struct queue *q, struct message *m)
 	}
 	e.m = message_ref(m);
 	e.seq = ++q->next_seq;
-	e.expires_at = entry_expiry(q, m, now_ms());
+	e.expires_at = entry_expiry(q, m);
 	e.redelivered = false;
 	ri = queue_ring_index(q, m);
 	pg = q->pages != NULL ? &q->pages[ri] : NULL;
