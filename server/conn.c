@@ -23,6 +23,64 @@ static LIST_HEAD(, conn) conns = LIST_HEAD_INITIALIZER(conns);
 static LIST_HEAD(, conn) to_flush = LIST_HEAD_INITIALIZER(to_flush);
 static struct event *flush_ev;
 
+/*
+ * What a direct connection sends is first put in one staging buffer shared by all connections and
+ * added to the connection's output in one piece: when another connection sends, when the stage is
+ * full, and before anything reads or writes that output. A run of deliveries to one consumer thus
+ * costs one evbuffer_add, not one each.
+ */
+#define STAGE_CAP (64 * 1024)
+static uint8_t stage[STAGE_CAP];
+static size_t stage_len;
+static struct conn *stage_conn;
+
+static void stage_commit(void)
+{
+	if (stage_conn != NULL && stage_len > 0)
+		evbuffer_add(bufferevent_get_output(stage_conn->bev), stage, stage_len);
+	stage_len = 0;
+	stage_conn = NULL;
+}
+
+/* c's staged bytes join its output (before the output is read, written or added to directly). */
+static void conn_unstage(struct conn *c)
+{
+	if (stage_conn == c)
+		stage_commit();
+}
+
+/* Room for up to n bytes in the stage for c, or NULL: not a direct connection, or n too large. */
+static uint8_t *stage_room(struct conn *c, size_t n)
+{
+	if (!c->direct_write || n > STAGE_CAP)
+		return NULL;
+	if (stage_conn != c || stage_len + n > STAGE_CAP)
+		stage_commit();
+	stage_conn = c;
+	return stage + stage_len;
+}
+
+/* Bytes waiting to be written, staged ones included. */
+static size_t conn_out_len(struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
+	    (stage_conn == c ? stage_len : 0);
+}
+
+/* Append bytes to the output, through the stage where they fit. */
+static void conn_out_add(struct conn *c, const void *p, size_t n)
+{
+	uint8_t *at = stage_room(c, n);
+
+	if (at != NULL) {
+		memcpy(at, p, n);
+		stage_len += n;
+		return;
+	}
+	conn_unstage(c);
+	evbuffer_add(bufferevent_get_output(c->bev), p, n);
+}
+
 /* Frames are encoded here before they are copied into an output buffer (one loop, one buffer). */
 static uint8_t scratch[2 * 131072 + 4096];
 
@@ -186,6 +244,8 @@ static void conn_kill(struct conn *c, bool flush)
 		return;
 	if (flush && c->direct_write)
 		conn_write_now(c); /* most often the whole close goes out at once */
+	if (stage_conn == c)       /* written above, or dropped with the connection */
+		stage_commit();
 	if (flush && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
 		c->close_after_flush = true;
 		bufferevent_disable(c->bev, EV_READ);
@@ -259,11 +319,6 @@ unsigned conn_access_changed(void)
 
 /* ---- output ---- */
 
-struct evbuffer *conn_output(struct conn *c)
-{
-	return bufferevent_get_output(c->bev);
-}
-
 bool conn_output_full(struct conn *c)
 {
 	return c->output_full;
@@ -272,8 +327,7 @@ bool conn_output_full(struct conn *c)
 static void conn_wrote(struct conn *c)
 {
 	c->sent = true;
-	if (!c->output_full &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) > broker.cfg.out_high)
+	if (!c->output_full && conn_out_len(c) > broker.cfg.out_high)
 		c->output_full = true;
 	if (c->direct_write && !c->flush_queued) {
 		c->flush_queued = true;
@@ -293,6 +347,7 @@ static bool conn_write_now(struct conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	int n;
 
+	conn_unstage(c);
 	if (evbuffer_get_length(out) == 0)
 		return true;
 	/* The bufferevent keeps its output's start frozen outside its own writes. */
@@ -310,6 +365,7 @@ static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c;
 
+	stage_commit();
 	while ((c = LIST_FIRST(&to_flush)) != NULL) {
 		LIST_REMOVE(c, flush_entry);
 		c->flush_queued = false;
@@ -331,7 +387,7 @@ void conn_send_method(struct conn *c, uint16_t channel, const struct amqp_method
 		    "%s: cannot encode %s: %s", c->peer, amqp_method_str(m->id), amqp_strerror(n));
 		return;
 	}
-	evbuffer_add(bufferevent_get_output(c->bev), scratch, (size_t)n);
+	conn_out_add(c, scratch, (size_t)n);
 	conn_wrote(c);
 }
 
@@ -339,7 +395,7 @@ void conn_send_raw(struct conn *c, const void *p, size_t n)
 {
 	if (c->state == CONN_DEAD || c->close_after_flush)
 		return;
-	evbuffer_add(bufferevent_get_output(c->bev), p, n);
+	conn_out_add(c, p, n);
 	conn_wrote(c);
 }
 
@@ -355,43 +411,56 @@ void conn_send_content(
     struct conn *c, uint16_t channel, const struct amqp_method *m, const struct message *msg)
 {
 	struct evbuffer *out;
-	size_t off = 0, chunk, maxchunk, body = (size_t)msg->body_size;
+	size_t off = 0, chunk, maxchunk, body = (size_t)msg->body_size, cap, small;
+	uint8_t *buf;
 	int n, h;
 
 	if (c->state == CONN_DEAD || c->close_after_flush)
 		return;
 	out = bufferevent_get_output(c->bev);
+	maxchunk = c->frame_max - AMQP_FRAME_OVERHEAD;
+	/* A small body goes in the same piece as the method and the header. */
+	small = body <= BODY_COPY_MAX && body <= maxchunk ? body + AMQP_FRAME_OVERHEAD : 0;
+	/* Methods with content carry at most three shortstrs and a few numbers: under 1 KiB. */
+	cap = 2 * AMQP_FRAME_OVERHEAD + 1024 + 12 + msg->props_len + small;
+	if ((buf = stage_room(c, cap)) == NULL) {
+		buf = scratch;
+		cap = sizeof(scratch);
+	}
 	n = m->id == AMQP_ID_basic_deliver
-	    ? amqp_deliver_frame_encode(channel, &m->u.basic_deliver, scratch, sizeof(scratch))
-	    : amqp_method_frame_encode(channel, m, scratch, sizeof(scratch));
+	    ? amqp_deliver_frame_encode(channel, &m->u.basic_deliver, buf, cap)
+	    : amqp_method_frame_encode(channel, m, buf, cap);
 	if (n < 0) {
 		log_error(
 		    "%s: cannot encode %s: %s", c->peer, amqp_method_str(m->id), amqp_strerror(n));
 		return;
 	}
 	h = amqp_content_header_encode(AMQP_BASIC_CLASS, msg->body_size,
-	    (struct amqp_bytes){ msg->props, msg->props_len }, scratch + n + AMQP_FRAME_HEADER_LEN,
-	    sizeof(scratch) - (size_t)n - AMQP_FRAME_OVERHEAD);
+	    (struct amqp_bytes){ msg->props, msg->props_len }, buf + n + AMQP_FRAME_HEADER_LEN,
+	    cap - (size_t)n - AMQP_FRAME_OVERHEAD);
 	if (h < 0) {
 		log_error("%s: cannot encode a content header: %s", c->peer, amqp_strerror(h));
 		return;
 	}
-	amqp_frame_put_header(scratch + n, AMQP_FRAME_HEADER, channel, (uint32_t)h);
+	amqp_frame_put_header(buf + n, AMQP_FRAME_HEADER, channel, (uint32_t)h);
 	n += h + AMQP_FRAME_OVERHEAD;
-	maxchunk = c->frame_max - AMQP_FRAME_OVERHEAD;
-	if (body <= BODY_COPY_MAX && body <= maxchunk) {
-		/* One contiguous write of method, header and a small body. */
-		if (body > 0) {
-			memcpy(scratch + n + AMQP_FRAME_HEADER_LEN, msg->body, body);
-			amqp_frame_put_header(
-			    scratch + n, AMQP_FRAME_BODY, channel, (uint32_t)body);
-			n += (int)body + AMQP_FRAME_OVERHEAD;
-		}
+	if (small > 0 && body > 0) {
+		memcpy(buf + n + AMQP_FRAME_HEADER_LEN, msg->body, body);
+		amqp_frame_put_header(buf + n, AMQP_FRAME_BODY, channel, (uint32_t)body);
+		n += (int)body + AMQP_FRAME_OVERHEAD;
+	}
+	if (buf == scratch) {
+		conn_unstage(c);
 		evbuffer_add(out, scratch, (size_t)n);
+	} else {
+		stage_len += (size_t)n;
+	}
+	if (small > 0) {
 		conn_wrote(c);
 		return;
 	}
-	evbuffer_add(out, scratch, (size_t)n);
+	/* Large bodies are added by reference, after what is staged. */
+	conn_unstage(c);
 	while (off < body) {
 		uint8_t hdr[AMQP_FRAME_HEADER_LEN + 1];
 		chunk = body - off < maxchunk ? body - off : maxchunk;
@@ -742,9 +811,7 @@ static int conn_take_frames(struct conn *c, struct evbuffer *in)
 		}
 		off += used;
 		/* The caller's loop sees to a paused or a full connection. */
-		if (!conn_reading(c) ||
-		    (c->output_full &&
-		        evbuffer_get_length(bufferevent_get_output(c->bev)) > READ_PAUSE_OUTPUT))
+		if (!conn_reading(c) || (c->output_full && conn_out_len(c) > READ_PAUSE_OUTPUT))
 			break;
 	}
 	if (c->state == CONN_DEAD)
@@ -781,7 +848,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		conn_fill_input(c, in);
 	c->feeds_long_queue = false;
 	while (conn_reading(c)) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) > READ_PAUSE_OUTPUT) {
+		if (conn_out_len(c) > READ_PAUSE_OUTPUT) {
 			/* A client that sends requests but does not read the answers: stop reading. */
 			c->read_paused = true;
 			bufferevent_disable(bev, EV_READ);
@@ -798,8 +865,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 			if (r != 0) {
 				log_info("%s: bad protocol header; answering with AMQP 0-9-1's",
 				    c->peer);
-				evbuffer_add(bufferevent_get_output(bev), amqp_protocol_header,
-				    AMQP_PROTOCOL_HEADER_LEN);
+				conn_out_add(c, amqp_protocol_header, AMQP_PROTOCOL_HEADER_LEN);
 				conn_kill(c, true);
 				break;
 			}
@@ -848,7 +914,7 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	size_t len = evbuffer_get_length(bufferevent_get_output(bev));
+	size_t len = conn_out_len(c);
 	struct channel *ch;
 
 	if (c->close_after_flush) {

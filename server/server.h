@@ -538,7 +538,6 @@ void conn_error(struct conn *c, int code, uint32_t method_id, const char *fmt, .
     __attribute__((format(printf, 4, 5)));
 /* RabbitMQ's name for a connection state, as in its error texts ("running"). */
 const char *conn_state_name(enum conn_state s);
-struct evbuffer *conn_output(struct conn *c);
 /* Append already-encoded frames to the output. */
 void conn_send_raw(struct conn *c, const void *p, size_t n);
 bool conn_output_full(struct conn *c);
