@@ -320,8 +320,8 @@ int auth_saslauthd_check(const struct auth_credentials *c, char *why, size_t why
  * stored hash, so a reconnect storm costs one scrypt per user, and a changed password (or a
  * removed user) misses. A saslauthd success is cached the same way under a digest that says
  * "saslauthd": a password changed in the directory behind saslauthd is not noticed until the
- * entry expires. Failures are never cached. A cache hit still completes through the fd, never
- * inside auth_pool_submit.
+ * entry expires. Failures are never cached. A cache hit found by auth_pool_submit still
+ * completes through the fd, never inside it; auth_pool_cached answers at once.
  */
 struct auth_pool;
 
@@ -348,6 +348,12 @@ void auth_pool_set_db(struct auth_pool *p, struct auth_db *db);
  * AUTH_E_BUSY when queue_max checks are already waiting: refuse the connection then.
  */
 int auth_pool_submit(struct auth_pool *p, const struct auth_credentials *c, void *opaque);
+/*
+ * A cached success for c, answered at once on the calling thread (counted as a submitted check
+ * and a cache hit), so that a reconnecting client costs no round trip through the pool; false:
+ * submit it.
+ */
+bool auth_pool_cached(struct auth_pool *p, const struct auth_credentials *c);
 /* Forget every check submitted with opaque: its callback will not run (a connection closed). */
 void auth_pool_cancel(struct auth_pool *p, void *opaque);
 /* The descriptor to watch for reading (an eventfd on Linux, else a pipe). */

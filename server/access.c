@@ -190,6 +190,10 @@ void access_login(struct conn *c, const struct auth_credentials *cr)
 		conn_login_done(c, auth_db_check_password(broker.auth, cr) == AUTH_OK, NULL);
 		return;
 	}
+	if (auth_pool_cached(ac.pool, cr)) { /* a client that logged in lately: no thread needed */
+		conn_login_done(c, true, NULL);
+		return;
+	}
 	if ((r = auth_pool_submit(ac.pool, cr, c)) != AUTH_OK) {
 		conn_login_done(c, false, "too many password checks waiting");
 	}

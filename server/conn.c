@@ -6,6 +6,7 @@
  * connection is never freed inside its own callback: it is marked dead and freed on the next turn
  * of the loop.
  */
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "server/server.h"
@@ -95,6 +95,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void conn_flush_cb(evutil_socket_t fd, short what, void *arg);
+static void conn_sock_read_cb(evutil_socket_t fd, short what, void *arg);
 static bool conn_write_now(struct conn *c);
 
 static bool is_loopback(const struct sockaddr *sa)
@@ -116,6 +117,22 @@ static void conn_arm_timer(struct conn *c, uint64_t ms)
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 
 	evtimer_add(c->timer, &tv);
+}
+
+/* Watch the socket for input, or stop (the input buffer keeps what was read). */
+static void conn_read_enable(struct conn *c, bool on)
+{
+	if (c->rev == NULL) {
+		if (on)
+			bufferevent_enable(c->bev, EV_READ);
+		else
+			bufferevent_disable(c->bev, EV_READ);
+	} else if (on) {
+		if (!event_pending(c->rev, EV_READ, NULL))
+			event_add(c->rev, NULL);
+	} else {
+		event_del(c->rev);
+	}
 }
 
 struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopback, bool direct)
@@ -140,9 +157,21 @@ struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopbac
 	/* libevent reads and writes 4 KiB at a time by default: one syscall per 4 KiB frame. */
 	bufferevent_set_max_single_read(c->bev, 256 * 1024);
 	bufferevent_set_max_single_write(c->bev, 256 * 1024);
-	/* A direct connection is written by conn_flush at the end of each batch of callbacks. */
+	/*
+	 * A direct connection reads its socket itself (conn_sock_read_cb) and is written at the end
+	 * of each batch of callbacks (conn_flush_cb); libevent only writes what the socket would not
+	 * take at once.
+	 */
 	c->direct_write = direct;
-	bufferevent_enable(c->bev, direct ? EV_READ : EV_READ | EV_WRITE);
+	if (direct) {
+		bufferevent_disable(
+		    c->bev, EV_WRITE); /* a new bufferevent starts with it enabled */
+		c->rev = event_new(bufferevent_get_base(bev), bufferevent_getfd(bev),
+		    EV_READ | EV_PERSIST, conn_sock_read_cb, c);
+	}
+	conn_read_enable(c, true);
+	if (!direct)
+		bufferevent_enable(c->bev, EV_WRITE);
 	conn_arm_timer(c, (uint64_t)broker.cfg.handshake_timeout * 1000);
 	return c;
 }
@@ -248,7 +277,7 @@ static void conn_kill(struct conn *c, bool flush)
 		stage_commit();
 	if (flush && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
 		c->close_after_flush = true;
-		bufferevent_disable(c->bev, EV_READ);
+		conn_read_enable(c, false);
 		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 		/* libevent writes the rest and calls conn_write_cb when it is out. */
 		bufferevent_enable(c->bev, EV_WRITE);
@@ -274,6 +303,9 @@ static void conn_kill(struct conn *c, bool flush)
 	evtimer_del(c->timer);
 	event_free(c->timer);
 	c->timer = NULL;
+	if (c->rev != NULL)
+		event_free(c->rev);
+	c->rev = NULL;
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	LIST_REMOVE(c, entry);
@@ -295,7 +327,7 @@ void conn_resume_reading(struct conn *c)
 	    c->login_pending || c->load_wait != NULL)
 		return;
 	c->last_recv = now_ms();
-	bufferevent_enable(c->bev, EV_READ);
+	conn_read_enable(c, true);
 	/* Inside the read callback, its loop goes on by itself; elsewhere, frames may be waiting. */
 	if (!c->in_read)
 		conn_read_cb(c->bev, c);
@@ -594,7 +626,7 @@ void conn_set_blocked(struct conn *c, bool block)
 		return;
 	c->blocked = block;
 	if (block) {
-		bufferevent_disable(c->bev, EV_READ);
+		conn_read_enable(c, false);
 		conn_notify_blocked(c, true);
 		log_info("%s: blocked at a publish: resource alarm", c->peer);
 		return;
@@ -707,36 +739,39 @@ static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
 }
 
 /*
- * libevent 2.1's socket bufferevent reads at most 4 KiB per readiness: one 4 KiB message per turn
- * of the loop, with an epoll_wait, an ioctl and a readv each. On a plain TCP socket, take up to
- * READ_MAX more at once, appended to the same input buffer, so that a turn handles a whole burst
- * (and its deliveries go out in one write). TLS connections keep libevent's reads.
+ * A direct connection's socket is readable: take up to READ_MAX at once into the input buffer
+ * (libevent 2.1 reads at most 4 KiB per readiness, each after a FIONREAD), so that a turn
+ * handles a whole burst and its deliveries go out in one write. A connection that fed a long
+ * queue in its last batch takes 4 KiB: a natural brake that leaves the consumers their share of
+ * the loop (Warren has no credit flow otherwise).
  */
-static void conn_fill_input(struct conn *c, struct evbuffer *in)
+static void conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	size_t want = c->feeds_long_queue || c->state == CONN_HANDSHAKE ? 4096 : READ_MAX;
 	struct evbuffer_iovec v;
-	evutil_socket_t fd;
-	ssize_t n;
-	int avail = 0;
+	ssize_t n = -1;
 
-	/*
-	 * Under 4 KiB buffered, libevent's read was not cut short: the socket is empty, and the
-	 * ioctl can be saved.
-	 */
-	if (c->tls || evbuffer_get_length(in) < 4096 || evbuffer_get_length(in) >= READ_MAX ||
-	    (fd = bufferevent_getfd(c->bev)) < 0 || ioctl(fd, FIONREAD, &avail) != 0 || avail <= 0)
-		return;
-	if (avail > READ_MAX)
-		avail = READ_MAX;
 	/* The bufferevent keeps its input's end frozen outside its own reads. */
 	evbuffer_unfreeze(in, 0);
-	if (evbuffer_reserve_space(in, avail, &v, 1) >= 1) {
-		n = recv(fd, v.iov_base, v.iov_len, MSG_DONTWAIT);
-		/* End of file and errors are left for libevent's next read to report. */
+	if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) >= 1) {
+		n = recv(fd, v.iov_base, v.iov_len < want ? v.iov_len : want, 0);
 		v.iov_len = n > 0 ? (size_t)n : 0;
 		evbuffer_commit_space(in, &v, 1);
 	}
 	evbuffer_freeze(in, 0);
+	if (n == 0) {
+		conn_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_EOF, c);
+		return;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return;
+		conn_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, c);
+		return;
+	}
+	conn_read_cb(c->bev, c);
 }
 
 /* A frame that cannot be read: the error, then the connection closes once it is written. */
@@ -775,7 +810,7 @@ static bool conn_take_frame(struct conn *c, const struct amqp_frame *f)
 	if (c->state == CONN_DEAD)
 		return false;
 	if (c->load_wait != NULL) {
-		bufferevent_disable(c->bev, EV_READ);
+		conn_read_enable(c, false);
 		return false;
 	}
 	return true;
@@ -835,23 +870,16 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	c->last_recv = now_ms(); /* once per read: the clock is the loop's, cached */
 	if (c->login_pending && evbuffer_get_length(in) > READ_MAX) {
 		/* Waiting for a password check: what the client sends meanwhile is bounded. */
-		bufferevent_disable(bev, EV_READ);
+		conn_read_enable(c, false);
 		c->in_read = false;
 		return;
 	}
-	/*
-	 * Large reads while the queues it feeds are short; libevent's small ones (a natural brake
-	 * that leaves the consumers their share of the loop) while one is long.
-	 */
-	if (c->state != CONN_HANDSHAKE && !c->blocked && !c->read_paused && !c->login_pending &&
-	    c->load_wait == NULL && !c->feeds_long_queue)
-		conn_fill_input(c, in);
-	c->feeds_long_queue = false;
+	c->feeds_long_queue = false; /* set again by this batch's publishes, for the next read */
 	while (conn_reading(c)) {
 		if (conn_out_len(c) > READ_PAUSE_OUTPUT) {
 			/* A client that sends requests but does not read the answers: stop reading. */
 			c->read_paused = true;
-			bufferevent_disable(bev, EV_READ);
+			conn_read_enable(c, false);
 			break;
 		}
 		len = evbuffer_get_length(in);

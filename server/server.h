@@ -504,7 +504,8 @@ struct conn {
 	struct queue *load_wait; /* input paused: a basic.get waits for this queue to read ahead */
 	bool feeds_long_queue; /* published into a queue past FLOW_QUEUE_LEN: read in small steps */
 	bool tls, tls_verify;  /* an amqps connection; the listener verifies client certificates */
-	bool direct_write;     /* plain socket: output written by conn_flush, not libevent */
+	bool direct_write;     /* plain socket: read and written by conn.c, not libevent */
+	struct event *rev;     /* a direct connection's read event */
 	bool sent;             /* something was written since the last heartbeat tick */
 	bool flush_queued;     /* on the list of connections with output to write */
 	bool close_logged;     /* the log already says why it closes: no "connection closed" */

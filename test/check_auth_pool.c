@@ -236,6 +236,47 @@ START_TEST(test_pool_removed_user_misses)
 }
 END_TEST
 
+static bool cached(struct auth_pool *p, const char *user, const char *password)
+{
+	struct auth_credentials c = { amqp_cstr(user), amqp_cstr(password) };
+
+	return auth_pool_cached(p, &c);
+}
+
+/* auth_pool_cached answers a cached success at once, and nothing else. */
+START_TEST(test_pool_cached_at_once)
+{
+	struct auth_db *db = db_with(4, users, 6);
+	struct auth_pool *p, *nc;
+	struct result r = { 0 };
+	struct auth_pool_stats st;
+
+	ck_assert_int_eq(auth_pool_new(NULL, db, &p), AUTH_OK);
+	ck_assert(!cached(p, "alice", "alice-pw")); /* nothing checked yet */
+	ck_assert_int_eq(submit(p, "alice", "alice-pw", NULL), 0);
+	wait_for(p, &r, 1);
+	ck_assert_int_eq(r.results[0], AUTH_OK);
+	ck_assert(cached(p, "alice", "alice-pw"));
+	ck_assert(!cached(p, "alice", "alice-pw2"));
+	ck_assert(!cached(p, "bob", "alice-pw"));
+	ck_assert(!cached(p, "alice", "alice-p"));
+	auth_pool_stats(p, &st);
+	ck_assert_uint_eq(st.cache_hits, 1);
+	ck_assert_uint_eq(st.submitted, 2);
+	ck_assert_uint_eq(st.verified, 1);
+	/* the answer did not go through the descriptor: nothing is left to complete */
+	ck_assert_uint_eq(auth_pool_complete(p, record, &r), 0);
+	auth_pool_free(p);
+	ck_assert_int_eq(
+	    auth_pool_new(&(struct auth_pool_config){ .no_cache = true }, db, &nc), AUTH_OK);
+	ck_assert_int_eq(submit(nc, "alice", "alice-pw", NULL), 0);
+	wait_for(nc, &r, 2);
+	ck_assert(!cached(nc, "alice", "alice-pw")); /* no_cache: never */
+	auth_pool_free(nc);
+	auth_db_unref(db);
+}
+END_TEST
+
 START_TEST(test_pool_cache_expires)
 {
 	struct auth_db *db = db_with(4, users, 6);
@@ -382,6 +423,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tc, test_pool_changed_password_misses);
 	tcase_add_test(tc, test_pool_removed_user_misses);
 	tcase_add_test(tc, test_pool_cache_expires);
+	tcase_add_test(tc, test_pool_cached_at_once);
 	tcase_add_test(tc, test_pool_busy_and_cancel);
 	tcase_add_test(tc, test_pool_cancel_inside_callback);
 	tcase_add_test(tc, test_pool_free_with_pending);
