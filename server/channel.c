@@ -295,16 +295,12 @@ static bool channel_fast_method(struct channel *ch, const struct amqp_frame *f)
 {
 	const uint8_t *p = f->payload;
 	size_t n = f->size, xl, rl;
-	struct amqp_method m;
 
 	if (n < 9 || p[0] != 0 || p[1] != AMQP_BASIC_CLASS || p[2] != 0 ||
 	    ch->asm_state.state != AMQP_ASM_IDLE)
 		return false;
 	if (p[3] == 80 && n == 13) { /* basic.ack: delivery-tag, multiple */
-		m.id = AMQP_ID_basic_ack;
-		m.u.basic_ack.delivery_tag = load_u64(p + 4);
-		m.u.basic_ack.multiple = p[12] & 1;
-		channel_dispatch(ch, &m);
+		basic_ack(ch, load_u64(p + 4), p[12] & 1);
 		return true;
 	}
 	if (p[3] != 40) /* basic.publish: ticket, exchange, routing-key, mandatory, immediate */
@@ -462,7 +458,8 @@ static void unacked_settle(struct channel *ch, struct unacked *u, int kind)
 	u->m = NULL;
 	if (cons != NULL) {
 		cons->unacked--;
-		if (!cons->cancelled)
+		/* An ack frees a consumer that its prefetch held back: then its queue dispatches. */
+		if (!cons->cancelled && cons->prefetch != 0 && cons->unacked + 1 >= cons->prefetch)
 			broker_kick(cons->queue);
 		consumer_unref(cons);
 		u->consumer = NULL;

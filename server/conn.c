@@ -27,19 +27,52 @@ static struct event *flush_ev;
  * What a direct connection sends is first put in one staging buffer shared by all connections and
  * added to the connection's output in one piece: when another connection sends, when the stage is
  * full, and before anything reads or writes that output. A run of deliveries to one consumer thus
- * costs one evbuffer_add, not one each.
+ * costs one evbuffer_add, not one each. A well-filled stage is not even copied: the output takes
+ * the block itself by reference and gives it back to a small free list once it is written.
  */
 #define STAGE_CAP (64 * 1024)
-static uint8_t stage[STAGE_CAP];
+#define STAGE_GIVE_MIN (8 * 1024) /* below this, the bytes are copied and the block kept */
+#define STAGE_SPARE_MAX 8         /* written blocks kept for reuse */
+static uint8_t *stage;
 static size_t stage_len;
 static struct conn *stage_conn;
+static void *stage_spare[STAGE_SPARE_MAX];
+static unsigned stage_nspare;
+static bool stage_closed; /* at exit: blocks written from now on are freed */
+
+static void stage_block_done(const void *data, size_t len, void *arg)
+{
+	if (!stage_closed && stage_nspare < STAGE_SPARE_MAX)
+		stage_spare[stage_nspare++] = arg;
+	else
+		free(arg);
+}
 
 static void stage_commit(void)
 {
-	if (stage_conn != NULL && stage_len > 0)
-		evbuffer_add(bufferevent_get_output(stage_conn->bev), stage, stage_len);
+	struct evbuffer *out;
+
+	if (stage_conn != NULL && stage_len > 0) {
+		out = bufferevent_get_output(stage_conn->bev);
+		if (stage_len < STAGE_GIVE_MIN) {
+			evbuffer_add(out, stage, stage_len);
+		} else {
+			evbuffer_add_reference(out, stage, stage_len, stage_block_done, stage);
+			stage = stage_nspare > 0 ? stage_spare[--stage_nspare] : NULL;
+		}
+	}
 	stage_len = 0;
 	stage_conn = NULL;
+}
+
+/* Free the staging blocks (at exit, once every connection is gone). */
+static void stage_free(void)
+{
+	stage_closed = true;
+	free(stage);
+	stage = NULL;
+	while (stage_nspare > 0)
+		free(stage_spare[--stage_nspare]);
 }
 
 /* c's staged bytes join its output (before the output is read, written or added to directly). */
@@ -56,6 +89,8 @@ static uint8_t *stage_room(struct conn *c, size_t n)
 		return NULL;
 	if (stage_conn != c || stage_len + n > STAGE_CAP)
 		stage_commit();
+	if (stage == NULL)
+		stage = xmalloc(STAGE_CAP);
 	stage_conn = c;
 	return stage + stage_len;
 }
@@ -147,6 +182,7 @@ struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopbac
 	c->channel_max = broker.cfg.channel_max;
 	hmap_init(&c->high_channels);
 	LIST_INIT(&c->channels);
+	LIST_INIT(&c->exclusive_queues);
 	c->last_recv = c->last_send = now_ms();
 	c->timer = evtimer_new(bufferevent_get_base(bev), conn_timer_cb, c);
 	if (flush_ev == NULL)
@@ -235,25 +271,15 @@ void conn_channel_remove(struct conn *c, struct channel *ch)
 /* Release what the connection holds in the broker: channels, exclusive queues. */
 static void conn_release(struct conn *c)
 {
-	struct hmap_iter it;
 	struct channel *ch;
-	struct vhost *v;
-	void *vq;
+	struct queue *q;
 
 	while ((ch = LIST_FIRST(&c->channels)) != NULL) {
 		conn_channel_remove(c, ch);
 		channel_free(ch);
 	}
-	hmap_iter_init(&broker.vhosts, &it);
-	while (hmap_iter_next(&it, NULL, NULL, (void **)&v)) {
-		struct hmap_iter qi;
-		hmap_iter_init(&v->queues, &qi);
-		while (hmap_iter_next(&qi, NULL, NULL, &vq)) {
-			struct queue *q = vq;
-			if (q->exclusive && q->owner == c)
-				queue_delete(q);
-		}
-	}
+	while ((q = LIST_FIRST(&c->exclusive_queues)) != NULL)
+		queue_delete(q); /* takes it off the list */
 }
 
 static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
@@ -592,6 +618,7 @@ void conn_destroy_all(void)
 	if (flush_ev != NULL)
 		event_free(flush_ev);
 	flush_ev = NULL;
+	stage_free();
 }
 
 /* ---- flow control ---- */

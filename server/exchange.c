@@ -369,8 +369,29 @@ void exchange_route(struct exchange *x, const struct message *m,
 	struct route_walk w = { .out = out };
 	struct amqp_arena pool;
 	struct amqp_table headers, *hp = NULL;
+	struct binding *b;
+	struct queue *q = NULL;
 
 	out->n = 0;
+	/*
+	 * The common cases first: no CC/BCC headers, and the default exchange or a direct exchange
+	 * whose key is bound to one queue only. One lookup, no walk (out holds one queue inline).
+	 */
+	if (props == NULL || !(props->flags & AMQP_P_HEADERS)) {
+		if (x->name_len == 0)
+			q = vhost_queue(x->vhost,
+			    (struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len });
+		else if (x->type == EX_DIRECT &&
+		    (b = hmap_get(&x->direct, m->routing_key, m->rk_len)) != NULL &&
+		    b->next_same_key == NULL && b->dq != NULL)
+			q = b->dq;
+		if (q != NULL && !q->deleted) {
+			out->queues[out->n++] = q;
+			return;
+		}
+		if (x->name_len == 0 && q == NULL)
+			return; /* the default exchange has no alternate */
+	}
 	amqp_arena_init(&pool);
 	if (props != NULL && (props->flags & AMQP_P_HEADERS) &&
 	    amqp_table_decode(props->headers, &pool, &headers) == 0)

@@ -451,6 +451,11 @@ static void basic_settle(struct channel *ch, uint32_t mid, uint64_t tag, bool mu
 		    (unsigned long long)tag);
 }
 
+void basic_ack(struct channel *ch, uint64_t tag, bool multiple)
+{
+	basic_settle(ch, AMQP_ID_basic_ack, tag, multiple, 0);
+}
+
 void handle_basic(struct channel *ch, const struct amqp_method *m)
 {
 	struct amqp_method r;

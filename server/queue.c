@@ -393,6 +393,8 @@ struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, b
 	q->exclusive = exclusive;
 	q->auto_delete = auto_delete;
 	q->owner = owner;
+	if (exclusive && owner != NULL)
+		LIST_INSERT_HEAD(&owner->exclusive_queues, q, owner_entry);
 	if (args.len > 0) {
 		q->args = xmalloc(args.len);
 		memcpy(q->args, args.ptr, args.len);
@@ -484,6 +486,10 @@ uint64_t queue_delete(struct queue *q)
 	if (q->deleted)
 		return 0;
 	q->deleted = true;
+	if (q->exclusive && q->owner != NULL) {
+		LIST_REMOVE(q, owner_entry);
+		q->owner = NULL;
+	}
 	log_debug("queue '%s' in vhost '%s': deleted", q->name, q->vhost->name);
 	persist_queue(q, false);
 	while ((c = TAILQ_FIRST(&q->consumers)) != NULL)

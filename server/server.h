@@ -347,8 +347,9 @@ struct queue {
 	struct vhost *vhost;
 	uint32_t refs;
 	bool durable, exclusive, auto_delete, deleted;
-	struct conn *owner; /* exclusive queues */
-	uint8_t *args;      /* as declared */
+	struct conn *owner;            /* exclusive queues */
+	LIST_ENTRY(queue) owner_entry; /* in its owner's exclusive_queues */
+	uint8_t *args;                 /* as declared */
 	size_t args_len;
 	struct queue_args qa;
 	struct qring *rings; /* one per priority level */
@@ -486,9 +487,10 @@ struct conn {
 	uint32_t frame_max;
 	uint16_t channel_max;
 	uint16_t heartbeat;
-	struct channel **low_channels; /* channels 0-255 by number (allocated on first use) */
-	struct hmap high_channels;     /* channels 256 and up, keyed by their id field */
-	LIST_HEAD(, channel) channels; /* every channel, for iteration */
+	struct channel **low_channels;       /* channels 0-255 by number (allocated on first use) */
+	struct hmap high_channels;           /* channels 256 and up, keyed by their id field */
+	LIST_HEAD(, channel) channels;       /* every channel, for iteration */
+	LIST_HEAD(, queue) exclusive_queues; /* deleted when the connection closes */
 	unsigned open_channels;
 	struct event *timer;           /* handshake timeout, heartbeats, close timeout */
 	uint64_t last_recv, last_send; /* ms on the loop clock */
@@ -646,6 +648,8 @@ void channel_kick_consumers(struct channel *ch);
 /* handle_*.c: one handler per AMQP class; each returns nothing and reports errors itself. */
 void handle_exchange(struct channel *ch, const struct amqp_method *m);
 void handle_queue(struct channel *ch, const struct amqp_method *m);
+/* basic.ack, as handle_basic would run it (the channel's fast path for the commonest method). */
+void basic_ack(struct channel *ch, uint64_t tag, bool multiple);
 void handle_basic(struct channel *ch, const struct amqp_method *m);
 void handle_tx(struct channel *ch, const struct amqp_method *m);
 void handle_confirm(struct channel *ch, const struct amqp_method *m);
