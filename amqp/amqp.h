@@ -381,6 +381,8 @@ struct amqp_content_header {
 
 /* Decode a content header frame's payload. */
 int amqp_content_header_decode(const uint8_t *payload, size_t len, struct amqp_content_header *h);
+/* The same checks, but h->props is left alone: for a reader that forwards the properties raw. */
+int amqp_content_header_check(const uint8_t *payload, size_t len, struct amqp_content_header *h);
 /* Decode only the property list (flags word onward) of class basic. */
 int amqp_properties_decode(const uint8_t *buf, size_t len, struct amqp_basic_properties *p);
 /* Encode the property list (flags word onward). Returns bytes written or negative. */

@@ -119,6 +119,29 @@ int amqp_content_header_decode(const uint8_t *payload, size_t len, struct amqp_c
 	return amqp_properties_decode(h->raw_properties.ptr, h->raw_properties.len, &h->props);
 }
 
+int amqp_content_header_check(const uint8_t *payload, size_t len, struct amqp_content_header *h)
+{
+	struct amqp_basic_properties p;
+	struct cursor c = cursor_make(payload, len);
+	uint16_t weight;
+
+	h->class_id = 0;
+	h->body_size = 0;
+	h->raw_properties = (struct amqp_bytes){ NULL, 0 };
+	if (get_u16(&c, &h->class_id) != 0 || get_u16(&c, &weight) != 0 ||
+	    get_u64(&c, &h->body_size) != 0)
+		return AMQP_E_TRUNCATED;
+	if (weight != 0 || h->class_id != AMQP_BASIC_CLASS)
+		return AMQP_E_BAD_HEADER;
+	h->raw_properties.ptr = payload + c.off;
+	h->raw_properties.len = cursor_left(&c);
+	/* No property at all, the common case: nothing more to check. */
+	if (h->raw_properties.len == 2 && h->raw_properties.ptr[0] == 0 &&
+	    h->raw_properties.ptr[1] == 0)
+		return 0;
+	return amqp_properties_decode(h->raw_properties.ptr, h->raw_properties.len, &p);
+}
+
 int amqp_content_header_encode(uint16_t class_id, uint64_t body_size,
     struct amqp_bytes raw_properties, uint8_t *buf, size_t cap)
 {

@@ -259,7 +259,7 @@ static void channel_content_header(struct channel *ch, const struct amqp_frame *
 		}
 		ch->asm_state = before;
 	}
-	if ((r = amqp_content_header_decode(f->payload, f->size, &h)) != 0) {
+	if ((r = amqp_content_header_check(f->payload, f->size, &h)) != 0) {
 		conn_error(ch->conn, amqp_err_reply_code(r), AMQP_ID_basic_publish,
 		    "content header: %s", amqp_strerror(r));
 		return;
@@ -319,6 +319,32 @@ static bool channel_fast_method(struct channel *ch, const struct amqp_frame *f)
 	ch->pending_immediate = (p[n - 1] >> 1) & 1;
 	ch->asm_state.state = AMQP_ASM_HEADER; /* as amqp_assembler_step would */
 	ch->asm_state.class_id = AMQP_BASIC_CLASS;
+	return true;
+}
+
+bool channel_publish_frames(struct channel *ch, const struct amqp_frame *f,
+    const struct amqp_frame *hf, const struct amqp_frame *bf)
+{
+	const uint8_t *p = f->payload;
+	size_t n = f->size, xl, rl;
+	struct amqp_content_header h;
+
+	if (ch->state != CH_OPEN || ch->asm_state.state != AMQP_ASM_IDLE || n < 9)
+		return false;
+	xl = p[6];
+	if (n < 7 + xl + 2)
+		return false;
+	rl = p[7 + xl];
+	if (n != 7 + xl + 1 + rl + 1 || amqp_content_header_check(hf->payload, hf->size, &h) != 0 ||
+	    h.body_size != bf->size || h.body_size == 0 ||
+	    h.body_size > broker.cfg.max_message_size)
+		return false;
+	ch->pending_mandatory = p[n - 1] & 1;
+	ch->pending_immediate = (p[n - 1] >> 1) & 1;
+	ch->pending = message_new((struct amqp_bytes){ p + 7, xl },
+	    (struct amqp_bytes){ p + 8 + xl, rl }, h.raw_properties, h.body_size);
+	message_append_body(ch->pending, bf->payload, bf->size);
+	basic_publish_complete(ch);
 	return true;
 }
 

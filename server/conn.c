@@ -122,8 +122,14 @@ static uint8_t scratch[2 * 131072 + 4096];
 #define CLOSE_TIMEOUT_MS 3000
 /* Output above which a connection's input is no longer read, until the output drains. */
 #define READ_PAUSE_OUTPUT (4 * broker.cfg.out_high)
-/* Bytes taken from a plain socket at once (libevent 2.1 reads at most 4 KiB per callback). */
-#define READ_MAX (64 * 1024)
+/*
+ * Bytes taken from a plain socket at once: from READ_MIN, doubling while reads fill what was
+ * offered, up to READ_MAX, and halving again when they come back small. A busy publisher is read
+ * in large steps; an idle or trickling connection (or one that sends half a frame and stops)
+ * holds a small buffer.
+ */
+#define READ_MIN 4096
+#define READ_MAX (256 * 1024)
 
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
@@ -199,6 +205,7 @@ struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopbac
 	 * take at once.
 	 */
 	c->direct_write = direct;
+	c->read_size = READ_MIN;
 	if (direct) {
 		bufferevent_disable(
 		    c->bev, EV_WRITE); /* a new bufferevent starts with it enabled */
@@ -766,17 +773,17 @@ static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
 }
 
 /*
- * A direct connection's socket is readable: take up to READ_MAX at once into the input buffer
- * (libevent 2.1 reads at most 4 KiB per readiness, each after a FIONREAD), so that a turn
+ * A direct connection's socket is readable: take up to its read size at once into the input
+ * buffer (libevent 2.1 reads at most 4 KiB per readiness, each after a FIONREAD), so that a turn
  * handles a whole burst and its deliveries go out in one write. A connection that fed a long
- * queue in its last batch takes 4 KiB: a natural brake that leaves the consumers their share of
- * the loop (Warren has no credit flow otherwise).
+ * queue in its last batch takes READ_MIN: a natural brake that leaves the consumers their share
+ * of the loop (Warren has no credit flow otherwise).
  */
 static void conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
-	size_t want = c->feeds_long_queue || c->state == CONN_HANDSHAKE ? 4096 : READ_MAX;
+	size_t want = c->feeds_long_queue ? READ_MIN : c->read_size;
 	struct evbuffer_iovec v;
 	ssize_t n = -1;
 
@@ -798,6 +805,10 @@ static void conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
 		conn_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, c);
 		return;
 	}
+	if ((size_t)n == want && c->read_size < READ_MAX)
+		c->read_size *= 2;
+	else if ((size_t)n < c->read_size / 4 && c->read_size > READ_MIN)
+		c->read_size /= 2;
 	conn_read_cb(c->bev, c);
 }
 
@@ -844,6 +855,29 @@ static bool conn_take_frame(struct conn *c, const struct amqp_frame *f)
 }
 
 /*
+ * A basic.publish followed, in the same chunk, by its content header and its one body frame: the
+ * three are handed to the channel together (channel_publish_frames), which builds the message
+ * straight from them. Returns the bytes of the header and body frames so taken, or 0 to go frame
+ * by frame (anything unusual is left to that path, which reports it).
+ */
+static size_t conn_take_publish(
+    struct conn *c, const struct amqp_frame *f, const uint8_t *p, size_t len)
+{
+	struct amqp_frame h, b;
+	struct channel *ch;
+	size_t used_h, used_b;
+
+	if (c->state != CONN_OPEN || broker.alarms != 0 ||
+	    amqp_frame_parse(p, len, c->frame_max, &h, &used_h) != 0 ||
+	    h.type != AMQP_FRAME_HEADER || h.channel != f->channel ||
+	    amqp_frame_parse(p + used_h, len - used_h, c->frame_max, &b, &used_b) != 0 ||
+	    b.type != AMQP_FRAME_BODY || b.channel != f->channel ||
+	    (ch = conn_channel(c, f->channel)) == NULL || !channel_publish_frames(ch, f, &h, &b))
+		return 0;
+	return used_h + used_b;
+}
+
+/*
  * Handle the whole frames at the start of the input's first chunk, in place, and drain them at
  * once: 1 when some were, 0 when the first frame is not whole there, -1 to stop reading.
  */
@@ -852,7 +886,7 @@ static int conn_take_frames(struct conn *c, struct evbuffer *in)
 	struct evbuffer_iovec v;
 	struct amqp_frame f;
 	const uint8_t *p;
-	size_t off = 0, used;
+	size_t off = 0, used, n;
 	bool stop = false;
 	int r;
 
@@ -867,11 +901,15 @@ static int conn_take_frames(struct conn *c, struct evbuffer *in)
 			conn_bad_frame(c, r, p + off);
 			return -1; /* nothing is drained from a connection that closes */
 		}
-		if (!conn_take_frame(c, &f)) {
+		if (is_publish(&f) &&
+		    (n = conn_take_publish(c, &f, p + off + used, v.iov_len - off - used)) > 0) {
+			off += used + n;
+		} else if (!conn_take_frame(c, &f)) {
 			stop = true;
 			break;
+		} else {
+			off += used;
 		}
-		off += used;
 		/* The caller's loop sees to a paused or a full connection. */
 		if (!conn_reading(c) || (c->output_full && conn_out_len(c) > READ_PAUSE_OUTPUT))
 			break;

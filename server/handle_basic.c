@@ -157,6 +157,7 @@ void basic_publish_complete(struct channel *ch)
 	struct amqp_bytes xn = { (const uint8_t *)m->exchange, m->exchange_len };
 	char why[128];
 	uint64_t seq = 0;
+	bool same;
 
 	ch->pending = NULL;
 	if (ch->pending_immediate) {
@@ -164,15 +165,21 @@ void basic_publish_complete(struct channel *ch)
 		conn_error(c, AMQP_NOT_IMPLEMENTED, AMQP_ID_basic_publish, "immediate=true");
 		return;
 	}
-	if (!access_check(ch, AMQP_ID_basic_publish, AUTH_WRITE, AUTH_RES_EXCHANGE, xn)) {
-		message_unref(m);
-		return;
-	}
-	if ((x = ch->x_cache) == NULL || ch->x_cache_gen != broker.exchange_gen ||
-	    !amqp_bytes_eq(xn, (struct amqp_bytes){ (const uint8_t *)x->name, x->name_len })) {
-		x = vhost_exchange(v, xn);
-		ch->x_cache = x;
-		ch->x_cache_gen = broker.exchange_gen;
+	/* The exchange of the last publish, and the write permission on it, are kept. */
+	same = (x = ch->x_cache) != NULL && ch->x_cache_gen == broker.exchange_gen &&
+	    amqp_bytes_eq(xn, (struct amqp_bytes){ (const uint8_t *)x->name, x->name_len });
+	if (!same || !ch->x_cache_writable || ch->x_cache_auth_gen != broker.auth_gen) {
+		if (!access_check(ch, AMQP_ID_basic_publish, AUTH_WRITE, AUTH_RES_EXCHANGE, xn)) {
+			message_unref(m);
+			return;
+		}
+		if (!same) {
+			x = vhost_exchange(v, xn);
+			ch->x_cache = x;
+			ch->x_cache_gen = broker.exchange_gen;
+		}
+		ch->x_cache_writable = x != NULL;
+		ch->x_cache_auth_gen = broker.auth_gen;
 	}
 	if (x == NULL) {
 		message_unref(m);

@@ -508,6 +508,7 @@ struct conn {
 	bool tls, tls_verify;  /* an amqps connection; the listener verifies client certificates */
 	bool direct_write;     /* plain socket: read and written by conn.c, not libevent */
 	struct event *rev;     /* a direct connection's read event */
+	size_t read_size;      /* and how much it takes from the socket at once */
 	bool sent;             /* something was written since the last heartbeat tick */
 	bool flush_queued;     /* on the list of connections with output to write */
 	bool close_logged;     /* the log already says why it closes: no "connection closed" */
@@ -585,6 +586,8 @@ struct channel {
 	/* the exchange of the last publish, valid while x_cache_gen is broker.exchange_gen */
 	struct exchange *x_cache;
 	uint64_t x_cache_gen;
+	bool x_cache_writable;     /* the user may publish to it, while x_cache_auth_gen is */
+	uint64_t x_cache_auth_gen; /* broker.auth_gen */
 	/* the last permission granted (access_check), valid while perm_gen is broker.auth_gen */
 	uint64_t perm_gen;
 	uint8_t perm_ok_kind, perm_ok_len;
@@ -632,6 +635,13 @@ void channel_free(struct channel *ch);
 /* A soft error: channel.close with code and text; the channel waits for close-ok. */
 void channel_error(struct channel *ch, int code, uint32_t method_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/*
+ * A basic.publish with its content header and its one body frame, all three whole (conn.c's fast
+ * path): the message is built and published at once. False, with nothing done, when anything is
+ * unusual; the frames then go one by one through channel_handle_frame, which reports it.
+ */
+bool channel_publish_frames(struct channel *ch, const struct amqp_frame *f,
+    const struct amqp_frame *hf, const struct amqp_frame *bf);
 void channel_handle_frame(struct channel *ch, const struct amqp_frame *f);
 uint64_t channel_add_unacked(
     struct channel *ch, struct queue *q, const struct qentry *e, struct consumer *cons);
