@@ -459,6 +459,80 @@ START_TEST(test_publish_missing_exchange)
 }
 END_TEST
 
+/*
+ * One write holding a publish, its header and body frames (with properties), then one whose body
+ * is split in two frames, then a publish with immediate set: whole or split, each message arrives
+ * intact, and the last is refused as frame by frame.
+ */
+START_TEST(test_publish_whole_and_split)
+{
+	struct amqp_method m = { .id = AMQP_ID_basic_publish }, r;
+	struct amqp_basic_properties pr = { 0 };
+	uint8_t out[2048], buf[512], props[128];
+	size_t at = 0;
+	int n, pl, i;
+	struct amqp_frame f;
+	static const char *const want[] = { "hello", "split" };
+
+	handshake();
+	open_channel(1);
+	declare(1, "q");
+	pr.flags = AMQP_P_CONTENT_TYPE | AMQP_P_DELIVERY_MODE;
+	pr.content_type = amqp_cstr("text/plain");
+	pr.delivery_mode = 1;
+	pl = amqp_properties_encode(&pr, props, sizeof(props));
+	ck_assert_int_gt(pl, 2);
+	m.u.basic_publish.routing_key = amqp_cstr("q");
+	at += (size_t)amqp_method_frame_encode(1, &m, out + at, sizeof(out) - at);
+	n = amqp_content_header_encode(AMQP_BASIC_CLASS, 5,
+	    (struct amqp_bytes){ props, (size_t)pl }, out + at + AMQP_FRAME_HEADER_LEN,
+	    sizeof(out) - at - AMQP_FRAME_OVERHEAD);
+	amqp_frame_put_header(out + at, AMQP_FRAME_HEADER, 1, (uint32_t)n);
+	at += (size_t)n + AMQP_FRAME_OVERHEAD;
+	at += (size_t)amqp_frame_encode(out + at, sizeof(out) - at, AMQP_FRAME_BODY, 1, "hello", 5);
+	/* the second message: its body in two frames */
+	at += (size_t)amqp_method_frame_encode(1, &m, out + at, sizeof(out) - at);
+	props[0] = props[1] = 0; /* no properties */
+	n = amqp_content_header_encode(AMQP_BASIC_CLASS, 5, (struct amqp_bytes){ props, 2 },
+	    out + at + AMQP_FRAME_HEADER_LEN, sizeof(out) - at - AMQP_FRAME_OVERHEAD);
+	amqp_frame_put_header(out + at, AMQP_FRAME_HEADER, 1, (uint32_t)n);
+	at += (size_t)n + AMQP_FRAME_OVERHEAD;
+	at += (size_t)amqp_frame_encode(out + at, sizeof(out) - at, AMQP_FRAME_BODY, 1, "spl", 3);
+	at += (size_t)amqp_frame_encode(out + at, sizeof(out) - at, AMQP_FRAME_BODY, 1, "it", 2);
+	send_raw(out, at);
+	for (i = 0; i < 2; i++) {
+		struct amqp_method g = { .id = AMQP_ID_basic_get };
+		struct amqp_content_header h;
+		g.u.basic_get.queue = amqp_cstr("q");
+		g.u.basic_get.no_ack = true;
+		send_method(1, &g);
+		expect_method(1, AMQP_ID_basic_get_ok, &r);
+		ck_assert(next_frame(&f, buf, sizeof(buf)) && f.type == AMQP_FRAME_HEADER);
+		ck_assert_int_eq(amqp_content_header_decode(f.payload, f.size, &h), 0);
+		ck_assert_int_eq(h.body_size, 5);
+		if (i == 0) { /* the properties, verbatim */
+			ck_assert_int_eq(h.props.flags, AMQP_P_CONTENT_TYPE | AMQP_P_DELIVERY_MODE);
+			ck_assert(amqp_bytes_eq_cstr(h.props.content_type, "text/plain"));
+		} else {
+			ck_assert_int_eq(h.props.flags, 0);
+		}
+		ck_assert(next_frame(&f, buf, sizeof(buf)) && f.type == AMQP_FRAME_BODY);
+		ck_assert_uint_eq(f.size, 5);
+		ck_assert_mem_eq(f.payload, want[i], 5);
+	}
+	/* immediate=true, whole in one write: 540, as when it comes frame by frame */
+	m.u.basic_publish.immediate = true;
+	at = (size_t)amqp_method_frame_encode(1, &m, out, sizeof(out));
+	n = amqp_content_header_encode(AMQP_BASIC_CLASS, 1, (struct amqp_bytes){ props, 2 },
+	    out + at + AMQP_FRAME_HEADER_LEN, sizeof(out) - at - AMQP_FRAME_OVERHEAD);
+	amqp_frame_put_header(out + at, AMQP_FRAME_HEADER, 1, (uint32_t)n);
+	at += (size_t)n + AMQP_FRAME_OVERHEAD;
+	at += (size_t)amqp_frame_encode(out + at, sizeof(out) - at, AMQP_FRAME_BODY, 1, "x", 1);
+	send_raw(out, at);
+	expect_conn_close(AMQP_NOT_IMPLEMENTED);
+}
+END_TEST
+
 START_TEST(test_confirm_acks_in_order)
 {
 	struct amqp_method m = { .id = AMQP_ID_confirm_select }, r;
@@ -529,6 +603,7 @@ static Suite *conn_suite(void)
 	tcase_add_test(tc, test_body_larger_than_declared);
 	tcase_add_test(tc, test_message_too_large);
 	tcase_add_test(tc, test_publish_missing_exchange);
+	tcase_add_test(tc, test_publish_whole_and_split);
 	tcase_add_test(tc, test_confirm_acks_in_order);
 	tcase_add_test(tc, test_client_close);
 	tcase_add_test(tc, test_tx_and_confirm_exclusive);
