@@ -165,10 +165,10 @@ static void ring_page_out_back(struct queue *q, unsigned ri, bool force)
 	uint64_t bytes;
 	bool pressure;
 
-	if (!queue_can_page(q))
-		return;
 	if (force ? r->len <= keep && r->bytes <= keep_bytes
 	          : r->len <= PAGE_HIGH && r->bytes <= PAGE_HIGH_BYTES)
+		return;
+	if (!queue_can_page(q))
 		return;
 	pg = queue_pages(q, ri);
 	if (pg->loading) /* what comes back belongs after what would go out: later */
