@@ -98,12 +98,12 @@ int amqp_properties_encode(const struct amqp_basic_properties *p, uint8_t *buf, 
 	return w.off > INT32_MAX ? AMQP_E_INVALID : (int)w.off;
 }
 
-int amqp_content_header_decode(const uint8_t *payload, size_t len, struct amqp_content_header *h)
+/* A content header's fields up to the properties, which it leaves as raw bytes in h. */
+static int content_header_fields(const uint8_t *payload, size_t len, struct amqp_content_header *h)
 {
 	struct cursor c = cursor_make(payload, len);
 	uint16_t weight;
 
-	/* h->props is cleared by amqp_properties_decode. */
 	h->class_id = 0;
 	h->body_size = 0;
 	h->raw_properties = (struct amqp_bytes){ NULL, 0 };
@@ -116,25 +116,26 @@ int amqp_content_header_decode(const uint8_t *payload, size_t len, struct amqp_c
 		return AMQP_E_BAD_HEADER;
 	h->raw_properties.ptr = payload + c.off;
 	h->raw_properties.len = cursor_left(&c);
-	return amqp_properties_decode(h->raw_properties.ptr, h->raw_properties.len, &h->props);
+	return 0;
+}
+
+int amqp_content_header_decode(const uint8_t *payload, size_t len, struct amqp_content_header *h)
+{
+	int r = content_header_fields(payload, len, h);
+
+	/* h->props is cleared by amqp_properties_decode. */
+	return r != 0
+	    ? r
+	    : amqp_properties_decode(h->raw_properties.ptr, h->raw_properties.len, &h->props);
 }
 
 int amqp_content_header_check(const uint8_t *payload, size_t len, struct amqp_content_header *h)
 {
 	struct amqp_basic_properties p;
-	struct cursor c = cursor_make(payload, len);
-	uint16_t weight;
+	int r = content_header_fields(payload, len, h);
 
-	h->class_id = 0;
-	h->body_size = 0;
-	h->raw_properties = (struct amqp_bytes){ NULL, 0 };
-	if (get_u16(&c, &h->class_id) != 0 || get_u16(&c, &weight) != 0 ||
-	    get_u64(&c, &h->body_size) != 0)
-		return AMQP_E_TRUNCATED;
-	if (weight != 0 || h->class_id != AMQP_BASIC_CLASS)
-		return AMQP_E_BAD_HEADER;
-	h->raw_properties.ptr = payload + c.off;
-	h->raw_properties.len = cursor_left(&c);
+	if (r != 0)
+		return r;
 	/* No property at all, the common case: nothing more to check. */
 	if (h->raw_properties.len == 2 && h->raw_properties.ptr[0] == 0 &&
 	    h->raw_properties.ptr[1] == 0)
