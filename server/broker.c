@@ -27,10 +27,11 @@ static void dispatch_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * Once a second: when message memory has fallen well below its peak (queues drained or deleted),
- * hand the freed heap back to the system, which malloc keeps otherwise.
+ * Once a second: when message memory has fallen 8 MiB below its peak (queues drained, deleted or
+ * paged out), hand the freed heap back to the system, which malloc keeps otherwise. 1 M queued
+ * 16-byte messages, paged out as they come: 39 MiB of RSS with this, 59 MiB with 64 MiB here.
  */
-#define TRIM_AFTER (64 * 1024 * 1024)
+#define TRIM_AFTER (8 * 1024 * 1024)
 
 static void trim_cb(evutil_socket_t fd, short what, void *arg)
 {
