@@ -320,8 +320,8 @@ int auth_saslauthd_check(const struct auth_credentials *c, char *why, size_t why
  * stored hash, so a reconnect storm costs one scrypt per user, and a changed password (or a
  * removed user) misses. A saslauthd success is cached the same way under a digest that says
  * "saslauthd": a password changed in the directory behind saslauthd is not noticed until the
- * entry expires. Failures are never cached. A cache hit found by auth_pool_submit still
- * completes through the fd, never inside it; auth_pool_cached answers at once.
+ * entry expires. Failures are never cached. A cache hit completes through the fd, never inside
+ * auth_pool_submit, unless the caller asks to take it at once.
  */
 struct auth_pool;
 
@@ -345,15 +345,12 @@ int auth_pool_new(const struct auth_pool_config *cfg, struct auth_db *db, struct
 void auth_pool_set_db(struct auth_pool *p, struct auth_db *db);
 /*
  * Queue a check of c (user and password are copied; the copy is wiped when done). AUTH_OK, or
- * AUTH_E_BUSY when queue_max checks are already waiting: refuse the connection then.
+ * AUTH_E_BUSY when queue_max checks are already waiting: refuse the connection then. With
+ * at_once, a cached success is answered here instead: *at_once is set, AUTH_OK returned, and no
+ * callback will run for it (a reconnecting client costs no round trip through the pool).
  */
-int auth_pool_submit(struct auth_pool *p, const struct auth_credentials *c, void *opaque);
-/*
- * A cached success for c, answered at once on the calling thread (counted as a submitted check
- * and a cache hit), so that a reconnecting client costs no round trip through the pool; false:
- * submit it.
- */
-bool auth_pool_cached(struct auth_pool *p, const struct auth_credentials *c);
+int auth_pool_submit(
+    struct auth_pool *p, const struct auth_credentials *c, void *opaque, bool *at_once);
 /* Forget every check submitted with opaque: its callback will not run (a connection closed). */
 void auth_pool_cancel(struct auth_pool *p, void *opaque);
 /* The descriptor to watch for reading (an eventfd on Linux, else a pipe). */

@@ -184,19 +184,17 @@ bool access_has_users_file(void)
 
 void access_login(struct conn *c, const struct auth_credentials *cr)
 {
+	bool at_once;
 	int r;
 
 	if (ac.pool == NULL) { /* no pool (unit tests): check here */
 		conn_login_done(c, auth_db_check_password(broker.auth, cr) == AUTH_OK, NULL);
 		return;
 	}
-	if (auth_pool_cached(ac.pool, cr)) { /* a client that logged in lately: no thread needed */
-		conn_login_done(c, true, NULL);
-		return;
-	}
-	if ((r = auth_pool_submit(ac.pool, cr, c)) != AUTH_OK) {
+	if ((r = auth_pool_submit(ac.pool, cr, c, &at_once)) != AUTH_OK)
 		conn_login_done(c, false, "too many password checks waiting");
-	}
+	else if (at_once) /* a client that logged in lately: no thread needed */
+		conn_login_done(c, true, NULL);
 }
 
 void access_cancel(struct conn *c)

@@ -286,6 +286,33 @@ static uint64_t load_u64(const uint8_t *p)
 	    (uint64_t)p[6] << 8 | p[7];
 }
 
+/* A basic.publish's fields, read by hand: ticket, exchange, routing-key, mandatory, immediate. */
+struct publish_fields {
+	struct amqp_bytes exchange, routing_key;
+	bool mandatory, immediate;
+};
+
+/* False when the frame is not exactly those fields (the generic decoder then says why). */
+static bool publish_read(const struct amqp_frame *f, struct publish_fields *pf)
+{
+	const uint8_t *p = f->payload;
+	size_t n = f->size, xl, rl;
+
+	if (n < 9)
+		return false;
+	xl = p[6];
+	if (n < 7 + xl + 2)
+		return false;
+	rl = p[7 + xl];
+	if (n != 7 + xl + 1 + rl + 1)
+		return false;
+	pf->exchange = (struct amqp_bytes){ p + 7, xl };
+	pf->routing_key = (struct amqp_bytes){ p + 8 + xl, rl };
+	pf->mandatory = p[n - 1] & 1;
+	pf->immediate = (p[n - 1] >> 1) & 1;
+	return true;
+}
+
 /*
  * basic.publish and basic.ack, the methods of every message, read by hand: the generic decoder
  * clears and fills a whole method union. Anything unusual (another length, a frame out of order)
@@ -294,29 +321,24 @@ static uint64_t load_u64(const uint8_t *p)
 static bool channel_fast_method(struct channel *ch, const struct amqp_frame *f)
 {
 	const uint8_t *p = f->payload;
-	size_t n = f->size, xl, rl;
+	struct publish_fields pf;
 
-	if (n < 9 || p[0] != 0 || p[1] != AMQP_BASIC_CLASS || p[2] != 0 ||
+	if (f->size < 9 || p[0] != 0 || p[1] != AMQP_BASIC_CLASS || p[2] != 0 ||
 	    ch->asm_state.state != AMQP_ASM_IDLE)
 		return false;
-	if (p[3] == 80 && n == 13) { /* basic.ack: delivery-tag, multiple */
+	if (p[3] == 80 && f->size == 13) { /* basic.ack: delivery-tag, multiple */
 		basic_ack(ch, load_u64(p + 4), p[12] & 1);
 		return true;
 	}
-	if (p[3] != 40) /* basic.publish: ticket, exchange, routing-key, mandatory, immediate */
+	if (p[3] != 40 || !publish_read(f, &pf))
 		return false;
-	xl = p[6];
-	if (n < 7 + xl + 2)
-		return false;
-	rl = p[7 + xl];
-	if (n != 7 + xl + 1 + rl + 1)
-		return false;
-	memcpy(ch->pending_names, p + 7, xl);
-	memcpy(ch->pending_names + 256, p + 8 + xl, rl);
-	ch->pending_exchange = (struct amqp_bytes){ ch->pending_names, xl };
-	ch->pending_rk = (struct amqp_bytes){ ch->pending_names + 256, rl };
-	ch->pending_mandatory = p[n - 1] & 1;
-	ch->pending_immediate = (p[n - 1] >> 1) & 1;
+	/* Keep the names: the frame's bytes are gone when the content arrives. */
+	memcpy(ch->pending_names, pf.exchange.ptr, pf.exchange.len);
+	memcpy(ch->pending_names + 256, pf.routing_key.ptr, pf.routing_key.len);
+	ch->pending_exchange = (struct amqp_bytes){ ch->pending_names, pf.exchange.len };
+	ch->pending_rk = (struct amqp_bytes){ ch->pending_names + 256, pf.routing_key.len };
+	ch->pending_mandatory = pf.mandatory;
+	ch->pending_immediate = pf.immediate;
 	ch->asm_state.state = AMQP_ASM_HEADER; /* as amqp_assembler_step would */
 	ch->asm_state.class_id = AMQP_BASIC_CLASS;
 	return true;
@@ -325,24 +347,16 @@ static bool channel_fast_method(struct channel *ch, const struct amqp_frame *f)
 bool channel_publish_frames(struct channel *ch, const struct amqp_frame *f,
     const struct amqp_frame *hf, const struct amqp_frame *bf)
 {
-	const uint8_t *p = f->payload;
-	size_t n = f->size, xl, rl;
+	struct publish_fields pf;
 	struct amqp_content_header h;
 
-	if (ch->state != CH_OPEN || ch->asm_state.state != AMQP_ASM_IDLE || n < 9)
+	if (ch->state != CH_OPEN || ch->asm_state.state != AMQP_ASM_IDLE || !publish_read(f, &pf) ||
+	    amqp_content_header_check(hf->payload, hf->size, &h) != 0 || h.body_size != bf->size ||
+	    h.body_size == 0 || h.body_size > broker.cfg.max_message_size)
 		return false;
-	xl = p[6];
-	if (n < 7 + xl + 2)
-		return false;
-	rl = p[7 + xl];
-	if (n != 7 + xl + 1 + rl + 1 || amqp_content_header_check(hf->payload, hf->size, &h) != 0 ||
-	    h.body_size != bf->size || h.body_size == 0 ||
-	    h.body_size > broker.cfg.max_message_size)
-		return false;
-	ch->pending_mandatory = p[n - 1] & 1;
-	ch->pending_immediate = (p[n - 1] >> 1) & 1;
-	ch->pending = message_new((struct amqp_bytes){ p + 7, xl },
-	    (struct amqp_bytes){ p + 8 + xl, rl }, h.raw_properties, h.body_size);
+	ch->pending_mandatory = pf.mandatory;
+	ch->pending_immediate = pf.immediate;
+	ch->pending = message_new(pf.exchange, pf.routing_key, h.raw_properties, h.body_size);
 	message_append_body(ch->pending, bf->payload, bf->size);
 	basic_publish_complete(ch);
 	return true;

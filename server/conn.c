@@ -169,8 +169,7 @@ static void conn_read_enable(struct conn *c, bool on)
 		else
 			bufferevent_disable(c->bev, EV_READ);
 	} else if (on) {
-		if (!event_pending(c->rev, EV_READ, NULL))
-			event_add(c->rev, NULL);
+		event_add(c->rev, NULL); /* no system call when it is already added */
 	} else {
 		event_del(c->rev);
 	}
@@ -207,8 +206,8 @@ struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopbac
 	c->direct_write = direct;
 	c->read_size = READ_MIN;
 	if (direct) {
-		bufferevent_disable(
-		    c->bev, EV_WRITE); /* a new bufferevent starts with it enabled */
+		/* A new bufferevent starts with writing enabled. */
+		bufferevent_disable(c->bev, EV_WRITE);
 		c->rev = event_new(bufferevent_get_base(bev), bufferevent_getfd(bev),
 		    EV_READ | EV_PERSIST, conn_sock_read_cb, c);
 	}
@@ -306,8 +305,7 @@ static void conn_kill(struct conn *c, bool flush)
 		return;
 	if (flush && c->direct_write)
 		conn_write_now(c); /* most often the whole close goes out at once */
-	if (stage_conn == c)       /* written above, or dropped with the connection */
-		stage_commit();
+	conn_unstage(c);           /* written above, or dropped with the connection */
 	if (flush && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
 		c->close_after_flush = true;
 		conn_read_enable(c, false);
@@ -434,9 +432,9 @@ static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 	while ((c = LIST_FIRST(&to_flush)) != NULL) {
 		LIST_REMOVE(c, flush_entry);
 		c->flush_queued = false;
+		/* Once the output is out, what libevent would call. */
 		if (c->state != CONN_DEAD && !c->close_after_flush && conn_write_now(c))
-			conn_write_cb(
-			    c->bev, c); /* what libevent would call once the output is out */
+			conn_write_cb(c->bev, c);
 	}
 }
 

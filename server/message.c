@@ -47,7 +47,7 @@ static void message_free(struct message *m, size_t size)
 	size_t k = (size - 1) / POOL_STEP;
 	struct pool_block *b = (struct pool_block *)m;
 
-	if (size % POOL_STEP != 0 || k >= POOL_CLASSES || pool_len[k] >= POOL_KEEP) {
+	if (k >= POOL_CLASSES || pool_len[k] >= POOL_KEEP) {
 		free(m);
 		return;
 	}

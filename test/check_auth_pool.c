@@ -75,7 +75,7 @@ static int submit(struct auth_pool *p, const char *user, const char *password, v
 {
 	struct auth_credentials c = { amqp_cstr(user), amqp_cstr(password) };
 
-	return auth_pool_submit(p, &c, opaque);
+	return auth_pool_submit(p, &c, opaque, NULL);
 }
 
 static const char *const users[] = { "alice", "alice-pw", "bob", "bob-pw", "carol", "carol-pw" };
@@ -236,14 +236,17 @@ START_TEST(test_pool_removed_user_misses)
 }
 END_TEST
 
-static bool cached(struct auth_pool *p, const char *user, const char *password)
+/* Submit asking for a cached success at once: whether it came so. */
+static bool at_once(struct auth_pool *p, const char *user, const char *password)
 {
 	struct auth_credentials c = { amqp_cstr(user), amqp_cstr(password) };
+	bool now = true;
 
-	return auth_pool_cached(p, &c);
+	ck_assert_int_eq(auth_pool_submit(p, &c, NULL, &now), AUTH_OK);
+	return now;
 }
 
-/* auth_pool_cached answers a cached success at once, and nothing else. */
+/* A submit that asks for it answers a cached success at once, and only that. */
 START_TEST(test_pool_cached_at_once)
 {
 	struct auth_db *db = db_with(4, users, 6);
@@ -252,26 +255,33 @@ START_TEST(test_pool_cached_at_once)
 	struct auth_pool_stats st;
 
 	ck_assert_int_eq(auth_pool_new(NULL, db, &p), AUTH_OK);
-	ck_assert(!cached(p, "alice", "alice-pw")); /* nothing checked yet */
-	ck_assert_int_eq(submit(p, "alice", "alice-pw", NULL), 0);
+	ck_assert(!at_once(p, "alice", "alice-pw")); /* nothing checked yet: through the fd */
 	wait_for(p, &r, 1);
 	ck_assert_int_eq(r.results[0], AUTH_OK);
-	ck_assert(cached(p, "alice", "alice-pw"));
-	ck_assert(!cached(p, "alice", "alice-pw2"));
-	ck_assert(!cached(p, "bob", "alice-pw"));
-	ck_assert(!cached(p, "alice", "alice-p"));
-	auth_pool_stats(p, &st);
-	ck_assert_uint_eq(st.cache_hits, 1);
-	ck_assert_uint_eq(st.submitted, 2);
-	ck_assert_uint_eq(st.verified, 1);
+	ck_assert(at_once(p, "alice", "alice-pw"));
 	/* the answer did not go through the descriptor: nothing is left to complete */
 	ck_assert_uint_eq(auth_pool_complete(p, record, &r), 0);
+	/* other credentials are checked, and refused, the usual way */
+	ck_assert(!at_once(p, "alice", "alice-pw2"));
+	wait_for(p, &r, 2);
+	ck_assert(!at_once(p, "bob", "alice-pw"));
+	wait_for(p, &r, 3);
+	ck_assert_int_eq(r.results[1], AUTH_E_REFUSED);
+	ck_assert_int_eq(r.results[2], AUTH_E_REFUSED);
+	auth_pool_stats(p, &st);
+	ck_assert_uint_eq(st.cache_hits, 1);
+	ck_assert_uint_eq(st.submitted, 4);
+	ck_assert_uint_eq(st.verified, 3);
 	auth_pool_free(p);
+	/* no_cache: never at once */
 	ck_assert_int_eq(
 	    auth_pool_new(&(struct auth_pool_config){ .no_cache = true }, db, &nc), AUTH_OK);
-	ck_assert_int_eq(submit(nc, "alice", "alice-pw", NULL), 0);
-	wait_for(nc, &r, 2);
-	ck_assert(!cached(nc, "alice", "alice-pw")); /* no_cache: never */
+	ck_assert(!at_once(nc, "alice", "alice-pw"));
+	wait_for(nc, &r, 4);
+	ck_assert(!at_once(nc, "alice", "alice-pw"));
+	wait_for(nc, &r, 5);
+	ck_assert_int_eq(r.results[3], AUTH_OK);
+	ck_assert_int_eq(r.results[4], AUTH_OK);
 	auth_pool_free(nc);
 	auth_db_unref(db);
 }

@@ -178,7 +178,7 @@ static int pool_check(struct auth_pool *p, const char *user, const char *passwor
 	struct result r = { 0 };
 	time_t deadline = time(NULL) + 10;
 
-	ck_assert_int_eq(auth_pool_submit(p, &c, NULL), AUTH_OK);
+	ck_assert_int_eq(auth_pool_submit(p, &c, NULL, NULL), AUTH_OK);
 	while (r.count == 0) {
 		ck_assert_msg(time(NULL) < deadline, "no answer from the pool");
 		if (poll(&pfd, 1, 200) > 0)
