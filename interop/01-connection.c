@@ -106,8 +106,17 @@ START_TEST(server_properties_strings)
 		    v->type == AMQP_FIELD_LONGSTR, "%s is of type '%c', not 'S'", keys[i], v->type);
 		ck_assert_msg(v->v.bytes.len > 0, "%s is empty", keys[i]);
 	}
-	if (broker_is_oracle())
-		ck_assert(amqp_bytes_eq_cstr(amqp_table_get(&t, "product")->v.bytes, "RabbitMQ"));
+	/*
+	 * Warren announces itself as the RabbitMQ it follows (clients' test suites choose their
+	 * cases by product and version) and names itself in platform.
+	 */
+	ck_assert(amqp_bytes_eq_cstr(amqp_table_get(&t, "product")->v.bytes, "RabbitMQ"));
+	ck_assert(amqp_bytes_eq_cstr(amqp_table_get(&t, "version")->v.bytes, "3.10.8"));
+	if (!broker_is_oracle()) {
+		struct amqp_bytes p = amqp_table_get(&t, "platform")->v.bytes;
+
+		ck_assert(p.len >= 7 && memcmp(p.ptr, "Warren ", 7) == 0);
+	}
 	amqp_arena_reset(&pool);
 	raw_close(&r);
 }
@@ -245,6 +254,34 @@ START_TEST(client_close_gets_close_ok)
 	m.u.connection_close.reply_text = amqp_cstr("bye");
 	raw_send_method(&r, 0, &m);
 	raw_expect_method(&r, 0, AMQP_ID_connection_close_ok, NULL);
+	raw_close(&r);
+}
+END_TEST
+
+/*
+ * Input after a connection.close (more closes from other threads of the client, a heartbeat):
+ * as RabbitMQ, each close gets its close-ok, the rest is dropped, and the broker leaves closing
+ * the socket to the client. Closing first with that input unread would reset the connection,
+ * and the reset can overtake the close-ok (amqp091-go's TestConcurrentClose saw it).
+ */
+START_TEST(client_close_then_more_input_no_reset)
+{
+	struct amqp_method m = { .id = AMQP_ID_connection_close };
+	struct raw r;
+	int i;
+
+	raw_login(&r, NULL);
+	raw_channel_open(&r, 1);
+	m.u.connection_close.reply_code = 200;
+	m.u.connection_close.reply_text = amqp_cstr("bye");
+	for (i = 0; i < 3; i++)
+		raw_send_method(&r, 0, &m);
+	raw_send_frame(&r, AMQP_FRAME_HEARTBEAT, 0, NULL, 0);
+	raw_send_method(&r, 2, &(struct amqp_method){ .id = AMQP_ID_channel_open });
+	for (i = 0; i < 3; i++)
+		raw_expect_method(&r, 0, AMQP_ID_connection_close_ok, NULL);
+	raw_send_frame(&r, AMQP_FRAME_HEARTBEAT, 0, NULL, 0);
+	raw_expect_quiet(&r, QUIET_MS); /* neither closed nor reset */
 	raw_close(&r);
 }
 END_TEST
@@ -759,6 +796,7 @@ int main(void)
 	tcase_add_test(tc, amqp_1_0_header_answered_with_amqp_0_9_1);
 	tcase_add_test(tc, legacy_0_9_header_accepted);
 	tcase_add_test(tc, client_close_gets_close_ok);
+	tcase_add_test(tc, client_close_then_more_input_no_reset);
 	tcase_add_test(tc, minimum_frame_max_4096_works);
 
 	tc = harness_tcase(s, "refused", TEST_TIMEOUT);

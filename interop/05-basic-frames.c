@@ -150,6 +150,80 @@ START_TEST(message_over_max_size_406)
 }
 END_TEST
 
+/* Publish to a missing exchange on channel 1 and close the channel before reading the answer. */
+static void cross_closes(struct raw *r)
+{
+	struct amqp_method m = { .id = AMQP_ID_channel_close };
+
+	raw_login(r, NULL);
+	raw_channel_open(r, 1);
+	raw_channel_open(r, 2);
+	raw_publish(r, 1, uniq("missing"), "k", "x", 1);
+	m.u.channel_close.reply_code = 200;
+	m.u.channel_close.reply_text = amqp_cstr("bye");
+	raw_send_method(r, 1, &m);
+	/* The broker's close was on its way before ours arrived. */
+	ck_assert_int_eq(raw_next_method(r, &(uint16_t){ 0 }, &m, WAIT_MS), RAW_FRAME);
+	ck_assert_uint_eq(m.id, AMQP_ID_channel_close);
+	ck_assert_uint_eq(m.u.channel_close.reply_code, 404);
+	raw_expect_method(r, 1, AMQP_ID_channel_close_ok, NULL);
+}
+
+/*
+ * Crossed channel.close: the client closes a channel the broker is closing. The broker answers
+ * the client's close and still waits for the close-ok to its own, which amqp091-go, pika and the
+ * Java client send (amqp091-go's TestChannelExceptionWithCloseIssue43); the connection and its
+ * other channels carry on, and the number can be opened again.
+ */
+START_TEST(crossed_channel_close)
+{
+	struct amqp_method ok = { .id = AMQP_ID_channel_close_ok };
+	struct raw r;
+
+	cross_closes(&r);
+	raw_send_method(&r, 1, &ok);
+	raw_ping(&r, 2);
+	raw_channel_open(&r, 1);
+	raw_ping(&r, 1);
+	raw_close(&r);
+}
+END_TEST
+
+/*
+ * The same, but the client (as rabbitmq-c, which hands the broker's close to the application)
+ * never sends that close-ok and opens the number again: as RabbitMQ, a connection error, since
+ * the channel is still closing.
+ */
+START_TEST(crossed_channel_close_then_open_504)
+{
+	struct amqp_method m = { .id = AMQP_ID_channel_open };
+	struct raw r;
+
+	cross_closes(&r);
+	raw_send_method(&r, 1, &m);
+	raw_expect_connection_close(
+	    &r, 504, "CHANNEL_ERROR - second 'channel.open' seen", AMQP_ID_channel_open);
+	raw_close(&r);
+}
+END_TEST
+
+/* channel.open on a channel the broker is closing, before its close is read: the same 504. */
+START_TEST(open_while_closing_504)
+{
+	struct amqp_method m = { .id = AMQP_ID_channel_open };
+	struct raw r;
+
+	raw_login(&r, NULL);
+	raw_channel_open(&r, 1);
+	raw_publish(&r, 1, uniq("missing"), "k", "x", 1);
+	raw_send_method(&r, 1, &m);
+	raw_expect_channel_close(&r, 1, 404, NULL, AMQP_ID_basic_publish);
+	raw_expect_connection_close(
+	    &r, 504, "CHANNEL_ERROR - second 'channel.open' seen", AMQP_ID_channel_open);
+	raw_close(&r);
+}
+END_TEST
+
 void basic_frames_tcases(Suite *s)
 {
 	TCase *tc = harness_tcase(s, "content-frames", TEST_TIMEOUT);
@@ -160,4 +234,7 @@ void basic_frames_tcases(Suite *s)
 	tcase_add_test(tc, method_inside_content_505);
 	tcase_add_test(tc, method_instead_of_header_505);
 	tcase_add_test(tc, message_over_max_size_406);
+	tcase_add_test(tc, crossed_channel_close);
+	tcase_add_test(tc, crossed_channel_close_then_open_504);
+	tcase_add_test(tc, open_while_closing_504);
 }

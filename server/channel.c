@@ -18,7 +18,6 @@ struct channel *channel_open(struct conn *c, uint16_t id)
 	ch->conn = c;
 	ch->id = id;
 	ch->state = CH_OPEN;
-	ch->flow_active = true;
 	LIST_INIT(&ch->consumers);
 	LIST_INIT(&ch->store_waiters);
 	hmap_init(&ch->consumer_tags);
@@ -106,12 +105,17 @@ static void handle_channel(struct channel *ch, const struct amqp_method *m)
 		conn_error(ch->conn, AMQP_CHANNEL_ERROR, m->id, "second 'channel.open' seen");
 		return;
 	case AMQP_ID_channel_flow:
-		ch->flow_active = m->u.channel_flow.active;
+		/*
+		 * As RabbitMQ, which leaves flow control to TCP and connection.blocked: pausing a
+		 * channel's deliveries is refused, and clients' own test suites expect that error.
+		 */
+		if (!m->u.channel_flow.active) {
+			conn_error(ch->conn, AMQP_NOT_IMPLEMENTED, m->id, "active=false");
+			return;
+		}
 		r = (struct amqp_method){ .id = AMQP_ID_channel_flow_ok };
-		r.u.channel_flow_ok.active = ch->flow_active;
+		r.u.channel_flow_ok.active = 1;
 		conn_send_method(ch->conn, ch->id, &r);
-		if (ch->flow_active)
-			channel_kick_consumers(ch);
 		return;
 	case AMQP_ID_channel_flow_ok:
 		/* Warren never sends channel.flow: nothing waits for this (RabbitMQ: 503). */
@@ -369,7 +373,13 @@ void channel_handle_frame(struct channel *ch, const struct amqp_frame *f)
 	int r, ev;
 
 	if (ch->state == CH_CLOSING) {
-		/* Discard all but channel.close and close-ok until the client's close-ok. */
+		/*
+		 * Discard all but channel.close and close-ok until the client's close-ok. As
+		 * RabbitMQ, a close that crossed ours is answered and the channel still waits for the
+		 * close-ok to ours, which clients that see our close send (Go, Java, pika): freeing
+		 * the channel at the client's close would make that close-ok a connection error. An
+		 * open before that close-ok is one, as in RabbitMQ.
+		 */
 		if (f->type != AMQP_FRAME_METHOD ||
 		    amqp_method_decode(f->payload, f->size, &m) != 0)
 			return;
@@ -378,7 +388,9 @@ void channel_handle_frame(struct channel *ch, const struct amqp_frame *f)
 		} else if (m.id == AMQP_ID_channel_close) {
 			m = (struct amqp_method){ .id = AMQP_ID_channel_close_ok };
 			conn_send_method(ch->conn, ch->id, &m);
-			channel_close_done(ch);
+		} else if (m.id == AMQP_ID_channel_open) {
+			conn_error(
+			    ch->conn, AMQP_CHANNEL_ERROR, m.id, "second 'channel.open' seen");
 		}
 		return;
 	}

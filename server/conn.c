@@ -298,6 +298,22 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 	free(c);
 }
 
+/* Forget the connection's pending login and queue load, and its place in the vhost's counts. */
+static void conn_unaccount(struct conn *c)
+{
+	if (c->login_pending)
+		access_cancel(c);
+	c->login_pending = false;
+	if (c->load_wait != NULL)
+		queue_forget_waiter(c->load_wait, c);
+	c->load_wait = NULL;
+	if (c->counted) {
+		c->vhost->nconns--;
+		access_user_conn(c, -1);
+		c->counted = false;
+	}
+}
+
 /* Close the socket now (after whatever is already written is flushed, if flush). */
 static void conn_kill(struct conn *c, bool flush)
 {
@@ -321,15 +337,7 @@ static void conn_kill(struct conn *c, bool flush)
 		LIST_REMOVE(c, flush_entry);
 		c->flush_queued = false;
 	}
-	if (c->login_pending)
-		access_cancel(c);
-	if (c->load_wait != NULL)
-		queue_forget_waiter(c->load_wait, c);
-	if (c->counted) {
-		c->vhost->nconns--;
-		access_user_conn(c, -1);
-		c->counted = false;
-	}
+	conn_unaccount(c);
 	conn_release(c);
 	evtimer_del(c->timer);
 	event_free(c->timer);
@@ -352,6 +360,29 @@ void conn_close_after_flush(struct conn *c)
 	conn_kill(c, true);
 }
 
+/*
+ * The client's connection.close has been answered (the close-ok is in the output): as RabbitMQ,
+ * leave closing the socket to the client. Closing it first with input still unread, such as a
+ * second connection.close from another of the client's threads, would make the kernel send a
+ * reset, which can reach the client before it has read the close-ok. Everything the connection
+ * holds in the broker goes now; its input is read and dropped until the client closes, for at
+ * most CLOSE_TIMEOUT_MS.
+ */
+void conn_linger(struct conn *c)
+{
+	if (c->state == CONN_DEAD || c->close_after_flush)
+		return;
+	conn_release(c);
+	conn_unaccount(c);
+	c->close_after_flush = c->lingering = true;
+	c->blocked = c->read_paused = false;
+	evtimer_del(c->timer);
+	conn_arm_timer(c, CLOSE_TIMEOUT_MS);
+	if (c->direct_write)
+		conn_write_now(c); /* the flush callback passes a closing connection by */
+	conn_read_enable(c, true);
+}
+
 void conn_resume_reading(struct conn *c)
 {
 	if (c->state == CONN_DEAD || c->close_after_flush || c->blocked || c->read_paused ||
@@ -371,7 +402,7 @@ unsigned conn_access_changed(void)
 
 	for (c = LIST_FIRST(&conns); c != NULL; c = next) {
 		next = LIST_NEXT(c, entry);
-		if (c->state == CONN_OPEN && !access_still_allowed(c)) {
+		if (c->state == CONN_OPEN && !c->close_after_flush && !access_still_allowed(c)) {
 			conn_error(c, AMQP_CONNECTION_FORCED, 0,
 			    "user '%s' may no longer use vhost '%s'", c->user, c->vhost->name);
 			n++;
@@ -603,7 +634,9 @@ void conn_close_all(int reply_code, const char *reason)
 
 	for (c = LIST_FIRST(&conns); c != NULL; c = next) {
 		next = LIST_NEXT(c, entry);
-		if (c->state == CONN_OPEN)
+		if (c->lingering)
+			conn_kill(c, false);
+		else if (c->state == CONN_OPEN)
 			conn_error(c, reply_code, 0, "%s", reason);
 		else if (c->state != CONN_CLOSING) {
 			conn_kill(c, false);
@@ -919,6 +952,42 @@ static int conn_take_frames(struct conn *c, struct evbuffer *in)
 	return stop ? -1 : off > 0;
 }
 
+/*
+ * Input after the client's connection.close was answered: as RabbitMQ, each further
+ * connection.close gets a close-ok (a client's other threads may each have sent one); everything
+ * else is dropped.
+ */
+static void conn_linger_input(struct conn *c, struct evbuffer *in)
+{
+	static const uint8_t close_ok[] = { AMQP_FRAME_METHOD, 0, 0, 0, 0, 0, 4, 0, 10, 0, 51,
+		AMQP_FRAME_END };
+	uint8_t hdr[AMQP_FRAME_HEADER_LEN];
+	struct amqp_frame f;
+	const uint8_t *p;
+	size_t len, need;
+
+	while ((len = evbuffer_get_length(in)) >= sizeof(hdr)) {
+		evbuffer_copyout(in, hdr, sizeof(hdr));
+		if (amqp_frame_parse(hdr, sizeof(hdr), c->frame_max, &f, &need) !=
+		    AMQP_E_NEED_MORE) {
+			evbuffer_drain(in, len); /* not a frame: nothing more to answer */
+			return;
+		}
+		if (len < need)
+			return;
+		p = evbuffer_pullup(in, (ssize_t)need);
+		if (amqp_frame_parse(p, need, c->frame_max, &f, &need) == 0 &&
+		    f.type == AMQP_FRAME_METHOD && f.channel == 0 && f.size >= 4 &&
+		    ((uint32_t)f.payload[0] << 24 | (uint32_t)f.payload[1] << 16 |
+		        (uint32_t)f.payload[2] << 8 | f.payload[3]) == AMQP_ID_connection_close) {
+			conn_out_add(c, close_ok, sizeof(close_ok));
+			if (c->direct_write)
+				conn_write_now(c);
+		}
+		evbuffer_drain(in, need);
+	}
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
@@ -929,6 +998,10 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 	const uint8_t *p;
 	int r;
 
+	if (c->lingering) {
+		conn_linger_input(c, in);
+		return;
+	}
 	c->in_read = true;
 	c->last_recv = now_ms(); /* once per read: the clock is the loop's, cached */
 	if (c->login_pending && evbuffer_get_length(in) > READ_MAX) {
@@ -999,6 +1072,8 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 		if (ch->confirm_flush_pending)
 			channel_confirm_flush(ch);
 	}
+	if (c->lingering)
+		conn_linger_input(c, in); /* what came after the connection.close */
 	c->in_read = false; /* c is freed on a later turn of the loop, never during this one */
 }
 
@@ -1008,6 +1083,8 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	size_t len = conn_out_len(c);
 	struct channel *ch;
 
+	if (c->lingering)
+		return; /* the client closes */
 	if (c->close_after_flush) {
 		if (len == 0)
 			conn_kill(c, false);
@@ -1045,6 +1122,11 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	uint64_t now = now_ms(), hb = (uint64_t)c->heartbeat * 1000;
 
+	if (c->lingering) {
+		log_debug("%s: the client did not close the socket after close-ok", c->peer);
+		conn_kill(c, false);
+		return;
+	}
 	if (c->close_after_flush || c->state == CONN_CLOSING) {
 		log_info("%s: no close-ok in time; dropping the connection", c->peer);
 		conn_kill(c, false);

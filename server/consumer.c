@@ -21,7 +21,7 @@ bool consumer_ready(const struct consumer *c)
 {
 	const struct channel *ch = c->ch;
 
-	if (c->cancelled || ch->state != CH_OPEN || !ch->flow_active || conn_output_full(ch->conn))
+	if (c->cancelled || ch->state != CH_OPEN || conn_output_full(ch->conn))
 		return false;
 	if (c->no_ack)
 		return true;

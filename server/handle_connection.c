@@ -54,11 +54,20 @@ void conn_send_start(struct conn *c)
 		gethostname(host, sizeof(host) - 1);
 		snprintf(cluster, sizeof(cluster), "warren@%s", host);
 	}
-	props[0] = str_entry("product", "Warren");
-	props[1] = str_entry("version", PACKAGE_VERSION);
-	props[2] = str_entry("platform", "C11/libevent");
+	/*
+	 * Clients and their test suites choose what to expect by product and version (amqp091-go
+	 * runs its RabbitMQ cases only for product "RabbitMQ"; the Java client's tests compare the
+	 * version with 3.7, 3.8, ...): Warren answers as the RabbitMQ whose behaviour it follows,
+	 * and names itself in platform and information.
+	 */
+	props[0] = str_entry("product", "RabbitMQ");
+	props[1] = str_entry("version", WARREN_RABBITMQ_VERSION);
+	props[2] = str_entry("platform", "Warren " PACKAGE_VERSION " (C11, libevent)");
 	props[3] = str_entry("copyright", "Copyright (c) 2026 the Warren authors");
-	props[4] = str_entry("information", "Warren: an AMQP 0-9-1 broker");
+	props[4] = str_entry("information",
+	    "Warren " PACKAGE_VERSION
+	    ", an AMQP 0-9-1 broker that behaves as RabbitMQ " WARREN_RABBITMQ_VERSION
+	    " towards its clients");
 	props[5] = str_entry("cluster_name", cluster);
 	props[6] =
 	    (struct amqp_table_entry){ amqp_cstr("capabilities"), { .type = AMQP_FIELD_TABLE } };
@@ -312,7 +321,7 @@ void handle_connection(struct conn *c, const struct amqp_method *m)
 		c->close_logged = true;
 		r = (struct amqp_method){ .id = AMQP_ID_connection_close_ok };
 		conn_send_method(c, 0, &r);
-		conn_close_after_flush(c);
+		conn_linger(c);
 		return;
 	case AMQP_ID_connection_close_ok: return; /* a close-ok nobody waits for: nothing to do */
 	case AMQP_ID_connection_blocked:

@@ -18,6 +18,9 @@
 #include "amqp/amqp.h"
 #include "auth/auth.h"
 
+/* The RabbitMQ release whose behaviour Warren follows, announced to clients (server-properties). */
+#define WARREN_RABBITMQ_VERSION "3.10.8"
+
 struct event_base;
 struct event;
 struct bufferevent;
@@ -499,6 +502,7 @@ struct conn {
 	bool block_sent;               /* connection.blocked sent */
 	bool output_full;              /* deliveries paused: output above out_high */
 	bool close_after_flush;        /* the socket closes once the output is written */
+	bool lingering;                /* close-ok sent: input dropped until the client closes */
 	bool read_paused;              /* input paused: the client does not read its answers */
 	bool login_pending;            /* input paused: the password is being checked */
 	bool counted;                  /* counted in its vhost's nconns */
@@ -548,6 +552,7 @@ bool conn_output_full(struct conn *c);
 void conn_set_blocked(struct conn *c, bool block);
 /* Stop reading; close the socket once the output is written. */
 void conn_close_after_flush(struct conn *c);
+void conn_linger(struct conn *c);
 /* Read again after a pause (login, alarm, unread output), if nothing else holds it. */
 void conn_resume_reading(struct conn *c);
 void conn_mem_alarm(bool on);
@@ -593,9 +598,8 @@ struct channel {
 	uint8_t perm_ok_kind, perm_ok_len;
 	uint8_t perm_ok_name[255];
 	enum channel_state state;
-	bool flow_active; /* client's channel.flow */
-	bool confirm;     /* confirm.select done */
-	bool tx;          /* tx.select done */
+	bool confirm; /* confirm.select done */
+	bool tx;      /* tx.select done */
 	struct amqp_assembler asm_state;
 	/* basic.publish being assembled */
 	struct message *pending;

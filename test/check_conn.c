@@ -559,6 +559,14 @@ START_TEST(test_client_close)
 	m.u.connection_close.reply_code = 200;
 	send_method(0, &m);
 	expect_method(0, AMQP_ID_connection_close_ok, &r);
+	/* As RabbitMQ, the client closes the socket; a close sent meanwhile gets its close-ok. */
+	ck_assert(!conn_none_left());
+	send_method(0, &m);
+	expect_method(0, AMQP_ID_connection_close_ok, &r);
+	send_method(1, &(struct amqp_method){ .id = AMQP_ID_channel_open });
+	expect_nothing();                                  /* dropped */
+	bufferevent_flush(client, EV_WRITE, BEV_FINISHED); /* the client closes: EOF */
+	pump();
 	ck_assert(conn_none_left()); /* the broker dropped its side */
 }
 END_TEST
