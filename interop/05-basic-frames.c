@@ -224,6 +224,32 @@ START_TEST(open_while_closing_504)
 }
 END_TEST
 
+/*
+ * Frames for a channel the broker closed, sent after the client's close-ok: another thread of the
+ * client published while it answered the close (streadway/amqp's
+ * TestRepeatedChannelExceptionWithPublishAndMaxProcsIssue46). They are dropped and the connection
+ * carries on; RabbitMQ closes it with 504 (interop/DIFFERENCES.md).
+ */
+START_TEST(late_frames_after_broker_close_dropped)
+{
+	struct amqp_method qos = { .id = AMQP_ID_basic_qos };
+	struct raw r;
+
+	WARREN_ONLY();
+	raw_login(&r, NULL);
+	raw_channel_open(&r, 1);
+	raw_publish(&r, 1, uniq("missing"), "k", "x", 1);
+	raw_expect_channel_close(&r, 1, 404, NULL, AMQP_ID_basic_publish);
+	raw_publish(&r, 1, uniq("missing"), "k", "x", 1);
+	raw_send_method(&r, 1, &qos);
+	raw_channel_open(&r, 2);
+	raw_ping(&r, 2);
+	raw_channel_open(&r, 1);
+	raw_ping(&r, 1);
+	raw_close(&r);
+}
+END_TEST
+
 void basic_frames_tcases(Suite *s)
 {
 	TCase *tc = harness_tcase(s, "content-frames", TEST_TIMEOUT);
@@ -237,4 +263,5 @@ void basic_frames_tcases(Suite *s)
 	tcase_add_test(tc, crossed_channel_close);
 	tcase_add_test(tc, crossed_channel_close_then_open_504);
 	tcase_add_test(tc, open_while_closing_504);
+	tcase_add_test(tc, late_frames_after_broker_close_dropped);
 }

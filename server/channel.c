@@ -384,6 +384,7 @@ void channel_handle_frame(struct channel *ch, const struct amqp_frame *f)
 		    amqp_method_decode(f->payload, f->size, &m) != 0)
 			return;
 		if (m.id == AMQP_ID_channel_close_ok) {
+			conn_note_broker_closed(ch->conn, ch->id);
 			channel_close_done(ch);
 		} else if (m.id == AMQP_ID_channel_close) {
 			m = (struct amqp_method){ .id = AMQP_ID_channel_close_ok };

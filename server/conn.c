@@ -272,6 +272,33 @@ void conn_channel_remove(struct conn *c, struct channel *ch)
 	c->open_channels--;
 }
 
+/*
+ * A channel the broker closed (with an error) and the client acknowledged: frames for it that
+ * are already on their way are dropped, not a connection error. A client may race its close-ok
+ * with a publish from another thread (streadway/amqp's issue 46): against a broker that answers
+ * fast the publish lands after the close-ok. The last four such numbers are remembered, until
+ * they are opened again.
+ */
+void conn_note_broker_closed(struct conn *c, uint16_t id)
+{
+	c->broker_closed[c->broker_closed_next++ % 4] = id;
+}
+
+/* Whether frames for channel id, which is not open, are late ones to drop (see above). */
+static bool conn_late_frame(struct conn *c, uint16_t id, bool open)
+{
+	unsigned i;
+
+	for (i = 0; i < 4; i++) {
+		if (c->broker_closed[i] == id) {
+			if (open)
+				c->broker_closed[i] = 0;
+			return !open;
+		}
+	}
+	return false;
+}
+
 /* ---- teardown ---- */
 
 /* Release what the connection holds in the broker: channels, exclusive queues. */
@@ -773,6 +800,10 @@ static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
 
 	ch = conn_channel(c, f->channel);
 	if (ch == NULL) {
+		if (conn_late_frame(c, f->channel,
+		        f->type == AMQP_FRAME_METHOD && f->size >= 4 && f->payload[0] == 0 &&
+		            f->payload[1] == 20 && f->payload[2] == 0 && f->payload[3] == 10))
+			return;
 		if (f->type == AMQP_FRAME_METHOD &&
 		    (r = amqp_method_decode(f->payload, f->size, &m)) == 0 &&
 		    m.id == AMQP_ID_channel_open) {

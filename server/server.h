@@ -495,6 +495,9 @@ struct conn {
 	LIST_HEAD(, channel) channels;       /* every channel, for iteration */
 	LIST_HEAD(, queue) exclusive_queues; /* deleted when the connection closes */
 	unsigned open_channels;
+	/* channels the broker closed lately (0: none), whose late frames are dropped */
+	uint16_t broker_closed[4];
+	unsigned broker_closed_next;
 	struct event *timer;           /* handshake timeout, heartbeats, close timeout */
 	uint64_t last_recv, last_send; /* ms on the loop clock */
 	bool publisher;                /* has published: blocked by the memory alarm */
@@ -553,6 +556,7 @@ void conn_set_blocked(struct conn *c, bool block);
 /* Stop reading; close the socket once the output is written. */
 void conn_close_after_flush(struct conn *c);
 void conn_linger(struct conn *c);
+void conn_note_broker_closed(struct conn *c, uint16_t id);
 /* Read again after a pause (login, alarm, unread output), if nothing else holds it. */
 void conn_resume_reading(struct conn *c);
 void conn_mem_alarm(bool on);
