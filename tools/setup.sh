@@ -6,7 +6,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 
 PACKAGES="build-essential autoconf automake libtool pkg-config libevent-dev libssl-dev openssl
-libdb5.3-dev check librabbitmq-dev libsasl2-dev clang libclang-rt-14-dev clang-format procps"
+libdb5.3-dev check librabbitmq-dev libsasl2-dev clang libclang-rt-14-dev clang-format procps
+golang-go golang-github-rabbitmq-amqp091-go-dev"
 
 missing=""
 for p in $PACKAGES; do
