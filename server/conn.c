@@ -120,6 +120,9 @@ static void conn_out_add(struct conn *c, const void *p, size_t n)
 static uint8_t scratch[2 * 131072 + 4096];
 
 #define CLOSE_TIMEOUT_MS 3000
+/* After close-ok, close-oks to further closes wait in the output up to this (a client that sends
+ * closes and never reads gets no more). */
+#define LINGER_OUTPUT_MAX 65536
 /* Output above which a connection's input is no longer read, until the output drains. */
 #define READ_PAUSE_OUTPUT (4 * broker.cfg.out_high)
 /*
@@ -1010,7 +1013,8 @@ static void conn_linger_input(struct conn *c, struct evbuffer *in)
 		if (amqp_frame_parse(p, need, c->frame_max, &f, &need) == 0 &&
 		    f.type == AMQP_FRAME_METHOD && f.channel == 0 && f.size >= 4 &&
 		    ((uint32_t)f.payload[0] << 24 | (uint32_t)f.payload[1] << 16 |
-		        (uint32_t)f.payload[2] << 8 | f.payload[3]) == AMQP_ID_connection_close) {
+		        (uint32_t)f.payload[2] << 8 | f.payload[3]) == AMQP_ID_connection_close &&
+		    conn_out_len(c) < LINGER_OUTPUT_MAX) {
 			conn_out_add(c, close_ok, sizeof(close_ok));
 			if (c->direct_write)
 				conn_write_now(c);
