@@ -7,24 +7,10 @@
 # package is missing; tools/setup.sh installs both. Bounded in time: about 5 minutes at worst.
 # Run from the build directory (as make check does), or set WARREND.
 set -euo pipefail
-warrend=${WARREND:-./server/warrend}
 src=/usr/share/gocode/src/github.com/rabbitmq/amqp091-go
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/client-go.XXXXXX")
-pid=""
-
-cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-	echo "client-go: FAIL: $*" >&2
-	[ -f "$tmp/warrend.log" ] && tail -n 30 "$tmp/warrend.log" >&2
-	exit 1
-}
+name=client-go
+# shellcheck source=tools/private-warrend.sh
+. "$(dirname "$0")/../tools/private-warrend.sh"
 
 if ! command -v go >/dev/null || [ ! -f "$src/integration_test.go" ]; then
 	echo "client-go: SKIP: needs golang-go and golang-github-rabbitmq-amqp091-go-dev"
@@ -41,15 +27,7 @@ export GO111MODULE=off GOPATH="$tmp/go:/usr/share/gocode" GOFLAGS=
 	timeout 180 go test -c -tags integration -o "$tmp/suite.test" .) ||
 	fail "cannot build the amqp091-go suite"
 
-# warrend writes its bound address to the FIFO once it listens: read it instead of sleeping.
-mkfifo "$tmp/ready"
-"$warrend" --listen 127.0.0.1:0 --data-dir "$tmp/data" --ready-fd 3 3>"$tmp/ready" \
-	2>"$tmp/warrend.log" &
-pid=$!
-addr=""
-read -r -t 20 addr <"$tmp/ready" || true
-[ -n "$addr" ] || fail "warrend did not report a listening address"
-echo "client-go: warrend (pid $pid) on $addr"
+warrend_start
 
 (cd "$tmp" && AMQP_URL="amqp://guest:guest@$addr/" timeout 240 "$tmp/suite.test" \
 	-test.timeout 200s >"$tmp/suite.log" 2>&1) || {
@@ -59,9 +37,5 @@ echo "client-go: warrend (pid $pid) on $addr"
 tests=$(AMQP_URL=unused "$tmp/suite.test" -test.list '.*' | grep -c '^Test' || true)
 echo "client-go: amqp091-go $(dpkg-query -W -f='${Version}' golang-github-rabbitmq-amqp091-go-dev 2>/dev/null): $tests tests passed"
 
-kill -TERM "$pid"
-status=0
-wait "$pid" || status=$?
-pid=""
-[ "$status" -eq 0 ] || fail "warrend exited with status $status on SIGTERM"
+warrend_stop
 echo "client-go: ok"
