@@ -259,6 +259,27 @@ START_TEST(client_close_gets_close_ok)
 END_TEST
 
 /*
+ * connection.update-secret: as RabbitMQ with its internal users, whose logins never expire, the
+ * secret is accepted without a check (amqplib's updateSecret test sends "new secret"); the
+ * connection carries on as the same user.
+ */
+START_TEST(update_secret_accepted)
+{
+	struct amqp_method m = { .id = AMQP_ID_connection_update_secret };
+	struct raw r;
+
+	raw_login(&r, NULL);
+	m.u.connection_update_secret.new_secret = amqp_cstr("new secret");
+	m.u.connection_update_secret.reason = amqp_cstr("no reason");
+	raw_send_method(&r, 0, &m);
+	raw_expect_method(&r, 0, AMQP_ID_connection_update_secret_ok, NULL);
+	raw_channel_open(&r, 1);
+	raw_ping(&r, 1);
+	raw_close(&r);
+}
+END_TEST
+
+/*
  * Input after a connection.close (more closes from other threads of the client, a heartbeat):
  * as RabbitMQ, each close gets its close-ok, the rest is dropped, and the broker leaves closing
  * the socket to the client. Closing first with that input unread would reset the connection,
@@ -797,6 +818,7 @@ int main(void)
 	tcase_add_test(tc, legacy_0_9_header_accepted);
 	tcase_add_test(tc, client_close_gets_close_ok);
 	tcase_add_test(tc, client_close_then_more_input_no_reset);
+	tcase_add_test(tc, update_secret_accepted);
 	tcase_add_test(tc, minimum_frame_max_4096_works);
 
 	tc = harness_tcase(s, "refused", TEST_TIMEOUT);

@@ -250,6 +250,49 @@ START_TEST(late_frames_after_broker_close_dropped)
 }
 END_TEST
 
+/* Consume from q on channel 1 with tag "ctag", then delete q there: delete-ok, then the cancel. */
+static void delete_consumed_queue(struct raw *r, const char *q, bool durable)
+{
+	struct amqp_method m = { .id = AMQP_ID_queue_declare };
+	uint16_t ch;
+
+	m.u.queue_declare.queue = amqp_cstr(q);
+	m.u.queue_declare.durable = durable;
+	raw_send_method(r, 1, &m);
+	raw_expect_method(r, 1, AMQP_ID_queue_declare_ok, NULL);
+	m = (struct amqp_method){ .id = AMQP_ID_basic_consume };
+	m.u.basic_consume.queue = amqp_cstr(q);
+	m.u.basic_consume.consumer_tag = amqp_cstr("ctag");
+	raw_send_method(r, 1, &m);
+	raw_expect_method(r, 1, AMQP_ID_basic_consume_ok, NULL);
+	m = (struct amqp_method){ .id = AMQP_ID_queue_delete };
+	m.u.queue_delete.queue = amqp_cstr(q);
+	raw_send_method(r, 1, &m);
+	raw_expect_method(r, 1, AMQP_ID_queue_delete_ok, NULL);
+	ck_assert_int_eq(raw_next_method(r, &ch, &m, WAIT_MS), RAW_FRAME);
+	ck_assert_uint_eq(ch, 1);
+	ck_assert_uint_eq(m.id, AMQP_ID_basic_cancel);
+	ck_assert(amqp_bytes_eq_cstr(m.u.basic_cancel.consumer_tag, "ctag"));
+}
+
+/*
+ * queue.delete of a queue consumed on the same channel: as RabbitMQ, queue.delete-ok comes before
+ * the basic.cancel (amqplib's "cancelled consumer" test closes the connection at the cancel), for
+ * a transient and a durable queue (whose delete-ok waits for the store).
+ */
+START_TEST(queue_delete_ok_before_cancel)
+{
+	struct raw r;
+
+	raw_login(&r, NULL);
+	raw_channel_open(&r, 1);
+	delete_consumed_queue(&r, uniq("q"), false);
+	delete_consumed_queue(&r, uniq("dq"), true);
+	raw_ping(&r, 1);
+	raw_close(&r);
+}
+END_TEST
+
 void basic_frames_tcases(Suite *s)
 {
 	TCase *tc = harness_tcase(s, "content-frames", TEST_TIMEOUT);
@@ -264,4 +307,5 @@ void basic_frames_tcases(Suite *s)
 	tcase_add_test(tc, crossed_channel_close_then_open_504);
 	tcase_add_test(tc, open_while_closing_504);
 	tcase_add_test(tc, late_frames_after_broker_close_dropped);
+	tcase_add_test(tc, queue_delete_ok_before_cancel);
 }

@@ -65,7 +65,7 @@ void consumer_cancel(struct consumer *c, bool notify)
 	q->nconsumers--;
 	LIST_REMOVE(c, ch_entry);
 	hmap_del(&ch->consumer_tags, c->tag, c->tag_len);
-	if (notify && ch->conn->caps.cancel_notify && ch->state == CH_OPEN) {
+	if (notify && ch->conn->caps.cancel_notify && ch->state == CH_OPEN && !ch->hold_cancels) {
 		m.u.basic_cancel.consumer_tag =
 		    (struct amqp_bytes){ (const uint8_t *)c->tag, c->tag_len };
 		m.u.basic_cancel.nowait = true;

@@ -204,19 +204,6 @@ void conn_login_done(struct conn *c, bool ok, const char *reason)
 	c->login_pending = false;
 	if (c->state == CONN_DEAD || c->close_after_flush)
 		return;
-	if (c->state == CONN_OPEN) { /* the answer to connection.update-secret */
-		if (!ok) {
-			if (reason != NULL)
-				log_warn("%s: update-secret refused: %s", c->peer, reason);
-			conn_error(c, AMQP_NOT_ALLOWED, AMQP_ID_connection_update_secret,
-			    "Refused to update secret");
-			return;
-		}
-		m = (struct amqp_method){ .id = AMQP_ID_connection_update_secret_ok };
-		conn_send_method(c, 0, &m);
-		conn_resume_reading(c);
-		return;
-	}
 	if (!ok) {
 		if (reason != NULL)
 			snprintf(why, sizeof(why), "%s", reason);
@@ -296,7 +283,7 @@ static void handle_open(struct conn *c, const struct amqp_connection_open *o)
 void handle_connection(struct conn *c, const struct amqp_method *m)
 {
 	struct amqp_method r;
-	struct auth_credentials cr;
+	char name[130], reason[256], rbuf[520];
 
 	switch (m->id) {
 	case AMQP_ID_connection_start_ok:
@@ -330,12 +317,18 @@ void handle_connection(struct conn *c, const struct amqp_method *m)
 	case AMQP_ID_connection_update_secret:
 		if (c->state != CONN_OPEN)
 			break;
-		/* The new secret must be the user's password: checked off the loop like a login. */
-		cr.user = amqp_cstr(c->user);
-		cr.password = m->u.connection_update_secret.new_secret;
-		c->login_pending = true;
-		access_login(c, &cr);
-		(void)r;
+		/*
+		 * As RabbitMQ: the secret is for backends whose logins expire (OAuth 2.0 tokens);
+		 * Warren's, like RabbitMQ's internal one, never do, so it is accepted unchecked. The
+		 * connection keeps its user and permissions either way.
+		 */
+		snprintf(reason, sizeof(reason), "%.*s",
+		    (int)m->u.connection_update_secret.reason.len,
+		    (const char *)m->u.connection_update_secret.reason.ptr);
+		log_info("%s: user '%s' updated secret, reason: %s", c->peer,
+		    printable(c->user, name, sizeof(name)), printable(reason, rbuf, sizeof(rbuf)));
+		r = (struct amqp_method){ .id = AMQP_ID_connection_update_secret_ok };
+		conn_send_method(c, 0, &r);
 		return;
 	default: break;
 	}

@@ -4,6 +4,7 @@
  * reply codes and texts. An empty queue name means the channel's last declared queue, as in
  * RabbitMQ.
  */
+#include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,6 +310,39 @@ static void queue_purge_m(struct channel *ch, const struct amqp_queue_purge *p)
 		reply_after_store(ch, &r);
 }
 
+/*
+ * Delete q and answer: as RabbitMQ, the deleting channel hears delete-ok before the basic.cancel
+ * of its own consumers of q (a client that takes the cancel as the end of its work may close the
+ * connection at once, and the delete would then never see its answer).
+ */
+static void queue_delete_answer(struct channel *ch, struct queue *q)
+{
+	struct amqp_method r = { .id = AMQP_ID_queue_delete_ok },
+	                   m = { .id = AMQP_ID_basic_cancel };
+	struct evbuffer *frames = evbuffer_new();
+	struct consumer *c;
+	uint8_t buf[512];
+	int n;
+
+	TAILQ_FOREACH(c, &q->consumers, q_entry)
+	{
+		if (c->ch != ch)
+			continue;
+		m.u.basic_cancel.consumer_tag =
+		    (struct amqp_bytes){ (const uint8_t *)c->tag, c->tag_len };
+		m.u.basic_cancel.nowait = true;
+		if ((n = amqp_method_frame_encode(ch->id, &m, buf, sizeof(buf))) > 0)
+			evbuffer_add(frames, buf, (size_t)n);
+	}
+	ch->hold_cancels = true;
+	r.u.queue_delete_ok.message_count = (uint32_t)queue_delete(q);
+	ch->hold_cancels = false;
+	if ((n = amqp_method_frame_encode(ch->id, &r, buf, sizeof(buf))) > 0)
+		evbuffer_prepend(frames, buf, (size_t)n);
+	reply_frames_after_store(ch, evbuffer_pullup(frames, -1), evbuffer_get_length(frames));
+	evbuffer_free(frames);
+}
+
 static void queue_delete_m(struct channel *ch, const struct amqp_queue_delete *d)
 {
 	struct vhost *v = ch->conn->vhost;
@@ -333,6 +367,10 @@ static void queue_delete_m(struct channel *ch, const struct amqp_queue_delete *d
 		if (d->if_empty && q->count > 0) {
 			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_delete,
 			    "queue '%s' in vhost '%s' not empty", q->name, v->name);
+			return;
+		}
+		if (!d->nowait && ch->conn->caps.cancel_notify) {
+			queue_delete_answer(ch, q);
 			return;
 		}
 		r.u.queue_delete_ok.message_count = (uint32_t)queue_delete(q);

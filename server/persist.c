@@ -219,26 +219,33 @@ bool persist_confirm_after_flush(struct channel *ch, uint64_t seq)
 
 void reply_after_store(struct channel *ch, const struct amqp_method *m)
 {
-	struct persist_waiter *w;
-	struct batch_ctx *ctx;
 	uint8_t buf[1024];
 	int n;
 
 	/* Nothing written this turn (or no store): the reply goes now. */
-	if (ps.st == NULL || ps.cur == NULL) {
+	if (ps.st == NULL || ps.cur == NULL ||
+	    (n = amqp_method_frame_encode(ch->id, m, buf, sizeof(buf))) < 0) {
 		conn_send_method(ch->conn, ch->id, m);
 		return;
 	}
-	if ((n = amqp_method_frame_encode(ch->id, m, buf, sizeof(buf))) < 0) {
-		conn_send_method(ch->conn, ch->id, m);
+	reply_frames_after_store(ch, buf, (size_t)n);
+}
+
+void reply_frames_after_store(struct channel *ch, const uint8_t *frames, size_t len)
+{
+	struct persist_waiter *w;
+	struct batch_ctx *ctx;
+
+	if (ps.st == NULL || ps.cur == NULL) {
+		conn_send_raw(ch->conn, frames, len);
 		return;
 	}
 	ctx = ps.ctx;
 	w = xcalloc(1, sizeof(*w));
 	w->ch = ch;
-	w->reply = xmalloc((size_t)n);
-	memcpy(w->reply, buf, (size_t)n);
-	w->reply_len = (size_t)n;
+	w->reply = xmalloc(len);
+	memcpy(w->reply, frames, len);
+	w->reply_len = len;
 	LIST_INSERT_HEAD(&ch->store_waiters, w, ch_entry);
 	if (ctx->n == ctx->cap) {
 		ctx->cap = ctx->cap != 0 ? ctx->cap * 2 : 64;

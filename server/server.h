@@ -603,7 +603,9 @@ struct channel {
 	uint8_t perm_ok_name[255];
 	enum channel_state state;
 	bool confirm; /* confirm.select done */
-	bool tx;      /* tx.select done */
+	bool
+	    hold_cancels; /* basic.cancel notices not sent: queue.delete sends them after its reply */
+	bool tx;          /* tx.select done */
 	struct amqp_assembler asm_state;
 	/* basic.publish being assembled */
 	struct message *pending;
@@ -726,6 +728,8 @@ void persist_channel_gone(struct channel *ch);
 int persist_dump(const char *dir, FILE *out, bool verify_only, char *err, size_t errlen);
 /* Send a reply once this turn's store writes are durable (a declare-ok means "it will survive"). */
 void reply_after_store(struct channel *ch, const struct amqp_method *m);
+/* The same for frames already encoded (a reply and what must follow it). */
+void reply_frames_after_store(struct channel *ch, const uint8_t *frames, size_t len);
 
 /* access.c: users, vhosts and permissions (auth/) as the broker applies them. */
 void access_default(void);
