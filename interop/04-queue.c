@@ -150,6 +150,42 @@ START_TEST(redeclare_as_exclusive_405)
 }
 END_TEST
 
+/*
+ * The owner redeclaring its exclusive queue without exclusive: 405 as well, even with every
+ * other property the same (pika's TestQueueRedeclareWithDifferentValues redeclares this way).
+ */
+START_TEST(owner_redeclare_without_exclusive_405)
+{
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("q");
+
+	qdeclare(c, 1, q, false, false, true, false, amqp_empty_table);
+	client_ok(c, "exclusive declare");
+	qdeclare(c, 1, q, false, false, false, false, amqp_empty_table);
+	rpc_channel_error(c, 1, 405, fmt(LOCKED_405, q));
+	client_close(c);
+}
+END_TEST
+
+/*
+ * An exclusive queue is never durable, whatever the declare says: redeclares with either
+ * durable flag are equivalent, and it is gone with its connection.
+ */
+START_TEST(exclusive_queue_never_durable)
+{
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("q");
+
+	qdeclare(c, 1, q, false, true, true, false, amqp_empty_table);
+	client_ok(c, "durable exclusive declare");
+	qdeclare(c, 1, q, false, false, true, false, amqp_empty_table);
+	client_ok(c, "redeclare not durable");
+	qdeclare(c, 1, q, false, true, true, false, amqp_empty_table);
+	client_ok(c, "redeclare durable");
+	client_close(c);
+}
+END_TEST
+
 START_TEST(redeclare_with_new_argument_406)
 {
 	conn_t c = client_connect_ch1();
@@ -919,6 +955,8 @@ int main(void)
 	tcase_add_test(tc, redeclare_other_durable_406);
 	tcase_add_test(tc, redeclare_other_auto_delete_406);
 	tcase_add_test(tc, redeclare_as_exclusive_405);
+	tcase_add_test(tc, owner_redeclare_without_exclusive_405);
+	tcase_add_test(tc, exclusive_queue_never_durable);
 	tcase_add_test(tc, redeclare_with_new_argument_406);
 	tcase_add_test(tc, redeclare_with_other_argument_value_406);
 	tcase_add_test(tc, redeclare_unknown_argument_and_int_width_ok);

@@ -86,14 +86,14 @@ static bool queue_equivalent(
 	const struct amqp_field_value *a, *b;
 	const char *vh = ch->conn->vhost->name;
 	char got[160], now[160];
-	bool ok = true;
+	bool ok = true, durable = d->durable && !d->exclusive; /* as queue_declare */
 	size_t i;
 
-	if (q->durable != d->durable) {
+	if (q->durable != durable) {
 		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare,
 		    "inequivalent arg 'durable' for queue '%s' in vhost '%s': received '%s' but "
 		    "current is '%s'",
-		    q->name, vh, yn(d->durable), yn(q->durable));
+		    q->name, vh, yn(durable), yn(q->durable));
 		return false;
 	}
 	if (q->auto_delete != d->auto_delete) {
@@ -202,7 +202,8 @@ static void queue_declare(struct channel *ch, const struct amqp_queue_declare *d
 	if (!access_check(ch, AMQP_ID_queue_declare, AUTH_CONFIGURE, AUTH_RES_QUEUE, name))
 		return;
 	if ((q = vhost_queue(v, name)) != NULL) {
-		if ((q->exclusive && q->owner != ch->conn) || (d->exclusive && !q->exclusive)) {
+		/* As RabbitMQ, the exclusive flag must match too, even on the owner's connection. */
+		if ((q->exclusive && q->owner != ch->conn) || d->exclusive != q->exclusive) {
 			channel_error(ch, AMQP_RESOURCE_LOCKED, AMQP_ID_queue_declare,
 			    "cannot obtain exclusive access to locked queue '%s' in vhost '%s'. It "
 			    "could be "
@@ -235,7 +236,8 @@ static void queue_declare(struct channel *ch, const struct amqp_queue_declare *d
 		queue_args_free(&qa);
 		return;
 	}
-	q = queue_new(v, name, d->durable, d->exclusive, d->auto_delete,
+	/* As RabbitMQ, an exclusive queue is never durable: it dies with its connection. */
+	q = queue_new(v, name, d->durable && !d->exclusive, d->exclusive, d->auto_delete,
 	    d->exclusive ? ch->conn : NULL, d->arguments, &qa);
 	log_debug("%s: declared queue '%s'", ch->conn->peer, q->name);
 	remember_queue(ch, q);
