@@ -949,5 +949,6 @@ int main(void)
 	tcase_add_test(tc, delivery_tags_count_per_channel_from_1);
 
 	basic_frames_tcases(s);
+	basic_qos_tcases(s);
 	return harness_run(s);
 }

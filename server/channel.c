@@ -486,9 +486,9 @@ uint64_t channel_add_unacked(
 	if (cons != NULL) {
 		cons->refs++;
 		cons->unacked++;
+		ch->unacked_count++; /* as RabbitMQ, basic.get is not held to the prefetch */
 	}
 	q->unacked++;
-	ch->unacked_count++;
 	return u->tag;
 }
 
@@ -499,7 +499,8 @@ static void unacked_settle(struct channel *ch, struct unacked *u, int kind)
 	struct consumer *cons = u->consumer;
 
 	q->unacked--;
-	ch->unacked_count--;
+	if (cons != NULL)
+		ch->unacked_count--;
 	if (kind == 2) {
 		queue_requeue(q, u->m, u->seq, u->expires_at);
 	} else {
@@ -673,8 +674,19 @@ void channel_confirm_flush(struct channel *ch)
 
 void channel_kick_consumers(struct channel *ch)
 {
-	struct consumer *cons;
+	struct consumer *cons, *first = LIST_FIRST(&ch->consumers), *last = NULL;
 
 	LIST_FOREACH(cons, &ch->consumers, ch_entry)
-	broker_kick(cons->queue);
+	{
+		broker_kick(cons->queue);
+		last = cons;
+	}
+	/*
+	 * The queue kicked first takes the credit an ack freed: the first consumer goes last, so
+	 * that a channel-wide prefetch is shared among its queues in turn (as RabbitMQ).
+	 */
+	if (first != NULL && last != first) {
+		LIST_REMOVE(first, ch_entry);
+		LIST_INSERT_AFTER(last, first, ch_entry);
+	}
 }

@@ -23,11 +23,10 @@ bool consumer_ready(const struct consumer *c)
 
 	if (c->cancelled || ch->state != CH_OPEN || conn_output_full(ch->conn))
 		return false;
-	if (c->no_ack)
-		return true;
-	if (c->prefetch != 0 && c->unacked >= c->prefetch)
+	/* As RabbitMQ, a channel at its global prefetch holds back its no-ack consumers too. */
+	if (ch->prefetch_global != 0 && ch->unacked_count >= ch->prefetch_global)
 		return false;
-	return ch->prefetch_global == 0 || ch->unacked_count < ch->prefetch_global;
+	return c->no_ack || c->prefetch == 0 || c->unacked < c->prefetch;
 }
 
 void consumer_deliver(struct consumer *c, struct qentry *e)

@@ -120,11 +120,15 @@ struct message *deadletter_message(struct queue *q, const struct message *m, con
 			deaths.v.array.values[nd++] = old->v.array.values[i];
 	deaths.v.array.n = nd;
 
-	/* New headers: the old ones with x-death replaced and x-first-death-* added once. */
+	/*
+	 * New headers: the old ones with x-death replaced and x-first-death-* added once; with an
+	 * x-dead-letter-routing-key, as RabbitMQ, without CC (the new key replaces every old one).
+	 */
 	nh.entries = amqp_arena_alloc(&pool, (headers.n + 4) * sizeof(*nh.entries));
 	nh.n = 0;
 	for (i = 0; i < headers.n; i++)
-		if (!amqp_bytes_eq_cstr(headers.entries[i].key, "x-death"))
+		if (!amqp_bytes_eq_cstr(headers.entries[i].key, "x-death") &&
+		    !(q->qa.dlx_rk != NULL && amqp_bytes_eq_cstr(headers.entries[i].key, "CC")))
 			nh.entries[nh.n++] = headers.entries[i];
 	nh.entries[nh.n++] = entry("x-death", deaths);
 	if (amqp_table_get(&headers, "x-first-death-reason") == NULL) {

@@ -93,6 +93,18 @@ struct message *direct_reply_rewrite(
 	return nm;
 }
 
+/* Whether name is the "amq.rabbitmq.reply-to.<token>" address of a channel in v consuming it. */
+bool direct_reply_address_alive(struct vhost *v, struct amqp_bytes name)
+{
+	size_t plen = sizeof(REPLY_PREFIX) - 1;
+	struct channel *ch;
+
+	if (name.len <= plen || memcmp(name.ptr, REPLY_PREFIX, plen) != 0)
+		return false;
+	ch = hmap_get(&tokens, name.ptr + plen, name.len - plen);
+	return ch != NULL && ch->reply_tag != NULL && ch->state == CH_OPEN && ch->conn->vhost == v;
+}
+
 /*
  * Deliver m to the channel a "amq.rabbitmq.reply-to.<token>" routing key names. Returns 1 if the
  * key has that form and the channel was found (delivered), 0 if the key has that form but nobody

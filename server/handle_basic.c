@@ -410,6 +410,13 @@ static void basic_get(struct channel *ch, const struct amqp_basic_get *g)
 	    (q = queue_lookup(ch, AMQP_ID_basic_get, qn)) == NULL)
 		return;
 	queue_touch(q);
+	/*
+	 * RabbitMQ hands a message to a waiting consumer as it is enqueued; Warren dispatches after
+	 * the batch. What is waiting for that goes to the consumers before basic.get takes from the
+	 * queue, so a get does not take a message a consumer was due.
+	 */
+	if (q->dispatch_pending)
+		queue_dispatch(q);
 	if (!queue_pop(q, &e)) {
 		if (queue_wait_load(q, ch->conn))
 			return; /* the frame stays unread until the queue's next entries are in */

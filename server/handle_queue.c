@@ -172,7 +172,8 @@ static void queue_declare(struct channel *ch, const struct amqp_queue_declare *d
 	char gen[64], err[512];
 
 	if (d->passive) {
-		if (direct_reply_is_queue(name)) { /* the pseudo-queue always "exists" */
+		/* The pseudo-queue always "exists", and so does a live channel's reply address. */
+		if (direct_reply_is_queue(name) || direct_reply_address_alive(v, name)) {
 			struct amqp_method r = { .id = AMQP_ID_queue_declare_ok };
 			r.u.queue_declare_ok.queue = name;
 			if (!d->nowait)

@@ -617,10 +617,28 @@ static bool queue_over_limit(const struct queue *q, uint64_t extra_bytes)
 	    (q->qa.has_max_bytes && q->bytes + extra_bytes > q->qa.max_bytes);
 }
 
+static struct consumer *queue_pick_consumer(struct queue *q);
+
+/* drop-head: take the head off, dead-lettering it ("maxlen"); false when the queue is empty. */
+static bool queue_drop_head(struct queue *q)
+{
+	struct qring *r = queue_head_ring(q);
+	struct qentry e;
+
+	if (r == NULL)
+		return false;
+	ring_pop(r, &e);
+	q->count--;
+	q->bytes -= e.m->body_size;
+	queue_dead_letter(q, e.m, "maxlen");
+	persist_remove(q, e.m, e.seq);
+	message_unref(e.m);
+	return true;
+}
+
 int queue_publish(struct queue *q, struct message *m)
 {
 	struct qentry e;
-	struct qring *r;
 	struct qpage *pg;
 	unsigned ri;
 	bool stored;
@@ -634,23 +652,23 @@ int queue_publish(struct queue *q, struct message *m)
 			return -1;
 		}
 		/* drop-head: make room from the front, dead-lettering what falls off. */
-		while (queue_over_limit(q, m->body_size) && (r = queue_head_ring(q)) != NULL) {
-			ring_pop(r, &e);
-			q->count--;
-			q->bytes -= e.m->body_size;
-			queue_dead_letter(q, e.m, "maxlen");
-			persist_remove(q, e.m, e.seq);
-			message_unref(e.m);
-		}
+		while (queue_over_limit(q, m->body_size) && queue_drop_head(q))
+			;
 		if (queue_over_limit(q, m->body_size)) {
 			/* Even an empty queue cannot take it (x-max-length 0, or a body too large). */
 			queue_dead_letter(q, m, "maxlen");
 			return 0;
 		}
 	}
+	e.expires_at = entry_expiry(q, m);
+	if (e.expires_at != 0 && e.expires_at <= now_ms() &&
+	    (q->count > 0 || queue_pick_consumer(q) == NULL)) {
+		/* A TTL of 0 with no consumer to take it at once: as RabbitMQ, it dies now. */
+		queue_dead_letter(q, m, "expired");
+		return 0;
+	}
 	e.m = message_ref(m);
 	e.seq = ++q->next_seq;
-	e.expires_at = entry_expiry(q, m);
 	e.redelivered = false;
 	ri = queue_ring_index(q, m);
 	pg = q->pages != NULL ? &q->pages[ri] : NULL;
@@ -683,6 +701,12 @@ void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t ex
 	ring_insert(queue_ring_for(q, m), &e);
 	q->count++;
 	q->bytes += m->body_size;
+	/* As RabbitMQ, a requeue past the limits of a drop-head queue drops from the head. */
+	while (q->qa.overflow == OVERFLOW_DROP_HEAD &&
+	    ((q->qa.has_max_len && q->count > q->qa.max_len) ||
+	        (q->qa.has_max_bytes && q->bytes > q->qa.max_bytes)) &&
+	    queue_drop_head(q))
+		;
 	if (expires_at != 0)
 		queue_schedule_ttl(q);
 	broker_kick(q);

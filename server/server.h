@@ -687,6 +687,7 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct mess
 /* direct_reply.c: RabbitMQ's direct reply-to pseudo-queue. */
 #define DIRECT_REPLY_QUEUE "amq.rabbitmq.reply-to"
 bool direct_reply_is_queue(struct amqp_bytes name);
+bool direct_reply_address_alive(struct vhost *v, struct amqp_bytes name);
 int direct_reply_consume(struct channel *ch, struct amqp_bytes tag, bool no_ack);
 bool direct_reply_cancel(struct channel *ch, struct amqp_bytes tag);
 void direct_reply_release(struct channel *ch);

@@ -1,0 +1,253 @@
+/*
+ * 05-basic-qos.c: the third part of 05-basic (rabbitmq-c): prefetch, requeue, TTL and routing
+ * details that the Java client's own functional tests (QosTests, QueueSizeLimit, PerMessageTTL,
+ * DeadLetterExchange, DirectReplyTo, BindingLifecycle) hold a broker to, each checked against
+ * RabbitMQ 3.10.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "interop/basic.h"
+#include "interop/client.h"
+
+#define CHECK_RPC(c, call) ((void)(call), client_ok((c), #call))
+
+/* The next delivery on channel 1: its consumer tag's first byte; the message is acked if ack. */
+static char next_delivery_tag_letter(conn_t c, bool ack)
+{
+	struct msg m;
+	amqp_basic_deliver_t *d;
+	char letter;
+
+	client_expect(c, 1, AMQP_BASIC_DELIVER_METHOD, &m);
+	d = m.method;
+	letter = ((const char *)d->consumer_tag.bytes)[0];
+	if (ack)
+		ck_assert_int_eq(amqp_basic_ack(c, 1, d->delivery_tag, 0), 0);
+	msg_free(&m);
+	return letter;
+}
+
+/* basic.get is not held to a channel's prefetch: a get left unacked takes no consumer's credit. */
+START_TEST(get_not_counted_by_global_prefetch)
+{
+	conn_t c = client_connect_ch1();
+	const char *q1 = uniq("q"), *q2 = uniq("q");
+	struct msg m;
+
+	declare_queue(c, 1, q1);
+	declare_queue(c, 1, q2);
+	publish(c, 1, "", q1, "got");
+	publish(c, 1, "", q2, "delivered");
+	CHECK_RPC(c, amqp_basic_qos(c, 1, 0, 1, 1));
+	ck_assert(get_msg(c, 1, q1, false, &m)); /* left unacked */
+	msg_free(&m);
+	consume(c, 1, q2, "b", false);
+	expect_deliver(c, 1, "delivered");
+	client_close(c);
+}
+END_TEST
+
+/* A channel at its global prefetch holds back its no-ack consumers too, until an ack. */
+START_TEST(no_ack_consumer_held_by_global_prefetch)
+{
+	conn_t c = client_connect_ch1();
+	const char *q1 = uniq("q"), *q2 = uniq("q");
+	uint64_t tag;
+
+	declare_queue(c, 1, q1);
+	declare_queue(c, 1, q2);
+	CHECK_RPC(c, amqp_basic_qos(c, 1, 0, 1, 1));
+	publish(c, 1, "", q1, "held");
+	consume(c, 1, q1, "a", false);
+	tag = expect_deliver(c, 1, "held");
+	consume(c, 1, q2, "b", true);
+	publish(c, 1, "", q2, "waits");
+	client_quiet(c, QUIET_MS);
+	ck_assert_int_eq(amqp_basic_ack(c, 1, tag, 0), 0);
+	expect_deliver(c, 1, "waits");
+	client_close(c);
+}
+END_TEST
+
+/*
+ * A channel-wide prefetch of 1 over three queues serves each of them, not one queue until it is
+ * empty (RabbitMQ's order is not strictly in turn: the test asks for each within 30).
+ */
+START_TEST(global_prefetch_shared_in_turn)
+{
+	conn_t c = client_connect_ch1();
+	const char *q[3] = { uniq("q"), uniq("q"), uniq("q") };
+	const char *tags[3] = { "a", "b", "c" };
+	bool seen[3] = { false, false, false };
+	int i, j;
+
+	for (i = 0; i < 3; i++) {
+		declare_queue(c, 1, q[i]);
+		for (j = 0; j < 20; j++)
+			publish(c, 1, "", q[i], "m");
+	}
+	CHECK_RPC(c, amqp_basic_qos(c, 1, 0, 1, 1));
+	for (i = 0; i < 3; i++)
+		consume(c, 1, q[i], tags[i], false);
+	for (i = 0; i < 30; i++)
+		seen[next_delivery_tag_letter(c, true) - 'a'] = true;
+	ck_assert_msg(seen[0] && seen[1] && seen[2], "not every queue was served: %d %d %d",
+	    seen[0], seen[1], seen[2]);
+	client_close(c);
+}
+END_TEST
+
+/*
+ * A publish followed at once by basic.get on the same channel: the waiting consumer gets the
+ * message (RabbitMQ hands it over as it is enqueued), the get finds the queue empty.
+ */
+START_TEST(get_after_publish_leaves_the_consumer_its_message)
+{
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("q");
+	amqp_rpc_reply_t r;
+
+	declare_queue(c, 1, q);
+	consume(c, 1, q, "a", true);
+	publish(c, 1, "", q, "for the consumer");
+	r = amqp_basic_get(c, 1, B(q), 1);
+	ck_assert_int_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
+	ck_assert_uint_eq(r.reply.id, AMQP_BASIC_GET_EMPTY_METHOD);
+	expect_deliver(c, 1, "for the consumer");
+	client_close(c);
+}
+END_TEST
+
+/*
+ * A requeue that takes a drop-head queue past x-max-length drops from the head, dead-lettering
+ * ("maxlen") what falls off: here the requeued message, which goes back before the newer one.
+ */
+START_TEST(requeue_past_max_length_drops_head)
+{
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("q"), *dlq = uniq("dlq");
+	uint64_t tag;
+
+	client_open(c, 2);
+	declare_queue(c, 1, dlq);
+	consume(c, 2, dlq, "dl", true);
+	declare_queue_args(c, 1, q,
+	    TABLE(ent_int("x-max-length", 1), ent_str("x-dead-letter-exchange", ""),
+	        ent_str("x-dead-letter-routing-key", dlq)));
+	publish(c, 1, "", q, "old");
+	get_one(c, 1, q, "old", &tag);
+	publish(c, 1, "", q, "new");
+	ck_assert_int_eq(amqp_basic_nack(c, 1, tag, 0, 1), 0);
+	expect_deliver(c, 2, "old"); /* dead-lettered, "maxlen" */
+	ck_assert_uint_eq(queue_count(c, 1, q), 1);
+	expect_get(c, 1, q, "new");
+	client_close(c);
+}
+END_TEST
+
+/*
+ * A message with a TTL of 0 that no consumer can take at once dies at once (dead-lettered as
+ * "expired"): a basic.get right after the publish finds nothing. Per queue and per message.
+ */
+START_TEST(zero_ttl_without_consumer_dies_at_once)
+{
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("q"), *q2 = uniq("q"), *dlq = uniq("dlq");
+	amqp_basic_properties_t p = { 0 };
+	struct msg m;
+
+	declare_queue(c, 1, dlq);
+	declare_queue_args(c, 1, q,
+	    TABLE(ent_int("x-message-ttl", 0), ent_str("x-dead-letter-exchange", ""),
+	        ent_str("x-dead-letter-routing-key", dlq)));
+	declare_queue(c, 1, q2);
+	publish(c, 1, "", q, "gone");
+	ck_assert(!get_msg(c, 1, q, true, &m));
+	p._flags = AMQP_BASIC_EXPIRATION_FLAG;
+	p.expiration = B("0");
+	publish_props(c, 1, "", q2, false, &p, "gone too", 8);
+	ck_assert(!get_msg(c, 1, q2, true, &m));
+	expect_get(c, 1, dlq, "gone");
+	client_close(c);
+}
+END_TEST
+
+/* Dead-lettered with an x-dead-letter-routing-key: the CC header is dropped (the key replaces it). */
+START_TEST(dead_letter_routing_key_drops_cc)
+{
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("q"), *dlq = uniq("dlq"), *other = uniq("other");
+	amqp_basic_properties_t p = { 0 };
+	amqp_field_value_t cc = { .kind = AMQP_FIELD_KIND_ARRAY };
+	amqp_field_value_t keys[1] = { { .kind = AMQP_FIELD_KIND_UTF8 } };
+	amqp_table_entry_t h;
+	struct msg m;
+	uint64_t tag;
+
+	client_open(c, 2);
+	client_open(c, 3);
+	declare_queue(c, 1, dlq);
+	declare_queue(c, 1, other);
+	consume(c, 2, other, "o", true);
+	consume(c, 3, dlq, "d", true);
+	declare_queue_args(c, 1, q,
+	    TABLE(
+	        ent_str("x-dead-letter-exchange", ""), ent_str("x-dead-letter-routing-key", dlq)));
+	keys[0].value.bytes = B(other);
+	cc.value.array = (amqp_array_t){ 1, keys };
+	h = (amqp_table_entry_t){ B("CC"), cc };
+	p._flags = AMQP_BASIC_HEADERS_FLAG;
+	p.headers = (amqp_table_t){ 1, &h };
+	publish_props(c, 1, "", q, false, &p, "x", 1);
+	expect_deliver(c, 2, "x"); /* CC routed it there too */
+	get_one(c, 1, q, "x", &tag);
+	ck_assert_int_eq(amqp_basic_reject(c, 1, tag, 0), 0);
+	client_expect(c, 3, AMQP_BASIC_DELIVER_METHOD, &m);
+	ck_assert(m.props->_flags & AMQP_BASIC_HEADERS_FLAG);
+	ck_assert(table_get(&m.props->headers, "CC") == NULL);
+	ck_assert(table_get(&m.props->headers, "x-death") != NULL);
+	msg_free(&m);
+	client_quiet(c, QUIET_MS); /* and the dead letter did not go to the CC'd queue */
+	client_close(c);
+}
+END_TEST
+
+/* A passive queue.declare of a live channel's reply-to address answers declare-ok. */
+START_TEST(passive_declare_of_reply_to_address)
+{
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("q");
+	amqp_basic_properties_t p = { 0 };
+	amqp_queue_declare_ok_t *ok;
+	struct msg m;
+
+	client_open(c, 2);
+	declare_queue(c, 1, q);
+	consume(c, 1, "amq.rabbitmq.reply-to", "r", true);
+	p._flags = AMQP_BASIC_REPLY_TO_FLAG;
+	p.reply_to = B("amq.rabbitmq.reply-to");
+	publish_props(c, 1, "", q, false, &p, "ask", 3);
+	ck_assert(get_msg(c, 2, q, true, &m));
+	ck_assert(m.props->_flags & AMQP_BASIC_REPLY_TO_FLAG);
+	ok = amqp_queue_declare(c, 2, m.props->reply_to, 1, 0, 0, 0, amqp_empty_table);
+	client_ok(c, "passive declare of the reply-to address");
+	ck_assert(ok != NULL);
+	msg_free(&m);
+	client_close(c);
+}
+END_TEST
+
+void basic_qos_tcases(Suite *s)
+{
+	TCase *tc = harness_tcase(s, "qos-ttl-routing", TEST_TIMEOUT);
+
+	tcase_add_test(tc, get_not_counted_by_global_prefetch);
+	tcase_add_test(tc, no_ack_consumer_held_by_global_prefetch);
+	tcase_add_test(tc, global_prefetch_shared_in_turn);
+	tcase_add_test(tc, get_after_publish_leaves_the_consumer_its_message);
+	tcase_add_test(tc, requeue_past_max_length_drops_head);
+	tcase_add_test(tc, zero_ttl_without_consumer_dies_at_once);
+	tcase_add_test(tc, dead_letter_routing_key_drops_cc);
+	tcase_add_test(tc, passive_declare_of_reply_to_address);
+}
