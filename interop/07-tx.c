@@ -171,6 +171,44 @@ START_TEST(unknown_tag_refused_before_commit_406)
 }
 END_TEST
 
+/*
+ * A tag acked in the open transaction is no longer a live tag (as RabbitMQ, found by the Java
+ * client's InvalidAcksTx): acking it again is 406 at once.
+ */
+START_TEST(double_ack_in_tx_406)
+{
+	conn_t c = client_connect_ch1();
+	const char *q;
+	uint64_t tag = tx_channel_holding_two(c, &q);
+
+	ck_assert_int_eq(amqp_basic_ack(c, 2, tag, 0), 0);
+	ck_assert_int_eq(amqp_basic_ack(c, 2, tag, 0), 0);
+	expect_channel_close(c, 2, 406, NULL);
+	client_close(c);
+}
+END_TEST
+
+/*
+ * basic.recover does not redeliver what the open transaction acked (the Java client's
+ * Transactions.redeliverAckedUncommitted); after a rollback that tag is live again.
+ */
+START_TEST(recover_skips_acked_in_tx)
+{
+	conn_t c = client_connect_ch1();
+	const char *q;
+	uint64_t tag = tx_channel_holding_two(c, &q);
+
+	ck_assert_int_eq(amqp_basic_ack(c, 2, tag, 0), 0); /* "b" */
+	CHECK_RPC(c, amqp_basic_recover(c, 2, 1));
+	expect_get(c, 1, q, "a"); /* requeued by the recover */
+	expect_get(c, 1, q, NULL);
+	CHECK_RPC(c, amqp_tx_rollback(c, 2));
+	CHECK_RPC(c, amqp_basic_recover(c, 2, 1));
+	expect_get(c, 1, q, "b");
+	client_close(c);
+}
+END_TEST
+
 /* A mandatory, unroutable publish is returned at commit, before commit-ok. */
 START_TEST(return_sent_at_commit)
 {
@@ -254,6 +292,8 @@ int main(void)
 	tcase_add_test(tc, ack_after_rollback_commits);
 	tcase_add_test(tc, reject_held_until_commit);
 	tcase_add_test(tc, unknown_tag_refused_before_commit_406);
+	tcase_add_test(tc, double_ack_in_tx_406);
+	tcase_add_test(tc, recover_skips_acked_in_tx);
 	tcase_add_test(tc, return_sent_at_commit);
 	tcase_add_test(tc, rollback_drops_pending_return);
 	tcase_add_test(tc, select_on_confirm_channel_406);

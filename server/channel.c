@@ -36,14 +36,13 @@ static void channel_release(struct channel *ch)
 		consumer_cancel(cons, false);
 	hmap_clear(&ch->consumer_tags);
 	direct_reply_release(ch);
-	channel_requeue_all(ch);
+	channel_requeue_all(ch, false);
 	message_unref(ch->pending);
 	ch->pending = NULL;
 	ch->asm_state = (struct amqp_assembler){ 0 };
 	for (i = 0; i < ch->txp_len; i++)
 		message_unref(ch->txp[i].m);
 	ch->txp_len = 0;
-	ch->txa_len = 0;
 	ch->cs_len = 0;
 	ch->cs_head = 0;
 }
@@ -55,7 +54,6 @@ void channel_free(struct channel *ch)
 	free(ch->ua);
 	free(ch->cs);
 	free(ch->txp);
-	free(ch->txa);
 	free(ch);
 }
 
@@ -483,6 +481,7 @@ uint64_t channel_add_unacked(
 	u->seq = e->seq;
 	u->consumer = cons;
 	u->expires_at = e->expires_at; /* a requeued message keeps its expiry, as RabbitMQ */
+	u->held = 0;
 	if (cons != NULL) {
 		cons->refs++;
 		cons->unacked++;
@@ -542,12 +541,12 @@ static long unacked_find(struct channel *ch, uint64_t tag)
 	if (hi > 0 && tag >= ua_at(ch, 0)->tag && tag - ua_at(ch, 0)->tag < hi) {
 		mid = (size_t)(tag - ua_at(ch, 0)->tag);
 		if (ua_at(ch, mid)->tag == tag)
-			return ua_at(ch, mid)->m != NULL ? (long)mid : -1;
+			return ua_at(ch, mid)->m != NULL && !ua_at(ch, mid)->held ? (long)mid : -1;
 	}
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
 		if (ua_at(ch, mid)->tag == tag)
-			return ua_at(ch, mid)->m != NULL ? (long)mid : -1;
+			return ua_at(ch, mid)->m != NULL && !ua_at(ch, mid)->held ? (long)mid : -1;
 		if (ua_at(ch, mid)->tag < tag)
 			lo = mid + 1;
 		else
@@ -556,15 +555,25 @@ static long unacked_find(struct channel *ch, uint64_t tag)
 	return -1;
 }
 
-int channel_settle(struct channel *ch, uint64_t tag, bool multiple, int kind)
+/* Settle one live entry now, or (hold) mark it to be settled that way at tx.commit. */
+static void unacked_settle_or_hold(struct channel *ch, struct unacked *u, int kind, bool hold)
+{
+	if (u->m == NULL || u->held)
+		return;
+	if (hold)
+		u->held = (uint8_t)(kind + 1);
+	else
+		unacked_settle(ch, u, kind);
+}
+
+int channel_settle(struct channel *ch, uint64_t tag, bool multiple, int kind, bool hold)
 {
 	long at;
 	size_t i;
 
 	if (multiple && tag == 0) { /* everything outstanding */
 		for (i = 0; i < ch->ua_len; i++)
-			if (ua_at(ch, i)->m != NULL)
-				unacked_settle(ch, ua_at(ch, i), kind);
+			unacked_settle_or_hold(ch, ua_at(ch, i), kind, hold);
 		unacked_compact(ch);
 		return 0;
 	}
@@ -572,30 +581,42 @@ int channel_settle(struct channel *ch, uint64_t tag, bool multiple, int kind)
 		return -1;
 	if (multiple) {
 		for (i = 0; i <= (size_t)at; i++)
-			if (ua_at(ch, i)->m != NULL)
-				unacked_settle(ch, ua_at(ch, i), kind);
+			unacked_settle_or_hold(ch, ua_at(ch, i), kind, hold);
 	} else {
-		unacked_settle(ch, ua_at(ch, (size_t)at), kind);
+		unacked_settle_or_hold(ch, ua_at(ch, (size_t)at), kind, hold);
 	}
 	unacked_compact(ch);
 	return 0;
 }
 
-void channel_requeue_all(struct channel *ch)
+void channel_tx_end(struct channel *ch, bool commit)
+{
+	size_t i;
+
+	for (i = 0; i < ch->ua_len; i++) {
+		struct unacked *u = ua_at(ch, i);
+
+		if (u->m == NULL || !u->held)
+			continue;
+		if (commit)
+			unacked_settle(ch, u, u->held - 1);
+		else
+			u->held = 0;
+	}
+	unacked_compact(ch);
+}
+
+void channel_requeue_all(struct channel *ch, bool keep_held)
 {
 	size_t i;
 
 	/* Newest first: each goes back in front of the ones after it. */
 	for (i = ch->ua_len; i-- > 0;)
-		if (ua_at(ch, i)->m != NULL)
+		if (ua_at(ch, i)->m != NULL && !(keep_held && ua_at(ch, i)->held))
 			unacked_settle(ch, ua_at(ch, i), 2);
-	ch->ua_len = 0;
-	ch->ua_head = 0;
-}
-
-bool channel_tag_is_live(struct channel *ch, uint64_t tag)
-{
-	return unacked_find(ch, tag) >= 0;
+	unacked_compact(ch);
+	if (ch->ua_len == 0)
+		ch->ua_head = 0;
 }
 
 /* ---- publisher confirms ---- */

@@ -446,21 +446,11 @@ static void basic_get(struct channel *ch, const struct amqp_basic_get *g)
 /* ack, nack, reject: kind 0 ack, 1 drop (dead-letter), 2 requeue. */
 static void basic_settle(struct channel *ch, uint32_t mid, uint64_t tag, bool multiple, int kind)
 {
-	if (ch->tx) {
-		/* Held until tx.commit; the tag must be live now. */
-		if (!(multiple && tag == 0) && !channel_tag_is_live(ch, tag)) {
-			channel_error(ch, AMQP_PRECONDITION_FAILED, mid,
-			    "unknown delivery tag %llu", (unsigned long long)tag);
-			return;
-		}
-		if (ch->txa_len == ch->txa_cap) {
-			ch->txa_cap = ch->txa_cap != 0 ? ch->txa_cap * 2 : 16;
-			ch->txa = xreallocarray(ch->txa, ch->txa_cap, sizeof(*ch->txa));
-		}
-		ch->txa[ch->txa_len++] = (struct tx_ack){ tag, multiple, (uint8_t)kind };
-		return;
-	}
-	if (channel_settle(ch, tag, multiple, kind) != 0)
+	/*
+	 * In a transaction the tags are settled at tx.commit, but as RabbitMQ they stop being live
+	 * tags at once: a second ack is 406, and basic.recover does not redeliver them.
+	 */
+	if (channel_settle(ch, tag, multiple, kind, ch->tx) != 0)
 		channel_error(ch, AMQP_PRECONDITION_FAILED, mid, "unknown delivery tag %llu",
 		    (unsigned long long)tag);
 }
@@ -498,7 +488,7 @@ void handle_basic(struct channel *ch, const struct amqp_method *m)
 			conn_error(ch->conn, AMQP_NOT_IMPLEMENTED, m->id, "requeue=false");
 			return;
 		}
-		channel_requeue_all(ch);
+		channel_requeue_all(ch, true); /* as RabbitMQ, not what an open tx acked */
 		if (m->id == AMQP_ID_basic_recover) {
 			r = (struct amqp_method){ .id = AMQP_ID_basic_recover_ok };
 			conn_send_method(ch->conn, ch->id, &r);

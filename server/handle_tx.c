@@ -18,9 +18,7 @@ static void tx_commit(struct channel *ch)
 		message_unref(m);
 	}
 	ch->txp_len = 0;
-	for (i = 0; i < ch->txa_len; i++)
-		channel_settle(ch, ch->txa[i].tag, ch->txa[i].multiple, ch->txa[i].kind);
-	ch->txa_len = 0;
+	channel_tx_end(ch, true);
 }
 
 static void tx_rollback(struct channel *ch)
@@ -30,7 +28,7 @@ static void tx_rollback(struct channel *ch)
 	for (i = 0; i < ch->txp_len; i++)
 		message_unref(ch->txp[i].m);
 	ch->txp_len = 0;
-	ch->txa_len = 0;
+	channel_tx_end(ch, false);
 }
 
 void handle_tx(struct channel *ch, const struct amqp_method *m)

@@ -574,6 +574,7 @@ struct unacked {
 	uint64_t seq;
 	struct consumer *consumer; /* holds a reference; NULL for basic.get */
 	uint64_t expires_at;       /* kept when requeued */
+	uint8_t held; /* settled in the open transaction: 1 + how (kind) it settles at tx.commit */
 };
 struct confirm_slot {
 	uint64_t seq;
@@ -582,11 +583,6 @@ struct confirm_slot {
 struct tx_publish {
 	struct message *m;
 	bool mandatory;
-};
-struct tx_ack {
-	uint64_t tag;
-	bool multiple;
-	uint8_t kind; /* 0 ack, 1 reject/nack without requeue, 2 requeue */
 };
 struct channel {
 	struct conn *conn;
@@ -630,8 +626,6 @@ struct channel {
 	/* transactions */
 	struct tx_publish *txp;
 	size_t txp_len, txp_cap;
-	struct tx_ack *txa;
-	size_t txa_len, txa_cap;
 	char last_queue[256]; /* the queue "" stands for */
 	size_t last_queue_len;
 	/* direct reply-to: the consumer tag and this channel's address token */
@@ -657,9 +651,16 @@ uint64_t channel_add_unacked(
     struct channel *ch, struct queue *q, const struct qentry *e, struct consumer *cons);
 /* Record a delivery of queue entry e (its message reference moves to the channel). */
 /* Settle delivery tags: kind 0 ack, 1 drop/dead-letter, 2 requeue. Returns -1 for unknown tags. */
-int channel_settle(struct channel *ch, uint64_t tag, bool multiple, int kind);
-void channel_requeue_all(struct channel *ch);
-bool channel_tag_is_live(struct channel *ch, uint64_t tag);
+/*
+ * Settle (ack 0, drop 1, requeue 2) tag, or every tag up to it (multiple; tag 0: all); with hold
+ * (a transaction), mark them to be settled so at tx.commit: they are no longer live tags.
+ * -1 if tag is not a live one.
+ */
+int channel_settle(struct channel *ch, uint64_t tag, bool multiple, int kind, bool hold);
+/* tx.commit settles the held entries as marked; tx.rollback makes them live again. */
+void channel_tx_end(struct channel *ch, bool commit);
+/* Requeue the unacknowledged messages (keep_held: not those settled in the open transaction). */
+void channel_requeue_all(struct channel *ch, bool keep_held);
 uint64_t channel_confirm_seq(struct channel *ch);
 void channel_confirm(struct channel *ch, uint64_t seq, bool ack);
 void channel_confirm_flush(struct channel *ch);
