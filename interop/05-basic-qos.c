@@ -238,6 +238,29 @@ START_TEST(passive_declare_of_reply_to_address)
 }
 END_TEST
 
+/* CC and BCC must be arrays (the Java client's CcRoutes.nonArray): 406 with RabbitMQ's text. */
+START_TEST(cc_header_not_array_406)
+{
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("q");
+	amqp_basic_properties_t p = { ._flags = AMQP_BASIC_HEADERS_FLAG };
+	amqp_table_entry_t h[2] = { ent_i32("CC", 5), ent_str("BCC", "x") };
+
+	declare_queue(c, 1, q);
+	p.headers = (amqp_table_t){ 1, &h[0] };
+	publish_props(c, 1, "", q, false, &p, "x", 1);
+	expect_channel_close(c, 1, 406,
+	    "PRECONDITION_FAILED - invalid message: "
+	    "{unacceptable_type_in_header,\"CC\",signedint}");
+	client_open(c, 1);
+	p.headers = (amqp_table_t){ 1, &h[1] };
+	publish_props(c, 1, "", q, false, &p, "x", 1);
+	expect_channel_close(c, 1, 406,
+	    "PRECONDITION_FAILED - invalid message: {unacceptable_type_in_header,\"BCC\",longstr}");
+	client_close(c);
+}
+END_TEST
+
 void basic_qos_tcases(Suite *s)
 {
 	TCase *tc = harness_tcase(s, "qos-ttl-routing", TEST_TIMEOUT);
@@ -250,4 +273,5 @@ void basic_qos_tcases(Suite *s)
 	tcase_add_test(tc, zero_ttl_without_consumer_dies_at_once);
 	tcase_add_test(tc, dead_letter_routing_key_drops_cc);
 	tcase_add_test(tc, passive_declare_of_reply_to_address);
+	tcase_add_test(tc, cc_header_not_array_406);
 }
