@@ -192,10 +192,11 @@ static bool cc_headers_valid(struct channel *ch, const struct message *m)
 	amqp_arena_init(&pool);
 	if (amqp_table_decode(p.headers, &pool, &h) == 0) {
 		for (k = 0; k < 2 && ok; k++) {
-			if ((v = amqp_table_get(&h, keys[k])) != NULL && v->type != AMQP_FIELD_ARRAY) {
+			if ((v = amqp_table_get(&h, keys[k])) != NULL &&
+			    v->type != AMQP_FIELD_ARRAY) {
 				channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
-				    "invalid message: {unacceptable_type_in_header,\"%s\",%s}", keys[k],
-				    field_type_name(v->type));
+				    "invalid message: {unacceptable_type_in_header,\"%s\",%s}",
+				    keys[k], field_type_name(v->type));
 				ok = false;
 			}
 		}
