@@ -654,6 +654,29 @@ START_TEST(frame_of_exactly_frame_max_accepted)
 END_TEST
 
 /*
+ * A frame far over frame_max, written whole by a client that reads only afterwards (the Java
+ * client's FrameMax.rejectExceedingFrameMax): the broker answers 501 and goes on reading, dropping
+ * the frame, so the write completes and the client reads the close. A broker that closed at once
+ * would reset the connection under the write (a broken pipe).
+ */
+START_TEST(oversized_frame_written_whole_then_501)
+{
+	struct raw_opts o = { .frame_max = 4096 };
+	size_t n = 4 << 20;
+	uint8_t *payload = calloc(1, n);
+	struct raw r;
+
+	ck_assert(payload != NULL);
+	raw_login(&r, &o);
+	raw_channel_open(&r, 1);
+	raw_send_frame(&r, AMQP_FRAME_BODY, 1, payload, n);
+	raw_expect_connection_close(&r, 501, NULL, 0);
+	free(payload);
+	raw_close(&r);
+}
+END_TEST
+
+/*
  * A frame one byte over frame_max: Warren counts the whole frame, as the spec says. RabbitMQ 3.10
  * only refuses payloads over frame_max, so it accepts frames up to frame_max + 8 bytes.
  */
@@ -844,6 +867,7 @@ int main(void)
 	tcase_add_test(tc, frame_over_frame_max_501);
 	tcase_add_test(tc, frame_of_exactly_frame_max_accepted);
 	tcase_add_test(tc, frame_one_byte_over_frame_max_501);
+	tcase_add_test(tc, oversized_frame_written_whole_then_501);
 	tcase_add_test(tc, bad_frame_end_501);
 	tcase_add_test(tc, unknown_frame_type_501);
 	tcase_add_test(tc, heartbeat_on_channel_1_505);

@@ -173,6 +173,26 @@ START_TEST(zero_ttl_without_consumer_dies_at_once)
 }
 END_TEST
 
+/*
+ * A TTL-0 message reaches a consumer ready for it; rejected with requeue, its TTL is up, so it
+ * dies instead of coming back (the Java client's TTLHandling.zeroTTLDelivery).
+ */
+START_TEST(zero_ttl_requeued_dies)
+{
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("q");
+	uint64_t tag;
+
+	declare_queue_args(c, 1, q, TABLE(ent_int("x-message-ttl", 0)));
+	consume(c, 1, q, "a", false);
+	publish(c, 1, "", q, "once");
+	tag = expect_deliver(c, 1, "once");
+	ck_assert_int_eq(amqp_basic_reject(c, 1, tag, 1), 0);
+	client_quiet(c, QUIET_MS);
+	client_close(c);
+}
+END_TEST
+
 /* Dead-lettered with an x-dead-letter-routing-key: the CC header is dropped (the key replaces it). */
 START_TEST(dead_letter_routing_key_drops_cc)
 {
@@ -271,6 +291,7 @@ void basic_qos_tcases(Suite *s)
 	tcase_add_test(tc, get_after_publish_leaves_the_consumer_its_message);
 	tcase_add_test(tc, requeue_past_max_length_drops_head);
 	tcase_add_test(tc, zero_ttl_without_consumer_dies_at_once);
+	tcase_add_test(tc, zero_ttl_requeued_dies);
 	tcase_add_test(tc, dead_letter_routing_key_drops_cc);
 	tcase_add_test(tc, passive_declare_of_reply_to_address);
 	tcase_add_test(tc, cc_header_not_array_406);

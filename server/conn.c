@@ -888,8 +888,16 @@ static void conn_bad_frame(struct conn *c, int r, const uint8_t *hdr)
 		    c->frame_max);
 	else
 		conn_error(c, amqp_err_reply_code(r), 0, "%s", amqp_strerror(r));
-	/* A broken stream cannot be read further. */
-	conn_kill(c, true);
+	/*
+	 * As RabbitMQ, the client is left to read the close: its input is dropped (frame by frame
+	 * while the stream can still be followed) until its close-ok, its own close of the socket,
+	 * or CLOSE_TIMEOUT_MS. Closing at once, with the rest of an oversized frame unread, would
+	 * reset the connection under the close (the Java client's FrameMax test saw a broken pipe).
+	 */
+	if (c->state == CONN_CLOSING) {
+		c->linger_error = true;
+		conn_linger(c);
+	}
 }
 
 /* Whether the connection takes another frame now. */
@@ -964,7 +972,10 @@ static int conn_take_frames(struct conn *c, struct evbuffer *in)
 			break;
 		if (r != 0) {
 			conn_bad_frame(c, r, p + off);
-			return -1; /* nothing is drained from a connection that closes */
+			if (c->state != CONN_DEAD && off > 0)
+				evbuffer_drain(
+				    in, off); /* what was handled; the rest is the linger's */
+			return -1;
 		}
 		if (is_publish(&f) &&
 		    (n = conn_take_publish(c, &f, p + off + used, v.iov_len - off - used)) > 0) {
@@ -987,9 +998,10 @@ static int conn_take_frames(struct conn *c, struct evbuffer *in)
 }
 
 /*
- * Input after the client's connection.close was answered: as RabbitMQ, each further
- * connection.close gets a close-ok (a client's other threads may each have sent one); everything
- * else is dropped.
+ * Input while lingering: after the client's connection.close was answered, as RabbitMQ, each
+ * further connection.close gets a close-ok (a client's other threads may each have sent one);
+ * after a broken frame, the client's close-ok closes the socket. Everything else is dropped,
+ * oversized frames byte by byte as they come.
  */
 static void conn_linger_input(struct conn *c, struct evbuffer *in)
 {
@@ -999,22 +1011,48 @@ static void conn_linger_input(struct conn *c, struct evbuffer *in)
 	struct amqp_frame f;
 	const uint8_t *p;
 	size_t len, need;
+	uint32_t id;
+	int r;
 
-	while ((len = evbuffer_get_length(in)) >= sizeof(hdr)) {
+	for (;;) {
+		len = evbuffer_get_length(in);
+		if (c->linger_skip > 0) { /* the rest of an oversized frame */
+			need = len < c->linger_skip ? len : c->linger_skip;
+			evbuffer_drain(in, need);
+			c->linger_skip -= (uint32_t)need;
+			len -= need;
+			if (c->linger_skip > 0)
+				return;
+		}
+		if (len < sizeof(hdr))
+			return;
 		evbuffer_copyout(in, hdr, sizeof(hdr));
-		if (amqp_frame_parse(hdr, sizeof(hdr), c->frame_max, &f, &need) !=
-		    AMQP_E_NEED_MORE) {
-			evbuffer_drain(in, len); /* not a frame: nothing more to answer */
+		r = amqp_frame_parse(hdr, sizeof(hdr), c->frame_max, &f, &need);
+		if (r == AMQP_E_FRAME_SIZE) {
+			uint32_t size = (uint32_t)hdr[3] << 24 | (uint32_t)hdr[4] << 16 |
+			    (uint32_t)hdr[5] << 8 | hdr[6];
+			c->linger_skip = size > UINT32_MAX - AMQP_FRAME_OVERHEAD
+			    ? UINT32_MAX
+			    : size + AMQP_FRAME_OVERHEAD;
+			continue;
+		}
+		if (r != AMQP_E_NEED_MORE) {
+			evbuffer_drain(in, len); /* not a frame: the stream cannot be followed */
 			return;
 		}
 		if (len < need)
 			return;
 		p = evbuffer_pullup(in, (ssize_t)need);
+		id = 0;
 		if (amqp_frame_parse(p, need, c->frame_max, &f, &need) == 0 &&
-		    f.type == AMQP_FRAME_METHOD && f.channel == 0 && f.size >= 4 &&
-		    ((uint32_t)f.payload[0] << 24 | (uint32_t)f.payload[1] << 16 |
-		        (uint32_t)f.payload[2] << 8 | f.payload[3]) == AMQP_ID_connection_close &&
-		    conn_out_len(c) < LINGER_OUTPUT_MAX) {
+		    f.type == AMQP_FRAME_METHOD && f.channel == 0 && f.size >= 4)
+			id = (uint32_t)f.payload[0] << 24 | (uint32_t)f.payload[1] << 16 |
+			    (uint32_t)f.payload[2] << 8 | f.payload[3];
+		if (id == AMQP_ID_connection_close_ok && c->linger_error) {
+			conn_kill(c, false); /* the client has read the broker's close */
+			return;
+		}
+		if (id == AMQP_ID_connection_close && conn_out_len(c) < LINGER_OUTPUT_MAX) {
 			conn_out_add(c, close_ok, sizeof(close_ok));
 			if (c->direct_write)
 				conn_write_now(c);

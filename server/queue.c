@@ -693,7 +693,10 @@ void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t ex
 {
 	struct qentry e = { m, seq, expires_at, true };
 
-	if (q->deleted) {
+	if (q->deleted || (expires_at != 0 && expires_at <= now_ms())) {
+		/* As RabbitMQ, a message requeued when its TTL is up (a TTL of 0 too) dies now. */
+		if (!q->deleted)
+			queue_dead_letter(q, m, "expired");
 		persist_remove(q, m, seq);
 		message_unref(m);
 		return;

@@ -506,6 +506,8 @@ struct conn {
 	bool output_full;              /* deliveries paused: output above out_high */
 	bool close_after_flush;        /* the socket closes once the output is written */
 	bool lingering;                /* close-ok sent: input dropped until the client closes */
+	bool linger_error;             /* lingering after a broken frame: its close-ok ends it */
+	uint32_t linger_skip;          /* lingering: bytes left of an oversized frame */
 	bool read_paused;              /* input paused: the client does not read its answers */
 	bool login_pending;            /* input paused: the password is being checked */
 	bool counted;                  /* counted in its vhost's nconns */
