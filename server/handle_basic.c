@@ -147,30 +147,6 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct mess
 	route_result_free(&rr);
 }
 
-/* RabbitMQ's names of field types, as its "unacceptable_type_in_header" error gives them. */
-static const char *field_type_name(int type)
-{
-	switch (type) {
-	case AMQP_FIELD_BOOL: return "bool";
-	case AMQP_FIELD_I8: return "byte";
-	case AMQP_FIELD_U8: return "unsignedbyte";
-	case AMQP_FIELD_I16: return "short";
-	case AMQP_FIELD_U16: return "unsignedshort";
-	case AMQP_FIELD_I32: return "signedint";
-	case AMQP_FIELD_U32: return "unsignedint";
-	case AMQP_FIELD_I64: return "long";
-	case AMQP_FIELD_FLOAT: return "float";
-	case AMQP_FIELD_DOUBLE: return "double";
-	case AMQP_FIELD_DECIMAL: return "decimal";
-	case AMQP_FIELD_LONGSTR: return "longstr";
-	case AMQP_FIELD_BYTES: return "binary";
-	case AMQP_FIELD_TIMESTAMP: return "timestamp";
-	case AMQP_FIELD_TABLE: return "table";
-	case AMQP_FIELD_VOID: return "void";
-	default: return "array";
-	}
-}
-
 /*
  * As RabbitMQ, the CC and BCC headers, when present, must be arrays: otherwise the message is
  * invalid (406). The encoded headers are searched for either key before anything is decoded.
@@ -196,7 +172,7 @@ static bool cc_headers_valid(struct channel *ch, const struct message *m)
 			    v->type != AMQP_FIELD_ARRAY) {
 				channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
 				    "invalid message: {unacceptable_type_in_header,\"%s\",%s}",
-				    keys[k], field_type_name(v->type));
+				    keys[k], field_type_word(v->type));
 				ok = false;
 			}
 		}

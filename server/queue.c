@@ -562,25 +562,31 @@ static void queue_schedule_ttl(struct queue *q)
 	evtimer_add(q->ttl_ev, &tv);
 }
 
+/* Take the head of ring r off the queue and dead-letter it for reason (or drop it). */
+static void queue_drop_entry(struct queue *q, struct qring *r, const char *reason)
+{
+	struct qentry e;
+
+	ring_pop(r, &e);
+	q->count--;
+	q->bytes -= e.m->body_size;
+	queue_dead_letter(q, e.m, reason);
+	persist_remove(q, e.m, e.seq);
+	message_unref(e.m);
+}
+
 /* Drop (dead-letter) expired messages at the ring heads. */
 static void queue_expire_heads(struct queue *q)
 {
 	uint64_t now = 0; /* read when a head has an expiry */
-	struct qentry e;
 	unsigned i;
 
 	for (i = 0; i < q->nrings; i++) {
 		struct qring *r = &q->rings[i];
 		/* Strictly past: a TTL of 0 still reaches a consumer that is ready right away. */
 		while (r->len > 0 && ring_at(r, 0)->expires_at != 0 &&
-		    ring_at(r, 0)->expires_at < (now != 0 ? now : (now = now_ms()))) {
-			ring_pop(r, &e);
-			q->count--;
-			q->bytes -= e.m->body_size;
-			queue_dead_letter(q, e.m, "expired");
-			persist_remove(q, e.m, e.seq);
-			message_unref(e.m);
-		}
+		    ring_at(r, 0)->expires_at < (now != 0 ? now : (now = now_ms())))
+			queue_drop_entry(q, r, "expired");
 		ring_page_in(q, i);
 	}
 }
@@ -623,16 +629,10 @@ static struct consumer *queue_pick_consumer(struct queue *q);
 static bool queue_drop_head(struct queue *q)
 {
 	struct qring *r = queue_head_ring(q);
-	struct qentry e;
 
 	if (r == NULL)
 		return false;
-	ring_pop(r, &e);
-	q->count--;
-	q->bytes -= e.m->body_size;
-	queue_dead_letter(q, e.m, "maxlen");
-	persist_remove(q, e.m, e.seq);
-	message_unref(e.m);
+	queue_drop_entry(q, r, "maxlen");
 	return true;
 }
 
