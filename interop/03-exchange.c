@@ -181,17 +181,35 @@ START_TEST(passive_missing_404)
 END_TEST
 
 /*
- * An unknown type is a channel error 406 in Warren (and in current RabbitMQ). RabbitMQ 3.10 closes
- * the connection: 503 "COMMAND_INVALID - unknown exchange type 'no-such-type'".
+ * An unknown type closes the connection, as RabbitMQ 3.10 (the version Warren announces; later
+ * RabbitMQ makes it a channel error 406): the tests of pika 1.2 and php-amqp 1.11 expect it. Also
+ * for an exchange that exists: the type is checked first.
  */
-START_TEST(unknown_type_406)
+START_TEST(unknown_type_503)
+{
+	conn_t c = client_connect_ch1();
+	const char *x = uniq("x");
+
+	xdeclare(c, 1, x, "no-such-type", false, false, false, false, amqp_empty_table);
+	rpc_connection_error(c, 503, "COMMAND_INVALID - unknown exchange type 'no-such-type'");
+	ck_assert_uint_eq(close_class_id, 40);
+	ck_assert_uint_eq(close_method_id, 10);
+	client_drop(c);
+	c = client_connect_ch1();
+	declare_exchange(c, 1, x, "direct");
+	xdeclare(c, 1, x, "x-no-such-type", false, false, false, false, amqp_empty_table);
+	rpc_connection_error(c, 503, "COMMAND_INVALID - unknown exchange type 'x-no-such-type'");
+	client_drop(c);
+}
+END_TEST
+
+START_TEST(empty_type_503)
 {
 	conn_t c = client_connect_ch1();
 
-	WARREN_ONLY();
-	xdeclare(c, 1, uniq("x"), "no-such-type", false, false, false, false, amqp_empty_table);
-	rpc_channel_error(c, 1, 406, NULL);
-	client_close(c);
+	xdeclare(c, 1, uniq("x"), "", false, false, false, false, amqp_empty_table);
+	rpc_connection_error(c, 503, "COMMAND_INVALID - invalid exchange type ''");
+	client_drop(c);
 }
 END_TEST
 
@@ -451,6 +469,33 @@ START_TEST(exchange_unbind_missing_binding_ok)
 	declare_exchange(c, 1, a, "fanout");
 	declare_exchange(c, 1, b, "fanout");
 	CHECK_RPC(c, amqp_exchange_unbind(c, 1, B(a), B(b), B("k"), amqp_empty_table));
+	client_close(c);
+}
+END_TEST
+
+/*
+ * As RabbitMQ 3.10, exchange.unbind from or to an exchange that no longer exists answers
+ * unbind-ok (aio-pika's clean-up unbinds from an auto-delete exchange that went with its last
+ * binding).
+ */
+START_TEST(exchange_unbind_missing_exchange_ok)
+{
+	conn_t c = client_connect_ch1();
+	const char *src = uniq("x"), *dst = uniq("x");
+
+	CHECK_RPC(c, amqp_exchange_unbind(c, 1, B(dst), B(src), B("k"), amqp_empty_table));
+	declare_exchange(c, 1, dst, "fanout");
+	CHECK_RPC(c, amqp_exchange_unbind(c, 1, B(dst), B(src), B("k"), amqp_empty_table));
+	CHECK_RPC(c, amqp_exchange_unbind(c, 1, B(src), B(dst), B("k"), amqp_empty_table));
+	/* An auto-delete source goes with its last binding; unbinding again is fine. */
+	xdeclare(c, 1, src, "direct", false, false, true, false, amqp_empty_table);
+	client_ok(c, "declare auto-delete");
+	CHECK_RPC(c, amqp_exchange_bind(c, 1, B(dst), B(src), B("k"), amqp_empty_table));
+	CHECK_RPC(c, amqp_exchange_unbind(c, 1, B(dst), B(src), B("k"), amqp_empty_table));
+	xdeclare(c, 1, src, "direct", true, false, false, false, amqp_empty_table);
+	rpc_channel_error(c, 1, 404, fmt("NOT_FOUND - no exchange '%s' in vhost '/'", src));
+	client_open(c, 1);
+	CHECK_RPC(c, amqp_exchange_unbind(c, 1, B(dst), B(src), B("k"), amqp_empty_table));
 	client_close(c);
 }
 END_TEST
@@ -885,7 +930,8 @@ int main(void)
 	tcase_add_test(tc, redeclare_other_arguments_ignored);
 	tcase_add_test(tc, passive_ignores_type_and_flags);
 	tcase_add_test(tc, passive_missing_404);
-	tcase_add_test(tc, unknown_type_406);
+	tcase_add_test(tc, unknown_type_503);
+	tcase_add_test(tc, empty_type_503);
 	tcase_add_test(tc, amq_prefix_new_exchange_403);
 	tcase_add_test(tc, predeclared_exchanges_exist);
 	tcase_add_test(tc, redeclare_amq_direct_non_durable_406);
@@ -914,6 +960,7 @@ int main(void)
 	tcase_add_test(tc, exchange_bind_missing_source_404);
 	tcase_add_test(tc, exchange_bind_missing_destination_404);
 	tcase_add_test(tc, exchange_unbind_missing_binding_ok);
+	tcase_add_test(tc, exchange_unbind_missing_exchange_ok);
 	tcase_add_test(tc, binding_loop_delivers_once_per_queue);
 	tcase_add_test(tc, queue_bound_twice_gets_one_copy);
 	tcase_add_test(tc, publish_to_internal_exchange_403);

@@ -1,7 +1,8 @@
 /*
  * 05-basic-frames: the content of basic.publish frame by frame, which rabbitmq-c always gets
  * right: bodies split into many frames, bodies longer than their header says, headers of the
- * wrong class, methods inside a content sequence, and messages over the maximum size.
+ * wrong class, methods inside a content sequence, and messages over the maximum size; and
+ * commands that must arrive in one read (confirms of unroutable publishes, an ack and a cancel).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -293,6 +294,171 @@ START_TEST(queue_delete_ok_before_cancel)
 }
 END_TEST
 
+/* ---- Commands that arrive in one read ---- */
+
+static void publish_mandatory(struct raw *r, const char *rk, const char *body)
+{
+	struct amqp_method m = { .id = AMQP_ID_basic_publish };
+
+	m.u.basic_publish.routing_key = amqp_cstr(rk);
+	m.u.basic_publish.mandatory = true;
+	raw_send_method(r, 1, &m);
+	raw_send_content(r, 1, NULL, body, strlen(body));
+}
+
+/* The next method must be a basic.ack on channel 1 for this one tag alone. */
+static void expect_single_ack(struct raw *r, uint64_t tag)
+{
+	struct amqp_method m;
+
+	raw_expect_method(r, 1, AMQP_ID_basic_ack, &m);
+	ck_assert_uint_eq(m.u.basic_ack.delivery_tag, tag);
+	ck_assert_msg(!m.u.basic_ack.multiple, "ack %llu is a multiple", (unsigned long long)tag);
+}
+
+/*
+ * Publishes settled as they are handled (unroutable, mandatory or not) each get their own
+ * basic.ack, after the publish's basic.return and before the reply to the next command, also when
+ * they all arrive in one read (php-amqp's publish-with-confirms test waits for two ack callbacks).
+ */
+START_TEST(unroutable_confirms_one_ack_each)
+{
+	struct amqp_method m = { .id = AMQP_ID_confirm_select };
+	struct raw r;
+	const char *none = uniq("no-such-queue");
+
+	raw_login(&r, NULL);
+	raw_channel_open(&r, 1);
+	raw_send_method(&r, 1, &m);
+	raw_expect_method(&r, 1, AMQP_ID_confirm_select_ok, NULL);
+	raw_cork(&r);
+	publish_mandatory(&r, none, "a");
+	publish_mandatory(&r, none, "b");
+	raw_publish(&r, 1, "", none, "c", 1);
+	raw_publish(&r, 1, "", none, "d", 1);
+	m = (struct amqp_method){ .id = AMQP_ID_queue_declare };
+	m.u.queue_declare.queue = amqp_cstr(uniq("q"));
+	raw_send_method(&r, 1, &m);
+	raw_uncork(&r);
+	for (uint64_t tag = 1; tag <= 4; tag++) {
+		if (tag <= 2) {
+			struct amqp_content_header h;
+			uint8_t *body;
+
+			raw_expect_method(&r, 1, AMQP_ID_basic_return, &m);
+			ck_assert_uint_eq(m.u.basic_return.reply_code, 312);
+			raw_expect_content(&r, 1, &h, &body);
+			ck_assert_int_eq(body[0], tag == 1 ? 'a' : 'b');
+			free(body);
+		}
+		expect_single_ack(&r, tag);
+	}
+	raw_expect_method(&r, 1, AMQP_ID_queue_declare_ok, NULL);
+	raw_close(&r);
+}
+END_TEST
+
+static void send_qos_consume(struct raw *r, uint16_t ch, const char *q, const char *tag)
+{
+	struct amqp_method m = { .id = AMQP_ID_basic_qos };
+
+	m.u.basic_qos.prefetch_count = 1;
+	raw_send_method(r, ch, &m);
+	raw_expect_method(r, ch, AMQP_ID_basic_qos_ok, NULL);
+	m = (struct amqp_method){ .id = AMQP_ID_basic_consume };
+	m.u.basic_consume.queue = amqp_cstr(q);
+	m.u.basic_consume.consumer_tag = amqp_cstr(tag);
+	raw_send_method(r, ch, &m);
+	raw_expect_method(r, ch, AMQP_ID_basic_consume_ok, NULL);
+}
+
+/* The next method must be a basic.deliver on ch of body to consumer tag; returns its tag. */
+static uint64_t expect_deliver_raw(
+    struct raw *r, uint16_t ch, const char *ctag, const char *body, bool redelivered)
+{
+	struct amqp_method m;
+	struct amqp_content_header h;
+	uint8_t *b;
+	uint64_t tag;
+
+	raw_expect_method(r, ch, AMQP_ID_basic_deliver, &m);
+	ck_assert(amqp_bytes_eq_cstr(m.u.basic_deliver.consumer_tag, ctag));
+	ck_assert_int_eq(m.u.basic_deliver.redelivered, redelivered);
+	tag = m.u.basic_deliver.delivery_tag;
+	raw_expect_content(r, ch, &h, &b);
+	ck_assert_uint_eq(h.body_size, strlen(body));
+	ck_assert(memcmp(b, body, h.body_size) == 0);
+	free(b);
+	return tag;
+}
+
+/*
+ * basic.ack then basic.cancel in one read, with prefetch 1: the message the ack makes room for
+ * goes to the cancelling consumer before it goes (its cancel-ok may come first, as from RabbitMQ),
+ * so its channel holds it: another consumer with room gets it only after basic.recover, marked
+ * redelivered (php-amqp's basic.recover test).
+ */
+START_TEST(ack_then_cancel_keeps_freed_delivery)
+{
+	struct amqp_method m = { .id = AMQP_ID_basic_ack };
+	const char *q = uniq("q");
+	bool cancelled = false, delivered = false;
+	struct raw r;
+	uint64_t t1, t2;
+	uint16_t ch;
+
+	raw_login(&r, NULL);
+	raw_channel_open(&r, 1);
+	raw_channel_open(&r, 2);
+	raw_queue_declare(&r, 1, q);
+	raw_publish(&r, 1, "", q, "m1", 2);
+	raw_publish(&r, 1, "", q, "m2", 2);
+	raw_publish(&r, 1, "", q, "m3", 2);
+	raw_ping(&r, 1);
+	send_qos_consume(&r, 1, q, "c1");
+	t1 = expect_deliver_raw(&r, 1, "c1", "m1", false);
+	send_qos_consume(&r, 2, q, "c2");
+	t2 = expect_deliver_raw(&r, 2, "c2", "m2", false);
+	raw_cork(&r);
+	m.u.basic_ack.delivery_tag = t1;
+	raw_send_method(&r, 1, &m);
+	m = (struct amqp_method){ .id = AMQP_ID_basic_cancel };
+	m.u.basic_cancel.consumer_tag = amqp_cstr("c1");
+	raw_send_method(&r, 1, &m);
+	raw_uncork(&r);
+	while (!cancelled || !delivered) {
+		struct amqp_content_header h;
+		uint8_t *b;
+
+		ck_assert_int_eq(raw_next_method(&r, &ch, &m, WAIT_MS), RAW_FRAME);
+		ck_assert_uint_eq(ch, 1);
+		if (m.id == AMQP_ID_basic_cancel_ok) {
+			ck_assert(!cancelled);
+			cancelled = true;
+			continue;
+		}
+		ck_assert_msg(m.id == AMQP_ID_basic_deliver && !delivered, "unexpected %s",
+		    amqp_method_str(m.id));
+		ck_assert(amqp_bytes_eq_cstr(m.u.basic_deliver.consumer_tag, "c1"));
+		raw_expect_content(&r, 1, &h, &b);
+		ck_assert(h.body_size == 2 && memcmp(b, "m3", 2) == 0);
+		free(b);
+		delivered = true;
+	}
+	/* Consumer 2 gets room, but m3 is held by channel 1 until it recovers. */
+	m = (struct amqp_method){ .id = AMQP_ID_basic_ack };
+	m.u.basic_ack.delivery_tag = t2;
+	raw_send_method(&r, 2, &m);
+	raw_expect_quiet(&r, QUIET_MS);
+	m = (struct amqp_method){ .id = AMQP_ID_basic_recover };
+	m.u.basic_recover.requeue = true;
+	raw_send_method(&r, 1, &m);
+	raw_expect_method(&r, 1, AMQP_ID_basic_recover_ok, NULL);
+	expect_deliver_raw(&r, 2, "c2", "m3", true);
+	raw_close(&r);
+}
+END_TEST
+
 void basic_frames_tcases(Suite *s)
 {
 	TCase *tc = harness_tcase(s, "content-frames", TEST_TIMEOUT);
@@ -308,4 +474,6 @@ void basic_frames_tcases(Suite *s)
 	tcase_add_test(tc, open_while_closing_504);
 	tcase_add_test(tc, late_frames_after_broker_close_dropped);
 	tcase_add_test(tc, queue_delete_ok_before_cancel);
+	tcase_add_test(tc, unroutable_confirms_one_ack_each);
+	tcase_add_test(tc, ack_then_cancel_keeps_freed_delivery);
 }

@@ -4,6 +4,7 @@
  * DeadLetterExchange, DirectReplyTo, BindingLifecycle) hold a broker to, each checked against
  * RabbitMQ 3.10.
  */
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -260,6 +261,45 @@ START_TEST(passive_declare_of_reply_to_address)
 }
 END_TEST
 
+/*
+ * The address has RabbitMQ's shape, which clients match (php-amqp's tests, aio-pika):
+ * "amq.rabbitmq.reply-to." and two standard-base64 parts joined by '.', the second ending in "==";
+ * each channel gets its own.
+ */
+START_TEST(reply_to_address_shape)
+{
+	static const char shape[] =
+	    "^amq\\.rabbitmq\\.reply-to\\.[A-Za-z0-9+/]+={0,2}\\.[A-Za-z0-9+/]{22}==$";
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("q");
+	amqp_basic_properties_t p = { 0 };
+	char addr[2][256];
+	struct msg m;
+	regex_t re;
+
+	ck_assert_int_eq(regcomp(&re, shape, REG_EXTENDED | REG_NOSUB), 0);
+	declare_queue(c, 1, q);
+	p._flags = AMQP_BASIC_REPLY_TO_FLAG;
+	p.reply_to = B("amq.rabbitmq.reply-to");
+	for (int i = 0; i < 2; i++) {
+		client_open(c, (amqp_channel_t)(2 + i));
+		consume(c, (amqp_channel_t)(2 + i), "amq.rabbitmq.reply-to", "r", true);
+		publish_props(c, (amqp_channel_t)(2 + i), "", q, false, &p, "ask", 3);
+		ck_assert(get_msg(c, 1, q, true, &m));
+		ck_assert(m.props->_flags & AMQP_BASIC_REPLY_TO_FLAG);
+		ck_assert(m.props->reply_to.len < sizeof(addr[i]));
+		memcpy(addr[i], m.props->reply_to.bytes, m.props->reply_to.len);
+		addr[i][m.props->reply_to.len] = '\0';
+		msg_free(&m);
+		ck_assert_msg(
+		    regexec(&re, addr[i], 0, NULL, 0) == 0, "reply-to address '%s'", addr[i]);
+	}
+	ck_assert_str_ne(addr[0], addr[1]);
+	regfree(&re);
+	client_close(c);
+}
+END_TEST
+
 /* CC and BCC must be arrays (the Java client's CcRoutes.nonArray): 406 with RabbitMQ's text. */
 START_TEST(cc_header_not_array_406)
 {
@@ -296,5 +336,6 @@ void basic_qos_tcases(Suite *s)
 	tcase_add_test(tc, zero_ttl_requeued_dies);
 	tcase_add_test(tc, dead_letter_routing_key_drops_cc);
 	tcase_add_test(tc, passive_declare_of_reply_to_address);
+	tcase_add_test(tc, reply_to_address_shape);
 	tcase_add_test(tc, cc_header_not_array_406);
 }

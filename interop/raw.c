@@ -130,12 +130,35 @@ void raw_close(struct raw *r)
 	free(r->buf);
 	free(r->start_payload);
 	r->buf = r->start_payload = NULL;
+	wb_free(&r->out);
+	r->corked = false;
+}
+
+void raw_cork(struct raw *r)
+{
+	r->corked = true;
+}
+
+void raw_uncork(struct raw *r)
+{
+	struct wbuf out = r->out;
+
+	r->corked = false;
+	r->out = (struct wbuf){ 0 };
+	if (out.len > 0)
+		raw_write(r, out.p, out.len);
+	wb_free(&out);
 }
 
 int raw_write_try(struct raw *r, const void *p, size_t n)
 {
 	const uint8_t *b = p;
 	int64_t deadline = now_ms() + WAIT_MS;
+
+	if (r->corked) {
+		wb_bytes(&r->out, p, n);
+		return 0;
+	}
 
 	while (n > 0) {
 		ssize_t k = send(r->fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT);

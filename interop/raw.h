@@ -18,6 +18,12 @@ enum { RAW_EOF = -1, RAW_TIMEOUT = 0, RAW_FRAME = 1 };
 /* For raw_expect_*_close: do not check the class and method ids of the close. */
 #define RAW_ANY_METHOD 0xFFFFFFFFu
 
+/* A growable byte buffer for building frames and tables by hand (big-endian). */
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
 struct raw {
 	int fd;
 	uint8_t *buf; /* bytes received and not yet consumed */
@@ -31,6 +37,9 @@ struct raw {
 	size_t start_len;
 	struct amqp_connection_start start;
 	struct amqp_connection_tune tune;
+	/* Between raw_cork and raw_uncork, writes collect here and go out in one send. */
+	struct wbuf out;
+	bool corked;
 };
 
 /* Login parameters; zero fields take the defaults (guest/guest, "/", PLAIN, the broker's tune). */
@@ -42,11 +51,6 @@ struct raw_opts {
 	bool no_capabilities; /* send client-properties without a capabilities table */
 };
 
-/* A growable byte buffer for building frames and tables by hand (big-endian). */
-struct wbuf {
-	uint8_t *p;
-	size_t len, cap;
-};
 void wb_bytes(struct wbuf *w, const void *p, size_t n);
 void wb_u8(struct wbuf *w, uint8_t v);
 void wb_u16(struct wbuf *w, uint16_t v);
@@ -65,6 +69,12 @@ void raw_close(struct raw *r);
 
 /* Write all bytes; the first fails the test on error, the second returns -1 (peer gone). */
 void raw_write(struct raw *r, const void *p, size_t n);
+/*
+ * Collect what the next raw_* calls write and send it in one write at raw_uncork, so that the
+ * broker reads the frames together (one read, for what fits its buffer).
+ */
+void raw_cork(struct raw *r);
+void raw_uncork(struct raw *r);
 int raw_write_try(struct raw *r, const void *p, size_t n);
 void raw_send_frame(struct raw *r, uint8_t type, uint16_t channel, const void *payload, size_t n);
 void raw_send_method(struct raw *r, uint16_t channel, const struct amqp_method *m);

@@ -638,29 +638,68 @@ uint64_t channel_confirm_seq(struct channel *ch)
 	}
 	s = &ch->cs[(ch->cs_head + ch->cs_len++) & (ch->cs_cap - 1)];
 	s->seq = ++ch->confirm_next;
-	s->state = 0;
+	s->state = CONFIRM_PENDING;
 	return s->seq;
+}
+
+static struct confirm_slot *confirm_slot(struct channel *ch, uint64_t seq)
+{
+	struct confirm_slot *front;
+
+	if (ch->cs_len == 0)
+		return NULL;
+	front = &ch->cs[ch->cs_head];
+	if (seq < front->seq || seq - front->seq >= ch->cs_len)
+		return NULL;
+	return &ch->cs[(ch->cs_head + (size_t)(seq - front->seq)) & (ch->cs_cap - 1)];
+}
+
+static void confirm_send(struct channel *ch, uint64_t tag, bool multiple, bool ack)
+{
+	struct amqp_method m;
+
+	if (ack) {
+		m = (struct amqp_method){ .id = AMQP_ID_basic_ack };
+		m.u.basic_ack.delivery_tag = tag;
+		m.u.basic_ack.multiple = multiple;
+	} else {
+		m = (struct amqp_method){ .id = AMQP_ID_basic_nack };
+		m.u.basic_nack.delivery_tag = tag;
+		m.u.basic_nack.multiple = multiple;
+		m.u.basic_nack.requeue = false;
+	}
+	conn_send_method(ch->conn, ch->id, &m);
 }
 
 void channel_confirm(struct channel *ch, uint64_t seq, bool ack)
 {
-	struct confirm_slot *front;
-	size_t idx;
+	struct confirm_slot *s = confirm_slot(ch, seq);
 
-	if (ch->cs_len == 0)
+	if (s == NULL || s->state != CONFIRM_PENDING)
 		return;
-	front = &ch->cs[ch->cs_head];
-	if (seq < front->seq || seq - front->seq >= ch->cs_len)
-		return;
-	idx = (ch->cs_head + (size_t)(seq - front->seq)) & (ch->cs_cap - 1);
-	ch->cs[idx].state = ack ? 1 : 2;
+	s->state = ack ? CONFIRM_ACK : CONFIRM_NACK;
 	ch->confirm_flush_pending = true;
 }
 
-/* Send the decided confirms at the front: runs of the same answer become one multiple. */
+void channel_confirm_now(struct channel *ch, uint64_t seq, bool ack)
+{
+	struct confirm_slot *s;
+
+	channel_confirm_flush(ch); /* what was decided before goes first */
+	if ((s = confirm_slot(ch, seq)) == NULL || s->state != CONFIRM_PENDING)
+		return;
+	if (ch->state == CH_OPEN)
+		confirm_send(ch, seq, false, ack);
+	s->state = CONFIRM_SENT;
+	channel_confirm_flush(ch); /* pops it when it was at the front */
+}
+
+/*
+ * Send the decided confirms at the front: runs of the same answer become one multiple. A run
+ * stops at a confirm already sent on its own, which is then dropped.
+ */
 void channel_confirm_flush(struct channel *ch)
 {
-	struct amqp_method m;
 	struct confirm_slot *s;
 	uint64_t last;
 	uint8_t state;
@@ -669,7 +708,7 @@ void channel_confirm_flush(struct channel *ch)
 	ch->confirm_flush_pending = false;
 	if (ch->state != CH_OPEN)
 		return;
-	while (ch->cs_len > 0 && (s = &ch->cs[ch->cs_head])->state != 0) {
+	while (ch->cs_len > 0 && (s = &ch->cs[ch->cs_head])->state != CONFIRM_PENDING) {
 		state = s->state;
 		run = 0;
 		last = s->seq;
@@ -679,17 +718,8 @@ void channel_confirm_flush(struct channel *ch)
 			ch->cs_len--;
 			run++;
 		}
-		if (state == 1) {
-			m = (struct amqp_method){ .id = AMQP_ID_basic_ack };
-			m.u.basic_ack.delivery_tag = last;
-			m.u.basic_ack.multiple = run > 1;
-		} else {
-			m = (struct amqp_method){ .id = AMQP_ID_basic_nack };
-			m.u.basic_nack.delivery_tag = last;
-			m.u.basic_nack.multiple = run > 1;
-			m.u.basic_nack.requeue = false;
-		}
-		conn_send_method(ch->conn, ch->id, &m);
+		if (state != CONFIRM_SENT)
+			confirm_send(ch, last, run > 1, state == CONFIRM_ACK);
 	}
 }
 

@@ -9,11 +9,56 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "server/server.h"
 
 #define REPLY_PREFIX "amq.rabbitmq.reply-to."
 
 static struct hmap tokens; /* token -> channel */
+
+/*
+ * A token in RabbitMQ's shape, which clients match: two base64 parts joined by '.'. RabbitMQ's
+ * first part encodes the consuming channel's Erlang process id (31 bytes in the external term
+ * format: node "reply@<8 digits>", id, serial, creation; 44 characters ending in "=="), its
+ * second 16 random bytes (24 characters ending in "=="). Warren writes the same 31 bytes with the
+ * channel's serial number as the id and serial, and a creation number drawn once per process; the
+ * second part makes the address unguessable.
+ */
+static void make_token(char *out, size_t outlen)
+{
+	static uint32_t creation, node;
+	static uint64_t serial;
+	uint8_t pid[31], rnd[16];
+	unsigned char p1[48], p2[32];
+	char name[16];
+	uint32_t words[3];
+	uint64_t id;
+	size_t i;
+
+	if (creation == 0) {
+		arc4random_buf(&creation, sizeof(creation));
+		creation |= 1;
+		node = arc4random_uniform(100000000);
+	}
+	id = ++serial;
+	snprintf(name, sizeof(name), "reply@%08u", (unsigned)node);
+	pid[0] = 131; /* the external term format's version */
+	pid[1] = 'X'; /* NEW_PID_EXT */
+	pid[2] = 'v'; /* ATOM_UTF8_EXT, a 16-bit length, the node's name */
+	pid[3] = 0;
+	pid[4] = 14;
+	memcpy(pid + 5, name, 14);
+	words[0] = (uint32_t)(id & 0x7fff); /* id, serial, creation: big-endian 32-bit words */
+	words[1] = (uint32_t)(id >> 15);
+	words[2] = creation;
+	for (i = 0; i < 12; i++)
+		pid[19 + i] = (uint8_t)(words[i / 4] >> (24 - 8 * (i % 4)));
+	arc4random_buf(rnd, sizeof(rnd));
+	EVP_EncodeBlock(p1, pid, sizeof(pid));
+	EVP_EncodeBlock(p2, rnd, sizeof(rnd));
+	snprintf(out, outlen, "%s.%s", (const char *)p1, (const char *)p2);
+}
 
 bool direct_reply_is_queue(struct amqp_bytes name)
 {
@@ -25,8 +70,8 @@ int direct_reply_consume(struct channel *ch, struct amqp_bytes tag, bool no_ack)
 	if (!no_ack)
 		return -1;
 	if (ch->reply_tag == NULL) {
-		char token[64];
-		generate_name("", token, sizeof(token));
+		char token[96];
+		make_token(token, sizeof(token));
 		ch->reply_token = xstrdup(token);
 		hmap_put(&tokens, ch->reply_token, strlen(ch->reply_token), ch);
 	}

@@ -115,7 +115,7 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct mess
 			if (r == 0 && mandatory)
 				send_return(ch, m, AMQP_NO_ROUTE, "NO_ROUTE");
 			if (confirm)
-				channel_confirm(ch, seq, true);
+				channel_confirm_now(ch, seq, true);
 			return;
 		}
 	}
@@ -140,8 +140,13 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct mess
 				ch->conn->feeds_long_queue = true;
 		}
 	}
-	/* A persistent message in a durable queue is confirmed once the store has it on disk. */
-	if (confirm && (rejected || !stored || !persist_confirm_after_flush(ch, seq)))
+	/*
+	 * A persistent message in a durable queue is confirmed once the store has it on disk; an
+	 * unroutable one at once, on its own.
+	 */
+	if (confirm && rr.n == 0)
+		channel_confirm_now(ch, seq, true);
+	else if (confirm && (rejected || !stored || !persist_confirm_after_flush(ch, seq)))
 		channel_confirm(ch, seq, !rejected);
 	message_unref(stripped);
 	route_result_free(&rr);
@@ -427,6 +432,13 @@ static void basic_cancel(struct channel *ch, const struct amqp_basic_cancel *bc)
 	    hmap_get(&ch->consumer_tags, bc->consumer_tag.ptr, bc->consumer_tag.len);
 	struct amqp_method r = { .id = AMQP_ID_basic_cancel_ok };
 
+	/*
+	 * What an ack just before freed (prefetch credit) goes to this consumer before it goes, as
+	 * RabbitMQ's queue sees the ack and then the cancel: the channel holds those deliveries for
+	 * basic.recover, or they are requeued when it closes.
+	 */
+	if (c != NULL && c->queue->dispatch_pending)
+		queue_dispatch(c->queue);
 	r.u.basic_cancel_ok.consumer_tag = bc->consumer_tag;
 	if (!bc->nowait)
 		conn_send_method(ch->conn, ch->id, &r);

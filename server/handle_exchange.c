@@ -130,8 +130,14 @@ static void exchange_declare(struct channel *ch, const struct amqp_exchange_decl
 		}
 		goto ok;
 	}
+	/* As RabbitMQ 3.10 (the version Warren announces): a connection error, not a channel one. */
+	if (d->type.len == 0) {
+		conn_error(ch->conn, AMQP_COMMAND_INVALID, AMQP_ID_exchange_declare,
+		    "invalid exchange type ''");
+		return;
+	}
 	if (exchange_type_parse(d->type, &type) != 0) {
-		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_exchange_declare,
+		conn_error(ch->conn, AMQP_COMMAND_INVALID, AMQP_ID_exchange_declare,
 		    "unknown exchange type '" NAMEF "'", NAMEA(d->type));
 		return;
 	}
@@ -257,12 +263,23 @@ static void exchange_bind_m(struct channel *ch, const struct amqp_method *m)
 	if (!access_check(ch, m->id, AUTH_WRITE, AUTH_RES_EXCHANGE, dst) ||
 	    !access_check(ch, m->id, AUTH_READ, AUTH_RES_EXCHANGE, src))
 		return;
-	if ((xd = vhost_exchange(v, dst)) == NULL) {
+	xd = vhost_exchange(v, dst);
+	xs = vhost_exchange(v, src);
+	if (!bind && (xd == NULL || xs == NULL)) {
+		/*
+		 * As RabbitMQ 3.10, unbinding from or to an exchange that is gone (an auto-delete source
+		 * went with its last binding) succeeds: there is nothing left to unbind.
+		 */
+		if (!nowait)
+			reply_after_store(ch, &r);
+		return;
+	}
+	if (xd == NULL) {
 		channel_error(ch, AMQP_NOT_FOUND, m->id, "no exchange '" NAMEF "' in vhost '%s'",
 		    NAMEA(dst), v->name);
 		return;
 	}
-	if ((xs = vhost_exchange(v, src)) == NULL) {
+	if (xs == NULL) {
 		channel_error(ch, AMQP_NOT_FOUND, m->id, "no exchange '" NAMEF "' in vhost '%s'",
 		    NAMEA(src), v->name);
 		return;

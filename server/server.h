@@ -578,9 +578,11 @@ struct unacked {
 	uint64_t expires_at;       /* kept when requeued */
 	uint8_t held; /* settled in the open transaction: 1 + how (kind) it settles at tx.commit */
 };
+/* A publish's confirm: undecided, decided (sent at the next flush), or already sent on its own. */
+enum confirm_state { CONFIRM_PENDING, CONFIRM_ACK, CONFIRM_NACK, CONFIRM_SENT };
 struct confirm_slot {
 	uint64_t seq;
-	uint8_t state; /* 0 pending, 1 ack, 2 nack */
+	uint8_t state; /* enum confirm_state */
 };
 struct tx_publish {
 	struct message *m;
@@ -666,6 +668,12 @@ void channel_requeue_all(struct channel *ch, bool keep_held);
 uint64_t channel_confirm_seq(struct channel *ch);
 void channel_confirm(struct channel *ch, uint64_t seq, bool ack);
 void channel_confirm_flush(struct channel *ch);
+/*
+ * The confirm of a publish settled as it is handled (unroutable, a direct reply): sent now, on
+ * its own, after its basic.return and before the channel's next command, as RabbitMQ does, even
+ * while confirms of earlier publishes wait for the store.
+ */
+void channel_confirm_now(struct channel *ch, uint64_t seq, bool ack);
 void channel_kick_consumers(struct channel *ch);
 
 /* handle_*.c: one handler per AMQP class; each returns nothing and reports errors itself. */
