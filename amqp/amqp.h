@@ -286,6 +286,17 @@ enum amqp_method_id {
 };
 #undef METHOD
 
+/*
+ * Each method's place in methods.def (and in amqp_methods[]), for tables indexed by method:
+ * AMQP_IDX_basic_publish, ...
+ */
+#define METHOD(cls, m, wire, cid, mid, flags, fields) AMQP_IDX_##cls##_##m,
+enum amqp_method_index {
+#include "amqp/methods.def"
+	AMQP_NMETHODS
+};
+#undef METHOD
+
 struct amqp_method {
 	uint32_t id; /* enum amqp_method_id */
 	union {
@@ -315,6 +326,8 @@ const char *amqp_method_str(uint32_t id); /* "basic.publish", or "unknown" */
 bool amqp_method_carries_content(uint32_t id);
 /* The method's AMQP_MF_* flags, or -1 for an unknown id. */
 int amqp_method_flags(uint32_t id);
+/* The method's enum amqp_method_index, or -1 for an unknown id. */
+int amqp_method_index(uint32_t id);
 uint16_t amqp_method_class(uint32_t id);
 
 /*

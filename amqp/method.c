@@ -217,6 +217,18 @@ int amqp_method_flags(uint32_t id)
 	}
 }
 
+int amqp_method_index(uint32_t id)
+{
+	switch (id) {
+#define METHOD(cls, mm, wire, ci, mi, flags, fields) \
+	case AMQP_ID_##cls##_##mm:                   \
+		return AMQP_IDX_##cls##_##mm;
+#include "amqp/methods.def"
+#undef METHOD
+	default: return -1;
+	}
+}
+
 bool amqp_method_carries_content(uint32_t id)
 {
 	int flags = amqp_method_flags(id);

@@ -93,124 +93,46 @@ void channel_error(struct channel *ch, int code, uint32_t method_id, const char 
 	channel_release(ch);
 }
 
-/* channel-class methods on an open channel. */
-static void handle_channel(struct channel *ch, const struct amqp_method *m)
-{
-	struct amqp_method r;
+/* ---- The channel and access classes on an open channel ---- */
 
-	switch (m->id) {
-	case AMQP_ID_channel_open:
-		conn_error(ch->conn, AMQP_CHANNEL_ERROR, m->id, "second 'channel.open' seen");
-		return;
-	case AMQP_ID_channel_flow:
-		/*
-		 * As RabbitMQ, which leaves flow control to TCP and connection.blocked: pausing a
-		 * channel's deliveries is refused, and clients' own test suites expect that error.
-		 */
-		if (!m->u.channel_flow.active) {
-			conn_error(ch->conn, AMQP_NOT_IMPLEMENTED, m->id, "active=false");
-			return;
-		}
-		r = (struct amqp_method){ .id = AMQP_ID_channel_flow_ok };
-		r.u.channel_flow_ok.active = 1;
-		conn_send_method(ch->conn, ch->id, &r);
-		return;
-	case AMQP_ID_channel_flow_ok:
-		/* Warren never sends channel.flow: nothing waits for this (RabbitMQ: 503). */
-		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method");
-		return;
-	case AMQP_ID_channel_close:
-		r = (struct amqp_method){ .id = AMQP_ID_channel_close_ok };
-		conn_send_method(ch->conn, ch->id, &r);
-		channel_close_done(ch);
-		return;
-	case AMQP_ID_channel_close_ok:
-		/* Not closing: nothing waits for it (RabbitMQ: 503). */
-		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method");
-		return;
-	}
+void handle_channel_open(struct channel *ch, const struct amqp_method *m)
+{
+	conn_error(ch->conn, AMQP_CHANNEL_ERROR, m->id, "second 'channel.open' seen");
 }
 
-/* RabbitMQ's strip_cr_lf: CR and LF are dropped from exchange and queue names. */
-static void strip_cr_lf(struct amqp_bytes *b, uint8_t buf[256])
+void handle_channel_flow(struct channel *ch, const struct amqp_method *m)
 {
-	size_t i, n = 0;
+	struct amqp_method r = { .id = AMQP_ID_channel_flow_ok };
 
-	if (memchr(b->ptr, '\r', b->len) == NULL && memchr(b->ptr, '\n', b->len) == NULL)
+	/*
+	 * As RabbitMQ, which leaves flow control to TCP and connection.blocked: pausing a channel's
+	 * deliveries is refused, and clients' own test suites expect that error.
+	 */
+	if (!m->u.channel_flow.active) {
+		conn_error(ch->conn, AMQP_NOT_IMPLEMENTED, m->id, "active=false");
 		return;
-	for (i = 0; i < b->len; i++)
-		if (b->ptr[i] != '\r' && b->ptr[i] != '\n')
-			buf[n++] = b->ptr[i];
-	*b = (struct amqp_bytes){ buf, n };
+	}
+	r.u.channel_flow_ok.active = 1;
+	conn_send_method(ch->conn, ch->id, &r);
 }
 
-static void strip_names(struct amqp_method *m)
+void handle_channel_close(struct channel *ch, const struct amqp_method *m)
 {
-	static uint8_t a[256], b[256];
+	struct amqp_method r = { .id = AMQP_ID_channel_close_ok };
 
-	switch (m->id) {
-	case AMQP_ID_exchange_declare: strip_cr_lf(&m->u.exchange_declare.exchange, a); break;
-	case AMQP_ID_exchange_delete: strip_cr_lf(&m->u.exchange_delete.exchange, a); break;
-	case AMQP_ID_exchange_bind:
-		strip_cr_lf(&m->u.exchange_bind.destination, a);
-		strip_cr_lf(&m->u.exchange_bind.source, b);
-		break;
-	case AMQP_ID_exchange_unbind:
-		strip_cr_lf(&m->u.exchange_unbind.destination, a);
-		strip_cr_lf(&m->u.exchange_unbind.source, b);
-		break;
-	case AMQP_ID_queue_declare: strip_cr_lf(&m->u.queue_declare.queue, a); break;
-	case AMQP_ID_queue_delete: strip_cr_lf(&m->u.queue_delete.queue, a); break;
-	case AMQP_ID_queue_purge: strip_cr_lf(&m->u.queue_purge.queue, a); break;
-	case AMQP_ID_queue_bind:
-		strip_cr_lf(&m->u.queue_bind.queue, a);
-		strip_cr_lf(&m->u.queue_bind.exchange, b);
-		break;
-	case AMQP_ID_queue_unbind:
-		strip_cr_lf(&m->u.queue_unbind.queue, a);
-		strip_cr_lf(&m->u.queue_unbind.exchange, b);
-		break;
-	}
+	(void)m;
+	conn_send_method(ch->conn, ch->id, &r);
+	channel_close_done(ch);
 }
 
-static void channel_dispatch(struct channel *ch, const struct amqp_method *m)
+/* access.request, which RabbitMQ answers with a dummy ticket. */
+void handle_access_request(struct channel *ch, const struct amqp_method *m)
 {
-	int flags = amqp_method_flags(m->id);
+	struct amqp_method r = { .id = AMQP_ID_access_request_ok };
 
-	if (flags < 0 || !(flags & AMQP_MF_CLIENT)) {
-		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
-		    amqp_method_str(m->id));
-		return;
-	}
-	switch (amqp_method_class(m->id)) {
-	case 10:
-		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "%s is only allowed on channel 0",
-		    amqp_method_str(m->id));
-		return;
-	case 20: handle_channel(ch, m); return;
-	case 30: {
-		struct amqp_method r = { .id = AMQP_ID_access_request_ok };
-		r.u.access_request_ok.ticket = 1;
-		conn_send_method(ch->conn, ch->id, &r);
-		return;
-	}
-	case 40:
-	case 50: {
-		struct amqp_method mm = *m;
-		strip_names(&mm);
-		if (amqp_method_class(m->id) == 40)
-			handle_exchange(ch, &mm);
-		else
-			handle_queue(ch, &mm);
-		return;
-	}
-	case 60: handle_basic(ch, m); return;
-	case 85: handle_confirm(ch, m); return;
-	case 90: handle_tx(ch, m); return;
-	default:
-		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unknown class %u",
-		    amqp_method_class(m->id));
-	}
+	(void)m;
+	r.u.access_request_ok.ticket = 1;
+	conn_send_method(ch->conn, ch->id, &r);
 }
 
 /* A frame out of the method / header / body order: 505 with RabbitMQ's words. */
@@ -426,7 +348,7 @@ void channel_handle_frame(struct channel *ch, const struct amqp_frame *f)
 			ch->pending_immediate = p->immediate;
 			return;
 		}
-		channel_dispatch(ch, &m);
+		dispatch_method(ch, &m);
 		return;
 	case AMQP_FRAME_HEADER: channel_content_header(ch, f); return;
 	case AMQP_FRAME_BODY:
@@ -491,8 +413,8 @@ uint64_t channel_add_unacked(
 	return u->tag;
 }
 
-/* Settle one live entry: 0 ack, 1 drop (dead-letter), 2 requeue. */
-static void unacked_settle(struct channel *ch, struct unacked *u, int kind)
+/* Settle one live entry. */
+static void unacked_settle(struct channel *ch, struct unacked *u, enum settle_kind kind)
 {
 	struct queue *q = u->q;
 	struct consumer *cons = u->consumer;
@@ -500,10 +422,10 @@ static void unacked_settle(struct channel *ch, struct unacked *u, int kind)
 	q->unacked--;
 	if (cons != NULL)
 		ch->unacked_count--;
-	if (kind == 2) {
+	if (kind == SETTLE_REQUEUE) {
 		queue_requeue(q, u->m, u->seq, u->expires_at);
 	} else {
-		if (kind == 1)
+		if (kind == SETTLE_DROP)
 			queue_dead_letter(q, u->m, "rejected");
 		persist_remove(q, u->m, u->seq);
 		message_unref(u->m);
@@ -556,7 +478,8 @@ static long unacked_find(struct channel *ch, uint64_t tag)
 }
 
 /* Settle one live entry now, or (hold) mark it to be settled that way at tx.commit. */
-static void unacked_settle_or_hold(struct channel *ch, struct unacked *u, int kind, bool hold)
+static void unacked_settle_or_hold(
+    struct channel *ch, struct unacked *u, enum settle_kind kind, bool hold)
 {
 	if (u->m == NULL || u->held)
 		return;
@@ -566,7 +489,8 @@ static void unacked_settle_or_hold(struct channel *ch, struct unacked *u, int ki
 		unacked_settle(ch, u, kind);
 }
 
-int channel_settle(struct channel *ch, uint64_t tag, bool multiple, int kind, bool hold)
+int channel_settle(
+    struct channel *ch, uint64_t tag, bool multiple, enum settle_kind kind, bool hold)
 {
 	long at;
 	size_t i;
@@ -599,7 +523,7 @@ void channel_tx_end(struct channel *ch, bool commit)
 		if (u->m == NULL || !u->held)
 			continue;
 		if (commit)
-			unacked_settle(ch, u, u->held - 1);
+			unacked_settle(ch, u, (enum settle_kind)(u->held - 1));
 		else
 			u->held = 0;
 	}
@@ -613,7 +537,7 @@ void channel_requeue_all(struct channel *ch, bool keep_held)
 	/* Newest first: each goes back in front of the ones after it. */
 	for (i = ch->ua_len; i-- > 0;)
 		if (ua_at(ch, i)->m != NULL && !(keep_held && ua_at(ch, i)->held))
-			unacked_settle(ch, ua_at(ch, i), 2);
+			unacked_settle(ch, ua_at(ch, i), SETTLE_REQUEUE);
 	unacked_compact(ch);
 	if (ch->ua_len == 0)
 		ch->ua_head = 0;

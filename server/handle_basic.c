@@ -287,8 +287,9 @@ void basic_publish_complete(struct channel *ch)
 	message_unref(m);
 }
 
-static void basic_qos(struct channel *ch, const struct amqp_basic_qos *q)
+void handle_basic_qos(struct channel *ch, const struct amqp_method *m)
 {
+	const struct amqp_basic_qos *q = &m->u.basic_qos;
 	struct amqp_method r = { .id = AMQP_ID_basic_qos_ok };
 
 	if (q->prefetch_size != 0) {
@@ -346,8 +347,9 @@ static bool consumer_priority(struct amqp_bytes args, int32_t *prio)
 	return ok;
 }
 
-static void basic_consume(struct channel *ch, const struct amqp_basic_consume *bc)
+void handle_basic_consume(struct channel *ch, const struct amqp_method *m)
 {
+	const struct amqp_basic_consume *bc = &m->u.basic_consume;
 	struct vhost *v = ch->conn->vhost;
 	struct amqp_bytes qn = bc->queue, tag = bc->consumer_tag;
 	struct amqp_method r = { .id = AMQP_ID_basic_consume_ok };
@@ -426,8 +428,9 @@ static void basic_consume(struct channel *ch, const struct amqp_basic_consume *b
 	broker_kick(q);
 }
 
-static void basic_cancel(struct channel *ch, const struct amqp_basic_cancel *bc)
+void handle_basic_cancel(struct channel *ch, const struct amqp_method *m)
 {
+	const struct amqp_basic_cancel *bc = &m->u.basic_cancel;
 	struct consumer *c =
 	    hmap_get(&ch->consumer_tags, bc->consumer_tag.ptr, bc->consumer_tag.len);
 	struct amqp_method r = { .id = AMQP_ID_basic_cancel_ok };
@@ -448,8 +451,9 @@ static void basic_cancel(struct channel *ch, const struct amqp_basic_cancel *bc)
 		direct_reply_cancel(ch, bc->consumer_tag);
 }
 
-static void basic_get(struct channel *ch, const struct amqp_basic_get *g)
+void handle_basic_get(struct channel *ch, const struct amqp_method *m)
 {
+	const struct amqp_basic_get *g = &m->u.basic_get;
 	struct amqp_bytes qn = g->queue;
 	struct amqp_method r;
 	struct queue *q;
@@ -493,8 +497,9 @@ static void basic_get(struct channel *ch, const struct amqp_basic_get *g)
 	conn_send_content(ch->conn, ch->id, &r, e.m);
 }
 
-/* ack, nack, reject: kind 0 ack, 1 drop (dead-letter), 2 requeue. */
-static void basic_settle(struct channel *ch, uint32_t mid, uint64_t tag, bool multiple, int kind)
+/* ack, nack, reject. */
+static void basic_settle(
+    struct channel *ch, uint32_t mid, uint64_t tag, bool multiple, enum settle_kind kind)
 {
 	/*
 	 * In a transaction the tags are settled at tx.commit, but as RabbitMQ they stop being live
@@ -507,45 +512,38 @@ static void basic_settle(struct channel *ch, uint32_t mid, uint64_t tag, bool mu
 
 void basic_ack(struct channel *ch, uint64_t tag, bool multiple)
 {
-	basic_settle(ch, AMQP_ID_basic_ack, tag, multiple, 0);
+	basic_settle(ch, AMQP_ID_basic_ack, tag, multiple, SETTLE_ACK);
 }
 
-void handle_basic(struct channel *ch, const struct amqp_method *m)
+void handle_basic_ack(struct channel *ch, const struct amqp_method *m)
 {
-	struct amqp_method r;
+	basic_ack(ch, m->u.basic_ack.delivery_tag, m->u.basic_ack.multiple);
+}
 
-	switch (m->id) {
-	case AMQP_ID_basic_qos: basic_qos(ch, &m->u.basic_qos); return;
-	case AMQP_ID_basic_consume: basic_consume(ch, &m->u.basic_consume); return;
-	case AMQP_ID_basic_cancel: basic_cancel(ch, &m->u.basic_cancel); return;
-	case AMQP_ID_basic_get: basic_get(ch, &m->u.basic_get); return;
-	case AMQP_ID_basic_ack:
-		basic_settle(ch, m->id, m->u.basic_ack.delivery_tag, m->u.basic_ack.multiple, 0);
-		return;
-	case AMQP_ID_basic_nack:
-		basic_settle(ch, m->id, m->u.basic_nack.delivery_tag, m->u.basic_nack.multiple,
-		    m->u.basic_nack.requeue ? 2 : 1);
-		return;
-	case AMQP_ID_basic_reject:
-		basic_settle(ch, m->id, m->u.basic_reject.delivery_tag, false,
-		    m->u.basic_reject.requeue ? 2 : 1);
-		return;
-	case AMQP_ID_basic_recover:
-	case AMQP_ID_basic_recover_async: {
-		bool requeue = m->id == AMQP_ID_basic_recover ? m->u.basic_recover.requeue
-		                                              : m->u.basic_recover_async.requeue;
-		if (!requeue) {
-			conn_error(ch->conn, AMQP_NOT_IMPLEMENTED, m->id, "requeue=false");
-			return;
-		}
-		channel_requeue_all(ch, true); /* as RabbitMQ, not what an open tx acked */
-		if (m->id == AMQP_ID_basic_recover) {
-			r = (struct amqp_method){ .id = AMQP_ID_basic_recover_ok };
-			conn_send_method(ch->conn, ch->id, &r);
-		}
+void handle_basic_nack(struct channel *ch, const struct amqp_method *m)
+{
+	basic_settle(ch, m->id, m->u.basic_nack.delivery_tag, m->u.basic_nack.multiple,
+	    m->u.basic_nack.requeue ? SETTLE_REQUEUE : SETTLE_DROP);
+}
+
+void handle_basic_reject(struct channel *ch, const struct amqp_method *m)
+{
+	basic_settle(ch, m->id, m->u.basic_reject.delivery_tag, false,
+	    m->u.basic_reject.requeue ? SETTLE_REQUEUE : SETTLE_DROP);
+}
+
+/* basic.recover and basic.recover-async (the same but for the -ok). */
+void handle_basic_recover(struct channel *ch, const struct amqp_method *m)
+{
+	struct amqp_method r = { .id = AMQP_ID_basic_recover_ok };
+	bool requeue = m->id == AMQP_ID_basic_recover ? m->u.basic_recover.requeue
+	                                              : m->u.basic_recover_async.requeue;
+
+	if (!requeue) {
+		conn_error(ch->conn, AMQP_NOT_IMPLEMENTED, m->id, "requeue=false");
 		return;
 	}
-	}
-	conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
-	    amqp_method_str(m->id));
+	channel_requeue_all(ch, true); /* as RabbitMQ, not what an open tx acked */
+	if (m->id == AMQP_ID_basic_recover)
+		conn_send_method(ch->conn, ch->id, &r);
 }

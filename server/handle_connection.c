@@ -280,57 +280,81 @@ static void handle_open(struct conn *c, const struct amqp_connection_open *o)
 	log_info("%s: user '%s' opened vhost '%s'", c->peer, c->user, v->name);
 }
 
-void handle_connection(struct conn *c, const struct amqp_method *m)
+static void conn_start_ok_m(struct conn *c, const struct amqp_method *m)
 {
-	struct amqp_method r;
+	handle_start_ok(c, &m->u.connection_start_ok);
+}
+
+static void conn_tune_ok_m(struct conn *c, const struct amqp_method *m)
+{
+	handle_tune_ok(c, &m->u.connection_tune_ok);
+}
+
+static void conn_open_m(struct conn *c, const struct amqp_method *m)
+{
+	handle_open(c, &m->u.connection_open);
+}
+
+static void conn_close_m(struct conn *c, const struct amqp_method *m)
+{
+	struct amqp_method r = { .id = AMQP_ID_connection_close_ok };
+
+	log_info("%s: client closed the connection (%u %.*s)", c->peer,
+	    m->u.connection_close.reply_code, (int)m->u.connection_close.reply_text.len,
+	    (const char *)m->u.connection_close.reply_text.ptr);
+	c->close_logged = true;
+	conn_send_method(c, 0, &r);
+	conn_linger(c);
+}
+
+/* A close-ok nobody waits for, or the client's own flow notices: nothing to do. */
+static void conn_ignore_m(struct conn *c, const struct amqp_method *m)
+{
+	(void)c;
+	(void)m;
+}
+
+static void conn_update_secret_m(struct conn *c, const struct amqp_method *m)
+{
+	struct amqp_method r = { .id = AMQP_ID_connection_update_secret_ok };
 	char name[130], reason[256], rbuf[520];
 
-	switch (m->id) {
-	case AMQP_ID_connection_start_ok:
-		if (c->state != CONN_START)
-			break;
-		handle_start_ok(c, &m->u.connection_start_ok);
+	/*
+	 * As RabbitMQ: the secret is for backends whose logins expire (OAuth 2.0 tokens); Warren's,
+	 * like RabbitMQ's internal one, never do, so it is accepted unchecked. The connection keeps
+	 * its user and permissions either way.
+	 */
+	snprintf(reason, sizeof(reason), "%.*s", (int)m->u.connection_update_secret.reason.len,
+	    (const char *)m->u.connection_update_secret.reason.ptr);
+	log_info("%s: user '%s' updated secret, reason: %s", c->peer,
+	    printable(c->user, name, sizeof(name)), printable(reason, rbuf, sizeof(rbuf)));
+	conn_send_method(c, 0, &r);
+}
+
+/* The connection class on channel 0: each method's handler and the state it is taken in. */
+#define ANY_STATE (-1)
+static const struct {
+	void (*fn)(struct conn *c, const struct amqp_method *m);
+	int state; /* enum conn_state, or ANY_STATE */
+} conn_methods[AMQP_NMETHODS] = {
+	[AMQP_IDX_connection_start_ok] = { .fn = conn_start_ok_m, .state = CONN_START },
+	[AMQP_IDX_connection_tune_ok] = { .fn = conn_tune_ok_m, .state = CONN_TUNE },
+	[AMQP_IDX_connection_open] = { .fn = conn_open_m, .state = CONN_OPEN_WAIT },
+	[AMQP_IDX_connection_close] = { .fn = conn_close_m, .state = ANY_STATE },
+	[AMQP_IDX_connection_close_ok] = { .fn = conn_ignore_m, .state = ANY_STATE },
+	[AMQP_IDX_connection_blocked] = { .fn = conn_ignore_m, .state = ANY_STATE },
+	[AMQP_IDX_connection_unblocked] = { .fn = conn_ignore_m, .state = ANY_STATE },
+	[AMQP_IDX_connection_update_secret] = { .fn = conn_update_secret_m, .state = CONN_OPEN },
+};
+
+void handle_connection(struct conn *c, const struct amqp_method *m)
+{
+	int i = amqp_method_index(m->id);
+
+	if (i >= 0 && conn_methods[i].fn != NULL &&
+	    (conn_methods[i].state == ANY_STATE || conn_methods[i].state == (int)c->state)) {
+		conn_methods[i].fn(c, m);
 		return;
-	case AMQP_ID_connection_tune_ok:
-		if (c->state != CONN_TUNE)
-			break;
-		handle_tune_ok(c, &m->u.connection_tune_ok);
-		return;
-	case AMQP_ID_connection_open:
-		if (c->state != CONN_OPEN_WAIT)
-			break;
-		handle_open(c, &m->u.connection_open);
-		return;
-	case AMQP_ID_connection_close:
-		log_info("%s: client closed the connection (%u %.*s)", c->peer,
-		    m->u.connection_close.reply_code, (int)m->u.connection_close.reply_text.len,
-		    (const char *)m->u.connection_close.reply_text.ptr);
-		c->close_logged = true;
-		r = (struct amqp_method){ .id = AMQP_ID_connection_close_ok };
-		conn_send_method(c, 0, &r);
-		conn_linger(c);
-		return;
-	case AMQP_ID_connection_close_ok: return; /* a close-ok nobody waits for: nothing to do */
-	case AMQP_ID_connection_blocked:
-	case AMQP_ID_connection_unblocked:
-		return; /* the client's own flow notices mean nothing to a broker */
-	case AMQP_ID_connection_update_secret:
-		if (c->state != CONN_OPEN)
-			break;
-		/*
-		 * As RabbitMQ: the secret is for backends whose logins expire (OAuth 2.0 tokens);
-		 * Warren's, like RabbitMQ's internal one, never do, so it is accepted unchecked. The
-		 * connection keeps its user and permissions either way.
-		 */
-		snprintf(reason, sizeof(reason), "%.*s",
-		    (int)m->u.connection_update_secret.reason.len,
-		    (const char *)m->u.connection_update_secret.reason.ptr);
-		log_info("%s: user '%s' updated secret, reason: %s", c->peer,
-		    printable(c->user, name, sizeof(name)), printable(reason, rbuf, sizeof(rbuf)));
-		r = (struct amqp_method){ .id = AMQP_ID_connection_update_secret_ok };
-		conn_send_method(c, 0, &r);
-		return;
-	default: break;
 	}
 	conn_error(c, AMQP_CHANNEL_ERROR, m->id, "unexpected method in connection state %s",
 	    conn_state_name(c->state));

@@ -115,8 +115,9 @@ static bool exchange_equivalent(struct channel *ch, struct exchange *x,
 #undef INEQ
 }
 
-static void exchange_declare(struct channel *ch, const struct amqp_exchange_declare *d)
+void handle_exchange_declare(struct channel *ch, const struct amqp_method *m)
 {
+	const struct amqp_exchange_declare *d = &m->u.exchange_declare;
 	struct vhost *v = ch->conn->vhost;
 	struct exchange *x = vhost_exchange(v, d->exchange);
 	struct amqp_method r = { .id = AMQP_ID_exchange_declare_ok };
@@ -171,8 +172,9 @@ ok:
 		reply_after_store(ch, &r);
 }
 
-static void exchange_delete_m(struct channel *ch, const struct amqp_exchange_delete *d)
+void handle_exchange_delete(struct channel *ch, const struct amqp_method *m)
 {
+	const struct amqp_exchange_delete *d = &m->u.exchange_delete;
 	struct vhost *v = ch->conn->vhost;
 	struct exchange *x;
 	struct amqp_method r = { .id = AMQP_ID_exchange_delete_ok };
@@ -239,7 +241,7 @@ bool check_binding_args(
 	return ok;
 }
 
-static void exchange_bind_m(struct channel *ch, const struct amqp_method *m)
+void handle_exchange_bind(struct channel *ch, const struct amqp_method *m)
 {
 	struct vhost *v = ch->conn->vhost;
 	bool bind = m->id == AMQP_ID_exchange_bind;
@@ -295,16 +297,4 @@ static void exchange_bind_m(struct channel *ch, const struct amqp_method *m)
 	}
 	if (!nowait)
 		reply_after_store(ch, &r);
-}
-
-void handle_exchange(struct channel *ch, const struct amqp_method *m)
-{
-	switch (m->id) {
-	case AMQP_ID_exchange_declare: exchange_declare(ch, &m->u.exchange_declare); return;
-	case AMQP_ID_exchange_delete: exchange_delete_m(ch, &m->u.exchange_delete); return;
-	case AMQP_ID_exchange_bind:
-	case AMQP_ID_exchange_unbind: exchange_bind_m(ch, m); return;
-	}
-	conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
-	    amqp_method_str(m->id));
 }

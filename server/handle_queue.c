@@ -163,8 +163,9 @@ void generate_name(const char *prefix, char *out, size_t outlen)
 	out[n] = '\0';
 }
 
-static void queue_declare(struct channel *ch, const struct amqp_queue_declare *d)
+void handle_queue_declare(struct channel *ch, const struct amqp_method *m)
 {
+	const struct amqp_queue_declare *d = &m->u.queue_declare;
 	struct vhost *v = ch->conn->vhost;
 	struct amqp_bytes name = d->queue;
 	struct queue_args qa;
@@ -245,7 +246,7 @@ static void queue_declare(struct channel *ch, const struct amqp_queue_declare *d
 	send_declare_ok(ch, q, d->nowait);
 }
 
-static void queue_bind_m(struct channel *ch, const struct amqp_method *m)
+void handle_queue_bind(struct channel *ch, const struct amqp_method *m)
 {
 	struct vhost *v = ch->conn->vhost;
 	bool bind = m->id == AMQP_ID_queue_bind;
@@ -298,8 +299,9 @@ static void queue_bind_m(struct channel *ch, const struct amqp_method *m)
 	reply_after_store(ch, &r);
 }
 
-static void queue_purge_m(struct channel *ch, const struct amqp_queue_purge *p)
+void handle_queue_purge(struct channel *ch, const struct amqp_method *m)
 {
+	const struct amqp_queue_purge *p = &m->u.queue_purge;
 	struct amqp_bytes name = p->queue;
 	struct amqp_method r = { .id = AMQP_ID_queue_purge_ok };
 	struct queue *q;
@@ -346,8 +348,9 @@ static void queue_delete_answer(struct channel *ch, struct queue *q)
 	evbuffer_free(frames);
 }
 
-static void queue_delete_m(struct channel *ch, const struct amqp_queue_delete *d)
+void handle_queue_delete(struct channel *ch, const struct amqp_method *m)
 {
+	const struct amqp_queue_delete *d = &m->u.queue_delete;
 	struct vhost *v = ch->conn->vhost;
 	struct amqp_bytes name = d->queue;
 	struct amqp_method r = { .id = AMQP_ID_queue_delete_ok };
@@ -380,17 +383,4 @@ static void queue_delete_m(struct channel *ch, const struct amqp_queue_delete *d
 	}
 	if (!d->nowait)
 		reply_after_store(ch, &r);
-}
-
-void handle_queue(struct channel *ch, const struct amqp_method *m)
-{
-	switch (m->id) {
-	case AMQP_ID_queue_declare: queue_declare(ch, &m->u.queue_declare); return;
-	case AMQP_ID_queue_bind:
-	case AMQP_ID_queue_unbind: queue_bind_m(ch, m); return;
-	case AMQP_ID_queue_purge: queue_purge_m(ch, &m->u.queue_purge); return;
-	case AMQP_ID_queue_delete: queue_delete_m(ch, &m->u.queue_delete); return;
-	}
-	conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
-	    amqp_method_str(m->id));
 }

@@ -31,51 +31,40 @@ static void tx_rollback(struct channel *ch)
 	channel_tx_end(ch, false);
 }
 
-void handle_tx(struct channel *ch, const struct amqp_method *m)
+void handle_tx_select(struct channel *ch, const struct amqp_method *m)
 {
-	struct amqp_method r;
+	struct amqp_method r = { .id = AMQP_ID_tx_select_ok };
 
-	switch (m->id) {
-	case AMQP_ID_tx_select:
-		if (ch->confirm) {
-			channel_error(ch, AMQP_PRECONDITION_FAILED, m->id,
-			    "cannot switch from confirm to tx mode");
-			return;
-		}
-		ch->tx = true;
-		r = (struct amqp_method){ .id = AMQP_ID_tx_select_ok };
-		conn_send_method(ch->conn, ch->id, &r);
-		return;
-	case AMQP_ID_tx_commit:
-	case AMQP_ID_tx_rollback:
-		if (!ch->tx) {
-			channel_error(
-			    ch, AMQP_PRECONDITION_FAILED, m->id, "channel is not transactional");
-			return;
-		}
-		if (m->id == AMQP_ID_tx_commit)
-			tx_commit(ch);
-		else
-			tx_rollback(ch);
-		r = (struct amqp_method){ .id = m->id == AMQP_ID_tx_commit
-			    ? AMQP_ID_tx_commit_ok
-			    : AMQP_ID_tx_rollback_ok };
-		conn_send_method(ch->conn, ch->id, &r);
+	if (ch->confirm) {
+		channel_error(
+		    ch, AMQP_PRECONDITION_FAILED, m->id, "cannot switch from confirm to tx mode");
 		return;
 	}
-	conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
-	    amqp_method_str(m->id));
+	ch->tx = true;
+	conn_send_method(ch->conn, ch->id, &r);
 }
 
-void handle_confirm(struct channel *ch, const struct amqp_method *m)
+/* tx.commit and tx.rollback. */
+void handle_tx_end(struct channel *ch, const struct amqp_method *m)
+{
+	bool commit = m->id == AMQP_ID_tx_commit;
+	struct amqp_method r = { .id = commit ? AMQP_ID_tx_commit_ok : AMQP_ID_tx_rollback_ok };
+
+	if (!ch->tx) {
+		channel_error(ch, AMQP_PRECONDITION_FAILED, m->id, "channel is not transactional");
+		return;
+	}
+	if (commit)
+		tx_commit(ch);
+	else
+		tx_rollback(ch);
+	conn_send_method(ch->conn, ch->id, &r);
+}
+
+void handle_confirm_select(struct channel *ch, const struct amqp_method *m)
 {
 	struct amqp_method r = { .id = AMQP_ID_confirm_select_ok };
 
-	if (m->id != AMQP_ID_confirm_select) {
-		conn_error(ch->conn, AMQP_COMMAND_INVALID, m->id, "unimplemented method %s",
-		    amqp_method_str(m->id));
-		return;
-	}
 	if (ch->tx) {
 		channel_error(
 		    ch, AMQP_PRECONDITION_FAILED, m->id, "cannot switch from tx to confirm mode");

@@ -576,8 +576,10 @@ struct unacked {
 	uint64_t seq;
 	struct consumer *consumer; /* holds a reference; NULL for basic.get */
 	uint64_t expires_at;       /* kept when requeued */
-	uint8_t held; /* settled in the open transaction: 1 + how (kind) it settles at tx.commit */
+	uint8_t held; /* settled in the open transaction: 1 + how (settle_kind) at tx.commit */
 };
+/* How a delivery is settled: basic.ack, a drop (nack or reject without requeue: dead-lettered), a requeue. */
+enum settle_kind { SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE };
 /* A publish's confirm: undecided, decided (sent at the next flush), or already sent on its own. */
 enum confirm_state { CONFIRM_PENDING, CONFIRM_ACK, CONFIRM_NACK, CONFIRM_SENT };
 struct confirm_slot {
@@ -660,7 +662,8 @@ uint64_t channel_add_unacked(
  * (a transaction), mark them to be settled so at tx.commit: they are no longer live tags.
  * -1 if tag is not a live one.
  */
-int channel_settle(struct channel *ch, uint64_t tag, bool multiple, int kind, bool hold);
+int channel_settle(
+    struct channel *ch, uint64_t tag, bool multiple, enum settle_kind kind, bool hold);
 /* tx.commit settles the held entries as marked; tx.rollback makes them live again. */
 void channel_tx_end(struct channel *ch, bool commit);
 /* Requeue the unacknowledged messages (keep_held: not those settled in the open transaction). */
@@ -676,14 +679,40 @@ void channel_confirm_flush(struct channel *ch);
 void channel_confirm_now(struct channel *ch, uint64_t seq, bool ack);
 void channel_kick_consumers(struct channel *ch);
 
-/* handle_*.c: one handler per AMQP class; each returns nothing and reports errors itself. */
-void handle_exchange(struct channel *ch, const struct amqp_method *m);
-void handle_queue(struct channel *ch, const struct amqp_method *m);
-/* basic.ack, as handle_basic would run it (the channel's fast path for the commonest method). */
+/*
+ * dispatch.c: hand a decoded method on an open channel to its handler, or answer 503 for one
+ * that has none.
+ */
+void dispatch_method(struct channel *ch, const struct amqp_method *m);
+
+/*
+ * handle_*.c (and channel.c for the channel and access classes): a handler per method, in the
+ * file of its AMQP class, called through dispatch.c's table; each reports its errors itself.
+ */
+void handle_channel_open(struct channel *ch, const struct amqp_method *m);
+void handle_channel_flow(struct channel *ch, const struct amqp_method *m);
+void handle_channel_close(struct channel *ch, const struct amqp_method *m);
+void handle_access_request(struct channel *ch, const struct amqp_method *m);
+void handle_exchange_declare(struct channel *ch, const struct amqp_method *m);
+void handle_exchange_delete(struct channel *ch, const struct amqp_method *m);
+void handle_exchange_bind(struct channel *ch, const struct amqp_method *m); /* and unbind */
+void handle_queue_declare(struct channel *ch, const struct amqp_method *m);
+void handle_queue_bind(struct channel *ch, const struct amqp_method *m); /* and unbind */
+void handle_queue_purge(struct channel *ch, const struct amqp_method *m);
+void handle_queue_delete(struct channel *ch, const struct amqp_method *m);
+void handle_basic_qos(struct channel *ch, const struct amqp_method *m);
+void handle_basic_consume(struct channel *ch, const struct amqp_method *m);
+void handle_basic_cancel(struct channel *ch, const struct amqp_method *m);
+void handle_basic_get(struct channel *ch, const struct amqp_method *m);
+void handle_basic_ack(struct channel *ch, const struct amqp_method *m);
+void handle_basic_nack(struct channel *ch, const struct amqp_method *m);
+void handle_basic_reject(struct channel *ch, const struct amqp_method *m);
+void handle_basic_recover(struct channel *ch, const struct amqp_method *m); /* and -async */
+void handle_confirm_select(struct channel *ch, const struct amqp_method *m);
+void handle_tx_select(struct channel *ch, const struct amqp_method *m);
+void handle_tx_end(struct channel *ch, const struct amqp_method *m); /* commit, rollback */
+/* basic.ack, as handle_basic_ack runs it (the channel's fast path for the commonest method). */
 void basic_ack(struct channel *ch, uint64_t tag, bool multiple);
-void handle_basic(struct channel *ch, const struct amqp_method *m);
-void handle_tx(struct channel *ch, const struct amqp_method *m);
-void handle_confirm(struct channel *ch, const struct amqp_method *m);
 /* handle_queue.c, handle_exchange.c: shared checks. */
 bool queue_name_shortcut(struct channel *ch, uint32_t mid, struct amqp_bytes *name);
 struct queue *queue_lookup(struct channel *ch, uint32_t mid, struct amqp_bytes name);

@@ -582,6 +582,21 @@ START_TEST(test_flags_switch)
 }
 END_TEST
 
+/* The index is each method's place in the table, for tables indexed by method. */
+START_TEST(test_method_index)
+{
+	size_t i;
+
+	ck_assert_uint_eq(AMQP_NMETHODS, amqp_nmethods);
+	for (i = 0; i < amqp_nmethods; i++)
+		ck_assert_int_eq(amqp_method_index(amqp_methods[i].id), (int)i);
+	ck_assert_int_eq(amqp_method_index(AMQP_ID_basic_publish), AMQP_IDX_basic_publish);
+	ck_assert_int_eq(amqp_method_index(0x00630001), -1);
+	ck_assert_int_eq(amqp_method_index(0x003c0063), -1);
+	ck_assert_int_eq(amqp_method_index(0), -1);
+}
+END_TEST
+
 static Suite *method_suite(void)
 {
 	Suite *s = suite_create("method");
@@ -599,6 +614,7 @@ static Suite *method_suite(void)
 	tcase_add_test(tt, test_content_flags);
 	tcase_add_test(tt, test_sync_flags);
 	tcase_add_test(tt, test_flags_switch);
+	tcase_add_test(tt, test_method_index);
 	suite_add_tcase(s, tt);
 	tcase_add_loop_test(tb, test_bits_queue_declare, 0, 5);
 	tcase_add_test(tb, test_bits_queue_declare_all);
