@@ -394,7 +394,10 @@ struct amqp_content_header {
 
 /* Decode a content header frame's payload. */
 int amqp_content_header_decode(const uint8_t *payload, size_t len, struct amqp_content_header *h);
-/* The same checks, but h->props is left alone: for a reader that forwards the properties raw. */
+/*
+ * The same, faster for a message without properties: then only h->props.flags (0) is set, and
+ * no field of h->props may be read whose flag is clear.
+ */
 int amqp_content_header_check(const uint8_t *payload, size_t len, struct amqp_content_header *h);
 /* Decode only the property list (flags word onward) of class basic. */
 int amqp_properties_decode(const uint8_t *buf, size_t len, struct amqp_basic_properties *p);

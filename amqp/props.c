@@ -131,16 +131,17 @@ int amqp_content_header_decode(const uint8_t *payload, size_t len, struct amqp_c
 
 int amqp_content_header_check(const uint8_t *payload, size_t len, struct amqp_content_header *h)
 {
-	struct amqp_basic_properties p;
 	int r = content_header_fields(payload, len, h);
 
 	if (r != 0)
 		return r;
-	/* No property at all, the common case: nothing more to check. */
+	/* No property at all, the common case: nothing to decode. */
 	if (h->raw_properties.len == 2 && h->raw_properties.ptr[0] == 0 &&
-	    h->raw_properties.ptr[1] == 0)
+	    h->raw_properties.ptr[1] == 0) {
+		h->props.flags = 0;
 		return 0;
-	return amqp_properties_decode(h->raw_properties.ptr, h->raw_properties.len, &p);
+	}
+	return amqp_properties_decode(h->raw_properties.ptr, h->raw_properties.len, &h->props);
 }
 
 int amqp_content_header_encode(uint16_t class_id, uint64_t body_size,

@@ -177,11 +177,6 @@ unsigned access_reload_apply(struct auth_db *db)
 	return conn_access_changed();
 }
 
-bool access_has_users_file(void)
-{
-	return ac.users_file != NULL;
-}
-
 void access_login(struct conn *c, const struct auth_credentials *cr)
 {
 	bool at_once;

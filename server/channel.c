@@ -135,40 +135,47 @@ void handle_access_request(struct channel *ch, const struct amqp_method *m)
 	conn_send_method(ch->conn, ch->id, &r);
 }
 
-/* A frame out of the method / header / body order: 505 with RabbitMQ's words. */
+/*
+ * A frame out of the method / header / body order: 505 with RabbitMQ's words, naming
+ * basic.publish once a publish has begun.
+ */
 static void sequence_error(
     struct channel *ch, const struct amqp_assembler *a, uint8_t type, uint16_t cls)
 {
 	switch (a->state) {
 	case AMQP_ASM_IDLE:
-		conn_error(ch->conn, AMQP_UNEXPECTED_FRAME,
-		    a->state == AMQP_ASM_IDLE ? 0 : AMQP_ID_basic_publish,
+		conn_error(ch->conn, AMQP_UNEXPECTED_FRAME, 0,
 		    "expected method frame, got non method frame instead");
 		return;
 	case AMQP_ASM_HEADER:
 		if (type == AMQP_FRAME_HEADER)
-			conn_error(ch->conn, AMQP_UNEXPECTED_FRAME,
-			    a->state == AMQP_ASM_IDLE ? 0 : AMQP_ID_basic_publish,
+			conn_error(ch->conn, AMQP_UNEXPECTED_FRAME, AMQP_ID_basic_publish,
 			    "expected content header for class %u, got one for class %u instead",
 			    a->class_id, cls);
 		else
-			conn_error(ch->conn, AMQP_UNEXPECTED_FRAME,
-			    a->state == AMQP_ASM_IDLE ? 0 : AMQP_ID_basic_publish,
+			conn_error(ch->conn, AMQP_UNEXPECTED_FRAME, AMQP_ID_basic_publish,
 			    "expected content header for class %u, got non content header frame "
 			    "instead",
 			    a->class_id);
 		return;
 	case AMQP_ASM_BODY:
-		conn_error(ch->conn, AMQP_UNEXPECTED_FRAME,
-		    a->state == AMQP_ASM_IDLE ? 0 : AMQP_ID_basic_publish,
+		conn_error(ch->conn, AMQP_UNEXPECTED_FRAME, AMQP_ID_basic_publish,
 		    "expected content body, got non content body frame instead");
 		return;
 	}
 }
 
+/* The pending message's decoded properties, moved onto its own copy of their bytes. */
+static void channel_keep_props(struct channel *ch)
+{
+	struct amqp_content_header *h = &ch->pending_header;
+
+	message_adopt_props(ch->pending, &h->props, h->raw_properties.ptr);
+}
+
 static void channel_content_header(struct channel *ch, const struct amqp_frame *f)
 {
-	struct amqp_content_header h;
+	struct amqp_content_header *h = &ch->pending_header;
 	int r;
 
 	uint16_t cls = f->size >= 2 ? (uint16_t)(f->payload[0] << 8 | f->payload[1]) : 0;
@@ -183,22 +190,23 @@ static void channel_content_header(struct channel *ch, const struct amqp_frame *
 		}
 		ch->asm_state = before;
 	}
-	if ((r = amqp_content_header_check(f->payload, f->size, &h)) != 0) {
+	if ((r = amqp_content_header_check(f->payload, f->size, h)) != 0) {
 		conn_error(ch->conn, amqp_err_reply_code(r), AMQP_ID_basic_publish,
 		    "content header: %s", amqp_strerror(r));
 		return;
 	}
 	r = amqp_assembler_step(
-	    &ch->asm_state, AMQP_FRAME_HEADER, 0, h.class_id, h.body_size, f->size);
-	if (h.body_size > broker.cfg.max_message_size) {
+	    &ch->asm_state, AMQP_FRAME_HEADER, 0, h->class_id, h->body_size, f->size);
+	if (h->body_size > broker.cfg.max_message_size) {
 		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
 		    "message size %llu is larger than configured max size %llu",
-		    (unsigned long long)h.body_size,
+		    (unsigned long long)h->body_size,
 		    (unsigned long long)broker.cfg.max_message_size);
 		return;
 	}
-	ch->pending =
-	    message_new(ch->pending_exchange, ch->pending_rk, h.raw_properties, h.body_size);
+	ch->pending = message_new_decoded(
+	    ch->pending_exchange, ch->pending_rk, h->raw_properties, h->body_size, &h->props);
+	channel_keep_props(ch);
 	if (r == AMQP_ASM_COMPLETE)
 		basic_publish_complete(ch);
 }
@@ -272,15 +280,17 @@ bool channel_publish_frames(struct channel *ch, const struct amqp_frame *f,
     const struct amqp_frame *hf, const struct amqp_frame *bf)
 {
 	struct publish_fields pf;
-	struct amqp_content_header h;
+	struct amqp_content_header *h = &ch->pending_header;
 
 	if (ch->state != CH_OPEN || ch->asm_state.state != AMQP_ASM_IDLE || !publish_read(f, &pf) ||
-	    amqp_content_header_check(hf->payload, hf->size, &h) != 0 || h.body_size != bf->size ||
-	    h.body_size == 0 || h.body_size > broker.cfg.max_message_size)
+	    amqp_content_header_check(hf->payload, hf->size, h) != 0 || h->body_size != bf->size ||
+	    h->body_size == 0 || h->body_size > broker.cfg.max_message_size)
 		return false;
 	ch->pending_mandatory = pf.mandatory;
 	ch->pending_immediate = pf.immediate;
-	ch->pending = message_new(pf.exchange, pf.routing_key, h.raw_properties, h.body_size);
+	ch->pending = message_new_decoded(
+	    pf.exchange, pf.routing_key, h->raw_properties, h->body_size, &h->props);
+	channel_keep_props(ch);
 	message_append_body(ch->pending, bf->payload, bf->size);
 	basic_publish_complete(ch);
 	return true;

@@ -190,21 +190,21 @@ static bool deadletter_cycle(const struct amqp_table *headers, const char *name)
 
 void deadletter_route(struct queue *q, struct exchange *x, struct message *dm, const char *reason)
 {
+	static const struct amqp_table none = { 0, NULL };
+	const struct amqp_table *headers;
 	struct route_result rr;
-	struct amqp_basic_properties p;
-	struct amqp_arena pool;
-	struct amqp_table headers = { 0, NULL };
+	struct msg_view v;
 	size_t i;
 
-	if (message_properties(dm, &p) != 0)
-		return;
-	amqp_arena_init(&pool);
-	if (p.flags & AMQP_P_HEADERS)
-		amqp_table_decode(p.headers, &pool, &headers);
+	/* One decoding of the copy's properties and headers, for routing and the cycle check. */
+	msg_view_init(&v, dm);
+	if (msg_view_props(&v) == NULL)
+		goto out;
 	route_result_init(&rr);
-	exchange_route(x, dm, &p, &rr);
+	exchange_route(x, &v, &rr);
+	headers = rr.n > 0 ? msg_view_headers(&v) : NULL;
 	for (i = 0; i < rr.n; i++) {
-		if (deadletter_cycle(&headers, rr.queues[i]->name)) {
+		if (deadletter_cycle(headers != NULL ? headers : &none, rr.queues[i]->name)) {
 			log_debug("queue '%s': dead-letter cycle through '%s' (%s): dropped",
 			    q->name, rr.queues[i]->name, reason);
 			continue;
@@ -212,5 +212,6 @@ void deadletter_route(struct queue *q, struct exchange *x, struct message *dm, c
 		queue_publish(rr.queues[i], dm);
 	}
 	route_result_free(&rr);
-	amqp_arena_reset(&pool);
+out:
+	msg_view_done(&v);
 }

@@ -299,10 +299,15 @@ static void route_key(struct exchange *x, struct amqp_bytes key, struct route_wa
 }
 
 /* The routing keys a message carries: its own, then each string in CC and BCC. */
-static void route_exchange(struct exchange *x, const struct message *m,
-    const struct amqp_table *headers, struct route_walk *w)
+static void route_exchange(struct exchange *x, struct msg_view *view, struct route_walk *w)
 {
 	static const char *const cc_keys[] = { "CC", "BCC" };
+	const struct message *m = view->m;
+	/* CC and BCC are looked for only in a message with headers; decoded once, when needed. */
+	const struct amqp_table *headers =
+	    (message_prop_flags(m) & AMQP_P_HEADERS) && x->type != EX_FANOUT
+	    ? msg_view_headers(view)
+	    : NULL;
 	const struct amqp_field_value *v;
 	struct binding *b;
 	struct vhost *vh = x->vhost;
@@ -363,12 +368,10 @@ static void route_exchange(struct exchange *x, const struct message *m,
 		route_push(w, ae);
 }
 
-void exchange_route(struct exchange *x, const struct message *m,
-    const struct amqp_basic_properties *props, struct route_result *out)
+void exchange_route(struct exchange *x, struct msg_view *v, struct route_result *out)
 {
+	const struct message *m = v->m;
 	struct route_walk w = { .out = out };
-	struct amqp_arena pool;
-	struct amqp_table headers, *hp = NULL;
 	struct binding *b;
 	struct queue *q = NULL;
 
@@ -377,7 +380,7 @@ void exchange_route(struct exchange *x, const struct message *m,
 	 * The common cases first: no CC/BCC headers, and the default exchange or a direct exchange
 	 * whose key is bound to one queue only. One lookup, no walk (out holds one queue inline).
 	 */
-	if (props == NULL || !(props->flags & AMQP_P_HEADERS)) {
+	if (!(message_prop_flags(m) & AMQP_P_HEADERS)) {
 		if (x->name_len == 0)
 			q = vhost_queue(x->vhost,
 			    (struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len });
@@ -392,15 +395,10 @@ void exchange_route(struct exchange *x, const struct message *m,
 		if (x->name_len == 0 && q == NULL)
 			return; /* the default exchange has no alternate */
 	}
-	amqp_arena_init(&pool);
-	if (props != NULL && (props->flags & AMQP_P_HEADERS) &&
-	    amqp_table_decode(props->headers, &pool, &headers) == 0)
-		hp = &headers;
 	route_mark++;
 	route_push(&w, x);
 	while (w.nstack > 0)
-		route_exchange(route_stack[--w.nstack], m, hp, &w);
-	amqp_arena_reset(&pool);
+		route_exchange(route_stack[--w.nstack], v, &w);
 }
 
 void route_result_init(struct route_result *r)

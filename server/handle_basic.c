@@ -45,32 +45,32 @@ static int parse_expiration(struct amqp_bytes e, uint64_t *ms, char *why, size_t
 	return 0;
 }
 
-/* A copy of m whose headers lack BCC (it must never reach a consumer), or NULL if there is none. */
-static struct message *strip_bcc(const struct message *m, const struct amqp_basic_properties *p)
+/* A copy of v's message whose headers lack BCC (it must never reach a consumer), or NULL. */
+static struct message *strip_bcc(struct msg_view *v)
 {
-	struct amqp_arena pool;
-	struct amqp_table h;
+	const struct amqp_table *h = msg_view_headers(v);
+	const struct message *m = v->m;
 	struct amqp_basic_properties np;
+	struct amqp_table_entry *kept;
+	struct amqp_table nh;
 	struct message *n = NULL;
 	uint8_t *hb = NULL, *pb = NULL;
 	uint32_t i, k = 0;
 	long hs;
 	int pl;
 
-	if (!(p->flags & AMQP_P_HEADERS))
+	if (h == NULL || amqp_table_get(h, "BCC") == NULL)
 		return NULL;
-	np = *p;
-	amqp_arena_init(&pool);
-	if (amqp_table_decode(p->headers, &pool, &h) != 0 || amqp_table_get(&h, "BCC") == NULL)
-		goto out;
-	for (i = 0; i < h.n; i++)
-		if (!amqp_bytes_eq_cstr(h.entries[i].key, "BCC"))
-			h.entries[k++] = h.entries[i];
-	h.n = k;
-	if ((hs = amqp_table_encoded_size(&h)) < 0)
+	np = *v->props;
+	kept = amqp_arena_alloc(&v->pool, h->n * sizeof(*kept));
+	for (i = 0; i < h->n; i++)
+		if (!amqp_bytes_eq_cstr(h->entries[i].key, "BCC"))
+			kept[k++] = h->entries[i];
+	nh = (struct amqp_table){ k, kept };
+	if ((hs = amqp_table_encoded_size(&nh)) < 0)
 		goto out;
 	hb = xmalloc((size_t)hs);
-	if (amqp_table_encode(&h, hb, (size_t)hs) != hs)
+	if (amqp_table_encode(&nh, hb, (size_t)hs) != hs)
 		goto out;
 	np.headers = (struct amqp_bytes){ hb + 4, (size_t)hs - 4 };
 	pb = xmalloc(m->props_len + 16);
@@ -82,7 +82,6 @@ static struct message *strip_bcc(const struct message *m, const struct amqp_basi
 out:
 	free(hb);
 	free(pb);
-	amqp_arena_reset(&pool);
 	return n;
 }
 
@@ -99,11 +98,11 @@ static void send_return(struct channel *ch, const struct message *m, int code, c
 	conn_send_content(ch->conn, ch->id, &r, m);
 }
 
-void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct message *m,
+void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct msg_view *v,
     bool mandatory, bool confirm, uint64_t seq)
 {
+	struct message *m = (struct message *)v->m;
 	struct route_result rr;
-	struct amqp_basic_properties p;
 	struct message *stripped = NULL, *qm;
 	bool rejected = false, stored = false;
 	size_t i;
@@ -119,17 +118,14 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct mess
 			return;
 		}
 	}
-	/* Routing and BCC look at the headers only: without them, no decoding. */
-	if (!(message_prop_flags(m) & AMQP_P_HEADERS) || message_properties(m, &p) != 0)
-		p.flags = 0;
 	route_result_init(&rr);
 	if (x != NULL)
-		exchange_route(x, m, &p, &rr);
+		exchange_route(x, v, &rr);
 	if (rr.n == 0) {
 		if (mandatory)
 			send_return(ch, m, AMQP_NO_ROUTE, "NO_ROUTE");
 	} else {
-		stripped = strip_bcc(m, &p);
+		stripped = strip_bcc(v);
 		qm = stripped != NULL ? stripped : m;
 		for (i = 0; i < rr.n; i++) {
 			if ((r = queue_publish(rr.queues[i], qm)) < 0)
@@ -156,34 +152,73 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct mess
  * As RabbitMQ, the CC and BCC headers, when present, must be arrays: otherwise the message is
  * invalid (406). The encoded headers are searched for either key before anything is decoded.
  */
-static bool cc_headers_valid(struct channel *ch, const struct message *m)
+static bool cc_headers_valid(struct channel *ch, struct msg_view *v)
 {
 	static const char *const keys[] = { "CC", "BCC" };
-	struct amqp_basic_properties p;
-	const struct amqp_field_value *v;
-	struct amqp_arena pool;
-	struct amqp_table h;
-	bool ok = true;
+	const struct amqp_basic_properties *p = msg_view_props(v);
+	const struct amqp_field_value *f;
+	const struct amqp_table *h;
 	size_t k;
 
-	if (message_properties(m, &p) != 0 || !(p.flags & AMQP_P_HEADERS) ||
-	    (memmem(p.headers.ptr, p.headers.len, "\002CC", 3) == NULL &&
-	        memmem(p.headers.ptr, p.headers.len, "\003BCC", 4) == NULL))
+	if (p == NULL || !(p->flags & AMQP_P_HEADERS) ||
+	    (memmem(p->headers.ptr, p->headers.len, "\002CC", 3) == NULL &&
+	        memmem(p->headers.ptr, p->headers.len, "\003BCC", 4) == NULL) ||
+	    (h = msg_view_headers(v)) == NULL)
 		return true;
-	amqp_arena_init(&pool);
-	if (amqp_table_decode(p.headers, &pool, &h) == 0) {
-		for (k = 0; k < 2 && ok; k++) {
-			if ((v = amqp_table_get(&h, keys[k])) != NULL &&
-			    v->type != AMQP_FIELD_ARRAY) {
-				channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
-				    "invalid message: {unacceptable_type_in_header,\"%s\",%s}",
-				    keys[k], field_type_word(v->type));
-				ok = false;
-			}
+	for (k = 0; k < 2; k++) {
+		if ((f = amqp_table_get(h, keys[k])) != NULL && f->type != AMQP_FIELD_ARRAY) {
+			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
+			    "invalid message: {unacceptable_type_in_header,\"%s\",%s}", keys[k],
+			    field_type_word(f->type));
+			return false;
 		}
 	}
-	amqp_arena_reset(&pool);
-	return ok;
+	return true;
+}
+
+/*
+ * The checks a publish passes before it is routed (each failure closes the channel): true when it
+ * may go on. On a direct reply-to request *m becomes the copy with the channel's address in it.
+ */
+static bool publish_checks(struct channel *ch, struct message **mp, struct msg_view *v)
+{
+	struct conn *c = ch->conn;
+	const struct amqp_basic_properties *p;
+	struct message *m = *mp, *rm;
+	char why[128];
+	bool failed;
+
+	/* Only these three properties are checked here: without them, nothing to look at. */
+	if (!(message_prop_flags(m) & (AMQP_P_EXPIRATION | AMQP_P_USER_ID | AMQP_P_REPLY_TO)) ||
+	    (p = msg_view_props(v)) == NULL)
+		return true;
+	if ((p->flags & AMQP_P_EXPIRATION)) {
+		if (parse_expiration(p->expiration, &m->ttl_ms, why, sizeof(why)) != 0) {
+			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
+			    "invalid expiration '" NAMEF "': %s", NAMEA(p->expiration), why);
+			return false;
+		}
+		m->has_ttl = true;
+	}
+	if ((p->flags & AMQP_P_USER_ID) && !amqp_bytes_eq_cstr(p->user_id, c->user) &&
+	    !access_impersonate(c)) {
+		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
+		    "user_id property set to '" NAMEF "' but authenticated user was '%s'",
+		    NAMEA(p->user_id), c->user);
+		return false;
+	}
+	rm = direct_reply_rewrite(ch, m, p, &failed);
+	if (failed) {
+		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
+		    "fast reply consumer does not exist");
+		return false;
+	}
+	if (rm != m) { /* the copy's properties are decoded anew when something needs them */
+		msg_view_done(v);
+		msg_view_init(v, rm);
+		*mp = rm;
+	}
+	return true;
 }
 
 void basic_publish_complete(struct channel *ch)
@@ -191,27 +226,24 @@ void basic_publish_complete(struct channel *ch)
 	struct conn *c = ch->conn;
 	struct vhost *v = c->vhost;
 	struct message *m = ch->pending;
-	struct amqp_basic_properties p;
 	struct exchange *x;
 	struct amqp_bytes xn = { (const uint8_t *)m->exchange, m->exchange_len };
-	char why[128];
+	struct msg_view view;
 	uint64_t seq = 0;
 	bool same;
 
 	ch->pending = NULL;
+	msg_view_init_decoded(&view, m, &ch->pending_header.props);
 	if (ch->pending_immediate) {
-		message_unref(m);
 		conn_error(c, AMQP_NOT_IMPLEMENTED, AMQP_ID_basic_publish, "immediate=true");
-		return;
+		goto out;
 	}
 	/* The exchange of the last publish, and the write permission on it, are kept. */
 	same = (x = ch->x_cache) != NULL && ch->x_cache_gen == broker.exchange_gen &&
 	    amqp_bytes_eq(xn, (struct amqp_bytes){ (const uint8_t *)x->name, x->name_len });
 	if (!same || !ch->x_cache_writable || ch->x_cache_auth_gen != broker.auth_gen) {
-		if (!access_check(ch, AMQP_ID_basic_publish, AUTH_WRITE, AUTH_RES_EXCHANGE, xn)) {
-			message_unref(m);
-			return;
-		}
+		if (!access_check(ch, AMQP_ID_basic_publish, AUTH_WRITE, AUTH_RES_EXCHANGE, xn))
+			goto out;
 		if (!same) {
 			x = vhost_exchange(v, xn);
 			ch->x_cache = x;
@@ -221,56 +253,22 @@ void basic_publish_complete(struct channel *ch)
 		ch->x_cache_auth_gen = broker.auth_gen;
 	}
 	if (x == NULL) {
-		message_unref(m);
 		channel_error(ch, AMQP_NOT_FOUND, AMQP_ID_basic_publish,
 		    "no exchange '" NAMEF "' in vhost '%s'", NAMEA(xn), v->name);
-		return;
+		goto out;
 	}
 	if (!access_topic(ch, AMQP_ID_basic_publish, x,
-	        (struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len }, AUTH_WRITE)) {
-		message_unref(m);
-		return;
-	}
+	        (struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len }, AUTH_WRITE))
+		goto out;
 	if (x->internal) {
-		message_unref(m);
 		channel_error(ch, AMQP_ACCESS_REFUSED, AMQP_ID_basic_publish,
 		    "cannot publish to internal exchange '%s' in vhost '%s'", x->name, v->name);
-		return;
+		goto out;
 	}
-	/* Only these three properties are checked here: without them, no decoding. */
-	if ((message_prop_flags(m) & (AMQP_P_EXPIRATION | AMQP_P_USER_ID | AMQP_P_REPLY_TO)) &&
-	    message_properties(m, &p) == 0) {
-		if ((p.flags & AMQP_P_EXPIRATION)) {
-			if (parse_expiration(p.expiration, &m->ttl_ms, why, sizeof(why)) != 0) {
-				channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
-				    "invalid expiration '" NAMEF "': %s", NAMEA(p.expiration), why);
-				message_unref(m);
-				return;
-			}
-			m->has_ttl = true;
-		}
-		if ((p.flags & AMQP_P_USER_ID) && !amqp_bytes_eq_cstr(p.user_id, c->user) &&
-		    !access_impersonate(c)) {
-			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
-			    "user_id property set to '" NAMEF "' but authenticated user was '%s'",
-			    NAMEA(p.user_id), c->user);
-			message_unref(m);
-			return;
-		}
-		bool failed;
-		struct message *rm = direct_reply_rewrite(ch, m, &p, &failed);
-		if (failed) {
-			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
-			    "fast reply consumer does not exist");
-			message_unref(m);
-			return;
-		}
-		m = rm; /* p now points into the old properties: not used below */
-	}
-	if ((message_prop_flags(m) & AMQP_P_HEADERS) && !cc_headers_valid(ch, m)) {
-		message_unref(m);
-		return;
-	}
+	/* Without properties (the common case) there is nothing to check. */
+	if (message_prop_flags(m) != 0 &&
+	    (!publish_checks(ch, &m, &view) || !cc_headers_valid(ch, &view)))
+		goto out;
 	c->publisher = true;
 	if (ch->tx) {
 		if (ch->txp_len == ch->txp_cap) {
@@ -278,12 +276,18 @@ void basic_publish_complete(struct channel *ch)
 			ch->txp = xreallocarray(ch->txp, ch->txp_cap, sizeof(*ch->txp));
 		}
 		ch->txp[ch->txp_len].m = m;
+		ch->txp[ch->txp_len].props_decoded = msg_view_props(&view) != NULL;
+		if (ch->txp[ch->txp_len].props_decoded)
+			ch->txp[ch->txp_len].props = *view.props;
 		ch->txp[ch->txp_len++].mandatory = ch->pending_mandatory;
-		return;
+		m = NULL; /* the transaction holds it */
+		goto out;
 	}
 	if (ch->confirm)
 		seq = channel_confirm_seq(ch);
-	basic_route_and_enqueue(ch, x, m, ch->pending_mandatory, ch->confirm, seq);
+	basic_route_and_enqueue(ch, x, &view, ch->pending_mandatory, ch->confirm, seq);
+out:
+	msg_view_done(&view);
 	message_unref(m);
 }
 

@@ -7,6 +7,7 @@
 
 static void tx_commit(struct channel *ch)
 {
+	struct msg_view v;
 	struct exchange *x;
 	size_t i;
 
@@ -14,7 +15,12 @@ static void tx_commit(struct channel *ch)
 		struct message *m = ch->txp[i].m;
 		x = vhost_exchange(ch->conn->vhost,
 		    (struct amqp_bytes){ (const uint8_t *)m->exchange, m->exchange_len });
-		basic_route_and_enqueue(ch, x, m, ch->txp[i].mandatory, false, 0);
+		if (ch->txp[i].props_decoded)
+			msg_view_init_decoded(&v, m, &ch->txp[i].props);
+		else
+			msg_view_init(&v, m);
+		basic_route_and_enqueue(ch, x, &v, ch->txp[i].mandatory, false, 0);
+		msg_view_done(&v);
 		message_unref(m);
 	}
 	ch->txp_len = 0;

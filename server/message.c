@@ -4,6 +4,7 @@
  * own that grows as body frames arrive, so a header that declares a huge size costs nothing until
  * the bytes come. Every byte is accounted in broker.mem_used.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,19 +71,29 @@ void message_pool_free(void)
 	}
 }
 
-static void message_parse_meta(struct message *m)
+static void message_parse_meta(struct message *m, const struct amqp_basic_properties *decoded)
 {
 	struct amqp_basic_properties p;
 
-	if (!(message_prop_flags(m) & (AMQP_P_DELIVERY_MODE | AMQP_P_PRIORITY)) ||
-	    message_properties(m, &p) != 0)
+	if (!(message_prop_flags(m) & (AMQP_P_DELIVERY_MODE | AMQP_P_PRIORITY)))
 		return;
-	m->persistent = (p.flags & AMQP_P_DELIVERY_MODE) && p.delivery_mode == 2;
-	m->priority = (p.flags & AMQP_P_PRIORITY) ? p.priority : 0;
+	if (decoded == NULL) {
+		if (message_properties(m, &p) != 0)
+			return;
+		decoded = &p;
+	}
+	m->persistent = (decoded->flags & AMQP_P_DELIVERY_MODE) && decoded->delivery_mode == 2;
+	m->priority = (decoded->flags & AMQP_P_PRIORITY) ? decoded->priority : 0;
 }
 
 struct message *message_new(struct amqp_bytes exchange, struct amqp_bytes routing_key,
     struct amqp_bytes props, uint64_t body_size)
+{
+	return message_new_decoded(exchange, routing_key, props, body_size, NULL);
+}
+
+struct message *message_new_decoded(struct amqp_bytes exchange, struct amqp_bytes routing_key,
+    struct amqp_bytes props, uint64_t body_size, const struct amqp_basic_properties *decoded)
 {
 	size_t inline_body = body_size <= MESSAGE_INLINE_MAX ? (size_t)body_size : 0;
 	size_t size = sizeof(struct message) + exchange.len + 1 + routing_key.len + 1 + props.len +
@@ -112,7 +123,7 @@ struct message *message_new(struct amqp_bytes exchange, struct amqp_bytes routin
 	m->body = inline_body > 0 || body_size == 0 ? p : NULL;
 	m->alloc_size = size;
 	broker_mem_add((int64_t)size);
-	message_parse_meta(m);
+	message_parse_meta(m, decoded);
 	return m;
 }
 
@@ -172,4 +183,60 @@ struct message *message_with_props(const struct message *m, struct amqp_bytes pr
 
 	message_append_body(n, m->body, (size_t)m->body_have);
 	return n;
+}
+
+void message_adopt_props(
+    const struct message *m, struct amqp_basic_properties *p, const uint8_t *src)
+{
+	static const struct {
+		uint16_t flag;
+		size_t off;
+	} slices[] = {
+		{ AMQP_P_CONTENT_TYPE, offsetof(struct amqp_basic_properties, content_type) },
+		{ AMQP_P_CONTENT_ENCODING,
+		    offsetof(struct amqp_basic_properties, content_encoding) },
+		{ AMQP_P_HEADERS, offsetof(struct amqp_basic_properties, headers) },
+		{ AMQP_P_CORRELATION_ID, offsetof(struct amqp_basic_properties, correlation_id) },
+		{ AMQP_P_REPLY_TO, offsetof(struct amqp_basic_properties, reply_to) },
+		{ AMQP_P_EXPIRATION, offsetof(struct amqp_basic_properties, expiration) },
+		{ AMQP_P_MESSAGE_ID, offsetof(struct amqp_basic_properties, message_id) },
+		{ AMQP_P_TYPE, offsetof(struct amqp_basic_properties, type) },
+		{ AMQP_P_USER_ID, offsetof(struct amqp_basic_properties, user_id) },
+		{ AMQP_P_APP_ID, offsetof(struct amqp_basic_properties, app_id) },
+		{ AMQP_P_CLUSTER_ID, offsetof(struct amqp_basic_properties, cluster_id) },
+	};
+	size_t i;
+
+	/* Only strings and the headers are slices: without them, nothing to move. */
+	if (!(p->flags & ~(AMQP_P_DELIVERY_MODE | AMQP_P_PRIORITY | AMQP_P_TIMESTAMP)))
+		return;
+	for (i = 0; i < sizeof(slices) / sizeof(slices[0]); i++) {
+		struct amqp_bytes *b = (struct amqp_bytes *)((char *)p + slices[i].off);
+		if ((p->flags & slices[i].flag) && b->len > 0)
+			b->ptr = m->props + (b->ptr - src);
+	}
+}
+
+const struct amqp_basic_properties *msg_view_decode_props(struct msg_view *v)
+{
+	if (v->props_state == 0) {
+		v->props_state = message_properties(v->m, &v->own) == 0 ? 1 : -1;
+		v->props = &v->own;
+	}
+	return v->props_state > 0 ? v->props : NULL;
+}
+
+const struct amqp_table *msg_view_decode_headers(struct msg_view *v)
+{
+	const struct amqp_basic_properties *p;
+
+	if (v->headers_state == 0) {
+		amqp_arena_init(&v->pool);
+		v->headers_state = -1;
+		if ((message_prop_flags(v->m) & AMQP_P_HEADERS) &&
+		    (p = msg_view_props(v)) != NULL &&
+		    amqp_table_decode(p->headers, &v->pool, &v->headers) == 0)
+			v->headers_state = 1;
+	}
+	return v->headers_state > 0 ? &v->headers : NULL;
 }

@@ -1,7 +1,8 @@
 /*
- * persist.c: the one file of server/ that talks to store/. It writes durable definitions (durable
- * exchanges, non-exclusive durable queues, bindings between durable ends) and persistent messages
- * in durable queues: a message's bytes once, however many queues hold it, and one entry per queue.
+ * persist.c: server/'s way to store/ (with persist_page.c, persist_recover.c and persist_dump.c,
+ * which share persist_private.h). It writes durable definitions (durable exchanges, non-exclusive
+ * durable queues, bindings between durable ends) and persistent messages in durable queues: a
+ * message's bytes once, however many queues hold it, and one entry per queue.
  * Writes made while handling a batch of input go to the store as one batch; publisher confirms
  * that depend on it go out only when the store says it is durable. At start-up it rebuilds the
  * broker from the store.
@@ -49,11 +50,6 @@ struct batch_ctx {
 };
 
 struct persist_state ps;
-
-bool persist_enabled(void)
-{
-	return ps.st != NULL;
-}
 
 /* ---- batching ---- */
 

@@ -199,6 +199,9 @@ struct message {
 };
 struct message *message_new(struct amqp_bytes exchange, struct amqp_bytes routing_key,
     struct amqp_bytes props, uint64_t body_size);
+/* The same, with props already decoded: its delivery mode and priority are taken from that. */
+struct message *message_new_decoded(struct amqp_bytes exchange, struct amqp_bytes routing_key,
+    struct amqp_bytes props, uint64_t body_size, const struct amqp_basic_properties *decoded);
 static inline struct message *message_ref(struct message *m)
 {
 	m->refs++;
@@ -216,8 +219,64 @@ static inline uint16_t message_prop_flags(const struct message *m)
 }
 /* Decode the message's properties (slices into m->props). */
 int message_properties(const struct message *m, struct amqp_basic_properties *p);
+/*
+ * p was decoded from src, the encoded properties m was made from: move its slices onto m's own
+ * copy, so that they outlive src.
+ */
+void message_adopt_props(
+    const struct message *m, struct amqp_basic_properties *p, const uint8_t *src);
 /* A copy of m with different properties (used to strip BCC or add x-death). */
 struct message *message_with_props(const struct message *m, struct amqp_bytes props);
+/*
+ * A message's properties and headers table, decoded at most once and passed along while it is
+ * published: the publish checks, routing (CC, BCC, headers exchanges), BCC stripping, and the
+ * routing of a dead-lettered copy. Each part is decoded on first use; slices point into the
+ * message's encoded properties, so a view lives no longer than its message. msg_view_done frees
+ * what decoding the headers took.
+ */
+struct msg_view {
+	const struct message *m;
+	const struct amqp_basic_properties
+	    *props; /* own, or the caller's (msg_view_init_decoded) */
+	struct amqp_basic_properties own;
+	struct amqp_table headers;
+	struct amqp_arena pool;
+	int8_t props_state, headers_state; /* 0 not yet, 1 decoded, -1 undecodable or none */
+};
+static inline void msg_view_init(struct msg_view *v, const struct message *m)
+{
+	v->m = m;
+	v->props_state = v->headers_state = 0;
+}
+/* The same, with m's properties already decoded in *p (slices into m->props; p outlives v). */
+static inline void msg_view_init_decoded(
+    struct msg_view *v, const struct message *m, const struct amqp_basic_properties *p)
+{
+	v->m = m;
+	v->props = p;
+	v->props_state = 1;
+	v->headers_state = 0;
+}
+const struct amqp_basic_properties *msg_view_decode_props(struct msg_view *v);
+const struct amqp_table *msg_view_decode_headers(struct msg_view *v);
+/* The properties, or NULL when they do not decode. */
+static inline const struct amqp_basic_properties *msg_view_props(struct msg_view *v)
+{
+	return v->props_state > 0 ? v->props : msg_view_decode_props(v);
+}
+/* The headers table, or NULL when there is none (or it does not decode). */
+static inline const struct amqp_table *msg_view_headers(struct msg_view *v)
+{
+	if (!(message_prop_flags(v->m) & AMQP_P_HEADERS))
+		return NULL;
+	return v->headers_state > 0 ? &v->headers : msg_view_decode_headers(v);
+}
+static inline void msg_view_done(struct msg_view *v)
+{
+	if (v->headers_state != 0)
+		amqp_arena_reset(&v->pool);
+	v->headers_state = 0;
+}
 
 /* vhost.c */
 struct vhost {
@@ -291,8 +350,8 @@ struct route_result {
 };
 /* Ready a result for exchange_route without allocating. */
 void route_result_init(struct route_result *r);
-void exchange_route(struct exchange *x, const struct message *m,
-    const struct amqp_basic_properties *props, struct route_result *out);
+/* Route v's message; its headers are decoded only if CC, BCC or a headers exchange need them. */
+void exchange_route(struct exchange *x, struct msg_view *v, struct route_result *out);
 void route_result_free(struct route_result *r);
 
 /* exchange_topic.c: a trie over dot-separated words with `*` and `#`. */
@@ -588,7 +647,8 @@ struct confirm_slot {
 };
 struct tx_publish {
 	struct message *m;
-	bool mandatory;
+	struct amqp_basic_properties props; /* m's, decoded (slices into m) when props_decoded */
+	bool props_decoded, mandatory;
 };
 struct channel {
 	struct conn *conn;
@@ -611,6 +671,7 @@ struct channel {
 	struct amqp_assembler asm_state;
 	/* basic.publish being assembled */
 	struct message *pending;
+	struct amqp_content_header pending_header; /* pending's, props decoded (slices into it) */
 	bool pending_mandatory, pending_immediate;
 	uint8_t pending_names[2 * 256];
 	struct amqp_bytes pending_exchange, pending_rk;
@@ -653,13 +714,15 @@ void channel_error(struct channel *ch, int code, uint32_t method_id, const char 
 bool channel_publish_frames(struct channel *ch, const struct amqp_frame *f,
     const struct amqp_frame *hf, const struct amqp_frame *bf);
 void channel_handle_frame(struct channel *ch, const struct amqp_frame *f);
+/*
+ * Record a delivery of queue entry e to cons (NULL: basic.get); the message reference moves to
+ * the channel. Returns the delivery tag.
+ */
 uint64_t channel_add_unacked(
     struct channel *ch, struct queue *q, const struct qentry *e, struct consumer *cons);
-/* Record a delivery of queue entry e (its message reference moves to the channel). */
-/* Settle delivery tags: kind 0 ack, 1 drop/dead-letter, 2 requeue. Returns -1 for unknown tags. */
 /*
- * Settle (ack 0, drop 1, requeue 2) tag, or every tag up to it (multiple; tag 0: all); with hold
- * (a transaction), mark them to be settled so at tx.commit: they are no longer live tags.
+ * Settle tag, or every tag up to it (multiple; tag 0: all), as kind says; with hold (a
+ * transaction), mark them to be settled so at tx.commit: they are no longer live tags. Returns
  * -1 if tag is not a live one.
  */
 int channel_settle(
@@ -721,7 +784,8 @@ bool check_binding_args(
 void generate_name(const char *prefix, char *out, size_t outlen);
 /* A complete basic.publish: route it and deliver (or hold it for tx.commit). */
 void basic_publish_complete(struct channel *ch);
-void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct message *m,
+/* Route v's message through x (NULL: gone) and enqueue it; the caller keeps its reference. */
+void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct msg_view *v,
     bool mandatory, bool confirm, uint64_t seq);
 
 /* direct_reply.c: RabbitMQ's direct reply-to pseudo-queue. */
@@ -735,11 +799,13 @@ struct message *direct_reply_rewrite(
     struct channel *ch, struct message *m, const struct amqp_basic_properties *p, bool *failed);
 int direct_reply_deliver(struct vhost *v, const struct message *m);
 
-/* persist.c: the one file that talks to store/. All calls are no-ops without a store. */
+/*
+ * persist.c (with persist_page.c, persist_recover.c and persist_dump.c, the files of server/ that
+ * talk to store/). All calls are no-ops without a store.
+ */
 struct persist_waiter;
 int persist_open(const char *dir, char *err, size_t errlen);
 void persist_close(void);
-bool persist_enabled(void);
 void persist_exchange(const struct exchange *x, bool add);
 void persist_queue(struct queue *q, bool add);
 void persist_binding(const struct binding *b, bool add);
@@ -781,7 +847,6 @@ void access_free(void);
 int access_reload_load(struct auth_db **out, char *err, size_t errlen);
 /* ... then put db in force (it takes the reference); returns the connections closed (320). */
 unsigned access_reload_apply(struct auth_db *db);
-bool access_has_users_file(void);
 /* Check a login off the loop; conn_login_done(c, ok) follows. */
 void access_login(struct conn *c, const struct auth_credentials *cr);
 void access_cancel(struct conn *c);
@@ -812,7 +877,6 @@ void tls_reload_discard(struct ssl_ctx_st *ctx);
 /* ... then put it in force for new connections; says in what whether the certificate changed. */
 bool tls_reload_apply(struct ssl_ctx_st *ctx, char *what, size_t len);
 void tls_free(void);
-bool tls_available(void);
 void tls_accept(struct event_base *base, int fd, const char *peer, bool loopback);
 /* The user a verified client certificate names (CN or DN): 0, or -1 without one. */
 int tls_peer_name(struct conn *c, char *out, size_t len);

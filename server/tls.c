@@ -172,11 +172,6 @@ void tls_free(void)
 	tls_ctx = NULL;
 }
 
-bool tls_available(void)
-{
-	return tls_ctx != NULL;
-}
-
 void tls_accept(struct event_base *base, int fd, const char *peer, bool loopback)
 {
 	struct bufferevent *bev;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "amqp/amqp.h"
 #include "test/check_util.h"
@@ -501,21 +502,17 @@ static const char *arg_type(const struct jval *domains, const struct jval *arg)
 	return NULL;
 }
 
-/* Parse the spec into *spec; false (after saying so) when the file is not there. */
-static bool load_spec(struct jval *spec)
+/* Parse the spec into *spec (main has checked that the file is there). */
+static void load_spec(struct jval *spec)
 {
 	size_t len;
 	char *text = read_file(SPEC_PATH, &len);
 	const char *err;
 
-	if (text == NULL) {
-		printf("check_spec: %s not found: skipping the spec comparison\n", SPEC_PATH);
-		return false;
-	}
+	ck_assert_msg(text != NULL, "%s: cannot read it", SPEC_PATH);
 	err = json_parse(text, len, spec);
 	free(text);
 	ck_assert_msg(err == NULL, "%s: %s", SPEC_PATH, err);
-	return true;
 }
 
 START_TEST(test_methods_match_spec)
@@ -527,8 +524,7 @@ START_TEST(test_methods_match_spec)
 	size_t c, m, a, count = 0;
 	long cid, mid;
 
-	if (!load_spec(&spec))
-		return;
+	load_spec(&spec);
 	domains = jget(&spec, "domains");
 	classes = jget(&spec, "classes");
 	ck_assert(domains != NULL && domains->type == J_ARR);
@@ -604,8 +600,7 @@ START_TEST(test_properties_match_spec)
 		all |= props[i].flag;
 	}
 	ck_assert_uint_eq(all, AMQP_P_ALL);
-	if (!load_spec(&spec))
-		return;
+	load_spec(&spec);
 	classes = jget(&spec, "classes");
 	domains = jget(&spec, "domains");
 	for (c = 0; c < classes->n; c++)
@@ -647,8 +642,7 @@ START_TEST(test_constants_match_spec)
 	char spelled[64];
 	size_t i, j, found = 0;
 
-	if (!load_spec(&spec))
-		return;
+	load_spec(&spec);
 	consts = jget(&spec, "constants");
 	ck_assert(consts != NULL && consts->type == J_ARR);
 	for (i = 0; i < consts->n; i++) {
@@ -678,7 +672,7 @@ START_TEST(test_constants_match_spec)
 }
 END_TEST
 
-static Suite *spec_suite(void)
+static Suite *spec_suite(bool have_spec)
 {
 	Suite *s = suite_create("spec");
 	TCase *tj = tcase_create("json");
@@ -687,6 +681,8 @@ static Suite *spec_suite(void)
 	tcase_add_test(tj, test_json_reader);
 	tcase_add_test(tj, test_json_reader_rejects);
 	suite_add_tcase(s, tj);
+	if (!have_spec)
+		return s;
 	tcase_add_test(ts, test_methods_match_spec);
 	tcase_add_test(ts, test_properties_match_spec);
 	tcase_add_test(ts, test_constants_match_spec);
@@ -694,13 +690,25 @@ static Suite *spec_suite(void)
 	return s;
 }
 
+/*
+ * Without the spec file the comparison cannot run: the JSON reader's own tests still do, and the
+ * suite then exits 77, which automake reports as a skip, never as a pass.
+ */
 int main(void)
 {
-	SRunner *sr = srunner_create(spec_suite());
+	bool have_spec = access(SPEC_PATH, R_OK) == 0;
+	SRunner *sr = srunner_create(spec_suite(have_spec));
 	int failed;
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	if (failed != 0)
+		return EXIT_FAILURE;
+	if (!have_spec) {
+		printf("check_spec: SKIP: %s not found: the method table was not compared\n",
+		    SPEC_PATH);
+		return 77;
+	}
+	return EXIT_SUCCESS;
 }

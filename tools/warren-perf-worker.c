@@ -121,7 +121,14 @@ static int producer_encode(struct producer *p)
 	const struct perf_opts *o = p->o;
 	struct amqp_method m = { .id = AMQP_ID_basic_publish };
 	struct amqp_basic_properties props = { 0 };
-	uint8_t praw[64];
+	uint8_t praw[256], hraw[128];
+	struct amqp_table_entry hdr[2] = {
+		{ AMQP_BYTES("task"),
+		    { .type = AMQP_FIELD_LONGSTR, .v.bytes = AMQP_BYTES("perf") } },
+		{ AMQP_BYTES("retries"), { .type = AMQP_FIELD_I32, .v.i32 = 0 } },
+	};
+	struct amqp_table headers = { 2, hdr };
+	long hlen;
 	size_t chunk = p->c.frame_max - AMQP_FRAME_OVERHEAD, nbody, len, i;
 	int n, plen;
 
@@ -146,6 +153,15 @@ static int producer_encode(struct producer *p)
 	if (o->persistent) {
 		props.flags = AMQP_P_DELIVERY_MODE;
 		props.delivery_mode = 2;
+	}
+	if (o->properties) { /* what a Celery task message carries, in small */
+		hlen = amqp_table_encode(&headers, hraw, sizeof(hraw));
+		if (hlen < 4)
+			return perf_conn_fail(&p->c, "cannot encode the headers");
+		props.flags |= AMQP_P_CONTENT_TYPE | AMQP_P_HEADERS | AMQP_P_CORRELATION_ID;
+		props.content_type = AMQP_BYTES("application/json");
+		props.headers = (struct amqp_bytes){ hraw + 4, (size_t)hlen - 4 };
+		props.correlation_id = AMQP_BYTES("6f1c2a9e-perf");
 	}
 	plen = amqp_properties_encode(&props, praw, sizeof(praw));
 	n = plen < 0 ? plen

@@ -48,6 +48,8 @@ static void usage(FILE *f)
 	    "  --binding-key KEY     queues are bound with KEY (the queue's name)\n"
 	    "  --size BYTES          message body size (16)\n"
 	    "  --persistent          delivery mode 2, durable queues\n"
+	    "  --properties          content type, correlation id and a headers table, as apps "
+	    "send\n"
 	    "  --confirm WINDOW      publisher confirms, at most WINDOW unconfirmed per producer\n"
 	    "  --mandatory           publish with mandatory set\n"
 	    "  --rate R              messages per second per producer (0: unlimited)\n"
@@ -195,6 +197,7 @@ enum {
 	OPT_BKEY,
 	OPT_SIZE,
 	OPT_PERSISTENT,
+	OPT_PROPERTIES,
 	OPT_CONFIRM,
 	OPT_MANDATORY,
 	OPT_RATE,
@@ -229,6 +232,7 @@ static const struct option long_options[] = {
 	{ "binding-key", required_argument, NULL, OPT_BKEY },
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "persistent", no_argument, NULL, OPT_PERSISTENT },
+	{ "properties", no_argument, NULL, OPT_PROPERTIES },
 	{ "confirm", required_argument, NULL, OPT_CONFIRM },
 	{ "mandatory", no_argument, NULL, OPT_MANDATORY },
 	{ "rate", required_argument, NULL, OPT_RATE },
@@ -296,6 +300,7 @@ static void parse_options(struct perf_opts *o, int argc, char **argv)
 		case OPT_BKEY: o->binding_key = optarg; break;
 		case OPT_SIZE: o->size = (size_t)parse_num(optarg, "--size", 0, 128 << 20); break;
 		case OPT_PERSISTENT: o->persistent = true; break;
+		case OPT_PROPERTIES: o->properties = true; break;
 		case OPT_CONFIRM:
 			o->confirm = (uint32_t)parse_num(optarg, "--confirm", 1, 10000000);
 			break;

@@ -43,6 +43,7 @@ struct perf_opts {
 	/* producers */
 	size_t size;
 	bool persistent, mandatory;
+	bool properties;  /* the properties an application's message carries, headers included */
 	uint32_t confirm; /* window; 0: no confirms */
 	double rate;      /* per producer, msg/s; 0: unlimited */
 	uint64_t pmessages;
