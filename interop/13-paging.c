@@ -524,6 +524,36 @@ START_TEST(arrivals_paged_out_during_a_read_come_back)
 }
 END_TEST
 
+/* queue.purge-ok and queue.delete-ok of paged queues come once the store holds the purge. */
+START_TEST(purge_and_delete_of_paged_queues_hold_across_kill9)
+{
+	amqp_queue_purge_ok_t *p;
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	c = start_publishing(NULL);
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("purged"), 0, 1, 0, 0, amqp_empty_table));
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("deleted"), 0, 1, 0, 0, amqp_empty_table));
+	publish_range(c, "purged", 0, N, &persistent);
+	publish_range(c, "deleted", 0, N, &persistent);
+	p = amqp_queue_purge(c, 1, B("purged"));
+	client_ok(c, "queue.purge");
+	ck_assert_uint_eq(p->message_count, N);
+	client_drop(c);
+	own_broker_restart(true);
+	c = client_connect_ch1();
+	ck_assert_uint_eq(queue_count(c, 1, "purged"), 0);
+	CHECK_RPC(c, amqp_queue_delete(c, 1, B("deleted"), 0, 0));
+	client_drop(c);
+	own_broker_restart(true);
+	c = client_connect_ch1();
+	ck_assert(!queue_exists(c, 1, "deleted"));
+	client_close(c);
+	own_broker_stop();
+	broker_cleanup(&broker);
+}
+END_TEST
+
 static void no_broker(void)
 {
 }
@@ -545,6 +575,7 @@ int main(void)
 	tcase_add_test(tc, transient_messages_page_under_memory_pressure);
 	tcase_add_test(tc, many_short_queues_page_under_memory_pressure);
 	tcase_add_test(tc, arrivals_paged_out_during_a_read_come_back);
+	tcase_add_test(tc, purge_and_delete_of_paged_queues_hold_across_kill9);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("million");
 	tcase_add_unchecked_fixture(tc, no_broker, no_broker);

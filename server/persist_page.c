@@ -500,4 +500,10 @@ void persist_drop_paged(struct queue *q, unsigned ri, uint64_t lo, uint64_t hi)
 		dead = true;
 	}
 	reap_start(q->qid, ri, lo, hi, false, dead);
+	/*
+	 * reap_start sent the batch holding the purge (or the delete) ahead of its job: the reply
+	 * to it (reply_after_store) waits for a batch after that one, not for none.
+	 */
+	if (queue_durable(q) && !ps.closing)
+		(void)batch();
 }
