@@ -301,7 +301,7 @@ void queue_forget_waiter(struct queue *q, struct conn *c)
 static void page_range_end(struct queue *q, unsigned ri, struct qpage *pg)
 {
 	uint64_t end = pg->tail.len > 0 ? ring_at(&pg->tail, 0)->seq - 1 : q->next_seq;
-	char past[96] = "";
+	char past[128] = "";
 
 	if (pg->count > 0 && !pg->widened && end > pg->hi) {
 		pg->suspect = pg->widened = true;
