@@ -26,7 +26,8 @@ static void setup(void)
 	broker_config_defaults(&cfg);
 	broker_init(event_base_new(), &cfg);
 	memset(&qa, 0, sizeof(qa));
-	q = queue_new(vhost_create("/"), amqp_cstr("q"), false, false, false, NULL,
+	/* broker_init made the vhost "/" for the default user. */
+	q = queue_new(vhost_find(amqp_cstr("/")), amqp_cstr("q"), false, false, false, NULL,
 	    (struct amqp_bytes){ NULL, 0 }, &qa);
 	q->pages = xcalloc(q->nrings, sizeof(*q->pages));
 	pg = &q->pages[0];
