@@ -25,6 +25,8 @@
  *
  * Paging: a queue's entries beyond its head (struct qpage) are read back by jobs on the store
  * thread (page_in_job), in order with the batches, so a read always sees every write before it.
+ * A read covers the range paged when it was submitted; what is paged out while it is in flight
+ * lies past that range, and the queue reads it next (queue_paged_in's `through`).
  * A message's record is shared by its durable entries; a copy read back for one queue releases its
  * reference through the store's counts, so copies of one message never need to find each other.
  */

@@ -128,8 +128,7 @@ struct page_read {
 	uint64_t ent_bytes;
 	struct buf out;
 	size_t nout;
-	uint64_t upto;
-	bool range_done;
+	bool range_done; /* nothing more in [lo, hi] */
 	char err[128];
 };
 
@@ -206,7 +205,6 @@ static void out_entry(struct page_read *pr, uint64_t seq, uint8_t flags, uint64_
 	if (flags & PG_OK)
 		buf_add(&pr->out, rec, reclen);
 	pr->nout++;
-	pr->upto = seq;
 }
 
 /*
@@ -279,13 +277,29 @@ static int page_in_job(struct store_txn *t, void *arg)
 	return 0;
 }
 
+/*
+ * An entry of the entries table whose message record is missing or malformed: the message cannot
+ * come back, so the entry goes (releasing its reference to the record), or every start would count
+ * it again.
+ */
+static void page_forget_entry(const struct page_read *pr, uint64_t seq, uint64_t id)
+{
+	uint8_t key[ENTRY_KEY_LEN], idk[8];
+
+	entry_key(key, pr->qid, pr->ri, seq);
+	put_u64(idk, id);
+	store_batch_del(batch(), STORE_ENTRIES, key, sizeof(key));
+	store_batch_release(batch(), STORE_REFS, STORE_MSGS, idk, sizeof(idk));
+}
+
 static void page_in_done(void *arg, int status)
 {
 	struct page_read *pr = arg;
 	struct paged_entry *v = NULL;
 	struct rd rd = { pr->out.p, pr->out.len, false };
+	uint64_t through, lost = 0, lost_lo = 0, lost_hi = 0;
 	size_t i, n = 0;
-	bool lost = false;
+	bool current = !pr->q->deleted && pr->gen == pr->q->page_gen;
 
 	if (status != 0) {
 		log_error("store: reading paged messages of queue '%s': %s%s%s", pr->q->name,
@@ -319,17 +333,30 @@ static void page_in_done(void *arg, int status)
 			size = m->body_size;
 		} else {
 			m = NULL;
-			lost = true;
+			if (lost++ == 0)
+				lost_lo = seq;
+			lost_hi = seq;
+			if ((flags & PG_STORED) && current && persist_can_page())
+				page_forget_entry(pr, seq, id);
 		}
 		v[n].e = (struct qentry){ m, seq, expires, (flags & PG_REDELIVERED) != 0 };
 		v[n].size = size;
 		n++;
 	}
-	if (lost)
+	if (lost > 0 && current)
 		log_error(
-		    "store: queue '%s' in vhost '%s': a paged message is missing from the store",
-		    pr->q->name, pr->q->vhost->name);
-	queue_paged_in(pr->q, pr->ri, pr->gen, v, n, pr->upto, pr->range_done);
+		    "store: queue '%s' in vhost '%s': %llu paged messages (seqs %llu-%llu) have "
+		    "an entry but no readable message record in the store: dropped",
+		    pr->q->name, pr->q->vhost->name, (unsigned long long)lost,
+		    (unsigned long long)lost_lo, (unsigned long long)lost_hi);
+	/* How far the store has nothing more: the read's end, or its last entry if it stopped. */
+	if (status != 0)
+		through = 0;
+	else if (pr->range_done && i == pr->nout)
+		through = pr->hi;
+	else
+		through = n > 0 ? v[n - 1].e.seq : 0;
+	queue_paged_in(pr->q, pr->ri, pr->gen, v, n, through);
 	queue_unref(pr->q);
 	free(v);
 	free(pr->segs.p);
@@ -473,4 +500,10 @@ void persist_drop_paged(struct queue *q, unsigned ri, uint64_t lo, uint64_t hi)
 		dead = true;
 	}
 	reap_start(q->qid, ri, lo, hi, false, dead);
+	/*
+	 * reap_start sent the batch holding the purge (or the delete) ahead of its job: the reply
+	 * to it (reply_after_store) waits for a batch after that one, not for none.
+	 */
+	if (queue_durable(q) && !ps.closing)
+		(void)batch();
 }

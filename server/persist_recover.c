@@ -190,6 +190,8 @@ static int recover_entry(const void *key, size_t klen, const void *val, size_t v
 				*p = qid;
 				hmap_put(&rc->orphan_qids, p, sizeof(*p), p);
 			}
+			if (qid > ps.next_qid)
+				ps.next_qid = qid;
 			rc->orphans++;
 			return 0;
 		}
@@ -235,13 +237,31 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 		r = -1;
 		goto out;
 	}
-	/* Delivered marks first: entries read back up to them are redelivered. */
+	/*
+	 * Delivered marks first: entries read back up to them are redelivered. Sequence numbers go
+	 * on past the marks and past purged ranges (whose deleting resumes below), and queue ids past
+	 * every id the store still names: a new entry must never fall under an old mark or range, nor
+	 * a new queue take the id of a deleted one whose entries are still being deleted.
+	 */
 	hmap_iter_init(&rc.marks, &it);
 	while (hmap_iter_next(&it, NULL, NULL, &p)) {
 		uint64_t *mark = p;
 		struct queue *q = hmap_get(&rc.queues, &mark[0], sizeof(mark[0]));
-		if (q != NULL)
+		if (q != NULL) {
 			q->delivered_hi = q->recover_mark = mark[1];
+			if (mark[1] > q->next_seq)
+				q->next_seq = mark[1];
+		}
+		if (mark[0] > ps.next_qid)
+			ps.next_qid = mark[0];
+	}
+	for (i = 0; i < rc.dead.n; i++) {
+		const struct dead_range *d = &rc.dead.v[i];
+		struct queue *q = hmap_get(&rc.queues, &d->qid, sizeof(d->qid));
+		if (q != NULL && d->hi > q->next_seq)
+			q->next_seq = d->hi;
+		if (d->qid > ps.next_qid)
+			ps.next_qid = d->qid;
 	}
 	/* Message ids go on from the greatest stored. */
 	if ((r = store_last_key(ps.st, STORE_MSGS, last, &lastlen)) < 0) {

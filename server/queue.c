@@ -72,6 +72,12 @@ static void ring_insert(struct qring *r, const struct qentry *e)
 	r->len++;
 }
 
+/* Are entries of this level in the store, to be read back before the tail? */
+static inline bool qpage_active(const struct qpage *pg)
+{
+	return pg->count > 0 || pg->suspect;
+}
+
 /* The ring holding the next message to deliver: the highest priority that has one. */
 static struct qring *queue_head_ring(struct queue *q)
 {
@@ -81,7 +87,7 @@ static struct qring *queue_head_ring(struct queue *q)
 		if (q->rings[i].len > 0)
 			return &q->rings[i];
 		/* Its next entries are being read: lower priorities wait rather than overtake. */
-		if (q->pages != NULL && q->pages[i].count > 0)
+		if (q->pages != NULL && qpage_active(&q->pages[i]))
 			return NULL;
 	}
 	return NULL;
@@ -184,7 +190,7 @@ static void ring_page_out_back(struct queue *q, unsigned ri, bool force)
 	}
 	if (n == 0)
 		return;
-	if (pg->count == 0)
+	if (!qpage_active(pg))
 		pg->hi = ring_at(r, r->len - 1)->seq;
 	pg->lo = ring_at(r, r->len - n)->seq;
 	for (i = r->len - n; i < r->len; i++)
@@ -207,7 +213,7 @@ static void tail_page_out(struct queue *q, unsigned ri, bool force)
 	pressure = page_transient(q);
 	while (pg->tail.len > 0 && entry_pageable(q, ring_at(&pg->tail, 0), pressure)) {
 		ring_pop(&pg->tail, &e);
-		if (pg->count == 0)
+		if (!qpage_active(pg))
 			pg->lo = e.seq;
 		pg->hi = e.seq;
 		page_out_entry(q, ri, pg, &e);
@@ -224,8 +230,8 @@ static void ring_page_in(struct queue *q, unsigned ri)
 	if (q->pages == NULL || q->deleted)
 		return;
 	pg = &q->pages[ri];
-	if (pg->loading || pg->count == 0 || r->len >= PAGE_KEEP || r->bytes >= PAGE_KEEP_BYTES ||
-	    !persist_can_page())
+	if (pg->loading || !qpage_active(pg) || r->len >= PAGE_KEEP ||
+	    r->bytes >= PAGE_KEEP_BYTES || !persist_can_page())
 		return;
 	pg->loading = true;
 	persist_page_in(q, ri, pg->lo, pg->hi, PAGE_READ, PAGE_KEEP_BYTES);
@@ -285,13 +291,49 @@ void queue_forget_waiter(struct queue *q, struct conn *c)
 	}
 }
 
-void queue_paged_in(struct queue *q, unsigned ri, uint64_t gen, struct paged_entry *v, size_t n,
-    uint64_t upto, bool range_done)
+/*
+ * The reads of ring ri reached hi. If the queue still counts paged entries there, the store holds
+ * fewer than it says: an invariant broken. Nothing is written off yet: every seq from hi up to the
+ * tail (or the last one given) can only belong to the paged entries, so the reads go on to there
+ * first. Then the breach is reported once, with its figures, and the queue counts what the store
+ * held.
+ */
+static void page_range_end(struct queue *q, unsigned ri, struct qpage *pg)
+{
+	uint64_t end = pg->tail.len > 0 ? ring_at(&pg->tail, 0)->seq - 1 : q->next_seq;
+	char past[128] = "";
+
+	if (pg->count > 0 && !pg->widened && end > pg->hi) {
+		pg->suspect = pg->widened = true;
+		pg->widened_from = pg->hi + 1;
+		pg->hi = end;
+		return;
+	}
+	if (pg->widened)
+		snprintf(past, sizeof(past), ", %llu found past the paged range (seqs %llu-%llu)",
+		    (unsigned long long)pg->past, (unsigned long long)pg->widened_from,
+		    (unsigned long long)pg->hi);
+	log_error(
+	    "queue '%s' in vhost '%s': the paged entries of priority level %u did not match "
+	    "the store: %llu counted were missing from it (%llu bytes), %llu found there were "
+	    "not counted%s; the queue now counts what the store holds",
+	    q->name, q->vhost->name, ri, (unsigned long long)pg->count,
+	    (unsigned long long)pg->bytes, (unsigned long long)pg->uncounted, past);
+	q->count -= pg->count;
+	q->bytes -= pg->bytes < q->bytes ? pg->bytes : q->bytes;
+	pg->count = pg->bytes = 0;
+	pg->suspect = pg->widened = false;
+	pg->widened_from = pg->uncounted = pg->past = 0;
+}
+
+void queue_paged_in(
+    struct queue *q, unsigned ri, uint64_t gen, struct paged_entry *v, size_t n, uint64_t through)
 {
 	struct qpage *pg;
 	struct qring *r;
 	struct qentry e;
 	size_t i;
+	bool counted;
 
 	if (q->deleted || gen != q->page_gen || q->pages == NULL) {
 		for (i = 0; i < n; i++)
@@ -302,27 +344,35 @@ void queue_paged_in(struct queue *q, unsigned ri, uint64_t gen, struct paged_ent
 	r = &q->rings[ri];
 	pg->loading = false;
 	for (i = 0; i < n; i++) {
-		pg->count--;
-		pg->bytes -= v[i].size;
+		counted = pg->count > 0;
+		if (counted) {
+			pg->count--;
+			pg->bytes -= v[i].size < pg->bytes ? v[i].size : pg->bytes;
+		} else {
+			/* In the store, not counted (an invariant broken too): counted now. */
+			pg->suspect = true;
+			pg->uncounted++;
+		}
+		if (pg->widened)
+			pg->past++;
 		if (v[i].e.m != NULL) {
 			ring_push(r, &v[i].e);
-		} else {
+			if (!counted) {
+				q->count++;
+				q->bytes += v[i].size;
+			}
+		} else if (counted) {
 			/* Its message is gone from the store (logged by persist_page.c): it is lost. */
 			q->count--;
-			q->bytes -= v[i].size;
+			q->bytes -= v[i].size < q->bytes ? v[i].size : q->bytes;
 		}
 	}
-	if (n > 0)
-		pg->lo = upto + 1;
-	if (range_done && pg->count > 0) {
-		log_error(
-		    "queue '%s' in vhost '%s': %llu paged messages are missing from the store",
-		    q->name, q->vhost->name, (unsigned long long)pg->count);
-		q->count -= pg->count;
-		q->bytes -= pg->bytes;
-		pg->count = pg->bytes = 0;
-	}
-	if (pg->count == 0) {
+	/* Everything the store held up to through is back: the reads go on after it. */
+	if (through >= pg->lo)
+		pg->lo = through + 1;
+	if (pg->lo > pg->hi && (pg->count > 0 || pg->suspect))
+		page_range_end(q, ri, pg);
+	if (!qpage_active(pg)) {
 		while (pg->tail.len > 0) {
 			ring_pop(&pg->tail, &e);
 			ring_push(r, &e);
@@ -457,10 +507,12 @@ static void queue_drop_all(struct queue *q)
 				persist_remove(q, e.m, e.seq);
 				message_unref(e.m);
 			}
-			if (pg->count > 0)
+			if (qpage_active(pg))
 				persist_drop_paged(q, i, pg->lo, pg->hi);
 			pg->count = pg->bytes = 0;
 			pg->loading = false;
+			pg->suspect = pg->widened = false;
+			pg->widened_from = pg->uncounted = pg->past = 0;
 		}
 	}
 	q->page_gen++; /* reads in flight come back to nothing */
@@ -672,7 +724,7 @@ int queue_publish(struct queue *q, struct message *m)
 	e.redelivered = false;
 	ri = queue_ring_index(q, m);
 	pg = q->pages != NULL ? &q->pages[ri] : NULL;
-	if (pg != NULL && (pg->count > 0 || pg->loading))
+	if (pg != NULL && (qpage_active(pg) || pg->loading))
 		ring_push(&pg->tail, &e); /* behind the paged entries */
 	else
 		ring_push(&q->rings[ri], &e);

@@ -390,8 +390,15 @@ struct qring {
 struct qpage {
 	struct qring tail;
 	uint64_t count, bytes;
-	uint64_t lo, hi;
-	bool loading; /* a read of the next entries is in flight */
+	uint64_t lo, hi; /* hi grows as the tail follows the paged entries out, reads or not */
+	bool loading;    /* a read of the next entries is in flight */
+	/*
+	 * The store and the count disagree (an invariant broken): the reads go on to hi whatever the
+	 * count, and, if counted entries are still missing there, on to the tail (widened, from seq
+	 * widened_from); the queue counts what they find. Figures for the report at the end.
+	 */
+	bool suspect, widened;
+	uint64_t widened_from, uncounted, past;
 };
 enum overflow { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT_PUBLISH, OVERFLOW_REJECT_PUBLISH_DLX };
 struct queue_args {
@@ -461,13 +468,17 @@ unsigned queue_ring_index(const struct queue *q, const struct message *m);
 /* Start-up: count entries of ring ri that are in the store (seqs lo..hi) and read the first. */
 void queue_recover_paged(
     struct queue *q, unsigned ri, uint64_t count, uint64_t bytes, uint64_t lo, uint64_t hi);
-/* A read of paged entries came back (persist.c): n entries, in seq order, references taken over. */
+/*
+ * A read of paged entries came back (persist_page.c): n entries, in seq order, references taken
+ * over. The store held no other entry of ring ri with a seq from the read's lo up to through (the
+ * read's hi when it reached it, else its last entry's seq; 0 when the read failed).
+ */
 struct paged_entry {
 	struct qentry e; /* e.m is NULL for a message missing from the store */
 	uint64_t size;   /* its body size, for the queue's accounting */
 };
-void queue_paged_in(struct queue *q, unsigned ri, uint64_t gen, struct paged_entry *v, size_t n,
-    uint64_t upto, bool range_done);
+void queue_paged_in(
+    struct queue *q, unsigned ri, uint64_t gen, struct paged_entry *v, size_t n, uint64_t through);
 /* Memory is short: page out what every queue holds beyond its head. */
 void queue_page_all(void);
 /* basic.get found the queue loading: c waits (true) until a read comes back. */
