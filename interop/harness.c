@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -196,6 +197,8 @@ static int broker_exec(struct broker *b, bool truncate_log, char *err, size_t er
 
 		if (logfd < 0 || nullfd < 0 || ready < 0)
 			_exit(126);
+		/* A test process that dies of a failed check takes its warrend with it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(nullfd, 0);
 		dup2(logfd, 1);
 		dup2(logfd, 2);
@@ -222,7 +225,7 @@ out:
 	return ret;
 }
 
-int broker_spawn_config(struct broker *b, const char *config, char *err, size_t errlen)
+int broker_prepare(struct broker *b, const char *config, char *err, size_t errlen)
 {
 	char tmpl[] = "/tmp/warren-interop-XXXXXX", conf[200];
 	FILE *f;
@@ -245,6 +248,13 @@ int broker_spawn_config(struct broker *b, const char *config, char *err, size_t 
 		snprintf(err, errlen, "%s: %s", conf, strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+int broker_spawn_config(struct broker *b, const char *config, char *err, size_t errlen)
+{
+	if (broker_prepare(b, config, err, errlen) != 0)
+		return -1;
 	return broker_exec(b, true, err, errlen);
 }
 
@@ -377,6 +387,49 @@ void broker_print_log(const struct broker *b, int lines)
 	}
 	fprintf(stderr, "---- end of %s ----\n", b->log);
 	free(starts);
+	fclose(f);
+}
+
+long broker_log_size(const struct broker *b)
+{
+	struct stat st;
+
+	return stat(b->log, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* True if a line of warrend's log reports an error: its level, Berkeley DB, or a sanitizer. */
+static bool log_line_is_error(const char *line)
+{
+	const char *sp = strchr(line, ' ');
+
+	return (sp != NULL && strncmp(sp, " error ", 7) == 0) ||
+	    strncmp(line, "warrend: berkeley db:", 21) == 0 ||
+	    strstr(line, "runtime error:") != NULL ||
+	    strstr(line, "ERROR: AddressSanitizer") != NULL;
+}
+
+void broker_check_log(const struct broker *b, long from, const char *const *expected)
+{
+	FILE *f = fopen(b->log, "r");
+	char line[1024];
+	size_t i;
+
+	ck_assert_msg(f != NULL, "%s: %s", b->log, strerror(errno));
+	fseek(f, from, SEEK_SET);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		bool known = false;
+
+		if (!log_line_is_error(line))
+			continue;
+		for (i = 0; expected != NULL && expected[i] != NULL && !known; i++)
+			known = strstr(line, expected[i]) != NULL;
+		if (known)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		fclose(f);
+		broker_print_log(b, LOG_TAIL_LINES);
+		ck_abort_msg("warrend logged an error: %s", line);
+	}
 	fclose(f);
 }
 

@@ -53,6 +53,11 @@ bool broker_is_oracle(void);
 int broker_spawn(struct broker *b, char *err, size_t errlen);
 /* The same with a warren.conf(5) holding config (the command-line options still win). */
 int broker_spawn_config(struct broker *b, const char *config, char *err, size_t errlen);
+/*
+ * Only make the directory (an empty data/ and the warren.conf) for a broker that broker_respawn
+ * starts later: a test can first put something in data/ (or mount a filesystem there).
+ */
+int broker_prepare(struct broker *b, const char *config, char *err, size_t errlen);
 /* Start warrend again on the same directory (after it exited or was killed); the log is appended. */
 int broker_respawn(struct broker *b, char *err, size_t errlen);
 /* Wait up to timeout_ms for the broker to exit; stores the wait status. 0 if it exited. */
@@ -63,6 +68,14 @@ int broker_terminate(struct broker *b, int timeout_ms, int *status);
 void broker_cleanup(struct broker *b);
 /* Print the last lines of the broker's log to stderr. */
 void broker_print_log(const struct broker *b, int lines);
+/* The size of the broker's log: where the next line will start. */
+long broker_log_size(const struct broker *b);
+/*
+ * Fail the test (printing the log's tail) if the log from offset from on holds an error line (at
+ * level error, from Berkeley DB, or a sanitizer's report) that contains none of the strings of the
+ * NULL-terminated list expected (NULL: none is expected).
+ */
+void broker_check_log(const struct broker *b, long from, const char *const *expected);
 
 /* Skip the rest of a test in oracle mode: the behaviour is Warren's and RabbitMQ differs. */
 #define WARREN_ONLY()                                                                           \
