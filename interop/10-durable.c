@@ -10,6 +10,7 @@
  * WARREN_CRASH_CYCLES sets the crash test's cycles (default 20; `make crash-long` runs 200).
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,82 @@ START_TEST(failed_flush_nacks_and_alarms)
 }
 END_TEST
 
+/* ---- a FORMAT cut short by a power cut (an older warrend wrote it without fsync) ---- */
+
+/* Write text (len bytes) to the data directory's FORMAT. */
+static void write_format(const char *text, size_t len)
+{
+	FILE *f = fopen(fmt("%s/FORMAT", broker.data), "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* True if the broker's log holds text. */
+static bool log_has(const char *text)
+{
+	FILE *f = fopen(broker.log, "r");
+	char line[2048];
+	bool found = false;
+
+	ck_assert_ptr_nonnull(f);
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, text) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* An empty FORMAT beside a store: refused, with what to do; doing it brings the store back. */
+START_TEST(empty_format_beside_a_store_is_refused)
+{
+	char err[256];
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	own_broker_start(NULL);
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("q"), 0, 1, 0, 0, amqp_empty_table));
+	publish_confirmed(c, 1, "", "q", &persistent, "kept");
+	client_close(c);
+	own_broker_stop();
+	write_format("", 0);
+	ck_assert_int_ne(broker_respawn(&broker, err, sizeof(err)), 0);
+	ck_assert_msg(log_has("/FORMAT: empty (a write cut short by a crash") &&
+	        log_has("write the line 'warren-store 2' into"),
+	    "no advice in the log");
+	/* The advice, followed. */
+	write_format("warren-store 2\n", 15);
+	ck_assert_msg(broker_respawn(&broker, err, sizeof(err)) == 0, "%s", err);
+	c = client_connect_ch1();
+	expect_get(c, 1, "q", "kept");
+	client_close(c);
+	stop();
+}
+END_TEST
+
+/* A FORMAT cut short where there is no store yet (the first start's cut): written again. */
+START_TEST(cut_short_format_without_a_store_is_written_again)
+{
+	char err[256], buf[64] = "";
+	FILE *f;
+
+	SKIP_IN_ORACLE();
+	ck_assert_int_eq(broker_prepare(&broker, NULL, err, sizeof(err)), 0);
+	write_format("warren-st", 9);
+	ck_assert_msg(broker_respawn(&broker, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(log_has(" warn store: "));
+	ck_assert(log_has("/FORMAT was incomplete (a write cut short by a crash) and the directory "
+	                  "held no store: written again"));
+	f = fopen(fmt("%s/FORMAT", broker.data), "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	ck_assert_str_eq(buf, "warren-store 2\n");
+	stop();
+}
+END_TEST
+
 /* ---- the crash test ---- */
 
 START_TEST(crash_cycles)
@@ -236,7 +313,7 @@ START_TEST(crash_cycles)
 		ck_assert_int_eq(broker_wait(&broker, 5000, &status), 0);
 		waitpid(pid, &status, 0);
 		ck_assert_int_eq(broker_respawn(&broker, err, sizeof(err)), 0);
-		crash_check(cycle, queue, path);
+		crash_check(cycle, queue, path, NULL);
 		/* The run, the kill and the recovery: no error in the log. */
 		broker_check_log(&broker, logpos, NULL);
 		logpos = broker_log_size(&broker);
@@ -262,6 +339,8 @@ int main(void)
 	tcase_add_test(tc, acked_messages_stay_gone);
 	tcase_add_test(tc, confirm_waits_for_the_flush);
 	tcase_add_test(tc, failed_flush_nacks_and_alarms);
+	tcase_add_test(tc, empty_format_beside_a_store_is_refused);
+	tcase_add_test(tc, cut_short_format_without_a_store_is_written_again);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("crash");
 	tcase_add_unchecked_fixture(tc, no_broker, no_broker);

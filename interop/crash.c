@@ -94,8 +94,9 @@ void crash_workload(unsigned cycle, const char *queue, FILE *log)
 	}
 }
 
-void crash_check(unsigned cycle, const char *queue, const char *logpath)
+void crash_check(unsigned cycle, const char *queue, const char *logpath, struct crash_tally *tally)
 {
+	struct crash_tally found = { 0, 0, 0 };
 	static uint8_t confirmed[1 << 20], acked[1 << 20], seen[1 << 20];
 	unsigned long long tag, maxtag = 0;
 	unsigned id, cyc;
@@ -140,12 +141,21 @@ void crash_check(unsigned cycle, const char *queue, const char *logpath)
 		ck_assert_msg(
 		    !seen[id], "cycle %u, %s: message %u came back twice", cycle, queue, id);
 		seen[id] = 1;
+		found.back++;
 		msg_free(&m);
 	}
-	for (id = 0; id < maxtag; id++)
+	for (id = 0; id < maxtag; id++) {
+		found.confirmed += confirmed[id];
+		found.acked += confirmed[id] && acked[id];
 		ck_assert_msg(!confirmed[id] || acked[id] || seen[id],
 		    "cycle %u, %s: message %u was confirmed, never acked, and is lost", cycle,
 		    queue, id);
+	}
+	if (tally != NULL) {
+		tally->confirmed += found.confirmed;
+		tally->acked += found.acked;
+		tally->back += found.back;
+	}
 	CHECK_RPC(c, amqp_queue_delete(c, 1, B(queue), 0, 0));
 	client_close(c);
 }

@@ -16,11 +16,16 @@
  */
 void crash_workload(unsigned cycle, const char *queue, FILE *log);
 
+/* What a check found: messages confirmed, confirmed and acked, and back after the restart. */
+struct crash_tally {
+	unsigned confirmed, acked, back;
+};
+
 /*
  * After the restart: every message in queue must be one the workload published in this cycle,
  * exact, and there once; every one confirmed (by logpath) and not acked must be there. The queue is
- * then deleted. Fails the test otherwise.
+ * then deleted. Fails the test otherwise; adds what it found to tally (which may be NULL).
  */
-void crash_check(unsigned cycle, const char *queue, const char *logpath);
+void crash_check(unsigned cycle, const char *queue, const char *logpath, struct crash_tally *tally);
 
 #endif /* WARREN_INTEROP_CRASH_H */

@@ -837,6 +837,36 @@ static int store_check_format(
 	return 0;
 }
 
+/*
+ * Remove the environment's region files (__db.001, ...): shared memory that recovery rebuilds at
+ * every open, so nothing in them is needed; a set that a power cut left half-written would only
+ * make Berkeley DB try, and fail, to join it first. Only with the LOCK held.
+ */
+static int remove_regions(const char *dir, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4096];
+	int ret = 0;
+
+	if (d == NULL) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return STORE_E_IO;
+	}
+	while (ret == 0 && (e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "__db.", 5) != 0 ||
+		    strspn(e->d_name + 5, "0123456789") != strlen(e->d_name + 5))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (unlink(path) != 0 && errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			ret = STORE_E_IO;
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
 static void env_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 {
 	fprintf(stderr, "warrend: berkeley db: %s\n", msg);
@@ -904,6 +934,8 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 	if ((hook = getenv("WARREN_TEST_FLUSH_FAIL")) != NULL && strcmp(hook, "1") == 0)
 		st->test_fail = true;
 
+	if (remove_regions(dir, err, errlen) != 0)
+		goto fail;
 	if ((r = db_env_create(&env, 0)) != 0) {
 		snprintf(err, errlen, "%s: db_env_create: %s", dir, db_strerror(r));
 		goto fail;
