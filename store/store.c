@@ -149,7 +149,7 @@ static int sync_log_file(struct store *st)
 	return 0;
 }
 
-/* Remove the log files no checkpoint needs any more, then fsync the directory. */
+/* Remove the log files no checkpoint needs any more, then (if there were any) fsync the directory. */
 static int remove_old_logs(struct store *st)
 {
 	char **list = NULL, **p;
@@ -978,13 +978,19 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 		}
 	}
 	/*
-	 * Recovery, the scratch table's removal and the tables' creation made and removed files:
-	 * make their names durable (remove_old_logs fsyncs the directory) before anything is written.
+	 * Recovery, the scratch table's removal and the tables' creation made and removed files, and
+	 * recovery's checkpoint may have left old logs to remove: make all their names durable
+	 * before anything is written.
 	 */
 	if (remove_old_logs(st) != 0) {
 		snprintf(err, errlen, "%s", st->last_error);
 		goto fail;
 	}
+	if (sync_dir(dir) != 0) {
+		snprintf(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+		goto fail;
+	}
+	st->synced_log_file = log_end(st).file;
 	if ((st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
