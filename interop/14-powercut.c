@@ -44,7 +44,7 @@
 static char build_dir[] = "/tmp/warren-powercut-XXXXXX"; /* powercut is built here */
 static char powercut_bin[sizeof(build_dir) + 16];
 
-/* The running powercut: its process, its stderr (copied to powercut.log), where it is mounted. */
+/* The running powercut: its process, its stderr (copied to powercut.log), its backing directory. */
 static struct {
 	pid_t pid;
 	int errfd;
@@ -257,7 +257,7 @@ static void teardown(void)
 	broker_cleanup(&broker);
 }
 
-/* Why the test cannot run here, or NULL; builds powercut in build_dir when it can. */
+/* Why the test cannot run here, or NULL (then build_dir is made, for powercut's build). */
 static const char *unavailable(void)
 {
 	if (getenv("WARREN_TEST_BROKER") != NULL)
@@ -288,7 +288,10 @@ int main(void)
 		harness_skip("14-powercut", why);
 		return SKIP;
 	}
-	snprintf(cmd, sizeof(cmd), "cp -r '%s/.' '%s' && make -s -C '%s' powercut >&2",
+	/* Its own make: not the jobserver or the variables of the make check running this test. */
+	snprintf(cmd, sizeof(cmd),
+	    "cp -r '%s/.' '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C '%s' powercut "
+	    ">&2",
 	    POWERCUT_SRC, build_dir, build_dir);
 	if (run(cmd) != 0) {
 		fprintf(stderr, "cannot build powercut from %s in %s\n", POWERCUT_SRC, build_dir);
