@@ -8,7 +8,8 @@
  * message confirmed and not acked must be back, byte for byte, nothing else; and its log must
  * hold no error line for the run, the cut or the recovery. The first cut comes within a second of
  * the very first start on an empty data directory (FORMAT, the tables and the first log file just
- * created).
+ * created). A second group cuts the power while warrend creates its store on an empty directory,
+ * 0-250 ms into its first start (start-up takes about 150 ms on powercut), five times.
  *
  * powercut is copied from $(top_srcdir)/../shared/tools/powercut (read-only in CI) and built in a
  * temporary directory, never in the tree. Without that source, /dev/fuse (and root), fusermount3
@@ -32,14 +33,19 @@
 #include "interop/client.h"
 #include "interop/crash.h"
 
+static amqp_basic_properties_t persistent = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
+	.delivery_mode = 2 };
+
 #ifndef POWERCUT_SRC
 #error "build with -DPOWERCUT_SRC='\"/path/to/shared/tools/powercut\"'"
 #endif
 
 #define PRODUCERS 2
 #define DEFAULT_CYCLES 6
-#define MOUNT_TIMEOUT_MS 10000 /* powercut mounts, cuts and unmounts well within this */
-#define SKIP 77                /* automake's exit status for a skipped test */
+#define FIRST_STARTS 5            /* cuts during a first start */
+#define FIRST_START_WINDOW_MS 250 /* ... at a random moment this long after warrend is started */
+#define MOUNT_TIMEOUT_MS 10000    /* powercut mounts, cuts and unmounts well within this */
+#define SKIP 77                   /* automake's exit status for a skipped test */
 
 static char build_dir[] = "/tmp/warren-powercut-XXXXXX"; /* powercut is built here */
 static char powercut_bin[sizeof(build_dir) + 16];
@@ -240,6 +246,58 @@ START_TEST(powercut_cycles)
 }
 END_TEST
 
+/*
+ * Power cuts while warrend creates its store on an empty data directory (FORMAT, the tables, the
+ * first log file), at a random moment of its first start: after the reboot it must start, with a
+ * store that works, and log no error.
+ */
+START_TEST(cuts_during_the_first_start)
+{
+	char err[256];
+	long logpos = 0;
+	unsigned i, during = 0;
+
+	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	for (i = 0; i < FIRST_STARTS; i++) {
+		int64_t started, at;
+		int status, r;
+		conn_t c;
+
+		ck_assert_int_eq(run(fmt("rm -rf '%s'/* '%s'/.[!.]*", pc.backing, pc.backing)), 0);
+		powercut_mount();
+		started = now_ms();
+		at = started + rand() % FIRST_START_WINDOW_MS;
+		ck_assert_int_ge(r = broker_respawn_until(&broker, at, err, sizeof(err)), 0);
+		during += r == 1;
+		sleep_until(at);
+		kill(broker.pid, SIGKILL);
+		powercut_cut();
+		ck_assert_int_eq(broker_wait(&broker, 5000, &status), 0);
+		powercut_unmount();
+		fprintf(stderr, "first start %u: cut %lld ms after it began, %s\n", i,
+		    (long long)(at - started), r == 1 ? "while it started" : "once it was ready");
+
+		powercut_mount();
+		if (broker_respawn(&broker, err, sizeof(err)) != 0) {
+			broker_print_log(&broker, 60);
+			ck_abort_msg(
+			    "first start %u: warrend did not start after the power cut: %s", i,
+			    err);
+		}
+		c = client_connect_ch1();
+		CHECK_RPC(c, amqp_queue_declare(c, 1, B("q"), 0, 1, 0, 0, amqp_empty_table));
+		publish_confirmed(c, 1, "", "q", &persistent, "after the cut");
+		expect_get(c, 1, "q", "after the cut");
+		client_close(c);
+		broker_check_log(&broker, logpos, NULL);
+		own_broker_stop();
+		logpos = broker_log_size(&broker);
+		powercut_unmount();
+	}
+	fprintf(stderr, "%u of %u cuts came while warrend was starting\n", during, FIRST_STARTS);
+}
+END_TEST
+
 /* Unchecked fixture, in the parent: the broker's directory, with data/ to mount powercut on. */
 static void setup(void)
 {
@@ -300,6 +358,11 @@ int main(void)
 	tcase_add_unchecked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60 + 20 * (env != NULL ? atoi(env) : DEFAULT_CYCLES));
 	tcase_add_test(tc, powercut_cycles);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("first-start");
+	tcase_add_unchecked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60 + 20 * FIRST_STARTS);
+	tcase_add_test(tc, cuts_during_the_first_start);
 	suite_add_tcase(s, tc);
 	ret = harness_run(s);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", build_dir);

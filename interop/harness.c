@@ -115,12 +115,14 @@ void check_reply(
 		    "%s: reply-text \"%.*s\", expected \"%s\"", what, (int)len, t, want_text);
 }
 
-/* Read warrend's ready line ("ADDR:PORT\n") from fd within the bound. */
-static int read_ready(int fd, struct broker *b, char *err, size_t errlen)
+/*
+ * Read warrend's ready lines ("ADDR:PORT\n") from fd until it closes it, by deadline (now_ms()
+ * time). 0, -1 on failure, 1 at the deadline.
+ */
+static int read_ready(int fd, struct broker *b, int64_t deadline, char *err, size_t errlen)
 {
 	char buf[1024], *line, *save = NULL, *colon, *sp;
 	size_t have = 0;
-	int64_t deadline = now_ms() + READY_TIMEOUT_MS;
 
 	/* One "ADDR:PORT" line per listener ("ADDR:PORT amqps" for TLS), then EOF. */
 	for (;;) {
@@ -131,7 +133,7 @@ static int read_ready(int fd, struct broker *b, char *err, size_t errlen)
 		if (left <= 0) {
 			snprintf(err, errlen, "no ready line from warrend within %d ms",
 			    READY_TIMEOUT_MS);
-			return -1;
+			return 1;
 		}
 		if (poll(&p, 1, (int)left) < 0) {
 			if (errno == EINTR)
@@ -172,11 +174,17 @@ static int read_ready(int fd, struct broker *b, char *err, size_t errlen)
 	return 0;
 }
 
-/* Start warrend on b's directory (its data, config and log) and wait for its ready line. */
-static int broker_exec(struct broker *b, bool truncate_log, char *err, size_t errlen)
+/*
+ * Start warrend on b's directory (its data, config and log) and wait for its ready line, until
+ * deadline at the latest (0: the usual bound). 0 once ready, 1 if it is still starting at an
+ * earlier deadline than the usual bound (left running), -1 on failure (it is stopped).
+ */
+static int broker_exec(
+    struct broker *b, bool truncate_log, int64_t deadline, char *err, size_t errlen)
 {
 	char conf[200];
-	int pfd[2] = { -1, -1 }, status, ret = -1;
+	int pfd[2] = { -1, -1 }, status, ret = -1, r;
+	int64_t bound = now_ms() + READY_TIMEOUT_MS;
 	pid_t pid;
 
 	snprintf(conf, sizeof(conf), "%s/warren.conf", b->dir);
@@ -212,7 +220,13 @@ static int broker_exec(struct broker *b, bool truncate_log, char *err, size_t er
 	b->pid = pid;
 	close(pfd[1]);
 	pfd[1] = -1;
-	if (read_ready(pfd[0], b, err, errlen) != 0) {
+	r = read_ready(
+	    pfd[0], b, deadline != 0 && deadline < bound ? deadline : bound, err, errlen);
+	if (r == 1 && deadline != 0 && deadline < bound) {
+		ret = 1;
+		goto out;
+	}
+	if (r != 0) {
 		broker_terminate(b, 1000, &status);
 		goto out;
 	}
@@ -255,7 +269,7 @@ int broker_spawn_config(struct broker *b, const char *config, char *err, size_t 
 {
 	if (broker_prepare(b, config, err, errlen) != 0)
 		return -1;
-	return broker_exec(b, true, err, errlen);
+	return broker_exec(b, true, 0, err, errlen);
 }
 
 int broker_spawn(struct broker *b, char *err, size_t errlen)
@@ -266,7 +280,13 @@ int broker_spawn(struct broker *b, char *err, size_t errlen)
 int broker_respawn(struct broker *b, char *err, size_t errlen)
 {
 	b->pid = 0;
-	return broker_exec(b, false, err, errlen);
+	return broker_exec(b, false, 0, err, errlen);
+}
+
+int broker_respawn_until(struct broker *b, int64_t deadline_ms, char *err, size_t errlen)
+{
+	b->pid = 0;
+	return broker_exec(b, false, deadline_ms, err, errlen);
 }
 
 /* Wait for the broker to exit within timeout_ms: a pidfd when the kernel has them, else polling. */

@@ -60,6 +60,11 @@ int broker_spawn_config(struct broker *b, const char *config, char *err, size_t 
 int broker_prepare(struct broker *b, const char *config, char *err, size_t errlen);
 /* Start warrend again on the same directory (after it exited or was killed); the log is appended. */
 int broker_respawn(struct broker *b, char *err, size_t errlen);
+/*
+ * The same, but wait for the ready line only until deadline_ms (now_ms() time): 0 once ready, 1 if
+ * warrend is still starting then (b->pid is set: the test may kill it), -1 on failure.
+ */
+int broker_respawn_until(struct broker *b, int64_t deadline_ms, char *err, size_t errlen);
 /* Wait up to timeout_ms for the broker to exit; stores the wait status. 0 if it exited. */
 int broker_wait(struct broker *b, int timeout_ms, int *status);
 /* SIGTERM, wait up to timeout_ms, then SIGKILL. Stores the wait status; returns 0 if it exited. */
