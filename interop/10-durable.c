@@ -3,12 +3,14 @@
  * transient ones do not; a confirm never precedes the flush that makes its message durable; a
  * failing flush answers basic.nack and raises an alarm; and a crash test kills warrend at random
  * moments under load, then checks that every confirmed, unacked message is back, byte for byte,
- * and that nothing appears that was never published. Warren-only: RabbitMQ cannot be killed,
- * restarted or given a failing disk from the test.
+ * that nothing appears that was never published, and that the broker logged no error in the run,
+ * the kill or the recovery. Warren-only: RabbitMQ cannot be killed, restarted or given a failing
+ * disk from the test.
  *
  * WARREN_CRASH_CYCLES sets the crash test's cycles (default 20; `make crash-long` runs 200).
  */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "interop/client.h"
+#include "interop/crash.h"
 
 static amqp_basic_properties_t persistent = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
 	.delivery_mode = 2 };
@@ -195,112 +198,100 @@ START_TEST(failed_flush_nacks_and_alarms)
 }
 END_TEST
 
+/* ---- a FORMAT cut short by a power cut (an older warrend wrote it without fsync) ---- */
+
+/* Write text (len bytes) to the data directory's FORMAT. */
+static void write_format(const char *text, size_t len)
+{
+	FILE *f = fopen(fmt("%s/FORMAT", broker.data), "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* True if the broker's log holds text. */
+static bool log_has(const char *text)
+{
+	FILE *f = fopen(broker.log, "r");
+	char line[2048];
+	bool found = false;
+
+	ck_assert_ptr_nonnull(f);
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, text) != NULL;
+	fclose(f);
+	return found;
+}
+
+/* An empty FORMAT beside a store: refused, with what to do; doing it brings the store back. */
+START_TEST(empty_format_beside_a_store_is_refused)
+{
+	char err[256];
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	own_broker_start(NULL);
+	c = client_connect_ch1();
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B("q"), 0, 1, 0, 0, amqp_empty_table));
+	publish_confirmed(c, 1, "", "q", &persistent, "kept");
+	client_close(c);
+	own_broker_stop();
+	write_format("", 0);
+	ck_assert_int_ne(broker_respawn(&broker, err, sizeof(err)), 0);
+	ck_assert_msg(log_has("/FORMAT: empty (a write cut short by a crash") &&
+	        log_has("write the line 'warren-store 2' into"),
+	    "no advice in the log");
+	/* The advice, followed. */
+	write_format("warren-store 2\n", 15);
+	ck_assert_msg(broker_respawn(&broker, err, sizeof(err)) == 0, "%s", err);
+	c = client_connect_ch1();
+	expect_get(c, 1, "q", "kept");
+	client_close(c);
+	stop();
+}
+END_TEST
+
+/* A FORMAT cut short where there is no store yet (the first start's cut): written again. */
+START_TEST(cut_short_format_without_a_store_is_written_again)
+{
+	char err[256], buf[64] = "";
+	FILE *f;
+
+	SKIP_IN_ORACLE();
+	ck_assert_int_eq(broker_prepare(&broker, NULL, err, sizeof(err)), 0);
+	write_format("warren-st", 9);
+	ck_assert_msg(broker_respawn(&broker, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(log_has(" warn store: "));
+	ck_assert(log_has("/FORMAT was incomplete (a write cut short by a crash) and the directory "
+	                  "held no store: written again"));
+	f = fopen(fmt("%s/FORMAT", broker.data), "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	ck_assert_str_eq(buf, "warren-store 2\n");
+	stop();
+}
+END_TEST
+
 /* ---- the crash test ---- */
-
-/* Message i's body: recognisable, of varied length, so that any corruption shows. */
-static size_t crash_body(unsigned cycle, unsigned i, char *buf, size_t cap)
-{
-	int n = snprintf(buf, cap, "c%u-m%u-", cycle, i);
-	size_t len = (size_t)n + (i * 37) % 2000, k;
-
-	for (k = (size_t)n; k < len && k < cap; k++)
-		buf[k] = (char)('a' + (i + k) % 26);
-	return len < cap ? len : cap;
-}
-
-/*
- * The workload, in a child process that dies quietly with the broker: publish persistent messages
- * with confirms, take and ack some. Writes "C tag" (confirmed up to tag) and "A i" lines to log.
- */
-static void crash_workload(unsigned cycle, const char *queue, FILE *log)
-{
-	amqp_connection_state_t c = amqp_new_connection();
-	amqp_socket_t *s = amqp_tcp_socket_new(c);
-	amqp_rpc_reply_t r;
-	char body[2100];
-	unsigned long long confirmed_upto = 0;
-	unsigned i;
-
-	if (amqp_socket_open(s, broker.host, broker.port) != 0)
-		_exit(0);
-	r = amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
-	if (r.reply_type != AMQP_RESPONSE_NORMAL || amqp_channel_open(c, 1) == NULL ||
-	    amqp_confirm_select(c, 1) == NULL)
-		_exit(0);
-	for (i = 0;; i++) {
-		size_t n = crash_body(cycle, i, body, sizeof(body));
-		if (amqp_basic_publish(c, 1, amqp_empty_bytes, B(queue), 0, 0, &persistent,
-		        (amqp_bytes_t){ n, body }) != 0)
-			_exit(0);
-		if (i % 16 != 15)
-			continue;
-		/* A window of 16: wait until every publish so far is confirmed. */
-		while (confirmed_upto < (unsigned long long)i + 1) {
-			amqp_frame_t f;
-			struct timeval tv = { 5, 0 };
-			if (amqp_simple_wait_frame_noblock(c, &f, &tv) != AMQP_STATUS_OK)
-				_exit(0);
-			if (f.frame_type == AMQP_FRAME_METHOD &&
-			    f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
-				amqp_basic_ack_t *a = f.payload.method.decoded;
-				fprintf(log, "C %llu %d\n", (unsigned long long)a->delivery_tag,
-				    a->multiple);
-				fflush(log);
-				if (a->multiple || a->delivery_tag == confirmed_upto + 1)
-					confirmed_upto = a->delivery_tag;
-			} else if (f.frame_type == AMQP_FRAME_METHOD) {
-				_exit(0); /* a nack or a close: this cycle's workload is over */
-			}
-		}
-		/* Now and then take the oldest message and ack it. */
-		if (i % 64 == 63) {
-			amqp_rpc_reply_t g = amqp_basic_get(c, 1, B(queue), 0);
-			amqp_message_t msg;
-			unsigned id, cyc;
-
-			if (g.reply_type != AMQP_RESPONSE_NORMAL)
-				_exit(0);
-			if (g.reply.id != AMQP_BASIC_GET_OK_METHOD)
-				continue;
-			uint64_t tag = ((amqp_basic_get_ok_t *)g.reply.decoded)->delivery_tag;
-			if (amqp_read_message(c, 1, &msg, 0).reply_type != AMQP_RESPONSE_NORMAL)
-				_exit(0);
-			char head[32];
-			size_t hl =
-			    msg.body.len < sizeof(head) - 1 ? msg.body.len : sizeof(head) - 1;
-
-			memcpy(head, msg.body.bytes, hl); /* the body is not NUL-terminated */
-			head[hl] = '\0';
-			if (sscanf(head, "c%u-m%u-", &cyc, &id) == 2 &&
-			    amqp_basic_ack(c, 1, tag, 0) == 0) {
-				fprintf(log, "A %u\n", id);
-				fflush(log);
-			}
-			amqp_destroy_message(&msg);
-		}
-		amqp_maybe_release_buffers(c);
-	}
-}
 
 START_TEST(crash_cycles)
 {
 	const char *env = getenv("WARREN_CRASH_CYCLES");
 	unsigned cycles = env != NULL ? (unsigned)atoi(env) : 20, cycle;
-	char err[256], queue[32], path[300], line[64];
+	char err[256], queue[32], path[300];
+	long logpos = 0;
 
 	SKIP_IN_ORACLE();
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	own_broker_start(NULL);
 	for (cycle = 0; cycle < cycles; cycle++) {
-		static uint8_t confirmed[1 << 20], acked[1 << 20], seen[1 << 20];
-		unsigned long long tag, maxtag = 0;
-		unsigned id, cyc, present = 0;
-		int multiple, status;
+		int status;
 		struct timespec ts;
 		FILE *log;
 		pid_t pid;
 		conn_t c;
-		struct msg m;
 
 		snprintf(queue, sizeof(queue), "crash-%u", cycle);
 		snprintf(path, sizeof(path), "%s/crash-%u.log", broker.dir, cycle);
@@ -322,50 +313,10 @@ START_TEST(crash_cycles)
 		ck_assert_int_eq(broker_wait(&broker, 5000, &status), 0);
 		waitpid(pid, &status, 0);
 		ck_assert_int_eq(broker_respawn(&broker, err, sizeof(err)), 0);
-
-		memset(confirmed, 0, sizeof(confirmed));
-		memset(acked, 0, sizeof(acked));
-		memset(seen, 0, sizeof(seen));
-		log = fopen(path, "r");
-		ck_assert_ptr_nonnull(log);
-		while (fgets(line, sizeof(line), log) != NULL) {
-			if (sscanf(line, "C %llu %d", &tag, &multiple) == 2 && tag > 0 &&
-			    tag <= sizeof(confirmed)) {
-				if (multiple)
-					for (unsigned long long t = 1; t <= tag; t++)
-						confirmed[t - 1] = 1; /* tag t is message t - 1 */
-				confirmed[tag - 1] = 1;
-				if (tag > maxtag)
-					maxtag = tag;
-			} else if (sscanf(line, "A %u", &id) == 1 && id < sizeof(acked)) {
-				acked[id] = 1;
-			}
-		}
-		fclose(log);
-		/* Drain: every message must be one that was published, exact, and only once. */
-		c = client_connect_ch1();
-		while (get_msg(c, 1, queue, true, &m)) {
-			char want[2100];
-			size_t n;
-			ck_assert_msg(sscanf((const char *)m.body, "c%u-m%u-", &cyc, &id) == 2 &&
-			        cyc == cycle,
-			    "cycle %u: a message that was never published: \"%.40s\"", cycle,
-			    (const char *)m.body);
-			ck_assert_uint_lt(id, sizeof(seen));
-			n = crash_body(cycle, id, want, sizeof(want));
-			ck_assert_msg(m.body_len == n && memcmp(m.body, want, n) == 0,
-			    "cycle %u: message %u came back altered", cycle, id);
-			ck_assert_msg(!seen[id], "cycle %u: message %u came back twice", cycle, id);
-			seen[id] = 1;
-			present++;
-			msg_free(&m);
-		}
-		for (id = 0; id < maxtag; id++)
-			ck_assert_msg(!confirmed[id] || acked[id] || seen[id],
-			    "cycle %u: message %u was confirmed, never acked, and is lost", cycle,
-			    id);
-		CHECK_RPC(c, amqp_queue_delete(c, 1, B(queue), 0, 0));
-		client_close(c);
+		crash_check(cycle, queue, path, NULL);
+		/* The run, the kill and the recovery: no error in the log. */
+		broker_check_log(&broker, logpos, NULL);
+		logpos = broker_log_size(&broker);
 	}
 	stop();
 }
@@ -388,6 +339,8 @@ int main(void)
 	tcase_add_test(tc, acked_messages_stay_gone);
 	tcase_add_test(tc, confirm_waits_for_the_flush);
 	tcase_add_test(tc, failed_flush_nacks_and_alarms);
+	tcase_add_test(tc, empty_format_beside_a_store_is_refused);
+	tcase_add_test(tc, cut_short_format_without_a_store_is_written_again);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("crash");
 	tcase_add_unchecked_fixture(tc, no_broker, no_broker);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -114,12 +115,14 @@ void check_reply(
 		    "%s: reply-text \"%.*s\", expected \"%s\"", what, (int)len, t, want_text);
 }
 
-/* Read warrend's ready line ("ADDR:PORT\n") from fd within the bound. */
-static int read_ready(int fd, struct broker *b, char *err, size_t errlen)
+/*
+ * Read warrend's ready lines ("ADDR:PORT\n") from fd until it closes it, by deadline (now_ms()
+ * time). 0, -1 on failure, 1 at the deadline.
+ */
+static int read_ready(int fd, struct broker *b, int64_t deadline, char *err, size_t errlen)
 {
 	char buf[1024], *line, *save = NULL, *colon, *sp;
 	size_t have = 0;
-	int64_t deadline = now_ms() + READY_TIMEOUT_MS;
 
 	/* One "ADDR:PORT" line per listener ("ADDR:PORT amqps" for TLS), then EOF. */
 	for (;;) {
@@ -130,7 +133,7 @@ static int read_ready(int fd, struct broker *b, char *err, size_t errlen)
 		if (left <= 0) {
 			snprintf(err, errlen, "no ready line from warrend within %d ms",
 			    READY_TIMEOUT_MS);
-			return -1;
+			return 1;
 		}
 		if (poll(&p, 1, (int)left) < 0) {
 			if (errno == EINTR)
@@ -171,11 +174,17 @@ static int read_ready(int fd, struct broker *b, char *err, size_t errlen)
 	return 0;
 }
 
-/* Start warrend on b's directory (its data, config and log) and wait for its ready line. */
-static int broker_exec(struct broker *b, bool truncate_log, char *err, size_t errlen)
+/*
+ * Start warrend on b's directory (its data, config and log) and wait for its ready line, until
+ * deadline at the latest (0: the usual bound). 0 once ready, 1 if it is still starting at an
+ * earlier deadline than the usual bound (left running), -1 on failure (it is stopped).
+ */
+static int broker_exec(
+    struct broker *b, bool truncate_log, int64_t deadline, char *err, size_t errlen)
 {
 	char conf[200];
-	int pfd[2] = { -1, -1 }, status, ret = -1;
+	int pfd[2] = { -1, -1 }, status, ret = -1, r;
+	int64_t bound = now_ms() + READY_TIMEOUT_MS;
 	pid_t pid;
 
 	snprintf(conf, sizeof(conf), "%s/warren.conf", b->dir);
@@ -196,6 +205,8 @@ static int broker_exec(struct broker *b, bool truncate_log, char *err, size_t er
 
 		if (logfd < 0 || nullfd < 0 || ready < 0)
 			_exit(126);
+		/* A test process that dies of a failed check takes its warrend with it. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(nullfd, 0);
 		dup2(logfd, 1);
 		dup2(logfd, 2);
@@ -209,7 +220,13 @@ static int broker_exec(struct broker *b, bool truncate_log, char *err, size_t er
 	b->pid = pid;
 	close(pfd[1]);
 	pfd[1] = -1;
-	if (read_ready(pfd[0], b, err, errlen) != 0) {
+	r = read_ready(
+	    pfd[0], b, deadline != 0 && deadline < bound ? deadline : bound, err, errlen);
+	if (r == 1 && deadline != 0 && deadline < bound) {
+		ret = 1;
+		goto out;
+	}
+	if (r != 0) {
 		broker_terminate(b, 1000, &status);
 		goto out;
 	}
@@ -222,7 +239,7 @@ out:
 	return ret;
 }
 
-int broker_spawn_config(struct broker *b, const char *config, char *err, size_t errlen)
+int broker_prepare(struct broker *b, const char *config, char *err, size_t errlen)
 {
 	char tmpl[] = "/tmp/warren-interop-XXXXXX", conf[200];
 	FILE *f;
@@ -245,7 +262,14 @@ int broker_spawn_config(struct broker *b, const char *config, char *err, size_t 
 		snprintf(err, errlen, "%s: %s", conf, strerror(errno));
 		return -1;
 	}
-	return broker_exec(b, true, err, errlen);
+	return 0;
+}
+
+int broker_spawn_config(struct broker *b, const char *config, char *err, size_t errlen)
+{
+	if (broker_prepare(b, config, err, errlen) != 0)
+		return -1;
+	return broker_exec(b, true, 0, err, errlen);
 }
 
 int broker_spawn(struct broker *b, char *err, size_t errlen)
@@ -256,7 +280,13 @@ int broker_spawn(struct broker *b, char *err, size_t errlen)
 int broker_respawn(struct broker *b, char *err, size_t errlen)
 {
 	b->pid = 0;
-	return broker_exec(b, false, err, errlen);
+	return broker_exec(b, false, 0, err, errlen);
+}
+
+int broker_respawn_until(struct broker *b, int64_t deadline_ms, char *err, size_t errlen)
+{
+	b->pid = 0;
+	return broker_exec(b, false, deadline_ms, err, errlen);
 }
 
 /* Wait for the broker to exit within timeout_ms: a pidfd when the kernel has them, else polling. */
@@ -377,6 +407,49 @@ void broker_print_log(const struct broker *b, int lines)
 	}
 	fprintf(stderr, "---- end of %s ----\n", b->log);
 	free(starts);
+	fclose(f);
+}
+
+long broker_log_size(const struct broker *b)
+{
+	struct stat st;
+
+	return stat(b->log, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* True if a line of warrend's log reports an error: its level, Berkeley DB, or a sanitizer. */
+static bool log_line_is_error(const char *line)
+{
+	const char *sp = strchr(line, ' ');
+
+	return (sp != NULL && strncmp(sp, " error ", 7) == 0) ||
+	    strncmp(line, "warrend: berkeley db:", 21) == 0 ||
+	    strstr(line, "runtime error:") != NULL ||
+	    strstr(line, "ERROR: AddressSanitizer") != NULL;
+}
+
+void broker_check_log(const struct broker *b, long from, const char *const *expected)
+{
+	FILE *f = fopen(b->log, "r");
+	char line[1024];
+	size_t i;
+
+	ck_assert_msg(f != NULL, "%s: %s", b->log, strerror(errno));
+	fseek(f, from, SEEK_SET);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		bool known = false;
+
+		if (!log_line_is_error(line))
+			continue;
+		for (i = 0; expected != NULL && expected[i] != NULL && !known; i++)
+			known = strstr(line, expected[i]) != NULL;
+		if (known)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		fclose(f);
+		broker_print_log(b, LOG_TAIL_LINES);
+		ck_abort_msg("warrend logged an error: %s", line);
+	}
 	fclose(f);
 }
 

@@ -53,8 +53,18 @@ bool broker_is_oracle(void);
 int broker_spawn(struct broker *b, char *err, size_t errlen);
 /* The same with a warren.conf(5) holding config (the command-line options still win). */
 int broker_spawn_config(struct broker *b, const char *config, char *err, size_t errlen);
+/*
+ * Only make the directory (an empty data/ and the warren.conf) for a broker that broker_respawn
+ * starts later: a test can first put something in data/ (or mount a filesystem there).
+ */
+int broker_prepare(struct broker *b, const char *config, char *err, size_t errlen);
 /* Start warrend again on the same directory (after it exited or was killed); the log is appended. */
 int broker_respawn(struct broker *b, char *err, size_t errlen);
+/*
+ * The same, but wait for the ready line only until deadline_ms (now_ms() time): 0 once ready, 1 if
+ * warrend is still starting then (b->pid is set: the test may kill it), -1 on failure.
+ */
+int broker_respawn_until(struct broker *b, int64_t deadline_ms, char *err, size_t errlen);
 /* Wait up to timeout_ms for the broker to exit; stores the wait status. 0 if it exited. */
 int broker_wait(struct broker *b, int timeout_ms, int *status);
 /* SIGTERM, wait up to timeout_ms, then SIGKILL. Stores the wait status; returns 0 if it exited. */
@@ -63,6 +73,14 @@ int broker_terminate(struct broker *b, int timeout_ms, int *status);
 void broker_cleanup(struct broker *b);
 /* Print the last lines of the broker's log to stderr. */
 void broker_print_log(const struct broker *b, int lines);
+/* The size of the broker's log: where the next line will start. */
+long broker_log_size(const struct broker *b);
+/*
+ * Fail the test (printing the log's tail) if the log from offset from on holds an error line (at
+ * level error, from Berkeley DB, or a sanitizer's report) that contains none of the strings of the
+ * NULL-terminated list expected (NULL: none is expected).
+ */
+void broker_check_log(const struct broker *b, long from, const char *const *expected);
 
 /* Skip the rest of a test in oracle mode: the behaviour is Warren's and RabbitMQ differs. */
 #define WARREN_ONLY()                                                                           \

@@ -471,6 +471,8 @@ int persist_open(const char *dir, char *err, size_t errlen)
 {
 	if ((ps.st = store_open(dir, err, errlen)) == NULL)
 		return -1;
+	if (store_notice(ps.st)[0] != '\0')
+		log_warn("store: %s", store_notice(ps.st));
 	ps.flush_ev = event_new(broker.base, -1, 0, flush_cb, NULL);
 	ps.completion_ev = event_new(
 	    broker.base, store_completion_fd(ps.st), EV_READ | EV_PERSIST, completion_cb, NULL);

@@ -3,11 +3,19 @@
  * recovery), the store thread and group commit: every batch waiting when the thread is free is
  * applied in one transaction, committed without a sync, and then made durable by one log flush, so
  * one fsync covers every waiting publisher. Completions go back through an eventfd.
+ *
+ * Durability of the directory itself: a file's data is safe only once fsync'ed, and its name only
+ * once its directory is. FORMAT is written to a temporary file, fsync'ed, renamed and the directory
+ * fsync'ed; the directory is fsync'ed after the environment and its tables are opened (Berkeley DB
+ * creates and removes files there), whenever the log has moved on to a new file (before the commit
+ * that wrote into it completes), and after old log files are removed, which this file does itself
+ * after each checkpoint rather than leaving it to Berkeley DB's auto-remove.
  */
 #include <db.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,6 +67,7 @@ struct store_txn {
 struct store {
 	char *dir;
 	DB_ENV *env;
+	bool env_open;
 	DB *db[STORE_NTABLES];
 	pthread_t thread;
 	bool thread_started;
@@ -78,6 +87,8 @@ struct store {
 	bool compacting[STORE_NTABLES];
 	struct timespec last_work; /* CLOCK_MONOTONIC, when the last group was committed */
 	bool group_logged;         /* the group being applied wrote a logged table */
+	uint32_t synced_log_file;  /* the log file whose name is durable (directory fsync'ed) */
+	char notice[4400];         /* what store_open did that the log should tell (store_notice) */
 };
 
 static void set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -89,6 +100,96 @@ static void set_error(struct store *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(st->last_error, sizeof(st->last_error), fmt, ap);
 	va_end(ap);
+}
+
+/* ---- the directory ---- */
+
+/* fsync a directory: the names created, renamed or removed in it survive a power cut. */
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r, e;
+
+	if (fd < 0)
+		return -1;
+	r = fsync(fd);
+	e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}
+
+/* Where the log ends: the file it is being written to and the offset in it. */
+static DB_LSN log_end(struct store *st)
+{
+	DB_LOG_STAT *sp = NULL;
+	DB_LSN lsn = { 0, 0 };
+
+	if (st->env->log_stat(st->env, &sp, 0) == 0) {
+		lsn.file = sp->st_cur_file;
+		lsn.offset = sp->st_cur_offset;
+		free(sp);
+	}
+	return lsn;
+}
+
+/*
+ * If the log has moved on to a file whose name is not yet durable, fsync the directory. Called
+ * after every flush, before its batches complete: a commit is only durable once the file holding
+ * it can be found after a power cut.
+ */
+static int sync_log_file(struct store *st)
+{
+	uint32_t file = log_end(st).file;
+
+	if (file == st->synced_log_file)
+		return 0;
+	if (sync_dir(st->dir) != 0)
+		return -1;
+	st->synced_log_file = file;
+	return 0;
+}
+
+/* Remove the log files no checkpoint needs any more, then (if there were any) fsync the directory. */
+static int remove_old_logs(struct store *st)
+{
+	char **list = NULL, **p;
+	int r;
+
+	if ((r = st->env->log_archive(st->env, &list, DB_ARCH_ABS)) != 0) {
+		set_error(st, "%s: listing old log files: %s", st->dir, db_strerror(r));
+		return STORE_E_DB;
+	}
+	if (list == NULL)
+		return 0;
+	for (p = list; *p != NULL; p++) {
+		if (unlink(*p) != 0 && errno != ENOENT) {
+			set_error(st, "%s: %s", *p, strerror(errno));
+			free(list);
+			return STORE_E_IO;
+		}
+	}
+	free(list);
+	if (sync_dir(st->dir) != 0) {
+		set_error(st, "%s: fsync: %s", st->dir, strerror(errno));
+		return STORE_E_IO;
+	}
+	st->synced_log_file = log_end(st).file; /* the fsync covered the current file too */
+	return 0;
+}
+
+/*
+ * A checkpoint (once kbyte KiB of log have been written since the last one; any amount with
+ * DB_FORCE), and if one was written, the removal of the log files it made unneeded.
+ */
+static void checkpoint(struct store *st, uint32_t kbyte, uint32_t flags)
+{
+	DB_LSN before = log_end(st), after;
+
+	if (st->env->txn_checkpoint(st->env, kbyte, 0, flags) != 0)
+		return;
+	after = log_end(st);
+	if (after.file != before.file || after.offset != before.offset)
+		remove_old_logs(st); /* on failure the files stay: only disk space is lost */
 }
 
 /* ---- batches ---- */
@@ -411,6 +512,10 @@ static int commit_group(struct store *st, struct store_batch *list)
 		set_error(st, "%s: log flush: %s", st->dir, db_strerror(r));
 		return STORE_E_FLUSH;
 	}
+	if (sync_log_file(st) != 0) {
+		set_error(st, "%s: fsync after a new log file: %s", st->dir, strerror(errno));
+		return STORE_E_FLUSH;
+	}
 	return 0;
 }
 
@@ -476,7 +581,7 @@ static bool compact_step(struct store *st)
 		st->compacting[t] = false;
 		free(st->compact_from[t].data);
 		memset(&st->compact_from[t], 0, sizeof(st->compact_from[t]));
-		st->env->txn_checkpoint(st->env, 0, 0, 0); /* the logs it wrote can go too */
+		checkpoint(st, 0, 0); /* the logs it wrote can go too */
 	}
 	return true;
 }
@@ -517,7 +622,7 @@ static void *store_thread(void *arg)
 		pthread_mutex_unlock(&st->lock);
 
 		status = commit_group(st, list);
-		st->env->txn_checkpoint(st->env, CHECKPOINT_KB, 0, 0);
+		checkpoint(st, CHECKPOINT_KB, 0);
 		clock_gettime(CLOCK_MONOTONIC, &st->last_work);
 
 		pthread_mutex_lock(&st->lock);
@@ -577,48 +682,189 @@ const char *store_last_error(const struct store *st)
 	return st->last_error;
 }
 
+const char *store_notice(const struct store *st)
+{
+	return st->notice;
+}
+
 /* ---- open and close ---- */
 
-/* Check DIR/FORMAT, or write it when the directory holds no store yet. */
-static int store_check_format(const char *dir, char *err, size_t errlen)
+#define FORMAT_MAGIC "warren-store "
+
+/* Write dir/name whole and durably: a temporary file, fsync'ed, renamed over name, then dir. */
+static int write_durably(
+    const char *dir, const char *name, const char *text, char *err, size_t errlen)
 {
-	char path[4096];
-	FILE *f;
-	int version = 0;
+	char tmp[4096], path[4096];
+	const char *what = tmp;
+	size_t len = strlen(text);
+	ssize_t n;
+	int fd, e, ret = STORE_E_IO;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		goto out;
+	if ((n = write(fd, text, len)) != (ssize_t)len) {
+		if (n >= 0)
+			errno = EIO; /* a short write to a regular file: the disk is full */
+		goto out;
+	}
+	if (fsync(fd) != 0)
+		goto out;
+	e = close(fd);
+	fd = -1;
+	if (e != 0)
+		goto out;
+	what = path;
+	if (rename(tmp, path) != 0)
+		goto out;
+	what = dir;
+	if (sync_dir(dir) != 0)
+		goto out;
+	ret = 0;
+out:
+	e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (ret != 0) {
+		snprintf(err, errlen, "%s: %s", what, strerror(e));
+		unlink(tmp);
+	}
+	return ret;
+}
+
+/*
+ * True if the n bytes of buf are what a write of FORMAT cut short by a power cut can leave: nothing,
+ * zeros where the data never landed, or the start of the magic without a version.
+ */
+static bool format_cut_short(const char *buf, size_t n)
+{
+	size_t text = strnlen(buf, n), i;
+
+	for (i = text; i < n; i++)
+		if (buf[i] != '\0')
+			return false;
+	return text < sizeof(FORMAT_MAGIC) && memcmp(buf, FORMAT_MAGIC, text) == 0;
+}
+
+/* 1 and the name of the first file in dir holding store data (a table or a log), 0 if none, -1. */
+static int dir_holds_store(const char *dir, char *name, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int i, found = 0;
+
+	if (d == NULL)
+		return -1;
+	while (found == 0 && (e = readdir(d)) != NULL) {
+		found = strncmp(e->d_name, "log.", 4) == 0;
+		for (i = 0; i < STORE_NTABLES && found == 0; i++)
+			found = strcmp(e->d_name, table_files[i]) == 0;
+		if (found != 0)
+			snprintf(name, len, "%s", e->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * Check DIR/FORMAT, or write it (durably) when the directory holds no store yet. A FORMAT that an
+ * older warrend's write left empty or cut short is written again only if the directory holds no
+ * store; with one it is refused, with what to do (notice: what was done, for the log).
+ */
+static int store_check_format(
+    const char *dir, char *notice, size_t noticelen, char *err, size_t errlen)
+{
+	char path[4096], buf[64], file[256];
+	ssize_t n = 0;
+	int fd, version = 0, holds;
 
 	snprintf(path, sizeof(path), "%s/FORMAT", dir);
-	if ((f = fopen(path, "r")) != NULL) {
-		if (fscanf(f, "warren-store %d", &version) != 1) {
-			fclose(f);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n < 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			return STORE_E_IO;
+		}
+		buf[n] = '\0';
+		if (sscanf(buf, FORMAT_MAGIC "%d", &version) == 1) {
+			if (version != STORE_FORMAT_VERSION) {
+				snprintf(err, errlen, "%s: format version %d, this build reads %d",
+				    path, version, STORE_FORMAT_VERSION);
+				return STORE_E_FORMAT;
+			}
+			return 0;
+		}
+		if (!format_cut_short(buf, (size_t)n)) {
 			snprintf(err, errlen, "%s: not a Warren format file", path);
 			return STORE_E_FORMAT;
 		}
-		fclose(f);
-		if (version != STORE_FORMAT_VERSION) {
-			snprintf(err, errlen, "%s: format version %d, this build reads %d", path,
-			    version, STORE_FORMAT_VERSION);
-			return STORE_E_FORMAT;
-		}
-		return 0;
-	}
-	if (errno != ENOENT) {
+	} else if (errno != ENOENT) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return STORE_E_IO;
 	}
-	/* No FORMAT but database files: data was there; never start silently on an empty store. */
-	snprintf(path, sizeof(path), "%s/%s", dir, table_files[STORE_MSGS]);
-	if (access(path, F_OK) == 0) {
-		snprintf(err, errlen,
-		    "%s/FORMAT: missing, but %s exists: refusing to guess the format", dir, path);
+	if ((holds = dir_holds_store(dir, file, sizeof(file))) < 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return STORE_E_IO;
+	}
+	/* Data is there but its format is unknown: never guess, never start on an empty store. */
+	if (holds > 0 && fd < 0) {
+		snprintf(err, errlen, "%s: missing, but %s/%s exists: refusing to guess the format",
+		    path, dir, file);
 		return STORE_E_FORMAT;
 	}
-	snprintf(path, sizeof(path), "%s/FORMAT", dir);
-	if ((f = fopen(path, "w")) == NULL ||
-	    fprintf(f, "warren-store %d\n", STORE_FORMAT_VERSION) < 0 || fclose(f) != 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (holds > 0) {
+		snprintf(err, errlen,
+		    "%s: %s (a write cut short by a crash, from a warrend older than this one), "
+		    "and the directory holds a store (%s): refusing to guess its format. If it was "
+		    "written by a warrend of store format %d, write the line '" FORMAT_MAGIC
+		    "%d' into %s, check the store with warrenctl store-verify --data-dir %s, and "
+		    "start again; if not, restore the directory from a backup",
+		    path, n == 0 ? "empty" : "incomplete", file, STORE_FORMAT_VERSION,
+		    STORE_FORMAT_VERSION, path, dir);
+		return STORE_E_FORMAT;
+	}
+	snprintf(buf, sizeof(buf), FORMAT_MAGIC "%d\n", STORE_FORMAT_VERSION);
+	if (write_durably(dir, "FORMAT", buf, err, errlen) != 0)
+		return STORE_E_IO;
+	if (fd >= 0)
+		snprintf(notice, noticelen,
+		    "%s was %s (a write cut short by a crash) and the directory held no store: "
+		    "written again",
+		    path, n == 0 ? "empty" : "incomplete");
+	return 0;
+}
+
+/*
+ * Remove the environment's region files (__db.001, ...): shared memory that recovery rebuilds at
+ * every open, so nothing in them is needed; a set that a power cut left half-written would only
+ * make Berkeley DB try, and fail, to join it first. Only with the LOCK held.
+ */
+static int remove_regions(const char *dir, char *err, size_t errlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[4096];
+	int ret = 0;
+
+	if (d == NULL) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return STORE_E_IO;
 	}
-	return 0;
+	while (ret == 0 && (e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "__db.", 5) != 0 ||
+		    strspn(e->d_name + 5, "0123456789") != strlen(e->d_name + 5))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (unlink(path) != 0 && errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			ret = STORE_E_IO;
+		}
+	}
+	closedir(d);
+	return ret;
 }
 
 static void env_errcall(const DB_ENV *env, const char *prefix, const char *msg)
@@ -633,10 +879,17 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 	const char *hook;
 	int r, i;
 
-	char lockpath[4096];
+	char lockpath[4096], parent[4096], notice[sizeof(st->notice)] = "";
 	int lockfd;
 
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+	if (mkdir(dir, 0700) == 0) {
+		/* A new directory: its name must survive a power cut too. */
+		snprintf(parent, sizeof(parent), "%s", dir);
+		if (sync_dir(dirname(parent)) != 0) {
+			snprintf(err, errlen, "%s: fsync: %s", parent, strerror(errno));
+			return NULL;
+		}
+	} else if (errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
 		return NULL;
 	}
@@ -653,7 +906,7 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 		close(lockfd);
 		return NULL;
 	}
-	if (store_check_format(dir, err, errlen) != 0) {
+	if (store_check_format(dir, notice, sizeof(notice), err, errlen) != 0) {
 		close(lockfd);
 		return NULL;
 	}
@@ -665,6 +918,7 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 	}
 	st->lockfd = lockfd;
 	st->efd = -1;
+	memcpy(st->notice, notice, sizeof(notice));
 	pthread_mutex_init(&st->lock, NULL);
 	{
 		pthread_condattr_t ca;
@@ -680,6 +934,8 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 	if ((hook = getenv("WARREN_TEST_FLUSH_FAIL")) != NULL && strcmp(hook, "1") == 0)
 		st->test_fail = true;
 
+	if (remove_regions(dir, err, errlen) != 0)
+		goto fail;
 	if ((r = db_env_create(&env, 0)) != 0) {
 		snprintf(err, errlen, "%s: db_env_create: %s", dir, db_strerror(r));
 		goto fail;
@@ -691,7 +947,6 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 	env->set_lk_max_objects(env, 20000);
 	env->set_lg_bsize(env, 4 * 1024 * 1024);
 	env->set_lg_max(env, 16 * 1024 * 1024);
-	env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1);
 	r = env->open(env, dir,
 	    DB_CREATE | DB_INIT_TXN | DB_INIT_LOG | DB_INIT_LOCK | DB_INIT_MPOOL | DB_RECOVER |
 	        DB_THREAD,
@@ -701,6 +956,7 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 		    dir, db_strerror(r));
 		goto fail;
 	}
+	st->env_open = true;
 	/* Scratch holds nothing of the last process: start it empty. */
 	if ((r = env->dbremove(env, NULL, table_files[STORE_SCRATCH], NULL, DB_AUTO_COMMIT)) != 0 &&
 	    r != ENOENT) {
@@ -721,6 +977,20 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 			goto fail;
 		}
 	}
+	/*
+	 * Recovery, the scratch table's removal and the tables' creation made and removed files, and
+	 * recovery's checkpoint may have left old logs to remove: make all their names durable
+	 * before anything is written.
+	 */
+	if (remove_old_logs(st) != 0) {
+		snprintf(err, errlen, "%s", st->last_error);
+		goto fail;
+	}
+	if (sync_dir(dir) != 0) {
+		snprintf(err, errlen, "%s: fsync: %s", dir, strerror(errno));
+		goto fail;
+	}
+	st->synced_log_file = log_end(st).file;
 	if ((st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
@@ -754,7 +1024,8 @@ void store_close(struct store *st)
 		if (st->db[i] != NULL)
 			st->db[i]->close(st->db[i], 0);
 	if (st->env != NULL) {
-		st->env->txn_checkpoint(st->env, 0, 0, DB_FORCE);
+		if (st->env_open)
+			checkpoint(st, 0, DB_FORCE);
 		st->env->close(st->env, 0);
 	}
 	if (st->efd >= 0)

@@ -91,6 +91,11 @@ int store_completion_fd(const struct store *st);
 void store_run_completions(struct store *st);
 /* The text of the last error (for logs). */
 const char *store_last_error(const struct store *st);
+/*
+ * What store_open repaired that the log should tell (a FORMAT an interrupted write left empty, in
+ * a directory without a store, written again), or "". Valid until store_close.
+ */
+const char *store_notice(const struct store *st);
 
 /*
  * Jobs: fn runs on the store thread inside the transaction of a group, after every batch and job
