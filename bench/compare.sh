@@ -54,6 +54,7 @@ t16|transient 16 B, 1 producer, 1 consumer|--size 16|deliver|null
 t4k|transient 4 KiB, 1 producer, 1 consumer|--size 4096|deliver|null
 p16|persistent 16 B, confirms (window 1000)|--size 16 --persistent --confirm 1000|deliver|
 p4k|persistent 4 KiB, confirms (window 1000)|--size 4096 --persistent --confirm 1000|deliver|
+p4|persistent 16 B, confirms, 4 producers, 4 consumers, 4 queues|--size 16 --persistent --confirm 1000 --producers 4 --consumers 4 --queues 4|deliver|
 p8|persistent 16 B, confirms, 8 producers, 8 consumers, 8 queues|--size 16 --persistent --confirm 1000 --producers 8 --consumers 8 --queues 8|deliver|
 fanout|fanout, 1 producer to 8 queues (8 consumers)|--size 16 --exchange-type fanout --queues 8 --consumers 8|deliver|
 m8|8 producers, 8 consumers, 8 queues|--size 16 --producers 8 --consumers 8 --queues 8|deliver|null
