@@ -589,10 +589,7 @@ void conn_send_content(
 		uint8_t hdr[AMQP_FRAME_HEADER_LEN + 1];
 		chunk = body - off < maxchunk ? body - off : maxchunk;
 		amqp_frame_put_header(hdr, AMQP_FRAME_BODY, channel, 0);
-		hdr[3] = (uint8_t)(chunk >> 24);
-		hdr[4] = (uint8_t)(chunk >> 16);
-		hdr[5] = (uint8_t)(chunk >> 8);
-		hdr[6] = (uint8_t)chunk;
+		amqp_store_u32(hdr + 3, (uint32_t)chunk); /* the size, with no payload behind it */
 		evbuffer_add(out, hdr, AMQP_FRAME_HEADER_LEN);
 		/* The output holds a reference on the message until the bytes are written. */
 		message_ref((struct message *)msg);
@@ -747,8 +744,7 @@ void conn_mem_alarm(bool on)
 
 static bool is_publish(const struct amqp_frame *f)
 {
-	return f->type == AMQP_FRAME_METHOD && f->size >= 4 && f->payload[0] == 0 &&
-	    f->payload[1] == AMQP_BASIC_CLASS && f->payload[2] == 0 && f->payload[3] == 40;
+	return amqp_peek_method_id(f) == AMQP_ID_basic_publish;
 }
 
 /* ---- input ---- */
@@ -803,9 +799,7 @@ static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
 
 	ch = conn_channel(c, f->channel);
 	if (ch == NULL) {
-		if (conn_late_frame(c, f->channel,
-		        f->type == AMQP_FRAME_METHOD && f->size >= 4 && f->payload[0] == 0 &&
-		            f->payload[1] == 20 && f->payload[2] == 0 && f->payload[3] == 10))
+		if (conn_late_frame(c, f->channel, amqp_peek_method_id(f) == AMQP_ID_channel_open))
 			return;
 		if (f->type == AMQP_FRAME_METHOD &&
 		    (r = amqp_method_decode(f->payload, f->size, &m)) == 0 &&
@@ -882,10 +876,7 @@ static void conn_bad_frame(struct conn *c, int r, const uint8_t *hdr)
 {
 	if (r == AMQP_E_FRAME_SIZE)
 		conn_error(c, AMQP_FRAME_ERROR, 0, "frame size %u exceeds frame_max %u",
-		    ((uint32_t)hdr[3] << 24 | (uint32_t)hdr[4] << 16 | (uint32_t)hdr[5] << 8 |
-		        hdr[6]) +
-		        AMQP_FRAME_OVERHEAD,
-		    c->frame_max);
+		    amqp_peek_frame_size(hdr) + AMQP_FRAME_OVERHEAD, c->frame_max);
 	else
 		conn_error(c, amqp_err_reply_code(r), 0, "%s", amqp_strerror(r));
 	/*
@@ -1029,8 +1020,7 @@ static void conn_linger_input(struct conn *c, struct evbuffer *in)
 		evbuffer_copyout(in, hdr, sizeof(hdr));
 		r = amqp_frame_parse(hdr, sizeof(hdr), c->frame_max, &f, &need);
 		if (r == AMQP_E_FRAME_SIZE) {
-			uint32_t size = (uint32_t)hdr[3] << 24 | (uint32_t)hdr[4] << 16 |
-			    (uint32_t)hdr[5] << 8 | hdr[6];
+			uint32_t size = amqp_peek_frame_size(hdr);
 			c->linger_skip = size > UINT32_MAX - AMQP_FRAME_OVERHEAD
 			    ? UINT32_MAX
 			    : size + AMQP_FRAME_OVERHEAD;
@@ -1044,10 +1034,8 @@ static void conn_linger_input(struct conn *c, struct evbuffer *in)
 			return;
 		p = evbuffer_pullup(in, (ssize_t)need);
 		id = 0;
-		if (amqp_frame_parse(p, need, c->frame_max, &f, &need) == 0 &&
-		    f.type == AMQP_FRAME_METHOD && f.channel == 0 && f.size >= 4)
-			id = (uint32_t)f.payload[0] << 24 | (uint32_t)f.payload[1] << 16 |
-			    (uint32_t)f.payload[2] << 8 | f.payload[3];
+		if (amqp_frame_parse(p, need, c->frame_max, &f, &need) == 0 && f.channel == 0)
+			id = amqp_peek_method_id(&f);
 		if (id == AMQP_ID_connection_close_ok && c->linger_error) {
 			conn_kill(c, false); /* the client has read the broker's close */
 			return;

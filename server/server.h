@@ -212,7 +212,7 @@ void message_append_body(struct message *m, const uint8_t *p, size_t len);
 /* The first property-flags word (AMQP_P_*): which properties the message has. */
 static inline uint16_t message_prop_flags(const struct message *m)
 {
-	return m->props_len >= 2 ? (uint16_t)(m->props[0] << 8 | m->props[1]) : 0;
+	return m->props_len >= 2 ? amqp_load_u16(m->props) : 0;
 }
 /* Decode the message's properties (slices into m->props). */
 int message_properties(const struct message *m, struct amqp_basic_properties *p);
