@@ -141,7 +141,8 @@ void broker_set_alarm(enum alarm a, bool on)
 	else
 		broker.alarms &= ~(unsigned)a;
 	if ((before != 0) != (broker.alarms != 0))
-		conn_mem_alarm(broker.alarms != 0);
+		if (broker.events.alarm != NULL)
+			broker.events.alarm(broker.alarms != 0);
 }
 
 void broker_kick(struct queue *q)

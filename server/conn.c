@@ -120,7 +120,14 @@ void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen
 
 	server_format_addr(sa, peer, sizeof(peer));
 	if (tls) {
-		tls_accept(base, fd, peer, is_loopback(sa));
+		struct conn *c;
+
+		if ((bev = tls_wrap(base, fd, peer)) == NULL)
+			return;
+		c = conn_attach(bev, peer, is_loopback(sa), false);
+		c->tls = true;
+		c->tls_verify = broker.cfg.tls_verify != TLS_VERIFY_NONE;
+		log_info("%s: accepted TLS connection", peer);
 		return;
 	}
 	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -413,6 +420,12 @@ void conn_mem_alarm(bool on)
 		conn_notify_blocked(c, false);
 		conn_set_blocked(c, false);
 	}
+}
+
+void conn_register_events(void)
+{
+	broker.events.accepted = conn_accept;
+	broker.events.alarm = conn_mem_alarm;
 }
 
 /* ---- events and the timer ---- */

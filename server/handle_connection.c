@@ -150,7 +150,7 @@ static void handle_start_ok(struct conn *c, const struct amqp_connection_start_o
 	if (amqp_bytes_eq_cstr(s->mechanism, "EXTERNAL") && c->tls && c->tls_verify) {
 		char name[256];
 		snprintf(c->mechanism, sizeof(c->mechanism), "EXTERNAL");
-		if (tls_peer_name(c, name, sizeof(name)) != 0) {
+		if (tls_peer_name(c->bev, name, sizeof(name)) != 0) {
 			refuse_login(
 			    c, s->mechanism, "EXTERNAL without a verified client certificate");
 			return;

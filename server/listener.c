@@ -71,7 +71,10 @@ static void accept_cb(
 
 	/* Frames go out when written: no Nagle delay waiting for the peer's delayed ack. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn_accept(evconnlistener_get_base(l), fd, sa, salen, arg != NULL);
+	if (broker.events.accepted != NULL)
+		broker.events.accepted(evconnlistener_get_base(l), fd, sa, salen, arg != NULL);
+	else
+		evutil_closesocket(fd);
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)

@@ -144,6 +144,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	broker_init(base, &cfg);
+	conn_register_events();
 	if (access_init(&cfg) != 0) {
 		ret = 2; /* a configuration error, as warrend(8) says */
 		goto out;

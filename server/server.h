@@ -112,7 +112,20 @@ struct broker_config {
 	bool guest_loopback_only;
 };
 enum alarm { ALARM_MEMORY = 1, ALARM_DISK = 2, ALARM_STORE = 4 };
+/*
+ * How the lower layers (network, model, persistence) report to the protocol layer above them:
+ * the protocol layer registers its functions at start (conn_register_events), and a lower layer
+ * calls these, never a protocol function by name. Statistics and cluster role changes are to hook
+ * in here too. A member left NULL is skipped. All run on the event loop's thread.
+ */
+struct broker_events {
+	/* listener.c: a client's socket accepted on a listener (tls: on an amqps one) */
+	void (*accepted)(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
+	/* broker.c: the alarms went from none to some (on) or back: block or unblock publishers */
+	void (*alarm)(bool on);
+};
 struct broker {
+	struct broker_events events;
 	struct event_base *base;
 	struct broker_config cfg;
 	struct hmap vhosts;
@@ -642,6 +655,8 @@ void conn_unpause(struct conn *c, unsigned why);
 /* Read again, if nothing holds the connection (after a login, whose pause was let go of first). */
 void conn_resume_reading(struct conn *c);
 void conn_mem_alarm(bool on);
+/* Register the protocol layer's functions in broker.events (at start, after broker_init). */
+void conn_register_events(void);
 
 /* handle_connection.c: the handshake and connection-class methods. */
 void handle_connection(struct conn *c, const struct amqp_method *m);
@@ -898,9 +913,10 @@ void tls_reload_discard(struct ssl_ctx_st *ctx);
 /* ... then put it in force for new connections; says in what whether the certificate changed. */
 bool tls_reload_apply(struct ssl_ctx_st *ctx, char *what, size_t len);
 void tls_free(void);
-void tls_accept(struct event_base *base, int fd, const char *peer, bool loopback);
-/* The user a verified client certificate names (CN or DN): 0, or -1 without one. */
-int tls_peer_name(struct conn *c, char *out, size_t len);
+/* A TLS server buffer over an accepted socket, or NULL (the socket closed, the reason logged). */
+struct bufferevent *tls_wrap(struct event_base *base, int fd, const char *peer);
+/* The user the verified client certificate of bev names (CN, DN or a SAN): 0, or -1 without one. */
+int tls_peer_name(struct bufferevent *bev, char *out, size_t len);
 
 /* reload.c: SIGHUP and `warrenctl reload`. */
 /*

@@ -172,16 +172,15 @@ void tls_free(void)
 	tls_ctx = NULL;
 }
 
-void tls_accept(struct event_base *base, int fd, const char *peer, bool loopback)
+struct bufferevent *tls_wrap(struct event_base *base, int fd, const char *peer)
 {
 	struct bufferevent *bev;
-	struct conn *c;
 	SSL *ssl;
 
 	if ((ssl = SSL_new(tls_ctx)) == NULL) {
 		log_ssl_errors(peer);
 		evutil_closesocket(fd);
-		return;
+		return NULL;
 	}
 	bev = bufferevent_openssl_socket_new(
 	    base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
@@ -189,13 +188,10 @@ void tls_accept(struct event_base *base, int fd, const char *peer, bool loopback
 		log_error("%s: cannot create a TLS buffer", peer);
 		SSL_free(ssl);
 		evutil_closesocket(fd);
-		return;
+		return NULL;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	c = conn_attach(bev, peer, loopback, false);
-	c->tls = true;
-	c->tls_verify = broker.cfg.tls_verify != TLS_VERIFY_NONE;
-	log_info("%s: accepted TLS connection", peer);
+	return bev;
 }
 
 /* The first subjectAltName of this type (GEN_EMAIL, GEN_DNS, GEN_URI) into out; its length or -1. */
@@ -222,9 +218,9 @@ static int san_name(X509 *cert, int type, char *out, size_t len)
 	return n;
 }
 
-int tls_peer_name(struct conn *c, char *out, size_t len)
+int tls_peer_name(struct bufferevent *bev, char *out, size_t len)
 {
-	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	X509 *cert;
 	X509_NAME *subject;
 	int n = -1;

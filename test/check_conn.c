@@ -25,6 +25,7 @@ static void setup(void)
 	broker_config_defaults(&cfg);
 	cfg.max_message_size = 1024 * 1024;
 	broker_init(base, &cfg);
+	conn_register_events();
 	ck_assert_int_eq(bufferevent_pair_new(base, 0, pair), 0);
 	conn_attach(pair[0], "test-peer", true, false);
 	client = pair[1];

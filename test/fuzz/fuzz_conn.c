@@ -102,6 +102,7 @@ static void broker_start(void)
 
 	memset(&broker, 0, sizeof(broker));
 	broker_init(base, &cfg);
+	conn_register_events();
 	FUZZ_CHECK(auth_db_parse_users(db, "fuzz", (const uint8_t *)users, strlen(users), err,
 	               sizeof(err)) == AUTH_OK &&
 	    auth_db_parse_vhost(
