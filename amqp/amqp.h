@@ -90,6 +90,47 @@ struct amqp_bytes amqp_cstr(const char *s);
 bool amqp_bytes_eq(struct amqp_bytes a, struct amqp_bytes b);
 bool amqp_bytes_eq_cstr(struct amqp_bytes a, const char *s);
 
+/*
+ * ---- Big-endian integers ----
+ * The one definition of the byte order AMQP numbers travel in. The caller has checked that the
+ * bytes are there: a decoder reads through amqp/'s bounds-checked cursor, which calls these.
+ * server/'s store records use them too.
+ */
+static inline uint16_t amqp_load_u16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t amqp_load_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t amqp_load_u64(const uint8_t *p)
+{
+	return (uint64_t)amqp_load_u32(p) << 32 | amqp_load_u32(p + 4);
+}
+
+static inline void amqp_store_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void amqp_store_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void amqp_store_u64(uint8_t *p, uint64_t v)
+{
+	amqp_store_u32(p, (uint32_t)(v >> 32));
+	amqp_store_u32(p + 4, (uint32_t)v);
+}
+
 /* ---- Frames (frame.c) ---- */
 
 struct amqp_frame {
@@ -406,6 +447,27 @@ int amqp_properties_encode(const struct amqp_basic_properties *p, uint8_t *buf, 
 /* Encode a content header payload: class, weight, body size and raw (already-encoded) properties. */
 int amqp_content_header_encode(uint16_t class_id, uint64_t body_size,
     struct amqp_bytes raw_properties, uint8_t *buf, size_t cap);
+
+/* ---- Fast-path peeks (peek.c) ---- */
+
+/*
+ * What a broker looks at before, or instead of, a full decode: each reads only what it names and
+ * checks every length it relies on. A peek that says no leaves the frame to the generic decoders,
+ * which report what is wrong with it.
+ */
+/* The payload size a 7-byte frame header declares (the caller has the 7 bytes). */
+uint32_t amqp_peek_frame_size(const uint8_t *hdr);
+/* The method id of a method frame, or 0: not a method frame, or shorter than the two ids. */
+uint32_t amqp_peek_method_id(const struct amqp_frame *f);
+/* The class of a content header's payload, or 0 when it is shorter than the class id. */
+uint16_t amqp_peek_header_class(const uint8_t *payload, size_t len);
+/*
+ * A basic.publish payload that is exactly its fields (ticket, exchange, routing-key, the bits):
+ * true, with the strings pointing into payload. False for anything else, with *p undefined.
+ */
+bool amqp_peek_basic_publish(const uint8_t *payload, size_t len, struct amqp_basic_publish *p);
+/* The same for basic.ack (delivery-tag, multiple). */
+bool amqp_peek_basic_ack(const uint8_t *payload, size_t len, struct amqp_basic_ack *a);
 
 /* ---- Command assembly (assemble.c) ---- */
 

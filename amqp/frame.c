@@ -66,9 +66,8 @@ int amqp_frame_parse(
 void amqp_frame_put_header(uint8_t *buf, uint8_t type, uint16_t channel, uint32_t size)
 {
 	buf[0] = type;
-	buf[1] = (uint8_t)(channel >> 8);
-	buf[2] = (uint8_t)channel;
-	store_u32(buf + 3, size);
+	amqp_store_u16(buf + 1, channel);
+	amqp_store_u32(buf + 3, size);
 	buf[AMQP_FRAME_HEADER_LEN + size] = AMQP_FRAME_END;
 }
 

@@ -298,7 +298,7 @@ static void put_value(struct writer *w, const struct amqp_field_value *v, int de
 		for (i = 0; i < v->v.array.n; i++)
 			put_value(w, &v->v.array.values[i], depth + 1);
 		if (w->err == 0)
-			store_u32(w->p + at, (uint32_t)(w->off - at - 4));
+			amqp_store_u32(w->p + at, (uint32_t)(w->off - at - 4));
 		break;
 	default: w->err = w->err ? w->err : AMQP_E_FIELD_TYPE;
 	}
@@ -318,7 +318,7 @@ static void put_table(struct writer *w, const struct amqp_table *t, int depth)
 		if (w->off - at - 4 > UINT32_MAX)
 			w->err = AMQP_E_INVALID;
 		else
-			store_u32(w->p + at, (uint32_t)(w->off - at - 4));
+			amqp_store_u32(w->p + at, (uint32_t)(w->off - at - 4));
 	}
 }
 

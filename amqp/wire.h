@@ -47,7 +47,7 @@ static inline int get_u16(struct cursor *c, uint16_t *v)
 	const uint8_t *b;
 	if (get_bytes(c, 2, &b) != 0)
 		return AMQP_E_TRUNCATED;
-	*v = (uint16_t)((b[0] << 8) | b[1]);
+	*v = amqp_load_u16(b);
 	return 0;
 }
 
@@ -56,16 +56,16 @@ static inline int get_u32(struct cursor *c, uint32_t *v)
 	const uint8_t *b;
 	if (get_bytes(c, 4, &b) != 0)
 		return AMQP_E_TRUNCATED;
-	*v = ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
+	*v = amqp_load_u32(b);
 	return 0;
 }
 
 static inline int get_u64(struct cursor *c, uint64_t *v)
 {
-	uint32_t hi, lo;
-	if (get_u32(c, &hi) != 0 || get_u32(c, &lo) != 0)
+	const uint8_t *b;
+	if (get_bytes(c, 8, &b) != 0)
 		return AMQP_E_TRUNCATED;
-	*v = ((uint64_t)hi << 32) | lo;
+	*v = amqp_load_u64(b);
 	return 0;
 }
 
@@ -122,27 +122,22 @@ static inline void put_u8(struct writer *w, uint8_t v)
 static inline void put_u16(struct writer *w, uint16_t v)
 {
 	uint8_t *b = put_space(w, 2);
-	if (b != NULL) {
-		b[0] = (uint8_t)(v >> 8);
-		b[1] = (uint8_t)v;
-	}
+	if (b != NULL)
+		amqp_store_u16(b, v);
 }
 
 static inline void put_u32(struct writer *w, uint32_t v)
 {
 	uint8_t *b = put_space(w, 4);
-	if (b != NULL) {
-		b[0] = (uint8_t)(v >> 24);
-		b[1] = (uint8_t)(v >> 16);
-		b[2] = (uint8_t)(v >> 8);
-		b[3] = (uint8_t)v;
-	}
+	if (b != NULL)
+		amqp_store_u32(b, v);
 }
 
 static inline void put_u64(struct writer *w, uint64_t v)
 {
-	put_u32(w, (uint32_t)(v >> 32));
-	put_u32(w, (uint32_t)v);
+	uint8_t *b = put_space(w, 8);
+	if (b != NULL)
+		amqp_store_u64(b, v);
 }
 
 static inline void put_raw(struct writer *w, const void *data, size_t n)
@@ -172,14 +167,6 @@ static inline void put_longstr(struct writer *w, struct amqp_bytes s)
 	}
 	put_u32(w, (uint32_t)s.len);
 	put_raw(w, s.ptr, s.len);
-}
-
-static inline void store_u32(uint8_t *b, uint32_t v)
-{
-	b[0] = (uint8_t)(v >> 24);
-	b[1] = (uint8_t)(v >> 16);
-	b[2] = (uint8_t)(v >> 8);
-	b[3] = (uint8_t)v;
 }
 
 #endif /* WARREN_AMQP_WIRE_H */

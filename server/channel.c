@@ -178,7 +178,7 @@ static void channel_content_header(struct channel *ch, const struct amqp_frame *
 	struct amqp_content_header *h = &ch->pending_header;
 	int r;
 
-	uint16_t cls = f->size >= 2 ? (uint16_t)(f->payload[0] << 8 | f->payload[1]) : 0;
+	uint16_t cls = amqp_peek_header_class(f->payload, f->size);
 	struct amqp_assembler before = ch->asm_state;
 
 	/* The order first (505, with RabbitMQ's words), then the header's own bytes. */
@@ -211,58 +211,23 @@ static void channel_content_header(struct channel *ch, const struct amqp_frame *
 		basic_publish_complete(ch);
 }
 
-static uint64_t load_u64(const uint8_t *p)
-{
-	return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
-	    (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
-	    (uint64_t)p[6] << 8 | p[7];
-}
-
-/* A basic.publish's fields, read by hand: ticket, exchange, routing-key, mandatory, immediate. */
-struct publish_fields {
-	struct amqp_bytes exchange, routing_key;
-	bool mandatory, immediate;
-};
-
-/* False when the frame is not exactly those fields (the generic decoder then says why). */
-static bool publish_read(const struct amqp_frame *f, struct publish_fields *pf)
-{
-	const uint8_t *p = f->payload;
-	size_t n = f->size, xl, rl;
-
-	if (n < 9)
-		return false;
-	xl = p[6];
-	if (n < 7 + xl + 2)
-		return false;
-	rl = p[7 + xl];
-	if (n != 7 + xl + 1 + rl + 1)
-		return false;
-	pf->exchange = (struct amqp_bytes){ p + 7, xl };
-	pf->routing_key = (struct amqp_bytes){ p + 8 + xl, rl };
-	pf->mandatory = p[n - 1] & 1;
-	pf->immediate = (p[n - 1] >> 1) & 1;
-	return true;
-}
-
 /*
- * basic.publish and basic.ack, the methods of every message, read by hand: the generic decoder
- * clears and fills a whole method union. Anything unusual (another length, a frame out of order)
- * is left to the generic path, which reports it. True when handled.
+ * basic.publish and basic.ack, the methods of every message, read by amqp/'s peeks: the generic
+ * decoder clears and fills a whole method union. Anything unusual (another length, a frame out of
+ * order) is left to the generic path, which reports it. True when handled.
  */
 static bool channel_fast_method(struct channel *ch, const struct amqp_frame *f)
 {
-	const uint8_t *p = f->payload;
-	struct publish_fields pf;
+	struct amqp_basic_publish pf;
+	struct amqp_basic_ack a;
 
-	if (f->size < 9 || p[0] != 0 || p[1] != AMQP_BASIC_CLASS || p[2] != 0 ||
-	    ch->asm_state.state != AMQP_ASM_IDLE)
+	if (ch->asm_state.state != AMQP_ASM_IDLE)
 		return false;
-	if (p[3] == 80 && f->size == 13) { /* basic.ack: delivery-tag, multiple */
-		basic_ack(ch, load_u64(p + 4), p[12] & 1);
+	if (amqp_peek_basic_ack(f->payload, f->size, &a)) {
+		basic_ack(ch, a.delivery_tag, a.multiple);
 		return true;
 	}
-	if (p[3] != 40 || !publish_read(f, &pf))
+	if (!amqp_peek_basic_publish(f->payload, f->size, &pf))
 		return false;
 	/* Keep the names: the frame's bytes are gone when the content arrives. */
 	memcpy(ch->pending_names, pf.exchange.ptr, pf.exchange.len);
@@ -279,10 +244,11 @@ static bool channel_fast_method(struct channel *ch, const struct amqp_frame *f)
 bool channel_publish_frames(struct channel *ch, const struct amqp_frame *f,
     const struct amqp_frame *hf, const struct amqp_frame *bf)
 {
-	struct publish_fields pf;
+	struct amqp_basic_publish pf;
 	struct amqp_content_header *h = &ch->pending_header;
 
-	if (ch->state != CH_OPEN || ch->asm_state.state != AMQP_ASM_IDLE || !publish_read(f, &pf) ||
+	if (ch->state != CH_OPEN || ch->asm_state.state != AMQP_ASM_IDLE ||
+	    !amqp_peek_basic_publish(f->payload, f->size, &pf) ||
 	    amqp_content_header_check(hf->payload, hf->size, h) != 0 || h->body_size != bf->size ||
 	    h->body_size == 0 || h->body_size > broker.cfg.max_message_size)
 		return false;

@@ -1,146 +1,68 @@
 /*
- * conn.c: client connections. Reads frames off the socket (the size checked against frame_max from
- * the 7-byte header, before the payload is waited for), hands channel-0 methods to
- * handle_connection.c and the rest to their channels, writes frames, and runs the connection's
- * timer: the handshake timeout, heartbeats in both directions, and the wait for close-ok. A
+ * conn.c: a client connection's life: accepted (or attached to any bufferevent), its state,
+ * changed only through conn_set_state, its channels by number, its timer (the handshake timeout,
+ * heartbeats in both directions, the wait for close-ok), errors (connection.close), flow control
+ * (connection.blocked) and teardown. Reading is conn_read.c's, writing conn_write.c's. A
  * connection is never freed inside its own callback: it is marked dead and freed on the next turn
  * of the loop.
  */
-#include <errno.h>
+#include <assert.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 
-#include "server/server.h"
+#include "server/conn_private.h"
 
 static LIST_HEAD(, conn) conns = LIST_HEAD_INITIALIZER(conns);
-/* Connections with output to write once the current callbacks are done (see conn_flush_cb). */
-static LIST_HEAD(, conn) to_flush = LIST_HEAD_INITIALIZER(to_flush);
-static struct event *flush_ev;
-
-/*
- * What a direct connection sends is first put in one staging buffer shared by all connections and
- * added to the connection's output in one piece: when another connection sends, when the stage is
- * full, and before anything reads or writes that output. A run of deliveries to one consumer thus
- * costs one evbuffer_add, not one each. A well-filled stage is not even copied: the output takes
- * the block itself by reference and gives it back to a small free list once it is written.
- */
-#define STAGE_CAP (64 * 1024)
-#define STAGE_GIVE_MIN (8 * 1024) /* below this, the bytes are copied and the block kept */
-#define STAGE_SPARE_MAX 8         /* written blocks kept for reuse */
-static uint8_t *stage;
-static size_t stage_len;
-static struct conn *stage_conn;
-static void *stage_spare[STAGE_SPARE_MAX];
-static unsigned stage_nspare;
-static bool stage_closed; /* at exit: blocks written from now on are freed */
-
-static void stage_block_done(const void *data, size_t len, void *arg)
-{
-	if (!stage_closed && stage_nspare < STAGE_SPARE_MAX)
-		stage_spare[stage_nspare++] = arg;
-	else
-		free(arg);
-}
-
-static void stage_commit(void)
-{
-	struct evbuffer *out;
-
-	if (stage_conn != NULL && stage_len > 0) {
-		out = bufferevent_get_output(stage_conn->bev);
-		if (stage_len < STAGE_GIVE_MIN) {
-			evbuffer_add(out, stage, stage_len);
-		} else {
-			evbuffer_add_reference(out, stage, stage_len, stage_block_done, stage);
-			stage = stage_nspare > 0 ? stage_spare[--stage_nspare] : NULL;
-		}
-	}
-	stage_len = 0;
-	stage_conn = NULL;
-}
-
-/* Free the staging blocks (at exit, once every connection is gone). */
-static void stage_free(void)
-{
-	stage_closed = true;
-	free(stage);
-	stage = NULL;
-	while (stage_nspare > 0)
-		free(stage_spare[--stage_nspare]);
-}
-
-/* c's staged bytes join its output (before the output is read, written or added to directly). */
-static void conn_unstage(struct conn *c)
-{
-	if (stage_conn == c)
-		stage_commit();
-}
-
-/* Room for up to n bytes in the stage for c, or NULL: not a direct connection, or n too large. */
-static uint8_t *stage_room(struct conn *c, size_t n)
-{
-	if (!c->direct_write || n > STAGE_CAP)
-		return NULL;
-	if (stage_conn != c || stage_len + n > STAGE_CAP)
-		stage_commit();
-	if (stage == NULL)
-		stage = xmalloc(STAGE_CAP);
-	stage_conn = c;
-	return stage + stage_len;
-}
-
-/* Bytes waiting to be written, staged ones included. */
-static size_t conn_out_len(struct conn *c)
-{
-	return evbuffer_get_length(bufferevent_get_output(c->bev)) +
-	    (stage_conn == c ? stage_len : 0);
-}
-
-/* Append bytes to the output, through the stage where they fit. */
-static void conn_out_add(struct conn *c, const void *p, size_t n)
-{
-	uint8_t *at = stage_room(c, n);
-
-	if (at != NULL) {
-		memcpy(at, p, n);
-		stage_len += n;
-		return;
-	}
-	conn_unstage(c);
-	evbuffer_add(bufferevent_get_output(c->bev), p, n);
-}
-
-/* Frames are encoded here before they are copied into an output buffer (one loop, one buffer). */
-static uint8_t scratch[2 * 131072 + 4096];
 
 #define CLOSE_TIMEOUT_MS 3000
-/* After close-ok, close-oks to further closes wait in the output up to this (a client that sends
- * closes and never reads gets no more). */
-#define LINGER_OUTPUT_MAX 65536
-/* Output above which a connection's input is no longer read, until the output drains. */
-#define READ_PAUSE_OUTPUT (4 * broker.cfg.out_high)
-/*
- * Bytes taken from a plain socket at once: from READ_MIN, doubling while reads fill what was
- * offered, up to READ_MAX, and halving again when they come back small. A busy publisher is read
- * in large steps; an idle or trickling connection (or one that sends half a frame and stops)
- * holds a small buffer.
- */
-#define READ_MIN 4096
-#define READ_MAX (256 * 1024)
 
-static void conn_read_cb(struct bufferevent *bev, void *arg);
-static void conn_write_cb(struct bufferevent *bev, void *arg);
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
-static void conn_flush_cb(evutil_socket_t fd, short what, void *arg);
-static void conn_sock_read_cb(evutil_socket_t fd, short what, void *arg);
-static bool conn_write_now(struct conn *c);
+
+/* ---- state ---- */
+
+/* The states each state may go to (bit sets), and the names the debug log gives them. */
+#define TO(s) (1u << (s))
+static const unsigned legal_next[] = {
+	[CONN_HANDSHAKE] = TO(CONN_START) | TO(CONN_DEAD),
+	[CONN_START] = TO(CONN_SECURE) | TO(CONN_TUNE) | TO(CONN_DEAD),
+	[CONN_SECURE] = TO(CONN_TUNE) | TO(CONN_DEAD),
+	[CONN_TUNE] = TO(CONN_OPEN_WAIT) | TO(CONN_DEAD),
+	[CONN_OPEN_WAIT] = TO(CONN_OPEN) | TO(CONN_CLOSING) | TO(CONN_DEAD),
+	[CONN_OPEN] = TO(CONN_CLOSING) | TO(CONN_DEAD),
+	[CONN_CLOSING] = TO(CONN_DEAD),
+	[CONN_DEAD] = 0,
+};
+static const char *const state_debug_name[] = { "handshake", "start", "secure", "tune", "open-wait",
+	"open", "closing", "dead" };
+
+void conn_set_state(struct conn *c, enum conn_state s)
+{
+	assert(legal_next[c->state] & TO(s));
+	log_debug("%s: state %s -> %s", c->peer, state_debug_name[c->state], state_debug_name[s]);
+	c->state = s;
+}
+
+const char *conn_state_name(enum conn_state s)
+{
+	switch (s) {
+	case CONN_HANDSHAKE:
+	case CONN_START:
+	case CONN_SECURE: return "starting";
+	case CONN_TUNE: return "tuning";
+	case CONN_OPEN_WAIT: return "opening";
+	case CONN_OPEN: return "running";
+	case CONN_CLOSING:
+	case CONN_DEAD: return "closing";
+	}
+	return "unknown";
+}
+
+/* ---- attach ---- */
 
 static bool is_loopback(const struct sockaddr *sa)
 {
@@ -163,29 +85,13 @@ static void conn_arm_timer(struct conn *c, uint64_t ms)
 	evtimer_add(c->timer, &tv);
 }
 
-/* Watch the socket for input, or stop (the input buffer keeps what was read). */
-static void conn_read_enable(struct conn *c, bool on)
-{
-	if (c->rev == NULL) {
-		if (on)
-			bufferevent_enable(c->bev, EV_READ);
-		else
-			bufferevent_disable(c->bev, EV_READ);
-	} else if (on) {
-		event_add(c->rev, NULL); /* no system call when it is already added */
-	} else {
-		event_del(c->rev);
-	}
-}
-
 struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopback, bool direct)
 {
-	struct conn *c = xcalloc(1, sizeof(*c));
+	struct conn *c = xcalloc(1, sizeof(*c)); /* CONN_HANDSHAKE, nothing paused */
 
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->loopback = loopback;
 	c->bev = bev;
-	c->state = CONN_HANDSHAKE;
 	c->frame_max = AMQP_FRAME_MIN_SIZE;
 	c->channel_max = broker.cfg.channel_max;
 	hmap_init(&c->high_channels);
@@ -193,30 +99,16 @@ struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopbac
 	LIST_INIT(&c->exclusive_queues);
 	c->last_recv = c->last_send = now_ms();
 	c->timer = evtimer_new(bufferevent_get_base(bev), conn_timer_cb, c);
-	if (flush_ev == NULL)
-		flush_ev = event_new(bufferevent_get_base(bev), -1, 0, conn_flush_cb, NULL);
 	LIST_INSERT_HEAD(&conns, c, entry);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_WRITE, broker.cfg.out_low, 0);
-	/* libevent reads and writes 4 KiB at a time by default: one syscall per 4 KiB frame. */
-	bufferevent_set_max_single_read(c->bev, 256 * 1024);
-	bufferevent_set_max_single_write(c->bev, 256 * 1024);
 	/*
-	 * A direct connection reads its socket itself (conn_sock_read_cb) and is written at the end
-	 * of each batch of callbacks (conn_flush_cb); libevent only writes what the socket would not
+	 * A direct connection reads its socket itself (conn_read.c) and is written at the end of
+	 * each batch of callbacks (conn_write.c); libevent only writes what the socket would not
 	 * take at once.
 	 */
-	c->direct_write = direct;
-	c->read_size = READ_MIN;
-	if (direct) {
-		/* A new bufferevent starts with writing enabled. */
-		bufferevent_disable(c->bev, EV_WRITE);
-		c->rev = event_new(bufferevent_get_base(bev), bufferevent_getfd(bev),
-		    EV_READ | EV_PERSIST, conn_sock_read_cb, c);
-	}
-	conn_read_enable(c, true);
-	if (!direct)
-		bufferevent_enable(c->bev, EV_WRITE);
+	c->direct = direct;
+	conn_write_attach(c);
+	conn_read_attach(c);
 	conn_arm_timer(c, (uint64_t)broker.cfg.handshake_timeout * 1000);
 	return c;
 }
@@ -275,33 +167,6 @@ void conn_channel_remove(struct conn *c, struct channel *ch)
 	c->open_channels--;
 }
 
-/*
- * A channel the broker closed (with an error) and the client acknowledged: frames for it that
- * are already on their way are dropped, not a connection error. A client may race its close-ok
- * with a publish from another thread (streadway/amqp's issue 46): against a broker that answers
- * fast the publish lands after the close-ok. The last four such numbers are remembered, until
- * they are opened again.
- */
-void conn_note_broker_closed(struct conn *c, uint16_t id)
-{
-	c->broker_closed[c->broker_closed_next++ % 4] = id;
-}
-
-/* Whether frames for channel id, which is not open, are late ones to drop (see above). */
-static bool conn_late_frame(struct conn *c, uint16_t id, bool open)
-{
-	unsigned i;
-
-	for (i = 0; i < 4; i++) {
-		if (c->broker_closed[i] == id) {
-			if (open)
-				c->broker_closed[i] = 0;
-			return !open;
-		}
-	}
-	return false;
-}
-
 /* ---- teardown ---- */
 
 /* Release what the connection holds in the broker: channels, exclusive queues. */
@@ -331,12 +196,12 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 /* Forget the connection's pending login and queue load, and its place in the vhost's counts. */
 static void conn_unaccount(struct conn *c)
 {
-	if (c->login_pending)
+	if (c->paused & CONN_PAUSE_LOGIN)
 		access_cancel(c);
-	c->login_pending = false;
 	if (c->load_wait != NULL)
 		queue_forget_waiter(c->load_wait, c);
 	c->load_wait = NULL;
+	c->paused &= ~(CONN_PAUSE_LOGIN | CONN_PAUSE_LOAD);
 	if (c->counted) {
 		c->vhost->nconns--;
 		access_user_conn(c, -1);
@@ -344,12 +209,11 @@ static void conn_unaccount(struct conn *c)
 	}
 }
 
-/* Close the socket now (after whatever is already written is flushed, if flush). */
-static void conn_kill(struct conn *c, bool flush)
+void conn_kill(struct conn *c, bool flush)
 {
 	if (c->state == CONN_DEAD)
 		return;
-	if (flush && c->direct_write)
+	if (flush && c->direct)
 		conn_write_now(c); /* most often the whole close goes out at once */
 	conn_unstage(c);           /* written above, or dropped with the connection */
 	if (flush && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
@@ -362,11 +226,8 @@ static void conn_kill(struct conn *c, bool flush)
 		conn_arm_timer(c, CLOSE_TIMEOUT_MS);
 		return;
 	}
-	c->state = CONN_DEAD;
-	if (c->flush_queued) {
-		LIST_REMOVE(c, flush_entry);
-		c->flush_queued = false;
-	}
+	conn_set_state(c, CONN_DEAD);
+	conn_write_forget(c);
 	conn_unaccount(c);
 	conn_release(c);
 	evtimer_del(c->timer);
@@ -405,24 +266,12 @@ void conn_linger(struct conn *c)
 	conn_release(c);
 	conn_unaccount(c);
 	c->close_after_flush = c->lingering = true;
-	c->blocked = c->read_paused = false;
+	c->paused = 0; /* conn_unaccount saw to the login and the load */
 	evtimer_del(c->timer);
 	conn_arm_timer(c, CLOSE_TIMEOUT_MS);
-	if (c->direct_write)
+	if (c->direct)
 		conn_write_now(c); /* the flush callback passes a closing connection by */
 	conn_read_enable(c, true);
-}
-
-void conn_resume_reading(struct conn *c)
-{
-	if (c->state == CONN_DEAD || c->close_after_flush || c->blocked || c->read_paused ||
-	    c->login_pending || c->load_wait != NULL)
-		return;
-	c->last_recv = now_ms();
-	conn_read_enable(c, true);
-	/* Inside the read callback, its loop goes on by itself; elsewhere, frames may be waiting. */
-	if (!c->in_read)
-		conn_read_cb(c->bev, c);
 }
 
 unsigned conn_access_changed(void)
@@ -441,167 +290,7 @@ unsigned conn_access_changed(void)
 	return n;
 }
 
-/* ---- output ---- */
-
-bool conn_output_full(struct conn *c)
-{
-	return c->output_full;
-}
-
-static void conn_wrote(struct conn *c)
-{
-	c->sent = true;
-	if (!c->output_full && conn_out_len(c) > broker.cfg.out_high)
-		c->output_full = true;
-	if (c->direct_write && !c->flush_queued) {
-		c->flush_queued = true;
-		LIST_INSERT_HEAD(&to_flush, c, flush_entry);
-		event_active(flush_ev, EV_TIMEOUT, 0);
-	}
-}
-
-/*
- * Write a plain connection's output now, without waiting a turn of the loop for the socket to be
- * reported writable (and without the epoll_ctl calls that would take): what the socket does not
- * take is left to libevent, whose write callback turns the direct writes back on once it is out.
- * True when everything went.
- */
-static bool conn_write_now(struct conn *c)
-{
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	int n;
-
-	conn_unstage(c);
-	if (evbuffer_get_length(out) == 0)
-		return true;
-	/* The bufferevent keeps its output's start frozen outside its own writes. */
-	evbuffer_unfreeze(out, 1);
-	n = evbuffer_write(out, bufferevent_getfd(c->bev));
-	evbuffer_freeze(out, 1);
-	if (n >= 0 && evbuffer_get_length(out) == 0)
-		return true;
-	/* A full socket waits for writability; an error is reported by libevent's write. */
-	bufferevent_enable(c->bev, EV_WRITE);
-	return false;
-}
-
-static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c;
-
-	stage_commit();
-	while ((c = LIST_FIRST(&to_flush)) != NULL) {
-		LIST_REMOVE(c, flush_entry);
-		c->flush_queued = false;
-		/* Once the output is out, what libevent would call. */
-		if (c->state != CONN_DEAD && !c->close_after_flush && conn_write_now(c))
-			conn_write_cb(c->bev, c);
-	}
-}
-
-void conn_send_method(struct conn *c, uint16_t channel, const struct amqp_method *m)
-{
-	int n;
-
-	if (c->state == CONN_DEAD || c->close_after_flush)
-		return;
-	n = amqp_method_frame_encode(channel, m, scratch, sizeof(scratch));
-	if (n < 0) {
-		log_error(
-		    "%s: cannot encode %s: %s", c->peer, amqp_method_str(m->id), amqp_strerror(n));
-		return;
-	}
-	conn_out_add(c, scratch, (size_t)n);
-	conn_wrote(c);
-}
-
-void conn_send_raw(struct conn *c, const void *p, size_t n)
-{
-	if (c->state == CONN_DEAD || c->close_after_flush)
-		return;
-	conn_out_add(c, p, n);
-	conn_wrote(c);
-}
-
-static void unref_message_cb(const void *data, size_t len, void *arg)
-{
-	message_unref(arg);
-}
-
-/* Bodies larger than this are added to the output by reference, not copied. */
-#define BODY_COPY_MAX 4096
-
-void conn_send_content(
-    struct conn *c, uint16_t channel, const struct amqp_method *m, const struct message *msg)
-{
-	struct evbuffer *out;
-	size_t off = 0, chunk, maxchunk, body = (size_t)msg->body_size, cap, small;
-	uint8_t *buf;
-	int n, h;
-
-	if (c->state == CONN_DEAD || c->close_after_flush)
-		return;
-	out = bufferevent_get_output(c->bev);
-	maxchunk = c->frame_max - AMQP_FRAME_OVERHEAD;
-	/* A small body goes in the same piece as the method and the header. */
-	small = body <= BODY_COPY_MAX && body <= maxchunk ? body + AMQP_FRAME_OVERHEAD : 0;
-	/* Methods with content carry at most three shortstrs and a few numbers: under 1 KiB. */
-	cap = 2 * AMQP_FRAME_OVERHEAD + 1024 + 12 + msg->props_len + small;
-	if ((buf = stage_room(c, cap)) == NULL) {
-		buf = scratch;
-		cap = sizeof(scratch);
-	}
-	n = m->id == AMQP_ID_basic_deliver
-	    ? amqp_deliver_frame_encode(channel, &m->u.basic_deliver, buf, cap)
-	    : amqp_method_frame_encode(channel, m, buf, cap);
-	if (n < 0) {
-		log_error(
-		    "%s: cannot encode %s: %s", c->peer, amqp_method_str(m->id), amqp_strerror(n));
-		return;
-	}
-	h = amqp_content_header_encode(AMQP_BASIC_CLASS, msg->body_size,
-	    (struct amqp_bytes){ msg->props, msg->props_len }, buf + n + AMQP_FRAME_HEADER_LEN,
-	    cap - (size_t)n - AMQP_FRAME_OVERHEAD);
-	if (h < 0) {
-		log_error("%s: cannot encode a content header: %s", c->peer, amqp_strerror(h));
-		return;
-	}
-	amqp_frame_put_header(buf + n, AMQP_FRAME_HEADER, channel, (uint32_t)h);
-	n += h + AMQP_FRAME_OVERHEAD;
-	if (small > 0 && body > 0) {
-		memcpy(buf + n + AMQP_FRAME_HEADER_LEN, msg->body, body);
-		amqp_frame_put_header(buf + n, AMQP_FRAME_BODY, channel, (uint32_t)body);
-		n += (int)body + AMQP_FRAME_OVERHEAD;
-	}
-	if (buf == scratch) {
-		conn_unstage(c);
-		evbuffer_add(out, scratch, (size_t)n);
-	} else {
-		stage_len += (size_t)n;
-	}
-	if (small > 0) {
-		conn_wrote(c);
-		return;
-	}
-	/* Large bodies are added by reference, after what is staged. */
-	conn_unstage(c);
-	while (off < body) {
-		uint8_t hdr[AMQP_FRAME_HEADER_LEN + 1];
-		chunk = body - off < maxchunk ? body - off : maxchunk;
-		amqp_frame_put_header(hdr, AMQP_FRAME_BODY, channel, 0);
-		hdr[3] = (uint8_t)(chunk >> 24);
-		hdr[4] = (uint8_t)(chunk >> 16);
-		hdr[5] = (uint8_t)(chunk >> 8);
-		hdr[6] = (uint8_t)chunk;
-		evbuffer_add(out, hdr, AMQP_FRAME_HEADER_LEN);
-		/* The output holds a reference on the message until the bytes are written. */
-		message_ref((struct message *)msg);
-		evbuffer_add_reference(out, msg->body + off, chunk, unref_message_cb, (void *)msg);
-		evbuffer_add(out, (const uint8_t[]){ AMQP_FRAME_END }, 1);
-		off += chunk;
-	}
-	conn_wrote(c);
-}
+/* ---- errors ---- */
 
 static void conn_send_close(struct conn *c, int code, const char *text, uint32_t method_id)
 {
@@ -614,21 +303,6 @@ static void conn_send_close(struct conn *c, int code, const char *text, uint32_t
 	m.u.connection_close.class_id = (uint16_t)(method_id >> 16);
 	m.u.connection_close.method_id = (uint16_t)method_id;
 	conn_send_method(c, 0, &m);
-}
-
-const char *conn_state_name(enum conn_state s)
-{
-	switch (s) {
-	case CONN_HANDSHAKE:
-	case CONN_START:
-	case CONN_SECURE: return "starting";
-	case CONN_TUNE: return "tuning";
-	case CONN_OPEN_WAIT: return "opening";
-	case CONN_OPEN: return "running";
-	case CONN_CLOSING:
-	case CONN_DEAD: return "closing";
-	}
-	return "unknown";
 }
 
 void conn_error(struct conn *c, int code, uint32_t method_id, const char *fmt, ...)
@@ -652,7 +326,7 @@ void conn_error(struct conn *c, int code, uint32_t method_id, const char *fmt, .
 	}
 	log_warn("%s: closing connection: %d %s", c->peer, code, text);
 	conn_send_close(c, code, text, method_id);
-	c->state = CONN_CLOSING;
+	conn_set_state(c, CONN_CLOSING);
 	conn_release(c);
 	evtimer_del(c->timer);
 	conn_arm_timer(c, CLOSE_TIMEOUT_MS);
@@ -683,10 +357,7 @@ void conn_destroy_all(void)
 {
 	while (!LIST_EMPTY(&conns))
 		conn_kill(LIST_FIRST(&conns), false);
-	if (flush_ev != NULL)
-		event_free(flush_ev);
-	flush_ev = NULL;
-	stage_free();
+	conn_write_free();
 }
 
 /* ---- flow control ---- */
@@ -717,16 +388,15 @@ static void conn_notify_blocked(struct conn *c, bool block)
  */
 void conn_set_blocked(struct conn *c, bool block)
 {
-	if (c->state == CONN_DEAD || block == c->blocked)
+	if (c->state == CONN_DEAD || block == ((c->paused & CONN_PAUSE_ALARM) != 0))
 		return;
-	c->blocked = block;
 	if (block) {
-		conn_read_enable(c, false);
+		conn_pause(c, CONN_PAUSE_ALARM);
 		conn_notify_blocked(c, true);
 		log_info("%s: blocked at a publish: resource alarm", c->peer);
 		return;
 	}
-	conn_resume_reading(c);
+	conn_unpause(c, CONN_PAUSE_ALARM);
 }
 
 void conn_mem_alarm(bool on)
@@ -745,438 +415,9 @@ void conn_mem_alarm(bool on)
 	}
 }
 
-static bool is_publish(const struct amqp_frame *f)
-{
-	return f->type == AMQP_FRAME_METHOD && f->size >= 4 && f->payload[0] == 0 &&
-	    f->payload[1] == AMQP_BASIC_CLASS && f->payload[2] == 0 && f->payload[3] == 40;
-}
+/* ---- events and the timer ---- */
 
-/* ---- input ---- */
-
-/* Dispatch one whole frame. */
-static void conn_handle_frame(struct conn *c, const struct amqp_frame *f)
-{
-	struct amqp_method m;
-	struct channel *ch;
-	int r;
-
-	if (f->type == AMQP_FRAME_HEARTBEAT)
-		return;
-	if (c->state == CONN_CLOSING) {
-		/* After connection.close only close and close-ok count. */
-		if (f->channel != 0 || f->type != AMQP_FRAME_METHOD ||
-		    amqp_method_decode(f->payload, f->size, &m) != 0)
-			return;
-		if (m.id == AMQP_ID_connection_close_ok) {
-			conn_kill(c, false);
-		} else if (m.id == AMQP_ID_connection_close) {
-			m = (struct amqp_method){ .id = AMQP_ID_connection_close_ok };
-			conn_send_method(c, 0, &m);
-		}
-		return;
-	}
-	if (f->channel == 0) {
-		if (f->type != AMQP_FRAME_METHOD) {
-			conn_error(c, AMQP_UNEXPECTED_FRAME, 0,
-			    "expected method frame on channel 0, got frame type %u", f->type);
-			return;
-		}
-		if ((r = amqp_method_decode(f->payload, f->size, &m)) != 0) {
-			conn_error(c, amqp_err_reply_code(r), m.id,
-			    "cannot decode %s on channel 0: %s", amqp_method_str(m.id),
-			    amqp_strerror(r));
-			return;
-		}
-		if (amqp_method_class(m.id) != 10) {
-			conn_error(c, AMQP_CHANNEL_ERROR, m.id,
-			    "unexpected method in connection state %s", conn_state_name(c->state));
-			return;
-		}
-		handle_connection(c, &m);
-		return;
-	}
-	if (c->state != CONN_OPEN) {
-		conn_error(c, AMQP_UNEXPECTED_FRAME, 0,
-		    "frame on channel %u before connection.open", f->channel);
-		return;
-	}
-
-	ch = conn_channel(c, f->channel);
-	if (ch == NULL) {
-		if (conn_late_frame(c, f->channel,
-		        f->type == AMQP_FRAME_METHOD && f->size >= 4 && f->payload[0] == 0 &&
-		            f->payload[1] == 20 && f->payload[2] == 0 && f->payload[3] == 10))
-			return;
-		if (f->type == AMQP_FRAME_METHOD &&
-		    (r = amqp_method_decode(f->payload, f->size, &m)) == 0 &&
-		    m.id == AMQP_ID_channel_open) {
-			/* As RabbitMQ: channel_max limits how many are open, not their numbers. */
-			if (c->channel_max != 0 && c->open_channels >= c->channel_max) {
-				conn_error(c, AMQP_NOT_ALLOWED, 0,
-				    "number of channels opened (%u) has reached the negotiated "
-				    "channel_max (%u)",
-				    c->open_channels, c->channel_max);
-				return;
-			}
-			channel_open(c, f->channel);
-			return;
-		}
-		if (f->type == AMQP_FRAME_METHOD && r != 0) {
-			conn_error(c, amqp_err_reply_code(r), m.id, "cannot decode %s: %s",
-			    amqp_method_str(m.id), amqp_strerror(r));
-			return;
-		}
-		if (f->type != AMQP_FRAME_METHOD) {
-			conn_error(c, AMQP_UNEXPECTED_FRAME, 0,
-			    "expected method frame, got non method frame instead");
-			return;
-		}
-		conn_error(c, AMQP_CHANNEL_ERROR, m.id, "expected 'channel.open'");
-		return;
-	}
-	channel_handle_frame(ch, f);
-}
-
-/*
- * A direct connection's socket is readable: take up to its read size at once into the input
- * buffer (libevent 2.1 reads at most 4 KiB per readiness, each after a FIONREAD), so that a turn
- * handles a whole burst and its deliveries go out in one write. A connection that fed a long
- * queue in its last batch takes READ_MIN: a natural brake that leaves the consumers their share
- * of the loop (Warren has no credit flow otherwise).
- */
-static void conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	size_t want = c->feeds_long_queue ? READ_MIN : c->read_size;
-	struct evbuffer_iovec v;
-	ssize_t n = -1;
-
-	/* The bufferevent keeps its input's end frozen outside its own reads. */
-	evbuffer_unfreeze(in, 0);
-	if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) >= 1) {
-		n = recv(fd, v.iov_base, v.iov_len < want ? v.iov_len : want, 0);
-		v.iov_len = n > 0 ? (size_t)n : 0;
-		evbuffer_commit_space(in, &v, 1);
-	}
-	evbuffer_freeze(in, 0);
-	if (n == 0) {
-		conn_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_EOF, c);
-		return;
-	}
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return;
-		conn_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, c);
-		return;
-	}
-	if ((size_t)n == want && c->read_size < READ_MAX)
-		c->read_size *= 2;
-	else if ((size_t)n < c->read_size / 4 && c->read_size > READ_MIN)
-		c->read_size /= 2;
-	conn_read_cb(c->bev, c);
-}
-
-/* A frame that cannot be read: the error, then the connection closes once it is written. */
-static void conn_bad_frame(struct conn *c, int r, const uint8_t *hdr)
-{
-	if (r == AMQP_E_FRAME_SIZE)
-		conn_error(c, AMQP_FRAME_ERROR, 0, "frame size %u exceeds frame_max %u",
-		    ((uint32_t)hdr[3] << 24 | (uint32_t)hdr[4] << 16 | (uint32_t)hdr[5] << 8 |
-		        hdr[6]) +
-		        AMQP_FRAME_OVERHEAD,
-		    c->frame_max);
-	else
-		conn_error(c, amqp_err_reply_code(r), 0, "%s", amqp_strerror(r));
-	/*
-	 * As RabbitMQ, the client is left to read the close: its input is dropped (frame by frame
-	 * while the stream can still be followed) until its close-ok, its own close of the socket,
-	 * or CLOSE_TIMEOUT_MS. Closing at once, with the rest of an oversized frame unread, would
-	 * reset the connection under the close (the Java client's FrameMax test saw a broken pipe).
-	 */
-	if (c->state == CONN_CLOSING) {
-		c->linger_error = true;
-		conn_linger(c);
-	}
-}
-
-/* Whether the connection takes another frame now. */
-static bool conn_reading(const struct conn *c)
-{
-	return c->state != CONN_DEAD && !c->close_after_flush && !c->blocked && !c->read_paused &&
-	    !c->login_pending && c->load_wait == NULL;
-}
-
-/*
- * Handle one whole frame; false when it stays in the input: a publish held by an alarm, or a
- * basic.get waiting for its queue to read ahead (handled again afterwards), or the connection died.
- */
-static bool conn_take_frame(struct conn *c, const struct amqp_frame *f)
-{
-	if (broker.alarms != 0 && c->state == CONN_OPEN && is_publish(f)) {
-		conn_set_blocked(c, true); /* this publish waits in the buffer */
-		return false;
-	}
-	conn_handle_frame(c, f);
-	if (c->state == CONN_DEAD)
-		return false;
-	if (c->load_wait != NULL) {
-		conn_read_enable(c, false);
-		return false;
-	}
-	return true;
-}
-
-/*
- * A basic.publish followed, in the same chunk, by its content header and its one body frame: the
- * three are handed to the channel together (channel_publish_frames), which builds the message
- * straight from them. Returns the bytes of the header and body frames so taken, or 0 to go frame
- * by frame (anything unusual is left to that path, which reports it).
- */
-static size_t conn_take_publish(
-    struct conn *c, const struct amqp_frame *f, const uint8_t *p, size_t len)
-{
-	struct amqp_frame h, b;
-	struct channel *ch;
-	size_t used_h, used_b;
-
-	if (c->state != CONN_OPEN || broker.alarms != 0 ||
-	    amqp_frame_parse(p, len, c->frame_max, &h, &used_h) != 0 ||
-	    h.type != AMQP_FRAME_HEADER || h.channel != f->channel ||
-	    amqp_frame_parse(p + used_h, len - used_h, c->frame_max, &b, &used_b) != 0 ||
-	    b.type != AMQP_FRAME_BODY || b.channel != f->channel ||
-	    (ch = conn_channel(c, f->channel)) == NULL || !channel_publish_frames(ch, f, &h, &b))
-		return 0;
-	return used_h + used_b;
-}
-
-/*
- * Handle the whole frames at the start of the input's first chunk, in place, and drain them at
- * once: 1 when some were, 0 when the first frame is not whole there, -1 to stop reading.
- */
-static int conn_take_frames(struct conn *c, struct evbuffer *in)
-{
-	struct evbuffer_iovec v;
-	struct amqp_frame f;
-	const uint8_t *p;
-	size_t off = 0, used, n;
-	bool stop = false;
-	int r;
-
-	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-		return 0;
-	p = v.iov_base;
-	while (v.iov_len - off >= AMQP_FRAME_HEADER_LEN) {
-		r = amqp_frame_parse(p + off, v.iov_len - off, c->frame_max, &f, &used);
-		if (r == AMQP_E_NEED_MORE)
-			break;
-		if (r != 0) {
-			conn_bad_frame(c, r, p + off);
-			if (c->state != CONN_DEAD && off > 0)
-				evbuffer_drain(
-				    in, off); /* what was handled; the rest is the linger's */
-			return -1;
-		}
-		if (is_publish(&f) &&
-		    (n = conn_take_publish(c, &f, p + off + used, v.iov_len - off - used)) > 0) {
-			off += used + n;
-		} else if (!conn_take_frame(c, &f)) {
-			stop = true;
-			break;
-		} else {
-			off += used;
-		}
-		/* The caller's loop sees to a paused or a full connection. */
-		if (!conn_reading(c) || (c->output_full && conn_out_len(c) > READ_PAUSE_OUTPUT))
-			break;
-	}
-	if (c->state == CONN_DEAD)
-		return -1;
-	if (off > 0)
-		evbuffer_drain(in, off);
-	return stop ? -1 : off > 0;
-}
-
-/*
- * Input while lingering: after the client's connection.close was answered, as RabbitMQ, each
- * further connection.close gets a close-ok (a client's other threads may each have sent one);
- * after a broken frame, the client's close-ok closes the socket. Everything else is dropped,
- * oversized frames byte by byte as they come.
- */
-static void conn_linger_input(struct conn *c, struct evbuffer *in)
-{
-	static const uint8_t close_ok[] = { AMQP_FRAME_METHOD, 0, 0, 0, 0, 0, 4, 0, 10, 0, 51,
-		AMQP_FRAME_END };
-	uint8_t hdr[AMQP_FRAME_HEADER_LEN];
-	struct amqp_frame f;
-	const uint8_t *p;
-	size_t len, need;
-	uint32_t id;
-	int r;
-
-	for (;;) {
-		len = evbuffer_get_length(in);
-		if (c->linger_skip > 0) { /* the rest of an oversized frame */
-			need = len < c->linger_skip ? len : c->linger_skip;
-			evbuffer_drain(in, need);
-			c->linger_skip -= (uint32_t)need;
-			len -= need;
-			if (c->linger_skip > 0)
-				return;
-		}
-		if (len < sizeof(hdr))
-			return;
-		evbuffer_copyout(in, hdr, sizeof(hdr));
-		r = amqp_frame_parse(hdr, sizeof(hdr), c->frame_max, &f, &need);
-		if (r == AMQP_E_FRAME_SIZE) {
-			uint32_t size = (uint32_t)hdr[3] << 24 | (uint32_t)hdr[4] << 16 |
-			    (uint32_t)hdr[5] << 8 | hdr[6];
-			c->linger_skip = size > UINT32_MAX - AMQP_FRAME_OVERHEAD
-			    ? UINT32_MAX
-			    : size + AMQP_FRAME_OVERHEAD;
-			continue;
-		}
-		if (r != AMQP_E_NEED_MORE) {
-			evbuffer_drain(in, len); /* not a frame: the stream cannot be followed */
-			return;
-		}
-		if (len < need)
-			return;
-		p = evbuffer_pullup(in, (ssize_t)need);
-		id = 0;
-		if (amqp_frame_parse(p, need, c->frame_max, &f, &need) == 0 &&
-		    f.type == AMQP_FRAME_METHOD && f.channel == 0 && f.size >= 4)
-			id = (uint32_t)f.payload[0] << 24 | (uint32_t)f.payload[1] << 16 |
-			    (uint32_t)f.payload[2] << 8 | f.payload[3];
-		if (id == AMQP_ID_connection_close_ok && c->linger_error) {
-			conn_kill(c, false); /* the client has read the broker's close */
-			return;
-		}
-		if (id == AMQP_ID_connection_close && conn_out_len(c) < LINGER_OUTPUT_MAX) {
-			conn_out_add(c, close_ok, sizeof(close_ok));
-			if (c->direct_write)
-				conn_write_now(c);
-		}
-		evbuffer_drain(in, need);
-	}
-}
-
-static void conn_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	uint8_t hdr[AMQP_FRAME_HEADER_LEN];
-	struct amqp_frame f;
-	size_t len, need, used;
-	const uint8_t *p;
-	int r;
-
-	if (c->lingering) {
-		conn_linger_input(c, in);
-		return;
-	}
-	c->in_read = true;
-	c->last_recv = now_ms(); /* once per read: the clock is the loop's, cached */
-	if (c->login_pending && evbuffer_get_length(in) > READ_MAX) {
-		/* Waiting for a password check: what the client sends meanwhile is bounded. */
-		conn_read_enable(c, false);
-		c->in_read = false;
-		return;
-	}
-	c->feeds_long_queue = false; /* set again by this batch's publishes, for the next read */
-	while (conn_reading(c)) {
-		if (conn_out_len(c) > READ_PAUSE_OUTPUT) {
-			/* A client that sends requests but does not read the answers: stop reading. */
-			c->read_paused = true;
-			conn_read_enable(c, false);
-			break;
-		}
-		len = evbuffer_get_length(in);
-		if (c->state == CONN_HANDSHAKE) {
-			p = evbuffer_pullup(in,
-			    len < AMQP_PROTOCOL_HEADER_LEN ? (ssize_t)len
-			                                   : AMQP_PROTOCOL_HEADER_LEN);
-			r = len == 0 ? AMQP_E_NEED_MORE : amqp_protocol_header_check(p, len);
-			if (r == AMQP_E_NEED_MORE)
-				break;
-			if (r != 0) {
-				log_info("%s: bad protocol header; answering with AMQP 0-9-1's",
-				    c->peer);
-				conn_out_add(c, amqp_protocol_header, AMQP_PROTOCOL_HEADER_LEN);
-				conn_kill(c, true);
-				break;
-			}
-			evbuffer_drain(in, AMQP_PROTOCOL_HEADER_LEN);
-			c->last_recv = now_ms();
-			conn_send_start(c);
-			c->state = CONN_START;
-			continue;
-		}
-		if (len < AMQP_FRAME_HEADER_LEN)
-			break;
-		/* Most frames lie whole in the buffer's first chunk: handled there, in place. */
-		if ((r = conn_take_frames(c, in)) != 0) {
-			if (r < 0)
-				break;
-			continue;
-		}
-		/* The first frame straddles chunks: check its size, then make it contiguous. */
-		evbuffer_copyout(in, hdr, sizeof(hdr));
-		r = amqp_frame_parse(hdr, sizeof(hdr), c->frame_max, &f, &need);
-		if (r != AMQP_E_NEED_MORE) {
-			conn_bad_frame(c, r, hdr);
-			break;
-		}
-		if (len < need)
-			break;
-		p = evbuffer_pullup(in, (ssize_t)need);
-		if ((r = amqp_frame_parse(p, need, c->frame_max, &f, &used)) != 0) {
-			conn_bad_frame(c, r, p);
-			break;
-		}
-		if (!conn_take_frame(c, &f))
-			break;
-		evbuffer_drain(in, used);
-	}
-	if (c->state != CONN_DEAD) {
-		/* Confirms decided by this batch go out as one multiple-ack where possible. */
-		struct channel *ch;
-		LIST_FOREACH(ch, &c->channels, entry)
-		if (ch->confirm_flush_pending)
-			channel_confirm_flush(ch);
-	}
-	if (c->lingering)
-		conn_linger_input(c, in); /* what came after the connection.close */
-	c->in_read = false; /* c is freed on a later turn of the loop, never during this one */
-}
-
-static void conn_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct conn *c = arg;
-	size_t len = conn_out_len(c);
-	struct channel *ch;
-
-	if (c->lingering)
-		return; /* the client closes */
-	if (c->close_after_flush) {
-		if (len == 0)
-			conn_kill(c, false);
-		return;
-	}
-	if (c->direct_write && len == 0)
-		bufferevent_disable(bev, EV_WRITE);
-	if (c->output_full && len <= broker.cfg.out_low) {
-		c->output_full = false;
-		LIST_FOREACH(ch, &c->channels, entry)
-		channel_kick_consumers(ch);
-	}
-	if (c->read_paused && len <= broker.cfg.out_low) {
-		c->read_paused = false;
-		conn_resume_reading(c);
-	}
-}
-
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 
@@ -1213,14 +454,14 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (hb == 0)
 		return;
-	if (c->read_paused && now - c->last_recv > 4 * hb) {
+	if ((c->paused & CONN_PAUSE_OUTPUT) && now - c->last_recv > 4 * hb) {
 		log_warn(
 		    "%s: the client has not read its output for %llu ms; dropping the connection",
 		    c->peer, (unsigned long long)(now - c->last_recv));
 		conn_kill(c, false);
 		return;
 	}
-	if (!c->blocked && !c->read_paused && now - c->last_recv > 2 * hb) {
+	if (!(c->paused & (CONN_PAUSE_ALARM | CONN_PAUSE_OUTPUT)) && now - c->last_recv > 2 * hb) {
 		log_warn(
 		    "%s: missed heartbeats from the client for %llu ms; dropping the connection",
 		    c->peer, (unsigned long long)(now - c->last_recv));

@@ -98,7 +98,7 @@ static struct topic_node *node_child(struct topic_node *n, const uint8_t *w, siz
 		return c;
 	c = xcalloc(1, sizeof(*c));
 	c->parent = n;
-	c->word = xstrndup((const char *)w, len);
+	c->word = xbytesdup((struct amqp_bytes){ w, len }); /* a word may hold NUL bytes */
 	c->word_len = len;
 	hmap_init(&c->children);
 	hmap_put(&n->children, c->word, c->word_len, c);

@@ -178,7 +178,7 @@ static void handle_start_ok(struct conn *c, const struct amqp_connection_start_o
 	 * The password check runs on auth's threads; the connection handles nothing until it answers
 	 * (conn_read_cb stops reading the socket if the client sends much meanwhile).
 	 */
-	c->login_pending = true;
+	conn_pause(c, CONN_PAUSE_LOGIN);
 	access_login(c, &cr);
 	(void)m;
 	(void)why;
@@ -201,7 +201,7 @@ void conn_login_done(struct conn *c, bool ok, const char *reason)
 	struct amqp_bytes mech = amqp_cstr(c->mechanism);
 	char why[400], name[130];
 
-	c->login_pending = false;
+	c->paused &= ~CONN_PAUSE_LOGIN; /* read again below, once tune is sent */
 	if (c->state == CONN_DEAD || c->close_after_flush)
 		return;
 	if (!ok) {
@@ -224,7 +224,7 @@ void conn_login_done(struct conn *c, bool ok, const char *reason)
 	m.u.connection_tune.frame_max = broker.cfg.frame_max;
 	m.u.connection_tune.heartbeat = broker.cfg.heartbeat;
 	conn_send_method(c, 0, &m);
-	c->state = CONN_TUNE;
+	conn_set_state(c, CONN_TUNE);
 	conn_resume_reading(c);
 }
 
@@ -254,7 +254,7 @@ static void handle_tune_ok(struct conn *c, const struct amqp_connection_tune_ok 
 	c->frame_max = t->frame_max;
 	c->channel_max = t->channel_max;
 	c->heartbeat = t->heartbeat;
-	c->state = CONN_OPEN_WAIT;
+	conn_set_state(c, CONN_OPEN_WAIT);
 }
 
 static void handle_open(struct conn *c, const struct amqp_connection_open *o)
@@ -275,7 +275,7 @@ static void handle_open(struct conn *c, const struct amqp_connection_open *o)
 	access_user_conn(c, 1);
 	c->counted = true;
 	conn_send_method(c, 0, &m);
-	c->state = CONN_OPEN;
+	conn_set_state(c, CONN_OPEN);
 	conn_opened(c);
 	log_info("%s: user '%s' opened vhost '%s'", c->peer, c->user, v->name);
 }

@@ -367,7 +367,7 @@ bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t 
 
 	if (!queue_durable(q) || !m->persistent)
 		return false;
-	put_u64(id, m->id);
+	amqp_store_u64(id, m->id);
 	if (!m->stored) {
 		/* The bytes once, whatever the number of queues. */
 		message_record(&v, m);
@@ -380,16 +380,13 @@ bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t 
 		/* Routed to several durable queues: the store counts the entries. */
 		m->durable_refs++;
 		m->shared = true;
-		n[0] = (uint8_t)(m->durable_refs >> 24);
-		n[1] = (uint8_t)(m->durable_refs >> 16);
-		n[2] = (uint8_t)(m->durable_refs >> 8);
-		n[3] = (uint8_t)m->durable_refs;
+		amqp_store_u32(n, m->durable_refs);
 		store_batch_put(batch(), STORE_REFS, id, 8, n, 4);
 	}
 	entry_key(key, q->qid, queue_ring_index(q, m), seq);
 	memcpy(val, id, 8);
-	put_u64(val + 8, m->body_size);
-	put_u64(val + 16, expires_at);
+	amqp_store_u64(val + 8, m->body_size);
+	amqp_store_u64(val + 16, expires_at);
 	store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), val, sizeof(val));
 	return true;
 }
@@ -409,7 +406,7 @@ void persist_remove(struct queue *q, struct message *m, uint64_t seq)
 	}
 	entry_key(key, q->qid, queue_ring_index(q, m), seq);
 	store_batch_del(batch(), STORE_ENTRIES, key, sizeof(key));
-	put_u64(id, m->id);
+	amqp_store_u64(id, m->id);
 	if (m->shared)
 		store_batch_release(batch(), STORE_REFS, STORE_MSGS, id, 8);
 	else
@@ -452,7 +449,8 @@ bool dead_ranges_add(
 		d->cap = d->cap != 0 ? d->cap * 2 : 8;
 		d->v = xreallocarray(d->v, d->cap, sizeof(*d->v));
 	}
-	d->v[d->n++] = (struct dead_range){ get_u64(k + 4), get_u64(k + 13), get_u64(val), k[12] };
+	d->v[d->n++] = (struct dead_range){ amqp_load_u64(k + 4), amqp_load_u64(k + 13),
+		amqp_load_u64(val), k[12] };
 	return true;
 }
 

@@ -117,11 +117,12 @@ static int dump_msg(const void *key, size_t klen, const void *val, size_t vlen, 
 	rd_str(&v);
 	rd_take(&v, 4);
 	if (v.bad) {
-		dump_problem(d, "message %llu is malformed", (unsigned long long)get_u64(key));
+		dump_problem(
+		    d, "message %llu is malformed", (unsigned long long)amqp_load_u64(key));
 		return 0;
 	}
 	rec = xcalloc(3, sizeof(*rec));
-	rec[0] = get_u64(key);
+	rec[0] = amqp_load_u64(key);
 	hmap_put(&d->messages, &rec[0], sizeof(rec[0]), rec);
 	d->nmsgs++;
 	d->msg_bytes += vlen;
@@ -140,9 +141,9 @@ static int dump_entry(const void *key, size_t klen, const void *val, size_t vlen
 		dump_problem(d, "a queue entry is malformed");
 		return 0;
 	}
-	qid = get_u64(key);
-	id = get_u64(val);
-	if (dead_ranges_hold(&d->dead, qid, k[8], get_u64(k + 9)))
+	qid = amqp_load_u64(key);
+	id = amqp_load_u64(val);
+	if (dead_ranges_hold(&d->dead, qid, k[8], amqp_load_u64(k + 9)))
 		d->ndead_entries++; /* purged: being deleted */
 	else if ((q = hmap_get(&d->queues, &qid, sizeof(qid))) == NULL)
 		d->ndead_entries++; /* of a deleted queue: being deleted */
@@ -168,12 +169,12 @@ static int dump_refs(const void *key, size_t klen, const void *val, size_t vlen,
 		dump_problem(d, "a reference count is malformed");
 		return 0;
 	}
-	id = get_u64(key);
+	id = amqp_load_u64(key);
 	if ((rec = hmap_get(&d->messages, &id, sizeof(id))) == NULL)
 		dump_problem(d, "a reference count for message %llu, which does not exist",
 		    (unsigned long long)id);
 	else
-		rec[2] = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
+		rec[2] = amqp_load_u32(v);
 	return 0;
 }
 

@@ -32,10 +32,7 @@ static void segment_flush(void)
 
 	if (ps.seg_n == 0)
 		return;
-	ps.seg.p[0] = (uint8_t)(ps.seg_n >> 24);
-	ps.seg.p[1] = (uint8_t)(ps.seg_n >> 16);
-	ps.seg.p[2] = (uint8_t)(ps.seg_n >> 8);
-	ps.seg.p[3] = (uint8_t)ps.seg_n;
+	amqp_store_u32(ps.seg.p, ps.seg_n);
 	entry_key(key, ps.seg_qid, ps.seg_ri, ps.seg_first);
 	store_batch_put(batch(), STORE_SCRATCH, key, sizeof(key), ps.seg.p, ps.seg.len);
 	ps.seg.len = 0;
@@ -61,14 +58,11 @@ void persist_page_out(struct queue *q, unsigned ri, const struct qentry *e)
 		buf_u32(&ps.seg, 0); /* the count, filled in by segment_flush */
 	}
 	message_record(&rec, e->m);
-	put_u64(hdr, e->seq);
+	amqp_store_u64(hdr, e->seq);
 	hdr[8] = e->redelivered;
-	put_u64(hdr + 9, e->expires_at);
-	put_u64(hdr + 17, e->m->id);
-	hdr[25] = (uint8_t)(rec.len >> 24);
-	hdr[26] = (uint8_t)(rec.len >> 16);
-	hdr[27] = (uint8_t)(rec.len >> 8);
-	hdr[28] = (uint8_t)rec.len;
+	amqp_store_u64(hdr + 9, e->expires_at);
+	amqp_store_u64(hdr + 17, e->m->id);
+	amqp_store_u32(hdr + 25, (uint32_t)rec.len);
 	buf_add(&ps.seg, hdr, sizeof(hdr));
 	buf_add(&ps.seg, rec.p, rec.len);
 	free(rec.p);
@@ -92,8 +86,7 @@ static struct message *message_from_record(const uint8_t *p, size_t len)
 	ex = rd_str(&v);
 	rk = rd_str(&v);
 	n = rd_take(&v, 4);
-	plen = n != NULL ? (uint32_t)n[0] << 24 | (uint32_t)n[1] << 16 | (uint32_t)n[2] << 8 | n[3]
-	                 : 0;
+	plen = n != NULL ? amqp_load_u32(n) : 0;
 	props.ptr = rd_take(&v, plen);
 	props.len = plen;
 	if (v.bad ||
@@ -142,23 +135,22 @@ static int take_segment(const void *key, size_t klen, const void *val, size_t vl
 
 	if (klen != ENTRY_KEY_LEN || vlen < 4)
 		return 0;
-	first = get_u64((const uint8_t *)key + 9);
+	first = amqp_load_u64((const uint8_t *)key + 9);
 	if (first > pr->hi)
 		return 1;
 	if (pr->nsegs > 0 && (pr->seg_entries >= pr->max || pr->segs.len >= pr->max_bytes)) {
 		pr->next_seg_first = first;
 		return 1;
 	}
-	n = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
+	n = amqp_load_u32(v);
 	/* Find its last seq (and check its shape). */
 	for (i = 0, p = v + 4, left = vlen - 4; i < n; i++) {
 		if (left < 29)
 			return 0; /* malformed: skipped, and reported as missing entries */
-		reclen =
-		    (uint32_t)p[25] << 24 | (uint32_t)p[26] << 16 | (uint32_t)p[27] << 8 | p[28];
+		reclen = amqp_load_u32(p + 25);
 		if (left - 29 < reclen)
 			return 0;
-		last = get_u64(p);
+		last = amqp_load_u64(p);
 		p += 29 + reclen;
 		left -= 29 + reclen;
 	}
@@ -177,7 +169,7 @@ static int take_entry(const void *key, size_t klen, const void *val, size_t vlen
 
 	if (klen != ENTRY_KEY_LEN || vlen != ENTRY_VAL_LEN)
 		return 0;
-	seq = get_u64((const uint8_t *)key + 9);
+	seq = amqp_load_u64((const uint8_t *)key + 9);
 	if (seq > pr->hi || (pr->next_seg_first != 0 && seq >= pr->next_seg_first))
 		return 1; /* out of range, or after a segment left for the next read */
 	if ((pr->nents >= pr->max || pr->ent_bytes >= pr->max_bytes) && seq > pr->seg_last) {
@@ -189,7 +181,7 @@ static int take_entry(const void *key, size_t klen, const void *val, size_t vlen
 	buf_add(&pr->ents, (const uint8_t *)val + 8, 8);  /* size */
 	buf_add(&pr->ents, (const uint8_t *)val + 16, 8); /* expiry */
 	pr->nents++;
-	pr->ent_bytes += get_u64((const uint8_t *)val + 8);
+	pr->ent_bytes += amqp_load_u64((const uint8_t *)val + 8);
 	return 0;
 }
 
@@ -231,21 +223,19 @@ static int page_in_job(struct store_txn *t, void *arg)
 	for (;;) {
 		uint64_t s0, s1;
 		if (seg_left == 0 && segs_left > 0) {
-			seg_left =
-			    (size_t)sp[0] << 24 | (size_t)sp[1] << 16 | (size_t)sp[2] << 8 | sp[3];
+			seg_left = amqp_load_u32(sp);
 			sp += 4;
 			segs_left--;
 			continue;
 		}
-		s0 = seg_left > 0 ? get_u64(sp) : UINT64_MAX;
-		s1 = ent_left > 0 ? get_u64(ep) : UINT64_MAX;
+		s0 = seg_left > 0 ? amqp_load_u64(sp) : UINT64_MAX;
+		s1 = ent_left > 0 ? amqp_load_u64(ep) : UINT64_MAX;
 		if (s0 == UINT64_MAX && s1 == UINT64_MAX)
 			break;
 		if (s0 < s1) {
-			uint32_t reclen = (uint32_t)sp[25] << 24 | (uint32_t)sp[26] << 16 |
-			    (uint32_t)sp[27] << 8 | sp[28];
-			out_entry(pr, s0, PG_OK | (sp[8] ? PG_REDELIVERED : 0), get_u64(sp + 9), 0,
-			    get_u64(sp + 17), sp + 29, reclen);
+			uint32_t reclen = amqp_load_u32(sp + 25);
+			out_entry(pr, s0, PG_OK | (sp[8] ? PG_REDELIVERED : 0),
+			    amqp_load_u64(sp + 9), 0, amqp_load_u64(sp + 17), sp + 29, reclen);
 			sp += 29 + reclen;
 			seg_left--;
 		} else {
@@ -262,8 +252,8 @@ static int page_in_job(struct store_txn *t, void *arg)
 				return r;
 			if (r == 0)
 				flags |= PG_OK;
-			out_entry(pr, s1, flags, get_u64(ep + 24), get_u64(ep + 16),
-			    get_u64(ep + 8), mv, mlen);
+			out_entry(pr, s1, flags, amqp_load_u64(ep + 24), amqp_load_u64(ep + 16),
+			    amqp_load_u64(ep + 8), mv, mlen);
 			ep += 32;
 			ent_left--;
 		}
@@ -287,7 +277,7 @@ static void page_forget_entry(const struct page_read *pr, uint64_t seq, uint64_t
 	uint8_t key[ENTRY_KEY_LEN], idk[8];
 
 	entry_key(key, pr->qid, pr->ri, seq);
-	put_u64(idk, id);
+	amqp_store_u64(idk, id);
 	store_batch_del(batch(), STORE_ENTRIES, key, sizeof(key));
 	store_batch_release(batch(), STORE_REFS, STORE_MSGS, idk, sizeof(idk));
 }
@@ -320,9 +310,7 @@ static void page_in_done(void *arg, int status)
 		size = rd_u64(&rd);
 		id = rd_u64(&rd);
 		lenp = rd_take(&rd, 4);
-		reclen = lenp != NULL ? (uint32_t)lenp[0] << 24 | (uint32_t)lenp[1] << 16 |
-		        (uint32_t)lenp[2] << 8 | lenp[3]
-		                      : 0;
+		reclen = lenp != NULL ? amqp_load_u32(lenp) : 0;
 		rec = rd_take(&rd, reclen);
 		if (rd.bad)
 			break;
@@ -408,7 +396,7 @@ static int reap_collect(const void *key, size_t klen, const void *val, size_t vl
 
 	if (klen != ENTRY_KEY_LEN)
 		return 0;
-	if (!rp->whole_queue && get_u64((const uint8_t *)key + 9) > rp->hi)
+	if (!rp->whole_queue && amqp_load_u64((const uint8_t *)key + 9) > rp->hi)
 		return 1;
 	if (rp->n == REAP_CHUNK) {
 		rp->more = true;
@@ -495,7 +483,7 @@ void persist_drop_paged(struct queue *q, unsigned ri, uint64_t lo, uint64_t hi)
 	if (queue_durable(q) && !q->deleted) {
 		/* The purge holds across a restart even if the job has not finished. */
 		dead_key(dk, q->qid, ri, lo);
-		put_u64(hv, hi);
+		amqp_store_u64(hv, hi);
 		store_batch_put(batch(), STORE_META, dk, sizeof(dk), hv, sizeof(hv));
 		dead = true;
 	}

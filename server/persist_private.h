@@ -62,28 +62,24 @@ static inline void buf_u8(struct buf *b, uint8_t v)
 
 static inline void buf_u32(struct buf *b, uint32_t v)
 {
-	uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t x[4];
 
+	amqp_store_u32(x, v);
 	buf_add(b, x, 4);
 }
 
 static inline void buf_u64(struct buf *b, uint64_t v)
 {
-	buf_u32(b, (uint32_t)(v >> 32));
-	buf_u32(b, (uint32_t)v);
+	uint8_t x[8];
+
+	amqp_store_u64(x, v);
+	buf_add(b, x, 8);
 }
 
 static inline void buf_str(struct buf *b, const char *s, size_t n)
 {
 	buf_u8(b, (uint8_t)n);
 	buf_add(b, s, n);
-}
-
-static inline uint64_t get_u64(const uint8_t *p)
-{
-	return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
-	    (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
-	    (uint64_t)p[6] << 8 | p[7];
 }
 
 /* A reader over a record that came from disk: every read is checked against what is left. */
@@ -117,7 +113,7 @@ static inline uint64_t rd_u64(struct rd *r)
 {
 	const uint8_t *p = rd_take(r, 8);
 
-	return p != NULL ? get_u64(p) : 0;
+	return p != NULL ? amqp_load_u64(p) : 0;
 }
 
 static inline struct amqp_bytes rd_str(struct rd *r)
@@ -131,17 +127,11 @@ static inline struct amqp_bytes rd_str(struct rd *r)
 #define ENTRY_KEY_LEN 17
 #define ENTRY_VAL_LEN 24
 
-static inline void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
 static inline void entry_key(uint8_t key[ENTRY_KEY_LEN], uint64_t qid, unsigned ri, uint64_t seq)
 {
-	put_u64(key, qid);
+	amqp_store_u64(key, qid);
 	key[8] = (uint8_t)(255 - ri);
-	put_u64(key + 9, seq);
+	amqp_store_u64(key + 9, seq);
 }
 
 /* A purged range of one queue's priority level, from its "dead" meta record. */

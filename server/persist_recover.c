@@ -143,8 +143,8 @@ static int recover_meta(const void *key, size_t klen, const void *val, size_t vl
 
 	if (klen == 17 && memcmp(key, "delivered", 9) == 0 && vlen == 8) {
 		mark = xmalloc(2 * sizeof(*mark));
-		mark[0] = get_u64(k + 9);
-		mark[1] = get_u64(val);
+		mark[0] = amqp_load_u64(k + 9);
+		mark[1] = amqp_load_u64(val);
 		hmap_put(&rc->marks, &mark[0], sizeof(mark[0]), mark);
 	} else {
 		dead_ranges_add(&rc->dead, key, klen, val, vlen);
@@ -175,9 +175,9 @@ static int recover_entry(const void *key, size_t klen, const void *val, size_t v
 		rc->corrupt = true;
 		return 0;
 	}
-	qid = get_u64(k);
+	qid = amqp_load_u64(k);
 	level = k[8];
-	seq = get_u64(k + 9);
+	seq = amqp_load_u64(k + 9);
 	if (rc->run_q == NULL || qid != rc->run_qid || level != rc->run_level) {
 		recover_run_end(rc);
 		rc->run_qid = qid;
@@ -210,7 +210,7 @@ static int recover_entry(const void *key, size_t klen, const void *val, size_t v
 		rc->run_lo = seq;
 	rc->run_hi = seq;
 	rc->run_count++;
-	rc->run_bytes += get_u64((const uint8_t *)val + 8);
+	rc->run_bytes += amqp_load_u64((const uint8_t *)val + 8);
 	rc->nentries++;
 	return 0;
 }
@@ -269,8 +269,8 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 		r = -1;
 		goto out;
 	}
-	if (r == 0 && lastlen == 8 && get_u64(last) > broker.next_message_id)
-		broker.next_message_id = get_u64(last);
+	if (r == 0 && lastlen == 8 && amqp_load_u64(last) > broker.next_message_id)
+		broker.next_message_id = amqp_load_u64(last);
 	r = 0;
 	ps.recovering = false; /* reads of the first entries may be submitted from here on */
 	if ((r = store_scan(ps.st, STORE_ENTRIES, recover_entry, &rc)) != 0) {

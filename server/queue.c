@@ -249,7 +249,7 @@ static void queue_wake_waiters(struct queue *q)
 	for (i = 0; i < n; i++) {
 		w[i]->load_wait = NULL;
 		queue_unref(q);
-		conn_resume_reading(w[i]);
+		conn_unpause(w[i], CONN_PAUSE_LOAD);
 	}
 	free(w);
 }

@@ -215,7 +215,7 @@ void message_append_body(struct message *m, const uint8_t *p, size_t len);
 /* The first property-flags word (AMQP_P_*): which properties the message has. */
 static inline uint16_t message_prop_flags(const struct message *m)
 {
-	return m->props_len >= 2 ? (uint16_t)(m->props[0] << 8 | m->props[1]) : 0;
+	return m->props_len >= 2 ? amqp_load_u16(m->props) : 0;
 }
 /* Decode the message's properties (slices into m->props). */
 int message_properties(const struct message *m, struct amqp_basic_properties *p);
@@ -533,7 +533,7 @@ void consumer_deliver(struct consumer *c, struct qentry *e);
 /* Remove c from its queue (and channel); if notify, send basic.cancel to the client. */
 void consumer_cancel(struct consumer *c, bool notify);
 
-/* conn.c */
+/* conn.c, conn_read.c, conn_write.c: a connection's life, its reading and its writing. */
 enum conn_state {
 	CONN_HANDSHAKE, /* waiting for the protocol header */
 	CONN_START,     /* connection.start sent, waiting for start-ok */
@@ -543,6 +543,13 @@ enum conn_state {
 	CONN_OPEN,
 	CONN_CLOSING, /* connection.close sent, waiting for close-ok */
 	CONN_DEAD,    /* socket closed; freed on the next loop turn */
+};
+/* Why a connection's input is held, as a bit set: it is read again once no reason is left. */
+enum conn_pause {
+	CONN_PAUSE_ALARM = 1,  /* at a publish, while a resource alarm is raised */
+	CONN_PAUSE_OUTPUT = 2, /* the client does not read its answers */
+	CONN_PAUSE_LOGIN = 4,  /* the password is being checked */
+	CONN_PAUSE_LOAD = 8,   /* a basic.get waits for load_wait to read ahead */
 };
 struct conn_caps {
 	bool auth_failure_close, cancel_notify, blocked, confirms, nack, e2e_bindings,
@@ -571,21 +578,19 @@ struct conn {
 	struct event *timer;           /* handshake timeout, heartbeats, close timeout */
 	uint64_t last_recv, last_send; /* ms on the loop clock */
 	bool publisher;                /* has published: blocked by the memory alarm */
-	bool blocked;                  /* reading paused by the memory alarm */
+	unsigned paused;               /* enum conn_pause bits */
 	bool block_sent;               /* connection.blocked sent */
 	bool output_full;              /* deliveries paused: output above out_high */
 	bool close_after_flush;        /* the socket closes once the output is written */
 	bool lingering;                /* close-ok sent: input dropped until the client closes */
 	bool linger_error;             /* lingering after a broken frame: its close-ok ends it */
 	uint32_t linger_skip;          /* lingering: bytes left of an oversized frame */
-	bool read_paused;              /* input paused: the client does not read its answers */
-	bool login_pending;            /* input paused: the password is being checked */
 	bool counted;                  /* counted in its vhost's nconns */
 	bool in_read;                  /* inside conn_read_cb: never re-enter it */
-	struct queue *load_wait; /* input paused: a basic.get waits for this queue to read ahead */
+	struct queue *load_wait; /* a basic.get waits for this queue to read ahead (queue.c's) */
 	bool feeds_long_queue; /* published into a queue past FLOW_QUEUE_LEN: read in small steps */
 	bool tls, tls_verify;  /* an amqps connection; the listener verifies client certificates */
-	bool direct_write;     /* plain socket: read and written by conn.c, not libevent */
+	bool direct;           /* plain socket: read and written by conn.c, not libevent */
 	struct event *rev;     /* a direct connection's read event */
 	size_t read_size;      /* and how much it takes from the socket at once */
 	bool sent;             /* something was written since the last heartbeat tick */
@@ -619,6 +624,8 @@ void conn_send_content(
 /* A hard error: connection.close with code and a formatted text, then tear down. */
 void conn_error(struct conn *c, int code, uint32_t method_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The one place a state changes: asserts the transition is legal, logs it at debug level. */
+void conn_set_state(struct conn *c, enum conn_state s);
 /* RabbitMQ's name for a connection state, as in its error texts ("running"). */
 const char *conn_state_name(enum conn_state s);
 /* Append already-encoded frames to the output. */
@@ -629,7 +636,10 @@ void conn_set_blocked(struct conn *c, bool block);
 void conn_close_after_flush(struct conn *c);
 void conn_linger(struct conn *c);
 void conn_note_broker_closed(struct conn *c, uint16_t id);
-/* Read again after a pause (login, alarm, unread output), if nothing else holds it. */
+/* Hold the input for why (enum conn_pause), or let go of why and read if nothing else holds it. */
+void conn_pause(struct conn *c, unsigned why);
+void conn_unpause(struct conn *c, unsigned why);
+/* Read again, if nothing holds the connection (after a login, whose pause was let go of first). */
 void conn_resume_reading(struct conn *c);
 void conn_mem_alarm(bool on);
 

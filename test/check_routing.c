@@ -130,6 +130,26 @@ START_TEST(test_topic_same_pattern_twice)
 }
 END_TEST
 
+/*
+ * Words are byte strings: a NUL inside one is a byte like any other (found by fuzz_conn: the word
+ * was copied up to its NUL and hashed at its full length, past the copy's end).
+ */
+START_TEST(test_topic_word_with_nul)
+{
+	struct topic_trie *t = topic_trie_new();
+	struct hits h = { .n = 0 };
+	int d;
+
+	topic_trie_add(t, AMQP_BYTES("or\0ders.#"), &d);
+	topic_trie_match(t, AMQP_BYTES("or\0ders.eu"), collect, &h);
+	ck_assert_int_eq(h.n, 1);
+	topic_trie_match(t, AMQP_BYTES("or.eu"), collect, &h);
+	topic_trie_match(t, AMQP_BYTES("or\0dxrs.eu"), collect, &h);
+	ck_assert_int_eq(h.n, 1);
+	topic_trie_free(t);
+}
+END_TEST
+
 /* With 10,000 bindings of distinct literal keys, a key reaches only the few that can match. */
 START_TEST(test_topic_cost_independent_of_bindings)
 {
@@ -267,6 +287,7 @@ static Suite *routing_suite(void)
 	    tc, test_topic_rules, 0, (int)(sizeof(topic_cases) / sizeof(topic_cases[0])));
 	tcase_add_test(tc, test_topic_remove_prunes);
 	tcase_add_test(tc, test_topic_same_pattern_twice);
+	tcase_add_test(tc, test_topic_word_with_nul);
 	tcase_add_test(tc, test_topic_cost_independent_of_bindings);
 	suite_add_tcase(su, tc);
 	tc = tcase_create("headers");

@@ -44,9 +44,33 @@ static inline uint8_t *fuzz_alloc(size_t n)
 	return d;
 }
 
-static inline uint32_t fuzz_be32(const uint8_t *p)
+/*
+ * Chunk sizes for feeding a stream, chosen by the input: a pattern (0-7) and a seed (a byte). Each
+ * call gives the next size (zero is allowed: an empty read), at most left.
+ */
+struct chunker {
+	unsigned pattern, seed;
+	uint32_t state;
+	size_t step;
+};
+
+static inline size_t next_chunk(struct chunker *c, size_t left)
 {
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+	size_t n = left;
+
+	c->step++;
+	c->state = c->state * 1103515245u + 12345u;
+	switch (c->pattern) {
+	case 0: n = left; break;                             /* all at once */
+	case 1: n = 1; break;                                /* byte by byte */
+	case 2: n = c->seed + 1; break;                      /* fixed size */
+	case 3: n = (c->state >> 16) % (c->seed + 2); break; /* random, empty reads too */
+	case 4: n = c->step % (c->seed + 1) + 1; break;      /* growing sawtooth */
+	case 5: n = (c->step & 1) ? AMQP_FRAME_HEADER_LEN : c->seed; break;    /* header-sized */
+	case 6: n = (c->state >> 16) % 16 + 1; break;                          /* small random */
+	case 7: n = (c->state >> 16) & 1 ? 1 : (c->state >> 20) % 4096; break; /* tiny and big */
+	}
+	return n < left ? n : left;
 }
 
 #endif /* WARREN_FUZZ_H */

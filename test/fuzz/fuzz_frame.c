@@ -13,32 +13,6 @@
 
 static const uint32_t frame_maxes[8] = { 0, 8, 64, 512, 4096, 8192, 131072, 1u << 20 };
 
-struct chunker {
-	unsigned pattern, seed;
-	uint32_t state;
-	size_t step;
-};
-
-/* The size of the next chunk (zero is allowed: an empty read), at most left. */
-static size_t next_chunk(struct chunker *c, size_t left)
-{
-	size_t n = left;
-
-	c->step++;
-	c->state = c->state * 1103515245u + 12345u;
-	switch (c->pattern) {
-	case 0: n = left; break;                             /* all at once */
-	case 1: n = 1; break;                                /* byte by byte */
-	case 2: n = c->seed + 1; break;                      /* fixed size */
-	case 3: n = (c->state >> 16) % (c->seed + 2); break; /* random, empty reads too */
-	case 4: n = c->step % (c->seed + 1) + 1; break;      /* growing sawtooth */
-	case 5: n = (c->step & 1) ? AMQP_FRAME_HEADER_LEN : c->seed; break;    /* header-sized */
-	case 6: n = (c->state >> 16) % 16 + 1; break;                          /* small random */
-	case 7: n = (c->state >> 16) & 1 ? 1 : (c->state >> 20) % 4096; break; /* tiny and big */
-	}
-	return n < left ? n : left;
-}
-
 /* What each channel's assembler should say, modelled with counts up rather than down. */
 struct channel_model {
 	enum amqp_asm_state state;
@@ -129,8 +103,7 @@ static void on_frame(const struct amqp_frame *f)
 		} else if (f->size >= 12) {
 			/* The assembler judges only class and size: give it the raw ones. */
 			header_class = (uint16_t)((payload[0] << 8) | payload[1]);
-			body_size =
-			    ((uint64_t)fuzz_be32(payload + 4) << 32) | fuzz_be32(payload + 8);
+			body_size = amqp_load_u64(payload + 4);
 		} else {
 			goto out;
 		}

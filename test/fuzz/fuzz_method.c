@@ -48,7 +48,7 @@ static size_t walk_fields(
 		case AMQP_F_LONGSTR:
 		case AMQP_F_TABLE:
 			FUZZ_CHECK(4 <= len - off);
-			n = 4 + (size_t)fuzz_be32(data + off);
+			n = 4 + (size_t)amqp_load_u32(data + off);
 			break;
 		default: FUZZ_CHECK(!"a field kind in the method table");
 		}
@@ -80,10 +80,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    r == AMQP_E_UNKNOWN_METHOD || r == AMQP_E_FIELD_TYPE ||
 		    r == AMQP_E_TABLE_DEPTH || r == AMQP_E_TABLE_SIZE);
 		FUZZ_CHECK(r != AMQP_E_UNKNOWN_METHOD ||
-		    amqp_method_lookup(((uint32_t)fuzz_be32(data))) == NULL);
+		    amqp_method_lookup(((uint32_t)amqp_load_u32(data))) == NULL);
 		return 0;
 	}
-	FUZZ_CHECK(size >= 4 && m1.id == fuzz_be32(data));
+	FUZZ_CHECK(size >= 4 && m1.id == amqp_load_u32(data));
 	d = amqp_method_lookup(m1.id);
 	FUZZ_CHECK(d != NULL && d->id == m1.id);
 	FUZZ_CHECK(d->class_id == amqp_method_class(m1.id) && d->method_id == (m1.id & 0xFFFF));

@@ -107,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	FUZZ_CHECK(size >= 12 && rt == 0);
-	body_size = ((uint64_t)fuzz_be32(data + 4) << 32) | fuzz_be32(data + 8);
+	body_size = amqp_load_u64(data + 4);
 	FUZZ_CHECK(h.class_id == AMQP_BASIC_CLASS && h.body_size == body_size);
 	FUZZ_CHECK(h.raw_properties.ptr == data + 12 && h.raw_properties.len == size - 12);
 	FUZZ_CHECK(props_eq(&h.props, &tail));

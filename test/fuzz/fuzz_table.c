@@ -40,7 +40,7 @@ static void canon_value(uint8_t *p, size_t len, size_t *off, uint8_t type)
 	case 'F':
 	case 'A':
 		FUZZ_CHECK(4 <= len - *off);
-		inner = fuzz_be32(p + *off);
+		inner = amqp_load_u32(p + *off);
 		FUZZ_CHECK(inner <= len - *off - 4);
 		if (type == 'F' || type == 'A')
 			canon_entries(p + *off + 4, inner, type == 'F');
@@ -200,7 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enc = fuzz_alloc((size_t)need);
 	n = amqp_table_encode(&t1, enc, (size_t)need);
 	FUZZ_CHECK(n == need);
-	FUZZ_CHECK(fuzz_be32(enc) == size);
+	FUZZ_CHECK(amqp_load_u32(enc) == size);
 	canon = fuzz_dup(data, size);
 	canon_entries(canon, size, true);
 	FUZZ_CHECK(size == 0 || memcmp(enc + 4, canon, size) == 0);

@@ -785,6 +785,193 @@ static void props_seeds(void)
 	free(b);
 }
 
+/* ---- fuzz_conn: a client's whole side of a connection ---- */
+
+/* A method frame written field by field (the generic seeds set every bit, which a broker refuses). */
+static size_t mopen(struct buf *b, unsigned channel, unsigned cid, unsigned mid)
+{
+	size_t at = frame_open(b, 1, channel);
+
+	u16(b, cid);
+	u16(b, mid);
+	return at;
+}
+
+/* A method whose fields are all zero bytes (an empty shortstr, no bits): channel.open, tx.*. */
+static void method_zeros(struct buf *b, unsigned channel, unsigned cid, unsigned mid, size_t zeros)
+{
+	size_t at = mopen(b, channel, cid, mid);
+
+	while (zeros-- > 0)
+		u8(b, 0);
+	frame_close(b, at);
+}
+
+static void client_handshake(struct buf *b)
+{
+	size_t at;
+
+	raw(b, "AMQP\0\0\x09\x01", 8);
+	at = mopen(b, 0, 10, 11); /* start-ok */
+	u32(b, 0);
+	sstr(b, "PLAIN");
+	u32(b, 12);
+	raw(b, "\0guest\0guest", 12);
+	sstr(b, "en_US");
+	frame_close(b, at);
+	at = mopen(b, 0, 10, 31); /* tune-ok */
+	u16(b, 2047);
+	u32(b, 131072);
+	u16(b, 0);
+	frame_close(b, at);
+	at = mopen(b, 0, 10, 40); /* open */
+	sstr(b, "/");
+	sstr(b, "");
+	u8(b, 0);
+	frame_close(b, at);
+}
+
+static void publish(struct buf *b, unsigned channel, const char *exchange, const char *rk,
+    unsigned bits, const char *body, int props)
+{
+	size_t at = mopen(b, channel, 60, 40);
+
+	u16(b, 0);
+	sstr(b, exchange);
+	sstr(b, rk);
+	u8(b, bits);
+	frame_close(b, at);
+	header_frame(b, channel, strlen(body), props);
+	if (body[0] != '\0')
+		body_frame(b, channel, body);
+}
+
+/* After the handshake: declare, bind, confirm, publish, consume, ack, get, reject, tx, close. */
+static void client_work(struct buf *b)
+{
+	size_t at;
+
+	method_zeros(b, 1, 20, 10, 1); /* channel.open */
+	at = mopen(b, 1, 50, 10);      /* queue.declare orders */
+	u16(b, 0);
+	sstr(b, "orders");
+	u8(b, 0);
+	u32(b, 0);
+	frame_close(b, at);
+	at = mopen(b, 1, 50, 20); /* queue.bind orders amq.topic orders.# */
+	u16(b, 0);
+	sstr(b, "orders");
+	sstr(b, "amq.topic");
+	sstr(b, "orders.#");
+	u8(b, 0);
+	u32(b, 0);
+	frame_close(b, at);
+	at = mopen(b, 1, 85, 10); /* confirm.select */
+	u8(b, 0);
+	frame_close(b, at);
+	publish(b, 1, "amq.topic", "orders.eu.new", 0, "hello", 2);
+	publish(b, 1, "", "orders", 1, "world", 0);
+	publish(b, 1, "", "nowhere", 1, "returned", 0);
+	publish(b, 1, "", "orders", 0, "", 0);
+	at = mopen(b, 1, 60, 10); /* basic.qos prefetch 2 */
+	u32(b, 0);
+	u16(b, 2);
+	u8(b, 0);
+	frame_close(b, at);
+	at = mopen(b, 1, 60, 20); /* basic.consume orders c1 */
+	u16(b, 0);
+	sstr(b, "orders");
+	sstr(b, "c1");
+	u8(b, 0);
+	u32(b, 0);
+	frame_close(b, at);
+	at = mopen(b, 1, 60, 80); /* basic.ack 1 */
+	u64(b, 1);
+	u8(b, 0);
+	frame_close(b, at);
+	at = mopen(b, 1, 60, 120); /* basic.nack 2 requeue */
+	u64(b, 2);
+	u8(b, 2);
+	frame_close(b, at);
+	at = mopen(b, 1, 60, 30); /* basic.cancel c1 */
+	sstr(b, "c1");
+	u8(b, 0);
+	frame_close(b, at);
+	at = mopen(b, 1, 60, 70); /* basic.get orders */
+	u16(b, 0);
+	sstr(b, "orders");
+	u8(b, 0);
+	frame_close(b, at);
+	at = mopen(b, 1, 60, 90); /* basic.reject 3, no requeue */
+	u64(b, 3);
+	u8(b, 0);
+	frame_close(b, at);
+	method_zeros(b, 2, 20, 10, 1); /* channel 2: a transaction */
+	method_zeros(b, 2, 90, 10, 0);
+	publish(b, 2, "", "orders", 0, "in a transaction", 2);
+	method_zeros(b, 2, 90, 20, 0);
+	heartbeat(b);
+	method_zeros(b, 3, 20, 10, 1); /* every property: a direct reply-to with no consumer, 406 */
+	publish(b, 3, "", "orders", 0, "props", 1);
+	at = mopen(b, 1, 20, 40); /* channel.close */
+	u16(b, 200);
+	sstr(b, "");
+	u32(b, 0);
+	frame_close(b, at);
+	at = mopen(b, 0, 10, 50); /* connection.close */
+	u16(b, 200);
+	sstr(b, "");
+	u32(b, 0);
+	frame_close(b, at);
+}
+
+/* fuzz_conn's two setup bytes: (chunk pattern << 4) | the harness sends the handshake; a seed. */
+static void conn_setup(struct buf *b, unsigned pattern, int handshake, unsigned seed)
+{
+	b->n = 0;
+	u8(b, (pattern << 4) | (handshake ? 1 : 0));
+	u8(b, seed);
+}
+
+static void conn_seeds(void)
+{
+	struct buf *b = calloc(1, sizeof(*b));
+	char name[64];
+	unsigned p;
+
+	for (p = 0; p < 8; p++) {
+		conn_setup(b, p, 0, 7 + 13 * p);
+		client_handshake(b);
+		client_work(b);
+		snprintf(name, sizeof(name), "session-%u", p);
+		emit("fuzz_conn", name, b);
+		conn_setup(b, p, 1, 3 + 29 * p);
+		client_work(b);
+		snprintf(name, sizeof(name), "after-handshake-%u", p);
+		emit("fuzz_conn", name, b);
+	}
+	/* Publishes whose method, header and body arrive together (the fast path), and split. */
+	for (p = 0; p < 2; p++) {
+		conn_setup(b, p == 0 ? 0 : 5, 1, 40);
+		method_zeros(b, 1, 20, 10, 1);
+		for (unsigned i = 0; i < 16; i++)
+			publish(b, 1, "", "orders", 0, "0123456789abcdef", (int)(i % 2) * 2);
+		emit("fuzz_conn", p == 0 ? "publish-burst" : "publish-burst-split", b);
+	}
+	/* A frame larger than frame_max: the close, then the rest dropped until the close-ok. */
+	conn_setup(b, 7, 1, 9);
+	u8(b, 3);
+	u16(b, 1);
+	u32(b, 1u << 24);
+	raw(b, "xxxxxxxx", 8);
+	method_zeros(b, 0, 10, 51, 0); /* close-ok */
+	emit("fuzz_conn", "oversized-frame", b);
+	conn_setup(b, 0, 0, 0);
+	raw(b, "AMQP\0\0\x08\x00", 8);
+	emit("fuzz_conn", "bad-protocol-header", b);
+	free(b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -800,5 +987,6 @@ int main(int argc, char **argv)
 	method_seeds();
 	table_seeds();
 	props_seeds();
+	conn_seeds();
 	return 0;
 }
