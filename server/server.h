@@ -841,8 +841,8 @@ struct message *direct_reply_rewrite(
 int direct_reply_deliver(struct vhost *v, const struct message *m);
 
 /*
- * persist.c (with persist_page.c, persist_recover.c and persist_dump.c, the files of server/ that
- * talk to store/). All calls are no-ops without a store.
+ * persist.c (with persist_page.c, persist_recover.c, persist_dump.c and persist_record.c, the
+ * files of server/ that talk to store/). All calls are no-ops without a store.
  */
 struct persist_waiter;
 int persist_open(const char *dir, char *err, size_t errlen);
