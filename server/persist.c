@@ -7,21 +7,7 @@
  * that depend on it go out only when the store says it is durable. At start-up it rebuilds the
  * broker from the store.
  *
- * Records (all integers big-endian):
- *   defs    'x' vhost name             -> type, flags, arguments
- *           'q' vhost name             -> qid(8), flags, arguments
- *           'b' vhost source kind dest key args -> (empty)     (names as 1-byte length + bytes)
- *   msgs    id(8)                      -> exchange, routing key (1-byte length + bytes),
- *                                         properties (4-byte length + bytes), body
- *   refs    id(8)                      -> entries that hold the message(4), when more than one
- *   entries qid(8) level(1) seq(8)     -> message id(8), body size(8), expiry(8: ms since the
- *                                         epoch, 0 = none); level is 255 - priority level, so
- *                                         that key order is delivery order
- *   meta    "delivered" qid(8)         -> the highest seq delivered from that queue(8)
- *           "dead" qid(8) level(1) lo(8) -> hi(8): entries purged, being deleted
- *   scratch qid(8) level(1) seq(8)     -> a segment: transient entries paged out of memory
- *                                         from seq on: count(4), then per entry seq(8),
- *                                         flags(1), expiry(8), id(8), length(4), a msgs record
+ * The records and their encoding are persist_record.c's (listed in persist_private.h).
  *
  * Paging: a queue's entries beyond its head (struct qpage) are read back by jobs on the store
  * thread (page_in_job), in order with the batches, so a read always sees every write before it.
@@ -120,18 +106,15 @@ static void batch_done(void *arg, int status)
 
 static void write_delivered_marks(void)
 {
-	uint8_t key[9 + 8], val[8];
+	uint8_t key[DELIVERED_KEY_LEN], val[8];
 	size_t i;
 
 	for (i = 0; i < ps.ndirty; i++) {
 		struct queue *q = ps.dirty[i];
 		q->delivered_dirty = false;
 		if (!q->deleted) {
-			memcpy(key, "delivered", 9);
-			for (int k = 0; k < 8; k++) {
-				key[9 + k] = (uint8_t)(q->qid >> (56 - 8 * k));
-				val[k] = (uint8_t)(q->delivered_hi >> (56 - 8 * k));
-			}
+			record_delivered_key(key, q->qid);
+			amqp_store_u64(val, q->delivered_hi);
 			store_batch_put(batch(), STORE_META, key, sizeof(key), val, sizeof(val));
 		}
 		queue_unref(q);
@@ -264,13 +247,6 @@ void persist_channel_gone(struct channel *ch)
 
 /* ---- definitions ---- */
 
-static void def_key(struct buf *k, char kind, const struct vhost *v, const char *name, size_t nlen)
-{
-	buf_u8(k, (uint8_t)kind);
-	buf_str(k, v->name, strlen(v->name));
-	buf_str(k, name, nlen);
-}
-
 void persist_exchange(const struct exchange *x, bool add)
 {
 	struct buf k = { 0 }, v = { 0 };
@@ -278,11 +254,14 @@ void persist_exchange(const struct exchange *x, bool add)
 	if (ps.st == NULL || ps.recovering || !x->durable || x->name_len == 0 ||
 	    strncmp(x->name, "amq.", 4) == 0)
 		return;
-	def_key(&k, 'x', x->vhost, x->name, x->name_len);
+	record_exchange_encode(&k, add ? &v : NULL,
+	    &(struct rec_exchange){ .vhost = amqp_cstr(x->vhost->name),
+	        .name = { (const uint8_t *)x->name, x->name_len },
+	        .args = { x->args, x->args_len },
+	        .type = (uint8_t)x->type,
+	        .auto_delete = x->auto_delete,
+	        .internal = x->internal });
 	if (add) {
-		buf_u8(&v, (uint8_t)x->type);
-		buf_u8(&v, (uint8_t)(x->auto_delete | x->internal << 1));
-		buf_add(&v, x->args, x->args_len);
 		store_batch_put(batch(), STORE_DEFS, k.p, k.len, v.p, v.len);
 	} else {
 		store_batch_del(batch(), STORE_DEFS, k.p, k.len);
@@ -303,13 +282,15 @@ void persist_queue(struct queue *q, bool add)
 
 	if (!queue_durable(q) || !defs_writable())
 		return;
-	def_key(&k, 'q', q->vhost, q->name, q->name_len);
+	if (add && q->qid == 0)
+		q->qid = ++ps.next_qid;
+	record_queue_encode(&k, add ? &v : NULL,
+	    &(struct rec_queue){ .vhost = amqp_cstr(q->vhost->name),
+	        .name = { (const uint8_t *)q->name, q->name_len },
+	        .args = { q->args, q->args_len },
+	        .qid = q->qid,
+	        .auto_delete = q->auto_delete });
 	if (add) {
-		if (q->qid == 0)
-			q->qid = ++ps.next_qid;
-		buf_u64(&v, q->qid);
-		buf_u8(&v, (uint8_t)q->auto_delete);
-		buf_add(&v, q->args, q->args_len);
 		store_batch_put(batch(), STORE_DEFS, k.p, k.len, v.p, v.len);
 	} else {
 		store_batch_del(batch(), STORE_DEFS, k.p, k.len);
@@ -326,16 +307,15 @@ void persist_binding(const struct binding *b, bool add)
 
 	if (!defs_writable() || !src->durable || !durable)
 		return;
-	def_key(&k, 'b', src->vhost, src->name, src->name_len);
-	if (b->dq != NULL) {
-		buf_u8(&k, 'q');
-		buf_str(&k, b->dq->name, b->dq->name_len);
-	} else {
-		buf_u8(&k, 'x');
-		buf_str(&k, b->de->name, b->de->name_len);
-	}
-	buf_str(&k, b->key, b->key_len);
-	buf_add(&k, b->args, b->args_len);
+	record_binding_encode(&k,
+	    &(struct rec_binding){ .vhost = amqp_cstr(src->vhost->name),
+	        .source = { (const uint8_t *)src->name, src->name_len },
+	        .dest_kind = b->dq != NULL ? 'q' : 'x',
+	        .dest = b->dq != NULL
+	            ? (struct amqp_bytes){ (const uint8_t *)b->dq->name, b->dq->name_len }
+	            : (struct amqp_bytes){ (const uint8_t *)b->de->name, b->de->name_len },
+	        .key = { (const uint8_t *)b->key, b->key_len },
+	        .args = { b->args, b->args_len } });
 	if (add)
 		store_batch_put(batch(), STORE_DEFS, k.p, k.len, "", 0);
 	else
@@ -345,16 +325,6 @@ void persist_binding(const struct binding *b, bool add)
 
 /* ---- messages ---- */
 
-/* A message as the msgs table holds it. */
-void message_record(struct buf *v, const struct message *m)
-{
-	buf_str(v, m->exchange, m->exchange_len);
-	buf_str(v, m->routing_key, m->rk_len);
-	buf_u32(v, m->props_len);
-	buf_add(v, m->props, m->props_len);
-	buf_add(v, m->body, (size_t)m->body_have);
-}
-
 bool persist_entry_stored(const struct queue *q, const struct message *m)
 {
 	return queue_durable(q) && m->persistent;
@@ -362,7 +332,7 @@ bool persist_entry_stored(const struct queue *q, const struct message *m)
 
 bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at)
 {
-	uint8_t key[ENTRY_KEY_LEN], id[8], val[ENTRY_VAL_LEN], n[4];
+	uint8_t key[ENTRY_KEY_LEN], id[ID_KEY_LEN], val[ENTRY_VAL_LEN], n[REFS_VAL_LEN];
 	struct buf v = { 0 };
 
 	if (!queue_durable(q) || !m->persistent)
@@ -370,7 +340,7 @@ bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t 
 	amqp_store_u64(id, m->id);
 	if (!m->stored) {
 		/* The bytes once, whatever the number of queues. */
-		message_record(&v, m);
+		record_message_encode(&v, m);
 		m->batch_op = (uint32_t)store_batch_put(batch(), STORE_MSGS, id, 8, v.p, v.len);
 		m->batch_gen = ps.cur_gen;
 		free(v.p);
@@ -380,20 +350,18 @@ bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t 
 		/* Routed to several durable queues: the store counts the entries. */
 		m->durable_refs++;
 		m->shared = true;
-		amqp_store_u32(n, m->durable_refs);
-		store_batch_put(batch(), STORE_REFS, id, 8, n, 4);
+		record_refs_value(n, m->durable_refs);
+		store_batch_put(batch(), STORE_REFS, id, sizeof(id), n, sizeof(n));
 	}
-	entry_key(key, q->qid, queue_ring_index(q, m), seq);
-	memcpy(val, id, 8);
-	amqp_store_u64(val + 8, m->body_size);
-	amqp_store_u64(val + 16, expires_at);
+	record_entry_key(key, q->qid, queue_ring_index(q, m), seq);
+	record_entry_value(val, m->id, m->body_size, expires_at);
 	store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), val, sizeof(val));
 	return true;
 }
 
 void persist_remove(struct queue *q, struct message *m, uint64_t seq)
 {
-	uint8_t key[ENTRY_KEY_LEN], id[8];
+	uint8_t key[ENTRY_KEY_LEN], id[ID_KEY_LEN];
 
 	if (!queue_durable(q) || !m->persistent || !m->stored)
 		return;
@@ -404,7 +372,7 @@ void persist_remove(struct queue *q, struct message *m, uint64_t seq)
 		m->stored = false;
 		return;
 	}
-	entry_key(key, q->qid, queue_ring_index(q, m), seq);
+	record_entry_key(key, q->qid, queue_ring_index(q, m), seq);
 	store_batch_del(batch(), STORE_ENTRIES, key, sizeof(key));
 	amqp_store_u64(id, m->id);
 	if (m->shared)
@@ -432,34 +400,27 @@ void persist_delivered(struct queue *q, const struct message *m, uint64_t seq)
 
 /* ---- dead ranges (purged entries being deleted) ---- */
 
-void dead_key(uint8_t key[4 + ENTRY_KEY_LEN], uint64_t qid, unsigned ri, uint64_t lo)
-{
-	memcpy(key, "dead", 4);
-	entry_key(key + 4, qid, ri, lo);
-}
-
 bool dead_ranges_add(
     struct dead_ranges *d, const void *key, size_t klen, const void *val, size_t vlen)
 {
-	const uint8_t *k = key;
+	struct dead_range r;
 
-	if (klen != 4 + ENTRY_KEY_LEN || memcmp(key, "dead", 4) != 0 || vlen != 8)
+	if (record_dead_decode(key, klen, val, vlen, &r) != RECORD_OK)
 		return false;
 	if (d->n == d->cap) {
 		d->cap = d->cap != 0 ? d->cap * 2 : 8;
 		d->v = xreallocarray(d->v, d->cap, sizeof(*d->v));
 	}
-	d->v[d->n++] = (struct dead_range){ amqp_load_u64(k + 4), amqp_load_u64(k + 13),
-		amqp_load_u64(val), k[12] };
+	d->v[d->n++] = r;
 	return true;
 }
 
-bool dead_ranges_hold(const struct dead_ranges *d, uint64_t qid, unsigned level, uint64_t seq)
+bool dead_ranges_hold(const struct dead_ranges *d, uint64_t qid, unsigned ri, uint64_t seq)
 {
 	size_t i;
 
 	for (i = 0; i < d->n; i++)
-		if (d->v[i].qid == qid && d->v[i].level == level && seq >= d->v[i].lo &&
+		if (d->v[i].qid == qid && d->v[i].ri == ri && seq >= d->v[i].lo &&
 		    seq <= d->v[i].hi)
 			return true;
 	return false;

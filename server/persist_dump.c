@@ -43,17 +43,16 @@ static void dump_problem(struct dump *d, const char *fmt, ...)
 static int dump_def(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct dump *d = arg;
-	struct rd k = { key, klen, false }, v = { val, vlen, false };
-	uint8_t kind = rd_u8(&k), type, flags, dkind;
-	struct amqp_bytes vh = rd_str(&k), name = rd_str(&k), dst, rk;
+	struct rec_exchange x;
+	struct rec_queue rq;
+	struct rec_binding b;
 	struct dump_queue *q;
-	uint64_t qid;
+	size_t n;
+	int kind = record_def_kind(key, klen);
 
 	switch (kind) {
 	case 'x':
-		type = rd_u8(&v);
-		flags = rd_u8(&v);
-		if (k.bad || v.bad || type > EX_HEADERS) {
+		if (record_exchange_decode(key, klen, val, vlen, &x) != RECORD_OK) {
 			dump_problem(d, "an exchange record is malformed");
 			return 0;
 		}
@@ -61,68 +60,64 @@ static int dump_def(const void *key, size_t klen, const void *val, size_t vlen, 
 			fprintf(d->out,
 			    "exchange '%.*s' in vhost '%.*s': %s, durable%s%s, %zu bytes of "
 			    "arguments\n",
-			    (int)name.len, (const char *)name.ptr, (int)vh.len,
-			    (const char *)vh.ptr, exchange_type_name((enum exchange_type)type),
-			    flags & 1 ? ", auto-delete" : "", flags & 2 ? ", internal" : "",
-			    v.left);
+			    (int)x.name.len, (const char *)x.name.ptr, (int)x.vhost.len,
+			    (const char *)x.vhost.ptr,
+			    exchange_type_name((enum exchange_type)x.type),
+			    x.auto_delete ? ", auto-delete" : "", x.internal ? ", internal" : "",
+			    x.args.len);
 		return 0;
 	case 'q':
-		qid = rd_u64(&v);
-		flags = rd_u8(&v);
-		if (k.bad || v.bad || qid == 0) {
+		if (record_queue_decode(key, klen, val, vlen, &rq) != RECORD_OK) {
 			dump_problem(d, "a queue record is malformed");
 			return 0;
 		}
 		q = xcalloc(1, sizeof(*q));
-		q->qid = qid;
-		q->label = xmalloc(name.len + vh.len + 32);
-		snprintf(q->label, name.len + vh.len + 32, "'%.*s' in vhost '%.*s'", (int)name.len,
-		    (const char *)name.ptr, (int)vh.len, (const char *)vh.ptr);
+		q->qid = rq.qid;
+		n = rq.name.len + rq.vhost.len + 32;
+		q->label = xmalloc(n);
+		snprintf(q->label, n, "'%.*s' in vhost '%.*s'", (int)rq.name.len,
+		    (const char *)rq.name.ptr, (int)rq.vhost.len, (const char *)rq.vhost.ptr);
 		hmap_put(&d->queues, &q->qid, sizeof(q->qid), q);
 		if (!d->quiet)
 			fprintf(d->out, "queue %s: durable%s, id %llu, %zu bytes of arguments\n",
-			    q->label, flags & 1 ? ", auto-delete" : "", (unsigned long long)qid,
-			    v.left);
+			    q->label, rq.auto_delete ? ", auto-delete" : "",
+			    (unsigned long long)rq.qid, rq.args.len);
 		return 0;
 	case 'b':
-		dkind = rd_u8(&k);
-		dst = rd_str(&k);
-		rk = rd_str(&k);
-		if (k.bad || (dkind != 'q' && dkind != 'x')) {
+		if (record_binding_decode(key, klen, val, vlen, &b) != RECORD_OK) {
 			dump_problem(d, "a binding record is malformed");
 			return 0;
 		}
 		if (!d->quiet)
 			fprintf(d->out,
 			    "binding in vhost '%.*s': exchange '%.*s' -> %s '%.*s', key '%.*s'\n",
-			    (int)vh.len, (const char *)vh.ptr, (int)name.len,
-			    (const char *)name.ptr, dkind == 'q' ? "queue" : "exchange",
-			    (int)dst.len, (const char *)dst.ptr, (int)rk.len, (const char *)rk.ptr);
+			    (int)b.vhost.len, (const char *)b.vhost.ptr, (int)b.source.len,
+			    (const char *)b.source.ptr, b.dest_kind == 'q' ? "queue" : "exchange",
+			    (int)b.dest.len, (const char *)b.dest.ptr, (int)b.key.len,
+			    (const char *)b.key.ptr);
 		return 0;
-	default: dump_problem(d, "a definition record of unknown kind 0x%02x", kind); return 0;
+	default:
+		dump_problem(d, "a definition record of unknown kind 0x%02x", kind < 0 ? 0 : kind);
+		return 0;
 	}
 }
 
 static int dump_msg(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct dump *d = arg;
-	struct rd v = { val, vlen, false };
-	uint64_t *rec;
+	struct rec_message m;
+	uint64_t id, *rec;
 
-	if (klen != 8) {
+	if (record_id_decode(key, klen, &id) != RECORD_OK) {
 		dump_problem(d, "a message record has a %zu-byte key", klen);
 		return 0;
 	}
-	rd_str(&v);
-	rd_str(&v);
-	rd_take(&v, 4);
-	if (v.bad) {
-		dump_problem(
-		    d, "message %llu is malformed", (unsigned long long)amqp_load_u64(key));
+	if (record_message_decode(val, vlen, &m) != RECORD_OK) {
+		dump_problem(d, "message %llu is malformed", (unsigned long long)id);
 		return 0;
 	}
 	rec = xcalloc(3, sizeof(*rec));
-	rec[0] = amqp_load_u64(key);
+	rec[0] = id;
 	hmap_put(&d->messages, &rec[0], sizeof(rec[0]), rec);
 	d->nmsgs++;
 	d->msg_bytes += vlen;
@@ -133,27 +128,24 @@ static int dump_entry(const void *key, size_t klen, const void *val, size_t vlen
 {
 	struct dump *d = arg;
 	struct dump_queue *q;
-	uint64_t qid, id, *rec;
+	struct rec_entry e;
+	uint64_t *rec;
 
-	const uint8_t *k = key;
-
-	if (klen != ENTRY_KEY_LEN || vlen != ENTRY_VAL_LEN) {
+	if (record_entry_decode(key, klen, val, vlen, &e) != RECORD_OK) {
 		dump_problem(d, "a queue entry is malformed");
 		return 0;
 	}
-	qid = amqp_load_u64(key);
-	id = amqp_load_u64(val);
-	if (dead_ranges_hold(&d->dead, qid, k[8], amqp_load_u64(k + 9)))
+	if (dead_ranges_hold(&d->dead, e.qid, e.ri, e.seq))
 		d->ndead_entries++; /* purged: being deleted */
-	else if ((q = hmap_get(&d->queues, &qid, sizeof(qid))) == NULL)
+	else if ((q = hmap_get(&d->queues, &e.qid, sizeof(e.qid))) == NULL)
 		d->ndead_entries++; /* of a deleted queue: being deleted */
 	else {
 		d->nentries++;
 		q->entries++;
 	}
-	if ((rec = hmap_get(&d->messages, &id, sizeof(id))) == NULL)
+	if ((rec = hmap_get(&d->messages, &e.id, sizeof(e.id))) == NULL)
 		dump_problem(d, "an entry refers to message %llu, which does not exist",
-		    (unsigned long long)id);
+		    (unsigned long long)e.id);
 	else
 		rec[1]++;
 	return 0;
@@ -162,19 +154,18 @@ static int dump_entry(const void *key, size_t klen, const void *val, size_t vlen
 static int dump_refs(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct dump *d = arg;
-	const uint8_t *v = val;
 	uint64_t id, *rec;
+	uint32_t n;
 
-	if (klen != 8 || vlen != 4) {
+	if (record_refs_decode(key, klen, val, vlen, &id, &n) != RECORD_OK) {
 		dump_problem(d, "a reference count is malformed");
 		return 0;
 	}
-	id = amqp_load_u64(key);
 	if ((rec = hmap_get(&d->messages, &id, sizeof(id))) == NULL)
 		dump_problem(d, "a reference count for message %llu, which does not exist",
 		    (unsigned long long)id);
 	else
-		rec[2] = amqp_load_u32(v);
+		rec[2] = n;
 	return 0;
 }
 

@@ -32,8 +32,8 @@ static void segment_flush(void)
 
 	if (ps.seg_n == 0)
 		return;
-	amqp_store_u32(ps.seg.p, ps.seg_n);
-	entry_key(key, ps.seg_qid, ps.seg_ri, ps.seg_first);
+	record_segment_end(&ps.seg, ps.seg_n);
+	record_entry_key(key, ps.seg_qid, ps.seg_ri, ps.seg_first);
 	store_batch_put(batch(), STORE_SCRATCH, key, sizeof(key), ps.seg.p, ps.seg.len);
 	ps.seg.len = 0;
 	ps.seg_n = 0;
@@ -41,9 +41,6 @@ static void segment_flush(void)
 
 void persist_page_out(struct queue *q, unsigned ri, const struct qentry *e)
 {
-	uint8_t hdr[29];
-	struct buf rec = { 0 };
-
 	if (persist_entry_stored(q, e->m))
 		return; /* the store holds it already */
 	if (q->qid == 0)
@@ -54,18 +51,9 @@ void persist_page_out(struct queue *q, unsigned ri, const struct qentry *e)
 		ps.seg_qid = q->qid;
 		ps.seg_ri = ri;
 		ps.seg_first = e->seq;
-		ps.seg.len = 0;
-		buf_u32(&ps.seg, 0); /* the count, filled in by segment_flush */
+		record_segment_begin(&ps.seg);
 	}
-	message_record(&rec, e->m);
-	amqp_store_u64(hdr, e->seq);
-	hdr[8] = e->redelivered;
-	amqp_store_u64(hdr + 9, e->expires_at);
-	amqp_store_u64(hdr + 17, e->m->id);
-	amqp_store_u32(hdr + 25, (uint32_t)rec.len);
-	buf_add(&ps.seg, hdr, sizeof(hdr));
-	buf_add(&ps.seg, rec.p, rec.len);
-	free(rec.p);
+	record_segment_add(&ps.seg, e->seq, e->redelivered, e->expires_at, e->m);
 	ps.seg_n++;
 }
 
@@ -77,23 +65,15 @@ void persist_page_out_done(void)
 /* A message from its msgs record (NULL if the record is malformed). */
 static struct message *message_from_record(const uint8_t *p, size_t len)
 {
-	struct rd v = { p, len, false };
-	struct amqp_bytes ex, rk, props;
+	struct rec_message r;
 	struct message *m;
-	const uint8_t *n;
-	uint32_t plen;
 
-	ex = rd_str(&v);
-	rk = rd_str(&v);
-	n = rd_take(&v, 4);
-	plen = n != NULL ? amqp_load_u32(n) : 0;
-	props.ptr = rd_take(&v, plen);
-	props.len = plen;
-	if (v.bad ||
-	    amqp_properties_decode(props.ptr, props.len, &(struct amqp_basic_properties){ 0 }) != 0)
+	if (record_message_decode(p, len, &r) != RECORD_OK ||
+	    amqp_properties_decode(
+	        r.props.ptr, r.props.len, &(struct amqp_basic_properties){ 0 }) != 0)
 		return NULL;
-	m = message_new(ex, rk, props, v.left);
-	message_append_body(m, v.p, v.left);
+	m = message_new(r.exchange, r.routing_key, r.props, r.body.len);
+	message_append_body(m, r.body.ptr, r.body.len);
 	return m;
 }
 
@@ -115,7 +95,7 @@ struct page_read {
 	size_t seg_entries, nsegs;
 	uint64_t seg_last;       /* the last seq in them (0: none) */
 	uint64_t next_seg_first; /* the first seq of the next segment in range (0: none) */
-	struct buf ents;         /* entries: seq(8) id(8) size(8) expiry(8) */
+	struct buf ents;         /* entries: struct rec_entry */
 	size_t nents;
 	bool ents_more;
 	uint64_t ent_bytes;
@@ -128,32 +108,21 @@ struct page_read {
 static int take_segment(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct page_read *pr = arg;
-	const uint8_t *v = val, *p;
-	uint64_t first, last = 0;
-	uint32_t n, i, reclen;
-	size_t left;
+	uint64_t qid, first, last;
+	unsigned ri;
+	uint32_t n;
 
-	if (klen != ENTRY_KEY_LEN || vlen < 4)
+	if (record_entry_key_decode(key, klen, &qid, &ri, &first) != RECORD_OK)
 		return 0;
-	first = amqp_load_u64((const uint8_t *)key + 9);
 	if (first > pr->hi)
 		return 1;
 	if (pr->nsegs > 0 && (pr->seg_entries >= pr->max || pr->segs.len >= pr->max_bytes)) {
 		pr->next_seg_first = first;
 		return 1;
 	}
-	n = amqp_load_u32(v);
-	/* Find its last seq (and check its shape). */
-	for (i = 0, p = v + 4, left = vlen - 4; i < n; i++) {
-		if (left < 29)
-			return 0; /* malformed: skipped, and reported as missing entries */
-		reclen = amqp_load_u32(p + 25);
-		if (left - 29 < reclen)
-			return 0;
-		last = amqp_load_u64(p);
-		p += 29 + reclen;
-		left -= 29 + reclen;
-	}
+	/* Its count and last seq; a malformed one is skipped, and reported as missing entries. */
+	if (record_segment_check(val, vlen, &n, &last) != RECORD_OK)
+		return 0;
 	buf_add(&pr->segs, val, vlen);
 	buf_add(&pr->seg_keys, key, klen);
 	pr->seg_entries += n;
@@ -165,23 +134,19 @@ static int take_segment(const void *key, size_t klen, const void *val, size_t vl
 static int take_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct page_read *pr = arg;
-	uint64_t seq;
+	struct rec_entry e;
 
-	if (klen != ENTRY_KEY_LEN || vlen != ENTRY_VAL_LEN)
+	if (record_entry_decode(key, klen, val, vlen, &e) != RECORD_OK)
 		return 0;
-	seq = amqp_load_u64((const uint8_t *)key + 9);
-	if (seq > pr->hi || (pr->next_seg_first != 0 && seq >= pr->next_seg_first))
+	if (e.seq > pr->hi || (pr->next_seg_first != 0 && e.seq >= pr->next_seg_first))
 		return 1; /* out of range, or after a segment left for the next read */
-	if ((pr->nents >= pr->max || pr->ent_bytes >= pr->max_bytes) && seq > pr->seg_last) {
+	if ((pr->nents >= pr->max || pr->ent_bytes >= pr->max_bytes) && e.seq > pr->seg_last) {
 		pr->ents_more = true;
 		return 1;
 	}
-	buf_u64(&pr->ents, seq);
-	buf_add(&pr->ents, val, 8);                       /* id */
-	buf_add(&pr->ents, (const uint8_t *)val + 8, 8);  /* size */
-	buf_add(&pr->ents, (const uint8_t *)val + 16, 8); /* expiry */
+	buf_add(&pr->ents, &e, sizeof(e));
 	pr->nents++;
-	pr->ent_bytes += amqp_load_u64((const uint8_t *)val + 8);
+	pr->ent_bytes += e.size;
 	return 0;
 }
 
@@ -206,55 +171,57 @@ static void out_entry(struct page_read *pr, uint64_t seq, uint8_t flags, uint64_
 static int page_in_job(struct store_txn *t, void *arg)
 {
 	struct page_read *pr = arg;
-	uint8_t from[ENTRY_KEY_LEN];
-	const uint8_t *sp, *ep;
-	size_t i, seg_left = 0, ent_left;
-	uint32_t segs_left;
+	uint8_t from[ENTRY_KEY_LEN], id[ID_KEY_LEN];
+	const struct rec_entry *ep;
+	struct rec_segment seg;
+	struct rec_segment_entry se;
+	size_t i, segs_left, ent_left;
+	bool have_se = false;
 	int r;
 
-	entry_key(from, pr->qid, pr->ri, pr->lo);
+	record_entry_key(from, pr->qid, pr->ri, pr->lo);
 	if ((r = store_txn_range(t, STORE_SCRATCH, from, sizeof(from), 9, take_segment, pr)) != 0 ||
 	    (r = store_txn_range(t, STORE_ENTRIES, from, sizeof(from), 9, take_entry, pr)) != 0)
 		return r;
-	segs_left = (uint32_t)pr->nsegs;
-	sp = pr->segs.p;
-	ep = pr->ents.p;
+	/* The segments taken lie one after the other in segs, each checked by take_segment. */
+	seg = (struct rec_segment){ { pr->segs.p, pr->segs.len, false }, 0 };
+	segs_left = pr->nsegs;
+	ep = (const struct rec_entry *)(void *)pr->ents.p;
 	ent_left = pr->nents;
 	for (;;) {
 		uint64_t s0, s1;
-		if (seg_left == 0 && segs_left > 0) {
-			seg_left = amqp_load_u32(sp);
-			sp += 4;
-			segs_left--;
-			continue;
+		if (!have_se) {
+			while ((r = record_segment_next(&seg, &se)) == 0 && segs_left > 0) {
+				record_segment_open(&seg, seg.r.p, seg.r.left);
+				segs_left--;
+			}
+			have_se = r == 1;
 		}
-		s0 = seg_left > 0 ? amqp_load_u64(sp) : UINT64_MAX;
-		s1 = ent_left > 0 ? amqp_load_u64(ep) : UINT64_MAX;
+		s0 = have_se ? se.seq : UINT64_MAX;
+		s1 = ent_left > 0 ? ep->seq : UINT64_MAX;
 		if (s0 == UINT64_MAX && s1 == UINT64_MAX)
 			break;
 		if (s0 < s1) {
-			uint32_t reclen = amqp_load_u32(sp + 25);
-			out_entry(pr, s0, PG_OK | (sp[8] ? PG_REDELIVERED : 0),
-			    amqp_load_u64(sp + 9), 0, amqp_load_u64(sp + 17), sp + 29, reclen);
-			sp += 29 + reclen;
-			seg_left--;
+			out_entry(pr, s0, PG_OK | (se.redelivered ? PG_REDELIVERED : 0),
+			    se.expires_at, 0, se.id, se.record.ptr, se.record.len);
+			have_se = false;
 		} else {
 			const void *mv = NULL, *rv;
 			size_t mlen = 0, rlen;
 			uint8_t flags = PG_STORED;
 			if (s1 <= pr->recover_mark)
 				flags |= PG_REDELIVERED;
-			if ((r = store_txn_get(t, STORE_REFS, ep + 8, 8, &rv, &rlen)) < 0)
+			amqp_store_u64(id, ep->id);
+			if ((r = store_txn_get(t, STORE_REFS, id, sizeof(id), &rv, &rlen)) < 0)
 				return r;
 			if (r == 0)
 				flags |= PG_SHARED;
-			if ((r = store_txn_get(t, STORE_MSGS, ep + 8, 8, &mv, &mlen)) < 0)
+			if ((r = store_txn_get(t, STORE_MSGS, id, sizeof(id), &mv, &mlen)) < 0)
 				return r;
 			if (r == 0)
 				flags |= PG_OK;
-			out_entry(pr, s1, flags, amqp_load_u64(ep + 24), amqp_load_u64(ep + 16),
-			    amqp_load_u64(ep + 8), mv, mlen);
-			ep += 32;
+			out_entry(pr, s1, flags, ep->expires_at, ep->size, ep->id, mv, mlen);
+			ep++;
 			ent_left--;
 		}
 	}
@@ -274,9 +241,9 @@ static int page_in_job(struct store_txn *t, void *arg)
  */
 static void page_forget_entry(const struct page_read *pr, uint64_t seq, uint64_t id)
 {
-	uint8_t key[ENTRY_KEY_LEN], idk[8];
+	uint8_t key[ENTRY_KEY_LEN], idk[ID_KEY_LEN];
 
-	entry_key(key, pr->qid, pr->ri, seq);
+	record_entry_key(key, pr->qid, pr->ri, seq);
 	amqp_store_u64(idk, id);
 	store_batch_del(batch(), STORE_ENTRIES, key, sizeof(key));
 	store_batch_release(batch(), STORE_REFS, STORE_MSGS, idk, sizeof(idk));
@@ -302,15 +269,14 @@ static void page_in_done(void *arg, int status)
 	for (i = 0; i < pr->nout; i++) {
 		uint64_t seq = rd_u64(&rd), expires, size, id;
 		uint8_t flags = rd_u8(&rd);
-		const uint8_t *lenp, *rec;
+		const uint8_t *rec;
 		uint32_t reclen;
 		struct message *m = NULL;
 
 		expires = rd_u64(&rd);
 		size = rd_u64(&rd);
 		id = rd_u64(&rd);
-		lenp = rd_take(&rd, 4);
-		reclen = lenp != NULL ? amqp_load_u32(lenp) : 0;
+		reclen = rd_u32(&rd);
 		rec = rd_take(&rd, reclen);
 		if (rd.bad)
 			break;
@@ -393,10 +359,12 @@ struct reap {
 static int reap_collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct reap *rp = arg;
+	uint64_t qid, seq;
+	unsigned ri;
 
-	if (klen != ENTRY_KEY_LEN)
+	if (record_entry_key_decode(key, klen, &qid, &ri, &seq) != RECORD_OK)
 		return 0;
-	if (!rp->whole_queue && amqp_load_u64((const uint8_t *)key + 9) > rp->hi)
+	if (!rp->whole_queue && seq > rp->hi)
 		return 1;
 	if (rp->n == REAP_CHUNK) {
 		rp->more = true;
@@ -411,12 +379,12 @@ static int reap_collect(const void *key, size_t klen, const void *val, size_t vl
 static int reap_job(struct store_txn *t, void *arg)
 {
 	struct reap *rp = arg;
-	uint8_t from[ENTRY_KEY_LEN], dk[4 + ENTRY_KEY_LEN];
+	uint8_t from[ENTRY_KEY_LEN], dk[DEAD_KEY_LEN];
 	size_t i;
 	int r, k;
 
 	rp->more = false;
-	entry_key(from, rp->qid, rp->ri, rp->lo);
+	record_entry_key(from, rp->qid, rp->ri, rp->lo);
 	for (k = 0; k < 2; k++) {
 		enum store_table tb = k == 0 ? STORE_ENTRIES : STORE_SCRATCH;
 		rp->keys.len = 0;
@@ -435,7 +403,7 @@ static int reap_job(struct store_txn *t, void *arg)
 		}
 	}
 	if (!rp->more && rp->has_dead) {
-		dead_key(dk, rp->qid, rp->ri, rp->lo);
+		record_dead_key(dk, rp->qid, rp->ri, rp->lo);
 		if ((r = store_txn_del(t, STORE_META, dk, sizeof(dk))) != 0)
 			return r;
 	}
@@ -475,14 +443,14 @@ void reap_start(uint64_t qid, unsigned ri, uint64_t lo, uint64_t hi, bool whole,
 
 void persist_drop_paged(struct queue *q, unsigned ri, uint64_t lo, uint64_t hi)
 {
-	uint8_t dk[4 + ENTRY_KEY_LEN], hv[8];
+	uint8_t dk[DEAD_KEY_LEN], hv[8];
 	bool dead = false;
 
 	if (ps.st == NULL)
 		return;
 	if (queue_durable(q) && !q->deleted) {
 		/* The purge holds across a restart even if the job has not finished. */
-		dead_key(dk, q->qid, ri, lo);
+		record_dead_key(dk, q->qid, ri, lo);
 		amqp_store_u64(hv, hi);
 		store_batch_put(batch(), STORE_META, dk, sizeof(dk), hv, sizeof(hv));
 		dead = true;

@@ -20,7 +20,7 @@ struct recovery {
 	/* the run of entries being counted: one queue's priority level */
 	struct queue *run_q;
 	uint64_t run_qid;
-	unsigned run_level;
+	unsigned run_ri;
 	uint64_t run_count, run_bytes, run_lo, run_hi;
 	uint64_t nentries, nqueues, nexchanges, nbindings, orphans, dead_entries;
 	bool corrupt;
@@ -34,28 +34,29 @@ static struct vhost *recover_vhost(struct amqp_bytes name)
 	return v;
 }
 
+/* A definition record of another kind is left to the scan that reads that kind. */
+static bool recover_def(struct recovery *rc, int err)
+{
+	if (err == RECORD_E_KIND)
+		return false;
+	if (err != RECORD_OK)
+		rc->corrupt = true;
+	return err == RECORD_OK;
+}
+
 static int recover_exchange(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct recovery *rc = arg;
-	struct rd k = { key, klen, false }, v = { val, vlen, false };
-	struct amqp_bytes vh, name;
-	uint8_t type, flags;
+	struct rec_exchange x;
 	struct vhost *vhost;
 
-	if (rd_u8(&k) != 'x')
+	if (record_def_kind(key, klen) != 'x' ||
+	    !recover_def(rc, record_exchange_decode(key, klen, val, vlen, &x)))
 		return 0;
-	vh = rd_str(&k);
-	name = rd_str(&k);
-	type = rd_u8(&v);
-	flags = rd_u8(&v);
-	if (k.bad || v.bad || type > EX_HEADERS) {
-		rc->corrupt = true;
+	if ((vhost = recover_vhost(x.vhost)) == NULL || vhost_exchange(vhost, x.name) != NULL)
 		return 0;
-	}
-	if ((vhost = recover_vhost(vh)) == NULL || vhost_exchange(vhost, name) != NULL)
-		return 0;
-	exchange_new(vhost, name, (enum exchange_type)type, true, flags & 1, (flags >> 1) & 1,
-	    (struct amqp_bytes){ v.p, v.left });
+	exchange_new(
+	    vhost, x.name, (enum exchange_type)x.type, true, x.auto_delete, x.internal, x.args);
 	rc->nexchanges++;
 	return 0;
 }
@@ -63,39 +64,27 @@ static int recover_exchange(const void *key, size_t klen, const void *val, size_
 static int recover_queue(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct recovery *rc = arg;
-	struct rd k = { key, klen, false }, v = { val, vlen, false };
-	struct amqp_bytes vh, name;
+	struct rec_queue rq;
 	struct queue_args qa;
 	struct vhost *vhost;
 	struct queue *q;
-	uint64_t qid;
-	uint8_t flags;
 	char err[512], *qname;
 
-	if (rd_u8(&k) != 'q')
+	if (record_def_kind(key, klen) != 'q' ||
+	    !recover_def(rc, record_queue_decode(key, klen, val, vlen, &rq)))
 		return 0;
-	vh = rd_str(&k);
-	name = rd_str(&k);
-	qid = rd_u64(&v);
-	flags = rd_u8(&v);
-	if (k.bad || v.bad || qid == 0) {
-		rc->corrupt = true;
+	if ((vhost = recover_vhost(rq.vhost)) == NULL || vhost_queue(vhost, rq.name) != NULL)
 		return 0;
-	}
-	if ((vhost = recover_vhost(vh)) == NULL || vhost_queue(vhost, name) != NULL)
-		return 0;
-	qname = xbytesdup(name);
-	if (queue_args_parse((struct amqp_bytes){ v.p, v.left }, &qa, qname, vhost->name, err,
-	        sizeof(err)) != 0) {
+	qname = xbytesdup(rq.name);
+	if (queue_args_parse(rq.args, &qa, qname, vhost->name, err, sizeof(err)) != 0) {
 		log_warn("store: queue '%s': %s; recovered without its arguments", qname, err);
 		memset(&qa, 0, sizeof(qa));
 	}
 	free(qname);
-	q = queue_new(
-	    vhost, name, true, false, flags & 1, NULL, (struct amqp_bytes){ v.p, v.left }, &qa);
-	q->qid = qid;
-	if (qid > ps.next_qid)
-		ps.next_qid = qid;
+	q = queue_new(vhost, rq.name, true, false, rq.auto_delete, NULL, rq.args, &qa);
+	q->qid = rq.qid;
+	if (rq.qid > ps.next_qid)
+		ps.next_qid = rq.qid;
 	hmap_put(&rc->queues, &q->qid, sizeof(q->qid), q);
 	rc->nqueues++;
 	return 0;
@@ -104,47 +93,38 @@ static int recover_queue(const void *key, size_t klen, const void *val, size_t v
 static int recover_binding(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct recovery *rc = arg;
-	struct rd k = { key, klen, false };
-	struct amqp_bytes vh, src, dst, rk;
+	struct rec_binding b;
 	struct vhost *vhost;
 	struct exchange *x, *dx = NULL;
 	struct queue *dq = NULL;
-	uint8_t kind;
 
-	if (rd_u8(&k) != 'b')
+	if (record_def_kind(key, klen) != 'b' ||
+	    !recover_def(rc, record_binding_decode(key, klen, val, vlen, &b)))
 		return 0;
-	vh = rd_str(&k);
-	src = rd_str(&k);
-	kind = rd_u8(&k);
-	dst = rd_str(&k);
-	rk = rd_str(&k);
-	if (k.bad) {
-		rc->corrupt = true;
+	if ((vhost = recover_vhost(b.vhost)) == NULL ||
+	    (x = vhost_exchange(vhost, b.source)) == NULL)
 		return 0;
-	}
-	if ((vhost = recover_vhost(vh)) == NULL || (x = vhost_exchange(vhost, src)) == NULL)
-		return 0;
-	if (kind == 'q')
-		dq = vhost_queue(vhost, dst);
+	if (b.dest_kind == 'q')
+		dq = vhost_queue(vhost, b.dest);
 	else
-		dx = vhost_exchange(vhost, dst);
+		dx = vhost_exchange(vhost, b.dest);
 	if (dq == NULL && dx == NULL)
 		return 0;
-	exchange_bind(x, dq, dx, rk, (struct amqp_bytes){ k.p, k.left });
+	exchange_bind(x, dq, dx, b.key, b.args);
 	rc->nbindings++;
 	return 0;
 }
 
+/* Delivered marks and dead ranges; other meta records are not the broker's (ignored). */
 static int recover_meta(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct recovery *rc = arg;
-	const uint8_t *k = key;
-	uint64_t *mark;
+	uint64_t qid, m, *mark;
 
-	if (klen == 17 && memcmp(key, "delivered", 9) == 0 && vlen == 8) {
+	if (record_delivered_decode(key, klen, val, vlen, &qid, &m) == RECORD_OK) {
 		mark = xmalloc(2 * sizeof(*mark));
-		mark[0] = amqp_load_u64(k + 9);
-		mark[1] = amqp_load_u64(val);
+		mark[0] = qid;
+		mark[1] = m;
 		hmap_put(&rc->marks, &mark[0], sizeof(mark[0]), mark);
 	} else {
 		dead_ranges_add(&rc->dead, key, klen, val, vlen);
@@ -156,8 +136,8 @@ static int recover_meta(const void *key, size_t klen, const void *val, size_t vl
 static void recover_run_end(struct recovery *rc)
 {
 	if (rc->run_q != NULL && rc->run_count > 0)
-		queue_recover_paged(rc->run_q, 255 - rc->run_level, rc->run_count, rc->run_bytes,
-		    rc->run_lo, rc->run_hi);
+		queue_recover_paged(
+		    rc->run_q, rc->run_ri, rc->run_count, rc->run_bytes, rc->run_lo, rc->run_hi);
 	rc->run_q = NULL;
 	rc->run_count = rc->run_bytes = 0;
 }
@@ -166,51 +146,46 @@ static void recover_run_end(struct recovery *rc)
 static int recover_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct recovery *rc = arg;
-	const uint8_t *k = key;
-	uint64_t qid, seq;
-	unsigned level;
+	struct rec_entry e;
 	struct queue *q;
 
-	if (klen != ENTRY_KEY_LEN || vlen != ENTRY_VAL_LEN) {
+	if (record_entry_decode(key, klen, val, vlen, &e) != RECORD_OK) {
 		rc->corrupt = true;
 		return 0;
 	}
-	qid = amqp_load_u64(k);
-	level = k[8];
-	seq = amqp_load_u64(k + 9);
-	if (rc->run_q == NULL || qid != rc->run_qid || level != rc->run_level) {
+	if (rc->run_q == NULL || e.qid != rc->run_qid || e.ri != rc->run_ri) {
 		recover_run_end(rc);
-		rc->run_qid = qid;
-		rc->run_level = level;
-		q = hmap_get(&rc->queues, &qid, sizeof(qid));
+		rc->run_qid = e.qid;
+		rc->run_ri = e.ri;
+		q = hmap_get(&rc->queues, &e.qid, sizeof(e.qid));
 		if (q == NULL) {
 			/* An entry whose queue is gone: deleted after the start-up. */
-			if (hmap_get(&rc->orphan_qids, &qid, sizeof(qid)) == NULL) {
+			if (hmap_get(&rc->orphan_qids, &e.qid, sizeof(e.qid)) == NULL) {
 				uint64_t *p = xmalloc(sizeof(*p));
-				*p = qid;
+				*p = e.qid;
 				hmap_put(&rc->orphan_qids, p, sizeof(*p), p);
 			}
-			if (qid > ps.next_qid)
-				ps.next_qid = qid;
+			if (e.qid > ps.next_qid)
+				ps.next_qid = e.qid;
 			rc->orphans++;
 			return 0;
 		}
-		if (255 - level >= q->nrings) {
+		if (e.ri >= q->nrings) {
 			rc->corrupt = true;
 			return 0;
 		}
 		rc->run_q = q;
-		rc->run_lo = seq;
+		rc->run_lo = e.seq;
 	}
-	if (dead_ranges_hold(&rc->dead, qid, level, seq)) {
+	if (dead_ranges_hold(&rc->dead, e.qid, e.ri, e.seq)) {
 		rc->dead_entries++;
 		return 0;
 	}
 	if (rc->run_count == 0)
-		rc->run_lo = seq;
-	rc->run_hi = seq;
+		rc->run_lo = e.seq;
+	rc->run_hi = e.seq;
 	rc->run_count++;
-	rc->run_bytes += amqp_load_u64((const uint8_t *)val + 8);
+	rc->run_bytes += e.size;
 	rc->nentries++;
 	return 0;
 }
@@ -221,6 +196,7 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 	struct hmap_iter it;
 	uint8_t last[64];
 	size_t lastlen = sizeof(last), i;
+	uint64_t last_id;
 	void *p;
 	int r = 0;
 
@@ -269,8 +245,9 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 		r = -1;
 		goto out;
 	}
-	if (r == 0 && lastlen == 8 && amqp_load_u64(last) > broker.next_message_id)
-		broker.next_message_id = amqp_load_u64(last);
+	if (r == 0 && record_id_decode(last, lastlen, &last_id) == RECORD_OK &&
+	    last_id > broker.next_message_id)
+		broker.next_message_id = last_id;
 	r = 0;
 	ps.recovering = false; /* reads of the first entries may be submitted from here on */
 	if ((r = store_scan(ps.st, STORE_ENTRIES, recover_entry, &rc)) != 0) {
@@ -287,8 +264,8 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 	}
 	/* Finish deleting what was purged or deleted before the stop. */
 	for (i = 0; i < rc.dead.n; i++)
-		reap_start(rc.dead.v[i].qid, 255 - rc.dead.v[i].level, rc.dead.v[i].lo,
-		    rc.dead.v[i].hi, false, true);
+		reap_start(rc.dead.v[i].qid, rc.dead.v[i].ri, rc.dead.v[i].lo, rc.dead.v[i].hi,
+		    false, true);
 	hmap_iter_init(&rc.orphan_qids, &it);
 	while (hmap_iter_next(&it, NULL, NULL, &p))
 		reap_start(*(uint64_t *)p, 0, 0, 0, true, false);

@@ -1,8 +1,9 @@
 /*
- * queue.c: queues: a ring of entries per priority level, ordered by a sequence number so that a
- * requeued message goes back to its old place; delivery to consumers in round robin (highest
- * consumer priority first), bounded by their prefetch credit; message TTL, queue expiry,
- * max-length with its overflow modes, and dead-lettering. Long queues page: see struct qpage.
+ * queue.c: queues: a ring of entries per priority level (queue_ring.c), ordered by a sequence
+ * number so that a requeued message goes back to its old place; delivery to consumers in round
+ * robin (highest consumer priority first), bounded by their prefetch credit; message TTL, queue
+ * expiry, max-length with its overflow modes, and dead-lettering. Long queues page: see struct
+ * qpage.
  */
 #include <event2/event.h>
 #include <stdio.h>
@@ -12,96 +13,6 @@
 #include "server/server.h"
 
 static void queue_schedule_ttl(struct queue *q);
-
-/* ---- rings ---- */
-
-static void ring_grow(struct qring *r)
-{
-	size_t ncap = r->cap != 0 ? r->cap * 2 : 16, i;
-	struct qentry *nv = xreallocarray(NULL, ncap, sizeof(*nv));
-
-	for (i = 0; i < r->len; i++)
-		nv[i] = r->v[(r->head + i) & (r->cap - 1)];
-	free(r->v);
-	r->v = nv;
-	r->cap = ncap;
-	r->head = 0;
-}
-
-static inline struct qentry *ring_at(const struct qring *r, size_t i)
-{
-	return &r->v[(r->head + i) & (r->cap - 1)];
-}
-
-static void ring_push(struct qring *r, const struct qentry *e)
-{
-	if (r->len == r->cap)
-		ring_grow(r);
-	*ring_at(r, r->len) = *e;
-	r->len++;
-	r->bytes += e->m->body_size;
-}
-
-static void ring_pop(struct qring *r, struct qentry *out)
-{
-	*out = *ring_at(r, 0);
-	r->head = (r->head + 1) & (r->cap - 1);
-	r->len--;
-	r->bytes -= out->m->body_size;
-}
-
-/* Insert by seq: requeues usually land at the front, so search from there. */
-static void ring_insert(struct qring *r, const struct qentry *e)
-{
-	size_t pos = 0, i;
-
-	if (r->len == r->cap)
-		ring_grow(r);
-	r->bytes += e->m->body_size;
-	while (pos < r->len && ring_at(r, pos)->seq < e->seq)
-		pos++;
-	if (pos == 0) {
-		r->head = (r->head + r->cap - 1) & (r->cap - 1);
-		*ring_at(r, 0) = *e;
-		r->len++;
-		return;
-	}
-	for (i = r->len; i > pos; i--)
-		*ring_at(r, i) = *ring_at(r, i - 1);
-	*ring_at(r, pos) = *e;
-	r->len++;
-}
-
-/* Are entries of this level in the store, to be read back before the tail? */
-static inline bool qpage_active(const struct qpage *pg)
-{
-	return pg->count > 0 || pg->suspect;
-}
-
-/* The ring holding the next message to deliver: the highest priority that has one. */
-static struct qring *queue_head_ring(struct queue *q)
-{
-	unsigned i;
-
-	for (i = q->nrings; i-- > 0;) {
-		if (q->rings[i].len > 0)
-			return &q->rings[i];
-		/* Its next entries are being read: lower priorities wait rather than overtake. */
-		if (q->pages != NULL && qpage_active(&q->pages[i]))
-			return NULL;
-	}
-	return NULL;
-}
-
-unsigned queue_ring_index(const struct queue *q, const struct message *m)
-{
-	return m->priority < q->nrings ? m->priority : q->nrings - 1;
-}
-
-static struct qring *queue_ring_for(struct queue *q, const struct message *m)
-{
-	return &q->rings[queue_ring_index(q, m)];
-}
 
 /* ---- paging ---- */
 
@@ -183,7 +94,7 @@ static void ring_page_out_back(struct queue *q, unsigned ri, bool force)
 	/* How far back the run goes; then out in seq order, as scratch segments are written. */
 	for (n = 0, bytes = r->bytes; (r->len - n > keep || bytes > keep_bytes) && r->len - n > 1;
 	     n++) {
-		e = ring_at(r, r->len - n - 1);
+		e = queue_ring_at(r, r->len - n - 1);
 		if (!entry_pageable(q, e, pressure))
 			break;
 		bytes -= e->m->body_size;
@@ -191,10 +102,10 @@ static void ring_page_out_back(struct queue *q, unsigned ri, bool force)
 	if (n == 0)
 		return;
 	if (!qpage_active(pg))
-		pg->hi = ring_at(r, r->len - 1)->seq;
-	pg->lo = ring_at(r, r->len - n)->seq;
+		pg->hi = queue_ring_at(r, r->len - 1)->seq;
+	pg->lo = queue_ring_at(r, r->len - n)->seq;
 	for (i = r->len - n; i < r->len; i++)
-		page_out_entry(q, ri, pg, ring_at(r, i));
+		page_out_entry(q, ri, pg, queue_ring_at(r, i));
 	persist_page_out_done();
 	r->len -= n;
 	r->bytes = bytes;
@@ -211,8 +122,8 @@ static void tail_page_out(struct queue *q, unsigned ri, bool force)
 	    !queue_can_page(q))
 		return;
 	pressure = page_transient(q);
-	while (pg->tail.len > 0 && entry_pageable(q, ring_at(&pg->tail, 0), pressure)) {
-		ring_pop(&pg->tail, &e);
+	while (pg->tail.len > 0 && entry_pageable(q, queue_ring_at(&pg->tail, 0), pressure)) {
+		queue_ring_pop(&pg->tail, &e);
 		if (!qpage_active(pg))
 			pg->lo = e.seq;
 		pg->hi = e.seq;
@@ -300,7 +211,7 @@ void queue_forget_waiter(struct queue *q, struct conn *c)
  */
 static void page_range_end(struct queue *q, unsigned ri, struct qpage *pg)
 {
-	uint64_t end = pg->tail.len > 0 ? ring_at(&pg->tail, 0)->seq - 1 : q->next_seq;
+	uint64_t end = pg->tail.len > 0 ? queue_ring_at(&pg->tail, 0)->seq - 1 : q->next_seq;
 	char past[128] = "";
 
 	if (pg->count > 0 && !pg->widened && end > pg->hi) {
@@ -356,7 +267,7 @@ void queue_paged_in(
 		if (pg->widened)
 			pg->past++;
 		if (v[i].e.m != NULL) {
-			ring_push(r, &v[i].e);
+			queue_ring_push(r, &v[i].e);
 			if (!counted) {
 				q->count++;
 				q->bytes += v[i].size;
@@ -374,8 +285,8 @@ void queue_paged_in(
 		page_range_end(q, ri, pg);
 	if (!qpage_active(pg)) {
 		while (pg->tail.len > 0) {
-			ring_pop(&pg->tail, &e);
-			ring_push(r, &e);
+			queue_ring_pop(&pg->tail, &e);
+			queue_ring_push(r, &e);
 		}
 	}
 	ring_page_in(q, ri);
@@ -496,14 +407,14 @@ static void queue_drop_all(struct queue *q)
 
 	for (i = 0; i < q->nrings; i++) {
 		while (q->rings[i].len > 0) {
-			ring_pop(&q->rings[i], &e);
+			queue_ring_pop(&q->rings[i], &e);
 			persist_remove(q, e.m, e.seq);
 			message_unref(e.m);
 		}
 		if (q->pages != NULL) {
 			struct qpage *pg = &q->pages[i];
 			while (pg->tail.len > 0) {
-				ring_pop(&pg->tail, &e);
+				queue_ring_pop(&pg->tail, &e);
 				persist_remove(q, e.m, e.seq);
 				message_unref(e.m);
 			}
@@ -599,9 +510,9 @@ static void queue_schedule_ttl(struct queue *q)
 	at = 0;
 	for (i = 0; i < q->nrings; i++) {
 		r = &q->rings[i];
-		if (r->len > 0 && ring_at(r, 0)->expires_at != 0 &&
-		    (at == 0 || ring_at(r, 0)->expires_at < at))
-			at = ring_at(r, 0)->expires_at;
+		if (r->len > 0 && queue_ring_at(r, 0)->expires_at != 0 &&
+		    (at == 0 || queue_ring_at(r, 0)->expires_at < at))
+			at = queue_ring_at(r, 0)->expires_at;
 	}
 	if (at == 0) {
 		evtimer_del(q->ttl_ev);
@@ -619,7 +530,7 @@ static void queue_drop_entry(struct queue *q, struct qring *r, const char *reaso
 {
 	struct qentry e;
 
-	ring_pop(r, &e);
+	queue_ring_pop(r, &e);
 	q->count--;
 	q->bytes -= e.m->body_size;
 	queue_dead_letter(q, e.m, reason);
@@ -636,8 +547,8 @@ static void queue_expire_heads(struct queue *q)
 	for (i = 0; i < q->nrings; i++) {
 		struct qring *r = &q->rings[i];
 		/* Strictly past: a TTL of 0 still reaches a consumer that is ready right away. */
-		while (r->len > 0 && ring_at(r, 0)->expires_at != 0 &&
-		    ring_at(r, 0)->expires_at < (now != 0 ? now : (now = now_ms())))
+		while (r->len > 0 && queue_ring_at(r, 0)->expires_at != 0 &&
+		    queue_ring_at(r, 0)->expires_at < (now != 0 ? now : (now = now_ms())))
 			queue_drop_entry(q, r, "expired");
 		ring_page_in(q, i);
 	}
@@ -725,9 +636,9 @@ int queue_publish(struct queue *q, struct message *m)
 	ri = queue_ring_index(q, m);
 	pg = q->pages != NULL ? &q->pages[ri] : NULL;
 	if (pg != NULL && (qpage_active(pg) || pg->loading))
-		ring_push(&pg->tail, &e); /* behind the paged entries */
+		queue_ring_push(&pg->tail, &e); /* behind the paged entries */
 	else
-		ring_push(&q->rings[ri], &e);
+		queue_ring_push(&q->rings[ri], &e);
 	q->count++;
 	q->bytes += m->body_size;
 	stored = persist_enqueue(q, m, e.seq, e.expires_at);
@@ -753,7 +664,7 @@ void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t ex
 		message_unref(m);
 		return;
 	}
-	ring_insert(queue_ring_for(q, m), &e);
+	queue_ring_insert(&q->rings[queue_ring_index(q, m)], &e);
 	q->count++;
 	q->bytes += m->body_size;
 	/* As RabbitMQ, a requeue past the limits of a drop-head queue drops from the head. */
@@ -777,7 +688,7 @@ bool queue_pop(struct queue *q, struct qentry *out)
 			ring_page_in(q, i);
 		return false;
 	}
-	ring_pop(r, out);
+	queue_ring_pop(r, out);
 	q->count--;
 	q->bytes -= out->m->body_size;
 	ring_page_in(q, (unsigned)(r - q->rings));

@@ -413,6 +413,11 @@ struct qpage {
 	bool suspect, widened;
 	uint64_t widened_from, uncounted, past;
 };
+/* Are entries of this level in the store, to be read back before the tail? */
+static inline bool qpage_active(const struct qpage *pg)
+{
+	return pg->count > 0 || pg->suspect;
+}
 enum overflow { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT_PUBLISH, OVERFLOW_REJECT_PUBLISH_DLX };
 struct queue_args {
 	bool has_ttl, has_expires, has_max_len, has_max_bytes;
@@ -476,8 +481,6 @@ uint64_t queue_purge(struct queue *q);
 int queue_publish(struct queue *q, struct message *m);
 /* A queue longer than this slows its publishers' reads to libevent's 4 KiB per turn. */
 #define FLOW_QUEUE_LEN 32768
-/* The priority level (ring) that holds m in q. */
-unsigned queue_ring_index(const struct queue *q, const struct message *m);
 /* Start-up: count entries of ring ri that are in the store (seqs lo..hi) and read the first. */
 void queue_recover_paged(
     struct queue *q, unsigned ri, uint64_t count, uint64_t bytes, uint64_t lo, uint64_t hi);
@@ -510,6 +513,23 @@ void queue_touch(struct queue *q); /* restart the x-expires timer */
 int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *queue,
     const char *vhost, char *err, size_t errlen);
 void queue_args_free(struct queue_args *qa);
+
+/* queue_ring.c: a ring of entries (one per priority level), in seq order. */
+/* The ith entry from the head; i < r->len (or == r->len with room, to append). */
+static inline struct qentry *queue_ring_at(const struct qring *r, size_t i)
+{
+	return &r->v[(r->head + i) & (r->cap - 1)];
+}
+/* Append e at the back (the ring grows as needed); its body size counts in r->bytes. */
+void queue_ring_push(struct qring *r, const struct qentry *e);
+/* Take the head entry into out; the ring is not empty. */
+void queue_ring_pop(struct qring *r, struct qentry *out);
+/* Put e back at its place by seq (a requeue). */
+void queue_ring_insert(struct qring *r, const struct qentry *e);
+/* The priority level (ring) that holds m in q. */
+unsigned queue_ring_index(const struct queue *q, const struct message *m);
+/* The ring of the next message to deliver, or NULL (none, or a level being read back first). */
+struct qring *queue_head_ring(struct queue *q);
 /* RabbitMQ's name for a field type ("signedint"), and its description of an argument. */
 const char *field_type_word(uint8_t t);
 void arg_describe(const struct amqp_field_value *v, char *buf, size_t len);
@@ -836,8 +856,8 @@ struct message *direct_reply_rewrite(
 int direct_reply_deliver(struct vhost *v, const struct message *m);
 
 /*
- * persist.c (with persist_page.c, persist_recover.c and persist_dump.c, the files of server/ that
- * talk to store/). All calls are no-ops without a store.
+ * persist.c (with persist_page.c, persist_recover.c, persist_dump.c and persist_record.c, the
+ * files of server/ that talk to store/). All calls are no-ops without a store.
  */
 struct persist_waiter;
 int persist_open(const char *dir, char *err, size_t errlen);

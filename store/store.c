@@ -259,16 +259,6 @@ void store_batch_release(struct store_batch *b, enum store_table counts, enum st
 	b->ops[b->nops - 1].table2 = (uint8_t)target;
 }
 
-bool store_batch_empty(const struct store_batch *b)
-{
-	return b->nops == 0;
-}
-
-size_t store_batch_ops(const struct store_batch *b)
-{
-	return b->nops;
-}
-
 void store_batch_free(struct store_batch *b)
 {
 	if (b == NULL)
@@ -1037,11 +1027,6 @@ void store_close(struct store *st)
 	pthread_cond_destroy(&st->wake);
 	free(st->dir);
 	free(st);
-}
-
-const char *store_dir(const struct store *st)
-{
-	return st->dir;
 }
 
 int store_scan(struct store *st, enum store_table t,

@@ -55,7 +55,6 @@ struct store_batch;
 struct store *store_open(const char *dir, char *err, size_t errlen);
 /* Finish every submitted batch (their callbacks run), stop the thread, checkpoint, close. */
 void store_close(struct store *st);
-const char *store_dir(const struct store *st);
 
 /*
  * A new empty batch; the store copies every key and value given to it. Each call adding an
@@ -74,8 +73,6 @@ void store_batch_cancel(struct store_batch *b, size_t op);
  */
 void store_batch_release(struct store_batch *b, enum store_table counts, enum store_table target,
     const void *key, size_t klen);
-bool store_batch_empty(const struct store_batch *b);
-size_t store_batch_ops(const struct store_batch *b);
 void store_batch_free(struct store_batch *b);
 
 /*

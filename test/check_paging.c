@@ -4,9 +4,16 @@
  * paged ones out while it was in flight (issue 12), and the invariant checks: counted entries the
  * store lacks, entries it holds uncounted or past the paged range. Whatever the store held, the
  * queue ends up counting exactly what it can deliver.
+ *
+ * Also the rings themselves (queue_ring.c: order, growth across the wrap, requeue by seq, the ring
+ * of a priority, the ring to deliver from), and paging with a store in a temporary directory:
+ * where a ring pages out and in (the boundaries PAGE_HIGH, PAGE_KEEP and PAGE_READ of queue.c),
+ * persistent entries read back from the entries table and transient ones from scratch segments,
+ * every message back in order and intact.
  */
 #include <check.h>
 #include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,6 +203,275 @@ START_TEST(an_entry_without_its_message_leaves_the_count)
 }
 END_TEST
 
+/* ---- the rings (queue_ring.c) ---- */
+
+/* A new message at seq, appended (push) or put in its place (insert). */
+static void ring_push_seq(struct qring *r, uint64_t seq)
+{
+	struct qentry e = { message(), seq, 0, false };
+
+	queue_ring_push(r, &e);
+}
+
+static void ring_insert_seq(struct qring *r, uint64_t seq)
+{
+	struct qentry e = { message(), seq, 0, false };
+
+	queue_ring_insert(r, &e);
+}
+
+/* Pop everything: the seqs must be first, first + 1, ... (n of them); the ring ends empty. */
+static void pop_expect(struct qring *r, uint64_t first, size_t n)
+{
+	struct qentry e;
+	size_t i;
+
+	ck_assert_uint_eq(r->len, n);
+	ck_assert_uint_eq(r->bytes, n * SIZE);
+	for (i = 0; i < n; i++) {
+		queue_ring_pop(r, &e);
+		ck_assert_uint_eq(e.seq, first + i);
+		message_unref(e.m);
+	}
+	ck_assert_uint_eq(r->len, 0);
+	ck_assert_uint_eq(r->bytes, 0);
+}
+
+/* First in, first out, across growth while the head is not at the start of the array. */
+START_TEST(ring_keeps_order_across_growth)
+{
+	struct qring r = { 0 };
+	struct qentry e;
+	uint64_t s;
+
+	for (s = 1; s <= 10; s++)
+		ring_push_seq(&r, s);
+	ck_assert_uint_eq(r.cap, 16);
+	for (s = 1; s <= 6; s++) {
+		queue_ring_pop(&r, &e);
+		ck_assert_uint_eq(e.seq, s);
+		message_unref(e.m);
+	}
+	for (s = 11; s <= 40; s++) /* wraps, then grows twice with the head inside */
+		ring_push_seq(&r, s);
+	ck_assert_uint_eq(r.cap, 64);
+	ck_assert_uint_eq(queue_ring_at(&r, 0)->seq, 7);
+	ck_assert_uint_eq(queue_ring_at(&r, r.len - 1)->seq, 40);
+	pop_expect(&r, 7, 34);
+	free(r.v);
+}
+END_TEST
+
+/* A requeue goes back to its place by seq: the front, the middle, the back, an empty ring. */
+START_TEST(ring_insert_by_seq)
+{
+	struct qring r = { 0 };
+	static const uint64_t order[] = { 4, 6, 8, 2, 5, 9, 1, 3, 7 };
+	size_t i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		ring_insert_seq(&r, order[i]);
+	pop_expect(&r, 1, 9);
+	/* With the head wrapped round the end of the array. */
+	for (i = 10; i < 22; i++)
+		ring_push_seq(&r, i);
+	pop_expect(&r, 10, 12);
+	for (i = 0; i < 14; i++)
+		ring_push_seq(&r, i * 2 + 2);
+	ring_insert_seq(&r, 1);
+	ring_insert_seq(&r, 15);
+	ring_insert_seq(&r, 29); /* the 17th: grows */
+	ck_assert_uint_eq(r.len, 17);
+	ck_assert_uint_eq(queue_ring_at(&r, 0)->seq, 1);
+	ck_assert_uint_eq(queue_ring_at(&r, 8)->seq, 15);
+	ck_assert_uint_eq(queue_ring_at(&r, 16)->seq, 29);
+	for (i = 1; i < r.len; i++)
+		ck_assert_uint_lt(queue_ring_at(&r, i - 1)->seq, queue_ring_at(&r, i)->seq);
+	while (r.len > 0) {
+		struct qentry e;
+		queue_ring_pop(&r, &e);
+		message_unref(e.m);
+	}
+	free(r.v);
+}
+END_TEST
+
+/* A message's priority picks its ring, the highest ring when past x-max-priority. */
+START_TEST(ring_of_a_priority)
+{
+	struct queue_args qa;
+	struct queue *pq;
+	struct qentry e;
+	struct message *m = message();
+
+	memset(&qa, 0, sizeof(qa));
+	qa.max_priority = 3;
+	pq = queue_new(vhost_find(amqp_cstr("/")), amqp_cstr("pq"), false, false, false, NULL,
+	    (struct amqp_bytes){ NULL, 0 }, &qa);
+	ck_assert_uint_eq(pq->nrings, 4);
+	m->priority = 0;
+	ck_assert_uint_eq(queue_ring_index(pq, m), 0);
+	m->priority = 2;
+	ck_assert_uint_eq(queue_ring_index(pq, m), 2);
+	m->priority = 9;
+	ck_assert_uint_eq(queue_ring_index(pq, m), 3);
+	ck_assert_uint_eq(queue_ring_index(q, m), 0); /* no priorities: one ring */
+	/* The next to deliver comes from the highest ring that has one ... */
+	ck_assert_ptr_null(queue_head_ring(pq));
+	ring_push_seq(&pq->rings[1], 1);
+	ring_push_seq(&pq->rings[3], 2);
+	ck_assert_ptr_eq(queue_head_ring(pq), &pq->rings[3]);
+	/* ... unless a higher ring's next entries are being read back: then nothing overtakes. */
+	pq->pages = xcalloc(pq->nrings, sizeof(*pq->pages));
+	pq->pages[2].count = 5;
+	ck_assert_ptr_eq(queue_head_ring(pq), &pq->rings[3]);
+	queue_ring_pop(&pq->rings[3], &e);
+	message_unref(e.m);
+	ck_assert_ptr_null(queue_head_ring(pq));
+	pq->pages[2].count = 0;
+	ck_assert_ptr_eq(queue_head_ring(pq), &pq->rings[1]);
+	message_unref(m);
+}
+END_TEST
+
+/* ---- paging with a store ---- */
+
+#define PAGE_HIGH 4096 /* queue.c's: a ring pages out past this many */
+#define PAGE_KEEP 2048 /* ... down to this many, and reads back when under it */
+#define PAGE_READ 2048 /* ... this many at a time */
+
+static char store_dir[64];
+
+static void store_setup(void)
+{
+	snprintf(store_dir, sizeof(store_dir), "/tmp/check_paging-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(store_dir));
+}
+
+/* A broker on a store in store_dir; with pressure, transient messages page at once. */
+static void store_start(bool pressure)
+{
+	struct broker_config cfg;
+	char err[512];
+
+	log_set_level(LOG_ERROR);
+	broker_config_defaults(&cfg);
+	if (pressure)
+		cfg.mem_high = 1024 * 1024; /* paging starts past half of it */
+	broker_init(event_base_new(), &cfg);
+	ck_assert_msg(persist_open(store_dir, err, sizeof(err)) == 0, "%s", err);
+}
+
+static void store_teardown(void)
+{
+	char cmd[128];
+
+	persist_close();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", store_dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/*
+ * A message whose body is its number; persistent ones have delivery-mode 2, the others no
+ * property (a flags word of 0, as every content header has at least).
+ */
+static struct message *numbered(unsigned i, bool persistent)
+{
+	static const uint8_t persistent_props[] = { 0x10, 0x00, 2 }, no_props[] = { 0, 0 };
+	char body[SIZE];
+	struct message *m = message_new(amqp_cstr(""), amqp_cstr("q"),
+	    persistent ? (struct amqp_bytes){ persistent_props, sizeof(persistent_props) }
+	               : (struct amqp_bytes){ no_props, sizeof(no_props) },
+	    SIZE);
+
+	memset(body, 0, sizeof(body));
+	snprintf(body, sizeof(body), "message %u", i);
+	message_append_body(m, (const uint8_t *)body, SIZE);
+	return m;
+}
+
+/* Take the head (waiting for reads back as basic.get does); it must be message i, intact. */
+static void pop_numbered(struct queue *dq, unsigned i)
+{
+	struct qentry e;
+	char want[SIZE];
+
+	while (!queue_pop(dq, &e)) {
+		ck_assert_msg(dq->pages != NULL && dq->pages[0].loading, "message %u missing", i);
+		event_base_loop(broker.base, EVLOOP_ONCE);
+	}
+	memset(want, 0, sizeof(want));
+	snprintf(want, sizeof(want), "message %u", i);
+	ck_assert_uint_eq(e.m->body_size, SIZE);
+	ck_assert_msg(memcmp(e.m->body, want, SIZE) == 0, "message %u: '%.20s'", i, e.m->body);
+	ck_assert_uint_eq(e.seq, i);
+	message_unref(e.m);
+}
+
+/*
+ * _i 0: persistent messages in a durable queue (already in the store: paging drops them from
+ * memory, reads come from the entries table); _i 1: transient ones under memory pressure (written
+ * to scratch segments, read back from there).
+ */
+START_TEST(paging_boundaries)
+{
+	struct queue_args qa;
+	struct queue *dq;
+	struct qpage *p;
+	struct message *m;
+	unsigned i, n = PAGE_HIGH + 1;
+	bool persistent = _i == 0;
+
+	store_start(!persistent);
+	memset(&qa, 0, sizeof(qa));
+	dq = queue_new(vhost_find(amqp_cstr("/")), amqp_cstr("dq"), persistent, false, false, NULL,
+	    (struct amqp_bytes){ NULL, 0 }, &qa);
+	for (i = 1; i <= PAGE_HIGH; i++) {
+		m = numbered(i, persistent);
+		ck_assert_int_eq(queue_publish(dq, m), persistent ? 1 : 0);
+		message_unref(m);
+	}
+	ck_assert_ptr_null(dq->pages); /* up to PAGE_HIGH: all in memory */
+	m = numbered(n, persistent);
+	queue_publish(dq, m);
+	message_unref(m);
+	/* One more: the back goes out, down to PAGE_KEEP. */
+	ck_assert_ptr_nonnull(dq->pages);
+	p = &dq->pages[0];
+	if (persistent) {
+		ck_assert_uint_eq(dq->rings[0].len, PAGE_KEEP);
+		ck_assert_uint_eq(p->count, n - PAGE_KEEP);
+		ck_assert_uint_eq(p->lo, PAGE_KEEP + 1);
+		ck_assert_uint_eq(p->hi, n);
+	}
+	ck_assert_uint_gt(p->count, 0);
+	ck_assert_uint_eq(dq->count, n);
+	ck_assert_uint_eq(dq->rings[0].len + p->count, n);
+	/* Arrivals while entries are paged wait in the tail, behind them. */
+	m = numbered(n + 1, persistent);
+	queue_publish(dq, m);
+	message_unref(m);
+	ck_assert_uint_eq(p->tail.len, 1);
+	ck_assert_uint_eq(dq->count, n + 1);
+	/* The first pop takes the ring under PAGE_KEEP: a read of up to PAGE_READ goes out. */
+	pop_numbered(dq, 1);
+	if (persistent) {
+		ck_assert(p->loading);
+		while (p->loading)
+			event_base_loop(broker.base, EVLOOP_ONCE);
+		ck_assert_uint_eq(dq->rings[0].len, PAGE_KEEP - 1 + PAGE_READ);
+		ck_assert_uint_eq(p->count, n - PAGE_KEEP - PAGE_READ);
+		ck_assert_uint_eq(p->lo, PAGE_KEEP + PAGE_READ + 1);
+	}
+	for (i = 2; i <= n + 1; i++)
+		pop_numbered(dq, i);
+	ck_assert_uint_eq(dq->count, 0);
+	ck_assert_uint_eq(p->count, 0);
+	ck_assert_uint_eq(p->tail.len, 0);
+	ck_assert(!queue_pop(dq, &(struct qentry){ 0 }));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("paging");
@@ -211,6 +487,17 @@ int main(void)
 	tcase_add_test(tc, the_search_past_the_range_ends_at_the_tail);
 	tcase_add_test(tc, uncounted_entries_are_counted);
 	tcase_add_test(tc, an_entry_without_its_message_leaves_the_count);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ring");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, ring_keeps_order_across_growth);
+	tcase_add_test(tc, ring_insert_by_seq);
+	tcase_add_test(tc, ring_of_a_priority);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("store");
+	tcase_add_checked_fixture(tc, store_setup, store_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, paging_boundaries, 0, 2);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
