@@ -205,8 +205,10 @@ static void conn_unaccount(struct conn *c)
 {
 	if (c->paused & CONN_PAUSE_LOGIN)
 		access_cancel(c);
-	if (c->load_wait != NULL)
+	if (c->load_wait != NULL) {
 		queue_forget_waiter(c->load_wait, c);
+		queue_unref(c->load_wait);
+	}
 	c->load_wait = NULL;
 	c->paused &= ~(CONN_PAUSE_LOGIN | CONN_PAUSE_LOAD);
 	if (c->counted) {
@@ -422,10 +424,24 @@ void conn_mem_alarm(bool on)
 	}
 }
 
+/* The paged read c's basic.get waited for is in: the frame is read again. */
+static void conn_load_done(struct conn *c)
+{
+	struct queue *q = c->load_wait;
+
+	c->load_wait = NULL;
+	queue_unref(q);
+	conn_unpause(c, CONN_PAUSE_LOAD);
+}
+
 void conn_register_events(void)
 {
 	broker.events.accepted = conn_accept;
 	broker.events.alarm = conn_mem_alarm;
+	broker.events.consumer_ready = consumer_ready;
+	broker.events.consumer_deliver = consumer_deliver;
+	broker.events.consumer_cancel = consumer_cancel;
+	broker.events.load_done = conn_load_done;
 }
 
 /* ---- events and the timer ---- */

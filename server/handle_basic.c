@@ -476,8 +476,11 @@ void handle_basic_get(struct channel *ch, const struct amqp_method *m)
 	if (q->dispatch_pending)
 		queue_dispatch(q);
 	if (!queue_pop(q, &e)) {
-		if (queue_wait_load(q, ch->conn))
-			return; /* the frame stays unread until the queue's next entries are in */
+		if (queue_wait_load(q, ch->conn)) {
+			/* The frame stays unread until the queue's next entries are in. */
+			ch->conn->load_wait = queue_ref(q);
+			return;
+		}
 		r = (struct amqp_method){ .id = AMQP_ID_basic_get_empty };
 		conn_send_method(ch->conn, ch->id, &r);
 		return;

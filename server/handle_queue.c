@@ -241,6 +241,8 @@ void handle_queue_declare(struct channel *ch, const struct amqp_method *m)
 	/* As RabbitMQ, an exclusive queue is never durable: it dies with its connection. */
 	q = queue_new(v, name, d->durable && !d->exclusive, d->exclusive, d->auto_delete,
 	    d->exclusive ? ch->conn : NULL, d->arguments, &qa);
+	if (q->exclusive)
+		LIST_INSERT_HEAD(&ch->conn->exclusive_queues, q, owner_entry);
 	log_debug("%s: declared queue '%s'", ch->conn->peer, q->name);
 	remember_queue(ch, q);
 	send_declare_ok(ch, q, d->nowait);

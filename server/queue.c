@@ -157,11 +157,9 @@ static void queue_wake_waiters(struct queue *q)
 		return;
 	q->load_waiters = NULL;
 	q->nwaiters = q->capwaiters = 0;
-	for (i = 0; i < n; i++) {
-		w[i]->load_wait = NULL;
-		queue_unref(q);
-		conn_unpause(w[i], CONN_PAUSE_LOAD);
-	}
+	for (i = 0; i < n; i++)
+		if (broker.events.load_done != NULL)
+			broker.events.load_done(w[i]);
 	free(w);
 }
 
@@ -184,7 +182,6 @@ bool queue_wait_load(struct queue *q, struct conn *c)
 		    xreallocarray(q->load_waiters, q->capwaiters, sizeof(*q->load_waiters));
 	}
 	q->load_waiters[q->nwaiters++] = c;
-	c->load_wait = queue_ref(q);
 	return true;
 }
 
@@ -195,8 +192,6 @@ void queue_forget_waiter(struct queue *q, struct conn *c)
 	for (i = 0; i < q->nwaiters; i++) {
 		if (q->load_waiters[i] == c) {
 			q->load_waiters[i] = q->load_waiters[--q->nwaiters];
-			c->load_wait = NULL;
-			queue_unref(q);
 			return;
 		}
 	}
@@ -353,9 +348,7 @@ struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, b
 	q->durable = durable;
 	q->exclusive = exclusive;
 	q->auto_delete = auto_delete;
-	q->owner = owner;
-	if (exclusive && owner != NULL)
-		LIST_INSERT_HEAD(&owner->exclusive_queues, q, owner_entry);
+	q->owner = owner; /* the protocol layer puts an exclusive queue on its owner's list */
 	if (args.len > 0) {
 		q->args = xmalloc(args.len);
 		memcpy(q->args, args.ptr, args.len);
@@ -456,7 +449,8 @@ uint64_t queue_delete(struct queue *q)
 	log_debug("queue '%s' in vhost '%s': deleted", q->name, q->vhost->name);
 	persist_queue(q, false);
 	while ((c = TAILQ_FIRST(&q->consumers)) != NULL)
-		consumer_cancel(c, true);
+		if (broker.events.consumer_cancel != NULL)
+			broker.events.consumer_cancel(c, true);
 	while (!LIST_EMPTY(&q->bound_by))
 		binding_free(LIST_FIRST(&q->bound_by));
 	n = queue_purge(q);
@@ -705,8 +699,9 @@ static struct consumer *queue_pick_consumer(struct queue *q)
 	TAILQ_FOREACH(c, &q->consumers, q_entry)
 	{
 		if (q->qa.single_active) /* only the first consumer is active */
-			return consumer_ready(c) ? c : NULL;
-		if (consumer_ready(c) && (best == NULL || c->priority > best->priority))
+			return broker.events.consumer_ready(c) ? c : NULL;
+		if (broker.events.consumer_ready(c) &&
+		    (best == NULL || c->priority > best->priority))
 			best = c;
 	}
 	return best;
@@ -728,7 +723,7 @@ void queue_dispatch(struct queue *q)
 			TAILQ_REMOVE(&q->consumers, c, q_entry);
 			TAILQ_INSERT_TAIL(&q->consumers, c, q_entry);
 		}
-		consumer_deliver(c, &e);
+		broker.events.consumer_deliver(c, &e);
 		if (q->deleted)
 			break;
 	}

@@ -33,6 +33,7 @@ struct vhost;
 struct exchange;
 struct queue;
 struct consumer;
+struct qentry;
 struct message;
 
 /* log.c */
@@ -123,6 +124,13 @@ struct broker_events {
 	void (*accepted)(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
 	/* broker.c: the alarms went from none to some (on) or back: block or unblock publishers */
 	void (*alarm)(bool on);
+	/* queue.c's dispatch: may c take a message now; hand it entry e (its reference moves) */
+	bool (*consumer_ready)(const struct consumer *c);
+	void (*consumer_deliver)(struct consumer *c, struct qentry *e);
+	/* queue.c: c's queue is gone (notify: tell the client with basic.cancel) */
+	void (*consumer_cancel)(struct consumer *c, bool notify);
+	/* queue.c: the paged read that waiter's basic.get waited for (queue_wait_load) is in */
+	void (*load_done)(struct conn *waiter);
 };
 struct broker {
 	struct broker_events events;
@@ -498,7 +506,12 @@ void queue_paged_in(
 /* Memory is short: page out what every queue holds beyond its head. */
 void queue_page_all(void);
 /* basic.get found the queue loading: c waits (true) until a read comes back. */
+/*
+ * A basic.get found the head empty: true when entries are being read back, and then c waits for
+ * them (broker.events.load_done(c) tells when; the caller holds a reference to q meanwhile).
+ */
 bool queue_wait_load(struct queue *q, struct conn *c);
+/* c no longer waits (it is going away). */
 void queue_forget_waiter(struct queue *q, struct conn *c);
 /* Put back a delivered message at its old place, redelivered; takes over the reference. */
 void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at);

@@ -463,7 +463,7 @@ START_TEST(test_db_unknown_user_costs_the_same)
 	snprintf(text, sizeof(text), "alice:%s\n", hash);
 	db = users_db(text, err, sizeof(err), &r);
 	ck_assert_msg(db != NULL, "%s", err);
-	for (i = 0; i < 3; i++) { /* the best of three, on a shared machine */
+	for (i = 0; i < 9; i++) { /* the best of nine: the machine may be busy */
 		t0 = seconds();
 		ck_assert_int_eq(check(db, "alice", "wrong"), AUTH_E_REFUSED);
 		d = seconds() - t0;
