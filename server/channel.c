@@ -27,6 +27,8 @@ struct channel *channel_open(struct conn *c, uint16_t id)
 }
 
 /* Drop everything the channel holds; the struct stays (closing) or goes (free). */
+static void channel_forget_store_waits(struct channel *ch);
+
 static void channel_release(struct channel *ch)
 {
 	struct consumer *cons;
@@ -49,7 +51,7 @@ static void channel_release(struct channel *ch)
 
 void channel_free(struct channel *ch)
 {
-	persist_channel_gone(ch);
+	channel_forget_store_waits(ch);
 	channel_release(ch);
 	free(ch->ua);
 	free(ch->cs);
@@ -517,6 +519,103 @@ void channel_requeue_all(struct channel *ch, bool keep_held)
 	unacked_compact(ch);
 	if (ch->ua_len == 0)
 		ch->ua_head = 0;
+}
+
+/* ---- waiting for the store ---- */
+
+/* A confirm or a reply waiting for this turn's store writes (persist_wait). */
+struct store_wait {
+	struct persist_waiter pw; /* first: persistence hands this back */
+	LIST_ENTRY(store_wait) ch_entry;
+	struct channel *ch; /* NULL once the channel is gone */
+	uint64_t seq;       /* a publisher confirm, or */
+	uint8_t *reply;     /* encoded frames to send (a declare-ok and the like) */
+	size_t reply_len;
+};
+
+static void store_wait_done(struct persist_waiter *pw, int status)
+{
+	struct store_wait *w = (struct store_wait *)pw;
+
+	if (w->ch != NULL) {
+		LIST_REMOVE(w, ch_entry);
+		if (w->reply == NULL) {
+			channel_confirm(w->ch, w->seq, status == 0);
+			channel_confirm_flush(w->ch);
+		} else if (status != 0) {
+			channel_error(w->ch, AMQP_INTERNAL_ERROR, 0, "the store failed: %s",
+			    persist_last_error());
+		} else if (w->ch->state == CH_OPEN) {
+			conn_send_raw(w->ch->conn, w->reply, w->reply_len);
+		}
+	}
+	free(w->reply);
+	free(w);
+}
+
+static struct store_wait *store_wait_new(struct channel *ch)
+{
+	struct store_wait *w = xcalloc(1, sizeof(*w));
+
+	w->pw.done = store_wait_done;
+	w->ch = ch;
+	return w;
+}
+
+bool channel_confirm_after_store(struct channel *ch, uint64_t seq)
+{
+	struct store_wait *w;
+
+	if (!persist_writing())
+		return false;
+	if (persist_failed()) { /* nothing more becomes durable: nack at once */
+		channel_confirm(ch, seq, false);
+		return true;
+	}
+	w = store_wait_new(ch);
+	w->seq = seq;
+	persist_wait(&w->pw);
+	LIST_INSERT_HEAD(&ch->store_waiters, w, ch_entry);
+	return true;
+}
+
+void reply_after_store(struct channel *ch, const struct amqp_method *m)
+{
+	uint8_t buf[1024];
+	int n;
+
+	if ((n = amqp_method_frame_encode(ch->id, m, buf, sizeof(buf))) < 0) {
+		conn_send_method(ch->conn, ch->id, m);
+		return;
+	}
+	reply_frames_after_store(ch, buf, (size_t)n);
+}
+
+void reply_frames_after_store(struct channel *ch, const uint8_t *frames, size_t len)
+{
+	struct store_wait *w = store_wait_new(ch);
+
+	/* Nothing written this turn (or no store): the reply goes now. */
+	if (!persist_wait(&w->pw)) {
+		free(w);
+		conn_send_raw(ch->conn, frames, len);
+		return;
+	}
+	w->reply = xmalloc(len);
+	memcpy(w->reply, frames, len);
+	w->reply_len = len;
+	LIST_INSERT_HEAD(&ch->store_waiters, w, ch_entry);
+}
+
+/* The channel goes: its waits complete with nobody to tell. */
+static void channel_forget_store_waits(struct channel *ch)
+{
+	struct store_wait *w;
+
+	while ((w = LIST_FIRST(&ch->store_waiters)) != NULL) {
+		LIST_REMOVE(w, ch_entry);
+		w->ch = NULL;
+	}
 }
 
 /* ---- publisher confirms ---- */

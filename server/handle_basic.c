@@ -142,7 +142,7 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct msg_
 	 */
 	if (confirm && rr.n == 0)
 		channel_confirm_now(ch, seq, true);
-	else if (confirm && (rejected || !stored || !persist_confirm_after_flush(ch, seq)))
+	else if (confirm && (rejected || !stored || !channel_confirm_after_store(ch, seq)))
 		channel_confirm(ch, seq, !rejected);
 	message_unref(stripped);
 	route_result_free(&rr);

@@ -24,14 +24,6 @@
 
 #include "server/persist_private.h"
 
-struct persist_waiter {
-	LIST_ENTRY(persist_waiter) ch_entry;
-	struct channel *ch; /* NULL once the channel is gone */
-	uint64_t seq;       /* a publisher confirm, or */
-	uint8_t *reply;     /* an encoded method frame to send (a declare-ok and the like) */
-	size_t reply_len;
-};
-
 struct batch_ctx {
 	struct persist_waiter **w;
 	size_t n, cap;
@@ -83,23 +75,9 @@ static void batch_done(void *arg, int status)
 		    store_last_error(ps.st));
 		broker_set_alarm(ALARM_STORE, true);
 	}
-	for (i = 0; i < ctx->n; i++) {
-		struct persist_waiter *w = ctx->w[i];
-		if (w->ch != NULL) {
-			LIST_REMOVE(w, ch_entry);
-			if (w->reply == NULL) {
-				channel_confirm(w->ch, w->seq, status == 0);
-				channel_confirm_flush(w->ch);
-			} else if (status != 0) {
-				channel_error(w->ch, AMQP_INTERNAL_ERROR, 0, "the store failed: %s",
-				    store_last_error(ps.st));
-			} else if (w->ch->state == CH_OPEN) {
-				conn_send_raw(w->ch->conn, w->reply, w->reply_len);
-			}
-		}
-		free(w->reply);
-		free(w);
-	}
+	/* Each waiter is its owner's, which may free it. */
+	for (i = 0; i < ctx->n; i++)
+		ctx->w[i]->done(ctx->w[i], status);
 	free(ctx->w);
 	free(ctx);
 }
@@ -174,22 +152,13 @@ static void disk_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-bool persist_confirm_after_flush(struct channel *ch, uint64_t seq)
+bool persist_wait(struct persist_waiter *w)
 {
-	struct persist_waiter *w;
 	struct batch_ctx *ctx;
 
 	if (ps.st == NULL || ps.cur == NULL)
 		return false;
-	if (ps.failed) {
-		channel_confirm(ch, seq, false);
-		return true;
-	}
 	ctx = ps.ctx;
-	w = xcalloc(1, sizeof(*w));
-	w->ch = ch;
-	w->seq = seq;
-	LIST_INSERT_HEAD(&ch->store_waiters, w, ch_entry);
 	if (ctx->n == ctx->cap) {
 		ctx->cap = ctx->cap != 0 ? ctx->cap * 2 : 64;
 		ctx->w = xreallocarray(ctx->w, ctx->cap, sizeof(*ctx->w));
@@ -198,51 +167,19 @@ bool persist_confirm_after_flush(struct channel *ch, uint64_t seq)
 	return true;
 }
 
-void reply_after_store(struct channel *ch, const struct amqp_method *m)
+bool persist_writing(void)
 {
-	uint8_t buf[1024];
-	int n;
-
-	/* Nothing written this turn (or no store): the reply goes now. */
-	if (ps.st == NULL || ps.cur == NULL ||
-	    (n = amqp_method_frame_encode(ch->id, m, buf, sizeof(buf))) < 0) {
-		conn_send_method(ch->conn, ch->id, m);
-		return;
-	}
-	reply_frames_after_store(ch, buf, (size_t)n);
+	return ps.st != NULL && ps.cur != NULL;
 }
 
-void reply_frames_after_store(struct channel *ch, const uint8_t *frames, size_t len)
+bool persist_failed(void)
 {
-	struct persist_waiter *w;
-	struct batch_ctx *ctx;
-
-	if (ps.st == NULL || ps.cur == NULL) {
-		conn_send_raw(ch->conn, frames, len);
-		return;
-	}
-	ctx = ps.ctx;
-	w = xcalloc(1, sizeof(*w));
-	w->ch = ch;
-	w->reply = xmalloc(len);
-	memcpy(w->reply, frames, len);
-	w->reply_len = len;
-	LIST_INSERT_HEAD(&ch->store_waiters, w, ch_entry);
-	if (ctx->n == ctx->cap) {
-		ctx->cap = ctx->cap != 0 ? ctx->cap * 2 : 64;
-		ctx->w = xreallocarray(ctx->w, ctx->cap, sizeof(*ctx->w));
-	}
-	ctx->w[ctx->n++] = w;
+	return ps.failed;
 }
 
-void persist_channel_gone(struct channel *ch)
+const char *persist_last_error(void)
 {
-	struct persist_waiter *w;
-
-	while ((w = LIST_FIRST(&ch->store_waiters)) != NULL) {
-		LIST_REMOVE(w, ch_entry);
-		w->ch = NULL;
-	}
+	return ps.st != NULL ? store_last_error(ps.st) : "no store";
 }
 
 /* ---- definitions ---- */

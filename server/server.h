@@ -767,7 +767,7 @@ struct channel {
 	/* direct reply-to: the consumer tag and this channel's address token */
 	char *reply_tag, *reply_token;
 	size_t reply_tag_len;
-	LIST_HEAD(, persist_waiter) store_waiters; /* confirms waiting for the store */
+	LIST_HEAD(, store_wait) store_waiters; /* confirms and replies waiting for the store */
 };
 struct channel *channel_open(struct conn *c, uint16_t id);
 /* Release everything the channel holds (unacked go back to their queues) and free it. */
@@ -897,11 +897,26 @@ void persist_page_in(
 void persist_drop_paged(struct queue *q, unsigned ri, uint64_t lo, uint64_t hi);
 void persist_remove(struct queue *q, struct message *m, uint64_t seq);
 void persist_delivered(struct queue *q, const struct message *m, uint64_t seq);
-/* Confirm seq on ch when the store has made this turn's writes durable (false: nothing pending). */
-bool persist_confirm_after_flush(struct channel *ch, uint64_t seq);
-void persist_channel_gone(struct channel *ch);
+/*
+ * Something waiting for this turn's store writes to be durable (a publisher confirm, a
+ * declare-ok): its owner embeds it, and done(w, status) runs on the loop once the batch they went
+ * into is on disk (status 0) or has failed; the owner may free it there. persist_wait returns
+ * false when nothing waits to be written (no store, or nothing written this turn): then the owner
+ * goes on at once.
+ */
+struct persist_waiter {
+	void (*done)(struct persist_waiter *w, int status);
+};
+bool persist_wait(struct persist_waiter *w);
+/* This turn has written to the store (a waiter would wait). */
+bool persist_writing(void);
+/* The store has failed: nothing more is made durable until a restart. */
+bool persist_failed(void);
+const char *persist_last_error(void);
 /* Offline (warrenctl): print the store in AMQP terms, or only check it; -1 with err on problems. */
 int persist_dump(const char *dir, FILE *out, bool verify_only, char *err, size_t errlen);
+/* Confirm seq on ch when the store has made this turn's writes durable (false: nothing pending). */
+bool channel_confirm_after_store(struct channel *ch, uint64_t seq);
 /* Send a reply once this turn's store writes are durable (a declare-ok means "it will survive"). */
 void reply_after_store(struct channel *ch, const struct amqp_method *m);
 /* The same for frames already encoded (a reply and what must follow it). */
