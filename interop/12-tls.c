@@ -385,21 +385,6 @@ static void old_connection_works(amqp_connection_state_t c)
 	client_close(c);
 }
 
-/* How many lines of the broker's log contain needle. */
-static int log_count(const char *needle)
-{
-	FILE *f = fopen(broker.log, "r");
-	char line[4096];
-	int n = 0;
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 START_TEST(cert_reload_with_warrenctl)
 {
 	amqp_connection_state_t old;
@@ -436,16 +421,16 @@ START_TEST(cert_reload_with_sighup)
 	ck_assert(!trusted_by("ca2.crt"));
 	install("server2.crt", "server.crt");
 	install("server2.key", "server.key");
-	before = log_count("reloaded: ");
+	before = broker_log_count(&broker, "reloaded: ");
 	ck_assert_int_eq(kill(broker.pid, SIGHUP), 0);
 	/* "reloaded: " is the reload's last log line: everything is in force once it is there */
 	deadline = now_ms() + 4 * WAIT_MS;
-	while (log_count("reloaded: ") == before) {
+	while (broker_log_count(&broker, "reloaded: ") == before) {
 		ck_assert_msg(
 		    now_ms() < deadline, "no reload in the log within %d ms", 4 * WAIT_MS);
 		sleep_ms(10);
 	}
-	ck_assert_int_eq(log_count("reload: TLS certificate changed"), 1);
+	ck_assert_int_eq(broker_log_count(&broker, "reload: TLS certificate changed"), 1);
 	ck_assert(trusted_by("ca2.crt"));
 	ck_assert(!trusted_by("ca.crt"));
 	old_connection_works(old);

@@ -445,21 +445,6 @@ START_TEST(many_short_queues_page_under_memory_pressure)
 }
 END_TEST
 
-/* How many lines of the broker's log contain needle. */
-static int log_count(const char *needle)
-{
-	FILE *f = fopen(broker.log, "r");
-	char line[4096];
-	int n = 0;
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 /*
  * Issue 12: on a slow disk, a read of a queue's last paged entries was still in flight when a
  * tail's worth (512) of new arrivals followed them out; the read's range ended before those, and
@@ -517,7 +502,7 @@ START_TEST(arrivals_paged_out_during_a_read_come_back)
 		msg_free(&m);
 	}
 	ck_assert(!get_msg(c, 1, "slow", true, &m));
-	ck_assert_int_eq(log_count(" error "), 0);
+	ck_assert_int_eq(broker_log_count(&broker, " error "), 0);
 	client_close(c);
 	own_broker_stop();
 	broker_cleanup(&broker);

@@ -166,22 +166,6 @@ void startup_start(void)
 		files_create(NULL, NULL);
 }
 
-/* How many lines of the broker's log contain needle. */
-static int log_count(const char *needle)
-{
-	FILE *f = fopen(broker.log, "r");
-	char line[4096];
-	int n = 0;
-
-	if (f == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strstr(line, needle) != NULL)
-			n++;
-	fclose(f);
-	return n;
-}
-
 /* The first line of the broker's log containing needle, or NULL (static storage). */
 const char *log_line(const char *needle)
 {
@@ -205,12 +189,14 @@ const char *log_line(const char *needle)
  */
 void reload(bool want_ok)
 {
-	int ok0 = log_count("reloaded: "), bad0 = log_count("reload refused");
+	int ok0 = broker_log_count(&broker, "reloaded: "),
+	    bad0 = broker_log_count(&broker, "reload refused");
 	int64_t deadline = now_ms() + 4 * WAIT_MS; /* a loaded 2-core machine can be slow */
 
 	ck_assert_int_eq(kill(broker.pid, SIGHUP), 0);
 	for (;;) {
-		bool ok = log_count("reloaded: ") > ok0, bad = log_count("reload refused") > bad0;
+		bool ok = broker_log_count(&broker, "reloaded: ") > ok0,
+		     bad = broker_log_count(&broker, "reload refused") > bad0;
 
 		if (ok || bad) {
 			ck_assert_msg(ok == want_ok, "reload %s, expected it %s",

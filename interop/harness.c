@@ -417,6 +417,20 @@ long broker_log_size(const struct broker *b)
 	return stat(b->log, &st) == 0 ? (long)st.st_size : 0;
 }
 
+int broker_log_count(const struct broker *b, const char *needle)
+{
+	FILE *f = fopen(b->log, "r");
+	char line[4096];
+	int n = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
 /* True if a line of warrend's log reports an error: its level, Berkeley DB, or a sanitizer. */
 static bool log_line_is_error(const char *line)
 {

@@ -75,6 +75,8 @@ void broker_cleanup(struct broker *b);
 void broker_print_log(const struct broker *b, int lines);
 /* The size of the broker's log: where the next line will start. */
 long broker_log_size(const struct broker *b);
+/* How many lines of the broker's log contain needle. */
+int broker_log_count(const struct broker *b, const char *needle);
 /*
  * Fail the test (printing the log's tail) if the log from offset from on holds an error line (at
  * level error, from Berkeley DB, or a sanitizer's report) that contains none of the strings of the
