@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/persist_private.h"
+#include "server/persist/persist_private.h"
 #include "test/check_util.h"
 #include "test/store_fixture.h"
 

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/persist_private.h"
+#include "server/persist/persist_private.h"
 #include "test/store_fixture.h"
 
 static const char *const table_names[STORE_NTABLES] = { "defs", "msgs", "entries", "meta", "refs",

@@ -204,6 +204,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pump();
 	conn_destroy_all();
 	event_base_loop(base, EVLOOP_NONBLOCK); /* the deferred frees */
+	access_free();
 	broker_free();
 	return 0;
 }

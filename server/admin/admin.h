@@ -1,0 +1,47 @@
+/*
+ * admin.h: the admin layer: the configuration file, reloads, the control socket and main().
+ */
+#ifndef WARREN_SERVER_ADMIN_H
+#define WARREN_SERVER_ADMIN_H
+
+#include "server/proto/proto.h"
+
+/* main.c */
+struct server_options {
+	const char *config_file;
+	const char *listen[SERVER_MAX_LISTENERS];
+	int nlisten;
+	const char *listen_tls[SERVER_MAX_LISTENERS];
+	int nlisten_tls;
+	const char *data_dir;
+	const char *control_socket; /* NULL: DATA_DIR/control.sock; "none": no control socket */
+	enum log_level log_level;
+};
+#define SERVER_DEFAULT_DATA_DIR "/var/lib/warren"
+#define CONTROL_SOCKET_NAME "control.sock"
+
+/* config.c: the main file, warren.conf(5); errors go to stderr as FILE:LINE: reason. */
+int config_load(const char *path, struct server_options *opt, struct broker_config *cfg);
+/*
+ * Where the control socket is (control_socket, else DATA_DIR/control.sock) into out: 0, 1 when
+ * it is turned off ("none"), or -1 when the path does not fit a unix socket address (err says).
+ */
+int config_control_socket(
+    const struct server_options *opt, char *out, size_t len, char *err, size_t errlen);
+
+/* reload.c: SIGHUP and `warrenctl reload`. */
+/*
+ * Re-read the users file, the vhost files and the TLS certificate, key and CA, all or nothing:
+ * 0 when the new configuration is in force, -1 when it was rejected and the old one stays. A
+ * report (what changed, or FILE:LINE: reason) goes to the log and, if out is not NULL, to out,
+ * one line each.
+ */
+int reload_run(struct evbuffer *out);
+
+/* control.c: the control socket warrenctl(8) talks to. */
+/* Listen on path (mode 0600; a stale socket is replaced): 0, or -1 with err. */
+int control_open(struct event_base *base, const char *path, char *err, size_t errlen);
+/* Stop listening, drop the clients, remove the socket. */
+void control_close(void);
+
+#endif /* WARREN_SERVER_ADMIN_H */

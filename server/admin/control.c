@@ -1,0 +1,265 @@
+/*
+ * control.c: the control socket warrenctl(8) talks to: a unix stream socket (control_socket, by
+ * default DATA_DIR/control.sock) made with mode 0600, which also refuses any peer that is neither
+ * warrend's user nor root. A client sends one line holding a command; warrend answers "ok" or
+ * "error" on a line of its own, then lines of detail, and closes. The one command is "reload"
+ * (reload.c). Everything a client does is bounded: a line may be CONTROL_LINE_MAX bytes, a client
+ * has CONTROL_TIMEOUT seconds to send it and read the answer, and at most CONTROL_CLIENTS are
+ * served at once (more are closed at once); garbage gets an error line, never a crash or a wait.
+ */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "server/admin/admin.h"
+
+#define CONTROL_LINE_MAX 256
+#define CONTROL_TIMEOUT 10
+#define CONTROL_CLIENTS 8
+
+struct control_client {
+	LIST_ENTRY(control_client) entry;
+	struct bufferevent *bev;
+};
+
+static struct {
+	struct evconnlistener *listener;
+	char *path;
+	ino_t ino; /* the socket this process made: only that one is removed at exit */
+	LIST_HEAD(, control_client) clients;
+	unsigned nclients;
+} ctl;
+
+static void client_free(struct control_client *cl)
+{
+	LIST_REMOVE(cl, entry);
+	ctl.nclients--;
+	bufferevent_free(cl->bev);
+	free(cl);
+}
+
+/* The answer is written: close. */
+static void written_cb(struct bufferevent *bev, void *arg)
+{
+	struct control_client *cl = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		client_free(cl);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	client_free(arg); /* EOF, an error or a timeout: the client is gone or too slow */
+}
+
+/* Send "ok" or "error", the detail lines, and close once written. */
+static void answer(struct control_client *cl, bool ok, struct evbuffer *detail)
+{
+	struct evbuffer *out = bufferevent_get_output(cl->bev);
+
+	evbuffer_add_printf(out, "%s\n", ok ? "ok" : "error");
+	if (detail != NULL)
+		evbuffer_add_buffer(out, detail);
+	bufferevent_disable(cl->bev, EV_READ);
+	bufferevent_setcb(cl->bev, NULL, written_cb, event_cb, cl);
+	bufferevent_enable(cl->bev, EV_WRITE);
+}
+
+static void answer_text(struct control_client *cl, bool ok, const char *text)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evbuffer_add_printf(b, "%s\n", text);
+	answer(cl, ok, b);
+	evbuffer_free(b);
+}
+
+/* Run one command line (without its newline). */
+static void run(struct control_client *cl, const char *line, size_t len)
+{
+	struct evbuffer *detail;
+	char shown[65];
+	size_t i;
+	int r;
+
+	if (len == 6 && memcmp(line, "reload", 6) == 0) {
+		if (broker.stopping) {
+			answer_text(cl, false, "warrend is shutting down");
+			return;
+		}
+		log_info("control socket: reload");
+		detail = evbuffer_new();
+		r = reload_run(detail);
+		answer(cl, r == 0, detail);
+		evbuffer_free(detail);
+		return;
+	}
+	for (i = 0; i < len && i + 1 < sizeof(shown); i++)
+		shown[i] = line[i] >= 0x20 && line[i] < 0x7f ? line[i] : '?';
+	shown[i] = '\0';
+	log_warn("control socket: unknown command '%s'", shown);
+	detail = evbuffer_new();
+	evbuffer_add_printf(detail, "unknown command '%s%s' (the command is: reload)\n", shown,
+	    i < len ? "..." : "");
+	answer(cl, false, detail);
+	evbuffer_free(detail);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	struct control_client *cl = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+	char line[CONTROL_LINE_MAX + 1];
+	size_t len;
+
+	if (eol.pos < 0) {
+		/* No newline yet: wait, unless the line is already too long. */
+		if (evbuffer_get_length(in) > CONTROL_LINE_MAX)
+			answer_text(cl, false, "line too long");
+		return;
+	}
+	if ((size_t)eol.pos > CONTROL_LINE_MAX) {
+		answer_text(cl, false, "line too long");
+		return;
+	}
+	len = (size_t)eol.pos;
+	evbuffer_remove(in, line, len);
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	line[len] = '\0';
+	if (memchr(line, '\0', len) != NULL) {
+		answer_text(cl, false, "a NUL byte in the command");
+		return;
+	}
+	run(cl, line, len); /* one command per connection: the rest is ignored */
+}
+
+/* Whether the peer is this process's user or root. */
+static bool peer_allowed(int fd)
+{
+#ifdef SO_PEERCRED
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+		return false;
+	return cred.uid == 0 || cred.uid == geteuid();
+#else
+	uid_t uid;
+	gid_t gid;
+
+	if (getpeereid(fd, &uid, &gid) != 0)
+		return false;
+	return uid == 0 || uid == geteuid();
+#endif
+}
+
+static void accept_cb(
+    struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+	struct timeval tv = { CONTROL_TIMEOUT, 0 };
+	struct control_client *cl;
+	struct bufferevent *bev;
+
+	if (ctl.nclients >= CONTROL_CLIENTS || !peer_allowed(fd)) {
+		log_warn("control socket: a client refused (%s)",
+		    ctl.nclients >= CONTROL_CLIENTS ? "too many at once" : "not warrend's user");
+		evutil_closesocket(fd);
+		return;
+	}
+	bev = bufferevent_socket_new(broker.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	cl = xcalloc(1, sizeof(*cl));
+	cl->bev = bev;
+	LIST_INSERT_HEAD(&ctl.clients, cl, entry);
+	ctl.nclients++;
+	/* Stop reading past one line's worth: a client cannot make warrend buffer more. */
+	bufferevent_setwatermark(bev, EV_READ, 0, CONTROL_LINE_MAX + 2);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_setcb(bev, read_cb, NULL, event_cb, cl);
+	bufferevent_enable(bev, EV_READ);
+}
+
+int control_open(struct event_base *base, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t mask;
+	bool bound = false;
+	int fd = -1, probe, r;
+
+	LIST_INIT(&ctl.clients);
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "%s: longer than a unix socket path may be", path);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "%s: exists and is not a socket", path);
+			return -1;
+		}
+		/* A socket someone answers on belongs to a running broker; else it is stale. */
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		r = probe >= 0 ? connect(probe, (struct sockaddr *)&sa, sizeof(sa)) : -1;
+		if (probe >= 0)
+			close(probe);
+		if (r == 0) {
+			snprintf(err, errlen, "%s: another warrend answers on it", path);
+			return -1;
+		}
+		unlink(path);
+	}
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		goto fail;
+	mask = umask(0177); /* the socket is born 0600: no moment when others may connect */
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(mask);
+	if (r != 0)
+		goto fail;
+	bound = true;
+	if (chmod(path, 0600) != 0 || lstat(path, &st) != 0 || listen(fd, 16) != 0)
+		goto fail;
+	ctl.ino = st.st_ino;
+	ctl.listener = evconnlistener_new(base, accept_cb, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (ctl.listener == NULL)
+		goto fail;
+	ctl.path = xstrdup(path);
+	return 0;
+fail:
+	snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	if (bound)
+		unlink(path);
+	return -1;
+}
+
+void control_close(void)
+{
+	struct stat st;
+
+	while (!LIST_EMPTY(&ctl.clients))
+		client_free(LIST_FIRST(&ctl.clients));
+	if (ctl.listener != NULL)
+		evconnlistener_free(ctl.listener);
+	ctl.listener = NULL;
+	if (ctl.path != NULL && lstat(ctl.path, &st) == 0 && st.st_ino == ctl.ino)
+		unlink(ctl.path);
+	free(ctl.path);
+	ctl.path = NULL;
+}

@@ -1,0 +1,217 @@
+/*
+ * deadletter.c: dead-lettering as RabbitMQ does it. The message is republished to the queue's
+ * dead-letter exchange with its routing key (or the queue's x-dead-letter-routing-key), its
+ * expiration property removed, and an x-death header that counts each (queue, reason) it died
+ * for, newest first, plus x-first-death-{reason,queue,exchange}. A message that would come back
+ * to a queue it already died in, with no rejection on its way, is dropped for that queue: a cycle.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "server/model/model.h"
+
+#define XDEATH_MAX 64 /* entries kept in x-death */
+
+static struct amqp_field_value str_value(struct amqp_bytes b)
+{
+	struct amqp_field_value v = { .type = AMQP_FIELD_LONGSTR };
+
+	v.v.bytes = b;
+	return v;
+}
+
+static struct amqp_table_entry entry(const char *key, struct amqp_field_value v)
+{
+	return (struct amqp_table_entry){ amqp_cstr(key), v };
+}
+
+/* The message's routing keys as RabbitMQ records them: its own, then CC (never BCC). */
+static struct amqp_field_value routing_keys(
+    struct amqp_arena *pool, const struct message *m, const struct amqp_table *headers)
+{
+	const struct amqp_field_value *cc = headers != NULL ? amqp_table_get(headers, "CC") : NULL;
+	uint32_t n = 1, i;
+	struct amqp_field_value v = { .type = AMQP_FIELD_ARRAY };
+
+	if (cc != NULL && cc->type == AMQP_FIELD_ARRAY)
+		n += cc->v.array.n;
+	v.v.array.values = amqp_arena_alloc(pool, n * sizeof(struct amqp_field_value));
+	v.v.array.values[0] =
+	    str_value((struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len });
+	v.v.array.n = 1;
+	for (i = 0; cc != NULL && cc->type == AMQP_FIELD_ARRAY && i < cc->v.array.n; i++)
+		if (cc->v.array.values[i].type == AMQP_FIELD_LONGSTR)
+			v.v.array.values[v.v.array.n++] = cc->v.array.values[i];
+	return v;
+}
+
+static bool death_is(const struct amqp_field_value *d, const char *queue, const char *reason)
+{
+	const struct amqp_field_value *q, *r;
+
+	if (d->type != AMQP_FIELD_TABLE)
+		return false;
+	q = amqp_table_get(&d->v.table, "queue");
+	r = amqp_table_get(&d->v.table, "reason");
+	return q != NULL && r != NULL && q->type == AMQP_FIELD_LONGSTR &&
+	    r->type == AMQP_FIELD_LONGSTR && amqp_bytes_eq_cstr(q->v.bytes, queue) &&
+	    amqp_bytes_eq_cstr(r->v.bytes, reason);
+}
+
+struct message *deadletter_message(struct queue *q, const struct message *m, const char *reason)
+{
+	struct amqp_basic_properties p;
+	struct amqp_arena pool;
+	struct amqp_table headers = { 0, NULL }, nh;
+	const struct amqp_field_value *old = NULL;
+	struct amqp_field_value death, deaths;
+	struct amqp_table_entry *de;
+	struct message *dm = NULL;
+	struct timeval tv;
+	uint8_t *hbuf = NULL, *pbuf = NULL;
+	int64_t count = 1;
+	uint32_t i, n = 0, nd = 0;
+	long hsize;
+	int plen;
+	struct amqp_bytes rk;
+
+	amqp_arena_init(&pool);
+	if (message_properties(m, &p) != 0)
+		goto out;
+	if ((p.flags & AMQP_P_HEADERS) && amqp_table_decode(p.headers, &pool, &headers) != 0)
+		goto out;
+	old = amqp_table_get(&headers, "x-death");
+	if (old != NULL && old->type != AMQP_FIELD_ARRAY)
+		old = NULL;
+
+	/* This death: {count, reason, queue, time, exchange, routing-keys[, original-expiration]}. */
+	de = amqp_arena_alloc(&pool, 7 * sizeof(*de));
+	gettimeofday(&tv, NULL);
+	for (i = 0; old != NULL && i < old->v.array.n; i++) {
+		const struct amqp_field_value *d = &old->v.array.values[i], *c;
+		if (death_is(d, q->name, reason) &&
+		    (c = amqp_table_get(&d->v.table, "count")) != NULL && c->type == AMQP_FIELD_I64)
+			count = c->v.i64 + 1;
+	}
+	de[n++] =
+	    entry("count", (struct amqp_field_value){ .type = AMQP_FIELD_I64, .v.i64 = count });
+	de[n++] = entry("reason", str_value(amqp_cstr(reason)));
+	de[n++] =
+	    entry("queue", str_value((struct amqp_bytes){ (const uint8_t *)q->name, q->name_len }));
+	de[n++] = entry("time",
+	    (struct amqp_field_value){
+	        .type = AMQP_FIELD_TIMESTAMP, .v.u64 = (uint64_t)tv.tv_sec });
+	de[n++] = entry("exchange",
+	    str_value((struct amqp_bytes){ (const uint8_t *)m->exchange, m->exchange_len }));
+	de[n++] = entry("routing-keys", routing_keys(&pool, m, &headers));
+	if (p.flags & AMQP_P_EXPIRATION)
+		de[n++] = entry("original-expiration", str_value(p.expiration));
+	death = (struct amqp_field_value){ .type = AMQP_FIELD_TABLE };
+	death.v.table = (struct amqp_table){ n, de };
+
+	/* x-death: this death first, then the others except the one it replaces. */
+	deaths = (struct amqp_field_value){ .type = AMQP_FIELD_ARRAY };
+	deaths.v.array.values = amqp_arena_alloc(
+	    &pool, ((old != NULL ? old->v.array.n : 0) + 1) * sizeof(struct amqp_field_value));
+	deaths.v.array.values[nd++] = death;
+	for (i = 0; old != NULL && i < old->v.array.n && nd < XDEATH_MAX; i++)
+		if (!death_is(&old->v.array.values[i], q->name, reason))
+			deaths.v.array.values[nd++] = old->v.array.values[i];
+	deaths.v.array.n = nd;
+
+	/*
+	 * New headers: the old ones with x-death replaced and x-first-death-* added once; with an
+	 * x-dead-letter-routing-key, as RabbitMQ, without CC (the new key replaces every old one).
+	 */
+	nh.entries = amqp_arena_alloc(&pool, (headers.n + 4) * sizeof(*nh.entries));
+	nh.n = 0;
+	for (i = 0; i < headers.n; i++)
+		if (!amqp_bytes_eq_cstr(headers.entries[i].key, "x-death") &&
+		    !(q->qa.dlx_rk != NULL && amqp_bytes_eq_cstr(headers.entries[i].key, "CC")))
+			nh.entries[nh.n++] = headers.entries[i];
+	nh.entries[nh.n++] = entry("x-death", deaths);
+	if (amqp_table_get(&headers, "x-first-death-reason") == NULL) {
+		nh.entries[nh.n++] = entry("x-first-death-reason", str_value(amqp_cstr(reason)));
+		nh.entries[nh.n++] = entry("x-first-death-queue",
+		    str_value((struct amqp_bytes){ (const uint8_t *)q->name, q->name_len }));
+		nh.entries[nh.n++] = entry("x-first-death-exchange",
+		    str_value(
+		        (struct amqp_bytes){ (const uint8_t *)m->exchange, m->exchange_len }));
+	}
+	if ((hsize = amqp_table_encoded_size(&nh)) < 0)
+		goto out;
+	hbuf = xmalloc((size_t)hsize);
+	if (amqp_table_encode(&nh, hbuf, (size_t)hsize) != hsize)
+		goto out;
+	p.headers = (struct amqp_bytes){ hbuf + 4, (size_t)hsize - 4 };
+	p.flags |= AMQP_P_HEADERS;
+	p.flags &= (uint16_t)~AMQP_P_EXPIRATION;
+	pbuf = xmalloc((size_t)hsize + m->props_len + 16);
+	if ((plen = amqp_properties_encode(&p, pbuf, (size_t)hsize + m->props_len + 16)) < 0)
+		goto out;
+	rk = q->qa.dlx_rk != NULL
+	    ? amqp_cstr(q->qa.dlx_rk)
+	    : (struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len };
+	dm = message_new(
+	    amqp_cstr(q->qa.dlx), rk, (struct amqp_bytes){ pbuf, (size_t)plen }, m->body_size);
+	message_append_body(dm, m->body, (size_t)m->body_have);
+out:
+	free(hbuf);
+	free(pbuf);
+	amqp_arena_reset(&pool);
+	return dm;
+}
+
+/* Did the message die in queue `name` before, with no rejection anywhere in its history? */
+static bool deadletter_cycle(const struct amqp_table *headers, const char *name)
+{
+	const struct amqp_field_value *xd = amqp_table_get(headers, "x-death"), *qn, *r;
+	bool seen = false;
+	uint32_t i;
+
+	if (xd == NULL || xd->type != AMQP_FIELD_ARRAY)
+		return false;
+	for (i = 0; i < xd->v.array.n; i++) {
+		const struct amqp_field_value *d = &xd->v.array.values[i];
+		if (d->type != AMQP_FIELD_TABLE)
+			continue;
+		r = amqp_table_get(&d->v.table, "reason");
+		if (r != NULL && r->type == AMQP_FIELD_LONGSTR &&
+		    amqp_bytes_eq_cstr(r->v.bytes, "rejected"))
+			return false;
+		qn = amqp_table_get(&d->v.table, "queue");
+		if (qn != NULL && qn->type == AMQP_FIELD_LONGSTR &&
+		    amqp_bytes_eq_cstr(qn->v.bytes, name))
+			seen = true;
+	}
+	return seen;
+}
+
+void deadletter_route(struct queue *q, struct exchange *x, struct message *dm, const char *reason)
+{
+	static const struct amqp_table none = { 0, NULL };
+	const struct amqp_table *headers;
+	struct route_result rr;
+	struct msg_view v;
+	size_t i;
+
+	/* One decoding of the copy's properties and headers, for routing and the cycle check. */
+	msg_view_init(&v, dm);
+	if (msg_view_props(&v) == NULL)
+		goto out;
+	route_result_init(&rr);
+	exchange_route(x, &v, &rr);
+	headers = rr.n > 0 ? msg_view_headers(&v) : NULL;
+	for (i = 0; i < rr.n; i++) {
+		if (deadletter_cycle(headers != NULL ? headers : &none, rr.queues[i]->name)) {
+			log_debug("queue '%s': dead-letter cycle through '%s' (%s): dropped",
+			    q->name, rr.queues[i]->name, reason);
+			continue;
+		}
+		queue_publish(rr.queues[i], dm);
+	}
+	route_result_free(&rr);
+out:
+	msg_view_done(&v);
+}

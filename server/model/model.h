@@ -1,0 +1,247 @@
+/*
+ * model.h: the model layer: messages, vhosts, exchanges and routing, queues and their rings,
+ * dead-lettering, and the consumer as queues see it (its functions, proto/consumer.c, are the protocol
+ * layer's, reached from queue.c through broker.events).
+ */
+#ifndef WARREN_SERVER_MODEL_H
+#define WARREN_SERVER_MODEL_H
+
+#include "server/model/types.h"
+#include "server/persist/persist.h"
+
+/* broker.c: process-wide state. */
+/*
+ * How the lower layers (network, model, persistence) report to the protocol layer above them:
+ * the protocol layer registers its functions at start (conn_register_events), and a lower layer
+ * calls these, never a protocol function by name. Statistics and cluster role changes are to hook
+ * in here too. alarm, consumer_cancel and load_done may be left NULL (skipped, as in the
+ * unit tests that build a broker alone); consumer_ready and consumer_deliver are called only for
+ * consumers, which only the protocol layer makes. All run on the event loop's thread.
+ */
+struct broker_events {
+	/* broker.c: the alarms went from none to some (on) or back: block or unblock publishers */
+	void (*alarm)(bool on);
+	/* queue.c's dispatch: may c take a message now; hand it entry e (its reference moves) */
+	bool (*consumer_ready)(const struct consumer *c);
+	void (*consumer_deliver)(struct consumer *c, struct qentry *e);
+	/* queue.c: c's queue is gone (notify: tell the client with basic.cancel) */
+	void (*consumer_cancel)(struct consumer *c, bool notify);
+	/* queue.c: the paged read that waiter's basic.get waited for (queue_wait_load) is in */
+	void (*load_done)(struct conn *waiter);
+};
+struct broker {
+	struct broker_events events;
+	struct event_base *base;
+	struct broker_config cfg;
+	struct hmap vhosts;
+	uint64_t mem_used; /* bytes held by messages */
+	unsigned alarms;   /* enum alarm bits: any blocks publishers */
+	bool stopping;
+	struct event *dispatch_ev; /* runs queue_dispatch_pending() after the current callbacks */
+	struct auth_db *auth;      /* users, vhosts and permissions in force */
+	uint64_t auth_gen;         /* changes with auth: what channels cached of it is stale */
+	uint64_t exchange_gen; /* changes when an exchange is freed: channels' x_cache is stale */
+	TAILQ_HEAD(, queue) dispatch_list;
+	uint64_t next_message_id;
+	struct event *page_ev; /* queue_page_all() while memory is past the paging mark */
+	struct event *trim_ev; /* every second: give freed memory back to the system */
+	uint64_t mem_peak;     /* the most message memory since the last trim */
+};
+extern struct broker broker;
+void broker_config_defaults(struct broker_config *cfg);
+void broker_init(struct event_base *base, const struct broker_config *cfg);
+void broker_free(void);
+/* Put the users, vhosts and permissions of db in force (taking its reference); create its vhosts. */
+void broker_set_auth(struct auth_db *db);
+void broker_mem_add(int64_t delta);
+/* Message memory is past half of memory_limit: transient messages page out (as in RabbitMQ). */
+static inline bool broker_mem_pressure(void)
+{
+	return broker.mem_used > broker.cfg.mem_high / 2;
+}
+/* Raise or clear an alarm; publishers are blocked while any is raised. */
+void broker_set_alarm(enum alarm a, bool on);
+/* Ask for a dispatch pass over q once the current callbacks are done. */
+void broker_kick(struct queue *q);
+
+/* time: milliseconds on the loop's cached clock. */
+uint64_t now_ms(void);
+
+
+/* message.c */
+struct message *message_new(struct amqp_bytes exchange, struct amqp_bytes routing_key,
+    struct amqp_bytes props, uint64_t body_size);
+/* The same, with props already decoded: its delivery mode and priority are taken from that. */
+struct message *message_new_decoded(struct amqp_bytes exchange, struct amqp_bytes routing_key,
+    struct amqp_bytes props, uint64_t body_size, const struct amqp_basic_properties *decoded);
+static inline struct message *message_ref(struct message *m)
+{
+	m->refs++;
+	return m;
+}
+void message_unref(struct message *m);
+/* Free the spare blocks kept for small messages (at exit). */
+void message_pool_free(void);
+/* Append body bytes; the caller has checked they fit body_size. */
+void message_append_body(struct message *m, const uint8_t *p, size_t len);
+/* The first property-flags word (AMQP_P_*): which properties the message has. */
+static inline uint16_t message_prop_flags(const struct message *m)
+{
+	return m->props_len >= 2 ? amqp_load_u16(m->props) : 0;
+}
+/* Decode the message's properties (slices into m->props). */
+int message_properties(const struct message *m, struct amqp_basic_properties *p);
+/*
+ * p was decoded from src, the encoded properties m was made from: move its slices onto m's own
+ * copy, so that they outlive src.
+ */
+void message_adopt_props(
+    const struct message *m, struct amqp_basic_properties *p, const uint8_t *src);
+/* A copy of m with different properties (used to strip BCC or add x-death). */
+struct message *message_with_props(const struct message *m, struct amqp_bytes props);
+static inline void msg_view_init(struct msg_view *v, const struct message *m)
+{
+	v->m = m;
+	v->props_state = v->headers_state = 0;
+}
+/* The same, with m's properties already decoded in *p (slices into m->props; p outlives v). */
+static inline void msg_view_init_decoded(
+    struct msg_view *v, const struct message *m, const struct amqp_basic_properties *p)
+{
+	v->m = m;
+	v->props = p;
+	v->props_state = 1;
+	v->headers_state = 0;
+}
+const struct amqp_basic_properties *msg_view_decode_props(struct msg_view *v);
+const struct amqp_table *msg_view_decode_headers(struct msg_view *v);
+/* The properties, or NULL when they do not decode. */
+static inline const struct amqp_basic_properties *msg_view_props(struct msg_view *v)
+{
+	return v->props_state > 0 ? v->props : msg_view_decode_props(v);
+}
+/* The headers table, or NULL when there is none (or it does not decode). */
+static inline const struct amqp_table *msg_view_headers(struct msg_view *v)
+{
+	if (!(message_prop_flags(v->m) & AMQP_P_HEADERS))
+		return NULL;
+	return v->headers_state > 0 ? &v->headers : msg_view_decode_headers(v);
+}
+static inline void msg_view_done(struct msg_view *v)
+{
+	if (v->headers_state != 0)
+		amqp_arena_reset(&v->pool);
+	v->headers_state = 0;
+}
+struct vhost *vhost_find(struct amqp_bytes name);
+struct vhost *vhost_create(const char *name);
+void vhost_free(struct vhost *v);
+struct exchange *vhost_exchange(struct vhost *v, struct amqp_bytes name);
+struct queue *vhost_queue(struct vhost *v, struct amqp_bytes name);
+const char *exchange_type_name(enum exchange_type t);
+int exchange_type_parse(struct amqp_bytes s, enum exchange_type *t);
+struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exchange_type type,
+    bool durable, bool auto_delete, bool internal, struct amqp_bytes args);
+void exchange_free(struct exchange *x);
+/* Remove x from its vhost, unbinding everything to and from it. */
+void exchange_delete(struct exchange *x);
+/* Bind; returns 0, or 1 when an identical binding already existed. */
+int exchange_bind(struct exchange *src, struct queue *dq, struct exchange *de,
+    struct amqp_bytes key, struct amqp_bytes args);
+/* Unbind; returns 0, or -1 when no such binding. */
+int exchange_unbind(struct exchange *src, struct queue *dq, struct exchange *de,
+    struct amqp_bytes key, struct amqp_bytes args);
+void binding_free(struct binding *b);
+/* Ready a result for exchange_route without allocating. */
+void route_result_init(struct route_result *r);
+/* Route v's message; its headers are decoded only if CC, BCC or a headers exchange need them. */
+void exchange_route(struct exchange *x, struct msg_view *v, struct route_result *out);
+void route_result_free(struct route_result *r);
+struct topic_trie *topic_trie_new(void);
+void topic_trie_free(struct topic_trie *t);
+struct topic_binding *topic_trie_add(struct topic_trie *t, struct amqp_bytes pattern, void *dest);
+void topic_trie_remove(struct topic_trie *t, struct topic_binding *b);
+/* Call fn for the dest of each binding whose pattern matches key (a dest may repeat). */
+void topic_trie_match(
+    struct topic_trie *t, struct amqp_bytes key, void (*fn)(void *dest, void *arg), void *arg);
+
+/* exchange_headers.c */
+bool headers_match(const struct amqp_table *binding_args, const struct amqp_table *headers);
+/* Are entries of this level in the store, to be read back before the tail? */
+static inline bool qpage_active(const struct qpage *pg)
+{
+	return pg->count > 0 || pg->suspect;
+}
+struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, bool exclusive,
+    bool auto_delete, struct conn *owner, struct amqp_bytes args, const struct queue_args *qa);
+static inline struct queue *queue_ref(struct queue *q)
+{
+	q->refs++;
+	return q;
+}
+void queue_unref(struct queue *q);
+/* Delete q: cancel its consumers, drop its messages and bindings; returns the messages dropped. */
+uint64_t queue_delete(struct queue *q);
+uint64_t queue_purge(struct queue *q);
+/*
+ * Put m at the tail. Returns 0 (in memory only), 1 (also written to the store: a confirm waits for
+ * it), or -1 if refused by x-overflow reject-publish.
+ */
+int queue_publish(struct queue *q, struct message *m);
+/* Start-up: count entries of ring ri that are in the store (seqs lo..hi) and read the first. */
+void queue_recover_paged(
+    struct queue *q, unsigned ri, uint64_t count, uint64_t bytes, uint64_t lo, uint64_t hi);
+void queue_paged_in(
+    struct queue *q, unsigned ri, uint64_t gen, struct paged_entry *v, size_t n, uint64_t through);
+/* Memory is short: page out what every queue holds beyond its head. */
+void queue_page_all(void);
+/* basic.get found the queue loading: c waits (true) until a read comes back. */
+/*
+ * A basic.get found the head empty: true when entries are being read back, and then c waits for
+ * them (broker.events.load_done(c) tells when; the caller holds a reference to q meanwhile).
+ */
+bool queue_wait_load(struct queue *q, struct conn *c);
+/* c no longer waits (it is going away). */
+void queue_forget_waiter(struct queue *q, struct conn *c);
+/* Put back a delivered message at its old place, redelivered; takes over the reference. */
+void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at);
+/* Take the head message for basic.get (expired ones are dropped first). */
+bool queue_pop(struct queue *q, struct qentry *out);
+/* Dead-letter m from q (reason "rejected", "expired", "maxlen") if q has a DLX; keeps m's ref. */
+void queue_dead_letter(struct queue *q, struct message *m, const char *reason);
+void queue_dispatch(struct queue *q);
+void queue_dispatch_pending(void);
+void queue_consumer_gone(struct queue *q);
+void queue_touch(struct queue *q); /* restart the x-expires timer */
+int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *queue,
+    const char *vhost, char *err, size_t errlen);
+void queue_args_free(struct queue_args *qa);
+
+/* queue_ring.c: a ring of entries (one per priority level), in seq order. */
+/* The ith entry from the head; i < r->len (or == r->len with room, to append). */
+static inline struct qentry *queue_ring_at(const struct qring *r, size_t i)
+{
+	return &r->v[(r->head + i) & (r->cap - 1)];
+}
+/* Append e at the back (the ring grows as needed); its body size counts in r->bytes. */
+void queue_ring_push(struct qring *r, const struct qentry *e);
+/* Take the head entry into out; the ring is not empty. */
+void queue_ring_pop(struct qring *r, struct qentry *out);
+/* Put e back at its place by seq (a requeue). */
+void queue_ring_insert(struct qring *r, const struct qentry *e);
+/* The priority level (ring) that holds m in q. */
+unsigned queue_ring_index(const struct queue *q, const struct message *m);
+/* The ring of the next message to deliver, or NULL (none, or a level being read back first). */
+struct qring *queue_head_ring(struct queue *q);
+/* RabbitMQ's name for a field type ("signedint"), and its description of an argument. */
+const char *field_type_word(uint8_t t);
+void arg_describe(const struct amqp_field_value *v, char *buf, size_t len);
+void arg_value(const struct amqp_field_value *v, char *buf, size_t len);
+bool arg_int_value(const struct amqp_field_value *v, int64_t *out);
+
+/* deadletter.c */
+/* A copy of m for the dead-letter exchange, with x-death recorded; NULL to drop it. */
+struct message *deadletter_message(struct queue *q, const struct message *m, const char *reason);
+/* Route a dead-lettered message from q through x, skipping cycles. */
+void deadletter_route(struct queue *q, struct exchange *x, struct message *dm, const char *reason);
+#endif /* WARREN_SERVER_MODEL_H */

@@ -1,0 +1,41 @@
+/*
+ * net.h: the network layer: listening sockets and TLS. It reports accepted sockets up through
+ * the callback given to server_listen.
+ */
+#ifndef WARREN_SERVER_NET_H
+#define WARREN_SERVER_NET_H
+
+#include "server/base/base.h"
+
+/* listener.c */
+#define SERVER_MAX_LISTENERS 16
+/*
+ * How the network layer reports up: the protocol layer registers its function at start
+ * (conn_register_events). Without one, accepted sockets are closed.
+ */
+struct net_events {
+	/* a client's socket accepted on a listener (tls: on an amqps one) */
+	void (*accepted)(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
+};
+void net_register_events(const struct net_events *ev);
+/* Listen on addr ("ADDR:PORT", port 0 picks one), amqps if tls; bound address to ready_fd. */
+int server_listen(struct event_base *base, const char *addr, int ready_fd, bool tls);
+void server_stop_listening(void);
+void server_format_addr(const struct sockaddr *sa, char *buf, size_t len);
+
+/* tls.c */
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+int tls_init(const struct broker_config *cfg);
+/* A reload, in two steps: build the context (0 with *out, NULL without TLS; -1 and err) ... */
+int tls_reload_load(
+    const struct broker_config *cfg, struct ssl_ctx_st **out, char *err, size_t errlen);
+void tls_reload_discard(struct ssl_ctx_st *ctx);
+/* ... then put it in force for new connections; says in what whether the certificate changed. */
+bool tls_reload_apply(struct ssl_ctx_st *ctx, char *what, size_t len);
+void tls_free(void);
+/* A TLS server buffer over an accepted socket, or NULL (the socket closed, the reason logged). */
+struct bufferevent *tls_wrap(struct event_base *base, int fd, const char *peer);
+/* The user the verified client certificate of bev names (CN, DN or a SAN): 0, or -1 without one. */
+int tls_peer_name(struct bufferevent *bev, char *out, size_t len);
+
+#endif /* WARREN_SERVER_NET_H */

@@ -1,0 +1,411 @@
+/*
+ * persist.c: server/'s way to store/ (with persist_page.c, persist_recover.c and persist_dump.c,
+ * which share persist_private.h). It writes durable definitions (durable exchanges, non-exclusive
+ * durable queues, bindings between durable ends) and persistent messages in durable queues: a
+ * message's bytes once, however many queues hold it, and one entry per queue.
+ * Writes made while handling a batch of input go to the store as one batch; publisher confirms
+ * that depend on it go out only when the store says it is durable. At start-up it rebuilds the
+ * broker from the store.
+ *
+ * The records and their encoding are persist_record.c's (listed in persist_private.h).
+ *
+ * Paging: a queue's entries beyond its head (struct qpage) are read back by jobs on the store
+ * thread (page_in_job), in order with the batches, so a read always sees every write before it.
+ * A read covers the range paged when it was submitted; what is paged out while it is in flight
+ * lies past that range, and the queue reads it next (queue_paged_in's `through`).
+ * A message's record is shared by its durable entries; a copy read back for one queue releases its
+ * reference through the store's counts, so copies of one message never need to find each other.
+ */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "server/persist/persist_private.h"
+
+struct batch_ctx {
+	struct persist_waiter **w;
+	size_t n, cap;
+};
+
+struct persist_state ps;
+
+/* ---- batching ---- */
+
+/*
+ * With the store idle, a new batch leaves after FLUSH_LINGER_US rather than at once: long enough
+ * for the consumers of what it holds to ack, which cancels those writes (persist_remove), short
+ * next to the flush itself. While a batch is in flight the open one waits for it anyway.
+ */
+#define FLUSH_LINGER_US 200
+
+static void flush_soon(void)
+{
+	static const struct timeval linger = { 0, FLUSH_LINGER_US };
+
+	if (!evtimer_pending(ps.flush_ev, NULL))
+		evtimer_add(ps.flush_ev, &linger);
+}
+
+struct store_batch *batch(void)
+{
+	if (ps.cur == NULL) {
+		ps.cur = store_batch_new();
+		ps.ctx = xcalloc(1, sizeof(*ps.ctx));
+		ps.cur_gen++;
+		if (ps.inflight == 0)
+			flush_soon();
+	}
+	return ps.cur;
+}
+
+static void batch_done(void *arg, int status)
+{
+	struct batch_ctx *ctx = arg;
+	size_t i;
+
+	/* The store is free: what gathered meanwhile goes as the next group. */
+	if (--ps.inflight == 0 && ps.cur != NULL && ps.flush_ev != NULL)
+		event_active(ps.flush_ev, 0, 0);
+	if (status != 0 && !ps.failed) {
+		ps.failed = true;
+		log_error("store: %s: publishers get basic.nack and are blocked until the broker "
+		          "restarts",
+		    store_last_error(ps.st));
+		broker_set_alarm(ALARM_STORE, true);
+	}
+	/* Each waiter is its owner's, which may free it. */
+	for (i = 0; i < ctx->n; i++)
+		ctx->w[i]->done(ctx->w[i], status);
+	free(ctx->w);
+	free(ctx);
+}
+
+static void write_delivered_marks(void)
+{
+	uint8_t key[DELIVERED_KEY_LEN], val[8];
+	size_t i;
+
+	for (i = 0; i < ps.ndirty; i++) {
+		struct queue *q = ps.dirty[i];
+		q->delivered_dirty = false;
+		if (!q->deleted) {
+			record_delivered_key(key, q->qid);
+			amqp_store_u64(val, q->delivered_hi);
+			store_batch_put(batch(), STORE_META, key, sizeof(key), val, sizeof(val));
+		}
+		queue_unref(q);
+	}
+	ps.ndirty = 0;
+}
+
+/* Hand what was written since the last batch to the store. */
+void submit_batch(void)
+{
+	write_delivered_marks();
+	if (ps.cur == NULL)
+		return;
+	ps.inflight++;
+	store_submit(ps.st, ps.cur, batch_done, ps.ctx);
+	ps.cur = NULL;
+	ps.ctx = NULL;
+}
+
+/*
+ * At the end of a turn of the loop. While a batch is in flight the store thread is busy with it,
+ * so the open batch stays open (it would wait in the store's queue anyway) and gathers further
+ * turns' writes; messages acked meanwhile are then never written at all (persist_remove).
+ */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (ps.inflight == 0)
+		submit_batch();
+}
+
+static void completion_cb(evutil_socket_t fd, short what, void *arg)
+{
+	store_run_completions(ps.st);
+}
+
+/* Every few seconds: block publishers while the data directory's disk is short of space. */
+static void disk_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct statvfs sv;
+	uint64_t avail;
+	bool low;
+
+	if (statvfs(ps.dir, &sv) != 0)
+		return;
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	low = avail < broker.cfg.disk_free_limit;
+	if (low != ((broker.alarms & ALARM_DISK) != 0)) {
+		if (low)
+			log_warn(
+			    "disk alarm: %llu bytes free in %s (limit %llu): blocking publishers",
+			    (unsigned long long)avail, ps.dir,
+			    (unsigned long long)broker.cfg.disk_free_limit);
+		else
+			log_info("disk alarm cleared: %llu bytes free in %s",
+			    (unsigned long long)avail, ps.dir);
+		broker_set_alarm(ALARM_DISK, low);
+	}
+}
+
+bool persist_wait(struct persist_waiter *w)
+{
+	struct batch_ctx *ctx;
+
+	if (ps.st == NULL || ps.cur == NULL)
+		return false;
+	ctx = ps.ctx;
+	if (ctx->n == ctx->cap) {
+		ctx->cap = ctx->cap != 0 ? ctx->cap * 2 : 64;
+		ctx->w = xreallocarray(ctx->w, ctx->cap, sizeof(*ctx->w));
+	}
+	ctx->w[ctx->n++] = w;
+	return true;
+}
+
+bool persist_writing(void)
+{
+	return ps.st != NULL && ps.cur != NULL;
+}
+
+bool persist_failed(void)
+{
+	return ps.failed;
+}
+
+const char *persist_last_error(void)
+{
+	return ps.st != NULL ? store_last_error(ps.st) : "no store";
+}
+
+/* ---- definitions ---- */
+
+void persist_exchange(const struct exchange *x, bool add)
+{
+	struct buf k = { 0 }, v = { 0 };
+
+	if (ps.st == NULL || ps.recovering || !x->durable || x->name_len == 0 ||
+	    strncmp(x->name, "amq.", 4) == 0)
+		return;
+	record_exchange_encode(&k, add ? &v : NULL,
+	    &(struct rec_exchange){ .vhost = amqp_cstr(x->vhost->name),
+	        .name = { (const uint8_t *)x->name, x->name_len },
+	        .args = { x->args, x->args_len },
+	        .type = (uint8_t)x->type,
+	        .auto_delete = x->auto_delete,
+	        .internal = x->internal });
+	if (add) {
+		store_batch_put(batch(), STORE_DEFS, k.p, k.len, v.p, v.len);
+	} else {
+		store_batch_del(batch(), STORE_DEFS, k.p, k.len);
+	}
+	free(k.p);
+	free(v.p);
+}
+
+/* Definitions are written except while they are being read back. */
+static bool defs_writable(void)
+{
+	return ps.st != NULL && !ps.recovering;
+}
+
+void persist_queue(struct queue *q, bool add)
+{
+	struct buf k = { 0 }, v = { 0 };
+
+	if (!queue_durable(q) || !defs_writable())
+		return;
+	if (add && q->qid == 0)
+		q->qid = ++ps.next_qid;
+	record_queue_encode(&k, add ? &v : NULL,
+	    &(struct rec_queue){ .vhost = amqp_cstr(q->vhost->name),
+	        .name = { (const uint8_t *)q->name, q->name_len },
+	        .args = { q->args, q->args_len },
+	        .qid = q->qid,
+	        .auto_delete = q->auto_delete });
+	if (add) {
+		store_batch_put(batch(), STORE_DEFS, k.p, k.len, v.p, v.len);
+	} else {
+		store_batch_del(batch(), STORE_DEFS, k.p, k.len);
+	}
+	free(k.p);
+	free(v.p);
+}
+
+void persist_binding(const struct binding *b, bool add)
+{
+	struct buf k = { 0 };
+	const struct exchange *src = b->source;
+	bool durable = b->dq != NULL ? queue_durable(b->dq) : (b->de->durable && ps.st != NULL);
+
+	if (!defs_writable() || !src->durable || !durable)
+		return;
+	record_binding_encode(&k,
+	    &(struct rec_binding){ .vhost = amqp_cstr(src->vhost->name),
+	        .source = { (const uint8_t *)src->name, src->name_len },
+	        .dest_kind = b->dq != NULL ? 'q' : 'x',
+	        .dest = b->dq != NULL
+	            ? (struct amqp_bytes){ (const uint8_t *)b->dq->name, b->dq->name_len }
+	            : (struct amqp_bytes){ (const uint8_t *)b->de->name, b->de->name_len },
+	        .key = { (const uint8_t *)b->key, b->key_len },
+	        .args = { b->args, b->args_len } });
+	if (add)
+		store_batch_put(batch(), STORE_DEFS, k.p, k.len, "", 0);
+	else
+		store_batch_del(batch(), STORE_DEFS, k.p, k.len);
+	free(k.p);
+}
+
+/* ---- messages ---- */
+
+bool persist_entry_stored(const struct queue *q, const struct message *m)
+{
+	return queue_durable(q) && m->persistent;
+}
+
+bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at)
+{
+	uint8_t key[ENTRY_KEY_LEN], id[ID_KEY_LEN], val[ENTRY_VAL_LEN], n[REFS_VAL_LEN];
+	struct buf v = { 0 };
+
+	if (!queue_durable(q) || !m->persistent)
+		return false;
+	amqp_store_u64(id, m->id);
+	if (!m->stored) {
+		/* The bytes once, whatever the number of queues. */
+		record_message_encode(&v, m);
+		m->batch_op = (uint32_t)store_batch_put(batch(), STORE_MSGS, id, 8, v.p, v.len);
+		m->batch_gen = ps.cur_gen;
+		free(v.p);
+		m->stored = true;
+		m->durable_refs = 1;
+	} else {
+		/* Routed to several durable queues: the store counts the entries. */
+		m->durable_refs++;
+		m->shared = true;
+		record_refs_value(n, m->durable_refs);
+		store_batch_put(batch(), STORE_REFS, id, sizeof(id), n, sizeof(n));
+	}
+	record_entry_key(key, q->qid, queue_ring_index(q, m), seq);
+	record_entry_value(val, m->id, m->body_size, expires_at);
+	store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), val, sizeof(val));
+	return true;
+}
+
+void persist_remove(struct queue *q, struct message *m, uint64_t seq)
+{
+	uint8_t key[ENTRY_KEY_LEN], id[ID_KEY_LEN];
+
+	if (!queue_durable(q) || !m->persistent || !m->stored)
+		return;
+	if (m->batch_gen == ps.cur_gen && ps.cur != NULL && !m->shared) {
+		/* Its writes have not left yet: cancel them instead (its record, then its entry). */
+		store_batch_cancel(ps.cur, m->batch_op);
+		store_batch_cancel(ps.cur, m->batch_op + 1);
+		m->stored = false;
+		return;
+	}
+	record_entry_key(key, q->qid, queue_ring_index(q, m), seq);
+	store_batch_del(batch(), STORE_ENTRIES, key, sizeof(key));
+	amqp_store_u64(id, m->id);
+	if (m->shared)
+		store_batch_release(batch(), STORE_REFS, STORE_MSGS, id, 8);
+	else
+		store_batch_del(batch(), STORE_MSGS, id, 8);
+}
+
+void persist_delivered(struct queue *q, const struct message *m, uint64_t seq)
+{
+	/* Only entries the store holds need the mark: transient messages cost no disk write. */
+	if (!queue_durable(q) || !m->stored || seq <= q->delivered_hi)
+		return;
+	q->delivered_hi = seq;
+	if (q->delivered_dirty)
+		return;
+	q->delivered_dirty = true;
+	if (ps.ndirty == ps.capdirty) {
+		ps.capdirty = ps.capdirty != 0 ? ps.capdirty * 2 : 16;
+		ps.dirty = xreallocarray(ps.dirty, ps.capdirty, sizeof(*ps.dirty));
+	}
+	ps.dirty[ps.ndirty++] = queue_ref(q);
+	event_active(ps.flush_ev, 0, 0);
+}
+
+/* ---- dead ranges (purged entries being deleted) ---- */
+
+bool dead_ranges_add(
+    struct dead_ranges *d, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	struct dead_range r;
+
+	if (record_dead_decode(key, klen, val, vlen, &r) != RECORD_OK)
+		return false;
+	if (d->n == d->cap) {
+		d->cap = d->cap != 0 ? d->cap * 2 : 8;
+		d->v = xreallocarray(d->v, d->cap, sizeof(*d->v));
+	}
+	d->v[d->n++] = r;
+	return true;
+}
+
+bool dead_ranges_hold(const struct dead_ranges *d, uint64_t qid, unsigned ri, uint64_t seq)
+{
+	size_t i;
+
+	for (i = 0; i < d->n; i++)
+		if (d->v[i].qid == qid && d->v[i].ri == ri && seq >= d->v[i].lo &&
+		    seq <= d->v[i].hi)
+			return true;
+	return false;
+}
+
+int persist_open(const char *dir, char *err, size_t errlen)
+{
+	if ((ps.st = store_open(dir, err, errlen)) == NULL)
+		return -1;
+	if (store_notice(ps.st)[0] != '\0')
+		log_warn("store: %s", store_notice(ps.st));
+	ps.flush_ev = event_new(broker.base, -1, 0, flush_cb, NULL);
+	ps.completion_ev = event_new(
+	    broker.base, store_completion_fd(ps.st), EV_READ | EV_PERSIST, completion_cb, NULL);
+	event_add(ps.completion_ev, NULL);
+	ps.dir = xstrdup(dir);
+	ps.disk_ev = event_new(broker.base, -1, EV_PERSIST, disk_cb, NULL);
+	event_add(ps.disk_ev, &(struct timeval){ 2, 0 });
+	disk_cb(-1, 0, NULL);
+	if (persist_recover(dir, err, errlen) != 0) {
+		persist_close();
+		return -1;
+	}
+	return 0;
+}
+
+void persist_close(void)
+{
+	if (ps.st == NULL)
+		return;
+	submit_batch();
+	ps.closing = true;
+	store_close(ps.st); /* runs the last completions */
+	ps.closing = false;
+	ps.st = NULL;
+	if (ps.flush_ev != NULL)
+		event_free(ps.flush_ev);
+	if (ps.completion_ev != NULL)
+		event_free(ps.completion_ev);
+	if (ps.disk_ev != NULL)
+		event_free(ps.disk_ev);
+	ps.flush_ev = ps.completion_ev = ps.disk_ev = NULL;
+	free(ps.dir);
+	ps.dir = NULL;
+	free(ps.dirty);
+	ps.dirty = NULL;
+	free(ps.seg.p);
+	memset(&ps.seg, 0, sizeof(ps.seg));
+	ps.seg_n = 0;
+	ps.ndirty = ps.capdirty = 0;
+}

@@ -1,0 +1,57 @@
+/*
+ * persist.h: the persistence layer, server/'s way to store/ (persist*.c).
+ */
+#ifndef WARREN_SERVER_PERSIST_H
+#define WARREN_SERVER_PERSIST_H
+
+#include "server/model/types.h"
+
+/*
+ * persist.c (with persist_page.c, persist_recover.c, persist_dump.c and persist_record.c, the
+ * files of server/ that talk to store/). All calls are no-ops without a store.
+ */
+struct persist_waiter;
+int persist_open(const char *dir, char *err, size_t errlen);
+void persist_close(void);
+void persist_exchange(const struct exchange *x, bool add);
+void persist_queue(struct queue *q, bool add);
+void persist_binding(const struct binding *b, bool add);
+/* A message entered a queue at seq: true if that was written to the store. */
+bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at);
+/* Can q page out at all (there is a store)? Is e's entry already in the store? */
+bool persist_can_page(void);
+bool persist_entry_stored(const struct queue *q, const struct message *m);
+/*
+ * Entry e of ring ri leaves memory: written to scratch unless the store holds it already. A run
+ * of calls (in seq order) ends with persist_page_out_done, which writes the run's scratch entries
+ * as segments (one record for many entries).
+ */
+void persist_page_out(struct queue *q, unsigned ri, const struct qentry *e);
+void persist_page_out_done(void);
+/* Read up to max entries (and about max_bytes) of ring ri with seqs in [lo, hi]: queue_paged_in. */
+void persist_page_in(
+    struct queue *q, unsigned ri, uint64_t lo, uint64_t hi, size_t max, uint64_t max_bytes);
+/* Drop the paged entries of ring ri with seqs in [lo, hi] from the store (purge, delete). */
+void persist_drop_paged(struct queue *q, unsigned ri, uint64_t lo, uint64_t hi);
+void persist_remove(struct queue *q, struct message *m, uint64_t seq);
+void persist_delivered(struct queue *q, const struct message *m, uint64_t seq);
+/*
+ * Something waiting for this turn's store writes to be durable (a publisher confirm, a
+ * declare-ok): its owner embeds it, and done(w, status) runs on the loop once the batch they went
+ * into is on disk (status 0) or has failed; the owner may free it there. persist_wait returns
+ * false when nothing waits to be written (no store, or nothing written this turn): then the owner
+ * goes on at once.
+ */
+struct persist_waiter {
+	void (*done)(struct persist_waiter *w, int status);
+};
+bool persist_wait(struct persist_waiter *w);
+/* This turn has written to the store (a waiter would wait). */
+bool persist_writing(void);
+/* The store has failed: nothing more is made durable until a restart. */
+bool persist_failed(void);
+const char *persist_last_error(void);
+/* Offline (warrenctl): print the store in AMQP terms, or only check it; -1 with err on problems. */
+int persist_dump(const char *dir, FILE *out, bool verify_only, char *err, size_t errlen);
+
+#endif /* WARREN_SERVER_PERSIST_H */

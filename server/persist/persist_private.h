@@ -1,0 +1,299 @@
+/*
+ * persist_private.h: what the persist*.c files share (server/, private to them): the store's
+ * state in this process, the record formats' encoding helpers, and the calls between the files.
+ *   persist.c          batching, confirms after the flush, definitions, messages, open/close
+ *   persist_page.c     paging: scratch segments out, read-back jobs in, deleting paged ranges
+ *   persist_recover.c  rebuilding the broker from the store at start-up
+ *   persist_dump.c     warrenctl store-dump / store-verify
+ *   persist_record.c   the record codec: every store record's encoder and decoder
+ * The record formats are listed below, with the codec's calls.
+ */
+#ifndef WARREN_PERSIST_PRIVATE_H
+#define WARREN_PERSIST_PRIVATE_H
+
+#include <string.h>
+
+#include "server/persist/persist.h"
+#include "server/model/model.h"
+#include "store/store.h"
+
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+struct batch_ctx;
+
+struct persist_state {
+	struct store *st;
+	struct event *flush_ev, *completion_ev, *disk_ev;
+	char *dir;
+	struct store_batch *cur;
+	struct batch_ctx *ctx;
+	uint64_t cur_gen;  /* numbers the open batch (cur) */
+	unsigned inflight; /* batches submitted, not yet complete: while one is, cur stays open */
+	uint64_t next_qid;
+	struct queue **dirty; /* queues whose delivered mark changed */
+	size_t ndirty, capdirty;
+	bool failed;
+	bool recovering; /* rebuilding from the store: nothing is written back */
+	bool closing;    /* in persist_close: no new jobs (recovery finishes what they leave) */
+	/* the scratch segment being gathered by a run of persist_page_out */
+	struct buf seg;
+	uint64_t seg_qid, seg_first;
+	unsigned seg_ri;
+	uint32_t seg_n;
+};
+extern struct persist_state ps;
+
+/* Room for n more bytes (grown to twice what is needed). */
+static inline void buf_reserve(struct buf *b, size_t n)
+{
+	if (n > b->cap - b->len) {
+		b->cap = (b->cap + n) * 2;
+		b->p = xreallocarray(b->p, 1, b->cap);
+	}
+}
+
+static inline void buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (n > b->cap - b->len) {
+		b->cap = (b->cap + n) * 2;
+		b->p = xreallocarray(b->p, 1, b->cap);
+	}
+	if (n > 0)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+static inline void buf_u8(struct buf *b, uint8_t v)
+{
+	buf_add(b, &v, 1);
+}
+
+static inline void buf_u32(struct buf *b, uint32_t v)
+{
+	uint8_t x[4];
+
+	amqp_store_u32(x, v);
+	buf_add(b, x, 4);
+}
+
+static inline void buf_u64(struct buf *b, uint64_t v)
+{
+	uint8_t x[8];
+
+	amqp_store_u64(x, v);
+	buf_add(b, x, 8);
+}
+
+static inline void buf_str(struct buf *b, const void *s, size_t n)
+{
+	buf_u8(b, (uint8_t)n);
+	buf_add(b, s, n);
+}
+
+/* A reader over a record that came from disk: every read is checked against what is left. */
+struct rd {
+	const uint8_t *p;
+	size_t left;
+	bool bad;
+};
+
+static inline const uint8_t *rd_take(struct rd *r, size_t n)
+{
+	const uint8_t *p = r->p;
+
+	if (r->bad || n > r->left) { /* a record shorter than its fields say: corrupt */
+		r->bad = true;
+		return NULL;
+	}
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
+static inline uint8_t rd_u8(struct rd *r)
+{
+	const uint8_t *p = rd_take(r, 1);
+
+	return p != NULL ? p[0] : 0;
+}
+
+static inline uint32_t rd_u32(struct rd *r)
+{
+	const uint8_t *p = rd_take(r, 4);
+
+	return p != NULL ? amqp_load_u32(p) : 0;
+}
+
+static inline uint64_t rd_u64(struct rd *r)
+{
+	const uint8_t *p = rd_take(r, 8);
+
+	return p != NULL ? amqp_load_u64(p) : 0;
+}
+
+static inline struct amqp_bytes rd_str(struct rd *r)
+{
+	size_t n = rd_u8(r);
+	const uint8_t *p = rd_take(r, n);
+
+	return (struct amqp_bytes){ p, p != NULL ? n : 0 };
+}
+
+/*
+ * persist_record.c: the record codec. Records (store format 2; integers big-endian, names as a
+ * 1-byte length and the bytes):
+ *   defs    'x' vhost name             -> type(1), flags(1: auto-delete 1, internal 2), arguments
+ *           'q' vhost name             -> qid(8), flags(1: auto-delete 1), arguments
+ *           'b' vhost source kind('q' or 'x') dest key args -> (empty)
+ *   msgs    id(8)                      -> exchange, routing key, properties (4-byte length +
+ *                                         bytes), body
+ *   refs    id(8)                      -> entries that hold the message(4), when more than one
+ *   entries qid(8) level(1) seq(8)     -> message id(8), body size(8), expiry(8: ms since the
+ *                                         epoch, 0 = none); level is 255 - priority level (ring),
+ *                                         so that key order is delivery order
+ *   meta    "delivered" qid(8)         -> the highest seq delivered from that queue(8)
+ *           "dead" qid(8) level(1) lo(8) -> hi(8): entries purged, being deleted
+ *   scratch qid(8) level(1) seq(8)     -> a segment: transient entries paged out of memory
+ *                                         from seq on: count(4), then per entry seq(8),
+ *                                         redelivered(1), expiry(8), id(8), length(4), a msgs
+ *                                         record
+ * Each encoder appends to a struct buf or fills a fixed-size array; each decoder checks the bytes
+ * it is given (from disk) and returns RECORD_OK with the fields (strings as slices into the record)
+ * or a RECORD_E_* code, which record_strerror names.
+ */
+enum record_err {
+	RECORD_OK = 0,
+	RECORD_E_SHORT = -1, /* the record ends before its fields do (truncated) */
+	RECORD_E_LONG = -2,  /* bytes left over after its fields */
+	RECORD_E_KIND = -3,  /* not a record of the type asked for */
+	RECORD_E_VALUE = -4, /* a field out of range (an exchange type, a queue id 0, ...) */
+};
+const char *record_strerror(int err);
+
+struct rec_exchange {
+	struct amqp_bytes vhost, name, args;
+	uint8_t type; /* enum exchange_type */
+	bool auto_delete, internal;
+};
+struct rec_queue {
+	struct amqp_bytes vhost, name, args;
+	uint64_t qid;
+	bool auto_delete;
+};
+struct rec_binding {
+	struct amqp_bytes vhost, source, dest, key, args;
+	uint8_t dest_kind; /* 'q' (a queue) or 'x' (an exchange) */
+};
+/* The kind of a defs record ('x', 'q', 'b', or another byte), or RECORD_E_SHORT. */
+int record_def_kind(const void *key, size_t klen);
+/* The key into k, and the value into v unless v is NULL (a delete needs only the key). */
+void record_exchange_encode(struct buf *k, struct buf *v, const struct rec_exchange *x);
+int record_exchange_decode(
+    const void *key, size_t klen, const void *val, size_t vlen, struct rec_exchange *x);
+void record_queue_encode(struct buf *k, struct buf *v, const struct rec_queue *q);
+int record_queue_decode(
+    const void *key, size_t klen, const void *val, size_t vlen, struct rec_queue *q);
+/* A binding is its key alone; its value is empty (and ignored). */
+void record_binding_encode(struct buf *k, const struct rec_binding *b);
+int record_binding_decode(
+    const void *key, size_t klen, const void *val, size_t vlen, struct rec_binding *b);
+
+#define ID_KEY_LEN 8 /* msgs and refs: a message id */
+#define REFS_VAL_LEN 4
+struct rec_message {
+	struct amqp_bytes exchange, routing_key, props, body;
+};
+/* A message as the msgs table holds it (appended to v), and its length. */
+void record_message_encode(struct buf *v, const struct message *m);
+size_t record_message_len(const struct message *m);
+int record_message_decode(const void *val, size_t vlen, struct rec_message *m);
+/* A msgs or refs key: the message id. */
+int record_id_decode(const void *key, size_t klen, uint64_t *id);
+void record_refs_value(uint8_t val[REFS_VAL_LEN], uint32_t n);
+int record_refs_decode(
+    const void *key, size_t klen, const void *val, size_t vlen, uint64_t *id, uint32_t *n);
+
+#define ENTRY_KEY_LEN 17 /* entries and scratch */
+#define ENTRY_VAL_LEN 24
+struct rec_entry {
+	uint64_t qid, seq;
+	unsigned ri; /* the priority level (ring): 255 - the key's level byte */
+	uint64_t id, size, expires_at;
+};
+void record_entry_key(uint8_t key[ENTRY_KEY_LEN], uint64_t qid, unsigned ri, uint64_t seq);
+int record_entry_key_decode(
+    const void *key, size_t klen, uint64_t *qid, unsigned *ri, uint64_t *seq);
+void record_entry_value(
+    uint8_t val[ENTRY_VAL_LEN], uint64_t id, uint64_t size, uint64_t expires_at);
+int record_entry_decode(
+    const void *key, size_t klen, const void *val, size_t vlen, struct rec_entry *e);
+
+/* A purged range of one queue's priority level, from its "dead" meta record. */
+struct dead_range {
+	uint64_t qid, lo, hi;
+	unsigned ri;
+};
+enum { META_DELIVERED = 1, META_DEAD = 2 };
+#define DELIVERED_KEY_LEN (9 + 8)
+#define DEAD_KEY_LEN (4 + ENTRY_KEY_LEN)
+/* META_DELIVERED or META_DEAD by the key's name (its fields are not checked), or RECORD_E_KIND. */
+int record_meta_kind(const void *key, size_t klen);
+void record_delivered_key(uint8_t key[DELIVERED_KEY_LEN], uint64_t qid);
+int record_delivered_decode(
+    const void *key, size_t klen, const void *val, size_t vlen, uint64_t *qid, uint64_t *mark);
+void record_dead_key(uint8_t key[DEAD_KEY_LEN], uint64_t qid, unsigned ri, uint64_t lo);
+int record_dead_decode(
+    const void *key, size_t klen, const void *val, size_t vlen, struct dead_range *d);
+
+/* A scratch segment: begin, add entries (in seq order), end with their count. */
+#define SEGMENT_ENTRY_LEN 29 /* an entry's fields before its msgs record */
+void record_segment_begin(struct buf *seg);
+void record_segment_add(
+    struct buf *seg, uint64_t seq, bool redelivered, uint64_t expires_at, const struct message *m);
+void record_segment_end(struct buf *seg, uint32_t n);
+struct rec_segment_entry {
+	uint64_t seq, expires_at, id;
+	bool redelivered;
+	struct amqp_bytes record; /* a msgs record */
+};
+/* Reading a segment's entries: open, then next until it returns 0 (end) or a RECORD_E_* code. */
+struct rec_segment {
+	struct rd r;
+	uint32_t left; /* entries not yet read */
+};
+int record_segment_open(struct rec_segment *s, const void *val, size_t vlen);
+int record_segment_next(struct rec_segment *s, struct rec_segment_entry *e);
+/* Check a whole segment: its count and its last seq (0 if none), or a RECORD_E_* code. */
+int record_segment_check(const void *val, size_t vlen, uint32_t *n, uint64_t *last);
+
+/* The dead ranges of a store, gathered from its meta records. */
+struct dead_ranges {
+	struct dead_range *v;
+	size_t n, cap;
+};
+/* If the meta record is a dead range, add it (true); else false. */
+bool dead_ranges_add(
+    struct dead_ranges *d, const void *key, size_t klen, const void *val, size_t vlen);
+/* Is the entry (qid, ring ri, seq) inside one of the ranges? */
+bool dead_ranges_hold(const struct dead_ranges *d, uint64_t qid, unsigned ri, uint64_t seq);
+
+static inline bool queue_durable(const struct queue *q)
+{
+	return ps.st != NULL && q->durable && !q->exclusive;
+}
+
+/* persist.c */
+struct store_batch *batch(void); /* the open batch, created on demand */
+void submit_batch(void);         /* hand the open batch to the store now */
+
+/* persist_page.c */
+/* Delete paged entries of (qid, ri) in [lo, hi], or every entry of qid (whole), by jobs. */
+void reap_start(uint64_t qid, unsigned ri, uint64_t lo, uint64_t hi, bool whole, bool dead);
+
+/* persist_recover.c */
+int persist_recover(const char *dir, char *err, size_t errlen);
+
+#endif /* WARREN_PERSIST_PRIVATE_H */
