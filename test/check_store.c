@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "server/persist/persist_private.h"
+#include "server/server.h"
 #include "test/check_util.h"
 #include "test/store_fixture.h"
 

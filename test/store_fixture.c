@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "server/persist/persist_private.h"
+#include "server/server.h"
 #include "test/store_fixture.h"
 
 static const char *const table_names[STORE_NTABLES] = { "defs", "msgs", "entries", "meta", "refs",

@@ -83,7 +83,9 @@ void broker_init(struct event_base *base, const struct broker_config *cfg)
 		static const struct timeval second = { 1, 0 };
 		event_add(broker.trim_ev, &second);
 	}
-	broker_set_auth(auth_db_new_default()); /* guest on "/", until a users file says otherwise */
+	persist_init(&broker_persist_hooks, base, cfg->disk_free_limit);
+	broker_set_auth(
+	    auth_db_new_default()); /* guest on "/", until a users file says otherwise */
 }
 
 void broker_set_auth(struct auth_db *db)

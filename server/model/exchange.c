@@ -11,17 +11,6 @@
 
 static uint64_t route_mark;
 
-const char *exchange_type_name(enum exchange_type t)
-{
-	switch (t) {
-	case EX_DIRECT: return "direct";
-	case EX_FANOUT: return "fanout";
-	case EX_TOPIC: return "topic";
-	case EX_HEADERS: return "headers";
-	}
-	return "unknown";
-}
-
 int exchange_type_parse(struct amqp_bytes s, enum exchange_type *t)
 {
 	static const enum exchange_type all[] = { EX_DIRECT, EX_FANOUT, EX_TOPIC, EX_HEADERS };

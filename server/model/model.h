@@ -51,6 +51,8 @@ extern struct broker broker;
 void broker_config_defaults(struct broker_config *cfg);
 void broker_init(struct event_base *base, const struct broker_config *cfg);
 void broker_free(void);
+/* recover.c: how persistence reports to the model (persist_init, at broker_init). */
+extern const struct persist_hooks broker_persist_hooks;
 /* Put the users, vhosts and permissions of db in force (taking its reference); create its vhosts. */
 void broker_set_auth(struct auth_db *db);
 void broker_mem_add(int64_t delta);
@@ -66,7 +68,6 @@ void broker_kick(struct queue *q);
 
 /* time: milliseconds on the loop's cached clock. */
 uint64_t now_ms(void);
-
 
 /* message.c */
 struct message *message_new(struct amqp_bytes exchange, struct amqp_bytes routing_key,
@@ -133,12 +134,15 @@ static inline void msg_view_done(struct msg_view *v)
 		amqp_arena_reset(&v->pool);
 	v->headers_state = 0;
 }
+
+/* vhost.c */
 struct vhost *vhost_find(struct amqp_bytes name);
 struct vhost *vhost_create(const char *name);
 void vhost_free(struct vhost *v);
 struct exchange *vhost_exchange(struct vhost *v, struct amqp_bytes name);
 struct queue *vhost_queue(struct vhost *v, struct amqp_bytes name);
-const char *exchange_type_name(enum exchange_type t);
+
+/* exchange.c: declare, delete, bind and route. */
 int exchange_type_parse(struct amqp_bytes s, enum exchange_type *t);
 struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exchange_type type,
     bool durable, bool auto_delete, bool internal, struct amqp_bytes args);
@@ -157,6 +161,8 @@ void route_result_init(struct route_result *r);
 /* Route v's message; its headers are decoded only if CC, BCC or a headers exchange need them. */
 void exchange_route(struct exchange *x, struct msg_view *v, struct route_result *out);
 void route_result_free(struct route_result *r);
+
+/* exchange_topic.c: a trie over dot-separated words with `*` and `#`. */
 struct topic_trie *topic_trie_new(void);
 void topic_trie_free(struct topic_trie *t);
 struct topic_binding *topic_trie_add(struct topic_trie *t, struct amqp_bytes pattern, void *dest);
@@ -167,6 +173,8 @@ void topic_trie_match(
 
 /* exchange_headers.c */
 bool headers_match(const struct amqp_table *binding_args, const struct amqp_table *headers);
+
+/* queue.c */
 /* Are entries of this level in the store, to be read back before the tail? */
 static inline bool qpage_active(const struct qpage *pg)
 {
@@ -174,11 +182,6 @@ static inline bool qpage_active(const struct qpage *pg)
 }
 struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, bool exclusive,
     bool auto_delete, struct conn *owner, struct amqp_bytes args, const struct queue_args *qa);
-static inline struct queue *queue_ref(struct queue *q)
-{
-	q->refs++;
-	return q;
-}
 void queue_unref(struct queue *q);
 /* Delete q: cancel its consumers, drop its messages and bindings; returns the messages dropped. */
 uint64_t queue_delete(struct queue *q);
@@ -213,9 +216,16 @@ void queue_dispatch(struct queue *q);
 void queue_dispatch_pending(void);
 void queue_consumer_gone(struct queue *q);
 void queue_touch(struct queue *q); /* restart the x-expires timer */
+
+/* queue_args.c: x-arguments, checked as RabbitMQ checks them. */
 int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *queue,
     const char *vhost, char *err, size_t errlen);
 void queue_args_free(struct queue_args *qa);
+/* RabbitMQ's name for a field type ("signedint"), and its description of an argument. */
+const char *field_type_word(uint8_t t);
+void arg_describe(const struct amqp_field_value *v, char *buf, size_t len);
+void arg_value(const struct amqp_field_value *v, char *buf, size_t len);
+bool arg_int_value(const struct amqp_field_value *v, int64_t *out);
 
 /* queue_ring.c: a ring of entries (one per priority level), in seq order. */
 /* The ith entry from the head; i < r->len (or == r->len with room, to append). */
@@ -229,15 +239,8 @@ void queue_ring_push(struct qring *r, const struct qentry *e);
 void queue_ring_pop(struct qring *r, struct qentry *out);
 /* Put e back at its place by seq (a requeue). */
 void queue_ring_insert(struct qring *r, const struct qentry *e);
-/* The priority level (ring) that holds m in q. */
-unsigned queue_ring_index(const struct queue *q, const struct message *m);
 /* The ring of the next message to deliver, or NULL (none, or a level being read back first). */
 struct qring *queue_head_ring(struct queue *q);
-/* RabbitMQ's name for a field type ("signedint"), and its description of an argument. */
-const char *field_type_word(uint8_t t);
-void arg_describe(const struct amqp_field_value *v, char *buf, size_t len);
-void arg_value(const struct amqp_field_value *v, char *buf, size_t len);
-bool arg_int_value(const struct amqp_field_value *v, int64_t *out);
 
 /* deadletter.c */
 /* A copy of m for the dead-letter exchange, with x-death recorded; NULL to drop it. */

@@ -61,11 +61,6 @@ void queue_ring_insert(struct qring *r, const struct qentry *e)
 	r->len++;
 }
 
-unsigned queue_ring_index(const struct queue *q, const struct message *m)
-{
-	return m->priority < q->nrings ? m->priority : q->nrings - 1;
-}
-
 /* The ring holding the next message to deliver: the highest priority that has one. */
 struct qring *queue_head_ring(struct queue *q)
 {

@@ -60,6 +60,17 @@ struct vhost {
 
 /* exchange.c: declare, delete, bind and route. */
 enum exchange_type { EX_DIRECT, EX_FANOUT, EX_TOPIC, EX_HEADERS };
+/* Its name in exchange.declare (and in the store's dump). */
+static inline const char *exchange_type_name(enum exchange_type t)
+{
+	switch (t) {
+	case EX_DIRECT: return "direct";
+	case EX_FANOUT: return "fanout";
+	case EX_TOPIC: return "topic";
+	case EX_HEADERS: return "headers";
+	}
+	return "unknown";
+}
 struct binding {
 	LIST_ENTRY(binding) src_entry; /* in the source exchange's list */
 	LIST_ENTRY(binding) dst_entry; /* in the destination's list of bindings to it */
@@ -209,5 +220,18 @@ struct consumer {
 	uint8_t *args;
 	size_t args_len;
 };
+
+/* Hold q (queue_unref, the model's, lets go and may free it). */
+static inline struct queue *queue_ref(struct queue *q)
+{
+	q->refs++;
+	return q;
+}
+
+/* The priority level (ring) that holds m in q. */
+static inline unsigned queue_ring_index(const struct queue *q, const struct message *m)
+{
+	return m->priority < q->nrings ? m->priority : q->nrings - 1;
+}
 
 #endif /* WARREN_SERVER_MODEL_TYPES_H */

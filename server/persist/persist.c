@@ -73,7 +73,7 @@ static void batch_done(void *arg, int status)
 		log_error("store: %s: publishers get basic.nack and are blocked until the broker "
 		          "restarts",
 		    store_last_error(ps.st));
-		broker_set_alarm(ALARM_STORE, true);
+		ps.hooks.alarm(ALARM_STORE, true);
 	}
 	/* Each waiter is its owner's, which may free it. */
 	for (i = 0; i < ctx->n; i++)
@@ -95,7 +95,7 @@ static void write_delivered_marks(void)
 			amqp_store_u64(val, q->delivered_hi);
 			store_batch_put(batch(), STORE_META, key, sizeof(key), val, sizeof(val));
 		}
-		queue_unref(q);
+		ps.hooks.release(q);
 	}
 	ps.ndirty = 0;
 }
@@ -138,17 +138,18 @@ static void disk_cb(evutil_socket_t fd, short what, void *arg)
 	if (statvfs(ps.dir, &sv) != 0)
 		return;
 	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-	low = avail < broker.cfg.disk_free_limit;
-	if (low != ((broker.alarms & ALARM_DISK) != 0)) {
+	low = avail < ps.disk_free_limit;
+	if (low != ps.disk_low) {
+		ps.disk_low = low;
 		if (low)
 			log_warn(
 			    "disk alarm: %llu bytes free in %s (limit %llu): blocking publishers",
 			    (unsigned long long)avail, ps.dir,
-			    (unsigned long long)broker.cfg.disk_free_limit);
+			    (unsigned long long)ps.disk_free_limit);
 		else
 			log_info("disk alarm cleared: %llu bytes free in %s",
 			    (unsigned long long)avail, ps.dir);
-		broker_set_alarm(ALARM_DISK, low);
+		ps.hooks.alarm(ALARM_DISK, low);
 	}
 }
 
@@ -363,18 +364,26 @@ bool dead_ranges_hold(const struct dead_ranges *d, uint64_t qid, unsigned ri, ui
 	return false;
 }
 
+void persist_init(
+    const struct persist_hooks *hooks, struct event_base *base, uint64_t disk_free_limit)
+{
+	ps.hooks = *hooks;
+	ps.base = base;
+	ps.disk_free_limit = disk_free_limit;
+}
+
 int persist_open(const char *dir, char *err, size_t errlen)
 {
 	if ((ps.st = store_open(dir, err, errlen)) == NULL)
 		return -1;
 	if (store_notice(ps.st)[0] != '\0')
 		log_warn("store: %s", store_notice(ps.st));
-	ps.flush_ev = event_new(broker.base, -1, 0, flush_cb, NULL);
+	ps.flush_ev = event_new(ps.base, -1, 0, flush_cb, NULL);
 	ps.completion_ev = event_new(
-	    broker.base, store_completion_fd(ps.st), EV_READ | EV_PERSIST, completion_cb, NULL);
+	    ps.base, store_completion_fd(ps.st), EV_READ | EV_PERSIST, completion_cb, NULL);
 	event_add(ps.completion_ev, NULL);
 	ps.dir = xstrdup(dir);
-	ps.disk_ev = event_new(broker.base, -1, EV_PERSIST, disk_cb, NULL);
+	ps.disk_ev = event_new(ps.base, -1, EV_PERSIST, disk_cb, NULL);
 	event_add(ps.disk_ev, &(struct timeval){ 2, 0 });
 	disk_cb(-1, 0, NULL);
 	if (persist_recover(dir, err, errlen) != 0) {
@@ -408,4 +417,5 @@ void persist_close(void)
 	memset(&ps.seg, 0, sizeof(ps.seg));
 	ps.seg_n = 0;
 	ps.ndirty = ps.capdirty = 0;
+	ps.disk_low = false;
 }

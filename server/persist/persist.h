@@ -11,6 +11,59 @@
  * files of server/ that talk to store/). All calls are no-ops without a store.
  */
 struct persist_waiter;
+
+/* Definitions and messages as the store's records hold them (slices into the record). */
+struct rec_exchange {
+	struct amqp_bytes vhost, name, args;
+	uint8_t type; /* enum exchange_type */
+	bool auto_delete, internal;
+};
+struct rec_queue {
+	struct amqp_bytes vhost, name, args;
+	uint64_t qid;
+	bool auto_delete;
+};
+struct rec_binding {
+	struct amqp_bytes vhost, source, dest, key, args;
+	uint8_t dest_kind; /* 'q' (a queue) or 'x' (an exchange) */
+};
+struct rec_message {
+	struct amqp_bytes exchange, routing_key, props, body;
+};
+
+/*
+ * How the persistence layer reports up: the model registers these at start (broker_init, with
+ * the loop and the disk limit), and persistence calls them, never a model function by name. It
+ * sees the model's objects (model/types.h) because it stores them. All run on the loop's thread.
+ */
+struct persist_hooks {
+	/* The store failed (ALARM_STORE, for good) or the data directory's disk crossed its limit. */
+	void (*alarm)(enum alarm a, bool on);
+	/* A queue persistence held (for a delivered mark, or a read) is let go: drop the reference. */
+	void (*release)(struct queue *q);
+	/* A message rebuilt from its record (its properties decode), for a read of paged entries. */
+	struct message *(*message)(const struct rec_message *r);
+	/*
+	 * A read of paged entries (persist_page_in) came back: see queue_paged_in. The hook owns
+	 * the references of v's messages, not v; q is still held (release follows).
+	 */
+	void (*paged_in)(struct queue *q, unsigned ri, uint64_t gen, struct paged_entry *v,
+	    size_t n, uint64_t through);
+	/*
+	 * Start-up (persist_open), in this order: every exchange, then queue, then binding (true,
+	 * or for a queue the queue made, when the model took it: a vhost no longer configured takes
+	 * nothing); the greatest message id in the store (ids go on past it); then the entries of
+	 * each queue's ring ri, counted (seqs lo..hi, bytes in all), not read.
+	 */
+	bool (*load_exchange)(const struct rec_exchange *x);
+	struct queue *(*load_queue)(const struct rec_queue *q);
+	bool (*load_binding)(const struct rec_binding *b);
+	void (*load_entries)(
+	    struct queue *q, unsigned ri, uint64_t count, uint64_t bytes, uint64_t lo, uint64_t hi);
+	void (*load_message_id)(uint64_t last);
+};
+void persist_init(
+    const struct persist_hooks *hooks, struct event_base *base, uint64_t disk_free_limit);
 int persist_open(const char *dir, char *err, size_t errlen);
 void persist_close(void);
 void persist_exchange(const struct exchange *x, bool add);

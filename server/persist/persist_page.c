@@ -66,15 +66,12 @@ void persist_page_out_done(void)
 static struct message *message_from_record(const uint8_t *p, size_t len)
 {
 	struct rec_message r;
-	struct message *m;
 
 	if (record_message_decode(p, len, &r) != RECORD_OK ||
 	    amqp_properties_decode(
 	        r.props.ptr, r.props.len, &(struct amqp_basic_properties){ 0 }) != 0)
 		return NULL;
-	m = message_new(r.exchange, r.routing_key, r.props, r.body.len);
-	message_append_body(m, r.body.ptr, r.body.len);
-	return m;
+	return ps.hooks.message(&r);
 }
 
 /*
@@ -310,8 +307,8 @@ static void page_in_done(void *arg, int status)
 		through = pr->hi;
 	else
 		through = n > 0 ? v[n - 1].e.seq : 0;
-	queue_paged_in(pr->q, pr->ri, pr->gen, v, n, through);
-	queue_unref(pr->q);
+	ps.hooks.paged_in(pr->q, pr->ri, pr->gen, v, n, through);
+	ps.hooks.release(pr->q);
 	free(v);
 	free(pr->segs.p);
 	free(pr->seg_keys.p);

@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "server/persist/persist.h"
-#include "server/model/model.h"
 #include "store/store.h"
 
 struct buf {
@@ -25,6 +24,10 @@ struct buf {
 struct batch_ctx;
 
 struct persist_state {
+	struct persist_hooks hooks;
+	struct event_base *base;
+	uint64_t disk_free_limit;
+	bool disk_low; /* the disk alarm is raised */
 	struct store *st;
 	struct event *flush_ev, *completion_ev, *disk_ev;
 	char *dir;
@@ -173,20 +176,6 @@ enum record_err {
 };
 const char *record_strerror(int err);
 
-struct rec_exchange {
-	struct amqp_bytes vhost, name, args;
-	uint8_t type; /* enum exchange_type */
-	bool auto_delete, internal;
-};
-struct rec_queue {
-	struct amqp_bytes vhost, name, args;
-	uint64_t qid;
-	bool auto_delete;
-};
-struct rec_binding {
-	struct amqp_bytes vhost, source, dest, key, args;
-	uint8_t dest_kind; /* 'q' (a queue) or 'x' (an exchange) */
-};
 /* The kind of a defs record ('x', 'q', 'b', or another byte), or RECORD_E_SHORT. */
 int record_def_kind(const void *key, size_t klen);
 /* The key into k, and the value into v unless v is NULL (a delete needs only the key). */
@@ -203,9 +192,6 @@ int record_binding_decode(
 
 #define ID_KEY_LEN 8 /* msgs and refs: a message id */
 #define REFS_VAL_LEN 4
-struct rec_message {
-	struct amqp_bytes exchange, routing_key, props, body;
-};
 /* A message as the msgs table holds it (appended to v), and its length. */
 void record_message_encode(struct buf *v, const struct message *m);
 size_t record_message_len(const struct message *m);

@@ -26,14 +26,6 @@ struct recovery {
 	bool corrupt;
 };
 
-static struct vhost *recover_vhost(struct amqp_bytes name)
-{
-	struct vhost *v = vhost_find(name);
-
-	/* Definitions of a vhost that is no longer configured: keep them on disk, load nothing. */
-	return v;
-}
-
 /* A definition record of another kind is left to the scan that reads that kind. */
 static bool recover_def(struct recovery *rc, int err)
 {
@@ -48,16 +40,12 @@ static int recover_exchange(const void *key, size_t klen, const void *val, size_
 {
 	struct recovery *rc = arg;
 	struct rec_exchange x;
-	struct vhost *vhost;
 
 	if (record_def_kind(key, klen) != 'x' ||
 	    !recover_def(rc, record_exchange_decode(key, klen, val, vlen, &x)))
 		return 0;
-	if ((vhost = recover_vhost(x.vhost)) == NULL || vhost_exchange(vhost, x.name) != NULL)
-		return 0;
-	exchange_new(
-	    vhost, x.name, (enum exchange_type)x.type, true, x.auto_delete, x.internal, x.args);
-	rc->nexchanges++;
+	if (ps.hooks.load_exchange(&x))
+		rc->nexchanges++;
 	return 0;
 }
 
@@ -65,23 +53,13 @@ static int recover_queue(const void *key, size_t klen, const void *val, size_t v
 {
 	struct recovery *rc = arg;
 	struct rec_queue rq;
-	struct queue_args qa;
-	struct vhost *vhost;
 	struct queue *q;
-	char err[512], *qname;
 
 	if (record_def_kind(key, klen) != 'q' ||
 	    !recover_def(rc, record_queue_decode(key, klen, val, vlen, &rq)))
 		return 0;
-	if ((vhost = recover_vhost(rq.vhost)) == NULL || vhost_queue(vhost, rq.name) != NULL)
+	if ((q = ps.hooks.load_queue(&rq)) == NULL)
 		return 0;
-	qname = xbytesdup(rq.name);
-	if (queue_args_parse(rq.args, &qa, qname, vhost->name, err, sizeof(err)) != 0) {
-		log_warn("store: queue '%s': %s; recovered without its arguments", qname, err);
-		memset(&qa, 0, sizeof(qa));
-	}
-	free(qname);
-	q = queue_new(vhost, rq.name, true, false, rq.auto_delete, NULL, rq.args, &qa);
 	q->qid = rq.qid;
 	if (rq.qid > ps.next_qid)
 		ps.next_qid = rq.qid;
@@ -94,23 +72,12 @@ static int recover_binding(const void *key, size_t klen, const void *val, size_t
 {
 	struct recovery *rc = arg;
 	struct rec_binding b;
-	struct vhost *vhost;
-	struct exchange *x, *dx = NULL;
-	struct queue *dq = NULL;
 
 	if (record_def_kind(key, klen) != 'b' ||
 	    !recover_def(rc, record_binding_decode(key, klen, val, vlen, &b)))
 		return 0;
-	if ((vhost = recover_vhost(b.vhost)) == NULL ||
-	    (x = vhost_exchange(vhost, b.source)) == NULL)
+	if (!ps.hooks.load_binding(&b))
 		return 0;
-	if (b.dest_kind == 'q')
-		dq = vhost_queue(vhost, b.dest);
-	else
-		dx = vhost_exchange(vhost, b.dest);
-	if (dq == NULL && dx == NULL)
-		return 0;
-	exchange_bind(x, dq, dx, b.key, b.args);
 	rc->nbindings++;
 	return 0;
 }
@@ -136,7 +103,7 @@ static int recover_meta(const void *key, size_t klen, const void *val, size_t vl
 static void recover_run_end(struct recovery *rc)
 {
 	if (rc->run_q != NULL && rc->run_count > 0)
-		queue_recover_paged(
+		ps.hooks.load_entries(
 		    rc->run_q, rc->run_ri, rc->run_count, rc->run_bytes, rc->run_lo, rc->run_hi);
 	rc->run_q = NULL;
 	rc->run_count = rc->run_bytes = 0;
@@ -245,9 +212,8 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 		r = -1;
 		goto out;
 	}
-	if (r == 0 && record_id_decode(last, lastlen, &last_id) == RECORD_OK &&
-	    last_id > broker.next_message_id)
-		broker.next_message_id = last_id;
+	if (r == 0 && record_id_decode(last, lastlen, &last_id) == RECORD_OK)
+		ps.hooks.load_message_id(last_id);
 	r = 0;
 	ps.recovering = false; /* reads of the first entries may be submitted from here on */
 	if ((r = store_scan(ps.st, STORE_ENTRIES, recover_entry, &rc)) != 0) {
