@@ -570,7 +570,7 @@ int http_start(struct event_base *base, const struct mgmt_config *mc, int ready_
 	evhttp_set_max_body_size(H.http, (ev_ssize_t)mc->max_body);
 	evhttp_set_timeout(H.http, (int)mc->timeout);
 	evhttp_set_allowed_methods(H.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-	        EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	        EVHTTP_REQ_POST | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(H.http, gencb, NULL);
 	if ((H.sock = evhttp_bind_socket_with_handle(H.http, host, port)) == NULL) {
 		log_error("management_listen %s: cannot listen: %m", mc->listen);

@@ -365,7 +365,7 @@ void mgmt_queue_get(struct mreq *r)
 		broker.totals.n[MS_GET_EMPTY]++;
 	for (i = 0; i < n; i++) {
 		struct qentry *e = &got[i];
-		if (ack) {
+		if (ack && !requeue) {
 			q->stats.n[MS_ACK]++;
 			broker.totals.n[MS_ACK]++;
 		}
