@@ -28,13 +28,14 @@ struct resp {
 
 static int http_connect(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)broker.http_port) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)broker.http_port) };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	ck_assert_int_ge(fd, 0);
 	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s",
-	    strerror(errno));
+	ck_assert_msg(
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
 	return fd;
 }
 
@@ -106,12 +107,14 @@ static void http_raw(const void *req, size_t len, struct resp *r)
 
 static const char *b64(const char *s)
 {
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	static char out[512];
 	size_t n = strlen(s), i, o = 0;
 
 	for (i = 0; i < n; i += 3) {
-		unsigned v = (unsigned char)s[i] << 16 | (i + 1 < n ? (unsigned char)s[i + 1] << 8 : 0) |
+		unsigned v = (unsigned char)s[i] << 16 |
+		    (i + 1 < n ? (unsigned char)s[i + 1] << 8 : 0) |
 		    (i + 2 < n ? (unsigned char)s[i + 2] : 0);
 		out[o++] = tab[v >> 18 & 63];
 		out[o++] = tab[v >> 12 & 63];
@@ -146,8 +149,8 @@ static int req(const char *method, const char *path, const char *body, struct re
 }
 
 /* The request must answer status (and a body containing want, if not NULL). */
-static void expect(const char *method, const char *path, const char *body, int status,
-    const char *want)
+static void expect(
+    const char *method, const char *path, const char *body, int status, const char *want)
 {
 	struct resp r;
 
@@ -193,11 +196,13 @@ START_TEST(credentials_are_required)
 	free(r.body);
 	ck_assert_int_eq(req_as("nobody", "guest", "GET", "/api/overview", NULL, &r), 401);
 	free(r.body);
-	http_raw("GET /api/whoami HTTP/1.1\r\nAuthorization: Basic !!!!\r\nConnection: close\r\n\r\n",
+	http_raw(
+	    "GET /api/whoami HTTP/1.1\r\nAuthorization: Basic !!!!\r\nConnection: close\r\n\r\n",
 	    76, &r);
 	ck_assert_int_eq(r.status, 401);
 	free(r.body);
-	expect("GET", "/api/whoami", NULL, 200, "{\"name\":\"guest\",\"tags\":[\"administrator\"]}");
+	expect(
+	    "GET", "/api/whoami", NULL, 200, "{\"name\":\"guest\",\"tags\":[\"administrator\"]}");
 }
 END_TEST
 
@@ -208,15 +213,15 @@ START_TEST(queue_declared_through_the_api_is_an_amqp_queue)
 	const char *q = uniq("api-q");
 	conn_t c;
 
-	expect("PUT", fmt("/api/queues/%%2F/%s", q), "{\"durable\":\"true\",\"arguments\":{\"x-max-length\":2}}",
-	    201, NULL);
-	expect("PUT", fmt("/api/queues/%%2F/%s", q), "{\"durable\":true,\"arguments\":{\"x-max-length\":2}}", 204,
-	    NULL);
+	expect("PUT", fmt("/api/queues/%%2F/%s", q),
+	    "{\"durable\":\"true\",\"arguments\":{\"x-max-length\":2}}", 201, NULL);
+	expect("PUT", fmt("/api/queues/%%2F/%s", q),
+	    "{\"durable\":true,\"arguments\":{\"x-max-length\":2}}", 204, NULL);
 	expect("PUT", fmt("/api/queues/%%2F/%s", q), "{\"durable\":false}", 400,
 	    "inequivalent arg 'durable'");
 	expect("PUT", "/api/queues/%2F/amq.nope", "{}", 401, "reserved prefix");
-	expect("PUT", fmt("/api/queues/%%2F/%s-bad", q), "{\"arguments\":{\"x-max-length\":\"x\"}}", 400,
-	    "x-max-length");
+	expect("PUT", fmt("/api/queues/%%2F/%s-bad", q), "{\"arguments\":{\"x-max-length\":\"x\"}}",
+	    400, "x-max-length");
 	c = client_connect_ch1();
 	ck_assert_uint_eq(queue_count(c, 1, q), 0);
 	publish_confirmed(c, 1, "", q, NULL, "one");
@@ -246,12 +251,13 @@ START_TEST(exchange_binding_and_publish_through_the_api)
 	struct resp r;
 	conn_t c;
 
-	expect("PUT", fmt("/api/exchanges/%%2F/%s", x), "{\"type\":\"topic\",\"durable\":true}", 201,
-	    NULL);
-	expect("PUT", fmt("/api/exchanges/%%2F/%s", x), "{\"type\":\"direct\",\"durable\":true}", 400,
-	    "inequivalent arg 'type'");
+	expect("PUT", fmt("/api/exchanges/%%2F/%s", x), "{\"type\":\"topic\",\"durable\":true}",
+	    201, NULL);
+	expect("PUT", fmt("/api/exchanges/%%2F/%s", x), "{\"type\":\"direct\",\"durable\":true}",
+	    400, "inequivalent arg 'type'");
 	expect("PUT", "/api/exchanges/%2F/y", "{\"type\":\"bogus\"}", 400, "unknown exchange type");
-	expect("PUT", "/api/exchanges/%2F/amq.foo", "{\"type\":\"direct\"}", 401, "reserved prefix");
+	expect(
+	    "PUT", "/api/exchanges/%2F/amq.foo", "{\"type\":\"direct\"}", 401, "reserved prefix");
 	expect("DELETE", "/api/exchanges/%2F/amq.direct", NULL, 401, "not allowed");
 	expect("PUT", fmt("/api/queues/%%2F/%s", q), "{}", 201, NULL);
 	ck_assert_int_eq(req("POST", fmt("/api/bindings/%%2F/e/%s/q/%s", x, q),
@@ -278,7 +284,8 @@ START_TEST(exchange_binding_and_publish_through_the_api)
 	        q),
 	    200, "{\"routed\":true}");
 	expect("POST", "/api/exchanges/%2F/nope/publish",
-	    "{\"routing_key\":\"b\",\"payload\":\"x\",\"payload_encoding\":\"string\",\"properties\":{}}",
+	    "{\"routing_key\":\"b\",\"payload\":\"x\",\"payload_encoding\":\"string\","
+	    "\"properties\":{}}",
 	    400, "404 NOT_FOUND");
 	ck_assert_uint_eq(queue_count(c, 1, q), 3);
 	expect_get(c, 1, q, "amqp");
@@ -361,7 +368,8 @@ START_TEST(connections_channels_consumers_and_close)
 		const char *p;
 		o += sprintf(o, "/api/connections/");
 		for (p = name; *p != '\0'; p++)
-			o += (*p == ' ' || *p == '>') ? sprintf(o, "%%%02X", *p) : sprintf(o, "%c", *p);
+			o += (*p == ' ' || *p == '>') ? sprintf(o, "%%%02X", *p)
+			                              : sprintf(o, "%c", *p);
 		expect("GET", path, NULL, 200, "\"protocol\":\"AMQP 0-9-1\"");
 		expect("DELETE", path, NULL, 204, NULL);
 	}
@@ -455,8 +463,7 @@ END_TEST
 static void start_users(void)
 {
 	char err[256], conf[4096], hash[300];
-	FILE *p = popen(
-	    "printf '%s\\n' secret | '" WARRENCTL_PATH "' hash-password", "r");
+	FILE *p = popen("printf '%s\\n' secret | '" WARRENCTL_PATH "' hash-password", "r");
 
 	if (p == NULL || fgets(hash, sizeof(hash), p) == NULL || pclose(p) != 0) {
 		fprintf(stderr, "15-management: warrenctl hash-password failed\n");
@@ -514,8 +521,8 @@ START_TEST(durable_declares_survive_a_restart)
 {
 	own_broker_start(NULL);
 	expect("PUT", "/api/queues/%2F/keep", "{\"durable\":true}", 201, NULL);
-	expect("PUT", "/api/exchanges/%2F/keepx", "{\"type\":\"fanout\",\"durable\":true}", 201,
-	    NULL);
+	expect(
+	    "PUT", "/api/exchanges/%2F/keepx", "{\"type\":\"fanout\",\"durable\":true}", 201, NULL);
 	expect("POST", "/api/bindings/%2F/e/keepx/q/keep", "{}", 201, NULL);
 	expect("POST", "/api/exchanges/%2F/keepx/publish",
 	    "{\"routing_key\":\"\",\"payload\":\"kept\",\"payload_encoding\":\"string\","

@@ -196,8 +196,8 @@ static void stored_cb(struct persist_waiter *w, int status)
 	r->stored_json = NULL;
 	if (status != 0) {
 		json_decref(body);
-		mgmt_error(r, 500, "internal_server_error", "the store failed: %s",
-		    persist_last_error());
+		mgmt_error(
+		    r, 500, "internal_server_error", "the store failed: %s", persist_last_error());
 	} else if (body != NULL) {
 		mgmt_reply_json(r, r->stored_code, body);
 	} else {
@@ -286,15 +286,17 @@ bool mgmt_vhost_access(struct mreq *r, const char *vhost)
 	return false;
 }
 
-bool mgmt_permitted(struct mreq *r, const char *vhost, enum auth_perm perm,
-    enum auth_resource kind, struct amqp_bytes name)
+bool mgmt_permitted(struct mreq *r, const char *vhost, enum auth_perm perm, enum auth_resource kind,
+    struct amqp_bytes name)
 {
 	if (auth_permitted(broker.auth, amqp_cstr(r->user), amqp_cstr(vhost), perm, kind, name))
 		return true;
 	log_info("management: user '%s' denied %s on %s '%.*s' in vhost '%s'", r->user,
-	    perm == AUTH_CONFIGURE ? "configure" : perm == AUTH_WRITE ? "write" : "read",
-	    kind == AUTH_RES_QUEUE ? "queue" : "exchange", (int)name.len,
-	    (const char *)name.ptr, vhost);
+	    perm == AUTH_CONFIGURE   ? "configure"
+	        : perm == AUTH_WRITE ? "write"
+	                             : "read",
+	    kind == AUTH_RES_QUEUE ? "queue" : "exchange", (int)name.len, (const char *)name.ptr,
+	    vhost);
 	mgmt_error(r, 401, "not_authorised", "Access refused.");
 	return false;
 }
@@ -424,8 +426,8 @@ static void login_cb(struct access_wait *w, int result, const char *why)
 
 	r->login.done = NULL;
 	if (result != AUTH_OK) {
-		log_info("management: login of user '%s' refused%s%s", r->user, *why ? ": " : "",
-		    why);
+		log_info(
+		    "management: login of user '%s' refused%s%s", r->user, *why ? ": " : "", why);
 		mgmt_error(r, 401, "not_authorized", "Login failed");
 		return;
 	}
@@ -435,7 +437,8 @@ static void login_cb(struct access_wait *w, int result, const char *why)
 /* Authorization: Basic base64(user:password). */
 static void mreq_login(struct mreq *r)
 {
-	const char *h = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+	const char *h =
+	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
 	unsigned char dec[1024];
 	struct auth_credentials cr;
 	const char *b64, *colon;
@@ -569,8 +572,9 @@ int http_start(struct event_base *base, const struct mgmt_config *mc, int ready_
 	evhttp_set_max_headers_size(H.http, (ev_ssize_t)mc->max_headers);
 	evhttp_set_max_body_size(H.http, (ev_ssize_t)mc->max_body);
 	evhttp_set_timeout(H.http, (int)mc->timeout);
-	evhttp_set_allowed_methods(H.http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-	        EVHTTP_REQ_POST | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	evhttp_set_allowed_methods(H.http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
+	        EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(H.http, gencb, NULL);
 	if ((H.sock = evhttp_bind_socket_with_handle(H.http, host, port)) == NULL) {
 		log_error("management_listen %s: cannot listen: %m", mc->listen);

@@ -90,8 +90,8 @@ bool mgmt_sees_vhost(const struct mreq *r, const char *vhost);
 /* The user may use vhost v at all (a permissions line): else 401 answered, false. */
 bool mgmt_vhost_access(struct mreq *r, const char *vhost);
 /* The user's AMQP permission: else 401 "access to ... refused" answered, false. */
-bool mgmt_permitted(struct mreq *r, const char *vhost, enum auth_perm perm,
-    enum auth_resource kind, struct amqp_bytes name);
+bool mgmt_permitted(struct mreq *r, const char *vhost, enum auth_perm perm, enum auth_resource kind,
+    struct amqp_bytes name);
 /* The named vhost, or NULL with 404 answered. */
 struct vhost *mgmt_vhost(struct mreq *r, const char *name);
 
@@ -106,7 +106,8 @@ const char *mgmt_json_str(const json_t *o, const char *key, const char *dflt);
 int mgmt_json_to_table(const json_t *o, struct evbuffer *out, char *err, size_t errlen);
 /* Encoded table entries as a JSON object (never NULL; {} when they do not decode). */
 json_t *mgmt_table_to_json(struct amqp_bytes raw);
-json_t *mgmt_bytes(const void *p, size_t len); /* a JSON string from bytes (invalid UTF-8 escaped) */
+json_t *mgmt_bytes(
+    const void *p, size_t len); /* a JSON string from bytes (invalid UTF-8 escaped) */
 /* Write j, compact, at the end of out. */
 void mgmt_dump(const json_t *j, struct evbuffer *out);
 /* {"rate": r} */
@@ -117,8 +118,8 @@ void mgmt_add_counter(json_t *o, const char *key, uint64_t v, const struct rate_
 double mgmt_rate_of(const struct rate_ring *ring);
 /* message_stats: the counters whose bits (1 << enum msg_stat) are in mask, and deliver_get. */
 json_t *mgmt_msg_stats(const struct msg_stats *st, unsigned mask);
-#define QUEUE_STATS                                                                          \
-	(1u << MS_PUBLISH | 1u << MS_DELIVER | 1u << MS_DELIVER_NO_ACK | 1u << MS_GET |      \
+#define QUEUE_STATS                                                                     \
+	(1u << MS_PUBLISH | 1u << MS_DELIVER | 1u << MS_DELIVER_NO_ACK | 1u << MS_GET | \
 	    1u << MS_GET_NO_ACK | 1u << MS_ACK | 1u << MS_REDELIVER)
 /* Milliseconds since the epoch (wall clock), for *_at fields. */
 uint64_t mgmt_wall_ms(void);

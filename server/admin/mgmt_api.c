@@ -83,8 +83,9 @@ static json_t *exchange_types(void)
 	size_t i;
 
 	for (i = 0; i < 4; i++)
-		json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "name", types[i][0],
-		                             "description", types[i][1], "enabled", 1));
+		json_array_append_new(a,
+		    json_pack("{s:s, s:s, s:b}", "name", types[i][0], "description", types[i][1],
+		        "enabled", 1));
 	return a;
 }
 
@@ -212,10 +213,9 @@ static json_t *node_json(void)
 	    (json_int_t)broker.mem_used, "mem_limit", (json_int_t)broker.cfg.mem_high, "mem_alarm",
 	    (broker.alarms & ALARM_MEMORY) != 0, "disk_free_limit",
 	    (json_int_t)broker.cfg.disk_free_limit, "disk_free_alarm",
-	    (broker.alarms & ALARM_DISK) != 0, "fd_total", (json_int_t)rl.rlim_cur,
-	    "sockets_used", (json_int_t)nconn, "uptime",
-	    (json_int_t)(mgmt_wall_ms() - broker.started_ms), "processors",
-	    (int)sysconf(_SC_NPROCESSORS_ONLN), "os_pid", pid, "rates_mode", "basic");
+	    (broker.alarms & ALARM_DISK) != 0, "fd_total", (json_int_t)rl.rlim_cur, "sockets_used",
+	    (json_int_t)nconn, "uptime", (json_int_t)(mgmt_wall_ms() - broker.started_ms),
+	    "processors", (int)sysconf(_SC_NPROCESSORS_ONLN), "os_pid", pid, "rates_mode", "basic");
 	json_object_set_new(o, "exchange_types", exchange_types());
 	json_object_set_new(o, "auth_mechanisms",
 	    json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name", "PLAIN", "description",
@@ -376,9 +376,9 @@ static json_t *conn_json(const struct conn *c)
 static const struct mgmt_list_ops consumer_ops = { .render = mgmt_snapshot_render,
 	.free_row = mgmt_snapshot_free,
 	.default_sort = { "queue.vhost", "queue.name", "consumer_tag" } };
-static const struct mgmt_list_ops by_name_ops = { .render = mgmt_snapshot_render,
-	.free_row = mgmt_snapshot_free,
-	.default_sort = { "name" } };
+static const struct mgmt_list_ops by_name_ops = {
+	.render = mgmt_snapshot_render, .free_row = mgmt_snapshot_free, .default_sort = { "name" }
+};
 
 static void conn_list(struct mreq *r, const char *vhost)
 {
@@ -438,8 +438,8 @@ void mgmt_connection(struct mreq *r)
 	}
 	why = evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-Reason");
 	log_info("management: user '%s' closes connection %s", r->user, r->arg[0]);
-	conn_error(c, AMQP_CONNECTION_FORCED, 0, "%s",
-	    why != NULL ? why : "Closed via management plugin");
+	conn_error(
+	    c, AMQP_CONNECTION_FORCED, 0, "%s", why != NULL ? why : "Closed via management plugin");
 	mgmt_reply_empty(r, 204);
 }
 
@@ -466,14 +466,13 @@ static json_t *channel_json(const struct channel *ch, const struct conn_names *n
 	o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:b, s:i, s:I, s:I, s:I, s:i, s:i, "
 	              "s:i, s:{s:s, s:s, s:i}}",
 	    "name", name, "node", mgmt_node_name(), "number", (int)ch->id, "user", ch->conn->user,
-	    "vhost", ch->conn->vhost->name, "state",
-	    ch->state == CH_OPEN ? "running" : "closing", "confirm", ch->confirm, "transactional",
-	    ch->tx, "consumer_count", (int)ncons, "messages_unacknowledged",
-	    (json_int_t)ch->ua_len, "messages_unconfirmed", (json_int_t)ch->cs_len,
-	    "messages_uncommitted", (json_int_t)ch->txp_len, "acks_uncommitted", 0,
-	    "prefetch_count", (int)ch->prefetch_default, "global_prefetch_count",
-	    (int)ch->prefetch_global, "connection_details", "name", n->name, "peer_host",
-	    n->peer_host, "peer_port", n->peer_port);
+	    "vhost", ch->conn->vhost->name, "state", ch->state == CH_OPEN ? "running" : "closing",
+	    "confirm", ch->confirm, "transactional", ch->tx, "consumer_count", (int)ncons,
+	    "messages_unacknowledged", (json_int_t)ch->ua_len, "messages_unconfirmed",
+	    (json_int_t)ch->cs_len, "messages_uncommitted", (json_int_t)ch->txp_len,
+	    "acks_uncommitted", 0, "prefetch_count", (int)ch->prefetch_default,
+	    "global_prefetch_count", (int)ch->prefetch_global, "connection_details", "name",
+	    n->name, "peer_host", n->peer_host, "peer_port", n->peer_port);
 	json_object_set_new(o, "message_stats", mgmt_msg_stats(&ch->stats, ALL_STATS));
 	return o;
 }
@@ -557,18 +556,19 @@ void mgmt_consumers(struct mreq *r)
 		return;
 	}
 	for (c = conn_first(); c != NULL; c = LIST_NEXT(c, entry)) {
-		if (c->state == CONN_DEAD || c->vhost == NULL || !mgmt_sees_vhost(r, c->vhost->name) ||
+		if (c->state == CONN_DEAD || c->vhost == NULL ||
+		    !mgmt_sees_vhost(r, c->vhost->name) ||
 		    (vhost != NULL && strcmp(c->vhost->name, vhost) != 0))
 			continue;
 		conn_names(c, &n);
 		LIST_FOREACH(ch, &c->channels, entry)
 		LIST_FOREACH(cs, &ch->consumers, ch_entry)
 		{
-			j = json_pack("{s:s%, s:b, s:b, s:b, s:s, s:i, s:{s:s, s:s}}", "consumer_tag",
-			    cs->tag, cs->tag_len, "ack_required", !cs->no_ack, "exclusive",
-			    cs->exclusive, "active", 1, "activity_status", "up", "prefetch_count",
-			    (int)cs->prefetch, "queue", "name", cs->queue->name, "vhost",
-			    cs->queue->vhost->name);
+			j = json_pack("{s:s%, s:b, s:b, s:b, s:s, s:i, s:{s:s, s:s}}",
+			    "consumer_tag", cs->tag, cs->tag_len, "ack_required", !cs->no_ack,
+			    "exclusive", cs->exclusive, "active", 1, "activity_status", "up",
+			    "prefetch_count", (int)cs->prefetch, "queue", "name", cs->queue->name,
+			    "vhost", cs->queue->vhost->name);
 			json_object_set_new(j, "arguments",
 			    mgmt_table_to_json((struct amqp_bytes){ cs->args, cs->args_len }));
 			json_object_set_new(j, "channel_details", channel_details(ch, &n));

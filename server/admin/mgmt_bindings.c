@@ -56,8 +56,7 @@ static void properties_key(
 }
 
 static json_t *binding_json(const char *vhost, const char *src, size_t srclen, const char *dst,
-    size_t dstlen, bool to_queue, const char *key, size_t klen, const uint8_t *args,
-    size_t alen)
+    size_t dstlen, bool to_queue, const char *key, size_t klen, const uint8_t *args, size_t alen)
 {
 	char pk[1200];
 	json_t *o;
@@ -83,8 +82,8 @@ static json_t *json_of(const struct binding *b)
 
 static json_t *default_binding(const struct queue *q)
 {
-	return binding_json(q->vhost->name, "", 0, q->name, q->name_len, true, q->name,
-	    q->name_len, NULL, 0);
+	return binding_json(
+	    q->vhost->name, "", 0, q->name, q->name_len, true, q->name, q->name_len, NULL, 0);
 }
 
 static const struct mgmt_list_ops binding_ops = { .render = mgmt_snapshot_render,
@@ -93,10 +92,10 @@ static const struct mgmt_list_ops binding_ops = { .render = mgmt_snapshot_render
 
 /* Which bindings a list wants. */
 struct bfilter {
-	const char *vhost;    /* NULL: every vhost the user sees */
-	const char *src;      /* NULL: any source */
-	const char *dst;      /* NULL: any destination */
-	int dst_queue;        /* 1 queues, 0 exchanges, -1 either */
+	const char *vhost; /* NULL: every vhost the user sees */
+	const char *src;   /* NULL: any source */
+	const char *dst;   /* NULL: any destination */
+	int dst_queue;     /* 1 queues, 0 exchanges, -1 either */
 };
 
 static void add(struct mgmt_list *l, struct mreq *r, json_t *j)
@@ -104,8 +103,8 @@ static void add(struct mgmt_list *l, struct mreq *r, json_t *j)
 	mgmt_list_add(l, r, j, j);
 }
 
-static void gather_vhost(struct mgmt_list *l, struct mreq *r, struct vhost *v,
-    const struct bfilter *f)
+static void gather_vhost(
+    struct mgmt_list *l, struct mreq *r, struct vhost *v, const struct bfilter *f)
 {
 	struct hmap_iter it;
 	const void *k;
@@ -282,8 +281,9 @@ void mgmt_binding_list(struct mreq *r)
 	if (r->method == M_GET || r->method == M_HEAD) {
 		if (!ends_find(r, &e))
 			return;
-		f = (struct bfilter){ .vhost = e.v->name, .src = e.src, .dst = e.dst,
-			.dst_queue = e.to_queue };
+		f = (struct bfilter){
+			.vhost = e.v->name, .src = e.src, .dst = e.dst, .dst_queue = e.to_queue
+		};
 		send_bindings(r, &f);
 		return;
 	}
@@ -325,8 +325,8 @@ void mgmt_binding(struct mreq *r)
 	if (e.src[0] == '\0' && e.qd != NULL) { /* the default exchange's implicit binding */
 		properties_key(e.qd->name, e.qd->name_len, NULL, 0, pk, sizeof(pk));
 		if (r->method == M_DELETE) {
-			mgmt_amqp_error(
-			    r, AMQP_ACCESS_REFUSED, "operation not permitted on the default exchange");
+			mgmt_amqp_error(r, AMQP_ACCESS_REFUSED,
+			    "operation not permitted on the default exchange");
 		} else if (strcmp(pk, r->arg[3]) == 0) {
 			mgmt_reply_json(r, 200, default_binding(e.qd));
 		} else {
@@ -358,7 +358,8 @@ void mgmt_binding(struct mreq *r)
 	key = xstrndup(found->key, found->key_len);
 	args = xmalloc(found->args_len + 1);
 	memcpy(args, found->args, found->args_len);
-	exchange_unbind(e.xs, e.qd, e.xd, (struct amqp_bytes){ (const uint8_t *)key, found->key_len },
+	exchange_unbind(e.xs, e.qd, e.xd,
+	    (struct amqp_bytes){ (const uint8_t *)key, found->key_len },
 	    (struct amqp_bytes){ args, found->args_len });
 	free(key);
 	free(args);

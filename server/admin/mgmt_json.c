@@ -82,7 +82,8 @@ static int table_from_json(const json_t *o, struct amqp_arena *pool, struct amqp
 	size_t i = 0;
 
 	if (depth > AMQP_TABLE_MAX_DEPTH) {
-		snprintf(err, errlen, "arguments nested deeper than %d levels", AMQP_TABLE_MAX_DEPTH);
+		snprintf(
+		    err, errlen, "arguments nested deeper than %d levels", AMQP_TABLE_MAX_DEPTH);
 		return -1;
 	}
 	t->n = (uint32_t)json_object_size(o);
@@ -246,7 +247,8 @@ static json_t *value_to_json(const struct amqp_field_value *v)
 		for (i = 0; i < v->v.table.n; i++) {
 			char *k = xbytesdup(v->v.table.entries[i].key);
 			if (json_object_get(a, k) == NULL) /* of duplicates the first wins */
-				json_object_set_new(a, k, value_to_json(&v->v.table.entries[i].value));
+				json_object_set_new(
+				    a, k, value_to_json(&v->v.table.entries[i].value));
 			free(k);
 		}
 		return a;

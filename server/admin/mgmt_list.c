@@ -164,7 +164,8 @@ int mgmt_list_begin(struct mgmt_list *l, struct mreq *r)
 
 	if (parse_flag(mgmt_query(r, "sort_reverse"), &l->reverse) != 0 ||
 	    parse_flag(mgmt_query(r, "use_regex"), &l->use_regex) != 0) {
-		mgmt_error(r, 400, "bad_request", "sort_reverse and use_regex must be true or false");
+		mgmt_error(
+		    r, 400, "bad_request", "sort_reverse and use_regex must be true or false");
 		return -1;
 	}
 	l->page = 1;
@@ -184,7 +185,8 @@ int mgmt_list_begin(struct mgmt_list *l, struct mreq *r)
 		l->name = s;
 		if (l->use_regex) {
 			if (regcomp(&l->re, s, REG_EXTENDED | REG_ICASE | REG_NOSUB) != 0) {
-				mgmt_error(r, 400, "bad_request", "invalid regular expression in name");
+				mgmt_error(
+				    r, 400, "bad_request", "invalid regular expression in name");
 				return -1;
 			}
 			l->have_re = true;
@@ -202,7 +204,8 @@ int mgmt_list_begin(struct mgmt_list *l, struct mreq *r)
 		for (p = strtok_r(l->columns_own, ",", &save); p != NULL;
 		     p = strtok_r(NULL, ",", &save)) {
 			if (l->ncolumns == MAX_COLUMNS) {
-				mgmt_error(r, 400, "bad_request", "at most %d columns", MAX_COLUMNS);
+				mgmt_error(
+				    r, 400, "bad_request", "at most %d columns", MAX_COLUMNS);
 				return -1;
 			}
 			l->columns[l->ncolumns++] = p;
@@ -299,8 +302,9 @@ static void list_tail(struct mreq *r, struct evbuffer *buf)
 		evbuffer_add(buf, "]", 1);
 		return;
 	}
-	evbuffer_add_printf(buf, "],\"page\":%llu,\"page_count\":%llu,\"page_size\":%llu,"
-	                         "\"total_count\":%zu}",
+	evbuffer_add_printf(buf,
+	    "],\"page\":%llu,\"page_count\":%llu,\"page_size\":%llu,"
+	    "\"total_count\":%zu}",
 	    (unsigned long long)l->page,
 	    (unsigned long long)((count + l->page_size - 1) / l->page_size),
 	    (unsigned long long)l->page_size, l->total);

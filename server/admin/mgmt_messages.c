@@ -60,8 +60,8 @@ static int props_from_json(const json_t *o, struct amqp_basic_properties *p, str
 				break;
 		if (i < sizeof(strs) / sizeof(strs[0])) {
 			if (!json_is_string(v) || json_string_length(v) > 255) {
-				snprintf(err, errlen, "property %s must be a string of at most 255 bytes",
-				    key);
+				snprintf(err, errlen,
+				    "property %s must be a string of at most 255 bytes", key);
 				return -1;
 			}
 			p->flags |= strs[i].flag;
@@ -99,7 +99,8 @@ static int props_from_json(const json_t *o, struct amqp_basic_properties *p, str
 		}
 	}
 	if (p->flags & AMQP_P_HEADERS)
-		p->headers = (struct amqp_bytes){ evbuffer_pullup(hdrs, -1), evbuffer_get_length(hdrs) };
+		p->headers =
+		    (struct amqp_bytes){ evbuffer_pullup(hdrs, -1), evbuffer_get_length(hdrs) };
 	return 0;
 }
 
@@ -153,7 +154,8 @@ void mgmt_exchange_publish(struct mreq *r)
 	    json_object_get(r->body, "properties") == NULL) {
 		mgmt_error(r, 400, "bad_request", "[%s%s%s%s]",
 		    rk == NULL ? "{key_missing,routing_key}," : "",
-		    json_object_get(r->body, "properties") == NULL ? "{key_missing,properties}," : "",
+		    json_object_get(r->body, "properties") == NULL ? "{key_missing,properties},"
+		                                                   : "",
 		    !json_is_string(payload) ? "{key_missing,payload}," : "",
 		    enc == NULL ? "{key_missing,payload_encoding}" : "");
 		goto out;
@@ -165,9 +167,11 @@ void mgmt_exchange_publish(struct mreq *r)
 		    "payload_encoding must be string or base64 (and the payload valid for it)");
 		goto out;
 	}
-	if (strlen(rk) > 255 || props_from_json(json_object_get(r->body, "properties"), &props,
-	                            hdrs, err, sizeof(err)) != 0) {
-		mgmt_error(r, 400, "bad_request", "%s", strlen(rk) > 255 ? "routing_key longer than 255 bytes" : err);
+	if (strlen(rk) > 255 ||
+	    props_from_json(
+	        json_object_get(r->body, "properties"), &props, hdrs, err, sizeof(err)) != 0) {
+		mgmt_error(r, 400, "bad_request", "%s",
+		    strlen(rk) > 255 ? "routing_key longer than 255 bytes" : err);
 		goto out;
 	}
 	if (evbuffer_get_length(body) > broker.cfg.max_message_size) {
@@ -183,9 +187,9 @@ void mgmt_exchange_publish(struct mreq *r)
 		    xname, v->name);
 		goto out;
 	}
-	if (x->type == EX_TOPIC && !auth_topic_permitted(broker.auth, amqp_cstr(r->user),
-	                               amqp_cstr(v->name), amqp_cstr(xname), amqp_cstr(rk),
-	                               AUTH_WRITE)) {
+	if (x->type == EX_TOPIC &&
+	    !auth_topic_permitted(broker.auth, amqp_cstr(r->user), amqp_cstr(v->name),
+	        amqp_cstr(xname), amqp_cstr(rk), AUTH_WRITE)) {
 		mgmt_error(r, 401, "not_authorised", "Access refused.");
 		goto out;
 	}
@@ -248,8 +252,8 @@ static json_t *props_json(const struct message *m)
 
 	if (message_properties(m, &p) != 0)
 		return o;
-#define STR(flag, field)                                                        \
-	if (p.flags & (flag))                                                   \
+#define STR(flag, field)      \
+	if (p.flags & (flag)) \
 		json_object_set_new(o, #field, mgmt_bytes(p.field.ptr, p.field.len));
 	STR(AMQP_P_CONTENT_TYPE, content_type)
 	STR(AMQP_P_CONTENT_ENCODING, content_encoding)
@@ -273,8 +277,8 @@ static json_t *props_json(const struct message *m)
 	return o;
 }
 
-static json_t *got_json(const struct queue *q, const struct qentry *e, bool base64_always,
-    uint64_t truncate)
+static json_t *got_json(
+    const struct queue *q, const struct qentry *e, bool base64_always, uint64_t truncate)
 {
 	const struct message *m = e->m;
 	size_t len = m->body_size < truncate ? (size_t)m->body_size : (size_t)truncate;
@@ -319,8 +323,9 @@ void mgmt_queue_get(struct mreq *r)
 	if (ackmode == NULL || enc == NULL) {
 		mgmt_error(r, 400, "bad_request", "[%s%s]",
 		    ackmode == NULL ? "{key_missing,ackmode}" : "",
-		    enc == NULL ? (ackmode == NULL ? ",{key_missing,encoding}" : "{key_missing,encoding}")
-		                : "");
+		    enc == NULL
+		        ? (ackmode == NULL ? ",{key_missing,encoding}" : "{key_missing,encoding}")
+		        : "");
 		return;
 	}
 	if (strcmp(ackmode, "ack_requeue_true") == 0 || strcmp(ackmode, "reject_requeue_true") == 0)

@@ -61,8 +61,8 @@ static json_t *queue_json(const struct queue *q)
 	    "state", "running", "type", "classic", "consumers", (int)q->nconsumers, "messages",
 	    (json_int_t)(q->count + q->unacked), "messages_ready", (json_int_t)q->count,
 	    "messages_unacknowledged", (json_int_t)q->unacked, "message_bytes",
-	    (json_int_t)q->bytes, "message_bytes_ready", (json_int_t)q->bytes,
-	    "messages_paged_out", (json_int_t)paged, "effective_policy_definition");
+	    (json_int_t)q->bytes, "message_bytes_ready", (json_int_t)q->bytes, "messages_paged_out",
+	    (json_int_t)paged, "effective_policy_definition");
 	json_object_set_new(
 	    o, "arguments", mgmt_table_to_json((struct amqp_bytes){ q->args, q->args_len }));
 	json_object_set_new(o, "message_stats", mgmt_msg_stats(&q->stats, QUEUE_STATS));
@@ -92,9 +92,9 @@ static void objrow_free(void *p)
 	free(row);
 }
 
-static const struct mgmt_list_ops objrow_ops = { .render = objrow_render,
-	.free_row = objrow_free,
-	.default_sort = { "vhost", "name", NULL } };
+static const struct mgmt_list_ops objrow_ops = {
+	.render = objrow_render, .free_row = objrow_free, .default_sort = { "vhost", "name", NULL }
+};
 
 /* GET /api/exchanges, /api/exchanges/{vhost} (and queues). */
 static void list_objects(struct mreq *r, bool queues)
@@ -291,7 +291,8 @@ static void queue_put(struct mreq *r, struct vhost *v, const char *name)
 		goto out;
 	args = (struct amqp_bytes){ evbuffer_pullup(ab, -1), evbuffer_get_length(ab) };
 	if (validate_reserved_name(nb) && vhost_queue(v, nb) == NULL) {
-		snprintf(err, sizeof(err), "queue name '%s' contains reserved prefix 'amq.*'", name);
+		snprintf(
+		    err, sizeof(err), "queue name '%s' contains reserved prefix 'amq.*'", name);
 		mgmt_amqp_error(r, AMQP_ACCESS_REFUSED, err);
 		goto out;
 	}
@@ -325,9 +326,9 @@ static void queue_put(struct mreq *r, struct vhost *v, const char *name)
 		queue_args_free(&qa);
 		goto out;
 	}
-	if (qa.dlx != NULL && (!mgmt_permitted(r, v->name, AUTH_READ, AUTH_RES_QUEUE, nb) ||
-	                          !mgmt_permitted(r, v->name, AUTH_WRITE, AUTH_RES_EXCHANGE,
-	                              bytes_of(qa.dlx)))) {
+	if (qa.dlx != NULL &&
+	    (!mgmt_permitted(r, v->name, AUTH_READ, AUTH_RES_QUEUE, nb) ||
+	        !mgmt_permitted(r, v->name, AUTH_WRITE, AUTH_RES_EXCHANGE, bytes_of(qa.dlx)))) {
 		queue_args_free(&qa);
 		goto out;
 	}
@@ -344,8 +345,7 @@ struct queue *mgmt_queue_for(struct mreq *r, struct vhost *v, enum auth_perm per
 	struct amqp_bytes nb = bytes_of(r->arg[1]);
 	struct queue *q;
 
-	if (!mgmt_vhost_access(r, v->name) ||
-	    !mgmt_permitted(r, v->name, perm, AUTH_RES_QUEUE, nb))
+	if (!mgmt_vhost_access(r, v->name) || !mgmt_permitted(r, v->name, perm, AUTH_RES_QUEUE, nb))
 		return NULL;
 	if ((q = vhost_queue(v, nb)) == NULL) {
 		mgmt_not_found(r);

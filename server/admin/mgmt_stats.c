@@ -13,9 +13,9 @@
 
 static struct {
 	struct event *ev;
-	unsigned head;                /* the slot the last sample went into */
-	uint64_t at[STATS_SAMPLES];   /* when each slot was sampled (loop ms) */
-	unsigned taken;               /* samples taken so far (up to STATS_SAMPLES) */
+	unsigned head;              /* the slot the last sample went into */
+	uint64_t at[STATS_SAMPLES]; /* when each slot was sampled (loop ms) */
+	unsigned taken;             /* samples taken so far (up to STATS_SAMPLES) */
 } S;
 
 double mgmt_rate_of(const struct rate_ring *ring)
@@ -23,8 +23,7 @@ double mgmt_rate_of(const struct rate_ring *ring)
 	unsigned prev = (S.head + STATS_SAMPLES - 1) % STATS_SAMPLES;
 	uint64_t dt;
 
-	if (S.taken < 2 || (dt = S.at[S.head] - S.at[prev]) == 0 ||
-	    ring->s[S.head] < ring->s[prev])
+	if (S.taken < 2 || (dt = S.at[S.head] - S.at[prev]) == 0 || ring->s[S.head] < ring->s[prev])
 		return 0.0;
 	return (double)(ring->s[S.head] - ring->s[prev]) * 1000.0 / (double)dt;
 }

@@ -72,14 +72,12 @@ void broker_config_defaults(struct broker_config *cfg)
 
 void broker_init(struct event_base *base, const struct broker_config *cfg)
 {
+	struct timeval tv;
+
 	broker.base = base;
 	broker.cfg = *cfg;
-	{
-		struct timeval tv;
-
-		gettimeofday(&tv, NULL);
-		broker.started_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-	}
+	gettimeofday(&tv, NULL);
+	broker.started_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 	hmap_init(&broker.vhosts);
 	TAILQ_INIT(&broker.dispatch_list);
 	broker.dispatch_ev = event_new(base, -1, 0, dispatch_cb, NULL);
@@ -89,7 +87,8 @@ void broker_init(struct event_base *base, const struct broker_config *cfg)
 		static const struct timeval second = { 1, 0 };
 		event_add(broker.trim_ev, &second);
 	}
-	broker_set_auth(auth_db_new_default()); /* guest on "/", until a users file says otherwise */
+	broker_set_auth(
+	    auth_db_new_default()); /* guest on "/", until a users file says otherwise */
 }
 
 void broker_set_auth(struct auth_db *db)

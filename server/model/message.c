@@ -4,8 +4,8 @@
  * own that grows as body frames arrive, so a header that declares a huge size costs nothing until
  * the bytes come. Every byte is accounted in broker.mem_used.
  */
-#include <stddef.h>
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -43,12 +43,12 @@ struct broker {
 	uint64_t exchange_gen; /* changes when an exchange is freed: channels' x_cache is stale */
 	TAILQ_HEAD(, queue) dispatch_list;
 	uint64_t next_message_id;
-	struct event *page_ev; /* queue_page_all() while memory is past the paging mark */
-	struct event *trim_ev; /* every second: give freed memory back to the system */
-	uint64_t mem_peak;     /* the most message memory since the last trim */
+	struct event *page_ev;   /* queue_page_all() while memory is past the paging mark */
+	struct event *trim_ev;   /* every second: give freed memory back to the system */
+	uint64_t mem_peak;       /* the most message memory since the last trim */
 	struct msg_stats totals; /* every queue's and channel's counts, summed as they happen */
 	uint64_t queues_created, queues_deleted; /* churn, for the overview */
-	uint64_t started_ms;                                      /* wall clock at start */
+	uint64_t started_ms;                     /* wall clock at start */
 };
 extern struct broker broker;
 void broker_config_defaults(struct broker_config *cfg);
@@ -69,7 +69,6 @@ void broker_kick(struct queue *q);
 
 /* time: milliseconds on the loop's cached clock. */
 uint64_t now_ms(void);
-
 
 /* message.c */
 struct message *message_new(struct amqp_bytes exchange, struct amqp_bytes routing_key,

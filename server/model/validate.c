@@ -85,13 +85,13 @@ int validate_exchange_equivalent(const struct exchange *x, enum exchange_type ty
 	char got[160], now[160];
 	int code = 0;
 
-#define INEQ(arg, got, cur)                                                                      \
-	do {                                                                                     \
-		snprintf(err, errlen,                                                            \
-		    "inequivalent arg '" arg                                                     \
-		    "' for exchange '%s' in vhost '%s': received '%s' but current is '%s'",      \
-		    x->name, vh, got, cur);                                                      \
-		return AMQP_PRECONDITION_FAILED;                                                 \
+#define INEQ(arg, got, cur)                                                                 \
+	do {                                                                                \
+		snprintf(err, errlen,                                                       \
+		    "inequivalent arg '" arg                                                \
+		    "' for exchange '%s' in vhost '%s': received '%s' but current is '%s'", \
+		    x->name, vh, got, cur);                                                 \
+		return AMQP_PRECONDITION_FAILED;                                            \
 	} while (0)
 	if (x->type != type)
 		INEQ("type", exchange_type_name(type), exchange_type_name(x->type));
@@ -127,7 +127,8 @@ int validate_exchange_delete(struct vhost *v, struct amqp_bytes name, const stru
 		return AMQP_ACCESS_REFUSED;
 	}
 	if (validate_reserved_name(name)) {
-		snprintf(err, errlen, "deletion of system exchange '" NAMEF "' in vhost '%s' not allowed",
+		snprintf(err, errlen,
+		    "deletion of system exchange '" NAMEF "' in vhost '%s' not allowed",
 		    NAMEA(name), v->name);
 		return AMQP_ACCESS_REFUSED;
 	}
@@ -249,7 +250,8 @@ int validate_queue_delete(
 		return AMQP_PRECONDITION_FAILED;
 	}
 	if (if_empty && q->count > 0) {
-		snprintf(err, errlen, "queue '%s' in vhost '%s' not empty", q->name, q->vhost->name);
+		snprintf(
+		    err, errlen, "queue '%s' in vhost '%s' not empty", q->name, q->vhost->name);
 		return AMQP_PRECONDITION_FAILED;
 	}
 	return 0;

@@ -160,7 +160,7 @@ int access_check_password(struct access_wait *w, const struct auth_credentials *
 
 	if (ac.pool == NULL) /* no pool (unit tests): check here */
 		return auth_db_check_password(broker.auth, cr) == AUTH_OK ? AUTH_OK
-		                                                         : AUTH_E_REFUSED;
+		                                                          : AUTH_E_REFUSED;
 	if (auth_pool_submit(ac.pool, cr, w, &at_once) != AUTH_OK)
 		return AUTH_E_BUSY;
 	return at_once ? AUTH_OK : 1; /* at once: a user who logged in lately, no thread needed */

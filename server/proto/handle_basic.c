@@ -67,8 +67,8 @@ static void send_return(struct channel *ch, const struct message *m, int code, c
 	conn_send_content(ch->conn, ch->id, &r, m);
 }
 
-size_t basic_enqueue(struct exchange *x, struct msg_view *v, bool *rejected, bool *stored,
-    bool *long_queue)
+size_t basic_enqueue(
+    struct exchange *x, struct msg_view *v, bool *rejected, bool *stored, bool *long_queue)
 {
 	struct message *m = (struct message *)v->m;
 	struct route_result rr;

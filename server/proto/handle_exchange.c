@@ -69,8 +69,8 @@ void handle_exchange_declare(struct channel *ch, const struct amqp_method *m)
 	        ch, AMQP_ID_exchange_declare, AUTH_CONFIGURE, AUTH_RES_EXCHANGE, d->exchange))
 		return;
 	if (x == NULL) {
-		if ((code = validate_exchange_new(v, d->exchange, d->arguments, err, sizeof(err))) !=
-		    0) {
+		if ((code = validate_exchange_new(
+		         v, d->exchange, d->arguments, err, sizeof(err))) != 0) {
 			channel_error(ch, code, AMQP_ID_exchange_declare, "%s", err);
 			return;
 		}

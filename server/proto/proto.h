@@ -303,8 +303,8 @@ void basic_publish_complete(struct channel *ch);
  * one wrote it to the store (wait before confirming), long_queue when one is past FLOW_QUEUE_LEN.
  * The caller keeps its reference.
  */
-size_t basic_enqueue(struct exchange *x, struct msg_view *v, bool *rejected, bool *stored,
-    bool *long_queue);
+size_t basic_enqueue(
+    struct exchange *x, struct msg_view *v, bool *rejected, bool *stored, bool *long_queue);
 /* Route v's message through x (NULL: gone) and enqueue it; the caller keeps its reference. */
 void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct msg_view *v,
     bool mandatory, bool confirm, uint64_t seq);
