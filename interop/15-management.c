@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "interop/client.h"
@@ -174,11 +175,19 @@ static void start_api(void)
 	}
 }
 
+/* The group's broker must exit 0 on SIGTERM, with no sanitizer report in its log. */
 static void stop_broker(void)
 {
-	int status;
+	int status = 0;
 
 	broker_terminate(&broker, 10000, &status);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    broker_log_count(&broker, "runtime error") > 0 ||
+	    broker_log_count(&broker, "Sanitizer") > 0) {
+		broker_print_log(&broker, 40);
+		fprintf(stderr, "15-management: warrend ended badly (wait status 0x%x)\n", status);
+		exit(EXIT_FAILURE);
+	}
 	broker_cleanup(&broker);
 }
 
@@ -186,6 +195,8 @@ static void stop_broker(void)
 
 START_TEST(credentials_are_required)
 {
+	static const char bad_basic[] =
+	    "GET /api/whoami HTTP/1.1\r\nAuthorization: Basic !!!!\r\nConnection: close\r\n\r\n";
 	struct resp r;
 
 	ck_assert_int_eq(req_as(NULL, NULL, "GET", "/api/whoami", NULL, &r), 401);
@@ -196,9 +207,7 @@ START_TEST(credentials_are_required)
 	free(r.body);
 	ck_assert_int_eq(req_as("nobody", "guest", "GET", "/api/overview", NULL, &r), 401);
 	free(r.body);
-	http_raw(
-	    "GET /api/whoami HTTP/1.1\r\nAuthorization: Basic !!!!\r\nConnection: close\r\n\r\n",
-	    76, &r);
+	http_raw(bad_basic, sizeof(bad_basic) - 1, &r);
 	ck_assert_int_eq(r.status, 401);
 	free(r.body);
 	expect(

@@ -357,7 +357,8 @@ void mgmt_binding(struct mreq *r)
 	/* Copies: unbinding frees the binding the slices would point into. */
 	key = xstrndup(found->key, found->key_len);
 	args = xmalloc(found->args_len + 1);
-	memcpy(args, found->args, found->args_len);
+	if (found->args_len > 0)
+		memcpy(args, found->args, found->args_len);
 	exchange_unbind(e.xs, e.qd, e.xd,
 	    (struct amqp_bytes){ (const uint8_t *)key, found->key_len },
 	    (struct amqp_bytes){ args, found->args_len });
