@@ -7,7 +7,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 
 PACKAGES="build-essential autoconf automake libtool pkg-config libevent-dev libssl-dev openssl
 libdb5.3-dev check librabbitmq-dev libsasl2-dev clang libclang-rt-14-dev clang-format procps
-golang-go golang-github-rabbitmq-amqp091-go-dev fuse3 libfuse3-dev"
+golang-go golang-github-rabbitmq-amqp091-go-dev fuse3 libfuse3-dev libjansson-dev
+rabbitmq-server"
 
 missing=""
 for p in $PACKAGES; do
@@ -18,8 +19,18 @@ if [ -n "$missing" ]; then
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo=sudo
 	$sudo apt-get update -qq
+	# rabbitmq-server is here for its tools (rabbitmqadmin, and a private node for comparisons):
+	# packages must not start their services, which would take AMQP's and the API's ports.
+	policy=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' | $sudo tee $policy >/dev/null
+		$sudo chmod 755 $policy
+		trap '$sudo rm -f "$policy"' EXIT
+	fi
 	# shellcheck disable=SC2086
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	[ -z "$policy" ] || $sudo rm -f "$policy"
 fi
 
 cd "$top"

@@ -6,6 +6,15 @@
 
 #include "server/proto/proto.h"
 
+/* The management HTTP API's settings (warren.conf(5) management_*). */
+struct mgmt_config {
+	const char *listen; /* ADDR:PORT, or "none" */
+	size_t max_headers; /* bytes of request line and headers */
+	size_t max_body;    /* bytes of a request body */
+	unsigned timeout;   /* seconds a client may stay silent (or not read) */
+};
+#define MGMT_DEFAULT_LISTEN "127.0.0.1:15672"
+
 /* main.c */
 struct server_options {
 	const char *config_file;
@@ -16,6 +25,7 @@ struct server_options {
 	const char *data_dir;
 	const char *control_socket; /* NULL: DATA_DIR/control.sock; "none": no control socket */
 	enum log_level log_level;
+	struct mgmt_config mgmt;
 };
 #define SERVER_DEFAULT_DATA_DIR "/var/lib/warren"
 #define CONTROL_SOCKET_NAME "control.sock"
@@ -43,5 +53,12 @@ int reload_run(struct evbuffer *out);
 int control_open(struct event_base *base, const char *path, char *err, size_t errlen);
 /* Stop listening, drop the clients, remove the socket. */
 void control_close(void);
+
+/* http.c: the management HTTP API (docs/management.md). */
+/* Listen on mc->listen and serve /api/; the bound address goes to ready_fd as "ADDR:PORT http". */
+int http_start(struct event_base *base, const struct mgmt_config *mc, int ready_fd);
+/* Stop accepting (shutdown); requests in progress go on until http_free. */
+void http_stop_listening(void);
+void http_free(void);
 
 #endif /* WARREN_SERVER_ADMIN_H */

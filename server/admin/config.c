@@ -223,6 +223,20 @@ static const char *config_apply(
 		if (parse_uint(value, 3600, &n) != 0 || n == 0)
 			return "handshake_timeout must be a number of seconds from 1 to 3600";
 		cfg->handshake_timeout = (uint32_t)n;
+	} else if (strcmp(key, "management_listen") == 0) {
+		opt->mgmt.listen = xstrdup(value);
+	} else if (strcmp(key, "management_max_body") == 0) {
+		if (parse_size(value, &n) != 0 || n < 1024 || n > 536870912)
+			return "management_max_body must be a size from 1 KiB to 512 MiB";
+		opt->mgmt.max_body = (size_t)n;
+	} else if (strcmp(key, "management_max_headers") == 0) {
+		if (parse_size(value, &n) != 0 || n < 1024 || n > 1048576)
+			return "management_max_headers must be a size from 1 KiB to 1 MiB";
+		opt->mgmt.max_headers = (size_t)n;
+	} else if (strcmp(key, "management_timeout") == 0) {
+		if (parse_uint(value, 3600, &n) != 0 || n == 0)
+			return "management_timeout must be a number of seconds from 1 to 3600";
+		opt->mgmt.timeout = (unsigned)n;
 	} else if (strcmp(key, "guest_loopback_only") == 0) {
 		if (parse_bool(value, &cfg->guest_loopback_only) != 0)
 			return "guest_loopback_only must be true or false";

@@ -17,8 +17,11 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: warrend [--listen ADDR:PORT]... [--data-dir DIR] [--log-level LEVEL]\n"
+	    "usage: warrend [--listen ADDR:PORT]... [--management-listen ADDR:PORT|none]\n"
+	    "               [--data-dir DIR] [--log-level LEVEL]\n"
 	    "  --listen ADDR:PORT  listen there (default " DEFAULT_LISTEN "; repeatable)\n"
+	    "  --management-listen ADDR:PORT|none\n"
+	    "                      the HTTP API there (default " MGMT_DEFAULT_LISTEN "), or none\n"
 	    "  --data-dir DIR      keep the store in DIR (default " SERVER_DEFAULT_DATA_DIR ")\n"
 	    "  --log-level LEVEL   error, warn, info (default) or debug\n"
 	    "  --ready-fd N        once listening, write each bound ADDR:PORT to fd N, then close "
@@ -39,6 +42,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("%s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	broker.stopping = true;
 	server_stop_listening();
+	http_stop_listening();
 	conn_close_all(
 	    AMQP_CONNECTION_FORCED, "broker forced connection closure with reason 'shutdown'");
 	if (conn_none_left())
@@ -58,6 +62,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "management-listen", required_argument, NULL, 'm' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "ready-fd", required_argument, NULL, 'r' },
@@ -67,11 +72,15 @@ int main(int argc, char **argv)
 	};
 	/* Static: what the configuration allocated stays reachable until exit. */
 	static struct server_options opt = { .data_dir = SERVER_DEFAULT_DATA_DIR,
-		.log_level = LOG_INFO };
+		.log_level = LOG_INFO,
+		.mgmt = { .listen = MGMT_DEFAULT_LISTEN,
+		    .max_headers = 16384,
+		    .max_body = 8 * 1024 * 1024,
+		    .timeout = 30 } };
 	static struct broker_config cfg;
 	struct event_base *base = NULL;
 	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
-	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL;
+	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL, *cli_mgmt = NULL;
 	enum log_level cli_level = LOG_INFO;
 	bool cli_level_set = false;
 	char err[512], control_path[256];
@@ -79,7 +88,7 @@ int main(int argc, char **argv)
 	char *end;
 
 	broker_config_defaults(&cfg);
-	while ((ch = getopt_long(argc, argv, "c:l:d:v:r:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:l:m:d:v:r:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': opt.config_file = optarg; break;
 		case 'l':
@@ -90,6 +99,7 @@ int main(int argc, char **argv)
 			}
 			cli_listen[ncli_listen++] = optarg;
 			break;
+		case 'm': cli_mgmt = optarg; break;
 		case 'd': cli_data_dir = optarg; break;
 		case 'v':
 			if (log_parse_level(optarg, &cli_level) != 0) {
@@ -128,6 +138,8 @@ int main(int argc, char **argv)
 	}
 	if (cli_data_dir != NULL)
 		opt.data_dir = cli_data_dir;
+	if (cli_mgmt != NULL)
+		opt.mgmt.listen = cli_mgmt;
 	if (cli_level_set)
 		opt.log_level = cli_level;
 	if (opt.nlisten == 0)
@@ -182,6 +194,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < opt.nlisten_tls; i++)
 		if (server_listen(base, opt.listen_tls[i], ready_fd, true) != 0)
 			goto out;
+	if (strcmp(opt.mgmt.listen, "none") != 0 && http_start(base, &opt.mgmt, ready_fd) != 0)
+		goto out;
 	if (ready_fd >= 0)
 		close(ready_fd);
 	log_info("warrend %s started, data in %s", PACKAGE_VERSION, opt.data_dir);
@@ -190,6 +204,7 @@ int main(int argc, char **argv)
 out:
 	control_close();
 	server_stop_listening();
+	http_free(); /* before the connections: no request refers to them afterwards */
 	conn_destroy_all();
 	if (base != NULL)
 		event_base_loop(base, EVLOOP_NONBLOCK); /* run the deferred frees */

@@ -82,6 +82,43 @@ void *hmap_del(struct hmap *m, const void *key, size_t klen);
 void hmap_iter_init(const struct hmap *m, struct hmap_iter *it);
 bool hmap_iter_next(struct hmap_iter *it, const void **key, size_t *klen, void **value);
 
+/*
+ * Statistics (docs/management.md): counters are plain integers in the objects they count,
+ * incremented where the event happens and never allocated; every STATS_INTERVAL_MS the
+ * management sampler (admin/mgmt_stats.c) copies each into its ring, whose last two samples give
+ * the rate. Nothing else writes a ring.
+ */
+#define STATS_INTERVAL_MS 5000
+#define STATS_SAMPLES 2
+struct rate_ring {
+	uint64_t s[STATS_SAMPLES];
+};
+/* RabbitMQ's message_stats, for queues, channels, and the broker as a whole. */
+enum msg_stat {
+	MS_PUBLISH,
+	MS_CONFIRM,
+	MS_RETURN_UNROUTABLE,
+	MS_DROP_UNROUTABLE,
+	MS_DELIVER,
+	MS_DELIVER_NO_ACK,
+	MS_GET,
+	MS_GET_NO_ACK,
+	MS_GET_EMPTY,
+	MS_ACK,
+	MS_REDELIVER,
+	MS_COUNT
+};
+struct msg_stats {
+	uint64_t n[MS_COUNT];
+	struct rate_ring ring[MS_COUNT];
+};
+/* A connection's socket traffic. */
+enum io_stat { IO_RECV_OCT, IO_RECV_CNT, IO_SEND_OCT, IO_SEND_CNT, IO_COUNT };
+struct io_stats {
+	uint64_t n[IO_COUNT];
+	struct rate_ring ring[IO_COUNT];
+};
+
 /* The settings warren.conf(5) gives (config.c fills them; broker.cfg holds those in force). */
 struct broker_config {
 	uint32_t frame_max;        /* offered in connection.tune */

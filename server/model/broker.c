@@ -72,8 +72,12 @@ void broker_config_defaults(struct broker_config *cfg)
 
 void broker_init(struct event_base *base, const struct broker_config *cfg)
 {
+	struct timeval tv;
+
 	broker.base = base;
 	broker.cfg = *cfg;
+	gettimeofday(&tv, NULL);
+	broker.started_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 	hmap_init(&broker.vhosts);
 	TAILQ_INIT(&broker.dispatch_list);
 	broker.dispatch_ev = event_new(base, -1, 0, dispatch_cb, NULL);

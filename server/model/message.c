@@ -4,7 +4,9 @@
  * own that grows as body frames arrive, so a header that declares a huge size costs nothing until
  * the bytes come. Every byte is accounted in broker.mem_used.
  */
+#include <ctype.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -239,4 +241,40 @@ const struct amqp_table *msg_view_decode_headers(struct msg_view *v)
 			v->headers_state = 1;
 	}
 	return v->headers_state > 0 ? &v->headers : NULL;
+}
+
+#define NAMEF "%.*s"
+#define NAMEA(b) (int)(b).len, (const char *)(b).ptr
+
+/* The expiration property, as RabbitMQ parses it. */
+int message_parse_expiration(struct amqp_bytes e, uint64_t *ms, char *why, size_t whylen)
+{
+	size_t i = 0;
+	bool neg = false;
+	uint64_t n = 0;
+
+	if (i < e.len && (e.ptr[i] == '-' || e.ptr[i] == '+'))
+		neg = e.ptr[i++] == '-';
+	if (i == e.len || !isdigit(e.ptr[i])) {
+		snprintf(why, whylen, "no_integer");
+		return -1;
+	}
+	for (; i < e.len && isdigit(e.ptr[i]); i++) {
+		if (n > (UINT64_MAX - 9) / 10) { /* larger than any TTL could be */
+			snprintf(why, whylen, "{value_too_large," NAMEF "}", NAMEA(e));
+			return -1;
+		}
+		n = n * 10 + (uint64_t)(e.ptr[i] - '0');
+	}
+	if (i < e.len) {
+		snprintf(why, whylen, "{leftover_string,\"%.*s\"}", (int)(e.len - i),
+		    (const char *)e.ptr + i);
+		return -1;
+	}
+	if (neg && n > 0) {
+		snprintf(why, whylen, "{value_negative,-%llu}", (unsigned long long)n);
+		return -1;
+	}
+	*ms = n;
+	return 0;
 }

@@ -43,9 +43,12 @@ struct broker {
 	uint64_t exchange_gen; /* changes when an exchange is freed: channels' x_cache is stale */
 	TAILQ_HEAD(, queue) dispatch_list;
 	uint64_t next_message_id;
-	struct event *page_ev; /* queue_page_all() while memory is past the paging mark */
-	struct event *trim_ev; /* every second: give freed memory back to the system */
-	uint64_t mem_peak;     /* the most message memory since the last trim */
+	struct event *page_ev;   /* queue_page_all() while memory is past the paging mark */
+	struct event *trim_ev;   /* every second: give freed memory back to the system */
+	uint64_t mem_peak;       /* the most message memory since the last trim */
+	struct msg_stats totals; /* every queue's and channel's counts, summed as they happen */
+	uint64_t queues_created, queues_deleted; /* churn, for the overview */
+	uint64_t started_ms;                     /* wall clock at start */
 };
 extern struct broker broker;
 void broker_config_defaults(struct broker_config *cfg);
@@ -83,6 +86,8 @@ static inline struct message *message_ref(struct message *m)
 void message_unref(struct message *m);
 /* Free the spare blocks kept for small messages (at exit). */
 void message_pool_free(void);
+/* The expiration property as RabbitMQ parses it: 0 with *ms, or -1 with the reason in why. */
+int message_parse_expiration(struct amqp_bytes e, uint64_t *ms, char *why, size_t whylen);
 /* Append body bytes; the caller has checked they fit body_size. */
 void message_append_body(struct message *m, const uint8_t *p, size_t len);
 /* The first property-flags word (AMQP_P_*): which properties the message has. */
@@ -170,6 +175,33 @@ void topic_trie_remove(struct topic_trie *t, struct topic_binding *b);
 /* Call fn for the dest of each binding whose pattern matches key (a dest may repeat). */
 void topic_trie_match(
     struct topic_trie *t, struct amqp_bytes key, void (*fn)(void *dest, void *arg), void *arg);
+
+/*
+ * validate.c: the checks before a declare, delete or bind changes the model, shared by the AMQP
+ * handlers and the HTTP API: 0, or an AMQP reply code with RabbitMQ's reason in err.
+ */
+/* A name with the reserved prefix "amq.". */
+bool validate_reserved_name(struct amqp_bytes name);
+/* A new exchange: its name not reserved (403), its alternate-exchange a string (406). */
+int validate_exchange_new(
+    struct vhost *v, struct amqp_bytes name, struct amqp_bytes args, char *err, size_t errlen);
+/* args' alternate-exchange (a string) into out: true, or false without one. */
+bool validate_alternate(struct amqp_bytes args, char *out, size_t outlen);
+/* Redeclaring x: the same type, flags and alternate-exchange (406), as assert_equivalence. */
+int validate_exchange_equivalent(const struct exchange *x, enum exchange_type type, bool durable,
+    bool auto_delete, bool internal, struct amqp_bytes args, char *err, size_t errlen);
+/* Deleting name (x when it exists): not the default or an amq. one (403), unused if asked (406). */
+int validate_exchange_delete(struct vhost *v, struct amqp_bytes name, const struct exchange *x,
+    bool if_unused, char *err, size_t errlen);
+/* A binding to x: a headers exchange's x-match must be all, any, all-with-x or any-with-x. */
+int validate_binding_args(
+    const struct exchange *x, struct amqp_bytes args, char *err, size_t errlen);
+/* Redeclaring q: the same durable, auto_delete and compared x-arguments (406). */
+int validate_queue_equivalent(const struct queue *q, bool durable, bool auto_delete,
+    struct amqp_bytes args, char *err, size_t errlen);
+/* Deleting q: unused, empty if asked (406). */
+int validate_queue_delete(
+    const struct queue *q, bool if_unused, bool if_empty, char *err, size_t errlen);
 
 /* exchange_headers.c */
 bool headers_match(const struct amqp_table *binding_args, const struct amqp_table *headers);

@@ -341,6 +341,7 @@ struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, b
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
 
+	broker.queues_created++;
 	q->name = xbytesdup(name);
 	q->name_len = name.len;
 	q->vhost = v;
@@ -442,6 +443,7 @@ uint64_t queue_delete(struct queue *q)
 	if (q->deleted)
 		return 0;
 	q->deleted = true;
+	broker.queues_deleted++;
 	if (q->exclusive && q->owner != NULL) {
 		LIST_REMOVE(q, owner_entry);
 		q->owner = NULL;
@@ -635,6 +637,7 @@ int queue_publish(struct queue *q, struct message *m)
 		queue_ring_push(&q->rings[ri], &e);
 	q->count++;
 	q->bytes += m->body_size;
+	q->stats.n[MS_PUBLISH]++;
 	stored = persist_enqueue(q, m, e.seq, e.expires_at);
 	if (pg != NULL && pg->tail.len > 0)
 		tail_page_out(q, ri, false);

@@ -191,6 +191,7 @@ struct queue {
 	uint64_t
 	    delivered_hi; /* highest seq delivered: recovered messages up to it are redelivered */
 	bool delivered_dirty;
+	struct msg_stats stats; /* publish, deliver, get, ack, redeliver (mgmt) */
 };
 /* A queue longer than this slows its publishers' reads to libevent's 4 KiB per turn. */
 #define FLOW_QUEUE_LEN 32768

@@ -16,6 +16,7 @@
 #include "server/net/net.h"
 
 static struct evconnlistener *listeners[SERVER_MAX_LISTENERS];
+static bool listener_tls[SERVER_MAX_LISTENERS];
 static int nlisteners;
 
 /* Parse "ADDR:PORT", "[V6]:PORT" or ":PORT" (all IPv4 addresses) into ss. */
@@ -121,8 +122,19 @@ int server_listen(struct event_base *base, const char *addr, int ready_fd, bool 
 	log_info("listening on %s%s", bound, tls ? " (amqps)" : "");
 	if (ready_fd >= 0)
 		dprintf(ready_fd, "%s%s\n", bound, tls ? " amqps" : "");
+	listener_tls[nlisteners] = tls;
 	listeners[nlisteners++] = l;
 	return 0;
+}
+
+int server_listener(int i, struct sockaddr_storage *ss, bool *tls)
+{
+	socklen_t len = sizeof(*ss);
+
+	if (i < 0 || i >= nlisteners)
+		return -1;
+	*tls = listener_tls[i];
+	return getsockname(evconnlistener_get_fd(listeners[i]), (struct sockaddr *)ss, &len);
 }
 
 void server_stop_listening(void)

@@ -21,6 +21,9 @@ void net_register_events(const struct net_events *ev);
 /* Listen on addr ("ADDR:PORT", port 0 picks one), amqps if tls; bound address to ready_fd. */
 int server_listen(struct event_base *base, const char *addr, int ready_fd, bool tls);
 void server_stop_listening(void);
+/* The ith listener's bound address and whether it is amqps: 0, or -1 past the last one. */
+struct sockaddr_storage;
+int server_listener(int i, struct sockaddr_storage *ss, bool *tls);
 void server_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 
 /* tls.c */

@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,9 +49,10 @@ static const char *printable(const char *s)
 	return printable_bytes(amqp_cstr(s), buf, sizeof(buf));
 }
 
-static void pool_cb(void *opaque, int result, const char *why, void *arg)
+/* A connection's login came back from the pool. */
+static void conn_login_cb(struct access_wait *w, int result, const char *why)
 {
-	struct conn *c = opaque;
+	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, login_wait));
 	char text[400];
 
 	if (result == AUTH_E_UNAVAILABLE) {
@@ -61,6 +63,14 @@ static void pool_cb(void *opaque, int result, const char *why, void *arg)
 		return;
 	}
 	conn_login_done(c, result == AUTH_OK, NULL);
+}
+
+/* Every check's opaque is a struct access_wait: a connection's, or the HTTP API's. */
+static void pool_cb(void *opaque, int result, const char *why, void *arg)
+{
+	struct access_wait *w = opaque;
+
+	w->done(w, result, why);
 }
 
 static void pool_event_cb(evutil_socket_t fd, short what, void *arg)
@@ -144,25 +154,38 @@ unsigned access_reload_apply(struct auth_db *db)
 	return conn_access_changed();
 }
 
-void access_login(struct conn *c, const struct auth_credentials *cr)
+int access_check_password(struct access_wait *w, const struct auth_credentials *cr)
 {
 	bool at_once;
+
+	if (ac.pool == NULL) /* no pool (unit tests): check here */
+		return auth_db_check_password(broker.auth, cr) == AUTH_OK ? AUTH_OK
+		                                                          : AUTH_E_REFUSED;
+	if (auth_pool_submit(ac.pool, cr, w, &at_once) != AUTH_OK)
+		return AUTH_E_BUSY;
+	return at_once ? AUTH_OK : 1; /* at once: a user who logged in lately, no thread needed */
+}
+
+void access_check_cancel(struct access_wait *w)
+{
+	if (ac.pool != NULL)
+		auth_pool_cancel(ac.pool, w);
+}
+
+void access_login(struct conn *c, const struct auth_credentials *cr)
+{
 	int r;
 
-	if (ac.pool == NULL) { /* no pool (unit tests): check here */
-		conn_login_done(c, auth_db_check_password(broker.auth, cr) == AUTH_OK, NULL);
-		return;
-	}
-	if ((r = auth_pool_submit(ac.pool, cr, c, &at_once)) != AUTH_OK)
+	c->login_wait.done = conn_login_cb;
+	if ((r = access_check_password(&c->login_wait, cr)) == AUTH_E_BUSY)
 		conn_login_done(c, false, "too many password checks waiting");
-	else if (at_once) /* a client that logged in lately: no thread needed */
-		conn_login_done(c, true, NULL);
+	else if (r <= 0)
+		conn_login_done(c, r == AUTH_OK, NULL);
 }
 
 void access_cancel(struct conn *c)
 {
-	if (ac.pool != NULL)
-		auth_pool_cancel(ac.pool, c);
+	access_check_cancel(&c->login_wait);
 }
 
 static struct amqp_bytes user_of(const struct conn *c)

@@ -400,6 +400,11 @@ static void unacked_settle(struct channel *ch, struct unacked *u, enum settle_ki
 	q->unacked--;
 	if (cons != NULL)
 		ch->unacked_count--;
+	if (kind == SETTLE_ACK) {
+		q->stats.n[MS_ACK]++;
+		ch->stats.n[MS_ACK]++;
+		broker.totals.n[MS_ACK]++;
+	}
 	if (kind == SETTLE_REQUEUE) {
 		queue_requeue(q, u->m, u->seq, u->expires_at);
 	} else {
@@ -678,6 +683,10 @@ void channel_confirm(struct channel *ch, uint64_t seq, bool ack)
 		return;
 	s->state = ack ? CONFIRM_ACK : CONFIRM_NACK;
 	ch->confirm_flush_pending = true;
+	if (ack) {
+		ch->stats.n[MS_CONFIRM]++;
+		broker.totals.n[MS_CONFIRM]++;
+	}
 }
 
 void channel_confirm_now(struct channel *ch, uint64_t seq, bool ack)
@@ -690,6 +699,10 @@ void channel_confirm_now(struct channel *ch, uint64_t seq, bool ack)
 	if (ch->state == CH_OPEN)
 		confirm_send(ch, seq, false, ack);
 	s->state = CONFIRM_SENT;
+	if (ack) {
+		ch->stats.n[MS_CONFIRM]++;
+		broker.totals.n[MS_CONFIRM]++;
+	}
 	channel_confirm_flush(ch); /* pops it when it was at the front */
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "server/proto/conn_private.h"
 
@@ -85,9 +86,20 @@ static void conn_arm_timer(struct conn *c, uint64_t ms)
 	evtimer_add(c->timer, &tv);
 }
 
+struct conn *conn_first(void)
+{
+	return LIST_FIRST(&conns);
+}
+
 struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopback, bool direct)
 {
 	struct conn *c = xcalloc(1, sizeof(*c)); /* CONN_HANDSHAKE, nothing paused */
+	static uint64_t serials;
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	c->connected_at = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+	c->serial = ++serials;
 
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	c->loopback = loopback;

@@ -238,6 +238,8 @@ static void conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
 		conn_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, c);
 		return;
 	}
+	c->io.n[IO_RECV_OCT] += (uint64_t)n;
+	c->io.n[IO_RECV_CNT]++;
 	if ((size_t)n == want && c->read_size < READ_MAX)
 		c->read_size *= 2;
 	else if ((size_t)n < c->read_size / 4 && c->read_size > READ_MIN)

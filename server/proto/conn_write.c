@@ -178,6 +178,10 @@ bool conn_write_now(struct conn *c)
 	evbuffer_unfreeze(out, 1);
 	n = evbuffer_write(out, bufferevent_getfd(c->bev));
 	evbuffer_freeze(out, 1);
+	if (n > 0) {
+		c->io.n[IO_SEND_OCT] += (uint64_t)n;
+		c->io.n[IO_SEND_CNT]++;
+	}
 	if (n >= 0 && evbuffer_get_length(out) == 0)
 		return true;
 	/* A full socket waits for writability; an error is reported by libevent's write. */

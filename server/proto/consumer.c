@@ -34,6 +34,16 @@ void consumer_deliver(struct consumer *c, struct qentry *e)
 	struct channel *ch = c->ch;
 	struct amqp_method m = { .id = AMQP_ID_basic_deliver };
 	struct amqp_basic_deliver *d = &m.u.basic_deliver;
+	unsigned k = c->no_ack ? MS_DELIVER_NO_ACK : MS_DELIVER;
+
+	c->queue->stats.n[k]++;
+	ch->stats.n[k]++;
+	broker.totals.n[k]++;
+	if (e->redelivered) {
+		c->queue->stats.n[MS_REDELIVER]++;
+		ch->stats.n[MS_REDELIVER]++;
+		broker.totals.n[MS_REDELIVER]++;
+	}
 
 	d->consumer_tag = (struct amqp_bytes){ (const uint8_t *)c->tag, c->tag_len };
 	d->redelivered = e->redelivered;

@@ -12,39 +12,6 @@
 #define NAMEF "%.*s"
 #define NAMEA(b) (int)(b).len, (const char *)(b).ptr
 
-/* Parse the expiration property as RabbitMQ does; on error writes the reason. */
-static int parse_expiration(struct amqp_bytes e, uint64_t *ms, char *why, size_t whylen)
-{
-	size_t i = 0;
-	bool neg = false;
-	uint64_t n = 0;
-
-	if (i < e.len && (e.ptr[i] == '-' || e.ptr[i] == '+'))
-		neg = e.ptr[i++] == '-';
-	if (i == e.len || !isdigit(e.ptr[i])) {
-		snprintf(why, whylen, "no_integer");
-		return -1;
-	}
-	for (; i < e.len && isdigit(e.ptr[i]); i++) {
-		if (n > (UINT64_MAX - 9) / 10) { /* larger than any TTL could be */
-			snprintf(why, whylen, "{value_too_large," NAMEF "}", NAMEA(e));
-			return -1;
-		}
-		n = n * 10 + (uint64_t)(e.ptr[i] - '0');
-	}
-	if (i < e.len) {
-		snprintf(why, whylen, "{leftover_string,\"%.*s\"}", (int)(e.len - i),
-		    (const char *)e.ptr + i);
-		return -1;
-	}
-	if (neg && n > 0) {
-		snprintf(why, whylen, "{value_negative,-%llu}", (unsigned long long)n);
-		return -1;
-	}
-	*ms = n;
-	return 0;
-}
-
 /* A copy of v's message whose headers lack BCC (it must never reach a consumer), or NULL. */
 static struct message *strip_bcc(struct msg_view *v)
 {
@@ -89,6 +56,8 @@ static void send_return(struct channel *ch, const struct message *m, int code, c
 {
 	struct amqp_method r = { .id = AMQP_ID_basic_return };
 
+	ch->stats.n[MS_RETURN_UNROUTABLE]++;
+	broker.totals.n[MS_RETURN_UNROUTABLE]++;
 	r.u.basic_return.reply_code = (uint16_t)code;
 	r.u.basic_return.reply_text = amqp_cstr(text);
 	r.u.basic_return.exchange =
@@ -98,14 +67,43 @@ static void send_return(struct channel *ch, const struct message *m, int code, c
 	conn_send_content(ch->conn, ch->id, &r, m);
 }
 
-void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct msg_view *v,
-    bool mandatory, bool confirm, uint64_t seq)
+size_t basic_enqueue(
+    struct exchange *x, struct msg_view *v, bool *rejected, bool *stored, bool *long_queue)
 {
 	struct message *m = (struct message *)v->m;
 	struct route_result rr;
 	struct message *stripped = NULL, *qm;
-	bool rejected = false, stored = false;
-	size_t i;
+	size_t i, n;
+	int r;
+
+	*rejected = *stored = *long_queue = false;
+	route_result_init(&rr);
+	if (x != NULL)
+		exchange_route(x, v, &rr);
+	if (rr.n > 0) {
+		stripped = strip_bcc(v);
+		qm = stripped != NULL ? stripped : m;
+		for (i = 0; i < rr.n; i++) {
+			if ((r = queue_publish(rr.queues[i], qm)) < 0)
+				*rejected = true;
+			else if (r > 0)
+				*stored = true;
+			if (rr.queues[i]->count > FLOW_QUEUE_LEN)
+				*long_queue = true;
+		}
+	}
+	n = rr.n;
+	message_unref(stripped);
+	route_result_free(&rr);
+	return n;
+}
+
+void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct msg_view *v,
+    bool mandatory, bool confirm, uint64_t seq)
+{
+	struct message *m = (struct message *)v->m;
+	bool rejected, stored, long_queue;
+	size_t n;
 	int r;
 
 	if (x != NULL && x->name_len == 0) {
@@ -118,34 +116,25 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct msg_
 			return;
 		}
 	}
-	route_result_init(&rr);
-	if (x != NULL)
-		exchange_route(x, v, &rr);
-	if (rr.n == 0) {
-		if (mandatory)
+	n = basic_enqueue(x, v, &rejected, &stored, &long_queue);
+	if (long_queue)
+		ch->conn->feeds_long_queue = true;
+	if (n == 0) {
+		if (mandatory) {
 			send_return(ch, m, AMQP_NO_ROUTE, "NO_ROUTE");
-	} else {
-		stripped = strip_bcc(v);
-		qm = stripped != NULL ? stripped : m;
-		for (i = 0; i < rr.n; i++) {
-			if ((r = queue_publish(rr.queues[i], qm)) < 0)
-				rejected = true;
-			else if (r > 0)
-				stored = true;
-			if (rr.queues[i]->count > FLOW_QUEUE_LEN)
-				ch->conn->feeds_long_queue = true;
+		} else {
+			ch->stats.n[MS_DROP_UNROUTABLE]++;
+			broker.totals.n[MS_DROP_UNROUTABLE]++;
 		}
 	}
 	/*
 	 * A persistent message in a durable queue is confirmed once the store has it on disk; an
 	 * unroutable one at once, on its own.
 	 */
-	if (confirm && rr.n == 0)
+	if (confirm && n == 0)
 		channel_confirm_now(ch, seq, true);
 	else if (confirm && (rejected || !stored || !channel_confirm_after_store(ch, seq)))
 		channel_confirm(ch, seq, !rejected);
-	message_unref(stripped);
-	route_result_free(&rr);
 }
 
 /*
@@ -193,7 +182,7 @@ static bool publish_checks(struct channel *ch, struct message **mp, struct msg_v
 	    (p = msg_view_props(v)) == NULL)
 		return true;
 	if ((p->flags & AMQP_P_EXPIRATION)) {
-		if (parse_expiration(p->expiration, &m->ttl_ms, why, sizeof(why)) != 0) {
+		if (message_parse_expiration(p->expiration, &m->ttl_ms, why, sizeof(why)) != 0) {
 			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_basic_publish,
 			    "invalid expiration '" NAMEF "': %s", NAMEA(p->expiration), why);
 			return false;
@@ -270,6 +259,8 @@ void basic_publish_complete(struct channel *ch)
 	    (!publish_checks(ch, &m, &view) || !cc_headers_valid(ch, &view)))
 		goto out;
 	c->publisher = true;
+	ch->stats.n[MS_PUBLISH]++;
+	broker.totals.n[MS_PUBLISH]++;
 	if (ch->tx) {
 		if (ch->txp_len == ch->txp_cap) {
 			ch->txp_cap = ch->txp_cap != 0 ? ch->txp_cap * 2 : 16;
@@ -462,6 +453,7 @@ void handle_basic_get(struct channel *ch, const struct amqp_method *m)
 	struct amqp_method r;
 	struct queue *q;
 	struct qentry e;
+	unsigned k;
 
 	if (!queue_name_shortcut(ch, AMQP_ID_basic_get, &qn) ||
 	    !access_check(ch, AMQP_ID_basic_get, AUTH_READ, AUTH_RES_QUEUE, qn) ||
@@ -482,8 +474,19 @@ void handle_basic_get(struct channel *ch, const struct amqp_method *m)
 			return;
 		}
 		r = (struct amqp_method){ .id = AMQP_ID_basic_get_empty };
+		ch->stats.n[MS_GET_EMPTY]++;
+		broker.totals.n[MS_GET_EMPTY]++;
 		conn_send_method(ch->conn, ch->id, &r);
 		return;
+	}
+	k = g->no_ack ? MS_GET_NO_ACK : MS_GET;
+	q->stats.n[k]++;
+	ch->stats.n[k]++;
+	broker.totals.n[k]++;
+	if (e.redelivered) {
+		q->stats.n[MS_REDELIVER]++;
+		ch->stats.n[MS_REDELIVER]++;
+		broker.totals.n[MS_REDELIVER]++;
 	}
 	r = (struct amqp_method){ .id = AMQP_ID_basic_get_ok };
 	r.u.basic_get_ok.redelivered = e.redelivered;

@@ -57,82 +57,6 @@ static void remember_queue(struct channel *ch, const struct queue *q)
 	ch->last_queue_len = q->name_len;
 }
 
-static const char *yn(bool b)
-{
-	return b ? "true" : "false";
-}
-
-/* The x-arguments RabbitMQ compares on redeclare. */
-static const char *const equivalence_keys[] = { "x-dead-letter-exchange",
-	"x-dead-letter-routing-key", "x-expires", "x-max-length", "x-max-length-bytes",
-	"x-max-priority", "x-message-ttl", "x-overflow", "x-queue-mode", "x-queue-type",
-	"x-single-active-consumer" };
-
-/* As RabbitMQ: equal if of the same type class (any integer width) with equal values. */
-static bool args_same(const struct amqp_field_value *a, const struct amqp_field_value *b)
-{
-	int64_t x, y;
-
-	if (arg_int_value(a, &x) && arg_int_value(b, &y))
-		return x == y;
-	return amqp_field_value_eq(a, b);
-}
-
-static bool queue_equivalent(
-    struct channel *ch, struct queue *q, const struct amqp_queue_declare *d)
-{
-	struct amqp_arena pool;
-	struct amqp_table dt, cur;
-	const struct amqp_field_value *a, *b;
-	const char *vh = ch->conn->vhost->name;
-	char got[160], now[160];
-	bool ok = true, durable = d->durable && !d->exclusive; /* as queue_declare */
-	size_t i;
-
-	if (q->durable != durable) {
-		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare,
-		    "inequivalent arg 'durable' for queue '%s' in vhost '%s': received '%s' but "
-		    "current is '%s'",
-		    q->name, vh, yn(durable), yn(q->durable));
-		return false;
-	}
-	if (q->auto_delete != d->auto_delete) {
-		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare,
-		    "inequivalent arg 'auto_delete' for queue '%s' in vhost '%s': received '%s' "
-		    "but current is '%s'",
-		    q->name, vh, yn(d->auto_delete), yn(q->auto_delete));
-		return false;
-	}
-	amqp_arena_init(&pool);
-	if (amqp_table_decode(d->arguments, &pool, &dt) != 0 ||
-	    amqp_table_decode((struct amqp_bytes){ q->args, q->args_len }, &pool, &cur) != 0) {
-		amqp_arena_reset(&pool);
-		return true;
-	}
-	for (i = 0; i < sizeof(equivalence_keys) / sizeof(equivalence_keys[0]) && ok; i++) {
-		a = amqp_table_get(&dt, equivalence_keys[i]);
-		b = amqp_table_get(&cur, equivalence_keys[i]);
-		if (a == NULL && b == NULL)
-			continue;
-		if (a != NULL && b != NULL && args_same(a, b))
-			continue;
-		if (a != NULL && b != NULL) { /* RabbitMQ shows plain values when both are there */
-			arg_value(a, got, sizeof(got));
-			arg_value(b, now, sizeof(now));
-		} else {
-			arg_describe(a, got, sizeof(got));
-			arg_describe(b, now, sizeof(now));
-		}
-		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare,
-		    "inequivalent arg '%s' for queue '%s' in vhost '%s': received %s but current "
-		    "is %s",
-		    equivalence_keys[i], q->name, vh, got, now);
-		ok = false;
-	}
-	amqp_arena_reset(&pool);
-	return ok;
-}
-
 static void send_declare_ok(struct channel *ch, const struct queue *q, bool nowait)
 {
 	struct amqp_method r = { .id = AMQP_ID_queue_declare_ok };
@@ -171,6 +95,7 @@ void handle_queue_declare(struct channel *ch, const struct amqp_method *m)
 	struct queue_args qa;
 	struct queue *q;
 	char gen[64], err[512];
+	int code;
 
 	if (d->passive) {
 		/* The pseudo-queue always "exists", and so does a live channel's reply address. */
@@ -215,17 +140,20 @@ void handle_queue_declare(struct channel *ch, const struct amqp_method *m)
 			    q->name, v->name);
 			return;
 		}
-		if (!queue_equivalent(ch, q, d))
+		if ((code = validate_queue_equivalent(q, d->durable && !d->exclusive,
+		         d->auto_delete, d->arguments, err, sizeof(err))) != 0) {
+			channel_error(ch, code, AMQP_ID_queue_declare, "%s", err);
 			return;
+		}
 		queue_touch(q);
 		remember_queue(ch, q);
 		send_declare_ok(ch, q, d->nowait);
 		return;
 	}
 	char *qname = xbytesdup(name);
-	int r = queue_args_parse(d->arguments, &qa, qname, v->name, err, sizeof(err));
+	code = queue_args_parse(d->arguments, &qa, qname, v->name, err, sizeof(err));
 	free(qname);
-	if (r != 0) {
+	if (code != 0) {
 		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare, "%s", err);
 		return;
 	}
@@ -357,6 +285,8 @@ void handle_queue_delete(struct channel *ch, const struct amqp_method *m)
 	struct amqp_bytes name = d->queue;
 	struct amqp_method r = { .id = AMQP_ID_queue_delete_ok };
 	struct queue *q;
+	char err[512];
+	int code;
 
 	if (!queue_name_shortcut(ch, AMQP_ID_queue_delete, &name) ||
 	    !access_check(ch, AMQP_ID_queue_delete, AUTH_CONFIGURE, AUTH_RES_QUEUE, name))
@@ -367,14 +297,9 @@ void handle_queue_delete(struct channel *ch, const struct amqp_method *m)
 			queue_lookup(ch, AMQP_ID_queue_delete, name); /* answers 405 */
 			return;
 		}
-		if (d->if_unused && q->nconsumers > 0) {
-			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_delete,
-			    "queue '%s' in vhost '%s' in use", q->name, v->name);
-			return;
-		}
-		if (d->if_empty && q->count > 0) {
-			channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_delete,
-			    "queue '%s' in vhost '%s' not empty", q->name, v->name);
+		if ((code = validate_queue_delete(
+		         q, d->if_unused, d->if_empty, err, sizeof(err))) != 0) {
+			channel_error(ch, code, AMQP_ID_queue_delete, "%s", err);
 			return;
 		}
 		if (!d->nowait && ch->conn->caps.cancel_notify) {

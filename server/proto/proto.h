@@ -26,6 +26,14 @@ enum conn_pause {
 	CONN_PAUSE_LOGIN = 4,  /* the password is being checked */
 	CONN_PAUSE_LOAD = 8,   /* a basic.get waits for load_wait to read ahead */
 };
+/*
+ * access.c: a password check on auth's pool for whoever embeds this (a connection's login, an HTTP
+ * request): done(w, result, why) runs on the loop with AUTH_OK, AUTH_E_REFUSED or
+ * AUTH_E_UNAVAILABLE (why says why then, else "").
+ */
+struct access_wait {
+	void (*done)(struct access_wait *w, int result, const char *why);
+};
 struct conn_caps {
 	bool auth_failure_close, cancel_notify, blocked, confirms, nack, e2e_bindings,
 	    per_consumer_qos;
@@ -73,7 +81,13 @@ struct conn {
 	bool close_logged;     /* the log already says why it closes: no "connection closed" */
 	LIST_ENTRY(conn) flush_entry;
 	char mechanism[16];
+	struct access_wait login_wait; /* its password check on the pool */
+	struct io_stats io;            /* bytes and socket calls, both ways (direct sockets) */
+	uint64_t connected_at;         /* wall-clock ms */
+	uint64_t serial;               /* unique in this process, for the API's lists */
 };
+/* Every connection not yet freed, for the management API: the first, then LIST_NEXT(c, entry). */
+struct conn *conn_first(void);
 void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
 /*
  * Run a connection over any bufferevent (tests use bufferevent_pair_new); it owns bev. direct: a
@@ -197,6 +211,7 @@ struct channel {
 	char *reply_tag, *reply_token;
 	size_t reply_tag_len;
 	LIST_HEAD(, store_wait) store_waiters; /* confirms and replies waiting for the store */
+	struct msg_stats stats;                /* what it published, confirmed, got, acked (mgmt) */
 };
 struct channel *channel_open(struct conn *c, uint16_t id);
 /* Release everything the channel holds (unacked go back to their queues) and free it. */
@@ -282,6 +297,14 @@ bool check_binding_args(
 void generate_name(const char *prefix, char *out, size_t outlen);
 /* A complete basic.publish: route it and deliver (or hold it for tx.commit). */
 void basic_publish_complete(struct channel *ch);
+/*
+ * Route v's message through x (NULL: gone) into every queue it reaches (BCC stripped), as a
+ * publish does: the number of queues; rejected when one refused it (x-overflow), stored when
+ * one wrote it to the store (wait before confirming), long_queue when one is past FLOW_QUEUE_LEN.
+ * The caller keeps its reference.
+ */
+size_t basic_enqueue(
+    struct exchange *x, struct msg_view *v, bool *rejected, bool *stored, bool *long_queue);
 /* Route v's message through x (NULL: gone) and enqueue it; the caller keeps its reference. */
 void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct msg_view *v,
     bool mandatory, bool confirm, uint64_t seq);
@@ -325,6 +348,14 @@ unsigned access_reload_apply(struct auth_db *db);
 /* Check a login off the loop; conn_login_done(c, ok) follows. */
 void access_login(struct conn *c, const struct auth_credentials *cr);
 void access_cancel(struct conn *c);
+/*
+ * Check cr off the loop for w (user and password are copied): 1 when queued (w->done follows),
+ * or answered at once: AUTH_OK (a success the pool's cache knows, or no pool), AUTH_E_REFUSED
+ * (no pool), AUTH_E_BUSY (too many checks waiting).
+ */
+int access_check_password(struct access_wait *w, const struct auth_credentials *cr);
+/* w's check is forgotten: its done will not run. */
+void access_check_cancel(struct access_wait *w);
 /* At connection.open: access and max-connections (530 on refusal). */
 bool access_vhost(struct conn *c, struct vhost *v);
 bool access_still_allowed(const struct conn *c);

@@ -1,0 +1,606 @@
+/*
+ * http.c: the management HTTP listener (management_listen, RabbitMQ's port 15672) on libevent's
+ * evhttp: limits on headers, bodies and idle clients; HTTP Basic authentication checked on auth's
+ * pool (access_check_password; the pool's cache answers a user seen lately at once); RabbitMQ's
+ * management tags; the route table from /api/... paths to the handlers of mgmt_*.c; and the
+ * answers: JSON documents, errors in RabbitMQ's {"error","reason"} shape, answers that wait for
+ * the store, and lists streamed chunk by chunk as the client takes them.
+ */
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "server/admin/mgmt.h"
+
+static struct {
+	struct evhttp *http;
+	struct evhttp_bound_socket *sock;
+} H;
+
+static const struct mgmt_route routes[] = {
+	{ "overview", M_GET, 0, mgmt_overview },
+	{ "whoami", M_GET, 0, mgmt_whoami },
+	{ "nodes", M_GET, TAG_MONITORING, mgmt_nodes },
+	{ "nodes/*", M_GET, TAG_MONITORING, mgmt_node },
+	{ "vhosts", M_GET, 0, mgmt_vhosts },
+	{ "vhosts/*", M_GET, 0, mgmt_vhost_get },
+	{ "vhosts/*/connections", M_GET, 0, mgmt_connections },
+	{ "vhosts/*/channels", M_GET, 0, mgmt_channels },
+	{ "exchanges", M_GET, 0, mgmt_exchanges },
+	{ "exchanges/*", M_GET, 0, mgmt_exchanges },
+	{ "exchanges/*/*", M_GET | M_PUT | M_DELETE, 0, mgmt_exchange },
+	{ "exchanges/*/*/publish", M_POST, 0, mgmt_exchange_publish },
+	{ "exchanges/*/*/bindings/source", M_GET, 0, mgmt_exchange_bindings },
+	{ "exchanges/*/*/bindings/destination", M_GET, 0, mgmt_exchange_bindings },
+	{ "queues", M_GET, 0, mgmt_queues },
+	{ "queues/*", M_GET, 0, mgmt_queues },
+	{ "queues/*/*", M_GET | M_PUT | M_DELETE, 0, mgmt_queue },
+	{ "queues/*/*/contents", M_DELETE, 0, mgmt_queue_contents },
+	{ "queues/*/*/get", M_POST, 0, mgmt_queue_get },
+	{ "queues/*/*/bindings", M_GET, 0, mgmt_queue_bindings },
+	{ "bindings", M_GET, 0, mgmt_bindings },
+	{ "bindings/*", M_GET, 0, mgmt_bindings },
+	{ "bindings/*/e/*/q/*", M_GET | M_POST, 0, mgmt_binding_list },
+	{ "bindings/*/e/*/e/*", M_GET | M_POST, 0, mgmt_binding_list },
+	{ "bindings/*/e/*/q/*/*", M_GET | M_DELETE, 0, mgmt_binding },
+	{ "bindings/*/e/*/e/*/*", M_GET | M_DELETE, 0, mgmt_binding },
+	{ "connections", M_GET, 0, mgmt_connections },
+	{ "connections/*", M_GET | M_DELETE, 0, mgmt_connection },
+	{ "connections/*/channels", M_GET, 0, mgmt_channels },
+	{ "channels", M_GET, 0, mgmt_channels },
+	{ "channels/*", M_GET, 0, mgmt_channel },
+	{ "consumers", M_GET, 0, mgmt_consumers },
+	{ "consumers/*", M_GET, 0, mgmt_consumers },
+};
+
+static void mreq_unref(struct mreq *r)
+{
+	size_t i;
+
+	if (--r->refs > 0)
+		return;
+	for (i = 0; i < r->nsegs; i++)
+		free(r->segs[i]);
+	if (r->params != NULL) {
+		evhttp_clear_headers(r->params);
+		free(r->params);
+	}
+	free(r->user);
+	json_decref(r->body);
+	json_decref(r->stored_json);
+	mgmt_list_free(r->list);
+	free(r);
+}
+
+/* The client went away: evhttp frees the request after this returns. */
+static void mreq_close_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct mreq *r = arg;
+
+	r->gone = true;
+	r->req = NULL;
+	access_check_cancel(&r->login);
+	mgmt_list_free(r->list);
+	r->list = NULL;
+	mreq_unref(r);
+}
+
+/* The answer is complete: the connection may serve its next request. */
+static void mreq_done(struct mreq *r)
+{
+	evhttp_connection_set_closecb(r->evcon, NULL, NULL);
+	r->req = NULL;
+	mreq_unref(r);
+}
+
+static void add_common_headers(struct mreq *r, bool json)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+
+	if (json)
+		evhttp_add_header(h, "Content-Type", "application/json");
+	evhttp_add_header(h, "Cache-Control", "no-cache");
+	evhttp_add_header(h, "Vary", "accept, accept-encoding, origin");
+}
+
+static const char *status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 503: return "Service Unavailable";
+	default: return "Error";
+	}
+}
+
+void mgmt_reply_json(struct mreq *r, int status, json_t *body)
+{
+	struct evbuffer *buf;
+
+	if (r->gone || r->replied) {
+		json_decref(body);
+		return;
+	}
+	r->replied = true;
+	buf = evbuffer_new();
+	add_common_headers(r, true);
+	mgmt_dump(body, buf);
+	json_decref(body);
+	evhttp_send_reply(r->req, status, status_text(status), buf);
+	evbuffer_free(buf);
+	mreq_done(r);
+}
+
+void mgmt_reply_empty(struct mreq *r, int status)
+{
+	if (r->gone || r->replied)
+		return;
+	r->replied = true;
+	add_common_headers(r, false);
+	evhttp_send_reply(r->req, status, status_text(status), NULL);
+	mreq_done(r);
+}
+
+void mgmt_error(struct mreq *r, int status, const char *error, const char *fmt, ...)
+{
+	char reason[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (status == 401 && !r->gone && !r->replied)
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
+		    "Basic realm=\"RabbitMQ Management\"");
+	mgmt_reply_json(
+	    r, status, json_pack("{s:s, s:s%}", "error", error, "reason", reason, strlen(reason)));
+}
+
+void mgmt_not_found(struct mreq *r)
+{
+	mgmt_error(r, 404, "Object Not Found", "Not Found");
+}
+
+void mgmt_amqp_error(struct mreq *r, int code, const char *text)
+{
+	if (code == AMQP_NOT_FOUND)
+		mgmt_error(r, 404, "not_found", "%s", text);
+	else if (code == AMQP_ACCESS_REFUSED)
+		mgmt_error(r, 401, "not_authorised", "%s", text);
+	else
+		mgmt_error(r, 400, "bad_request", "%s", text);
+}
+
+static void stored_cb(struct persist_waiter *w, int status)
+{
+	struct mreq *r = (struct mreq *)((char *)w - offsetof(struct mreq, stored));
+
+	json_t *body = r->stored_json;
+
+	r->stored_json = NULL;
+	if (status != 0) {
+		json_decref(body);
+		mgmt_error(
+		    r, 500, "internal_server_error", "the store failed: %s", persist_last_error());
+	} else if (body != NULL) {
+		mgmt_reply_json(r, r->stored_code, body);
+	} else {
+		mgmt_reply_empty(r, r->stored_code);
+	}
+	mreq_unref(r);
+}
+
+void mgmt_reply_json_after_store(struct mreq *r, int status, json_t *body)
+{
+	r->stored_code = status;
+	r->stored_json = body;
+	r->stored.done = stored_cb;
+	r->refs++;
+	if (!persist_wait(&r->stored)) {
+		r->refs--;
+		r->stored_json = NULL;
+		if (body != NULL)
+			mgmt_reply_json(r, status, body);
+		else
+			mgmt_reply_empty(r, status);
+	}
+}
+
+void mgmt_reply_after_store(struct mreq *r, int status)
+{
+	mgmt_reply_json_after_store(r, status, NULL);
+}
+
+const char *mgmt_query(struct mreq *r, const char *key)
+{
+	return r->params != NULL ? evhttp_find_header(r->params, key) : NULL;
+}
+
+void mgmt_stream_start(struct mreq *r)
+{
+	r->replied = true;
+	add_common_headers(r, true);
+	evhttp_send_reply_start(r->req, 200, "OK");
+}
+
+static void chunk_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct mreq *r = arg;
+	void (*more)(struct mreq *) = r->more;
+
+	r->more = NULL;
+	if (!r->gone && more != NULL)
+		more(r);
+}
+
+void mgmt_stream_chunk(struct mreq *r, struct evbuffer *buf, void (*more)(struct mreq *r))
+{
+	if (r->gone)
+		return;
+	if (evbuffer_get_length(buf) == 0) { /* nothing to wait for: go on now */
+		more(r);
+		return;
+	}
+	r->more = more;
+	evhttp_send_reply_chunk_with_cb(r->req, buf, chunk_cb, r);
+}
+
+void mgmt_stream_end(struct mreq *r)
+{
+	if (r->gone)
+		return;
+	evhttp_send_reply_end(r->req);
+	mreq_done(r);
+}
+
+/* ---- Who may see and do what ---- */
+
+bool mgmt_sees_vhost(const struct mreq *r, const char *vhost)
+{
+	if (r->tags & (TAG_MONITORING | TAG_ADMINISTRATOR))
+		return true;
+	return auth_vhost_access(broker.auth, amqp_cstr(r->user), amqp_cstr(vhost));
+}
+
+bool mgmt_vhost_access(struct mreq *r, const char *vhost)
+{
+	if (auth_vhost_access(broker.auth, amqp_cstr(r->user), amqp_cstr(vhost)))
+		return true;
+	mgmt_error(r, 401, "not_authorised", "User not authorised to access virtual host");
+	return false;
+}
+
+bool mgmt_permitted(struct mreq *r, const char *vhost, enum auth_perm perm, enum auth_resource kind,
+    struct amqp_bytes name)
+{
+	if (auth_permitted(broker.auth, amqp_cstr(r->user), amqp_cstr(vhost), perm, kind, name))
+		return true;
+	log_info("management: user '%s' denied %s on %s '%.*s' in vhost '%s'", r->user,
+	    perm == AUTH_CONFIGURE   ? "configure"
+	        : perm == AUTH_WRITE ? "write"
+	                             : "read",
+	    kind == AUTH_RES_QUEUE ? "queue" : "exchange", (int)name.len, (const char *)name.ptr,
+	    vhost);
+	mgmt_error(r, 401, "not_authorised", "Access refused.");
+	return false;
+}
+
+struct vhost *mgmt_vhost(struct mreq *r, const char *name)
+{
+	struct vhost *v = vhost_find(amqp_cstr(name));
+
+	if (v == NULL || !mgmt_sees_vhost(r, name)) {
+		if (r->method == M_PUT || r->method == M_POST)
+			mgmt_error(r, 404, "not_found", "vhost_not_found");
+		else
+			mgmt_not_found(r);
+		return NULL;
+	}
+	return v;
+}
+
+/* ---- Requests ---- */
+
+/* Split /api/a/b/c into decoded segments: 0, or -1 (not under /api, or malformed). */
+static int split_path(struct mreq *r, const char *path)
+{
+	const char *p, *slash;
+	size_t n;
+
+	if (strncmp(path, "/api/", 5) != 0)
+		return -1;
+	for (p = path + 5; *p != '\0'; p = *slash == '/' ? slash + 1 : slash) {
+		char *raw, *dec;
+		size_t dlen;
+
+		slash = strchrnul(p, '/');
+		n = (size_t)(slash - p);
+		if (n == 0 && *slash == '\0')
+			break; /* a trailing slash */
+		if (r->nsegs == MGMT_MAX_SEGS)
+			return -1;
+		raw = xstrndup(p, n);
+		dec = evhttp_uridecode(raw, 0, &dlen);
+		free(raw);
+		if (dec == NULL)
+			return -1;
+		if (strlen(dec) != dlen) { /* an encoded NUL */
+			free(dec);
+			return -1;
+		}
+		r->segs[r->nsegs++] = dec;
+	}
+	return 0;
+}
+
+static const struct mgmt_route *route_find(struct mreq *r)
+{
+	size_t i, k, nargs;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const char *p = routes[i].pattern;
+
+		for (k = 0, nargs = 0; k < r->nsegs && *p != '\0'; k++) {
+			const char *end = strchrnul(p, '/');
+			size_t len = (size_t)(end - p);
+
+			if (len == 1 && *p == '*') {
+				if (nargs == MGMT_MAX_ARGS)
+					break;
+				r->arg[nargs++] = r->segs[k];
+			} else if (strlen(r->segs[k]) != len || memcmp(r->segs[k], p, len) != 0) {
+				break;
+			}
+			p = *end == '/' ? end + 1 : end;
+		}
+		if (k == r->nsegs && *p == '\0')
+			return &routes[i];
+	}
+	return NULL;
+}
+
+static unsigned user_tags(const char *user)
+{
+	struct amqp_bytes u = amqp_cstr(user);
+	unsigned t = 0;
+
+	if (auth_user_has_tag(broker.auth, u, "administrator"))
+		t |= TAG_ADMINISTRATOR | TAG_MONITORING | TAG_POLICYMAKER | TAG_MANAGEMENT;
+	if (auth_user_has_tag(broker.auth, u, "monitoring"))
+		t |= TAG_MONITORING | TAG_MANAGEMENT;
+	if (auth_user_has_tag(broker.auth, u, "policymaker"))
+		t |= TAG_POLICYMAKER | TAG_MANAGEMENT;
+	if (auth_user_has_tag(broker.auth, u, "management"))
+		t |= TAG_MANAGEMENT;
+	return t;
+}
+
+/* The user is who they say: check the tags, parse the body, run the handler. */
+static void mreq_run(struct mreq *r)
+{
+	struct evbuffer *in;
+	json_error_t jerr;
+	size_t len;
+
+	r->tags = user_tags(r->user);
+	if (!(r->tags & TAG_MANAGEMENT)) {
+		mgmt_error(r, 401, "not_authorised", "Not management user");
+		return;
+	}
+	if ((r->tags & r->route->need) != r->route->need) {
+		mgmt_error(r, 401, "not_authorised", "Not %s user",
+		    r->route->need == TAG_ADMINISTRATOR ? "administrator" : "monitor");
+		return;
+	}
+	in = evhttp_request_get_input_buffer(r->req);
+	len = evbuffer_get_length(in);
+	if ((r->method == M_PUT || r->method == M_POST) && len > 0) {
+		r->body = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &jerr);
+		if (r->body == NULL || !json_is_object(r->body)) {
+			mgmt_error(r, 400, "bad_request", "not_json");
+			return;
+		}
+	}
+	r->route->fn(r);
+}
+
+static void login_cb(struct access_wait *w, int result, const char *why)
+{
+	struct mreq *r = (struct mreq *)((char *)w - offsetof(struct mreq, login));
+
+	r->login.done = NULL;
+	if (result != AUTH_OK) {
+		log_info(
+		    "management: login of user '%s' refused%s%s", r->user, *why ? ": " : "", why);
+		mgmt_error(r, 401, "not_authorized", "Login failed");
+		return;
+	}
+	mreq_run(r);
+}
+
+/* Authorization: Basic base64(user:password). */
+static void mreq_login(struct mreq *r)
+{
+	const char *h =
+	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "Authorization");
+	unsigned char dec[1024];
+	struct auth_credentials cr;
+	const char *b64, *colon;
+	size_t n, pad;
+	int len, rc;
+
+	if (h == NULL) {
+		mgmt_error(r, 401, "not_authorized", "Basic authentication is required");
+		return;
+	}
+	if (strncasecmp(h, "Basic ", 6) != 0) {
+		mgmt_error(r, 401, "not_authorized", "only Basic authentication is supported");
+		return;
+	}
+	for (b64 = h + 6; *b64 == ' '; b64++)
+		;
+	n = strlen(b64);
+	/* Decoded, 3 bytes per 4: the buffer holds user and password of up to about 760 bytes. */
+	if (n == 0 || n % 4 != 0 || n / 4 * 3 > sizeof(dec) - 1 ||
+	    (len = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n)) < 0) {
+		mgmt_error(r, 401, "not_authorized", "malformed Basic credentials");
+		return;
+	}
+	pad = (b64[n - 1] == '=') + (n > 1 && b64[n - 2] == '=');
+	len -= (int)pad;
+	dec[len] = '\0';
+	if ((colon = memchr(dec, ':', (size_t)len)) == NULL || colon == (const char *)dec ||
+	    memchr(dec, '\0', (size_t)len) != NULL) {
+		OPENSSL_cleanse(dec, sizeof(dec));
+		mgmt_error(r, 401, "not_authorized", "malformed Basic credentials");
+		return;
+	}
+	r->user = xstrndup((const char *)dec, (size_t)(colon - (const char *)dec));
+	cr.user = amqp_cstr(r->user);
+	cr.password = (struct amqp_bytes){ (const uint8_t *)colon + 1,
+		(size_t)len - (size_t)(colon + 1 - (const char *)dec) };
+	r->login.done = login_cb;
+	rc = access_check_password(&r->login, &cr);
+	OPENSSL_cleanse(dec, sizeof(dec)); /* the pool keeps its own copy */
+	if (rc == 1)
+		return; /* login_cb follows */
+	r->login.done = NULL;
+	if (rc == AUTH_E_BUSY)
+		mgmt_error(r, 503, "service_unavailable", "too many password checks waiting");
+	else if (rc != AUTH_OK)
+		mgmt_error(r, 401, "not_authorized", "Login failed");
+	else
+		mreq_run(r);
+}
+
+static void gencb(struct evhttp_request *req, void *arg)
+{
+	struct mreq *r = xcalloc(1, sizeof(*r));
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	const char *query = uri != NULL ? evhttp_uri_get_query(uri) : NULL;
+
+	r->refs = 1;
+	r->req = req;
+	r->evcon = evhttp_request_get_connection(req);
+	evhttp_connection_set_closecb(r->evcon, mreq_close_cb, r);
+	switch (evhttp_request_get_command(req)) {
+	case EVHTTP_REQ_GET: r->method = M_GET; break;
+	case EVHTTP_REQ_HEAD: r->method = M_HEAD; break;
+	case EVHTTP_REQ_PUT: r->method = M_PUT; break;
+	case EVHTTP_REQ_POST: r->method = M_POST; break;
+	case EVHTTP_REQ_DELETE: r->method = M_DELETE; break;
+	default: mgmt_reply_empty(r, 405); return;
+	}
+	if (path == NULL || split_path(r, path) != 0 || (r->route = route_find(r)) == NULL) {
+		mgmt_not_found(r);
+		return;
+	}
+	if (query != NULL) {
+		r->params = xcalloc(1, sizeof(*r->params));
+		TAILQ_INIT(r->params);
+		if (evhttp_parse_query_str(query, r->params) != 0) {
+			mgmt_error(r, 400, "bad_request", "malformed query string");
+			return;
+		}
+	}
+	if (!(r->route->methods & (r->method == M_HEAD ? M_GET : r->method))) {
+		mgmt_reply_empty(r, 405);
+		return;
+	}
+	mreq_login(r);
+}
+
+/* Parse "ADDR:PORT" or "[V6]:PORT" into host and port. */
+static int split_addr(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+	const char *colon, *h = s, *he;
+	char *end;
+	long p;
+
+	if (s[0] == '[') {
+		if ((he = strchr(s, ']')) == NULL || he[1] != ':')
+			return -1;
+		h = s + 1;
+		colon = he + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL)
+			return -1;
+		he = colon;
+	}
+	if ((size_t)(he - h) >= hostlen)
+		return -1;
+	memcpy(host, h, (size_t)(he - h));
+	host[he - h] = '\0';
+	p = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end != '\0' || p < 0 || p > 65535)
+		return -1;
+	*port = (uint16_t)p;
+	if (host[0] == '\0')
+		snprintf(host, hostlen, "0.0.0.0");
+	return 0;
+}
+
+int http_start(struct event_base *base, const struct mgmt_config *mc, int ready_fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char host[256], bound[160];
+	uint16_t port;
+
+	if (split_addr(mc->listen, host, sizeof(host), &port) != 0) {
+		log_error("management_listen %s: not ADDR:PORT", mc->listen);
+		return -1;
+	}
+	H.http = evhttp_new(base);
+	evhttp_set_max_headers_size(H.http, (ev_ssize_t)mc->max_headers);
+	evhttp_set_max_body_size(H.http, (ev_ssize_t)mc->max_body);
+	evhttp_set_timeout(H.http, (int)mc->timeout);
+	evhttp_set_allowed_methods(H.http,
+	    EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
+	        EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	evhttp_set_gencb(H.http, gencb, NULL);
+	if ((H.sock = evhttp_bind_socket_with_handle(H.http, host, port)) == NULL) {
+		log_error("management_listen %s: cannot listen: %m", mc->listen);
+		return -1;
+	}
+	getsockname(evhttp_bound_socket_get_fd(H.sock), (struct sockaddr *)&ss, &sslen);
+	server_format_addr((struct sockaddr *)&ss, bound, sizeof(bound));
+	log_info("management API on http://%s/api/", bound);
+	if (ready_fd >= 0)
+		dprintf(ready_fd, "%s http\n", bound);
+	mgmt_stats_start(base);
+	return 0;
+}
+
+void http_stop_listening(void)
+{
+	if (H.sock != NULL)
+		evhttp_del_accept_socket(H.http, H.sock);
+	H.sock = NULL;
+}
+
+void http_free(void)
+{
+	mgmt_stats_stop();
+	if (H.http != NULL)
+		evhttp_free(H.http); /* closes its connections: their close callbacks run */
+	H.http = NULL;
+	H.sock = NULL;
+}

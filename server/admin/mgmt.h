@@ -1,0 +1,184 @@
+/*
+ * mgmt.h: the management HTTP API's files (http.c, mgmt_*.c), private to them: one request being
+ * answered (struct mreq), the route table's handlers, JSON helpers, the list engine and the
+ * statistics sampler. Everything runs on the event loop's thread.
+ *
+ * A request's life (http.c): evhttp hands it over complete (headers and body within their
+ * limits); its path is split into decoded segments; its Basic credentials go to auth's pool
+ * (access_check_password), unless the pool's cache of recent successes answers at once; then the
+ * route's handler runs. A handler answers with mgmt_reply_* or mgmt_error, at once or later (after
+ * the store made a declare durable; a list streamed chunk by chunk as the client reads it). If the
+ * client goes away first, the request is marked gone and freed once nothing waits on it.
+ */
+#ifndef WARREN_SERVER_ADMIN_MGMT_H
+#define WARREN_SERVER_ADMIN_MGMT_H
+
+#include <jansson.h>
+
+#include "server/admin/admin.h"
+
+struct evhttp_request;
+struct evhttp_connection;
+struct evkeyvalq;
+struct mgmt_list;
+
+/* RabbitMQ's management tags, as bits. */
+enum mgmt_tag {
+	TAG_MANAGEMENT = 1,
+	TAG_POLICYMAKER = 2,
+	TAG_MONITORING = 4,
+	TAG_ADMINISTRATOR = 8,
+};
+
+#define MGMT_MAX_SEGS 8
+#define MGMT_MAX_ARGS 4
+
+enum mgmt_method { M_GET = 1, M_PUT = 2, M_POST = 4, M_DELETE = 8, M_HEAD = 16 };
+
+struct mreq {
+	struct evhttp_request *req;
+	struct evhttp_connection *evcon;
+	unsigned refs;
+	bool gone;    /* the client went away: nothing more is sent */
+	bool replied; /* the answer (or its start) went out */
+	enum mgmt_method method;
+	char *segs[MGMT_MAX_SEGS];
+	size_t nsegs;
+	const char *arg[MGMT_MAX_ARGS]; /* the route's variable segments, decoded */
+	struct evkeyvalq *params;       /* the query's parameters, decoded, or NULL */
+	char *user;
+	unsigned tags; /* enum mgmt_tag bits */
+	json_t *body;  /* the parsed body of a PUT or POST (an object), or NULL */
+	const struct mgmt_route *route;
+	struct access_wait login;     /* the password check */
+	struct persist_waiter stored; /* an answer that waits for the store */
+	int stored_code;              /* ... its status (201 or 204) */
+	json_t *stored_json;          /* ... and its body, or NULL */
+	struct mgmt_list *list;       /* a list being streamed */
+	void (*more)(struct mreq *r); /* ... called when the client took the last chunk */
+};
+
+struct mgmt_route {
+	const char *pattern; /* segments after /api/, '*' for a variable one */
+	unsigned methods;    /* enum mgmt_method bits */
+	unsigned need;       /* the tag needed (monitoring, administrator), 0: any management tag */
+	void (*fn)(struct mreq *r);
+};
+
+/* http.c: answers. Each ends the request (a list streams first, then ends it). */
+void mgmt_reply_json(struct mreq *r, int status, json_t *body); /* steals body */
+void mgmt_reply_empty(struct mreq *r, int status);
+/* {"error":error,"reason":reason}, RabbitMQ's shape. */
+void mgmt_error(struct mreq *r, int status, const char *error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void mgmt_not_found(struct mreq *r);
+/* An AMQP reply code as RabbitMQ's API maps it: 404 not_found, 401 access refused, else 400. */
+void mgmt_amqp_error(struct mreq *r, int code, const char *text);
+/* Answer status once this turn's store writes are durable (a declare, a delete). */
+void mgmt_reply_after_store(struct mreq *r, int status);
+/* The same with a JSON body (stolen). */
+void mgmt_reply_json_after_store(struct mreq *r, int status, json_t *body);
+/* A query parameter (decoded, valid while r is), or NULL. */
+const char *mgmt_query(struct mreq *r, const char *key);
+/* Start streaming: the status line and headers; then mgmt_send_chunk, then mgmt_end. */
+void mgmt_stream_start(struct mreq *r);
+/* Send buf (emptied) and call more(r) once the client has taken it. */
+void mgmt_stream_chunk(struct mreq *r, struct evbuffer *buf, void (*more)(struct mreq *r));
+void mgmt_stream_end(struct mreq *r);
+/* The user may see vhost v's objects (it has permissions there, or is monitoring or more). */
+bool mgmt_sees_vhost(const struct mreq *r, const char *vhost);
+/* The user may use vhost v at all (a permissions line): else 401 answered, false. */
+bool mgmt_vhost_access(struct mreq *r, const char *vhost);
+/* The user's AMQP permission: else 401 "access to ... refused" answered, false. */
+bool mgmt_permitted(struct mreq *r, const char *vhost, enum auth_perm perm, enum auth_resource kind,
+    struct amqp_bytes name);
+/* The named vhost, or NULL with 404 answered. */
+struct vhost *mgmt_vhost(struct mreq *r, const char *name);
+
+/* mgmt_json.c */
+/* A boolean in a body: true/false, or the strings "true"/"false" (rabbitmqadmin sends those). */
+int mgmt_json_bool(const json_t *o, const char *key, bool dflt, bool *out);
+/* A non-negative integer, or a string of digits. */
+int mgmt_json_uint(const json_t *o, const char *key, uint64_t dflt, uint64_t max, uint64_t *out);
+/* A string member, or dflt. */
+const char *mgmt_json_str(const json_t *o, const char *key, const char *dflt);
+/* A JSON object as an encoded AMQP table (the bytes inside its length): 0, or -1 with err. */
+int mgmt_json_to_table(const json_t *o, struct evbuffer *out, char *err, size_t errlen);
+/* Encoded table entries as a JSON object (never NULL; {} when they do not decode). */
+json_t *mgmt_table_to_json(struct amqp_bytes raw);
+json_t *mgmt_bytes(
+    const void *p, size_t len); /* a JSON string from bytes (invalid UTF-8 escaped) */
+/* Write j, compact, at the end of out. */
+void mgmt_dump(const json_t *j, struct evbuffer *out);
+/* {"rate": r} */
+json_t *mgmt_rate(double r);
+/* Add key, and key_details {"rate"} from a counter and its ring. */
+void mgmt_add_counter(json_t *o, const char *key, uint64_t v, const struct rate_ring *ring);
+/* A counter's rate per second over the last sample interval (mgmt_stats.c). */
+double mgmt_rate_of(const struct rate_ring *ring);
+/* message_stats: the counters whose bits (1 << enum msg_stat) are in mask, and deliver_get. */
+json_t *mgmt_msg_stats(const struct msg_stats *st, unsigned mask);
+#define QUEUE_STATS                                                                     \
+	(1u << MS_PUBLISH | 1u << MS_DELIVER | 1u << MS_DELIVER_NO_ACK | 1u << MS_GET | \
+	    1u << MS_GET_NO_ACK | 1u << MS_ACK | 1u << MS_REDELIVER)
+/* Milliseconds since the epoch (wall clock), for *_at fields. */
+uint64_t mgmt_wall_ms(void);
+
+/* mgmt_list.c: list endpoints: filter, sort, page and stream rows. */
+struct mgmt_list_ops {
+	/* the row's object, as JSON (new reference), or NULL when it is gone */
+	json_t *(*render)(struct mreq *r, void *row);
+	void (*free_row)(void *row);
+	const char *default_sort[5]; /* dotted paths, NULL-terminated */
+};
+struct mgmt_list *mgmt_list_new(const struct mgmt_list_ops *ops);
+/* Add a row (the list owns it); its JSON now for the name filter and the sort key. */
+void mgmt_list_add(struct mgmt_list *l, struct mreq *r, void *row, json_t *now);
+/* Parse the query (columns, sort, page, ...): 0, or -1 with the error answered. */
+int mgmt_list_begin(struct mgmt_list *l, struct mreq *r);
+/* Sort, page and stream the rows (takes l). */
+void mgmt_list_send(struct mgmt_list *l, struct mreq *r);
+void mgmt_list_free(struct mgmt_list *l);
+/* A row that holds its JSON (connections, channels, consumers, bindings). */
+extern const struct mgmt_list_ops mgmt_snapshot_ops; /* sorted by vhost, name */
+json_t *mgmt_snapshot_render(struct mreq *r, void *row);
+void mgmt_snapshot_free(void *row);
+
+/* mgmt_api.c: overview, whoami, nodes, vhosts, connections, channels, consumers. */
+void mgmt_overview(struct mreq *r);
+void mgmt_whoami(struct mreq *r);
+void mgmt_nodes(struct mreq *r);
+void mgmt_node(struct mreq *r);
+void mgmt_vhosts(struct mreq *r);
+void mgmt_vhost_get(struct mreq *r);
+void mgmt_connections(struct mreq *r);
+void mgmt_connection(struct mreq *r);
+void mgmt_channels(struct mreq *r);
+void mgmt_channel(struct mreq *r);
+void mgmt_consumers(struct mreq *r);
+/* The node's name, as RabbitMQ's rabbit@host. */
+const char *mgmt_node_name(void);
+
+/* mgmt_objects.c: exchanges and queues (mgmt_bindings.c: bindings; mgmt_messages.c: the rest). */
+void mgmt_exchanges(struct mreq *r);
+void mgmt_exchange(struct mreq *r);
+void mgmt_exchange_publish(struct mreq *r);
+void mgmt_exchange_bindings(struct mreq *r);
+void mgmt_queues(struct mreq *r);
+/* The queue {vhost}/{name} of r for a write: vhost access, perm, then 404, or 400 if exclusive. */
+struct queue *mgmt_queue_for(struct mreq *r, struct vhost *v, enum auth_perm perm);
+void mgmt_queue(struct mreq *r);
+void mgmt_queue_contents(struct mreq *r);
+void mgmt_queue_bindings(struct mreq *r);
+void mgmt_bindings(struct mreq *r);
+void mgmt_binding_list(struct mreq *r); /* bindings/{vhost}/e/{src}/{q|e}/{dst} */
+void mgmt_binding(struct mreq *r);      /* ... /{props} */
+
+/* mgmt_messages.c: publish and get. */
+void mgmt_queue_get(struct mreq *r);
+
+/* mgmt_stats.c: the sampler. */
+void mgmt_stats_start(struct event_base *base);
+void mgmt_stats_stop(void);
+
+#endif /* WARREN_SERVER_ADMIN_MGMT_H */

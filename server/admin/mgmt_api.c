@@ -1,0 +1,579 @@
+/*
+ * mgmt_api.c: the management API's views of the broker as a whole and of its clients, with
+ * RabbitMQ 3.10's paths and field names: /api/overview, /api/whoami, /api/nodes, /api/vhosts,
+ * /api/connections (DELETE closes one), /api/channels and /api/consumers. Users tagged management
+ * or policymaker see their own connections and channels and the vhosts they may use; monitoring
+ * and administrator see everything.
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "server/admin/mgmt.h"
+
+const char *mgmt_node_name(void)
+{
+	static char name[300];
+	char host[256];
+
+	if (name[0] == '\0') {
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		host[strcspn(host, ".")] = '\0';
+		snprintf(name, sizeof(name), "warren@%s", host);
+	}
+	return name;
+}
+
+/* RabbitMQ's message_stats: the counters that apply (mask of enum msg_stat bits). */
+static const char *const stat_names[MS_COUNT] = { "publish", "confirm", "return_unroutable",
+	"drop_unroutable", "deliver", "deliver_no_ack", "get", "get_no_ack", "get_empty", "ack",
+	"redeliver" };
+#define ALL_STATS ((1u << MS_COUNT) - 1)
+
+json_t *mgmt_msg_stats(const struct msg_stats *st, unsigned mask)
+{
+	json_t *o = json_object();
+	uint64_t dg = 0;
+	double dgr = 0;
+	unsigned i;
+
+	for (i = 0; i < MS_COUNT; i++)
+		if (mask & (1u << i))
+			mgmt_add_counter(o, stat_names[i], st->n[i], &st->ring[i]);
+	for (i = MS_DELIVER; i <= MS_GET_NO_ACK; i++) {
+		dg += st->n[i];
+		dgr += mgmt_rate_of(&st->ring[i]);
+	}
+	json_object_set_new(o, "deliver_get", json_integer((json_int_t)dg));
+	json_object_set_new(o, "deliver_get_details", mgmt_rate(dgr));
+	return o;
+}
+
+/* Add b's counters and ring samples into a (sums for vhosts). */
+static void stats_add(struct msg_stats *a, const struct msg_stats *b)
+{
+	unsigned i, k;
+
+	for (i = 0; i < MS_COUNT; i++) {
+		a->n[i] += b->n[i];
+		for (k = 0; k < STATS_SAMPLES; k++)
+			a->ring[i].s[k] += b->ring[i].s[k];
+	}
+}
+
+static json_t *exchange_types(void)
+{
+	static const char *const types[][2] = {
+		{ "direct", "AMQP direct exchange, as per the AMQP specification" },
+		{ "fanout", "AMQP fanout exchange, as per the AMQP specification" },
+		{ "headers", "AMQP headers exchange, as per the AMQP specification" },
+		{ "topic", "AMQP topic exchange, as per the AMQP specification" },
+	};
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		json_array_append_new(a,
+		    json_pack("{s:s, s:s, s:b}", "name", types[i][0], "description", types[i][1],
+		        "enabled", 1));
+	return a;
+}
+
+static json_t *listeners_json(void)
+{
+	struct sockaddr_storage ss;
+	char addr[160], *colon;
+	json_t *a = json_array();
+	bool tls;
+	int i;
+
+	for (i = 0; server_listener(i, &ss, &tls) == 0; i++) {
+		server_format_addr((struct sockaddr *)&ss, addr, sizeof(addr));
+		if ((colon = strrchr(addr, ':')) == NULL)
+			continue;
+		*colon = '\0';
+		if (addr[0] == '[') { /* [v6] */
+			memmove(addr, addr + 1, strlen(addr));
+			addr[strlen(addr) - 1] = '\0';
+		}
+		json_array_append_new(a,
+		    json_pack("{s:s, s:s, s:s, s:i, s:{}}", "node", mgmt_node_name(), "protocol",
+		        tls ? "amqp/ssl" : "amqp", "ip_address", addr, "port", atoi(colon + 1),
+		        "socket_opts"));
+	}
+	return a;
+}
+
+void mgmt_overview(struct mreq *r)
+{
+	struct hmap_iter vi, qi;
+	const void *k;
+	size_t kl;
+	void *val;
+	uint64_t nq = 0, nx = 0, ncons = 0, ready = 0, unacked = 0, nconn = 0, nch = 0;
+	struct conn *c;
+	json_t *o;
+
+	hmap_iter_init(&broker.vhosts, &vi);
+	while (hmap_iter_next(&vi, &k, &kl, &val)) {
+		struct vhost *v = val;
+		if (!mgmt_sees_vhost(r, v->name))
+			continue;
+		nx += v->exchanges.count;
+		hmap_iter_init(&v->queues, &qi);
+		while (hmap_iter_next(&qi, &k, &kl, &val)) {
+			struct queue *q = val;
+			nq++;
+			ncons += q->nconsumers;
+			ready += q->count;
+			unacked += q->unacked;
+		}
+	}
+	for (c = conn_first(); c != NULL; c = LIST_NEXT(c, entry)) {
+		if (c->state == CONN_DEAD || c->vhost == NULL ||
+		    (!(r->tags & (TAG_MONITORING | TAG_ADMINISTRATOR)) &&
+		        strcmp(c->user, r->user) != 0))
+			continue;
+		nconn++;
+		nch += c->open_channels;
+	}
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "management_version",
+	    WARREN_RABBITMQ_VERSION, "rates_mode", "basic", "product_version", PACKAGE_VERSION,
+	    "product_name", "Warren", "rabbitmq_version", WARREN_RABBITMQ_VERSION, "cluster_name",
+	    mgmt_node_name(), "node", mgmt_node_name(), "disable_stats", 0, "enable_queue_totals",
+	    1);
+	json_object_set_new(o, "exchange_types", exchange_types());
+	json_object_set_new(o, "sample_retention_policies",
+	    json_pack("{s:[i], s:[i], s:[i]}", "global", 600, "basic", 600, "detailed", 600));
+	json_object_set_new(o, "message_stats", mgmt_msg_stats(&broker.totals, ALL_STATS));
+	json_object_set_new(o, "churn_rates",
+	    json_pack("{s:I, s:o, s:I, s:o}", "queue_created", (json_int_t)broker.queues_created,
+	        "queue_created_details", mgmt_rate(0), "queue_deleted",
+	        (json_int_t)broker.queues_deleted, "queue_deleted_details", mgmt_rate(0)));
+	json_object_set_new(o, "queue_totals",
+	    json_pack("{s:I, s:I, s:I}", "messages", (json_int_t)(ready + unacked),
+	        "messages_ready", (json_int_t)ready, "messages_unacknowledged",
+	        (json_int_t)unacked));
+	json_object_set_new(o, "object_totals",
+	    json_pack("{s:I, s:I, s:I, s:I, s:I}", "channels", (json_int_t)nch, "connections",
+	        (json_int_t)nconn, "consumers", (json_int_t)ncons, "exchanges", (json_int_t)nx,
+	        "queues", (json_int_t)nq));
+	json_object_set_new(o, "statistics_db_event_queue", json_integer(0));
+	json_object_set_new(o, "listeners", listeners_json());
+	json_object_set_new(o, "contexts", json_array());
+	mgmt_reply_json(r, 200, o);
+}
+
+static json_t *user_tags_json(const char *user)
+{
+	static const char *const tags[] = { "administrator", "monitoring", "policymaker",
+		"management", "impersonator" };
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < sizeof(tags) / sizeof(tags[0]); i++)
+		if (auth_user_has_tag(broker.auth, amqp_cstr(user), tags[i]))
+			json_array_append_new(a, json_string(tags[i]));
+	return a;
+}
+
+void mgmt_whoami(struct mreq *r)
+{
+	json_t *o = json_pack("{s:s%}", "name", r->user, strlen(r->user));
+
+	json_object_set_new(o, "tags", user_tags_json(r->user));
+	mgmt_reply_json(r, 200, o);
+}
+
+static json_t *node_json(void)
+{
+	struct rlimit rl;
+	uint64_t nconn = 0;
+	char pid[32];
+	struct conn *c;
+	json_t *o;
+
+	for (c = conn_first(); c != NULL; c = LIST_NEXT(c, entry))
+		nconn += c->state != CONN_DEAD;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		rl.rlim_cur = 0;
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	o = json_pack("{s:s, s:s, s:b, s:I, s:I, s:b, s:I, s:b, s:I, s:I, s:I, s:i, s:s, s:s}",
+	    "name", mgmt_node_name(), "type", "disc", "running", 1, "mem_used",
+	    (json_int_t)broker.mem_used, "mem_limit", (json_int_t)broker.cfg.mem_high, "mem_alarm",
+	    (broker.alarms & ALARM_MEMORY) != 0, "disk_free_limit",
+	    (json_int_t)broker.cfg.disk_free_limit, "disk_free_alarm",
+	    (broker.alarms & ALARM_DISK) != 0, "fd_total", (json_int_t)rl.rlim_cur, "sockets_used",
+	    (json_int_t)nconn, "uptime", (json_int_t)(mgmt_wall_ms() - broker.started_ms),
+	    "processors", (int)sysconf(_SC_NPROCESSORS_ONLN), "os_pid", pid, "rates_mode", "basic");
+	json_object_set_new(o, "exchange_types", exchange_types());
+	json_object_set_new(o, "auth_mechanisms",
+	    json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name", "PLAIN", "description",
+	        "SASL PLAIN authentication mechanism", "enabled", 1, "name", "AMQPLAIN",
+	        "description", "QPid AMQPLAIN mechanism", "enabled", 1));
+	json_object_set_new(o, "partitions", json_array());
+	json_object_set_new(o, "applications", json_array());
+	json_object_set_new(o, "enabled_plugins", json_pack("[s]", "rabbitmq_management"));
+	return o;
+}
+
+void mgmt_nodes(struct mreq *r)
+{
+	mgmt_reply_json(r, 200, json_pack("[o]", node_json()));
+}
+
+void mgmt_node(struct mreq *r)
+{
+	if (strcmp(r->arg[0], mgmt_node_name()) != 0) {
+		mgmt_not_found(r);
+		return;
+	}
+	mgmt_reply_json(r, 200, node_json());
+}
+
+/* ---- Vhosts ---- */
+
+static json_t *vhost_json(struct vhost *v)
+{
+	struct msg_stats sum;
+	struct hmap_iter qi;
+	const void *k;
+	size_t kl;
+	void *val;
+	uint64_t ready = 0, unacked = 0;
+	json_t *o;
+
+	memset(&sum, 0, sizeof(sum));
+	hmap_iter_init(&v->queues, &qi);
+	while (hmap_iter_next(&qi, &k, &kl, &val)) {
+		struct queue *q = val;
+		ready += q->count;
+		unacked += q->unacked;
+		stats_add(&sum, &q->stats);
+	}
+	o = json_pack("{s:s, s:s, s:[], s:{s:s, s:[]}, s:s, s:b, s:{s:s}, s:I, s:I, s:I}", "name",
+	    v->name, "description", "", "tags", "metadata", "description", "", "tags",
+	    "default_queue_type", "classic", "tracing", 0, "cluster_state", mgmt_node_name(),
+	    "running", "messages", (json_int_t)(ready + unacked), "messages_ready",
+	    (json_int_t)ready, "messages_unacknowledged", (json_int_t)unacked);
+	json_object_set_new(o, "message_stats", mgmt_msg_stats(&sum, QUEUE_STATS));
+	return o;
+}
+
+void mgmt_vhosts(struct mreq *r)
+{
+	struct mgmt_list *l = mgmt_list_new(&mgmt_snapshot_ops);
+	struct hmap_iter vi;
+	const void *k;
+	size_t kl;
+	void *val;
+	json_t *j;
+
+	if (mgmt_list_begin(l, r) != 0) {
+		mgmt_list_free(l);
+		return;
+	}
+	hmap_iter_init(&broker.vhosts, &vi);
+	while (hmap_iter_next(&vi, &k, &kl, &val)) {
+		struct vhost *v = val;
+		if (!mgmt_sees_vhost(r, v->name))
+			continue;
+		j = vhost_json(v);
+		mgmt_list_add(l, r, j, j);
+	}
+	mgmt_list_send(l, r);
+}
+
+void mgmt_vhost_get(struct mreq *r)
+{
+	struct vhost *v = mgmt_vhost(r, r->arg[0]);
+
+	if (v != NULL)
+		mgmt_reply_json(r, 200, vhost_json(v));
+}
+
+/* ---- Connections, channels, consumers ---- */
+
+/* "PEER -> LOCAL", RabbitMQ's connection name, and the two ends split. */
+struct conn_names {
+	char name[300], peer_host[128], host[128];
+	int peer_port, port;
+};
+
+static void split_host_port(const char *s, char *host, size_t len, int *port)
+{
+	const char *colon = strrchr(s, ':');
+	size_t n = colon != NULL ? (size_t)(colon - s) : strlen(s);
+
+	if (n > 0 && s[0] == '[') { /* [v6]:port */
+		s++;
+		n -= n >= 2 ? 2 : n;
+	}
+	snprintf(host, len, "%.*s", (int)n, s);
+	*port = colon != NULL ? atoi(colon + 1) : 0;
+}
+
+static void conn_names(const struct conn *c, struct conn_names *n)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char local[160] = "unknown";
+
+	if (getsockname(bufferevent_getfd(c->bev), (struct sockaddr *)&ss, &len) == 0)
+		server_format_addr((struct sockaddr *)&ss, local, sizeof(local));
+	snprintf(n->name, sizeof(n->name), "%s -> %s", c->peer, local);
+	split_host_port(c->peer, n->peer_host, sizeof(n->peer_host), &n->peer_port);
+	split_host_port(local, n->host, sizeof(n->host), &n->port);
+}
+
+/* A connection the user may see: open (logged in, vhost chosen), theirs unless monitoring. */
+static bool sees_conn(const struct mreq *r, const struct conn *c)
+{
+	if (c->state == CONN_DEAD || c->vhost == NULL || c->user == NULL)
+		return false;
+	return (r->tags & (TAG_MONITORING | TAG_ADMINISTRATOR)) || strcmp(c->user, r->user) == 0;
+}
+
+static json_t *io_json(json_t *o, const struct io_stats *io)
+{
+	static const char *const names[IO_COUNT] = { "recv_oct", "recv_cnt", "send_oct",
+		"send_cnt" };
+	unsigned i;
+
+	for (i = 0; i < IO_COUNT; i++)
+		mgmt_add_counter(o, names[i], io->n[i], &io->ring[i]);
+	return o;
+}
+
+static json_t *conn_json(const struct conn *c)
+{
+	struct conn_names n;
+	json_t *o;
+
+	conn_names(c, &n);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:i, s:s, s:i, s:i, s:i, "
+	              "s:i, s:i, s:I, s:{}}",
+	    "name", n.name, "node", mgmt_node_name(), "type", "network", "state",
+	    conn_state_name(c->state), "user", c->user, "vhost", c->vhost->name, "protocol",
+	    "AMQP 0-9-1", "auth_mechanism", c->mechanism, "ssl", c->tls, "peer_host", n.peer_host,
+	    "peer_port", n.peer_port, "host", n.host, "port", n.port, "channels",
+	    (int)c->open_channels, "channel_max", (int)c->channel_max, "frame_max",
+	    (int)c->frame_max, "timeout", (int)c->heartbeat, "connected_at",
+	    (json_int_t)c->connected_at, "client_properties");
+	return io_json(o, &c->io);
+}
+
+static const struct mgmt_list_ops consumer_ops = { .render = mgmt_snapshot_render,
+	.free_row = mgmt_snapshot_free,
+	.default_sort = { "queue.vhost", "queue.name", "consumer_tag" } };
+static const struct mgmt_list_ops by_name_ops = {
+	.render = mgmt_snapshot_render, .free_row = mgmt_snapshot_free, .default_sort = { "name" }
+};
+
+static void conn_list(struct mreq *r, const char *vhost)
+{
+	struct mgmt_list *l = mgmt_list_new(&by_name_ops);
+	struct conn *c;
+	json_t *j;
+
+	if (mgmt_list_begin(l, r) != 0) {
+		mgmt_list_free(l);
+		return;
+	}
+	for (c = conn_first(); c != NULL; c = LIST_NEXT(c, entry)) {
+		if (!sees_conn(r, c) || (vhost != NULL && strcmp(c->vhost->name, vhost) != 0))
+			continue;
+		j = conn_json(c);
+		mgmt_list_add(l, r, j, j);
+	}
+	mgmt_list_send(l, r);
+}
+
+void mgmt_connections(struct mreq *r)
+{
+	const char *vhost = r->nsegs == 3 ? r->arg[0] : NULL; /* vhosts/{v}/connections */
+
+	if (vhost != NULL && mgmt_vhost(r, vhost) == NULL)
+		return;
+	conn_list(r, vhost);
+}
+
+static struct conn *conn_by_name(struct mreq *r, const char *name)
+{
+	struct conn_names n;
+	struct conn *c;
+
+	for (c = conn_first(); c != NULL; c = LIST_NEXT(c, entry)) {
+		if (!sees_conn(r, c))
+			continue;
+		conn_names(c, &n);
+		if (strcmp(n.name, name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+void mgmt_connection(struct mreq *r)
+{
+	struct conn *c = conn_by_name(r, r->arg[0]);
+	const char *why;
+
+	if (c == NULL) {
+		mgmt_not_found(r);
+		return;
+	}
+	if (r->method != M_DELETE) {
+		mgmt_reply_json(r, 200, conn_json(c));
+		return;
+	}
+	why = evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-Reason");
+	log_info("management: user '%s' closes connection %s", r->user, r->arg[0]);
+	conn_error(
+	    c, AMQP_CONNECTION_FORCED, 0, "%s", why != NULL ? why : "Closed via management plugin");
+	mgmt_reply_empty(r, 204);
+}
+
+static json_t *channel_details(const struct channel *ch, const struct conn_names *n)
+{
+	char name[320];
+
+	snprintf(name, sizeof(name), "%s (%u)", n->name, ch->id);
+	return json_pack("{s:s, s:s, s:s, s:i, s:s, s:i, s:s}", "connection_name", n->name, "name",
+	    name, "node", mgmt_node_name(), "number", (int)ch->id, "peer_host", n->peer_host,
+	    "peer_port", n->peer_port, "user", ch->conn->user);
+}
+
+static json_t *channel_json(const struct channel *ch, const struct conn_names *n)
+{
+	const struct consumer *cs;
+	unsigned ncons = 0;
+	char name[320];
+	json_t *o;
+
+	LIST_FOREACH(cs, &ch->consumers, ch_entry)
+	ncons++;
+	snprintf(name, sizeof(name), "%s (%u)", n->name, ch->id);
+	o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:b, s:b, s:i, s:I, s:I, s:I, s:i, s:i, "
+	              "s:i, s:{s:s, s:s, s:i}}",
+	    "name", name, "node", mgmt_node_name(), "number", (int)ch->id, "user", ch->conn->user,
+	    "vhost", ch->conn->vhost->name, "state", ch->state == CH_OPEN ? "running" : "closing",
+	    "confirm", ch->confirm, "transactional", ch->tx, "consumer_count", (int)ncons,
+	    "messages_unacknowledged", (json_int_t)ch->ua_len, "messages_unconfirmed",
+	    (json_int_t)ch->cs_len, "messages_uncommitted", (json_int_t)ch->txp_len,
+	    "acks_uncommitted", 0, "prefetch_count", (int)ch->prefetch_default,
+	    "global_prefetch_count", (int)ch->prefetch_global, "connection_details", "name",
+	    n->name, "peer_host", n->peer_host, "peer_port", n->peer_port);
+	json_object_set_new(o, "message_stats", mgmt_msg_stats(&ch->stats, ALL_STATS));
+	return o;
+}
+
+void mgmt_channels(struct mreq *r)
+{
+	struct mgmt_list *l;
+	const char *vhost = NULL, *conn = NULL;
+	struct conn_names n;
+	struct channel *ch;
+	struct conn *c;
+	json_t *j;
+
+	if (r->nsegs == 3 && strcmp(r->segs[0], "vhosts") == 0) {
+		if (mgmt_vhost(r, (vhost = r->arg[0])) == NULL)
+			return;
+	} else if (r->nsegs == 3) {
+		if (conn_by_name(r, (conn = r->arg[0])) == NULL) {
+			mgmt_not_found(r);
+			return;
+		}
+	}
+	l = mgmt_list_new(&by_name_ops);
+	if (mgmt_list_begin(l, r) != 0) {
+		mgmt_list_free(l);
+		return;
+	}
+	for (c = conn_first(); c != NULL; c = LIST_NEXT(c, entry)) {
+		if (!sees_conn(r, c) || (vhost != NULL && strcmp(c->vhost->name, vhost) != 0))
+			continue;
+		conn_names(c, &n);
+		if (conn != NULL && strcmp(n.name, conn) != 0)
+			continue;
+		LIST_FOREACH(ch, &c->channels, entry)
+		{
+			j = channel_json(ch, &n);
+			mgmt_list_add(l, r, j, j);
+		}
+	}
+	mgmt_list_send(l, r);
+}
+
+void mgmt_channel(struct mreq *r)
+{
+	struct conn_names n;
+	struct channel *ch;
+	struct conn *c;
+	char name[320];
+
+	for (c = conn_first(); c != NULL; c = LIST_NEXT(c, entry)) {
+		if (!sees_conn(r, c))
+			continue;
+		conn_names(c, &n);
+		LIST_FOREACH(ch, &c->channels, entry)
+		{
+			snprintf(name, sizeof(name), "%s (%u)", n.name, ch->id);
+			if (strcmp(name, r->arg[0]) == 0) {
+				mgmt_reply_json(r, 200, channel_json(ch, &n));
+				return;
+			}
+		}
+	}
+	mgmt_not_found(r);
+}
+
+void mgmt_consumers(struct mreq *r)
+{
+	const char *vhost = r->nsegs == 2 ? r->arg[0] : NULL;
+	struct mgmt_list *l;
+	struct conn_names n;
+	struct channel *ch;
+	struct consumer *cs;
+	struct conn *c;
+	json_t *j;
+
+	if (vhost != NULL && mgmt_vhost(r, vhost) == NULL)
+		return;
+	l = mgmt_list_new(&consumer_ops);
+	if (mgmt_list_begin(l, r) != 0) {
+		mgmt_list_free(l);
+		return;
+	}
+	for (c = conn_first(); c != NULL; c = LIST_NEXT(c, entry)) {
+		if (c->state == CONN_DEAD || c->vhost == NULL ||
+		    !mgmt_sees_vhost(r, c->vhost->name) ||
+		    (vhost != NULL && strcmp(c->vhost->name, vhost) != 0))
+			continue;
+		conn_names(c, &n);
+		LIST_FOREACH(ch, &c->channels, entry)
+		LIST_FOREACH(cs, &ch->consumers, ch_entry)
+		{
+			j = json_pack("{s:s%, s:b, s:b, s:b, s:s, s:i, s:{s:s, s:s}}",
+			    "consumer_tag", cs->tag, cs->tag_len, "ack_required", !cs->no_ack,
+			    "exclusive", cs->exclusive, "active", 1, "activity_status", "up",
+			    "prefetch_count", (int)cs->prefetch, "queue", "name", cs->queue->name,
+			    "vhost", cs->queue->vhost->name);
+			json_object_set_new(j, "arguments",
+			    mgmt_table_to_json((struct amqp_bytes){ cs->args, cs->args_len }));
+			json_object_set_new(j, "channel_details", channel_details(ch, &n));
+			mgmt_list_add(l, r, j, j);
+		}
+	}
+	mgmt_list_send(l, r);
+}
