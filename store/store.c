@@ -780,11 +780,21 @@ static int store_check_format(
 		}
 		buf[n] = '\0';
 		if (sscanf(buf, FORMAT_MAGIC "%d", &version) == 1) {
-			if (version != STORE_FORMAT_VERSION) {
-				snprintf(err, errlen, "%s: format version %d, this build reads %d",
-				    path, version, STORE_FORMAT_VERSION);
+			if (version < STORE_FORMAT_OLDEST || version > STORE_FORMAT_VERSION) {
+				snprintf(err, errlen, "%s: format version %d, this build reads %d to %d",
+				    path, version, STORE_FORMAT_OLDEST, STORE_FORMAT_VERSION);
 				return STORE_E_FORMAT;
 			}
+			if (version == STORE_FORMAT_VERSION)
+				return 0;
+			/* Before anything of the new format is written: older builds refuse it now. */
+			snprintf(buf, sizeof(buf), FORMAT_MAGIC "%d\n", STORE_FORMAT_VERSION);
+			if (write_durably(dir, "FORMAT", buf, err, errlen) != 0)
+				return STORE_E_IO;
+			snprintf(notice, noticelen,
+			    "%s: store format %d read as format %d, which it now is (a warrend older "
+			    "than this one will refuse it)",
+			    path, version, STORE_FORMAT_VERSION);
 			return 0;
 		}
 		if (!format_cut_short(buf, (size_t)n)) {
@@ -809,11 +819,11 @@ static int store_check_format(
 		snprintf(err, errlen,
 		    "%s: %s (a write cut short by a crash, from a warrend older than this one), "
 		    "and the directory holds a store (%s): refusing to guess its format. If it was "
-		    "written by a warrend of store format %d, write the line '" FORMAT_MAGIC
+		    "written by a warrend of store format %d to %d, write the line '" FORMAT_MAGIC
 		    "%d' into %s, check the store with warrenctl store-verify --data-dir %s, and "
 		    "start again; if not, restore the directory from a backup",
-		    path, n == 0 ? "empty" : "incomplete", file, STORE_FORMAT_VERSION,
-		    STORE_FORMAT_VERSION, path, dir);
+		    path, n == 0 ? "empty" : "incomplete", file, STORE_FORMAT_OLDEST,
+		    STORE_FORMAT_VERSION, STORE_FORMAT_VERSION, path, dir);
 		return STORE_E_FORMAT;
 	}
 	snprintf(buf, sizeof(buf), FORMAT_MAGIC "%d\n", STORE_FORMAT_VERSION);

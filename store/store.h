@@ -19,8 +19,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The on-disk format this build reads and writes; recorded in DATA_DIR/FORMAT. */
-#define STORE_FORMAT_VERSION 2
+/*
+ * The on-disk format this build writes, recorded in DATA_DIR/FORMAT, and the oldest it reads: a
+ * store of an older format it reads is a store of this one (3 only adds queue entries that hold
+ * their message), so its FORMAT is written again, and older builds refuse it from then on.
+ */
+#define STORE_FORMAT_VERSION 3
+#define STORE_FORMAT_OLDEST 2
 
 enum store_err {
 	STORE_OK = 0,

@@ -138,7 +138,7 @@ START_TEST(store_new_directory_gets_format)
 	ck_assert_ptr_nonnull(f = fopen(path, "r"));
 	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
 	fclose(f);
-	ck_assert_str_eq(buf, "warren-store 2\n");
+	ck_assert_str_eq(buf, "warren-store 3\n");
 }
 END_TEST
 
@@ -333,7 +333,32 @@ END_TEST
 START_TEST(store_format_other_version_refused)
 {
 	write_file("FORMAT", "warren-store 1\n", 15);
-	open_refused("format version 1, this build reads 2");
+	open_refused("format version 1, this build reads 2 to 3");
+	write_file("FORMAT", "warren-store 4\n", 15);
+	open_refused("format version 4, this build reads 2 to 3");
+}
+END_TEST
+
+/* Format 2 is read as format 3 (which only adds entries holding their message): FORMAT says 3. */
+START_TEST(store_format_2_becomes_3)
+{
+	char path[128], buf[64] = "";
+	struct store *st;
+	FILE *f;
+
+	write_file("FORMAT", "warren-store 2\n", 15);
+	st = open_ok();
+	ck_assert_msg(strstr(store_notice(st), "store format 2 read as format 3") != NULL, "%s",
+	    store_notice(st));
+	store_close(st);
+	snprintf(path, sizeof(path), "%s/FORMAT", dir);
+	ck_assert_ptr_nonnull(f = fopen(path, "r"));
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	ck_assert_str_eq(buf, "warren-store 3\n");
+	st = open_ok();
+	ck_assert_str_eq(store_notice(st), "");
+	store_close(st);
 }
 END_TEST
 
@@ -466,7 +491,11 @@ static int decode(
 			return r;
 		return record_message_decode(v, vlen, &out->m);
 	case R_REFS: return record_refs_decode(k, klen, v, vlen, &out->u.id, &out->u.n);
-	case R_ENTRY: return record_entry_decode(k, klen, v, vlen, &out->e);
+	case R_ENTRY:
+		if ((r = record_entry_decode(k, klen, v, vlen, &out->e)) != 0 ||
+		    out->e.record.len == 0)
+			return r;
+		return record_message_decode(out->e.record.ptr, out->e.record.len, &out->m);
 	case R_DELIVERED:
 		return record_delivered_decode(k, klen, v, vlen, &out->u.qid, &out->u.mark);
 	case R_DEAD: return record_dead_decode(k, klen, v, vlen, &out->d);
@@ -519,14 +548,20 @@ struct frecord {
 	size_t klen, vlen;
 };
 
-/* The records of test/fixtures/store-v2.records (written by the code before the codec). */
-static size_t load_fixture(struct frecord *out, size_t cap)
+/*
+ * The records of test/fixtures/NAME: store-v2.records (written by the code before the codec, store
+ * format 2) or store-v3.records (format 3: entries that hold their message).
+ */
+static size_t load_fixture(const char *name, struct frecord *out, size_t cap)
 {
 	static char line[8192], ks[1024], vs[6000];
-	FILE *f = fopen(FIXTURE_DIR "/store-v2.records", "r");
+	char path[512];
+	FILE *f;
 	size_t n = 0;
 
-	ck_assert_msg(f != NULL, "%s/store-v2.records: %s", FIXTURE_DIR, strerror(errno));
+	snprintf(path, sizeof(path), "%s/%s", FIXTURE_DIR, name);
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
 	while (fgets(line, sizeof(line), f) != NULL) {
 		ck_assert_uint_lt(n, cap);
 		ck_assert_int_eq(sscanf(line, "%15s %1023s %5999s", out[n].table, ks, vs), 3);
@@ -539,13 +574,32 @@ static size_t load_fixture(struct frecord *out, size_t cap)
 	return n;
 }
 
-static struct frecord fx[64];
+static struct frecord fx[128];
 static size_t nfx;
 
 static void records_setup(void)
 {
-	nfx = load_fixture(fx, 64);
+	nfx = load_fixture("store-v2.records", fx, 64);
 	ck_assert_uint_ge(nfx, 20);
+	nfx += load_fixture("store-v3.records", fx + nfx, 64);
+	ck_assert_uint_ge(nfx, 40);
+}
+
+/* A struct message over a decoded msgs record (slices), as the writers see one. */
+static struct message message_over(const struct rec_message *rm, uint64_t id)
+{
+	struct message m = { 0 };
+
+	m.exchange = (char *)(uintptr_t)rm->exchange.ptr;
+	m.exchange_len = (uint8_t)rm->exchange.len;
+	m.routing_key = (char *)(uintptr_t)rm->routing_key.ptr;
+	m.rk_len = (uint8_t)rm->routing_key.len;
+	m.props = (uint8_t *)(uintptr_t)rm->props.ptr;
+	m.props_len = (uint32_t)rm->props.len;
+	m.body = (uint8_t *)(uintptr_t)rm->body.ptr;
+	m.body_have = m.body_size = rm->body.len;
+	m.id = id;
+	return m;
 }
 
 /* Encode again from what was decoded: must give the record's bytes. */
@@ -580,8 +634,13 @@ static void reencode(const struct frecord *r)
 	case R_ENTRY:
 		record_entry_key(fk, d.e.qid, d.e.ri, d.e.seq);
 		fklen = ENTRY_KEY_LEN;
-		record_entry_value(fv, d.e.id, d.e.size, d.e.expires_at);
-		fvlen = ENTRY_VAL_LEN;
+		if (d.e.record.len > 0) {
+			struct message m = message_over(&d.m, d.e.id);
+			record_entry_value_with(&v, d.e.id, d.e.size, d.e.expires_at, &m);
+		} else {
+			record_entry_value(fv, d.e.id, d.e.size, d.e.expires_at);
+			fvlen = ENTRY_VAL_LEN;
+		}
 		break;
 	case R_DELIVERED:
 		record_delivered_key(fk, d.u.qid);
@@ -603,18 +662,10 @@ static void reencode(const struct frecord *r)
 		ck_assert_int_eq(record_segment_open(&seg, r->v, r->vlen), 0);
 		while (record_segment_next(&seg, &se) == 1) {
 			struct rec_message rm;
-			struct message m = { 0 };
+			struct message m;
 			ck_assert_int_eq(
 			    record_message_decode(se.record.ptr, se.record.len, &rm), 0);
-			m.exchange = (char *)(uintptr_t)rm.exchange.ptr;
-			m.exchange_len = (uint8_t)rm.exchange.len;
-			m.routing_key = (char *)(uintptr_t)rm.routing_key.ptr;
-			m.rk_len = (uint8_t)rm.routing_key.len;
-			m.props = (uint8_t *)(uintptr_t)rm.props.ptr;
-			m.props_len = (uint32_t)rm.props.len;
-			m.body = (uint8_t *)(uintptr_t)rm.body.ptr;
-			m.body_have = m.body_size = rm.body.len;
-			m.id = se.id;
+			m = message_over(&rm, se.id);
 			record_segment_add(&v, se.seq, se.redelivered, se.expires_at, &m);
 			count++;
 		}
@@ -662,8 +713,10 @@ START_TEST(records_truncated)
 		}
 		for (n = 0; n < x->vlen; n++) {
 			r = decode_exact(x->type, x->k, x->klen, x->v, n);
-			if (x->type == R_ENTRY || x->type == R_REFS || x->type == R_DELIVERED ||
-			    x->type == R_DEAD || x->type == R_SEGMENT)
+			/* An entry holding a message ends, as a msgs record does, in a body. */
+			if ((x->type == R_ENTRY && (x->vlen == ENTRY_VAL_LEN || n < ENTRY_VAL_LEN)) ||
+			    x->type == R_REFS || x->type == R_DELIVERED || x->type == R_DEAD ||
+			    x->type == R_SEGMENT)
 				ck_assert_msg(r < 0, "%s value cut to %zu: decoded", x->table, n);
 		}
 	}
@@ -730,6 +783,11 @@ static const struct bad_record bad_records[] = {
 	    "000000000000000100000000000000010000000000000000", RECORD_E_LONG },
 	{ "entry: 23-byte value", R_ENTRY, "0000000000000001ff0000000000000001",
 	    "0000000000000001000000000000000100000000000000", RECORD_E_SHORT },
+	{ "entry: its message's properties past the end", R_ENTRY,
+	    "0000000000000001ff0000000000000001",
+	    "000000000000000100000000000000010000000000000000"
+	    "0000ffffffff00",
+	    RECORD_E_SHORT },
 	{ "delivered: 16-byte key", R_DELIVERED, "64656c69766572656400000000000001",
 	    "0000000000000001", RECORD_E_SHORT },
 	{ "delivered: a dead key", R_DELIVERED, "646561640000000000000003ff000000000000000a",
@@ -842,10 +900,10 @@ static void fixture_write(void)
 	ck_assert_msg(store_fixture_write(dir, err, sizeof(err)) == 0, "%s", err);
 }
 
-/* The writers of this build make the same bytes as the writers before the codec. */
+/* The writers of this build make the records of store format 3, byte for byte. */
 START_TEST(fixture_writers_make_the_same_records)
 {
-	char *want = read_all(FIXTURE_DIR "/store-v2.records"), *got = NULL;
+	char *want = read_all(FIXTURE_DIR "/store-v3.records"), *got = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&got, &len);
 
@@ -862,7 +920,7 @@ END_TEST
 /* store-dump (and with it store-verify) reads them as it did. */
 START_TEST(fixture_dump_is_the_same)
 {
-	char *want = read_all(FIXTURE_DIR "/store-v2.dump"), *got = NULL, err[256];
+	char *want = read_all(FIXTURE_DIR "/store-v3.dump"), *got = NULL, err[256];
 	size_t len = 0;
 	FILE *f = open_memstream(&got, &len);
 
@@ -942,16 +1000,74 @@ START_TEST(fixture_recovery_rebuilds_the_broker)
 	paged = find_queue("paged");
 	ck_assert_uint_eq(work->qid, 1);
 	ck_assert_uint_eq(work->nrings, 4);
+	ck_assert_uint_eq(work->count, 3);
+	ck_assert_uint_eq(work->bytes, 910);
+	ck_assert_uint_eq(work->delivered_hi, 1);
+	ck_assert(audit->auto_delete);
+	ck_assert_uint_eq(audit->count, 3);
+	ck_assert_uint_eq(paged->count, 0);
+	ck_assert_uint_ge(paged->next_seq, 20); /* past the purged range */
+	ck_assert_uint_eq(broker.next_message_id, 4);
+	ck_assert_uint_eq(ps.next_qid, 3);
+	persist_close();
+}
+END_TEST
+
+/*
+ * A store of format 2 (test/fixtures/store-v2.records, put into the tables as they are, FORMAT
+ * "warren-store 2"): read as format 3, FORMAT written again, the broker rebuilt from it, and
+ * store-dump reads it as before (store-v2.dump).
+ */
+static void write_v2_store(void)
+{
+	static struct frecord v2[64];
+	static const char *const names[STORE_NTABLES] = { "defs", "msgs", "entries", "meta", "refs",
+		"scratch" };
+	size_t n = load_fixture("store-v2.records", v2, 64), i;
+	struct store *st = open_ok();
+	struct store_batch *b = store_batch_new();
+	int t;
+
+	for (i = 0; i < n; i++) {
+		for (t = 0; t < STORE_NTABLES && strcmp(names[t], v2[i].table) != 0; t++)
+			;
+		ck_assert_int_lt(t, STORE_NTABLES);
+		store_batch_put(b, (enum store_table)t, v2[i].k, v2[i].klen, v2[i].v, v2[i].vlen);
+	}
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	store_close(st);
+	write_file("FORMAT", "warren-store 2\n", 15);
+}
+
+START_TEST(fixture_v2_store_is_read)
+{
+	char *want = read_all(FIXTURE_DIR "/store-v2.dump"), *got = NULL, err[512];
+	size_t len = 0;
+	struct queue *work, *audit;
+	FILE *f;
+
+	write_v2_store();
+	ck_assert_msg(start_broker(err, sizeof(err)) == 0, "%s", err);
+	work = find_queue("work");
+	audit = find_queue("audit");
 	ck_assert_uint_eq(work->count, 2);
 	ck_assert_uint_eq(work->bytes, 310);
 	ck_assert_uint_eq(work->delivered_hi, 1);
-	ck_assert(audit->auto_delete);
 	ck_assert_uint_eq(audit->count, 2);
-	ck_assert_uint_eq(paged->count, 0);
-	ck_assert_uint_ge(paged->next_seq, 20); /* past the purged range */
 	ck_assert_uint_eq(broker.next_message_id, 3);
-	ck_assert_uint_eq(ps.next_qid, 3);
 	persist_close();
+	f = open_memstream(&got, &len);
+	ck_assert_int_eq(store_fixture_dump(dir, f), 0);
+	fclose(f);
+	ck_assert_str_eq(got, want);
+	free(got);
+	free(want);
+	snprintf(err, sizeof(err), "%s/FORMAT", dir);
+	f = fopen(err, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(err, sizeof(err), f));
+	fclose(f);
+	ck_assert_str_eq(err, "warren-store 3\n");
 }
 END_TEST
 
@@ -997,12 +1113,12 @@ START_TEST(fixture_corrupt_message_found_by_verify)
 	FILE *f;
 
 	fixture_write_in_child();
-	add_record(STORE_MSGS, "\0\0\0\0\0\0\0\2", 8, "\0\0\xff\xff\xff\xff", 6);
+	add_record(STORE_MSGS, "\0\0\0\0\0\0\0\4", 8, "\0\0\xff\xff\xff\xff", 6);
 	f = open_memstream(&out, &len);
 	ck_assert_int_ne(persist_dump(dir, f, true, err, sizeof(err)), 0);
 	fclose(f);
-	ck_assert_msg(strstr(out, "problem: message 2 is malformed") != NULL, "%s", out);
-	ck_assert_msg(strstr(out, "refers to message 2, which does not exist") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "problem: message 4 is malformed") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "refers to message 4, which does not exist") != NULL, "%s", out);
 	ck_assert_str_eq(err, "4 problems");
 	free(out);
 }
@@ -1027,6 +1143,7 @@ int main(void)
 	tcase_add_test(tc, store_reopen_keeps_records_and_empties_scratch);
 	tcase_add_test(tc, store_one_broker_per_directory);
 	tcase_add_test(tc, store_format_other_version_refused);
+	tcase_add_test(tc, store_format_2_becomes_3);
 	tcase_add_test(tc, store_format_garbage_refused);
 	tcase_add_test(tc, store_format_cut_short_without_store_rewritten);
 	tcase_add_test(tc, store_format_cut_short_beside_a_store_refused);
@@ -1052,6 +1169,7 @@ int main(void)
 	tcase_add_test(tc, fixture_writers_make_the_same_records);
 	tcase_add_test(tc, fixture_dump_is_the_same);
 	tcase_add_test(tc, fixture_recovery_rebuilds_the_broker);
+	tcase_add_test(tc, fixture_v2_store_is_read);
 	tcase_add_test(tc, fixture_corrupt_entry_stops_recovery);
 	tcase_add_test(tc, fixture_corrupt_exchange_stops_recovery);
 	tcase_add_test(tc, fixture_corrupt_message_found_by_verify);

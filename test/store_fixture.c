@@ -2,16 +2,20 @@
  * store_fixture.c: a store written through the broker's own writers (persist.c, persist_page.c),
  * with one record or more of every type: durable exchanges of several types and flags, with and
  * without arguments; durable queues (one with x-max-priority); bindings to a queue and to an
- * exchange, with and without arguments; persistent messages in one queue and in two (a reference
- * count), with properties, an empty body and a 300-byte one; a delivered mark; a purged range (its
- * dead record); a scratch segment of two transient entries. Everything in it is deterministic (no
- * clock), so its records are the same bytes on every run.
+ * exchange, with and without arguments; persistent messages in one queue and in two, with
+ * properties, an empty body and a 300-byte one (small: held by their entries, a copy in each), and
+ * a 600-byte one in two queues (in msgs, with a reference count); a delivered mark; a purged range
+ * (its dead record); a scratch segment of two transient entries. Everything in it is deterministic
+ * (no clock), so its records are the same bytes on every run.
  *
  * store_fixture_write leaves the store open with everything flushed; store_fixture_records prints
  * every record of every table as "TABLE KEY VALUE" (hex) lines, in key order.
- * test/fixtures/store-v2.records is that output as the code before the record codec
- * (persist_record.c) wrote it; check_store holds the present writers against it. To make it again:
- *     test/make-store-fixture records >test/fixtures/store-v2.records
+ * test/fixtures/store-v3.records is that output (store format 3), and store-v3.dump its
+ * store-dump; check_store holds the present writers against them. To make them again:
+ *     test/make-store-fixture records >test/fixtures/store-v3.records
+ *     test/make-store-fixture dump >test/fixtures/store-v3.dump
+ * test/fixtures/store-v2.* are the same from format 2 (written by the code before the record codec,
+ * without the 600-byte message): check_store builds a format-2 store from them and reads it.
  */
 #include <event2/event.h>
 #include <stdio.h>
@@ -42,7 +46,7 @@ static size_t table_str(uint8_t *out, const char *key, const char *val)
 static struct message *fixture_message(const char *exchange, const char *rk,
     const struct amqp_basic_properties *p, size_t len, int seed)
 {
-	uint8_t props[512], body[300];
+	uint8_t props[512], body[600];
 	int plen = amqp_properties_encode(p, props, sizeof(props));
 	struct message *m;
 	size_t i;
@@ -135,6 +139,10 @@ int store_fixture_write(const char *dir, char *err, size_t errlen)
 	message_unref(m);
 	p.flags = AMQP_P_DELIVERY_MODE;
 	m = fixture_message("", "audit", &p, 0, 3);
+	queue_publish(audit, m);
+	message_unref(m);
+	m = fixture_message("orders", "order.big", &p, 600, 6);
+	queue_publish(work, m);
 	queue_publish(audit, m);
 	message_unref(m);
 	p.flags = 0;

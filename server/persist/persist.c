@@ -272,9 +272,27 @@ bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t 
 {
 	uint8_t key[ENTRY_KEY_LEN], id[ID_KEY_LEN], val[ENTRY_VAL_LEN], n[REFS_VAL_LEN];
 	struct buf v = { 0 };
+	size_t op;
 
 	if (!queue_durable(q) || !m->persistent)
 		return false;
+	record_entry_key(key, q->qid, queue_ring_index(q, m), seq);
+	if (m->in_entry || (!m->stored && record_message_len(m) <= ENTRY_INLINE_MAX)) {
+		/* A small message: the entry holds it, one write (a copy in each durable queue). */
+		record_entry_value_with(&v, m->id, m->body_size, expires_at, m);
+		op = store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), v.p, v.len);
+		free(v.p);
+		if (!m->stored) {
+			m->batch_op = (uint32_t)op;
+			m->batch_gen = ps.cur_gen;
+			m->stored = m->in_entry = true;
+			m->durable_refs = 1;
+		} else {
+			m->durable_refs++;
+			m->shared = true; /* several entries: each goes by its key, none is cancelled */
+		}
+		return true;
+	}
 	amqp_store_u64(id, m->id);
 	if (!m->stored) {
 		/* The bytes once, whatever the number of queues. */
@@ -291,7 +309,6 @@ bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t 
 		record_refs_value(n, m->durable_refs);
 		store_batch_put(batch(), STORE_REFS, id, sizeof(id), n, sizeof(n));
 	}
-	record_entry_key(key, q->qid, queue_ring_index(q, m), seq);
 	record_entry_value(val, m->id, m->body_size, expires_at);
 	store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), val, sizeof(val));
 	return true;
@@ -304,14 +321,17 @@ void persist_remove(struct queue *q, struct message *m, uint64_t seq)
 	if (!queue_durable(q) || !m->persistent || !m->stored)
 		return;
 	if (m->batch_gen == ps.cur_gen && ps.cur != NULL && !m->shared) {
-		/* Its writes have not left yet: cancel them instead (its record, then its entry). */
+		/* Its writes have not left yet: cancel them instead (its entry; or record, then entry). */
 		store_batch_cancel(ps.cur, m->batch_op);
-		store_batch_cancel(ps.cur, m->batch_op + 1);
-		m->stored = false;
+		if (!m->in_entry)
+			store_batch_cancel(ps.cur, m->batch_op + 1);
+		m->stored = m->in_entry = false;
 		return;
 	}
 	record_entry_key(key, q->qid, queue_ring_index(q, m), seq);
 	store_batch_del(batch(), STORE_ENTRIES, key, sizeof(key));
+	if (m->in_entry)
+		return; /* the copy went with the entry */
 	amqp_store_u64(id, m->id);
 	if (m->shared)
 		store_batch_release(batch(), STORE_REFS, STORE_MSGS, id, 8);

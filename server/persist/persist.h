@@ -52,8 +52,8 @@ struct persist_hooks {
 	/*
 	 * Start-up (persist_open), in this order: every exchange, then queue, then binding (true,
 	 * or for a queue the queue made, when the model took it: a vhost no longer configured takes
-	 * nothing); the greatest message id in the store (ids go on past it); then the entries of
-	 * each queue's ring ri, counted (seqs lo..hi, bytes in all), not read.
+	 * nothing); the entries of each queue's ring ri, counted (seqs lo..hi, bytes in all), not
+	 * read; then the greatest message id the store names (ids go on past it).
 	 */
 	bool (*load_exchange)(const struct rec_exchange *x);
 	struct queue *(*load_queue)(const struct rec_queue *q);

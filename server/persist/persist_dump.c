@@ -143,11 +143,31 @@ static int dump_entry(const void *key, size_t klen, const void *val, size_t vlen
 		d->nentries++;
 		q->entries++;
 	}
-	if ((rec = hmap_get(&d->messages, &e.id, sizeof(e.id))) == NULL)
+	rec = hmap_get(&d->messages, &e.id, sizeof(e.id));
+	if (e.record.len > 0) {
+		/* It holds its message (a copy in each of its queues): counted once, by id. */
+		struct rec_message m;
+		if (record_message_decode(e.record.ptr, e.record.len, &m) != RECORD_OK)
+			dump_problem(d, "message %llu, held by a queue entry, is malformed",
+			    (unsigned long long)e.id);
+		if (rec == NULL) {
+			rec = xcalloc(3, sizeof(*rec));
+			rec[0] = e.id;
+			rec[2] = UINT64_MAX; /* in entries: copies, not counted references */
+			hmap_put(&d->messages, &rec[0], sizeof(rec[0]), rec);
+			d->nmsgs++;
+			d->msg_bytes += e.record.len;
+		} else if (rec[2] != UINT64_MAX) {
+			dump_problem(d, "message %llu is both in msgs and in a queue entry",
+			    (unsigned long long)e.id);
+		}
+		rec[1]++;
+	} else if (rec == NULL || rec[2] == UINT64_MAX) {
 		dump_problem(d, "an entry refers to message %llu, which does not exist",
 		    (unsigned long long)e.id);
-	else
+	} else {
 		rec[1]++;
+	}
 	return 0;
 }
 
@@ -210,7 +230,7 @@ int persist_dump(const char *dir, FILE *out, bool verify_only, char *err, size_t
 		uint64_t *rec = p;
 		if (rec[1] == 0)
 			dump_problem(&d, "message %llu is in no queue", (unsigned long long)rec[0]);
-		else if (rec[1] != (rec[2] != 0 ? rec[2] : 1))
+		else if (rec[2] != UINT64_MAX && rec[1] != (rec[2] != 0 ? rec[2] : 1))
 			dump_problem(&d,
 			    "message %llu is in %llu queue entries but counted in %llu",
 			    (unsigned long long)rec[0], (unsigned long long)rec[1],

@@ -79,7 +79,13 @@ static struct message *message_from_record(const uint8_t *p, size_t len)
  * flags(1), expiry(8), size(8), id(8), record length(4), record); page_in_done turns them into
  * queue entries on the loop.
  */
-enum { PG_OK = 1, PG_STORED = 2, PG_SHARED = 4, PG_REDELIVERED = 8 };
+enum { PG_OK = 1, PG_STORED = 2, PG_SHARED = 4, PG_REDELIVERED = 8, PG_IN_ENTRY = 16 };
+
+/* An entry taken by a read; a message record it held is copied to inl (the cursor's is reused). */
+struct page_ent {
+	struct rec_entry e;
+	size_t inl_off; /* where its record is in inl, if e.record.len > 0 */
+};
 
 struct page_read {
 	struct queue *q;
@@ -92,7 +98,8 @@ struct page_read {
 	size_t seg_entries, nsegs;
 	uint64_t seg_last;       /* the last seq in them (0: none) */
 	uint64_t next_seg_first; /* the first seq of the next segment in range (0: none) */
-	struct buf ents;         /* entries: struct rec_entry */
+	struct buf ents;         /* entries: struct page_ent */
+	struct buf inl;          /* the message records held in them */
 	size_t nents;
 	bool ents_more;
 	uint64_t ent_bytes;
@@ -131,6 +138,7 @@ static int take_segment(const void *key, size_t klen, const void *val, size_t vl
 static int take_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
 	struct page_read *pr = arg;
+	struct page_ent pe = { 0 };
 	struct rec_entry e;
 
 	if (record_entry_decode(key, klen, val, vlen, &e) != RECORD_OK)
@@ -141,7 +149,13 @@ static int take_entry(const void *key, size_t klen, const void *val, size_t vlen
 		pr->ents_more = true;
 		return 1;
 	}
-	buf_add(&pr->ents, &e, sizeof(e));
+	pe.e = e;
+	if (e.record.len > 0) {
+		pe.inl_off = pr->inl.len;
+		buf_add(&pr->inl, e.record.ptr, e.record.len);
+	}
+	pe.e.record.ptr = NULL;
+	buf_add(&pr->ents, &pe, sizeof(pe));
 	pr->nents++;
 	pr->ent_bytes += e.size;
 	return 0;
@@ -169,7 +183,7 @@ static int page_in_job(struct store_txn *t, void *arg)
 {
 	struct page_read *pr = arg;
 	uint8_t from[ENTRY_KEY_LEN], id[ID_KEY_LEN];
-	const struct rec_entry *ep;
+	const struct page_ent *ep;
 	struct rec_segment seg;
 	struct rec_segment_entry se;
 	size_t i, segs_left, ent_left;
@@ -183,7 +197,7 @@ static int page_in_job(struct store_txn *t, void *arg)
 	/* The segments taken lie one after the other in segs, each checked by take_segment. */
 	seg = (struct rec_segment){ { pr->segs.p, pr->segs.len, false }, 0 };
 	segs_left = pr->nsegs;
-	ep = (const struct rec_entry *)(void *)pr->ents.p;
+	ep = (const struct page_ent *)(void *)pr->ents.p;
 	ent_left = pr->nents;
 	for (;;) {
 		uint64_t s0, s1;
@@ -195,7 +209,7 @@ static int page_in_job(struct store_txn *t, void *arg)
 			have_se = r == 1;
 		}
 		s0 = have_se ? se.seq : UINT64_MAX;
-		s1 = ent_left > 0 ? ep->seq : UINT64_MAX;
+		s1 = ent_left > 0 ? ep->e.seq : UINT64_MAX;
 		if (s0 == UINT64_MAX && s1 == UINT64_MAX)
 			break;
 		if (s0 < s1) {
@@ -208,16 +222,23 @@ static int page_in_job(struct store_txn *t, void *arg)
 			uint8_t flags = PG_STORED;
 			if (s1 <= pr->recover_mark)
 				flags |= PG_REDELIVERED;
-			amqp_store_u64(id, ep->id);
-			if ((r = store_txn_get(t, STORE_REFS, id, sizeof(id), &rv, &rlen)) < 0)
-				return r;
-			if (r == 0)
-				flags |= PG_SHARED;
-			if ((r = store_txn_get(t, STORE_MSGS, id, sizeof(id), &mv, &mlen)) < 0)
-				return r;
-			if (r == 0)
-				flags |= PG_OK;
-			out_entry(pr, s1, flags, ep->expires_at, ep->size, ep->id, mv, mlen);
+			if (ep->e.record.len > 0) {
+				/* The entry holds the message. */
+				flags |= PG_OK | PG_IN_ENTRY;
+				mv = pr->inl.p + ep->inl_off;
+				mlen = ep->e.record.len;
+			} else {
+				amqp_store_u64(id, ep->e.id);
+				if ((r = store_txn_get(t, STORE_REFS, id, sizeof(id), &rv, &rlen)) < 0)
+					return r;
+				if (r == 0)
+					flags |= PG_SHARED;
+				if ((r = store_txn_get(t, STORE_MSGS, id, sizeof(id), &mv, &mlen)) < 0)
+					return r;
+				if (r == 0)
+					flags |= PG_OK;
+			}
+			out_entry(pr, s1, flags, ep->e.expires_at, ep->e.size, ep->e.id, mv, mlen);
 			ep++;
 			ent_left--;
 		}
@@ -233,17 +254,18 @@ static int page_in_job(struct store_txn *t, void *arg)
 
 /*
  * An entry of the entries table whose message record is missing or malformed: the message cannot
- * come back, so the entry goes (releasing its reference to the record), or every start would count
- * it again.
+ * come back, so the entry goes (releasing its reference to the record, unless it held the record
+ * itself), or every start would count it again.
  */
-static void page_forget_entry(const struct page_read *pr, uint64_t seq, uint64_t id)
+static void page_forget_entry(const struct page_read *pr, uint64_t seq, uint64_t id, bool in_entry)
 {
 	uint8_t key[ENTRY_KEY_LEN], idk[ID_KEY_LEN];
 
 	record_entry_key(key, pr->qid, pr->ri, seq);
 	amqp_store_u64(idk, id);
 	store_batch_del(batch(), STORE_ENTRIES, key, sizeof(key));
-	store_batch_release(batch(), STORE_REFS, STORE_MSGS, idk, sizeof(idk));
+	if (!in_entry)
+		store_batch_release(batch(), STORE_REFS, STORE_MSGS, idk, sizeof(idk));
 }
 
 static void page_in_done(void *arg, int status)
@@ -281,6 +303,7 @@ static void page_in_done(void *arg, int status)
 			m->id = id;
 			m->stored = (flags & PG_STORED) != 0;
 			m->shared = (flags & PG_SHARED) != 0;
+			m->in_entry = (flags & PG_IN_ENTRY) != 0;
 			size = m->body_size;
 		} else {
 			m = NULL;
@@ -288,7 +311,7 @@ static void page_in_done(void *arg, int status)
 				lost_lo = seq;
 			lost_hi = seq;
 			if ((flags & PG_STORED) && current && persist_can_page())
-				page_forget_entry(pr, seq, id);
+				page_forget_entry(pr, seq, id, (flags & PG_IN_ENTRY) != 0);
 		}
 		v[n].e = (struct qentry){ m, seq, expires, (flags & PG_REDELIVERED) != 0 };
 		v[n].size = size;
@@ -313,6 +336,7 @@ static void page_in_done(void *arg, int status)
 	free(pr->segs.p);
 	free(pr->seg_keys.p);
 	free(pr->ents.p);
+	free(pr->inl.p);
 	free(pr->out.p);
 	free(pr);
 }
@@ -369,6 +393,7 @@ static int reap_collect(const void *key, size_t klen, const void *val, size_t vl
 	}
 	buf_add(&rp->keys, key, klen);
 	buf_add(&rp->keys, vlen >= 8 ? val : "\0\0\0\0\0\0\0\0", 8);
+	buf_u8(&rp->keys, vlen > ENTRY_VAL_LEN); /* it holds its message: nothing to release */
 	rp->n++;
 	return 0;
 }
@@ -390,10 +415,10 @@ static int reap_job(struct store_txn *t, void *arg)
 		         reap_collect, rp)) != 0)
 			return r;
 		for (i = 0; i < rp->n; i++) {
-			const uint8_t *e = rp->keys.p + i * (ENTRY_KEY_LEN + 8);
+			const uint8_t *e = rp->keys.p + i * (ENTRY_KEY_LEN + 9);
 			if ((r = store_txn_del(t, tb, e, ENTRY_KEY_LEN)) != 0)
 				return r;
-			if (k == 0 &&
+			if (k == 0 && e[ENTRY_KEY_LEN + 8] == 0 &&
 			    (r = store_txn_release(
 			         t, STORE_REFS, STORE_MSGS, e + ENTRY_KEY_LEN, 8)) != 0)
 				return r;

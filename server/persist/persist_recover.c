@@ -23,6 +23,7 @@ struct recovery {
 	unsigned run_ri;
 	uint64_t run_count, run_bytes, run_lo, run_hi;
 	uint64_t nentries, nqueues, nexchanges, nbindings, orphans, dead_entries;
+	uint64_t max_id; /* the greatest message id an entry names (those holding their message) */
 	bool corrupt;
 };
 
@@ -120,6 +121,8 @@ static int recover_entry(const void *key, size_t klen, const void *val, size_t v
 		rc->corrupt = true;
 		return 0;
 	}
+	if (e.id > rc->max_id)
+		rc->max_id = e.id;
 	if (rc->run_q == NULL || e.qid != rc->run_qid || e.ri != rc->run_ri) {
 		recover_run_end(rc);
 		rc->run_qid = e.qid;
@@ -212,8 +215,8 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 		r = -1;
 		goto out;
 	}
-	if (r == 0 && record_id_decode(last, lastlen, &last_id) == RECORD_OK)
-		ps.hooks.load_message_id(last_id);
+	if (r != 0 || record_id_decode(last, lastlen, &last_id) != RECORD_OK)
+		last_id = 0;
 	r = 0;
 	ps.recovering = false; /* reads of the first entries may be submitted from here on */
 	if ((r = store_scan(ps.st, STORE_ENTRIES, recover_entry, &rc)) != 0) {
@@ -222,6 +225,8 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 		goto out;
 	}
 	recover_run_end(&rc);
+	/* Message ids go on past every id the store names, in msgs or in an entry. */
+	ps.hooks.load_message_id(rc.max_id > last_id ? rc.max_id : last_id);
 	if (rc.corrupt) {
 		snprintf(err, errlen,
 		    "%s: a record is shorter than its fields: the store is corrupt", dir);
