@@ -781,8 +781,9 @@ static int store_check_format(
 		buf[n] = '\0';
 		if (sscanf(buf, FORMAT_MAGIC "%d", &version) == 1) {
 			if (version < STORE_FORMAT_OLDEST || version > STORE_FORMAT_VERSION) {
-				snprintf(err, errlen, "%s: format version %d, this build reads %d to %d",
-				    path, version, STORE_FORMAT_OLDEST, STORE_FORMAT_VERSION);
+				snprintf(err, errlen,
+				    "%s: format version %d, this build reads %d to %d", path,
+				    version, STORE_FORMAT_OLDEST, STORE_FORMAT_VERSION);
 				return STORE_E_FORMAT;
 			}
 			if (version == STORE_FORMAT_VERSION)
@@ -792,7 +793,8 @@ static int store_check_format(
 			if (write_durably(dir, "FORMAT", buf, err, errlen) != 0)
 				return STORE_E_IO;
 			snprintf(notice, noticelen,
-			    "%s: store format %d read as format %d, which it now is (a warrend older "
+			    "%s: store format %d read as format %d, which it now is (a warrend "
+			    "older "
 			    "than this one will refuse it)",
 			    path, version, STORE_FORMAT_VERSION);
 			return 0;

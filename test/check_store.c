@@ -714,7 +714,8 @@ START_TEST(records_truncated)
 		for (n = 0; n < x->vlen; n++) {
 			r = decode_exact(x->type, x->k, x->klen, x->v, n);
 			/* An entry holding a message ends, as a msgs record does, in a body. */
-			if ((x->type == R_ENTRY && (x->vlen == ENTRY_VAL_LEN || n < ENTRY_VAL_LEN)) ||
+			if ((x->type == R_ENTRY &&
+			        (x->vlen == ENTRY_VAL_LEN || n < ENTRY_VAL_LEN)) ||
 			    x->type == R_REFS || x->type == R_DELIVERED || x->type == R_DEAD ||
 			    x->type == R_SEGMENT)
 				ck_assert_msg(r < 0, "%s value cut to %zu: decoded", x->table, n);

@@ -24,9 +24,9 @@ struct message {
 	size_t alloc_size;     /* accounted against broker.mem_used */
 	uint32_t durable_refs; /* durable queue entries written for it when it was routed */
 	bool stored;           /* its bytes are in the store, under id, for its durable entries */
-	bool shared;           /* several durable entries: the store counts them (or each has a copy) */
-	bool in_entry;         /* its bytes are in its entries (a copy each), not under id in msgs */
-	uint32_t batch_op;     /* its first put in the open store batch, if batch_gen is that */
+	bool shared;       /* several durable entries: the store counts them (or each has a copy) */
+	bool in_entry;     /* its bytes are in its entries (a copy each), not under id in msgs */
+	uint32_t batch_op; /* its first put in the open store batch, if batch_gen is that */
 	uint64_t batch_gen;
 	char *exchange; /* NUL-terminated, in the same allocation */
 	char *routing_key;

@@ -289,7 +289,8 @@ bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t 
 			m->durable_refs = 1;
 		} else {
 			m->durable_refs++;
-			m->shared = true; /* several entries: each goes by its key, none is cancelled */
+			m->shared =
+			    true; /* several entries: each goes by its key, none is cancelled */
 		}
 		return true;
 	}

@@ -229,11 +229,13 @@ static int page_in_job(struct store_txn *t, void *arg)
 				mlen = ep->e.record.len;
 			} else {
 				amqp_store_u64(id, ep->e.id);
-				if ((r = store_txn_get(t, STORE_REFS, id, sizeof(id), &rv, &rlen)) < 0)
+				if ((r = store_txn_get(t, STORE_REFS, id, sizeof(id), &rv, &rlen)) <
+				    0)
 					return r;
 				if (r == 0)
 					flags |= PG_SHARED;
-				if ((r = store_txn_get(t, STORE_MSGS, id, sizeof(id), &mv, &mlen)) < 0)
+				if ((r = store_txn_get(t, STORE_MSGS, id, sizeof(id), &mv, &mlen)) <
+				    0)
 					return r;
 				if (r == 0)
 					flags |= PG_OK;
