@@ -636,7 +636,8 @@ static void reencode(const struct frecord *r)
 		fklen = ENTRY_KEY_LEN;
 		if (d.e.record.len > 0) {
 			struct message m = message_over(&d.m, d.e.id);
-			record_entry_value_with(&v, d.e.id, d.e.size, d.e.expires_at, &m);
+			record_entry_value_with(
+			    &v, d.e.id, d.e.size, d.e.expires_at, d.e.delivery_count, &m);
 		} else {
 			record_entry_value(fv, d.e.id, d.e.size, d.e.expires_at);
 			fvlen = ENTRY_VAL_LEN;
@@ -715,7 +716,8 @@ START_TEST(records_truncated)
 			r = decode_exact(x->type, x->k, x->klen, x->v, n);
 			/* An entry holding a message ends, as a msgs record does, in a body. */
 			if ((x->type == R_ENTRY &&
-			        (x->vlen == ENTRY_VAL_LEN || n < ENTRY_VAL_LEN)) ||
+			        (x->vlen == ENTRY_VAL_LEN ||
+			            (n < ENTRY_VAL_COUNT_LEN && n != ENTRY_VAL_LEN))) ||
 			    x->type == R_REFS || x->type == R_DELIVERED || x->type == R_DEAD ||
 			    x->type == R_SEGMENT)
 				ck_assert_msg(r < 0, "%s value cut to %zu: decoded", x->table, n);
@@ -787,8 +789,11 @@ static const struct bad_record bad_records[] = {
 	{ "entry: its message's properties past the end", R_ENTRY,
 	    "0000000000000001ff0000000000000001",
 	    "000000000000000100000000000000010000000000000000"
+	    "00000000"
 	    "0000ffffffff00",
 	    RECORD_E_SHORT },
+	{ "entry: a delivery count cut short", R_ENTRY, "0000000000000001ff0000000000000001",
+	    "000000000000000100000000000000010000000000000000000000", RECORD_E_SHORT },
 	{ "delivered: 16-byte key", R_DELIVERED, "64656c69766572656400000000000001",
 	    "0000000000000001", RECORD_E_SHORT },
 	{ "delivered: a dead key", R_DELIVERED, "646561640000000000000003ff000000000000000a",

@@ -279,7 +279,7 @@ bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t 
 	record_entry_key(key, q->qid, queue_ring_index(q, m), seq);
 	if (m->in_entry || (!m->stored && record_message_len(m) <= ENTRY_INLINE_MAX)) {
 		/* A small message: the entry holds it, one write (a copy in each durable queue). */
-		record_entry_value_with(&v, m->id, m->body_size, expires_at, m);
+		record_entry_value_with(&v, m->id, m->body_size, expires_at, 0, m);
 		op = store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), v.p, v.len);
 		free(v.p);
 		if (!m->stored) {

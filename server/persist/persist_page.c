@@ -395,7 +395,8 @@ static int reap_collect(const void *key, size_t klen, const void *val, size_t vl
 	}
 	buf_add(&rp->keys, key, klen);
 	buf_add(&rp->keys, vlen >= 8 ? val : "\0\0\0\0\0\0\0\0", 8);
-	buf_u8(&rp->keys, vlen > ENTRY_VAL_LEN); /* it holds its message: nothing to release */
+	buf_u8(
+	    &rp->keys, vlen > ENTRY_VAL_COUNT_LEN); /* it holds its message: nothing to release */
 	rp->n++;
 	return 0;
 }

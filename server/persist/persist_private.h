@@ -155,11 +155,13 @@ static inline struct amqp_bytes rd_str(struct rd *r)
  *                                         bytes), body
  *   refs    id(8)                      -> entries that hold the message(4), when more than one
  *   entries qid(8) level(1) seq(8)     -> message id(8), body size(8), expiry(8: ms since the
- *                                         epoch, 0 = none), and (format 3) for a message whose
- *                                         msgs record is at most ENTRY_INLINE_MAX bytes, that
- *                                         record itself: each of its entries holds a copy, and
- *                                         msgs and refs nothing of it; level is 255 - priority
- *                                         level (ring), so that key order is delivery order
+ *                                         epoch, 0 = none); then (format 3, optional) the
+ *                                         times it was delivered and requeued(4), and for a
+ *                                         message whose msgs record is at most ENTRY_INLINE_MAX
+ *                                         bytes, that record itself: each of its entries holds
+ *                                         a copy, and msgs and refs nothing of it; level is 255 -
+ *                                         priority level (ring), so that key order is delivery
+ *                                         order
  *   meta    "delivered" qid(8)         -> the highest seq delivered from that queue(8)
  *           "dead" qid(8) level(1) lo(8) -> hi(8): entries purged, being deleted
  *   scratch qid(8) level(1) seq(8)     -> a segment: transient entries paged out of memory
@@ -205,8 +207,9 @@ void record_refs_value(uint8_t val[REFS_VAL_LEN], uint32_t n);
 int record_refs_decode(
     const void *key, size_t klen, const void *val, size_t vlen, uint64_t *id, uint32_t *n);
 
-#define ENTRY_KEY_LEN 17 /* entries and scratch */
-#define ENTRY_VAL_LEN 24 /* without a message record in it */
+#define ENTRY_KEY_LEN 17       /* entries and scratch */
+#define ENTRY_VAL_LEN 24       /* format 2's: no count, no message record */
+#define ENTRY_VAL_COUNT_LEN 28 /* with the delivery count (and then the record, if any) */
 /*
  * A message whose msgs record is this long or shorter goes into its entries instead (one write
  * and one delete per entry, where msgs would add a write and a delete in a table of 64 KiB pages).
@@ -216,6 +219,7 @@ struct rec_entry {
 	uint64_t qid, seq;
 	unsigned ri; /* the priority level (ring): 255 - the key's level byte */
 	uint64_t id, size, expires_at;
+	uint32_t delivery_count;  /* times delivered and requeued (0 in a format-2 entry) */
 	struct amqp_bytes record; /* the msgs record it holds (len 0: none, it is in msgs) */
 };
 void record_entry_key(uint8_t key[ENTRY_KEY_LEN], uint64_t qid, unsigned ri, uint64_t seq);
@@ -224,8 +228,8 @@ int record_entry_key_decode(
 void record_entry_value(
     uint8_t val[ENTRY_VAL_LEN], uint64_t id, uint64_t size, uint64_t expires_at);
 /* An entry with the message's msgs record in it (record_message_len(m) <= ENTRY_INLINE_MAX). */
-void record_entry_value_with(
-    struct buf *v, uint64_t id, uint64_t size, uint64_t expires_at, const struct message *m);
+void record_entry_value_with(struct buf *v, uint64_t id, uint64_t size, uint64_t expires_at,
+    uint32_t delivery_count, const struct message *m);
 /* The record it holds is not checked: record_message_decode it. */
 int record_entry_decode(
     const void *key, size_t klen, const void *val, size_t vlen, struct rec_entry *e);

@@ -242,13 +242,14 @@ void record_entry_value(uint8_t val[ENTRY_VAL_LEN], uint64_t id, uint64_t size, 
 	amqp_store_u64(val + 16, expires_at);
 }
 
-void record_entry_value_with(
-    struct buf *v, uint64_t id, uint64_t size, uint64_t expires_at, const struct message *m)
+void record_entry_value_with(struct buf *v, uint64_t id, uint64_t size, uint64_t expires_at,
+    uint32_t delivery_count, const struct message *m)
 {
-	buf_reserve(v, ENTRY_VAL_LEN + record_message_len(m));
+	buf_reserve(v, ENTRY_VAL_COUNT_LEN + record_message_len(m));
 	buf_u64(v, id);
 	buf_u64(v, size);
 	buf_u64(v, expires_at);
+	buf_u32(v, delivery_count);
 	record_message_encode(v, m);
 }
 
@@ -260,13 +261,15 @@ int record_entry_decode(
 
 	if ((r = record_entry_key_decode(key, klen, &e->qid, &e->ri, &e->seq)) != 0)
 		return r;
-	if (vlen < ENTRY_VAL_LEN)
+	if (vlen < ENTRY_VAL_LEN || (vlen > ENTRY_VAL_LEN && vlen < ENTRY_VAL_COUNT_LEN))
 		return RECORD_E_SHORT;
 	e->id = amqp_load_u64(v);
 	e->size = amqp_load_u64(v + 8);
 	e->expires_at = amqp_load_u64(v + 16);
-	e->record = (struct amqp_bytes){ vlen > ENTRY_VAL_LEN ? v + ENTRY_VAL_LEN : NULL,
-		vlen - ENTRY_VAL_LEN };
+	e->delivery_count = vlen > ENTRY_VAL_LEN ? amqp_load_u32(v + ENTRY_VAL_LEN) : 0;
+	e->record =
+	    (struct amqp_bytes){ vlen > ENTRY_VAL_COUNT_LEN ? v + ENTRY_VAL_COUNT_LEN : NULL,
+		    vlen > ENTRY_VAL_COUNT_LEN ? vlen - ENTRY_VAL_COUNT_LEN : 0 };
 	return RECORD_OK;
 }
 
