@@ -222,7 +222,8 @@ static int broker_exec(
 		snprintf(fdarg, sizeof(fdarg), "%d", ready);
 		execl(WARREND_PATH, "warrend", "--config", conf, "--listen", "127.0.0.1:0",
 		    "--management-listen", "127.0.0.1:0", "--prometheus-listen", "127.0.0.1:0",
-		    "--data-dir", b->data, "--log-level", "debug", "--ready-fd", fdarg, (char *)NULL);
+		    "--data-dir", b->data, "--log-level", "debug", "--ready-fd", fdarg,
+		    (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", WARREND_PATH, strerror(errno));
 		_exit(127);
 	}

@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
 	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL, *cli_mgmt = NULL,
-		   *cli_prom = NULL;
+	                                              *cli_prom = NULL;
 	enum log_level cli_level = LOG_INFO;
 	bool cli_level_set = false;
 	char err[512], control_path[256];

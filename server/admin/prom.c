@@ -161,7 +161,10 @@ static const struct prom_family families[] = {
 	    "untyped", "is 1 if free disk space watermark alarm is in effect" },
 	{ M_AGG, PG_ALWAYS, S_NODE, PX_RABBIT, V_ALARM_MEMORY, "alarms_memory_used_watermark",
 	    "untyped", "is 1 if VM memory watermark alarm is in effect" },
-#define CHURN(v, n, h) { M_ALL, PG_CONNECTION_CHURN, S_NODE, PX_CORE, v, n, "counter", h }
+#define CHURN(v, n, h)                                                          \
+	{                                                                       \
+		M_ALL, PG_CONNECTION_CHURN, S_NODE, PX_CORE, v, n, "counter", h \
+	}
 	CHURN(V_CONNS_OPENED, "connections_opened_total", "Total number of connections opened"),
 	CHURN(V_CONNS_CLOSED, "connections_closed_total",
 	    "Total number of connections closed or terminated"),
@@ -170,7 +173,10 @@ static const struct prom_family families[] = {
 	CHURN(V_QUEUES_DECLARED, "queues_declared_total", "Total number of queues declared"),
 	CHURN(V_QUEUES_CREATED, "queues_created_total", "Total number of queues created"),
 	CHURN(V_QUEUES_DELETED, "queues_deleted_total", "Total number of queues deleted"),
-#define NODE(g, v, n, h) { M_ALL, g, S_NODE, PX_CORE, v, n, "gauge", h }
+#define NODE(g, v, n, h)                                    \
+	{                                                   \
+		M_ALL, g, S_NODE, PX_CORE, v, n, "gauge", h \
+	}
 	NODE(PG_NODE_COARSE, V_OPEN_FDS, "process_open_fds", "Open file descriptors"),
 	NODE(PG_NODE_COARSE, V_OPEN_SOCKETS, "process_open_tcp_sockets", "Open TCP sockets"),
 	NODE(PG_NODE_COARSE, V_RSS, "process_resident_memory_bytes", "Memory used in bytes"),
@@ -183,12 +189,19 @@ static const struct prom_family families[] = {
 	NODE(PG_NODE, V_DISK_LIMIT, "disk_space_available_limit_bytes",
 	    "Free disk space low watermark in bytes"),
 	NODE(PG_NODE, V_UPTIME, "erlang_uptime_seconds", "Node uptime"),
-#define AUTH(v, n, h) { M_ALL, PG_AUTH, S_AUTH, PX_CORE, v, n, "counter", h }
+#define AUTH(v, n, h)                                               \
+	{                                                           \
+		M_ALL, PG_AUTH, S_AUTH, PX_CORE, v, n, "counter", h \
+	}
 	AUTH(A_TOTAL, "auth_attempts_total", "Total number of authorization attempts"),
 	AUTH(A_OK, "auth_attempts_succeeded_total",
 	    "Total number of successful authentication attempts"),
-	AUTH(A_FAILED, "auth_attempts_failed_total", "Total number of failed authentication attempts"),
-#define QUEUE(g, v, n, t, h) { M_ALL, g, S_QUEUE, PX_CORE, v, n, t, h }
+	AUTH(A_FAILED, "auth_attempts_failed_total",
+	    "Total number of failed authentication attempts"),
+#define QUEUE(g, v, n, t, h)                           \
+	{                                              \
+		M_ALL, g, S_QUEUE, PX_CORE, v, n, t, h \
+	}
 	QUEUE(PG_QUEUE_COARSE, Q_READY, "queue_messages_ready", "gauge",
 	    "Messages ready to be delivered to consumers"),
 	QUEUE(PG_QUEUE_COARSE, Q_UNACKED, "queue_messages_unacked", "gauge",
@@ -215,7 +228,10 @@ static const struct prom_family families[] = {
 	QUEUE(PG_QUEUE, Q_PAGED, "queue_messages_paged_out", "gauge", "Messages paged out to disk"),
 	QUEUE(PG_QUEUE, Q_PAGED_BYTES, "queue_messages_paged_out_bytes", "gauge",
 	    "Size in bytes of messages paged out to disk"),
-#define CHAN(g, v, n, t, h) { M_ALL, g, S_CHANNEL, PX_CORE, v, n, t, h }
+#define CHAN(g, v, n, t, h)                              \
+	{                                                \
+		M_ALL, g, S_CHANNEL, PX_CORE, v, n, t, h \
+	}
 	CHAN(PG_CHANNEL, C_CONSUMERS, "channel_consumers", "gauge", "Consumers on a channel"),
 	CHAN(PG_CHANNEL, C_UNACKED, "channel_messages_unacked", "gauge",
 	    "Delivered but not yet acknowledged messages"),
@@ -245,19 +261,21 @@ static const struct prom_family families[] = {
 	    "Total number of messages fetched with basic.get in manual acknowledgement mode"),
 	CHAN(PG_CHANNEL_QUEUE, C_MS + MS_GET_NO_ACK, "channel_get_total", "counter",
 	    "Total number of messages fetched with basic.get in automatic acknowledgement mode"),
-	CHAN(PG_CHANNEL_QUEUE, C_MS + MS_DELIVER, "channel_messages_delivered_ack_total",
-	    "counter",
+	CHAN(PG_CHANNEL_QUEUE, C_MS + MS_DELIVER, "channel_messages_delivered_ack_total", "counter",
 	    "Total number of messages delivered to consumers in manual acknowledgement mode"),
 	CHAN(PG_CHANNEL_QUEUE, C_MS + MS_DELIVER_NO_ACK, "channel_messages_delivered_total",
 	    "counter",
 	    "Total number of messages delivered to consumers in automatic acknowledgement mode"),
-	CHAN(PG_CHANNEL_QUEUE, C_MS + MS_REDELIVER, "channel_messages_redelivered_total",
-	    "counter", "Total number of messages redelivered to consumers"),
+	CHAN(PG_CHANNEL_QUEUE, C_MS + MS_REDELIVER, "channel_messages_redelivered_total", "counter",
+	    "Total number of messages redelivered to consumers"),
 	CHAN(PG_CHANNEL_QUEUE, C_MS + MS_ACK, "channel_messages_acked_total", "counter",
 	    "Total number of messages acknowledged by consumers"),
 	CHAN(PG_CHANNEL_QUEUE, C_MS + MS_GET_EMPTY, "channel_get_empty_total", "counter",
 	    "Total number of times basic.get operations fetched no message"),
-#define CONN(g, v, n, t, h) { M_ALL, g, S_CONN, PX_CORE, v, n, t, h }
+#define CONN(g, v, n, t, h)                           \
+	{                                             \
+		M_ALL, g, S_CONN, PX_CORE, v, n, t, h \
+	}
 	CONN(PG_CONNECTION_COARSE, N_RECV_OCT, "connection_incoming_bytes_total", "counter",
 	    "Total number of bytes received on a connection"),
 	CONN(PG_CONNECTION_COARSE, N_SEND_OCT, "connection_outgoing_bytes_total", "counter",
@@ -277,7 +295,10 @@ static const struct prom_family families[] = {
 	{ M_DET, PG_EXCHANGE_NAMES, S_EXCHANGE, PX_CLUSTER, 1, "exchange_name", "gauge",
 	    "Enumerates exchanges without any additional info. This value is cluster-wide. A "
 	    "cheaper alternative to `exchange_bindings`" },
-#define TOTAL(v, n, h) { M_TOP, PG_ALWAYS, S_NODE, PX_RABBIT, v, n, "gauge", h }
+#define TOTAL(v, n, h)                                                \
+	{                                                             \
+		M_TOP, PG_ALWAYS, S_NODE, PX_RABBIT, v, n, "gauge", h \
+	}
 	TOTAL(V_CONNECTIONS, "connections", "Connections currently open"),
 	TOTAL(V_CHANNELS, "channels", "Channels currently open"),
 	TOTAL(V_CONSUMERS, "consumers", "Consumers currently connected"),
@@ -286,7 +307,10 @@ static const struct prom_family families[] = {
 	    "RabbitMQ & Erlang/OTP version info" },
 	{ M_ALL, PG_ALWAYS, S_INFO, PX_RABBIT, I_IDENTITY, "identity_info", "untyped",
 	    "RabbitMQ node & cluster identity info" },
-#define GLOBAL(s, v, n, t, h) { M_TOP, PG_ALWAYS, s, PX_RABBIT, v, "global_" n, t, h }
+#define GLOBAL(s, v, n, t, h)                                        \
+	{                                                            \
+		M_TOP, PG_ALWAYS, s, PX_RABBIT, v, "global_" n, t, h \
+	}
 	GLOBAL(S_GLOBAL, G_CONSUMERS, "consumers", "gauge", "Current number of consumers"),
 	GLOBAL(S_GLOBAL_QT, G_ACKED, "messages_acknowledged_total", "counter",
 	    "Total number of messages acknowledged by consumers"),
@@ -445,8 +469,8 @@ static void line_label(bool first, const char *key, const char *val, size_t n)
 	line_str(key);
 	line_add("=\"", 2);
 	while (i < n) {
-		for (run = i; run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '\\' &&
-		     p[run] != '"';
+		for (run = i;
+		     run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '\\' && p[run] != '"';
 		     run++)
 			;
 		line_add(p + i, run - i); /* printable ASCII as it is */
@@ -460,7 +484,8 @@ static void line_label(bool first, const char *key, const char *val, size_t n)
 			line_add("\\n", 2);
 			i++;
 		} else if ((k = utf8_seq(p + i, n - i)) > 0) {
-			line_add(p + i, k); /* other control characters are valid in a label value */
+			line_add(
+			    p + i, k); /* other control characters are valid in a label value */
 			i += k;
 		} else {
 			line_add("\xef\xbf\xbd", 3);
@@ -681,7 +706,8 @@ static uint64_t global_value(const struct prom_req *p, unsigned v)
 	case G_CONSUME_MANUAL_ACK: return t[MS_DELIVER];
 	case G_GET_AUTO_ACK: return t[MS_GET_NO_ACK];
 	case G_GET_MANUAL_ACK: return t[MS_GET];
-	case G_DELIVERED: return t[MS_DELIVER_NO_ACK] + t[MS_DELIVER] + t[MS_GET_NO_ACK] + t[MS_GET];
+	case G_DELIVERED:
+		return t[MS_DELIVER_NO_ACK] + t[MS_DELIVER] + t[MS_GET_NO_ACK] + t[MS_GET];
 	case G_GET_EMPTY: return t[MS_GET_EMPTY];
 	case G_RECEIVED_CONFIRM: return broker.counters.received_confirm;
 	case G_RECEIVED: return t[MS_PUBLISH];
@@ -780,8 +806,9 @@ static void write_node(struct prom_req *p, const struct prom_family *f)
 
 static void write_auth(struct prom_req *p, const struct prom_family *f)
 {
-	static const char *const names[AUTH_PROTO_COUNT] = { [AUTH_PROTO_AMQP] = "amqp091",
-		[AUTH_PROTO_HTTP] = "http" };
+	static const char *const names[AUTH_PROTO_COUNT] = {
+		[AUTH_PROTO_AMQP] = "amqp091", [AUTH_PROTO_HTTP] = "http"
+	};
 	static const int order[] = { AUTH_PROTO_HTTP, AUTH_PROTO_AMQP };
 	const struct broker_counters *k = &broker.counters;
 	size_t i;
@@ -794,7 +821,9 @@ static void write_auth(struct prom_req *p, const struct prom_family *f)
 		line_add("{", 1);
 		line_label(true, "protocol", names[pr], strlen(names[pr]));
 		line_end_u64(p, true,
-		    f->value == A_TOTAL ? ok + failed : f->value == A_OK ? ok : failed);
+		    f->value == A_TOTAL    ? ok + failed
+		        : f->value == A_OK ? ok
+		                           : failed);
 	}
 }
 
@@ -1008,7 +1037,8 @@ static bool write_samples(struct prom_req *p, const struct prom_family *f)
 		else if (f->src == S_CONN)
 			line_end_u64(p, false, p->sums.c[v]);
 		else /* message counters: every channel's, closed ones too */
-			line_end_u64(p, false, v >= C_MS ? broker.totals.n[v - C_MS] : p->sums.ch[v]);
+			line_end_u64(
+			    p, false, v >= C_MS ? broker.totals.n[v - C_MS] : p->sums.ch[v]);
 		return true;
 	}
 	switch (f->src) {

@@ -71,15 +71,15 @@ struct prom_req {
 	size_t nvhosts;
 	struct prom_sums sums;
 	/* where the answer is */
-	size_t family;        /* index in prom.c's table */
-	bool header_done;     /* the family's TYPE and HELP lines are written */
-	bool object_started;  /* its walk over objects has begun */
-	struct queue *qnext;  /* the next queue to write (held), or NULL at the start or end */
-	uint64_t conn_serial; /* the last connection written (0: none yet) */
-	struct hmap_walk vwalk;  /* exchange families: the walk over vhosts ... */
-	char *vhost;             /* ... the vhost being walked (its name: it may go) */
-	struct hmap_walk xwalk;  /* ... and the walk over its exchanges */
-	struct evbuffer *out;    /* what the current chunk holds */
+	size_t family;          /* index in prom.c's table */
+	bool header_done;       /* the family's TYPE and HELP lines are written */
+	bool object_started;    /* its walk over objects has begun */
+	struct queue *qnext;    /* the next queue to write (held), or NULL at the start or end */
+	uint64_t conn_serial;   /* the last connection written (0: none yet) */
+	struct hmap_walk vwalk; /* exchange families: the walk over vhosts ... */
+	char *vhost;            /* ... the vhost being walked (its name: it may go) */
+	struct hmap_walk xwalk; /* ... and the walk over its exchanges */
+	struct evbuffer *out;   /* what the current chunk holds */
 };
 
 /* prom.c */

@@ -50,8 +50,8 @@ static void preq_close_cb(struct evhttp_connection *evcon, void *arg)
 }
 
 /* An error in the management API's shape. */
-static void reply_error(struct evhttp_request *req, int status, const char *text,
-    const char *error, const char *reason)
+static void reply_error(
+    struct evhttp_request *req, int status, const char *text, const char *error, const char *reason)
 {
 	struct evbuffer *b = evbuffer_new();
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -118,7 +118,8 @@ static int parse_query(struct prom_req *p, const char *query, char *why, size_t 
 			p->groups |= 1u << g;
 		} else if (strcmp(kv->key, "vhost") == 0) {
 			if (p->nvhosts == PROM_MAX_VHOSTS) {
-				snprintf(why, whylen, "more than %d vhost filters", PROM_MAX_VHOSTS);
+				snprintf(
+				    why, whylen, "more than %d vhost filters", PROM_MAX_VHOSTS);
 				goto out;
 			}
 			p->vhosts[p->nvhosts++] = xstrdup(kv->value);

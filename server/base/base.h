@@ -93,8 +93,8 @@ struct hmap_walk {
 	bool done;
 };
 /* Visit one step's entries with fn; false once the walk is over (then nothing was visited). */
-bool hmap_walk_step(const struct hmap *m, struct hmap_walk *w, void (*fn)(void *value, void *arg),
-    void *arg);
+bool hmap_walk_step(
+    const struct hmap *m, struct hmap_walk *w, void (*fn)(void *value, void *arg), void *arg);
 
 /*
  * Statistics (docs/management.md): counters are plain integers in the objects they count,

@@ -150,8 +150,8 @@ bool hmap_iter_next(struct hmap_iter *it, const void **key, size_t *klen, void *
 	return true;
 }
 
-bool hmap_walk_step(const struct hmap *m, struct hmap_walk *w, void (*fn)(void *value, void *arg),
-    void *arg)
+bool hmap_walk_step(
+    const struct hmap *m, struct hmap_walk *w, void (*fn)(void *value, void *arg), void *arg)
 {
 	struct hmap_entry *e, *next;
 	size_t b;
