@@ -3,7 +3,8 @@
 # warrend gets QUEUES idle queues (default 100,000, declared by warren-perf), then
 #   1. /metrics and /metrics/per-object are timed (RUNS scrapes each, curl's time_total; the
 #      answer's size, and warrend's resident memory before and after);
-#   2. transient 16 B throughput (warren-perf: 1 producer, 1 consumer, SECONDS each run) is
+#   2. warrend's CPU time per /metrics scrape (from /proc/PID/stat, over 100 scrapes);
+#   3. transient 16 B throughput (warren-perf: 1 producer, 1 consumer, SECONDS each run) is
 #      measured alternately without and with a loop scraping /metrics every second, RUNS times
 #      each, and the medians compared.
 # usage (from the build directory): ../bench/prom-scale.sh [QUEUES] [RUNS] [SECONDS]
@@ -33,6 +34,13 @@ for path in /metrics /metrics/per-object; do
 		"max $(sort -n "$tmp/times" | tail -n 1)); $(wc -c <"$tmp/out") bytes," \
 		"$(grep -vc '^#' "$tmp/out") samples; warrend RSS $(rss) KiB"
 done
+
+# warrend's own CPU time per /metrics scrape: its utime + stime over 100 scrapes, no traffic.
+ticks() { awk '{print $14 + $15}' /proc/"$pid"/stat; }
+t0=$(ticks)
+for i in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$prom_port/metrics"; done
+echo "/metrics: warrend CPU $(echo "scale=2; ($(ticks) - $t0) * 1000 / $(getconf CLK_TCK) / 100" | bc) ms" \
+	"per scrape (100 scrapes): at one scrape a second, that share of one core in tenths of a percent"
 
 throughput() {
 	"$perf" --port "$port" --time "$secs" --queue-pattern 'ab-%d' --json --quiet |
