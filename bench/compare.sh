@@ -93,7 +93,8 @@ start_ready_fd() {
 start_warren() {
 	rm -rf "$work/warren-data"
 	start_ready_fd warrend "$build/server/warrend" --listen 127.0.0.1:0 \
-		--management-listen none --data-dir "$work/warren-data" --ready-fd 3
+		--management-listen none --prometheus-listen none --data-dir "$work/warren-data" \
+		--ready-fd 3
 	read -r "pid[warren]" "port[warren]" <<<"$REPLY"
 }
 

@@ -508,8 +508,8 @@ static void startup_fails_in(const char *users, const struct vfile *v, const cha
 		dup2(fd, 1);
 		dup2(fd, 2);
 		execl(WARREND_PATH, "warrend", "--config", fmt("%s/warren.conf", files), "--listen",
-		    "127.0.0.1:0", "--management-listen", "none", "--data-dir",
-		    fmt("%s/data", files), (char *)NULL);
+		    "127.0.0.1:0", "--management-listen", "none", "--prometheus-listen", "none",
+		    "--data-dir", fmt("%s/data", files), (char *)NULL);
 		_exit(127);
 	}
 	ck_assert_int_gt(pid, 0);

@@ -124,7 +124,10 @@ static int read_ready(int fd, struct broker *b, int64_t deadline, char *err, siz
 	char buf[1024], *line, *save = NULL, *colon, *sp;
 	size_t have = 0;
 
-	/* One "ADDR:PORT" line per listener ("ADDR:PORT amqps" for TLS, "... http"), then EOF. */
+	/*
+	 * One "ADDR:PORT" line per listener ("ADDR:PORT amqps" for TLS, "... http", "...
+	 * prometheus"), then EOF.
+	 */
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		int64_t left = deadline - now_ms();
@@ -148,10 +151,11 @@ static int read_ready(int fd, struct broker *b, int64_t deadline, char *err, siz
 			break;
 	}
 	buf[have] = '\0';
-	b->port = b->tls_port = b->http_port = 0;
+	b->port = b->tls_port = b->http_port = b->prom_port = 0;
 	for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		bool tls = (sp = strchr(line, ' ')) != NULL && strcmp(sp, " amqps") == 0;
 		bool http = sp != NULL && strcmp(sp, " http") == 0;
+		bool prom = sp != NULL && strcmp(sp, " prometheus") == 0;
 		if (sp != NULL)
 			*sp = '\0';
 		if ((colon = strrchr(line, ':')) == NULL ||
@@ -163,6 +167,8 @@ static int read_ready(int fd, struct broker *b, int64_t deadline, char *err, siz
 		*colon = '\0';
 		if (http) {
 			b->http_port = atoi(colon + 1);
+		} else if (prom) {
+			b->prom_port = atoi(colon + 1);
 		} else if (tls) {
 			b->tls_port = atoi(colon + 1);
 		} else if (b->port == 0) {
@@ -215,8 +221,9 @@ static int broker_exec(
 		dup2(logfd, 2);
 		snprintf(fdarg, sizeof(fdarg), "%d", ready);
 		execl(WARREND_PATH, "warrend", "--config", conf, "--listen", "127.0.0.1:0",
-		    "--management-listen", "127.0.0.1:0", "--data-dir", b->data, "--log-level",
-		    "debug", "--ready-fd", fdarg, (char *)NULL);
+		    "--management-listen", "127.0.0.1:0", "--prometheus-listen", "127.0.0.1:0",
+		    "--data-dir", b->data, "--log-level", "debug", "--ready-fd", fdarg,
+		    (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", WARREND_PATH, strerror(errno));
 		_exit(127);
 	}

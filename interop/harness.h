@@ -36,6 +36,7 @@ struct broker {
 	int port;
 	int tls_port;   /* an amqps listener, if the configuration has one */
 	int http_port;  /* the management API (management_listen), if on */
+	int prom_port;  /* the Prometheus endpoint (prometheus_listen), if on */
 	char dir[128];  /* temporary directory holding data/ and warrend.log */
 	char log[160];  /* warrend's stderr */
 	char data[160]; /* --data-dir */

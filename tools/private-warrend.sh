@@ -3,7 +3,8 @@
 # (its prefix in messages) and may set WARREND (default ./server/warrend, from the build
 # directory, as make check runs). Provides: tmp (a temporary directory, removed on exit, with
 # warrend.log), fail MESSAGE (prints it and the log's last lines, exits 1), warrend_start (sets
-# pid, addr and port, and http_port: the management API's) and warrend_stop (SIGTERM, then
+# pid, addr and port, http_port: the management API's, and prom_port: the Prometheus
+# endpoint's) and warrend_stop (SIGTERM, then
 # exit status 0 within ten seconds).
 warrend=${WARREND:-./server/warrend}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
@@ -26,18 +27,22 @@ fail() {
 # warrend writes its bound address to the FIFO once it listens: read it instead of sleeping.
 warrend_start() {
 	mkfifo "$tmp/ready"
-	"$warrend" --listen 127.0.0.1:0 --management-listen 127.0.0.1:0 --data-dir "$tmp/data" \
+	"$warrend" --listen 127.0.0.1:0 --management-listen 127.0.0.1:0 \
+		--prometheus-listen 127.0.0.1:0 --data-dir "$tmp/data" \
 		--ready-fd 3 ${WARREND_CONFIG:+--config "$WARREND_CONFIG"} 3>"$tmp/ready" \
 		2>"$tmp/warrend.log" &
 	pid=$!
 	addr=""
 	http=""
-	{ read -r -t 20 addr; read -r -t 20 http; } <"$tmp/ready" || true
+	prom=""
+	{ read -r -t 20 addr; read -r -t 20 http; read -r -t 20 prom; } <"$tmp/ready" || true
 	[ -n "$addr" ] || fail "warrend did not report a listening address"
 	port=${addr##*:}
 	http=${http% http}
 	http_port=${http##*:}
-	echo "$name: warrend (pid $pid) on $addr, management API on $http"
+	prom=${prom% prometheus}
+	prom_port=${prom##*:}
+	echo "$name: warrend (pid $pid) on $addr, management API on $http, metrics on $prom"
 }
 
 # warrend closes every connection and exits 0 on SIGTERM; give it ten seconds.

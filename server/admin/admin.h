@@ -14,6 +14,8 @@ struct mgmt_config {
 	unsigned timeout;   /* seconds a client may stay silent (or not read) */
 };
 #define MGMT_DEFAULT_LISTEN "127.0.0.1:15672"
+/* The Prometheus endpoint (warren.conf(5) prometheus_listen): ADDR:PORT, or "none". */
+#define PROM_DEFAULT_LISTEN "127.0.0.1:15692"
 
 /* main.c */
 struct server_options {
@@ -26,6 +28,7 @@ struct server_options {
 	const char *control_socket; /* NULL: DATA_DIR/control.sock; "none": no control socket */
 	enum log_level log_level;
 	struct mgmt_config mgmt;
+	const char *prometheus_listen; /* ADDR:PORT, or "none" */
 };
 #define SERVER_DEFAULT_DATA_DIR "/var/lib/warren"
 #define CONTROL_SOCKET_NAME "control.sock"
@@ -60,5 +63,12 @@ int http_start(struct event_base *base, const struct mgmt_config *mc, int ready_
 /* Stop accepting (shutdown); requests in progress go on until http_free. */
 void http_stop_listening(void);
 void http_free(void);
+
+/* prom_http.c: the Prometheus endpoint (docs/management.md), without authentication. */
+/* Listen on listen and serve /metrics; the bound address goes to ready_fd as "ADDR:PORT prometheus". */
+int prom_start(struct event_base *base, const char *listen, int ready_fd);
+/* Stop accepting; scrapes in progress go on until prom_free. */
+void prom_stop_listening(void);
+void prom_free(void);
 
 #endif /* WARREN_SERVER_ADMIN_H */

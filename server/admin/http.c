@@ -425,6 +425,10 @@ static void login_cb(struct access_wait *w, int result, const char *why)
 	struct mreq *r = (struct mreq *)((char *)w - offsetof(struct mreq, login));
 
 	r->login.done = NULL;
+	if (result != AUTH_OK)
+		broker.counters.auth_failed[AUTH_PROTO_HTTP]++;
+	else
+		broker.counters.auth_ok[AUTH_PROTO_HTTP]++;
 	if (result != AUTH_OK) {
 		log_info(
 		    "management: login of user '%s' refused%s%s", r->user, *why ? ": " : "", why);
@@ -481,12 +485,15 @@ static void mreq_login(struct mreq *r)
 	if (rc == 1)
 		return; /* login_cb follows */
 	r->login.done = NULL;
-	if (rc == AUTH_E_BUSY)
+	if (rc == AUTH_E_BUSY) {
 		mgmt_error(r, 503, "service_unavailable", "too many password checks waiting");
-	else if (rc != AUTH_OK)
+	} else if (rc != AUTH_OK) {
+		broker.counters.auth_failed[AUTH_PROTO_HTTP]++;
 		mgmt_error(r, 401, "not_authorized", "Login failed");
-	else
+	} else {
+		broker.counters.auth_ok[AUTH_PROTO_HTTP]++;
 		mreq_run(r);
+	}
 }
 
 static void gencb(struct evhttp_request *req, void *arg)

@@ -18,10 +18,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: warrend [--listen ADDR:PORT]... [--management-listen ADDR:PORT|none]\n"
-	    "               [--data-dir DIR] [--log-level LEVEL]\n"
+	    "               [--prometheus-listen ADDR:PORT|none] [--data-dir DIR] [--log-level "
+	    "LEVEL]\n"
 	    "  --listen ADDR:PORT  listen there (default " DEFAULT_LISTEN "; repeatable)\n"
 	    "  --management-listen ADDR:PORT|none\n"
 	    "                      the HTTP API there (default " MGMT_DEFAULT_LISTEN "), or none\n"
+	    "  --prometheus-listen ADDR:PORT|none\n"
+	    "                      Prometheus metrics there (default " PROM_DEFAULT_LISTEN
+	    "), or none\n"
 	    "  --data-dir DIR      keep the store in DIR (default " SERVER_DEFAULT_DATA_DIR ")\n"
 	    "  --log-level LEVEL   error, warn, info (default) or debug\n"
 	    "  --ready-fd N        once listening, write each bound ADDR:PORT to fd N, then close "
@@ -43,6 +47,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	broker.stopping = true;
 	server_stop_listening();
 	http_stop_listening();
+	prom_stop_listening();
 	conn_close_all(
 	    AMQP_CONNECTION_FORCED, "broker forced connection closure with reason 'shutdown'");
 	if (conn_none_left())
@@ -63,6 +68,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "management-listen", required_argument, NULL, 'm' },
+		{ "prometheus-listen", required_argument, NULL, 'p' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "ready-fd", required_argument, NULL, 'r' },
@@ -76,11 +82,13 @@ int main(int argc, char **argv)
 		.mgmt = { .listen = MGMT_DEFAULT_LISTEN,
 		    .max_headers = 16384,
 		    .max_body = 8 * 1024 * 1024,
-		    .timeout = 30 } };
+		    .timeout = 30 },
+		.prometheus_listen = PROM_DEFAULT_LISTEN };
 	static struct broker_config cfg;
 	struct event_base *base = NULL;
 	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
-	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL, *cli_mgmt = NULL;
+	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL, *cli_mgmt = NULL,
+	                                              *cli_prom = NULL;
 	enum log_level cli_level = LOG_INFO;
 	bool cli_level_set = false;
 	char err[512], control_path[256];
@@ -88,7 +96,7 @@ int main(int argc, char **argv)
 	char *end;
 
 	broker_config_defaults(&cfg);
-	while ((ch = getopt_long(argc, argv, "c:l:m:d:v:r:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:l:m:p:d:v:r:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': opt.config_file = optarg; break;
 		case 'l':
@@ -100,6 +108,7 @@ int main(int argc, char **argv)
 			cli_listen[ncli_listen++] = optarg;
 			break;
 		case 'm': cli_mgmt = optarg; break;
+		case 'p': cli_prom = optarg; break;
 		case 'd': cli_data_dir = optarg; break;
 		case 'v':
 			if (log_parse_level(optarg, &cli_level) != 0) {
@@ -140,6 +149,8 @@ int main(int argc, char **argv)
 		opt.data_dir = cli_data_dir;
 	if (cli_mgmt != NULL)
 		opt.mgmt.listen = cli_mgmt;
+	if (cli_prom != NULL)
+		opt.prometheus_listen = cli_prom;
 	if (cli_level_set)
 		opt.log_level = cli_level;
 	if (opt.nlisten == 0)
@@ -196,6 +207,9 @@ int main(int argc, char **argv)
 			goto out;
 	if (strcmp(opt.mgmt.listen, "none") != 0 && http_start(base, &opt.mgmt, ready_fd) != 0)
 		goto out;
+	if (strcmp(opt.prometheus_listen, "none") != 0 &&
+	    prom_start(base, opt.prometheus_listen, ready_fd) != 0)
+		goto out;
 	if (ready_fd >= 0)
 		close(ready_fd);
 	log_info("warrend %s started, data in %s", PACKAGE_VERSION, opt.data_dir);
@@ -205,6 +219,7 @@ out:
 	control_close();
 	server_stop_listening();
 	http_free(); /* before the connections: no request refers to them afterwards */
+	prom_free(); /* before the broker: a scrape holds a queue */
 	conn_destroy_all();
 	if (base != NULL)
 		event_base_loop(base, EVLOOP_NONBLOCK); /* run the deferred frees */

@@ -307,6 +307,7 @@ static void queue_put(struct mreq *r, struct vhost *v, const char *name)
 		                q, durable, auto_delete, args, err, sizeof(err))) != 0) {
 			mgmt_amqp_error(r, code, err);
 		} else {
+			broker.counters.queues_declared++;
 			queue_touch(q);
 			mgmt_reply_empty(r, 204);
 		}
@@ -333,6 +334,7 @@ static void queue_put(struct mreq *r, struct vhost *v, const char *name)
 		goto out;
 	}
 	q = queue_new(v, nb, durable, false, auto_delete, NULL, args, &qa);
+	broker.counters.queues_declared++;
 	log_debug("management: user '%s' declared queue '%s'", r->user, q->name);
 	mgmt_reply_after_store(r, 201);
 out:

@@ -81,6 +81,20 @@ void *hmap_del(struct hmap *m, const void *key, size_t klen);
 /* Iteration tolerates deleting the entry just returned, and nothing else. */
 void hmap_iter_init(const struct hmap *m, struct hmap_iter *it);
 bool hmap_iter_next(struct hmap_iter *it, const void **key, size_t *klen, void **value);
+/*
+ * A walk that may pause between steps while the map changes (a scrape streamed over several
+ * turns of the loop): each entry present for the whole walk is visited exactly once, entries
+ * added or removed meanwhile at most once. A step visits the buckets of one residue class
+ * modulo the size the map had when the walk began (growth splits a bucket within its class).
+ */
+struct hmap_walk {
+	size_t n0; /* buckets when the walk began (0: not begun) */
+	size_t r;  /* the next class to visit */
+	bool done;
+};
+/* Visit one step's entries with fn; false once the walk is over (then nothing was visited). */
+bool hmap_walk_step(
+    const struct hmap *m, struct hmap_walk *w, void (*fn)(void *value, void *arg), void *arg);
 
 /*
  * Statistics (docs/management.md): counters are plain integers in the objects they count,

@@ -149,3 +149,27 @@ bool hmap_iter_next(struct hmap_iter *it, const void **key, size_t *klen, void *
 		*value = e->value;
 	return true;
 }
+
+bool hmap_walk_step(
+    const struct hmap *m, struct hmap_walk *w, void (*fn)(void *value, void *arg), void *arg)
+{
+	struct hmap_entry *e, *next;
+	size_t b;
+
+	if (w->n0 == 0 && !w->done) {
+		w->n0 = m->nbuckets;
+		w->r = 0;
+	}
+	if (w->done || w->r >= w->n0) {
+		w->done = true;
+		return false;
+	}
+	/* The map only grows, doubling: bucket r of n0 is now buckets r, r + n0, r + 2 n0, ... */
+	for (b = w->r; b < m->nbuckets; b += w->n0)
+		for (e = m->buckets[b]; e != NULL; e = next) {
+			next = e->next;
+			fn(e->value, arg);
+		}
+	w->r++;
+	return true;
+}

@@ -80,6 +80,7 @@ void broker_init(struct event_base *base, const struct broker_config *cfg)
 	broker.started_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 	hmap_init(&broker.vhosts);
 	TAILQ_INIT(&broker.dispatch_list);
+	TAILQ_INIT(&broker.all_queues);
 	broker.dispatch_ev = event_new(base, -1, 0, dispatch_cb, NULL);
 	broker.page_ev = evtimer_new(base, page_cb, NULL);
 	broker.trim_ev = event_new(base, -1, EV_PERSIST, trim_cb, NULL);

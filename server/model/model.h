@@ -29,6 +29,20 @@ struct broker_events {
 	/* queue.c: the paged read that waiter's basic.get waited for (queue_wait_load) is in */
 	void (*load_done)(struct conn *waiter);
 };
+/*
+ * Broker-wide counters for the Prometheus endpoint (admin/prom*.c), incremented where the event
+ * happens, as broker.totals is: plain integers, nothing allocated.
+ */
+enum auth_protocol { AUTH_PROTO_AMQP, AUTH_PROTO_HTTP, AUTH_PROTO_COUNT };
+struct broker_counters {
+	uint64_t conns_opened, conns_closed;       /* accepted; gone (a connection's whole life) */
+	uint64_t channels_opened, channels_closed; /* channel.open; freed */
+	uint64_t queues_declared;                  /* successful non-passive queue.declare */
+	uint64_t received_confirm;                 /* publishes on channels in confirm mode */
+	uint64_t routed;                           /* publishes routed to at least one queue */
+	uint64_t queue_published;                  /* messages enqueued, once per queue */
+	uint64_t auth_ok[AUTH_PROTO_COUNT], auth_failed[AUTH_PROTO_COUNT]; /* password checks */
+};
 struct broker {
 	struct broker_events events;
 	struct event_base *base;
@@ -49,6 +63,9 @@ struct broker {
 	struct msg_stats totals; /* every queue's and channel's counts, summed as they happen */
 	uint64_t queues_created, queues_deleted; /* churn, for the overview */
 	uint64_t started_ms;                     /* wall clock at start */
+	struct broker_counters counters;         /* more counts, for Prometheus */
+	/* every queue not yet freed (deleted ones too, while referenced), oldest first */
+	TAILQ_HEAD(, queue) all_queues;
 };
 extern struct broker broker;
 void broker_config_defaults(struct broker_config *cfg);

@@ -366,6 +366,7 @@ struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, b
 		queue_touch(q);
 	}
 	hmap_put(&v->queues, q->name, q->name_len, q);
+	TAILQ_INSERT_TAIL(&broker.all_queues, q, all_entry);
 	persist_queue(q, true);
 	return q;
 }
@@ -376,6 +377,7 @@ void queue_unref(struct queue *q)
 
 	if (--q->refs > 0)
 		return;
+	TAILQ_REMOVE(&broker.all_queues, q, all_entry);
 	for (i = 0; i < q->nrings; i++) {
 		free(q->rings[i].v);
 		if (q->pages != NULL)
@@ -638,6 +640,7 @@ int queue_publish(struct queue *q, struct message *m)
 	q->count++;
 	q->bytes += m->body_size;
 	q->stats.n[MS_PUBLISH]++;
+	broker.counters.queue_published++;
 	stored = persist_enqueue(q, m, e.seq, e.expires_at);
 	if (pg != NULL && pg->tail.len > 0)
 		tail_page_out(q, ri, false);

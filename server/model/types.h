@@ -178,7 +178,7 @@ struct queue {
 	size_t nwaiters, capwaiters;
 	uint64_t count, bytes; /* ready messages */
 	uint64_t next_seq;
-	uint64_t unacked;
+	uint64_t unacked, unacked_bytes; /* delivered, not yet settled: count and body bytes */
 	TAILQ_HEAD(, consumer) consumers;
 	unsigned nconsumers;
 	bool had_consumer;
@@ -192,7 +192,8 @@ struct queue {
 	uint64_t
 	    delivered_hi; /* highest seq delivered: recovered messages up to it are redelivered */
 	bool delivered_dirty;
-	struct msg_stats stats; /* publish, deliver, get, ack, redeliver (mgmt) */
+	struct msg_stats stats;       /* publish, deliver, get, ack, redeliver (mgmt) */
+	TAILQ_ENTRY(queue) all_entry; /* in broker.all_queues, from queue_new until freed */
 };
 /* A queue longer than this slows its publishers' reads to libevent's 4 KiB per turn. */
 #define FLOW_QUEUE_LEN 32768

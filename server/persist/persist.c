@@ -138,6 +138,7 @@ static void disk_cb(evutil_socket_t fd, short what, void *arg)
 	if (statvfs(ps.dir, &sv) != 0)
 		return;
 	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	ps.disk_avail = avail;
 	low = avail < ps.disk_free_limit;
 	if (low != ps.disk_low) {
 		ps.disk_low = low;
@@ -151,6 +152,11 @@ static void disk_cb(evutil_socket_t fd, short what, void *arg)
 			    (unsigned long long)avail, ps.dir);
 		ps.hooks.alarm(ALARM_DISK, low);
 	}
+}
+
+uint64_t persist_disk_available(void)
+{
+	return ps.st != NULL ? ps.disk_avail : UINT64_MAX;
 }
 
 bool persist_wait(struct persist_waiter *w)
@@ -391,6 +397,7 @@ void persist_init(
 	ps.hooks = *hooks;
 	ps.base = base;
 	ps.disk_free_limit = disk_free_limit;
+	ps.disk_avail = UINT64_MAX;
 }
 
 int persist_open(const char *dir, char *err, size_t errlen)

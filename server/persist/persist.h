@@ -103,6 +103,8 @@ bool persist_wait(struct persist_waiter *w);
 bool persist_writing(void);
 /* The store has failed: nothing more is made durable until a restart. */
 bool persist_failed(void);
+/* Free bytes in the data directory's file system at the last check (every 2 s): UINT64_MAX if none. */
+uint64_t persist_disk_available(void);
 const char *persist_last_error(void);
 /* Offline (warrenctl): print the store in AMQP terms, or only check it; -1 with err on problems. */
 int persist_dump(const char *dir, FILE *out, bool verify_only, char *err, size_t errlen);

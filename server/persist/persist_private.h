@@ -27,7 +27,8 @@ struct persist_state {
 	struct persist_hooks hooks;
 	struct event_base *base;
 	uint64_t disk_free_limit;
-	bool disk_low; /* the disk alarm is raised */
+	bool disk_low;       /* the disk alarm is raised */
+	uint64_t disk_avail; /* free bytes at the last check (UINT64_MAX: none yet) */
 	struct store *st;
 	struct event *flush_ev, *completion_ev, *disk_ev;
 	char *dir;

@@ -22,6 +22,7 @@ struct channel *channel_open(struct conn *c, uint16_t id)
 	LIST_INIT(&ch->store_waiters);
 	hmap_init(&ch->consumer_tags);
 	conn_channel_add(c, ch);
+	broker.counters.channels_opened++;
 	conn_send_method(c, id, &m);
 	return ch;
 }
@@ -53,6 +54,7 @@ void channel_free(struct channel *ch)
 {
 	channel_forget_store_waits(ch);
 	channel_release(ch);
+	broker.counters.channels_closed++;
 	free(ch->ua);
 	free(ch->cs);
 	free(ch->txp);
@@ -388,6 +390,7 @@ uint64_t channel_add_unacked(
 		ch->unacked_count++; /* as RabbitMQ, basic.get is not held to the prefetch */
 	}
 	q->unacked++;
+	q->unacked_bytes += e->m->body_size;
 	return u->tag;
 }
 
@@ -398,6 +401,7 @@ static void unacked_settle(struct channel *ch, struct unacked *u, enum settle_ki
 	struct consumer *cons = u->consumer;
 
 	q->unacked--;
+	q->unacked_bytes -= u->m->body_size;
 	if (cons != NULL)
 		ch->unacked_count--;
 	if (kind == SETTLE_ACK) {

@@ -112,6 +112,7 @@ struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopbac
 	c->last_recv = c->last_send = now_ms();
 	c->timer = evtimer_new(bufferevent_get_base(bev), conn_timer_cb, c);
 	LIST_INSERT_HEAD(&conns, c, entry);
+	broker.counters.conns_opened++;
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	/*
 	 * A direct connection reads its socket itself (conn_read.c) and is written at the end of
@@ -260,6 +261,7 @@ void conn_kill(struct conn *c, bool flush)
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	LIST_REMOVE(c, entry);
+	broker.counters.conns_closed++;
 	if (!c->close_logged)
 		log_info("%s: connection closed", c->peer);
 	event_base_once(broker.base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);

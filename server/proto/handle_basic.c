@@ -93,6 +93,8 @@ size_t basic_enqueue(
 		}
 	}
 	n = rr.n;
+	if (n > 0)
+		broker.counters.routed++;
 	message_unref(stripped);
 	route_result_free(&rr);
 	return n;
@@ -109,6 +111,8 @@ void basic_route_and_enqueue(struct channel *ch, struct exchange *x, struct msg_
 	if (x != NULL && x->name_len == 0) {
 		r = direct_reply_deliver(x->vhost, m);
 		if (r >= 0) { /* a direct reply: no queue in between */
+			if (r > 0)
+				broker.counters.routed++;
 			if (r == 0 && mandatory)
 				send_return(ch, m, AMQP_NO_ROUTE, "NO_ROUTE");
 			if (confirm)
@@ -261,6 +265,8 @@ void basic_publish_complete(struct channel *ch)
 	c->publisher = true;
 	ch->stats.n[MS_PUBLISH]++;
 	broker.totals.n[MS_PUBLISH]++;
+	if (ch->confirm)
+		broker.counters.received_confirm++;
 	if (ch->tx) {
 		if (ch->txp_len == ch->txp_cap) {
 			ch->txp_cap = ch->txp_cap != 0 ? ch->txp_cap * 2 : 16;

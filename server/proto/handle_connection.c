@@ -204,6 +204,10 @@ void conn_login_done(struct conn *c, bool ok, const char *reason)
 	c->paused &= ~CONN_PAUSE_LOGIN; /* read again below, once tune is sent */
 	if (c->state == CONN_DEAD || c->close_after_flush)
 		return;
+	if (!ok)
+		broker.counters.auth_failed[AUTH_PROTO_AMQP]++;
+	else
+		broker.counters.auth_ok[AUTH_PROTO_AMQP]++;
 	if (!ok) {
 		if (reason != NULL)
 			snprintf(why, sizeof(why), "%s", reason);

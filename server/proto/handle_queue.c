@@ -147,6 +147,7 @@ void handle_queue_declare(struct channel *ch, const struct amqp_method *m)
 		}
 		queue_touch(q);
 		remember_queue(ch, q);
+		broker.counters.queues_declared++;
 		send_declare_ok(ch, q, d->nowait);
 		return;
 	}
@@ -173,6 +174,7 @@ void handle_queue_declare(struct channel *ch, const struct amqp_method *m)
 		LIST_INSERT_HEAD(&ch->conn->exclusive_queues, q, owner_entry);
 	log_debug("%s: declared queue '%s'", ch->conn->peer, q->name);
 	remember_queue(ch, q);
+	broker.counters.queues_declared++;
 	send_declare_ok(ch, q, d->nowait);
 }
 
