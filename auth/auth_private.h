@@ -125,6 +125,17 @@ const struct auth_user *auth_user_find(const struct auth_db *db, struct amqp_byt
 void auth_users_free(struct auth_db *db);
 
 /* vhost.c */
+/* A vhost file's line split into fields, quoted ones unquoted (each a heap copy, NUL-terminated). */
+#define AUTH_MAX_FIELDS 6
+struct auth_fields {
+	char *f[AUTH_MAX_FIELDS];
+	size_t len[AUTH_MAX_FIELDS];
+	int n;
+};
+/* Split a line into fields: 0 (fl->n may be 0), or -1 with err; free with auth_fields_free. */
+int auth_fields_split(struct auth_fields *fl, const uint8_t *s, size_t n, const char *file,
+    unsigned line, char *err, size_t errlen);
+void auth_fields_free(struct auth_fields *fl);
 const struct auth_vhost *auth_vhost_find(const struct auth_db *db, struct amqp_bytes name);
 void auth_vhost_free(struct auth_vhost *v);
 /* Sort the vhosts by name for lookup (auth_db_finish). */
