@@ -144,7 +144,7 @@ static int str_field(struct str *s, const char *f, size_t n)
 	for (i = 0; i < n; i++)
 		if (f[i] == ' ' || f[i] == '\t')
 			quote = true;
-	str_add(s, " ", s->n > 0 ? 1 : 0);
+	str_add(s, " ", s->n > 0 && s->p[s->n - 1] != '\n' ? 1 : 0);
 	if (!quote) {
 		str_add(s, f, n);
 		return 0;
@@ -545,10 +545,12 @@ static char *new_file_path(struct auth_edit *e, struct amqp_bytes vhost)
 int auth_edit_vhost_add(
     struct auth_edit *e, struct amqp_bytes vhost, bool *created, char *err, size_t errlen)
 {
+	static const char head[] = "# Created through the management API.\n";
 	const char *fields[2] = { "vhost", (const char *)vhost.ptr };
 	size_t lens[2] = { 5, vhost.len };
 	struct str s = { NULL, 0, 0 };
 	struct edit_file *f;
+	char *path;
 	int ret;
 
 	*created = false;
@@ -562,14 +564,15 @@ int auth_edit_vhost_add(
 		snprintf(err, errlen, "a vhost name is 1 to %d bytes", AUTH_NAME_MAX);
 		return AUTH_E_UNSUPPORTED;
 	}
-	str_add(&s, "# Created through the management API.\n", 39);
+	str_add(&s, head, sizeof(head) - 1);
 	if ((ret = build(&s, fields, lens, 2, err, errlen)) != AUTH_OK)
 		return ret;
 	str_add(&s, "\n", 1);
+	path = new_file_path(e, vhost);
 	e->files = auth_xreallocarray(e->files, e->nfiles + 1, sizeof(*e->files));
 	f = &e->files[e->nfiles++];
 	memset(f, 0, sizeof(*f));
-	f->path = new_file_path(e, vhost);
+	f->path = path;
 	f->name = auth_xmemdup(vhost.ptr, vhost.len);
 	f->namelen = vhost.len;
 	f->buf = (uint8_t *)s.p;
