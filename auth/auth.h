@@ -241,9 +241,11 @@ struct auth_topic_info {
 /* The i-th user (in name order): true, or false past the last. Valid while db is. */
 bool auth_db_user_at(const struct auth_db *db, size_t i, struct auth_user_info *out);
 /* The i-th permissions line of the vhost-th vhost (auth_db_vhost_name's order), by user. */
-bool auth_db_grant_at(const struct auth_db *db, size_t vhost, size_t i, struct auth_grant_info *out);
+bool auth_db_grant_at(
+    const struct auth_db *db, size_t vhost, size_t i, struct auth_grant_info *out);
 /* The i-th topic-permissions line of the vhost-th vhost, by user then exchange. */
-bool auth_db_topic_at(const struct auth_db *db, size_t vhost, size_t i, struct auth_topic_info *out);
+bool auth_db_topic_at(
+    const struct auth_db *db, size_t vhost, size_t i, struct auth_topic_info *out);
 /* The index of vhost for the two above: true, or false if there is none. */
 bool auth_db_vhost_index(const struct auth_db *db, struct amqp_bytes vhost, size_t *out);
 
@@ -287,8 +289,8 @@ int auth_edit_vhost_remove(struct auth_edit *e, struct amqp_bytes vhost, char *e
 /* Set a user's permissions line in vhost (configure, write, read). */
 int auth_edit_permissions_set(struct auth_edit *e, struct amqp_bytes vhost, struct amqp_bytes user,
     const char *const re[3], char *err, size_t errlen);
-int auth_edit_permissions_remove(struct auth_edit *e, struct amqp_bytes vhost,
-    struct amqp_bytes user, char *err, size_t errlen);
+int auth_edit_permissions_remove(
+    struct auth_edit *e, struct amqp_bytes vhost, struct amqp_bytes user, char *err, size_t errlen);
 int auth_edit_topic_set(struct auth_edit *e, struct amqp_bytes vhost, struct amqp_bytes user,
     struct amqp_bytes exchange, const char *write_re, const char *read_re, char *err,
     size_t errlen);
@@ -296,8 +298,8 @@ int auth_edit_topic_set(struct auth_edit *e, struct amqp_bytes vhost, struct amq
 int auth_edit_topic_remove(struct auth_edit *e, struct amqp_bytes vhost, struct amqp_bytes user,
     const struct amqp_bytes *exchange, char *err, size_t errlen);
 /* Set "max-connections" or "max-queues" (negative: unlimited). */
-int auth_edit_limit_set(struct auth_edit *e, struct amqp_bytes vhost, const char *which,
-    long value, char *err, size_t errlen);
+int auth_edit_limit_set(struct auth_edit *e, struct amqp_bytes vhost, const char *which, long value,
+    char *err, size_t errlen);
 /* Parse the edited files as a whole: AUTH_OK (and the database, if out), or the parser's error. */
 int auth_edit_check(struct auth_edit *e, struct auth_db **out, char *err, size_t errlen);
 /* Whether any file was changed. */

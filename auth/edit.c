@@ -326,8 +326,8 @@ static bool vfile_find(const struct edit_file *f, size_t *at, const char *direct
 }
 
 /* Remove every line of f that vfile_find matches: how many. */
-static size_t vfile_remove_all(struct edit_file *f, const char *directive, struct amqp_bytes f1,
-    const struct amqp_bytes *f2)
+static size_t vfile_remove_all(
+    struct edit_file *f, const char *directive, struct amqp_bytes f1, const struct amqp_bytes *f2)
 {
 	struct line l;
 	size_t at = 0, n = 0;
@@ -376,8 +376,8 @@ static int need_user(struct auth_edit *e, struct amqp_bytes user, char *err, siz
 	return AUTH_E_NOT_FOUND;
 }
 
-static int build(struct str *s, const char *const *fields, const size_t *lens, int n, char *err,
-    size_t errlen)
+static int build(
+    struct str *s, const char *const *fields, const size_t *lens, int n, char *err, size_t errlen)
 {
 	int i;
 
@@ -413,8 +413,8 @@ int auth_edit_permissions_set(struct auth_edit *e, struct amqp_bytes vhost, stru
 	return AUTH_OK;
 }
 
-int auth_edit_permissions_remove(struct auth_edit *e, struct amqp_bytes vhost,
-    struct amqp_bytes user, char *err, size_t errlen)
+int auth_edit_permissions_remove(
+    struct auth_edit *e, struct amqp_bytes vhost, struct amqp_bytes user, char *err, size_t errlen)
 {
 	struct edit_file *f = need_vhost(e, vhost, err, errlen);
 
@@ -428,8 +428,7 @@ int auth_edit_permissions_remove(struct auth_edit *e, struct amqp_bytes vhost,
 }
 
 int auth_edit_topic_set(struct auth_edit *e, struct amqp_bytes vhost, struct amqp_bytes user,
-    struct amqp_bytes exchange, const char *write_re, const char *read_re, char *err,
-    size_t errlen)
+    struct amqp_bytes exchange, const char *write_re, const char *read_re, char *err, size_t errlen)
 {
 	struct edit_file *f = need_vhost(e, vhost, err, errlen);
 	const char *fields[5] = { "topic-permissions", (const char *)user.ptr,
@@ -462,8 +461,8 @@ int auth_edit_topic_remove(struct auth_edit *e, struct amqp_bytes vhost, struct 
 	return AUTH_OK;
 }
 
-int auth_edit_limit_set(struct auth_edit *e, struct amqp_bytes vhost, const char *which,
-    long value, char *err, size_t errlen)
+int auth_edit_limit_set(struct auth_edit *e, struct amqp_bytes vhost, const char *which, long value,
+    char *err, size_t errlen)
 {
 	struct edit_file *f = need_vhost(e, vhost, err, errlen);
 	char text[64];
@@ -674,8 +673,8 @@ int auth_edit_check(struct auth_edit *e, struct auth_db **out, char *err, size_t
 		qsort(order, n, sizeof(*order), path_cmp); /* the order a reload reads them in */
 	ret = auth_db_parse_users(db, e->users_path, e->users, e->users_len, err, errlen);
 	for (i = 0; ret == AUTH_OK && i < n; i++)
-		ret = auth_db_parse_vhost(db, order[i]->path, order[i]->buf, order[i]->len, err,
-		    errlen);
+		ret = auth_db_parse_vhost(
+		    db, order[i]->path, order[i]->buf, order[i]->len, err, errlen);
 	if (ret == AUTH_OK)
 		ret = auth_db_finish(db, err, errlen);
 	free(order);

@@ -154,7 +154,8 @@ static int parse_line(const struct auth_db *db, struct auth_user *u, const uint8
 	    !auth_hash_valid(u->hash)) {
 		auth_errf(err, errlen, file, line,
 		    "user '%s': malformed password hash (expected $scrypt$ln=N,r=N,p=N$salt$hash "
-		    "from warrenctl hash-password, $rabbitmq-sha256$... from RabbitMQ, or ! to lock "
+		    "from warrenctl hash-password, $rabbitmq-sha256$... from RabbitMQ, or ! to "
+		    "lock "
 		    "the user)",
 		    auth_quote(s, namelen, q, sizeof(q)));
 		return -1;

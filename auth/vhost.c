@@ -31,8 +31,8 @@ void auth_fields_free(struct auth_fields *fl)
 	fl->n = 0;
 }
 
-int auth_fields_split(struct auth_fields *fl, const uint8_t *s, size_t n, const char *file, unsigned line,
-    char *err, size_t errlen)
+int auth_fields_split(struct auth_fields *fl, const uint8_t *s, size_t n, const char *file,
+    unsigned line, char *err, size_t errlen)
 {
 	size_t i = 0, start, at;
 	uint8_t q;

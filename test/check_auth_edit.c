@@ -56,7 +56,7 @@ static const char *vpath(const char *name)
 }
 
 #define USERS_HEAD "# the users\n\nalice:" H_ALICE ":management\n# bob below\n"
-static const char users_text[] = USERS_HEAD "bob:!";  /* no newline at the end */
+static const char users_text[] = USERS_HEAD "bob:!"; /* no newline at the end */
 #define VHOST_HEAD "# the default vhost\nvhost /\n"
 static const char vhost_text[] = VHOST_HEAD "permissions alice .* .* .*\n\n# trailing comment\n";
 
@@ -85,8 +85,8 @@ static struct auth_edit *begin(void)
 	struct auth_edit *e;
 	char err[512];
 
-	ck_assert_msg(auth_edit_begin(users, vdir, AUTH_BACKEND_INTERNAL, &e, err, sizeof(err)) ==
-	        AUTH_OK,
+	ck_assert_msg(
+	    auth_edit_begin(users, vdir, AUTH_BACKEND_INTERNAL, &e, err, sizeof(err)) == AUTH_OK,
 	    "%s", err);
 	return e;
 }
@@ -137,14 +137,15 @@ START_TEST(test_user_added_appended_comments_kept)
 	    AUTH_OK);
 	ck_assert(created);
 	commit(e);
-	ck_assert_str_eq(slurp(users),
-	    USERS_HEAD "bob:!\ncarol:" H_ALICE ":administrator,monitoring\n");
+	ck_assert_str_eq(
+	    slurp(users), USERS_HEAD "bob:!\ncarol:" H_ALICE ":administrator,monitoring\n");
 	ck_assert_int_eq(stat(users, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0640); /* the mode is kept */
 	db = load();
 	ck_assert(auth_user_has_tag(db, amqp_cstr("carol"), "monitoring"));
-	ck_assert_int_eq(auth_db_check_password(db,
-	                     &(struct auth_credentials){ amqp_cstr("carol"), amqp_cstr("alice-pw") }),
+	ck_assert_int_eq(
+	    auth_db_check_password(
+	        db, &(struct auth_credentials){ amqp_cstr("carol"), amqp_cstr("alice-pw") }),
 	    AUTH_OK);
 	auth_db_unref(db);
 	no_leftovers(dir);
@@ -167,8 +168,8 @@ START_TEST(test_user_changed_in_place)
 	    auth_edit_user_set(e, amqp_cstr("bob"), H_ALICE, NULL, &created, err, sizeof(err)),
 	    AUTH_OK);
 	commit(e);
-	ck_assert_str_eq(slurp(users),
-	    "# the users\n\nalice:" H_ALICE "\n# bob below\nbob:" H_ALICE);
+	ck_assert_str_eq(
+	    slurp(users), "# the users\n\nalice:" H_ALICE "\n# bob below\nbob:" H_ALICE);
 }
 END_TEST
 
@@ -203,26 +204,26 @@ START_TEST(test_permissions_set_quoted_and_removed)
 	struct auth_db *db;
 	char err[256];
 
-	ck_assert_int_eq(auth_edit_permissions_set(e, amqp_cstr("/"), amqp_cstr("bob"), re, err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_permissions_set(e, amqp_cstr("/"), amqp_cstr("bob"), re, err, sizeof(err)),
 	    AUTH_OK);
 	/* alice's line replaced where it stands */
-	ck_assert_int_eq(auth_edit_permissions_set(e, amqp_cstr("/"), amqp_cstr("alice"), all, err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_permissions_set(e, amqp_cstr("/"), amqp_cstr("alice"), all, err, sizeof(err)),
 	    AUTH_OK);
-	ck_assert_int_eq(auth_edit_permissions_set(e, amqp_cstr("/"), amqp_cstr("nobody"), all,
-	                     err, sizeof(err)),
+	ck_assert_int_eq(auth_edit_permissions_set(
+	                     e, amqp_cstr("/"), amqp_cstr("nobody"), all, err, sizeof(err)),
 	    AUTH_E_NOT_FOUND);
-	ck_assert_int_eq(auth_edit_permissions_set(e, amqp_cstr("none"), amqp_cstr("bob"), all, err,
-	                     sizeof(err)),
+	ck_assert_int_eq(auth_edit_permissions_set(
+	                     e, amqp_cstr("none"), amqp_cstr("bob"), all, err, sizeof(err)),
 	    AUTH_E_NOT_FOUND);
 	commit(e);
 	ck_assert_str_eq(slurp(vpath("default.vhost")),
 	    VHOST_HEAD "permissions alice .* .* ''\n\n# trailing comment\n"
 	               "permissions bob '' 'it''s here' '^(a|b) c$'\n");
 	db = load();
-	ck_assert(auth_permitted(db, amqp_cstr("bob"), amqp_cstr("/"), AUTH_WRITE,
-	    AUTH_RES_QUEUE, amqp_cstr("it's here")));
+	ck_assert(auth_permitted(db, amqp_cstr("bob"), amqp_cstr("/"), AUTH_WRITE, AUTH_RES_QUEUE,
+	    amqp_cstr("it's here")));
 	ck_assert(!auth_permitted(
 	    db, amqp_cstr("alice"), amqp_cstr("/"), AUTH_READ, AUTH_RES_QUEUE, amqp_cstr("q")));
 	auth_db_unref(db);
@@ -250,16 +251,17 @@ START_TEST(test_vhost_added_limits_removed)
 	ck_assert_int_eq(
 	    auth_edit_vhost_add(e, amqp_cstr("orders/eu 1"), &created, err, sizeof(err)), AUTH_OK);
 	ck_assert(created);
-	ck_assert_int_eq(auth_edit_vhost_add(e, amqp_cstr("/"), &created, err, sizeof(err)), AUTH_OK);
+	ck_assert_int_eq(
+	    auth_edit_vhost_add(e, amqp_cstr("/"), &created, err, sizeof(err)), AUTH_OK);
 	ck_assert(!created);
-	ck_assert_int_eq(auth_edit_limit_set(e, amqp_cstr("orders/eu 1"), "max-queues", 10, err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_limit_set(e, amqp_cstr("orders/eu 1"), "max-queues", 10, err, sizeof(err)),
 	    AUTH_OK);
-	ck_assert_int_eq(auth_edit_limit_set(e, amqp_cstr("orders/eu 1"), "max-queues", 20, err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_limit_set(e, amqp_cstr("orders/eu 1"), "max-queues", 20, err, sizeof(err)),
 	    AUTH_OK);
-	ck_assert_int_eq(auth_edit_limit_set(e, amqp_cstr("orders/eu 1"), "max-channels", 20, err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_limit_set(e, amqp_cstr("orders/eu 1"), "max-channels", 20, err, sizeof(err)),
 	    AUTH_E_UNSUPPORTED);
 	commit(e);
 	ck_assert_str_eq(slurp(vpath("orders_eu_1.vhost")),
@@ -270,7 +272,8 @@ START_TEST(test_vhost_added_limits_removed)
 	auth_db_unref(db);
 	no_leftovers(vdir);
 	e = begin();
-	ck_assert_int_eq(auth_edit_vhost_remove(e, amqp_cstr("orders/eu 1"), err, sizeof(err)), AUTH_OK);
+	ck_assert_int_eq(
+	    auth_edit_vhost_remove(e, amqp_cstr("orders/eu 1"), err, sizeof(err)), AUTH_OK);
 	commit(e);
 	ck_assert_int_eq(access(vpath("orders_eu_1.vhost"), F_OK), -1);
 	db = load();
@@ -286,20 +289,20 @@ START_TEST(test_unexpressible_refused)
 	char err[256];
 	bool created;
 
-	ck_assert_int_eq(auth_edit_user_set(e, amqp_cstr("a:b"), H_ALICE, NULL, &created, err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_user_set(e, amqp_cstr("a:b"), H_ALICE, NULL, &created, err, sizeof(err)),
 	    AUTH_E_UNSUPPORTED);
-	ck_assert_int_eq(auth_edit_user_set(e, amqp_cstr("#x"), H_ALICE, NULL, &created, err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_user_set(e, amqp_cstr("#x"), H_ALICE, NULL, &created, err, sizeof(err)),
 	    AUTH_E_UNSUPPORTED);
-	ck_assert_int_eq(auth_edit_user_set(e, amqp_cstr("x"), H_ALICE, "has space", &created, err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_user_set(e, amqp_cstr("x"), H_ALICE, "has space", &created, err, sizeof(err)),
 	    AUTH_E_UNSUPPORTED);
-	ck_assert_int_eq(auth_edit_user_set(e, amqp_cstr("x"), "$md5$abc", NULL, &created, err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_user_set(e, amqp_cstr("x"), "$md5$abc", NULL, &created, err, sizeof(err)),
 	    AUTH_E_UNSUPPORTED);
-	ck_assert_int_eq(auth_edit_permissions_set(e, amqp_cstr("/"), amqp_cstr("bob"), ctl, err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_permissions_set(e, amqp_cstr("/"), amqp_cstr("bob"), ctl, err, sizeof(err)),
 	    AUTH_E_UNSUPPORTED);
 	ck_assert(!auth_edit_changed(e));
 	auth_edit_free(e);
@@ -313,12 +316,12 @@ START_TEST(test_check_reports_file_line)
 	const char *bad[3] = { "(", ".*", ".*" };
 	char err[256];
 
-	ck_assert_int_eq(auth_edit_permissions_set(e, amqp_cstr("/"), amqp_cstr("bob"), bad, err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_permissions_set(e, amqp_cstr("/"), amqp_cstr("bob"), bad, err, sizeof(err)),
 	    AUTH_OK);
 	ck_assert_int_eq(auth_edit_check(e, NULL, err, sizeof(err)), AUTH_E_CONFIG);
-	ck_assert_msg(strstr(err, "default.vhost:6: bad configure regular expression") != NULL, "%s",
-	    err);
+	ck_assert_msg(
+	    strstr(err, "default.vhost:6: bad configure regular expression") != NULL, "%s", err);
 	auth_edit_free(e); /* not committed: the file is as it was */
 	ck_assert_str_eq(slurp(vpath("default.vhost")), vhost_text);
 }
@@ -330,8 +333,8 @@ START_TEST(test_begin_refuses_invalid_files)
 	char err[256];
 
 	write_file(users, "alice:nothash\n");
-	ck_assert_int_eq(
-	    auth_edit_begin(users, vdir, AUTH_BACKEND_INTERNAL, &e, err, sizeof(err)), AUTH_E_CONFIG);
+	ck_assert_int_eq(auth_edit_begin(users, vdir, AUTH_BACKEND_INTERNAL, &e, err, sizeof(err)),
+	    AUTH_E_CONFIG);
 	ck_assert_msg(strstr(err, "users:1:") != NULL, "%s", err);
 }
 END_TEST
@@ -341,9 +344,11 @@ START_TEST(test_file_replace_atomic)
 	char err[256], path[200];
 
 	snprintf(path, sizeof(path), "%s/new", dir);
-	ck_assert_int_eq(auth_file_replace(path, (const uint8_t *)"one\n", 4, err, sizeof(err)), AUTH_OK);
+	ck_assert_int_eq(
+	    auth_file_replace(path, (const uint8_t *)"one\n", 4, err, sizeof(err)), AUTH_OK);
 	ck_assert_str_eq(slurp(path), "one\n");
-	ck_assert_int_eq(auth_file_replace(path, (const uint8_t *)"two", 3, err, sizeof(err)), AUTH_OK);
+	ck_assert_int_eq(
+	    auth_file_replace(path, (const uint8_t *)"two", 3, err, sizeof(err)), AUTH_OK);
 	ck_assert_str_eq(slurp(path), "two");
 	snprintf(path, sizeof(path), "%s/missing-dir/x", dir);
 	ck_assert_int_eq(
@@ -390,7 +395,8 @@ START_TEST(test_rabbit_hash_refusals)
 	    AUTH_E_INVALID);
 	ck_assert(!auth_hash_valid("$rabbitmq-sha256$"));
 	ck_assert(!auth_hash_valid("$rabbitmq-sha512$" RMQ_S3CRET)); /* a SHA-256's length */
-	ck_assert_int_eq(auth_verify_password("$rabbitmq-sha256$@@", amqp_cstr("x")), AUTH_E_INVALID);
+	ck_assert_int_eq(
+	    auth_verify_password("$rabbitmq-sha256$@@", amqp_cstr("x")), AUTH_E_INVALID);
 }
 END_TEST
 
@@ -400,7 +406,8 @@ START_TEST(test_rabbit_hash_export_round_trip)
 	const char *alg;
 
 	ck_assert_int_eq(
-	    auth_rabbit_hash_export("$rabbitmq-sha256$" RMQ_S3CRET, &alg, out, sizeof(out)), AUTH_OK);
+	    auth_rabbit_hash_export("$rabbitmq-sha256$" RMQ_S3CRET, &alg, out, sizeof(out)),
+	    AUTH_OK);
 	ck_assert_str_eq(alg, "rabbit_password_hashing_sha256");
 	ck_assert_str_eq(out, RMQ_S3CRET);
 	ck_assert_int_eq(auth_rabbit_hash_export(H_ALICE, &alg, out, sizeof(out)), AUTH_OK);

@@ -176,7 +176,8 @@ static void export_all(struct mreq *r, const char *only)
 	if ((dl = mgmt_query(r, "download")) != NULL && strpbrk(dl, "\r\n\"") == NULL) {
 		char h[300];
 		snprintf(h, sizeof(h), "attachment; filename=%s", dl);
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Disposition", h);
+		evhttp_add_header(
+		    evhttp_request_get_output_headers(r->req), "Content-Disposition", h);
 	}
 	mgmt_reply_json(r, 200, doc);
 }
@@ -215,7 +216,8 @@ static const json_t *list_of(const json_t *defs, const char *key, char *err, siz
 		snprintf(err, errlen, "%s must be a list", key);
 		return NULL;
 	}
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		if (!json_is_object(o)) {
 			snprintf(err, errlen, "%s[%zu] must be an object", key, i);
 			return NULL;
@@ -225,8 +227,8 @@ static const json_t *list_of(const json_t *defs, const char *key, char *err, siz
 }
 
 /* A string field of a list member: present and a string, else NULL with err. */
-static const char *field(const json_t *o, const char *list, size_t i, const char *key, char *err,
-    size_t errlen)
+static const char *field(
+    const json_t *o, const char *list, size_t i, const char *key, char *err, size_t errlen)
 {
 	const json_t *v = json_object_get(o, key);
 
@@ -238,8 +240,8 @@ static const char *field(const json_t *o, const char *list, size_t i, const char
 }
 
 /* The vhost of an object: the path's (definitions/{vhost}), or its own field. */
-static const char *vhost_of(const struct import *im, const json_t *o, const char *list, size_t i,
-    char *err, size_t errlen)
+static const char *vhost_of(
+    const struct import *im, const json_t *o, const char *list, size_t i, char *err, size_t errlen)
 {
 	return im->only != NULL ? im->only : field(o, list, i, "vhost", err, errlen);
 }
@@ -250,10 +252,8 @@ static bool imports_vhost(const struct import *im, const char *vhost)
 	const json_t *a = json_object_get(im->defs, "vhosts"), *o;
 	size_t i;
 
-	json_array_foreach (a, i, o)
-		if (json_is_string(json_object_get(o, "name")) &&
-		    strcmp(json_string_value(json_object_get(o, "name")), vhost) == 0)
-			return true;
+	json_array_foreach(a, i, o) if (json_is_string(json_object_get(o, "name")) &&
+	    strcmp(json_string_value(json_object_get(o, "name")), vhost) == 0) return true;
 	return false;
 }
 
@@ -263,14 +263,15 @@ static bool vhost_known(const struct import *im, const char *vhost)
 }
 
 /* Whether the document declares exchange (or queue) name in vhost. */
-static bool imports_object(const struct import *im, const char *list, const char *vhost,
-    const char *name)
+static bool imports_object(
+    const struct import *im, const char *list, const char *vhost, const char *name)
 {
 	const json_t *a = json_object_get(im->defs, list), *o;
 	const char *v, *n;
 	size_t i;
 
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		n = json_string_value(json_object_get(o, "name"));
 		v = im->only != NULL ? im->only : json_string_value(json_object_get(o, "vhost"));
 		if (n != NULL && v != NULL && strcmp(n, name) == 0 && strcmp(v, vhost) == 0)
@@ -280,8 +281,8 @@ static bool imports_object(const struct import *im, const char *list, const char
 }
 
 /* arguments of a list member as an encoded table into buf: 0, or -1 with err. */
-static int args_of(const json_t *o, const char *list, size_t i, struct evbuffer *buf, char *err,
-    size_t errlen)
+static int args_of(
+    const json_t *o, const char *list, size_t i, struct evbuffer *buf, char *err, size_t errlen)
 {
 	char why[256];
 
@@ -311,18 +312,21 @@ static int check_unsupported(const struct import *im, char *err, size_t errlen)
 	if ((a = list_of(im->defs, "policies", err, errlen)) == NULL)
 		return -1;
 	if (json_array_size(a) > 0) {
-		snprintf(err, errlen, "Warren has no policies (policy '%s'): remove them from the "
-		                      "definitions, or set their arguments on the queues",
+		snprintf(err, errlen,
+		    "Warren has no policies (policy '%s'): remove them from the "
+		    "definitions, or set their arguments on the queues",
 		    json_string_value(json_object_get(json_array_get(a, 0), "name")) ?: "?");
 		return -1;
 	}
 	if ((a = list_of(im->defs, "parameters", err, errlen)) == NULL)
 		return -1;
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		comp = json_string_value(json_object_get(o, "component"));
 		if (comp == NULL || strcmp(comp, "vhost-limits") != 0) {
-			snprintf(err, errlen, "parameters[%zu]: Warren has no runtime parameters of "
-			                      "component '%s' (only vhost-limits)",
+			snprintf(err, errlen,
+			    "parameters[%zu]: Warren has no runtime parameters of "
+			    "component '%s' (only vhost-limits)",
 			    i, comp != NULL ? comp : "?");
 			return -1;
 		}
@@ -332,11 +336,14 @@ static int check_unsupported(const struct import *im, char *err, size_t errlen)
 			snprintf(err, errlen, "parameters[%zu]: value must be an object", i);
 			return -1;
 		}
-		json_object_foreach ((json_t *)val, key, lim) {
-			if ((strcmp(key, "max-connections") != 0 && strcmp(key, "max-queues") != 0) ||
+		json_object_foreach((json_t *)val, key, lim)
+		{
+			if ((strcmp(key, "max-connections") != 0 &&
+			        strcmp(key, "max-queues") != 0) ||
 			    !json_is_integer(lim)) {
 				snprintf(err, errlen,
-				    "parameters[%zu]: a vhost file has max-connections and max-queues "
+				    "parameters[%zu]: a vhost file has max-connections and "
+				    "max-queues "
 				    "(integers), not '%s'",
 				    i, key);
 				return -1;
@@ -345,12 +352,14 @@ static int check_unsupported(const struct import *im, char *err, size_t errlen)
 	}
 	if ((a = list_of(im->defs, "global_parameters", err, errlen)) == NULL)
 		return -1;
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		key = json_string_value(json_object_get(o, "name"));
 		if (key == NULL ||
 		    (strcmp(key, "cluster_name") != 0 && strcmp(key, "internal_cluster_id") != 0)) {
-			snprintf(err, errlen, "global_parameters[%zu]: Warren has no global parameter "
-			                      "'%s'",
+			snprintf(err, errlen,
+			    "global_parameters[%zu]: Warren has no global parameter "
+			    "'%s'",
 			    i, key != NULL ? key : "?");
 			return -1;
 		}
@@ -359,12 +368,14 @@ static int check_unsupported(const struct import *im, char *err, size_t errlen)
 		return 0;
 	if ((a = list_of(im->defs, "users", err, errlen)) == NULL)
 		return -1;
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		lim = json_object_get(o, "limits");
 		if (lim != NULL && !(json_is_object(lim) && json_object_size(lim) == 0) &&
 		    !(json_is_array(lim) && json_array_size(lim) == 0)) {
 			snprintf(err, errlen,
-			    "users[%zu]: the users file has no per-user limits (user_max_connections "
+			    "users[%zu]: the users file has no per-user limits "
+			    "(user_max_connections "
 			    "in warren.conf applies to every user)",
 			    i);
 			return -1;
@@ -390,7 +401,8 @@ static int check_objects(const struct import *im, char *err, size_t errlen)
 
 	if ((a = list_of(im->defs, "exchanges", err, errlen)) == NULL)
 		goto out;
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		if ((vh = vhost_of(im, o, "exchanges", i, err, errlen)) == NULL ||
 		    (name = field(o, "exchanges", i, "name", err, errlen)) == NULL ||
 		    (s = field(o, "exchanges", i, "type", err, errlen)) == NULL ||
@@ -411,13 +423,15 @@ static int check_objects(const struct import *im, char *err, size_t errlen)
 		if (v != NULL && vhost_exchange(v, NAMEB(name)) != NULL)
 			continue; /* there already: left as it is */
 		if (*name == '\0' || validate_reserved_name(NAMEB(name))) {
-			snprintf(err, errlen, "exchanges[%zu]: exchange name '%s' is reserved", i, name);
+			snprintf(
+			    err, errlen, "exchanges[%zu]: exchange name '%s' is reserved", i, name);
 			goto out;
 		}
 	}
 	if ((a = list_of(im->defs, "queues", err, errlen)) == NULL)
 		goto out;
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		if ((vh = vhost_of(im, o, "queues", i, err, errlen)) == NULL ||
 		    (name = field(o, "queues", i, "name", err, errlen)) == NULL ||
 		    args_of(o, "queues", i, ab, err, errlen) != 0 ||
@@ -435,15 +449,16 @@ static int check_objects(const struct import *im, char *err, size_t errlen)
 			snprintf(err, errlen, "queues[%zu]: queue name '%s' is reserved", i, name);
 			goto out;
 		}
-		if (queue_args_parse((struct amqp_bytes){ evbuffer_pullup(ab, -1),
-		                         evbuffer_get_length(ab) },
+		if (queue_args_parse(
+		        (struct amqp_bytes){ evbuffer_pullup(ab, -1), evbuffer_get_length(ab) },
 		        &qa, name, vh, err, errlen) != 0)
 			goto out;
 		queue_args_free(&qa);
 	}
 	if ((a = list_of(im->defs, "bindings", err, errlen)) == NULL)
 		goto out;
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		if ((vh = vhost_of(im, o, "bindings", i, err, errlen)) == NULL ||
 		    (src = field(o, "bindings", i, "source", err, errlen)) == NULL ||
 		    (dst = field(o, "bindings", i, "destination", err, errlen)) == NULL ||
@@ -453,22 +468,24 @@ static int check_objects(const struct import *im, char *err, size_t errlen)
 			goto out;
 		v = vhost_find(NAMEB(vh));
 		if (strcmp(dt, "queue") != 0 && strcmp(dt, "exchange") != 0) {
-			snprintf(err, errlen, "bindings[%zu]: destination_type must be queue or exchange",
-			    i);
+			snprintf(err, errlen,
+			    "bindings[%zu]: destination_type must be queue or exchange", i);
 			goto out;
 		}
 		if (*src == '\0' ||
 		    !((v != NULL && vhost_exchange(v, NAMEB(src)) != NULL) ||
 		        imports_object(im, "exchanges", vh, src))) {
-			snprintf(err, errlen, "bindings[%zu]: no source exchange '%s' in vhost '%s'", i,
-			    src, vh);
+			snprintf(err, errlen,
+			    "bindings[%zu]: no source exchange '%s' in vhost '%s'", i, src, vh);
 			goto out;
 		}
-		if (!(v != NULL && (strcmp(dt, "queue") == 0 ? vhost_queue(v, NAMEB(dst)) != NULL
-		                                              : vhost_exchange(v, NAMEB(dst)) != NULL)) &&
-		    !imports_object(im, strcmp(dt, "queue") == 0 ? "queues" : "exchanges", vh, dst)) {
-			snprintf(err, errlen, "bindings[%zu]: no destination %s '%s' in vhost '%s'", i, dt,
-			    dst, vh);
+		if (!(v != NULL &&
+		        (strcmp(dt, "queue") == 0 ? vhost_queue(v, NAMEB(dst)) != NULL
+		                                  : vhost_exchange(v, NAMEB(dst)) != NULL)) &&
+		    !imports_object(
+		        im, strcmp(dt, "queue") == 0 ? "queues" : "exchanges", vh, dst)) {
+			snprintf(err, errlen, "bindings[%zu]: no destination %s '%s' in vhost '%s'",
+			    i, dt, dst, vh);
 			goto out;
 		}
 	}
@@ -498,7 +515,8 @@ static int tags_of(const json_t *t, char *out, size_t len)
 	}
 	if (!json_is_array(t))
 		return -1;
-	json_array_foreach (t, i, x) {
+	json_array_foreach(t, i, x)
+	{
 		if (!json_is_string(x) || (n = json_string_length(x)) + at + 2 > len)
 			return -1;
 		if (at > 0)
@@ -518,7 +536,8 @@ static int import_users(struct import *im, struct auth_edit *e, char *err, size_
 	size_t i;
 	int rc;
 
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		name = json_string_value(json_object_get(o, "name"));
 		ph = json_string_value(json_object_get(o, "password_hash"));
 		alg = json_string_value(json_object_get(o, "hashing_algorithm"));
@@ -546,8 +565,8 @@ static int import_users(struct import *im, struct auth_edit *e, char *err, size_
 			    im->warnings, json_pack("{s:s, s:s}", "user", name, "reason", w));
 			snprintf(hash, sizeof(hash), "!");
 		}
-		if ((rc = auth_edit_user_set(e, amqp_cstr(name), hash, tags, &created, err,
-		         errlen)) != AUTH_OK) {
+		if ((rc = auth_edit_user_set(
+		         e, amqp_cstr(name), hash, tags, &created, err, errlen)) != AUTH_OK) {
 			char tmp[600];
 			snprintf(tmp, sizeof(tmp), "users[%zu] ('%s'): %s", i, name, err);
 			snprintf(err, errlen, "%s", tmp);
@@ -568,7 +587,8 @@ static int import_vhosts(struct import *im, struct auth_edit *e, char *err, size
 	int rc = AUTH_OK;
 
 	a = json_object_get(im->defs, "vhosts");
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		vh = json_string_value(json_object_get(o, "name"));
 		if (vh == NULL) {
 			snprintf(err, errlen, "vhosts[%zu]: name must be a string", i);
@@ -594,10 +614,12 @@ static int import_vhosts(struct import *im, struct auth_edit *e, char *err, size
 		}
 	}
 	a = json_object_get(im->defs, "parameters");
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		vh = im->only != NULL ? im->only : json_string_value(json_object_get(o, "vhost"));
 		val = json_object_get(o, "value");
-		json_object_foreach ((json_t *)val, key, lim) {
+		json_object_foreach((json_t *)val, key, lim)
+		{
 			if ((rc = auth_edit_limit_set(e, amqp_cstr(vh), key,
 			         (long)json_integer_value(lim), err, errlen)) != AUTH_OK)
 				goto fail;
@@ -619,22 +641,24 @@ static int import_permissions(struct import *im, struct auth_edit *e, char *err,
 	int rc;
 
 	a = json_object_get(im->defs, "permissions");
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		if ((vh = field(o, "permissions", i, "vhost", err, errlen)) == NULL ||
 		    (user = field(o, "permissions", i, "user", err, errlen)) == NULL ||
 		    (re[0] = field(o, "permissions", i, "configure", err, errlen)) == NULL ||
 		    (re[1] = field(o, "permissions", i, "write", err, errlen)) == NULL ||
 		    (re[2] = field(o, "permissions", i, "read", err, errlen)) == NULL)
 			return AUTH_E_INVALID;
-		if ((rc = auth_edit_permissions_set(e, amqp_cstr(vh), amqp_cstr(user), re, err,
-		         errlen)) != AUTH_OK) {
+		if ((rc = auth_edit_permissions_set(
+		         e, amqp_cstr(vh), amqp_cstr(user), re, err, errlen)) != AUTH_OK) {
 			snprintf(tmp, sizeof(tmp), "permissions[%zu]: %s", i, err);
 			snprintf(err, errlen, "%s", tmp);
 			return rc == AUTH_E_NOT_FOUND ? AUTH_E_INVALID : rc;
 		}
 	}
 	a = json_object_get(im->defs, "topic_permissions");
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		if ((vh = field(o, "topic_permissions", i, "vhost", err, errlen)) == NULL ||
 		    (user = field(o, "topic_permissions", i, "user", err, errlen)) == NULL ||
 		    (x = field(o, "topic_permissions", i, "exchange", err, errlen)) == NULL ||
@@ -657,9 +681,10 @@ static int import_files_job(struct auth_edit *e, void *arg, char *err, size_t er
 	struct import *im = arg;
 	int rc;
 
-	if (im->only == NULL && ((rc = import_users(im, e, err, errlen)) != AUTH_OK ||
-	                            (rc = import_vhosts(im, e, err, errlen)) != AUTH_OK ||
-	                            (rc = import_permissions(im, e, err, errlen)) != AUTH_OK))
+	if (im->only == NULL &&
+	    ((rc = import_users(im, e, err, errlen)) != AUTH_OK ||
+	        (rc = import_vhosts(im, e, err, errlen)) != AUTH_OK ||
+	        (rc = import_permissions(im, e, err, errlen)) != AUTH_OK))
 		return rc;
 	if (im->only != NULL && (rc = import_vhosts(im, e, err, errlen)) != AUTH_OK)
 		return rc; /* a vhost's own import: its limits only */
@@ -685,16 +710,17 @@ static unsigned import_objects(struct import *im, char *first, size_t firstlen)
 	char err[512], msg[640];
 	size_t i;
 
-#define FAIL(...)                                                        \
-	do {                                                             \
-		snprintf(msg, sizeof(msg), __VA_ARGS__);                 \
-		log_error("definitions import: %s", msg);                \
-		if (failed++ == 0)                                       \
-			snprintf(first, firstlen, "%s", msg);            \
+#define FAIL(...)                                             \
+	do {                                                  \
+		snprintf(msg, sizeof(msg), __VA_ARGS__);      \
+		log_error("definitions import: %s", msg);     \
+		if (failed++ == 0)                            \
+			snprintf(first, firstlen, "%s", msg); \
 	} while (0)
 
 	a = json_object_get(im->defs, "exchanges");
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		vh = im->only != NULL ? im->only : json_string_value(json_object_get(o, "vhost"));
 		name = json_string_value(json_object_get(o, "name"));
 		if ((v = vhost_find(NAMEB(vh))) == NULL) {
@@ -716,7 +742,8 @@ static unsigned import_objects(struct import *im, char *first, size_t firstlen)
 		exchange_new(v, NAMEB(name), t, durable, auto_delete, internal, args);
 	}
 	a = json_object_get(im->defs, "queues");
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		vh = im->only != NULL ? im->only : json_string_value(json_object_get(o, "vhost"));
 		name = json_string_value(json_object_get(o, "name"));
 		if ((v = vhost_find(NAMEB(vh))) == NULL) {
@@ -736,7 +763,8 @@ static unsigned import_objects(struct import *im, char *first, size_t firstlen)
 		queue_new(v, NAMEB(name), durable, false, auto_delete, NULL, args, &qa);
 	}
 	a = json_object_get(im->defs, "bindings");
-	json_array_foreach (a, i, o) {
+	json_array_foreach(a, i, o)
+	{
 		vh = im->only != NULL ? im->only : json_string_value(json_object_get(o, "vhost"));
 		dt = json_string_value(json_object_get(o, "destination_type"));
 		name = json_string_value(json_object_get(o, "destination"));
@@ -758,8 +786,8 @@ static unsigned import_objects(struct import *im, char *first, size_t firstlen)
 			FAIL("bindings[%zu]: %s", i, err);
 			continue;
 		}
-		exchange_bind(src, dq, de,
-		    NAMEB(json_string_value(json_object_get(o, "routing_key"))), args);
+		exchange_bind(
+		    src, dq, de, NAMEB(json_string_value(json_object_get(o, "routing_key"))), args);
 	}
 #undef FAIL
 	evbuffer_free(ab);
@@ -780,10 +808,9 @@ static void import_done(struct mreq *r, int rc, const char *err, void *arg)
 		mgmt_edit_error(r, rc == AUTH_E_NOT_FOUND ? AUTH_E_INVALID : rc, err);
 		return;
 	}
-	json_array_foreach (im->warnings, i, w)
-		log_warn("definitions import: user '%s': %s",
-		    json_string_value(json_object_get(w, "user")),
-		    json_string_value(json_object_get(w, "reason")));
+	json_array_foreach(im->warnings, i, w) log_warn("definitions import: user '%s': %s",
+	    json_string_value(json_object_get(w, "user")),
+	    json_string_value(json_object_get(w, "reason")));
 	if ((failed = import_objects(im, first, sizeof(first))) > 0) {
 		/* Checked before anything was applied: only a race with another client gets here. */
 		mgmt_error(r, 400, "bad_request",
@@ -811,15 +838,17 @@ static bool needs_files(const struct import *im)
 		if (im->only != NULL && k < 4)
 			continue;
 		a = json_object_get(im->defs, lists[k]);
-		json_array_foreach (a, i, o) {
+		json_array_foreach(a, i, o)
+		{
 			const char *n = json_string_value(json_object_get(o, "name"));
 			if (k == 1 && n != NULL && auth_vhost_exists(broker.auth, NAMEB(n)))
 				continue;
 			if (k == 0 && n != NULL && auth_user_exists(broker.auth, NAMEB(n)))
 				continue; /* the built-in guest, exported and imported back */
-			if (k == 2 && auth_vhost_access(broker.auth,
-			                  NAMEB(json_string_value(json_object_get(o, "user")) ?: ""),
-			                  NAMEB(json_string_value(json_object_get(o, "vhost")) ?: "")))
+			if (k == 2 &&
+			    auth_vhost_access(broker.auth,
+			        NAMEB(json_string_value(json_object_get(o, "user")) ?: ""),
+			        NAMEB(json_string_value(json_object_get(o, "vhost")) ?: "")))
 				continue;
 			return true;
 		}
@@ -840,12 +869,13 @@ static void import(struct mreq *r, const char *only)
 	im->defs = json_incref(r->body);
 	im->only = only != NULL ? xstrdup(only) : NULL;
 	im->warnings = json_array();
-	if ((only == NULL && (list_of(im->defs, "users", err, sizeof(err)) == NULL ||
-	                         list_of(im->defs, "vhosts", err, sizeof(err)) == NULL ||
-	                         list_of(im->defs, "permissions", err, sizeof(err)) == NULL ||
-	                         list_of(im->defs, "topic_permissions", err, sizeof(err)) ==
-	                             NULL)) ||
-	    check_unsupported(im, err, sizeof(err)) != 0 || check_objects(im, err, sizeof(err)) != 0) {
+	if ((only == NULL &&
+	        (list_of(im->defs, "users", err, sizeof(err)) == NULL ||
+	            list_of(im->defs, "vhosts", err, sizeof(err)) == NULL ||
+	            list_of(im->defs, "permissions", err, sizeof(err)) == NULL ||
+	            list_of(im->defs, "topic_permissions", err, sizeof(err)) == NULL)) ||
+	    check_unsupported(im, err, sizeof(err)) != 0 ||
+	    check_objects(im, err, sizeof(err)) != 0) {
 		log_error("definitions import refused: %s", err);
 		mgmt_error(r, 400, "bad_request", "%s", err);
 		import_free(im);

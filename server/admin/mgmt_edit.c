@@ -123,8 +123,9 @@ static void done_cb(evutil_socket_t fd, short what, void *unused)
 			report = evbuffer_new();
 			if (reload_run(report) != 0 && j->rc == AUTH_OK) {
 				j->rc = AUTH_E_CONFIG;
-				snprintf(j->err, sizeof(j->err), "the files were written, but the reload "
-				                                 "was refused (see the log)");
+				snprintf(j->err, sizeof(j->err),
+				    "the files were written, but the reload "
+				    "was refused (see the log)");
 			}
 			evbuffer_free(report);
 		}
@@ -180,7 +181,8 @@ void mgmt_edit_submit(struct mreq *r, mgmt_edit_fn *fn, mgmt_edit_done_fn *done,
 	}
 	if (start() != 0) {
 		j->rc = AUTH_E_SYSTEM;
-		snprintf(j->err, sizeof(j->err), "cannot start the file writer: %s", strerror(errno));
+		snprintf(
+		    j->err, sizeof(j->err), "cannot start the file writer: %s", strerror(errno));
 		if (done != NULL)
 			done(j->r, j->rc, j->err, j->arg);
 		job_free(j);
@@ -213,7 +215,8 @@ void mgmt_edit_stop(void)
 	pthread_cond_signal(&E.cond);
 	pthread_mutex_unlock(&E.lock);
 	pthread_join(E.thread, NULL);
-	done_cb(E.efd, EV_READ, NULL); /* what finished: reloaded (files changed), answers dropped */
+	done_cb(
+	    E.efd, EV_READ, NULL); /* what finished: reloaded (files changed), answers dropped */
 	event_free(E.ev);
 	E.ev = NULL;
 	close(E.efd);

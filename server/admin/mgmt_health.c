@@ -54,7 +54,8 @@ void mgmt_aliveness(struct mreq *r)
 			failed(r, err, NULL);
 			return;
 		}
-		q = queue_new(v, nb, false, false, false, NULL, (struct amqp_bytes){ NULL, 0 }, &qa);
+		q = queue_new(
+		    v, nb, false, false, false, NULL, (struct amqp_bytes){ NULL, 0 }, &qa);
 	}
 	if (q->exclusive) {
 		failed(r, "aliveness-test queue is exclusive to a connection", NULL);
@@ -85,8 +86,7 @@ void mgmt_health_alarms(struct mreq *r)
 	static const struct {
 		unsigned bit;
 		const char *resource;
-	} kinds[] = { { ALARM_MEMORY, "memory" }, { ALARM_DISK, "disk" },
-		{ ALARM_STORE, "disk" } };
+	} kinds[] = { { ALARM_MEMORY, "memory" }, { ALARM_DISK, "disk" }, { ALARM_STORE, "disk" } };
 	bool local = strcmp(r->segs[2], "local-alarms") == 0;
 	json_t *list;
 	size_t i;
@@ -98,8 +98,9 @@ void mgmt_health_alarms(struct mreq *r)
 	list = json_array();
 	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		if (broker.alarms & kinds[i].bit)
-			json_array_append_new(list, json_pack("{s:s, s:s}", "node",
-			                                mgmt_node_name(), "resource", kinds[i].resource));
+			json_array_append_new(list,
+			    json_pack("{s:s, s:s}", "node", mgmt_node_name(), "resource",
+			        kinds[i].resource));
 	failed(r,
 	    local ? "There are alarms in effect on the node"
 	          : "There are alarms in effect in the cluster",
@@ -134,12 +135,14 @@ void mgmt_health_port(struct mreq *r)
 	for (i = 0; listener_port(i, &port, &tls); i++) {
 		if (port == want) {
 			json_decref(ports);
-			mgmt_reply_json(r, 200, json_pack("{s:s, s:i}", "status", "ok", "port", port));
+			mgmt_reply_json(
+			    r, 200, json_pack("{s:s, s:i}", "status", "ok", "port", port));
 			return;
 		}
 		json_array_append_new(ports, json_integer(port));
 	}
-	failed(r, "No active listener", json_pack("{s:i, s:o}", "missing", (int)want, "ports", ports));
+	failed(
+	    r, "No active listener", json_pack("{s:i, s:o}", "missing", (int)want, "ports", ports));
 }
 
 /* RabbitMQ's spellings of a protocol, lowercased, to its listener names. */
@@ -187,8 +190,8 @@ void mgmt_health_protocol(struct mreq *r)
 		return;
 	}
 	json_array_append_new(protos, json_string("http"));
-	failed(r, "No active listener",
-	    json_pack("{s:s, s:o}", "missing", want, "protocols", protos));
+	failed(
+	    r, "No active listener", json_pack("{s:s, s:o}", "missing", want, "protocols", protos));
 }
 
 void mgmt_health_vhosts(struct mreq *r)

@@ -194,12 +194,12 @@ void mgmt_topic_permissions(struct mreq *r)
 /* What a job changes; the worker reads it, the loop frees it. */
 struct change {
 	char *user, *vhost, *exchange;
-	char *password;        /* a new password, hashed on the worker (wiped when freed) */
-	char *hash;            /* or a stored hash (or "!"), or NULL to keep it */
-	char *tags;            /* NULL: keep */
-	char *re[3];           /* configure, write, read (topic: write, read) */
-	json_t *users;         /* bulk delete: an array of names */
-	bool created;          /* the worker's answer: it was new */
+	char *password; /* a new password, hashed on the worker (wiped when freed) */
+	char *hash;     /* or a stored hash (or "!"), or NULL to keep it */
+	char *tags;     /* NULL: keep */
+	char *re[3];    /* configure, write, read (topic: write, read) */
+	json_t *users;  /* bulk delete: an array of names */
+	bool created;   /* the worker's answer: it was new */
 };
 
 static void change_free(void *p)
@@ -280,7 +280,8 @@ static int bulk_delete_job(struct auth_edit *e, void *arg, char *err, size_t err
 	json_t *u;
 	int rc;
 
-	json_array_foreach (c->users, i, u) {
+	json_array_foreach(c->users, i, u)
+	{
 		rc = auth_edit_user_remove(e, amqp_cstr(json_string_value(u)), err, errlen);
 		if (rc != AUTH_OK && rc != AUTH_E_NOT_FOUND) /* RabbitMQ skips missing ones */
 			return rc;
@@ -309,7 +310,8 @@ static int perm_delete_job(struct auth_edit *e, void *arg, char *err, size_t err
 {
 	struct change *c = arg;
 
-	return auth_edit_permissions_remove(e, amqp_cstr(c->vhost), amqp_cstr(c->user), err, errlen);
+	return auth_edit_permissions_remove(
+	    e, amqp_cstr(c->vhost), amqp_cstr(c->user), err, errlen);
 }
 
 static int topic_put_job(struct auth_edit *e, void *arg, char *err, size_t errlen)
@@ -371,8 +373,10 @@ static int body_tags(struct mreq *r, char **out)
 				buf[at++] = *s;
 		buf[at] = '\0';
 	} else if (json_is_array(t)) {
-		json_array_foreach (t, i, x) {
-			if (!json_is_string(x) || (n = json_string_length(x)) + at + 2 > sizeof(buf)) {
+		json_array_foreach(t, i, x)
+		{
+			if (!json_is_string(x) ||
+			    (n = json_string_length(x)) + at + 2 > sizeof(buf)) {
 				mgmt_error(r, 400, "bad_request", "tags must be strings");
 				return -1;
 			}
@@ -419,8 +423,8 @@ static void user_put(struct mreq *r)
 	} else if (ph != NULL) {
 		if (*ph == '\0') {
 			c->hash = xstrdup("!"); /* RabbitMQ's way to say: no password login */
-		} else if (auth_rabbit_hash_import(alg, ph, stored, sizeof(stored), why,
-		               sizeof(why)) != AUTH_OK) {
+		} else if (auth_rabbit_hash_import(
+		               alg, ph, stored, sizeof(stored), why, sizeof(why)) != AUTH_OK) {
 			mgmt_error(r, 400, "bad_request", "%s", why);
 			goto fail;
 		} else {
@@ -471,7 +475,8 @@ void mgmt_users_bulk_delete(struct mreq *r)
 		mgmt_error(r, 400, "bad_request", "users must be a list of names");
 		return;
 	}
-	json_array_foreach (users, i, u) {
+	json_array_foreach(users, i, u)
+	{
 		if (!json_is_string(u)) {
 			mgmt_error(r, 400, "bad_request", "users must be a list of names");
 			return;
@@ -662,7 +667,8 @@ void mgmt_vhost_route(struct mreq *r)
 		tags = json_object_get(r->body, "tags");
 		if (tags != NULL && !(json_is_string(tags) && json_string_length(tags) == 0) &&
 		    !(json_is_array(tags) && json_array_size(tags) == 0)) {
-			mgmt_error(r, 400, "bad_request", "a vhost file has no tags: leave tags out");
+			mgmt_error(
+			    r, 400, "bad_request", "a vhost file has no tags: leave tags out");
 			return;
 		}
 		if ((s = mgmt_json_str(r->body, "default_queue_type", NULL)) != NULL &&
