@@ -113,6 +113,10 @@ int auth_lines_next(
 /* Read a whole regular file of at most AUTH_FILE_MAX bytes into a heap buffer of its size. */
 int auth_read_file(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen);
 
+/* file.c */
+/* fsync the directory that holds path: AUTH_OK, or AUTH_E_SYSTEM with err. */
+int auth_sync_dir_of(const char *path, char *err, size_t errlen);
+
 /* db.c */
 /*
  * The digest of what checks user's password under db, for the pool's cache: a user's stored hash,

@@ -6,8 +6,8 @@
  * topic-permissions line, a limit), keeping every other line, comment and blank line as it was
  * (a changed line is replaced where it stands, a new one appended at the end), then
  * auth_edit_check parses the edited set exactly as a reload will, and auth_edit_commit writes the
- * changed files atomically (a temporary file in the same directory, fsync, rename, fsync of the
- * directory). Files are written in an order that leaves a valid set after every step: a users
+ * changed files atomically (auth_file_replace, file.c: a temporary file in the same directory,
+ * fsync, rename, fsync of the directory). Files are written in an order that leaves a valid set after every step: a users
  * file that gains users before the vhost files that name them, one that loses users after them.
  * Everything here blocks on the disk (and hashing is the caller's): run it off the event loop.
  */
@@ -698,73 +698,6 @@ bool auth_edit_changed(const struct auth_edit *e)
 	return false;
 }
 
-/* fsync the directory that holds path. */
-static int sync_dir_of(const char *path, char *err, size_t errlen)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash == NULL ? auth_xmemdup(".", 1)
-	                          : auth_xmemdup(path, slash == path ? 1 : (size_t)(slash - path));
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = AUTH_OK;
-
-	if (fd < 0 || fsync(fd) != 0) {
-		auth_errf(err, errlen, dir, 0, "cannot sync the directory: %s", strerror(errno));
-		ret = AUTH_E_SYSTEM;
-	}
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return ret;
-}
-
-int auth_file_replace(const char *path, const uint8_t *buf, size_t len, char *err, size_t errlen)
-{
-	const char *slash = strrchr(path, '/');
-	size_t dl = slash != NULL ? (size_t)(slash - path) + 1 : 0, off = 0;
-	char *tmp = auth_xmalloc(strlen(path) + 16);
-	struct stat st;
-	mode_t mode = 0644;
-	ssize_t n;
-	int fd, ret = AUTH_E_SYSTEM;
-
-	/* A hidden name: a reload that runs meanwhile reads no half-written vhost file. */
-	snprintf(tmp, strlen(path) + 16, "%.*s.%s.XXXXXX", (int)dl, path, path + dl);
-	if (stat(path, &st) == 0)
-		mode = st.st_mode & 07777;
-	if ((fd = mkstemp(tmp)) < 0) {
-		auth_errf(err, errlen, tmp, 0, "cannot create: %s", strerror(errno));
-		free(tmp);
-		return AUTH_E_SYSTEM;
-	}
-	if (fchmod(fd, mode) != 0)
-		goto fail;
-	while (off < len) {
-		if ((n = write(fd, buf + off, len - off)) < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		off += (size_t)n;
-	}
-	if (fsync(fd) != 0)
-		goto fail;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0)
-		goto fail;
-	free(tmp);
-	return sync_dir_of(path, err, errlen);
-fail:
-	auth_errf(err, errlen, path, 0, "cannot write: %s", strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	free(tmp);
-	return ret;
-}
-
 static int write_vhost_files(struct auth_edit *e, char *err, size_t errlen)
 {
 	size_t i;
@@ -805,7 +738,7 @@ int auth_edit_commit(struct auth_edit *e, char *err, size_t errlen)
 			auth_errf(err, errlen, f->path, 0, "cannot remove: %s", strerror(errno));
 			return AUTH_E_SYSTEM;
 		}
-		if ((ret = sync_dir_of(f->path, err, errlen)) != AUTH_OK)
+		if ((ret = auth_sync_dir_of(f->path, err, errlen)) != AUTH_OK)
 			return ret;
 		f->gone = true;
 	}

@@ -212,6 +212,8 @@ json_t *mgmt_user_json(const struct auth_user_info *u);
 
 /* mgmt_defs.c: /api/definitions and /api/definitions/{vhost}, GET (export) and POST (import). */
 void mgmt_definitions(struct mreq *r);
+/* mgmt_import.c: the import (POST); only: definitions/{vhost}'s vhost, or NULL. */
+void mgmt_definitions_import(struct mreq *r, const char *only);
 
 /* mgmt_health.c: /api/aliveness-test/{vhost} and /api/health/checks/... */
 void mgmt_aliveness(struct mreq *r);
