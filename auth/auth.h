@@ -31,6 +31,8 @@ enum auth_err {
 	AUTH_E_BUSY = -8,         /* the pool's queue of pending checks is full */
 	AUTH_E_SYSTEM = -9,       /* the OS failed (threads, file descriptors): errno says why */
 	AUTH_E_UNAVAILABLE = -10, /* the password service (saslauthd) did not answer */
+	AUTH_E_NOT_FOUND = -11,   /* an edit names a user, vhost or permission that is not there */
+	AUTH_E_UNSUPPORTED = -12, /* an edit the files cannot express (the error text says why) */
 };
 
 const char *auth_strerror(int err);
@@ -103,6 +105,34 @@ int auth_hash_parse(const char *stored, struct auth_scrypt_params *out);
  * (tens of milliseconds) by design: call it from a worker thread, never from the event loop.
  */
 int auth_verify_password(const char *stored, struct amqp_bytes password);
+
+/* ---- RabbitMQ's password hashes (rabbit_hash.c) ---- */
+
+/*
+ * RabbitMQ's salted hashes, base64(4-byte salt || H(salt || password)), are kept in the users file
+ * as "$rabbitmq-sha256$<base64>" (H = SHA-256, rabbit_password_hashing_sha256) or
+ * "$rabbitmq-sha512$<base64>", so users imported from RabbitMQ keep their passwords.
+ * auth_verify_password checks them too (one digest: fast, unlike scrypt).
+ */
+/* Whether stored is a hash Warren verifies: $scrypt$ or $rabbitmq-sha256/512$, well formed. */
+bool auth_hash_valid(const char *stored);
+bool auth_hash_is_rabbit(const char *stored);
+int auth_rabbit_verify(const char *stored, struct amqp_bytes password);
+/*
+ * A definitions file's (hashing_algorithm, password_hash) as a users-file hash into out:
+ * AUTH_OK; AUTH_E_INVALID for a malformed hash; AUTH_E_UNSUPPORTED for an algorithm Warren cannot
+ * verify (rabbit_password_hashing_md5, others); why says which. An empty hash is the caller's
+ * (a user without a password: "!"). NULL or "" algorithm means RabbitMQ's default, SHA-256;
+ * "warren_scrypt" is Warren's own export: base64 of the $scrypt$ string.
+ */
+int auth_rabbit_hash_import(
+    const char *algorithm, const char *hash, char *out, size_t outlen, char *why, size_t whylen);
+/*
+ * A users-file hash (NULL: none) as a definitions file's pair: *algorithm (static) and the
+ * password_hash into out. RabbitMQ hashes go back as they came; scrypt as "warren_scrypt" with
+ * the stored string in base64 (RabbitMQ 3.10 imports it; such a user cannot log in there).
+ */
+int auth_rabbit_hash_export(const char *stored, const char **algorithm, char *out, size_t outlen);
 
 /* ---- The user and vhost database (db.c, users.c, vhost.c) ---- */
 
@@ -191,6 +221,93 @@ bool auth_db_uses_saslauthd(const struct auth_db *db, struct amqp_bytes user);
 typedef void auth_diff_cb(void *arg, const char *line);
 size_t auth_db_diff(
     const struct auth_db *old, const struct auth_db *new_db, auth_diff_cb *cb, void *arg);
+
+/* ---- The database as data (info.c) ---- */
+
+struct auth_user_info {
+	struct amqp_bytes name;
+	const char *hash; /* the stored hash, NULL for a locked or saslauthd user */
+	bool locked, saslauthd;
+	const char *tags; /* comma-separated, "" for none */
+};
+struct auth_grant_info {
+	struct amqp_bytes user;
+	const char *re[3]; /* configure, write, read, as written */
+};
+struct auth_topic_info {
+	struct amqp_bytes user, exchange;
+	const char *write, *read; /* {username} and {vhost} expanded */
+};
+/* The i-th user (in name order): true, or false past the last. Valid while db is. */
+bool auth_db_user_at(const struct auth_db *db, size_t i, struct auth_user_info *out);
+/* The i-th permissions line of the vhost-th vhost (auth_db_vhost_name's order), by user. */
+bool auth_db_grant_at(
+    const struct auth_db *db, size_t vhost, size_t i, struct auth_grant_info *out);
+/* The i-th topic-permissions line of the vhost-th vhost, by user then exchange. */
+bool auth_db_topic_at(
+    const struct auth_db *db, size_t vhost, size_t i, struct auth_topic_info *out);
+/* The index of vhost for the two above: true, or false if there is none. */
+bool auth_db_vhost_index(const struct auth_db *db, struct amqp_bytes vhost, size_t *out);
+
+/* ---- Editing the users file and the vhost files (edit.c) ---- */
+
+/*
+ * A transaction over the users file and the vhost files as they are on disk, for the management
+ * API and definitions imports: begin loads them (as a reload would: they must be valid), each
+ * change edits one line of a file's text in memory, keeping every other line, comment and blank
+ * line (a changed line is replaced in place; a new one appended), check parses the edited set as
+ * the reload after the commit will, and commit writes each changed file atomically (temporary
+ * file in the same directory, fsync, rename, fsync of the directory), in an order that leaves a
+ * loadable set after every step. All of it reads and writes files: never on the event loop.
+ * Errors: AUTH_E_NOT_FOUND (no such user, vhost, permission), AUTH_E_UNSUPPORTED (the files
+ * cannot express it: a control character, a ':' in a user name, a tag the users file cannot
+ * hold, a vhost without vhost_dir), AUTH_E_CONFIG (FILE:LINE: reason from the parser),
+ * AUTH_E_SYSTEM (the disk); err says what.
+ */
+struct auth_edit;
+int auth_edit_begin(const char *users_path, const char *vhosts_dir, enum auth_backend backend,
+    struct auth_edit **out, char *err, size_t errlen);
+/* The database as the files were at begin. */
+const struct auth_db *auth_edit_db(const struct auth_edit *e);
+void auth_edit_free(struct auth_edit *e);
+/* Whether the users file can hold this name, these tags ("a,b"): AUTH_OK or AUTH_E_UNSUPPORTED. */
+int auth_edit_check_user_name(struct amqp_bytes user, char *err, size_t errlen);
+int auth_edit_check_tags(const char *tags, char *err, size_t errlen);
+/*
+ * Add or change a user: hash a stored hash (auth_hash_valid), "!" or "saslauthd", or NULL to keep
+ * the user's (a new user without one gets "!"); tags NULL to keep them. *created says which.
+ */
+int auth_edit_user_set(struct auth_edit *e, struct amqp_bytes user, const char *hash,
+    const char *tags, bool *created, char *err, size_t errlen);
+/* Remove a user, and its permissions and topic permissions in every vhost file. */
+int auth_edit_user_remove(struct auth_edit *e, struct amqp_bytes user, char *err, size_t errlen);
+/* A new vhost file in vhosts_dir (named after the vhost); *created false if it exists. */
+int auth_edit_vhost_add(
+    struct auth_edit *e, struct amqp_bytes vhost, bool *created, char *err, size_t errlen);
+/* Remove the vhost's file. */
+int auth_edit_vhost_remove(struct auth_edit *e, struct amqp_bytes vhost, char *err, size_t errlen);
+/* Set a user's permissions line in vhost (configure, write, read). */
+int auth_edit_permissions_set(struct auth_edit *e, struct amqp_bytes vhost, struct amqp_bytes user,
+    const char *const re[3], char *err, size_t errlen);
+int auth_edit_permissions_remove(
+    struct auth_edit *e, struct amqp_bytes vhost, struct amqp_bytes user, char *err, size_t errlen);
+int auth_edit_topic_set(struct auth_edit *e, struct amqp_bytes vhost, struct amqp_bytes user,
+    struct amqp_bytes exchange, const char *write_re, const char *read_re, char *err,
+    size_t errlen);
+/* Remove the user's topic permissions on exchange (NULL: on every exchange) in vhost. */
+int auth_edit_topic_remove(struct auth_edit *e, struct amqp_bytes vhost, struct amqp_bytes user,
+    const struct amqp_bytes *exchange, char *err, size_t errlen);
+/* Set "max-connections" or "max-queues" (negative: unlimited). */
+int auth_edit_limit_set(struct auth_edit *e, struct amqp_bytes vhost, const char *which, long value,
+    char *err, size_t errlen);
+/* Parse the edited files as a whole: AUTH_OK (and the database, if out), or the parser's error. */
+int auth_edit_check(struct auth_edit *e, struct auth_db **out, char *err, size_t errlen);
+/* Whether any file was changed. */
+bool auth_edit_changed(const struct auth_edit *e);
+/* Write the changed files (and remove removed ones), durably. */
+int auth_edit_commit(struct auth_edit *e, char *err, size_t errlen);
+/* Replace path with buf atomically and durably (same directory, fsync, rename, fsync dir). */
+int auth_file_replace(const char *path, const uint8_t *buf, size_t len, char *err, size_t errlen);
 
 /* ---- Authorization (acl.c) ---- */
 

@@ -113,6 +113,10 @@ int auth_lines_next(
 /* Read a whole regular file of at most AUTH_FILE_MAX bytes into a heap buffer of its size. */
 int auth_read_file(const char *path, uint8_t **out, size_t *len, char *err, size_t errlen);
 
+/* file.c */
+/* fsync the directory that holds path: AUTH_OK, or AUTH_E_SYSTEM with err. */
+int auth_sync_dir_of(const char *path, char *err, size_t errlen);
+
 /* db.c */
 /*
  * The digest of what checks user's password under db, for the pool's cache: a user's stored hash,
@@ -125,6 +129,17 @@ const struct auth_user *auth_user_find(const struct auth_db *db, struct amqp_byt
 void auth_users_free(struct auth_db *db);
 
 /* vhost.c */
+/* A vhost file's line split into fields, quoted ones unquoted (each a heap copy, NUL-terminated). */
+#define AUTH_MAX_FIELDS 6
+struct auth_fields {
+	char *f[AUTH_MAX_FIELDS];
+	size_t len[AUTH_MAX_FIELDS];
+	int n;
+};
+/* Split a line into fields: 0 (fl->n may be 0), or -1 with err; free with auth_fields_free. */
+int auth_fields_split(struct auth_fields *fl, const uint8_t *s, size_t n, const char *file,
+    unsigned line, char *err, size_t errlen);
+void auth_fields_free(struct auth_fields *fl);
 const struct auth_vhost *auth_vhost_find(const struct auth_db *db, struct amqp_bytes name);
 void auth_vhost_free(struct auth_vhost *v);
 /* Sort the vhosts by name for lookup (auth_db_finish). */

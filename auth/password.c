@@ -238,6 +238,8 @@ int auth_verify_password(const char *stored, struct amqp_bytes password)
 	uint8_t got[64];
 	int ret;
 
+	if (stored != NULL && auth_hash_is_rabbit(stored))
+		return auth_rabbit_verify(stored, password);
 	if (auth_hash_parse(stored, &sp) != AUTH_OK)
 		return AUTH_E_INVALID;
 	if ((ret = scrypt(password, &sp, got, sp.hash_len)) != AUTH_OK)

@@ -20,6 +20,9 @@ const char *auth_strerror(int err)
 	case AUTH_E_CONFIG: return "invalid users or vhost file";
 	case AUTH_E_BUSY: return "too many password checks pending";
 	case AUTH_E_SYSTEM: return "system error";
+	case AUTH_E_UNAVAILABLE: return "password service unavailable";
+	case AUTH_E_NOT_FOUND: return "no such user, vhost or permission";
+	case AUTH_E_UNSUPPORTED: return "the users and vhost files cannot express this";
 	default: return "unknown error";
 	}
 }

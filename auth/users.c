@@ -2,7 +2,8 @@
  * users.c: the users file (warren.conf(5)). One user a line, "name:hash" or "name:hash:tag,tag";
  * lines starting with "#" and blank lines are ignored. A name is 1 to 255 bytes of anything but
  * ':' and control characters (spaces and UTF-8 included, kept exactly); the hash is a $scrypt$
- * string from `warrenctl hash-password`, "!" for a user that cannot log in, or "saslauthd" for a
+ * string from `warrenctl hash-password` (or a RabbitMQ hash, "$rabbitmq-sha256$...", from an
+ * imported definitions file: rabbit_hash.c), "!" for a user that cannot log in, or "saslauthd" for a
  * user whose password saslauthd checks (only with that backend); a tag is letters,
  * digits, '_' and '-'. Every error is "FILE:LINE: reason". After parsing, the users are sorted by
  * name for binary search, and a name seen twice is an error naming both lines.
@@ -101,8 +102,6 @@ static int parse_line(const struct auth_db *db, struct auth_user *u, const uint8
 	const uint8_t *c1, *c2, *hash, *tags = NULL;
 	size_t namelen, hashlen, tagslen = 0;
 	char q[AUTH_QUOTE_MAX];
-	struct auth_scrypt_params sp;
-
 	if ((c1 = memchr(s, ':', n)) == NULL) {
 		auth_errf(err, errlen, file, line, "expected name:hash[:tags]");
 		return -1;
@@ -152,10 +151,12 @@ static int parse_line(const struct auth_db *db, struct auth_user *u, const uint8
 	u->kind = AUTH_PW_SCRYPT;
 	u->hash = auth_xmemdup(hash, hashlen);
 	if (hashlen == 0 || auth_has_control(hash, hashlen) || hashlen >= AUTH_HASH_MAX ||
-	    auth_hash_parse(u->hash, &sp) != AUTH_OK) {
+	    !auth_hash_valid(u->hash)) {
 		auth_errf(err, errlen, file, line,
 		    "user '%s': malformed password hash (expected $scrypt$ln=N,r=N,p=N$salt$hash "
-		    "from warrenctl hash-password, or ! to lock the user)",
+		    "from warrenctl hash-password, $rabbitmq-sha256$... from RabbitMQ, or ! to "
+		    "lock "
+		    "the user)",
 		    auth_quote(s, namelen, q, sizeof(q)));
 		return -1;
 	}

@@ -22,15 +22,7 @@
 
 #include "auth/auth_private.h"
 
-#define MAX_FIELDS 6
-
-struct fields {
-	char *f[MAX_FIELDS];
-	size_t len[MAX_FIELDS];
-	int n;
-};
-
-static void fields_free(struct fields *fl)
+void auth_fields_free(struct auth_fields *fl)
 {
 	int i;
 
@@ -39,9 +31,8 @@ static void fields_free(struct fields *fl)
 	fl->n = 0;
 }
 
-/* Split a line into fields, unquoting quoted ones. Returns 0 (fl->n may be 0), or -1 with err. */
-static int split(struct fields *fl, const uint8_t *s, size_t n, const char *file, unsigned line,
-    char *err, size_t errlen)
+int auth_fields_split(struct auth_fields *fl, const uint8_t *s, size_t n, const char *file,
+    unsigned line, char *err, size_t errlen)
 {
 	size_t i = 0, start, at;
 	uint8_t q;
@@ -53,7 +44,7 @@ static int split(struct fields *fl, const uint8_t *s, size_t n, const char *file
 			i++;
 			continue;
 		}
-		if (fl->n == MAX_FIELDS) {
+		if (fl->n == AUTH_MAX_FIELDS) {
 			auth_errf(err, errlen, file, line, "too many fields");
 			return -1;
 		}
@@ -255,7 +246,7 @@ static int compile(struct auth_regex *r, const char *src, const char *what, cons
 static const char *const perm_names[3] = { "configure", "write", "read" };
 
 /* A permissions or topic-permissions line's user: in the users file, or any name for saslauthd. */
-static int check_user(const struct auth_db *db, const struct fields *fl, const char *file,
+static int check_user(const struct auth_db *db, const struct auth_fields *fl, const char *file,
     unsigned line, char *err, size_t errlen)
 {
 	char q[AUTH_QUOTE_MAX];
@@ -274,7 +265,7 @@ static int check_user(const struct auth_db *db, const struct fields *fl, const c
 	return 0;
 }
 
-static int parse_permissions(struct auth_db *db, struct auth_vhost *v, struct fields *fl,
+static int parse_permissions(struct auth_db *db, struct auth_vhost *v, struct auth_fields *fl,
     const char *file, unsigned line, char *err, size_t errlen)
 {
 	struct auth_grant *g;
@@ -310,7 +301,7 @@ static int parse_permissions(struct auth_db *db, struct auth_vhost *v, struct fi
 	return 0;
 }
 
-static int parse_topic(struct auth_db *db, struct auth_vhost *v, struct fields *fl,
+static int parse_topic(struct auth_db *db, struct auth_vhost *v, struct auth_fields *fl,
     const char *file, unsigned line, char *err, size_t errlen)
 {
 	struct auth_topic_grant *t;
@@ -362,7 +353,7 @@ static int parse_topic(struct auth_db *db, struct auth_vhost *v, struct fields *
 	return r;
 }
 
-static int parse_directive(struct auth_db *db, struct auth_vhost *v, struct fields *fl,
+static int parse_directive(struct auth_db *db, struct auth_vhost *v, struct auth_fields *fl,
     const char *file, unsigned line, bool *seen_conn, bool *seen_queues, char *err, size_t errlen)
 {
 	char q[AUTH_QUOTE_MAX];
@@ -432,7 +423,7 @@ int auth_db_parse_vhost(
 {
 	struct auth_vhost *v = auth_xcalloc(1, sizeof(*v));
 	struct auth_lines lines;
-	struct fields fl = { .n = 0 };
+	struct auth_fields fl = { .n = 0 };
 	bool seen_conn = false, seen_queues = false;
 	const uint8_t *s;
 	size_t n, i;
@@ -451,11 +442,11 @@ int auth_db_parse_vhost(
 			;
 		if (i == n || s[i] == '#')
 			continue;
-		r = split(&fl, s, n, file, lines.line, err, errlen);
+		r = auth_fields_split(&fl, s, n, file, lines.line, err, errlen);
 		if (r == 0)
 			r = parse_directive(
 			    db, v, &fl, file, lines.line, &seen_conn, &seen_queues, err, errlen);
-		fields_free(&fl);
+		auth_fields_free(&fl);
 		if (r != 0)
 			goto out;
 	}

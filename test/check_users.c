@@ -330,19 +330,23 @@ static const struct bad_file bad_users[] = {
 	{ "alice:" H_ALICE "\r\n", 0,
 	    "users:1: user 'alice': malformed password hash (expected "
 	    "$scrypt$ln=N,r=N,p=N$salt$hash "
-	    "from warrenctl hash-password, or ! to lock the user)" },
+	    "from warrenctl hash-password, $rabbitmq-sha256$... from RabbitMQ, or ! to lock the "
+	    "user)" },
 	{ "alice:md5$abc\n", 0,
 	    "users:1: user 'alice': malformed password hash (expected "
 	    "$scrypt$ln=N,r=N,p=N$salt$hash "
-	    "from warrenctl hash-password, or ! to lock the user)" },
+	    "from warrenctl hash-password, $rabbitmq-sha256$... from RabbitMQ, or ! to lock the "
+	    "user)" },
 	{ "alice:\n", 0,
 	    "users:1: user 'alice': malformed password hash (expected "
 	    "$scrypt$ln=N,r=N,p=N$salt$hash "
-	    "from warrenctl hash-password, or ! to lock the user)" },
+	    "from warrenctl hash-password, $rabbitmq-sha256$... from RabbitMQ, or ! to lock the "
+	    "user)" },
 	{ "alice:!!\n", 0,
 	    "users:1: user 'alice': malformed password hash (expected "
 	    "$scrypt$ln=N,r=N,p=N$salt$hash "
-	    "from warrenctl hash-password, or ! to lock the user)" },
+	    "from warrenctl hash-password, $rabbitmq-sha256$... from RabbitMQ, or ! to lock the "
+	    "user)" },
 	{ "bob:" H_BOB "\nalice:saslauthd:monitoring\n", 0,
 	    "users:2: user 'alice': the password is checked by saslauthd, but password_backend is "
 	    "not saslauthd" },

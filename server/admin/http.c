@@ -31,7 +31,9 @@ static const struct mgmt_route routes[] = {
 	{ "nodes", M_GET, TAG_MONITORING, mgmt_nodes },
 	{ "nodes/*", M_GET, TAG_MONITORING, mgmt_node },
 	{ "vhosts", M_GET, 0, mgmt_vhosts },
-	{ "vhosts/*", M_GET, 0, mgmt_vhost_get },
+	{ "vhosts/*", M_GET | M_PUT | M_DELETE, 0, mgmt_vhost_route },
+	{ "vhosts/*/permissions", M_GET, TAG_ADMINISTRATOR, mgmt_permissions },
+	{ "vhosts/*/topic-permissions", M_GET, TAG_ADMINISTRATOR, mgmt_topic_permissions },
 	{ "vhosts/*/connections", M_GET, 0, mgmt_connections },
 	{ "vhosts/*/channels", M_GET, 0, mgmt_channels },
 	{ "exchanges", M_GET, 0, mgmt_exchanges },
@@ -59,9 +61,36 @@ static const struct mgmt_route routes[] = {
 	{ "channels/*", M_GET, 0, mgmt_channel },
 	{ "consumers", M_GET, 0, mgmt_consumers },
 	{ "consumers/*", M_GET, 0, mgmt_consumers },
+	{ "users", M_GET, TAG_ADMINISTRATOR, mgmt_users },
+	{ "users/without-permissions", M_GET, TAG_ADMINISTRATOR, mgmt_users_without_permissions },
+	{ "users/bulk-delete", M_POST, TAG_ADMINISTRATOR, mgmt_users_bulk_delete },
+	{ "users/*", M_GET | M_PUT | M_DELETE, TAG_ADMINISTRATOR, mgmt_user },
+	{ "users/*/permissions", M_GET, TAG_ADMINISTRATOR, mgmt_permissions },
+	{ "users/*/topic-permissions", M_GET, TAG_ADMINISTRATOR, mgmt_topic_permissions },
+	{ "permissions", M_GET, TAG_ADMINISTRATOR, mgmt_permissions },
+	{ "permissions/*/*", M_GET | M_PUT | M_DELETE, TAG_ADMINISTRATOR, mgmt_permission },
+	{ "topic-permissions", M_GET, TAG_ADMINISTRATOR, mgmt_topic_permissions },
+	{ "topic-permissions/*/*", M_GET | M_PUT | M_DELETE, TAG_ADMINISTRATOR,
+	    mgmt_topic_permission },
+	{ "definitions", M_GET | M_POST, TAG_ADMINISTRATOR, mgmt_definitions },
+	{ "definitions/*", M_GET | M_POST, TAG_ADMINISTRATOR, mgmt_definitions },
+	{ "aliveness-test/*", M_GET, 0, mgmt_aliveness },
+	{ "health/checks/alarms", M_GET, 0, mgmt_health_alarms },
+	{ "health/checks/local-alarms", M_GET, 0, mgmt_health_alarms },
+	{ "health/checks/port-listener/*", M_GET, 0, mgmt_health_port },
+	{ "health/checks/protocol-listener/*", M_GET, 0, mgmt_health_protocol },
+	{ "health/checks/virtual-hosts", M_GET, 0, mgmt_health_vhosts },
+	{ "health/checks/certificate-expiration/*/*", M_GET, 0, mgmt_health_certificates },
+	{ "health/checks/node-is-quorum-critical", M_GET, 0, mgmt_health_single_node },
+	{ "health/checks/node-is-mirror-sync-critical", M_GET, 0, mgmt_health_single_node },
 };
 
-static void mreq_unref(struct mreq *r)
+void mgmt_ref(struct mreq *r)
+{
+	r->refs++;
+}
+
+void mgmt_unref(struct mreq *r)
 {
 	size_t i;
 
@@ -90,7 +119,7 @@ static void mreq_close_cb(struct evhttp_connection *evcon, void *arg)
 	access_check_cancel(&r->login);
 	mgmt_list_free(r->list);
 	r->list = NULL;
-	mreq_unref(r);
+	mgmt_unref(r);
 }
 
 /* The answer is complete: the connection may serve its next request. */
@@ -98,7 +127,7 @@ static void mreq_done(struct mreq *r)
 {
 	evhttp_connection_set_closecb(r->evcon, NULL, NULL);
 	r->req = NULL;
-	mreq_unref(r);
+	mgmt_unref(r);
 }
 
 static void add_common_headers(struct mreq *r, bool json)
@@ -203,7 +232,7 @@ static void stored_cb(struct persist_waiter *w, int status)
 	} else {
 		mgmt_reply_empty(r, r->stored_code);
 	}
-	mreq_unref(r);
+	mgmt_unref(r);
 }
 
 void mgmt_reply_json_after_store(struct mreq *r, int status, json_t *body)
@@ -273,6 +302,9 @@ void mgmt_stream_end(struct mreq *r)
 
 bool mgmt_sees_vhost(const struct mreq *r, const char *vhost)
 {
+	/* A vhost deleted from the files stays in the model (empty) until a restart: hidden. */
+	if (!auth_vhost_exists(broker.auth, amqp_cstr(vhost)))
+		return false;
 	if (r->tags & (TAG_MONITORING | TAG_ADMINISTRATOR))
 		return true;
 	return auth_vhost_access(broker.auth, amqp_cstr(r->user), amqp_cstr(vhost));
@@ -605,6 +637,7 @@ void http_stop_listening(void)
 
 void http_free(void)
 {
+	mgmt_edit_stop(); /* before the requests it answers go */
 	mgmt_stats_stop();
 	if (H.http != NULL)
 		evhttp_free(H.http); /* closes its connections: their close callbacks run */

@@ -177,6 +177,53 @@ void mgmt_binding(struct mreq *r);      /* ... /{props} */
 /* mgmt_messages.c: publish and get. */
 void mgmt_queue_get(struct mreq *r);
 
+/* http.c: a reference on a request kept across a wait (the last one frees it). */
+void mgmt_ref(struct mreq *r);
+void mgmt_unref(struct mreq *r);
+
+/* mgmt_edit.c: writes to the users and vhost files, on one worker thread, then a reload. */
+/* The edit, on the worker thread: AUTH_OK or an auth_err with err (r is not to be touched). */
+typedef int mgmt_edit_fn(struct auth_edit *e, void *arg, char *err, size_t errlen);
+/* The answer, on the loop, after the reload (r may be gone: mgmt_reply_* then send nothing). */
+typedef void mgmt_edit_done_fn(struct mreq *r, int rc, const char *err, void *arg);
+/* Queue fn for the worker; done runs on the loop, then free_arg(arg). r is kept till then. */
+void mgmt_edit_submit(struct mreq *r, mgmt_edit_fn *fn, mgmt_edit_done_fn *done, void *arg,
+    void (*free_arg)(void *arg));
+/* Whether the files can be written (a users_file is configured): else 405 answered. */
+bool mgmt_files_writable(struct mreq *r);
+/* The HTTP status for an edit's result (204, 404, 400, 500), and an error answer for it. */
+int mgmt_edit_status(int rc);
+void mgmt_edit_error(struct mreq *r, int rc, const char *err);
+/* Stop the worker (at exit): queued edits are dropped, the running one finishes. */
+void mgmt_edit_stop(void);
+
+/* mgmt_users.c: users, permissions, topic permissions, vhost PUT and DELETE. */
+void mgmt_users(struct mreq *r);
+void mgmt_users_without_permissions(struct mreq *r);
+void mgmt_users_bulk_delete(struct mreq *r);
+void mgmt_user(struct mreq *r);
+void mgmt_permissions(struct mreq *r); /* lists: all, per vhost, per user */
+void mgmt_permission(struct mreq *r);
+void mgmt_topic_permissions(struct mreq *r);
+void mgmt_topic_permission(struct mreq *r);
+void mgmt_vhost_route(struct mreq *r); /* vhosts/{v}: GET as mgmt_vhost_get, PUT, DELETE */
+/* RabbitMQ's JSON for a user of broker.auth (tags as a list). */
+json_t *mgmt_user_json(const struct auth_user_info *u);
+
+/* mgmt_defs.c: /api/definitions and /api/definitions/{vhost}, GET (export) and POST (import). */
+void mgmt_definitions(struct mreq *r);
+/* mgmt_import.c: the import (POST); only: definitions/{vhost}'s vhost, or NULL. */
+void mgmt_definitions_import(struct mreq *r, const char *only);
+
+/* mgmt_health.c: /api/aliveness-test/{vhost} and /api/health/checks/... */
+void mgmt_aliveness(struct mreq *r);
+void mgmt_health_alarms(struct mreq *r); /* alarms and local-alarms */
+void mgmt_health_port(struct mreq *r);
+void mgmt_health_protocol(struct mreq *r);
+void mgmt_health_vhosts(struct mreq *r);
+void mgmt_health_certificates(struct mreq *r);
+void mgmt_health_single_node(struct mreq *r); /* node-is-quorum-critical, ...-mirror-sync-... */
+
 /* mgmt_stats.c: the sampler. */
 void mgmt_stats_start(struct event_base *base);
 void mgmt_stats_stop(void);
