@@ -101,7 +101,8 @@ async function enter() {
 		me = await api('GET', '/whoami');
 	} catch (e) {
 		clearCredentials();
-		showLogin(e.status === 401 ? `Login failed: ${e.reason || e.error}` : errorText(e));
+		const why = e.reason && e.reason !== 'Login failed' ? `: ${e.reason}` : '';
+		showLogin(e.status === 401 ? `Login failed${why}` : errorText(e));
 		return;
 	}
 	me.tags = Array.isArray(me.tags) ? me.tags : String(me.tags || '').split(',').filter(Boolean);

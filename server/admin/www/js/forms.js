@@ -61,7 +61,7 @@ export function vhostSelect(name = 'vhost', value = '/') {
 }
 
 // Publish to exchange x of vhost v (routing key fixed when given: a queue's page).
-export function publishForm(vhost, exchange, fixedKey) {
+export function publishForm(vhost, exchange, fixedKey, done = () => {}) {
 	const fields = [
 		fixedKey === undefined
 			? row('Routing key', h('input', { name: 'routing_key' }))
@@ -88,6 +88,7 @@ export function publishForm(vhost, exchange, fixedKey) {
 				payload: v.payload,
 				payload_encoding: 'string',
 			});
+			done();
 			return r && r.routed ? 'Message published.' : 'Message published, but not routed.';
 		},
 	});

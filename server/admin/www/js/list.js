@@ -33,7 +33,7 @@ export function listView({ id, path, columns, caption, defaultSort = '' }) {
 		return th;
 	});
 	let body = tbody(columns, [], 'Loading…');
-	const tbl = h('table', { id: `${id}-table` }, caption ? h('caption', {}, caption) : null,
+	const tbl = h('table', { id: `${id}-table` }, caption ? h('caption', { class: 'sr-only' }, caption) : null,
 		h('thead', {}, h('tr', {}, heads)), body);
 
 	const filter = h('form', { class: 'inline', role: 'search', 'aria-label': `Filter ${caption || id}` },
@@ -114,7 +114,7 @@ export function listView({ id, path, columns, caption, defaultSort = '' }) {
 		prev.disabled = st.page <= 1;
 		next.disabled = st.page >= pages;
 		replace(summary, r.filtered_count === r.total_count
-			? `${fmtNum(r.total_count)} items`
+			? `${fmtNum(r.total_count)} item${r.total_count === 1 ? '' : 's'}`
 			: `${fmtNum(r.filtered_count)} of ${fmtNum(r.total_count)} items match`);
 		summary.dataset.total = r.total_count;
 		summary.dataset.filtered = r.filtered_count;

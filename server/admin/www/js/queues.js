@@ -128,7 +128,7 @@ export function queue(root, [vhost, name]) {
 		h('p', { class: 'muted' }, `Virtual host ${vhost}`), error, details,
 		h('section', { class: 'panel' }, h('h2', {}, 'Bindings'), bindings,
 			h('h3', {}, 'Add binding to this queue'), bindForm(vhost, name, 'queue', () => refresh())),
-		h('section', { class: 'panel' }, h('h2', {}, 'Publish message'), publishForm(vhost, '', name)),
+		h('section', { class: 'panel' }, h('h2', {}, 'Publish message'), publishForm(vhost, '', name, () => refresh())),
 		h('section', { class: 'panel' }, h('h2', {}, 'Get messages'),
 			h('p', { class: 'muted' }, 'Getting messages is a destructive action unless they are requeued.'), getForm, got),
 		h('section', { class: 'panel' }, h('h2', {}, 'Purge'), purge),
