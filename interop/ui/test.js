@@ -6,6 +6,7 @@
 // goes to UI_SHOTS.
 'use strict';
 const fs = require('fs');
+const net = require('net');
 const os = require('os');
 const path = require('path');
 const { chromium } = require(path.join(process.env.UI_NODE_MODULES, 'playwright-core'));
@@ -62,7 +63,67 @@ async function until(fn, what) {
 	}
 }
 
+// One request written as is (no URL normalisation: a path with '..' reaches the server as sent);
+// resolves to {status, headers (lower-case names), body} once the server closes.
+function raw(method, target, headers = '') {
+	const [host, port] = process.env.UI_HTTP.split(':');
+	return new Promise((resolve, reject) => {
+		const s = net.connect(Number(port), host);
+		const chunks = [];
+		s.setTimeout(WAIT_MS, () => s.destroy(new Error(`no answer to ${method} ${target}`)));
+		s.on('connect', () => s.write(`${method} ${target} HTTP/1.1\r\nHost: ui\r\nConnection: close\r\n${headers}\r\n`));
+		s.on('data', (d) => chunks.push(d));
+		s.on('error', reject);
+		s.on('end', () => {
+			const all = Buffer.concat(chunks).toString('latin1');
+			const cut = all.indexOf('\r\n\r\n');
+			const lines = all.slice(0, cut).split('\r\n');
+			const hs = {};
+			for (const l of lines.slice(1)) {
+				const i = l.indexOf(':');
+				hs[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+			}
+			resolve({ status: Number(lines[0].split(' ')[1]), headers: hs, body: all.slice(cut + 4) });
+		});
+	});
+}
+
+// The UI's files over plain HTTP: types, caching, and nothing but them.
+async function staticFiles() {
+	const types = { '/': 'text/html; charset=utf-8', '/index.html': 'text/html; charset=utf-8',
+		'/js/app.js': 'text/javascript; charset=utf-8', '/css/warren.css': 'text/css; charset=utf-8',
+		'/favicon.svg': 'image/svg+xml', '/index.html?v=2': 'text/html; charset=utf-8' };
+	for (const [p, type] of Object.entries(types)) {
+		const r = await raw('GET', p);
+		eq([r.status, r.headers['content-type']], [200, type], `GET ${p}`);
+		ok(r.headers.etag && r.headers['cache-control'] === 'no-cache', `${p}: ETag and Cache-Control`);
+		ok(r.headers['x-content-type-options'] === 'nosniff' && /script-src 'self'/.test(r.headers['content-security-policy']),
+			`${p}: nosniff and a Content-Security-Policy`);
+		eq(Number(r.headers['content-length']), Buffer.byteLength(r.body, 'latin1'), `${p}: Content-Length`);
+		const again = await raw('GET', p, `If-None-Match: ${r.headers.etag}\r\n`);
+		eq([again.status, again.body], [304, ''], `${p} again with its ETag`);
+	}
+	const head = await raw('HEAD', '/js/app.js');
+	const full = await raw('GET', '/js/app.js');
+	eq([head.status, head.body, head.headers['content-length']], [200, '', full.headers['content-length']],
+		'HEAD: no body, the length of the GET');
+	for (const p of ['/../etc/passwd', '/js/../../etc/passwd', '/%2e%2e/etc/passwd', '/js/..%2fapp.js',
+		'/js/%2e%2e/index.html', '//etc/passwd', '/js/', '/js', '/css', '/index.html%00', '/index.html/',
+		'/nope.html', '/.git/config', '/js/app.js%3f/../../etc/passwd']) {
+		const r = await raw('GET', p);
+		eq([r.status, r.headers['content-type']], [404, 'application/json'], `GET ${p} is not served`);
+		eq(JSON.parse(r.body), { error: 'Object Not Found', reason: 'Not Found' }, `GET ${p}: RabbitMQ's error shape`);
+	}
+	const post = await raw('POST', '/index.html', 'Content-Length: 0\r\n');
+	eq([post.status, post.headers.allow], [405, 'GET, HEAD'], 'POST to a UI file');
+	const xhr = await raw('GET', '/api/whoami', 'X-Requested-With: XMLHttpRequest\r\n');
+	eq([xhr.status, xhr.headers['www-authenticate']], [401, undefined], "a script's 401 does not ask the browser for a login");
+	const plain = await raw('GET', '/api/whoami');
+	eq([plain.status, plain.headers['www-authenticate']], [401, 'Basic realm="RabbitMQ Management"'], 'other 401s do');
+}
+
 async function main() {
+	await staticFiles();
 	// What the pages will show: queues (one of them holding 5 messages), an exchange bound to it,
 	// and a queue whose name is markup.
 	for (let i = 1; i <= NQUEUES; i++) await apiOk('PUT', `/queues/%2F/${qname(i)}`, { durable: false });

@@ -10,6 +10,7 @@
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,15 @@ void mgmt_static(struct mreq *r, const char *path)
 	inm = evhttp_find_header(evhttp_request_get_input_headers(r->req), "If-None-Match");
 	if (inm != NULL && etag_matches(inm, a->etag)) {
 		mgmt_reply_buffer(r, 304, NULL);
+		return;
+	}
+	if (r->method == M_HEAD) {
+		/* evhttp sends whatever body it is given, even to HEAD: give none, say its length */
+		char len[32];
+
+		snprintf(len, sizeof(len), "%zu", a->len);
+		evhttp_add_header(out, "Content-Length", len);
+		mgmt_reply_buffer(r, 200, NULL);
 		return;
 	}
 	body = evbuffer_new();
