@@ -69,13 +69,17 @@ export function users(root) {
 			label: 'Add a user', submit: 'Add user',
 			fields: [
 				row('Username', h('input', { name: 'name', required: true, autocomplete: 'off' })),
-				row('Password', h('input', { name: 'password', type: 'password', autocomplete: 'new-password' })),
+				row('Password', h('input', { name: 'password', type: 'password', autocomplete: 'new-password' }),
+					'empty: the user cannot log in with a password'),
 				row('Tags', h('input', { name: 'tags', placeholder: 'management, monitoring' }),
 					'comma-separated: administrator, monitoring, policymaker, management'),
 			],
 			fn: async (v) => {
 				const t = v.tags.split(',').map((s) => s.trim()).filter(Boolean).join(',');
-				await write('PUT', `/users/${enc(v.name)}`, { password: v.password, tags: t });
+				// RabbitMQ: tags is mandatory; without a password the user cannot log in with one.
+				const body = { tags: t };
+				if (v.password !== '') body.password = v.password;
+				await write('PUT', `/users/${enc(v.name)}`, body);
 				done();
 				return `User ${v.name} saved.`;
 			},
