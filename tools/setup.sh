@@ -8,12 +8,15 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 PACKAGES="build-essential autoconf automake libtool pkg-config libevent-dev libssl-dev openssl
 libdb5.3-dev check librabbitmq-dev libsasl2-dev clang libclang-rt-14-dev clang-format procps
 golang-go golang-github-rabbitmq-amqp091-go-dev fuse3 libfuse3-dev libjansson-dev
-rabbitmq-server prometheus"
+rabbitmq-server prometheus chromium"
 
 missing=""
 for p in $PACKAGES; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# node and npm run the web UI's test (interop/ui.sh, with chromium): Debian's, unless a node that
+# has npm is installed already (NodeSource's nodejs package carries npm and conflicts with it).
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 if [ -n "$missing" ]; then
 	echo "setup: installing$missing"
 	sudo=""

@@ -4,7 +4,8 @@
  * pool (access_check_password; the pool's cache answers a user seen lately at once); RabbitMQ's
  * management tags; the route table from /api/... paths to the handlers of mgmt_*.c; and the
  * answers: JSON documents, errors in RabbitMQ's {"error","reason"} shape, answers that wait for
- * the store, and lists streamed chunk by chunk as the client takes them.
+ * the store, and lists streamed chunk by chunk as the client takes them. Paths outside /api/
+ * are the web UI's files (http_static.c).
  */
 #include <ctype.h>
 #include <event2/buffer.h>
@@ -146,6 +147,7 @@ static const char *status_text(int status)
 	case 200: return "OK";
 	case 201: return "Created";
 	case 204: return "No Content";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -186,6 +188,28 @@ void mgmt_reply_empty(struct mreq *r, int status)
 	mreq_done(r);
 }
 
+void mgmt_reply_buffer(struct mreq *r, int status, struct evbuffer *body)
+{
+	if (r->gone || r->replied)
+		return;
+	r->replied = true;
+	evhttp_send_reply(r->req, status, status_text(status), body);
+	mreq_done(r);
+}
+
+/*
+ * A script's request (X-Requested-With: XMLHttpRequest, as the web UI and jQuery send): its
+ * 401 has no WWW-Authenticate, so that the browser does not open its own login dialog over the
+ * UI's login form.
+ */
+static bool from_script(struct mreq *r)
+{
+	const char *x =
+	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-Requested-With");
+
+	return x != NULL && strcasecmp(x, "XMLHttpRequest") == 0;
+}
+
 void mgmt_error(struct mreq *r, int status, const char *error, const char *fmt, ...)
 {
 	char reason[1024];
@@ -194,7 +218,7 @@ void mgmt_error(struct mreq *r, int status, const char *error, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	if (status == 401 && !r->gone && !r->replied)
+	if (status == 401 && !r->gone && !r->replied && !from_script(r))
 		evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
 		    "Basic realm=\"RabbitMQ Management\"");
 	mgmt_reply_json(
@@ -546,6 +570,10 @@ static void gencb(struct evhttp_request *req, void *arg)
 	case EVHTTP_REQ_POST: r->method = M_POST; break;
 	case EVHTTP_REQ_DELETE: r->method = M_DELETE; break;
 	default: mgmt_reply_empty(r, 405); return;
+	}
+	if (path != NULL && strncmp(path, "/api/", 5) != 0) {
+		mgmt_static(r, path); /* the web UI: no login (its script asks for one) */
+		return;
 	}
 	if (path == NULL || split_path(r, path) != 0 || (r->route = route_find(r)) == NULL) {
 		mgmt_not_found(r);

@@ -68,6 +68,8 @@ struct mgmt_route {
 /* http.c: answers. Each ends the request (a list streams first, then ends it). */
 void mgmt_reply_json(struct mreq *r, int status, json_t *body); /* steals body */
 void mgmt_reply_empty(struct mreq *r, int status);
+/* An answer whose headers the caller set; body (may be NULL) is emptied, not freed. */
+void mgmt_reply_buffer(struct mreq *r, int status, struct evbuffer *body);
 /* {"error":error,"reason":reason}, RabbitMQ's shape. */
 void mgmt_error(struct mreq *r, int status, const char *error, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -223,6 +225,19 @@ void mgmt_health_protocol(struct mreq *r);
 void mgmt_health_vhosts(struct mreq *r);
 void mgmt_health_certificates(struct mreq *r);
 void mgmt_health_single_node(struct mreq *r); /* node-is-quorum-critical, ...-mirror-sync-... */
+
+/* http_static.c: the web UI's files, built in (tools/embed-www.sh writes www_assets.c). */
+struct mgmt_asset {
+	const char *name; /* its path, "/index.html" */
+	const unsigned char *data;
+	size_t len;
+	const char *etag; /* quoted */
+};
+extern const struct mgmt_asset mgmt_assets[]; /* ends with a NULL name */
+/* The file whose path is exactly name, or NULL. */
+const struct mgmt_asset *mgmt_asset_find(const char *name);
+/* Answer a GET or HEAD of a path outside /api/ (raw, still percent-encoded) with a UI file. */
+void mgmt_static(struct mreq *r, const char *path);
 
 /* mgmt_stats.c: the sampler. */
 void mgmt_stats_start(struct event_base *base);
