@@ -8,10 +8,11 @@
 
 /* The management HTTP API's settings (warren.conf(5) management_*). */
 struct mgmt_config {
-	const char *listen; /* ADDR:PORT, or "none" */
-	size_t max_headers; /* bytes of request line and headers */
-	size_t max_body;    /* bytes of a request body */
-	unsigned timeout;   /* seconds a client may stay silent (or not read) */
+	const char *listen;     /* ADDR:PORT, or "none" */
+	const char *tls_listen; /* HTTPS (amqps' TLS context): ADDR:PORT, or "none" */
+	size_t max_headers;     /* bytes of request line and headers */
+	size_t max_body;        /* bytes of a request body */
+	unsigned timeout;       /* seconds a client may stay silent (or not read) */
 };
 #define MGMT_DEFAULT_LISTEN "127.0.0.1:15672"
 /* The Prometheus endpoint (warren.conf(5) prometheus_listen): ADDR:PORT, or "none". */

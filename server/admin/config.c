@@ -225,6 +225,8 @@ static const char *config_apply(
 		cfg->handshake_timeout = (uint32_t)n;
 	} else if (strcmp(key, "management_listen") == 0) {
 		opt->mgmt.listen = xstrdup(value);
+	} else if (strcmp(key, "management_tls_listen") == 0) {
+		opt->mgmt.tls_listen = xstrdup(value);
 	} else if (strcmp(key, "prometheus_listen") == 0) {
 		opt->prometheus_listen = xstrdup(value);
 	} else if (strcmp(key, "management_max_body") == 0) {

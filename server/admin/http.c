@@ -22,8 +22,8 @@
 #include "server/admin/mgmt.h"
 
 static struct {
-	struct evhttp *http;
-	struct evhttp_bound_socket *sock;
+	struct evhttp *http, *https;
+	struct evhttp_bound_socket *sock, *tls_sock;
 } H;
 
 static const struct mgmt_route routes[] = {
@@ -624,34 +624,63 @@ static int split_addr(const char *s, char *host, size_t hostlen, uint16_t *port)
 	return 0;
 }
 
-int http_start(struct event_base *base, const struct mgmt_config *mc, int ready_fd)
+/* An HTTPS connection's bufferevent: amqps' TLS context, the socket set by evhttp. */
+static struct bufferevent *https_bev(struct event_base *base, void *arg)
 {
+	return tls_wrap(base, -1, "management API over TLS");
+}
+
+/* One listener (https: over TLS) with the API's limits: 0, or -1 logged. */
+static int listen_on(struct event_base *base, const struct mgmt_config *mc, bool https,
+    int ready_fd, struct evhttp **out, struct evhttp_bound_socket **sock)
+{
+	const char *addr = https ? mc->tls_listen : mc->listen;
+	const char *key = https ? "management_tls_listen" : "management_listen";
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	char host[256], bound[160];
+	struct evhttp *h;
 	uint16_t port;
 
-	if (split_addr(mc->listen, host, sizeof(host), &port) != 0) {
-		log_error("management_listen %s: not ADDR:PORT", mc->listen);
+	if (split_addr(addr, host, sizeof(host), &port) != 0) {
+		log_error("%s %s: not ADDR:PORT", key, addr);
 		return -1;
 	}
-	H.http = evhttp_new(base);
-	evhttp_set_max_headers_size(H.http, (ev_ssize_t)mc->max_headers);
-	evhttp_set_max_body_size(H.http, (ev_ssize_t)mc->max_body);
-	evhttp_set_timeout(H.http, (int)mc->timeout);
-	evhttp_set_allowed_methods(H.http,
+	if (https && !tls_configured()) {
+		log_error(
+		    "%s %s: needs tls_cert and tls_key (the TLS context of amqps)", key, addr);
+		return -1;
+	}
+	*out = h = evhttp_new(base);
+	evhttp_set_max_headers_size(h, (ev_ssize_t)mc->max_headers);
+	evhttp_set_max_body_size(h, (ev_ssize_t)mc->max_body);
+	evhttp_set_timeout(h, (int)mc->timeout);
+	evhttp_set_allowed_methods(h,
 	    EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
 	        EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-	evhttp_set_gencb(H.http, gencb, NULL);
-	if ((H.sock = evhttp_bind_socket_with_handle(H.http, host, port)) == NULL) {
-		log_error("management_listen %s: cannot listen: %m", mc->listen);
+	evhttp_set_gencb(h, gencb, NULL);
+	if (https)
+		evhttp_set_bevcb(h, https_bev, NULL);
+	if ((*sock = evhttp_bind_socket_with_handle(h, host, port)) == NULL) {
+		log_error("%s %s: cannot listen: %m", key, addr);
 		return -1;
 	}
-	getsockname(evhttp_bound_socket_get_fd(H.sock), (struct sockaddr *)&ss, &sslen);
+	getsockname(evhttp_bound_socket_get_fd(*sock), (struct sockaddr *)&ss, &sslen);
 	server_format_addr((struct sockaddr *)&ss, bound, sizeof(bound));
-	log_info("management API on http://%s/api/", bound);
+	log_info("management API on %s://%s/api/", https ? "https" : "http", bound);
 	if (ready_fd >= 0)
-		dprintf(ready_fd, "%s http\n", bound);
+		dprintf(ready_fd, "%s %s\n", bound, https ? "https" : "http");
+	return 0;
+}
+
+int http_start(struct event_base *base, const struct mgmt_config *mc, int ready_fd)
+{
+	if (strcmp(mc->listen, "none") != 0 &&
+	    listen_on(base, mc, false, ready_fd, &H.http, &H.sock) != 0)
+		return -1;
+	if (strcmp(mc->tls_listen, "none") != 0 &&
+	    listen_on(base, mc, true, ready_fd, &H.https, &H.tls_sock) != 0)
+		return -1;
 	mgmt_stats_start(base);
 	return 0;
 }
@@ -660,7 +689,9 @@ void http_stop_listening(void)
 {
 	if (H.sock != NULL)
 		evhttp_del_accept_socket(H.http, H.sock);
-	H.sock = NULL;
+	if (H.tls_sock != NULL)
+		evhttp_del_accept_socket(H.https, H.tls_sock);
+	H.sock = H.tls_sock = NULL;
 }
 
 void http_free(void)
@@ -669,6 +700,8 @@ void http_free(void)
 	mgmt_stats_stop();
 	if (H.http != NULL)
 		evhttp_free(H.http); /* closes its connections: their close callbacks run */
-	H.http = NULL;
-	H.sock = NULL;
+	if (H.https != NULL)
+		evhttp_free(H.https);
+	H.http = H.https = NULL;
+	H.sock = H.tls_sock = NULL;
 }

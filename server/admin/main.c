@@ -18,11 +18,14 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: warrend [--listen ADDR:PORT]... [--management-listen ADDR:PORT|none]\n"
+	    "               [--management-tls-listen ADDR:PORT|none]\n"
 	    "               [--prometheus-listen ADDR:PORT|none] [--data-dir DIR] [--log-level "
 	    "LEVEL]\n"
 	    "  --listen ADDR:PORT  listen there (default " DEFAULT_LISTEN "; repeatable)\n"
 	    "  --management-listen ADDR:PORT|none\n"
 	    "                      the HTTP API there (default " MGMT_DEFAULT_LISTEN "), or none\n"
+	    "  --management-tls-listen ADDR:PORT|none\n"
+	    "                      the HTTP API over TLS there (default none; needs tls_cert)\n"
 	    "  --prometheus-listen ADDR:PORT|none\n"
 	    "                      Prometheus metrics there (default " PROM_DEFAULT_LISTEN
 	    "), or none\n"
@@ -68,6 +71,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "management-listen", required_argument, NULL, 'm' },
+		{ "management-tls-listen", required_argument, NULL, 'M' },
 		{ "prometheus-listen", required_argument, NULL, 'p' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "log-level", required_argument, NULL, 'v' },
@@ -80,6 +84,7 @@ int main(int argc, char **argv)
 	static struct server_options opt = { .data_dir = SERVER_DEFAULT_DATA_DIR,
 		.log_level = LOG_INFO,
 		.mgmt = { .listen = MGMT_DEFAULT_LISTEN,
+		    .tls_listen = "none",
 		    .max_headers = 16384,
 		    .max_body = 8 * 1024 * 1024,
 		    .timeout = 30 },
@@ -88,7 +93,7 @@ int main(int argc, char **argv)
 	struct event_base *base = NULL;
 	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
 	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL, *cli_mgmt = NULL,
-	                                              *cli_prom = NULL;
+	                                              *cli_mgmt_tls = NULL, *cli_prom = NULL;
 	enum log_level cli_level = LOG_INFO;
 	bool cli_level_set = false;
 	char err[512], control_path[256];
@@ -96,7 +101,7 @@ int main(int argc, char **argv)
 	char *end;
 
 	broker_config_defaults(&cfg);
-	while ((ch = getopt_long(argc, argv, "c:l:m:p:d:v:r:hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:l:m:M:p:d:v:r:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': opt.config_file = optarg; break;
 		case 'l':
@@ -108,6 +113,7 @@ int main(int argc, char **argv)
 			cli_listen[ncli_listen++] = optarg;
 			break;
 		case 'm': cli_mgmt = optarg; break;
+		case 'M': cli_mgmt_tls = optarg; break;
 		case 'p': cli_prom = optarg; break;
 		case 'd': cli_data_dir = optarg; break;
 		case 'v':
@@ -149,6 +155,8 @@ int main(int argc, char **argv)
 		opt.data_dir = cli_data_dir;
 	if (cli_mgmt != NULL)
 		opt.mgmt.listen = cli_mgmt;
+	if (cli_mgmt_tls != NULL)
+		opt.mgmt.tls_listen = cli_mgmt_tls;
 	if (cli_prom != NULL)
 		opt.prometheus_listen = cli_prom;
 	if (cli_level_set)
@@ -205,7 +213,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < opt.nlisten_tls; i++)
 		if (server_listen(base, opt.listen_tls[i], ready_fd, true) != 0)
 			goto out;
-	if (strcmp(opt.mgmt.listen, "none") != 0 && http_start(base, &opt.mgmt, ready_fd) != 0)
+	if ((strcmp(opt.mgmt.listen, "none") != 0 || strcmp(opt.mgmt.tls_listen, "none") != 0) &&
+	    http_start(base, &opt.mgmt, ready_fd) != 0)
 		goto out;
 	if (strcmp(opt.prometheus_listen, "none") != 0 &&
 	    prom_start(base, opt.prometheus_listen, ready_fd) != 0)

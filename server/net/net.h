@@ -38,6 +38,8 @@ bool tls_reload_apply(struct ssl_ctx_st *ctx, char *what, size_t len);
 void tls_free(void);
 /* A TLS server buffer over an accepted socket, or NULL (the socket closed, the reason logged). */
 struct bufferevent *tls_wrap(struct event_base *base, int fd, const char *peer);
+/* Is there a TLS context (tls_cert and tls_key configured)? */
+bool tls_configured(void);
 /* The user the verified client certificate of bev names (CN, DN or a SAN): 0, or -1 without one. */
 int tls_peer_name(struct bufferevent *bev, char *out, size_t len);
 

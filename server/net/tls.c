@@ -176,6 +176,11 @@ void tls_free(void)
 	tls_ctx = NULL;
 }
 
+bool tls_configured(void)
+{
+	return tls_ctx != NULL;
+}
+
 struct bufferevent *tls_wrap(struct event_base *base, int fd, const char *peer)
 {
 	struct bufferevent *bev;
