@@ -19,7 +19,13 @@
 
 #include "server/model/model.h"
 
-enum hash_on { HASH_ROUTING_KEY, HASH_HEADER, HASH_MESSAGE_ID, HASH_CORRELATION_ID, HASH_TIMESTAMP };
+enum hash_on {
+	HASH_ROUTING_KEY,
+	HASH_HEADER,
+	HASH_MESSAGE_ID,
+	HASH_CORRELATION_ID,
+	HASH_TIMESTAMP
+};
 
 /* A destination's buckets: from the previous slot's end up to this end. */
 struct hash_slot {
@@ -49,8 +55,8 @@ static void hash_args_find(const struct amqp_table *t, const struct amqp_field_v
 	*property = amqp_table_get(t, "hash-property");
 }
 
-int hash_args_check(struct amqp_bytes args, const char *exchange, const char *vhost, char *err,
-    size_t errlen)
+int hash_args_check(
+    struct amqp_bytes args, const char *exchange, const char *vhost, char *err, size_t errlen)
 {
 	struct amqp_arena pool;
 	struct amqp_table t;
@@ -79,7 +85,8 @@ int hash_args_check(struct amqp_bytes args, const char *exchange, const char *vh
 	    !amqp_bytes_eq_cstr(p->v.bytes, "correlation_id") &&
 	    !amqp_bytes_eq_cstr(p->v.bytes, "timestamp")) {
 		snprintf(err, errlen, "Unsupported property: %.*s",
-		    (int)(p->v.bytes.len > 255 ? 255 : p->v.bytes.len), (const char *)p->v.bytes.ptr);
+		    (int)(p->v.bytes.len > 255 ? 255 : p->v.bytes.len),
+		    (const char *)p->v.bytes.ptr);
 		code = AMQP_PRECONDITION_FAILED;
 	}
 out:
@@ -114,7 +121,7 @@ int hash_weight_parse(struct amqp_bytes key, uint32_t *weight)
 	return 0;
 }
 
-/* b as Erlang's ~p prints a binary: <<"text">> when every byte is printable (latin1), or <<1,2>>. */
+/* b as Erlang's ~p prints a binary: <<"text">> when all of it is printable latin1, or <<1,2>>. */
 static void erlang_binary(struct amqp_bytes b, char *out, size_t outlen)
 {
 	size_t i, o = 0;
@@ -250,11 +257,11 @@ void hash_ring_add(struct hash_ring *r, struct binding *b, uint64_t seq)
 	if (b->ring_seq > r->last_seq)
 		r->last_seq = b->ring_seq;
 	b->in_ring = false;
-	if (hash_weight_parse((struct amqp_bytes){ (const uint8_t *)b->key, b->key_len },
-	        &b->weight) != 0) {
+	if (hash_weight_parse(
+	        (struct amqp_bytes){ (const uint8_t *)b->key, b->key_len }, &b->weight) != 0) {
 		/* Bindings are checked before they are made: only a damaged store gets here. */
-		log_warn("exchange '%s': binding key '%s' is not a weight; no buckets", b->source->name,
-		    b->key);
+		log_warn("exchange '%s': binding key '%s' is not a weight; no buckets",
+		    b->source->name, b->key);
 		b->weight = 0;
 		return;
 	}
@@ -349,10 +356,10 @@ static uint64_t hash_value(uint64_t h, const struct amqp_field_value *v)
 	case AMQP_FIELD_TIMESTAMP: return fnv_u64(h, v->v.u64);
 	case AMQP_FIELD_FLOAT: return fnv(h, &v->v.f, sizeof(v->v.f));
 	case AMQP_FIELD_DOUBLE: return fnv(h, &v->v.d, sizeof(v->v.d));
-	case AMQP_FIELD_DECIMAL:
-		return fnv_u64(h, (uint64_t)v->v.dec.scale << 32 | v->v.dec.value);
+	case AMQP_FIELD_DECIMAL: return fnv_u64(h, (uint64_t)v->v.dec.scale << 32 | v->v.dec.value);
 	case AMQP_FIELD_LONGSTR:
-	case AMQP_FIELD_BYTES: return fnv(fnv_u64(h, v->v.bytes.len), v->v.bytes.ptr, v->v.bytes.len);
+	case AMQP_FIELD_BYTES:
+		return fnv(fnv_u64(h, v->v.bytes.len), v->v.bytes.ptr, v->v.bytes.len);
 	case AMQP_FIELD_ARRAY: /* nesting is bounded by the decoder (AMQP_TABLE_MAX_DEPTH) */
 		h = fnv_u64(h, v->v.array.n);
 		for (i = 0; i < v->v.array.n; i++)

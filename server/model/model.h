@@ -190,14 +190,14 @@ int hash_weight_parse(struct amqp_bytes key, uint32_t *weight);
 /* A binding key a consistent-hash exchange takes: 0, or 406 with RabbitMQ's reason in err. */
 int hash_binding_check(struct amqp_bytes key, char *err, size_t errlen);
 /* A new exchange's hash-header and hash-property: 0, or 406 with the reason in err. */
-int hash_args_check(struct amqp_bytes args, const char *exchange, const char *vhost, char *err,
-    size_t errlen);
+int hash_args_check(
+    struct amqp_bytes args, const char *exchange, const char *vhost, char *err, size_t errlen);
 /* The ring of an exchange declared with args (what it hashes is read from them). */
 struct hash_ring *hash_ring_new(struct amqp_bytes args);
 void hash_ring_free(struct hash_ring *r);
-/* A new binding b (its key checked), at ring_seq (0: after every other); b->in_ring says if it holds buckets. */
+/* A new binding b (key checked) at ring_seq (0: last); b->in_ring: it holds the buckets. */
 void hash_ring_add(struct hash_ring *r, struct binding *b, uint64_t ring_seq);
-/* b goes: its destination's buckets go with it (as RabbitMQ's plugin, even if another binding remains). */
+/* b goes, and its destination's buckets (as the plugin, even if another binding remains). */
 void hash_ring_remove(struct hash_ring *r, struct binding *b);
 /* The binding whose destination takes v's message, or NULL when the ring is empty. */
 struct binding *hash_ring_route(const struct hash_ring *r, struct msg_view *v);

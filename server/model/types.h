@@ -165,6 +165,15 @@ struct qpage {
 	uint64_t widened_from, uncounted, past;
 };
 enum overflow { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT_PUBLISH, OVERFLOW_REJECT_PUBLISH_DLX };
+/* x-dispatch: which ready consumer gets the next message (of those of the highest priority). */
+enum dispatch {
+	DISPATCH_ROUND_ROBIN,  /* each in turn (RabbitMQ's way) */
+	DISPATCH_LEAST_UNACKED /* the one with the fewest unacked messages; ties in turn */
+};
+/*
+ * A queue's settings from its x-arguments, as in force: a policy (issue 15) is to set them here
+ * too, combined with the arguments, so the code that reads them needs no change.
+ */
 struct queue_args {
 	bool has_ttl, has_expires, has_max_len, has_max_bytes;
 	uint64_t ttl_ms, expires_ms, max_len, max_bytes;
@@ -173,6 +182,7 @@ struct queue_args {
 	char *dlx_rk; /* dead-letter routing key, or NULL */
 	uint8_t max_priority;
 	bool single_active;
+	enum dispatch dispatch;
 };
 struct queue {
 	char *name;

@@ -258,7 +258,8 @@ void persist_binding(const struct binding *b, bool add)
 	record_binding_encode(&k, &rb);
 	if (add) {
 		record_binding_value(&v, &rb);
-		store_batch_put(batch(), STORE_DEFS, k.p, k.len, v.len > 0 ? v.p : (void *)"", v.len);
+		store_batch_put(
+		    batch(), STORE_DEFS, k.p, k.len, v.len > 0 ? v.p : (void *)"", v.len);
 	} else {
 		store_batch_del(batch(), STORE_DEFS, k.p, k.len);
 	}
