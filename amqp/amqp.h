@@ -273,6 +273,12 @@ int amqp_table_encode(const struct amqp_table *t, uint8_t *buf, size_t cap);
 long amqp_table_encoded_size(const struct amqp_table *t);
 /* Find a key in a decoded table; NULL when absent. Of duplicate keys the first wins, as in RabbitMQ. */
 const struct amqp_field_value *amqp_table_get(const struct amqp_table *t, const char *key);
+/*
+ * The same in raw (a table's entries, inside its length) without decoding or allocating: 0 with
+ * *value the encoded value (its type letter, then its bytes; a nested table or array is not
+ * looked into), or -1 when absent or when raw ends or goes wrong before the key is found.
+ */
+int amqp_table_find_raw(struct amqp_bytes raw, const char *key, struct amqp_bytes *value);
 /* Deep equality of two values (RabbitMQ compares arguments this way on redeclare). */
 bool amqp_field_value_eq(const struct amqp_field_value *a, const struct amqp_field_value *b);
 bool amqp_table_eq(const struct amqp_table *a, const struct amqp_table *b);

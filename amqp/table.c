@@ -396,6 +396,48 @@ long amqp_table_encoded_size(const struct amqp_table *t)
 
 /* ---- lookup and comparison ---- */
 
+int amqp_table_find_raw(struct amqp_bytes raw, const char *key, struct amqp_bytes *value)
+{
+	struct cursor c = cursor_make(raw.ptr, raw.len);
+	struct amqp_bytes k, s;
+	const uint8_t *skip;
+	size_t at, n;
+	uint8_t type;
+
+	while (cursor_left(&c) > 0) {
+		if (get_shortstr(&c, &k) != 0 || get_u8(&c, &type) != 0)
+			return -1;
+		at = c.off - 1; /* the type letter */
+		switch (type) {
+		case AMQP_FIELD_BOOL:
+		case AMQP_FIELD_I8:
+		case AMQP_FIELD_U8: n = 1; break;
+		case AMQP_FIELD_I16:
+		case AMQP_FIELD_U16: n = 2; break;
+		case AMQP_FIELD_I32:
+		case AMQP_FIELD_U32:
+		case AMQP_FIELD_FLOAT: n = 4; break;
+		case AMQP_FIELD_DECIMAL: n = 5; break;
+		case AMQP_FIELD_I64:
+		case AMQP_FIELD_DOUBLE:
+		case AMQP_FIELD_TIMESTAMP: n = 8; break;
+		case AMQP_FIELD_VOID: n = 0; break;
+		case AMQP_FIELD_LONGSTR:
+		case AMQP_FIELD_BYTES:
+		case AMQP_FIELD_TABLE:
+		case AMQP_FIELD_ARRAY: n = SIZE_MAX; break; /* a 4-byte length and the bytes */
+		default: return -1;
+		}
+		if (n == SIZE_MAX ? get_longstr(&c, &s) != 0 : get_bytes(&c, n, &skip) != 0)
+			return -1; /* runs past the end of the table */
+		if (amqp_bytes_eq_cstr(k, key)) {
+			*value = (struct amqp_bytes){ raw.ptr + at, c.off - at };
+			return 0;
+		}
+	}
+	return -1;
+}
+
 const struct amqp_field_value *amqp_table_get(const struct amqp_table *t, const char *key)
 {
 	uint32_t i;

@@ -1,6 +1,7 @@
 /*
  * check_routing.c: unit tests for the topic trie and headers matching, against RabbitMQ's rules:
- * words split on '.', empty words count ("" is no words), '*' is exactly one word, '#' zero or more.
+ * words split on '.', empty words count ("" is no words), '*' is exactly one word, '#' zero or more;
+ * and for the consistent-hash exchange's weights and ring.
  */
 #include <check.h>
 #include <stdio.h>
@@ -278,6 +279,162 @@ START_TEST(test_headers_void_and_numbers)
 }
 END_TEST
 
+/* ---- the consistent-hash exchange ---- */
+
+START_TEST(test_hash_weights)
+{
+	static const struct {
+		const char *key;
+		int r;
+		uint32_t w;
+	} cases[] = {
+		{ "1", 0, 1 },
+		{ "+3", 0, 3 },
+		{ "007", 0, 7 },
+		{ "2147483647", 0, 2147483647u },
+		{ "2147483648", HASH_WEIGHT_TOO_LARGE, 0 },
+		{ "99999999999999999999999999", HASH_WEIGHT_TOO_LARGE, 0 },
+		{ "0", HASH_WEIGHT_NOT_POSITIVE, 0 },
+		{ "-0", HASH_WEIGHT_NOT_POSITIVE, 0 },
+		{ "000", HASH_WEIGHT_NOT_POSITIVE, 0 },
+		{ "-5", HASH_WEIGHT_NOT_POSITIVE, 0 },
+		{ "-99999999999999999999999999", HASH_WEIGHT_NOT_POSITIVE, 0 },
+		{ "", HASH_WEIGHT_NOT_INTEGER, 0 },
+		{ "+", HASH_WEIGHT_NOT_INTEGER, 0 },
+		{ "--1", HASH_WEIGHT_NOT_INTEGER, 0 },
+		{ " 1", HASH_WEIGHT_NOT_INTEGER, 0 },
+		{ "1 ", HASH_WEIGHT_NOT_INTEGER, 0 },
+		{ "1.0", HASH_WEIGHT_NOT_INTEGER, 0 },
+		{ "0x10", HASH_WEIGHT_NOT_INTEGER, 0 },
+	};
+	size_t i;
+	uint32_t w;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		w = 0;
+		ck_assert_msg(hash_weight_parse(amqp_cstr(cases[i].key), &w) == cases[i].r, "'%s'",
+		    cases[i].key);
+		if (cases[i].r == 0)
+			ck_assert_uint_eq(w, cases[i].w);
+	}
+}
+END_TEST
+
+/* A binding of weight key to a fake destination (queue pointer) d. */
+static struct binding hash_binding(const char *key, struct queue *d)
+{
+	return (struct binding){ .key = (char *)key, .key_len = strlen(key), .dq = d };
+}
+
+/* Where the routing key rk goes: the destination's index in dests, or -1. */
+static int hash_route(const struct hash_ring *r, const char *rk, struct queue *dests)
+{
+	struct message m = { .routing_key = (char *)rk, .rk_len = (uint8_t)strlen(rk) };
+	struct msg_view v;
+	struct binding *b;
+
+	msg_view_init(&v, &m);
+	b = hash_ring_route(r, &v);
+	msg_view_done(&v);
+	return b == NULL ? -1 : (int)(b->dq - dests);
+}
+
+/*
+ * Start-up reads bindings in key order, not in the order they were made: each goes to its
+ * place by ring_seq, and of two bindings to one destination the earlier holds its buckets.
+ */
+START_TEST(test_hash_ring_places)
+{
+	struct hash_ring *r = hash_ring_new((struct amqp_bytes){ NULL, 0 });
+	struct queue d[3];
+	struct binding b[4] = { hash_binding("3", &d[0]), hash_binding("1", &d[1]),
+		hash_binding("2", &d[2]), hash_binding("7", &d[1]) };
+	char rk[16];
+	int i, where[2000];
+
+	ck_assert_int_eq(hash_route(r, "k", d), -1); /* no bindings: nowhere */
+	hash_ring_add(r, &b[3], 9);                  /* d[1] again, made after the others */
+	hash_ring_add(r, &b[2], 4);
+	hash_ring_add(r, &b[0], 2);
+	hash_ring_add(r, &b[1], 3); /* takes d[1]'s buckets from b[3], made later */
+	ck_assert(b[0].in_ring && b[1].in_ring && b[2].in_ring && !b[3].in_ring);
+	ck_assert_uint_eq(hash_ring_buckets(r), 6);
+	for (i = 0; i < 2000; i++) {
+		snprintf(rk, sizeof(rk), "k%d", i);
+		where[i] = hash_route(r, rk, d);
+		ck_assert(where[i] >= 0 && where[i] < 3);
+	}
+	/* Made in that order live, the ring is the same: every key goes to the same place. */
+	hash_ring_free(r);
+	r = hash_ring_new((struct amqp_bytes){ NULL, 0 });
+	hash_ring_add(r, &b[0], 0);
+	hash_ring_add(r, &b[1], 0);
+	hash_ring_add(r, &b[2], 0);
+	hash_ring_add(r, &b[3], 0);
+	ck_assert(!b[3].in_ring && b[3].ring_seq == 4);
+	for (i = 0; i < 2000; i++) {
+		snprintf(rk, sizeof(rk), "k%d", i);
+		ck_assert_int_eq(hash_route(r, rk, d), where[i]);
+	}
+	/* Removing either binding of d[1] removes its buckets; later buckets renumber. */
+	hash_ring_remove(r, &b[3]);
+	ck_assert(!b[1].in_ring);
+	ck_assert_uint_eq(hash_ring_buckets(r), 5);
+	for (i = 0; i < 2000; i++) {
+		snprintf(rk, sizeof(rk), "k%d", i);
+		ck_assert_int_ne(hash_route(r, rk, d), 1);
+	}
+	hash_ring_free(r);
+}
+END_TEST
+
+/*
+ * Jump hash over the buckets: adding a destination moves keys only to it, about weight/total of
+ * them; a lookup over 1,000 destinations of weight up to 2^31 - 1 stays within the ring.
+ */
+START_TEST(test_hash_ring_adding_moves_keys_to_the_new_one)
+{
+	struct hash_ring *r = hash_ring_new((struct amqp_bytes){ NULL, 0 });
+	static struct queue d[1000];
+	static struct binding b[1000];
+	char rk[16];
+	int i, before[10000], moved = 0, w;
+
+	for (i = 0; i < 4; i++) {
+		b[i] = hash_binding("1", &d[i]);
+		hash_ring_add(r, &b[i], 0);
+	}
+	for (i = 0; i < 10000; i++) {
+		snprintf(rk, sizeof(rk), "key-%d", i);
+		before[i] = hash_route(r, rk, d);
+	}
+	b[4] = hash_binding("1", &d[4]);
+	hash_ring_add(r, &b[4], 0);
+	for (i = 0; i < 10000; i++) {
+		snprintf(rk, sizeof(rk), "key-%d", i);
+		w = hash_route(r, rk, d);
+		if (w != before[i]) {
+			ck_assert_int_eq(w, 4);
+			moved++;
+		}
+	}
+	ck_assert_msg(moved > 1800 && moved < 2200, "%d of 10000 moved", moved);
+	hash_ring_free(r);
+	r = hash_ring_new((struct amqp_bytes){ NULL, 0 });
+	for (i = 0; i < 1000; i++) {
+		b[i] = hash_binding(i % 2 ? "2147483647" : "1", &d[i]);
+		hash_ring_add(r, &b[i], 0);
+	}
+	ck_assert_uint_eq(hash_ring_buckets(r), 500 * 2147483647ull + 500);
+	for (i = 0; i < 10000; i++) {
+		snprintf(rk, sizeof(rk), "key-%d", i);
+		w = hash_route(r, rk, d);
+		ck_assert(w >= 0 && w < 1000);
+	}
+	hash_ring_free(r);
+}
+END_TEST
+
 static Suite *routing_suite(void)
 {
 	Suite *su = suite_create("routing");
@@ -296,6 +453,11 @@ static Suite *routing_suite(void)
 	tcase_add_test(tc, test_headers_any);
 	tcase_add_test(tc, test_headers_x_keys);
 	tcase_add_test(tc, test_headers_void_and_numbers);
+	suite_add_tcase(su, tc);
+	tc = tcase_create("consistent-hash");
+	tcase_add_test(tc, test_hash_weights);
+	tcase_add_test(tc, test_hash_ring_places);
+	tcase_add_test(tc, test_hash_ring_adding_moves_keys_to_the_new_one);
 	suite_add_tcase(su, tc);
 	return su;
 }

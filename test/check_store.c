@@ -617,7 +617,10 @@ static void reencode(const struct frecord *r)
 	switch (r->type) {
 	case R_EXCHANGE: record_exchange_encode(&k, &v, &d.x); break;
 	case R_QUEUE: record_queue_encode(&k, &v, &d.q); break;
-	case R_BINDING: record_binding_encode(&k, &d.b); break;
+	case R_BINDING:
+		record_binding_encode(&k, &d.b);
+		record_binding_value(&v, &d.b);
+		break;
 	case R_MESSAGE:
 		buf_u64(&k, d.u.id);
 		buf_str(&v, d.m.exchange.ptr, d.m.exchange.len);
@@ -764,13 +767,19 @@ static const struct bad_record bad_records[] = {
 	{ "exchange: name longer than the key", R_EXCHANGE, "78012f0571", "0000", RECORD_E_SHORT },
 	{ "exchange: bytes after the name", R_EXCHANGE, "78012f017100", "0000", RECORD_E_LONG },
 	{ "exchange: no flags", R_EXCHANGE, "78012f0171", "00", RECORD_E_SHORT },
-	{ "exchange: type 4", R_EXCHANGE, "78012f0171", "0400", RECORD_E_VALUE },
+	{ "exchange: type 5", R_EXCHANGE, "78012f0171", "0500", RECORD_E_VALUE },
 	{ "queue: qid 0", R_QUEUE, "71012f0171", "000000000000000000", RECORD_E_VALUE },
 	{ "queue: qid cut short", R_QUEUE, "71012f0171", "00000000000001", RECORD_E_SHORT },
 	{ "queue: no flags", R_QUEUE, "71012f0171", "0000000000000001", RECORD_E_SHORT },
 	{ "binding: destination kind z", R_BINDING, "62012f01787a01710000", "-", RECORD_E_VALUE },
 	{ "binding: no key", R_BINDING, "62012f0178710171", "-", RECORD_E_SHORT },
 	{ "binding: vhost longer than the key", R_BINDING, "62ff2f", "-", RECORD_E_SHORT },
+	{ "binding: 7-byte ring place", R_BINDING, "62012f017871017101310000", "00000000000001",
+	    RECORD_E_SHORT },
+	{ "binding: 9-byte ring place", R_BINDING, "62012f017871017101310000", "000000000000000100",
+	    RECORD_E_LONG },
+	{ "binding: ring place 0", R_BINDING, "62012f017871017101310000", "0000000000000000",
+	    RECORD_E_VALUE },
 	{ "message: 7-byte id", R_MESSAGE, "00000000000001", "0000000000000000", RECORD_E_SHORT },
 	{ "message: 9-byte id", R_MESSAGE, "000000000000000100", "0000000000000000",
 	    RECORD_E_LONG },
@@ -858,9 +867,26 @@ START_TEST(records_golden)
 	k.len = 0;
 	record_binding_encode(&k,
 	    &(struct rec_binding){ amqp_cstr("/"), amqp_cstr("s"), amqp_cstr("d"), amqp_cstr("rk"),
-	        { (const uint8_t *)"\xbb", 1 }, 'q' });
+	        { (const uint8_t *)"\xbb", 1 }, 'q', 0 });
 	ck_assert_msg(k.len == sizeof(bk) && memcmp(k.p, bk, k.len) == 0, "%s",
 	    hex(k.p, k.len, h, sizeof(h)));
+	v.len = 0;
+	record_binding_value(&v, &(struct rec_binding){ .ring_seq = 0 });
+	ck_assert_uint_eq(v.len, 0);
+	/* A consistent-hash exchange (type 4) and its binding's place in the ring. */
+	record_binding_value(&v, &(struct rec_binding){ .ring_seq = 0x0102030405060708ULL });
+	ck_assert(v.len == 8 && memcmp(v.p, "\1\2\3\4\5\6\7\x08", 8) == 0);
+	{
+		struct rec_binding rb;
+		struct rec_exchange rx;
+		ck_assert_int_eq(record_binding_decode(k.p, k.len, v.p, v.len, &rb), RECORD_OK);
+		ck_assert_uint_eq(rb.ring_seq, 0x0102030405060708ULL);
+		ck_assert_int_eq(record_binding_decode(k.p, k.len, "", 0, &rb), RECORD_OK);
+		ck_assert_uint_eq(rb.ring_seq, 0);
+		ck_assert_int_eq(record_exchange_decode(xk, sizeof(xk), "\4\0", 2, &rx), RECORD_OK);
+		ck_assert_uint_eq(rx.type, EX_CONSISTENT_HASH);
+	}
+	v.len = 0;
 	record_entry_key(key, 7, 2, 256);
 	ck_assert_int_eq(memcmp(key, ek, ENTRY_KEY_LEN), 0);
 	record_dead_key(key, 7, 0, 9);

@@ -314,6 +314,46 @@ START_TEST(test_get_duplicates_and_prefixes)
 }
 END_TEST
 
+/* Lookup in the encoded table: each value's bytes, type letter first, up to the next key. */
+START_TEST(test_find_raw)
+{
+	static const uint8_t dups[] = { 1, 'k', 'b', 1, 2, 'k', 'k', 'b', 2, 1, 'k', 'b', 3, 0, 'b',
+		4 };
+	uint8_t *exact = heap_copy(every_type, sizeof(every_type)), bad[] = { 1, 'a', 'Z', 1 };
+	struct amqp_bytes raw = { exact, sizeof(every_type) }, v;
+	struct amqp_arena pool;
+	struct amqp_table t;
+	char key[8];
+	uint32_t i;
+	size_t cut;
+
+	amqp_arena_init(&pool);
+	ck_assert_int_eq(amqp_table_decode(raw, &pool, &t), 0);
+	for (i = 0; i < t.n; i++) {
+		snprintf(key, sizeof(key), "%.*s", (int)t.entries[i].key.len,
+		    (const char *)t.entries[i].key.ptr);
+		ck_assert_int_eq(amqp_table_find_raw(raw, key, &v), 0);
+		ck_assert_uint_eq(v.ptr[0], t.entries[i].value.type);
+		/* It ends where the next entry's key (its length byte) starts, or the table ends. */
+		ck_assert_ptr_eq(v.ptr + v.len,
+		    i + 1 < t.n ? t.entries[i + 1].key.ptr - 1 : exact + sizeof(every_type));
+	}
+	ck_assert_int_eq(amqp_table_find_raw(raw, "nope", &v), -1);
+	/* Cut short anywhere, the last key is not found (and nothing is read past the cut). */
+	for (cut = 0; cut < sizeof(every_type); cut++)
+		ck_assert_int_eq(
+		    amqp_table_find_raw((struct amqp_bytes){ exact, cut }, "V", &v), -1);
+	ck_assert_int_eq(
+	    amqp_table_find_raw((struct amqp_bytes){ dups, sizeof(dups) }, "k", &v), 0);
+	ck_assert(v.len == 2 && v.ptr[0] == 'b' && v.ptr[1] == 1); /* the first of duplicates */
+	ck_assert_int_eq(amqp_table_find_raw((struct amqp_bytes){ dups, sizeof(dups) }, "", &v), 0);
+	ck_assert_uint_eq(v.ptr[1], 4);
+	ck_assert_int_eq(amqp_table_find_raw((struct amqp_bytes){ bad, sizeof(bad) }, "b", &v), -1);
+	amqp_arena_reset(&pool);
+	free(exact);
+}
+END_TEST
+
 /* ---- equality ---- */
 
 static struct amqp_table decode_or_fail(struct amqp_arena *pool, const void *raw, size_t len)
@@ -677,6 +717,7 @@ static Suite *table_suite(void)
 	tcase_add_test(tc, test_bool_nonzero_is_true);
 	tcase_add_test(tc, test_empty_table);
 	tcase_add_test(tc, test_get_duplicates_and_prefixes);
+	tcase_add_test(tc, test_find_raw);
 	tcase_add_test(tc, test_encoded_size_equals_encode);
 	tcase_add_test(tc, test_encode_errors);
 	suite_add_tcase(s, tc);

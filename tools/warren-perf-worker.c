@@ -83,9 +83,24 @@ int perf_queue_declare(
     struct perf_conn *c, const struct perf_opts *o, const char *name, uint32_t *count)
 {
 	struct amqp_method m = { .id = AMQP_ID_queue_declare }, reply;
+	uint8_t
+	    args[96]; /* "x-dispatch" as a longstr of at most 64 bytes (checked by the options) */
+	size_t n = 0, len;
 
 	m.u.queue_declare.queue = amqp_cstr(name);
 	m.u.queue_declare.durable = o->persistent;
+	if (o->dispatch != NULL) {
+		len = strlen(o->dispatch);
+		args[n++] = 10;
+		memcpy(args + n, "x-dispatch", 10);
+		n += 10;
+		args[n++] = 'S';
+		amqp_store_u32(args + n, (uint32_t)len);
+		n += 4;
+		memcpy(args + n, o->dispatch, len);
+		n += len;
+		m.u.queue_declare.arguments = (struct amqp_bytes){ args, n };
+	}
 	if (perf_conn_call(c, &m, AMQP_ID_queue_declare_ok, &reply, CALL_MS) < 0)
 		return -1;
 	if (count != NULL)

@@ -46,6 +46,7 @@ static void usage(FILE *f)
 	    "  --exchange-type T     direct, fanout or topic (direct)\n"
 	    "  --routing-key KEY     producers publish with KEY (the queue's name)\n"
 	    "  --binding-key KEY     queues are bound with KEY (the queue's name)\n"
+	    "  --dispatch MODE       queues declared with x-dispatch MODE (Warren's; none)\n"
 	    "  --size BYTES          message body size (16)\n"
 	    "  --persistent          delivery mode 2, durable queues\n"
 	    "  --properties          content type, correlation id and a headers table, as apps "
@@ -198,6 +199,7 @@ enum {
 	OPT_SIZE,
 	OPT_PERSISTENT,
 	OPT_PROPERTIES,
+	OPT_DISPATCH,
 	OPT_CONFIRM,
 	OPT_MANDATORY,
 	OPT_RATE,
@@ -230,6 +232,7 @@ static const struct option long_options[] = {
 	{ "exchange-type", required_argument, NULL, OPT_XTYPE },
 	{ "routing-key", required_argument, NULL, OPT_RKEY },
 	{ "binding-key", required_argument, NULL, OPT_BKEY },
+	{ "dispatch", required_argument, NULL, OPT_DISPATCH },
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "persistent", no_argument, NULL, OPT_PERSISTENT },
 	{ "properties", no_argument, NULL, OPT_PROPERTIES },
@@ -298,6 +301,11 @@ static void parse_options(struct perf_opts *o, int argc, char **argv)
 			break;
 		case OPT_RKEY: o->routing_key = optarg; break;
 		case OPT_BKEY: o->binding_key = optarg; break;
+		case OPT_DISPATCH:
+			if (strlen(optarg) > 64)
+				die("--dispatch %s: longer than 64 bytes", optarg);
+			o->dispatch = optarg;
+			break;
 		case OPT_SIZE: o->size = (size_t)parse_num(optarg, "--size", 0, 128 << 20); break;
 		case OPT_PERSISTENT: o->persistent = true; break;
 		case OPT_PROPERTIES: o->properties = true; break;

@@ -40,6 +40,7 @@ struct perf_opts {
 	enum perf_xtype xtype;
 	const char *routing_key, *binding_key; /* NULL: derived from the queue name */
 	bool cleanup;                          /* delete the queues and the exchange at the end */
+	const char *dispatch; /* the queues' x-dispatch argument (Warren's), or NULL: none */
 	/* producers */
 	size_t size;
 	bool persistent, mandatory;

@@ -78,11 +78,12 @@ static json_t *exchange_types(void)
 		{ "fanout", "AMQP fanout exchange, as per the AMQP specification" },
 		{ "headers", "AMQP headers exchange, as per the AMQP specification" },
 		{ "topic", "AMQP topic exchange, as per the AMQP specification" },
+		{ "x-consistent-hash", "Consistent Hashing Exchange" },
 	};
 	json_t *a = json_array();
 	size_t i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		json_array_append_new(a,
 		    json_pack("{s:s, s:s, s:b}", "name", types[i][0], "description", types[i][1],
 		        "enabled", 1));

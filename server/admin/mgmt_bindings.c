@@ -299,7 +299,7 @@ void mgmt_binding_list(struct mreq *r)
 	ab = evbuffer_new();
 	if (mgmt_json_to_table(json_object_get(r->body, "arguments"), ab, err, sizeof(err)) != 0) {
 		mgmt_error(r, 400, "bad_request", "%s", err);
-	} else if ((code = validate_binding_args(e.xs,
+	} else if ((code = validate_binding(e.xs, amqp_cstr(key),
 	                (struct amqp_bytes){ evbuffer_pullup(ab, -1), evbuffer_get_length(ab) },
 	                err, sizeof(err))) != 0) {
 		mgmt_amqp_error(r, code, err);

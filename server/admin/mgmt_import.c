@@ -590,7 +590,7 @@ static unsigned import_objects(struct import *im, char *first, size_t firstlen)
 		mgmt_json_bool(o, "internal", false, &internal);
 		args_of(o, "exchanges", i, ab, err, sizeof(err));
 		args = (struct amqp_bytes){ evbuffer_pullup(ab, -1), evbuffer_get_length(ab) };
-		if (validate_exchange_new(v, NAMEB(name), args, err, sizeof(err)) != 0) {
+		if (validate_exchange_new(v, NAMEB(name), t, args, err, sizeof(err)) != 0) {
 			FAIL("exchanges[%zu]: %s", i, err);
 			continue;
 		}
@@ -637,7 +637,9 @@ static unsigned import_objects(struct import *im, char *first, size_t firstlen)
 		}
 		args_of(o, "bindings", i, ab, err, sizeof(err));
 		args = (struct amqp_bytes){ evbuffer_pullup(ab, -1), evbuffer_get_length(ab) };
-		if (validate_binding_args(src, args, err, sizeof(err)) != 0) {
+		if (validate_binding(src,
+		        NAMEB(json_string_value(json_object_get(o, "routing_key"))), args, err,
+		        sizeof(err)) != 0) {
 			FAIL("bindings[%zu]: %s", i, err);
 			continue;
 		}

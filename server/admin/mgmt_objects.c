@@ -207,7 +207,7 @@ static void exchange_put(struct mreq *r, struct vhost *v, const char *name)
 			mgmt_reply_empty(r, 204);
 		goto out;
 	}
-	if ((code = validate_exchange_new(v, nb, args, err, sizeof(err))) != 0) {
+	if ((code = validate_exchange_new(v, nb, t, args, err, sizeof(err))) != 0) {
 		mgmt_amqp_error(r, code, err);
 		goto out;
 	}

@@ -13,7 +13,8 @@ static uint64_t route_mark;
 
 int exchange_type_parse(struct amqp_bytes s, enum exchange_type *t)
 {
-	static const enum exchange_type all[] = { EX_DIRECT, EX_FANOUT, EX_TOPIC, EX_HEADERS };
+	static const enum exchange_type all[] = { EX_DIRECT, EX_FANOUT, EX_TOPIC, EX_HEADERS,
+		EX_CONSISTENT_HASH };
 	size_t i;
 
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -56,6 +57,8 @@ struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exch
 	hmap_init(&x->direct);
 	if (type == EX_TOPIC)
 		x->trie = topic_trie_new();
+	else if (type == EX_CONSISTENT_HASH)
+		x->ring = hash_ring_new(args);
 	hmap_put(&v->exchanges, x->name, x->name_len, x);
 	persist_exchange(x, true);
 	return x;
@@ -66,6 +69,7 @@ void exchange_free(struct exchange *x)
 	broker.exchange_gen++; /* no channel's x_cache may point here any more */
 	hmap_clear(&x->direct);
 	topic_trie_free(x->trie);
+	hash_ring_free(x->ring);
 	free(x->alternate);
 	free(x->args);
 	free(x->name);
@@ -96,6 +100,8 @@ static void binding_unlink(struct binding *b)
 		}
 	} else if (x->type == EX_TOPIC && b->topic != NULL) {
 		topic_trie_remove(x->trie, b->topic);
+	} else if (x->type == EX_CONSISTENT_HASH) {
+		hash_ring_remove(x->ring, b);
 	}
 	persist_binding(b, false);
 	LIST_REMOVE(b, src_entry);
@@ -168,6 +174,12 @@ static struct binding *binding_find(struct exchange *src, struct queue *dq, stru
 int exchange_bind(struct exchange *src, struct queue *dq, struct exchange *de,
     struct amqp_bytes key, struct amqp_bytes args)
 {
+	return exchange_bind_recovered(src, dq, de, key, args, 0);
+}
+
+int exchange_bind_recovered(struct exchange *src, struct queue *dq, struct exchange *de,
+    struct amqp_bytes key, struct amqp_bytes args, uint64_t ring_seq)
+{
 	struct binding *b, *head;
 
 	if (binding_find(src, dq, de, key, args) != NULL)
@@ -204,6 +216,8 @@ int exchange_bind(struct exchange *src, struct queue *dq, struct exchange *de,
 		}
 	} else if (src->type == EX_TOPIC) {
 		b->topic = topic_trie_add(src->trie, key, b);
+	} else if (src->type == EX_CONSISTENT_HASH) {
+		hash_ring_add(src->ring, b, ring_seq);
 	}
 	persist_binding(b, true);
 	return 0;
@@ -293,8 +307,8 @@ static void route_exchange(struct exchange *x, struct msg_view *view, struct rou
 	static const char *const cc_keys[] = { "CC", "BCC" };
 	const struct message *m = view->m;
 	/* CC and BCC are looked for only in a message with headers; decoded once, when needed. */
-	const struct amqp_table *headers =
-	    (message_prop_flags(m) & AMQP_P_HEADERS) && x->type != EX_FANOUT
+	const struct amqp_table *headers = (message_prop_flags(m) & AMQP_P_HEADERS) &&
+	        x->type != EX_FANOUT && x->type != EX_CONSISTENT_HASH
 	    ? msg_view_headers(view)
 	    : NULL;
 	const struct amqp_field_value *v;
@@ -339,6 +353,11 @@ static void route_exchange(struct exchange *x, struct msg_view *view, struct rou
 			route_dest(b, w);
 		break;
 	}
+	case EX_CONSISTENT_HASH:
+		/* One destination per message; as the plugin, CC and BCC are not looked at. */
+		if ((b = hash_ring_route(x->ring, view)) != NULL)
+			route_dest(b, w);
+		break;
 	case EX_DIRECT:
 	case EX_TOPIC:
 		route_key(x, (struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len }, w);

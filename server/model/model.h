@@ -174,6 +174,9 @@ void exchange_delete(struct exchange *x);
 /* Bind; returns 0, or 1 when an identical binding already existed. */
 int exchange_bind(struct exchange *src, struct queue *dq, struct exchange *de,
     struct amqp_bytes key, struct amqp_bytes args);
+/* The same, at start-up: ring_seq is the binding's place in a consistent-hash ring (0: last). */
+int exchange_bind_recovered(struct exchange *src, struct queue *dq, struct exchange *de,
+    struct amqp_bytes key, struct amqp_bytes args, uint64_t ring_seq);
 /* Unbind; returns 0, or -1 when no such binding. */
 int exchange_unbind(struct exchange *src, struct queue *dq, struct exchange *de,
     struct amqp_bytes key, struct amqp_bytes args);
@@ -194,14 +197,42 @@ void topic_trie_match(
     struct topic_trie *t, struct amqp_bytes key, void (*fn)(void *dest, void *arg), void *arg);
 
 /*
+ * exchange_hash.c: the consistent-hash exchange (x-consistent-hash): a ring of buckets per
+ * exchange, each destination holding as many as its binding's weight (the binding key).
+ */
+#define HASH_WEIGHT_MAX 2147483647u
+enum { HASH_WEIGHT_NOT_INTEGER = -1, HASH_WEIGHT_NOT_POSITIVE = -2, HASH_WEIGHT_TOO_LARGE = -3 };
+/* A binding key as a weight: 0 with *weight, or HASH_WEIGHT_*. */
+int hash_weight_parse(struct amqp_bytes key, uint32_t *weight);
+/* A binding key a consistent-hash exchange takes: 0, or 406 with RabbitMQ's reason in err. */
+int hash_binding_check(struct amqp_bytes key, char *err, size_t errlen);
+/* A new exchange's hash-header and hash-property: 0, or 406 with the reason in err. */
+int hash_args_check(
+    struct amqp_bytes args, const char *exchange, const char *vhost, char *err, size_t errlen);
+/* The ring of an exchange declared with args (what it hashes is read from them). */
+struct hash_ring *hash_ring_new(struct amqp_bytes args);
+void hash_ring_free(struct hash_ring *r);
+/* A new binding b (key checked) at ring_seq (0: last); b->in_ring: it holds the buckets. */
+void hash_ring_add(struct hash_ring *r, struct binding *b, uint64_t ring_seq);
+/* b goes, and its destination's buckets (as the plugin, even if another binding remains). */
+void hash_ring_remove(struct hash_ring *r, struct binding *b);
+/* The binding whose destination takes v's message, or NULL when the ring is empty. */
+struct binding *hash_ring_route(const struct hash_ring *r, struct msg_view *v);
+/* How many buckets the ring has (the weights of the bindings holding them). */
+uint64_t hash_ring_buckets(const struct hash_ring *r);
+
+/*
  * validate.c: the checks before a declare, delete or bind changes the model, shared by the AMQP
  * handlers and the HTTP API: 0, or an AMQP reply code with RabbitMQ's reason in err.
  */
 /* A name with the reserved prefix "amq.". */
 bool validate_reserved_name(struct amqp_bytes name);
-/* A new exchange: its name not reserved (403), its alternate-exchange a string (406). */
-int validate_exchange_new(
-    struct vhost *v, struct amqp_bytes name, struct amqp_bytes args, char *err, size_t errlen);
+/*
+ * A new exchange: its name not reserved (403), its alternate-exchange a string (406), and a
+ * consistent-hash exchange's hash-header or hash-property (406).
+ */
+int validate_exchange_new(struct vhost *v, struct amqp_bytes name, enum exchange_type type,
+    struct amqp_bytes args, char *err, size_t errlen);
 /* args' alternate-exchange (a string) into out: true, or false without one. */
 bool validate_alternate(struct amqp_bytes args, char *out, size_t outlen);
 /* Redeclaring x: the same type, flags and alternate-exchange (406), as assert_equivalence. */
@@ -210,9 +241,12 @@ int validate_exchange_equivalent(const struct exchange *x, enum exchange_type ty
 /* Deleting name (x when it exists): not the default or an amq. one (403), unused if asked (406). */
 int validate_exchange_delete(struct vhost *v, struct amqp_bytes name, const struct exchange *x,
     bool if_unused, char *err, size_t errlen);
-/* A binding to x: a headers exchange's x-match must be all, any, all-with-x or any-with-x. */
-int validate_binding_args(
-    const struct exchange *x, struct amqp_bytes args, char *err, size_t errlen);
+/*
+ * A binding to x: a headers exchange's x-match must be all, any, all-with-x or any-with-x; a
+ * consistent-hash exchange's key must be a weight (406).
+ */
+int validate_binding(const struct exchange *x, struct amqp_bytes key, struct amqp_bytes args,
+    char *err, size_t errlen);
 /* Redeclaring q: the same durable, auto_delete and compared x-arguments (406). */
 int validate_queue_equivalent(const struct queue *q, bool durable, bool auto_delete,
     struct amqp_bytes args, char *err, size_t errlen);

@@ -1,7 +1,8 @@
 /*
  * queue.c: queues: a ring of entries per priority level (queue_ring.c), ordered by a sequence
  * number so that a requeued message goes back to its old place; delivery to consumers in round
- * robin (highest consumer priority first), bounded by their prefetch credit; message TTL, queue
+ * robin, or with x-dispatch least-unacked to the one with the fewest unacked messages (highest
+ * consumer priority first either way), bounded by their prefetch credit; message TTL, queue
  * expiry, max-length with its overflow modes, and dead-lettering. Long queues page: see struct
  * qpage.
  */
@@ -697,11 +698,32 @@ bool queue_pop(struct queue *q, struct qentry *out)
 
 /* ---- delivery ---- */
 
+/*
+ * x-dispatch least-unacked: of the ready consumers of the highest priority, the one with the
+ * fewest unacknowledged messages, the first in list order on a tie (the list turns as for round
+ * robin, so ties go in turn). One pass over the consumers, as round robin.
+ */
+static struct consumer *queue_pick_least_unacked(struct queue *q)
+{
+	struct consumer *c, *best = NULL;
+
+	TAILQ_FOREACH(c, &q->consumers, q_entry)
+	{
+		if (broker.events.consumer_ready(c) &&
+		    (best == NULL || c->priority > best->priority ||
+		        (c->priority == best->priority && c->unacked < best->unacked)))
+			best = c;
+	}
+	return best;
+}
+
 /* The consumer to deliver to next: highest priority among those ready, first in list order. */
 static struct consumer *queue_pick_consumer(struct queue *q)
 {
 	struct consumer *c, *best = NULL;
 
+	if (q->qa.dispatch == DISPATCH_LEAST_UNACKED && !q->qa.single_active)
+		return queue_pick_least_unacked(q);
 	TAILQ_FOREACH(c, &q->consumers, q_entry)
 	{
 		if (q->qa.single_active) /* only the first consumer is active */

@@ -204,6 +204,19 @@ int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *
 			goto out;
 		}
 	}
+	if ((v = amqp_table_get(&t, "x-dispatch")) != NULL) { /* Warren's own */
+		if (check_str(&c, "x-dispatch", v, &s) != 0)
+			goto out;
+		if (amqp_bytes_eq_cstr(s, "round-robin"))
+			qa->dispatch = DISPATCH_ROUND_ROBIN;
+		else if (amqp_bytes_eq_cstr(s, "least-unacked"))
+			qa->dispatch = DISPATCH_LEAST_UNACKED;
+		else {
+			arg_error(&c, "x-dispatch", "{unsupported_dispatch,<<\"%.*s\">>}",
+			    (int)(s.len > 64 ? 64 : s.len), (const char *)s.ptr);
+			goto out;
+		}
+	}
 	if ((v = amqp_table_get(&t, "x-single-active-consumer")) != NULL) {
 		if (v->type != AMQP_FIELD_BOOL) {
 			arg_error(&c, "x-single-active-consumer", "{unacceptable_type,%s}",

@@ -51,7 +51,7 @@ static bool load_binding(const struct rec_binding *b)
 		dx = vhost_exchange(v, b->dest);
 	if (dq == NULL && dx == NULL)
 		return false;
-	exchange_bind(x, dq, dx, b->key, b->args);
+	exchange_bind_recovered(x, dq, dx, b->key, b->args, b->ring_seq);
 	return true;
 }
 

@@ -59,8 +59,11 @@ struct vhost {
 	bool dying;           /* being freed: no auto-delete cascades */
 };
 
-/* exchange.c: declare, delete, bind and route. */
-enum exchange_type { EX_DIRECT, EX_FANOUT, EX_TOPIC, EX_HEADERS };
+/*
+ * exchange.c: declare, delete, bind and route. The values are stored (an exchange record's type
+ * byte): a new type takes the next value, and a store holding it is refused by older builds.
+ */
+enum exchange_type { EX_DIRECT, EX_FANOUT, EX_TOPIC, EX_HEADERS, EX_CONSISTENT_HASH };
 /* Its name in exchange.declare (and in the store's dump). */
 static inline const char *exchange_type_name(enum exchange_type t)
 {
@@ -69,6 +72,7 @@ static inline const char *exchange_type_name(enum exchange_type t)
 	case EX_FANOUT: return "fanout";
 	case EX_TOPIC: return "topic";
 	case EX_HEADERS: return "headers";
+	case EX_CONSISTENT_HASH: return "x-consistent-hash";
 	}
 	return "unknown";
 }
@@ -86,6 +90,15 @@ struct binding {
 	struct amqp_table args_table;
 	struct binding *next_same_key; /* direct exchange: chain per routing key */
 	struct topic_binding *topic;   /* topic exchange: trie handle */
+	/*
+	 * Consistent-hash exchange: the binding's place in its source's ring (bindings made later
+	 * have greater ones; stored with a durable binding, so a restart keeps the order), its
+	 * weight (the key), and whether it holds its destination's buckets (the first binding to a
+	 * destination does; as in RabbitMQ's plugin, a second one adds none).
+	 */
+	uint64_t ring_seq;
+	uint32_t weight;
+	bool in_ring;
 };
 LIST_HEAD(binding_list, binding);
 struct exchange {
@@ -102,6 +115,7 @@ struct exchange {
 	size_t nbindings;
 	struct hmap direct;      /* EX_DIRECT: key -> first binding */
 	struct topic_trie *trie; /* EX_TOPIC */
+	struct hash_ring *ring;  /* EX_CONSISTENT_HASH */
 	uint64_t route_mark;     /* loop guard while routing */
 };
 /* Route a message: every destination queue once (loops and duplicates removed). */
@@ -115,6 +129,8 @@ struct route_result {
 /* exchange_topic.c: a trie over dot-separated words with `*` and `#`. */
 struct topic_trie;
 struct topic_binding;
+/* exchange_hash.c: the consistent-hash exchange's buckets and what it hashes. */
+struct hash_ring;
 
 /* queue.c */
 struct qentry {
@@ -149,6 +165,15 @@ struct qpage {
 	uint64_t widened_from, uncounted, past;
 };
 enum overflow { OVERFLOW_DROP_HEAD, OVERFLOW_REJECT_PUBLISH, OVERFLOW_REJECT_PUBLISH_DLX };
+/* x-dispatch: which ready consumer gets the next message (of those of the highest priority). */
+enum dispatch {
+	DISPATCH_ROUND_ROBIN,  /* each in turn (RabbitMQ's way) */
+	DISPATCH_LEAST_UNACKED /* the one with the fewest unacked messages; ties in turn */
+};
+/*
+ * A queue's settings from its x-arguments, as in force: a policy (issue 15) is to set them here
+ * too, combined with the arguments, so the code that reads them needs no change.
+ */
 struct queue_args {
 	bool has_ttl, has_expires, has_max_len, has_max_bytes;
 	uint64_t ttl_ms, expires_ms, max_len, max_bytes;
@@ -157,6 +182,7 @@ struct queue_args {
 	char *dlx_rk; /* dead-letter routing key, or NULL */
 	uint8_t max_priority;
 	bool single_active;
+	enum dispatch dispatch;
 };
 struct queue {
 	char *name;

@@ -6,6 +6,7 @@
  * checks are not here: they belong to whoever asks.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/model/model.h"
@@ -32,8 +33,8 @@ static const struct amqp_field_value *alternate_arg(
 	return amqp_table_get(t, "alternate-exchange");
 }
 
-int validate_exchange_new(
-    struct vhost *v, struct amqp_bytes name, struct amqp_bytes args, char *err, size_t errlen)
+int validate_exchange_new(struct vhost *v, struct amqp_bytes name, enum exchange_type type,
+    struct amqp_bytes args, char *err, size_t errlen)
 {
 	struct amqp_arena pool;
 	struct amqp_table t;
@@ -54,6 +55,11 @@ int validate_exchange_new(
 		code = AMQP_PRECONDITION_FAILED;
 	}
 	amqp_arena_reset(&pool);
+	if (code == 0 && type == EX_CONSISTENT_HASH) {
+		char *xname = xbytesdup(name);
+		code = hash_args_check(args, xname, v->name, err, errlen);
+		free(xname);
+	}
 	return code;
 }
 
@@ -139,14 +145,16 @@ int validate_exchange_delete(struct vhost *v, struct amqp_bytes name, const stru
 	return 0;
 }
 
-int validate_binding_args(
-    const struct exchange *x, struct amqp_bytes args, char *err, size_t errlen)
+int validate_binding(const struct exchange *x, struct amqp_bytes key, struct amqp_bytes args,
+    char *err, size_t errlen)
 {
 	struct amqp_arena pool;
 	struct amqp_table t;
 	const struct amqp_field_value *v;
 	int code = 0;
 
+	if (x->type == EX_CONSISTENT_HASH)
+		return hash_binding_check(key, err, errlen);
 	if (x->type != EX_HEADERS)
 		return 0;
 	amqp_arena_init(&pool);
@@ -171,11 +179,11 @@ int validate_binding_args(
 	return code;
 }
 
-/* The x-arguments RabbitMQ compares on redeclare. */
+/* The x-arguments RabbitMQ compares on redeclare, and Warren's own x-dispatch. */
 static const char *const equivalence_keys[] = { "x-dead-letter-exchange",
 	"x-dead-letter-routing-key", "x-expires", "x-max-length", "x-max-length-bytes",
 	"x-max-priority", "x-message-ttl", "x-overflow", "x-queue-mode", "x-queue-type",
-	"x-single-active-consumer" };
+	"x-single-active-consumer", "x-dispatch" };
 
 /* As RabbitMQ: equal if of the same type class (any integer width) with equal values. */
 static bool args_same(const struct amqp_field_value *a, const struct amqp_field_value *b)

@@ -245,26 +245,32 @@ void persist_queue(struct queue *q, bool add)
 
 void persist_binding(const struct binding *b, bool add)
 {
-	struct buf k = { 0 };
+	struct buf k = { 0 }, v = { 0 };
 	const struct exchange *src = b->source;
 	bool durable = b->dq != NULL ? queue_durable(b->dq) : (b->de->durable && ps.st != NULL);
+	struct rec_binding rb;
 
 	if (!defs_writable() || !src->durable || !durable)
 		return;
-	record_binding_encode(&k,
-	    &(struct rec_binding){ .vhost = amqp_cstr(src->vhost->name),
-	        .source = { (const uint8_t *)src->name, src->name_len },
-	        .dest_kind = b->dq != NULL ? 'q' : 'x',
-	        .dest = b->dq != NULL
-	            ? (struct amqp_bytes){ (const uint8_t *)b->dq->name, b->dq->name_len }
-	            : (struct amqp_bytes){ (const uint8_t *)b->de->name, b->de->name_len },
-	        .key = { (const uint8_t *)b->key, b->key_len },
-	        .args = { b->args, b->args_len } });
-	if (add)
-		store_batch_put(batch(), STORE_DEFS, k.p, k.len, "", 0);
-	else
+	rb = (struct rec_binding){ .vhost = amqp_cstr(src->vhost->name),
+		.source = { (const uint8_t *)src->name, src->name_len },
+		.dest_kind = b->dq != NULL ? 'q' : 'x',
+		.dest = b->dq != NULL
+		    ? (struct amqp_bytes){ (const uint8_t *)b->dq->name, b->dq->name_len }
+		    : (struct amqp_bytes){ (const uint8_t *)b->de->name, b->de->name_len },
+		.key = { (const uint8_t *)b->key, b->key_len },
+		.args = { b->args, b->args_len },
+		.ring_seq = src->type == EX_CONSISTENT_HASH ? b->ring_seq : 0 };
+	record_binding_encode(&k, &rb);
+	if (add) {
+		record_binding_value(&v, &rb);
+		store_batch_put(
+		    batch(), STORE_DEFS, k.p, k.len, v.len > 0 ? v.p : (void *)"", v.len);
+	} else {
 		store_batch_del(batch(), STORE_DEFS, k.p, k.len);
+	}
 	free(k.p);
+	free(v.p);
 }
 
 /* ---- messages ---- */

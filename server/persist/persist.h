@@ -26,6 +26,7 @@ struct rec_queue {
 struct rec_binding {
 	struct amqp_bytes vhost, source, dest, key, args;
 	uint8_t dest_kind; /* 'q' (a queue) or 'x' (an exchange) */
+	uint64_t ring_seq; /* a consistent-hash exchange's binding: its place in the ring; else 0 */
 };
 struct rec_message {
 	struct amqp_bytes exchange, routing_key, props, body;

@@ -47,6 +47,7 @@ static int dump_def(const void *key, size_t klen, const void *val, size_t vlen, 
 	struct rec_queue rq;
 	struct rec_binding b;
 	struct dump_queue *q;
+	char place[40];
 	size_t n;
 	int kind = record_def_kind(key, klen);
 
@@ -88,13 +89,17 @@ static int dump_def(const void *key, size_t klen, const void *val, size_t vlen, 
 			dump_problem(d, "a binding record is malformed");
 			return 0;
 		}
+		place[0] = '\0';
+		if (b.ring_seq != 0) /* a consistent-hash exchange's binding */
+			snprintf(place, sizeof(place), ", ring place %llu",
+			    (unsigned long long)b.ring_seq);
 		if (!d->quiet)
 			fprintf(d->out,
-			    "binding in vhost '%.*s': exchange '%.*s' -> %s '%.*s', key '%.*s'\n",
+			    "binding in vhost '%.*s': exchange '%.*s' -> %s '%.*s', key '%.*s'%s\n",
 			    (int)b.vhost.len, (const char *)b.vhost.ptr, (int)b.source.len,
 			    (const char *)b.source.ptr, b.dest_kind == 'q' ? "queue" : "exchange",
 			    (int)b.dest.len, (const char *)b.dest.ptr, (int)b.key.len,
-			    (const char *)b.key.ptr);
+			    (const char *)b.key.ptr, place);
 		return 0;
 	default:
 		dump_problem(d, "a definition record of unknown kind 0x%02x", kind < 0 ? 0 : kind);

@@ -151,7 +151,9 @@ static inline struct amqp_bytes rd_str(struct rd *r)
  * 1-byte length and the bytes):
  *   defs    'x' vhost name             -> type(1), flags(1: auto-delete 1, internal 2), arguments
  *           'q' vhost name             -> qid(8), flags(1: auto-delete 1), arguments
- *           'b' vhost source kind('q' or 'x') dest key args -> (empty)
+ *           'b' vhost source kind('q' or 'x') dest key args -> (empty), or for a binding
+ *                                         from an x-consistent-hash exchange its place in
+ *                                         the exchange's ring (8, never 0)
  *   msgs    id(8)                      -> exchange, routing key, properties (4-byte length +
  *                                         bytes), body
  *   refs    id(8)                      -> entries that hold the message(4), when more than one
@@ -191,8 +193,13 @@ int record_exchange_decode(
 void record_queue_encode(struct buf *k, struct buf *v, const struct rec_queue *q);
 int record_queue_decode(
     const void *key, size_t klen, const void *val, size_t vlen, struct rec_queue *q);
-/* A binding is its key alone; its value is empty (and ignored). */
+/*
+ * A binding is its key; its value is empty, but for a consistent-hash exchange's binding, whose
+ * value is its ring_seq (exchange type 4 came after store format 3: older builds refuse such an
+ * exchange's record, and so never read those values).
+ */
 void record_binding_encode(struct buf *k, const struct rec_binding *b);
+void record_binding_value(struct buf *v, const struct rec_binding *b);
 int record_binding_decode(
     const void *key, size_t klen, const void *val, size_t vlen, struct rec_binding *b);
 

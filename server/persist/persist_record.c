@@ -86,7 +86,7 @@ int record_exchange_decode(
 	flags = rd_u8(&v);
 	if (v.bad)
 		return RECORD_E_SHORT;
-	if (x->type > EX_HEADERS)
+	if (x->type > EX_CONSISTENT_HASH)
 		return RECORD_E_VALUE;
 	x->auto_delete = flags & 1;
 	x->internal = (flags >> 1) & 1;
@@ -133,14 +133,18 @@ void record_binding_encode(struct buf *k, const struct rec_binding *b)
 	buf_add(k, b->args.ptr, b->args.len);
 }
 
+void record_binding_value(struct buf *v, const struct rec_binding *b)
+{
+	if (b->ring_seq != 0)
+		buf_u64(v, b->ring_seq);
+}
+
 int record_binding_decode(
     const void *key, size_t klen, const void *val, size_t vlen, struct rec_binding *b)
 {
-	struct rd k = { key, klen, false };
+	struct rd k = { key, klen, false }, v = { val, vlen, false };
 	int r;
 
-	(void)val; /* the value is empty: the key is the binding */
-	(void)vlen;
 	if ((r = def_key_decode(&k, 'b', &b->vhost, &b->source)) != 0)
 		return r;
 	b->dest_kind = rd_u8(&k);
@@ -151,7 +155,11 @@ int record_binding_decode(
 	if (b->dest_kind != 'q' && b->dest_kind != 'x')
 		return RECORD_E_VALUE;
 	b->args = (struct amqp_bytes){ k.p, k.left };
-	return RECORD_OK;
+	/* The value: empty, or a consistent-hash binding's place in its ring (never 0). */
+	b->ring_seq = vlen > 0 ? rd_u64(&v) : 0;
+	if ((r = rd_end(&v)) != RECORD_OK)
+		return r;
+	return vlen > 0 && b->ring_seq == 0 ? RECORD_E_VALUE : RECORD_OK;
 }
 
 /* ---- messages and their reference counts ---- */

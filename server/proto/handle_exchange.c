@@ -70,7 +70,7 @@ void handle_exchange_declare(struct channel *ch, const struct amqp_method *m)
 		return;
 	if (x == NULL) {
 		if ((code = validate_exchange_new(
-		         v, d->exchange, d->arguments, err, sizeof(err))) != 0) {
+		         v, d->exchange, type, d->arguments, err, sizeof(err))) != 0) {
 			channel_error(ch, code, AMQP_ID_exchange_declare, "%s", err);
 			return;
 		}
@@ -120,14 +120,14 @@ void handle_exchange_delete(struct channel *ch, const struct amqp_method *m)
 		reply_after_store(ch, &r);
 }
 
-/* Validate x-match in a headers binding's arguments. */
-bool check_binding_args(
-    struct channel *ch, uint32_t mid, struct exchange *x, struct amqp_bytes args)
+/* Validate x-match in a headers binding's arguments, a consistent-hash binding's weight. */
+bool check_binding(struct channel *ch, uint32_t mid, struct exchange *x, struct amqp_bytes key,
+    struct amqp_bytes args)
 {
-	char err[512];
+	char err[1280];
 	int code;
 
-	if ((code = validate_binding_args(x, args, err, sizeof(err))) == 0)
+	if ((code = validate_binding(x, key, args, err, sizeof(err))) == 0)
 		return true;
 	channel_error(ch, code, mid, "%s", err);
 	return false;
@@ -181,7 +181,7 @@ void handle_exchange_bind(struct channel *ch, const struct amqp_method *m)
 	if (!access_topic(ch, m->id, xs, key, AUTH_READ)) /* unbind too, as RabbitMQ */
 		return;
 	if (bind) {
-		if (!check_binding_args(ch, m->id, xs, args))
+		if (!check_binding(ch, m->id, xs, key, args))
 			return;
 		exchange_bind(xs, NULL, xd, key, args);
 	} else {

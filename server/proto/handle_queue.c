@@ -220,7 +220,7 @@ void handle_queue_bind(struct channel *ch, const struct amqp_method *m)
 	if (!access_topic(ch, m->id, x, key, AUTH_READ)) /* unbind too, as RabbitMQ */
 		return;
 	if (bind) {
-		if (!check_binding_args(ch, m->id, x, args))
+		if (!check_binding(ch, m->id, x, key, args))
 			return;
 		exchange_bind(x, q, NULL, key, args);
 		if (!m->u.queue_bind.nowait)

@@ -292,8 +292,8 @@ void basic_ack(struct channel *ch, uint64_t tag, bool multiple);
 /* handle_queue.c, handle_exchange.c: shared checks. */
 bool queue_name_shortcut(struct channel *ch, uint32_t mid, struct amqp_bytes *name);
 struct queue *queue_lookup(struct channel *ch, uint32_t mid, struct amqp_bytes name);
-bool check_binding_args(
-    struct channel *ch, uint32_t mid, struct exchange *x, struct amqp_bytes args);
+bool check_binding(struct channel *ch, uint32_t mid, struct exchange *x, struct amqp_bytes key,
+    struct amqp_bytes args);
 void generate_name(const char *prefix, char *out, size_t outlen);
 /* A complete basic.publish: route it and deliver (or hold it for tx.commit). */
 void basic_publish_complete(struct channel *ch);

@@ -116,9 +116,13 @@ static void check_tree_value(
 	}
 }
 
-/* amqp_table_get finds the first of duplicate keys (for the first few keys without a NUL). */
-static void check_get(const struct amqp_table *t)
+/*
+ * amqp_table_get finds the first of duplicate keys (for the first few keys without a NUL), and
+ * amqp_table_find_raw the same entry's value in the encoded bytes, its type letter first.
+ */
+static void check_get(const struct amqp_table *t, struct amqp_bytes raw)
 {
+	struct amqp_bytes v;
 	char k[256];
 	uint32_t i, j;
 
@@ -131,6 +135,10 @@ static void check_get(const struct amqp_table *t)
 		for (j = 0; !amqp_bytes_eq(t->entries[j].key, t->entries[i].key); j++)
 			;
 		FUZZ_CHECK(amqp_table_get(t, k) == &t->entries[j].value);
+		FUZZ_CHECK(amqp_table_find_raw(raw, k, &v) == 0);
+		FUZZ_CHECK(v.len >= 1 && inside(v, raw.ptr, raw.len));
+		FUZZ_CHECK(v.ptr[0] == t->entries[j].value.type);
+		FUZZ_CHECK(v.ptr == t->entries[j].key.ptr + t->entries[j].key.len);
 	}
 }
 
@@ -186,11 +194,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    rv == AMQP_E_TABLE_DEPTH || rv == AMQP_E_TABLE_SIZE);
 		FUZZ_CHECK(amqp_err_reply_code(rv) == AMQP_FRAME_ERROR ||
 		    amqp_err_reply_code(rv) == AMQP_SYNTAX_ERROR);
+		{ /* a raw lookup in malformed bytes reads none past them */
+			struct amqp_bytes v;
+			if (amqp_table_find_raw(raw, "a", &v) == 0)
+				FUZZ_CHECK(v.len >= 1 && inside(v, data, size));
+		}
 		goto out;
 	}
 	check_tree(&t1, data, size, 1, &nodes);
 	FUZZ_CHECK(nodes <= AMQP_TABLE_MAX_ENTRIES);
-	check_get(&t1);
+	check_get(&t1, raw);
 	FUZZ_CHECK(amqp_table_eq(&t1, &t1));
 	check_sorted_eq(&t1, &pool);
 
