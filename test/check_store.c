@@ -667,7 +667,8 @@ static void reencode(const struct frecord *r)
 			ck_assert_int_eq(
 			    record_message_decode(se.record.ptr, se.record.len, &rm), 0);
 			m = message_over(&rm, se.id);
-			record_segment_add(&v, se.seq, se.redelivered, se.expires_at, &m);
+			record_segment_add(
+			    &v, se.seq, se.redelivered, se.delivery_count, se.expires_at, &m);
 			count++;
 		}
 		record_segment_end(&v, count);

@@ -173,7 +173,7 @@ int validate_binding_args(
 
 /* The x-arguments RabbitMQ compares on redeclare. */
 static const char *const equivalence_keys[] = { "x-dead-letter-exchange",
-	"x-dead-letter-routing-key", "x-expires", "x-max-length", "x-max-length-bytes",
+	"x-dead-letter-routing-key", "x-delivery-limit", "x-expires", "x-max-length", "x-max-length-bytes",
 	"x-max-priority", "x-message-ttl", "x-overflow", "x-queue-mode", "x-queue-type",
 	"x-single-active-consumer" };
 
