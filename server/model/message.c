@@ -209,8 +209,8 @@ uint8_t *message_props_with_count(const struct message *m, uint32_t count, size_
 	for (i = 0; i < headers.n; i++)
 		if (!amqp_bytes_eq_cstr(headers.entries[i].key, key))
 			nh.entries[nh.n++] = headers.entries[i];
-	nh.entries[nh.n++] = (struct amqp_table_entry){ amqp_cstr(key),
-		{ .type = AMQP_FIELD_I64, .v.i64 = count } };
+	nh.entries[nh.n++] =
+	    (struct amqp_table_entry){ amqp_cstr(key), { .type = AMQP_FIELD_I64, .v.i64 = count } };
 	if ((hsize = amqp_table_encoded_size(&nh)) < 0)
 		goto out;
 	hbuf = xmalloc((size_t)hsize);

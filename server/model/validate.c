@@ -173,9 +173,9 @@ int validate_binding_args(
 
 /* The x-arguments RabbitMQ compares on redeclare. */
 static const char *const equivalence_keys[] = { "x-dead-letter-exchange",
-	"x-dead-letter-routing-key", "x-delivery-limit", "x-expires", "x-max-length", "x-max-length-bytes",
-	"x-max-priority", "x-message-ttl", "x-overflow", "x-queue-mode", "x-queue-type",
-	"x-single-active-consumer" };
+	"x-dead-letter-routing-key", "x-delivery-limit", "x-expires", "x-max-length",
+	"x-max-length-bytes", "x-max-priority", "x-message-ttl", "x-overflow", "x-queue-mode",
+	"x-queue-type", "x-single-active-consumer" };
 
 /* As RabbitMQ: equal if of the same type class (any integer width) with equal values. */
 static bool args_same(const struct amqp_field_value *a, const struct amqp_field_value *b)
