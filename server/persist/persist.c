@@ -268,16 +268,17 @@ bool persist_entry_stored(const struct queue *q, const struct message *m)
 	return queue_durable(q) && m->persistent;
 }
 
-/* m's entry in q at seq, with its delivery count, and its bytes if they are not stored yet. */
-static bool entry_write(
+/*
+ * m's entry in q (durable; m persistent) at seq, with its delivery count, and its bytes if they
+ * are not stored yet.
+ */
+static void entry_write(
     struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at, uint32_t count)
 {
 	uint8_t key[ENTRY_KEY_LEN], id[ID_KEY_LEN], val[ENTRY_VAL_COUNT_LEN], n[REFS_VAL_LEN];
 	struct buf v = { 0 };
 	size_t op;
 
-	if (!queue_durable(q) || !m->persistent)
-		return false;
 	record_entry_key(key, q->qid, queue_ring_index(q, m), seq);
 	if (m->in_entry || (!m->stored && record_message_len(m) <= ENTRY_INLINE_MAX)) {
 		/* A small message: the entry holds it, one write (a copy in each durable queue). */
@@ -294,7 +295,7 @@ static bool entry_write(
 			m->shared =
 			    true; /* several entries: each goes by its key, none is cancelled */
 		}
-		return true;
+		return;
 	}
 	amqp_store_u64(id, m->id);
 	if (!m->stored) {
@@ -316,24 +317,20 @@ static bool entry_write(
 	record_entry_value_count(val, m->id, m->body_size, expires_at, count);
 	store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), val,
 	    count > 0 ? ENTRY_VAL_COUNT_LEN : ENTRY_VAL_LEN);
-	return true;
 }
 
 bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at)
 {
-	return entry_write(q, m, seq, expires_at, 0);
+	if (!queue_durable(q) || !m->persistent)
+		return false;
+	entry_write(q, m, seq, expires_at, 0);
+	return true;
 }
 
-/* Were m's writes cancelled: still in the open batch, and its alone (persist_remove's case)? */
-static bool cancel_open_writes(struct message *m)
+/* Are m's writes still in the open batch, and its alone: to be cancelled, not undone? */
+static inline bool writes_open(const struct message *m)
 {
-	if (m->batch_gen != ps.cur_gen || ps.cur == NULL || m->shared)
-		return false;
-	store_batch_cancel(ps.cur, m->batch_op); /* its entry; or its record, then its entry */
-	if (!m->in_entry)
-		store_batch_cancel(ps.cur, m->batch_op + 1);
-	m->stored = m->in_entry = false;
-	return true;
+	return m->batch_gen == ps.cur_gen && ps.cur != NULL && !m->shared;
 }
 
 void persist_remove(struct queue *q, struct message *m, uint64_t seq)
@@ -342,8 +339,14 @@ void persist_remove(struct queue *q, struct message *m, uint64_t seq)
 
 	if (!queue_durable(q) || !m->persistent || !m->stored)
 		return;
-	if (cancel_open_writes(m))
-		return; /* its writes had not left yet: cancelled instead */
+	if (writes_open(m)) {
+		/* Its writes have not left yet: cancel them instead (its entry; or record, then entry). */
+		store_batch_cancel(ps.cur, m->batch_op);
+		if (!m->in_entry)
+			store_batch_cancel(ps.cur, m->batch_op + 1);
+		m->stored = m->in_entry = false;
+		return;
+	}
 	record_entry_key(key, q->qid, queue_ring_index(q, m), seq);
 	store_batch_del(batch(), STORE_ENTRIES, key, sizeof(key));
 	if (m->in_entry)
@@ -368,7 +371,8 @@ void persist_requeue(
 	 * live ones (an ack in this batch cancels those in turn). Otherwise the entry is put again by
 	 * its key, with the count (and its copy of the message, if it holds one).
 	 */
-	if (cancel_open_writes(m)) {
+	if (writes_open(m)) {
+		persist_remove(q, m, seq); /* cancels them */
 		entry_write(q, m, seq, expires_at, count);
 		return;
 	}
