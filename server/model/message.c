@@ -187,6 +187,52 @@ struct message *message_with_props(const struct message *m, struct amqp_bytes pr
 	return n;
 }
 
+uint8_t *message_props_with_count(const struct message *m, uint32_t count, size_t *len)
+{
+	static const char key[] = "x-delivery-count";
+	struct amqp_basic_properties p;
+	struct amqp_arena arena;
+	struct amqp_table headers = { 0, NULL }, nh;
+	uint8_t *hbuf = NULL, *pbuf = NULL;
+	size_t cap;
+	long hsize;
+	int plen = -1;
+	uint32_t i;
+
+	amqp_arena_init(&arena);
+	if (message_properties(m, &p) != 0 ||
+	    ((p.flags & AMQP_P_HEADERS) && amqp_table_decode(p.headers, &arena, &headers) != 0))
+		goto out;
+	/* The publisher's headers, any x-delivery-count of theirs replaced by this one, last. */
+	nh.entries = amqp_arena_alloc(&arena, ((size_t)headers.n + 1) * sizeof(*nh.entries));
+	nh.n = 0;
+	for (i = 0; i < headers.n; i++)
+		if (!amqp_bytes_eq_cstr(headers.entries[i].key, key))
+			nh.entries[nh.n++] = headers.entries[i];
+	nh.entries[nh.n++] =
+	    (struct amqp_table_entry){ amqp_cstr(key), { .type = AMQP_FIELD_I64, .v.i64 = count } };
+	if ((hsize = amqp_table_encoded_size(&nh)) < 0)
+		goto out;
+	hbuf = xmalloc((size_t)hsize);
+	if (amqp_table_encode(&nh, hbuf, (size_t)hsize) != hsize)
+		goto out;
+	p.headers = (struct amqp_bytes){ hbuf + 4, (size_t)hsize - 4 };
+	p.flags |= AMQP_P_HEADERS;
+	/* The old properties with the new headers table in place of the old one: no longer. */
+	cap = m->props_len + (size_t)hsize + 8;
+	pbuf = xmalloc(cap);
+	plen = amqp_properties_encode(&p, pbuf, cap);
+out:
+	free(hbuf);
+	amqp_arena_reset(&arena);
+	if (plen < 0) {
+		free(pbuf);
+		return NULL;
+	}
+	*len = (size_t)plen;
+	return pbuf;
+}
+
 void message_adopt_props(
     const struct message *m, struct amqp_basic_properties *p, const uint8_t *src)
 {

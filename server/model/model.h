@@ -120,6 +120,12 @@ int message_properties(const struct message *m, struct amqp_basic_properties *p)
  */
 void message_adopt_props(
     const struct message *m, struct amqp_basic_properties *p, const uint8_t *src);
+/*
+ * m's encoded properties with header x-delivery-count = count (a long, replacing one the
+ * publisher set), for a delivery of a returned message: a buffer to free, its length in *len; or
+ * NULL when m's properties do not decode.
+ */
+uint8_t *message_props_with_count(const struct message *m, uint32_t count, size_t *len);
 /* A copy of m with different properties (used to strip BCC or add x-death). */
 struct message *message_with_props(const struct message *m, struct amqp_bytes props);
 static inline void msg_view_init(struct msg_view *v, const struct message *m)
@@ -289,11 +295,19 @@ void queue_page_all(void);
 bool queue_wait_load(struct queue *q, struct conn *c);
 /* c no longer waits (it is going away). */
 void queue_forget_waiter(struct queue *q, struct conn *c);
-/* Put back a delivered message at its old place, redelivered; takes over the reference. */
-void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at);
+/*
+ * Put back a delivered message at its old place, redelivered, its delivery count (count, as it
+ * was delivered) one more; past x-delivery-limit it is dead-lettered instead ("delivery_limit").
+ * Takes over the reference.
+ */
+void queue_requeue(
+    struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at, uint32_t count);
 /* Take the head message for basic.get (expired ones are dropped first). */
 bool queue_pop(struct queue *q, struct qentry *out);
-/* Dead-letter m from q (reason "rejected", "expired", "maxlen") if q has a DLX; keeps m's ref. */
+/*
+ * Dead-letter m from q (reason "rejected", "expired", "maxlen", "delivery_limit") if q has a DLX;
+ * keeps m's ref.
+ */
 void queue_dead_letter(struct queue *q, struct message *m, const char *reason);
 void queue_dispatch(struct queue *q);
 void queue_dispatch_pending(void);

@@ -54,10 +54,15 @@ static struct qpage *queue_pages(struct queue *q, unsigned ri)
 	return &q->pages[ri];
 }
 
-/* Is the entry worth paging out now: already in the store, or memory is short. */
+/*
+ * Is the entry worth paging out now: already in the store, or memory is short. A redelivered one
+ * only while nothing of q is unacked: a message returned later goes back into the ring by its
+ * seq, which must then be below every paged one. (It comes back redelivered: scratch keeps the
+ * flag and the count, and a stored entry has a count or lies under the queue's recovery mark.)
+ */
 static bool entry_pageable(const struct queue *q, const struct qentry *e, bool pressure)
 {
-	return !e->redelivered && (pressure || persist_entry_stored(q, e->m));
+	return (!e->redelivered || q->unacked == 0) && (pressure || persist_entry_stored(q, e->m));
 }
 
 static void page_out_entry(struct queue *q, unsigned ri, struct qpage *pg, const struct qentry *e)
@@ -632,6 +637,7 @@ int queue_publish(struct queue *q, struct message *m)
 	e.m = message_ref(m);
 	e.seq = ++q->next_seq;
 	e.redelivered = false;
+	e.delivery_count = 0;
 	ri = queue_ring_index(q, m);
 	pg = q->pages != NULL ? &q->pages[ri] : NULL;
 	if (pg != NULL && (qpage_active(pg) || pg->loading))
@@ -653,18 +659,25 @@ int queue_publish(struct queue *q, struct message *m)
 	return stored ? 1 : 0;
 }
 
-void queue_requeue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at)
+void queue_requeue(
+    struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at, uint32_t count)
 {
-	struct qentry e = { m, seq, expires_at, true };
+	struct qentry e = { m, seq, expires_at, true, count < UINT32_MAX ? count + 1 : count };
+	bool expired = expires_at != 0 && expires_at <= now_ms();
 
-	if (q->deleted || (expires_at != 0 && expires_at <= now_ms())) {
-		/* As RabbitMQ, a message requeued when its TTL is up (a TTL of 0 too) dies now. */
+	/*
+	 * As RabbitMQ, a message requeued when its TTL is up (a TTL of 0 too) dies now, and (as its
+	 * quorum queues) one returned more often than x-delivery-limit.
+	 */
+	if (q->deleted || expired ||
+	    (q->qa.has_delivery_limit && e.delivery_count > q->qa.delivery_limit)) {
 		if (!q->deleted)
-			queue_dead_letter(q, m, "expired");
+			queue_dead_letter(q, m, expired ? "expired" : "delivery_limit");
 		persist_remove(q, m, seq);
 		message_unref(m);
 		return;
 	}
+	persist_requeue(q, m, seq, expires_at, e.delivery_count);
 	queue_ring_insert(&q->rings[queue_ring_index(q, m)], &e);
 	q->count++;
 	q->bytes += m->body_size;

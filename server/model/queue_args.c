@@ -225,6 +225,12 @@ int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *
 		}
 		qa->single_active = v->v.b;
 	}
+	/* RabbitMQ takes it on quorum queues only; Warren on every queue. */
+	if ((v = amqp_table_get(&t, "x-delivery-limit")) != NULL) {
+		if (check_int(&c, "x-delivery-limit", v, NON_NEG, 0, &qa->delivery_limit) != 0)
+			goto out;
+		qa->has_delivery_limit = true;
+	}
 	ret = 0;
 out:
 	amqp_arena_reset(&pool);

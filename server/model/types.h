@@ -138,7 +138,10 @@ struct qentry {
 	uint64_t seq;        /* position in the queue: requeued messages go back to it */
 	uint64_t expires_at; /* ms on the loop clock, 0 = never */
 	bool redelivered;
+	uint32_t delivery_count; /* times returned to the queue (x-delivery-count when above 0) */
 };
+/* Rings hold many of these: the count lives in what was padding after redelivered. */
+_Static_assert(sizeof(struct qentry) <= 4 * sizeof(uint64_t), "struct qentry grew");
 struct qring {
 	struct qentry *v;
 	size_t cap, head, len;
@@ -183,6 +186,9 @@ struct queue_args {
 	uint8_t max_priority;
 	bool single_active;
 	enum dispatch dispatch;
+	/* x-delivery-limit: a message returned more often than this is dead-lettered */
+	bool has_delivery_limit;
+	uint64_t delivery_limit;
 };
 struct queue {
 	char *name;

@@ -179,11 +179,11 @@ int validate_binding(const struct exchange *x, struct amqp_bytes key, struct amq
 	return code;
 }
 
-/* The x-arguments RabbitMQ compares on redeclare, and Warren's own x-dispatch. */
+/* The x-arguments RabbitMQ compares on redeclare, and Warren's own x-dispatch and x-delivery-limit. */
 static const char *const equivalence_keys[] = { "x-dead-letter-exchange",
-	"x-dead-letter-routing-key", "x-expires", "x-max-length", "x-max-length-bytes",
-	"x-max-priority", "x-message-ttl", "x-overflow", "x-queue-mode", "x-queue-type",
-	"x-single-active-consumer", "x-dispatch" };
+	"x-dead-letter-routing-key", "x-delivery-limit", "x-expires", "x-max-length",
+	"x-max-length-bytes", "x-max-priority", "x-message-ttl", "x-overflow", "x-queue-mode",
+	"x-queue-type", "x-single-active-consumer", "x-dispatch" };
 
 /* As RabbitMQ: equal if of the same type class (any integer width) with equal values. */
 static bool args_same(const struct amqp_field_value *a, const struct amqp_field_value *b)

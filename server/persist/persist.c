@@ -280,18 +280,21 @@ bool persist_entry_stored(const struct queue *q, const struct message *m)
 	return queue_durable(q) && m->persistent;
 }
 
-bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at)
+/*
+ * m's entry in q (durable; m persistent) at seq, with its delivery count, and its bytes if they
+ * are not stored yet.
+ */
+static void entry_write(
+    struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at, uint32_t count)
 {
-	uint8_t key[ENTRY_KEY_LEN], id[ID_KEY_LEN], val[ENTRY_VAL_LEN], n[REFS_VAL_LEN];
+	uint8_t key[ENTRY_KEY_LEN], id[ID_KEY_LEN], val[ENTRY_VAL_COUNT_LEN], n[REFS_VAL_LEN];
 	struct buf v = { 0 };
 	size_t op;
 
-	if (!queue_durable(q) || !m->persistent)
-		return false;
 	record_entry_key(key, q->qid, queue_ring_index(q, m), seq);
 	if (m->in_entry || (!m->stored && record_message_len(m) <= ENTRY_INLINE_MAX)) {
 		/* A small message: the entry holds it, one write (a copy in each durable queue). */
-		record_entry_value_with(&v, m->id, m->body_size, expires_at, 0, m);
+		record_entry_value_with(&v, m->id, m->body_size, expires_at, count, m);
 		op = store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), v.p, v.len);
 		free(v.p);
 		if (!m->stored) {
@@ -304,7 +307,7 @@ bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t 
 			m->shared =
 			    true; /* several entries: each goes by its key, none is cancelled */
 		}
-		return true;
+		return;
 	}
 	amqp_store_u64(id, m->id);
 	if (!m->stored) {
@@ -322,9 +325,24 @@ bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t 
 		record_refs_value(n, m->durable_refs);
 		store_batch_put(batch(), STORE_REFS, id, sizeof(id), n, sizeof(n));
 	}
-	record_entry_value(val, m->id, m->body_size, expires_at);
-	store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), val, sizeof(val));
+	/* A count of 0 is format 2's 24 bytes, as every entry was before its message's return. */
+	record_entry_value_count(val, m->id, m->body_size, expires_at, count);
+	store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), val,
+	    count > 0 ? ENTRY_VAL_COUNT_LEN : ENTRY_VAL_LEN);
+}
+
+bool persist_enqueue(struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at)
+{
+	if (!queue_durable(q) || !m->persistent)
+		return false;
+	entry_write(q, m, seq, expires_at, 0);
 	return true;
+}
+
+/* Are m's writes still in the open batch, and its alone: to be cancelled, not undone? */
+static inline bool writes_open(const struct message *m)
+{
+	return m->batch_gen == ps.cur_gen && ps.cur != NULL && !m->shared;
 }
 
 void persist_remove(struct queue *q, struct message *m, uint64_t seq)
@@ -333,7 +351,7 @@ void persist_remove(struct queue *q, struct message *m, uint64_t seq)
 
 	if (!queue_durable(q) || !m->persistent || !m->stored)
 		return;
-	if (m->batch_gen == ps.cur_gen && ps.cur != NULL && !m->shared) {
+	if (writes_open(m)) {
 		/* Its writes have not left yet: cancel them instead (its entry; or record, then entry). */
 		store_batch_cancel(ps.cur, m->batch_op);
 		if (!m->in_entry)
@@ -350,6 +368,35 @@ void persist_remove(struct queue *q, struct message *m, uint64_t seq)
 		store_batch_release(batch(), STORE_REFS, STORE_MSGS, id, 8);
 	else
 		store_batch_del(batch(), STORE_MSGS, id, 8);
+}
+
+void persist_requeue(
+    struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at, uint32_t count)
+{
+	uint8_t key[ENTRY_KEY_LEN], val[ENTRY_VAL_COUNT_LEN];
+	struct buf v = { 0 };
+
+	if (!queue_durable(q) || !m->persistent || !m->stored)
+		return;
+	/*
+	 * Writes still in the open batch are cancelled and made afresh, so that batch_op names the
+	 * live ones (an ack in this batch cancels those in turn). Otherwise the entry is put again by
+	 * its key, with the count (and its copy of the message, if it holds one).
+	 */
+	if (writes_open(m)) {
+		persist_remove(q, m, seq); /* cancels them */
+		entry_write(q, m, seq, expires_at, count);
+		return;
+	}
+	record_entry_key(key, q->qid, queue_ring_index(q, m), seq);
+	if (m->in_entry) {
+		record_entry_value_with(&v, m->id, m->body_size, expires_at, count, m);
+		store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), v.p, v.len);
+		free(v.p);
+		return;
+	}
+	record_entry_value_count(val, m->id, m->body_size, expires_at, count);
+	store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), val, sizeof(val));
 }
 
 void persist_delivered(struct queue *q, const struct message *m, uint64_t seq)

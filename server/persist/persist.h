@@ -88,6 +88,9 @@ void persist_page_in(
 /* Drop the paged entries of ring ri with seqs in [lo, hi] from the store (purge, delete). */
 void persist_drop_paged(struct queue *q, unsigned ri, uint64_t lo, uint64_t hi);
 void persist_remove(struct queue *q, struct message *m, uint64_t seq);
+/* m went back to q at seq, returned count times: its entry is written again with that count. */
+void persist_requeue(
+    struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at, uint32_t count);
 void persist_delivered(struct queue *q, const struct message *m, uint64_t seq);
 /*
  * Something waiting for this turn's store writes to be durable (a publisher confirm, a

@@ -53,7 +53,7 @@ void persist_page_out(struct queue *q, unsigned ri, const struct qentry *e)
 		ps.seg_first = e->seq;
 		record_segment_begin(&ps.seg);
 	}
-	record_segment_add(&ps.seg, e->seq, e->redelivered, e->expires_at, e->m);
+	record_segment_add(&ps.seg, e->seq, e->redelivered, e->delivery_count, e->expires_at, e->m);
 	ps.seg_n++;
 }
 
@@ -76,8 +76,8 @@ static struct message *message_from_record(const uint8_t *p, size_t len)
 
 /*
  * A read of paged entries. On the store thread page_in_job fills out (records of: seq(8),
- * flags(1), expiry(8), size(8), id(8), record length(4), record); page_in_done turns them into
- * queue entries on the loop.
+ * flags(1), delivery count(4), expiry(8), size(8), id(8), record length(4), record);
+ * page_in_done turns them into queue entries on the loop.
  */
 enum { PG_OK = 1, PG_STORED = 2, PG_SHARED = 4, PG_REDELIVERED = 8, PG_IN_ENTRY = 16 };
 
@@ -161,11 +161,12 @@ static int take_entry(const void *key, size_t klen, const void *val, size_t vlen
 	return 0;
 }
 
-static void out_entry(struct page_read *pr, uint64_t seq, uint8_t flags, uint64_t expires,
-    uint64_t size, uint64_t id, const void *rec, size_t reclen)
+static void out_entry(struct page_read *pr, uint64_t seq, uint8_t flags, uint32_t count,
+    uint64_t expires, uint64_t size, uint64_t id, const void *rec, size_t reclen)
 {
 	buf_u64(&pr->out, seq);
 	buf_u8(&pr->out, flags);
+	buf_u32(&pr->out, count);
 	buf_u64(&pr->out, expires);
 	buf_u64(&pr->out, size);
 	buf_u64(&pr->out, id);
@@ -214,13 +215,15 @@ static int page_in_job(struct store_txn *t, void *arg)
 			break;
 		if (s0 < s1) {
 			out_entry(pr, s0, PG_OK | (se.redelivered ? PG_REDELIVERED : 0),
-			    se.expires_at, 0, se.id, se.record.ptr, se.record.len);
+			    se.delivery_count, se.expires_at, 0, se.id, se.record.ptr,
+			    se.record.len);
 			have_se = false;
 		} else {
 			const void *mv = NULL, *rv;
 			size_t mlen = 0, rlen;
 			uint8_t flags = PG_STORED;
-			if (s1 <= pr->recover_mark)
+			/* Delivered before a restart, or returned (a count): redelivered. */
+			if (s1 <= pr->recover_mark || ep->e.delivery_count > 0)
 				flags |= PG_REDELIVERED;
 			if (ep->e.record.len > 0) {
 				/* The entry holds the message. */
@@ -240,7 +243,8 @@ static int page_in_job(struct store_txn *t, void *arg)
 				if (r == 0)
 					flags |= PG_OK;
 			}
-			out_entry(pr, s1, flags, ep->e.expires_at, ep->e.size, ep->e.id, mv, mlen);
+			out_entry(pr, s1, flags, ep->e.delivery_count, ep->e.expires_at, ep->e.size,
+			    ep->e.id, mv, mlen);
 			ep++;
 			ent_left--;
 		}
@@ -291,9 +295,10 @@ static void page_in_done(void *arg, int status)
 		uint64_t seq = rd_u64(&rd), expires, size, id;
 		uint8_t flags = rd_u8(&rd);
 		const uint8_t *rec;
-		uint32_t reclen;
+		uint32_t reclen, count;
 		struct message *m = NULL;
 
+		count = rd_u32(&rd);
 		expires = rd_u64(&rd);
 		size = rd_u64(&rd);
 		id = rd_u64(&rd);
@@ -315,7 +320,7 @@ static void page_in_done(void *arg, int status)
 			if ((flags & PG_STORED) && current && persist_can_page())
 				page_forget_entry(pr, seq, id, (flags & PG_IN_ENTRY) != 0);
 		}
-		v[n].e = (struct qentry){ m, seq, expires, (flags & PG_REDELIVERED) != 0 };
+		v[n].e = (struct qentry){ m, seq, expires, (flags & PG_REDELIVERED) != 0, count };
 		v[n].size = size;
 		n++;
 	}

@@ -158,8 +158,10 @@ static inline struct amqp_bytes rd_str(struct rd *r)
  *                                         bytes), body
  *   refs    id(8)                      -> entries that hold the message(4), when more than one
  *   entries qid(8) level(1) seq(8)     -> message id(8), body size(8), expiry(8: ms since the
- *                                         epoch, 0 = none); then (format 3, optional) the
- *                                         times it was delivered and requeued(4), and for a
+ *                                         epoch, 0 = none); then (format 3, optional) its
+ *                                         delivery count(4: the times it was returned to the
+ *                                         queue; written again at each return, and 24 bytes
+ *                                         with none mean 0), and for a
  *                                         message whose msgs record is at most ENTRY_INLINE_MAX
  *                                         bytes, that record itself: each of its entries holds
  *                                         a copy, and msgs and refs nothing of it; level is 255 -
@@ -169,8 +171,9 @@ static inline struct amqp_bytes rd_str(struct rd *r)
  *           "dead" qid(8) level(1) lo(8) -> hi(8): entries purged, being deleted
  *   scratch qid(8) level(1) seq(8)     -> a segment: transient entries paged out of memory
  *                                         from seq on: count(4), then per entry seq(8),
- *                                         redelivered(1), expiry(8), id(8), length(4), a msgs
- *                                         record
+ *                                         redelivered(1), delivery count(4), expiry(8), id(8),
+ *                                         length(4), a msgs record (scratch is emptied at every
+ *                                         start: its layout is this process's own)
  * Each encoder appends to a struct buf or fills a fixed-size array; each decoder checks the bytes
  * it is given (from disk) and returns RECORD_OK with the fields (strings as slices into the record)
  * or a RECORD_E_* code, which record_strerror names.
@@ -227,7 +230,7 @@ struct rec_entry {
 	uint64_t qid, seq;
 	unsigned ri; /* the priority level (ring): 255 - the key's level byte */
 	uint64_t id, size, expires_at;
-	uint32_t delivery_count;  /* times delivered and requeued (0 in a format-2 entry) */
+	uint32_t delivery_count;  /* times returned to the queue (0 in a 24-byte entry) */
 	struct amqp_bytes record; /* the msgs record it holds (len 0: none, it is in msgs) */
 };
 void record_entry_key(uint8_t key[ENTRY_KEY_LEN], uint64_t qid, unsigned ri, uint64_t seq);
@@ -235,6 +238,9 @@ int record_entry_key_decode(
     const void *key, size_t klen, uint64_t *qid, unsigned *ri, uint64_t *seq);
 void record_entry_value(
     uint8_t val[ENTRY_VAL_LEN], uint64_t id, uint64_t size, uint64_t expires_at);
+/* An entry with a delivery count (the message in msgs). */
+void record_entry_value_count(uint8_t val[ENTRY_VAL_COUNT_LEN], uint64_t id, uint64_t size,
+    uint64_t expires_at, uint32_t delivery_count);
 /* An entry with the message's msgs record in it (record_message_len(m) <= ENTRY_INLINE_MAX). */
 void record_entry_value_with(struct buf *v, uint64_t id, uint64_t size, uint64_t expires_at,
     uint32_t delivery_count, const struct message *m);
@@ -260,14 +266,15 @@ int record_dead_decode(
     const void *key, size_t klen, const void *val, size_t vlen, struct dead_range *d);
 
 /* A scratch segment: begin, add entries (in seq order), end with their count. */
-#define SEGMENT_ENTRY_LEN 29 /* an entry's fields before its msgs record */
+#define SEGMENT_ENTRY_LEN 33 /* an entry's fields before its msgs record */
 void record_segment_begin(struct buf *seg);
-void record_segment_add(
-    struct buf *seg, uint64_t seq, bool redelivered, uint64_t expires_at, const struct message *m);
+void record_segment_add(struct buf *seg, uint64_t seq, bool redelivered, uint32_t delivery_count,
+    uint64_t expires_at, const struct message *m);
 void record_segment_end(struct buf *seg, uint32_t n);
 struct rec_segment_entry {
 	uint64_t seq, expires_at, id;
 	bool redelivered;
+	uint32_t delivery_count;
 	struct amqp_bytes record; /* a msgs record */
 };
 /* Reading a segment's entries: open, then next until it returns 0 (end) or a RECORD_E_* code. */

@@ -250,6 +250,13 @@ void record_entry_value(uint8_t val[ENTRY_VAL_LEN], uint64_t id, uint64_t size, 
 	amqp_store_u64(val + 16, expires_at);
 }
 
+void record_entry_value_count(uint8_t val[ENTRY_VAL_COUNT_LEN], uint64_t id, uint64_t size,
+    uint64_t expires_at, uint32_t delivery_count)
+{
+	record_entry_value(val, id, size, expires_at);
+	amqp_store_u32(val + ENTRY_VAL_LEN, delivery_count);
+}
+
 void record_entry_value_with(struct buf *v, uint64_t id, uint64_t size, uint64_t expires_at,
     uint32_t delivery_count, const struct message *m)
 {
@@ -340,14 +347,15 @@ void record_segment_begin(struct buf *seg)
 	buf_u32(seg, 0); /* the count, set by record_segment_end */
 }
 
-void record_segment_add(
-    struct buf *seg, uint64_t seq, bool redelivered, uint64_t expires_at, const struct message *m)
+void record_segment_add(struct buf *seg, uint64_t seq, bool redelivered, uint32_t delivery_count,
+    uint64_t expires_at, const struct message *m)
 {
 	size_t len = record_message_len(m);
 
 	buf_reserve(seg, SEGMENT_ENTRY_LEN + len);
 	buf_u64(seg, seq);
 	buf_u8(seg, redelivered);
+	buf_u32(seg, delivery_count);
 	buf_u64(seg, expires_at);
 	buf_u64(seg, m->id);
 	buf_u32(seg, (uint32_t)len);
@@ -374,6 +382,7 @@ int record_segment_next(struct rec_segment *s, struct rec_segment_entry *e)
 		return 0;
 	e->seq = rd_u64(&s->r);
 	e->redelivered = rd_u8(&s->r) != 0;
+	e->delivery_count = rd_u32(&s->r);
 	e->expires_at = rd_u64(&s->r);
 	e->id = rd_u64(&s->r);
 	len = rd_u32(&s->r);

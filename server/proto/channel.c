@@ -384,6 +384,7 @@ uint64_t channel_add_unacked(
 	u->consumer = cons;
 	u->expires_at = e->expires_at; /* a requeued message keeps its expiry, as RabbitMQ */
 	u->held = 0;
+	u->delivery_count = e->delivery_count;
 	if (cons != NULL) {
 		cons->refs++;
 		cons->unacked++;
@@ -410,7 +411,7 @@ static void unacked_settle(struct channel *ch, struct unacked *u, enum settle_ki
 		broker.totals.n[MS_ACK]++;
 	}
 	if (kind == SETTLE_REQUEUE) {
-		queue_requeue(q, u->m, u->seq, u->expires_at);
+		queue_requeue(q, u->m, u->seq, u->expires_at, u->delivery_count);
 	} else {
 		if (kind == SETTLE_DROP)
 			queue_dead_letter(q, u->m, "rejected");

@@ -259,22 +259,21 @@ static void unref_message_cb(const void *data, size_t len, void *arg)
 /* Bodies larger than this are added to the output by reference, not copied. */
 #define BODY_COPY_MAX 4096
 
-void conn_send_content(
-    struct conn *c, uint16_t channel, const struct amqp_method *m, const struct message *msg)
+/* conn_send_content with these properties (msg's own, or a copy with a delivery count). */
+static void send_content(struct conn *c, uint16_t channel, const struct amqp_method *m,
+    const struct message *msg, struct amqp_bytes props)
 {
 	struct evbuffer *out;
 	size_t off = 0, chunk, maxchunk, body = (size_t)msg->body_size, cap, small;
 	uint8_t *buf;
 	int n, h;
 
-	if (c->state == CONN_DEAD || c->close_after_flush)
-		return;
 	out = bufferevent_get_output(c->bev);
 	maxchunk = c->frame_max - AMQP_FRAME_OVERHEAD;
 	/* A small body goes in the same piece as the method and the header. */
 	small = body <= BODY_COPY_MAX && body <= maxchunk ? body + AMQP_FRAME_OVERHEAD : 0;
 	/* Methods with content carry at most three shortstrs and a few numbers: under 1 KiB. */
-	cap = 2 * AMQP_FRAME_OVERHEAD + 1024 + 12 + msg->props_len + small;
+	cap = 2 * AMQP_FRAME_OVERHEAD + 1024 + 12 + props.len + small;
 	if ((buf = stage_room(c, cap)) == NULL) {
 		buf = scratch;
 		cap = sizeof(scratch);
@@ -287,9 +286,8 @@ void conn_send_content(
 		    "%s: cannot encode %s: %s", c->peer, amqp_method_str(m->id), amqp_strerror(n));
 		return;
 	}
-	h = amqp_content_header_encode(AMQP_BASIC_CLASS, msg->body_size,
-	    (struct amqp_bytes){ msg->props, msg->props_len }, buf + n + AMQP_FRAME_HEADER_LEN,
-	    cap - (size_t)n - AMQP_FRAME_OVERHEAD);
+	h = amqp_content_header_encode(AMQP_BASIC_CLASS, msg->body_size, props,
+	    buf + n + AMQP_FRAME_HEADER_LEN, cap - (size_t)n - AMQP_FRAME_OVERHEAD);
 	if (h < 0) {
 		log_error("%s: cannot encode a content header: %s", c->peer, amqp_strerror(h));
 		return;
@@ -326,4 +324,21 @@ void conn_send_content(
 		off += chunk;
 	}
 	conn_wrote(c);
+}
+
+void conn_send_content(struct conn *c, uint16_t channel, const struct amqp_method *m,
+    const struct message *msg, uint32_t delivery_count)
+{
+	struct amqp_bytes props = { msg->props, msg->props_len };
+	uint8_t *counted = NULL;
+
+	if (c->state == CONN_DEAD || c->close_after_flush)
+		return;
+	/* A returned message says how often in its headers (re-encoded here, the message as it is). */
+	if (delivery_count > 0 &&
+	    (counted = message_props_with_count(msg, delivery_count, &props.len)) != NULL)
+		props.ptr = counted;
+	send_content(c, channel, m, msg, props);
+	if (counted != NULL) /* not even a call on the common path */
+		free(counted);
 }

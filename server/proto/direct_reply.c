@@ -173,6 +173,6 @@ int direct_reply_deliver(struct vhost *v, const struct message *m)
 	d.u.basic_deliver.exchange = amqp_cstr("");
 	d.u.basic_deliver.routing_key =
 	    (struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len };
-	conn_send_content(ch->conn, ch->id, &d, m);
+	conn_send_content(ch->conn, ch->id, &d, m, 0);
 	return 1;
 }

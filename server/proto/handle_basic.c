@@ -64,7 +64,7 @@ static void send_return(struct channel *ch, const struct message *m, int code, c
 	    (struct amqp_bytes){ (const uint8_t *)m->exchange, m->exchange_len };
 	r.u.basic_return.routing_key =
 	    (struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len };
-	conn_send_content(ch->conn, ch->id, &r, m);
+	conn_send_content(ch->conn, ch->id, &r, m, 0);
 }
 
 size_t basic_enqueue(
@@ -503,14 +503,14 @@ void handle_basic_get(struct channel *ch, const struct amqp_method *m)
 	r.u.basic_get_ok.message_count = (uint32_t)q->count;
 	if (g->no_ack) {
 		r.u.basic_get_ok.delivery_tag = ++ch->next_tag;
-		conn_send_content(ch->conn, ch->id, &r, e.m);
+		conn_send_content(ch->conn, ch->id, &r, e.m, e.delivery_count);
 		persist_remove(q, e.m, e.seq);
 		message_unref(e.m);
 		return;
 	}
 	persist_delivered(q, e.m, e.seq);
 	r.u.basic_get_ok.delivery_tag = channel_add_unacked(ch, q, &e, NULL);
-	conn_send_content(ch->conn, ch->id, &r, e.m);
+	conn_send_content(ch->conn, ch->id, &r, e.m, e.delivery_count);
 }
 
 /* ack, nack, reject. */

@@ -107,9 +107,12 @@ void conn_channel_remove(struct conn *c, struct channel *ch);
 void conn_opened(struct conn *c);
 /* Send a method on a channel (0 for the connection). */
 void conn_send_method(struct conn *c, uint16_t channel, const struct amqp_method *m);
-/* Send method + content header + body frames split at the connection's frame_max. */
-void conn_send_content(
-    struct conn *c, uint16_t channel, const struct amqp_method *m, const struct message *msg);
+/*
+ * Send method + content header + body frames split at the connection's frame_max; with a
+ * delivery_count above 0 (a returned message), its headers carry x-delivery-count.
+ */
+void conn_send_content(struct conn *c, uint16_t channel, const struct amqp_method *m,
+    const struct message *msg, uint32_t delivery_count);
 /* A hard error: connection.close with code and a formatted text, then tear down. */
 void conn_error(struct conn *c, int code, uint32_t method_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -148,6 +151,7 @@ struct unacked {
 	struct consumer *consumer; /* holds a reference; NULL for basic.get */
 	uint64_t expires_at;       /* kept when requeued */
 	uint8_t held; /* settled in the open transaction: 1 + how (settle_kind) at tx.commit */
+	uint32_t delivery_count; /* the entry's, as delivered: a requeue adds one */
 };
 /* How a delivery is settled: basic.ack, a drop (nack or reject without requeue: dead-lettered), a requeue. */
 enum settle_kind { SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE };
