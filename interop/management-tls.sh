@@ -75,7 +75,7 @@ ra() { timeout 20 python3 "$(command -v rabbitmqadmin)" -H 127.0.0.1 -P "$port" 
 out=$(ra declare queue name=tls.q durable=false 2>&1) || fail "rabbitmqadmin --ssl declare: $out"
 ok
 out=$(ra list queues name 2>&1) || fail "rabbitmqadmin --ssl list: $out"
-printf '%s\n' "$out" | grep -q '| tls.q ' || fail "queue not listed over TLS: $out"
+grep -q '| tls.q ' <<<"$out" || fail "queue not listed over TLS: $out"
 ok
 code=$(curl -s -o "$tmp/overview" -w '%{http_code}' --cacert "$tmp/ca.crt" -u guest:guest \
 	"https://127.0.0.1:$port/api/overview") || fail "curl over TLS failed"

@@ -30,6 +30,13 @@ echo "cookie$node" >"$tmp/rmq/.erlang.cookie"
 chmod 400 "$tmp/rmq/.erlang.cookie"
 echo "loopback_users = none" >"$tmp/rmq/rabbitmq.conf"
 ctl() { timeout 120 "$rmqbin/rabbitmqctl" -n "$node@localhost" "$@"; }
+# has PATTERN COMMAND...: the command's output matches (read whole: no SIGPIPE under pipefail).
+has() {
+	local pat=$1 out
+	shift
+	out=$("$@" 2>/dev/null) || return 1
+	grep -q -- "$pat" <<<"$out"
+}
 setsid "$rmqbin/rabbitmq-server" >"$tmp/rmq/start.log" 2>&1 </dev/null &
 trap 'ctl stop >/dev/null 2>&1 || true; cleanup' EXIT
 ctl wait "$tmp/rmq/pid" --timeout 90 >/dev/null || fail "RabbitMQ did not start"
@@ -47,7 +54,7 @@ cat >"$tmp/objects.json" <<'JSON'
 "bindings":[{"source":"orders.x","vhost":"orders","destination":"orders.q","destination_type":"queue","routing_key":"orders.#","arguments":{}}]}
 JSON
 ctl import_definitions "$tmp/objects.json" >/dev/null
-for _ in $(seq 50); do ctl list_queues -p orders name 2>/dev/null | grep -q orders.q && break; sleep 0.2; done
+for _ in $(seq 50); do has orders.q ctl list_queues -p orders name && break; sleep 0.2; done
 ctl export_definitions "$tmp/from-rabbitmq.json" >/dev/null
 
 hash=$(printf '%s\n' guest | "$warrenctl" hash-password)
@@ -74,12 +81,12 @@ ctl stop_app >/dev/null
 ctl reset >/dev/null
 ctl start_app >/dev/null
 ctl import_definitions "$tmp/from-warren.json" >/dev/null || fail "RabbitMQ refused warrend's export"
-for _ in $(seq 50); do ctl list_queues -p orders name 2>/dev/null | grep -q orders.q && break; sleep 0.2; done
-ctl list_users | grep -q '^alice' || fail "RabbitMQ has no alice after the import"
+for _ in $(seq 50); do has orders.q ctl list_queues -p orders name && break; sleep 0.2; done
+has '^alice' ctl list_users || fail "RabbitMQ has no alice after the import"
 ctl authenticate_user alice s3cret >/dev/null || fail "alice's hash did not survive the round trip"
-ctl list_queues -p orders name | grep -q '^orders.q' || fail "RabbitMQ has no orders.q"
-ctl list_bindings -p orders source_name routing_key | grep -q 'orders.x.orders\.#' ||
+has '^orders.q' ctl list_queues -p orders name || fail "RabbitMQ has no orders.q"
+has 'orders.x.orders\.#' ctl list_bindings -p orders source_name routing_key ||
 	fail "RabbitMQ has no orders.x binding"
-ctl list_vhost_limits -p orders | grep -q '"max-queues":50' || fail "RabbitMQ lost the limits"
-ctl list_topic_permissions -p orders | grep -q 'alice' || fail "RabbitMQ lost the topic permissions"
+has '"max-queues":50' ctl list_vhost_limits -p orders || fail "RabbitMQ lost the limits"
+has 'alice' ctl list_topic_permissions -p orders || fail "RabbitMQ lost the topic permissions"
 echo "$name: RabbitMQ -> Warren -> RabbitMQ: users, hashes, vhosts, limits, permissions, objects kept"

@@ -23,7 +23,7 @@ expect() {
 	local what=$1 pattern=$2 out
 	shift 2
 	out=$("$@" 2>&1) || fail "$what: rabbitmqadmin failed: $out"
-	printf '%s\n' "$out" | grep -Eq -- "$pattern" || fail "$what: no '$pattern' in: $out"
+	grep -Eq -- "$pattern" <<<"$out" || fail "$what: no '$pattern' in: $out"
 }
 n=0
 check() { expect "$@"; n=$((n + 1)); }
@@ -54,11 +54,12 @@ check "delete binding" "binding deleted" ra delete binding source=ra.x destinati
 check "no binding left" "No items|\| +\| ra\.q" ra list bindings source destination
 check "delete queue" "queue deleted" ra delete queue name=ra.q
 check "delete exchange" "exchange deleted" ra delete exchange name=ra.x
-ra list queues name | grep -q "ra\.q" && fail "ra.q still listed after its delete"
+out=$(ra list queues name)
+grep -q "ra\.q" <<<"$out" && fail "ra.q still listed after its delete"
 out=$(ra delete queue name=ra.q 2>&1) && fail "deleting a missing queue succeeded: $out"
-printf '%s\n' "$out" | grep -q "Not found" || fail "deleting a missing queue: $out"
+grep -q "Not found" <<<"$out" || fail "deleting a missing queue: $out"
 out=$(timeout 20 python3 "$admin" -H 127.0.0.1 -P "$http_port" -u guest -p wrong list queues 2>&1) &&
 	fail "a wrong password was accepted: $out"
-printf '%s\n' "$out" | grep -q "Access refused" || fail "wrong password: $out"
+grep -q "Access refused" <<<"$out" || fail "wrong password: $out"
 echo "rabbitmqadmin: $((n + 2)) checks passed"
 warrend_stop
