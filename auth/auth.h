@@ -167,10 +167,35 @@ bool auth_user_may_log_in(const struct auth_db *db, struct amqp_bytes user);
 /* Whether user carries tag ("administrator", "impersonator", ...): false for an unknown user. */
 bool auth_user_has_tag(const struct auth_db *db, struct amqp_bytes user, const char *tag);
 
+/* A user as the users file has it, for listing (warrenctl list_users, definitions). */
+struct auth_user_info {
+	struct amqp_bytes name;
+	const char *tags; /* comma-separated, "" for none */
+	const char *hash; /* the stored "$scrypt$..." string; "!" locked; "saslauthd" */
+};
+/* The i-th user, in name order: false when i >= auth_db_user_count. Valid while db is held. */
+bool auth_db_user_at(const struct auth_db *db, size_t i, struct auth_user_info *out);
+
 size_t auth_db_vhost_count(const struct auth_db *db);
 /* The i-th vhost's name (in name order), valid while the caller holds its reference. */
 struct amqp_bytes auth_db_vhost_name(const struct auth_db *db, size_t i);
 bool auth_vhost_exists(const struct auth_db *db, struct amqp_bytes vhost);
+/* A permissions line as written, for listing (warrenctl list_permissions, definitions). */
+struct auth_grant_info {
+	struct amqp_bytes user;
+	const char *configure, *write, *read; /* the regular expressions as written */
+};
+/* The i-th permissions line of vhost, in user order: false past the last or without the vhost. */
+bool auth_db_grant_at(
+    const struct auth_db *db, struct amqp_bytes vhost, size_t i, struct auth_grant_info *out);
+/* A topic-permissions line as written. */
+struct auth_topic_info {
+	struct amqp_bytes user, exchange;
+	const char *write, *read;
+};
+/* The i-th topic-permissions line of vhost: false past the last or without the vhost. */
+bool auth_db_topic_at(
+    const struct auth_db *db, struct amqp_bytes vhost, size_t i, struct auth_topic_info *out);
 
 /*
  * The slow password check against the database: AUTH_OK or AUTH_E_REFUSED. An unknown user, a

@@ -253,6 +253,37 @@ bool auth_vhost_exists(const struct auth_db *db, struct amqp_bytes vhost)
 	return auth_vhost_find(db, vhost) != NULL;
 }
 
+bool auth_db_user_at(const struct auth_db *db, size_t i, struct auth_user_info *out)
+{
+	const struct auth_user *u;
+
+	if (i >= db->nusers)
+		return false;
+	u = &db->users[i];
+	out->name = (struct amqp_bytes){ (const uint8_t *)u->name, u->namelen };
+	out->tags = u->tags;
+	out->hash = u->kind == AUTH_PW_LOCKED ? "!"
+	    : u->kind == AUTH_PW_SASLAUTHD    ? "saslauthd"
+	                                      : u->hash;
+	return true;
+}
+
+bool auth_db_grant_at(
+    const struct auth_db *db, struct amqp_bytes vhost, size_t i, struct auth_grant_info *out)
+{
+	const struct auth_vhost *v = auth_vhost_find(db, vhost);
+	const struct auth_grant *g;
+
+	if (v == NULL || i >= v->ngrants)
+		return false;
+	g = v->grants[i];
+	out->user = (struct amqp_bytes){ (const uint8_t *)g->user, g->userlen };
+	out->configure = g->re[AUTH_CONFIGURE].src;
+	out->write = g->re[AUTH_WRITE].src;
+	out->read = g->re[AUTH_READ].src;
+	return true;
+}
+
 int auth_db_check_password(const struct auth_db *db, const struct auth_credentials *c)
 {
 	const struct auth_user *u = auth_user_find(db, c->user);
@@ -291,5 +322,21 @@ bool auth_db_verifier(const struct auth_db *db, struct amqp_bytes user, uint8_t 
 	if ((u = auth_user_find(db, user)) == NULL || u->kind != AUTH_PW_SCRYPT)
 		return false;
 	memcpy(out, u->digest, 32);
+	return true;
+}
+
+bool auth_db_topic_at(
+    const struct auth_db *db, struct amqp_bytes vhost, size_t i, struct auth_topic_info *out)
+{
+	const struct auth_vhost *v = auth_vhost_find(db, vhost);
+	const struct auth_topic_grant *t;
+
+	if (v == NULL || i >= v->ntopics)
+		return false;
+	t = v->topics[i];
+	out->user = (struct amqp_bytes){ (const uint8_t *)t->user, t->userlen };
+	out->exchange = (struct amqp_bytes){ (const uint8_t *)t->exchange, t->exchangelen };
+	out->write = t->write.src;
+	out->read = t->read.src;
 	return true;
 }

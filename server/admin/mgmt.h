@@ -21,6 +21,7 @@ struct evhttp_request;
 struct evhttp_connection;
 struct evkeyvalq;
 struct mgmt_list;
+struct mgmt_io;
 
 /* RabbitMQ's management tags, as bits. */
 enum mgmt_tag {
@@ -56,6 +57,26 @@ struct mreq {
 	json_t *stored_json;          /* ... and its body, or NULL */
 	struct mgmt_list *list;       /* a list being streamed */
 	void (*more)(struct mreq *r); /* ... called when the client took the last chunk */
+	const struct mgmt_io *io;     /* NULL: HTTP (req, evcon); else the control socket's */
+	void *io_arg;                 /* ... its client, until the answer is complete */
+	bool superuser; /* warrend's operator (the control socket): every vhost and permission */
+};
+
+/*
+ * Another way for a request to come in and its answer to go out than HTTP: the control socket
+ * (control_api.c). The answer functions below call these instead of evhttp's when r->io is set;
+ * the handlers do not know the difference.
+ */
+struct mgmt_io {
+	/* The whole answer (body NULL: none); the request is complete. */
+	void (*reply)(struct mreq *r, int status, struct evbuffer *body);
+	/* A streamed answer: its start, each chunk (emptied; r->more once taken), its end. */
+	void (*stream_start)(struct mreq *r);
+	void (*stream_chunk)(struct mreq *r, struct evbuffer *buf);
+	void (*stream_end)(struct mreq *r);
+	/* A request header's value (X-Reason), or NULL. */
+	const char *(*header)(struct mreq *r, const char *name);
+	bool lines; /* lists as one JSON object a line, without the array around them */
 };
 
 struct mgmt_route {
@@ -78,6 +99,12 @@ void mgmt_amqp_error(struct mreq *r, int code, const char *text);
 void mgmt_reply_after_store(struct mreq *r, int status);
 /* The same with a JSON body (stolen). */
 void mgmt_reply_json_after_store(struct mreq *r, int status, json_t *body);
+/* A request header's value (valid while r is), or NULL. */
+const char *mgmt_header(struct mreq *r, const char *name);
+/* Find r's route for path ("/api/..."; segments decoded into r): 0, or 404, or 405. */
+int mgmt_route_path(struct mreq *r, const char *path);
+/* Drop a reference to r; the last frees it. */
+void mgmt_req_unref(struct mreq *r);
 /* A query parameter (decoded, valid while r is), or NULL. */
 const char *mgmt_query(struct mreq *r, const char *key);
 /* Start streaming: the status line and headers; then mgmt_send_chunk, then mgmt_end. */
@@ -176,6 +203,18 @@ void mgmt_binding(struct mreq *r);      /* ... /{props} */
 
 /* mgmt_messages.c: publish and get. */
 void mgmt_queue_get(struct mreq *r);
+
+/*
+ * mgmt_ctl.c: routes only the operator has (the control socket), for what the HTTP API does not
+ * serve yet: users, permissions, definitions. In RabbitMQ's shapes, so that the API's own routes
+ * can replace them (http.c looks in its table first).
+ */
+extern const struct mgmt_route mgmt_ctl_routes[];
+extern const size_t mgmt_ctl_nroutes;
+/* A user as /api/users shows one: name, password_hash, hashing_algorithm, tags, limits. */
+json_t *mgmt_user_json(const struct auth_user_info *u);
+/* A permissions line as /api/permissions shows one: user, vhost, configure, write, read. */
+json_t *mgmt_permission_json(const char *vhost, const struct auth_grant_info *g);
 
 /* mgmt_stats.c: the sampler. */
 void mgmt_stats_start(struct event_base *base);

@@ -436,7 +436,7 @@ void mgmt_connection(struct mreq *r)
 		mgmt_reply_json(r, 200, conn_json(c));
 		return;
 	}
-	why = evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-Reason");
+	why = mgmt_header(r, "X-Reason");
 	log_info("management: user '%s' closes connection %s", r->user, r->arg[0]);
 	conn_error(
 	    c, AMQP_CONNECTION_FORCED, 0, "%s", why != NULL ? why : "Closed via management plugin");
