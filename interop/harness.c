@@ -177,6 +177,21 @@ static int read_ready(int fd, struct broker *b, int64_t deadline, char *err, siz
 	return 0;
 }
 
+/* Whether the configuration file at path mentions key. */
+static bool conf_sets(const char *path, const char *key)
+{
+	char buf[8192];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, key) != NULL;
+}
+
 /*
  * Start warrend on b's directory (its data, config and log) and wait for its ready line, until
  * deadline at the latest (0: the usual bound). 0 once ready, 1 if it is still starting at an
@@ -214,9 +229,15 @@ static int broker_exec(
 		dup2(logfd, 1);
 		dup2(logfd, 2);
 		snprintf(fdarg, sizeof(fdarg), "%d", ready);
-		execl(WARREND_PATH, "warrend", "--config", conf, "--listen", "127.0.0.1:0",
-		    "--management-listen", "127.0.0.1:0", "--data-dir", b->data, "--log-level",
-		    "debug", "--ready-fd", fdarg, (char *)NULL);
+		/* A warren.conf that sets management_listen (to none) decides; else port 0. */
+		if (conf_sets(conf, "management_listen"))
+			execl(WARREND_PATH, "warrend", "--config", conf, "--listen", "127.0.0.1:0",
+			    "--data-dir", b->data, "--log-level", "debug", "--ready-fd", fdarg,
+			    (char *)NULL);
+		else
+			execl(WARREND_PATH, "warrend", "--config", conf, "--listen", "127.0.0.1:0",
+			    "--management-listen", "127.0.0.1:0", "--data-dir", b->data,
+			    "--log-level", "debug", "--ready-fd", fdarg, (char *)NULL);
 		fprintf(stderr, "exec %s: %s\n", WARREND_PATH, strerror(errno));
 		_exit(127);
 	}

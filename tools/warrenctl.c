@@ -404,7 +404,8 @@ static int cmd_reload(const struct cmd *self, int argc, char **argv)
 	return control_reload(path, (int)timeout);
 }
 
-int control_socket_find(const char *config, const char *dir, const char *sock, char *out, size_t len)
+int control_socket_find(
+    const char *config, const char *dir, const char *sock, char *out, size_t len)
 {
 	static struct server_options opt; /* static: see cmd_check_config */
 	static struct broker_config cfg;
@@ -413,7 +414,8 @@ int control_socket_find(const char *config, const char *dir, const char *sock, c
 
 	if (sock != NULL) {
 		if (strlen(sock) >= len) {
-			fprintf(stderr, "warrenctl: %s: longer than a unix socket path may be\n", sock);
+			fprintf(
+			    stderr, "warrenctl: %s: longer than a unix socket path may be\n", sock);
 			return -1;
 		}
 		memcpy(out, sock, strlen(sock) + 1);

@@ -144,8 +144,9 @@ static char *next_line(struct answer *a)
 		}
 		if ((r = fill(a)) <= 0) {
 			if (r == 0)
-				fprintf(stderr, "warrenctl: warrend closed the control socket before "
-				                "the end of its answer\n");
+				fprintf(stderr,
+				    "warrenctl: warrend closed the control socket before "
+				    "the end of its answer\n");
 			return NULL;
 		}
 	}
@@ -416,9 +417,9 @@ struct col {
 };
 
 struct listing {
-	const char *target;   /* the API path; %s is the vhost when per_vhost */
-	bool per_vhost;       /* -p VHOST, default "/" */
-	const char *info;     /* the info line; %s is the vhost */
+	const char *target; /* the API path; %s is the vhost when per_vhost */
+	bool per_vhost;     /* -p VHOST, default "/" */
+	const char *info;   /* the info line; %s is the vhost */
 	const struct col *cols;
 	const char *defaults; /* the columns without any asked for */
 };
@@ -460,8 +461,9 @@ static const struct col consumer_cols[] = { { "queue_name", "queue.name" },
 	{ "exclusive", "exclusive" }, { "arguments", "arguments" }, { NULL, NULL } };
 static const struct col user_cols[] = { { "user", "name" }, { "tags", "tags" }, { NULL, NULL } };
 static const struct col vhost_cols[] = { { "name", "name" }, { "description", "description" },
-	{ "tags", "tags" }, { "tracing", "tracing" }, { "default_queue_type", "default_queue_type" },
-	{ "messages", "messages" }, { "messages_ready", "messages_ready" },
+	{ "tags", "tags" }, { "tracing", "tracing" },
+	{ "default_queue_type", "default_queue_type" }, { "messages", "messages" },
+	{ "messages_ready", "messages_ready" },
 	{ "messages_unacknowledged", "messages_unacknowledged" }, { NULL, NULL } };
 static const struct col permission_cols[] = { { "user", "user" }, { "configure", "configure" },
 	{ "write", "write" }, { "read", "read" }, { NULL, NULL } };
@@ -470,27 +472,31 @@ static const struct {
 	const char *cmd;
 	struct listing l;
 } listings[] = {
-	{ "list_queues", { "/api/queues/%s", true, "Listing queues for vhost %s ...", queue_cols,
-	                     "name,messages" } },
-	{ "list_exchanges", { "/api/exchanges/%s", true, "Listing exchanges for vhost %s ...",
-	                        exchange_cols, "name,type" } },
-	{ "list_bindings", { "/api/bindings/%s", true, "Listing bindings for vhost %s...",
-	                       binding_cols,
-	                       "source_name,source_kind,destination_name,destination_kind,"
-	                       "routing_key,arguments" } },
-	{ "list_connections", { "/api/connections", false, "Listing connections ...",
-	                          connection_cols, "user,peer_host,peer_port,state" } },
-	{ "list_channels", { "/api/channels", false, "Listing channels ...", channel_cols,
-	                       "name,user,consumer_count,messages_unacknowledged" } },
-	{ "list_consumers", { "/api/consumers/%s", true, "Listing consumers in vhost %s ...",
-	                        consumer_cols,
-	                        "queue_name,channel_name,consumer_tag,ack_required,"
-	                        "prefetch_count,active,arguments" } },
+	{ "list_queues",
+	    { "/api/queues/%s", true, "Listing queues for vhost %s ...", queue_cols,
+	        "name,messages" } },
+	{ "list_exchanges",
+	    { "/api/exchanges/%s", true, "Listing exchanges for vhost %s ...", exchange_cols,
+	        "name,type" } },
+	{ "list_bindings",
+	    { "/api/bindings/%s", true, "Listing bindings for vhost %s...", binding_cols,
+	        "source_name,source_kind,destination_name,destination_kind,"
+	        "routing_key,arguments" } },
+	{ "list_connections",
+	    { "/api/connections", false, "Listing connections ...", connection_cols,
+	        "user,peer_host,peer_port,state" } },
+	{ "list_channels",
+	    { "/api/channels", false, "Listing channels ...", channel_cols,
+	        "name,user,consumer_count,messages_unacknowledged" } },
+	{ "list_consumers",
+	    { "/api/consumers/%s", true, "Listing consumers in vhost %s ...", consumer_cols,
+	        "queue_name,channel_name,consumer_tag,ack_required,"
+	        "prefetch_count,active,arguments" } },
 	{ "list_users", { "/api/users", false, "Listing users ...", user_cols, "user,tags" } },
 	{ "list_vhosts", { "/api/vhosts", false, "Listing vhosts ...", vhost_cols, "name" } },
-	{ "list_permissions", { "/api/vhosts/%s/permissions", true,
-	                          "Listing permissions for vhost \"%s\" ...", permission_cols,
-	                          "user,configure,write,read" } },
+	{ "list_permissions",
+	    { "/api/vhosts/%s/permissions", true, "Listing permissions for vhost \"%s\" ...",
+	        permission_cols, "user,configure,write,read" } },
 };
 
 /* The columns asked for (positional words, each may hold several "a,b"), or the defaults. */
@@ -506,8 +512,9 @@ static int pick_columns(const struct opts *o, const struct listing *l, const str
 			for (i = 0; l->cols[i].name != NULL && strcmp(l->cols[i].name, w) != 0; i++)
 				;
 			if (l->cols[i].name == NULL) {
-				fprintf(stderr, "Error (argument validation): Info key(s) %s are not "
-				                "supported\nThe keys are:",
+				fprintf(stderr,
+				    "Error (argument validation): Info key(s) %s are not "
+				    "supported\nThe keys are:",
 				    w);
 				for (i = 0; l->cols[i].name != NULL; i++)
 					fprintf(stderr, "%s %s", i > 0 ? "," : "", l->cols[i].name);
@@ -571,9 +578,11 @@ static int run_listing(struct opts *o, const char *cmd, const struct listing *l)
 		if (o->json) {
 			out = json_object();
 			for (i = 0; cols[i] != NULL; i++) {
-				json_t *v = cols[i]->path[0] == '=' ? json_string(cols[i]->path + 1)
-				                                    : json_incref(path_get(row, cols[i]->path));
-				json_object_set_new(out, cols[i]->name, v != NULL ? v : json_null());
+				json_t *v = cols[i]->path[0] == '='
+				    ? json_string(cols[i]->path + 1)
+				    : json_incref(path_get(row, cols[i]->path));
+				json_object_set_new(
+				    out, cols[i]->name, v != NULL ? v : json_null());
 			}
 			fputs(rows == 0 ? "[\n" : "\n,", stdout);
 			json_dumpf(out, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -681,15 +690,14 @@ static int queue_cmd(struct opts *o, const char *cmd)
 		return EXIT_FAILURE;
 	json_decref(j);
 	snprintf(target, sizeof(target), "/api/queues/%s/%s%s%s", ev, eq,
-	    o->if_empty ? (o->if_unused ? "?if-empty=true&if-unused=true" : "?if-empty=true")
-	                : "",
+	    o->if_empty ? (o->if_unused ? "?if-empty=true&if-unused=true" : "?if-empty=true") : "",
 	    !o->if_empty && o->if_unused ? "?if-unused=true" : "");
 	if ((r = api_delete(o, target, NULL)) == 404)
 		fprintf(stderr, "Error:\n%s\n", queue_missing(o, vhost, queue));
 	if (r != 0)
 		return EXIT_FAILURE;
-	printf("Queue was successfully deleted with %" JSON_INTEGER_FORMAT " ready messages\n",
-	    ready);
+	printf(
+	    "Queue was successfully deleted with %" JSON_INTEGER_FORMAT " ready messages\n", ready);
 	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
@@ -808,8 +816,8 @@ static int status(struct opts *o)
 	printf("\nMemory\n\nMessage memory used: %" JSON_INTEGER_FORMAT
 	       " bytes\nMessage memory high watermark: %" JSON_INTEGER_FORMAT " bytes\n",
 	    num(st, "memory.message_bytes"), num(st, "memory.limit"));
-	printf("\nFile Descriptors\n\nSockets: %" JSON_INTEGER_FORMAT ", limit: %" JSON_INTEGER_FORMAT
-	       "\n",
+	printf("\nFile Descriptors\n\nSockets: %" JSON_INTEGER_FORMAT
+	       ", limit: %" JSON_INTEGER_FORMAT "\n",
 	    num(st, "file_descriptors.sockets_used"), num(st, "file_descriptors.total_limit"));
 	printf("\nFree Disk Space\n\nLow free disk space watermark: %" JSON_INTEGER_FORMAT
 	       " bytes\n",
@@ -880,7 +888,8 @@ static char *read_file(FILE *f, const char *name, size_t *len)
 		n += got;
 		if (n == cap) {
 			if (cap > BODY_MAX) {
-				fprintf(stderr, "Error:\n%s: larger than %u bytes\n", name, BODY_MAX);
+				fprintf(
+				    stderr, "Error:\n%s: larger than %u bytes\n", name, BODY_MAX);
 				free(buf);
 				return NULL;
 			}
@@ -891,7 +900,8 @@ static char *read_file(FILE *f, const char *name, size_t *len)
 		}
 	}
 	if (buf == NULL || ferror(f)) {
-		fprintf(stderr, "Error:\n%s: %s\n", name, buf == NULL ? "out of memory" : strerror(errno));
+		fprintf(stderr, "Error:\n%s: %s\n", name,
+		    buf == NULL ? "out of memory" : strerror(errno));
 		free(buf);
 		return NULL;
 	}
@@ -956,11 +966,12 @@ out:
 
 static const struct option long_opts[] = { { "vhost", required_argument, NULL, 'p' },
 	{ "quiet", no_argument, NULL, 'q' }, { "silent", no_argument, NULL, 's' },
-	{ "no-table-headers", no_argument, NULL, 'H' }, { "formatter", required_argument, NULL, 'f' },
-	{ "if-empty", no_argument, NULL, 'e' }, { "if-unused", no_argument, NULL, 'u' },
-	{ "config", required_argument, NULL, 'c' }, { "data-dir", required_argument, NULL, 'd' },
-	{ "socket", required_argument, NULL, 'S' }, { "timeout", required_argument, NULL, 't' },
-	{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	{ "no-table-headers", no_argument, NULL, 'H' },
+	{ "formatter", required_argument, NULL, 'f' }, { "if-empty", no_argument, NULL, 'e' },
+	{ "if-unused", no_argument, NULL, 'u' }, { "config", required_argument, NULL, 'c' },
+	{ "data-dir", required_argument, NULL, 'd' }, { "socket", required_argument, NULL, 'S' },
+	{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 } };
 
 int rmq_option_takes_value(const char *arg)
 {

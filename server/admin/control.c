@@ -36,12 +36,12 @@
 struct control_client {
 	LIST_ENTRY(control_client) entry;
 	struct bufferevent *bev;
-	char *line;               /* an "api" command waiting for its body */
-	size_t body_len;          /* ... of this many bytes */
-	void *api;                /* the api request answering on this client (control_api.c) */
-	void (*written)(void *);  /* called once the output is written */
+	char *line;              /* an "api" command waiting for its body */
+	size_t body_len;         /* ... of this many bytes */
+	void *api;               /* the api request answering on this client (control_api.c) */
+	void (*written)(void *); /* called once the output is written */
 	void *written_arg;
-	bool finishing;           /* the answer is complete: close once written */
+	bool finishing; /* the answer is complete: close once written */
 };
 
 static struct {
@@ -187,7 +187,8 @@ static void run_api(struct control_client *cl, char *line, struct evbuffer *body
 		}
 		/* METHOD and TARGET are passed as they are (TARGET is a URI); the rest decoded. */
 		if (n >= 3 && percent_decode(w) != 0) {
-			answer_text(cl, false, "a malformed %% escape (or a NUL byte) in the command");
+			answer_text(
+			    cl, false, "a malformed %% escape (or a NUL byte) in the command");
 			return;
 		}
 		words[n++] = w;

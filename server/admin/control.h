@@ -33,8 +33,7 @@ void control_finish(struct control_client *cl);
  * Run "api METHOD TARGET [NAME=VALUE...]" (words[0] is "api"; the NAME=VALUE words already
  * percent-decoded) with body (NULL: none). The answer goes to cl, now or later.
  */
-void control_api_run(
-    struct control_client *cl, char **words, size_t nwords, struct evbuffer *body);
+void control_api_run(struct control_client *cl, char **words, size_t nwords, struct evbuffer *body);
 /* The client of handle went away before its answer was complete. */
 void control_api_gone(void *handle);
 

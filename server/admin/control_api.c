@@ -201,7 +201,8 @@ void control_api_run(struct control_client *cl, char **words, size_t nwords, str
 	a->cl = cl;
 	control_hold(cl, r);
 	if (parse_method(words[1], &r->method) != 0) {
-		mgmt_error(r, 405, "method_not_allowed", "the methods are GET, PUT, POST and DELETE");
+		mgmt_error(
+		    r, 405, "method_not_allowed", "the methods are GET, PUT, POST and DELETE");
 		return;
 	}
 	for (i = 3; i < nwords; i++) {

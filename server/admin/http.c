@@ -387,8 +387,7 @@ static int split_path(struct mreq *r, const char *path)
 	return 0;
 }
 
-static const struct mgmt_route *route_in(
-    struct mreq *r, const struct mgmt_route *table, size_t n)
+static const struct mgmt_route *route_in(struct mreq *r, const struct mgmt_route *table, size_t n)
 {
 	size_t i, k, nargs;
 

@@ -24,7 +24,6 @@ json_t *mgmt_definitions_export(const char *vhost);
  * supported) is reported, one line each, into report. The caller answers once the store has the
  * durable ones (mgmt_reply_after_store).
  */
-int mgmt_definitions_import(
-    const json_t *doc, struct evbuffer *report, char *err, size_t errlen);
+int mgmt_definitions_import(const json_t *doc, struct evbuffer *report, char *err, size_t errlen);
 
 #endif /* WARREN_SERVER_ADMIN_MGMT_DEFS_H */

@@ -27,7 +27,8 @@ static bool wanted(const char *only, const char *vhost)
 /* vhosts, permissions, topic_permissions and the vhost-limits parameters of the auth database. */
 static void export_access(const char *only, json_t *doc)
 {
-	json_t *vhosts = json_object_get(doc, "vhosts"), *perms = json_object_get(doc, "permissions");
+	json_t *vhosts = json_object_get(doc, "vhosts"),
+	       *perms = json_object_get(doc, "permissions");
 	json_t *topics = json_object_get(doc, "topic_permissions");
 	json_t *params = json_object_get(doc, "parameters");
 	struct auth_grant_info g;
@@ -131,8 +132,9 @@ static void export_objects(struct vhost *v, json_t *doc)
 			bool to_queue = b->dq != NULL;
 			if (to_queue ? !b->dq->durable || b->dq->exclusive : !b->de->durable)
 				continue;
-			o = json_pack("{s:s%, s:s, s:s%, s:s, s:s%}", "source", x->name, x->name_len,
-			    "vhost", v->name, "destination", to_queue ? b->dq->name : b->de->name,
+			o = json_pack("{s:s%, s:s, s:s%, s:s, s:s%}", "source", x->name,
+			    x->name_len, "vhost", v->name, "destination",
+			    to_queue ? b->dq->name : b->de->name,
 			    to_queue ? b->dq->name_len : b->de->name_len, "destination_type",
 			    to_queue ? "queue" : "exchange", "routing_key", b->key, b->key_len);
 			json_object_set_new(o, "arguments", args_json(b->args, b->args_len));
@@ -150,12 +152,13 @@ json_t *mgmt_definitions_export(const char *only)
 	void *val;
 	json_t *doc;
 
-	doc = json_pack("{s:s, s:s, s:s, s:s, s:[], s:[], s:[], s:[], s:[], s:[], s:[], s:[], s:[], "
-	                "s:[]}",
-	    "rabbit_version", WARREN_RABBITMQ_VERSION, "rabbitmq_version", WARREN_RABBITMQ_VERSION,
-	    "product_name", "Warren", "product_version", PACKAGE_VERSION, "users", "vhosts",
-	    "permissions", "topic_permissions", "parameters", "global_parameters", "policies",
-	    "queues", "exchanges", "bindings");
+	doc =
+	    json_pack("{s:s, s:s, s:s, s:s, s:[], s:[], s:[], s:[], s:[], s:[], s:[], s:[], s:[], "
+	              "s:[]}",
+	        "rabbit_version", WARREN_RABBITMQ_VERSION, "rabbitmq_version",
+	        WARREN_RABBITMQ_VERSION, "product_name", "Warren", "product_version",
+	        PACKAGE_VERSION, "users", "vhosts", "permissions", "topic_permissions",
+	        "parameters", "global_parameters", "policies", "queues", "exchanges", "bindings");
 	if (only == NULL)
 		for (i = 0; auth_db_user_at(broker.auth, i, &u); i++)
 			json_array_append_new(json_object_get(doc, "users"), mgmt_user_json(&u));
