@@ -400,6 +400,93 @@ START_TEST(definitions)
 	json_decref(doc);
 	CTL("export_definitions", "/nonexistent-dir/defs.json");
 	failed_with(1, "/nonexistent-dir/defs.json: No such file or directory");
+
+	/* import brings back what went, and binds it again */
+	CTL("-q", "delete_queue", q);
+	ck_assert_int_eq(last.status, 0);
+	amqp_exchange_delete(c, 1, B(x), 0);
+	client_ok(c, "exchange.delete");
+	CTL("import_definitions", file);
+	out_is(fmt("Importing definitions in JSON from a file at \"%s\" ...\n"
+	           "Successfully imported definitions\n",
+	    file));
+	ck_assert(queue_exists(c, 1, q));
+	publish_confirmed(c, 1, x, "any", NULL, "routed again");
+	ck_assert_int_eq(queue_count(c, 1, q), 1);
+	client_close(c);
+}
+END_TEST
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(text, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A RabbitMQ export: what Warren cannot take is reported; a bad file changes nothing. */
+START_TEST(import_rabbitmq_file)
+{
+	const char *file = fmt("%s/rabbit.json", broker.dir), *bad = fmt("%s/bad.json", broker.dir);
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	write_file(file,
+	    "{\"rabbit_version\":\"3.10.8\",\"users\":[{\"name\":\"guest\",\"password_hash\":"
+	    "\"bEv8P8Dgs\",\"hashing_algorithm\":\"rabbit_password_hashing_sha256\",\"tags\":"
+	    "[\"administrator\"],\"limits\":{}},{\"name\":\"bob\",\"password_hash\":\"x\","
+	    "\"tags\":[]}],\"vhosts\":[{\"name\":\"/\"},{\"name\":\"v2\"}],\"permissions\":["
+	    "{\"user\":\"guest\",\"vhost\":\"/\",\"configure\":\".*\",\"write\":\".*\","
+	    "\"read\":\".*\"}],\"policies\":[{\"name\":\"p\"}],\"queues\":[{\"name\":"
+	    "\"imp.q\",\"vhost\":\"/\",\"durable\":true,\"auto_delete\":false,\"arguments\":{"
+	    "\"x-max-length\":10}},{\"name\":\"imp.v2\",\"vhost\":\"v2\",\"durable\":true}],"
+	    "\"exchanges\":[{\"name\":\"imp.x\",\"vhost\":\"/\",\"type\":\"direct\","
+	    "\"durable\":true,\"auto_delete\":false,\"internal\":false,\"arguments\":{}}],"
+	    "\"bindings\":[{\"source\":\"imp.x\",\"vhost\":\"/\",\"destination\":\"imp.q\","
+	    "\"destination_type\":\"queue\",\"routing_key\":\"k\",\"arguments\":{}}]}\n");
+	CTL("-q", "import_definitions", file);
+	ck_assert_msg(last.status == 0, "%s", last.err);
+	out_has("user 'guest': its rabbit_password_hashing_sha256 password hash cannot be checked "
+	        "by Warren");
+	out_has("user 'bob' not imported: users are defined in the users file\n");
+	out_has("vhost 'v2' not imported: vhosts are defined in vhost files\n");
+	out_has("queue 'imp.v2' in vhost 'v2' not imported: the vhost does not exist\n");
+	out_has("1 policies not imported: Warren has none\n");
+	ck_assert_msg(strstr(last.out, "permissions of") == NULL, "%s", last.out);
+	c = client_connect_ch1();
+	publish_confirmed(c, 1, "imp.x", "k", NULL, "via the imported binding");
+	ck_assert_int_eq(queue_count(c, 1, "imp.q"), 1);
+	/* importing it again changes nothing */
+	CTL("-q", "import_definitions", file);
+	ck_assert_int_eq(last.status, 0);
+	ck_assert_int_eq(queue_count(c, 1, "imp.q"), 1);
+
+	write_file(bad, "{\"queues\": [}");
+	CTL("import_definitions", bad);
+	failed_with(1, fmt("%s:1:", bad));
+	write_file(bad,
+	    "{\"exchanges\":[{\"name\":\"imp.never\",\"type\":\"fanout\"}],"
+	    "\"queues\":[{\"name\":\"imp.qq\",\"type\":\"quorum\"}]}");
+	CTL("import_definitions", bad);
+	failed_with(1, "queue 'imp.qq' in vhost '/': type 'quorum' is not supported");
+	CTL("-q", "list_exchanges", "name");
+	ck_assert_msg(
+	    strstr(last.out, "imp.never") == NULL, "a failed import declared: %s", last.out);
+	write_file(bad, "{\"queues\":[{\"name\":\"imp.q\",\"durable\":false}]}");
+	CTL("import_definitions", bad);
+	failed_with(1, "inequivalent arg 'durable'");
+	write_file(bad,
+	    "{\"bindings\":[{\"source\":\"imp.x\",\"destination\":\"nowhere\","
+	    "\"destination_type\":\"queue\"}]}");
+	CTL("import_definitions", bad);
+	failed_with(1, "no such destination");
+	write_file(bad, "[]");
+	CTL("import_definitions", bad);
+	failed_with(1, "not a JSON object");
+	CTL("import_definitions", "/nonexistent-dir/x.json");
+	failed_with(1, "/nonexistent-dir/x.json: No such file or directory");
 	client_close(c);
 }
 END_TEST
@@ -499,6 +586,15 @@ START_TEST(api_command)
 	ck_assert_str_eq(a, "error 400\n{\"error\":\"bad_request\",\"reason\":\"not_json\"}\n.\n");
 	a = TALK("api POST /api/definitions content-length=3\n{\"a");
 	ck_assert_str_eq(a, "error 400\n{\"error\":\"bad_request\",\"reason\":\"not_json\"}\n.\n");
+	/* a bind through the socket: HTTP's Location header has no place here */
+	c = client_connect_ch1();
+	declare_queue(c, 1, "ctl-bound");
+	a = TALK("api POST /api/bindings/%2F/e/amq.direct/q/ctl-bound content-length=20\n"
+	         "{\"routing_key\":\"rk\"}");
+	ck_assert_str_eq(a, "ok 201\n.\n");
+	publish_confirmed(c, 1, "amq.direct", "rk", NULL, "bound");
+	ck_assert_int_eq(queue_count(c, 1, "ctl-bound"), 1);
+	client_close(c);
 	a = TALK("api GET /api/vhosts a b c d e f g h i j k l m n o p q\n");
 	ck_assert_str_eq(a, "error\ntoo many words in the command\n");
 	a = TALK("api GET /api/vhosts noequals\n");
@@ -538,6 +634,7 @@ int main(void)
 	tcase_add_test(tc, queue_commands);
 	tcase_add_test(tc, close_connection);
 	tcase_add_test(tc, definitions);
+	tcase_add_test(tc, import_rabbitmq_file);
 	tcase_add_test(tc, many_queues);
 	tcase_add_test(tc, api_command);
 	suite_add_tcase(s, tc);

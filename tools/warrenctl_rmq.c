@@ -948,7 +948,7 @@ static int import_definitions(struct opts *o)
 	if ((ans = answer_json(&a)) == NULL)
 		goto out;
 	report = json_string_value(json_object_get(ans, "report"));
-	if (!o->quiet && report != NULL)
+	if (report != NULL) /* what was not imported: not an info line */
 		fputs(report, stdout);
 	info(o, "Successfully imported definitions");
 	r = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;

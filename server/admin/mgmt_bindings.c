@@ -307,7 +307,9 @@ void mgmt_binding_list(struct mreq *r)
 		struct amqp_bytes args = { evbuffer_pullup(ab, -1), evbuffer_get_length(ab) };
 		exchange_bind(e.xs, e.qd, e.xd, amqp_cstr(key), args);
 		properties_key(key, strlen(key), args.ptr, args.len, pk, sizeof(pk));
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location", pk);
+		if (r->io == NULL) /* HTTP: the control socket's answers have no headers */
+			evhttp_add_header(
+			    evhttp_request_get_output_headers(r->req), "Location", pk);
 		mgmt_reply_after_store(r, 201);
 	}
 	evbuffer_free(ab);
