@@ -8,282 +8,32 @@
  * streamed) and this file prints it as rabbitmqctl 3.10 does: info lines ("Listing queues for
  * vhost / ..."; -q drops them), a header row (--no-table-headers drops it) and tab-separated
  * rows, or with --formatter json rabbitmqctl's JSON array. Rows are printed as they arrive.
+ * The requests themselves are warrenctl_api.c's.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "tools/warrenctl.h"
 
-#define ANSWER_LINE_MAX (64u << 20) /* the longest answer line: a definitions document */
-#define BODY_MAX (64u << 20)        /* as warrend's CONTROL_BODY_MAX */
+#define BODY_MAX (64u << 20) /* as warrend's CONTROL_BODY_MAX */
 #define COLUMNS_MAX 32
-#define NAME_ENC_MAX (3 * 1024 + 1) /* a name of up to 1,024 bytes, percent-encoded */
-
-/* The options every verb takes, and its positional arguments. */
-struct opts {
-	const char *vhost;
-	bool quiet, no_headers, json, if_empty, if_unused;
-	const char *config, *dir, *sock;
-	int timeout;
-	char path[256];
-	int argc;
-	char **argv;
-};
-
-/* One api request's answer, read line by line. */
-struct answer {
-	int fd, status, timeout;
-	char *buf;
-	size_t start, len, cap; /* unread bytes are buf[start, len) */
-};
-
-/* ---- Talking to warrend ---- */
-
-/* Percent-encode s for a path segment, a query value or a control-line word. */
-static const char *enc(const char *s, char *out, size_t cap)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t n = 0;
-
-	for (; *s != '\0' && n + 4 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '-' || c == '_' || c == '.' || c == '~') {
-			out[n++] = (char)c;
-		} else {
-			out[n++] = '%';
-			out[n++] = hex[c >> 4];
-			out[n++] = hex[c & 15];
-		}
-	}
-	out[n] = '\0';
-	return out;
-}
-
-static int write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Read more bytes (waiting at most the timeout): 1, 0 at EOF, -1 on an error (printed). */
-static int fill(struct answer *a)
-{
-	struct pollfd p = { .fd = a->fd, .events = POLLIN };
-	ssize_t n;
-	int r;
-
-	if (a->start > 0) {
-		memmove(a->buf, a->buf + a->start, a->len - a->start);
-		a->len -= a->start;
-		a->start = 0;
-	}
-	if (a->len == a->cap) {
-		if (a->cap >= ANSWER_LINE_MAX + 2) {
-			fprintf(stderr, "warrenctl: an answer line longer than %u bytes\n",
-			    ANSWER_LINE_MAX);
-			return -1;
-		}
-		a->cap = a->cap * 2 < ANSWER_LINE_MAX + 2 ? a->cap * 2 : ANSWER_LINE_MAX + 2;
-		if ((a->buf = realloc(a->buf, a->cap)) == NULL) {
-			fprintf(stderr, "warrenctl: out of memory\n");
-			exit(EXIT_FAILURE);
-		}
-	}
-	while ((r = poll(&p, 1, a->timeout * 1000)) < 0 && errno == EINTR)
-		;
-	if (r == 0) {
-		fprintf(stderr, "warrenctl: no answer from warrend within %d s\n", a->timeout);
-		return -1;
-	}
-	while ((n = read(a->fd, a->buf + a->len, a->cap - a->len)) < 0 && errno == EINTR)
-		;
-	if (n < 0) {
-		fprintf(stderr, "warrenctl: reading the control socket: %s\n", strerror(errno));
-		return -1;
-	}
-	a->len += (size_t)n;
-	return n > 0;
-}
-
-/* The next line of the answer (NUL-terminated, valid until the next call), or NULL (printed). */
-static char *next_line(struct answer *a)
-{
-	char *nl;
-	int r;
-
-	for (;;) {
-		nl = memchr(a->buf + a->start, '\n', a->len - a->start);
-		if (nl != NULL) {
-			char *line = a->buf + a->start;
-			*nl = '\0';
-			a->start = (size_t)(nl - a->buf) + 1;
-			return line;
-		}
-		if ((r = fill(a)) <= 0) {
-			if (r == 0)
-				fprintf(stderr,
-				    "warrenctl: warrend closed the control socket before "
-				    "the end of its answer\n");
-			return NULL;
-		}
-	}
-}
-
-static void answer_close(struct answer *a)
-{
-	if (a->fd >= 0)
-		close(a->fd);
-	free(a->buf);
-	a->fd = -1;
-	a->buf = NULL;
-}
-
-/*
- * Send "api METHOD TARGET [HEADER...]" (and body) and read the status line: 0 with a->status
- * set, or -1 (printed). header is one NAME=VALUE word or NULL.
- */
-static int api(struct opts *o, struct answer *a, const char *method, const char *target,
-    const char *header, const char *body, size_t blen)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char line[4200], *st;
-	int n;
-
-	*a = (struct answer){ .fd = -1, .timeout = o->timeout, .cap = 65536 };
-	if ((a->buf = malloc(a->cap)) == NULL)
-		return -1;
-	n = snprintf(line, sizeof(line), "api %s %s%s%s", method, target, header ? " " : "",
-	    header ? header : "");
-	if (body != NULL)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, " content-length=%zu", blen);
-	if ((size_t)n + 1 >= sizeof(line)) {
-		fprintf(stderr, "warrenctl: the names are too long for a request\n");
-		return -1;
-	}
-	line[n++] = '\n';
-	memcpy(sa.sun_path, o->path, strlen(o->path) + 1);
-	if ((a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		fprintf(stderr, "warrenctl: cannot connect to %s: %s (is warrend running?)\n",
-		    o->path, strerror(errno));
-		return -1;
-	}
-	if (write_all(a->fd, line, (size_t)n) != 0 ||
-	    (body != NULL && write_all(a->fd, body, blen) != 0)) {
-		fprintf(stderr, "warrenctl: %s: %s\n", o->path, strerror(errno));
-		return -1;
-	}
-	if ((st = next_line(a)) == NULL)
-		return -1;
-	if ((strncmp(st, "ok ", 3) != 0 && strncmp(st, "error ", 6) != 0) ||
-	    (a->status = atoi(strchr(st, ' ') + 1)) < 100) {
-		/* an older warrend, or a refusal of the command line itself */
-		fprintf(stderr, "warrenctl: warrend refused the request: %.200s", st);
-		if (strcmp(st, "error") == 0 && (st = next_line(a)) != NULL)
-			fprintf(stderr, ": %.200s", st);
-		fputc('\n', stderr);
-		return -1;
-	}
-	return 0;
-}
-
-/* Read the one JSON document of an answer and its end line: the document, or NULL (printed). */
-static json_t *answer_json(struct answer *a)
-{
-	json_error_t jerr;
-	json_t *j;
-	char *line;
-
-	if ((line = next_line(a)) == NULL)
-		return NULL;
-	if (strcmp(line, ".") == 0)
-		return json_object(); /* an empty answer (204) */
-	if ((j = json_loads(line, 0, &jerr)) == NULL) {
-		fprintf(stderr, "warrenctl: warrend's answer is not JSON: %s\n", jerr.text);
-		return NULL;
-	}
-	if ((line = next_line(a)) == NULL || strcmp(line, ".") != 0) {
-		json_decref(j);
-		if (line != NULL)
-			fprintf(stderr, "warrenctl: warrend's answer went on after its document\n");
-		return NULL;
-	}
-	return j;
-}
-
-/* Print an error answer's reason as rabbitmqctl does: EXIT_FAILURE. */
-static int print_error(struct answer *a, const char *what)
-{
-	json_t *j = answer_json(a);
-	const char *reason = j != NULL ? json_string_value(json_object_get(j, "reason")) : NULL;
-
-	fprintf(stderr, "Error:\n%s\n", what != NULL ? what : reason != NULL ? reason : "failed");
-	json_decref(j);
-	return EXIT_FAILURE;
-}
-
-/* GET target's document: 0 with *out, or EXIT_FAILURE (printed). */
-static int get_json(struct opts *o, const char *target, json_t **out)
-{
-	struct answer a;
-	int r = EXIT_FAILURE;
-
-	*out = NULL;
-	if (api(o, &a, "GET", target, NULL, NULL, 0) != 0)
-		goto out;
-	if (a.status >= 400) {
-		r = print_error(&a, NULL);
-		goto out;
-	}
-	if ((*out = answer_json(&a)) != NULL)
-		r = 0;
-out:
-	answer_close(&a);
-	return r;
-}
-
-/* Whether vhost exists (a GET of it answers 200). */
-static bool vhost_exists(struct opts *o, const char *vhost)
-{
-	char target[NAME_ENC_MAX + 32], e[NAME_ENC_MAX];
-	struct answer a;
-	bool yes;
-
-	snprintf(target, sizeof(target), "/api/vhosts/%s?columns=name", enc(vhost, e, sizeof(e)));
-	yes = api(o, &a, "GET", target, NULL, NULL, 0) == 0 && a.status == 200;
-	answer_close(&a);
-	return yes;
-}
 
 /* ---- Printing ---- */
 
-static void info(const struct opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void info(const struct ctl_opts *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* An info line ("Listing queues ..."): not with -q or --formatter json. */
-static void info(const struct opts *o, const char *fmt, ...)
+static void info(const struct ctl_opts *o, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -500,7 +250,7 @@ static const struct {
 };
 
 /* The columns asked for (positional words, each may hold several "a,b"), or the defaults. */
-static int pick_columns(const struct opts *o, const struct listing *l, const struct col **out)
+static int pick_columns(const struct ctl_opts *o, const struct listing *l, const struct col **out)
 {
 	char buf[1024], *w, *save = NULL;
 	size_t n = 0, i;
@@ -533,13 +283,13 @@ static int pick_columns(const struct opts *o, const struct listing *l, const str
 	return (int)n;
 }
 
-static int run_listing(struct opts *o, const char *cmd, const struct listing *l)
+static int run_listing(struct ctl_opts *o, const char *cmd, const struct listing *l)
 {
 	const struct col *cols[COLUMNS_MAX + 1];
 	char target[NAME_ENC_MAX + 2048], e[NAME_ENC_MAX];
 	const char *vhost = o->vhost != NULL ? o->vhost : "/";
 	size_t rows = 0, i;
-	struct answer a;
+	struct api_answer a;
 	json_t *row, *out;
 	json_error_t jerr;
 	char *line;
@@ -551,7 +301,7 @@ static int run_listing(struct opts *o, const char *cmd, const struct listing *l)
 		fprintf(stderr, "warrenctl: %s lists every vhost's: it takes no -p\n", cmd);
 		return EXIT_USAGE;
 	}
-	n = snprintf(target, sizeof(target), l->target, enc(vhost, e, sizeof(e)));
+	n = snprintf(target, sizeof(target), l->target, api_enc(vhost, e, sizeof(e)));
 	/* Only the fields shown come back. */
 	for (i = 0; cols[i] != NULL && (size_t)n < sizeof(target); i++)
 		if (cols[i]->path[0] != '=')
@@ -560,17 +310,17 @@ static int run_listing(struct opts *o, const char *cmd, const struct listing *l)
 	if (strcmp(cmd, "list_queues") == 0)
 		info(o, "Timeout: %d.0 seconds ...", o->timeout);
 	info(o, l->info, vhost);
-	if (api(o, &a, "GET", target, NULL, NULL, 0) != 0)
+	if (api_request(o, &a, "GET", target, NULL, NULL, 0) != 0)
 		goto out;
 	if (a.status == 404 && l->per_vhost) {
 		fprintf(stderr, "Error:\nVirtual host '%s' does not exist\n", vhost);
 		goto out;
 	}
 	if (a.status >= 400) {
-		print_error(&a, NULL);
+		api_error(&a, NULL);
 		goto out;
 	}
-	while ((line = next_line(&a)) != NULL && strcmp(line, ".") != 0) {
+	while ((line = api_line(&a)) != NULL && strcmp(line, ".") != 0) {
 		if ((row = json_loads(line, 0, &jerr)) == NULL) {
 			fprintf(stderr, "warrenctl: a row is not JSON: %s\n", jerr.text);
 			goto out;
@@ -608,66 +358,66 @@ static int run_listing(struct opts *o, const char *cmd, const struct listing *l)
 		fputs(rows == 0 ? "[\n]\n" : "\n]\n", stdout);
 	r = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
-	answer_close(&a);
+	api_close(&a);
 	return r;
 }
 
 /* ---- Queues and connections ---- */
 
 /* A DELETE: 0, 404 (not found: the caller says what), or EXIT_FAILURE (printed). */
-static int api_delete(struct opts *o, const char *target, const char *header)
+static int api_delete(struct ctl_opts *o, const char *target, const char *header)
 {
-	struct answer a;
+	struct api_answer a;
 	json_t *j;
 	int r = EXIT_FAILURE;
 
-	if (api(o, &a, "DELETE", target, header, NULL, 0) != 0)
+	if (api_request(o, &a, "DELETE", target, header, NULL, 0) != 0)
 		goto out;
 	if (a.status == 404) {
-		json_decref(answer_json(&a));
+		json_decref(api_json(&a));
 		r = 404;
 		goto out;
 	}
 	if (a.status >= 400) {
-		print_error(&a, NULL);
+		api_error(&a, NULL);
 		goto out;
 	}
-	if ((j = answer_json(&a)) != NULL) {
+	if ((j = api_json(&a)) != NULL) {
 		json_decref(j);
 		r = 0;
 	}
 out:
-	answer_close(&a);
+	api_close(&a);
 	return r;
 }
 
 /* Why a queue was not found: its vhost, or the queue. */
-static const char *queue_missing(struct opts *o, const char *vhost, const char *queue)
+static const char *queue_missing(struct ctl_opts *o, const char *vhost, const char *queue)
 {
 	static char why[2400];
 
-	if (!vhost_exists(o, vhost))
+	if (!api_vhost_exists(o, vhost))
 		snprintf(why, sizeof(why), "Virtual host '%s' does not exist", vhost);
 	else
 		snprintf(why, sizeof(why), "no queue '%s' in vhost '%s'", queue, vhost);
 	return why;
 }
 
-static int queue_cmd(struct opts *o, const char *cmd)
+static int queue_cmd(struct ctl_opts *o, const char *cmd)
 {
 	const char *vhost = o->vhost != NULL ? o->vhost : "/", *queue;
 	char target[2 * NAME_ENC_MAX + 64], ev[NAME_ENC_MAX], eq[NAME_ENC_MAX];
 	json_t *j = NULL;
 	json_int_t ready = 0;
-	struct answer a;
+	struct api_answer a;
 	bool purge = strcmp(cmd, "purge_queue") == 0;
 	int r;
 
 	if (o->argc != 1 || (purge && (o->if_empty || o->if_unused)))
 		return -1;
 	queue = o->argv[0];
-	enc(vhost, ev, sizeof(ev));
-	enc(queue, eq, sizeof(eq));
+	api_enc(vhost, ev, sizeof(ev));
+	api_enc(queue, eq, sizeof(eq));
 	if (purge) {
 		info(o, "Purging queue '%s' in vhost '%s' ...", queue, vhost);
 		snprintf(target, sizeof(target), "/api/queues/%s/%s/contents", ev, eq);
@@ -678,14 +428,14 @@ static int queue_cmd(struct opts *o, const char *cmd)
 	info(o, "Deleting queue '%s' on vhost '%s' ...", queue, vhost);
 	/* How many ready messages go with it: RabbitMQ says so. */
 	snprintf(target, sizeof(target), "/api/queues/%s/%s?columns=messages_ready", ev, eq);
-	if (api(o, &a, "GET", target, NULL, NULL, 0) == 0 && a.status == 200 &&
-	    (j = answer_json(&a)) != NULL)
+	if (api_request(o, &a, "GET", target, NULL, NULL, 0) == 0 && a.status == 200 &&
+	    (j = api_json(&a)) != NULL)
 		ready = json_integer_value(json_object_get(j, "messages_ready"));
 	else if (a.fd >= 0 && a.status == 404)
 		fprintf(stderr, "Error:\n%s\n", queue_missing(o, vhost, queue));
 	else if (a.fd >= 0 && a.status >= 400)
-		print_error(&a, NULL);
-	answer_close(&a);
+		api_error(&a, NULL);
+	api_close(&a);
 	if (j == NULL)
 		return EXIT_FAILURE;
 	json_decref(j);
@@ -701,7 +451,7 @@ static int queue_cmd(struct opts *o, const char *cmd)
 	return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-static int close_connection(struct opts *o)
+static int close_connection(struct ctl_opts *o)
 {
 	char target[NAME_ENC_MAX + 32], header[NAME_ENC_MAX + 16], e[NAME_ENC_MAX];
 	int r;
@@ -713,8 +463,8 @@ static int close_connection(struct opts *o)
 		return EXIT_USAGE;
 	}
 	info(o, "Closing connection %s, reason: %s...", o->argv[0], o->argv[1]);
-	snprintf(target, sizeof(target), "/api/connections/%s", enc(o->argv[0], e, sizeof(e)));
-	snprintf(header, sizeof(header), "x-reason=%s", enc(o->argv[1], e, sizeof(e)));
+	snprintf(target, sizeof(target), "/api/connections/%s", api_enc(o->argv[0], e, sizeof(e)));
+	snprintf(header, sizeof(header), "x-reason=%s", api_enc(o->argv[1], e, sizeof(e)));
 	if ((r = api_delete(o, target, header)) == 404)
 		fprintf(stderr, "Error:\nno connection '%s'\n", o->argv[0]);
 	return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
@@ -734,10 +484,10 @@ static const char *str(json_t *o, const char *path)
 	return s != NULL ? s : "";
 }
 
-static int status(struct opts *o)
+static int status(struct ctl_opts *o)
 {
 	json_t *ov = NULL, *nodes = NULL, *node, *l, *st = NULL, *a;
-	struct answer va;
+	struct api_answer va;
 	struct utsname un;
 	json_int_t nvhosts = 0;
 	char *line;
@@ -746,21 +496,22 @@ static int status(struct opts *o)
 
 	if (o->argc != 0 || o->vhost != NULL)
 		return -1;
-	if (get_json(o, "/api/overview", &ov) != 0 || get_json(o, "/api/nodes", &nodes) != 0)
+	if (api_get_json(o, "/api/overview", &ov) != 0 ||
+	    api_get_json(o, "/api/nodes", &nodes) != 0)
 		goto out;
 	if ((node = json_array_get(nodes, 0)) == NULL) {
 		fprintf(stderr, "warrenctl: warrend listed no node\n");
 		goto out;
 	}
-	if (api(o, &va, "GET", "/api/vhosts?columns=name", NULL, NULL, 0) != 0 ||
+	if (api_request(o, &va, "GET", "/api/vhosts?columns=name", NULL, NULL, 0) != 0 ||
 	    va.status != 200) {
-		answer_close(&va);
+		api_close(&va);
 		fprintf(stderr, "warrenctl: warrend did not list its vhosts\n");
 		goto out;
 	}
-	while ((line = next_line(&va)) != NULL && strcmp(line, ".") != 0)
+	while ((line = api_line(&va)) != NULL && strcmp(line, ".") != 0)
 		nvhosts++;
-	answer_close(&va);
+	api_close(&va);
 	if (line == NULL)
 		goto out;
 	if (uname(&un) != 0)
@@ -843,7 +594,7 @@ out:
 
 /* ---- Definitions ---- */
 
-static int export_definitions(struct opts *o)
+static int export_definitions(struct ctl_opts *o)
 {
 	const char *file;
 	json_t *doc = NULL;
@@ -855,7 +606,7 @@ static int export_definitions(struct opts *o)
 	file = o->argv[0];
 	if (strcmp(file, "-") != 0)
 		info(o, "Exporting definitions in JSON to a file at \"%s\" ...", file);
-	if (get_json(o, "/api/definitions", &doc) != 0)
+	if (api_get_json(o, "/api/definitions", &doc) != 0)
 		goto out;
 	if (strcmp(file, "-") == 0) {
 		f = stdout;
@@ -909,10 +660,10 @@ static char *read_file(FILE *f, const char *name, size_t *len)
 	return buf;
 }
 
-static int import_definitions(struct opts *o)
+static int import_definitions(struct ctl_opts *o)
 {
 	const char *file, *report;
-	struct answer a = { .fd = -1 };
+	struct api_answer a = { .fd = -1 };
 	json_error_t jerr;
 	json_t *doc = NULL, *ans = NULL;
 	char *body = NULL;
@@ -939,13 +690,13 @@ static int import_definitions(struct opts *o)
 		    doc == NULL ? jerr.text : "not a JSON object");
 		goto out;
 	}
-	if (api(o, &a, "POST", "/api/definitions", NULL, body, len) != 0)
+	if (api_request(o, &a, "POST", "/api/definitions", NULL, body, len) != 0)
 		goto out;
 	if (a.status >= 400) {
-		print_error(&a, NULL);
+		api_error(&a, NULL);
 		goto out;
 	}
-	if ((ans = answer_json(&a)) == NULL)
+	if ((ans = api_json(&a)) == NULL)
 		goto out;
 	report = json_string_value(json_object_get(ans, "report"));
 	if (report != NULL) /* what was not imported: not an info line */
@@ -955,7 +706,7 @@ static int import_definitions(struct opts *o)
 out:
 	if (f != NULL && f != stdin)
 		fclose(f);
-	answer_close(&a);
+	api_close(&a);
 	json_decref(doc);
 	json_decref(ans);
 	free(body);
@@ -987,7 +738,7 @@ int rmq_option_takes_value(const char *arg)
 
 static int rmq_run(const struct cmd *self, int argc, char **argv)
 {
-	struct opts o = { .timeout = 60 };
+	struct ctl_opts o = { .timeout = 60 };
 	char *end;
 	long t;
 	size_t i;
