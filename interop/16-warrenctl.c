@@ -388,7 +388,15 @@ START_TEST(definitions)
 	o = find(json_object_get(doc, "bindings"), "source", x);
 	ck_assert_ptr_nonnull(o);
 	ck_assert_str_eq(json_string_value(json_object_get(o, "destination")), q);
-	ck_assert_ptr_nonnull(find(json_object_get(doc, "users"), "name", "guest"));
+	o = find(json_object_get(doc, "users"), "name", "guest");
+	ck_assert_ptr_nonnull(o);
+	/* RabbitMQ imports only its own hashes: none for it, Warren's aside */
+	ck_assert_str_eq(json_string_value(json_object_get(o, "password_hash")), "");
+	ck_assert_str_eq(json_string_value(json_object_get(o, "hashing_algorithm")),
+	    "rabbit_password_hashing_sha256");
+	ck_assert_msg(strncmp(json_string_value(json_object_get(o, "warren_password_hash")),
+	                  "$scrypt$", 8) == 0,
+	    "%s", last.out);
 	ck_assert_ptr_nonnull(find(json_object_get(doc, "vhosts"), "name", "/"));
 	ck_assert_ptr_nonnull(find(json_object_get(doc, "permissions"), "user", "guest"));
 	json_decref(doc);

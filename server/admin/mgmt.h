@@ -211,7 +211,10 @@ void mgmt_queue_get(struct mreq *r);
  */
 extern const struct mgmt_route mgmt_ctl_routes[];
 extern const size_t mgmt_ctl_nroutes;
-/* A user as /api/users shows one: name, password_hash, hashing_algorithm, tags, limits. */
+/*
+ * A user as /api/users shows one: name, password_hash (empty: RabbitMQ cannot use Warren's),
+ * hashing_algorithm, tags, limits, and warren_password_hash (the users file's string).
+ */
 json_t *mgmt_user_json(const struct auth_user_info *u);
 /* A permissions line as /api/permissions shows one: user, vhost, configure, write, read. */
 json_t *mgmt_permission_json(const char *vhost, const struct auth_grant_info *g);

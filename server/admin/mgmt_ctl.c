@@ -29,10 +29,16 @@ json_t *mgmt_user_json(const struct auth_user_info *u)
 	json_t *o = json_object(), *tags = json_array();
 	const char *p = u->tags, *comma;
 
+	/*
+	 * RabbitMQ's import takes only its own hashes (base64): a scrypt string makes it refuse the
+	 * whole file. So password_hash is empty (RabbitMQ's user without a password, until
+	 * change_password), and warren_password_hash, which RabbitMQ ignores, holds the users
+	 * file's string ("$scrypt$...", "!" locked, or "saslauthd").
+	 */
 	json_object_set_new(o, "name", bytes_json(u->name));
-	json_object_set_new(o, "password_hash", str_json(u->hash));
-	/* Warren's scrypt strings, or "!" (locked) or "saslauthd": not RabbitMQ's algorithms. */
-	json_object_set_new(o, "hashing_algorithm", json_string("warren_scrypt"));
+	json_object_set_new(o, "password_hash", json_string(""));
+	json_object_set_new(o, "hashing_algorithm", json_string("rabbit_password_hashing_sha256"));
+	json_object_set_new(o, "warren_password_hash", str_json(u->hash));
 	while (*p != '\0') {
 		comma = strchrnul(p, ',');
 		if (comma > p)

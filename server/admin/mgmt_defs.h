@@ -10,8 +10,8 @@
 #include "server/admin/mgmt.h"
 
 /*
- * The definitions of every vhost (vhost NULL) or of one, as a new JSON document: users (with
- * their stored hashes), vhosts, permissions and topic permissions from the users and vhost files;
+ * The definitions of every vhost (vhost NULL) or of one, as a new JSON document that RabbitMQ
+ * 3.10 imports: users (their stored hashes as warren_password_hash, none for RabbitMQ), vhosts, permissions and topic permissions from the users and vhost files;
  * vhost limits as "vhost-limits" parameters; durable exchanges (not the default or "amq." ones),
  * durable non-exclusive queues, and bindings between durable objects.
  */

@@ -1,7 +1,8 @@
 /*
  * mgmt_defs_export.c: definitions out of the broker, as RabbitMQ 3.10's JSON document (what
  * `rabbitmqctl export_definitions` writes): users, vhosts, permissions and topic permissions as
- * the users and vhost files in force say; vhost limits as RabbitMQ's "vhost-limits" parameters;
+ * the users and vhost files in force say (users without a RabbitMQ password hash: see
+ * mgmt_user_json); vhost limits as RabbitMQ's "vhost-limits" parameters;
  * the durable exchanges, queues and bindings, as RabbitMQ exports them (not the default or
  * "amq." exchanges, not exclusive queues, not bindings to or from a transient object or the
  * default exchange's implicit ones). The document is built whole: a definitions file is read and

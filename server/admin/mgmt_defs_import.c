@@ -307,7 +307,8 @@ static void report_access(const json_t *doc, struct evbuffer *report)
 		if (!auth_user_exists(broker.auth, amqp_cstr(name)))
 			evbuffer_add_printf(report,
 			    "user '%s' not imported: users are defined in the users file\n", name);
-		else if (strcmp(algo, "warren_scrypt") != 0)
+		else if (json_object_get(o, "warren_password_hash") == NULL &&
+		    str_or(o, "password_hash", "")[0] != '\0') /* RabbitMQ's own hash */
 			evbuffer_add_printf(report,
 			    "user '%s': its %s password hash cannot be checked by Warren: the "
 			    "users "
