@@ -81,7 +81,8 @@ static void stop(void)
 	if (broker.pid == 0)
 		return;
 	if (broker_terminate(&broker, 10000, &status) != 0 || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
+	    WEXITSTATUS(status) != 0 || broker_log_count(&broker, "runtime error") > 0 ||
+	    broker_log_count(&broker, "Sanitizer") > 0) {
 		fprintf(stderr, "warrend ended badly on SIGTERM (wait status 0x%x)\n", status);
 		broker_print_log(&broker, 60);
 		broker_bad = true;
@@ -575,6 +576,8 @@ static const char *slurp(const char *path)
 	return buf;
 }
 
+static int control_fd(void);
+
 /* RabbitMQ 3.10.8's SHA-256 hash of "s3cret" (test/fixtures/rabbitmq-3.10.8-definitions.json). */
 #define RMQ_S3CRET "1ZRz01Fz2lGj+fBTJYkVuk8dt1ffM2xKhXuqbRwsHrPD7xo8"
 
@@ -654,6 +657,25 @@ START_TEST(import_into_files)
 	CTL("import_definitions", bad);
 	ck_assert_int_eq(last.status, 1);
 	ck_assert_str_eq(slurp(users_path), users_before);
+
+	/* a client that goes before its import is answered: the import still lands */
+	{
+		static const char body[] =
+		    "{\"users\":[{\"name\":\"dave\",\"password_hash\":\"\",\"tags\":[]}]}";
+		const char *line =
+		    fmt("api POST /api/definitions content-length=%zu\n%s", sizeof(body) - 1, body);
+		int64_t deadline = now_ms() + 10000;
+		int fd = control_fd();
+
+		ck_assert_int_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+		close(fd);
+		while (strstr(slurp(users_path), "\ndave:!") == NULL && now_ms() < deadline)
+			usleep(20000);
+		ck_assert_msg(
+		    strstr(slurp(users_path), "\ndave:!") != NULL, "%s", slurp(users_path));
+	}
+	CTL("-q", "list_users");
+	out_has("\ndave\t[]\n");
 }
 END_TEST
 

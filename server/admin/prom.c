@@ -45,6 +45,8 @@ static void line_reserve(size_t n)
 
 static void line_add(const void *p, size_t n)
 {
+	if (n == 0) /* an empty prefix before the first allocation: memcpy to NULL is undefined */
+		return;
 	line_reserve(n);
 	memcpy(L.p + L.len, p, n);
 	L.len += n;
