@@ -35,6 +35,15 @@ echo "cookie$node" >"$tmp/rmq/.erlang.cookie"
 chmod 400 "$tmp/rmq/.erlang.cookie"
 echo "loopback_users = none" >"$tmp/rmq/rabbitmq.conf"
 ctl() { timeout 120 "$rmqbin/rabbitmqctl" -n "$node@localhost" "$@"; }
+# rabbitmqctl import_definitions returns before the node has applied everything: wait for the
+# binding, which RabbitMQ imports last.
+imported() {
+	for _ in $(seq 100); do
+		ctl list_bindings -p orders source_name routing_key 2>/dev/null | grep -q 'orders.x.orders\.#' &&
+			return
+		sleep 0.2
+	done
+}
 setsid "$rmqbin/rabbitmq-server" >"$tmp/rmq/start.log" 2>&1 </dev/null &
 trap 'ctl stop >/dev/null 2>&1 || true; cleanup' EXIT
 ctl wait "$tmp/rmq/pid" --timeout 90 >/dev/null || fail "RabbitMQ did not start"
@@ -52,7 +61,7 @@ cat >"$tmp/objects.json" <<'JSON'
 "bindings":[{"source":"orders.x","vhost":"orders","destination":"orders.q","destination_type":"queue","routing_key":"orders.#","arguments":{}}]}
 JSON
 ctl import_definitions "$tmp/objects.json" >/dev/null
-for _ in $(seq 50); do ctl list_queues -p orders name 2>/dev/null | grep -q orders.q && break; sleep 0.2; done
+imported
 ctl export_definitions "$tmp/from-rabbitmq.json" >/dev/null
 
 # A new warrend: guest (scrypt) in a users file, the default vhost, nothing else.
@@ -97,7 +106,7 @@ ctl stop_app >/dev/null
 ctl reset >/dev/null
 ctl start_app >/dev/null
 ctl import_definitions "$tmp/from-warren.json" >/dev/null || fail "RabbitMQ refused warrend's export"
-for _ in $(seq 50); do ctl list_queues -p orders name 2>/dev/null | grep -q orders.q && break; sleep 0.2; done
+imported
 ctl list_users | grep -q '^alice' || fail "RabbitMQ has no alice after the import"
 ctl authenticate_user alice s3cret >/dev/null || fail "alice's hash did not survive the round trip"
 ctl list_queues -p orders name | grep -q '^orders.q' || fail "RabbitMQ has no orders.q"
