@@ -400,18 +400,20 @@ START_TEST(control_socket_hostile_input)
 	ck_assert(S_ISSOCK(st.st_mode));
 	ck_assert_int_eq(st.st_mode & 0777, 0600);
 	a = control_talk(control_connect(), "frobnicate\n", 11);
-	ck_assert_str_eq(a, "error\nunknown command 'frobnicate' (the command is: reload)\n");
+	ck_assert_str_eq(
+	    a, "error\nunknown command 'frobnicate' (the commands are: reload, api)\n");
 	a = control_talk(control_connect(), "\x01\xff\x7f reload\n", 11);
-	ck_assert_str_eq(a, "error\nunknown command '??? reload' (the command is: reload)\n");
+	ck_assert_str_eq(
+	    a, "error\nunknown command '??? reload' (the commands are: reload, api)\n");
 	a = control_talk(control_connect(), "rel\0oad\n", 8);
 	ck_assert_str_eq(a, "error\na NUL byte in the command\n");
 	a = control_talk(control_connect(), "\n", 1);
-	ck_assert_str_eq(a, "error\nunknown command '' (the command is: reload)\n");
+	ck_assert_str_eq(a, "error\nunknown command '' (the commands are: reload, api)\n");
 	memset(big, 'x', sizeof(big)); /* no newline at all */
 	a = control_talk(control_connect(), big, sizeof(big));
 	ck_assert_str_eq(a, "error\nline too long\n");
-	big[300] = '\n';
-	a = control_talk(control_connect(), big, 301);
+	big[5000] = '\n'; /* longer than a command line may be (4,096 bytes) */
+	a = control_talk(control_connect(), big, 5001);
 	ck_assert_str_eq(a, "error\nline too long\n");
 	/* a half line, then the client goes: nothing to answer, nothing breaks */
 	close(control_connect());

@@ -183,6 +183,21 @@ static int read_ready(int fd, struct broker *b, int64_t deadline, char *err, siz
 	return 0;
 }
 
+/* Whether the configuration file at path mentions key. */
+static bool conf_sets(const char *path, const char *key)
+{
+	char buf[8192];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, key) != NULL;
+}
+
 /*
  * Start warrend on b's directory (its data, config and log) and wait for its ready line, until
  * deadline at the latest (0: the usual bound). 0 once ready, 1 if it is still starting at an
@@ -191,12 +206,35 @@ static int read_ready(int fd, struct broker *b, int64_t deadline, char *err, siz
 static int broker_exec(
     struct broker *b, bool truncate_log, int64_t deadline, char *err, size_t errlen)
 {
-	char conf[200];
+	char conf[200], fdarg[16];
+	const char *argv[20]; /* the command line, NULL-terminated */
+	size_t argc = 0;
 	int pfd[2] = { -1, -1 }, status, ret = -1, r;
 	int64_t bound = now_ms() + READY_TIMEOUT_MS;
 	pid_t pid;
 
 	snprintf(conf, sizeof(conf), "%s/warren.conf", b->dir);
+	argv[argc++] = "warrend";
+	argv[argc++] = "--config";
+	argv[argc++] = conf;
+	argv[argc++] = "--listen";
+	argv[argc++] = "127.0.0.1:0";
+	/* A warren.conf that sets a listener (to none, or a port) decides; else port 0. */
+	if (!conf_sets(conf, "management_listen")) {
+		argv[argc++] = "--management-listen";
+		argv[argc++] = "127.0.0.1:0";
+	}
+	if (!conf_sets(conf, "prometheus_listen")) {
+		argv[argc++] = "--prometheus-listen";
+		argv[argc++] = "127.0.0.1:0";
+	}
+	argv[argc++] = "--data-dir";
+	argv[argc++] = b->data;
+	argv[argc++] = "--log-level";
+	argv[argc++] = "debug";
+	argv[argc++] = "--ready-fd";
+	argv[argc++] = fdarg;
+	argv[argc] = NULL;
 	if (pipe2(pfd, O_CLOEXEC) != 0) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
@@ -210,7 +248,6 @@ static int broker_exec(
 		    open(b->log, O_WRONLY | O_CREAT | (truncate_log ? O_TRUNC : O_APPEND), 0600);
 		int nullfd = open("/dev/null", O_RDONLY);
 		int ready = dup(pfd[1]); /* dup clears close-on-exec */
-		char fdarg[16];
 
 		if (logfd < 0 || nullfd < 0 || ready < 0)
 			_exit(126);
@@ -220,10 +257,7 @@ static int broker_exec(
 		dup2(logfd, 1);
 		dup2(logfd, 2);
 		snprintf(fdarg, sizeof(fdarg), "%d", ready);
-		execl(WARREND_PATH, "warrend", "--config", conf, "--listen", "127.0.0.1:0",
-		    "--management-listen", "127.0.0.1:0", "--prometheus-listen", "127.0.0.1:0",
-		    "--data-dir", b->data, "--log-level", "debug", "--ready-fd", fdarg,
-		    (char *)NULL);
+		execv(WARREND_PATH, (char *const *)argv);
 		fprintf(stderr, "exec %s: %s\n", WARREND_PATH, strerror(errno));
 		_exit(127);
 	}

@@ -21,16 +21,9 @@
 #include "amqp/amqp.h"
 #include "auth/auth.h"
 #include "server/server.h"
+#include "tools/warrenctl.h"
 
-#define EXIT_USAGE 2
 #define PASSWORD_MAX 4096
-
-struct cmd {
-	const char *name;
-	const char *usage;
-	const char *summary;
-	int (*fn)(const struct cmd *self, int argc, char **argv);
-};
 
 static int cmd_hash_password(const struct cmd *self, int argc, char **argv);
 static int cmd_check_config(const struct cmd *self, int argc, char **argv);
@@ -84,10 +77,13 @@ static void usage(FILE *f)
 	fprintf(f, "usage: warrenctl COMMAND [ARGS]\n\ncommands:\n");
 	for (i = 0; i < NCMDS; i++)
 		fprintf(f, "  %s\n      %s\n", cmds[i].usage, cmds[i].summary);
+	fprintf(f, "\nrabbitmqctl's commands, on a running warrend's control socket:\n");
+	for (i = 0; i < rmq_ncmds; i++)
+		fprintf(f, "  %s\n      %s\n", rmq_cmds[i].usage, rmq_cmds[i].summary);
 	fprintf(f, "\nwarrenctl COMMAND --help shows one command's usage.\n");
 }
 
-static int cmd_usage(const struct cmd *c)
+int cmd_usage(const struct cmd *c)
 {
 	fprintf(stderr, "usage: warrenctl %s\n", c->usage);
 	return EXIT_USAGE;
@@ -383,11 +379,9 @@ static int cmd_reload(const struct cmd *self, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	const char *config = NULL, *dir = NULL, *sock = NULL;
-	static struct server_options opt; /* static: see cmd_check_config */
-	static struct broker_config cfg;
-	char path[256], err[512], *end;
+	char path[256], *end;
 	long timeout = 30;
-	int c, r;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "c:d:s:t:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -405,26 +399,45 @@ static int cmd_reload(const struct cmd *self, int argc, char **argv)
 	}
 	if (optind != argc || (sock != NULL && (config != NULL || dir != NULL)))
 		return cmd_usage(self);
-	if (sock == NULL) {
-		/* Where warrend puts it: control_socket, else DATA_DIR/control.sock. */
-		if (read_config(config, &opt, &cfg) != 0)
-			return EXIT_FAILURE;
-		if (dir != NULL)
-			opt.data_dir = dir;
-		if ((r = config_control_socket(&opt, path, sizeof(path), err, sizeof(err))) < 0) {
-			fprintf(stderr, "warrenctl: %s\n", err);
-			return EXIT_FAILURE;
+	if (control_socket_find(config, dir, sock, path, sizeof(path)) != 0)
+		return EXIT_FAILURE;
+	return control_reload(path, (int)timeout);
+}
+
+int control_socket_find(
+    const char *config, const char *dir, const char *sock, char *out, size_t len)
+{
+	static struct server_options opt; /* static: see cmd_check_config */
+	static struct broker_config cfg;
+	char err[512];
+	int r;
+
+	if (sock != NULL) {
+		if (strlen(sock) >= len) {
+			fprintf(
+			    stderr, "warrenctl: %s: longer than a unix socket path may be\n", sock);
+			return -1;
 		}
-		if (r > 0) {
-			fprintf(stderr,
-			    "warrenctl: %s turns the control socket off "
-			    "(control_socket = none): send warrend SIGHUP instead\n",
-			    config);
-			return EXIT_FAILURE;
-		}
-		sock = path;
+		memcpy(out, sock, strlen(sock) + 1);
+		return 0;
 	}
-	return control_reload(sock, (int)timeout);
+	/* Where warrend puts it: control_socket, else DATA_DIR/control.sock. */
+	if (read_config(config, &opt, &cfg) != 0)
+		return -1;
+	if (dir != NULL)
+		opt.data_dir = dir;
+	if ((r = config_control_socket(&opt, out, len, err, sizeof(err))) < 0) {
+		fprintf(stderr, "warrenctl: %s\n", err);
+		return -1;
+	}
+	if (r > 0) {
+		fprintf(stderr,
+		    "warrenctl: %s turns the control socket off "
+		    "(control_socket = none): send warrend SIGHUP instead\n",
+		    config);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- store-dump, store-verify ---- */
@@ -454,6 +467,26 @@ static int cmd_store(const struct cmd *self, int argc, char **argv)
 	return EXIT_SUCCESS;
 }
 
+/*
+ * rabbitmqctl takes options before the command too ("rabbitmqctl -q list_queues"): move the first
+ * word that is not an option (nor an option's value) to argv[1]; the command's getopt_long,
+ * which permutes, then takes the options wherever they are.
+ */
+static void command_first(int argc, char **argv)
+{
+	char *name;
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0; i++)
+		if (rmq_option_takes_value(argv[i]) && i + 1 < argc)
+			i++;
+	if (i == 1 || i >= argc || argv[i][0] == '-')
+		return;
+	name = argv[i];
+	memmove(argv + 2, argv + 1, (size_t)(i - 1) * sizeof(*argv));
+	argv[1] = name;
+}
+
 int main(int argc, char **argv)
 {
 	size_t i;
@@ -467,10 +500,17 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_SUCCESS;
 	}
+	command_first(argc, argv);
 	for (i = 0; i < NCMDS; i++) {
 		if (strcmp(argv[1], cmds[i].name) == 0) {
 			optind = 1; /* the command's own options start after its name */
 			return cmds[i].fn(&cmds[i], argc - 1, argv + 1);
+		}
+	}
+	for (i = 0; i < rmq_ncmds; i++) {
+		if (strcmp(argv[1], rmq_cmds[i].name) == 0) {
+			optind = 1;
+			return rmq_cmds[i].fn(&rmq_cmds[i], argc - 1, argv + 1);
 		}
 	}
 	fprintf(stderr, "warrenctl: unknown command '%s'\n", argv[1]);

@@ -2,16 +2,21 @@
  * control.c: the control socket warrenctl(8) talks to: a unix stream socket (control_socket, by
  * default DATA_DIR/control.sock) made with mode 0600, which also refuses any peer that is neither
  * warrend's user nor root. A client sends one line holding a command; warrend answers "ok" or
- * "error" on a line of its own, then lines of detail, and closes. The one command is "reload"
- * (reload.c). Everything a client does is bounded: a line may be CONTROL_LINE_MAX bytes, a client
- * has CONTROL_TIMEOUT seconds to send it and read the answer, and at most CONTROL_CLIENTS are
- * served at once (more are closed at once); garbage gets an error line, never a crash or a wait.
+ * "error" on a line of its own, then lines of detail, and closes. The commands are "reload"
+ * (reload.c) and "api METHOD TARGET [NAME=VALUE...]", a management API request answered as the
+ * operator (control_api.c; a "content-length=N" word says N bytes of body follow the line).
+ * Everything a client does is bounded: a line may be CONTROL_LINE_MAX bytes and a body
+ * CONTROL_BODY_MAX, a client may go CONTROL_TIMEOUT seconds without sending or taking anything,
+ * and at most CONTROL_CLIENTS are served at once (more are closed at once); garbage gets an error
+ * line, never a crash or a wait. docs/management.md describes the protocol.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +26,22 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "server/admin/admin.h"
+#include "server/admin/control.h"
 
-#define CONTROL_LINE_MAX 256
+#define CONTROL_LINE_MAX 4096
 #define CONTROL_TIMEOUT 10
 #define CONTROL_CLIENTS 8
+#define CONTROL_WORDS 16
 
 struct control_client {
 	LIST_ENTRY(control_client) entry;
 	struct bufferevent *bev;
+	char *line;              /* an "api" command waiting for its body */
+	size_t body_len;         /* ... of this many bytes */
+	void *api;               /* the api request answering on this client (control_api.c) */
+	void (*written)(void *); /* called once the output is written */
+	void *written_arg;
+	bool finishing; /* the answer is complete: close once written */
 };
 
 static struct {
@@ -42,24 +54,74 @@ static struct {
 
 static void client_free(struct control_client *cl)
 {
+	void *api = cl->api;
+
+	cl->api = NULL;
+	if (api != NULL)
+		control_api_gone(api);
 	LIST_REMOVE(cl, entry);
 	ctl.nclients--;
 	bufferevent_free(cl->bev);
+	free(cl->line);
 	free(cl);
 }
 
-/* The answer is written: close. */
+/* The output is written: go on with the answer, or close once it is complete. */
 static void written_cb(struct bufferevent *bev, void *arg)
 {
 	struct control_client *cl = arg;
+	void (*fn)(void *) = cl->written;
 
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	if (fn != NULL) {
+		cl->written = NULL;
+		fn(cl->written_arg);
+	} else if (cl->finishing) {
 		client_free(cl);
+	}
 }
 
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	client_free(arg); /* EOF, an error or a timeout: the client is gone or too slow */
+}
+
+/* Stop reading (one command a connection) and write from now on. */
+static void start_answer(struct control_client *cl)
+{
+	bufferevent_disable(cl->bev, EV_READ);
+	bufferevent_setcb(cl->bev, NULL, written_cb, event_cb, cl);
+	bufferevent_enable(cl->bev, EV_WRITE);
+}
+
+void control_write(struct control_client *cl, struct evbuffer *buf)
+{
+	evbuffer_add_buffer(bufferevent_get_output(cl->bev), buf);
+}
+
+void control_when_written(struct control_client *cl, void (*fn)(void *arg), void *arg)
+{
+	cl->written = fn;
+	cl->written_arg = arg;
+	if (evbuffer_get_length(bufferevent_get_output(cl->bev)) == 0) {
+		cl->written = NULL;
+		fn(arg);
+	}
+}
+
+void control_hold(struct control_client *cl, void *handle)
+{
+	cl->api = handle;
+}
+
+void control_finish(struct control_client *cl)
+{
+	cl->api = NULL;
+	cl->written = NULL;
+	cl->finishing = true;
+	if (evbuffer_get_length(bufferevent_get_output(cl->bev)) == 0)
+		client_free(cl);
 }
 
 /* Send "ok" or "error", the detail lines, and close once written. */
@@ -70,18 +132,91 @@ static void answer(struct control_client *cl, bool ok, struct evbuffer *detail)
 	evbuffer_add_printf(out, "%s\n", ok ? "ok" : "error");
 	if (detail != NULL)
 		evbuffer_add_buffer(out, detail);
-	bufferevent_disable(cl->bev, EV_READ);
-	bufferevent_setcb(cl->bev, NULL, written_cb, event_cb, cl);
-	bufferevent_enable(cl->bev, EV_WRITE);
+	start_answer(cl);
+	cl->finishing = true;
 }
 
-static void answer_text(struct control_client *cl, bool ok, const char *text)
+static void answer_text(struct control_client *cl, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void answer_text(struct control_client *cl, bool ok, const char *fmt, ...)
 {
 	struct evbuffer *b = evbuffer_new();
+	va_list ap;
 
-	evbuffer_add_printf(b, "%s\n", text);
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(b, fmt, ap);
+	va_end(ap);
+	evbuffer_add(b, "\n", 1);
 	answer(cl, ok, b);
 	evbuffer_free(b);
+}
+
+/* Decode %XX escapes in place: 0, or -1 for a malformed escape or a NUL byte. */
+static int percent_decode(char *s)
+{
+	char *out = s, hex[3] = { 0 };
+
+	for (; *s != '\0'; s++) {
+		if (*s != '%') {
+			*out++ = *s;
+			continue;
+		}
+		if (!isxdigit((unsigned char)s[1]) || !isxdigit((unsigned char)s[2]))
+			return -1;
+		hex[0] = s[1];
+		hex[1] = s[2];
+		if ((*out++ = (char)strtol(hex, NULL, 16)) == '\0')
+			return -1;
+		s += 2;
+	}
+	*out = '\0';
+	return 0;
+}
+
+/* Run "api ..." (line is the client's; its words are cut in place), with body or NULL. */
+static void run_api(struct control_client *cl, char *line, struct evbuffer *body)
+{
+	char *words[CONTROL_WORDS], *save = NULL, *w;
+	size_t n = 0;
+
+	for (w = strtok_r(line, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save)) {
+		if (n == CONTROL_WORDS) {
+			answer_text(cl, false, "too many words in the command");
+			return;
+		}
+		/* METHOD and TARGET are passed as they are (TARGET is a URI); the rest decoded. */
+		if (n >= 3 && percent_decode(w) != 0) {
+			answer_text(
+			    cl, false, "a malformed %% escape (or a NUL byte) in the command");
+			return;
+		}
+		words[n++] = w;
+	}
+	if (n < 3) {
+		answer_text(cl, false, "usage: api METHOD TARGET [NAME=VALUE...]");
+		return;
+	}
+	start_answer(cl);
+	control_api_run(cl, words, n, body);
+}
+
+/* The body length an api command announces ("content-length=N"): 0 if none, -1 if bad. */
+static long body_length(const char *line)
+{
+	const char *p = strstr(line, " content-length=");
+	char *end;
+	long n;
+
+	if (p == NULL)
+		return 0;
+	p += strlen(" content-length=");
+	if (*p < '0' || *p > '9')
+		return -1;
+	n = strtol(p, &end, 10);
+	if ((*end != ' ' && *end != '\0') || n < 0 || (unsigned long)n > CONTROL_BODY_MAX)
+		return -1;
+	return n;
 }
 
 /* Run one command line (without its newline). */
@@ -90,6 +225,7 @@ static void run(struct control_client *cl, const char *line, size_t len)
 	struct evbuffer *detail;
 	char shown[65];
 	size_t i;
+	long blen;
 	int r;
 
 	if (len == 6 && memcmp(line, "reload", 6) == 0) {
@@ -104,13 +240,28 @@ static void run(struct control_client *cl, const char *line, size_t len)
 		evbuffer_free(detail);
 		return;
 	}
+	if (len >= 4 && memcmp(line, "api ", 4) == 0) {
+		if ((blen = body_length(line)) < 0) {
+			answer_text(cl, false, "content-length must be 0 to %u", CONTROL_BODY_MAX);
+			return;
+		}
+		cl->line = xstrndup(line, len);
+		if (blen == 0) {
+			run_api(cl, cl->line, NULL);
+			return;
+		}
+		/* Read the body: the read callback runs once it is all in (and reads no further). */
+		cl->body_len = (size_t)blen;
+		bufferevent_setwatermark(cl->bev, EV_READ, cl->body_len, cl->body_len);
+		return;
+	}
 	for (i = 0; i < len && i + 1 < sizeof(shown); i++)
 		shown[i] = line[i] >= 0x20 && line[i] < 0x7f ? line[i] : '?';
 	shown[i] = '\0';
 	log_warn("control socket: unknown command '%s'", shown);
 	detail = evbuffer_new();
-	evbuffer_add_printf(detail, "unknown command '%s%s' (the command is: reload)\n", shown,
-	    i < len ? "..." : "");
+	evbuffer_add_printf(detail, "unknown command '%s%s' (the commands are: reload, api)\n",
+	    shown, i < len ? "..." : "");
 	answer(cl, false, detail);
 	evbuffer_free(detail);
 }
@@ -118,11 +269,21 @@ static void run(struct control_client *cl, const char *line, size_t len)
 static void read_cb(struct bufferevent *bev, void *arg)
 {
 	struct control_client *cl = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
+	struct evbuffer *in = bufferevent_get_input(bev), *body;
+	struct evbuffer_ptr eol;
 	char line[CONTROL_LINE_MAX + 1];
 	size_t len;
 
+	if (cl->line != NULL) { /* an api command's body */
+		if (evbuffer_get_length(in) < cl->body_len)
+			return;
+		body = evbuffer_new();
+		evbuffer_remove_buffer(in, body, cl->body_len);
+		run_api(cl, cl->line, body);
+		evbuffer_free(body);
+		return;
+	}
+	eol = evbuffer_search_eol(in, NULL, NULL, EVBUFFER_EOL_LF);
 	if (eol.pos < 0) {
 		/* No newline yet: wait, unless the line is already too long. */
 		if (evbuffer_get_length(in) > CONTROL_LINE_MAX)
@@ -135,6 +296,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	}
 	len = (size_t)eol.pos;
 	evbuffer_remove(in, line, len);
+	evbuffer_drain(in, 1); /* the newline */
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
 	line[len] = '\0';
@@ -142,7 +304,9 @@ static void read_cb(struct bufferevent *bev, void *arg)
 		answer_text(cl, false, "a NUL byte in the command");
 		return;
 	}
-	run(cl, line, len); /* one command per connection: the rest is ignored */
+	run(cl, line, len); /* one command per connection */
+	if (cl->line != NULL && cl->body_len > 0 && evbuffer_get_length(in) >= cl->body_len)
+		read_cb(bev, cl); /* the body came with the line */
 }
 
 /* Whether the peer is this process's user or root. */

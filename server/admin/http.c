@@ -5,7 +5,9 @@
  * management tags; the route table from /api/... paths to the handlers of mgmt_*.c; and the
  * answers: JSON documents, errors in RabbitMQ's {"error","reason"} shape, answers that wait for
  * the store, and lists streamed chunk by chunk as the client takes them. Paths outside /api/
- * are the web UI's files (http_static.c).
+ * are the web UI's files (http_static.c). The same route table and answers serve the control
+ * socket's "api" command (control_api.c), through the request's struct mgmt_io instead of
+ * evhttp.
  */
 #include <ctype.h>
 #include <event2/buffer.h>
@@ -170,12 +172,16 @@ void mgmt_reply_json(struct mreq *r, int status, json_t *body)
 	}
 	r->replied = true;
 	buf = evbuffer_new();
-	add_common_headers(r, true);
 	mgmt_dump(body, buf);
 	json_decref(body);
-	evhttp_send_reply(r->req, status, status_text(status), buf);
+	if (r->io != NULL) {
+		r->io->reply(r, status, buf);
+	} else {
+		add_common_headers(r, true);
+		evhttp_send_reply(r->req, status, status_text(status), buf);
+		mreq_done(r);
+	}
 	evbuffer_free(buf);
-	mreq_done(r);
 }
 
 void mgmt_reply_empty(struct mreq *r, int status)
@@ -183,6 +189,10 @@ void mgmt_reply_empty(struct mreq *r, int status)
 	if (r->gone || r->replied)
 		return;
 	r->replied = true;
+	if (r->io != NULL) {
+		r->io->reply(r, status, NULL);
+		return;
+	}
 	add_common_headers(r, false);
 	evhttp_send_reply(r->req, status, status_text(status), NULL);
 	mreq_done(r);
@@ -204,8 +214,7 @@ void mgmt_reply_buffer(struct mreq *r, int status, struct evbuffer *body)
  */
 static bool from_script(struct mreq *r)
 {
-	const char *x =
-	    evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-Requested-With");
+	const char *x = mgmt_header(r, "X-Requested-With");
 
 	return x != NULL && strcasecmp(x, "XMLHttpRequest") == 0;
 }
@@ -218,9 +227,8 @@ void mgmt_error(struct mreq *r, int status, const char *error, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	if (status == 401 && !r->gone && !r->replied && !from_script(r))
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
-		    "Basic realm=\"RabbitMQ Management\"");
+	if (status == 401 && !from_script(r))
+		mgmt_add_header(r, "WWW-Authenticate", "Basic realm=\"RabbitMQ Management\"");
 	mgmt_reply_json(
 	    r, status, json_pack("{s:s, s:s%}", "error", error, "reason", reason, strlen(reason)));
 }
@@ -285,9 +293,27 @@ const char *mgmt_query(struct mreq *r, const char *key)
 	return r->params != NULL ? evhttp_find_header(r->params, key) : NULL;
 }
 
+void mgmt_add_header(struct mreq *r, const char *name, const char *value)
+{
+	if (r->io == NULL && !r->gone && !r->replied)
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), name, value);
+}
+
+const char *mgmt_header(struct mreq *r, const char *name)
+{
+	if (r->io != NULL)
+		return r->io->header(r, name);
+	return r->req != NULL ? evhttp_find_header(evhttp_request_get_input_headers(r->req), name)
+	                      : NULL;
+}
+
 void mgmt_stream_start(struct mreq *r)
 {
 	r->replied = true;
+	if (r->io != NULL) {
+		r->io->stream_start(r);
+		return;
+	}
 	add_common_headers(r, true);
 	evhttp_send_reply_start(r->req, 200, "OK");
 }
@@ -311,13 +337,20 @@ void mgmt_stream_chunk(struct mreq *r, struct evbuffer *buf, void (*more)(struct
 		return;
 	}
 	r->more = more;
-	evhttp_send_reply_chunk_with_cb(r->req, buf, chunk_cb, r);
+	if (r->io != NULL)
+		r->io->stream_chunk(r, buf);
+	else
+		evhttp_send_reply_chunk_with_cb(r->req, buf, chunk_cb, r);
 }
 
 void mgmt_stream_end(struct mreq *r)
 {
 	if (r->gone)
 		return;
+	if (r->io != NULL) {
+		r->io->stream_end(r);
+		return;
+	}
 	evhttp_send_reply_end(r->req);
 	mreq_done(r);
 }
@@ -329,6 +362,8 @@ bool mgmt_sees_vhost(const struct mreq *r, const char *vhost)
 	/* A vhost deleted from the files stays in the model (empty) until a restart: hidden. */
 	if (!auth_vhost_exists(broker.auth, amqp_cstr(vhost)))
 		return false;
+	if (r->superuser) /* the operator: only permissions are skipped */
+		return true;
 	if (r->tags & (TAG_MONITORING | TAG_ADMINISTRATOR))
 		return true;
 	return auth_vhost_access(broker.auth, amqp_cstr(r->user), amqp_cstr(vhost));
@@ -336,6 +371,8 @@ bool mgmt_sees_vhost(const struct mreq *r, const char *vhost)
 
 bool mgmt_vhost_access(struct mreq *r, const char *vhost)
 {
+	if (r->superuser)
+		return true;
 	if (auth_vhost_access(broker.auth, amqp_cstr(r->user), amqp_cstr(vhost)))
 		return true;
 	mgmt_error(r, 401, "not_authorised", "User not authorised to access virtual host");
@@ -345,6 +382,8 @@ bool mgmt_vhost_access(struct mreq *r, const char *vhost)
 bool mgmt_permitted(struct mreq *r, const char *vhost, enum auth_perm perm, enum auth_resource kind,
     struct amqp_bytes name)
 {
+	if (r->superuser)
+		return true;
 	if (auth_permitted(broker.auth, amqp_cstr(r->user), amqp_cstr(vhost), perm, kind, name))
 		return true;
 	log_info("management: user '%s' denied %s on %s '%.*s' in vhost '%s'", r->user,
@@ -353,6 +392,17 @@ bool mgmt_permitted(struct mreq *r, const char *vhost, enum auth_perm perm, enum
 	                             : "read",
 	    kind == AUTH_RES_QUEUE ? "queue" : "exchange", (int)name.len, (const char *)name.ptr,
 	    vhost);
+	mgmt_error(r, 401, "not_authorised", "Access refused.");
+	return false;
+}
+
+bool mgmt_topic_permitted(struct mreq *r, const char *vhost, const char *exchange,
+    struct amqp_bytes key, enum auth_perm perm)
+{
+	if (r->superuser ||
+	    auth_topic_permitted(
+	        broker.auth, amqp_cstr(r->user), amqp_cstr(vhost), amqp_cstr(exchange), key, perm))
+		return true;
 	mgmt_error(r, 401, "not_authorised", "Access refused.");
 	return false;
 }
@@ -429,6 +479,15 @@ static const struct mgmt_route *route_find(struct mreq *r)
 			return &routes[i];
 	}
 	return NULL;
+}
+
+int mgmt_route_path(struct mreq *r, const char *path)
+{
+	if (split_path(r, path) != 0 || (r->route = route_find(r)) == NULL)
+		return 404;
+	if (!(r->route->methods & (r->method == M_HEAD ? M_GET : r->method)))
+		return 405;
+	return 0;
 }
 
 static unsigned user_tags(const char *user)

@@ -9,6 +9,11 @@
  * route's handler runs. A handler answers with mgmt_reply_* or mgmt_error, at once or later (after
  * the store made a declare durable; a list streamed chunk by chunk as the client reads it). If the
  * client goes away first, the request is marked gone and freed once nothing waits on it.
+ *
+ * The control socket's "api" command (control_api.c) makes requests too: r->io is set and there
+ * is no evhttp request (r->req NULL), so handlers answer only through the functions below
+ * (mgmt_reply_*, mgmt_error, mgmt_stream_*, mgmt_add_header, mgmt_header), which call r->io.
+ * Its requests are the operator's (r->superuser): no permission checks, the same vhosts seen.
  */
 #ifndef WARREN_SERVER_ADMIN_MGMT_H
 #define WARREN_SERVER_ADMIN_MGMT_H
@@ -21,6 +26,7 @@ struct evhttp_request;
 struct evhttp_connection;
 struct evkeyvalq;
 struct mgmt_list;
+struct mgmt_io;
 
 /* RabbitMQ's management tags, as bits. */
 enum mgmt_tag {
@@ -56,6 +62,26 @@ struct mreq {
 	json_t *stored_json;          /* ... and its body, or NULL */
 	struct mgmt_list *list;       /* a list being streamed */
 	void (*more)(struct mreq *r); /* ... called when the client took the last chunk */
+	const struct mgmt_io *io;     /* NULL: HTTP (req, evcon); else the control socket's */
+	void *io_arg;                 /* ... its client, until the answer is complete */
+	bool superuser; /* warrend's operator (the control socket): every vhost and permission */
+};
+
+/*
+ * Another way for a request to come in and its answer to go out than HTTP: the control socket
+ * (control_api.c). The answer functions below call these instead of evhttp's when r->io is set;
+ * the handlers do not know the difference.
+ */
+struct mgmt_io {
+	/* The whole answer (body NULL: none); the request is complete. */
+	void (*reply)(struct mreq *r, int status, struct evbuffer *body);
+	/* A streamed answer: its start, each chunk (emptied; r->more once taken), its end. */
+	void (*stream_start)(struct mreq *r);
+	void (*stream_chunk)(struct mreq *r, struct evbuffer *buf);
+	void (*stream_end)(struct mreq *r);
+	/* A request header's value (X-Reason), or NULL. */
+	const char *(*header)(struct mreq *r, const char *name);
+	bool lines; /* lists as one JSON object a line, without the array around them */
 };
 
 struct mgmt_route {
@@ -80,6 +106,12 @@ void mgmt_amqp_error(struct mreq *r, int code, const char *text);
 void mgmt_reply_after_store(struct mreq *r, int status);
 /* The same with a JSON body (stolen). */
 void mgmt_reply_json_after_store(struct mreq *r, int status, json_t *body);
+/* A request header's value (valid while r is), or NULL (X-Reason). */
+const char *mgmt_header(struct mreq *r, const char *name);
+/* Add a header to r's answer, before it is sent (HTTP only: the control socket's have none). */
+void mgmt_add_header(struct mreq *r, const char *name, const char *value);
+/* Find r's route for path ("/api/..."; segments decoded into r): 0, or 404, or 405. */
+int mgmt_route_path(struct mreq *r, const char *path);
 /* A query parameter (decoded, valid while r is), or NULL. */
 const char *mgmt_query(struct mreq *r, const char *key);
 /* Start streaming: the status line and headers; then mgmt_send_chunk, then mgmt_end. */
@@ -94,6 +126,9 @@ bool mgmt_vhost_access(struct mreq *r, const char *vhost);
 /* The user's AMQP permission: else 401 "access to ... refused" answered, false. */
 bool mgmt_permitted(struct mreq *r, const char *vhost, enum auth_perm perm, enum auth_resource kind,
     struct amqp_bytes name);
+/* A topic permission (a topic exchange's routing key): else 401 answered, false. */
+bool mgmt_topic_permitted(struct mreq *r, const char *vhost, const char *exchange,
+    struct amqp_bytes key, enum auth_perm perm);
 /* The named vhost, or NULL with 404 answered. */
 struct vhost *mgmt_vhost(struct mreq *r, const char *name);
 
@@ -179,7 +214,10 @@ void mgmt_binding(struct mreq *r);      /* ... /{props} */
 /* mgmt_messages.c: publish and get. */
 void mgmt_queue_get(struct mreq *r);
 
-/* http.c: a reference on a request kept across a wait (the last one frees it). */
+/*
+ * http.c: a reference on a request kept across a wait (an edit, the store); the last one frees it.
+ * The first is the transport's, dropped when the answer is complete or the client went away.
+ */
 void mgmt_ref(struct mreq *r);
 void mgmt_unref(struct mreq *r);
 

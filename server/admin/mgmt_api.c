@@ -7,7 +7,6 @@
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/http.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -437,7 +436,7 @@ void mgmt_connection(struct mreq *r)
 		mgmt_reply_json(r, 200, conn_json(c));
 		return;
 	}
-	why = evhttp_find_header(evhttp_request_get_input_headers(r->req), "X-Reason");
+	why = mgmt_header(r, "X-Reason");
 	log_info("management: user '%s' closes connection %s", r->user, r->arg[0]);
 	conn_error(
 	    c, AMQP_CONNECTION_FORCED, 0, "%s", why != NULL ? why : "Closed via management plugin");

@@ -7,7 +7,6 @@
  * in their order.
  */
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,12 +260,9 @@ static bool ends_writable(struct mreq *r, struct ends *e)
 
 static bool topic_readable(struct mreq *r, struct ends *e, const char *key, size_t klen)
 {
-	if (e->xs->type != EX_TOPIC ||
-	    auth_topic_permitted(broker.auth, amqp_cstr(r->user), amqp_cstr(e->v->name),
-	        amqp_cstr(e->src), (struct amqp_bytes){ (const uint8_t *)key, klen }, AUTH_READ))
-		return true;
-	mgmt_error(r, 401, "not_authorised", "Access refused.");
-	return false;
+	return e->xs->type != EX_TOPIC ||
+	    mgmt_topic_permitted(r, e->v->name, e->src,
+	        (struct amqp_bytes){ (const uint8_t *)key, klen }, AUTH_READ);
 }
 
 void mgmt_binding_list(struct mreq *r)
@@ -307,7 +303,7 @@ void mgmt_binding_list(struct mreq *r)
 		struct amqp_bytes args = { evbuffer_pullup(ab, -1), evbuffer_get_length(ab) };
 		exchange_bind(e.xs, e.qd, e.xd, amqp_cstr(key), args);
 		properties_key(key, strlen(key), args.ptr, args.len, pk, sizeof(pk));
-		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location", pk);
+		mgmt_add_header(r, "Location", pk);
 		mgmt_reply_after_store(r, 201);
 	}
 	evbuffer_free(ab);

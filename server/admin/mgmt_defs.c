@@ -7,7 +7,6 @@
  * the import (mgmt_import.c).
  */
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,8 +169,7 @@ static void export_all(struct mreq *r, const char *only)
 	if ((dl = mgmt_query(r, "download")) != NULL && strpbrk(dl, "\r\n\"") == NULL) {
 		char h[300];
 		snprintf(h, sizeof(h), "attachment; filename=%s", dl);
-		evhttp_add_header(
-		    evhttp_request_get_output_headers(r->req), "Content-Disposition", h);
+		mgmt_add_header(r, "Content-Disposition", h);
 	}
 	mgmt_reply_json(r, 200, doc);
 }

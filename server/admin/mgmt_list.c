@@ -293,11 +293,19 @@ static json_t *cut_columns(struct mgmt_list *l, json_t *full)
 
 static void list_more(struct mreq *r);
 
+/* Rows one a line, without the array or the paged object around them (the control socket). */
+static bool as_lines(const struct mreq *r)
+{
+	return r->io != NULL && r->io->lines;
+}
+
 static void list_tail(struct mreq *r, struct evbuffer *buf)
 {
 	struct mgmt_list *l = r->list;
 	uint64_t count = l->n;
 
+	if (as_lines(r))
+		return;
 	if (!l->paged) {
 		evbuffer_add(buf, "]", 1);
 		return;
@@ -324,10 +332,12 @@ static void list_more(struct mreq *r)
 		if (j == NULL)
 			continue; /* gone since the list was gathered */
 		j = cut_columns(l, j);
-		if (!l->first)
+		if (!l->first && !as_lines(r))
 			evbuffer_add(buf, ",", 1);
 		l->first = false;
 		mgmt_dump(j, buf);
+		if (as_lines(r))
+			evbuffer_add(buf, "\n", 1);
 		json_decref(j);
 	}
 	if (l->next == l->end) {
@@ -368,10 +378,10 @@ void mgmt_list_send(struct mgmt_list *l, struct mreq *r)
 	r->list = l;
 	mgmt_stream_start(r);
 	buf = evbuffer_new();
-	if (l->paged)
+	if (l->paged && !as_lines(r))
 		evbuffer_add_printf(buf, "{\"filtered_count\":%zu,\"item_count\":%zu,\"items\":[",
 		    l->n, l->end - l->next);
-	else
+	else if (!as_lines(r))
 		evbuffer_add(buf, "[", 1);
 	mgmt_stream_chunk(r, buf, list_more);
 	evbuffer_free(buf);

@@ -188,11 +188,8 @@ void mgmt_exchange_publish(struct mreq *r)
 		goto out;
 	}
 	if (x->type == EX_TOPIC &&
-	    !auth_topic_permitted(broker.auth, amqp_cstr(r->user), amqp_cstr(v->name),
-	        amqp_cstr(xname), amqp_cstr(rk), AUTH_WRITE)) {
-		mgmt_error(r, 401, "not_authorised", "Access refused.");
+	    !mgmt_topic_permitted(r, v->name, xname, amqp_cstr(rk), AUTH_WRITE))
 		goto out;
-	}
 	if (x->internal) {
 		mgmt_error(r, 400, "bad_request",
 		    "403 ACCESS_REFUSED - cannot publish to internal exchange '%s' in vhost '%s'",

@@ -7,7 +7,6 @@
  * change is answered once the store has it. "amq.default" names the default exchange.
  */
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
