@@ -19,74 +19,12 @@
 #include <unistd.h>
 
 #include "interop/client.h"
-
-/* The answer to one request: the status and the body (de-chunked, NUL-terminated). */
-struct resp {
-	int status;
-	char *body;
-	char head[2048];
-};
-
-static int http_connect(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-		.sin_port = htons((uint16_t)broker.http_port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	ck_assert_int_ge(fd, 0);
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	ck_assert_msg(
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
-	return fd;
-}
-
-/* Read until the peer closes, within ms: the bytes read (malloc'd), -1 on a timeout. */
-static long read_all(int fd, char **out, int ms)
-{
-	size_t have = 0, cap = 65536;
-	char *buf = malloc(cap);
-	int64_t deadline = now_ms() + ms;
-	ssize_t n;
-
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - now_ms();
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
-			free(buf);
-			return -1;
-		}
-		if (have + 4096 > cap)
-			buf = realloc(buf, cap *= 2);
-		if ((n = read(fd, buf + have, cap - have - 1)) <= 0)
-			break;
-		have += (size_t)n;
-	}
-	buf[have] = '\0';
-	*out = buf;
-	return (long)have;
-}
-
-static void dechunk(char *body)
-{
-	char *in = body, *out = body, *end;
-	unsigned long n;
-
-	for (;;) {
-		n = strtoul(in, &end, 16);
-		if (end == in || (end = strstr(end, "\r\n")) == NULL || n == 0)
-			break;
-		in = end + 2;
-		memmove(out, in, n);
-		out += n;
-		in += n + 2;
-	}
-	*out = '\0';
-}
+#include "interop/http.h"
 
 /* Send raw bytes, read the answer; status 0 when the connection closed without one. */
-static void http_raw(const void *req, size_t len, struct resp *r)
+static void http_raw(const void *req, size_t len, struct http_resp *r)
 {
-	int fd = http_connect();
+	int fd = http_connect(broker.http_port);
 	char *all = NULL, *sep;
 	size_t off = 0;
 	ssize_t n;
@@ -94,7 +32,7 @@ static void http_raw(const void *req, size_t len, struct resp *r)
 	while (off < len && (n = write(fd, (const char *)req + off, len - off)) > 0)
 		off += (size_t)n;
 	memset(r, 0, sizeof(*r));
-	ck_assert_msg(read_all(fd, &all, WAIT_MS) >= 0, "no answer within %d ms", WAIT_MS);
+	ck_assert_msg(http_read_all(fd, &all, WAIT_MS) >= 0, "no answer within %d ms", WAIT_MS);
 	close(fd);
 	if (sscanf(all, "HTTP/1.%*d %d", &r->status) != 1)
 		r->status = 0;
@@ -102,40 +40,20 @@ static void http_raw(const void *req, size_t len, struct resp *r)
 	snprintf(r->head, sizeof(r->head), "%.*s", sep != NULL ? (int)(sep - all) : 0, all);
 	r->body = strdup(sep != NULL ? sep + 4 : "");
 	if (strcasestr(r->head, "Transfer-Encoding: chunked") != NULL)
-		dechunk(r->body);
+		http_dechunk(r->body);
 	free(all);
-}
-
-static const char *b64(const char *s)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	static char out[512];
-	size_t n = strlen(s), i, o = 0;
-
-	for (i = 0; i < n; i += 3) {
-		unsigned v = (unsigned char)s[i] << 16 |
-		    (i + 1 < n ? (unsigned char)s[i + 1] << 8 : 0) |
-		    (i + 2 < n ? (unsigned char)s[i + 2] : 0);
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < n ? tab[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return out;
 }
 
 /* One request as user (NULL: no credentials); body may be NULL. */
 static int req_as(const char *user, const char *pw, const char *method, const char *path,
-    const char *body, struct resp *r)
+    const char *body, struct http_resp *r)
 {
 	char *req;
 	int n = asprintf(&req,
 	    "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s%s%s"
 	    "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
 	    method, path, user != NULL ? "Authorization: Basic " : "",
-	    user != NULL ? b64(fmt("%s:%s", user, pw)) : "", user != NULL ? "\r\n" : "",
+	    user != NULL ? http_b64(fmt("%s:%s", user, pw)) : "", user != NULL ? "\r\n" : "",
 	    body != NULL ? strlen(body) : 0, body != NULL ? body : "");
 
 	ck_assert_int_gt(n, 0);
@@ -144,7 +62,7 @@ static int req_as(const char *user, const char *pw, const char *method, const ch
 	return r->status;
 }
 
-static int req(const char *method, const char *path, const char *body, struct resp *r)
+static int req(const char *method, const char *path, const char *body, struct http_resp *r)
 {
 	return req_as("guest", "guest", method, path, body, r);
 }
@@ -153,7 +71,7 @@ static int req(const char *method, const char *path, const char *body, struct re
 static void expect(
     const char *method, const char *path, const char *body, int status, const char *want)
 {
-	struct resp r;
+	struct http_resp r;
 
 	req(method, path, body, &r);
 	ck_assert_msg(r.status == status, "%s %s: status %d, expected %d: %s", method, path,
@@ -197,7 +115,7 @@ START_TEST(credentials_are_required)
 {
 	static const char bad_basic[] =
 	    "GET /api/whoami HTTP/1.1\r\nAuthorization: Basic !!!!\r\nConnection: close\r\n\r\n";
-	struct resp r;
+	struct http_resp r;
 
 	ck_assert_int_eq(req_as(NULL, NULL, "GET", "/api/whoami", NULL, &r), 401);
 	ck_assert_ptr_nonnull(strcasestr(r.head, "WWW-Authenticate: Basic"));
@@ -257,7 +175,7 @@ END_TEST
 START_TEST(exchange_binding_and_publish_through_the_api)
 {
 	const char *x = uniq("api-x"), *q = uniq("api-bq");
-	struct resp r;
+	struct http_resp r;
 	conn_t c;
 
 	expect("PUT", fmt("/api/exchanges/%%2F/%s", x), "{\"type\":\"topic\",\"durable\":true}",
@@ -311,7 +229,7 @@ END_TEST
 START_TEST(lists_page_sort_filter_and_cut_columns)
 {
 	const char *base = uniq("lst");
-	struct resp r;
+	struct http_resp r;
 	int i;
 
 	for (i = 0; i < 5; i++)
@@ -350,7 +268,7 @@ END_TEST
 START_TEST(connections_channels_consumers_and_close)
 {
 	const char *q = uniq("cq");
-	struct resp r;
+	struct http_resp r;
 	char *name, *end;
 	conn_t c = client_connect_ch1();
 
@@ -394,7 +312,7 @@ START_TEST(oversized_headers_and_bodies_are_refused)
 {
 	size_t big = 64 * 1024;
 	char *hdr = malloc(big + 256), *body = malloc(big + 16);
-	struct resp r;
+	struct http_resp r;
 	int n;
 
 	memset(body, ' ', big + 8);
@@ -450,7 +368,7 @@ END_TEST
 
 START_TEST(a_silent_client_is_dropped)
 {
-	int fd = http_connect();
+	int fd = http_connect(broker.http_port);
 	const char *part = "GET /api/whoami HTTP/1.1\r\nHost: x\r\n";
 	char *all = NULL;
 	int64_t t0 = now_ms();
@@ -458,7 +376,7 @@ START_TEST(a_silent_client_is_dropped)
 
 	ck_assert_int_eq(write(fd, part, strlen(part)), (ssize_t)strlen(part));
 	/* management_timeout is 2 s: the broker closes the connection (an answer, or none). */
-	n = read_all(fd, &all, WAIT_MS);
+	n = http_read_all(fd, &all, WAIT_MS);
 	ck_assert_msg(n >= 0, "a stalled client was still connected after %d ms", WAIT_MS);
 	ck_assert_int_ge(now_ms() - t0, 1500);
 	free(all);
@@ -499,7 +417,7 @@ static void start_users(void)
 
 START_TEST(tags_and_permissions_decide)
 {
-	struct resp r;
+	struct http_resp r;
 
 	ck_assert_int_eq(req_as("plain", "secret", "GET", "/api/overview", NULL, &r), 401);
 	ck_assert_ptr_nonnull(strstr(r.body, "Not management user"));

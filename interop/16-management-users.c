@@ -19,100 +19,19 @@
 #include <unistd.h>
 
 #include "interop/client.h"
+#include "interop/http.h"
 
 /* RabbitMQ 3.10.8's SHA-256 hash of "s3cret" (test/fixtures/rabbitmq-3.10.8-definitions.json). */
 #define RMQ_S3CRET "1ZRz01Fz2lGj+fBTJYkVuk8dt1ffM2xKhXuqbRwsHrPD7xo8"
 
 /* ---- HTTP, one request per connection (as 15-management) ---- */
 
-struct resp {
-	int status;
-	char *body;
-	char head[2048];
-};
-
-static int http_connect(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-		.sin_port = htons((uint16_t)broker.http_port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	ck_assert_int_ge(fd, 0);
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	ck_assert_msg(
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
-	return fd;
-}
-
-/* Read until the peer closes, within ms: the bytes read (malloc'd), -1 on a timeout. */
-static long read_all(int fd, char **out, int ms)
-{
-	size_t have = 0, cap = 65536;
-	char *buf = malloc(cap);
-	int64_t deadline = now_ms() + ms;
-	ssize_t n;
-
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int64_t left = deadline - now_ms();
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
-			free(buf);
-			return -1;
-		}
-		if (have + 4096 > cap)
-			buf = realloc(buf, cap *= 2);
-		if ((n = read(fd, buf + have, cap - have - 1)) <= 0)
-			break;
-		have += (size_t)n;
-	}
-	buf[have] = '\0';
-	*out = buf;
-	return (long)have;
-}
-
-static void dechunk(char *body)
-{
-	char *in = body, *out = body, *end;
-	unsigned long n;
-
-	for (;;) {
-		n = strtoul(in, &end, 16);
-		if (end == in || (end = strstr(end, "\r\n")) == NULL || n == 0)
-			break;
-		in = end + 2;
-		memmove(out, in, n);
-		out += n;
-		in += n + 2;
-	}
-	*out = '\0';
-}
-
-static const char *b64(const char *s)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	static char out[512];
-	size_t n = strlen(s), i, o = 0;
-
-	for (i = 0; i < n; i += 3) {
-		unsigned v = (unsigned char)s[i] << 16 |
-		    (i + 1 < n ? (unsigned char)s[i + 1] << 8 : 0) |
-		    (i + 2 < n ? (unsigned char)s[i + 2] : 0);
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < n ? tab[v & 63] : '=';
-	}
-	out[o] = '\0';
-	return out;
-}
-
 /* Send a request on a new connection; the descriptor to read the answer from. */
 static int send_req(
     const char *user, const char *pw, const char *method, const char *path, const char *body)
 {
 	char *req;
-	int fd = http_connect(), n;
+	int fd = http_connect(broker.http_port), n;
 	size_t off = 0;
 	ssize_t w;
 
@@ -120,7 +39,7 @@ static int send_req(
 	    "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
 	    "Authorization: Basic %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\n\r\n%s",
-	    method, path, b64(fmt("%s:%s", user, pw)), body != NULL ? strlen(body) : 0,
+	    method, path, http_b64(fmt("%s:%s", user, pw)), body != NULL ? strlen(body) : 0,
 	    body != NULL ? body : "");
 	ck_assert_int_gt(n, 0);
 	while (off < (size_t)n && (w = write(fd, req + off, (size_t)n - off)) > 0)
@@ -129,12 +48,12 @@ static int send_req(
 	return fd;
 }
 
-static void read_resp(int fd, struct resp *r)
+static void read_resp(int fd, struct http_resp *r)
 {
 	char *all = NULL, *sep;
 
 	memset(r, 0, sizeof(*r));
-	ck_assert_msg(read_all(fd, &all, WAIT_MS) >= 0, "no answer within %d ms", WAIT_MS);
+	ck_assert_msg(http_read_all(fd, &all, WAIT_MS) >= 0, "no answer within %d ms", WAIT_MS);
 	close(fd);
 	if (sscanf(all, "HTTP/1.%*d %d", &r->status) != 1)
 		r->status = 0;
@@ -142,7 +61,7 @@ static void read_resp(int fd, struct resp *r)
 	snprintf(r->head, sizeof(r->head), "%.*s", sep != NULL ? (int)(sep - all) : 0, all);
 	r->body = strdup(sep != NULL ? sep + 4 : "");
 	if (strcasestr(r->head, "Transfer-Encoding: chunked") != NULL)
-		dechunk(r->body);
+		http_dechunk(r->body);
 	free(all);
 }
 
@@ -152,7 +71,7 @@ static const char *admin_user = "guest", *admin_pw = "guest";
 static void expect(
     const char *method, const char *path, const char *body, int status, const char *want)
 {
-	struct resp r;
+	struct http_resp r;
 
 	read_resp(send_req(admin_user, admin_pw, method, path, body), &r);
 	ck_assert_msg(r.status == status, "%s %s: status %d, expected %d: %s", method, path,
@@ -417,7 +336,7 @@ START_TEST(what_the_files_cannot_say_is_refused)
 	ck_assert_str_eq(slurp(vfile("default.vhost")), before_vhost);
 	/* only administrators */
 	{
-		struct resp r;
+		struct http_resp r;
 		read_resp(send_req("mgr", "guest", "GET", "/api/users", NULL), &r);
 		ck_assert_int_eq(r.status, 401);
 		free(r.body);
@@ -431,7 +350,7 @@ END_TEST
 START_TEST(concurrent_writes_all_land)
 {
 	const char *names[6];
-	struct resp r;
+	struct http_resp r;
 	int fds[6], i;
 
 	for (i = 0; i < 6; i++) {
@@ -624,7 +543,7 @@ END_TEST
 START_TEST(writes_without_a_users_file_are_refused)
 {
 	char *doc;
-	struct resp r;
+	struct http_resp r;
 
 	expect("GET", "/api/users", NULL, 200, "\"name\":\"guest\"");
 	expect("PUT", "/api/users/x", "{\"password\":\"x\"}", 405, "users_file");

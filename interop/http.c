@@ -1,0 +1,90 @@
+/*
+ * http.c: the interop tests' HTTP client pieces (15-management, 16-management-users): a
+ * connection to the management API, reading an answer to the end, de-chunking, Basic credentials.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "interop/client.h"
+#include "interop/http.h"
+
+int http_connect(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	ck_assert_msg(
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect: %s", strerror(errno));
+	return fd;
+}
+
+/* Read until the peer closes, within ms: the bytes read (malloc'd), -1 on a timeout. */
+long http_read_all(int fd, char **out, int ms)
+{
+	size_t have = 0, cap = 65536;
+	char *buf = malloc(cap);
+	int64_t deadline = now_ms() + ms;
+	ssize_t n;
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+			free(buf);
+			return -1;
+		}
+		if (have + 4096 > cap)
+			buf = realloc(buf, cap *= 2);
+		if ((n = read(fd, buf + have, cap - have - 1)) <= 0)
+			break;
+		have += (size_t)n;
+	}
+	buf[have] = '\0';
+	*out = buf;
+	return (long)have;
+}
+
+void http_dechunk(char *body)
+{
+	char *in = body, *out = body, *end;
+	unsigned long n;
+
+	for (;;) {
+		n = strtoul(in, &end, 16);
+		if (end == in || (end = strstr(end, "\r\n")) == NULL || n == 0)
+			break;
+		in = end + 2;
+		memmove(out, in, n);
+		out += n;
+		in += n + 2;
+	}
+	*out = '\0';
+}
+
+const char *http_b64(const char *s)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static char out[512];
+	size_t n = strlen(s), i, o = 0;
+
+	for (i = 0; i < n; i += 3) {
+		unsigned v = (unsigned char)s[i] << 16 |
+		    (i + 1 < n ? (unsigned char)s[i + 1] << 8 : 0) |
+		    (i + 2 < n ? (unsigned char)s[i + 2] : 0);
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+		out[o++] = i + 2 < n ? tab[v & 63] : '=';
+	}
+	out[o] = '\0';
+	return out;
+}
