@@ -61,6 +61,21 @@ void control_close(void);
 /* http.c: the management HTTP API (docs/management.md). */
 /* Listen on mc->listen and serve /api/; the bound address goes to ready_fd as "ADDR:PORT http". */
 int http_start(struct event_base *base, const struct mgmt_config *mc, int ready_fd);
+/*
+ * An evhttp listener on addr ("ADDR:PORT", "[V6]:PORT"; port 0 picks one) with these limits and
+ * every method RabbitMQ's API takes, requests to cb (https: over amqps' TLS context): the bound
+ * address into bound, or NULL with the reason logged as "KEY ADDR: ...".
+ */
+struct evhttp;
+struct evhttp_request;
+struct evhttp_bound_socket;
+struct http_limits {
+	size_t max_headers, max_body; /* bytes */
+	unsigned timeout;             /* seconds a client may stay silent */
+};
+struct evhttp *http_listener(struct event_base *base, const char *key, const char *addr,
+    const struct http_limits *lim, void (*cb)(struct evhttp_request *, void *), bool https,
+    struct evhttp_bound_socket **sock, char *bound, size_t boundlen);
 /* Stop accepting (shutdown); requests in progress go on until http_free. */
 void http_stop_listening(void);
 void http_free(void);

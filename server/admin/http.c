@@ -686,46 +686,60 @@ static int split_addr(const char *s, char *host, size_t hostlen, uint16_t *port)
 /* An HTTPS connection's bufferevent: amqps' TLS context, the socket set by evhttp. */
 static struct bufferevent *https_bev(struct event_base *base, void *arg)
 {
-	return tls_wrap(base, -1, "management API over TLS");
+	return tls_wrap(base, -1, "HTTP over TLS");
 }
 
-/* One listener (https: over TLS) with the API's limits: 0, or -1 logged. */
-static int listen_on(struct event_base *base, const struct mgmt_config *mc, bool https,
-    int ready_fd, struct evhttp **out, struct evhttp_bound_socket **sock)
+struct evhttp *http_listener(struct event_base *base, const char *key, const char *addr,
+    const struct http_limits *lim, void (*cb)(struct evhttp_request *, void *), bool https,
+    struct evhttp_bound_socket **sock, char *bound, size_t boundlen)
 {
-	const char *addr = https ? mc->tls_listen : mc->listen;
-	const char *key = https ? "management_tls_listen" : "management_listen";
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
-	char host[256], bound[160];
+	char host[256];
 	struct evhttp *h;
 	uint16_t port;
 
+	*sock = NULL;
 	if (split_addr(addr, host, sizeof(host), &port) != 0) {
 		log_error("%s %s: not ADDR:PORT", key, addr);
-		return -1;
+		return NULL;
 	}
 	if (https && !tls_configured()) {
 		log_error(
 		    "%s %s: needs tls_cert and tls_key (the TLS context of amqps)", key, addr);
-		return -1;
+		return NULL;
 	}
-	*out = h = evhttp_new(base);
-	evhttp_set_max_headers_size(h, (ev_ssize_t)mc->max_headers);
-	evhttp_set_max_body_size(h, (ev_ssize_t)mc->max_body);
-	evhttp_set_timeout(h, (int)mc->timeout);
+	h = evhttp_new(base);
+	evhttp_set_max_headers_size(h, (ev_ssize_t)lim->max_headers);
+	evhttp_set_max_body_size(h, (ev_ssize_t)lim->max_body);
+	evhttp_set_timeout(h, (int)lim->timeout);
 	evhttp_set_allowed_methods(h,
 	    EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
 	        EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-	evhttp_set_gencb(h, gencb, NULL);
+	evhttp_set_gencb(h, cb, NULL);
 	if (https)
 		evhttp_set_bevcb(h, https_bev, NULL);
 	if ((*sock = evhttp_bind_socket_with_handle(h, host, port)) == NULL) {
 		log_error("%s %s: cannot listen: %m", key, addr);
-		return -1;
+		evhttp_free(h);
+		return NULL;
 	}
 	getsockname(evhttp_bound_socket_get_fd(*sock), (struct sockaddr *)&ss, &sslen);
-	server_format_addr((struct sockaddr *)&ss, bound, sizeof(bound));
+	server_format_addr((struct sockaddr *)&ss, bound, boundlen);
+	return h;
+}
+
+/* One listener of the API (https: over TLS): 0, or -1 logged. */
+static int listen_on(struct event_base *base, const struct mgmt_config *mc, bool https,
+    int ready_fd, struct evhttp **out, struct evhttp_bound_socket **sock)
+{
+	const struct http_limits lim = { mc->max_headers, mc->max_body, mc->timeout };
+	char bound[160];
+
+	*out = http_listener(base, https ? "management_tls_listen" : "management_listen",
+	    https ? mc->tls_listen : mc->listen, &lim, gencb, https, sock, bound, sizeof(bound));
+	if (*out == NULL)
+		return -1;
 	log_info("management API on %s://%s/api/", https ? "https" : "http", bound);
 	if (ready_fd >= 0)
 		dprintf(ready_fd, "%s %s\n", bound, https ? "https" : "http");

@@ -185,61 +185,14 @@ static void gencb(struct evhttp_request *req, void *arg)
 	send_more(p);
 }
 
-/* "ADDR:PORT" or "[V6]:PORT" into host and port. */
-static int split_addr(const char *s, char *host, size_t hostlen, uint16_t *port)
-{
-	const char *colon, *h = s, *he;
-	char *end;
-	long n;
-
-	if (s[0] == '[') {
-		if ((he = strchr(s, ']')) == NULL || he[1] != ':')
-			return -1;
-		h = s + 1;
-		colon = he + 1;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL)
-			return -1;
-		he = colon;
-	}
-	if ((size_t)(he - h) >= hostlen)
-		return -1;
-	memcpy(host, h, (size_t)(he - h));
-	host[he - h] = '\0';
-	n = strtol(colon + 1, &end, 10);
-	if (end == colon + 1 || *end != '\0' || n < 0 || n > 65535)
-		return -1;
-	*port = (uint16_t)n;
-	if (host[0] == '\0')
-		snprintf(host, hostlen, "0.0.0.0");
-	return 0;
-}
-
 int prom_start(struct event_base *base, const char *listen, int ready_fd)
 {
-	struct sockaddr_storage ss;
-	socklen_t sslen = sizeof(ss);
-	char host[256], bound[160];
-	uint16_t port;
+	static const struct http_limits lim = { PROM_MAX_HEADERS, PROM_MAX_BODY, PROM_TIMEOUT_S };
+	char bound[160];
 
-	if (split_addr(listen, host, sizeof(host), &port) != 0) {
-		log_error("prometheus_listen %s: not ADDR:PORT", listen);
+	if ((P.http = http_listener(base, "prometheus_listen", listen, &lim, gencb, false, &P.sock,
+	         bound, sizeof(bound))) == NULL)
 		return -1;
-	}
-	P.http = evhttp_new(base);
-	evhttp_set_max_headers_size(P.http, PROM_MAX_HEADERS);
-	evhttp_set_max_body_size(P.http, PROM_MAX_BODY);
-	evhttp_set_timeout(P.http, PROM_TIMEOUT_S);
-	evhttp_set_allowed_methods(P.http,
-	    EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_POST |
-	        EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-	evhttp_set_gencb(P.http, gencb, NULL);
-	if ((P.sock = evhttp_bind_socket_with_handle(P.http, host, port)) == NULL) {
-		log_error("prometheus_listen %s: cannot listen: %m", listen);
-		return -1;
-	}
-	getsockname(evhttp_bound_socket_get_fd(P.sock), (struct sockaddr *)&ss, &sslen);
-	server_format_addr((struct sockaddr *)&ss, bound, sizeof(bound));
 	log_info("prometheus metrics on http://%s/metrics", bound);
 	if (ready_fd >= 0)
 		dprintf(ready_fd, "%s prometheus\n", bound);
