@@ -675,14 +675,14 @@ END_TEST
 static Suite *spec_suite(bool have_spec)
 {
 	Suite *s = suite_create("spec");
-	TCase *tj = tcase_create("json");
-	TCase *ts = tcase_create("spec");
+	TCase *tj = tcase_create("json"), *ts;
 
 	tcase_add_test(tj, test_json_reader);
 	tcase_add_test(tj, test_json_reader_rejects);
 	suite_add_tcase(s, tj);
 	if (!have_spec)
-		return s;
+		return s; /* (a test case made and not added would leak: LeakSanitizer fails the skip) */
+	ts = tcase_create("spec");
 	tcase_add_test(ts, test_methods_match_spec);
 	tcase_add_test(ts, test_properties_match_spec);
 	tcase_add_test(ts, test_constants_match_spec);
