@@ -230,6 +230,7 @@ START_TEST(lists_page_sort_filter_and_cut_columns)
 {
 	const char *base = uniq("lst");
 	struct http_resp r;
+	char top[64];
 	int i;
 
 	for (i = 0; i < 5; i++)
@@ -246,6 +247,33 @@ START_TEST(lists_page_sort_filter_and_cut_columns)
 	    fmt("[{\"name\":\"%s-4\",\"message_stats\":{\"publish\":0}},{\"name\":\"%s-3\","
 	        "\"message_stats\":{\"publish\":0}}]",
 	        base, base));
+	/* a page chosen from more rows than it holds (a heap), by a count and by a statistic */
+	snprintf(top, sizeof(top), "%s", uniq("top"));
+	base = top; /* fmt's ring of buffers turns over in the loop */
+	for (i = 0; i < 8; i++) {
+		int m;
+		expect("PUT", fmt("/api/queues/%%2F/%s-%d", base, i), "{}", 201, NULL);
+		for (m = 0; m < i; m++)
+			expect("POST", "/api/exchanges/%2F/amq.default/publish",
+			    fmt("{\"routing_key\":\"%s-%d\",\"payload\":\"p\","
+			        "\"payload_encoding\":\"string\",\"properties\":{}}",
+			        base, i),
+			    200, "{\"routed\":true}");
+	}
+	expect("GET",
+	    fmt("/api/queues?page=1&page_size=3&name=%s&sort=messages&sort_reverse=true&"
+	        "columns=name,messages",
+	        base),
+	    NULL, 200,
+	    fmt("{\"filtered_count\":8,\"item_count\":3,\"items\":[{\"name\":\"%s-7\","
+	        "\"messages\":7},{\"name\":\"%s-6\",\"messages\":6},{\"name\":\"%s-5\","
+	        "\"messages\":5}],",
+	        base, base, base));
+	expect("GET",
+	    fmt("/api/queues?page=2&page_size=2&name=%s&sort=message_stats.publish&columns=name",
+	        base),
+	    NULL, 200,
+	    fmt("\"items\":[{\"name\":\"%s-2\"},{\"name\":\"%s-3\"}]", base, base));
 	expect("GET", "/api/queues?page=99", NULL, 400, "page_out_of_range");
 	expect("GET", "/api/queues?page=1&page_size=501", NULL, 400, "invalid_pagination");
 	expect("GET", "/api/queues?name=(&use_regex=true", NULL, 400, "regular expression");

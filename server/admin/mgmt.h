@@ -162,15 +162,35 @@ json_t *mgmt_msg_stats(const struct msg_stats *st, unsigned mask);
 uint64_t mgmt_wall_ms(void);
 
 /* mgmt_list.c: list endpoints: filter, sort, page and stream rows. */
+/* A sort or filter key read straight from an object (a string it owns, a number, a flag). */
+struct mgmt_key {
+	enum { MK_NONE, MK_OTHER, MK_STR, MK_NUM, MK_BOOL } type;
+	const char *s;
+	double d;
+};
 struct mgmt_list_ops {
 	/* the row's object, as JSON (new reference), or NULL when it is gone */
 	json_t *(*render)(struct mreq *r, void *row);
 	void (*free_row)(void *row);
 	const char *default_sort[5]; /* dotted paths, NULL-terminated */
+	/*
+	 * Live rows (mgmt_list_add_live), for lists of many objects: the key at a dotted path read
+	 * from the object (false when only its JSON has it: live_json is made then), and the row
+	 * kept for streaming once the object is on the page asked for.
+	 */
+	bool (*live_key)(const void *obj, const char *path, struct mgmt_key *out);
+	json_t *(*live_json)(const void *obj);
+	void *(*live_own)(const void *obj);
 };
 struct mgmt_list *mgmt_list_new(const struct mgmt_list_ops *ops);
 /* Add a row (the list owns it); its JSON now for the name filter and the sort key. */
 void mgmt_list_add(struct mgmt_list *l, struct mreq *r, void *row, json_t *now);
+/*
+ * Add a live object (a queue, an exchange): its keys are read without JSON where the ops can, and
+ * only the rows on the page become owned rows (live_own), in mgmt_list_send, which must follow
+ * in the same turn of the loop (the objects are not held).
+ */
+void mgmt_list_add_live(struct mgmt_list *l, struct mreq *r, const void *obj);
 /* Parse the query (columns, sort, page, ...): 0, or -1 with the error answered. */
 int mgmt_list_begin(struct mgmt_list *l, struct mreq *r);
 /* Sort, page and stream the rows (takes l). */

@@ -6,6 +6,11 @@
  * paths). Only the sort keys are kept while gathering; each row's JSON is made again as the stream
  * reaches it (queues and exchanges are looked up by name then, and skipped if gone), and written
  * in chunks of about 64 KiB, each sent once the client has taken the one before.
+ *
+ * Queues and exchanges come as live objects: their keys are read as C values (struct mgmt_key)
+ * without making their JSON, unless a key is only in the JSON (a rate, say); a page is chosen by
+ * a bounded heap (the first page*page_size rows, n log k) and only those rows are sorted, kept
+ * and rendered, so a page of 100 out of 100,000 queues costs a walk of the queues and 100 rows.
  */
 #include <event2/buffer.h>
 #include <regex.h>
@@ -22,7 +27,8 @@
 
 struct lrow {
 	void *row;
-	json_t *key[MAX_KEYS];
+	struct mgmt_key key[MAX_KEYS];
+	json_t *hold[MAX_KEYS]; /* the JSON values the keys' strings point into */
 };
 
 struct mgmt_list {
@@ -32,6 +38,7 @@ struct mgmt_list {
 	const char *sort[MAX_KEYS + 1]; /* NULL-terminated */
 	char *sort_own;
 	bool reverse, paged, use_regex, have_re;
+	bool live; /* rows are live objects, not yet owned */
 	uint64_t page, page_size;
 	const char *name;
 	regex_t re;
@@ -72,10 +79,10 @@ void mgmt_list_free(struct mgmt_list *l)
 	if (l == NULL)
 		return;
 	for (i = 0; i < l->n; i++) {
-		if (l->rows[i].row != NULL)
+		if (l->rows[i].row != NULL && !l->live)
 			l->ops->free_row(l->rows[i].row);
 		for (k = 0; k < MAX_KEYS; k++)
-			json_decref(l->rows[i].key[k]);
+			json_decref(l->rows[i].hold[k]);
 	}
 	free(l->rows);
 	if (l->have_re)
@@ -214,10 +221,8 @@ int mgmt_list_begin(struct mgmt_list *l, struct mreq *r)
 	return 0;
 }
 
-static bool name_matches(struct mgmt_list *l, json_t *now)
+static bool name_matches(struct mgmt_list *l, const char *name)
 {
-	const char *name = json_string_value(json_object_get(now, "name"));
-
 	if (l->name == NULL)
 		return true;
 	if (name == NULL)
@@ -227,16 +232,32 @@ static bool name_matches(struct mgmt_list *l, json_t *now)
 	return strcasestr(name, l->name) != NULL;
 }
 
-void mgmt_list_add(struct mgmt_list *l, struct mreq *r, void *row, json_t *now)
+/* The key a JSON value makes. */
+static struct mgmt_key json_key(const json_t *v)
+{
+	struct mgmt_key k = { .type = MK_NONE };
+
+	if (v == NULL)
+		return k;
+	if (json_is_string(v)) {
+		k.type = MK_STR;
+		k.s = json_string_value(v);
+	} else if (json_is_number(v)) {
+		k.type = MK_NUM;
+		k.d = json_number_value(v);
+	} else if (json_is_boolean(v)) {
+		k.type = MK_BOOL;
+		k.d = json_is_true(v);
+	} else {
+		k.type = MK_OTHER;
+	}
+	return k;
+}
+
+static struct lrow *new_row(struct mgmt_list *l, void *row)
 {
 	struct lrow *lr;
-	size_t k;
 
-	l->total++;
-	if (!name_matches(l, now)) {
-		l->ops->free_row(row);
-		return;
-	}
 	if (l->n == l->cap) {
 		l->cap = l->cap != 0 ? l->cap * 2 : 64;
 		l->rows = xreallocarray(l->rows, l->cap, sizeof(*l->rows));
@@ -244,23 +265,60 @@ void mgmt_list_add(struct mgmt_list *l, struct mreq *r, void *row, json_t *now)
 	lr = &l->rows[l->n++];
 	memset(lr, 0, sizeof(*lr));
 	lr->row = row;
-	for (k = 0; k < MAX_KEYS && l->sort[k] != NULL; k++)
-		lr->key[k] = json_incref(path_get(now, l->sort[k]));
+	return lr;
 }
 
-static int value_cmp(const json_t *a, const json_t *b)
+void mgmt_list_add(struct mgmt_list *l, struct mreq *r, void *row, json_t *now)
 {
-	if (a == NULL || b == NULL)
-		return (a != NULL) - (b != NULL);
-	if (json_is_number(a) && json_is_number(b)) {
-		double x = json_number_value(a), y = json_number_value(b);
-		return (x > y) - (x < y);
+	struct lrow *lr;
+	size_t k;
+
+	l->total++;
+	if (!name_matches(l, json_string_value(json_object_get(now, "name")))) {
+		l->ops->free_row(row);
+		return;
 	}
-	if (json_is_string(a) && json_is_string(b))
-		return strcmp(json_string_value(a), json_string_value(b));
-	if (json_is_boolean(a) && json_is_boolean(b))
-		return json_is_true(a) - json_is_true(b);
-	return (int)json_typeof(a) - (int)json_typeof(b);
+	lr = new_row(l, row);
+	for (k = 0; k < MAX_KEYS && l->sort[k] != NULL; k++) {
+		lr->hold[k] = json_incref(path_get(now, l->sort[k]));
+		lr->key[k] = json_key(lr->hold[k]);
+	}
+}
+
+void mgmt_list_add_live(struct mgmt_list *l, struct mreq *r, const void *obj)
+{
+	struct mgmt_key name;
+	json_t *now = NULL;
+	struct lrow *lr;
+	size_t k;
+
+	l->live = true;
+	l->total++;
+	if (l->name != NULL && (!l->ops->live_key(obj, "name", &name) || name.type != MK_STR ||
+	                           !name_matches(l, name.s)))
+		return;
+	lr = new_row(l, (void *)obj);
+	for (k = 0; k < MAX_KEYS && l->sort[k] != NULL; k++) {
+		if (l->ops->live_key(obj, l->sort[k], &lr->key[k]))
+			continue;
+		if (now == NULL)
+			now = l->ops->live_json(obj);
+		lr->hold[k] = json_incref(path_get(now, l->sort[k]));
+		lr->key[k] = json_key(lr->hold[k]);
+	}
+	json_decref(now);
+}
+
+static int key_cmp(const struct mgmt_key *a, const struct mgmt_key *b)
+{
+	if (a->type != b->type)
+		return (int)a->type - (int)b->type;
+	switch (a->type) {
+	case MK_STR: return strcmp(a->s, b->s);
+	case MK_NUM:
+	case MK_BOOL: return (a->d > b->d) - (a->d < b->d);
+	default: return 0;
+	}
 }
 
 static int row_cmp(const void *pa, const void *pb, void *arg)
@@ -270,9 +328,56 @@ static int row_cmp(const void *pa, const void *pb, void *arg)
 	int c = 0;
 	size_t k;
 
-	for (k = 0; k < MAX_KEYS && c == 0; k++)
-		c = value_cmp(a->key[k], b->key[k]);
+	for (k = 0; k < MAX_KEYS && c == 0 && l->sort[k] != NULL; k++)
+		c = key_cmp(&a->key[k], &b->key[k]);
 	return l->reverse ? -c : c;
+}
+
+/* Heap order: the greatest row (by row_cmp) at the top. */
+static void sift_down(struct mgmt_list *l, size_t i, size_t n)
+{
+	struct lrow t;
+	size_t c;
+
+	while ((c = 2 * i + 1) < n) {
+		if (c + 1 < n && row_cmp(&l->rows[c + 1], &l->rows[c], l) > 0)
+			c++;
+		if (row_cmp(&l->rows[c], &l->rows[i], l) <= 0)
+			return;
+		t = l->rows[i];
+		l->rows[i] = l->rows[c];
+		l->rows[c] = t;
+		i = c;
+	}
+}
+
+/*
+ * Put the `k` least rows first, in order (the rest in no order): a full sort when k is most of
+ * them, else a max-heap of k rows that each other row displaces when it is less than its top.
+ */
+static void sort_first(struct mgmt_list *l, size_t k)
+{
+	struct lrow t;
+	size_t i;
+
+	if (k == 0)
+		return;
+	if (k < l->n / 2) {
+		for (i = k / 2; i-- > 0;)
+			sift_down(l, i, k);
+		for (i = k; i < l->n; i++) {
+			if (row_cmp(&l->rows[i], &l->rows[0], l) >= 0)
+				continue;
+			t = l->rows[0];
+			l->rows[0] = l->rows[i];
+			l->rows[i] = t;
+			sift_down(l, 0, k);
+		}
+	} else {
+		k = l->n;
+	}
+	if (k > 1)
+		qsort_r(l->rows, k, sizeof(*l->rows), row_cmp, l);
 }
 
 /* The row's JSON cut to the columns asked for. */
@@ -353,9 +458,8 @@ void mgmt_list_send(struct mgmt_list *l, struct mreq *r)
 {
 	struct evbuffer *buf;
 	uint64_t pages;
+	size_t i;
 
-	if (l->n > 1)
-		qsort_r(l->rows, l->n, sizeof(*l->rows), row_cmp, l);
 	l->next = 0;
 	l->end = l->n;
 	if (l->paged) {
@@ -369,6 +473,14 @@ void mgmt_list_send(struct mgmt_list *l, struct mreq *r)
 		}
 		l->next = (l->page - 1) * l->page_size;
 		l->end = l->next + l->page_size < l->n ? l->next + l->page_size : l->n;
+	}
+	sort_first(l, l->end);
+	if (l->live) {
+		/* the page's objects become rows the stream finds again; the others are let go */
+		for (i = 0; i < l->n; i++)
+			l->rows[i].row = i >= l->next && i < l->end ? l->ops->live_own(l->rows[i].row)
+			                                            : NULL;
+		l->live = false;
 	}
 	if (r->method == M_HEAD) {
 		mgmt_list_free(l);

@@ -91,9 +91,114 @@ static void objrow_free(void *p)
 	free(row);
 }
 
-static const struct mgmt_list_ops objrow_ops = {
-	.render = objrow_render, .free_row = objrow_free, .default_sort = { "vhost", "name", NULL }
-};
+static void *objrow_own(const char *vhost, const char *name, bool queue)
+{
+	struct objrow *row = xmalloc(sizeof(*row));
+
+	row->vhost = xstrdup(vhost);
+	row->name = xstrdup(name);
+	row->queue = queue;
+	return row;
+}
+
+static void *queue_own(const void *obj)
+{
+	const struct queue *q = obj;
+
+	return objrow_own(q->vhost->name, q->name, true);
+}
+
+static void *exchange_own(const void *obj)
+{
+	const struct exchange *x = obj;
+
+	return objrow_own(x->vhost->name, x->name, false);
+}
+
+static json_t *queue_live_json(const void *obj)
+{
+	return queue_json(obj);
+}
+
+static json_t *exchange_live_json(const void *obj)
+{
+	return exchange_json(obj);
+}
+
+static bool key_str(struct mgmt_key *k, const char *s)
+{
+	k->type = MK_STR;
+	k->s = s;
+	return true;
+}
+
+static bool key_num(struct mgmt_key *k, double d, bool flag)
+{
+	k->type = flag ? MK_BOOL : MK_NUM;
+	k->d = d;
+	return true;
+}
+
+/* A queue's keys without its JSON: the fields a list is sorted or filtered by, but statistics. */
+static bool queue_key(const void *obj, const char *path, struct mgmt_key *k)
+{
+	const struct queue *q = obj;
+
+	if (strcmp(path, "name") == 0)
+		return key_str(k, q->name);
+	if (strcmp(path, "vhost") == 0)
+		return key_str(k, q->vhost->name);
+	if (strcmp(path, "messages") == 0)
+		return key_num(k, (double)(q->count + q->unacked), false);
+	if (strcmp(path, "messages_ready") == 0)
+		return key_num(k, (double)q->count, false);
+	if (strcmp(path, "messages_unacknowledged") == 0)
+		return key_num(k, (double)q->unacked, false);
+	if (strcmp(path, "message_bytes") == 0 || strcmp(path, "message_bytes_ready") == 0)
+		return key_num(k, (double)q->bytes, false);
+	if (strcmp(path, "consumers") == 0)
+		return key_num(k, q->nconsumers, false);
+	if (strcmp(path, "durable") == 0)
+		return key_num(k, q->durable, true);
+	if (strcmp(path, "auto_delete") == 0)
+		return key_num(k, q->auto_delete, true);
+	if (strcmp(path, "exclusive") == 0)
+		return key_num(k, q->exclusive, true);
+	return false;
+}
+
+static bool exchange_key(const void *obj, const char *path, struct mgmt_key *k)
+{
+	const struct exchange *x = obj;
+
+	if (strcmp(path, "name") == 0)
+		return key_str(k, x->name);
+	if (strcmp(path, "vhost") == 0)
+		return key_str(k, x->vhost->name);
+	if (strcmp(path, "type") == 0)
+		return key_str(k, exchange_type_name(x->type));
+	if (strcmp(path, "durable") == 0)
+		return key_num(k, x->durable, true);
+	if (strcmp(path, "auto_delete") == 0)
+		return key_num(k, x->auto_delete, true);
+	if (strcmp(path, "internal") == 0)
+		return key_num(k, x->internal, true);
+	return false;
+}
+
+static const struct mgmt_list_ops queue_list_ops = { .render = objrow_render,
+	.free_row = objrow_free,
+	.default_sort = { "vhost", "name", NULL },
+	.live_key = queue_key,
+	.live_json = queue_live_json,
+	.live_own = queue_own };
+
+static const struct mgmt_list_ops exchange_list_ops = { .render = objrow_render,
+	.free_row = objrow_free,
+	.default_sort = { "vhost", "name", NULL },
+	.live_key = exchange_key,
+	.live_json = exchange_live_json,
+	.live_own = exchange_own };
 
 /* GET /api/exchanges, /api/exchanges/{vhost} (and queues). */
 static void list_objects(struct mreq *r, bool queues)
@@ -107,7 +212,7 @@ static void list_objects(struct mreq *r, bool queues)
 
 	if (only != NULL && mgmt_vhost(r, only) == NULL)
 		return;
-	l = mgmt_list_new(&objrow_ops);
+	l = mgmt_list_new(queues ? &queue_list_ops : &exchange_list_ops);
 	if (mgmt_list_begin(l, r) != 0) {
 		mgmt_list_free(l);
 		return;
@@ -118,21 +223,8 @@ static void list_objects(struct mreq *r, bool queues)
 		if ((only != NULL && strcmp(v->name, only) != 0) || !mgmt_sees_vhost(r, v->name))
 			continue;
 		hmap_iter_init(queues ? &v->queues : &v->exchanges, &oi);
-		while (hmap_iter_next(&oi, &k, &kl, &val)) {
-			struct objrow *row = xmalloc(sizeof(*row));
-			json_t *j;
-			row->vhost = xstrdup(v->name);
-			row->queue = queues;
-			if (queues) {
-				row->name = xstrdup(((struct queue *)val)->name);
-				j = queue_json(val);
-			} else {
-				row->name = xstrdup(((struct exchange *)val)->name);
-				j = exchange_json(val);
-			}
-			mgmt_list_add(l, r, row, j);
-			json_decref(j);
-		}
+		while (hmap_iter_next(&oi, &k, &kl, &val))
+			mgmt_list_add_live(l, r, val);
 	}
 	mgmt_list_send(l, r);
 }
