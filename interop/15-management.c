@@ -272,8 +272,7 @@ START_TEST(lists_page_sort_filter_and_cut_columns)
 	expect("GET",
 	    fmt("/api/queues?page=2&page_size=2&name=%s&sort=message_stats.publish&columns=name",
 	        base),
-	    NULL, 200,
-	    fmt("\"items\":[{\"name\":\"%s-2\"},{\"name\":\"%s-3\"}]", base, base));
+	    NULL, 200, fmt("\"items\":[{\"name\":\"%s-2\"},{\"name\":\"%s-3\"}]", base, base));
 	expect("GET", "/api/queues?page=99", NULL, 400, "page_out_of_range");
 	expect("GET", "/api/queues?page=1&page_size=501", NULL, 400, "invalid_pagination");
 	expect("GET", "/api/queues?name=(&use_regex=true", NULL, 400, "regular expression");

@@ -294,8 +294,9 @@ void mgmt_list_add_live(struct mgmt_list *l, struct mreq *r, const void *obj)
 
 	l->live = true;
 	l->total++;
-	if (l->name != NULL && (!l->ops->live_key(obj, "name", &name) || name.type != MK_STR ||
-	                           !name_matches(l, name.s)))
+	if (l->name != NULL &&
+	    (!l->ops->live_key(obj, "name", &name) || name.type != MK_STR ||
+	        !name_matches(l, name.s)))
 		return;
 	lr = new_row(l, (void *)obj);
 	for (k = 0; k < MAX_KEYS && l->sort[k] != NULL; k++) {
@@ -478,8 +479,8 @@ void mgmt_list_send(struct mgmt_list *l, struct mreq *r)
 	if (l->live) {
 		/* the page's objects become rows the stream finds again; the others are let go */
 		for (i = 0; i < l->n; i++)
-			l->rows[i].row = i >= l->next && i < l->end ? l->ops->live_own(l->rows[i].row)
-			                                            : NULL;
+			l->rows[i].row =
+			    i >= l->next && i < l->end ? l->ops->live_own(l->rows[i].row) : NULL;
 		l->live = false;
 	}
 	if (r->method == M_HEAD) {
