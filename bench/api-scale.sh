@@ -23,6 +23,7 @@ echo "warrend RSS $after KiB: $(((after - before) * 1024 / queues)) bytes per qu
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 for path in "/api/queues?page=1&page_size=100" \
 	"/api/queues?page=1&page_size=100&sort=messages&sort_reverse=true" \
+	"/api/queues?page=1&page_size=100&sort=message_stats.publish_details.rate&sort_reverse=true" \
 	"/api/overview" "/api/queues/%2F/idle-1"; do
 	curl -s -o /dev/null -u guest:guest "http://127.0.0.1:$http_port$path" # the login's cache
 	for i in $(seq "$runs"); do

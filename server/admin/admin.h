@@ -13,6 +13,7 @@ struct mgmt_config {
 	size_t max_headers;     /* bytes of request line and headers */
 	size_t max_body;        /* bytes of a request body */
 	unsigned timeout;       /* seconds a client may stay silent (or not read) */
+	unsigned sample_ms;     /* collect_statistics_interval: the rates' sample interval */
 };
 #define MGMT_DEFAULT_LISTEN "127.0.0.1:15672"
 /* The Prometheus endpoint (warren.conf(5) prometheus_listen): ADDR:PORT, or "none". */

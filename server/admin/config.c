@@ -237,6 +237,12 @@ static const char *config_apply(
 		if (parse_size(value, &n) != 0 || n < 1024 || n > 1048576)
 			return "management_max_headers must be a size from 1 KiB to 1 MiB";
 		opt->mgmt.max_headers = (size_t)n;
+	} else if (strcmp(key, "collect_statistics_interval") == 0) {
+		if (parse_uint(value, 3600000, &n) != 0 || n < 100)
+			return "collect_statistics_interval must be a number of milliseconds from "
+			       "100 "
+			       "to 3600000";
+		opt->mgmt.sample_ms = (unsigned)n;
 	} else if (strcmp(key, "management_timeout") == 0) {
 		if (parse_uint(value, 3600, &n) != 0 || n == 0)
 			return "management_timeout must be a number of seconds from 1 to 3600";

@@ -754,7 +754,7 @@ int http_start(struct event_base *base, const struct mgmt_config *mc, int ready_
 	if (strcmp(mc->tls_listen, "none") != 0 &&
 	    listen_on(base, mc, true, ready_fd, &H.https, &H.tls_sock) != 0)
 		return -1;
-	mgmt_stats_start(base);
+	mgmt_stats_start(base, mc->sample_ms);
 	return 0;
 }
 

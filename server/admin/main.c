@@ -87,7 +87,8 @@ int main(int argc, char **argv)
 		    .tls_listen = "none",
 		    .max_headers = 16384,
 		    .max_body = 8 * 1024 * 1024,
-		    .timeout = 30 },
+		    .timeout = 30,
+		    .sample_ms = STATS_INTERVAL_MS },
 		.prometheus_listen = PROM_DEFAULT_LISTEN };
 	static struct broker_config cfg;
 	struct event_base *base = NULL;

@@ -155,6 +155,20 @@ void mgmt_add_counter(json_t *o, const char *key, uint64_t v, const struct rate_
 double mgmt_rate_of(const struct rate_ring *ring);
 /* message_stats: the counters whose bits (1 << enum msg_stat) are in mask, and deliver_get. */
 json_t *mgmt_msg_stats(const struct msg_stats *st, unsigned mask);
+/* A queue's message_stats. */
+json_t *mgmt_queue_stats(const struct queue_stats *qs);
+/* Counters and their rates, from any of the kinds that keep them, to sum or to show. */
+struct stats_view {
+	uint64_t n[MS_COUNT];
+	double rate[MS_COUNT];
+};
+extern const char *const mgmt_stat_names[MS_COUNT];
+void mgmt_view_msg(struct stats_view *v, const struct msg_stats *st);
+void mgmt_view_add_queue(struct stats_view *v, const struct queue_stats *qs);
+json_t *mgmt_view_json(const struct stats_view *v, unsigned mask);
+/* A queue counter's rate over the last interval (mgmt_stats.c); a delta's, per second. */
+double mgmt_queue_rate(const struct queue_stats *qs, enum msg_stat i);
+double mgmt_delta_rate(uint32_t delta);
 #define QUEUE_STATS                                                                     \
 	(1u << MS_PUBLISH | 1u << MS_DELIVER | 1u << MS_DELIVER_NO_ACK | 1u << MS_GET | \
 	    1u << MS_GET_NO_ACK | 1u << MS_ACK | 1u << MS_REDELIVER)
@@ -298,7 +312,7 @@ const struct mgmt_asset *mgmt_asset_find(const char *name);
 void mgmt_static(struct mreq *r, const char *path);
 
 /* mgmt_stats.c: the sampler. */
-void mgmt_stats_start(struct event_base *base);
+void mgmt_stats_start(struct event_base *base, unsigned interval_ms);
 void mgmt_stats_stop(void);
 
 #endif /* WARREN_SERVER_ADMIN_MGMT_H */

@@ -34,40 +34,70 @@ const char *mgmt_node_name(void)
 }
 
 /* RabbitMQ's message_stats: the counters that apply (mask of enum msg_stat bits). */
-static const char *const stat_names[MS_COUNT] = { "publish", "confirm", "return_unroutable",
-	"drop_unroutable", "deliver", "deliver_no_ack", "get", "get_no_ack", "get_empty", "ack",
-	"redeliver" };
+const char *const mgmt_stat_names[MS_COUNT] = { "publish", "deliver", "deliver_no_ack", "get",
+	"get_no_ack", "ack", "redeliver", "confirm", "return_unroutable", "drop_unroutable",
+	"get_empty" };
 #define ALL_STATS ((1u << MS_COUNT) - 1)
 
-json_t *mgmt_msg_stats(const struct msg_stats *st, unsigned mask)
+void mgmt_view_msg(struct stats_view *v, const struct msg_stats *st)
+{
+	unsigned i;
+
+	for (i = 0; i < MS_COUNT; i++) {
+		v->n[i] = st->n[i];
+		v->rate[i] = mgmt_rate_of(&st->ring[i]);
+	}
+}
+
+void mgmt_view_add_queue(struct stats_view *v, const struct queue_stats *qs)
+{
+	unsigned i;
+
+	for (i = 0; i < QS_COUNT; i++) {
+		v->n[i] += qs->n[i];
+		v->rate[i] += mgmt_queue_rate(qs, i);
+	}
+}
+
+json_t *mgmt_view_json(const struct stats_view *v, unsigned mask)
 {
 	json_t *o = json_object();
+	char dk[64];
 	uint64_t dg = 0;
 	double dgr = 0;
 	unsigned i;
 
 	for (i = 0; i < MS_COUNT; i++)
-		if (mask & (1u << i))
-			mgmt_add_counter(o, stat_names[i], st->n[i], &st->ring[i]);
+		if (mask & (1u << i)) {
+			snprintf(dk, sizeof(dk), "%s_details", mgmt_stat_names[i]);
+			json_object_set_new(
+			    o, mgmt_stat_names[i], json_integer((json_int_t)v->n[i]));
+			json_object_set_new(o, dk, mgmt_rate(v->rate[i]));
+		}
 	for (i = MS_DELIVER; i <= MS_GET_NO_ACK; i++) {
-		dg += st->n[i];
-		dgr += mgmt_rate_of(&st->ring[i]);
+		dg += v->n[i];
+		dgr += v->rate[i];
 	}
 	json_object_set_new(o, "deliver_get", json_integer((json_int_t)dg));
 	json_object_set_new(o, "deliver_get_details", mgmt_rate(dgr));
 	return o;
 }
 
-/* Add b's counters and ring samples into a (sums for vhosts). */
-static void stats_add(struct msg_stats *a, const struct msg_stats *b)
+json_t *mgmt_msg_stats(const struct msg_stats *st, unsigned mask)
 {
-	unsigned i, k;
+	struct stats_view v;
 
-	for (i = 0; i < MS_COUNT; i++) {
-		a->n[i] += b->n[i];
-		for (k = 0; k < STATS_SAMPLES; k++)
-			a->ring[i].s[k] += b->ring[i].s[k];
-	}
+	mgmt_view_msg(&v, st);
+	return mgmt_view_json(&v, mask);
+}
+
+json_t *mgmt_queue_stats(const struct queue_stats *qs)
+{
+	struct stats_view v;
+
+	memset(&v, 0, sizeof(v));
+	mgmt_view_add_queue(&v, qs);
+	return mgmt_view_json(&v, QUEUE_STATS);
 }
 
 static json_t *exchange_types(void)
@@ -245,7 +275,7 @@ void mgmt_node(struct mreq *r)
 
 static json_t *vhost_json(struct vhost *v)
 {
-	struct msg_stats sum;
+	struct stats_view sum;
 	struct hmap_iter qi;
 	const void *k;
 	size_t kl;
@@ -259,14 +289,14 @@ static json_t *vhost_json(struct vhost *v)
 		struct queue *q = val;
 		ready += q->count;
 		unacked += q->unacked;
-		stats_add(&sum, &q->stats);
+		mgmt_view_add_queue(&sum, &q->stats);
 	}
 	o = json_pack("{s:s, s:s, s:[], s:{s:s, s:[]}, s:s, s:b, s:{s:s}, s:I, s:I, s:I}", "name",
 	    v->name, "description", "", "tags", "metadata", "description", "", "tags",
 	    "default_queue_type", "classic", "tracing", 0, "cluster_state", mgmt_node_name(),
 	    "running", "messages", (json_int_t)(ready + unacked), "messages_ready",
 	    (json_int_t)ready, "messages_unacknowledged", (json_int_t)unacked);
-	json_object_set_new(o, "message_stats", mgmt_msg_stats(&sum, QUEUE_STATS));
+	json_object_set_new(o, "message_stats", mgmt_view_json(&sum, QUEUE_STATS));
 	return o;
 }
 

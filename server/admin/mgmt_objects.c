@@ -64,7 +64,7 @@ static json_t *queue_json(const struct queue *q)
 	    (json_int_t)paged, "effective_policy_definition");
 	json_object_set_new(
 	    o, "arguments", mgmt_table_to_json((struct amqp_bytes){ q->args, q->args_len }));
-	json_object_set_new(o, "message_stats", mgmt_msg_stats(&q->stats, QUEUE_STATS));
+	json_object_set_new(o, "message_stats", mgmt_queue_stats(&q->stats));
 	return o;
 }
 
@@ -139,11 +139,36 @@ static bool key_num(struct mgmt_key *k, double d, bool flag)
 	return true;
 }
 
-/* A queue's keys without its JSON: the fields a list is sorted or filtered by, but statistics. */
+/* message_stats.NAME or message_stats.NAME_details.rate of a queue. */
+static bool stat_key(const struct queue_stats *qs, const char *path, struct mgmt_key *k)
+{
+	static const char rate[] = "_details.rate";
+	size_t n = strlen(path), rl = sizeof(rate) - 1;
+	bool is_rate = n > rl && strcmp(path + n - rl, rate) == 0;
+	double v = 0;
+	unsigned i;
+
+	if (is_rate)
+		n -= rl;
+	if (n == strlen("deliver_get") && strncmp(path, "deliver_get", n) == 0) {
+		for (i = MS_DELIVER; i <= MS_GET_NO_ACK; i++)
+			v += is_rate ? mgmt_queue_rate(qs, i) : (double)qs->n[i];
+		return key_num(k, v, false);
+	}
+	for (i = 0; i < QS_COUNT; i++)
+		if (strlen(mgmt_stat_names[i]) == n && strncmp(path, mgmt_stat_names[i], n) == 0)
+			return key_num(
+			    k, is_rate ? mgmt_queue_rate(qs, i) : (double)qs->n[i], false);
+	return false;
+}
+
+/* A queue's keys without its JSON: the fields a list is sorted or filtered by. */
 static bool queue_key(const void *obj, const char *path, struct mgmt_key *k)
 {
 	const struct queue *q = obj;
 
+	if (strncmp(path, "message_stats.", 14) == 0)
+		return stat_key(&q->stats, path + 14, k);
 	if (strcmp(path, "name") == 0)
 		return key_str(k, q->name);
 	if (strcmp(path, "vhost") == 0)

@@ -1,9 +1,11 @@
 /*
- * mgmt_stats.c: the statistics sampler. Every STATS_INTERVAL_MS (5 s, RabbitMQ's default sample
- * interval) it copies each counter of every queue, channel and connection, and the broker's
+ * mgmt_stats.c: the statistics sampler. Every collect_statistics_interval (warren.conf(5);
+ * STATS_INTERVAL_MS, 5 s, RabbitMQ's default) it copies each counter of every queue, channel and connection, and the broker's
  * totals, into slot `head` of its ring; a rate is the difference of the last two samples over the
  * time between them. The counters are incremented where things happen (model and protocol
  * layers), so the message path pays one integer increment and nothing is allocated for statistics.
+ * Queues keep less (struct queue_stats): the last sample's low 32 bits of each counter, and what
+ * each moved by in the last interval only while the queue is active; an idle queue's rates are 0.
  */
 #include <event2/event.h>
 #include <stdlib.h>
@@ -36,6 +38,42 @@ static void sample_msg(struct msg_stats *m)
 		m->ring[i].s[S.head] = m->n[i];
 }
 
+double mgmt_delta_rate(uint32_t delta)
+{
+	unsigned prev = (S.head + STATS_SAMPLES - 1) % STATS_SAMPLES;
+	uint64_t dt;
+
+	if (S.taken < 2 || (dt = S.at[S.head] - S.at[prev]) == 0)
+		return 0.0;
+	return (double)delta * 1000.0 / (double)dt;
+}
+
+double mgmt_queue_rate(const struct queue_stats *qs, enum msg_stat i)
+{
+	return qs->rates != NULL && i < QS_COUNT ? mgmt_delta_rate(qs->rates->delta[i]) : 0.0;
+}
+
+/* Moves of 2^32 or more in one interval would wrap: four billion messages in five seconds. */
+static void sample_queue(struct queue_stats *qs)
+{
+	uint32_t d[QS_COUNT], moved = 0;
+	unsigned i;
+
+	for (i = 0; i < QS_COUNT; i++) {
+		d[i] = (uint32_t)qs->n[i] - qs->last[i];
+		qs->last[i] = (uint32_t)qs->n[i];
+		moved |= d[i];
+	}
+	if (moved == 0) {
+		free(qs->rates);
+		qs->rates = NULL;
+		return;
+	}
+	if (qs->rates == NULL)
+		qs->rates = xmalloc(sizeof(*qs->rates));
+	memcpy(qs->rates->delta, d, sizeof(d));
+}
+
 static void sample_io(struct io_stats *io)
 {
 	unsigned i;
@@ -63,7 +101,7 @@ static void sample(void)
 		struct vhost *v = val;
 		hmap_iter_init(&v->queues, &qi);
 		while (hmap_iter_next(&qi, &k, &kl, &val))
-			sample_msg(&((struct queue *)val)->stats);
+			sample_queue(&((struct queue *)val)->stats);
 	}
 	for (c = conn_first(); c != NULL; c = LIST_NEXT(c, entry)) {
 		sample_io(&c->io);
@@ -77,9 +115,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	sample();
 }
 
-void mgmt_stats_start(struct event_base *base)
+void mgmt_stats_start(struct event_base *base, unsigned interval_ms)
 {
-	struct timeval tv = { STATS_INTERVAL_MS / 1000, (STATS_INTERVAL_MS % 1000) * 1000 };
+	struct timeval tv = { interval_ms / 1000, (interval_ms % 1000) * 1000 };
 
 	if (S.ev != NULL)
 		return;

@@ -74,6 +74,7 @@ void queue_unref(struct queue *q)
 		event_free(q->expire_ev);
 	queue_args_free(&q->qa);
 	free(q->args);
+	free(q->stats.rates);
 	free(q->name);
 	free(q);
 }

@@ -224,7 +224,7 @@ struct queue {
 	uint64_t
 	    delivered_hi; /* highest seq delivered: recovered messages up to it are redelivered */
 	bool delivered_dirty;
-	struct msg_stats stats;       /* publish, deliver, get, ack, redeliver (mgmt) */
+	struct queue_stats stats;     /* publish, deliver, get, ack, redeliver (mgmt) */
 	TAILQ_ENTRY(queue) all_entry; /* in broker.all_queues, from queue_new until freed */
 };
 /* A queue longer than this slows its publishers' reads to libevent's 4 KiB per turn. */
