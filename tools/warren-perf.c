@@ -64,6 +64,7 @@ static void usage(FILE *f)
 	    "  --consumer-only       no producers; stop once the queues are drained\n"
 	    "  --churn               connection churn: each producer thread connects, declares, "
 	    "closes\n"
+	    "  --idle-connections N  hold N more connections open, idle, for the run\n"
 	    "  --time SECONDS        run time (10; 0: until the message counts are reached)\n"
 	    "  --cleanup             delete the queues and the exchange at the end\n"
 	    "  --json                print the summary as JSON\n"
@@ -212,6 +213,7 @@ enum {
 	OPT_PRODUCER_ONLY,
 	OPT_CONSUMER_ONLY,
 	OPT_CHURN,
+	OPT_IDLE,
 	OPT_TIME,
 	OPT_CLEANUP,
 	OPT_JSON,
@@ -248,6 +250,7 @@ static const struct option long_options[] = {
 	{ "producer-only", no_argument, NULL, OPT_PRODUCER_ONLY },
 	{ "consumer-only", no_argument, NULL, OPT_CONSUMER_ONLY },
 	{ "churn", no_argument, NULL, OPT_CHURN },
+	{ "idle-connections", required_argument, NULL, OPT_IDLE },
 	{ "time", required_argument, NULL, OPT_TIME },
 	{ "cleanup", no_argument, NULL, OPT_CLEANUP },
 	{ "json", no_argument, NULL, OPT_JSON },
@@ -338,6 +341,10 @@ static void parse_options(struct perf_opts *o, int argc, char **argv)
 			o->drain = true;
 			break;
 		case OPT_CHURN: o->churn = true; break;
+		case OPT_IDLE:
+			o->idle_connections =
+			    (int)parse_num(optarg, "--idle-connections", 0, 1000000);
+			break;
 		case OPT_TIME:
 			o->time = strtod(optarg, &end);
 			if (*optarg == '\0' || *end != '\0' || !(o->time >= 0))
@@ -371,8 +378,10 @@ static void parse_options(struct perf_opts *o, int argc, char **argv)
 	if (o->time == 0 && o->pmessages == 0 && o->cmessages == 0 && !o->drain)
 		die("%s",
 		    "--time 0 needs --pmessages, --cmessages or --consumer-only to end the run");
-	if (o->producers == 0 && o->consumers == 0)
-		die("%s", "nothing to do: no producers and no consumers");
+	if (o->producers == 0 && o->consumers == 0 && o->idle_connections == 0)
+		die("%s", "nothing to do: no producers, consumers or idle connections");
+	if (o->producers == 0 && o->consumers == 0 && o->time == 0)
+		die("%s", "--idle-connections alone needs --time");
 	if (o->exchange != NULL && strlen(o->exchange) > 255)
 		die("--exchange %s: longer than 255 bytes", o->exchange);
 }
@@ -620,6 +629,41 @@ static void summary(
 
 /* ---- The run ---- */
 
+/*
+ * Open n connections (handshake and a channel each), one after another, and keep only their
+ * sockets: they stay idle (no heartbeats) until the run ends. The file limit is raised to the hard
+ * limit first. NULL (with the reason printed) when one fails.
+ */
+static int *open_idle(const struct perf_opts *o, int n)
+{
+	struct rlimit rl;
+	int *fds = calloc((size_t)n, sizeof(*fds)), i;
+	struct perf_conn c;
+
+	if (fds == NULL)
+		return NULL;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	for (i = 0; i < n; i++) {
+		if (perf_conn_open(&c, o) < 0) {
+			fprintf(stderr, "warren-perf: idle connection %d: %s\n", i + 1, c.error);
+			perf_conn_free(&c);
+			while (i-- > 0)
+				close(fds[i]);
+			free(fds);
+			return NULL;
+		}
+		fds[i] = c.fd;
+		c.fd = -1;
+		perf_conn_free(&c);
+	}
+	if (!o->quiet)
+		fprintf(stderr, "warren-perf: %d idle connections open\n", n);
+	return fds;
+}
+
 static bool all_done(struct perf_worker *ws, int n, enum perf_role role)
 {
 	int i;
@@ -651,6 +695,7 @@ int main(int argc, char **argv)
 	uint64_t queued, expected = 0, t, last_print, idle_since = 0, last_delivered = 0;
 	int nw, i, errors = 0, copies;
 	struct sigaction sa = { .sa_handler = on_signal };
+	int *idle = NULL;
 
 	parse_options(&o, argc, argv);
 	if (o.exchange != NULL)
@@ -664,11 +709,13 @@ int main(int argc, char **argv)
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	if (o.idle_connections > 0 && (idle = open_idle(&o, o.idle_connections)) == NULL)
+		return 1;
 	pthread_mutex_init(&run.lock, NULL);
 	pthread_cond_init(&run.cond, NULL);
 
 	nw = o.consumers + o.producers;
-	ws = calloc((size_t)nw, sizeof(*ws));
+	ws = calloc(nw > 0 ? (size_t)nw : 1, sizeof(*ws));
 	now = calloc(2, sizeof(*now));
 	if (ws == NULL || now == NULL) {
 		fprintf(stderr, "warren-perf: out of memory\n");
@@ -731,7 +778,7 @@ int main(int argc, char **argv)
 			*prev = *now;
 			last_print = t;
 		}
-		if (interrupted || all_done(ws, nw, (enum perf_role) - 1))
+		if (interrupted || (nw > 0 && all_done(ws, nw, (enum perf_role) - 1)))
 			break;
 		if (o.time > 0 && t - run.start_ns >= (uint64_t)(o.time * 1e9))
 			break;
@@ -764,6 +811,9 @@ int main(int argc, char **argv)
 		}
 	}
 	collect(ws, nw, now);
+	for (i = 0; idle != NULL && i < o.idle_connections; i++)
+		close(idle[i]);
+	free(idle);
 	if (o.cleanup)
 		cleanup(&o, xname);
 	summary(&o, now, run.start_ns, t, errors);

@@ -58,6 +58,7 @@ struct perf_opts {
 	/* the run */
 	double time; /* seconds; 0: until the message counts are reached */
 	bool churn;
+	int idle_connections; /* held open (one channel each, no traffic) for the run */
 	bool json, quiet;
 };
 

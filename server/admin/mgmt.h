@@ -169,6 +169,7 @@ json_t *mgmt_view_json(const struct stats_view *v, unsigned mask);
 /* A queue counter's rate over the last interval (mgmt_stats.c); a delta's, per second. */
 double mgmt_queue_rate(const struct queue_stats *qs, enum msg_stat i);
 double mgmt_delta_rate(uint32_t delta);
+#define ALL_STATS ((1u << MS_COUNT) - 1)
 #define QUEUE_STATS                                                                     \
 	(1u << MS_PUBLISH | 1u << MS_DELIVER | 1u << MS_DELIVER_NO_ACK | 1u << MS_GET | \
 	    1u << MS_GET_NO_ACK | 1u << MS_ACK | 1u << MS_REDELIVER)
@@ -176,10 +177,14 @@ double mgmt_delta_rate(uint32_t delta);
 uint64_t mgmt_wall_ms(void);
 
 /* mgmt_list.c: list endpoints: filter, sort, page and stream rows. */
-/* A sort or filter key read straight from an object (a string it owns, a number, a flag). */
+/*
+ * A sort or filter key read straight from an object: a string it owns (or one made for the key,
+ * in own, which the list frees), a number, a flag.
+ */
 struct mgmt_key {
 	enum { MK_NONE, MK_OTHER, MK_STR, MK_NUM, MK_BOOL } type;
 	const char *s;
+	char *own;
 	double d;
 };
 struct mgmt_list_ops {
@@ -205,6 +210,10 @@ void mgmt_list_add(struct mgmt_list *l, struct mreq *r, void *row, json_t *now);
  * in the same turn of the loop (the objects are not held).
  */
 void mgmt_list_add_live(struct mgmt_list *l, struct mreq *r, const void *obj);
+/* Set a key (for live_key): a string the object owns; one made for it (taken); a number or flag. */
+bool mgmt_key_str(struct mgmt_key *k, const char *s);
+bool mgmt_key_own(struct mgmt_key *k, char *s);
+bool mgmt_key_num(struct mgmt_key *k, double d, bool flag);
 /* Parse the query (columns, sort, page, ...): 0, or -1 with the error answered. */
 int mgmt_list_begin(struct mgmt_list *l, struct mreq *r);
 /* Sort, page and stream the rows (takes l). */

@@ -81,8 +81,10 @@ void mgmt_list_free(struct mgmt_list *l)
 	for (i = 0; i < l->n; i++) {
 		if (l->rows[i].row != NULL && !l->live)
 			l->ops->free_row(l->rows[i].row);
-		for (k = 0; k < MAX_KEYS; k++)
+		for (k = 0; k < MAX_KEYS; k++) {
 			json_decref(l->rows[i].hold[k]);
+			free(l->rows[i].key[k].own);
+		}
 	}
 	free(l->rows);
 	if (l->have_re)
@@ -254,6 +256,27 @@ static struct mgmt_key json_key(const json_t *v)
 	return k;
 }
 
+bool mgmt_key_str(struct mgmt_key *k, const char *s)
+{
+	k->type = MK_STR;
+	k->s = s;
+	return true;
+}
+
+bool mgmt_key_own(struct mgmt_key *k, char *s)
+{
+	k->type = MK_STR;
+	k->s = k->own = s;
+	return true;
+}
+
+bool mgmt_key_num(struct mgmt_key *k, double d, bool flag)
+{
+	k->type = flag ? MK_BOOL : MK_NUM;
+	k->d = d;
+	return true;
+}
+
 static struct lrow *new_row(struct mgmt_list *l, void *row)
 {
 	struct lrow *lr;
@@ -287,17 +310,21 @@ void mgmt_list_add(struct mgmt_list *l, struct mreq *r, void *row, json_t *now)
 
 void mgmt_list_add_live(struct mgmt_list *l, struct mreq *r, const void *obj)
 {
-	struct mgmt_key name;
+	struct mgmt_key name = { .type = MK_NONE };
 	json_t *now = NULL;
 	struct lrow *lr;
+	bool drop;
 	size_t k;
 
 	l->live = true;
 	l->total++;
-	if (l->name != NULL &&
-	    (!l->ops->live_key(obj, "name", &name) || name.type != MK_STR ||
-	        !name_matches(l, name.s)))
-		return;
+	if (l->name != NULL) {
+		drop = !l->ops->live_key(obj, "name", &name) || name.type != MK_STR ||
+		    !name_matches(l, name.s);
+		free(name.own);
+		if (drop)
+			return;
+	}
 	lr = new_row(l, (void *)obj);
 	for (k = 0; k < MAX_KEYS && l->sort[k] != NULL; k++) {
 		if (l->ops->live_key(obj, l->sort[k], &lr->key[k]))

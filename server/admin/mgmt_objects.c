@@ -125,20 +125,6 @@ static json_t *exchange_live_json(const void *obj)
 	return exchange_json(obj);
 }
 
-static bool key_str(struct mgmt_key *k, const char *s)
-{
-	k->type = MK_STR;
-	k->s = s;
-	return true;
-}
-
-static bool key_num(struct mgmt_key *k, double d, bool flag)
-{
-	k->type = flag ? MK_BOOL : MK_NUM;
-	k->d = d;
-	return true;
-}
-
 /* message_stats.NAME or message_stats.NAME_details.rate of a queue. */
 static bool stat_key(const struct queue_stats *qs, const char *path, struct mgmt_key *k)
 {
@@ -153,11 +139,11 @@ static bool stat_key(const struct queue_stats *qs, const char *path, struct mgmt
 	if (n == strlen("deliver_get") && strncmp(path, "deliver_get", n) == 0) {
 		for (i = MS_DELIVER; i <= MS_GET_NO_ACK; i++)
 			v += is_rate ? mgmt_queue_rate(qs, i) : (double)qs->n[i];
-		return key_num(k, v, false);
+		return mgmt_key_num(k, v, false);
 	}
 	for (i = 0; i < QS_COUNT; i++)
 		if (strlen(mgmt_stat_names[i]) == n && strncmp(path, mgmt_stat_names[i], n) == 0)
-			return key_num(
+			return mgmt_key_num(
 			    k, is_rate ? mgmt_queue_rate(qs, i) : (double)qs->n[i], false);
 	return false;
 }
@@ -170,25 +156,25 @@ static bool queue_key(const void *obj, const char *path, struct mgmt_key *k)
 	if (strncmp(path, "message_stats.", 14) == 0)
 		return stat_key(&q->stats, path + 14, k);
 	if (strcmp(path, "name") == 0)
-		return key_str(k, q->name);
+		return mgmt_key_str(k, q->name);
 	if (strcmp(path, "vhost") == 0)
-		return key_str(k, q->vhost->name);
+		return mgmt_key_str(k, q->vhost->name);
 	if (strcmp(path, "messages") == 0)
-		return key_num(k, (double)(q->count + q->unacked), false);
+		return mgmt_key_num(k, (double)(q->count + q->unacked), false);
 	if (strcmp(path, "messages_ready") == 0)
-		return key_num(k, (double)q->count, false);
+		return mgmt_key_num(k, (double)q->count, false);
 	if (strcmp(path, "messages_unacknowledged") == 0)
-		return key_num(k, (double)q->unacked, false);
+		return mgmt_key_num(k, (double)q->unacked, false);
 	if (strcmp(path, "message_bytes") == 0 || strcmp(path, "message_bytes_ready") == 0)
-		return key_num(k, (double)q->bytes, false);
+		return mgmt_key_num(k, (double)q->bytes, false);
 	if (strcmp(path, "consumers") == 0)
-		return key_num(k, q->nconsumers, false);
+		return mgmt_key_num(k, q->nconsumers, false);
 	if (strcmp(path, "durable") == 0)
-		return key_num(k, q->durable, true);
+		return mgmt_key_num(k, q->durable, true);
 	if (strcmp(path, "auto_delete") == 0)
-		return key_num(k, q->auto_delete, true);
+		return mgmt_key_num(k, q->auto_delete, true);
 	if (strcmp(path, "exclusive") == 0)
-		return key_num(k, q->exclusive, true);
+		return mgmt_key_num(k, q->exclusive, true);
 	return false;
 }
 
@@ -197,17 +183,17 @@ static bool exchange_key(const void *obj, const char *path, struct mgmt_key *k)
 	const struct exchange *x = obj;
 
 	if (strcmp(path, "name") == 0)
-		return key_str(k, x->name);
+		return mgmt_key_str(k, x->name);
 	if (strcmp(path, "vhost") == 0)
-		return key_str(k, x->vhost->name);
+		return mgmt_key_str(k, x->vhost->name);
 	if (strcmp(path, "type") == 0)
-		return key_str(k, exchange_type_name(x->type));
+		return mgmt_key_str(k, exchange_type_name(x->type));
 	if (strcmp(path, "durable") == 0)
-		return key_num(k, x->durable, true);
+		return mgmt_key_num(k, x->durable, true);
 	if (strcmp(path, "auto_delete") == 0)
-		return key_num(k, x->auto_delete, true);
+		return mgmt_key_num(k, x->auto_delete, true);
 	if (strcmp(path, "internal") == 0)
-		return key_num(k, x->internal, true);
+		return mgmt_key_num(k, x->internal, true);
 	return false;
 }
 
