@@ -10,13 +10,13 @@ runs=${2:-9}
 conns=${3:-0}
 perf=${WARREN_PERF:-./tools/warren-perf}
 node=apiscale
-port=${RABBIT_PORT:-35672}
+port=${RABBIT_PORT:-21672} # below the ephemeral range (the idle connections use it)
 http_port=$((port + 1))
 prom_port=$((port + 2))
 base=$(mktemp -d /tmp/rabbit-apiscale.XXXXXX)
 export RABBITMQ_NODENAME=$node@localhost RABBITMQ_NODE_PORT=$port RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
 	RABBITMQ_MNESIA_BASE=$base/mnesia RABBITMQ_LOG_BASE=$base/log RABBITMQ_PID_FILE=$base/pid \
-	RABBITMQ_DIST_PORT=$((port + 20000)) RABBITMQ_CONFIG_FILE=$base/rabbitmq HOME=$base \
+	RABBITMQ_DIST_PORT=$((port + 3)) RABBITMQ_CONFIG_FILE=$base/rabbitmq HOME=$base \
 	RABBITMQ_ENABLED_PLUGINS_FILE=$base/enabled_plugins
 holder=""
 stop() {
@@ -25,6 +25,7 @@ stop() {
 	rm -rf "$base"
 }
 trap stop EXIT
+[ -z "${KEEP_RABBIT:-}" ] || trap - EXIT
 mkdir -p "$base/mnesia" "$base/log"
 echo "cookie$node" >"$base/.erlang.cookie"
 chmod 400 "$base/.erlang.cookie"
