@@ -285,6 +285,12 @@ START_TEST(lists_page_sort_filter_and_cut_columns)
 	free(r.body);
 	expect("GET", "/api/exchanges/%2F/amq.default", NULL, 200, "\"name\":\"\"");
 	expect("GET", "/api/overview", NULL, 200, "\"rabbitmq_version\":\"3.10.8\"");
+	ck_assert_int_eq(req("HEAD", "/api/overview", NULL, &r), 200); /* no body */
+	ck_assert_uint_eq(strlen(r.body), 0);
+	free(r.body);
+	ck_assert_int_eq(req("HEAD", "/api/queues?page=1", NULL, &r), 200);
+	ck_assert_uint_eq(strlen(r.body), 0);
+	free(r.body);
 	expect("GET", "/api/nodes", NULL, 200, "\"running\":true");
 	expect("GET", "/api/vhosts", NULL, 200, "\"name\":\"/\"");
 	expect("GET", "/api/vhosts/%2F", NULL, 200, "\"name\":\"/\"");

@@ -172,7 +172,8 @@ void mgmt_reply_json(struct mreq *r, int status, json_t *body)
 	}
 	r->replied = true;
 	buf = evbuffer_new();
-	mgmt_dump(body, buf);
+	if (r->method != M_HEAD) /* HEAD: the status and headers a GET would get, no body */
+		mgmt_dump(body, buf);
 	json_decref(body);
 	if (r->io != NULL) {
 		r->io->reply(r, status, buf);
@@ -203,6 +204,8 @@ void mgmt_reply_buffer(struct mreq *r, int status, struct evbuffer *body)
 	if (r->gone || r->replied)
 		return;
 	r->replied = true;
+	if (r->method == M_HEAD)
+		evbuffer_drain(body, evbuffer_get_length(body));
 	evhttp_send_reply(r->req, status, status_text(status), body);
 	mreq_done(r);
 }
