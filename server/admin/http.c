@@ -204,7 +204,7 @@ void mgmt_reply_buffer(struct mreq *r, int status, struct evbuffer *body)
 	if (r->gone || r->replied)
 		return;
 	r->replied = true;
-	if (r->method == M_HEAD)
+	if (r->method == M_HEAD && body != NULL)
 		evbuffer_drain(body, evbuffer_get_length(body));
 	evhttp_send_reply(r->req, status, status_text(status), body);
 	mreq_done(r);

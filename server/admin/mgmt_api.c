@@ -167,13 +167,17 @@ void mgmt_overview(struct mreq *r)
 			unacked += q->unacked;
 		}
 	}
-	for (c = conn_first(); c != NULL; c = LIST_NEXT(c, entry)) {
-		if (c->state == CONN_DEAD || c->vhost == NULL ||
-		    (!(r->tags & (TAG_MONITORING | TAG_ADMINISTRATOR)) &&
-		        strcmp(c->user, r->user) != 0))
-			continue;
-		nconn++;
-		nch += c->open_channels;
+	if (r->tags & (TAG_MONITORING | TAG_ADMINISTRATOR)) { /* all: counted as they change */
+		nconn = broker.counters.conns_in_vhost;
+		nch = broker.counters.channels_open;
+	} else {
+		for (c = conn_first(); c != NULL; c = LIST_NEXT(c, entry)) {
+			if (c->state == CONN_DEAD || c->vhost == NULL ||
+			    strcmp(c->user, r->user) != 0)
+				continue;
+			nconn++;
+			nch += c->open_channels;
+		}
 	}
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "management_version",
 	    WARREN_RABBITMQ_VERSION, "rates_mode", "basic", "product_version", PACKAGE_VERSION,

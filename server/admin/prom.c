@@ -198,20 +198,31 @@ static uint64_t wall_ms(void)
 	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
-/* Open file descriptors: the entries of /proc/self/fd (but the one reading it). */
+/*
+ * Open file descriptors: the entries of /proc/self/fd (but the one reading it), counted at most
+ * once per statistics interval: with ten thousand connections the kernel takes about 8 ms to list
+ * them, which a scrape every second would pay each time.
+ */
 static double open_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
+	static uint64_t counted_at;
+	static double last = -1;
+	uint64_t now = now_ms();
+	DIR *d;
 	struct dirent *e;
 	long n = 0;
 
-	if (d == NULL)
+	if (last >= 0 && now - counted_at < STATS_INTERVAL_MS)
+		return last;
+	if ((d = opendir("/proc/self/fd")) == NULL)
 		return -1;
 	while ((e = readdir(d)) != NULL)
 		if (e->d_name[0] != '.')
 			n++;
 	closedir(d);
-	return (double)(n > 0 ? n - 1 : 0);
+	counted_at = now;
+	last = (double)(n > 0 ? n - 1 : 0);
+	return last;
 }
 
 /* Resident memory: /proc/self/statm's second field, in pages. */

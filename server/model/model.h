@@ -37,6 +37,8 @@ enum auth_protocol { AUTH_PROTO_AMQP, AUTH_PROTO_HTTP, AUTH_PROTO_COUNT };
 struct broker_counters {
 	uint64_t conns_opened, conns_closed;       /* accepted; gone (a connection's whole life) */
 	uint64_t channels_opened, channels_closed; /* channel.open; freed */
+	uint64_t conns_in_vhost;                   /* open now, past connection.open */
+	uint64_t channels_open;                    /* open now, on any connection */
 	uint64_t queues_declared;                  /* successful non-passive queue.declare */
 	uint64_t received_confirm;                 /* publishes on channels in confirm mode */
 	uint64_t routed;                           /* publishes routed to at least one queue */

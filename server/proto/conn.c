@@ -175,6 +175,7 @@ void conn_channel_add(struct conn *c, struct channel *ch)
 	}
 	LIST_INSERT_HEAD(&c->channels, ch, entry);
 	c->open_channels++;
+	broker.counters.channels_open++;
 }
 
 void conn_channel_remove(struct conn *c, struct channel *ch)
@@ -185,6 +186,7 @@ void conn_channel_remove(struct conn *c, struct channel *ch)
 		hmap_del(&c->high_channels, &ch->id, sizeof(ch->id));
 	LIST_REMOVE(ch, entry);
 	c->open_channels--;
+	broker.counters.channels_open--;
 }
 
 /* ---- teardown ---- */
@@ -262,6 +264,8 @@ void conn_kill(struct conn *c, bool flush)
 	c->bev = NULL;
 	LIST_REMOVE(c, entry);
 	broker.counters.conns_closed++;
+	if (c->vhost != NULL)
+		broker.counters.conns_in_vhost--;
 	if (!c->close_logged)
 		log_info("%s: connection closed", c->peer);
 	event_base_once(broker.base, -1, EV_TIMEOUT, conn_free_cb, c, NULL);

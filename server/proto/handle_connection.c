@@ -275,6 +275,7 @@ static void handle_open(struct conn *c, const struct amqp_connection_open *o)
 	if (!access_vhost(c, v))
 		return;
 	c->vhost = v;
+	broker.counters.conns_in_vhost++;
 	v->nconns++;
 	access_user_conn(c, 1);
 	c->counted = true;
