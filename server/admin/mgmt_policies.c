@@ -113,8 +113,8 @@ static int delete_job(struct auth_edit *e, void *arg, char *err, size_t errlen)
 {
 	struct policy_change *c = arg;
 
-	return auth_edit_policy_remove(e, amqp_cstr(c->vhost), c->op, amqp_cstr(c->name), err,
-	    errlen);
+	return auth_edit_policy_remove(
+	    e, amqp_cstr(c->vhost), c->op, amqp_cstr(c->name), err, errlen);
 }
 
 static void put_done(struct mreq *r, int rc, const char *err, void *arg)
@@ -154,7 +154,8 @@ static bool body_policy(struct mreq *r, struct policy_change *c)
 		return false;
 	}
 	if (!json_is_string(pat)) {
-		mgmt_error(r, 400, "bad_request", "Validation failed\n\npattern should be a string\n");
+		mgmt_error(
+		    r, 400, "bad_request", "Validation failed\n\npattern should be a string\n");
 		return false;
 	}
 	prio = json_object_get(b, "priority");
@@ -292,7 +293,8 @@ static int import_fields(const json_t *o, size_t i, const char *only, const char
     const char **name, const char **pattern, char **definition, long *priority,
     enum auth_apply_to *apply_to, char *err, size_t errlen)
 {
-	const json_t *prio = json_object_get(o, "priority"), *apply = json_object_get(o, "apply-to");
+	const json_t *prio = json_object_get(o, "priority"),
+	             *apply = json_object_get(o, "apply-to");
 	const json_t *def = json_object_get(o, "definition");
 
 	*vhost = only != NULL ? only : json_string_value(json_object_get(o, "vhost"));
@@ -318,7 +320,8 @@ static int import_fields(const json_t *o, size_t i, const char *only, const char
 	    (!json_is_string(apply) ||
 	        auth_policy_apply_to_parse(json_string_value(apply), apply_to) != 0)) {
 		snprintf(err, errlen,
-		    "policies[%zu]: apply-to unrecognised; should be 'queues', 'exchanges' or 'all'",
+		    "policies[%zu]: apply-to unrecognised; should be 'queues', 'exchanges' or "
+		    "'all'",
 		    i);
 		return -1;
 	}
@@ -341,8 +344,8 @@ int mgmt_policies_import_check(const json_t *defs, const char *only, char *err, 
 		if (import_fields(o, i, only, &vhost, &name, &pattern, &definition, &priority,
 		        &apply_to, err, errlen) != 0)
 			return -1;
-		rc = auth_policy_check(false, amqp_cstr(name), pattern, definition, NULL, why,
-		    sizeof(why));
+		rc = auth_policy_check(
+		    false, amqp_cstr(name), pattern, definition, NULL, why, sizeof(why));
 		free(definition);
 		if (rc != 0) {
 			snprintf(err, errlen, "policies[%zu] ('%.64s'): %s", i, name, why);
