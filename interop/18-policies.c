@@ -164,8 +164,8 @@ static void policy_set(bool op, const char *name, const char *pattern, const cha
 
 	snprintf(prio, sizeof(prio), "%d", priority);
 	if (broker_is_oracle()) {
-		const char *args[] = { op ? "set_operator_policy" : "set_policy", "--priority", prio,
-			"--apply-to", apply_to, name, pattern, definition, NULL };
+		const char *args[] = { op ? "set_operator_policy" : "set_policy", "--priority",
+			prio, "--apply-to", apply_to, name, pattern, definition, NULL };
 		ck_assert_msg(rabbitmqctl(args) == 0, "rabbitmqctl set_policy %s failed", name);
 		return;
 	}
@@ -178,10 +178,9 @@ static void policy_set(bool op, const char *name, const char *pattern, const cha
 		pat[k++] = *q;
 	}
 	pat[k] = '\0';
-	status = api("PUT",
-	    fmt("/api/%s/%%2F/%s", op ? "operator-policies" : "policies", name),
-	    fmt("{\"pattern\":\"%s\",\"definition\":%s,\"priority\":%d,\"apply-to\":\"%s\"}",
-	        pat, definition, priority, apply_to),
+	status = api("PUT", fmt("/api/%s/%%2F/%s", op ? "operator-policies" : "policies", name),
+	    fmt("{\"pattern\":\"%s\",\"definition\":%s,\"priority\":%d,\"apply-to\":\"%s\"}", pat,
+	        definition, priority, apply_to),
 	    NULL);
 	ck_assert_msg(status == 201 || status == 204, "PUT policy %s: %d", name, status);
 }
@@ -228,8 +227,8 @@ static void wait_count(conn_t c, const char *q, uint32_t n)
 	uint32_t got;
 
 	while ((got = queue_count(c, 1, q)) != n) {
-		ck_assert_msg(now_ms() < deadline, "queue %s holds %u messages, expected %u", q, got,
-		    n);
+		ck_assert_msg(
+		    now_ms() < deadline, "queue %s holds %u messages, expected %u", q, got, n);
 		sleep_ms(10);
 	}
 }
@@ -261,7 +260,8 @@ START_TEST(ttl_by_policy)
 		FILE *f = fopen(fmt("%s/default.vhost", vdir), "a");
 
 		ck_assert(f != NULL);
-		fprintf(f, "policy %s '^%s\\.' '{\"message-ttl\": 100}' apply-to queues\n", name, p);
+		fprintf(
+		    f, "policy %s '^%s\\.' '{\"message-ttl\": 100}' apply-to queues\n", name, p);
 		ck_assert_int_eq(fclose(f), 0);
 		ck_assert_int_eq(kill(broker.pid, SIGHUP), 0);
 		while (broker_log_count(&broker, "reloaded: ") == before) {
@@ -305,18 +305,18 @@ END_TEST
 START_TEST(smaller_of_policy_and_argument)
 {
 	const char *p = prefix("min"), *q1 = keep(fmt("%s.arg3", p)), *q2 = keep(fmt("%s.arg9", p)),
-		   *q3 = keep(fmt("%s.reject", p)), *name = keep(fmt("%s-min", p));
+	           *q3 = keep(fmt("%s.reject", p)), *name = keep(fmt("%s-min", p));
 	conn_t c;
 
 	if (!can_set_policies())
 		return;
-	policy_set(false, name, fmt("^%s\\.", p),
-	    "{\"max-length\":5,\"overflow\":\"drop-head\"}", 0, "queues");
+	policy_set(false, name, fmt("^%s\\.", p), "{\"max-length\":5,\"overflow\":\"drop-head\"}",
+	    0, "queues");
 	c = client_connect_ch1();
 	declare_queue_args(c, 1, q1, TABLE(ent_int("x-max-length", 3)));
 	declare_queue_args(c, 1, q2, TABLE(ent_int("x-max-length", 9)));
-	declare_queue_args(c, 1, q3,
-	    TABLE(ent_int("x-max-length", 2), ent_str("x-overflow", "reject-publish")));
+	declare_queue_args(
+	    c, 1, q3, TABLE(ent_int("x-max-length", 2), ent_str("x-overflow", "reject-publish")));
 	put_n(c, q1, 1, 7);
 	put_n(c, q2, 1, 7);
 	ck_assert_uint_eq(queue_count(c, 1, q1), 3); /* the argument's 3 */
@@ -338,7 +338,7 @@ END_TEST
 START_TEST(operator_policy_caps_policy)
 {
 	const char *p = prefix("op"), *q = keep(fmt("%s.q", p)), *q2 = keep(fmt("%s.r", p)),
-		   *name = keep(fmt("%s-pol", p)), *opname = keep(fmt("%s-cap", p));
+	           *name = keep(fmt("%s-pol", p)), *opname = keep(fmt("%s-cap", p));
 	conn_t c;
 
 	if (!can_set_policies())
@@ -364,13 +364,13 @@ END_TEST
 START_TEST(highest_priority_wins)
 {
 	const char *p = prefix("prio"), *q = keep(fmt("%s.q", p)), *lo = keep(fmt("%s-lo", p)),
-		   *hi = keep(fmt("%s-hi", p));
+	           *hi = keep(fmt("%s-hi", p));
 	conn_t c;
 
 	if (!can_set_policies())
 		return;
-	policy_set(false, lo, fmt("^%s\\.", p), "{\"max-length\":1,\"message-ttl\":50}", 1,
-	    "queues");
+	policy_set(
+	    false, lo, fmt("^%s\\.", p), "{\"max-length\":1,\"message-ttl\":50}", 1, "queues");
 	policy_set(false, hi, fmt("^%s\\.q$", p), "{\"max-length\":3}", 2, "all");
 	c = client_connect_ch1();
 	declare_queue(c, 1, q);
@@ -388,7 +388,8 @@ END_TEST
 START_TEST(alternate_exchange_by_policy)
 {
 	const char *p = prefix("ae"), *x = keep(fmt("%s.x", p)), *ae = keep(fmt("%s.ae", p)),
-		   *aq = keep(fmt("%s.aq", p)), *name = keep(fmt("%s-ae", p)), *qname = keep(fmt("%s-qonly", p));
+	           *aq = keep(fmt("%s.aq", p)), *name = keep(fmt("%s-ae", p)),
+	           *qname = keep(fmt("%s-qonly", p));
 	conn_t c;
 
 	if (!can_set_policies())
@@ -433,7 +434,7 @@ END_TEST
 START_TEST(dead_letter_exchange_by_policy)
 {
 	const char *p = prefix("dlx"), *q = keep(fmt("%s.q", p)), *dlx = keep(fmt("%s.dlx", p)),
-		   *dlq = keep(fmt("%s.dlq", p)), *name = keep(fmt("%s-dlx", p));
+	           *dlq = keep(fmt("%s.dlq", p)), *name = keep(fmt("%s-dlx", p));
 	const amqp_field_value_t *death, *v;
 	amqp_table_t *d;
 	struct msg m;
@@ -479,7 +480,7 @@ END_TEST
 START_TEST(delivery_limit_by_policy)
 {
 	const char *p = prefix("dl"), *q = keep(fmt("%s.q", p)), *dlx = keep(fmt("%s.dlx", p)),
-		   *dlq = keep(fmt("%s.dlq", p)), *name = keep(fmt("%s-dl", p));
+	           *dlq = keep(fmt("%s.dlq", p)), *name = keep(fmt("%s-dl", p));
 	const amqp_field_value_t *death, *v;
 	struct msg m;
 	uint64_t tag;
@@ -608,8 +609,8 @@ START_TEST(durable_queue_policy_after_restart)
 	ck_assert_uint_eq(queue_count(c, 1, q), 2);
 	ck_assert_int_eq(api("GET", fmt("/api/queues/%%2F/%s", q), NULL, &body), 200);
 	ck_assert_msg(strstr(body, fmt("\"policy\":\"%s\"", name)) != NULL, "%s", body);
-	ck_assert_msg(strstr(body, "\"effective_policy_definition\":{\"max-length\":2}") != NULL,
-	    "%s", body);
+	ck_assert_msg(
+	    strstr(body, "\"effective_policy_definition\":{\"max-length\":2}") != NULL, "%s", body);
 	free(body);
 	policy_clear(false, name);
 	client_close(c);
