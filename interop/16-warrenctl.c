@@ -540,7 +540,7 @@ START_TEST(import_rabbitmq_file)
 	failed_with(1, "exchanges[1]: unknown exchange type 'x-nosuch'");
 	write_file(bad, "{\"policies\":[{\"name\":\"p\",\"vhost\":\"/\"}]}");
 	CTL("import_definitions", bad);
-	failed_with(1, "Warren has no policies (policy 'p')");
+	failed_with(1, "policies[0]: vhost, name and pattern (strings) and definition");
 	write_file(bad,
 	    "{\"bindings\":[{\"source\":\"imp.x\",\"vhost\":\"/\",\"destination\":\"nowhere\","
 	    "\"destination_type\":\"queue\",\"routing_key\":\"\",\"arguments\":{}}]}");
@@ -651,7 +651,7 @@ START_TEST(import_into_files)
 	    "{\"users\":[{\"name\":\"carol\",\"password_hash\":\"\",\"tags\":[]}],"
 	    "\"policies\":[{\"name\":\"p\",\"vhost\":\"/\"}]}");
 	CTL("import_definitions", bad);
-	failed_with(1, "Warren has no policies");
+	failed_with(1, "policies[0]: vhost, name and pattern");
 	write_file(
 	    bad, "{\"users\":[{\"name\":\"carol\",\"password_hash\":\"\",\"tags\":[\"a b\"]}]}");
 	CTL("import_definitions", bad);

@@ -53,8 +53,7 @@ static struct auth_db *load_ok(const char *text)
 static const char *match(const struct auth_db *db, bool op, enum auth_resource kind, const char *n)
 {
 	static char out[64];
-	const struct auth_policy *p =
-	    auth_policy_match(db, amqp_cstr("/"), op, kind, amqp_cstr(n));
+	const struct auth_policy *p = auth_policy_match(db, amqp_cstr("/"), op, kind, amqp_cstr(n));
 	struct auth_policy_info pi;
 
 	if (p == NULL)
@@ -88,8 +87,7 @@ START_TEST(lines_parse)
 	ck_assert_str_eq(pi.pattern, "^orders\\.");
 	/* stored compact, keys sorted */
 	ck_assert_str_eq(pi.definition, "{\"dead-letter-exchange\":\"dlx\",\"message-ttl\":60000}");
-	ck_assert_uint_eq(pi.values->has,
-	    1u << AUTH_PK_MESSAGE_TTL | 1u << AUTH_PK_DLX);
+	ck_assert_uint_eq(pi.values->has, 1u << AUTH_PK_MESSAGE_TTL | 1u << AUTH_PK_DLX);
 	ck_assert_uint_eq(pi.values->n[AUTH_PK_MESSAGE_TTL], 60000);
 	ck_assert_str_eq(pi.values->s[AUTH_PK_DLX], "dlx");
 	ck_assert(auth_db_policy_at(db, vi, 2, &pi));
@@ -145,7 +143,8 @@ static const struct {
 	    "v.vhost:2: policy 'p': 1.5 is not a valid message TTL" },
 	{ "policy p '.*' '{\"message-ttl\":\"100\"}'",
 	    "v.vhost:2: policy 'p': <<\"100\">> is not a valid message TTL" },
-	{ "policy p '.*' '{\"expires\":0}'", "v.vhost:2: policy 'p': 0 is not a valid queue expiry" },
+	{ "policy p '.*' '{\"expires\":0}'",
+	    "v.vhost:2: policy 'p': 0 is not a valid queue expiry" },
 	{ "policy p '.*' '{\"max-length\":true}'",
 	    "v.vhost:2: policy 'p': true is not a valid maximum length" },
 	{ "policy p '.*' '{\"overflow\":\"x\"}'",
@@ -212,8 +211,8 @@ START_TEST(bad_lines_refused)
 
 	db = load(bad[_i].line, err, sizeof(err));
 	ck_assert_msg(db == NULL, "accepted: %s", bad[_i].line);
-	ck_assert_msg(err_is(err, bad[_i].err), "%s\n got: %s\nwant: %s", bad[_i].line, err,
-	    bad[_i].err);
+	ck_assert_msg(
+	    err_is(err, bad[_i].err), "%s\n got: %s\nwant: %s", bad[_i].line, err, bad[_i].err);
 }
 END_TEST
 
@@ -229,15 +228,16 @@ START_TEST(matching)
 	                             "operator-policy cap 'orders' '{\"max-length\":9}'\n");
 
 	ck_assert_str_eq(match(db, false, AUTH_RES_QUEUE, "orders.new"), "high");
-	ck_assert_str_eq(match(db, false, AUTH_RES_QUEUE, "log"), "low"); /* searched, not anchored */
+	ck_assert_str_eq(
+	    match(db, false, AUTH_RES_QUEUE, "log"), "low"); /* searched, not anchored */
 	ck_assert_str_eq(match(db, false, AUTH_RES_QUEUE, "xyz"), "-");
 	ck_assert_str_eq(match(db, false, AUTH_RES_QUEUE, "q1"), "qonly");
 	ck_assert_str_eq(match(db, false, AUTH_RES_EXCHANGE, "q1"), "xonly");
 	ck_assert_str_eq(match(db, false, AUTH_RES_QUEUE, "tie"), "tie-a"); /* the first name */
 	ck_assert_str_eq(match(db, true, AUTH_RES_EXCHANGE, "my-orders"), "cap");
 	ck_assert_str_eq(match(db, true, AUTH_RES_QUEUE, "q1"), "-");
-	ck_assert(auth_policy_match(db, amqp_cstr("nope"), false, AUTH_RES_QUEUE,
-	              amqp_cstr("orders")) == NULL);
+	ck_assert(auth_policy_match(
+	              db, amqp_cstr("nope"), false, AUTH_RES_QUEUE, amqp_cstr("orders")) == NULL);
 	auth_db_unref(db);
 }
 END_TEST
@@ -245,7 +245,8 @@ END_TEST
 START_TEST(merge_with_operator_policy)
 {
 	struct auth_db *db = load_ok(
-	    "policy p '.*' '{\"max-length\":10,\"message-ttl\":500,\"dead-letter-exchange\":\"d\"}'\n"
+	    "policy p '.*' "
+	    "'{\"max-length\":10,\"message-ttl\":500,\"dead-letter-exchange\":\"d\"}'\n"
 	    "operator-policy o '.*' '{\"max-length\":3,\"message-ttl\":900,\"expires\":5000}'\n");
 	const struct auth_policy *p =
 	    auth_policy_match(db, amqp_cstr("/"), false, AUTH_RES_QUEUE, amqp_cstr("q"));
@@ -255,7 +256,7 @@ START_TEST(merge_with_operator_policy)
 	char *json;
 
 	auth_policy_merge(p, op, &v);
-	ck_assert_uint_eq(v.n[AUTH_PK_MAX_LENGTH], 3);   /* the operator's, smaller */
+	ck_assert_uint_eq(v.n[AUTH_PK_MAX_LENGTH], 3);    /* the operator's, smaller */
 	ck_assert_uint_eq(v.n[AUTH_PK_MESSAGE_TTL], 500); /* the policy's, smaller */
 	ck_assert_uint_eq(v.n[AUTH_PK_EXPIRES], 5000);    /* the operator's alone */
 	ck_assert_str_eq(v.s[AUTH_PK_DLX], "d");
@@ -333,11 +334,11 @@ START_TEST(edit_set_and_remove)
 	fputs(head, f);
 	fclose(f);
 
-	ck_assert_int_eq(auth_edit_begin(users, vdir, AUTH_BACKEND_INTERNAL, &e, err, sizeof(err)),
-	    AUTH_OK);
-	ck_assert_int_eq(auth_edit_policy_set(e, amqp_cstr("/"), false, amqp_cstr("my ttl"),
-	                     "^a b'c", "{ \"message-ttl\" : 5 }", -3, AUTH_APPLY_QUEUES, &created,
-	                     err, sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_begin(users, vdir, AUTH_BACKEND_INTERNAL, &e, err, sizeof(err)), AUTH_OK);
+	ck_assert_int_eq(
+	    auth_edit_policy_set(e, amqp_cstr("/"), false, amqp_cstr("my ttl"), "^a b'c",
+	        "{ \"message-ttl\" : 5 }", -3, AUTH_APPLY_QUEUES, &created, err, sizeof(err)),
 	    AUTH_OK);
 	ck_assert(created);
 	ck_assert_int_eq(auth_edit_policy_set(e, amqp_cstr("/"), true, amqp_cstr("cap"), ".*",
@@ -374,20 +375,20 @@ START_TEST(edit_set_and_remove)
 	fclose(f);
 
 	/* Changed in place, then removed; the comments stay. */
-	ck_assert_int_eq(auth_edit_begin(users, vdir, AUTH_BACKEND_INTERNAL, &e, err, sizeof(err)),
-	    AUTH_OK);
+	ck_assert_int_eq(
+	    auth_edit_begin(users, vdir, AUTH_BACKEND_INTERNAL, &e, err, sizeof(err)), AUTH_OK);
 	ck_assert_int_eq(auth_edit_policy_set(e, amqp_cstr("/"), false, amqp_cstr("my ttl"), "x",
 	                     "{\"message-ttl\":6}", 1, AUTH_APPLY_ALL, &created, err, sizeof(err)),
 	    AUTH_OK);
 	ck_assert(!created);
-	ck_assert_int_eq(auth_edit_policy_remove(e, amqp_cstr("/"), true, amqp_cstr("cap"), err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_policy_remove(e, amqp_cstr("/"), true, amqp_cstr("cap"), err, sizeof(err)),
 	    AUTH_OK);
-	ck_assert_int_eq(auth_edit_policy_remove(e, amqp_cstr("/"), true, amqp_cstr("cap"), err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_policy_remove(e, amqp_cstr("/"), true, amqp_cstr("cap"), err, sizeof(err)),
 	    AUTH_E_NOT_FOUND);
-	ck_assert_int_eq(auth_edit_policy_remove(e, amqp_cstr("/"), false, amqp_cstr("cap"), err,
-	                     sizeof(err)),
+	ck_assert_int_eq(
+	    auth_edit_policy_remove(e, amqp_cstr("/"), false, amqp_cstr("cap"), err, sizeof(err)),
 	    AUTH_E_NOT_FOUND);
 	ck_assert_int_eq(auth_edit_check(e, NULL, err, sizeof(err)), AUTH_OK);
 	ck_assert_int_eq(auth_edit_commit(e, err, sizeof(err)), AUTH_OK);
@@ -397,8 +398,9 @@ START_TEST(edit_set_and_remove)
 		char buf[1024];
 		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 		buf[n] = '\0';
-		ck_assert_str_eq(buf, "# the vhost\nvhost /\n# policies\n"
-		                      "policy 'my ttl' x {\"message-ttl\":6} priority 1 apply-to all\n");
+		ck_assert_str_eq(buf,
+		    "# the vhost\nvhost /\n# policies\n"
+		    "policy 'my ttl' x {\"message-ttl\":6} priority 1 apply-to all\n");
 	}
 	fclose(f);
 	unlink(path);
