@@ -337,6 +337,7 @@ int auth_policy_check(bool op, struct amqp_bytes name, const char *pattern, cons
 		return -1;
 	}
 	if (auth_regex_compile(&re, pattern, rwhy, sizeof(rwhy)) != 0) {
+		auth_regex_free(&re);
 		snprintf(
 		    why, whylen, "pattern should be regular expression but is invalid: %s", rwhy);
 		return -1;
