@@ -140,4 +140,4 @@ path=whoami
 path=queues/orders/orders.q
 [ "$(api)" = 200 ] || fail "orders.q was not declared: $(cat "$tmp/out")"
 warrend_stop
-echo "$name: RabbitMQ -> Warren -> RabbitMQ -> Warren: users, hashes (RabbitMQ's and warren_scrypt), vhosts, limits, permissions, objects kept"
+echo "$name: RabbitMQ -> Warren -> RabbitMQ -> Warren: users, hashes (RabbitMQ's and warren_scrypt), vhosts, limits, permissions, policies, objects kept"
