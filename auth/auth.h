@@ -37,6 +37,9 @@ enum auth_err {
 
 const char *auth_strerror(int err);
 
+/* What a policy applies to (policy.c). */
+enum auth_apply_to { AUTH_APPLY_ALL, AUTH_APPLY_QUEUES, AUTH_APPLY_EXCHANGES };
+
 /* ---- SASL (sasl.c) ---- */
 
 struct auth_credentials {
@@ -300,6 +303,16 @@ int auth_edit_topic_remove(struct auth_edit *e, struct amqp_bytes vhost, struct 
 /* Set "max-connections" or "max-queues" (negative: unlimited). */
 int auth_edit_limit_set(struct auth_edit *e, struct amqp_bytes vhost, const char *which, long value,
     char *err, size_t errlen);
+/*
+ * Set a policy (op false) or operator policy (op true) in vhost's file: its line replaced, or
+ * appended; definition is JSON (stored compact, keys sorted). Checked as the parser checks it
+ * (AUTH_E_CONFIG with RabbitMQ's reason). *created says whether it is new.
+ */
+int auth_edit_policy_set(struct auth_edit *e, struct amqp_bytes vhost, bool op,
+    struct amqp_bytes name, const char *pattern, const char *definition, long priority,
+    enum auth_apply_to apply_to, bool *created, char *err, size_t errlen);
+int auth_edit_policy_remove(struct auth_edit *e, struct amqp_bytes vhost, bool op,
+    struct amqp_bytes name, char *err, size_t errlen);
 /* Parse the edited files as a whole: AUTH_OK (and the database, if out), or the parser's error. */
 int auth_edit_check(struct auth_edit *e, struct auth_db **out, char *err, size_t errlen);
 /* Whether any file was changed. */
@@ -394,6 +407,74 @@ const struct auth_grant *auth_grant_find(
     const struct auth_db *db, struct amqp_bytes user, struct amqp_bytes vhost);
 bool auth_grant_permitted(const struct auth_grant *g, enum auth_perm perm, enum auth_resource kind,
     struct amqp_bytes name);
+
+/* ---- Policies and operator policies (policy.c) ---- */
+
+/*
+ * A vhost file's "policy" and "operator-policy" lines (warren.conf(5)), as RabbitMQ 3.10 defines
+ * policies: a name, a pattern (a regular expression searched in a queue's or exchange's name), an
+ * apply-to, a priority and a definition (a JSON object of RabbitMQ's policy keys, checked by
+ * RabbitMQ's rules). At most one policy and one operator policy apply to an object: of those that
+ * apply to its kind and whose pattern matches, the highest priority (on a tie, the name that
+ * sorts first). A policy is valid while the database that holds it is.
+ */
+/* The keys Warren acts on; the first AUTH_PK_NUMBERS are numbers (the smaller wins in a merge). */
+enum auth_policy_key {
+	AUTH_PK_MESSAGE_TTL,
+	AUTH_PK_EXPIRES,
+	AUTH_PK_MAX_LENGTH,
+	AUTH_PK_MAX_LENGTH_BYTES,
+	AUTH_PK_DELIVERY_LIMIT,
+	AUTH_PK_OVERFLOW, /* strings from here: "drop-head", ... */
+	AUTH_PK_DLX,
+	AUTH_PK_DLX_RK,
+	AUTH_PK_ALTERNATE_EXCHANGE,
+	AUTH_PK_QUEUE_MODE,
+	AUTH_PK_DISPATCH, /* Warren's: "round-robin" or "least-unacked" */
+	AUTH_PK_COUNT
+};
+#define AUTH_PK_NUMBERS 5
+struct auth_policy_values {
+	unsigned has;                 /* 1u << enum auth_policy_key for each key given */
+	uint64_t n[AUTH_PK_COUNT];    /* the numbers */
+	const char *s[AUTH_PK_COUNT]; /* the strings (the policy's, or static) */
+};
+struct auth_policy;
+struct auth_policy_info {
+	struct amqp_bytes name;
+	const char *pattern, *apply_to; /* apply_to: "all", "queues" or "exchanges" */
+	long priority;
+	const char *definition; /* compact JSON, keys sorted */
+	bool op;                /* an operator policy */
+	const struct auth_policy_values *values;
+};
+/* The policy (op false) or operator policy (op true) that applies to a queue or exchange. */
+const struct auth_policy *auth_policy_match(const struct auth_db *db, struct amqp_bytes vhost,
+    bool op, enum auth_resource kind, struct amqp_bytes name);
+void auth_policy_info(const struct auth_policy *p, struct auth_policy_info *out);
+/* The i-th policy of the vhost-th vhost: policies by name, then operator policies by name. */
+bool auth_db_policy_at(
+    const struct auth_db *db, size_t vhost, size_t i, struct auth_policy_info *out);
+bool auth_vhost_has_policies(const struct auth_db *db, struct amqp_bytes vhost);
+/* Whether the vhost's policies are the same in a and b (either may be NULL). */
+bool auth_vhost_policies_equal(
+    const struct auth_db *a, const struct auth_db *b, struct amqp_bytes vhost);
+/* What applies when both do (either may be NULL): per key, the smaller number wins. */
+void auth_policy_merge(
+    const struct auth_policy *p, const struct auth_policy *op, struct auth_policy_values *out);
+/* The same as JSON (RabbitMQ's effective_policy_definition), malloc'd; NULL when both are NULL. */
+char *auth_policy_merged_json(const struct auth_policy *p, const struct auth_policy *op);
+/*
+ * Check a policy as the vhost file's parser will (name, pattern, definition): 0, or -1 with
+ * RabbitMQ's reason in why. *canonical (if not NULL) gets the definition as stored (malloc'd).
+ */
+int auth_policy_check(bool op, struct amqp_bytes name, const char *pattern, const char *definition,
+    char **canonical, char *why, size_t whylen);
+int auth_policy_definition_check(
+    bool op, const char *json, char **canonical, char *why, size_t whylen);
+/* "all", "queues", "exchanges": 0, else -1. */
+int auth_policy_apply_to_parse(const char *s, enum auth_apply_to *out);
+const char *auth_policy_apply_to_name(enum auth_apply_to a);
 
 /* ---- saslauthd through Cyrus SASL (saslauthd.c) ---- */
 

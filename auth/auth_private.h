@@ -62,6 +62,20 @@ struct auth_topic_grant {
 	unsigned line;
 };
 
+/* A policy or operator-policy line (policy.c). */
+struct auth_policy {
+	char *name;
+	size_t namelen;
+	bool op; /* an operator-policy line */
+	struct auth_regex pattern;
+	enum auth_apply_to apply_to;
+	long priority;
+	char *definition; /* compact JSON, keys sorted */
+	struct auth_policy_values values;
+	char *strs[AUTH_PK_COUNT]; /* values.s's copies */
+	unsigned line;
+};
+
 struct auth_vhost {
 	char *name;
 	size_t namelen;
@@ -71,6 +85,8 @@ struct auth_vhost {
 	size_t ngrants;
 	struct auth_topic_grant **topics; /* sorted by user, then exchange */
 	size_t ntopics;
+	struct auth_policy **policies; /* policies by name, then operator policies by name */
+	size_t npolicies;
 };
 
 struct auth_db {
@@ -130,7 +146,7 @@ void auth_users_free(struct auth_db *db);
 
 /* vhost.c */
 /* A vhost file's line split into fields, quoted ones unquoted (each a heap copy, NUL-terminated). */
-#define AUTH_MAX_FIELDS 6
+#define AUTH_MAX_FIELDS 8
 struct auth_fields {
 	char *f[AUTH_MAX_FIELDS];
 	size_t len[AUTH_MAX_FIELDS];
@@ -144,6 +160,17 @@ const struct auth_vhost *auth_vhost_find(const struct auth_db *db, struct amqp_b
 void auth_vhost_free(struct auth_vhost *v);
 /* Sort the vhosts by name for lookup (auth_db_finish). */
 void auth_vhosts_sort(struct auth_db *db);
+
+/* policy.c */
+/* A policy or operator-policy line, added to v: 0, or -1 with "FILE:LINE: reason". */
+int auth_policy_parse_line(struct auth_vhost *v, struct auth_fields *fl, const char *file,
+    unsigned line, char *err, size_t errlen);
+void auth_policy_free(struct auth_policy *p);
+/* Sort v's policies for lookup and diffs (at the end of the file). */
+void auth_policies_sort(struct auth_vhost *v);
+/* The report lines for a vhost's policies (vq: its name, quoted). */
+void auth_policies_diff(const char *vq, const struct auth_vhost *a, const struct auth_vhost *b,
+    void (*say)(void *d, const char *line), void *d);
 
 /* acl.c */
 /* Search re in the name (pointer, length); bytes after a NUL count too (REG_STARTEND). */

@@ -1,7 +1,7 @@
 /*
  * diff.c: what a reload changes, as lines an administrator reads (warrenctl reload prints them):
  * users added, removed, with another password or other tags; vhosts added or removed; a vhost's
- * limits, permissions and topic permissions. Both databases keep their users, vhosts, grants and
+ * limits, permissions, topic permissions and policies. Both databases keep their users, vhosts, grants and
  * topic grants sorted by name, so each comparison is one merge walk.
  */
 #include <stdarg.h>
@@ -189,6 +189,12 @@ static void diff_topics(
 	}
 }
 
+/* A line from policy.c's diff. */
+static void say_line(void *arg, const char *line)
+{
+	say(arg, "%s", line);
+}
+
 static void diff_vhost(struct diff *d, const struct auth_vhost *a, const struct auth_vhost *b)
 {
 	char vq[AUTH_QUOTE_MAX], n1[32], n2[32];
@@ -204,6 +210,7 @@ static void diff_vhost(struct diff *d, const struct auth_vhost *a, const struct 
 		    limit_text(b->max_queues, n2, sizeof(n2)));
 	diff_grants(d, vq, a, b);
 	diff_topics(d, vq, a, b);
+	auth_policies_diff(vq, a, b, say_line, d);
 }
 
 size_t auth_db_diff(

@@ -485,6 +485,56 @@ int auth_edit_limit_set(struct auth_edit *e, struct amqp_bytes vhost, const char
 	return AUTH_OK;
 }
 
+int auth_edit_policy_set(struct auth_edit *e, struct amqp_bytes vhost, bool op,
+    struct amqp_bytes name, const char *pattern, const char *definition, long priority,
+    enum auth_apply_to apply_to, bool *created, char *err, size_t errlen)
+{
+	struct edit_file *f = need_vhost(e, vhost, err, errlen);
+	const char *directive = op ? "operator-policy" : "policy";
+	char prio[32], *canonical = NULL;
+	const char *fields[8] = { directive, (const char *)name.ptr, pattern, NULL, "priority",
+		prio, "apply-to", auth_policy_apply_to_name(apply_to) };
+	size_t lens[8];
+	struct str s = { NULL, 0, 0 };
+	size_t at = 0;
+	struct line l;
+	int ret, i;
+
+	*created = false;
+	if (f == NULL)
+		return AUTH_E_NOT_FOUND;
+	if (auth_policy_check(op, name, pattern, definition, &canonical, err, errlen) != 0)
+		return AUTH_E_CONFIG;
+	snprintf(prio, sizeof(prio), "%ld", priority);
+	fields[3] = canonical;
+	for (i = 0; i < 8; i++)
+		lens[i] = i == 1 ? name.len : strlen(fields[i]);
+	ret = build(&s, fields, lens, 8, err, errlen);
+	free(canonical);
+	if (ret != AUTH_OK)
+		return ret;
+	*created = !vfile_find(f, &at, directive, name, NULL, &l);
+	vfile_put(f, directive, name, NULL, s.p);
+	free(s.p);
+	return AUTH_OK;
+}
+
+int auth_edit_policy_remove(struct auth_edit *e, struct amqp_bytes vhost, bool op,
+    struct amqp_bytes name, char *err, size_t errlen)
+{
+	struct edit_file *f = need_vhost(e, vhost, err, errlen);
+
+	if (f == NULL)
+		return AUTH_E_NOT_FOUND;
+	if (vfile_remove_all(f, op ? "operator-policy" : "policy", name, NULL) == 0) {
+		snprintf(err, errlen, "no %s '%.*s' in vhost '%.*s'",
+		    op ? "operator policy" : "policy", (int)name.len, (const char *)name.ptr,
+		    (int)vhost.len, (const char *)vhost.ptr);
+		return AUTH_E_NOT_FOUND;
+	}
+	return AUTH_OK;
+}
+
 int auth_edit_user_remove(struct auth_edit *e, struct amqp_bytes user, char *err, size_t errlen)
 {
 	struct line l;

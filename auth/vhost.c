@@ -7,13 +7,16 @@
  *	max-queues unlimited
  *	permissions alice '^alice\.' '.*' '.*'
  *	topic-permissions alice amq.topic '^orders\.' '.*'
+ *	policy ttl '^orders\.' '{"message-ttl":60000}' priority 1 apply-to queues
+ *	operator-policy cap '.*' '{"max-length":100000}'
  *
  * Fields are separated by spaces or tabs. A field that starts with ' or " runs to the same quote
  * and holds anything but control characters, verbatim (regular expressions need no escaping); a
  * doubled quote inside stands for one. Lines whose first non-blank byte is '#' are comments.
  * "vhost" comes first; each user appears in at most one permissions line, and once per exchange
  * in topic-permissions lines; users must be in the users file, except under the saslauthd
- * backend, where any name of 1 to 255 bytes may be given permissions. Every error is
+ * backend, where any name of 1 to 255 bytes may be given permissions. policy.c parses the policy
+ * and operator-policy lines. Every error is
  * "FILE:LINE: reason".
  */
 #include <stdio.h>
@@ -164,6 +167,9 @@ void auth_vhost_free(struct auth_vhost *v)
 		free(v->topics[i]->exchange);
 		free(v->topics[i]);
 	}
+	for (i = 0; i < v->npolicies; i++)
+		auth_policy_free(v->policies[i]);
+	free(v->policies);
 	free(v->grants);
 	free(v->topics);
 	free(v->name);
@@ -413,6 +419,8 @@ static int parse_directive(struct auth_db *db, struct auth_vhost *v, struct auth
 		return parse_permissions(db, v, fl, file, line, err, errlen);
 	if (strcmp(key, "topic-permissions") == 0)
 		return parse_topic(db, v, fl, file, line, err, errlen);
+	if (strcmp(key, "policy") == 0 || strcmp(key, "operator-policy") == 0)
+		return auth_policy_parse_line(v, fl, file, line, err, errlen);
 	auth_errf(err, errlen, file, line, "unknown directive '%s'",
 	    auth_quote(key, fl->len[0], q, sizeof(q)));
 	return -1;
@@ -461,6 +469,7 @@ int auth_db_parse_vhost(
 		qsort(v->grants, v->ngrants, sizeof(*v->grants), grant_cmp);
 	if (v->ntopics > 1)
 		qsort(v->topics, v->ntopics, sizeof(*v->topics), topic_cmp);
+	auth_policies_sort(v);
 	db->vhosts = auth_xreallocarray(db->vhosts, db->nvhosts + 1, sizeof(*db->vhosts));
 	db->vhosts[db->nvhosts++] = v;
 	v = NULL;

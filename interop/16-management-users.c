@@ -474,12 +474,12 @@ START_TEST(import_is_checked_whole_first)
 	char before[16384];
 
 	snprintf(before, sizeof(before), "%s", slurp(users_path));
-	/* a good user, then a policy: nothing is written */
+	/* a good user, then a bad policy: nothing is written */
 	expect("POST", "/api/definitions",
 	    "{\"users\":[{\"name\":\"never\",\"password_hash\":\"\",\"tags\":[]}],"
 	    "\"policies\":[{\"name\":\"ttl\",\"vhost\":\"/\",\"pattern\":\".*\","
-	    "\"definition\":{\"message-ttl\":1}}]}",
-	    400, "no policies");
+	    "\"definition\":{\"message-ttl\":-1}}]}",
+	    400, "policies[0] ('ttl'): -1 is not a valid message TTL");
 	expect("POST", "/api/definitions",
 	    "{\"users\":[{\"name\":\"never\",\"password_hash\":\"\",\"tags\":[]}],"
 	    "\"queues\":[{\"name\":\"q\",\"vhost\":\"no-such-vhost\",\"durable\":true}]}",

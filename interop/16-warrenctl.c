@@ -540,7 +540,7 @@ START_TEST(import_rabbitmq_file)
 	failed_with(1, "exchanges[1]: unknown exchange type 'x-nosuch'");
 	write_file(bad, "{\"policies\":[{\"name\":\"p\",\"vhost\":\"/\"}]}");
 	CTL("import_definitions", bad);
-	failed_with(1, "Warren has no policies (policy 'p')");
+	failed_with(1, "policies[0]: vhost, name and pattern (strings) and definition");
 	write_file(bad,
 	    "{\"bindings\":[{\"source\":\"imp.x\",\"vhost\":\"/\",\"destination\":\"nowhere\","
 	    "\"destination_type\":\"queue\",\"routing_key\":\"\",\"arguments\":{}}]}");
@@ -651,7 +651,7 @@ START_TEST(import_into_files)
 	    "{\"users\":[{\"name\":\"carol\",\"password_hash\":\"\",\"tags\":[]}],"
 	    "\"policies\":[{\"name\":\"p\",\"vhost\":\"/\"}]}");
 	CTL("import_definitions", bad);
-	failed_with(1, "Warren has no policies");
+	failed_with(1, "policies[0]: vhost, name and pattern");
 	write_file(
 	    bad, "{\"users\":[{\"name\":\"carol\",\"password_hash\":\"\",\"tags\":[\"a b\"]}]}");
 	CTL("import_definitions", bad);
@@ -680,6 +680,52 @@ START_TEST(import_into_files)
 END_TEST
 
 /* Thousands of queues stream through the socket and come out as rows. */
+/* set_policy, list_policies, clear_policy (and the operator forms): lines of the vhost file. */
+START_TEST(policy_commands)
+{
+	const char *vfile = fmt("%s/default.vhost", vdir);
+	char path[400];
+	conn_t c;
+	int i;
+
+	snprintf(path, sizeof(path), "%s", vfile);
+	CTL("set_policy", "--priority", "3", "--apply-to", "queues", "ctl-cap", "^ctl\\.",
+	    "{\"max-length\": 2}");
+	out_is("Setting policy \"ctl-cap\" for pattern \"^ctl\\.\" to \"{\"max-length\": 2}\" with "
+	       "priority \"3\" for vhost \"/\" ...\n");
+	ck_assert_msg(strstr(slurp(path),
+	                  "policy ctl-cap ^ctl\\. {\"max-length\":2} priority 3 "
+	                  "apply-to queues\n") != NULL,
+	    "%s", slurp(path));
+	/* In force at once: a queue under it keeps two messages. */
+	c = client_connect_ch1();
+	declare_queue(c, 1, "ctl.q");
+	for (i = 0; i < 4; i++)
+		publish_confirmed(c, 1, "", "ctl.q", NULL, "m");
+	ck_assert_uint_eq(queue_count(c, 1, "ctl.q"), 2);
+	client_close(c);
+	CTL("-q", "list_policies");
+	out_is("vhost\tname\tpattern\tapply-to\tdefinition\tpriority\n"
+	       "/\tctl-cap\t^ctl\\.\tqueues\t{\"max-length\":2}\t3\n");
+	CTL("set_operator_policy", "ctl-op", ".*", "{\"overflow\": \"drop-head\"}");
+	failed_with(1, "are not recognised operator policy settings");
+	CTL("set_operator_policy", "ctl-op", ".*", "{\"expires\": 60000}");
+	ck_assert_int_eq(last.status, 0);
+	CTL("-q", "list_operator_policies", "--formatter", "json");
+	out_is("[\n{\"vhost\":\"/\",\"name\":\"ctl-op\",\"pattern\":\".*\",\"apply-to\":\"all\","
+	       "\"definition\":{\"expires\":60000},\"priority\":0}\n]\n");
+	CTL("set_policy", "bad", ".*", "{\"message-ttl\": -1}");
+	failed_with(1, "-1 is not a valid message TTL");
+	CTL("clear_operator_policy", "ctl-op");
+	ck_assert_int_eq(last.status, 0);
+	CTL("clear_policy", "ctl-cap");
+	ck_assert_int_eq(last.status, 0);
+	CTL("clear_policy", "ctl-cap");
+	failed_with(1, "Parameter does not exist");
+	ck_assert_msg(strstr(slurp(path), "ctl-") == NULL, "%s", slurp(path));
+}
+END_TEST
+
 START_TEST(many_queues)
 {
 	char prefix[128];
@@ -830,6 +876,7 @@ int main(void)
 	tcase_add_unchecked_fixture(tc, start_files, stop);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, import_into_files);
+	tcase_add_test(tc, policy_commands);
 	suite_add_tcase(s, tc);
 	r = harness_run(s);
 	return r == EXIT_SUCCESS && !broker_bad ? EXIT_SUCCESS : EXIT_FAILURE;

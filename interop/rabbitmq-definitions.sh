@@ -4,7 +4,7 @@
 # check's budget allows, and test/fixtures/rabbitmq-3.10.8-definitions.json, an export taken from
 # one, stands in for it there). A private node on loopback ports of its own, with its own
 # directory, is started here: users, a vhost with limits, permissions, topic permissions,
-# queues, exchanges and bindings are made in it; its export imports into warrend (its users log
+# policies, queues, exchanges and bindings are made in it; its export imports into warrend (its users log
 # in with their RabbitMQ passwords), where a user with a scrypt hash is added; warrend's export
 # (`warrenctl export_definitions`, over the control socket: the same document as GET
 # /api/definitions) imports into a reset node with `rabbitmqctl import_definitions`, which then
@@ -55,6 +55,10 @@ ctl set_permissions -p orders alice '^alice\.' '.*' '.*' >/dev/null
 ctl set_permissions -p orders guest '.*' '.*' '.*' >/dev/null
 ctl set_topic_permissions -p orders alice amq.topic '^orders\.' '.*' >/dev/null
 ctl set_vhost_limits -p orders '{"max-connections": 100, "max-queues": 50}' >/dev/null
+# Policies: one Warren acts on, one with RabbitMQ's mirroring keys (accepted, no effect).
+ctl set_policy -p orders --priority 2 --apply-to queues orders-cap '^orders\.' \
+	'{"max-length": 10, "dead-letter-exchange": "orders.ae"}' >/dev/null
+ctl set_policy -p orders ha-all '.*' '{"ha-mode": "all", "ha-sync-mode": "automatic"}' >/dev/null
 cat >"$tmp/objects.json" <<'JSON'
 {"queues":[{"name":"orders.q","vhost":"orders","durable":true,"auto_delete":false,"arguments":{"x-max-length":100}}],
 "exchanges":[{"name":"orders.x","vhost":"orders","type":"topic","durable":true,"auto_delete":false,"internal":false,"arguments":{"alternate-exchange":"orders.ae"}},{"name":"orders.ae","vhost":"orders","type":"fanout","durable":true,"auto_delete":false,"internal":false,"arguments":{}}],
@@ -87,6 +91,10 @@ path=whoami
 [ "$(U=alice:s3cret api)" = 200 ] || fail "alice cannot log in with her RabbitMQ password"
 path=queues/orders/orders.q
 [ "$(api)" = 200 ] || fail "orders.q was not declared: $(cat "$tmp/out")"
+grep -q '"policy":"orders-cap"' "$tmp/out" || fail "orders.q has no policy: $(cat "$tmp/out")"
+grep -q '^policy orders-cap .*priority 2 apply-to queues' "$tmp/vhosts/orders.vhost" ||
+	fail "orders.vhost lacks the policy line: $(cat "$tmp/vhosts/orders.vhost")"
+grep -q '^policy ha-all ' "$tmp/vhosts/orders.vhost" || fail "orders.vhost lacks ha-all"
 # carol's hash is Warren's own (scrypt): RabbitMQ must take it too.
 path=users/carol
 [ "$(api -X PUT -H 'Content-Type: application/json' --data-binary '{"password":"pw","tags":"management"}')" = 201 ] ||
@@ -113,6 +121,7 @@ ctl list_queues -p orders name | grep -q '^orders.q' || fail "RabbitMQ has no or
 ctl list_bindings -p orders source_name routing_key | grep -q 'orders.x.orders\.#' ||
 	fail "RabbitMQ has no orders.x binding"
 ctl list_vhost_limits -p orders | grep -q '"max-queues":50' || fail "RabbitMQ lost the limits"
+ctl list_policies -p orders | grep -q 'orders-cap' || fail "RabbitMQ lost the policy"
 ctl list_topic_permissions -p orders | grep -q 'alice' || fail "RabbitMQ lost the topic permissions"
 ctl list_users | grep -q "^carol[[:space:]]\[management\]" || fail "RabbitMQ has no carol (warren_scrypt) after the import"
 # RabbitMQ keeps carol's hash as it came (it cannot check it: she needs a password there) ...
@@ -131,4 +140,4 @@ path=whoami
 path=queues/orders/orders.q
 [ "$(api)" = 200 ] || fail "orders.q was not declared: $(cat "$tmp/out")"
 warrend_stop
-echo "$name: RabbitMQ -> Warren -> RabbitMQ -> Warren: users, hashes (RabbitMQ's and warren_scrypt), vhosts, limits, permissions, objects kept"
+echo "$name: RabbitMQ -> Warren -> RabbitMQ -> Warren: users, hashes (RabbitMQ's and warren_scrypt), vhosts, limits, permissions, policies, objects kept"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # rabbitmqadmin (Debian's rabbitmq-server) against a private warrend with a users file and a
-# vhost directory: it declares and deletes users, vhosts and permissions, exports and imports
+# vhost directory: it declares and deletes users, vhosts, permissions and policies, exports and imports
 # definitions, and each change is checked in the files themselves (comments kept) and by
 # logging in as the user it made. Skipped (77) without rabbitmqadmin or python3.
 # Run from the build directory (as make check does), or set WARREND and WARRENCTL.
@@ -70,5 +70,22 @@ lacks "$tmp/vhosts/ravh.vhost" "permissions bob"
 check "delete vhost" "vhost deleted" ra delete vhost name=ravh
 [ ! -e "$tmp/vhosts/ravh.vhost" ] || fail "ravh.vhost is still there"
 has "$tmp/vhosts/default.vhost" "# the default vhost"
+# Policies: a line in the vhost file, in force on a queue at once, listed, deleted.
+check "declare policy" "policy declared" ra declare policy name=ra-cap pattern='^ra\.' \
+	definition='{"max-length": 1}' priority=3 apply-to=queues
+has "$tmp/vhosts/default.vhost" "policy ra-cap"
+has "$tmp/vhosts/default.vhost" '{"max-length":1} priority 3 apply-to queues'
+check "list policies" "\| ra-cap +\| .*\^ra\\\. .*\| queues" ra list policies name pattern apply-to
+check "declare queue under it" "queue declared" ra declare queue name=ra.capped durable=false
+check "publish 1" "Message published" ra publish routing_key=ra.capped payload=one
+check "publish 2" "Message published" ra publish routing_key=ra.capped payload=two
+check "capped" "\| ra\.capped +\| 1 +\| ra-cap" ra list queues name messages policy
+check "bad policy" "" true
+out=$(ra declare policy name=bad pattern=. definition='{"message-ttl": -1}' 2>&1) &&
+	fail "a bad policy was accepted: $out"
+grep -q "is not a valid message TTL" <<<"$out" || fail "bad policy: $out"
+check "delete policy" "policy deleted" ra delete policy name=ra-cap
+lacks "$tmp/vhosts/default.vhost" "policy ra-cap"
+check "no policy left" "No items" ra list policies name
 echo "$name: $((n + 2)) checks passed"
 warrend_stop

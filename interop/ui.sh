@@ -34,6 +34,15 @@ fi
 
 shots=${UI_SCREENSHOTS:-$tmp/shots}
 mkdir -p "$shots"
+# guest/guest in a users file and the default vhost in a vhost file, so that the pages' writes
+# (policies) go through.
+warrenctl=${WARRENCTL:-./tools/warrenctl}
+hash=$(printf '%s\n' guest | "$warrenctl" hash-password)
+mkdir "$tmp/vhosts"
+printf '%s\n' "guest:$hash:administrator" >"$tmp/users"
+printf '%s\n' 'vhost /' 'permissions guest .* .* .*' >"$tmp/vhosts/default.vhost"
+printf '%s\n' "users_file = $tmp/users" "vhost_dir = $tmp/vhosts" >"$tmp/warren.conf"
+export WARREND_CONFIG=$tmp/warren.conf
 warrend_start
 [ -n "$http_port" ] || fail "warrend did not report its management API"
 # Two clients' connections, each with a channel consuming; they go when their stdin closes.

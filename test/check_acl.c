@@ -174,7 +174,7 @@ static const struct vfile bad_vhosts[] = {
 	{ "t.vhost", "vhost /\npermissions alice '.*'x .* .*\n", 0 },
 	{ "t.vhost", "vhost /\r\n", 0 },
 	{ "t.vhost", "vhost /\npermissions alice '\x01' .* .*\n", 0 },
-	{ "t.vhost", "vhost /\na b c d e f g\n", 0 },
+	{ "t.vhost", "vhost /\na b c d e f g h i\n", 0 },
 	{ "t.vhost", NUL_FILE, sizeof(NUL_FILE) - 1 },
 	{ "t.vhost", "", 0 },
 	{ "t.vhost", "# only\n# comments\n\n", 0 },

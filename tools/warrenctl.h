@@ -34,8 +34,9 @@ struct ctl_opts {
 	const char *vhost;
 	bool quiet, no_headers, json, if_empty, if_unused;
 	const char *config, *dir, *sock;
-	int timeout;    /* seconds warrend may stay silent */
-	char path[256]; /* the control socket */
+	const char *priority, *apply_to; /* set_policy's --priority and --apply-to */
+	int timeout;                     /* seconds warrend may stay silent */
+	char path[256];                  /* the control socket */
 	int argc;
 	char **argv;
 };
@@ -68,6 +69,9 @@ int api_get_json(struct ctl_opts *o, const char *target, json_t **out);
 bool api_vhost_exists(struct ctl_opts *o, const char *vhost);
 
 /* warrenctl_rmq.c: status, list_*, close_connection, purge_queue, delete_queue, definitions. */
+/* warrenctl_policy.c: set_policy, clear_policy and their operator forms: an exit status, or -1
+ * for a usage error. */
+int rmq_policy_cmd(struct ctl_opts *o, const char *cmd);
 extern const struct cmd rmq_cmds[];
 extern const size_t rmq_ncmds;
 /* Whether an option of the verbs takes a value (for options given before the verb's name). */

@@ -1,8 +1,9 @@
 /*
  * warrenctl_rmq.c: rabbitmqctl's commands in warrenctl(8): status, list_queues, list_exchanges,
  * list_bindings, list_connections, list_channels, list_consumers, list_users, list_vhosts,
- * list_permissions, close_connection, purge_queue, delete_queue, export_definitions and
- * import_definitions. Each is one or a few management API requests sent on a running warrend's
+ * list_permissions, list_policies, list_operator_policies, close_connection, purge_queue,
+ * delete_queue, export_definitions and import_definitions (set_policy and clear_policy are
+ * warrenctl_policy.c's). Each is one or a few management API requests sent on a running warrend's
  * control socket ("api METHOD TARGET [NAME=VALUE...]", server/admin/control_api.c), so they work
  * with the HTTP API turned off; warrend answers with the API's JSON (a list one object a line,
  * streamed) and this file prints it as rabbitmqctl 3.10 does: info lines ("Listing queues for
@@ -163,7 +164,7 @@ static json_t *path_get(json_t *o, const char *path)
 /* A column: rabbitmqctl's name, and the dotted path of the API's field (or a constant). */
 struct col {
 	const char *name;
-	const char *path; /* "=VALUE": the same value in every row */
+	const char *path; /* "=VALUE": the same value in every row; "~PATH": printed as JSON */
 };
 
 struct listing {
@@ -217,6 +218,9 @@ static const struct col vhost_cols[] = { { "name", "name" }, { "description", "d
 	{ "messages_unacknowledged", "messages_unacknowledged" }, { NULL, NULL } };
 static const struct col permission_cols[] = { { "user", "user" }, { "configure", "configure" },
 	{ "write", "write" }, { "read", "read" }, { NULL, NULL } };
+static const struct col policy_cols[] = { { "vhost", "vhost" }, { "name", "name" },
+	{ "pattern", "pattern" }, { "apply-to", "apply-to" }, { "definition", "~definition" },
+	{ "priority", "priority" }, { NULL, NULL } };
 
 static const struct {
 	const char *cmd;
@@ -247,6 +251,13 @@ static const struct {
 	{ "list_permissions",
 	    { "/api/vhosts/%s/permissions", true, "Listing permissions for vhost \"%s\" ...",
 	        permission_cols, "user,configure,write,read" } },
+	{ "list_policies",
+	    { "/api/policies/%s", true, "Listing policies for vhost \"%s\" ...", policy_cols,
+	        "vhost,name,pattern,apply-to,definition,priority" } },
+	{ "list_operator_policies",
+	    { "/api/operator-policies/%s", true,
+	        "Listing operator policy overrides for vhost \"%s\" ...", policy_cols,
+	        "vhost,name,pattern,apply-to,definition,priority" } },
 };
 
 /* The columns asked for (positional words, each may hold several "a,b"), or the defaults. */
@@ -306,7 +317,8 @@ static int run_listing(struct ctl_opts *o, const char *cmd, const struct listing
 	for (i = 0; cols[i] != NULL && (size_t)n < sizeof(target); i++)
 		if (cols[i]->path[0] != '=')
 			n += snprintf(target + n, sizeof(target) - (size_t)n, "%s%s",
-			    n > 0 && strchr(target, '?') ? "," : "?columns=", cols[i]->path);
+			    n > 0 && strchr(target, '?') ? "," : "?columns=",
+			    cols[i]->path + (cols[i]->path[0] == '~'));
 	if (strcmp(cmd, "list_queues") == 0)
 		info(o, "Timeout: %d.0 seconds ...", o->timeout);
 	info(o, l->info, vhost);
@@ -330,7 +342,8 @@ static int run_listing(struct ctl_opts *o, const char *cmd, const struct listing
 			for (i = 0; cols[i] != NULL; i++) {
 				json_t *v = cols[i]->path[0] == '='
 				    ? json_string(cols[i]->path + 1)
-				    : json_incref(path_get(row, cols[i]->path));
+				    : json_incref(
+				          path_get(row, cols[i]->path + (cols[i]->path[0] == '~')));
 				json_object_set_new(
 				    out, cols[i]->name, v != NULL ? v : json_null());
 			}
@@ -344,6 +357,9 @@ static int run_listing(struct ctl_opts *o, const char *cmd, const struct listing
 			for (i = 0; cols[i] != NULL; i++) {
 				if (cols[i]->path[0] == '=')
 					fputs(cols[i]->path + 1, stdout);
+				else if (cols[i]->path[0] == '~') /* as rabbitmqctl: JSON */
+					json_dumpf(path_get(row, cols[i]->path + 1), stdout,
+					    JSON_COMPACT | JSON_SORT_KEYS);
 				else
 					cell(path_get(row, cols[i]->path));
 				putchar(cols[i + 1] != NULL ? '\t' : '\n');
@@ -724,6 +740,7 @@ static const struct option long_opts[] = { { "vhost", required_argument, NULL, '
 	{ "no-table-headers", no_argument, NULL, 'H' },
 	{ "formatter", required_argument, NULL, 'f' }, { "if-empty", no_argument, NULL, 'e' },
 	{ "if-unused", no_argument, NULL, 'u' }, { "config", required_argument, NULL, 'c' },
+	{ "priority", required_argument, NULL, 'P' }, { "apply-to", required_argument, NULL, 'A' },
 	{ "data-dir", required_argument, NULL, 'd' }, { "socket", required_argument, NULL, 'S' },
 	{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 } };
@@ -731,7 +748,7 @@ static const struct option long_opts[] = { { "vhost", required_argument, NULL, '
 int rmq_option_takes_value(const char *arg)
 {
 	static const char *const with[] = { "-p", "--vhost", "--formatter", "-c", "--config", "-d",
-		"--data-dir", "--socket", "-t", "--timeout" };
+		"--data-dir", "--socket", "-t", "--timeout", "--priority", "--apply-to" };
 	size_t i;
 
 	for (i = 0; i < sizeof(with) / sizeof(with[0]); i++)
@@ -759,6 +776,8 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 		case 'c': o.config = optarg; break;
 		case 'd': o.dir = optarg; break;
 		case 'S': o.sock = optarg; break;
+		case 'P': o.priority = optarg; break;
+		case 'A': o.apply_to = optarg; break;
 		case 'f':
 			if (strcmp(optarg, "json") == 0) {
 				o.json = true;
@@ -783,6 +802,8 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 		return cmd_usage(self);
 	if ((o.if_empty || o.if_unused) && strcmp(self->name, "delete_queue") != 0)
 		return cmd_usage(self);
+	if ((o.priority != NULL || o.apply_to != NULL) && strstr(self->name, "_policy") == NULL)
+		return cmd_usage(self);
 	if (control_socket_find(o.config, o.dir, o.sock, o.path, sizeof(o.path)) != 0)
 		return EXIT_FAILURE;
 	for (i = 0; i < sizeof(listings) / sizeof(listings[0]); i++)
@@ -796,6 +817,8 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 		r = export_definitions(&o);
 	else if (strcmp(self->name, "import_definitions") == 0)
 		r = import_definitions(&o);
+	else if (strstr(self->name, "_policy") != NULL)
+		r = rmq_policy_cmd(&o, self->name);
 	else
 		r = queue_cmd(&o, self->name);
 	return r < 0 ? cmd_usage(self) : r;
@@ -824,6 +847,21 @@ const struct cmd rmq_cmds[] = {
 	{ "list_vhosts", "list_vhosts " OUT " [COLUMN...] " SOCK, "the vhosts", rmq_run },
 	{ "list_permissions", "list_permissions [-p VHOST] " OUT " " SOCK,
 	    "a vhost's permissions lines", rmq_run },
+	{ "list_policies", "list_policies [-p VHOST] " OUT " " SOCK,
+	    "a vhost's policies (its policy lines)", rmq_run },
+	{ "list_operator_policies", "list_operator_policies [-p VHOST] " OUT " " SOCK,
+	    "a vhost's operator policies", rmq_run },
+	{ "set_policy",
+	    "set_policy [-p VHOST] [--priority N] [--apply-to queues|exchanges|all] NAME "
+	    "PATTERN DEFINITION " SOCK,
+	    "set a policy (a policy line in the vhost's file; DEFINITION is JSON)", rmq_run },
+	{ "clear_policy", "clear_policy [-p VHOST] NAME " SOCK, "remove a policy", rmq_run },
+	{ "set_operator_policy",
+	    "set_operator_policy [-p VHOST] [--priority N] [--apply-to queues|exchanges|all] "
+	    "NAME PATTERN DEFINITION " SOCK,
+	    "set an operator policy", rmq_run },
+	{ "clear_operator_policy", "clear_operator_policy [-p VHOST] NAME " SOCK,
+	    "remove an operator policy", rmq_run },
 	{ "close_connection", "close_connection [-q] NAME REASON " SOCK,
 	    "close a connection (its name as list_connections shows it) with 320 "
 	    "CONNECTION_FORCED and REASON",

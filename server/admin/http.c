@@ -75,6 +75,12 @@ static const struct mgmt_route routes[] = {
 	{ "topic-permissions", M_GET, TAG_ADMINISTRATOR, mgmt_topic_permissions },
 	{ "topic-permissions/*/*", M_GET | M_PUT | M_DELETE, TAG_ADMINISTRATOR,
 	    mgmt_topic_permission },
+	{ "policies", M_GET, TAG_POLICYMAKER, mgmt_policies },
+	{ "policies/*", M_GET, TAG_POLICYMAKER, mgmt_policies },
+	{ "policies/*/*", M_GET | M_PUT | M_DELETE, TAG_POLICYMAKER, mgmt_policy },
+	{ "operator-policies", M_GET, TAG_ADMINISTRATOR, mgmt_policies },
+	{ "operator-policies/*", M_GET, TAG_ADMINISTRATOR, mgmt_policies },
+	{ "operator-policies/*/*", M_GET | M_PUT | M_DELETE, TAG_ADMINISTRATOR, mgmt_policy },
 	{ "definitions", M_GET | M_POST, TAG_ADMINISTRATOR, mgmt_definitions },
 	{ "definitions/*", M_GET | M_POST, TAG_ADMINISTRATOR, mgmt_definitions },
 	{ "aliveness-test/*", M_GET, 0, mgmt_aliveness },
@@ -523,7 +529,9 @@ static void mreq_run(struct mreq *r)
 	}
 	if ((r->tags & r->route->need) != r->route->need) {
 		mgmt_error(r, 401, "not_authorised", "Not %s user",
-		    r->route->need == TAG_ADMINISTRATOR ? "administrator" : "monitor");
+		    r->route->need == TAG_ADMINISTRATOR     ? "administrator"
+		        : r->route->need == TAG_POLICYMAKER ? "policymaker"
+		                                            : "monitor");
 		return;
 	}
 	in = evhttp_request_get_input_buffer(r->req);

@@ -298,6 +298,20 @@ void mgmt_definitions(struct mreq *r);
 /* mgmt_import.c: the import (POST); only: definitions/{vhost}'s vhost, or NULL. */
 void mgmt_definitions_import(struct mreq *r, const char *only);
 
+/* mgmt_policies.c: policies and operator policies (the vhost files' lines). */
+void mgmt_policies(struct mreq *r); /* lists: all, per vhost */
+void mgmt_policy(struct mreq *r);   /* {vhost}/{name}: GET, PUT, DELETE */
+json_t *mgmt_policy_json(struct amqp_bytes vhost, const struct auth_policy_info *pi);
+/* policy, operator_policy (when set) and, for a queue, effective_policy_definition. */
+void mgmt_policy_fields(
+    json_t *o, struct vhost *v, enum auth_resource kind, struct amqp_bytes name);
+/* Definitions: the policies (only: of that vhost, without their vhost field). */
+json_t *mgmt_policies_export(const char *only);
+/* An import's policies: checked (on the loop), then written (on the edit worker). */
+int mgmt_policies_import_check(const json_t *defs, const char *only, char *err, size_t errlen);
+int mgmt_policies_import(
+    struct auth_edit *e, const json_t *defs, const char *only, char *err, size_t errlen);
+
 /* mgmt_health.c: /api/aliveness-test/{vhost} and /api/health/checks/... */
 void mgmt_aliveness(struct mreq *r);
 void mgmt_health_alarms(struct mreq *r); /* alarms and local-alarms */

@@ -2,7 +2,7 @@
  * mgmt_defs.c: /api/definitions and /api/definitions/{vhost}: the export (GET) in RabbitMQ
  * 3.10's JSON, the fields its rabbit_mgmt_wm_definitions keeps: users, vhosts, permissions,
  * topic_permissions, parameters (a vhost's limits are RabbitMQ's vhost-limits parameter),
- * global_parameters and policies (none), queues (not exclusive ones), exchanges (not the
+ * global_parameters, policies (mgmt_policies.c; not operator policies, as RabbitMQ), queues (not exclusive ones), exchanges (not the
  * default or amq.* ones), bindings (not the default exchange's); and the route, whose POST is
  * the import (mgmt_import.c).
  */
@@ -150,21 +150,22 @@ static void export_all(struct mreq *r, const char *only)
 			export_objects(v, only != NULL, qs, xs, bs);
 	}
 	if (only != NULL) {
-		doc = json_pack("{s:s, s:o, s:[], s:o, s:o, s:o}", "rabbit_version",
-		    WARREN_RABBITMQ_VERSION, "parameters", params, "policies", "queues", qs,
-		    "exchanges", xs, "bindings", bs);
+		doc = json_pack("{s:s, s:o, s:o, s:o, s:o, s:o}", "rabbit_version",
+		    WARREN_RABBITMQ_VERSION, "parameters", params, "policies",
+		    mgmt_policies_export(only), "queues", qs, "exchanges", xs, "bindings", bs);
 		json_decref(users);
 		json_decref(vhosts);
 		json_decref(perms);
 		json_decref(topics);
 	} else {
-		doc = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:[], s:[], s:o, "
+		doc = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:[], s:o, s:o, "
 		                "s:o, s:o}",
 		    "rabbit_version", WARREN_RABBITMQ_VERSION, "rabbitmq_version",
 		    WARREN_RABBITMQ_VERSION, "product_name", "Warren", "product_version",
 		    PACKAGE_VERSION, "users", users, "vhosts", vhosts, "permissions", perms,
 		    "topic_permissions", topics, "parameters", params, "global_parameters",
-		    "policies", "queues", qs, "exchanges", xs, "bindings", bs);
+		    "policies", mgmt_policies_export(NULL), "queues", qs, "exchanges", xs,
+		    "bindings", bs);
 	}
 	if ((dl = mgmt_query(r, "download")) != NULL && strpbrk(dl, "\r\n\"") == NULL) {
 		char h[300];

@@ -2,9 +2,9 @@
  * mgmt_import.c: POST /api/definitions and /api/definitions/{vhost}: an import in RabbitMQ 3.10's
  * JSON. It merges, as RabbitMQ's does: objects already there are left as they are. It is all or
  * nothing where Warren can make it so: the whole document is checked first (shapes, exchange
- * types, queue arguments, every object's vhost and every binding's ends, and what the files cannot
- * express: policies, other parameters, per-user limits), then the users, vhosts, permissions and
- * limits go into the files in one transaction (mgmt_edit.c: checked as a reload parses them,
+ * types, queue arguments, policies, every object's vhost and every binding's ends, and what the
+ * files cannot express: other parameters, per-user limits), then the users, vhosts, permissions,
+ * limits and policies (mgmt_policies.c) go into the files in one transaction (mgmt_edit.c: checked as a reload parses them,
  * written atomically, reloaded), and only then are exchanges, queues and bindings declared. A
  * password hash Warren cannot verify (rabbit_password_hashing_md5) does not stop the import:
  * that user is imported locked ("!") and named, with the reason, in the answer's "warnings"
@@ -151,22 +151,16 @@ static int flag_of(const json_t *o, const char *list, size_t i, const char *key,
 	return -1;
 }
 
-/* What the files cannot say: policies, parameters other than vhost-limits, user limits. */
+/* What the files cannot say: parameters other than vhost-limits, user limits; bad policies. */
 static int check_unsupported(const struct import *im, char *err, size_t errlen)
 {
 	const json_t *a, *o, *val, *lim;
 	const char *comp, *key;
 	size_t i;
 
-	if ((a = list_of(im->defs, "policies", err, errlen)) == NULL)
+	if (list_of(im->defs, "policies", err, errlen) == NULL ||
+	    mgmt_policies_import_check(im->defs, im->only, err, errlen) != 0)
 		return -1;
-	if (json_array_size(a) > 0) {
-		snprintf(err, errlen,
-		    "Warren has no policies (policy '%s'): remove them from the "
-		    "definitions, or set their arguments on the queues",
-		    json_string_value(json_object_get(json_array_get(a, 0), "name")) ?: "?");
-		return -1;
-	}
 	if ((a = list_of(im->defs, "parameters", err, errlen)) == NULL)
 		return -1;
 	json_array_foreach(a, i, o)
@@ -542,8 +536,8 @@ static int import_files_job(struct auth_edit *e, void *arg, char *err, size_t er
 	        (rc = import_permissions(im, e, err, errlen)) != AUTH_OK))
 		return rc;
 	if (im->only != NULL && (rc = import_vhosts(im, e, err, errlen)) != AUTH_OK)
-		return rc; /* a vhost's own import: its limits only */
-	return AUTH_OK;
+		return rc; /* a vhost's own import: its limits and policies only */
+	return mgmt_policies_import(e, im->defs, im->only, err, errlen);
 }
 
 /* ---- Import: the objects (on the loop, after the files) ---- */
@@ -687,7 +681,7 @@ static void import_done(struct mreq *r, int rc, const char *err, void *arg)
 static bool needs_files(const struct import *im)
 {
 	static const char *const lists[] = { "users", "vhosts", "permissions", "topic_permissions",
-		"parameters" };
+		"parameters", "policies" };
 	const json_t *a, *o;
 	size_t i, k;
 

@@ -41,6 +41,8 @@ static json_t *exchange_json(const struct exchange *x)
 
 	json_object_set_new(
 	    o, "arguments", mgmt_table_to_json((struct amqp_bytes){ x->args, x->args_len }));
+	mgmt_policy_fields(o, x->vhost, AUTH_RES_EXCHANGE,
+	    (struct amqp_bytes){ (const uint8_t *)x->name, x->name_len });
 	return o;
 }
 
@@ -64,6 +66,8 @@ static json_t *queue_json(const struct queue *q)
 	    (json_int_t)paged, "effective_policy_definition");
 	json_object_set_new(
 	    o, "arguments", mgmt_table_to_json((struct amqp_bytes){ q->args, q->args_len }));
+	mgmt_policy_fields(o, q->vhost, AUTH_RES_QUEUE,
+	    (struct amqp_bytes){ (const uint8_t *)q->name, q->name_len });
 	json_object_set_new(o, "message_stats", mgmt_queue_stats(&q->stats));
 	return o;
 }

@@ -96,9 +96,9 @@ void broker_init(struct event_base *base, const struct broker_config *cfg)
 void broker_set_auth(struct auth_db *db)
 {
 	size_t i, n = auth_db_vhost_count(db);
+	struct auth_db *old = broker.auth;
 	struct amqp_bytes name;
 
-	auth_db_unref(broker.auth);
 	broker.auth = db;
 	broker.auth_gen++;
 	/* Every vhost the files name exists (those they no longer name stay until a restart). */
@@ -110,6 +110,10 @@ void broker_set_auth(struct auth_db *db)
 			free(s);
 		}
 	}
+	/* Queues and exchanges of vhosts whose policies changed take them now (model/policy.c). */
+	if (old != NULL)
+		policy_reapply_changed(old);
+	auth_db_unref(old);
 }
 
 void broker_free(void)

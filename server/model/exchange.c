@@ -26,13 +26,28 @@ int exchange_type_parse(struct amqp_bytes s, enum exchange_type *t)
 	return -1;
 }
 
+char *exchange_arg_alternate(const struct exchange *x)
+{
+	struct amqp_arena pool;
+	struct amqp_table t;
+	const struct amqp_field_value *ae;
+	char *s = NULL;
+
+	if (x->args_len == 0)
+		return NULL;
+	amqp_arena_init(&pool);
+	if (amqp_table_decode((struct amqp_bytes){ x->args, x->args_len }, &pool, &t) == 0 &&
+	    (ae = amqp_table_get(&t, "alternate-exchange")) != NULL &&
+	    ae->type == AMQP_FIELD_LONGSTR)
+		s = xbytesdup(ae->v.bytes);
+	amqp_arena_reset(&pool);
+	return s;
+}
+
 struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exchange_type type,
     bool durable, bool auto_delete, bool internal, struct amqp_bytes args)
 {
 	struct exchange *x = xcalloc(1, sizeof(*x));
-	struct amqp_arena pool;
-	struct amqp_table t;
-	const struct amqp_field_value *ae;
 
 	x->name = xbytesdup(name);
 	x->name_len = name.len;
@@ -45,13 +60,10 @@ struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exch
 		x->args = xmalloc(args.len);
 		memcpy(x->args, args.ptr, args.len);
 		x->args_len = args.len;
-		amqp_arena_init(&pool);
-		if (amqp_table_decode(args, &pool, &t) == 0 &&
-		    (ae = amqp_table_get(&t, "alternate-exchange")) != NULL &&
-		    ae->type == AMQP_FIELD_LONGSTR)
-			x->alternate = xbytesdup(ae->v.bytes);
-		amqp_arena_reset(&pool);
 	}
+	/* The argument's alternate exchange, else a policy's (model/policy.c). */
+	if ((x->alternate = exchange_arg_alternate(x)) == NULL)
+		x->alternate = policy_exchange_alternate(x);
 	LIST_INIT(&x->bindings);
 	LIST_INIT(&x->bound_to);
 	hmap_init(&x->direct);

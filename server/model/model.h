@@ -174,6 +174,8 @@ struct queue *vhost_queue(struct vhost *v, struct amqp_bytes name);
 
 /* exchange.c: declare, delete, bind and route. */
 int exchange_type_parse(struct amqp_bytes s, enum exchange_type *t);
+/* The alternate-exchange argument of x (malloc'd), or NULL. */
+char *exchange_arg_alternate(const struct exchange *x);
 struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exchange_type type,
     bool durable, bool auto_delete, bool internal, struct amqp_bytes args);
 void exchange_free(struct exchange *x);
@@ -315,6 +317,19 @@ void queue_dispatch(struct queue *q);
 void queue_dispatch_pending(void);
 void queue_consumer_gone(struct queue *q);
 void queue_touch(struct queue *q); /* restart the x-expires timer */
+
+/* A policy changed the queue's settings: qa (taken over) is now in force, applied at once. */
+void queue_settings_replace(struct queue *q, struct queue_args *qa);
+
+/* policy.c: policies and operator policies put in force on queues and exchanges. */
+/* Combine the policies that apply to queue name in v with qa (its arguments, parsed). */
+void policy_queue_args(struct vhost *v, struct amqp_bytes name, struct queue_args *qa);
+/* The alternate exchange a policy gives x (malloc'd), or NULL. */
+char *policy_exchange_alternate(struct exchange *x);
+/* Re-evaluate every queue and exchange of v (its policies changed). */
+void policy_vhost_reapply(struct vhost *v);
+/* After broker.auth was replaced: re-evaluate the vhosts whose policies differ from old's. */
+void policy_reapply_changed(const struct auth_db *old);
 
 /* queue_args.c: x-arguments, checked as RabbitMQ checks them. */
 int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *queue,

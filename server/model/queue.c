@@ -3,8 +3,8 @@
  * number so that a requeued message goes back to its old place; delivery to consumers in round
  * robin, or with x-dispatch least-unacked to the one with the fewest unacked messages (highest
  * consumer priority first either way), bounded by their prefetch credit; message TTL, queue
- * expiry, max-length with its overflow modes, and dead-lettering. Long queues page
- * (queue_page.c).
+ * expiry, max-length with its overflow modes, and dead-lettering; settings a policy changes
+ * (queue_settings_replace). Long queues page (queue_page.c).
  */
 #include <event2/event.h>
 #include <stdio.h>
@@ -17,6 +17,7 @@
 
 static void queue_expire_cb(evutil_socket_t fd, short what, void *arg);
 static void queue_ttl_cb(evutil_socket_t fd, short what, void *arg);
+static bool queue_drop_head(struct queue *q);
 
 struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, bool exclusive,
     bool auto_delete, struct conn *owner, struct amqp_bytes args, const struct queue_args *qa)
@@ -38,12 +39,13 @@ struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, b
 		q->args_len = args.len;
 	}
 	q->qa = *qa;
+	policy_queue_args(v, name, &q->qa); /* the policies in force, combined with the arguments */
 	q->nrings = (unsigned)qa->max_priority + 1;
 	q->rings = xcalloc(q->nrings, sizeof(*q->rings));
 	TAILQ_INIT(&q->consumers);
 	LIST_INIT(&q->bound_by);
 	q->ttl_ev = evtimer_new(broker.base, queue_ttl_cb, q);
-	if (qa->has_expires) {
+	if (q->qa.has_expires) {
 		q->expire_ev = evtimer_new(broker.base, queue_expire_cb, q);
 		queue_touch(q);
 	}
@@ -174,6 +176,39 @@ static void queue_expire_cb(evutil_socket_t fd, short what, void *arg)
 	log_info("queue '%s' in vhost '%s': expired after %llu ms unused", q->name, q->vhost->name,
 	    (unsigned long long)q->qa.expires_ms);
 	queue_delete(q);
+}
+
+/* ---- settings changed by a policy ---- */
+
+void queue_settings_replace(struct queue *q, struct queue_args *qa)
+{
+	struct queue_args old = q->qa;
+
+	q->qa = *qa;
+	memset(qa, 0, sizeof(*qa)); /* its strings are the queue's now */
+	if (q->deleted) {
+		queue_args_free(&old);
+		return;
+	}
+	/* x-expires: (re)started from now, as RabbitMQ re-arms it, or stopped. */
+	if (q->qa.has_expires && q->expire_ev == NULL)
+		q->expire_ev = evtimer_new(broker.base, queue_expire_cb, q);
+	if (!q->qa.has_expires && q->expire_ev != NULL) {
+		event_free(q->expire_ev);
+		q->expire_ev = NULL;
+	}
+	if (q->qa.has_expires && (!old.has_expires || old.expires_ms != q->qa.expires_ms))
+		queue_touch(q);
+	/* Messages keep the expiry they were given; new ones get the new TTL. */
+	queue_schedule_ttl(q);
+	/* A lower limit applies at once: drop-head drops (dead-letters) from the head now. */
+	while (q->qa.overflow == OVERFLOW_DROP_HEAD &&
+	    ((q->qa.has_max_len && q->count > q->qa.max_len) ||
+	        (q->qa.has_max_bytes && q->bytes > q->qa.max_bytes)) &&
+	    queue_drop_head(q))
+		;
+	queue_args_free(&old);
+	broker_kick(q); /* the dispatch may have changed, or room been made */
 }
 
 /* ---- message TTL ---- */

@@ -162,6 +162,7 @@ int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *
 			    (int)(s.len > 64 ? 64 : s.len), (const char *)s.ptr);
 			goto out;
 		}
+		qa->has_overflow = true;
 	}
 	if ((v = amqp_table_get(&t, "x-dead-letter-exchange")) != NULL) {
 		if (v->type !=
@@ -216,6 +217,7 @@ int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *
 			    (int)(s.len > 64 ? 64 : s.len), (const char *)s.ptr);
 			goto out;
 		}
+		qa->has_dispatch = true;
 	}
 	if ((v = amqp_table_get(&t, "x-single-active-consumer")) != NULL) {
 		if (v->type != AMQP_FIELD_BOOL) {

@@ -174,12 +174,13 @@ enum dispatch {
 	DISPATCH_LEAST_UNACKED /* the one with the fewest unacked messages; ties in turn */
 };
 /*
- * A queue's settings from its x-arguments, as in force: a policy (issue 15) is to set them here
- * too, combined with the arguments, so the code that reads them needs no change.
+ * A queue's settings in force: its x-arguments combined with the policy and operator policy that
+ * apply to it (model/policy.c), so the code that reads them needs no policy of its own.
  */
 struct queue_args {
 	bool has_ttl, has_expires, has_max_len, has_max_bytes;
 	uint64_t ttl_ms, expires_ms, max_len, max_bytes;
+	bool has_overflow, has_dispatch; /* given as arguments (a policy's then gives way) */
 	enum overflow overflow;
 	char *dlx;    /* dead-letter exchange, or NULL */
 	char *dlx_rk; /* dead-letter routing key, or NULL */

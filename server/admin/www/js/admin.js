@@ -150,9 +150,15 @@ export function permissions(root) {
 	});
 }
 
-export function policies(root) {
+// Policies and operator policies: the vhost files' policy lines, as /api/policies and
+// /api/operator-policies list them (RabbitMQ 3.10's JSON); writes edit those lines.
+function policyPage(root, op) {
+	const kind = op ? 'operator policy' : 'policy';
+	const base = op ? '/operator-policies' : '/policies';
+	const id = op ? 'operator-policies' : 'policies';
+	const label = op ? 'Add or update an operator policy' : 'Add or update a policy';
 	return adminPage(root, {
-		title: 'Policies', id: 'policies', path: '/policies', what: 'Policies',
+		title: op ? 'Operator policies' : 'Policies', id, path: base, what: op ? 'Operator policies' : 'Policies',
 		columns: (done) => [
 			{ title: 'Virtual host', render: (p) => p.vhost },
 			{ title: 'Name', render: (p) => p.name },
@@ -160,29 +166,39 @@ export function policies(root) {
 			{ title: 'Apply to', render: (p) => p['apply-to'] },
 			{ title: 'Definition', render: (p) => json(p.definition) },
 			{ title: 'Priority', num: true, render: (p) => String(p.priority) },
-			{ title: '', render: (p) => deleteButton(`Delete policy ${p.name}`, `/policies/${enc(p.vhost)}/${enc(p.name)}`, done) },
+			{ title: '', render: (p) => deleteButton(`Delete ${kind} ${p.name}`, `${base}/${enc(p.vhost)}/${enc(p.name)}`, done) },
 		],
-		addTitle: 'Add or update a policy',
+		addTitle: label,
 		addForm: (done) => form({
-			label: 'Add or update a policy', submit: 'Add policy',
+			label, submit: op ? 'Add operator policy' : 'Add policy',
 			fields: [
 				row('Virtual host', vhostSelect()),
 				row('Name', h('input', { name: 'name', required: true })),
-				row('Pattern', h('input', { name: 'pattern', required: true, placeholder: '^amq\\.' }), 'a regular expression on names'),
+				row('Pattern', h('input', { name: 'pattern', required: true, placeholder: '^amq\\.' }), 'a regular expression searched in names'),
 				row('Apply to', select('apply_to', [['all', 'Exchanges and queues'], ['exchanges', 'Exchanges'],
-					['queues', 'Queues'], ['classic_queues', 'Classic queues'], ['quorum_queues', 'Quorum queues'],
-					['streams', 'Streams']], 'all')),
+					['queues', 'Queues']], 'all')),
 				row('Priority', h('input', { name: 'priority', type: 'number', value: '0' })),
-				row('Definition', h('textarea', { name: 'definition', rows: 3, required: true, placeholder: '{"max-length": 1000}' }), 'a JSON object'),
+				row('Definition', h('textarea', { name: 'definition', rows: 3, required: true,
+					placeholder: op ? '{"max-length": 100000}' : '{"message-ttl": 60000, "dead-letter-exchange": "dlx"}' }),
+					op ? 'a JSON object: message-ttl, expires, max-length, max-length-bytes, delivery-limit'
+						: 'a JSON object of RabbitMQ policy keys (and Warren\'s dispatch)'),
 			],
 			fn: async (v) => {
-				await write('PUT', `/policies/${enc(v.vhost)}/${enc(v.name)}`, {
+				await write('PUT', `${base}/${enc(v.vhost)}/${enc(v.name)}`, {
 					pattern: v.pattern, 'apply-to': v.apply_to, priority: Number(v.priority),
 					definition: parseObject(v.definition, 'Definition'),
 				});
 				done();
-				return `Policy ${v.name} saved.`;
+				return `${op ? 'Operator policy' : 'Policy'} ${v.name} saved.`;
 			},
 		}),
 	});
+}
+
+export function policies(root) {
+	return policyPage(root, false);
+}
+
+export function operatorPolicies(root) {
+	return policyPage(root, true);
 }

@@ -7,7 +7,7 @@ import { overview } from './overview.js';
 import { queue, queues } from './queues.js';
 import { exchange, exchanges } from './exchanges.js';
 import { channels, connection, connections } from './connections.js';
-import { permissions, policies, users, vhosts } from './admin.js';
+import { operatorPolicies, permissions, policies, users, vhosts } from './admin.js';
 import { definitions } from './definitions.js';
 
 const REFRESH_MS = 5000;
@@ -26,6 +26,7 @@ const ROUTES = [
 	['users', 0, users, 'users'],
 	['permissions', 0, permissions, 'permissions'],
 	['policies', 0, policies, 'policies'],
+	['operator-policies', 0, operatorPolicies, 'operator-policies'],
 	['definitions', 0, definitions, 'definitions'],
 ];
 
