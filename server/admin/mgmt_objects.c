@@ -41,6 +41,10 @@ static json_t *exchange_json(const struct exchange *x)
 
 	json_object_set_new(
 	    o, "arguments", mgmt_table_to_json((struct amqp_bytes){ x->args, x->args_len }));
+	/* As the delayed message plugin's management extension: its waiting messages. */
+	if (x->type == EX_DELAYED)
+		json_object_set_new(
+		    o, "messages_delayed", json_integer((json_int_t)delay_pending(x)));
 	return o;
 }
 

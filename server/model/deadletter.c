@@ -211,6 +211,10 @@ void deadletter_route(struct queue *q, struct exchange *x, struct message *dm, c
 		}
 		queue_publish(rr.queues[i], dm);
 	}
+	if (rr.ndelayed > 0) { /* into a delayed exchange: it waits there */
+		bool stored;
+		delay_accept(&rr, &v, &stored);
+	}
 	route_result_free(&rr);
 out:
 	msg_view_done(&v);

@@ -93,6 +93,11 @@ size_t basic_enqueue(
 		}
 	}
 	n = rr.n;
+	if (rr.ndelayed > 0) { /* delayed exchanges took it: routed when due, never returned */
+		bool delayed_stored;
+		n += delay_accept(&rr, v, &delayed_stored);
+		*stored = *stored || delayed_stored;
+	}
 	if (n > 0)
 		broker.counters.routed++;
 	message_unref(stripped);
