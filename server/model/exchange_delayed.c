@@ -357,7 +357,11 @@ static void delay_cut(struct delay *d)
 	d->hi_seq = d->heap[keep - 1].seq;
 }
 
-/* m (the caller's reference) waits in d until due; true if the store has it durably. */
+/*
+ * m (the caller's reference) waits in d until due; true if it was written to the store (its
+ * confirm then waits for that write: durability for a persistent message on a durable
+ * exchange, and for one written to scratch the pace of the store, as backpressure).
+ */
 static bool delay_add(struct delay *d, struct message *m, uint64_t due)
 {
 	struct exchange *x = d->x;
@@ -371,7 +375,7 @@ static bool delay_add(struct delay *d, struct message *m, uint64_t due)
 	if (key_cmp(due, seq, d->hi_due, d->hi_seq) > 0 && persist_delay_can_store()) {
 		/* Past the window: in the store only, read back when its turn nears. */
 		if (!stored)
-			persist_delay_put(x, due, seq, m, false);
+			stored = persist_delay_put(x, due, seq, m, false);
 		if (d->reading && (!d->side || key_cmp(due, seq, d->side_due, d->side_seq) < 0)) {
 			d->side = true;
 			d->side_due = due;
@@ -379,7 +383,7 @@ static bool delay_add(struct delay *d, struct message *m, uint64_t due)
 		}
 		d->out++;
 		message_unref(m);
-		return stored && durable;
+		return stored;
 	}
 	top = d->n == 0 || key_cmp(due, seq, d->heap[0].due, d->heap[0].seq) < 0;
 	heap_push(d, (struct dentry){ due, seq, m, stored, stored && durable });
