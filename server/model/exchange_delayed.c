@@ -461,10 +461,14 @@ static void delay_arm(struct delay *d)
 	evtimer_add(d->timer, &tv);
 }
 
-/* The window runs low and the store holds more: read the next ones. */
+/*
+ * The window runs low (in messages and in bytes, so that large messages are not read back only
+ * to be cut again) and the store holds more: read the next ones.
+ */
 static void delay_read_next(struct delay *d)
 {
-	if (d->reading || d->out == 0 || d->n >= DELAY_READ_BELOW || !persist_delay_can_store())
+	if (d->reading || d->out == 0 || d->n >= DELAY_READ_BELOW || d->bytes >= DELAY_READ_BYTES ||
+	    !persist_delay_can_store())
 		return;
 	d->reading = true;
 	d->side = false;
