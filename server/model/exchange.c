@@ -325,7 +325,7 @@ static void route_exchange(struct exchange *x, struct msg_view *view, struct rou
 	w->matched = 0;
 	/* A delayed exchange takes a message with a positive x-delay: routed when it is due. */
 	if (x->type == EX_DELAYED && delay_wanted(view, &delay_ms)) {
-		route_add_delayed(w->out, x, delay_ms);
+		route_add_delayed(x, delay_ms);
 		return;
 	}
 	if (x->name_len == 0) {
@@ -395,7 +395,6 @@ void exchange_route(struct exchange *x, struct msg_view *v, struct route_result 
 	struct queue *q = NULL;
 
 	out->n = 0;
-	out->ndelayed = 0;
 	/*
 	 * The common cases first: no CC/BCC headers, and the default exchange or a direct exchange
 	 * whose key is bound to one queue only. One lookup, no walk (out holds one queue inline).
@@ -426,14 +425,11 @@ void route_result_init(struct route_result *r)
 	r->queues = r->inline_queues;
 	r->n = 0;
 	r->cap = ROUTE_INLINE;
-	r->delayed = NULL;
-	r->ndelayed = r->capdelayed = 0;
 }
 
 void route_result_free(struct route_result *r)
 {
 	if (r->queues != r->inline_queues)
 		free(r->queues);
-	free(r->delayed);
 	route_result_init(r);
 }

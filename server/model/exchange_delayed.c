@@ -405,6 +405,8 @@ static void delay_route(struct delay *d, struct dentry *e)
 	msg_view_init(&v, e->m);
 	route_result_init(&rr);
 	exchange_route(d->x, &v, &rr);
+	if (delay_routed > 0) /* another delayed exchange it reaches (x-delay < 0: none) */
+		delay_accept(&v, &stored);
 	if (rr.n > 0) {
 		stripped = (message_prop_flags(e->m) & AMQP_P_HEADERS)
 		    ? headers_rewrite(&v, false, 0, true)
@@ -415,8 +417,6 @@ static void delay_route(struct delay *d, struct dentry *e)
 		message_unref(stripped);
 		broker.counters.routed++;
 	}
-	delay_accept(
-	    &rr, &v, &stored); /* another delayed exchange it reaches (x-delay < 0: none) */
 	route_result_free(&rr);
 	msg_view_done(&v);
 	if (e->stored)
@@ -603,35 +603,40 @@ uint64_t delay_pending(const struct exchange *x)
 	return x->delay != NULL ? x->delay->n + x->delay->out : 0;
 }
 
-size_t delay_accept(struct route_result *rr, struct msg_view *v, bool *stored)
+/* The delayed exchanges the last exchange_route reached, for delay_accept. */
+size_t delay_routed;
+static struct exchange **routed;
+static size_t routed_cap;
+static uint64_t routed_delay_ms;
+
+size_t delay_accept(struct msg_view *v, bool *stored)
 {
 	struct message *dm;
 	uint64_t due;
-	size_t i;
+	size_t i, n = delay_routed;
 
 	*stored = false;
-	if (rr->ndelayed == 0)
-		return 0;
-	due = (wall_us() + 999) / 1000 + rr->delay_ms; /* rounded up: never a moment early */
-	for (i = 0; i < rr->ndelayed; i++) {
+	delay_routed = 0; /* emptied first: nothing below routes, but be sure */
+	due = (wall_us() + 999) / 1000 + routed_delay_ms; /* rounded up: never a moment early */
+	for (i = 0; i < n; i++) {
 		/* Its own copy, x-delay negated: routed when due, it is not delayed again. */
-		dm = headers_rewrite(v, true, rr->delay_ms, false);
+		dm = headers_rewrite(v, true, routed_delay_ms, false);
 		if (dm == NULL) {
 			dm = (struct message *)v->m;
 			dm->refs++;
 		}
-		if (delay_add(rr->delayed[i]->delay, dm, due))
+		if (delay_add(routed[i]->delay, dm, due))
 			*stored = true;
 	}
-	return rr->ndelayed;
+	return n;
 }
 
-void route_add_delayed(struct route_result *rr, struct exchange *x, uint64_t delay_ms)
+void route_add_delayed(struct exchange *x, uint64_t delay_ms)
 {
-	if (rr->ndelayed == rr->capdelayed) {
-		rr->capdelayed = rr->capdelayed != 0 ? rr->capdelayed * 2 : 4;
-		rr->delayed = xreallocarray(rr->delayed, rr->capdelayed, sizeof(*rr->delayed));
+	if (delay_routed == routed_cap) {
+		routed_cap = routed_cap != 0 ? routed_cap * 2 : 4;
+		routed = xreallocarray(routed, routed_cap, sizeof(*routed));
 	}
-	rr->delayed[rr->ndelayed++] = x;
-	rr->delay_ms = delay_ms;
+	routed[delay_routed++] = x;
+	routed_delay_ms = delay_ms;
 }

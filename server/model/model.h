@@ -244,13 +244,20 @@ void delay_set_xid(struct exchange *x, uint64_t xid);
 void delay_free(struct exchange *x);
 /* Does the message wait (a positive x-delay, as the plugin reads it): true with the delay. */
 bool delay_wanted(struct msg_view *v, uint64_t *delay_ms);
-/* Routing met delayed exchange x taking the message (exchange_route). */
-void route_add_delayed(struct route_result *rr, struct exchange *x, uint64_t delay_ms);
 /*
- * After exchange_route: each delayed exchange in rr takes its copy of v's message; returns how
- * many did, *stored when one was written durably (a confirm waits for the store).
+ * Routing met delayed exchange x taking the message (exchange_route): x joins the list that
+ * delay_accept empties. The list is empty but between an exchange_route and the delay_accept its
+ * caller makes at once, before anything else can route, so a message that reached no delayed
+ * exchange costs its caller one test of delay_routed.
  */
-size_t delay_accept(struct route_result *rr, struct msg_view *v, bool *stored);
+void route_add_delayed(struct exchange *x, uint64_t delay_ms);
+extern size_t delay_routed; /* delayed exchanges on the list */
+/*
+ * After exchange_route, when delay_routed: each delayed exchange on the list takes its copy of
+ * v's message, and the list is emptied; returns how many took it, *stored when one was written
+ * to the store (a confirm waits for that).
+ */
+size_t delay_accept(struct msg_view *v, bool *stored);
 /* Messages waiting in x (in memory and in the store): messages_delayed. */
 uint64_t delay_pending(const struct exchange *x);
 /* persist_hooks.load_delayed and .delayed_in */

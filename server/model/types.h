@@ -129,10 +129,6 @@ struct route_result {
 	struct queue **queues; /* inline until more than ROUTE_INLINE queues match */
 	size_t n, cap;
 	struct queue *inline_queues[ROUTE_INLINE];
-	/* delayed exchanges reached that take the message to route it later (delay_accept) */
-	struct exchange **delayed;
-	size_t ndelayed, capdelayed;
-	uint64_t delay_ms; /* the message's x-delay, when ndelayed > 0 */
 };
 
 /* exchange_topic.c: a trie over dot-separated words with `*` and `#`. */
