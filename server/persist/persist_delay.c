@@ -373,7 +373,8 @@ static int delay_count_one(const void *key, size_t klen, const void *val, size_t
 	return 0;
 }
 
-int persist_delay_recover(const struct hmap *known, uint64_t *count, uint64_t *orphans)
+int persist_delay_recover(
+    const struct hmap *known, uint64_t *count, uint64_t *orphans, bool *corrupt)
 {
 	struct delay_count dc = { .known = known };
 	size_t i;
@@ -389,5 +390,6 @@ int persist_delay_recover(const struct hmap *known, uint64_t *count, uint64_t *o
 	free(dc.drop);
 	*count = dc.total;
 	*orphans = dc.orphans;
-	return dc.corrupt ? RECORD_E_SHORT : 0;
+	*corrupt = dc.corrupt;
+	return 0;
 }

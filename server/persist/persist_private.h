@@ -339,8 +339,12 @@ void reap_start(uint64_t qid, unsigned ri, uint64_t lo, uint64_t hi, bool whole,
 int persist_recover(const char *dir, char *err, size_t errlen);
 
 /* persist_delay.c */
-/* Start-up: count the delayed table's messages per exchange (hooks.load_delayed); those of ids
- * no exchange record names (known: xid (8 bytes) -> anything) are deleted by jobs. */
-int persist_delay_recover(const struct hmap *known, uint64_t *count, uint64_t *orphans);
+/*
+ * Start-up: count the delayed table's messages per exchange (hooks.load_delayed); those of ids no
+ * exchange record names (known: xid (8 bytes) -> anything) are deleted by jobs. 0 (*corrupt if a
+ * key is malformed) or a STORE_E_* code.
+ */
+int persist_delay_recover(
+    const struct hmap *known, uint64_t *count, uint64_t *orphans, bool *corrupt);
 
 #endif /* WARREN_PERSIST_PRIVATE_H */

@@ -175,6 +175,7 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 	uint8_t last[64];
 	size_t lastlen = sizeof(last), i;
 	uint64_t last_id, ndelayed = 0, delayed_orphans = 0;
+	bool delayed_corrupt = false;
 	void *p;
 	int r = 0;
 
@@ -235,16 +236,13 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 	}
 	recover_run_end(&rc);
 	/* Delayed messages: counted per exchange, read back by the exchanges as they need them. */
-	if ((r = persist_delay_recover(&rc.xids, &ndelayed, &delayed_orphans)) != 0) {
-		if (r == RECORD_E_SHORT) {
-			rc.corrupt = true;
-		} else {
-			snprintf(err, errlen, "%s", store_last_error(ps.st));
-			r = -1;
-			goto out;
-		}
-		r = 0;
+	if (persist_delay_recover(&rc.xids, &ndelayed, &delayed_orphans, &delayed_corrupt) != 0) {
+		snprintf(err, errlen, "%s", store_last_error(ps.st));
+		r = -1;
+		goto out;
 	}
+	if (delayed_corrupt)
+		rc.corrupt = true;
 	/* Message ids go on past every id the store names, in msgs or in an entry. */
 	ps.hooks.load_message_id(rc.max_id > last_id ? rc.max_id : last_id);
 	if (rc.corrupt) {
