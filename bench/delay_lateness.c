@@ -118,8 +118,13 @@ int main(int argc, char **argv)
 		amqp_maybe_release_buffers(c);
 		if (amqp_consume_message(c, &env, &tmo, 0).reply_type != AMQP_RESPONSE_NORMAL)
 			break;
-		i = atoi(
-		    env.message.body.len < sizeof(body) ? (char *)env.message.body.bytes : "0");
+		/* The body is not NUL-terminated: copy it first. */
+		i = -1;
+		if (env.message.body.len < sizeof(body)) {
+			memcpy(body, env.message.body.bytes, env.message.body.len);
+			body[env.message.body.len] = '\0';
+			i = atoi(body);
+		}
 		if (i >= 0 && i < n) {
 			late[got] = wall_us() - due[i];
 			if (late[got] < 0)
@@ -130,9 +135,10 @@ int main(int argc, char **argv)
 	}
 	qsort(late, (size_t)got, sizeof(*late), cmp);
 	printf("%d of %d delivered%s, due within one second: lateness median %.2f ms, p99 %.2f ms, "
-	       "max %.2f ms, %d early\n",
+	       "max %.2f ms, min %.3f ms, %d early\n",
 	    got, n, persistent ? " (persistent, durable)" : "", got ? late[got / 2] / 1000.0 : 0,
-	    got ? late[(int)(got * 0.99)] / 1000.0 : 0, got ? late[got - 1] / 1000.0 : 0, early);
+	    got ? late[(int)(got * 0.99)] / 1000.0 : 0, got ? late[got - 1] / 1000.0 : 0,
+	    got ? late[0] / 1000.0 : 0, early);
 	amqp_exchange_delete(c, 1, amqp_cstring_bytes(xname), 0);
 	amqp_channel_close(c, 1, AMQP_REPLY_SUCCESS);
 	amqp_connection_close(c, AMQP_REPLY_SUCCESS);

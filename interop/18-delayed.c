@@ -179,22 +179,27 @@ START_TEST(delay_is_honoured)
 END_TEST
 
 /*
- * More than a window's worth (4,096 messages, or 16 MiB) waiting: the window is cut, the rest
- * written out and read back while more arrive. 12,000 small messages with delays spread over
+ * More than a window's worth (32,768 messages, or 16 MiB) waiting: the window is cut, the rest
+ * written out and read back while more arrive. 40,000 small messages with delays spread over
  * 0.3-2.3 s, then 400 of 64 KiB over 0.3-1.3 s: every one comes, none early, and in due order:
  * the broker's due time is the publish's arrival plus the delay, and arrivals keep publish
  * order, so a message published before another with no greater delay comes before it.
  */
 START_TEST(more_than_a_window_in_due_order)
 {
+	enum { SPREAD_MAX = 2000 };
 	static char big[65536];
 	static const struct {
 		int n, spread;
 		size_t size;
-	} runs[] = { { 12000, 2000, 16 }, { 400, 1000, sizeof(big) } };
+	} runs[] = { { 40000, SPREAD_MAX, 16 }, { 400, 1000, sizeof(big) } };
+	/*
+	 * Per delay (less 300): where its messages' numbers start in order[] (in publish order),
+	 * how many it has, and how many came.
+	 */
+	static int start[SPREAD_MAX], nby[SPREAD_MAX], came[SPREAD_MAX];
 	int64_t *due, now;
-	int *delay, i, j, got;
-	bool *seen;
+	int *delay, *order, i, d, e, got;
 	size_t r;
 	struct msg m;
 	conn_t c;
@@ -211,42 +216,56 @@ START_TEST(more_than_a_window_in_due_order)
 		int n = runs[r].n;
 		due = calloc((size_t)n, sizeof(*due));
 		delay = calloc((size_t)n, sizeof(*delay));
-		seen = calloc((size_t)n, sizeof(*seen));
-		ck_assert(due != NULL && delay != NULL && seen != NULL);
+		order = calloc((size_t)n, sizeof(*order));
+		ck_assert(due != NULL && delay != NULL && order != NULL);
+		memset(nby, 0, sizeof(nby));
+		memset(came, 0, sizeof(came));
+		for (i = 0; i < n; i++)
+			nby[((unsigned)i * 2654435761u) % (unsigned)runs[r].spread]++;
+		for (d = 1, start[0] = 0; d < SPREAD_MAX; d++)
+			start[d] = start[d - 1] + nby[d - 1];
 		for (i = 0; i < n; i++) {
-			amqp_table_entry_t e;
+			amqp_table_entry_t te;
 			amqp_basic_properties_t p;
 			int len = snprintf(big, sizeof(big), "%d", i);
-			delay[i] =
-			    300 + (int)(((unsigned)i * 2654435761u) % (unsigned)runs[r].spread);
-			p = delay_props(&e, delay[i], 0);
+			d = (int)(((unsigned)i * 2654435761u) % (unsigned)runs[r].spread);
+			delay[i] = 300 + d;
+			order[start[d] + came[d]++] = i;
+			p = delay_props(&te, delay[i], 0);
 			memset(big + len, '.', runs[r].size - (size_t)len);
 			due[i] = now_us() + (int64_t)delay[i] * 1000;
 			publish_props(c, 1, x, "k", false, &p, big, runs[r].size);
 		}
+		memset(came, 0, sizeof(came));
 		for (got = 0; got < n; got++) {
 			client_expect(c, 1, AMQP_BASIC_DELIVER_METHOD, &m);
 			now = now_us();
 			i = atoi((const char *)m.body);
-			ck_assert(i >= 0 && i < n && !seen[i]);
+			ck_assert(i >= 0 && i < n);
 			ck_assert_uint_eq(m.body_len, runs[r].size);
 			ck_assert_msg(now >= due[i], "message %d came %lld us early", i,
 			    (long long)(due[i] - now));
-			for (j = 0; j < i; j++) /* (not ck_assert: it marks a point each time) */
-				if (!seen[j] && delay[j] <= delay[i])
+			/* The next of its delay, and none published before it with a smaller one left. */
+			d = delay[i] - 300;
+			if (came[d] >= nby[d] || order[start[d] + came[d]] != i)
+				ck_abort_msg(
+				    "message %d (x-delay %d) out of publish order among its delay",
+				    i, delay[i]);
+			came[d]++;
+			for (e = 0; e < d; e++) /* (not ck_assert: it marks a point each time) */
+				if (came[e] < nby[e] && order[start[e] + came[e]] < i)
 					ck_abort_msg(
 					    "message %d (x-delay %d) before %d (x-delay %d), "
 					    "published earlier",
-					    i, delay[i], j, delay[j]);
-			seen[i] = true;
+					    i, delay[i], order[start[e] + came[e]], 300 + e);
 			ck_assert_int_eq(amqp_basic_ack(c, 1,
 			                     ((amqp_basic_deliver_t *)m.method)->delivery_tag, 0),
 			    0);
 			msg_free(&m);
 		}
+		free(order);
 		free(due);
 		free(delay);
-		free(seen);
 	}
 	client_close(c);
 }

@@ -24,13 +24,19 @@
 
 #include "server/model/model.h"
 
-#define DELAY_WINDOW_MAX 4096                  /* messages in memory before the window is cut */
+#define DELAY_WINDOW_MAX 32768                 /* messages in memory before the window is cut */
 #define DELAY_WINDOW_BYTES (16u * 1024 * 1024) /* ... or bytes */
-#define DELAY_WINDOW_KEEP 2048                 /* what a cut keeps: the next due ones */
+#define DELAY_WINDOW_KEEP 16384                /* what a cut keeps: the next due ones */
 #define DELAY_WINDOW_KEEP_BYTES (8u * 1024 * 1024)
-#define DELAY_READ_BELOW 1024 /* a window this small reads the next ones back */
-#define DELAY_READ_MAX 2048
+#define DELAY_READ_BELOW 8192 /* a window this small reads the next ones back */
+#define DELAY_READ_MAX 8192
 #define DELAY_READ_BYTES (4u * 1024 * 1024)
+/*
+ * ... and so does one whose every message is due within this long, while it has room for a
+ * read: a burst of messages due together is read ahead of its time, not as it goes out (a read
+ * waits for the group commit it joins).
+ */
+#define DELAY_AHEAD_MS 5000
 #define DELAY_BURST 1024 /* due messages routed per turn of the loop, so others get theirs */
 
 struct dentry {
@@ -467,8 +473,15 @@ static void delay_arm(struct delay *d)
  */
 static void delay_read_next(struct delay *d)
 {
-	if (d->reading || d->out == 0 || d->n >= DELAY_READ_BELOW || d->bytes >= DELAY_READ_BYTES ||
-	    !persist_delay_can_store())
+	bool low, soon;
+
+	if (d->reading || d->out == 0 || !persist_delay_can_store())
+		return;
+	low = d->n < DELAY_READ_BELOW && d->bytes < DELAY_READ_BYTES;
+	soon = d->n + DELAY_READ_MAX <= DELAY_WINDOW_MAX &&
+	    d->bytes + DELAY_READ_BYTES <= DELAY_WINDOW_BYTES &&
+	    d->hi_due < wall_us() / 1000 + DELAY_AHEAD_MS;
+	if (!low && !soon)
 		return;
 	d->reading = true;
 	d->side = false;
