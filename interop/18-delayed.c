@@ -814,6 +814,22 @@ START_TEST(many_waiting_cost_bounded_memory)
 	CHECK_RPC(c, amqp_exchange_delete(c, 1, B("mp"), 0));
 	client_close(c);
 	own_broker_stop();
+	/*
+	 * The deleted durable exchange's messages are deleted by jobs in chunks; what a stop left
+	 * is deleted after the next start (an id no exchange record names). Poll, restarting.
+	 */
+	for (k = 0; k < 40; k++) {
+		const char *out = dump_store();
+		if (strstr(out, "delayed messages") == NULL)
+			break;
+		ck_assert_msg(strstr(out, "0 delayed messages (0 bytes) (and ") != NULL,
+		    "delayed messages left in the store:\n%s", out);
+		own_broker_restart(false);
+		sleep_ms(250); /* pacing: the jobs run meanwhile */
+		own_broker_stop();
+	}
+	ck_assert_msg(k < 40, "the deleted exchange's messages are still in the store");
+	fprintf(stderr, "18-delayed: the deleted exchange's messages gone after %d restarts\n", k);
 	broker_cleanup(&broker);
 }
 END_TEST
