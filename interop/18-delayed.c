@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "interop/client.h"
+#include "interop/http.h"
 
 #define DX "x-delayed-message"
 
@@ -510,6 +511,67 @@ START_TEST(delete_drops_waiting_messages)
 }
 END_TEST
 
+/* GET path on the management API as guest; the body (malloc'd), the status in *status. */
+static char *api_get(const char *path, int *status)
+{
+	int fd = http_connect(broker.http_port);
+	const char *req = fmt("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+	                      "Authorization: Basic %s\r\n\r\n",
+	    path, http_b64("guest:guest"));
+	char *all = NULL, *sep, *body;
+	size_t off = 0, len = strlen(req);
+	ssize_t n;
+
+	while (off < len && (n = write(fd, req + off, len - off)) > 0)
+		off += (size_t)n;
+	ck_assert_msg(http_read_all(fd, &all, WAIT_MS) >= 0, "no answer within %d ms", WAIT_MS);
+	close(fd);
+	if (sscanf(all, "HTTP/1.%*d %d", status) != 1)
+		*status = 0;
+	sep = strstr(all, "\r\n\r\n");
+	body = strdup(sep != NULL ? sep + 4 : "");
+	if (strcasestr(all, "Transfer-Encoding: chunked") != NULL)
+		http_dechunk(body);
+	free(all);
+	return body;
+}
+
+/*
+ * The management API shows the type, its arguments and messages_delayed (the plugin's item); an
+ * x-delay past 100 years waits too (taken as 100 years).
+ */
+START_TEST(management_shows_messages_delayed)
+{
+	char *body;
+	int status, i;
+	conn_t c;
+	NAME(x, "dx");
+
+	NEEDS_PLUGIN();
+	WARREN_ONLY(); /* the oracle's API is on another port, and it has no plugin */
+	c = client_connect_ch1();
+	declare_dx(c, x, "topic", false);
+	for (i = 0; i < 3; i++)
+		publish_delayed(c, x, "k", 60000, 0, false, "later");
+	/* Past 100 years: taken as 100 years, and waiting like the others. */
+	publish_delayed(c, x, "k", INT64_MAX, 0, false, "much later");
+	/* A round trip: the publishes are handled before the API is asked. */
+	CHECK_RPC(c, amqp_queue_declare(c, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table));
+	body = api_get(fmt("/api/exchanges/%%2F/%s", x), &status);
+	ck_assert_msg(status == 200, "status %d: %s", status, body);
+	ck_assert_msg(strstr(body, "\"type\":\"x-delayed-message\"") != NULL &&
+	        strstr(body, "\"x-delayed-type\":\"topic\"") != NULL &&
+	        strstr(body, "\"messages_delayed\":4") != NULL,
+	    "%s", body);
+	free(body);
+	body = api_get("/api/exchanges/%2F/amq.direct", &status);
+	ck_assert_msg(status == 200 && strstr(body, "messages_delayed") == NULL, "%s", body);
+	free(body);
+	CHECK_RPC(c, amqp_exchange_delete(c, 1, B(x), 0));
+	client_close(c);
+}
+END_TEST
+
 /* ---- declarations ---- */
 
 static const struct bad_decl {
@@ -848,6 +910,7 @@ int main(void)
 	tcase_add_test(tc, no_return_and_alternate_when_due);
 	tcase_add_test(tc, confirms_before_delivery);
 	tcase_add_test(tc, delete_drops_waiting_messages);
+	tcase_add_test(tc, management_shows_messages_delayed);
 	tcase_add_loop_test(
 	    tc, bad_declarations_refused, 0, (int)(sizeof(bad_decls) / sizeof(bad_decls[0])));
 	tcase_add_test(tc, redeclare_and_bindings);
