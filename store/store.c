@@ -36,7 +36,7 @@
 #define COMPACT_IDLE_MS 1000 /* ... and only once the store has had no work for this long */
 
 static const char *const table_files[STORE_NTABLES] = { "defs.db", "msgs.db", "entries.db",
-	"meta.db", "refs.db", "scratch.db" };
+	"meta.db", "refs.db", "scratch.db", "delayed.db" };
 
 enum op_kind { OP_PUT, OP_DEL, OP_RELEASE, OP_NONE };
 
@@ -974,7 +974,7 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 	for (i = 0; i < STORE_NTABLES; i++) {
 		/* Message bodies get large pages so that most fit a page, not a chain of overflow pages. */
 		if ((r = db_create(&st->db[i], env, 0)) == 0 &&
-		    (i == STORE_MSGS || i == STORE_SCRATCH))
+		    (i == STORE_MSGS || i == STORE_SCRATCH || i == STORE_DELAYED))
 			st->db[i]->set_pagesize(st->db[i], 65536);
 		if (r == 0 && i == STORE_SCRATCH)
 			r = st->db[i]->set_flags(st->db[i], DB_TXN_NOT_DURABLE);

@@ -38,7 +38,9 @@ enum store_err {
 /*
  * The tables: definitions, message bodies, queue entries, small named values, reference counts of
  * shared records, and scratch: records that need not survive the process (transient data paged
- * out of memory). Scratch is not logged and is emptied every time the store opens.
+ * out of memory). Scratch is not logged and is emptied every time the store opens. Delayed:
+ * messages waiting for their time (logged, like msgs); it came after format 3, and store_open
+ * creates it in a store that lacks it, so its absence is no format change.
  */
 enum store_table {
 	STORE_DEFS,
@@ -47,6 +49,7 @@ enum store_table {
 	STORE_META,
 	STORE_REFS,
 	STORE_SCRATCH,
+	STORE_DELAYED,
 	STORE_NTABLES
 };
 

@@ -777,7 +777,10 @@ static const struct bad_record bad_records[] = {
 	{ "exchange: name longer than the key", R_EXCHANGE, "78012f0571", "0000", RECORD_E_SHORT },
 	{ "exchange: bytes after the name", R_EXCHANGE, "78012f017100", "0000", RECORD_E_LONG },
 	{ "exchange: no flags", R_EXCHANGE, "78012f0171", "00", RECORD_E_SHORT },
-	{ "exchange: type 5", R_EXCHANGE, "78012f0171", "0500", RECORD_E_VALUE },
+	{ "exchange: type 6", R_EXCHANGE, "78012f0171", "0600", RECORD_E_VALUE },
+	{ "exchange: type 5 without its id", R_EXCHANGE, "78012f0171", "0500", RECORD_E_SHORT },
+	{ "exchange: type 5, id 0", R_EXCHANGE, "78012f0171", "05000000000000000000",
+	    RECORD_E_VALUE },
 	{ "queue: qid 0", R_QUEUE, "71012f0171", "000000000000000000", RECORD_E_VALUE },
 	{ "queue: qid cut short", R_QUEUE, "71012f0171", "00000000000001", RECORD_E_SHORT },
 	{ "queue: no flags", R_QUEUE, "71012f0171", "0000000000000001", RECORD_E_SHORT },
@@ -865,14 +868,14 @@ START_TEST(records_golden)
 
 	record_exchange_encode(&k, &v,
 	    &(struct rec_exchange){ amqp_cstr("/"), amqp_cstr("ex"), { (const uint8_t *)"\xaa", 1 },
-	        EX_HEADERS, true, true });
+	        EX_HEADERS, true, true, 0 });
 	ck_assert_msg(k.len == sizeof(xk) && memcmp(k.p, xk, k.len) == 0, "%s",
 	    hex(k.p, k.len, h, sizeof(h)));
 	ck_assert(v.len == sizeof(xv) && memcmp(v.p, xv, v.len) == 0);
 	k.len = 0;
 	record_exchange_encode(&k, NULL,
 	    &(struct rec_exchange){
-	        amqp_cstr("/"), amqp_cstr("ex"), { NULL, 0 }, 0, false, false });
+	        amqp_cstr("/"), amqp_cstr("ex"), { NULL, 0 }, 0, false, false, 0 });
 	ck_assert(k.len == sizeof(xk) && memcmp(k.p, xk, k.len) == 0);
 	k.len = 0;
 	record_binding_encode(&k,
@@ -914,6 +917,109 @@ START_TEST(records_golden)
 	ck_assert_int_eq(memcmp(val, "\1\2\3\4", REFS_VAL_LEN), 0);
 	ck_assert_int_eq(record_meta_kind("other", 5), RECORD_E_KIND);
 	ck_assert_int_eq(record_def_kind("", 0), RECORD_E_SHORT);
+	free(k.p);
+	free(v.p);
+}
+END_TEST
+
+/*
+ * A delayed exchange's record (type 5: type, flags, its id, arguments) and a delayed message's
+ * keys (delayed table: xid, due, seq; scratch: 8 zero bytes first) and value (a msgs record):
+ * golden bytes, every truncation, every byte corrupted, and the hand-made malformed ones.
+ */
+START_TEST(records_delayed)
+{
+	static const uint8_t xk[] = { 'x', 1, '/', 2, 'd', 'x' };
+	static const uint8_t xv[] = { 5, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0xAA };
+	static const uint8_t dk[] = { 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+		0, 0, 3 };
+	static const uint8_t mv[] = { 1, 'x', 1, 'k', 0, 0, 0, 2, 0, 0, 'h', 'i' };
+	static const uint8_t values[] = { 0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff };
+	struct buf k = { 0 }, v = { 0 };
+	uint8_t key[DELAY_SCRATCH_KEY_LEN], kc[64], vc[64];
+	struct rec_exchange rx;
+	struct rec_delay rd;
+	uint64_t xid, due, seq;
+	size_t n, j, a;
+	char h[256];
+
+	record_exchange_encode(&k, &v,
+	    &(struct rec_exchange){ amqp_cstr("/"), amqp_cstr("dx"), { (const uint8_t *)"\xaa", 1 },
+	        EX_DELAYED, false, false, 9 });
+	ck_assert(k.len == sizeof(xk) && memcmp(k.p, xk, k.len) == 0);
+	ck_assert_msg(v.len == sizeof(xv) && memcmp(v.p, xv, v.len) == 0, "%s",
+	    hex(v.p, v.len, h, sizeof(h)));
+	ck_assert_int_eq(record_exchange_decode(xk, sizeof(xk), xv, sizeof(xv), &rx), RECORD_OK);
+	ck_assert(
+	    rx.type == EX_DELAYED && rx.xid == 9 && rx.args.len == 1 && rx.args.ptr[0] == 0xAA);
+	/* Cut inside its id: short; an id of 0 or a type past 5: out of range. */
+	for (n = 2; n < 10; n++) {
+		uint8_t *c = heap_copy(xv, n);
+		ck_assert_int_eq(record_exchange_decode(xk, sizeof(xk), c, n, &rx), RECORD_E_SHORT);
+		free(c);
+	}
+	ck_assert_int_eq(record_exchange_decode(xk, sizeof(xk), "\5\0\0\0\0\0\0\0\0\0", 10, &rx),
+	    RECORD_E_VALUE);
+	ck_assert_int_eq(record_exchange_decode(xk, sizeof(xk), "\6\0", 2, &rx), RECORD_E_VALUE);
+	/* Other types carry no id. */
+	ck_assert_int_eq(record_exchange_decode(xk, sizeof(xk), "\4\0", 2, &rx), RECORD_OK);
+	ck_assert_uint_eq(rx.xid, 0);
+
+	record_delay_key(key, 9, 256, 3);
+	ck_assert_int_eq(memcmp(key, dk, DELAY_KEY_LEN), 0);
+	record_delay_scratch_key(key, 9, 256, 3);
+	ck_assert(
+	    memcmp(key, "\0\0\0\0\0\0\0\0", 8) == 0 && memcmp(key + 8, dk, DELAY_KEY_LEN) == 0);
+	ck_assert_int_eq(
+	    record_delay_key_decode(key, DELAY_SCRATCH_KEY_LEN, &xid, &due, &seq), RECORD_OK);
+	ck_assert(xid == 9 && due == 256 && seq == 3);
+	ck_assert_int_eq(record_delay_decode(dk, sizeof(dk), mv, sizeof(mv), &rd), RECORD_OK);
+	ck_assert(rd.xid == 9 && rd.due == 256 && rd.seq == 3 && rd.msg.body.len == 2 &&
+	    rd.msg.props.len == 2 && rd.msg.exchange.len == 1 && rd.msg.routing_key.len == 1);
+	/* Keys cut short, one byte long, a scratch key of another kind, id or seq 0. */
+	for (n = 0; n < DELAY_KEY_LEN; n++) {
+		uint8_t *c = heap_copy(dk, n);
+		ck_assert_int_eq(record_delay_key_decode(c, n, &xid, &due, &seq), RECORD_E_SHORT);
+		free(c);
+	}
+	memcpy(kc, dk, sizeof(dk));
+	kc[DELAY_KEY_LEN] = 0;
+	ck_assert_int_eq(
+	    record_delay_key_decode(kc, DELAY_KEY_LEN + 1, &xid, &due, &seq), RECORD_E_LONG);
+	key[7] = 1;
+	ck_assert_int_eq(
+	    record_delay_key_decode(key, DELAY_SCRATCH_KEY_LEN, &xid, &due, &seq), RECORD_E_KIND);
+	memset(kc, 0, DELAY_KEY_LEN);
+	kc[DELAY_KEY_LEN - 1] = 1;
+	ck_assert_int_eq(
+	    record_delay_key_decode(kc, DELAY_KEY_LEN, &xid, &due, &seq), RECORD_E_VALUE);
+	memcpy(kc, dk, sizeof(dk));
+	kc[DELAY_KEY_LEN - 1] = 0;
+	ck_assert_int_eq(
+	    record_delay_key_decode(kc, DELAY_KEY_LEN, &xid, &due, &seq), RECORD_E_VALUE);
+	/* The value cut inside its fields: short. */
+	for (n = 0; n < 10; n++) {
+		uint8_t *c = heap_copy(mv, n);
+		ck_assert_int_eq(record_delay_decode(dk, sizeof(dk), c, n, &rd), RECORD_E_SHORT);
+		free(c);
+	}
+	/* Any byte of key or value corrupted: decoded or refused, never a read past the end. */
+	for (j = 0; j < sizeof(dk) + sizeof(mv); j++) {
+		for (a = 0; a < sizeof(values); a++) {
+			uint8_t *ck, *cv;
+			memcpy(kc, dk, sizeof(dk));
+			memcpy(vc, mv, sizeof(mv));
+			if (j < sizeof(dk))
+				kc[j] = values[a];
+			else
+				vc[j - sizeof(dk)] = values[a];
+			ck = heap_copy(kc, sizeof(dk));
+			cv = heap_copy(vc, sizeof(mv));
+			(void)record_delay_decode(ck, sizeof(dk), cv, sizeof(mv), &rd);
+			free(ck);
+			free(cv);
+		}
+	}
 	free(k.p);
 	free(v.p);
 }
@@ -1220,6 +1326,7 @@ int main(void)
 	tcase_add_loop_test(
 	    tc, records_malformed, 0, (int)(sizeof(bad_records) / sizeof(bad_records[0])));
 	tcase_add_test(tc, records_golden);
+	tcase_add_test(tc, records_delayed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fixture");

@@ -43,6 +43,10 @@ static json_t *exchange_json(const struct exchange *x)
 	    o, "arguments", mgmt_table_to_json((struct amqp_bytes){ x->args, x->args_len }));
 	mgmt_policy_fields(o, x->vhost, AUTH_RES_EXCHANGE,
 	    (struct amqp_bytes){ (const uint8_t *)x->name, x->name_len });
+	/* As the delayed message plugin's management extension: its waiting messages. */
+	if (x->type == EX_DELAYED)
+		json_object_set_new(
+		    o, "messages_delayed", json_integer((json_int_t)delay_pending(x)));
 	return o;
 }
 

@@ -202,6 +202,10 @@ void deadletter_route(struct queue *q, struct exchange *x, struct message *dm, c
 		goto out;
 	route_result_init(&rr);
 	exchange_route(x, &v, &rr);
+	if (delay_routed > 0) { /* into a delayed exchange: it waits there */
+		bool stored;
+		delay_accept(&v, &stored);
+	}
 	headers = rr.n > 0 ? msg_view_headers(&v) : NULL;
 	for (i = 0; i < rr.n; i++) {
 		if (deadletter_cycle(headers != NULL ? headers : &none, rr.queues[i]->name)) {

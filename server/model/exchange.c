@@ -14,7 +14,7 @@ static uint64_t route_mark;
 int exchange_type_parse(struct amqp_bytes s, enum exchange_type *t)
 {
 	static const enum exchange_type all[] = { EX_DIRECT, EX_FANOUT, EX_TOPIC, EX_HEADERS,
-		EX_CONSISTENT_HASH };
+		EX_CONSISTENT_HASH, EX_DELAYED };
 	size_t i;
 
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -53,6 +53,7 @@ struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exch
 	x->name_len = name.len;
 	x->vhost = v;
 	x->type = type;
+	x->route_type = type;
 	x->durable = durable;
 	x->auto_delete = auto_delete;
 	x->internal = internal;
@@ -67,7 +68,9 @@ struct exchange *exchange_new(struct vhost *v, struct amqp_bytes name, enum exch
 	LIST_INIT(&x->bindings);
 	LIST_INIT(&x->bound_to);
 	hmap_init(&x->direct);
-	if (type == EX_TOPIC)
+	if (type == EX_DELAYED)
+		delay_init(x); /* routes as its x-delayed-type: route_type */
+	if (x->route_type == EX_TOPIC)
 		x->trie = topic_trie_new();
 	else if (type == EX_CONSISTENT_HASH)
 		x->ring = hash_ring_new(args);
@@ -82,6 +85,7 @@ void exchange_free(struct exchange *x)
 	hmap_clear(&x->direct);
 	topic_trie_free(x->trie);
 	hash_ring_free(x->ring);
+	delay_free(x);
 	free(x->alternate);
 	free(x->args);
 	free(x->name);
@@ -94,7 +98,7 @@ static void binding_unlink(struct binding *b)
 	struct exchange *x = b->source;
 	struct binding **pp, *head;
 
-	if (x->type == EX_DIRECT) {
+	if (x->route_type == EX_DIRECT) {
 		head = hmap_get(&x->direct, b->key, b->key_len);
 		if (head == b) {
 			if (b->next_same_key != NULL)
@@ -110,7 +114,7 @@ static void binding_unlink(struct binding *b)
 				}
 			}
 		}
-	} else if (x->type == EX_TOPIC && b->topic != NULL) {
+	} else if (x->route_type == EX_TOPIC && b->topic != NULL) {
 		topic_trie_remove(x->trie, b->topic);
 	} else if (x->type == EX_CONSISTENT_HASH) {
 		hash_ring_remove(x->ring, b);
@@ -208,7 +212,7 @@ int exchange_bind_recovered(struct exchange *src, struct queue *dq, struct excha
 		b->args_len = args.len;
 	}
 	amqp_arena_init(&b->args_pool);
-	if (src->type == EX_HEADERS &&
+	if (src->route_type == EX_HEADERS &&
 	    amqp_table_decode(
 	        (struct amqp_bytes){ b->args, b->args_len }, &b->args_pool, &b->args_table) != 0)
 		b->args_table = (struct amqp_table){ 0, NULL };
@@ -218,7 +222,7 @@ int exchange_bind_recovered(struct exchange *src, struct queue *dq, struct excha
 	else
 		LIST_INSERT_HEAD(&de->bound_to, b, dst_entry);
 	src->nbindings++;
-	if (src->type == EX_DIRECT) {
+	if (src->route_type == EX_DIRECT) {
 		head = hmap_get(&src->direct, b->key, b->key_len);
 		if (head != NULL) {
 			b->next_same_key = head->next_same_key;
@@ -226,7 +230,7 @@ int exchange_bind_recovered(struct exchange *src, struct queue *dq, struct excha
 		} else {
 			hmap_put(&src->direct, b->key, b->key_len, b);
 		}
-	} else if (src->type == EX_TOPIC) {
+	} else if (src->route_type == EX_TOPIC) {
 		b->topic = topic_trie_add(src->trie, key, b);
 	} else if (src->type == EX_CONSISTENT_HASH) {
 		hash_ring_add(src->ring, b, ring_seq);
@@ -303,7 +307,7 @@ static void route_key(struct exchange *x, struct amqp_bytes key, struct route_wa
 {
 	struct binding *b;
 
-	switch (x->type) {
+	switch (x->route_type) {
 	case EX_DIRECT:
 		for (b = hmap_get(&x->direct, key.ptr, key.len); b != NULL; b = b->next_same_key)
 			route_dest(b, w);
@@ -320,16 +324,22 @@ static void route_exchange(struct exchange *x, struct msg_view *view, struct rou
 	const struct message *m = view->m;
 	/* CC and BCC are looked for only in a message with headers; decoded once, when needed. */
 	const struct amqp_table *headers = (message_prop_flags(m) & AMQP_P_HEADERS) &&
-	        x->type != EX_FANOUT && x->type != EX_CONSISTENT_HASH
+	        x->route_type != EX_FANOUT && x->route_type != EX_CONSISTENT_HASH
 	    ? msg_view_headers(view)
 	    : NULL;
 	const struct amqp_field_value *v;
 	struct binding *b;
 	struct vhost *vh = x->vhost;
 	struct exchange *ae;
+	uint64_t delay_ms;
 	size_t i, k;
 
 	w->matched = 0;
+	/* A delayed exchange takes a message with a positive x-delay: routed when it is due. */
+	if (x->type == EX_DELAYED && delay_wanted(view, &delay_ms)) {
+		route_add_delayed(x, delay_ms);
+		return;
+	}
 	if (x->name_len == 0) {
 		/* The default exchange: an implicit binding of every queue by its name. */
 		struct queue *q = vhost_queue(
@@ -353,7 +363,7 @@ static void route_exchange(struct exchange *x, struct msg_view *view, struct rou
 		}
 		return;
 	}
-	switch (x->type) {
+	switch (x->route_type) {
 	case EX_FANOUT:
 		LIST_FOREACH(b, &x->bindings, src_entry)
 		route_dest(b, w);
@@ -370,6 +380,7 @@ static void route_exchange(struct exchange *x, struct msg_view *view, struct rou
 		if ((b = hash_ring_route(x->ring, view)) != NULL)
 			route_dest(b, w);
 		break;
+	case EX_DELAYED: /* never a route_type */ break;
 	case EX_DIRECT:
 	case EX_TOPIC:
 		route_key(x, (struct amqp_bytes){ (const uint8_t *)m->routing_key, m->rk_len }, w);

@@ -232,6 +232,44 @@ struct binding *hash_ring_route(const struct hash_ring *r, struct msg_view *v);
 uint64_t hash_ring_buckets(const struct hash_ring *r);
 
 /*
+ * exchange_delayed.c: the delayed exchange (x-delayed-message): messages with a positive x-delay
+ * wait, in a window in memory and the store beyond it, and are routed as the exchange's
+ * x-delayed-type when due. Delays above DELAY_MAX_MS (100 years) are taken as DELAY_MAX_MS.
+ */
+#define DELAY_MAX_MS 3155760000000ull
+/* A new delayed exchange's arguments: x-delayed-type must name direct, fanout, topic or
+ * headers: 0, or 406 (or 503 for an unknown type) with RabbitMQ's plugin's reason in err. */
+int delay_args_check(struct amqp_bytes args, char *err, size_t errlen);
+/* x (EX_DELAYED, its args set) gets its route_type, an id and an empty window. */
+void delay_init(struct exchange *x);
+/* At start-up: x's id is the one its record holds. */
+void delay_set_xid(struct exchange *x, uint64_t xid);
+/* x goes: its waiting messages with it, in memory and in the store. */
+void delay_free(struct exchange *x);
+/* Does the message wait (a positive x-delay, as the plugin reads it): true with the delay. */
+bool delay_wanted(struct msg_view *v, uint64_t *delay_ms);
+/*
+ * Routing met delayed exchange x taking the message (exchange_route): x joins the list that
+ * delay_accept empties. The list is empty but between an exchange_route and the delay_accept its
+ * caller makes at once, before anything else can route, so a message that reached no delayed
+ * exchange costs its caller one test of delay_routed.
+ */
+void route_add_delayed(struct exchange *x, uint64_t delay_ms);
+extern size_t delay_routed; /* delayed exchanges on the list */
+/*
+ * After exchange_route, when delay_routed: each delayed exchange on the list takes its copy of
+ * v's message, and the list is emptied; returns how many took it, *stored when one was written
+ * to the store (a confirm waits for that).
+ */
+size_t delay_accept(struct msg_view *v, bool *stored);
+/* Messages waiting in x (in memory and in the store): messages_delayed. */
+uint64_t delay_pending(const struct exchange *x);
+/* persist_hooks.load_delayed and .delayed_in */
+void delay_loaded(uint64_t xid, uint64_t count, uint64_t max_seq);
+void delay_read_in(uint64_t xid, uint64_t gen, struct delayed_entry *v, size_t n, bool ok, bool end,
+    uint64_t through_due, uint64_t through_seq);
+
+/*
  * validate.c: the checks before a declare, delete or bind changes the model, shared by the AMQP
  * handlers and the HTTP API: 0, or an AMQP reply code with RabbitMQ's reason in err.
  */

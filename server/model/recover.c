@@ -12,11 +12,14 @@
 static bool load_exchange(const struct rec_exchange *x)
 {
 	struct vhost *v = vhost_find(x->vhost);
+	struct exchange *nx;
 
 	if (v == NULL || vhost_exchange(v, x->name) != NULL)
 		return false;
-	exchange_new(
+	nx = exchange_new(
 	    v, x->name, (enum exchange_type)x->type, true, x->auto_delete, x->internal, x->args);
+	if (nx->delay != NULL)
+		delay_set_xid(nx, x->xid);
 	return true;
 }
 
@@ -79,4 +82,6 @@ const struct persist_hooks broker_persist_hooks = {
 	.load_binding = load_binding,
 	.load_entries = queue_recover_paged,
 	.load_message_id = load_message_id,
+	.load_delayed = delay_loaded,
+	.delayed_in = delay_read_in,
 };

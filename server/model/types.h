@@ -63,7 +63,7 @@ struct vhost {
  * exchange.c: declare, delete, bind and route. The values are stored (an exchange record's type
  * byte): a new type takes the next value, and a store holding it is refused by older builds.
  */
-enum exchange_type { EX_DIRECT, EX_FANOUT, EX_TOPIC, EX_HEADERS, EX_CONSISTENT_HASH };
+enum exchange_type { EX_DIRECT, EX_FANOUT, EX_TOPIC, EX_HEADERS, EX_CONSISTENT_HASH, EX_DELAYED };
 /* Its name in exchange.declare (and in the store's dump). */
 static inline const char *exchange_type_name(enum exchange_type t)
 {
@@ -73,6 +73,7 @@ static inline const char *exchange_type_name(enum exchange_type t)
 	case EX_TOPIC: return "topic";
 	case EX_HEADERS: return "headers";
 	case EX_CONSISTENT_HASH: return "x-consistent-hash";
+	case EX_DELAYED: return "x-delayed-message";
 	}
 	return "unknown";
 }
@@ -106,6 +107,8 @@ struct exchange {
 	size_t name_len;
 	struct vhost *vhost;
 	enum exchange_type type;
+	/* how it routes: its type, or a delayed exchange's x-delayed-type (exchange_delayed.c) */
+	enum exchange_type route_type;
 	bool durable, auto_delete, internal;
 	uint8_t *args; /* encoded arguments as declared */
 	size_t args_len;
@@ -116,6 +119,8 @@ struct exchange {
 	struct hmap direct;      /* EX_DIRECT: key -> first binding */
 	struct topic_trie *trie; /* EX_TOPIC */
 	struct hash_ring *ring;  /* EX_CONSISTENT_HASH */
+	struct delay *delay;     /* EX_DELAYED: the messages waiting for their time */
+	uint64_t xid;            /* EX_DELAYED: its id in the store (delayed messages' keys) */
 	uint64_t route_mark;     /* loop guard while routing */
 };
 /* Route a message: every destination queue once (loops and duplicates removed). */
@@ -131,6 +136,17 @@ struct topic_trie;
 struct topic_binding;
 /* exchange_hash.c: the consistent-hash exchange's buckets and what it hashes. */
 struct hash_ring;
+/* exchange_delayed.c: a delayed exchange's window of next-due messages. */
+struct delay;
+/*
+ * A delayed message read back from the store (persist_delay_read): its key, (due: ms since the
+ * epoch, seq), and the message (the reference moves to whoever takes it; NULL: unreadable).
+ */
+struct delayed_entry {
+	uint64_t due, seq;
+	struct message *m;
+	bool durable; /* in the logged table (else in scratch) */
+};
 
 /* queue.c */
 struct qentry {

@@ -60,6 +60,8 @@ int validate_exchange_new(struct vhost *v, struct amqp_bytes name, enum exchange
 		code = hash_args_check(args, xname, v->name, err, errlen);
 		free(xname);
 	}
+	if (code == 0 && type == EX_DELAYED)
+		code = delay_args_check(args, err, errlen);
 	return code;
 }
 
@@ -155,7 +157,7 @@ int validate_binding(const struct exchange *x, struct amqp_bytes key, struct amq
 
 	if (x->type == EX_CONSISTENT_HASH)
 		return hash_binding_check(key, err, errlen);
-	if (x->type != EX_HEADERS)
+	if (x->route_type != EX_HEADERS) /* a delayed exchange binds as its x-delayed-type */
 		return 0;
 	amqp_arena_init(&pool);
 	if (amqp_table_decode(args, &pool, &t) == 0 &&

@@ -203,6 +203,7 @@ void persist_exchange(const struct exchange *x, bool add)
 	        .name = { (const uint8_t *)x->name, x->name_len },
 	        .args = { x->args, x->args_len },
 	        .type = (uint8_t)x->type,
+	        .xid = x->xid,
 	        .auto_delete = x->auto_delete,
 	        .internal = x->internal });
 	if (add) {

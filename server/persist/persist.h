@@ -17,6 +17,7 @@ struct rec_exchange {
 	struct amqp_bytes vhost, name, args;
 	uint8_t type; /* enum exchange_type */
 	bool auto_delete, internal;
+	uint64_t xid; /* an x-delayed-message exchange's id (its delayed messages' keys), else 0 */
 };
 struct rec_queue {
 	struct amqp_bytes vhost, name, args;
@@ -62,6 +63,19 @@ struct persist_hooks {
 	void (*load_entries)(
 	    struct queue *q, unsigned ri, uint64_t count, uint64_t bytes, uint64_t lo, uint64_t hi);
 	void (*load_message_id)(uint64_t last);
+	/*
+	 * Start-up, after the entries: the delayed messages of the exchange with id xid in the
+	 * delayed table, counted (not read), and the greatest seq among them.
+	 */
+	void (*load_delayed)(uint64_t xid, uint64_t count, uint64_t max_seq);
+	/*
+	 * A read of delayed messages (persist_delay_read) came back: v holds n of xid's messages
+	 * in key order (the hook owns their references, not v). The store holds no other message
+	 * of xid with a key from the read's start up to (through_due, through_seq), or none after
+	 * it at all when end is true. ok is false when the read failed (n is then 0).
+	 */
+	void (*delayed_in)(uint64_t xid, uint64_t gen, struct delayed_entry *v, size_t n, bool ok,
+	    bool end, uint64_t through_due, uint64_t through_seq);
 };
 void persist_init(
     const struct persist_hooks *hooks, struct event_base *base, uint64_t disk_free_limit);
@@ -92,6 +106,29 @@ void persist_remove(struct queue *q, struct message *m, uint64_t seq);
 void persist_requeue(
     struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at, uint32_t count);
 void persist_delivered(struct queue *q, const struct message *m, uint64_t seq);
+/*
+ * persist_delay.c: the messages waiting in x-delayed-message exchanges, keyed (xid, due, seq) so
+ * that key order is due order: a persistent message on a durable exchange in the delayed table
+ * (logged: a waiter waits for it), anything else in scratch (emptied at every start).
+ */
+/* A new exchange id for delayed messages' keys (never one the store still names). */
+uint64_t persist_delay_xid(void);
+/* Can delayed messages leave memory at all (a store that has not failed)? */
+bool persist_delay_can_store(void);
+/* Write x's delayed message m under (due, seq): true when written (false without a store). */
+bool persist_delay_put(
+    const struct exchange *x, uint64_t due, uint64_t seq, const struct message *m, bool durable);
+/* Delete it (delivered). */
+void persist_delay_del(const struct exchange *x, uint64_t due, uint64_t seq, bool durable);
+/*
+ * Read up to max (and about max_bytes) of xid's delayed messages with keys after (due, seq),
+ * the two tables merged in key order: hooks.delayed_in, with gen.
+ */
+void persist_delay_read(
+    uint64_t xid, uint64_t gen, uint64_t due, uint64_t seq, size_t max, uint64_t max_bytes);
+/* Delete every delayed message of xid (its exchange is gone), by jobs in chunks. */
+void persist_delay_drop(uint64_t xid);
+
 /*
  * Something waiting for this turn's store writes to be durable (a publisher confirm, a
  * declare-ok): its owner embeds it, and done(w, status) runs on the loop once the batch they went

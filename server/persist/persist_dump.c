@@ -18,6 +18,8 @@ struct dump {
 	struct hmap messages; /* id -> uint64_t[3]: id, entries, counted references (0: none) */
 	struct dead_ranges dead;
 	uint64_t problems, nmsgs, msg_bytes, nentries, ndead_entries;
+	struct hmap dxs; /* xid -> struct dump_queue: delayed exchanges (entries: their messages) */
+	uint64_t ndelayed, delayed_bytes, ndelayed_dead;
 };
 
 struct dump_queue {
@@ -57,15 +59,32 @@ static int dump_def(const void *key, size_t klen, const void *val, size_t vlen, 
 			dump_problem(d, "an exchange record is malformed");
 			return 0;
 		}
+		place[0] = '\0';
+		if (x.xid != 0) { /* a delayed exchange: its messages are keyed by its id */
+			snprintf(place, sizeof(place), ", id %llu", (unsigned long long)x.xid);
+			q = xcalloc(1, sizeof(*q));
+			q->qid = x.xid;
+			n = x.name.len + x.vhost.len + 32;
+			q->label = xmalloc(n);
+			snprintf(q->label, n, "'%.*s' in vhost '%.*s'", (int)x.name.len,
+			    (const char *)x.name.ptr, (int)x.vhost.len, (const char *)x.vhost.ptr);
+			if (hmap_get(&d->dxs, &q->qid, sizeof(q->qid)) != NULL) {
+				dump_problem(d, "exchange %s has the id of another", q->label);
+				free(q->label);
+				free(q);
+			} else {
+				hmap_put(&d->dxs, &q->qid, sizeof(q->qid), q);
+			}
+		}
 		if (!d->quiet)
 			fprintf(d->out,
-			    "exchange '%.*s' in vhost '%.*s': %s, durable%s%s, %zu bytes of "
+			    "exchange '%.*s' in vhost '%.*s': %s, durable%s%s%s, %zu bytes of "
 			    "arguments\n",
 			    (int)x.name.len, (const char *)x.name.ptr, (int)x.vhost.len,
 			    (const char *)x.vhost.ptr,
 			    exchange_type_name((enum exchange_type)x.type),
 			    x.auto_delete ? ", auto-delete" : "", x.internal ? ", internal" : "",
-			    x.args.len);
+			    place, x.args.len);
 		return 0;
 	case 'q':
 		if (record_queue_decode(key, klen, val, vlen, &rq) != RECORD_OK) {
@@ -194,6 +213,26 @@ static int dump_refs(const void *key, size_t klen, const void *val, size_t vlen,
 	return 0;
 }
 
+static int dump_delayed(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct dump *d = arg;
+	struct dump_queue *x;
+	struct rec_delay r;
+
+	if (klen != DELAY_KEY_LEN || record_delay_decode(key, klen, val, vlen, &r) != RECORD_OK) {
+		dump_problem(d, "a delayed message is malformed");
+		return 0;
+	}
+	if ((x = hmap_get(&d->dxs, &r.xid, sizeof(r.xid))) == NULL) {
+		d->ndelayed_dead++; /* of a deleted exchange: being deleted */
+		return 0;
+	}
+	x->entries++;
+	d->ndelayed++;
+	d->delayed_bytes += vlen;
+	return 0;
+}
+
 /* arg: the dump's dead ranges */
 static int dump_meta(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
@@ -213,7 +252,9 @@ int persist_dump(const char *dir, FILE *out, bool verify_only, char *err, size_t
 		return -1;
 	hmap_init(&d.queues);
 	hmap_init(&d.messages);
+	hmap_init(&d.dxs);
 	if ((r = store_scan(st, STORE_DEFS, dump_def, &d)) != 0 ||
+	    (r = store_scan(st, STORE_DELAYED, dump_delayed, &d)) != 0 ||
 	    (r = store_scan(st, STORE_META, dump_meta, &d.dead)) != 0 ||
 	    (r = store_scan(st, STORE_MSGS, dump_msg, &d)) != 0 ||
 	    (r = store_scan(st, STORE_REFS, dump_refs, &d)) != 0 ||
@@ -230,6 +271,15 @@ int persist_dump(const char *dir, FILE *out, bool verify_only, char *err, size_t
 		free(q->label);
 		free(q);
 	}
+	hmap_iter_init(&d.dxs, &it);
+	while (hmap_iter_next(&it, NULL, NULL, &p)) {
+		struct dump_queue *x = p;
+		if (!verify_only)
+			fprintf(out, "exchange %s holds %llu delayed messages\n", x->label,
+			    (unsigned long long)x->entries);
+		free(x->label);
+		free(x);
+	}
 	hmap_iter_init(&d.messages, &it);
 	while (hmap_iter_next(&it, NULL, NULL, &p)) {
 		uint64_t *rec = p;
@@ -244,7 +294,13 @@ int persist_dump(const char *dir, FILE *out, bool verify_only, char *err, size_t
 	}
 	hmap_clear(&d.queues);
 	hmap_clear(&d.messages);
+	hmap_clear(&d.dxs);
 	free(d.dead.v);
+	/* Only with delayed messages, so that a store without them dumps as before. */
+	if (d.ndelayed > 0 || d.ndelayed_dead > 0)
+		fprintf(out, "%llu delayed messages (%llu bytes) (and %llu being deleted)\n",
+		    (unsigned long long)d.ndelayed, (unsigned long long)d.delayed_bytes,
+		    (unsigned long long)d.ndelayed_dead);
 	fprintf(out,
 	    "%llu messages (%llu bytes) in %llu queue entries (and %llu being deleted), %llu on "
 	    "disk in all: %s\n",

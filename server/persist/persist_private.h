@@ -37,6 +37,7 @@ struct persist_state {
 	uint64_t cur_gen;  /* numbers the open batch (cur) */
 	unsigned inflight; /* batches submitted, not yet complete: while one is, cur stays open */
 	uint64_t next_qid;
+	uint64_t next_xid;    /* delayed exchanges' ids */
 	struct queue **dirty; /* queues whose delivered mark changed */
 	size_t ndirty, capdirty;
 	bool failed;
@@ -174,6 +175,12 @@ static inline struct amqp_bytes rd_str(struct rd *r)
  *                                         redelivered(1), delivery count(4), expiry(8), id(8),
  *                                         length(4), a msgs record (scratch is emptied at every
  *                                         start: its layout is this process's own)
+ *           0(8) xid(8) due(8) seq(8)  -> a transient delayed message (or any on a non-durable
+ *                                         exchange) out of memory: a msgs record
+ *   delayed xid(8) due(8) seq(8)       -> a persistent message waiting in the durable
+ *                                         x-delayed-message exchange whose record names xid
+ *                                         (type 5's value: type, flags, xid(8), arguments),
+ *                                         due at ms since the epoch: a msgs record
  * Each encoder appends to a struct buf or fills a fixed-size array; each decoder checks the bytes
  * it is given (from disk) and returns RECORD_OK with the fields (strings as slices into the record)
  * or a RECORD_E_* code, which record_strerror names.
@@ -248,6 +255,23 @@ void record_entry_value_with(struct buf *v, uint64_t id, uint64_t size, uint64_t
 int record_entry_decode(
     const void *key, size_t klen, const void *val, size_t vlen, struct rec_entry *e);
 
+/* Delayed messages' keys (delayed table; scratch with 8 zero bytes before) and records. */
+#define DELAY_KEY_LEN 24
+#define DELAY_SCRATCH_KEY_LEN 32
+struct rec_delay {
+	uint64_t xid, due, seq;
+	struct rec_message msg;
+};
+void record_delay_key(uint8_t key[DELAY_KEY_LEN], uint64_t xid, uint64_t due, uint64_t seq);
+void record_delay_scratch_key(
+    uint8_t key[DELAY_SCRATCH_KEY_LEN], uint64_t xid, uint64_t due, uint64_t seq);
+/* Either kind of key (RECORD_E_KIND: a scratch key of another kind). */
+int record_delay_key_decode(
+    const void *key, size_t klen, uint64_t *xid, uint64_t *due, uint64_t *seq);
+/* A whole record: its key, and its value as a msgs record. */
+int record_delay_decode(
+    const void *key, size_t klen, const void *val, size_t vlen, struct rec_delay *d);
+
 /* A purged range of one queue's priority level, from its "dead" meta record. */
 struct dead_range {
 	uint64_t qid, lo, hi;
@@ -313,5 +337,14 @@ void reap_start(uint64_t qid, unsigned ri, uint64_t lo, uint64_t hi, bool whole,
 
 /* persist_recover.c */
 int persist_recover(const char *dir, char *err, size_t errlen);
+
+/* persist_delay.c */
+/*
+ * Start-up: count the delayed table's messages per exchange (hooks.load_delayed); those of ids no
+ * exchange record names (known: xid (8 bytes) -> anything) are deleted by jobs. 0 (*corrupt if a
+ * key is malformed) or a STORE_E_* code.
+ */
+int persist_delay_recover(
+    const struct hmap *known, uint64_t *count, uint64_t *orphans, bool *corrupt);
 
 #endif /* WARREN_PERSIST_PRIVATE_H */

@@ -68,6 +68,8 @@ void record_exchange_encode(struct buf *k, struct buf *v, const struct rec_excha
 		return;
 	buf_u8(v, x->type);
 	buf_u8(v, (uint8_t)(x->auto_delete | x->internal << 1));
+	if (x->type == EX_DELAYED)
+		buf_u64(v, x->xid);
 	buf_add(v, x->args.ptr, x->args.len);
 }
 
@@ -86,8 +88,16 @@ int record_exchange_decode(
 	flags = rd_u8(&v);
 	if (v.bad)
 		return RECORD_E_SHORT;
-	if (x->type > EX_CONSISTENT_HASH)
+	if (x->type > EX_DELAYED)
 		return RECORD_E_VALUE;
+	x->xid = 0;
+	if (x->type == EX_DELAYED) {
+		x->xid = rd_u64(&v);
+		if (v.bad)
+			return RECORD_E_SHORT;
+		if (x->xid == 0) /* ids start at 1 */
+			return RECORD_E_VALUE;
+	}
 	x->auto_delete = flags & 1;
 	x->internal = (flags >> 1) & 1;
 	x->args = (struct amqp_bytes){ v.p, v.left };
@@ -407,4 +417,51 @@ int record_segment_check(const void *val, size_t vlen, uint32_t *n, uint64_t *la
 	while ((r = record_segment_next(&s, &e)) == 1)
 		*last = e.seq;
 	return r < 0 ? r : rd_end(&s.r);
+}
+
+/* ---- delayed messages ---- */
+
+void record_delay_key(uint8_t key[DELAY_KEY_LEN], uint64_t xid, uint64_t due, uint64_t seq)
+{
+	amqp_store_u64(key, xid);
+	amqp_store_u64(key + 8, due);
+	amqp_store_u64(key + 16, seq);
+}
+
+void record_delay_scratch_key(
+    uint8_t key[DELAY_SCRATCH_KEY_LEN], uint64_t xid, uint64_t due, uint64_t seq)
+{
+	memset(key, 0, 8); /* queue id 0: no queue's scratch segment has it */
+	record_delay_key(key + 8, xid, due, seq);
+}
+
+int record_delay_key_decode(
+    const void *key, size_t klen, uint64_t *xid, uint64_t *due, uint64_t *seq)
+{
+	const uint8_t *k = key;
+
+	if (klen == DELAY_SCRATCH_KEY_LEN) {
+		if (amqp_load_u64(k) != 0)
+			return RECORD_E_KIND;
+		k += 8;
+		klen -= 8;
+	}
+	if (klen < DELAY_KEY_LEN)
+		return RECORD_E_SHORT;
+	if (klen > DELAY_KEY_LEN)
+		return RECORD_E_LONG;
+	*xid = amqp_load_u64(k);
+	*due = amqp_load_u64(k + 8);
+	*seq = amqp_load_u64(k + 16);
+	return *xid == 0 || *seq == 0 ? RECORD_E_VALUE : RECORD_OK; /* ids and seqs start at 1 */
+}
+
+int record_delay_decode(
+    const void *key, size_t klen, const void *val, size_t vlen, struct rec_delay *d)
+{
+	int r;
+
+	if ((r = record_delay_key_decode(key, klen, &d->xid, &d->due, &d->seq)) != RECORD_OK)
+		return r;
+	return record_message_decode(val, vlen, &d->msg);
 }

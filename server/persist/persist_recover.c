@@ -16,6 +16,7 @@ struct recovery {
 	struct hmap queues; /* qid (8 bytes) -> queue */
 	struct hmap marks;  /* qid (8 bytes) -> delivered mark (heap u64) */
 	struct hmap orphan_qids;
+	struct hmap xids; /* delayed exchanges' ids, loaded or not (their messages stay) */
 	struct dead_ranges dead;
 	/* the run of entries being counted: one queue's priority level */
 	struct queue *run_q;
@@ -45,6 +46,13 @@ static int recover_exchange(const void *key, size_t klen, const void *val, size_
 	if (record_def_kind(key, klen) != 'x' ||
 	    !recover_def(rc, record_exchange_decode(key, klen, val, vlen, &x)))
 		return 0;
+	if (x.xid != 0) {
+		uint64_t *p = xmalloc(sizeof(*p));
+		*p = x.xid;
+		hmap_put(&rc->xids, p, sizeof(*p), p);
+		if (x.xid > ps.next_xid) /* ids the model makes meanwhile are past every one read */
+			ps.next_xid = x.xid;
+	}
 	if (ps.hooks.load_exchange(&x))
 		rc->nexchanges++;
 	return 0;
@@ -166,10 +174,12 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 	struct hmap_iter it;
 	uint8_t last[64];
 	size_t lastlen = sizeof(last), i;
-	uint64_t last_id;
+	uint64_t last_id, ndelayed = 0, delayed_orphans = 0;
+	bool delayed_corrupt = false;
 	void *p;
 	int r = 0;
 
+	hmap_init(&rc.xids);
 	hmap_init(&rc.queues);
 	hmap_init(&rc.marks);
 	hmap_init(&rc.orphan_qids);
@@ -225,6 +235,14 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 		goto out;
 	}
 	recover_run_end(&rc);
+	/* Delayed messages: counted per exchange, read back by the exchanges as they need them. */
+	if (persist_delay_recover(&rc.xids, &ndelayed, &delayed_orphans, &delayed_corrupt) != 0) {
+		snprintf(err, errlen, "%s", store_last_error(ps.st));
+		r = -1;
+		goto out;
+	}
+	if (delayed_corrupt)
+		rc.corrupt = true;
 	/* Message ids go on past every id the store names, in msgs or in an entry. */
 	ps.hooks.load_message_id(rc.max_id > last_id ? rc.max_id : last_id);
 	if (rc.corrupt) {
@@ -241,10 +259,12 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 	while (hmap_iter_next(&it, NULL, NULL, &p))
 		reap_start(*(uint64_t *)p, 0, 0, 0, true, false);
 	log_info("store %s: recovered %llu exchanges, %llu queues, %llu bindings, %llu queued "
-	         "messages (%llu entries of deleted queues and %llu purged ones to delete)",
+	         "messages, %llu delayed (%llu entries of deleted queues, %llu purged ones and "
+	         "%llu delayed messages of deleted exchanges to delete)",
 	    dir, (unsigned long long)rc.nexchanges, (unsigned long long)rc.nqueues,
 	    (unsigned long long)rc.nbindings, (unsigned long long)rc.nentries,
-	    (unsigned long long)rc.orphans, (unsigned long long)rc.dead_entries);
+	    (unsigned long long)ndelayed, (unsigned long long)rc.orphans,
+	    (unsigned long long)rc.dead_entries, (unsigned long long)delayed_orphans);
 out:
 	ps.recovering = false;
 	hmap_iter_init(&rc.marks, &it);
@@ -253,6 +273,10 @@ out:
 	hmap_iter_init(&rc.orphan_qids, &it);
 	while (hmap_iter_next(&it, NULL, NULL, &p))
 		free(p);
+	hmap_iter_init(&rc.xids, &it);
+	while (hmap_iter_next(&it, NULL, NULL, &p))
+		free(p);
+	hmap_clear(&rc.xids);
 	hmap_clear(&rc.marks);
 	hmap_clear(&rc.orphan_qids);
 	hmap_clear(&rc.queues);

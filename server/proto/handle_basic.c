@@ -80,6 +80,13 @@ size_t basic_enqueue(
 	route_result_init(&rr);
 	if (x != NULL)
 		exchange_route(x, v, &rr);
+	/*
+	 * Delayed exchanges reached take it now, before a queue's publish can route again; one
+	 * that took it counts as a route (routed when due, never returned).
+	 */
+	n = rr.n;
+	if (delay_routed > 0)
+		n += delay_accept(v, stored);
 	if (rr.n > 0) {
 		stripped = strip_bcc(v);
 		qm = stripped != NULL ? stripped : m;
@@ -92,7 +99,6 @@ size_t basic_enqueue(
 				*long_queue = true;
 		}
 	}
-	n = rr.n;
 	if (n > 0)
 		broker.counters.routed++;
 	message_unref(stripped);
