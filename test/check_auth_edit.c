@@ -276,8 +276,8 @@ START_TEST(test_vhost_added_limits_removed)
 	ck_assert_int_eq(
 	    auth_edit_limit_set(e, amqp_cstr("orders/eu 1"), "max-queues", -1, err, sizeof(err)),
 	    AUTH_OK);
-	ck_assert_int_eq(auth_edit_limit_set(e, amqp_cstr("orders/eu 1"), "max-connections", -5,
-	                     err, sizeof(err)),
+	ck_assert_int_eq(auth_edit_limit_set(
+	                     e, amqp_cstr("orders/eu 1"), "max-connections", -5, err, sizeof(err)),
 	    AUTH_OK);
 	commit(e);
 	ck_assert_str_eq(slurp(vpath("orders_eu_1.vhost")),

@@ -143,7 +143,8 @@ void mgmt_vhost_limit(struct mreq *r)
 		erlang_term(val, term, sizeof(term));
 		if (!known) {
 			mgmt_error(r, 400, "bad_request",
-			    "Validation failed\n\nUnrecognised terms [{<<\"%.64s\">>,%s}] in limits\n",
+			    "Validation failed\n\nUnrecognised terms [{<<\"%.64s\">>,%s}] in "
+			    "limits\n",
 			    name, term);
 			return;
 		}
@@ -166,8 +167,8 @@ void mgmt_vhost_limit(struct mreq *r)
 	c = xcalloc(1, sizeof(*c));
 	c->vhost = xstrdup(r->arg[0]);
 	c->which = strcmp(name, "max-connections") == 0 ? "max-connections" : "max-queues";
-	c->value = r->method == M_PUT && json_integer_value(val) >= 0 ? (long)json_integer_value(val)
-	                                                               : -1;
+	c->value =
+	    r->method == M_PUT && json_integer_value(val) >= 0 ? (long)json_integer_value(val) : -1;
 	mgmt_edit_submit(r, limit_job, limit_done, c, change_free);
 }
 
