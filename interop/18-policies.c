@@ -753,6 +753,75 @@ START_TEST(durable_queue_policy_after_restart)
 }
 END_TEST
 
+/*
+ * A drop-head limit in the files when a paged durable queue comes back: the queue is read back
+ * and dropped to the limit after recovery, dead-lettering in order, without a client's help.
+ */
+START_TEST(paged_queue_trimmed_after_restart)
+{
+	enum { N = 6000, MAX = 50 };
+	const char *p = prefix("rtrim"), *q = keep(fmt("%s.q", p)), *dlx = keep(fmt("%s.dlx", p)),
+	           *dlq = keep(fmt("%s.dlq", p));
+	amqp_basic_properties_t persistent = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
+		.delivery_mode = 2 };
+	char err[256], want[32];
+	int64_t deadline;
+	uint32_t i;
+	struct msg m;
+	int status;
+	FILE *f;
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	start_files();
+	c = client_connect_ch1();
+	amqp_exchange_declare(c, 1, B(dlx), B("fanout"), 0, 1, 0, 0, amqp_empty_table);
+	client_ok(c, "exchange.declare durable");
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B(dlq), 0, 1, 0, 0, amqp_empty_table));
+	bind_queue(c, 1, dlq, dlx, "");
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B(q), 0, 1, 0, 0, amqp_empty_table));
+	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	for (i = 0; i < N; i++) {
+		int len = snprintf(want, sizeof(want), "m%u", i);
+		publish_props(c, 1, "", q, false, &persistent, want, (size_t)len);
+	}
+	wait_confirms(c, 1, N);
+	client_close(c);
+	ck_assert_uint_gt(api_queue_field(q, "messages_paged_out"), 0);
+	broker_terminate(&broker, 10000, &status);
+	f = fopen(fmt("%s/default.vhost", vdir), "a");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+	    "policy %s-len '^%s\\.q$' '{\"max-length\": %d, \"dead-letter-exchange\": \"%s\"}'\n",
+	    p, p, MAX, dlx);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(broker_respawn(&broker, err, sizeof(err)), 0);
+	deadline = now_ms() + 4 * WAIT_MS;
+	while (api_queue_field(q, "messages") != MAX) {
+		ck_assert_msg(now_ms() < deadline, "%s still holds %llu", q,
+		    (unsigned long long)api_queue_field(q, "messages"));
+		sleep_ms(10);
+	}
+	c = client_connect_ch1();
+	ck_assert_uint_eq(queue_count(c, 1, dlq), N - MAX);
+	consume(c, 1, dlq, "dead", true);
+	for (i = 0; i < N - MAX; i++) {
+		snprintf(want, sizeof(want), "m%u", i);
+		client_expect(c, 1, AMQP_BASIC_DELIVER_METHOD, &m);
+		ck_assert_msg(m.body_len == strlen(want) && memcmp(m.body, want, m.body_len) == 0,
+		    "dead-lettered message %u: \"%.*s\"", i, (int)m.body_len, (const char *)m.body);
+		msg_free(&m);
+	}
+	CHECK_RPC(c, amqp_basic_cancel(c, 1, B("dead")));
+	for (i = N - MAX; i < N; i++)
+		expect_get(c, 1, q, fmt("m%u", i));
+	expect_get(c, 1, q, NULL);
+	client_close(c);
+	ck_assert_int_eq(broker_log_count(&broker, " error "), 0);
+	stop_files();
+}
+END_TEST
+
 /* A bad policy line: the reload is refused with FILE:LINE and RabbitMQ's reason; nothing changes. */
 START_TEST(bad_policy_line_refused)
 {
@@ -803,5 +872,6 @@ int main(void)
 	tcase_set_timeout(tc, TEST_TIMEOUT);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tc, durable_queue_policy_after_restart);
+	tcase_add_test(tc, paged_queue_trimmed_after_restart);
 	return harness_run(s);
 }
