@@ -391,7 +391,8 @@ int queue_publish(struct queue *q, struct message *m)
 		queue_tail_page_out(q, ri, false);
 	else
 		queue_page_out_back(q, ri, false);
-	if (q->qa.overflow == OVERFLOW_DROP_HEAD)
+	if (q->pages != NULL && (q->qa.has_max_len || q->qa.has_max_bytes) &&
+	    q->qa.overflow == OVERFLOW_DROP_HEAD)
 		queue_trim(q); /* past the limit behind a paged head: its read is on the way */
 	if (e.expires_at != 0 && q->ttl_ev != NULL && !evtimer_pending(q->ttl_ev, NULL))
 		queue_schedule_ttl(q);
