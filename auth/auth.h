@@ -300,7 +300,10 @@ int auth_edit_topic_set(struct auth_edit *e, struct amqp_bytes vhost, struct amq
 /* Remove the user's topic permissions on exchange (NULL: on every exchange) in vhost. */
 int auth_edit_topic_remove(struct auth_edit *e, struct amqp_bytes vhost, struct amqp_bytes user,
     const struct amqp_bytes *exchange, char *err, size_t errlen);
-/* Set "max-connections" or "max-queues" (negative: unlimited). */
+/*
+ * Set "max-connections" or "max-queues": its line replaced or appended; negative (no limit, as
+ * RabbitMQ's negative values): its line removed, if there is one.
+ */
 int auth_edit_limit_set(struct auth_edit *e, struct amqp_bytes vhost, const char *which, long value,
     char *err, size_t errlen);
 /*

@@ -477,10 +477,11 @@ int auth_edit_limit_set(struct auth_edit *e, struct amqp_bytes vhost, const char
 		snprintf(err, errlen, "%s %ld is out of range", which, value);
 		return AUTH_E_UNSUPPORTED;
 	}
-	if (value < 0)
-		snprintf(text, sizeof(text), "%s unlimited", which);
-	else
-		snprintf(text, sizeof(text), "%s %ld", which, value);
+	if (value < 0) { /* no limit, as RabbitMQ's negative: the line goes */
+		vfile_remove_all(f, which, (struct amqp_bytes){ NULL, 0 }, NULL);
+		return AUTH_OK;
+	}
+	snprintf(text, sizeof(text), "%s %ld", which, value);
 	vfile_put(f, which, (struct amqp_bytes){ NULL, 0 }, NULL, text);
 	return AUTH_OK;
 }

@@ -8,7 +8,8 @@
  * /api/definitions: without a users file only what is in force already); a list of thousands of
  * queues streams; and the control socket's api command refuses garbage. A second warrend, with a
  * users file and a vhost directory, takes a RabbitMQ export's users, vhosts, permissions and
- * limits into its files through import_definitions.
+ * limits into its files through import_definitions, and policies and vhost limits through
+ * set_policy and set_vhost_limits and the like.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -726,6 +727,64 @@ START_TEST(policy_commands)
 }
 END_TEST
 
+/* set_vhost_limits, list_vhost_limits and clear_vhost_limits: the vhost file's lines, at once. */
+START_TEST(vhost_limits_commands)
+{
+	char path[400];
+	conn_t c;
+
+	snprintf(path, sizeof(path), "%s/default.vhost", vdir);
+	CTL("set_vhost_limits", "{\"max-connections\": 10, \"max-queues\": 5}");
+	out_is("Setting vhost limits to \"{\"max-connections\": 10, \"max-queues\": 5}\" for vhost "
+	       "\"/\" ...\n");
+	ck_assert_msg(
+	    strstr(slurp(path), "\nmax-connections 10\nmax-queues 5\n") != NULL, "%s", slurp(path));
+	CTL("list_vhost_limits");
+	out_is("Listing limits for vhost \"/\" ...\n{\"max-connections\":10,\"max-queues\":5}\n");
+	CTL("-q", "list_vhost_limits", "--global");
+	out_has("vhost\tlimits\n");
+	out_has("\n/\t{\"max-connections\":10,\"max-queues\":5}\n");
+	CTL("list_vhost_limits", "--global", "--formatter", "json");
+	out_has(
+	    "{\"vhost\":\"/\",\"limits\":\"{\\\"max-connections\\\":10,\\\"max-queues\\\":5}\"}");
+	/* The limits given replace them all: max-connections goes; max-queues 0 holds at once. */
+	CTL("-q", "set_vhost_limits", "{\"max-queues\": 0}");
+	out_is("");
+	ck_assert_msg(strstr(slurp(path), "max-connections") == NULL, "%s", slurp(path));
+	CTL("-q", "list_vhost_limits");
+	out_is("{\"max-queues\":0}\n");
+	c = client_connect_ch1();
+	amqp_queue_declare(c, 1, B("ctl.limited"), 0, 0, 0, 0, amqp_empty_table);
+	rpc_channel_error(c, 1, 406,
+	    "PRECONDITION_FAILED - cannot declare queue 'ctl.limited': queue limit in vhost '/' "
+	    "(0) is reached");
+	CTL("clear_vhost_limits");
+	out_is("Clearing vhost \"/\" limits ...\n");
+	ck_assert_msg(strstr(slurp(path), "max-") == NULL, "%s", slurp(path));
+	client_open(c, 1);
+	declare_queue(c, 1, "ctl.limited");
+	CHECK_RPC(c, amqp_queue_delete(c, 1, B("ctl.limited"), 0, 0));
+	client_close(c);
+	CTL("clear_vhost_limits");
+	failed_with(1, "Parameter does not exist");
+	CTL("-q", "list_vhost_limits", "--formatter", "json");
+	out_is("{}\n");
+	CTL("set_vhost_limits", "{\"max-channels\": 1}");
+	failed_with(1, "Unrecognised terms [{<<\"max-channels\">>,1}] in limits");
+	CTL("set_vhost_limits", "{\"max-queues\": \"5\"}");
+	failed_with(1, "max-queues should be a number, actually was <<\"5\">>");
+	CTL("set_vhost_limits", "{\"max-queues\": 2147483648}");
+	failed_with(1, "max-queues 2147483648 is more than a vhost file holds");
+	CTL("set_vhost_limits", "-p", "nope", "{}");
+	failed_with(1, "Virtual host 'nope' does not exist");
+	CTL("list_vhost_limits", "-p", "nope");
+	failed_with(1, "Virtual host 'nope' does not exist");
+	CTL("list_vhost_limits", "--global", "-p", "/");
+	ck_assert_int_eq(last.status, 2);
+	ck_assert_msg(strstr(slurp(path), "max-") == NULL, "%s", slurp(path));
+}
+END_TEST
+
 START_TEST(many_queues)
 {
 	char prefix[128];
@@ -877,6 +936,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, import_into_files);
 	tcase_add_test(tc, policy_commands);
+	tcase_add_test(tc, vhost_limits_commands);
 	suite_add_tcase(s, tc);
 	r = harness_run(s);
 	return r == EXIT_SUCCESS && !broker_bad ? EXIT_SUCCESS : EXIT_FAILURE;

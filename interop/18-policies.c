@@ -301,6 +301,141 @@ START_TEST(max_length_on_existing_queue)
 }
 END_TEST
 
+/* A number field of the queue's JSON in the management API (Warren). */
+static uint64_t api_queue_field(const char *q, const char *field)
+{
+	char *body = NULL, *at;
+	uint64_t v;
+
+	ck_assert_int_eq(api("GET", fmt("/api/queues/%%2F/%s", q), NULL, &body), 200);
+	at = strstr(body, fmt("\"%s\":", field));
+	ck_assert_msg(at != NULL, "no %s in %s", field, body);
+	v = strtoull(at + strlen(field) + 3, NULL, 10);
+	free(body);
+	return v;
+}
+
+/* The queue holds n, by the management API's count on Warren, by a passive declare on RabbitMQ. */
+static void wait_api_count(conn_t c, const char *q, uint64_t n)
+{
+	int64_t deadline = now_ms() + 2 * WAIT_MS;
+	uint64_t got;
+
+	if (broker_is_oracle()) {
+		wait_count(c, q, (uint32_t)n);
+		return;
+	}
+	while ((got = api_queue_field(q, "messages")) != n) {
+		ck_assert_msg(now_ms() < deadline, "queue %s holds %llu messages, expected %llu", q,
+		    (unsigned long long)got, (unsigned long long)n);
+		sleep_ms(10);
+	}
+}
+
+/*
+ * max-length by policy on a long durable queue, most of it paged out on Warren: reject-publish
+ * keeps all it holds (and refuses more); drop-head then drops down to the limit at once, reading
+ * the paged head back as it goes, and the dropped messages reach the dead-letter exchange in
+ * order, the newest staying in the queue.
+ */
+START_TEST(max_length_on_paged_queue)
+{
+	enum { N = 8000, MAX = 100 };
+	const char *p = prefix("paged"), *q = keep(fmt("%s.q", p)), *dlx = keep(fmt("%s.dlx", p)),
+	           *dlq = keep(fmt("%s.dlq", p)), *name = keep(fmt("%s-len", p));
+	amqp_basic_properties_t persistent = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
+		.delivery_mode = 2 };
+	uint32_t total = N, acked = 0, i;
+	int64_t deadline;
+	struct msg m;
+	conn_t c;
+
+	if (!can_set_policies())
+		return;
+	c = client_connect_ch1();
+	declare_exchange(c, 1, dlx, "fanout");
+	declare_queue(c, 1, dlq);
+	bind_queue(c, 1, dlq, dlx, "");
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B(q), 0, 1, 0, 0, amqp_empty_table));
+	client_open(c, 2);
+	CHECK_RPC(c, amqp_confirm_select(c, 2));
+	for (i = 0; i < N; i++) {
+		char body[32];
+		int len = snprintf(body, sizeof(body), "m%u", i);
+
+		publish_props(c, 2, "", q, false, &persistent, body, (size_t)len);
+	}
+	wait_confirms(c, 2, N);
+	client_close_channel(c, 2);
+	if (!broker_is_oracle())
+		ck_assert_uint_gt(api_queue_field(q, "messages_paged_out"), 0);
+
+	/*
+	 * reject-publish, then its limit lowered: the queue keeps its N; a publish is refused once
+	 * the policy applies. (RabbitMQ 3.10 applies max-length before overflow: a policy that sets
+	 * both on a drop-head queue would drop once there, interop/DIFFERENCES.md.)
+	 */
+	policy_set(false, name, fmt("^%s\\.q$", p),
+	    fmt("{\"max-length\":%d,\"overflow\":\"reject-publish\",\"dead-letter-exchange\":"
+	        "\"%s\"}",
+	        10 * N, dlx),
+	    0, "queues");
+	policy_set(false, name, fmt("^%s\\.q$", p),
+	    fmt("{\"max-length\":%d,\"overflow\":\"reject-publish\",\"dead-letter-exchange\":"
+	        "\"%s\"}",
+	        MAX, dlx),
+	    0, "queues");
+	client_open(c, 3);
+	CHECK_RPC(c, amqp_confirm_select(c, 3));
+	deadline = now_ms() + 2 * WAIT_MS;
+	for (;;) { /* RabbitMQ applies the policy asynchronously: until then, publishes go in */
+		publish(c, 3, "", q, fmt("late%u", acked));
+		ck_assert_msg(client_next(c, &m, WAIT_MS) == 1 && m.channel == 3, "no confirm");
+		if (m.id == AMQP_BASIC_NACK_METHOD) {
+			msg_free(&m);
+			break;
+		}
+		ck_assert_uint_eq(m.id, AMQP_BASIC_ACK_METHOD);
+		msg_free(&m);
+		acked++;
+		ck_assert_msg(now_ms() < deadline, "reject-publish never applied");
+		sleep_ms(10);
+	}
+	if (!broker_is_oracle())
+		ck_assert_uint_eq(acked, 0); /* Warren: in force when the API answered */
+	total += acked;
+	ck_assert_uint_eq(queue_count(c, 1, q), total);
+
+	/* drop-head: down to MAX at once, the paged head read back and dead-lettered in order. */
+	policy_set(false, name, fmt("^%s\\.q$", p),
+	    fmt("{\"max-length\":%d,\"dead-letter-exchange\":\"%s\"}", MAX, dlx), 0, "queues");
+	wait_api_count(c, q, MAX);
+	wait_count(c, dlq, total - MAX);
+	consume(c, 1, dlq, "dead", true);
+	for (i = 0; i < total - MAX; i++) {
+		char want[32];
+
+		if (i < N)
+			snprintf(want, sizeof(want), "m%u", i);
+		else
+			snprintf(want, sizeof(want), "late%u", i - N);
+		client_expect(c, 1, AMQP_BASIC_DELIVER_METHOD, &m);
+		ck_assert_msg(m.body_len == strlen(want) && memcmp(m.body, want, m.body_len) == 0,
+		    "dead-lettered message %u: \"%.*s\", expected \"%s\"", i, (int)m.body_len,
+		    (const char *)m.body, want);
+		msg_free(&m);
+	}
+	CHECK_RPC(c, amqp_basic_cancel(c, 1, B("dead")));
+	for (i = total - MAX; i < total; i++)
+		expect_get(c, 1, q, i < N ? fmt("m%u", i) : fmt("late%u", i - N));
+	expect_get(c, 1, q, NULL);
+	policy_clear(false, name);
+	CHECK_RPC(c, amqp_queue_delete(c, 1, B(q), 0, 0));
+	CHECK_RPC(c, amqp_queue_delete(c, 1, B(dlq), 0, 0));
+	client_close(c);
+}
+END_TEST
+
 /* A policy against arguments: the smaller max-length wins either way; x-overflow wins. */
 START_TEST(smaller_of_policy_and_argument)
 {
@@ -618,6 +753,75 @@ START_TEST(durable_queue_policy_after_restart)
 }
 END_TEST
 
+/*
+ * A drop-head limit in the files when a paged durable queue comes back: the queue is read back
+ * and dropped to the limit after recovery, dead-lettering in order, without a client's help.
+ */
+START_TEST(paged_queue_trimmed_after_restart)
+{
+	enum { N = 6000, MAX = 50 };
+	const char *p = prefix("rtrim"), *q = keep(fmt("%s.q", p)), *dlx = keep(fmt("%s.dlx", p)),
+	           *dlq = keep(fmt("%s.dlq", p));
+	amqp_basic_properties_t persistent = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
+		.delivery_mode = 2 };
+	char err[256], want[32];
+	int64_t deadline;
+	uint32_t i;
+	struct msg m;
+	int status;
+	FILE *f;
+	conn_t c;
+
+	SKIP_IN_ORACLE();
+	start_files();
+	c = client_connect_ch1();
+	amqp_exchange_declare(c, 1, B(dlx), B("fanout"), 0, 1, 0, 0, amqp_empty_table);
+	client_ok(c, "exchange.declare durable");
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B(dlq), 0, 1, 0, 0, amqp_empty_table));
+	bind_queue(c, 1, dlq, dlx, "");
+	CHECK_RPC(c, amqp_queue_declare(c, 1, B(q), 0, 1, 0, 0, amqp_empty_table));
+	CHECK_RPC(c, amqp_confirm_select(c, 1));
+	for (i = 0; i < N; i++) {
+		int len = snprintf(want, sizeof(want), "m%u", i);
+		publish_props(c, 1, "", q, false, &persistent, want, (size_t)len);
+	}
+	wait_confirms(c, 1, N);
+	client_close(c);
+	ck_assert_uint_gt(api_queue_field(q, "messages_paged_out"), 0);
+	broker_terminate(&broker, 10000, &status);
+	f = fopen(fmt("%s/default.vhost", vdir), "a");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+	    "policy %s-len '^%s\\.q$' '{\"max-length\": %d, \"dead-letter-exchange\": \"%s\"}'\n",
+	    p, p, MAX, dlx);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(broker_respawn(&broker, err, sizeof(err)), 0);
+	deadline = now_ms() + 4 * WAIT_MS;
+	while (api_queue_field(q, "messages") != MAX) {
+		ck_assert_msg(now_ms() < deadline, "%s still holds %llu", q,
+		    (unsigned long long)api_queue_field(q, "messages"));
+		sleep_ms(10);
+	}
+	c = client_connect_ch1();
+	ck_assert_uint_eq(queue_count(c, 1, dlq), N - MAX);
+	consume(c, 1, dlq, "dead", true);
+	for (i = 0; i < N - MAX; i++) {
+		snprintf(want, sizeof(want), "m%u", i);
+		client_expect(c, 1, AMQP_BASIC_DELIVER_METHOD, &m);
+		ck_assert_msg(m.body_len == strlen(want) && memcmp(m.body, want, m.body_len) == 0,
+		    "dead-lettered message %u: \"%.*s\"", i, (int)m.body_len, (const char *)m.body);
+		msg_free(&m);
+	}
+	CHECK_RPC(c, amqp_basic_cancel(c, 1, B("dead")));
+	for (i = N - MAX; i < N; i++)
+		expect_get(c, 1, q, fmt("m%u", i));
+	expect_get(c, 1, q, NULL);
+	client_close(c);
+	ck_assert_int_eq(broker_log_count(&broker, " error "), 0);
+	stop_files();
+}
+END_TEST
+
 /* A bad policy line: the reload is refused with FILE:LINE and RabbitMQ's reason; nothing changes. */
 START_TEST(bad_policy_line_refused)
 {
@@ -655,6 +859,7 @@ int main(void)
 	tcase_add_test(tc, bad_policy_line_refused); /* first: it knows the file's line numbers */
 	tcase_add_test(tc, ttl_by_policy);
 	tcase_add_test(tc, max_length_on_existing_queue);
+	tcase_add_test(tc, max_length_on_paged_queue);
 	tcase_add_test(tc, smaller_of_policy_and_argument);
 	tcase_add_test(tc, operator_policy_caps_policy);
 	tcase_add_test(tc, highest_priority_wins);
@@ -667,5 +872,6 @@ int main(void)
 	tcase_set_timeout(tc, TEST_TIMEOUT);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tc, durable_queue_policy_after_restart);
+	tcase_add_test(tc, paged_queue_trimmed_after_restart);
 	return harness_run(s);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # rabbitmqadmin (Debian's rabbitmq-server) against a private warrend with a users file and a
-# vhost directory: it declares and deletes users, vhosts, permissions and policies, exports and imports
+# vhost directory: it declares and deletes users, vhosts, permissions, policies and vhost limits, exports and imports
 # definitions, and each change is checked in the files themselves (comments kept) and by
 # logging in as the user it made. Skipped (77) without rabbitmqadmin or python3.
 # Run from the build directory (as make check does), or set WARREND and WARRENCTL.
@@ -87,5 +87,16 @@ grep -q "is not a valid message TTL" <<<"$out" || fail "bad policy: $out"
 check "delete policy" "policy deleted" ra delete policy name=ra-cap
 lacks "$tmp/vhosts/default.vhost" "policy ra-cap"
 check "no policy left" "No items" ra list policies name
+# Vhost limits: the vhost file's max-queues line, listed, in force, deleted.
+check "declare vhost_limit" "vhost_limit declared" ra declare vhost_limit vhost=/ name=max-queues value=40
+has "$tmp/vhosts/default.vhost" "max-queues 40"
+has "$tmp/vhosts/default.vhost" "# the default vhost"
+check "list vhost_limits" '\| / +\| \{"max-queues": 40\}' ra list vhost_limits
+out=$(ra declare vhost_limit vhost=/ name=max-channels value=1 2>&1) &&
+	fail "an unknown limit was accepted: $out"
+grep -q "Unrecognised terms" <<<"$out" || fail "max-channels: $out"
+check "delete vhost_limit" "vhost_limit deleted" ra delete vhost_limit vhost=/ name=max-queues
+lacks "$tmp/vhosts/default.vhost" "max-queues"
+check "no vhost limit left" "No items" ra list vhost_limits
 echo "$name: $((n + 2)) checks passed"
 warrend_stop

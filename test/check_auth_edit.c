@@ -271,6 +271,21 @@ START_TEST(test_vhost_added_limits_removed)
 	ck_assert_int_eq(lim.max_queues, 20);
 	auth_db_unref(db);
 	no_leftovers(vdir);
+	/* A negative limit is no limit: the line goes (again: nothing to remove, still fine). */
+	e = begin();
+	ck_assert_int_eq(
+	    auth_edit_limit_set(e, amqp_cstr("orders/eu 1"), "max-queues", -1, err, sizeof(err)),
+	    AUTH_OK);
+	ck_assert_int_eq(auth_edit_limit_set(
+	                     e, amqp_cstr("orders/eu 1"), "max-connections", -5, err, sizeof(err)),
+	    AUTH_OK);
+	commit(e);
+	ck_assert_str_eq(slurp(vpath("orders_eu_1.vhost")),
+	    "# Created through the management API.\nvhost 'orders/eu 1'\n");
+	db = load();
+	ck_assert(auth_vhost_limits(db, amqp_cstr("orders/eu 1"), &lim));
+	ck_assert_int_eq(lim.max_queues, -1);
+	auth_db_unref(db);
 	e = begin();
 	ck_assert_int_eq(
 	    auth_edit_vhost_remove(e, amqp_cstr("orders/eu 1"), err, sizeof(err)), AUTH_OK);

@@ -204,6 +204,71 @@ START_TEST(an_entry_without_its_message_leaves_the_count)
 }
 END_TEST
 
+/* ---- a limit lowered on a queue whose head is paged (queue_trim in queue.c) ---- */
+
+/* A policy's settings put in force: max_len (or, if bytes, max_bytes) with overflow ov. */
+static void limit(uint64_t n, bool bytes, enum overflow ov)
+{
+	struct queue_args qa;
+
+	memset(&qa, 0, sizeof(qa));
+	qa.has_max_len = !bytes;
+	qa.has_max_bytes = bytes;
+	qa.max_len = n;
+	qa.max_bytes = n * SIZE;
+	qa.overflow = ov;
+	queue_settings_replace(q, &qa);
+}
+
+/* The queue's ready entries, in memory and in order, are seqs first..first+n-1. */
+static void expect_seqs(uint64_t first, size_t n)
+{
+	size_t i;
+
+	ck_assert_uint_eq(q->count, n);
+	ck_assert_uint_eq(q->rings[0].len, n);
+	for (i = 0; i < n; i++)
+		ck_assert_uint_eq(queue_ring_at(&q->rings[0], i)->seq, first + i);
+}
+
+/*
+ * drop-head lowered to 3 with all 10 paged and 2 behind them: nothing goes until the head is back,
+ * then each read's entries go at once, and the tail once the reads are through.
+ */
+START_TEST(a_lowered_limit_drops_through_paged_entries)
+{
+	page_out(10, 1, 10);
+	arrive(); /* seqs 11 and 12, in the tail */
+	arrive();
+	limit(3, _i == 1, OVERFLOW_DROP_HEAD);
+	check_counts(2, 10); /* the head is paged: it waits for the read */
+	read_back(1, 4, 4, 0);
+	check_counts(2, 6); /* 4 back, 4 dropped */
+	ck_assert_uint_eq(q->rings[0].len, 0);
+	arrive(); /* past the limit behind a paged head: taken, the head goes later */
+	check_counts(3, 6);
+	read_back(5, 10, 10, 0);
+	expect_seqs(11, 3); /* 5-10 dropped; the tail, 11-13, is back in the ring */
+	ck_assert_uint_eq(q->bytes, 3 * SIZE);
+}
+END_TEST
+
+/* reject-publish lowered below what the queue holds: it keeps it all (RabbitMQ does). */
+START_TEST(reject_publish_keeps_what_it_holds)
+{
+	struct message *m;
+
+	page_out(10, 1, 10);
+	limit(3, _i == 1, OVERFLOW_REJECT_PUBLISH);
+	read_back(1, 10, 10, 0);
+	expect_seqs(1, 10);
+	m = message();
+	ck_assert_int_eq(queue_publish(q, m), -1); /* and takes nothing more */
+	message_unref(m);
+	expect_seqs(1, 10);
+}
+END_TEST
+
 /* ---- the rings (queue_ring.c) ---- */
 
 /* A new message at seq, appended (push) or put in its place (insert). */
@@ -602,6 +667,8 @@ int main(void)
 	tcase_add_test(tc, the_search_past_the_range_ends_at_the_tail);
 	tcase_add_test(tc, uncounted_entries_are_counted);
 	tcase_add_test(tc, an_entry_without_its_message_leaves_the_count);
+	tcase_add_loop_test(tc, a_lowered_limit_drops_through_paged_entries, 0, 2);
+	tcase_add_loop_test(tc, reject_publish_keeps_what_it_holds, 0, 2);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ring");
 	tcase_add_checked_fixture(tc, setup, teardown);

@@ -35,6 +35,7 @@ struct ctl_opts {
 	bool quiet, no_headers, json, if_empty, if_unused;
 	const char *config, *dir, *sock;
 	const char *priority, *apply_to; /* set_policy's --priority and --apply-to */
+	bool global;                     /* list_vhost_limits --global */
 	int timeout;                     /* seconds warrend may stay silent */
 	char path[256];                  /* the control socket */
 	int argc;
@@ -72,6 +73,8 @@ bool api_vhost_exists(struct ctl_opts *o, const char *vhost);
 /* warrenctl_policy.c: set_policy, clear_policy and their operator forms: an exit status, or -1
  * for a usage error. */
 int rmq_policy_cmd(struct ctl_opts *o, const char *cmd);
+/* warrenctl_limits.c: set_vhost_limits, clear_vhost_limits, list_vhost_limits (the same). */
+int rmq_limits_cmd(struct ctl_opts *o, const char *cmd);
 extern const struct cmd rmq_cmds[];
 extern const size_t rmq_ncmds;
 /* Whether an option of the verbs takes a value (for options given before the verb's name). */

@@ -3,7 +3,7 @@
  * list_bindings, list_connections, list_channels, list_consumers, list_users, list_vhosts,
  * list_permissions, list_policies, list_operator_policies, close_connection, purge_queue,
  * delete_queue, export_definitions and import_definitions (set_policy and clear_policy are
- * warrenctl_policy.c's). Each is one or a few management API requests sent on a running warrend's
+ * warrenctl_policy.c's, the vhost limits' verbs warrenctl_limits.c's). Each is one or a few management API requests sent on a running warrend's
  * control socket ("api METHOD TARGET [NAME=VALUE...]", server/admin/control_api.c), so they work
  * with the HTTP API turned off; warrend answers with the API's JSON (a list one object a line,
  * streamed) and this file prints it as rabbitmqctl 3.10 does: info lines ("Listing queues for
@@ -743,7 +743,7 @@ static const struct option long_opts[] = { { "vhost", required_argument, NULL, '
 	{ "priority", required_argument, NULL, 'P' }, { "apply-to", required_argument, NULL, 'A' },
 	{ "data-dir", required_argument, NULL, 'd' }, { "socket", required_argument, NULL, 'S' },
 	{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 } };
+	{ "global", no_argument, NULL, 'G' }, { NULL, 0, NULL, 0 } };
 
 int rmq_option_takes_value(const char *arg)
 {
@@ -778,6 +778,7 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 		case 'S': o.sock = optarg; break;
 		case 'P': o.priority = optarg; break;
 		case 'A': o.apply_to = optarg; break;
+		case 'G': o.global = true; break;
 		case 'f':
 			if (strcmp(optarg, "json") == 0) {
 				o.json = true;
@@ -804,6 +805,8 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 		return cmd_usage(self);
 	if ((o.priority != NULL || o.apply_to != NULL) && strstr(self->name, "_policy") == NULL)
 		return cmd_usage(self);
+	if (o.global && strcmp(self->name, "list_vhost_limits") != 0)
+		return cmd_usage(self);
 	if (control_socket_find(o.config, o.dir, o.sock, o.path, sizeof(o.path)) != 0)
 		return EXIT_FAILURE;
 	for (i = 0; i < sizeof(listings) / sizeof(listings[0]); i++)
@@ -819,6 +822,8 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 		r = import_definitions(&o);
 	else if (strstr(self->name, "_policy") != NULL)
 		r = rmq_policy_cmd(&o, self->name);
+	else if (strstr(self->name, "vhost_limits") != NULL)
+		r = rmq_limits_cmd(&o, self->name);
 	else
 		r = queue_cmd(&o, self->name);
 	return r < 0 ? cmd_usage(self) : r;
@@ -862,6 +867,16 @@ const struct cmd rmq_cmds[] = {
 	    "set an operator policy", rmq_run },
 	{ "clear_operator_policy", "clear_operator_policy [-p VHOST] NAME " SOCK,
 	    "remove an operator policy", rmq_run },
+	{ "set_vhost_limits", "set_vhost_limits [-p VHOST] [-q] DEFINITION " SOCK,
+	    "set a vhost's limits, replacing them all (its max-connections and max-queues "
+	    "lines; DEFINITION is JSON, a negative value is no limit)",
+	    rmq_run },
+	{ "clear_vhost_limits", "clear_vhost_limits [-p VHOST] [-q] " SOCK,
+	    "remove a vhost's limits", rmq_run },
+	{ "list_vhost_limits",
+	    "list_vhost_limits [-p VHOST | --global] [-q] [--no-table-headers] [--formatter "
+	    "json] " SOCK,
+	    "a vhost's limits as JSON, or (--global) every vhost's that has any", rmq_run },
 	{ "close_connection", "close_connection [-q] NAME REASON " SOCK,
 	    "close a connection (its name as list_connections shows it) with 320 "
 	    "CONNECTION_FORCED and REASON",

@@ -168,8 +168,10 @@ async function main() {
 		const w = await page.evaluate(() => document.documentElement.scrollWidth);
 		ok(w <= 1280, `${where}: the page is ${w} px wide at 1280x800`);
 	};
-	const shot = async (name) => {
-		await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+	// From the top, so that each shows the menu; full: the whole page (what it shows is lower).
+	const shot = async (name, full = false) => {
+		await page.evaluate(() => window.scrollTo(0, 0));
+		await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: full });
 	};
 	const go = async (hash) => {
 		await page.goto(`${BASE}/${hash}`);
@@ -263,7 +265,7 @@ async function main() {
 	await page.locator('#queue-got .message').nth(1).waitFor();
 	eq(await page.$$eval('#queue-got pre.payload', (p) => p.map((x) => x.textContent)), ['m1', 'm2'], 'payloads got (requeued)');
 	eq((await apiOk('GET', `/queues/%2F/${qname(1)}`)).messages, 6, 'requeued messages stay');
-	await shot('queue');
+	await shot('queue', true);
 	await page.click('#queue-purge');
 	await until(async () => (await apiOk('GET', `/queues/%2F/${qname(1)}`)).messages === 0, 'purge');
 	await waitText('#queue-total', 0, 'page count after purge');
@@ -301,7 +303,7 @@ async function main() {
 	await xp.locator('input[name=routing_key]').fill('nowhere');
 	await xp.locator('button[type=submit]').click();
 	await page.locator('text=Message published, but not routed.').first().waitFor();
-	await shot('exchange');
+	await shot('exchange', true);
 	await clean('exchange page');
 
 	// Connections: the two clients', one closed from its page; channels.
@@ -385,6 +387,35 @@ async function main() {
 		await page.locator('#operator-policies-table').waitFor();
 		await shot('operator-policies');
 		await clean('policies');
+	}
+
+	// Limits (the vhost files hold them): one set through the form, listed and in the API at
+	// once, a user limit refused with the broker's reason shown, then the limit cleared.
+	if ((await api('GET', '/vhost-limits')).status === 200) {
+		await go('#/limits');
+		await page.locator('#vhost-limits-table').waitFor();
+		await page.locator('#user-limits-table').waitFor();
+		const lf = page.locator('form[aria-label="Set a virtual host limit"]');
+		await lf.locator('select[name=name]').selectOption('max-queues');
+		await lf.locator('input[name=value]').fill('500');
+		await lf.locator('button[type=submit]').click();
+		await page.locator('text=Limit max-queues of / set to 500.').waitFor();
+		eq((await apiOk('GET', '/vhost-limits/%2F'))[0].value, { 'max-queues': 500 }, 'the limit as the form set it');
+		await until(async () => (await colTexts('#vhost-limits-table', 3)).includes('500'), 'the limit listed');
+		const users = (await apiOk('GET', '/user-limits')).map((u) => u.user);
+		eq(await colTexts('#user-limits-table', 1), users.length ? users : ['No items'], 'user limits rows');
+		const ul = page.locator('form[aria-label="Set a user limit"]');
+		allowed.push([/\/api\/user-limits\/guest\/max-connections$/, 400]);
+		await ul.locator('input[name=user]').fill('guest');
+		await ul.locator('input[name=value]').fill('10');
+		await ul.locator('button[type=submit]').click();
+		await page.locator('#user-limits-add .notice.error').waitFor();
+		ok((await text('#user-limits-add .notice.error')).includes('no per-user limits'), 'a user limit is refused with the reason');
+		await shot('limits', true);
+		await page.click('#vhost-limits-table button[aria-label="Clear max-queues of /"]');
+		await page.locator('text=Cleared.').first().waitFor();
+		eq((await apiOk('GET', '/vhost-limits/%2F')).length, 0, 'the limit cleared');
+		await clean('limits');
 	}
 
 	// Definitions: download, then upload a file that declares a queue.
@@ -481,6 +512,33 @@ async function adminAsRabbitMQ(page, { ok, eq, go, colTexts, clean }) {
 	await yf.locator('button[type=submit]').click();
 	await page.locator('text=Policy max saved.').waitFor();
 	eq(sent.pop(), ['PUT', '/api/policies/%2F/max', { pattern: '^ui', 'apply-to': 'all', priority: 0, definition: { 'max-length': 10 } }], 'PUT /api/policies');
+	await page.unrouteAll();
+	// Limits as RabbitMQ 3.10 lists them: a negative limit kept, an emptied map sent as [].
+	await page.route(/\/api\/(vhost|user)-limits(\/.*)?$/, (route) => {
+		const req = route.request();
+		const m = /\/api\/(vhost|user)-limits(\/.*)?$/.exec(req.url());
+		if (req.method() === 'GET' && m[1] === 'vhost')
+			return route.fulfill({ json: [{ vhost: '/', value: { 'max-queues': -1, 'max-connections': 50 } }, { vhost: 'v2', value: [] }] });
+		if (req.method() === 'GET')
+			return route.fulfill({ json: [{ user: 'guest', value: { 'max-channels': 5, 'max-connections': 50 } }] });
+		sent.push([req.method(), new URL(req.url()).pathname, req.postData() ? JSON.parse(req.postData()) : null]);
+		return route.fulfill({ status: 204, body: '' });
+	});
+	await go('#/limits');
+	await page.locator('#vhost-limits-table').waitFor();
+	eq(await colTexts('#vhost-limits-table', 2), ['50', ''], 'max-connections as RabbitMQ lists it');
+	eq(await colTexts('#vhost-limits-table', 3), ['no limit (-1)', ''], 'a negative limit');
+	eq(await colTexts('#user-limits-table', 3), ['5'], 'a user\'s max-channels');
+	const uf2 = page.locator('form[aria-label="Set a user limit"]');
+	await uf2.locator('input[name=user]').fill('guest');
+	await uf2.locator('select[name=name]').selectOption('max-channels');
+	await uf2.locator('input[name=value]').fill('7');
+	await uf2.locator('button[type=submit]').click();
+	await page.locator('text=Limit max-channels of guest set to 7.').waitFor();
+	eq(sent.pop(), ['PUT', '/api/user-limits/guest/max-channels', { value: 7 }], 'PUT /api/user-limits');
+	await page.click('#vhost-limits-table button[aria-label="Clear max-connections of /"]');
+	await page.locator('text=Cleared.').first().waitFor();
+	eq(sent.pop(), ['DELETE', '/api/vhost-limits/%2F/max-connections', null], 'DELETE /api/vhost-limits');
 	await clean('admin pages with RabbitMQ JSON');
 	await page.unrouteAll();
 }

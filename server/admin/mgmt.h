@@ -312,6 +312,12 @@ int mgmt_policies_import_check(const json_t *defs, const char *only, char *err, 
 int mgmt_policies_import(
     struct auth_edit *e, const json_t *defs, const char *only, char *err, size_t errlen);
 
+/* mgmt_limits.c: vhost limits (the vhost files' lines) and user limits (warren.conf's). */
+void mgmt_vhost_limits(struct mreq *r); /* lists: all, per vhost */
+void mgmt_vhost_limit(struct mreq *r);  /* {vhost}/{name}: PUT, DELETE */
+void mgmt_user_limits(struct mreq *r);  /* lists: all, per user */
+void mgmt_user_limit(struct mreq *r);   /* {user}/{name}: PUT, DELETE, refused */
+
 /* mgmt_health.c: /api/aliveness-test/{vhost} and /api/health/checks/... */
 void mgmt_aliveness(struct mreq *r);
 void mgmt_health_alarms(struct mreq *r); /* alarms and local-alarms */

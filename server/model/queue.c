@@ -201,12 +201,11 @@ void queue_settings_replace(struct queue *q, struct queue_args *qa)
 		queue_touch(q);
 	/* Messages keep the expiry they were given; new ones get the new TTL. */
 	queue_schedule_ttl(q);
-	/* A lower limit applies at once: drop-head drops (dead-letters) from the head now. */
-	while (q->qa.overflow == OVERFLOW_DROP_HEAD &&
-	    ((q->qa.has_max_len && q->count > q->qa.max_len) ||
-	        (q->qa.has_max_bytes && q->bytes > q->qa.max_bytes)) &&
-	    queue_drop_head(q))
-		;
+	/*
+	 * A lower limit applies at once: drop-head drops (dead-letters) from the head now, through
+	 * paged entries as their reads come back; reject-publish keeps what the queue holds.
+	 */
+	queue_trim(q);
 	queue_args_free(&old);
 	broker_kick(q); /* the dispatch may have changed, or room been made */
 }
@@ -315,6 +314,29 @@ static bool queue_drop_head(struct queue *q)
 	return true;
 }
 
+/* Does q hold more than its x-max-length or x-max-length-bytes? */
+static bool queue_past_limit(const struct queue *q)
+{
+	return (q->qa.has_max_len && q->count > q->qa.max_len) ||
+	    (q->qa.has_max_bytes && q->bytes > q->qa.max_bytes);
+}
+
+void queue_trim(struct queue *q)
+{
+	unsigned i;
+
+	if (q->qa.overflow != OVERFLOW_DROP_HEAD || q->deleted)
+		return;
+	while (queue_past_limit(q) && queue_drop_head(q))
+		;
+	/*
+	 * Still past: the head is paged out. Its read (never waited for on the loop) comes back
+	 * through queue_paged_in, which trims again.
+	 */
+	for (i = 0; queue_past_limit(q) && q->pages != NULL && i < q->nrings; i++)
+		queue_ring_page_in(q, i);
+}
+
 int queue_publish(struct queue *q, struct message *m)
 {
 	struct qentry e;
@@ -333,11 +355,15 @@ int queue_publish(struct queue *q, struct message *m)
 		/* drop-head: make room from the front, dead-lettering what falls off. */
 		while (queue_over_limit(q, m->body_size) && queue_drop_head(q))
 			;
-		if (queue_over_limit(q, m->body_size)) {
+		if (queue_over_limit(q, m->body_size) && q->count == 0) {
 			/* Even an empty queue cannot take it (x-max-length 0, or a body too large). */
 			queue_dead_letter(q, m, "maxlen");
 			return 0;
 		}
+		/*
+		 * Still over with messages left: the head is paged out (a limit lowered on a long
+		 * queue). The message joins the tail, and the head goes once it is read back.
+		 */
 	}
 	e.expires_at = entry_expiry(q, m);
 	if (e.expires_at != 0 && e.expires_at <= now_ms() &&
@@ -365,6 +391,9 @@ int queue_publish(struct queue *q, struct message *m)
 		queue_tail_page_out(q, ri, false);
 	else
 		queue_page_out_back(q, ri, false);
+	if (q->pages != NULL && (q->qa.has_max_len || q->qa.has_max_bytes) &&
+	    q->qa.overflow == OVERFLOW_DROP_HEAD)
+		queue_trim(q); /* past the limit behind a paged head: its read is on the way */
 	if (e.expires_at != 0 && q->ttl_ev != NULL && !evtimer_pending(q->ttl_ev, NULL))
 		queue_schedule_ttl(q);
 	broker_kick(q);
@@ -394,11 +423,7 @@ void queue_requeue(
 	q->count++;
 	q->bytes += m->body_size;
 	/* As RabbitMQ, a requeue past the limits of a drop-head queue drops from the head. */
-	while (q->qa.overflow == OVERFLOW_DROP_HEAD &&
-	    ((q->qa.has_max_len && q->count > q->qa.max_len) ||
-	        (q->qa.has_max_bytes && q->bytes > q->qa.max_bytes)) &&
-	    queue_drop_head(q))
-		;
+	queue_trim(q);
 	if (expires_at != 0)
 		queue_schedule_ttl(q);
 	broker_kick(q);

@@ -285,6 +285,7 @@ void queue_paged_in(
 			queue_ring_push(r, &e);
 		}
 	}
+	queue_trim(q); /* a limit lowered while these were paged: they may go at once */
 	queue_ring_page_in(q, ri);
 	queue_schedule_ttl(q);
 	broker_kick(q);

@@ -16,5 +16,10 @@ void queue_wake_waiters(struct queue *q);
 /* queue.c */
 /* Arm the TTL timer for the head that expires first. */
 void queue_schedule_ttl(struct queue *q);
+/*
+ * drop-head past x-max-length or x-max-length-bytes: drop (dead-letter) from the head down to the
+ * limits; a head paged out is read back first, and queue_paged_in trims again.
+ */
+void queue_trim(struct queue *q);
 
 #endif /* WARREN_SERVER_MODEL_QUEUE_PRIVATE_H */

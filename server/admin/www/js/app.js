@@ -9,6 +9,7 @@ import { exchange, exchanges } from './exchanges.js';
 import { channels, connection, connections } from './connections.js';
 import { operatorPolicies, permissions, policies, users, vhosts } from './admin.js';
 import { definitions } from './definitions.js';
+import { limits } from './limits.js';
 
 const REFRESH_MS = 5000;
 
@@ -27,6 +28,7 @@ const ROUTES = [
 	['permissions', 0, permissions, 'permissions'],
 	['policies', 0, policies, 'policies'],
 	['operator-policies', 0, operatorPolicies, 'operator-policies'],
+	['limits', 0, limits, 'limits'],
 	['definitions', 0, definitions, 'definitions'],
 ];
 
