@@ -180,7 +180,13 @@ int main(int argc, char **argv)
 		ret = 2; /* a configuration error, as warrend(8) says */
 		goto out;
 	}
-	if (persist_open(opt.data_dir, err, sizeof(err)) != 0) {
+	if (opt.cluster.host != NULL) {
+		/* A cluster node: no AMQP listener until it is master (admin/cluster.c). */
+		if (cluster_open(base, &opt, argv, err, sizeof(err)) != 0) {
+			log_error("store: %s", err);
+			goto out;
+		}
+	} else if (persist_open(opt.data_dir, err, sizeof(err)) != 0) {
 		log_error("store: %s", err);
 		goto out;
 	}
@@ -207,10 +213,10 @@ int main(int argc, char **argv)
 		log_error("cannot install signal handlers");
 		goto out;
 	}
-	for (i = 0; i < opt.nlisten; i++)
+	for (i = 0; i < opt.nlisten && opt.cluster.host == NULL; i++)
 		if (server_listen(base, opt.listen[i], ready_fd, false) != 0)
 			goto out;
-	for (i = 0; i < opt.nlisten_tls; i++)
+	for (i = 0; i < opt.nlisten_tls && opt.cluster.host == NULL; i++)
 		if (server_listen(base, opt.listen_tls[i], ready_fd, true) != 0)
 			goto out;
 	if ((strcmp(opt.mgmt.listen, "none") != 0 || strcmp(opt.mgmt.tls_listen, "none") != 0) &&
@@ -244,6 +250,9 @@ out:
 		event_free(sighup);
 	if (base != NULL)
 		event_base_free(base);
+	cluster_free();
+	if (ret == 0)
+		cluster_reexec_if_demoted(); /* a node that lost the master role starts again */
 	if (ret == 0)
 		log_info("warrend stopped");
 	return ret;

@@ -79,4 +79,5 @@ const struct persist_hooks broker_persist_hooks = {
 	.load_binding = load_binding,
 	.load_entries = queue_recover_paged,
 	.load_message_id = load_message_id,
+	.role = cluster_role_changed,
 };

@@ -68,7 +68,9 @@ static void batch_done(void *arg, int status)
 	/* The store is free: what gathered meanwhile goes as the next group. */
 	if (--ps.inflight == 0 && ps.cur != NULL && ps.flush_ev != NULL)
 		event_active(ps.flush_ev, 0, 0);
-	if (status != 0 && !ps.failed) {
+	if (status == STORE_E_NOT_REPLICATED) {
+		persist_cluster_not_replicated(); /* these waiters fail; the store goes on */
+	} else if (status != 0 && !ps.failed) {
 		ps.failed = true;
 		log_error("store: %s: publishers get basic.nack and are blocked until the broker "
 		          "restarts",
@@ -186,6 +188,8 @@ bool persist_failed(void)
 
 const char *persist_last_error(void)
 {
+	if (ps.st == NULL && ps.rst != NULL)
+		return store_last_error(ps.rst); /* a cluster node's, before its tables open */
 	return ps.st != NULL ? store_last_error(ps.st) : "no store";
 }
 
@@ -457,6 +461,12 @@ int persist_open(const char *dir, char *err, size_t errlen)
 {
 	if ((ps.st = store_open(dir, err, errlen)) == NULL)
 		return -1;
+	return persist_start(dir, err, errlen);
+}
+
+/* The store's tables are open (ps.st): watch it, and rebuild the broker from it. */
+int persist_start(const char *dir, char *err, size_t errlen)
+{
 	if (store_notice(ps.st)[0] != '\0')
 		log_warn("store: %s", store_notice(ps.st));
 	ps.flush_ev = event_new(ps.base, -1, 0, flush_cb, NULL);
@@ -476,6 +486,7 @@ int persist_open(const char *dir, char *err, size_t errlen)
 
 void persist_close(void)
 {
+	persist_cluster_close(); /* a replica's store (no tables), or the role watch */
 	if (ps.st == NULL)
 		return;
 	submit_batch();
