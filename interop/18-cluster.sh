@@ -80,8 +80,8 @@ wait_master() { # bound_ms [nodes...]: echo the master's number, or fail
 	done
 	return 1
 }
-json_field() { # json key: a string or number value
-	sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p" <<<"$1"
+json_field() { # json key: the first string or number value of key
+	grep -o "\"$2\":\"\{0,1\}[^\",}]*" <<<"$1" | head -n 1 | sed 's/^[^:]*://; s/"//g' || true
 }
 
 # ---- start: any order, a master within 20 s ----
@@ -94,7 +94,9 @@ global
 	maxconn 1000
 defaults
 	mode tcp
-	timeout connect 1s
+	timeout connect 250ms
+	retries 2
+	option redispatch 1
 	timeout client 60s
 	timeout server 60s
 frontend amqp
@@ -151,7 +153,15 @@ until [ "$(json_field "$(cluster_json "$master")" role)" = replica ]; do
 	[ "$(now_ms)" -lt "$bound" ] || fail "the old master did not rejoin as a replica in 15 s"
 	sleep 0.05
 done
-echo "(a) the old master (node $master) rejoined as a replica"
+bound=$(($(now_ms) + 15000))
+while :; do
+	m=$(json_field "$(cluster_json "$new")" log_position)
+	r=$(json_field "$(cluster_json "$master")" log_position)
+	[ -n "$m" ] && [ "$m" = "$r" ] && break
+	[ "$(now_ms)" -lt "$bound" ] || fail "the old master is at $r, the master at $m after 15 s"
+	sleep 0.05
+done
+echo "(a) the old master (node $master) rejoined as a replica and caught up"
 
 # ---- (c) a replica killed, publishing goes on, the replica restarted catches up ----
 replica=${others[0]}

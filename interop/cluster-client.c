@@ -158,8 +158,9 @@ static int publish(int port, const char *queue, const char *file)
 		amqp_destroy_connection(c);
 	}
 	fclose(out);
-	fprintf(stderr, "publish: %lu published, %lu acked, %lu nacked, %lu unconfirmed, %lu "
-	                "failed connects\n",
+	fprintf(stderr,
+	    "publish: %lu published, %lu acked, %lu nacked, %lu unconfirmed, %lu "
+	    "failed connects\n",
 	    n, acked, nacked, failed, reconnects);
 	return 0;
 }
@@ -181,8 +182,8 @@ static int consume(int port, const char *queue, const char *file, int quiet_ms)
 		usleep(100000);
 	}
 	amqp_basic_qos(c, 1, 0, 500, 0);
-	amqp_basic_consume(c, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
-	    amqp_empty_table);
+	amqp_basic_consume(
+	    c, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
 	if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL)
 		return 1;
 	for (;;) {
@@ -221,7 +222,8 @@ int main(int argc, char **argv)
 		return publish(atoi(argv[2]), argv[3], argv[4]);
 	if (argc == 6 && strcmp(argv[1], "consume") == 0)
 		return consume(atoi(argv[2]), argv[3], argv[4], atoi(argv[5]));
-	fprintf(stderr, "usage: cluster-client ports N | publish PORT QUEUE FILE | consume PORT "
-	                "QUEUE FILE QUIET_MS\n");
+	fprintf(stderr,
+	    "usage: cluster-client ports N | publish PORT QUEUE FILE | consume PORT "
+	    "QUEUE FILE QUIET_MS\n");
 	return 2;
 }

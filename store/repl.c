@@ -20,8 +20,14 @@
 
 #include "store/store_private.h"
 
-#define OPEN_RETRIES 300     /* a new master's tables: tries, ... */
-#define OPEN_RETRY_US 100000 /* ... this far apart (30 s in all) */
+#define OPEN_RETRIES 3000   /* a new master's tables: tries, ... */
+#define OPEN_RETRY_US 10000 /* ... this far apart (30 s in all) */
+/*
+ * Elections: votes are awaited this long (Berkeley DB's default is 2 s: two replicas that called
+ * elections at once then made a failover take 2 s), and a failed one is held again this soon.
+ */
+#define ELECTION_TIMEOUT_US 500000
+#define ELECTION_RETRY_US 250000
 
 struct store_repl {
 	pthread_mutex_t lock; /* the fields below, shared with repmgr's threads */
@@ -182,8 +188,10 @@ int store_repl_configure(
 	            0 ||
 	        (r = env->rep_set_timeout(
 	             env, DB_REP_HEARTBEAT_MONITOR, rc->heartbeat_timeout_ms * 1000)) != 0 ||
-	        (r = env->rep_set_timeout(env, DB_REP_CONNECTION_RETRY, rc->retry_ms * 1000)) != 0 ||
-	        (r = env->rep_set_timeout(env, DB_REP_ELECTION_RETRY, rc->retry_ms * 1000)) != 0))
+	        (r = env->rep_set_timeout(env, DB_REP_CONNECTION_RETRY, rc->retry_ms * 1000)) !=
+	            0 ||
+	        (r = env->rep_set_timeout(env, DB_REP_ELECTION_RETRY, ELECTION_RETRY_US)) != 0 ||
+	        (r = env->rep_set_timeout(env, DB_REP_ELECTION_TIMEOUT, ELECTION_TIMEOUT_US)) != 0))
 		what = "timeouts";
 	/* Bulk transfer: log records batched per message rather than one each. */
 	if (r == 0 && (r = env->rep_set_config(env, DB_REP_CONF_BULK, 1)) != 0)

@@ -64,7 +64,6 @@ struct store_txn {
 	DBT val; /* the last value read, owned here */
 };
 
-
 static void set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void set_error(struct store *st, const char *fmt, ...)
@@ -383,8 +382,7 @@ int store_txn_range(struct store_txn *t, enum store_table tb, const void *from, 
 		abort();
 	memcpy(k.data, from, flen);
 	k.size = (uint32_t)flen;
-	if ((r = t->st->db[tb]->cursor(t->st->db[tb], TXN_FOR(t->st, tb, t->txn), &cur, 0)) !=
-	    0) {
+	if ((r = t->st->db[tb]->cursor(t->st->db[tb], TXN_FOR(t->st, tb, t->txn), &cur, 0)) != 0) {
 		free(k.data);
 		return txn_error(t, "cursor", tb, r);
 	}
@@ -496,7 +494,8 @@ static int commit_group(struct store *st, struct store_batch *list)
 		return STORE_E_FLUSH;
 	}
 	if (st->perm_failed) {
-		set_error(st, "%s: a commit was not acknowledged by a majority of the group in time",
+		set_error(st,
+		    "%s: a commit was not acknowledged by a majority of the group in time",
 		    st->dir);
 		return STORE_E_NOT_REPLICATED;
 	}
@@ -992,8 +991,8 @@ int store_open_tables(struct store *st, char *err, size_t errlen)
 	if (st->repl != NULL) {
 		if (store_repl_open_scratch(st, err, errlen) != 0)
 			return -1;
-	} else if ((r = env->dbremove(env, NULL, table_files[STORE_SCRATCH], NULL,
-	                DB_AUTO_COMMIT)) != 0 &&
+	} else if ((r = env->dbremove(
+	                env, NULL, table_files[STORE_SCRATCH], NULL, DB_AUTO_COMMIT)) != 0 &&
 	    r != ENOENT) {
 		/* Scratch holds nothing of the last process: start it empty. */
 		snprintf(err, errlen, "%s/%s: %s", dir, table_files[STORE_SCRATCH], db_strerror(r));

@@ -160,12 +160,12 @@ struct store_repl_config {
 	const char *const *peer_hosts; /* the other members (helpers when joining) */
 	const unsigned *peer_ports;
 	size_t npeers;
-	bool join;                  /* join an existing group instead of forming one */
-	unsigned priority;          /* election priority; 0: never master */
-	unsigned ack_timeout_ms;    /* a commit's wait for a majority's acks */
-	unsigned heartbeat_ms;      /* master's heartbeat period */
+	bool join;                     /* join an existing group instead of forming one */
+	unsigned priority;             /* election priority; 0: never master */
+	unsigned ack_timeout_ms;       /* a commit's wait for a majority's acks */
+	unsigned heartbeat_ms;         /* master's heartbeat period */
 	unsigned heartbeat_timeout_ms; /* a replica calls an election after this long without one */
-	unsigned retry_ms;          /* connection attempts and elections */
+	unsigned retry_ms;             /* connection attempts and elections */
 };
 enum store_role { STORE_ROLE_NONE, STORE_ROLE_REPLICA, STORE_ROLE_MASTER };
 struct store_repl_state {
@@ -200,8 +200,8 @@ struct store_repl_status {
 	uint64_t log_queued;           /* records received out of order, waiting */
 	bool caught_up;                /* a replica's start-up sync is done (a master: true) */
 	bool panic;
-	uint64_t perm_failed;          /* commits without their quorum ack, in all */
-	int64_t last_perm_failed_ms;   /* CLOCK_MONOTONIC ms of the last one, or -1 */
+	uint64_t perm_failed;        /* commits without their quorum ack, in all */
+	int64_t last_perm_failed_ms; /* CLOCK_MONOTONIC ms of the last one, or -1 */
 };
 /* The status (loop thread); 0 or a STORE_E_* code (store_last_error says why). */
 int store_repl_status(struct store *st, struct store_repl_status *out);

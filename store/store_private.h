@@ -18,7 +18,7 @@ struct store_repl;
 struct store {
 	char *dir;
 	DB_ENV *env;
-	DB_ENV *scratch_env; /* a cluster node's scratch: a private environment (cluster.md) */
+	DB_ENV *scratch_env;     /* a cluster node's scratch: a private environment (cluster.md) */
 	struct store_repl *repl; /* NULL on a single node: repl.c's state */
 	bool env_open;
 	DB *db[STORE_NTABLES];
@@ -40,7 +40,7 @@ struct store {
 	bool compacting[STORE_NTABLES];
 	struct timespec last_work; /* CLOCK_MONOTONIC, when the last group was committed */
 	bool group_logged;         /* the group being applied wrote a logged table */
-	bool perm_failed; /* the group being committed raised DB_EVENT_REP_PERM_FAILED */
+	bool perm_failed;          /* the group being committed raised DB_EVENT_REP_PERM_FAILED */
 	uint32_t synced_log_file;  /* the log file whose name is durable (directory fsync'ed) */
 	char notice[4400];         /* what store_open did that the log should tell (store_notice) */
 };
@@ -54,8 +54,8 @@ int store_open_tables(struct store *st, char *err, size_t errlen);
 
 /* repl.c */
 /* Before the environment opens: the sites, acks, timeouts and event callback. 0, or -1 with err. */
-int store_repl_configure(struct store *st, const struct store_repl_config *rc, char *err,
-    size_t errlen);
+int store_repl_configure(
+    struct store *st, const struct store_repl_config *rc, char *err, size_t errlen);
 /* A cluster node's scratch: its private environment, emptied, and the table. 0, or -1 with err. */
 int store_repl_open_scratch(struct store *st, char *err, size_t errlen);
 /* Opening a table on a new master failed with r: wait a little and try again? */

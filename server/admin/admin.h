@@ -67,8 +67,8 @@ const char *cluster_config_check(const struct cluster_options *c);
  * master; on losing the master role, every connection closed with 320 and the loop stopped, after
  * which main calls cluster_reexec_if_demoted. 0, or -1 with err.
  */
-int cluster_open(struct event_base *base, const struct server_options *opt, char **argv,
-    char *err, size_t errlen);
+int cluster_open(struct event_base *base, const struct server_options *opt, char **argv, char *err,
+    size_t errlen);
 void cluster_free(void);
 /* If this node lost the master role, execute warrend again (does not return); else nothing. */
 void cluster_reexec_if_demoted(void);

@@ -40,8 +40,7 @@ static const char *parse_addr(const char *s, char **host, unsigned *port)
 		return "must be HOST:PORT";
 	errno = 0;
 	p = strtoul(colon + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || !isdigit((unsigned char)colon[1]) || p == 0 ||
-	    p > 65535)
+	if (errno != 0 || *end != '\0' || !isdigit((unsigned char)colon[1]) || p == 0 || p > 65535)
 		return "has a port that is not a number from 1 to 65535";
 	if ((size_t)(colon - s) > 255)
 		return "has a host name longer than 255 bytes";
@@ -94,7 +93,8 @@ const char *cluster_config_apply(struct cluster_options *c, const char *key, con
 			if (parse_addr(tok, &c->peer_hosts[c->npeers], &c->peer_ports[c->npeers]) !=
 			    NULL) {
 				free(copy);
-				return "cluster_peers must be HOST:PORT, HOST:PORT, ... (ports from 1 "
+				return "cluster_peers must be HOST:PORT, HOST:PORT, ... (ports "
+				       "from 1 "
 				       "to 65535)";
 			}
 			c->npeers++;
@@ -222,8 +222,8 @@ static void role_cb(enum persist_role role, const char *master, bool ok)
 	wait_cb(-1, 0, NULL);
 }
 
-int cluster_open(struct event_base *base, const struct server_options *opt, char **argv,
-    char *err, size_t errlen)
+int cluster_open(struct event_base *base, const struct server_options *opt, char **argv, char *err,
+    size_t errlen)
 {
 	const struct cluster_options *c = &opt->cluster;
 	struct store_repl_config rc = { .host = c->host,
@@ -269,7 +269,8 @@ void mgmt_cluster(struct mreq *r)
 	size_t i;
 
 	if (persist_role() == PERSIST_SINGLE) {
-		mgmt_error(r, 404, "not_found", "%s", "this node is not a cluster node (no cluster_listen)");
+		mgmt_error(r, 404, "not_found", "%s",
+		    "this node is not a cluster node (no cluster_listen)");
 		return;
 	}
 	if (persist_cluster_status(&s) != 0) {
@@ -286,8 +287,8 @@ void mgmt_cluster(struct mreq *r)
 		        n->master ? "master" : (n->local ? role_text(s.role) : "replica"),
 		        "connected", n->connected, "local", n->local));
 	}
-	o = json_pack("{s:s, s:o, s:I, s:b, s:I, s:b}", "role", role_text(s.role), "nodes",
-	    nodes, "log_queued", (json_int_t)s.log_queued, "caught_up", s.caught_up, "perm_failed",
+	o = json_pack("{s:s, s:o, s:I, s:b, s:I, s:b}", "role", role_text(s.role), "nodes", nodes,
+	    "log_queued", (json_int_t)s.log_queued, "caught_up", s.caught_up, "perm_failed",
 	    (json_int_t)s.perm_failed, "panic", s.panic);
 	snprintf(lsn, sizeof(lsn), "%u/%u", s.lsn_file, s.lsn_offset);
 	json_object_set_new(o, "log_position", json_string(lsn));
@@ -307,11 +308,13 @@ void mgmt_cluster_remove(struct mreq *r)
 	unsigned port;
 
 	if (persist_role() == PERSIST_SINGLE) {
-		mgmt_error(r, 404, "not_found", "%s", "this node is not a cluster node (no cluster_listen)");
+		mgmt_error(r, 404, "not_found", "%s",
+		    "this node is not a cluster node (no cluster_listen)");
 		return;
 	}
 	if (parse_addr(r->arg[0], &host, &port) != NULL) {
-		mgmt_error(r, 400, "bad_request", "%s", "a node is named HOST:PORT (its cluster_listen)");
+		mgmt_error(
+		    r, 400, "bad_request", "%s", "a node is named HOST:PORT (its cluster_listen)");
 		return;
 	}
 	if (persist_cluster_remove(host, port) != 0)

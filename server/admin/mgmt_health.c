@@ -330,8 +330,9 @@ void mgmt_health_master(struct mreq *r)
 		snprintf(why, sizeof(why), "this node is a replica");
 		for (i = 1; i < s.nsites; i++)
 			if (s.sites[i].master)
-				snprintf(why, sizeof(why), "this node is a replica; the master is %s:%u",
-				    s.sites[i].host, s.sites[i].port);
+				snprintf(why, sizeof(why),
+				    "this node is a replica; the master is %s:%u", s.sites[i].host,
+				    s.sites[i].port);
 		failed(r, why, NULL);
 		return;
 	}
@@ -339,8 +340,9 @@ void mgmt_health_master(struct mreq *r)
 		connected += s.sites[i].connected;
 	quorum = s.nsites / 2 + 1;
 	if (connected + 1 < quorum) {
-		snprintf(why, sizeof(why), "%zu of %zu other members connected: a majority needs %zu",
-		    connected, s.nsites - 1, quorum - 1);
+		snprintf(why, sizeof(why),
+		    "%zu of %zu other members connected: a majority needs %zu", connected,
+		    s.nsites - 1, quorum - 1);
 		failed(r, why, NULL);
 		return;
 	}

@@ -41,7 +41,8 @@ static void role_cb(evutil_socket_t fd, short what, void *arg)
 	store_repl_state(ps.rst, &st);
 	master_name(st.master_eid, master, sizeof(master));
 	if (st.panic && was == PERSIST_MASTER) {
-		log_error("cluster: the replicated environment panicked: giving up the master role");
+		log_error(
+		    "cluster: the replicated environment panicked: giving up the master role");
 		ps.role = PERSIST_REPLICA;
 	} else if (was == PERSIST_MASTER &&
 	    (st.role != STORE_ROLE_MASTER || st.demotions != ps.demotions)) {

@@ -52,7 +52,7 @@ struct persist_state {
 	struct event *role_ev;
 	enum persist_role role;
 	unsigned demotions;
-	char master[300]; /* the master's replication address, as last reported */
+	char master[300];              /* the master's replication address, as last reported */
 	int64_t not_replicated_logged; /* CLOCK_MONOTONIC s of the last warning */
 };
 extern struct persist_state ps;
