@@ -123,9 +123,11 @@ until [ -s "$tmp/confirmed" ] && [ "$(wc -l <"$tmp/confirmed")" -ge 200 ]; do
 	sleep 0.05
 done
 before=$(wc -l <"$tmp/confirmed")
-t0=$(now_ms)
+# Timed from the master's death (the wait), not the signal: a process in fsync dies only once
+# that returns, which on a busy disk took up to a second.
 kill -9 "${pids[$((master - 1))]}"
 wait "${pids[$((master - 1))]}" 2>/dev/null || true
+t0=$(now_ms)
 pids[$((master - 1))]=0
 others=()
 for i in 1 2 3; do [ "$i" = "$master" ] || others+=("$i"); done
@@ -139,7 +141,7 @@ until [ "$(wc -l <"$tmp/confirmed")" -gt "$((before + 1))" ]; do
 done
 t2=$(now_ms)
 echo "(a) kill -9 of node $master: node $new master after $((t1 - t0)) ms, a confirm through HAProxy after $((t2 - t0)) ms"
-[ $((t1 - t0)) -le 2000 ] || fail "the new master took $((t1 - t0)) ms (bound 2,000)"
+[ $((t2 - t0)) -le 2000 ] || fail "the first confirm after kill -9 took $((t2 - t0)) ms (bound 2,000)"
 sleep 1
 kill -TERM "$pub_pid"
 wait "$pub_pid" || fail "the publisher failed"
@@ -198,6 +200,11 @@ done
 for i in 1 2 3; do start "$i"; done
 master=$(wait_master 20000 1 2 3) || fail "no master within 20 s of restarting all three"
 echo "(d) all three restarted: node $master is master"
+"$builddir/tools/warrenctl" cluster status --data-dir "$tmp/n$master/data" >"$tmp/status" ||
+	fail "warrenctl cluster status failed"
+cat "$tmp/status"
+grep -q "^this node: master" "$tmp/status" || fail "warrenctl cluster status: not master"
+[ "$(grep -c " connected" "$tmp/status")" = 3 ] || fail "warrenctl cluster status: not 3 connected"
 "$client" consume "$front" q "$tmp/delivered" 1000 2>"$tmp/con.log" || {
 	cat "$tmp/con.log"
 	fail "consuming through HAProxy failed"

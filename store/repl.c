@@ -38,7 +38,9 @@ struct store_repl {
 	int64_t last_perm_failed_ms;
 	char host[256]; /* this node's replication address */
 	unsigned port;
-	unsigned open_tries; /* loop thread only */
+	unsigned open_tries; /* loop thread only: a new master's table opens, ... */
+	DB **failed;         /* ... and the handles of those that failed */
+	size_t nfailed, capfailed;
 };
 
 static int64_t now_ms(void)
@@ -249,17 +251,79 @@ void store_repl_state(struct store *st, struct store_repl_state *out)
 	pthread_mutex_unlock(&rp->lock);
 }
 
-int store_repl_open_tables(struct store *st, char *err, size_t errlen)
+/* The handles of failed opens, once the lockout that failed them is over. */
+static void close_failed(struct store_repl *rp)
 {
-	return store_open_tables(st, err, errlen);
+	size_t i;
+
+	for (i = 0; i < rp->nfailed; i++)
+		rp->failed[i]->close(rp->failed[i], 0);
+	free(rp->failed);
+	rp->failed = NULL;
+	rp->nfailed = rp->capfailed = 0;
 }
 
-bool store_repl_retry_open(struct store *st, int r)
+int store_repl_open_tables(struct store *st, char *err, size_t errlen)
 {
+	int r, ret;
+
+	/*
+	 * Opening a table logs its registration in a transaction of its own, which would wait for a
+	 * majority's acks: right after an election the other replica is still syncing with this new
+	 * master, and the open waited the whole ack timeout (1 s). Nothing of the broker's is in
+	 * those records: they need no acks. And operations held out by repmgr fail at once
+	 * (NOWAIT) rather than wait: see store_repl_open_table.
+	 */
+	if ((r = st->env->repmgr_set_ack_policy(st->env, DB_REPMGR_ACKS_NONE)) != 0 ||
+	    (r = st->env->rep_set_config(st->env, DB_REP_CONF_NOWAIT, 1)) != 0) {
+		snprintf(err, errlen, "%s: replication: %s", st->dir, db_strerror(r));
+		return -1;
+	}
+	ret = store_open_tables(st, err, errlen);
+	close_failed(st->repl);
+	if (((r = st->env->rep_set_config(st->env, DB_REP_CONF_NOWAIT, 0)) != 0 ||
+	        (r = st->env->repmgr_set_ack_policy(st->env, DB_REPMGR_ACKS_QUORUM)) != 0) &&
+	    ret == 0) {
+		snprintf(err, errlen, "%s: replication: %s", st->dir, db_strerror(r));
+		ret = -1;
+	}
+	return ret;
+}
+
+int store_repl_open_table(struct store *st, DB *db, const char *file)
+{
+	DB_TXN *txn = NULL;
+	int r;
+
+	/*
+	 * An explicit transaction, not DB_AUTO_COMMIT: while repmgr holds operations out (it writes
+	 * the group membership database after a new group's first election) an open without one
+	 * sleeps 5 s before it fails, and one with a transaction fails at once, to be tried again
+	 * 10 ms later (store_repl_retry_open). txn_begin fails at once too, with NOWAIT set.
+	 */
+	if ((r = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0)
+		return r;
+	if ((r = db->open(db, txn, file, NULL, DB_BTREE, DB_CREATE | DB_THREAD, 0600)) != 0) {
+		txn->abort(txn);
+		return r;
+	}
+	return txn->commit(txn, 0);
+}
+
+bool store_repl_retry_open(struct store *st, DB *db, int r)
+{
+	struct store_repl *rp = st->repl;
+
 	if (r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED && r != DB_REP_LOCKOUT)
 		return false;
-	if (st->repl->open_tries++ >= OPEN_RETRIES)
+	if (rp->open_tries++ >= OPEN_RETRIES)
 		return false;
+	if (rp->nfailed == rp->capfailed) {
+		rp->capfailed = rp->capfailed != 0 ? rp->capfailed * 2 : 8;
+		if ((rp->failed = realloc(rp->failed, rp->capfailed * sizeof(*rp->failed))) == NULL)
+			abort();
+	}
+	rp->failed[rp->nfailed++] = db;
 	usleep(OPEN_RETRY_US);
 	return true;
 }
@@ -371,6 +435,7 @@ void store_repl_free(struct store *st)
 {
 	if (st->repl == NULL)
 		return;
+	free(st->repl->failed); /* closed with the environment */
 	if (st->repl->efd >= 0)
 		close(st->repl->efd);
 	pthread_mutex_destroy(&st->repl->lock);

@@ -866,10 +866,14 @@ static void env_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 {
 	/*
 	 * A cluster node's master, preparing a replica's full copy, reads every file of the data
-	 * directory as a table, and says so of LOCK and FORMAT: not an error.
+	 * directory as a table, and says so of LOCK and FORMAT; a new master's table opens, tried
+	 * again while repmgr holds operations out (repl.c), say each time that they are; and an
+	 * election that lacked a vote is held again: not errors.
 	 */
-	if (env->app_private != NULL && strstr(msg, "fop_read_meta") != NULL &&
-	    (strstr(msg, "/LOCK: ") != NULL || strstr(msg, "/FORMAT: ") != NULL))
+	if (env->app_private != NULL &&
+	    ((strstr(msg, "fop_read_meta") != NULL &&
+	         (strstr(msg, "/LOCK: ") != NULL || strstr(msg, "/FORMAT: ") != NULL)) ||
+	        strncmp(msg, "BDB3509 ", 8) == 0 || strncmp(msg, "BDB3534 ", 8) == 0))
 		return;
 	fprintf(stderr, "warrend: berkeley db: %s\n", msg);
 }
@@ -1007,13 +1011,14 @@ int store_open_tables(struct store *st, char *err, size_t errlen)
 			st->db[i]->set_pagesize(st->db[i], 65536);
 		if (r == 0 && i == STORE_SCRATCH)
 			r = st->db[i]->set_flags(st->db[i], DB_TXN_NOT_DURABLE);
-		if (r == 0)
+		if (r == 0 && st->repl != NULL)
+			r = store_repl_open_table(st, st->db[i], table_files[i]);
+		else if (r == 0)
 			r = st->db[i]->open(st->db[i], NULL, table_files[i], NULL, DB_BTREE,
 			    DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600);
-		if (r != 0 && st->repl != NULL && store_repl_retry_open(st, r)) {
-			st->db[i]->close(st->db[i], 0);
-			st->db[i] = NULL;
-			i--; /* the new master is still busy: again */
+		if (r != 0 && st->repl != NULL && store_repl_retry_open(st, st->db[i], r)) {
+			st->db[i] = NULL; /* kept by repl.c, closed once the tables are open */
+			i--;              /* the new master is still busy: again */
 			continue;
 		}
 		if (r != 0) {

@@ -58,8 +58,13 @@ int store_repl_configure(
     struct store *st, const struct store_repl_config *rc, char *err, size_t errlen);
 /* A cluster node's scratch: its private environment, emptied, and the table. 0, or -1 with err. */
 int store_repl_open_scratch(struct store *st, char *err, size_t errlen);
-/* Opening a table on a new master failed with r: wait a little and try again? */
-bool store_repl_retry_open(struct store *st, int r);
+/* Open a table on a new master, in a transaction of its own: 0 or a Berkeley DB error. */
+int store_repl_open_table(struct store *st, DB *db, const char *file);
+/*
+ * Opening a table on a new master failed with r: wait a little and try again? Then repl.c keeps
+ * the failed handle db and closes it later (a close now would sleep 5 s in the same lockout).
+ */
+bool store_repl_retry_open(struct store *st, DB *db, int r);
 /* After the environment is closed. */
 void store_repl_free(struct store *st);
 
