@@ -4,6 +4,9 @@
 #       master serves within 2 s, and every confirmed message is delivered afterwards;
 #   (c) a replica killed and restarted catches up (its log position reaches the master's);
 #   (d) all three stopped and started again: every confirmed message is still there.
+#   a master without a majority: publishers get basic.nack, the health check fails;
+#   (b) SIGSTOP of the master for 6 s, then SIGCONT: a new master meanwhile; the old one closes
+#       its clients with 320 naming the new master and rejoins as a replica;
 # Each node has a temporary data directory and ports chosen free; every wait is bounded; every
 # node's log is read for errors at the end. Skipped (77) without haproxy or curl.
 set -euo pipefail
@@ -17,9 +20,11 @@ tmp=$(mktemp -d /tmp/warren-cluster-XXXXXX)
 pids=()
 haproxy_pid=""
 pub_pid=""
+pub2_pid=""
 cleanup() {
 	local p
 	[ -z "$pub_pid" ] || kill -9 "$pub_pid" 2>/dev/null || true
+	[ -z "$pub2_pid" ] || kill -9 "$pub2_pid" 2>/dev/null || true
 	[ -z "$haproxy_pid" ] || kill -9 "$haproxy_pid" 2>/dev/null || true
 	for p in "${pids[@]}"; do [ "$p" = 0 ] || kill -9 "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
@@ -190,6 +195,75 @@ while :; do
 	sleep 0.05
 done
 echo "(c) node $replica killed and restarted: caught up (log position $r) in $(($(now_ms) - t0)) ms"
+
+caught_up() { # a b: wait (15 s) until node b's log position is node a's
+	local bound=$(($(now_ms) + 15000)) m r
+	while :; do
+		m=$(json_field "$(cluster_json "$1")" log_position)
+		r=$(json_field "$(cluster_json "$2")" log_position)
+		[ -n "$m" ] && [ "$m" = "$r" ] && return 0
+		[ "$(now_ms)" -lt "$bound" ] || fail "node $2 is at $r, the master (node $1) at $m after 15 s"
+		sleep 0.05
+	done
+}
+
+# ---- a master without a majority: nothing confirmed, and the health check fails ----
+for i in 1 2 3; do
+	[ "$i" = "$new" ] && continue
+	kill -9 "${pids[$((i - 1))]}"
+	wait "${pids[$((i - 1))]}" 2>/dev/null || true
+	pids[$((i - 1))]=0
+done
+"$client" publish "$(amqp "$new")" q "$tmp/confirmed" 2>"$tmp/pub3.log" &
+pub_pid=$!
+sleep 2.5
+code=$(health "$new")
+kill -TERM "$pub_pid"
+wait "$pub_pid" || fail "the publisher failed (alone)"
+pub_pid=""
+cat "$tmp/pub3.log"
+grep -q " 0 acked" "$tmp/pub3.log" || fail "a master without a majority confirmed a message"
+grep -q " 0 nacked" "$tmp/pub3.log" && fail "a master without a majority sent no basic.nack"
+[ "$code" = 503 ] || fail "a master without a majority passed its health check ($code)"
+echo "alone: node $new nacks and fails its health check"
+for i in 1 2 3; do [ "$i" = "$new" ] || start "$i"; done
+for i in 1 2 3; do [ "$i" = "$new" ] || caught_up "$new" "$i"; done
+
+# ---- (b) the master stopped for 6 s (SIGSTOP), then resumed ----
+old=$new
+# Its confirms are awaited 10 s: through the stop, to see what the old master answers after it.
+"$client" publish "$(amqp "$old")" q "$tmp/confirmed" 10000 2>"$tmp/pub4.log" &
+pub_pid=$!
+"$client" publish "$front" q "$tmp/confirmed" 2>"$tmp/pub5.log" &
+pub2_pid=$!
+sleep 1
+kill -STOP "${pids[$((old - 1))]}"
+t0=$(now_ms)
+others=()
+for i in 1 2 3; do [ "$i" = "$old" ] || others+=("$i"); done
+new=$(wait_master 5000 "${others[@]}") || fail "no new master within 5 s of SIGSTOP"
+t1=$(now_ms)
+echo "(b) SIGSTOP of node $old: node $new master after $((t1 - t0)) ms"
+while [ "$(now_ms)" -lt $((t0 + 6000)) ]; do sleep 0.05; done
+kill -CONT "${pids[$((old - 1))]}"
+bound=$(($(now_ms) + 15000))
+until [ "$(json_field "$(cluster_json "$old")" role)" = replica ]; do
+	[ "$(now_ms)" -lt "$bound" ] || fail "the resumed master did not become a replica in 15 s"
+	sleep 0.05
+done
+# The resumed master's claim can force another election: whoever is master now.
+new=$(wait_master 5000 "${others[@]}") || fail "no master after SIGCONT"
+caught_up "$new" "$old"
+kill -TERM "$pub_pid" "$pub2_pid"
+wait "$pub_pid" || fail "the publisher to the old master failed"
+wait "$pub2_pid" || fail "the publisher through HAProxy failed"
+pub_pid=""
+pub2_pid=""
+cat "$tmp/pub4.log" "$tmp/pub5.log"
+grep -q -E "connection.close 320 .*the master is now 127.0.0.1:($(repl "${others[0]}")|$(repl "${others[1]}"))'" \
+	"$tmp/pub4.log" || fail "the old master's client was not closed with 320 naming the new master"
+grep -q "no longer the master" "$tmp/n$old/log" || fail "the old master did not log its demotion"
+echo "(b) node $old resumed: its clients closed with 320, it rejoined as a replica and caught up"
 
 # ---- (d) all three stopped and started again ----
 for i in 1 2 3; do kill -TERM "${pids[$((i - 1))]}"; done

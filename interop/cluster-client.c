@@ -2,7 +2,8 @@
  * cluster-client.c: the AMQP client interop/18-cluster.sh drives a cluster with (librabbitmq).
  *
  *   cluster-client ports N                  N free loopback ports, one a line
- *   cluster-client publish PORT QUEUE FILE  persistent messages "N" with confirms, one at a time,
+ *   cluster-client publish PORT QUEUE FILE [MS]  persistent messages "PID-N" with confirms, one
+ *                                           at a time (each confirm awaited MS ms, default 2000),
  *                                           reconnecting after any failure, until SIGTERM; each
  *                                           confirmed N is appended to FILE (fsync'ed before the
  *                                           next publish), and a nack is counted, not written
@@ -94,10 +95,10 @@ fail:
 	return NULL;
 }
 
-/* Wait (2 s) for the confirm of the one message in flight: 1 ack, 0 nack, -1 failure. */
-static int wait_confirm(amqp_connection_state_t c)
+/* Wait (ms) for the confirm of the one message in flight: 1 ack, 0 nack, -1 failure. */
+static int wait_confirm(amqp_connection_state_t c, int ms)
 {
-	struct timeval tv = { 2, 0 };
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 	amqp_frame_t f;
 
 	for (;;) {
@@ -109,11 +110,16 @@ static int wait_confirm(amqp_connection_state_t c)
 			return 1;
 		if (f.payload.method.id == AMQP_BASIC_NACK_METHOD)
 			return 0;
+		if (f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			amqp_connection_close_t *m = f.payload.method.decoded;
+			fprintf(stderr, "publish: connection.close %u %.*s\n", m->reply_code,
+			    (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		}
 		return -1; /* a close */
 	}
 }
 
-static int publish(int port, const char *queue, const char *file)
+static int publish(int port, const char *queue, const char *file, int wait_ms)
 {
 	FILE *out = fopen(file, "a");
 	amqp_connection_state_t c = NULL;
@@ -136,7 +142,7 @@ static int publish(int port, const char *queue, const char *file)
 		snprintf(body, sizeof(body), "%ld-%lu", (long)getpid(), ++n);
 		if (amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0,
 		        &props, amqp_cstring_bytes(body)) != AMQP_STATUS_OK ||
-		    (r = wait_confirm(c)) < 0) {
+		    (r = wait_confirm(c, wait_ms)) < 0) {
 			failed++; /* unknown: neither confirmed nor written */
 			fprintf(stderr, "publish: %s unconfirmed (%ld ms): the connection failed\n",
 			    body, ms_since(t));
@@ -218,12 +224,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 3 && strcmp(argv[1], "ports") == 0)
 		return ports(atoi(argv[2]));
-	if (argc == 5 && strcmp(argv[1], "publish") == 0)
-		return publish(atoi(argv[2]), argv[3], argv[4]);
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "publish") == 0)
+		return publish(atoi(argv[2]), argv[3], argv[4], argc == 6 ? atoi(argv[5]) : 2000);
 	if (argc == 6 && strcmp(argv[1], "consume") == 0)
 		return consume(atoi(argv[2]), argv[3], argv[4], atoi(argv[5]));
 	fprintf(stderr,
-	    "usage: cluster-client ports N | publish PORT QUEUE FILE | consume PORT "
+	    "usage: cluster-client ports N | publish PORT QUEUE FILE [MS] | consume PORT "
 	    "QUEUE FILE QUIET_MS\n");
 	return 2;
 }

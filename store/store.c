@@ -867,13 +867,15 @@ static void env_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 	/*
 	 * A cluster node's master, preparing a replica's full copy, reads every file of the data
 	 * directory as a table, and says so of LOCK and FORMAT; a new master's table opens, tried
-	 * again while repmgr holds operations out (repl.c), say each time that they are; and an
-	 * election that lacked a vote is held again: not errors.
+	 * again while repmgr holds operations out (repl.c), say each time that they are; an
+	 * election that lacked a vote is held again; and a master that lost its role has its last
+	 * writes refused as a replica's (its batches fail, and warrend starts again): not errors.
 	 */
 	if (env->app_private != NULL &&
 	    ((strstr(msg, "fop_read_meta") != NULL &&
 	         (strstr(msg, "/LOCK: ") != NULL || strstr(msg, "/FORMAT: ") != NULL)) ||
-	        strncmp(msg, "BDB3509 ", 8) == 0 || strncmp(msg, "BDB3534 ", 8) == 0))
+	        strncmp(msg, "BDB3509 ", 8) == 0 || strncmp(msg, "BDB3534 ", 8) == 0 ||
+	        strncmp(msg, "BDB0111 ", 8) == 0))
 		return;
 	fprintf(stderr, "warrend: berkeley db: %s\n", msg);
 }

@@ -18,15 +18,18 @@
 
 #include "server/admin/mgmt.h"
 
-#define CLOSE_GRACE_MS 1000 /* clients' time to answer close-ok before the node restarts */
+#define NAME_WAIT_MS 1000   /* a demoted node's wait for the new master's name, ... */
+#define CLOSE_GRACE_MS 1000 /* ... then its clients' time to answer close-ok */
 
 static struct {
 	struct event_base *base;
 	const struct server_options *opt;
 	char **argv;
-	bool listening, reexec;
+	bool listening, reexec, closed;
 	struct event *wait_ev;
 	struct timespec demoted_at;
+	long closed_at;   /* ms after the demotion */
+	char master[300]; /* the new master's replication address, once known */
 } cl;
 
 /* HOST:PORT into host (a copy) and port: NULL, or the reason it is wrong. */
@@ -173,24 +176,57 @@ void cluster_reexec_if_demoted(void)
 }
 
 /* After a demotion: once every connection is gone, or after the grace, stop the loop. */
-static void wait_cb(evutil_socket_t fd, short what, void *arg)
+/* Milliseconds since the demotion. */
+static long since_demoted(void)
 {
 	struct timespec now;
-	long ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (now.tv_sec - cl.demoted_at.tv_sec) * 1000 +
+	return (now.tv_sec - cl.demoted_at.tv_sec) * 1000 +
 	    (now.tv_nsec - cl.demoted_at.tv_nsec) / 1000000;
-	if (conn_none_left() || ms >= CLOSE_GRACE_MS)
-		event_base_loopexit(cl.base, NULL);
+}
+
+/* Every connection closed with 320, naming the new master if one is known. */
+static void close_all(void)
+{
+	char reason[512];
+
+	snprintf(reason, sizeof(reason),
+	    "broker forced connection closure with reason 'this node is no longer the master%s%s'",
+	    cl.master[0] != '\0' ? "; the master is now " : "", cl.master);
+	conn_close_all(AMQP_CONNECTION_FORCED, reason);
+	cl.closed = true;
+	cl.closed_at = since_demoted();
+}
+
+/*
+ * After a demotion, every 50 ms: the connections are closed once the new master is known (or
+ * after NAME_WAIT_MS), then, once they are gone (or after CLOSE_GRACE_MS), warrend executes
+ * itself at once: the store is not closed first, as after a crash (its recovery at the next open
+ * is what a replica needs anyway, and a demoted environment's operations can sleep 5 s in
+ * repmgr's lockout).
+ */
+static void wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	long ms = since_demoted();
+
+	if (!cl.closed && (cl.master[0] != '\0' || ms >= NAME_WAIT_MS))
+		close_all();
+	if (cl.closed && (conn_none_left() || ms - cl.closed_at >= CLOSE_GRACE_MS))
+		cluster_reexec_if_demoted();
 }
 
 static void role_cb(enum persist_role role, const char *master, bool ok)
 {
-	char reason[512];
 	int i;
 
-	if (role == PERSIST_MASTER && ok && !cl.reexec) {
+	if (cl.reexec) {
+		/* Demoted: the new master's name may come after the demotion itself. */
+		if (master[0] != '\0')
+			snprintf(cl.master, sizeof(cl.master), "%s", master);
+		return;
+	}
+	if (role == PERSIST_MASTER && ok) {
 		if (cl.listening)
 			return;
 		for (i = 0; i < cl.opt->nlisten; i++)
@@ -207,15 +243,10 @@ static void role_cb(enum persist_role role, const char *master, bool ok)
 	}
 	if (role == PERSIST_REPLICA && !cl.listening && ok)
 		return; /* a replica's master changed: nothing runs here */
-	if (cl.reexec)
-		return;
 	/* Lost the master role (or could not take it up): the model is stale. */
 	cl.reexec = true;
+	snprintf(cl.master, sizeof(cl.master), "%s", master);
 	server_stop_listening();
-	snprintf(reason, sizeof(reason),
-	    "broker forced connection closure with reason 'this node is no longer the master%s%s'",
-	    master[0] != '\0' ? "; the master is now " : "", master);
-	conn_close_all(AMQP_CONNECTION_FORCED, reason);
 	clock_gettime(CLOCK_MONOTONIC, &cl.demoted_at);
 	cl.wait_ev = event_new(cl.base, -1, EV_PERSIST, wait_cb, NULL);
 	event_add(cl.wait_ev, &(struct timeval){ 0, 50000 });

@@ -68,8 +68,10 @@ static void batch_done(void *arg, int status)
 	/* The store is free: what gathered meanwhile goes as the next group. */
 	if (--ps.inflight == 0 && ps.cur != NULL && ps.flush_ev != NULL)
 		event_active(ps.flush_ev, 0, 0);
-	if (status == STORE_E_NOT_REPLICATED) {
-		persist_cluster_not_replicated(); /* these waiters fail; the store goes on */
+	if (status == STORE_E_NOT_REPLICATED ||
+	    (status != 0 && ps.rst != NULL && ps.role != PERSIST_MASTER)) {
+		/* These waiters fail; the store goes on (or, no longer master, is closed soon). */
+		persist_cluster_not_replicated();
 	} else if (status != 0 && !ps.failed) {
 		ps.failed = true;
 		log_error("store: %s: publishers get basic.nack and are blocked until the broker "
@@ -486,14 +488,18 @@ int persist_start(const char *dir, char *err, size_t errlen)
 
 void persist_close(void)
 {
-	persist_cluster_close(); /* a replica's store (no tables), or the role watch */
-	if (ps.st == NULL)
+	if (ps.st == NULL) {
+		persist_cluster_close(); /* a replica's store: no tables, no batch */
 		return;
+	}
 	submit_batch();
 	ps.closing = true;
 	store_close(ps.st); /* runs the last completions */
 	ps.closing = false;
+	if (ps.rst == ps.st)
+		ps.rst = NULL; /* a cluster node's master: closed just now */
 	ps.st = NULL;
+	persist_cluster_close();
 	if (ps.flush_ev != NULL)
 		event_free(ps.flush_ev);
 	if (ps.completion_ev != NULL)

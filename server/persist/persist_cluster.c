@@ -141,7 +141,7 @@ void persist_cluster_close(void)
 	if (ps.role_ev != NULL)
 		event_free(ps.role_ev);
 	ps.role_ev = NULL;
-	if (ps.rst != NULL && ps.st == NULL) {
+	if (ps.rst != NULL) {
 		store_close(ps.rst); /* a replica: no batch, no thread */
 		free(ps.dir);
 		ps.dir = NULL;
