@@ -26,8 +26,9 @@
  * Elections: votes are awaited this long (Berkeley DB's default is 2 s: two replicas that called
  * elections at once then made a failover take 2 s), and a failed one is held again this soon.
  */
-#define ELECTION_TIMEOUT_US 500000
-#define ELECTION_RETRY_US 250000
+#define ELECTION_TIMEOUT_US 300000
+#define ELECTION_RETRY_US 100000
+#define REPMGR_THREADS 3 /* message threads */
 
 struct store_repl {
 	pthread_mutex_t lock; /* the fields below, shared with repmgr's threads */
@@ -114,6 +115,7 @@ static void event_cb(DB_ENV *env, u_int32_t which, void *info)
 		if (rp->state.role == STORE_ROLE_MASTER)
 			rp->state.demotions++;
 		rp->state.role = STORE_ROLE_REPLICA;
+		rp->caught_up = false;
 		break;
 	case DB_EVENT_REP_NEWMASTER:
 		if (rp->state.role == STORE_ROLE_MASTER) {
@@ -121,6 +123,7 @@ static void event_cb(DB_ENV *env, u_int32_t which, void *info)
 			rp->state.role = STORE_ROLE_REPLICA;
 		}
 		rp->state.master_eid = info != NULL ? *(int *)info : -1;
+		rp->caught_up = false; /* until it has synced with this master (STARTUPDONE) */
 		break;
 	case DB_EVENT_REP_MASTER_FAILURE: rp->state.master_eid = -1; break;
 	case DB_EVENT_REP_STARTUPDONE: rp->caught_up = true; break;
@@ -195,6 +198,14 @@ int store_repl_configure(
 	        (r = env->rep_set_timeout(env, DB_REP_ELECTION_RETRY, ELECTION_RETRY_US)) != 0 ||
 	        (r = env->rep_set_timeout(env, DB_REP_ELECTION_TIMEOUT, ELECTION_TIMEOUT_US)) != 0))
 		what = "timeouts";
+	/*
+	 * A master's checkpoint pauses (DB_REP_CHECKPOINT_DELAY, 30 s by default) between flushing
+	 * its cache and logging the checkpoint, to give the replicas time to flush theirs: on the
+	 * store thread that stopped every commit for 30 s (seen after failovers). Replicas slow to
+	 * ack a checkpoint cost a nacked group at worst.
+	 */
+	if (r == 0 && (r = env->rep_set_timeout(env, DB_REP_CHECKPOINT_DELAY, 0)) != 0)
+		what = "checkpoint delay";
 	/* Bulk transfer: log records batched per message rather than one each. */
 	if (r == 0 && (r = env->rep_set_config(env, DB_REP_CONF_BULK, 1)) != 0)
 		what = "bulk transfer";
@@ -219,7 +230,7 @@ struct store *store_open_repl(
 	if (st == NULL)
 		return NULL;
 	/* Three message threads; an election at once if no master answers. */
-	if ((r = st->env->repmgr_start(st->env, 3, DB_REP_ELECTION)) != 0) {
+	if ((r = st->env->repmgr_start(st->env, REPMGR_THREADS, DB_REP_ELECTION)) != 0) {
 		snprintf(err, errlen, "%s: starting replication on %s:%u: %s", dir, rc->host,
 		    rc->port, db_strerror(r));
 		store_close(st);
@@ -261,6 +272,16 @@ static void close_failed(struct store_repl *rp)
 	free(rp->failed);
 	rp->failed = NULL;
 	rp->nfailed = rp->capfailed = 0;
+}
+
+enum store_role store_repl_role(struct store *st)
+{
+	enum store_role r;
+
+	pthread_mutex_lock(&st->repl->lock);
+	r = st->repl->state.role;
+	pthread_mutex_unlock(&st->repl->lock);
+	return r;
 }
 
 int store_repl_open_tables(struct store *st, char *err, size_t errlen)
@@ -410,8 +431,6 @@ int store_repl_status(struct store *st, struct store_repl_status *out)
 	out->lsn_file = sp->st_next_lsn.file;
 	out->lsn_offset = sp->st_next_lsn.offset;
 	out->log_queued = sp->st_log_queued;
-	if (sp->st_startup_complete)
-		out->caught_up = true;
 	free(sp);
 	return 0;
 }

@@ -609,8 +609,13 @@ static void *store_thread(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &st->last_work);
 
 		pthread_mutex_lock(&st->lock);
+		/*
+		 * A group without its quorum ack fails the batches' waiters (confirms), but a job's
+		 * reads are as good as ever: it completes (reading paged entries back, a consumer
+		 * would otherwise never get them).
+		 */
 		for (b = list; b != NULL; b = b->next)
-			b->status = status;
+			b->status = status == STORE_E_NOT_REPLICATED && b->job != NULL ? 0 : status;
 		*st->done_tail = list;
 		for (b = list; b->next != NULL; b = b->next)
 			;

@@ -35,8 +35,8 @@ enum store_err {
 	STORE_E_FLUSH = -4,  /* the log could not be made durable: nothing in the batch is safe */
 	/*
 	 * A cluster node's group was committed but a majority did not ack it within the ack timeout
-	 * (DB_EVENT_REP_PERM_FAILED): that group only failed (its waiters must not be told it is
-	 * safe); the store goes on.
+	 * (DB_EVENT_REP_PERM_FAILED): that group's batches only failed (their waiters must not be
+	 * told it is safe; its jobs complete with 0: what they read stands); the store goes on.
 	 */
 	STORE_E_NOT_REPLICATED = -5,
 };
@@ -180,6 +180,8 @@ struct store *store_open_repl(
 int store_event_fd(const struct store *st);
 /* The current state; clears store_event_fd's readiness. */
 void store_repl_state(struct store *st, struct store_repl_state *out);
+/* The current role, leaving store_event_fd's readiness alone (any thread). */
+enum store_role store_repl_role(struct store *st);
 /* On becoming master: open the tables (scratch empty) and start the store thread. 0 or -1, err. */
 int store_repl_open_tables(struct store *st, char *err, size_t errlen);
 /* Is this a replicated store? */
@@ -198,7 +200,7 @@ struct store_repl_status {
 	struct store_repl_site sites[STORE_REPL_MAX_SITES];
 	uint32_t lsn_file, lsn_offset; /* this node's next log position */
 	uint64_t log_queued;           /* records received out of order, waiting */
-	bool caught_up;                /* a replica's start-up sync is done (a master: true) */
+	bool caught_up; /* a replica has synced with its current master (a master: true) */
 	bool panic;
 	uint64_t perm_failed;        /* commits without their quorum ack, in all */
 	int64_t last_perm_failed_ms; /* CLOCK_MONOTONIC ms of the last one, or -1 */

@@ -166,7 +166,7 @@ static void cloexec_all(void)
 
 void cluster_reexec_if_demoted(void)
 {
-	if (!cl.reexec)
+	if (!cl.reexec || broker.stopping)
 		return;
 	log_info("cluster: starting again as a replica");
 	cloexec_all();
@@ -209,6 +209,15 @@ static void close_all(void)
 static void wait_cb(evutil_socket_t fd, short what, void *arg)
 {
 	long ms = since_demoted();
+
+	/*
+	 * SIGTERM meanwhile: stop rather than start again, and at once, as after a crash (closing
+	 * the store of an environment that just lost the master role can sleep in repmgr's lockout).
+	 */
+	if (broker.stopping) {
+		log_info("cluster: stopping while giving up the master role: exiting now");
+		_exit(0);
+	}
 
 	if (!cl.closed && (cl.master[0] != '\0' || ms >= NAME_WAIT_MS))
 		close_all();

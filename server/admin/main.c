@@ -3,6 +3,7 @@
  */
 #include <event2/event.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,7 @@ int main(int argc, char **argv)
 	enum log_level cli_level = LOG_INFO;
 	bool cli_level_set = false;
 	char err[512], control_path[256];
+	sigset_t stop_signals;
 	int ch, i, ret = 1, ready_fd = -1, ncli_listen = 0;
 	char *end;
 
@@ -165,6 +167,15 @@ int main(int argc, char **argv)
 		opt.listen[opt.nlisten++] = DEFAULT_LISTEN;
 	log_set_level(opt.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * A cluster node starts again by itself (on losing the master role): SIGTERM or SIGINT
+	 * meanwhile waits (blocked, in every thread started from here) for the handlers below.
+	 */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	if (opt.cluster.host != NULL)
+		pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
 	/*
 	 * No evthread locking: only this thread touches libevent (the store and password threads
@@ -213,6 +224,8 @@ int main(int argc, char **argv)
 		log_error("cannot install signal handlers");
 		goto out;
 	}
+	if (opt.cluster.host != NULL)
+		pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
 	for (i = 0; i < opt.nlisten && opt.cluster.host == NULL; i++)
 		if (server_listen(base, opt.listen[i], ready_fd, false) != 0)
 			goto out;

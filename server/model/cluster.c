@@ -13,7 +13,12 @@ void cluster_role_changed(enum persist_role role, const char *master)
 	bool ok = true;
 
 	if (role == PERSIST_MASTER && persist_cluster_master(err, sizeof(err)) != 0) {
-		log_error("cluster: rebuilding the broker from the replicated store: %s", err);
+		/* An election may take the role away again before the tables open: not an error. */
+		if (persist_cluster_is_master())
+			log_error(
+			    "cluster: rebuilding the broker from the replicated store: %s", err);
+		else
+			log_info("cluster: no longer the master before the store opened (%s)", err);
 		ok = false;
 	}
 	if (broker.cluster_role != NULL)

@@ -69,7 +69,8 @@ static void batch_done(void *arg, int status)
 	if (--ps.inflight == 0 && ps.cur != NULL && ps.flush_ev != NULL)
 		event_active(ps.flush_ev, 0, 0);
 	if (status == STORE_E_NOT_REPLICATED ||
-	    (status != 0 && ps.rst != NULL && ps.role != PERSIST_MASTER)) {
+	    (status != 0 && ps.rst != NULL &&
+	        (ps.role != PERSIST_MASTER || !persist_cluster_is_master()))) {
 		/* These waiters fail; the store goes on (or, no longer master, is closed soon). */
 		persist_cluster_not_replicated();
 	} else if (status != 0 && !ps.failed) {

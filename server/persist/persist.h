@@ -86,6 +86,8 @@ int persist_open(const char *dir, char *err, size_t errlen);
 int persist_open_cluster(
     const char *dir, const struct store_repl_config *rc, char *err, size_t errlen);
 int persist_cluster_master(char *err, size_t errlen);
+/* Is the store still master right now (it may have lost the role since hooks.role said so)? */
+bool persist_cluster_is_master(void);
 enum persist_role persist_role(void);
 /* The replication status (store_repl_status): 0, or -1 (persist_last_error says why). */
 int persist_cluster_status(struct store_repl_status *out);

@@ -106,6 +106,11 @@ int persist_cluster_master(char *err, size_t errlen)
 	return 0;
 }
 
+bool persist_cluster_is_master(void)
+{
+	return ps.rst != NULL && store_repl_role(ps.rst) == STORE_ROLE_MASTER;
+}
+
 enum persist_role persist_role(void)
 {
 	return ps.rst != NULL ? ps.role : PERSIST_SINGLE;
