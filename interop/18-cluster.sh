@@ -171,5 +171,22 @@ cat "$tmp/status"
 grep -q "^this node: master" "$tmp/status" || fail "warrenctl cluster status: not master"
 [ "$(grep -c " connected" "$tmp/status")" = 3 ] || fail "warrenctl cluster status: not 3 connected"
 check_delivered
+
+# ---- warrenctl cluster remove: a stopped replica taken out of the group ----
+ctl() { "$builddir/tools/warrenctl" cluster "$@" --data-dir "$tmp/n$master/data"; }
+gone=1
+[ "$gone" != "$master" ] || gone=2
+kill -TERM "${pids[$((gone - 1))]}"
+wait "${pids[$((gone - 1))]}" || fail "node $gone exited badly on SIGTERM"
+pids[$((gone - 1))]=0
+ctl remove "127.0.0.1:$(repl "$gone")" || fail "warrenctl cluster remove failed"
+ctl status >"$tmp/status" || fail "warrenctl cluster status failed"
+cat "$tmp/status"
+grep -q "127.0.0.1:$(repl "$gone") " "$tmp/status" && fail "the removed node is still listed"
+ctl remove "127.0.0.1:$(repl "$gone")" 2>"$tmp/err" && fail "removing a non-member succeeded"
+grep -q "is not a member of the group" "$tmp/err" || fail "removing a non-member: $(cat "$tmp/err")"
+ctl remove "127.0.0.1:$(repl "$master")" 2>"$tmp/err" && fail "a node removed itself"
+[ "$(health "$master")" = 200 ] || fail "the master of the two left fails its health check"
+echo "node $gone removed from the group; the two left serve"
 check_logs
 echo "PASS"

@@ -344,8 +344,10 @@ void mgmt_cluster(struct mreq *r)
 /* DELETE /api/cluster/nodes/HOST:PORT: take a member out of the group. */
 void mgmt_cluster_remove(struct mreq *r)
 {
+	struct store_repl_status s;
 	char *host = NULL;
 	unsigned port;
+	size_t i;
 
 	if (persist_role() == PERSIST_SINGLE) {
 		mgmt_error(r, 404, "not_found", "%s",
@@ -357,9 +359,27 @@ void mgmt_cluster_remove(struct mreq *r)
 		    r, 400, "bad_request", "%s", "a node is named HOST:PORT (its cluster_listen)");
 		return;
 	}
+	if (persist_cluster_status(&s) != 0) {
+		mgmt_error(r, 500, "internal_error", "%s", persist_last_error());
+		goto out;
+	}
+	for (i = 0; i < s.nsites; i++)
+		if (strcmp(s.sites[i].host, host) == 0 && s.sites[i].port == port)
+			break;
+	if (i == s.nsites) {
+		mgmt_error(r, 404, "not_found", "%s:%u is not a member of the group", host, port);
+		goto out;
+	}
+	if (s.sites[i].local) {
+		mgmt_error(r, 400, "bad_request",
+		    "%s:%u is this node: remove it from another member, once it is stopped", host,
+		    port);
+		goto out;
+	}
 	if (persist_cluster_remove(host, port) != 0)
 		mgmt_error(r, 400, "bad_request", "%s", persist_last_error());
 	else
 		mgmt_reply_empty(r, 204);
+out:
 	free(host);
 }
