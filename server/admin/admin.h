@@ -70,7 +70,10 @@ const char *cluster_config_check(const struct cluster_options *c);
 int cluster_open(struct event_base *base, const struct server_options *opt, char **argv, char *err,
     size_t errlen);
 void cluster_free(void);
-/* If this node lost the master role, execute warrend again (does not return); else nothing. */
+/*
+ * After the loop: if this node lost the master role, execute warrend again (or, if SIGTERM or
+ * SIGINT came meanwhile, exit 0 at once); does not return then. Else nothing.
+ */
 void cluster_reexec_if_demoted(void);
 
 /* reload.c: SIGHUP and `warrenctl reload`. */

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +27,7 @@ static struct {
 	struct event_base *base;
 	const struct server_options *opt;
 	char **argv;
-	bool listening, reexec, closed;
+	bool listening, reexec, closed, ready;
 	struct event *wait_ev;
 	struct timespec demoted_at;
 	long closed_at;   /* ms after the demotion */
@@ -166,8 +168,23 @@ static void cloexec_all(void)
 
 void cluster_reexec_if_demoted(void)
 {
-	if (!cl.reexec || broker.stopping)
+	sigset_t stop;
+
+	if (!cl.reexec || !cl.ready)
 		return;
+	/*
+	 * A SIGTERM from here on stays pending across the exec (the new warrend blocks it until
+	 * its handlers are in); one that came before is in libevent's queue: run it, and stop.
+	 */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	event_base_loop(cl.base, EVLOOP_NONBLOCK);
+	if (broker.stopping) {
+		log_info("cluster: stopping while giving up the master role: exiting now");
+		_exit(0);
+	}
 	log_info("cluster: starting again as a replica");
 	cloexec_all();
 	execv("/proc/self/exe", cl.argv);
@@ -221,8 +238,10 @@ static void wait_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (!cl.closed && (cl.master[0] != '\0' || ms >= NAME_WAIT_MS))
 		close_all();
-	if (cl.closed && (conn_none_left() || ms - cl.closed_at >= CLOSE_GRACE_MS))
-		cluster_reexec_if_demoted();
+	if (cl.closed && (conn_none_left() || ms - cl.closed_at >= CLOSE_GRACE_MS)) {
+		cl.ready = true; /* main calls cluster_reexec_if_demoted once the loop is out */
+		event_base_loopexit(cl.base, NULL);
+	}
 }
 
 static void role_cb(enum persist_role role, const char *master, bool ok)

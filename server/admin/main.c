@@ -242,6 +242,7 @@ int main(int argc, char **argv)
 		close(ready_fd);
 	log_info("warrend %s started, data in %s", PACKAGE_VERSION, opt.data_dir);
 	event_base_dispatch(base);
+	cluster_reexec_if_demoted(); /* a node that lost the master role starts again (no return) */
 	ret = 0;
 out:
 	control_close();
@@ -264,8 +265,6 @@ out:
 	if (base != NULL)
 		event_base_free(base);
 	cluster_free();
-	if (ret == 0)
-		cluster_reexec_if_demoted(); /* a node that lost the master role starts again */
 	if (ret == 0)
 		log_info("warrend stopped");
 	return ret;
