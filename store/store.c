@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store/store.h"
+#include "store/store_private.h"
 
 #define CHECKPOINT_KB (64 * 1024) /* checkpoint (and so free old logs) after this much log */
 #define CACHE_BYTES (16 * 1024 * 1024)
@@ -62,33 +62,6 @@ struct store_txn {
 	struct store *st;
 	DB_TXN *txn;
 	DBT val; /* the last value read, owned here */
-};
-
-struct store {
-	char *dir;
-	DB_ENV *env;
-	bool env_open;
-	DB *db[STORE_NTABLES];
-	pthread_t thread;
-	bool thread_started;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	struct store_batch *pending, **pending_tail; /* submitted, not yet applied */
-	struct store_batch *done, **done_tail; /* applied (or failed), callbacks not yet run */
-	bool stopping;
-	int efd;
-	int lockfd; /* DATA_DIR/LOCK, held with flock while open */
-	char last_error[256];
-	unsigned test_delay_ms;
-	bool test_fail;
-	/* store thread: deletes since each table was last compacted, and where compaction is */
-	uint64_t deletes[STORE_NTABLES];
-	DBT compact_from[STORE_NTABLES];
-	bool compacting[STORE_NTABLES];
-	struct timespec last_work; /* CLOCK_MONOTONIC, when the last group was committed */
-	bool group_logged;         /* the group being applied wrote a logged table */
-	uint32_t synced_log_file;  /* the log file whose name is durable (directory fsync'ed) */
-	char notice[4400];         /* what store_open did that the log should tell (store_notice) */
 };
 
 static void set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -270,6 +243,12 @@ void store_batch_free(struct store_batch *b)
 
 /* ---- the store thread ---- */
 
+/*
+ * The transaction an operation on table tb runs in: none for a cluster node's scratch, which lives
+ * in a private environment of its own (a transaction cannot cross environments).
+ */
+#define TXN_FOR(st, tb, txn) ((tb) == STORE_SCRATCH && (st)->scratch_env != NULL ? NULL : (txn))
+
 /* Drop one reference (see store_batch_release); 0 or a Berkeley DB error. */
 static int release_ref(
     struct store *st, DB_TXN *txn, unsigned counts, unsigned target, const void *key, size_t klen)
@@ -335,9 +314,11 @@ static int apply_batch(struct store *st, DB_TXN *txn, const struct store_batch *
 		if (o->kind == OP_PUT) {
 			v.data = b->data + o->off + o->klen;
 			v.size = o->vlen;
-			r = st->db[o->table]->put(st->db[o->table], txn, &k, &v, 0);
+			r = st->db[o->table]->put(
+			    st->db[o->table], TXN_FOR(st, o->table, txn), &k, &v, 0);
 		} else if (o->kind == OP_DEL) {
-			r = st->db[o->table]->del(st->db[o->table], txn, &k, 0);
+			r = st->db[o->table]->del(
+			    st->db[o->table], TXN_FOR(st, o->table, txn), &k, 0);
 			if (r == DB_NOTFOUND)
 				r = 0; /* deleting what is not there is fine */
 			st->deletes[o->table]++;
@@ -377,7 +358,7 @@ int store_txn_get(struct store_txn *t, enum store_table tb, const void *key, siz
 
 	k.data = (void *)key;
 	k.size = (uint32_t)klen;
-	r = t->st->db[tb]->get(t->st->db[tb], t->txn, &k, &t->val, 0);
+	r = t->st->db[tb]->get(t->st->db[tb], TXN_FOR(t->st, tb, t->txn), &k, &t->val, 0);
 	if (r == DB_NOTFOUND)
 		return 1;
 	if (r != 0)
@@ -401,7 +382,7 @@ int store_txn_range(struct store_txn *t, enum store_table tb, const void *from, 
 		abort();
 	memcpy(k.data, from, flen);
 	k.size = (uint32_t)flen;
-	if ((r = t->st->db[tb]->cursor(t->st->db[tb], t->txn, &cur, 0)) != 0) {
+	if ((r = t->st->db[tb]->cursor(t->st->db[tb], TXN_FOR(t->st, tb, t->txn), &cur, 0)) != 0) {
 		free(k.data);
 		return txn_error(t, "cursor", tb, r);
 	}
@@ -432,7 +413,7 @@ int store_txn_put(struct store_txn *t, enum store_table tb, const void *key, siz
 	v.size = (uint32_t)vlen;
 	if (tb != STORE_SCRATCH)
 		t->st->group_logged = true;
-	if ((r = t->st->db[tb]->put(t->st->db[tb], t->txn, &k, &v, 0)) != 0)
+	if ((r = t->st->db[tb]->put(t->st->db[tb], TXN_FOR(t->st, tb, t->txn), &k, &v, 0)) != 0)
 		return txn_error(t, "write", tb, r);
 	return 0;
 }
@@ -446,7 +427,8 @@ int store_txn_del(struct store_txn *t, enum store_table tb, const void *key, siz
 	k.size = (uint32_t)klen;
 	if (tb != STORE_SCRATCH)
 		t->st->group_logged = true;
-	if ((r = t->st->db[tb]->del(t->st->db[tb], t->txn, &k, 0)) != 0 && r != DB_NOTFOUND)
+	if ((r = t->st->db[tb]->del(t->st->db[tb], TXN_FOR(t->st, tb, t->txn), &k, 0)) != 0 &&
+	    r != DB_NOTFOUND)
 		return txn_error(t, "delete", tb, r);
 	t->st->deletes[tb]++;
 	return 0;
@@ -481,7 +463,12 @@ static int commit_group(struct store *st, struct store_batch *list)
 			return STORE_E_DB;
 		}
 	}
-	/* Commit without a sync: the flush below makes this and every other commit durable at once. */
+	/*
+	 * Commit without a sync: the flush below makes this and every other commit durable at once.
+	 * On a cluster node the commit waits here for a majority's acks; without them it still
+	 * returns 0, and the event callback (repl.c) has set perm_failed, on this thread.
+	 */
+	st->perm_failed = false;
 	if ((r = txn->commit(txn, DB_TXN_NOSYNC)) != 0) {
 		set_error(st, "%s: commit: %s", st->dir, db_strerror(r));
 		return STORE_E_DB;
@@ -505,6 +492,12 @@ static int commit_group(struct store *st, struct store_batch *list)
 	if (sync_log_file(st) != 0) {
 		set_error(st, "%s: fsync after a new log file: %s", st->dir, strerror(errno));
 		return STORE_E_FLUSH;
+	}
+	if (st->perm_failed) {
+		set_error(st,
+		    "%s: a commit was not acknowledged by a majority of the group in time",
+		    st->dir);
+		return STORE_E_NOT_REPLICATED;
 	}
 	return 0;
 }
@@ -616,8 +609,13 @@ static void *store_thread(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &st->last_work);
 
 		pthread_mutex_lock(&st->lock);
+		/*
+		 * A group without its quorum ack fails the batches' waiters (confirms), but a job's
+		 * reads are as good as ever: it completes (reading paged entries back, a consumer
+		 * would otherwise never get them).
+		 */
 		for (b = list; b != NULL; b = b->next)
-			b->status = status;
+			b->status = status == STORE_E_NOT_REPLICATED && b->job != NULL ? 0 : status;
 		*st->done_tail = list;
 		for (b = list; b->next != NULL; b = b->next)
 			;
@@ -871,15 +869,33 @@ static int remove_regions(const char *dir, char *err, size_t errlen)
 
 static void env_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 {
+	/*
+	 * A cluster node's master, preparing a replica's full copy, reads every file of the data
+	 * directory as a table, and says so of LOCK and FORMAT; a new master's table opens, tried
+	 * again while repmgr holds operations out (repl.c), say each time that they are; an
+	 * election that lacked a vote is held again; and a master that lost its role has its last
+	 * writes refused as a replica's (its batches fail, and warrend starts again): not errors.
+	 */
+	if (env->app_private != NULL &&
+	    ((strstr(msg, "fop_read_meta") != NULL &&
+	         (strstr(msg, "/LOCK: ") != NULL || strstr(msg, "/FORMAT: ") != NULL)) ||
+	        strncmp(msg, "BDB3509 ", 8) == 0 || strncmp(msg, "BDB3534 ", 8) == 0 ||
+	        strncmp(msg, "BDB0111 ", 8) == 0))
+		return;
 	fprintf(stderr, "warrend: berkeley db: %s\n", msg);
 }
 
-struct store *store_open(const char *dir, char *err, size_t errlen)
+/*
+ * The directory checked and locked, and the environment opened with recovery; no table yet. rc:
+ * NULL for a single node, else the replication it is configured with (repl.c), before the open.
+ */
+struct store *store_open_env(
+    const char *dir, const struct store_repl_config *rc, char *err, size_t errlen)
 {
 	struct store *st = NULL;
 	DB_ENV *env = NULL;
 	const char *hook;
-	int r, i;
+	int r;
 
 	char lockpath[4096], parent[4096], notice[sizeof(st->notice)] = "";
 	int lockfd;
@@ -955,9 +971,11 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 	 * power cut undoes only brings back a log file recovery does not need.
 	 */
 	env->log_set_config(env, DB_LOG_AUTO_REMOVE, 1);
+	if (rc != NULL && store_repl_configure(st, rc, err, errlen) != 0)
+		goto fail;
 	r = env->open(env, dir,
 	    DB_CREATE | DB_INIT_TXN | DB_INIT_LOG | DB_INIT_LOCK | DB_INIT_MPOOL | DB_RECOVER |
-	        DB_THREAD,
+	        DB_THREAD | (rc != NULL ? DB_INIT_REP : 0),
 	    0600);
 	if (r != 0) {
 		snprintf(err, errlen, "%s: opening the Berkeley DB environment (with recovery): %s",
@@ -965,24 +983,54 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 		goto fail;
 	}
 	st->env_open = true;
-	/* Scratch holds nothing of the last process: start it empty. */
-	if ((r = env->dbremove(env, NULL, table_files[STORE_SCRATCH], NULL, DB_AUTO_COMMIT)) != 0 &&
+	return st;
+fail:
+	store_close(st);
+	return NULL;
+}
+
+/*
+ * Open the tables (scratch emptied: in the environment on a single node, in its own private one on
+ * a cluster node) and start the store thread. 0, or -1 with err; the caller closes st on failure.
+ */
+int store_open_tables(struct store *st, char *err, size_t errlen)
+{
+	DB_ENV *env = st->env;
+	const char *dir = st->dir;
+	int r, i;
+
+	if (st->repl != NULL) {
+		if (store_repl_open_scratch(st, err, errlen) != 0)
+			return -1;
+	} else if ((r = env->dbremove(
+	                env, NULL, table_files[STORE_SCRATCH], NULL, DB_AUTO_COMMIT)) != 0 &&
 	    r != ENOENT) {
+		/* Scratch holds nothing of the last process: start it empty. */
 		snprintf(err, errlen, "%s/%s: %s", dir, table_files[STORE_SCRATCH], db_strerror(r));
-		goto fail;
+		return -1;
 	}
 	for (i = 0; i < STORE_NTABLES; i++) {
 		/* Message bodies get large pages so that most fit a page, not a chain of overflow pages. */
+		if (i == STORE_SCRATCH && st->scratch_env != NULL)
+			continue; /* opened by store_repl_open_scratch */
 		if ((r = db_create(&st->db[i], env, 0)) == 0 &&
 		    (i == STORE_MSGS || i == STORE_SCRATCH || i == STORE_DELAYED))
 			st->db[i]->set_pagesize(st->db[i], 65536);
 		if (r == 0 && i == STORE_SCRATCH)
 			r = st->db[i]->set_flags(st->db[i], DB_TXN_NOT_DURABLE);
-		if (r != 0 ||
-		    (r = st->db[i]->open(st->db[i], NULL, table_files[i], NULL, DB_BTREE,
-		         DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600)) != 0) {
+		if (r == 0 && st->repl != NULL)
+			r = store_repl_open_table(st, st->db[i], table_files[i]);
+		else if (r == 0)
+			r = st->db[i]->open(st->db[i], NULL, table_files[i], NULL, DB_BTREE,
+			    DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600);
+		if (r != 0 && st->repl != NULL && store_repl_retry_open(st, st->db[i], r)) {
+			st->db[i] = NULL; /* kept by repl.c, closed once the tables are open */
+			i--;              /* the new master is still busy: again */
+			continue;
+		}
+		if (r != 0) {
 			snprintf(err, errlen, "%s/%s: %s", dir, table_files[i], db_strerror(r));
-			goto fail;
+			return -1;
 		}
 	}
 	/*
@@ -992,26 +1040,34 @@ struct store *store_open(const char *dir, char *err, size_t errlen)
 	 */
 	if (remove_old_logs(st) != 0) {
 		snprintf(err, errlen, "%s", st->last_error);
-		goto fail;
+		return -1;
 	}
 	if (sync_dir(dir) != 0) {
 		snprintf(err, errlen, "%s: fsync: %s", dir, strerror(errno));
-		goto fail;
+		return -1;
 	}
 	st->synced_log_file = log_end(st).file;
 	if ((st->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		goto fail;
+		return -1;
 	}
 	if ((r = pthread_create(&st->thread, NULL, store_thread, st)) != 0) {
 		snprintf(err, errlen, "store thread: %s", strerror(r));
-		goto fail;
+		return -1;
 	}
 	st->thread_started = true;
+	return 0;
+}
+
+struct store *store_open(const char *dir, char *err, size_t errlen)
+{
+	struct store *st = store_open_env(dir, NULL, err, errlen);
+
+	if (st != NULL && store_open_tables(st, err, errlen) != 0) {
+		store_close(st);
+		return NULL;
+	}
 	return st;
-fail:
-	store_close(st);
-	return NULL;
 }
 
 void store_close(struct store *st)
@@ -1031,11 +1087,14 @@ void store_close(struct store *st)
 	for (i = 0; i < STORE_NTABLES; i++)
 		if (st->db[i] != NULL)
 			st->db[i]->close(st->db[i], 0);
+	if (st->scratch_env != NULL)
+		st->scratch_env->close(st->scratch_env, 0);
 	if (st->env != NULL) {
-		if (st->env_open)
+		if (st->env_open && (st->repl == NULL || st->thread_started))
 			checkpoint(st, 0, DB_FORCE);
 		st->env->close(st->env, 0);
 	}
+	store_repl_free(st); /* after the environment: its callback uses the state */
 	if (st->efd >= 0)
 		close(st->efd);
 	for (i = 0; i < STORE_NTABLES; i++)

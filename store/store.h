@@ -33,6 +33,12 @@ enum store_err {
 	STORE_E_FORMAT = -2, /* the data directory has another format version */
 	STORE_E_DB = -3,     /* Berkeley DB failed: see the error text */
 	STORE_E_FLUSH = -4,  /* the log could not be made durable: nothing in the batch is safe */
+	/*
+	 * A cluster node's group was committed but a majority did not ack it within the ack timeout
+	 * (DB_EVENT_REP_PERM_FAILED): that group's batches only failed (their waiters must not be
+	 * told it is safe; its jobs complete with 0: what they read stands); the store goes on.
+	 */
+	STORE_E_NOT_REPLICATED = -5,
 };
 
 /*
@@ -143,6 +149,69 @@ int store_scan(struct store *st, enum store_table t,
 
 /* Bytes the store's files take on disk (data and logs). */
 uint64_t store_disk_usage(const struct store *st);
+
+/*
+ * Replication (docs/cluster.md), in store/repl.c. A cluster node opens its store with
+ * store_open_repl: the same directory, with Berkeley DB's Replication Manager started and no table
+ * open. Role changes are reported on the caller's thread: store_event_fd() becomes readable, and
+ * store_repl_state() then says where things stand. Once this node is master, the caller opens the
+ * tables (store_repl_open_tables), after which everything above works as on a single node.
+ */
+struct store_repl_config {
+	const char *host; /* this node's replication address */
+	unsigned port;
+	const char *const *peer_hosts; /* the other members (helpers when joining) */
+	const unsigned *peer_ports;
+	size_t npeers;
+	bool join;                     /* join an existing group instead of forming one */
+	unsigned priority;             /* election priority; 0: never master */
+	unsigned ack_timeout_ms;       /* a commit's wait for a majority's acks */
+	unsigned heartbeat_ms;         /* master's heartbeat period */
+	unsigned heartbeat_timeout_ms; /* a replica calls an election after this long without one */
+	unsigned retry_ms;             /* connection attempts and elections */
+};
+enum store_role { STORE_ROLE_NONE, STORE_ROLE_REPLICA, STORE_ROLE_MASTER };
+struct store_repl_state {
+	enum store_role role;
+	unsigned demotions; /* times this node stopped being master (counts even a quick flip) */
+	bool panic;         /* the environment panicked: only a restart helps */
+	int master_eid;     /* -1: no master known */
+};
+struct store *store_open_repl(
+    const char *dir, const struct store_repl_config *rc, char *err, size_t errlen);
+/* A descriptor readable when the replication state changed (read it with store_repl_state). */
+int store_event_fd(const struct store *st);
+/* The current state; clears store_event_fd's readiness. */
+void store_repl_state(struct store *st, struct store_repl_state *out);
+/* The current role, leaving store_event_fd's readiness alone (any thread). */
+enum store_role store_repl_role(struct store *st);
+/* On becoming master: open the tables (scratch empty) and start the store thread. 0 or -1, err. */
+int store_repl_open_tables(struct store *st, char *err, size_t errlen);
+/* Is this a replicated store? */
+bool store_replicated(const struct store *st);
+
+#define STORE_REPL_MAX_SITES 16
+struct store_repl_site {
+	char host[256];
+	unsigned port;
+	int eid;
+	bool connected, local, master;
+};
+struct store_repl_status {
+	enum store_role role;
+	size_t nsites; /* every member this node knows, itself first */
+	struct store_repl_site sites[STORE_REPL_MAX_SITES];
+	uint32_t lsn_file, lsn_offset; /* this node's next log position */
+	uint64_t log_queued;           /* records received out of order, waiting */
+	bool caught_up; /* a replica has synced with its current master (a master: true) */
+	bool panic;
+	uint64_t perm_failed;        /* commits without their quorum ack, in all */
+	int64_t last_perm_failed_ms; /* CLOCK_MONOTONIC ms of the last one, or -1 */
+};
+/* The status (loop thread); 0 or a STORE_E_* code (store_last_error says why). */
+int store_repl_status(struct store *st, struct store_repl_status *out);
+/* Take HOST:PORT out of the group (from the master; a replica forwards it): 0 or STORE_E_*. */
+int store_repl_remove_site(struct store *st, const char *host, unsigned port);
 
 /*
  * Test hooks, read from the environment at store_open (never set them in production):

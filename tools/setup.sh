@@ -8,7 +8,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 PACKAGES="build-essential autoconf automake libtool pkg-config libevent-dev libssl-dev openssl
 libdb5.3-dev check librabbitmq-dev libsasl2-dev clang libclang-rt-14-dev clang-format procps
 golang-go golang-github-rabbitmq-amqp091-go-dev fuse3 libfuse3-dev libjansson-dev
-rabbitmq-server prometheus chromium curl"
+rabbitmq-server prometheus chromium curl haproxy"
 
 missing=""
 for p in $PACKAGES; do

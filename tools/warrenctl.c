@@ -53,6 +53,14 @@ static const struct cmd cmds[] = {
 	    .fn = cmd_reload,
 	},
 	{
+	    .name = "cluster",
+	    .usage = "cluster {status [--formatter json] | remove HOST:PORT} [--config FILE | "
+	             "--data-dir DIR | --socket PATH]",
+	    .summary = "a cluster node's view of its group (every node's role and connection, "
+	               "this node's log position), or take a node out of the group",
+	    .fn = cmd_cluster,
+	},
+	{
 	    .name = "store-dump",
 	    .usage = "store-dump --data-dir DIR",
 	    .summary =

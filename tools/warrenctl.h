@@ -69,6 +69,9 @@ int api_get_json(struct ctl_opts *o, const char *target, json_t **out);
 /* Whether vhost exists. */
 bool api_vhost_exists(struct ctl_opts *o, const char *vhost);
 
+/* warrenctl_cluster.c: cluster status, cluster remove HOST:PORT. */
+int cmd_cluster(const struct cmd *self, int argc, char **argv);
+
 /* warrenctl_rmq.c: status, list_*, close_connection, purge_queue, delete_queue, definitions. */
 /* warrenctl_policy.c: set_policy, clear_policy and their operator forms: an exit status, or -1
  * for a usage error. */

@@ -20,6 +20,18 @@ struct mgmt_config {
 #define PROM_DEFAULT_LISTEN "127.0.0.1:15692"
 
 /* main.c */
+/* cluster.c: a cluster node's keys of warren.conf (docs/cluster.md). */
+#define CLUSTER_MAX_PEERS 15
+struct cluster_options {
+	char *host; /* cluster_listen; NULL: a single node */
+	unsigned port;
+	char *peer_hosts[CLUSTER_MAX_PEERS];
+	unsigned peer_ports[CLUSTER_MAX_PEERS];
+	size_t npeers;
+	bool join;
+	unsigned priority, ack_timeout_ms, heartbeat_ms, heartbeat_timeout_ms, retry_ms;
+};
+
 struct server_options {
 	const char *config_file;
 	const char *listen[SERVER_MAX_LISTENERS];
@@ -31,6 +43,7 @@ struct server_options {
 	enum log_level log_level;
 	struct mgmt_config mgmt;
 	const char *prometheus_listen; /* ADDR:PORT, or "none" */
+	struct cluster_options cluster;
 };
 #define SERVER_DEFAULT_DATA_DIR "/var/lib/warren"
 #define CONTROL_SOCKET_NAME "control.sock"
@@ -43,6 +56,26 @@ int config_load(const char *path, struct server_options *opt, struct broker_conf
  */
 int config_control_socket(
     const struct server_options *opt, char *out, size_t len, char *err, size_t errlen);
+
+/* cluster.c */
+void cluster_config_defaults(struct cluster_options *c);
+/* One cluster_* key: NULL, or the reason the value is wrong. */
+const char *cluster_config_apply(struct cluster_options *c, const char *key, const char *value);
+/* The keys together (after the file): NULL, or what is wrong. */
+const char *cluster_config_check(const struct cluster_options *c);
+/*
+ * Open the store replicated (instead of persist_open) and follow the role: AMQP listeners once
+ * master; on losing the master role, every connection closed with 320 and the loop stopped, after
+ * which main calls cluster_reexec_if_demoted. 0, or -1 with err.
+ */
+int cluster_open(struct event_base *base, const struct server_options *opt, char **argv, char *err,
+    size_t errlen);
+void cluster_free(void);
+/*
+ * After the loop: if this node lost the master role, execute warrend again (or, if SIGTERM or
+ * SIGINT came meanwhile, exit 0 at once); does not return then. Else nothing.
+ */
+void cluster_reexec_if_demoted(void);
 
 /* reload.c: SIGHUP and `warrenctl reload`. */
 /*

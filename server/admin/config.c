@@ -117,6 +117,8 @@ static const char *config_apply(
 {
 	uint64_t n;
 
+	if (strncmp(key, "cluster_", 8) == 0)
+		return cluster_config_apply(&opt->cluster, key, value);
 	if (strcmp(key, "listen") == 0) {
 		if (opt->nlisten == SERVER_MAX_LISTENERS)
 			return "too many listen lines";
@@ -268,6 +270,8 @@ int config_load(const char *path, struct server_options *opt, struct broker_conf
 		fprintf(stderr, "warrend: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
+	if (opt->cluster.retry_ms == 0)
+		cluster_config_defaults(&opt->cluster);
 	while (fgets(line, sizeof(line), f) != NULL) {
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(f)) {
@@ -316,6 +320,10 @@ int config_load(const char *path, struct server_options *opt, struct broker_conf
 		    "warrend: %s:%u: password_backend: saslauthd needs users_file and vhost_dir "
 		    "(the vhost files say what its users may do)\n",
 		    path, backend_line);
+		ret = -1;
+	}
+	if (ret == 0 && (why = cluster_config_check(&opt->cluster)) != NULL) {
+		fprintf(stderr, "warrend: %s: %s\n", path, why);
 		ret = -1;
 	}
 	if (ferror(f)) {

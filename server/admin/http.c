@@ -96,6 +96,9 @@ static const struct mgmt_route routes[] = {
 	{ "health/checks/protocol-listener/*", M_GET, 0, mgmt_health_protocol },
 	{ "health/checks/virtual-hosts", M_GET, 0, mgmt_health_vhosts },
 	{ "health/checks/certificate-expiration/*/*", M_GET, 0, mgmt_health_certificates },
+	{ "health/checks/master", M_GET, 0, mgmt_health_master },
+	{ "cluster", M_GET, 0, mgmt_cluster },
+	{ "cluster/nodes/*", M_DELETE, TAG_ADMINISTRATOR, mgmt_cluster_remove },
 	{ "health/checks/node-is-quorum-critical", M_GET, 0, mgmt_health_single_node },
 	{ "health/checks/node-is-mirror-sync-critical", M_GET, 0, mgmt_health_single_node },
 };

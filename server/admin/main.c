@@ -3,6 +3,7 @@
  */
 #include <event2/event.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,7 @@ int main(int argc, char **argv)
 	enum log_level cli_level = LOG_INFO;
 	bool cli_level_set = false;
 	char err[512], control_path[256];
+	sigset_t stop_signals;
 	int ch, i, ret = 1, ready_fd = -1, ncli_listen = 0;
 	char *end;
 
@@ -166,6 +168,15 @@ int main(int argc, char **argv)
 		opt.listen[opt.nlisten++] = DEFAULT_LISTEN;
 	log_set_level(opt.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * A cluster node starts again by itself (on losing the master role): SIGTERM or SIGINT
+	 * meanwhile waits (blocked, in every thread started from here) for the handlers below.
+	 */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	if (opt.cluster.host != NULL)
+		pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
 	/*
 	 * No evthread locking: only this thread touches libevent (the store and password threads
@@ -181,7 +192,13 @@ int main(int argc, char **argv)
 		ret = 2; /* a configuration error, as warrend(8) says */
 		goto out;
 	}
-	if (persist_open(opt.data_dir, err, sizeof(err)) != 0) {
+	if (opt.cluster.host != NULL) {
+		/* A cluster node: no AMQP listener until it is master (admin/cluster.c). */
+		if (cluster_open(base, &opt, argv, err, sizeof(err)) != 0) {
+			log_error("store: %s", err);
+			goto out;
+		}
+	} else if (persist_open(opt.data_dir, err, sizeof(err)) != 0) {
 		log_error("store: %s", err);
 		goto out;
 	}
@@ -208,10 +225,12 @@ int main(int argc, char **argv)
 		log_error("cannot install signal handlers");
 		goto out;
 	}
-	for (i = 0; i < opt.nlisten; i++)
+	if (opt.cluster.host != NULL)
+		pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
+	for (i = 0; i < opt.nlisten && opt.cluster.host == NULL; i++)
 		if (server_listen(base, opt.listen[i], ready_fd, false) != 0)
 			goto out;
-	for (i = 0; i < opt.nlisten_tls; i++)
+	for (i = 0; i < opt.nlisten_tls && opt.cluster.host == NULL; i++)
 		if (server_listen(base, opt.listen_tls[i], ready_fd, true) != 0)
 			goto out;
 	if ((strcmp(opt.mgmt.listen, "none") != 0 || strcmp(opt.mgmt.tls_listen, "none") != 0) &&
@@ -224,6 +243,7 @@ int main(int argc, char **argv)
 		close(ready_fd);
 	log_info("warrend %s started, data in %s", PACKAGE_VERSION, opt.data_dir);
 	event_base_dispatch(base);
+	cluster_reexec_if_demoted(); /* a node that lost the master role starts again (no return) */
 	ret = 0;
 out:
 	control_close();
@@ -245,6 +265,7 @@ out:
 		event_free(sighup);
 	if (base != NULL)
 		event_base_free(base);
+	cluster_free();
 	if (ret == 0)
 		log_info("warrend stopped");
 	return ret;

@@ -92,6 +92,10 @@ struct mgmt_route {
 };
 
 /* http.c: answers. Each ends the request (a list streams first, then ends it). */
+/* cluster.c: GET /api/cluster, DELETE /api/cluster/nodes/HOST:PORT; mgmt_health.c: the check. */
+void mgmt_cluster(struct mreq *r);
+void mgmt_cluster_remove(struct mreq *r);
+void mgmt_health_master(struct mreq *r);
 void mgmt_reply_json(struct mreq *r, int status, json_t *body); /* steals body */
 void mgmt_reply_empty(struct mreq *r, int status);
 /* An answer whose headers the caller set; body (may be NULL) is emptied, not freed. */

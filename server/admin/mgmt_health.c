@@ -300,3 +300,57 @@ void mgmt_health_single_node(struct mreq *r)
 	mgmt_reply_json(
 	    r, 200, json_pack("{s:s, s:s}", "status", "ok", "reason", "single node cluster"));
 }
+
+/*
+ * GET /api/health/checks/master (docs/cluster.md): 200 only on a cluster node that is master, has
+ * at least a quorum minus one of the other members connected, saw no commit fail its quorum ack
+ * in the last second, and whose environment is healthy. HAProxy sends clients by it.
+ */
+void mgmt_health_master(struct mreq *r)
+{
+	struct store_repl_status s;
+	struct timespec now;
+	size_t i, connected = 0, quorum;
+	int64_t ms;
+	char why[400];
+
+	if (persist_role() == PERSIST_SINGLE) {
+		failed(r, "this node is not a cluster node", NULL);
+		return;
+	}
+	if (persist_cluster_status(&s) != 0) {
+		failed(r, persist_last_error(), NULL);
+		return;
+	}
+	if (s.panic || persist_failed()) {
+		failed(r, "the store failed", NULL);
+		return;
+	}
+	if (s.role != STORE_ROLE_MASTER || persist_role() != PERSIST_MASTER) {
+		snprintf(why, sizeof(why), "this node is a replica");
+		for (i = 1; i < s.nsites; i++)
+			if (s.sites[i].master)
+				snprintf(why, sizeof(why),
+				    "this node is a replica; the master is %s:%u", s.sites[i].host,
+				    s.sites[i].port);
+		failed(r, why, NULL);
+		return;
+	}
+	for (i = 1; i < s.nsites; i++)
+		connected += s.sites[i].connected;
+	quorum = s.nsites / 2 + 1;
+	if (connected + 1 < quorum) {
+		snprintf(why, sizeof(why),
+		    "%zu of %zu other members connected: a majority needs %zu", connected,
+		    s.nsites - 1, quorum - 1);
+		failed(r, why, NULL);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	if (s.last_perm_failed_ms >= 0 && ms - s.last_perm_failed_ms < 1000) {
+		failed(r, "a commit was not acknowledged by a majority in the last second", NULL);
+		return;
+	}
+	ok(r);
+}

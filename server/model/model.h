@@ -47,6 +47,11 @@ struct broker_counters {
 };
 struct broker {
 	struct broker_events events;
+	/*
+	 * cluster.c: a cluster node's role changed (see persist_hooks.role); ok is false when this
+	 * node could not take the master role up (its store would not open). Set by the admin layer.
+	 */
+	void (*cluster_role)(enum persist_role role, const char *master, bool ok);
 	struct event_base *base;
 	struct broker_config cfg;
 	struct hmap vhosts;
@@ -73,6 +78,11 @@ extern struct broker broker;
 void broker_config_defaults(struct broker_config *cfg);
 void broker_init(struct event_base *base, const struct broker_config *cfg);
 void broker_free(void);
+/*
+ * cluster.c: a cluster node's role changed (persistence's role hook): on becoming master the
+ * broker is rebuilt from the replicated store (persist_cluster_master); then broker.cluster_role.
+ */
+void cluster_role_changed(enum persist_role role, const char *master);
 /* recover.c: how persistence reports to the model (persist_init, at broker_init). */
 extern const struct persist_hooks broker_persist_hooks;
 /* Put the users, vhosts and permissions of db in force (taking its reference); create its vhosts. */

@@ -84,4 +84,5 @@ const struct persist_hooks broker_persist_hooks = {
 	.load_message_id = load_message_id,
 	.load_delayed = delay_loaded,
 	.delayed_in = delay_read_in,
+	.role = cluster_role_changed,
 };

@@ -68,7 +68,12 @@ static void batch_done(void *arg, int status)
 	/* The store is free: what gathered meanwhile goes as the next group. */
 	if (--ps.inflight == 0 && ps.cur != NULL && ps.flush_ev != NULL)
 		event_active(ps.flush_ev, 0, 0);
-	if (status != 0 && !ps.failed) {
+	if (status == STORE_E_NOT_REPLICATED ||
+	    (status != 0 && ps.rst != NULL &&
+	        (ps.role != PERSIST_MASTER || !persist_cluster_is_master()))) {
+		/* These waiters fail; the store goes on (or, no longer master, is closed soon). */
+		persist_cluster_not_replicated();
+	} else if (status != 0 && !ps.failed) {
 		ps.failed = true;
 		log_error("store: %s: publishers get basic.nack and are blocked until the broker "
 		          "restarts",
@@ -186,6 +191,8 @@ bool persist_failed(void)
 
 const char *persist_last_error(void)
 {
+	if (ps.st == NULL && ps.rst != NULL)
+		return store_last_error(ps.rst); /* a cluster node's, before its tables open */
 	return ps.st != NULL ? store_last_error(ps.st) : "no store";
 }
 
@@ -458,6 +465,12 @@ int persist_open(const char *dir, char *err, size_t errlen)
 {
 	if ((ps.st = store_open(dir, err, errlen)) == NULL)
 		return -1;
+	return persist_start(dir, err, errlen);
+}
+
+/* The store's tables are open (ps.st): watch it, and rebuild the broker from it. */
+int persist_start(const char *dir, char *err, size_t errlen)
+{
 	if (store_notice(ps.st)[0] != '\0')
 		log_warn("store: %s", store_notice(ps.st));
 	ps.flush_ev = event_new(ps.base, -1, 0, flush_cb, NULL);
@@ -477,13 +490,18 @@ int persist_open(const char *dir, char *err, size_t errlen)
 
 void persist_close(void)
 {
-	if (ps.st == NULL)
+	if (ps.st == NULL) {
+		persist_cluster_close(); /* a replica's store: no tables, no batch */
 		return;
+	}
 	submit_batch();
 	ps.closing = true;
 	store_close(ps.st); /* runs the last completions */
 	ps.closing = false;
+	if (ps.rst == ps.st)
+		ps.rst = NULL; /* a cluster node's master: closed just now */
 	ps.st = NULL;
+	persist_cluster_close();
 	if (ps.flush_ev != NULL)
 		event_free(ps.flush_ev);
 	if (ps.completion_ev != NULL)

@@ -5,12 +5,16 @@
 #define WARREN_SERVER_PERSIST_H
 
 #include "server/model/types.h"
+#include "store/store.h"
 
 /*
  * persist.c (with persist_page.c, persist_recover.c, persist_dump.c and persist_record.c, the
  * files of server/ that talk to store/). All calls are no-ops without a store.
  */
 struct persist_waiter;
+
+/* A node's role: a single node (no cluster), or a cluster node's (docs/cluster.md). */
+enum persist_role { PERSIST_SINGLE, PERSIST_REPLICA, PERSIST_MASTER };
 
 /* Definitions and messages as the store's records hold them (slices into the record). */
 struct rec_exchange {
@@ -76,10 +80,33 @@ struct persist_hooks {
 	 */
 	void (*delayed_in)(uint64_t xid, uint64_t gen, struct delayed_entry *v, size_t n, bool ok,
 	    bool end, uint64_t through_due, uint64_t through_seq);
+	/*
+	 * A cluster node's role changed (or, as a replica, its master did): master is the master's
+	 * replication address ("HOST:PORT"), or "" when none is known. PERSIST_REPLICA after
+	 * PERSIST_MASTER means this node lost the master role (or its environment panicked): its
+	 * model is stale and must go.
+	 */
+	void (*role)(enum persist_role role, const char *master);
 };
 void persist_init(
     const struct persist_hooks *hooks, struct event_base *base, uint64_t disk_free_limit);
 int persist_open(const char *dir, char *err, size_t errlen);
+/*
+ * persist_cluster.c: a cluster node opens its store replicated, with no table: the broker stays
+ * empty (persistence acts as without a store) until hooks.role says PERSIST_MASTER and the model
+ * calls persist_cluster_master, which opens the tables and rebuilds the broker as persist_open
+ * does.
+ */
+int persist_open_cluster(
+    const char *dir, const struct store_repl_config *rc, char *err, size_t errlen);
+int persist_cluster_master(char *err, size_t errlen);
+/* Is the store still master right now (it may have lost the role since hooks.role said so)? */
+bool persist_cluster_is_master(void);
+enum persist_role persist_role(void);
+/* The replication status (store_repl_status): 0, or -1 (persist_last_error says why). */
+int persist_cluster_status(struct store_repl_status *out);
+/* Take a member out of the group: 0, or -1 (persist_last_error says why). */
+int persist_cluster_remove(const char *host, unsigned port);
 void persist_close(void);
 void persist_exchange(const struct exchange *x, bool add);
 void persist_queue(struct queue *q, bool add);

@@ -48,8 +48,23 @@ struct persist_state {
 	uint64_t seg_qid, seg_first;
 	unsigned seg_ri;
 	uint32_t seg_n;
+	/* a cluster node (persist_cluster.c): its store before the tables open, and its role */
+	struct store *rst;
+	struct event *role_ev;
+	enum persist_role role;
+	unsigned demotions;
+	char master[300];              /* the master's replication address, as last reported */
+	int64_t not_replicated_logged; /* CLOCK_MONOTONIC s of the last warning */
 };
 extern struct persist_state ps;
+
+/* persist.c: the tables are open (ps.st): watch the store and rebuild the broker from it. */
+int persist_start(const char *dir, char *err, size_t errlen);
+/* persist_cluster.c */
+/* A group lacked its quorum ack: its waiters fail, the store goes on (logged once a second). */
+void persist_cluster_not_replicated(void);
+/* persist_close's part: a replica's store (the tables never opened) and the role watch. */
+void persist_cluster_close(void);
 
 /* Room for n more bytes (grown to twice what is needed). */
 static inline void buf_reserve(struct buf *b, size_t n)

@@ -1,0 +1,235 @@
+/*
+ * cluster-client.c: the AMQP client interop/18-cluster.sh drives a cluster with (librabbitmq).
+ *
+ *   cluster-client ports N                  N free loopback ports, one a line
+ *   cluster-client publish PORT QUEUE FILE [MS]  persistent messages "PID-N" with confirms, one
+ *                                           at a time (each confirm awaited MS ms, default 2000),
+ *                                           reconnecting after any failure, until SIGTERM; each
+ *                                           confirmed N is appended to FILE (fsync'ed before the
+ *                                           next publish), and a nack is counted, not written
+ *   cluster-client consume PORT QUEUE FILE MS   every message of QUEUE (acked) to FILE, one body a
+ *                                           line, until none has come for MS ms
+ *
+ * Everything is bounded: connects and waits time out after 2 s.
+ */
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* Milliseconds since since (a value of ms_since(0)). */
+static long ms_since(long since)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - since;
+}
+
+static int ports(int n)
+{
+	int fds[64], i;
+
+	if (n < 1 || n > 64)
+		return 2;
+	for (i = 0; i < n; i++) {
+		struct sockaddr_in a = { .sin_family = AF_INET };
+		socklen_t len = sizeof(a);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&a, sizeof(a)) != 0 ||
+		    getsockname(fds[i], (struct sockaddr *)&a, &len) != 0)
+			return 1;
+		printf("%d\n", ntohs(a.sin_port));
+	}
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	return 0;
+}
+
+/* A connection and channel 1 on 127.0.0.1:port, the queue declared durable; NULL on failure. */
+static amqp_connection_state_t open_conn(int port, const char *queue, bool confirm)
+{
+	amqp_connection_state_t c = amqp_new_connection();
+	amqp_socket_t *s = amqp_tcp_socket_new(c);
+	struct timeval tv = { 2, 0 };
+	amqp_rpc_reply_t r;
+
+	if (s == NULL || amqp_socket_open_noblock(s, "127.0.0.1", port, &tv) != AMQP_STATUS_OK)
+		goto fail;
+	r = amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
+	if (r.reply_type != AMQP_RESPONSE_NORMAL)
+		goto fail;
+	amqp_channel_open(c, 1);
+	if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL)
+		goto fail;
+	amqp_queue_declare(c, 1, amqp_cstring_bytes(queue), 0, 1, 0, 0, amqp_empty_table);
+	if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL)
+		goto fail;
+	if (confirm) {
+		amqp_confirm_select(c, 1);
+		if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL)
+			goto fail;
+	}
+	return c;
+fail:
+	amqp_destroy_connection(c);
+	return NULL;
+}
+
+/* Wait (ms) for the confirm of the one message in flight: 1 ack, 0 nack, -1 failure. */
+static int wait_confirm(amqp_connection_state_t c, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	amqp_frame_t f;
+
+	for (;;) {
+		if (amqp_simple_wait_frame_noblock(c, &f, &tv) != AMQP_STATUS_OK)
+			return -1;
+		if (f.frame_type != AMQP_FRAME_METHOD)
+			continue;
+		if (f.payload.method.id == AMQP_BASIC_ACK_METHOD)
+			return 1;
+		if (f.payload.method.id == AMQP_BASIC_NACK_METHOD)
+			return 0;
+		if (f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			amqp_connection_close_t *m = f.payload.method.decoded;
+			fprintf(stderr, "publish: connection.close %u %.*s\n", m->reply_code,
+			    (int)m->reply_text.len, (char *)m->reply_text.bytes);
+		}
+		return -1; /* a close */
+	}
+}
+
+static int publish(int port, const char *queue, const char *file, int wait_ms)
+{
+	FILE *out = fopen(file, "a");
+	amqp_connection_state_t c = NULL;
+	amqp_basic_properties_t props = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
+		.delivery_mode = 2 };
+	unsigned long n = 0, acked = 0, nacked = 0, failed = 0, reconnects = 0;
+	char body[32];
+	long t;
+	int r;
+
+	if (out == NULL)
+		return 1;
+	while (!stop) {
+		if (c == NULL && (c = open_conn(port, queue, true)) == NULL) {
+			reconnects++;
+			usleep(20000);
+			continue;
+		}
+		t = ms_since(0);
+		snprintf(body, sizeof(body), "%ld-%lu", (long)getpid(), ++n);
+		if (amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0,
+		        &props, amqp_cstring_bytes(body)) != AMQP_STATUS_OK ||
+		    (r = wait_confirm(c, wait_ms)) < 0) {
+			failed++; /* unknown: neither confirmed nor written */
+			fprintf(stderr, "publish: %s unconfirmed (%ld ms): the connection failed\n",
+			    body, ms_since(t));
+			amqp_destroy_connection(c);
+			c = NULL;
+			continue;
+		}
+		if (r == 0) {
+			nacked++;
+			continue;
+		}
+		acked++;
+		fprintf(out, "%s\n", body);
+		fflush(out);
+		fsync(fileno(out));
+	}
+	if (c != NULL) {
+		amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+		amqp_destroy_connection(c);
+	}
+	fclose(out);
+	fprintf(stderr,
+	    "publish: %lu published, %lu acked, %lu nacked, %lu unconfirmed, %lu "
+	    "failed connects\n",
+	    n, acked, nacked, failed, reconnects);
+	return 0;
+}
+
+static int consume(int port, const char *queue, const char *file, int quiet_ms)
+{
+	FILE *out = fopen(file, "w");
+	amqp_connection_state_t c;
+	unsigned long got = 0;
+	int tries;
+
+	if (out == NULL)
+		return 1;
+	for (tries = 0; (c = open_conn(port, queue, false)) == NULL; tries++) {
+		if (tries == 100) {
+			fprintf(stderr, "consume: cannot connect to %d\n", port);
+			return 1;
+		}
+		usleep(100000);
+	}
+	amqp_basic_qos(c, 1, 0, 500, 0);
+	amqp_basic_consume(
+	    c, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+	if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL)
+		return 1;
+	for (;;) {
+		struct timeval tv = { quiet_ms / 1000, (quiet_ms % 1000) * 1000 };
+		amqp_envelope_t e;
+		amqp_rpc_reply_t r;
+
+		amqp_maybe_release_buffers(c);
+		r = amqp_consume_message(c, &e, &tv, 0);
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_TIMEOUT)
+			break;
+		if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+			fprintf(stderr, "consume: the connection failed after %lu\n", got);
+			return 1;
+		}
+		fprintf(out, "%.*s\n", (int)e.message.body.len, (char *)e.message.body.bytes);
+		amqp_basic_ack(c, 1, e.delivery_tag, 0);
+		amqp_destroy_envelope(&e);
+		got++;
+	}
+	fclose(out);
+	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+	amqp_destroy_connection(c);
+	fprintf(stderr, "consume: %lu messages\n", got);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGTERM, on_term);
+	signal(SIGPIPE, SIG_IGN);
+	if (argc == 3 && strcmp(argv[1], "ports") == 0)
+		return ports(atoi(argv[2]));
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "publish") == 0)
+		return publish(atoi(argv[2]), argv[3], argv[4], argc == 6 ? atoi(argv[5]) : 2000);
+	if (argc == 6 && strcmp(argv[1], "consume") == 0)
+		return consume(atoi(argv[2]), argv[3], argv[4], atoi(argv[5]));
+	fprintf(stderr,
+	    "usage: cluster-client ports N | publish PORT QUEUE FILE [MS] | consume PORT "
+	    "QUEUE FILE QUIET_MS\n");
+	return 2;
+}

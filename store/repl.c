@@ -1,0 +1,463 @@
+/*
+ * repl.c: a cluster node's store (docs/cluster.md): the environment replicated by Berkeley DB's
+ * Replication Manager. Configures the sites, quorum acks, heartbeats and timeouts before the
+ * environment opens, starts repmgr, and turns repmgr's events (raised on its own threads, and
+ * PERM_FAILED on the committing thread) into a state the loop reads after an eventfd wakes it, as
+ * the store thread reports completions. Also the private environment a cluster node keeps its
+ * scratch table in, and the status `warrenctl cluster status` and the health check read.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store/store_private.h"
+
+#define OPEN_RETRIES 3000   /* a new master's tables: tries, ... */
+#define OPEN_RETRY_US 10000 /* ... this far apart (30 s in all) */
+/*
+ * Elections: votes are awaited this long (Berkeley DB's default is 2 s: two replicas that called
+ * elections at once then made a failover take 2 s), and a failed one is held again this soon.
+ */
+#define ELECTION_TIMEOUT_US 300000
+#define ELECTION_RETRY_US 100000
+#define REPMGR_THREADS 3 /* message threads */
+
+struct store_repl {
+	pthread_mutex_t lock; /* the fields below, shared with repmgr's threads */
+	int efd;
+	struct store_repl_state state;
+	bool caught_up;
+	uint64_t perm_failed;
+	int64_t last_perm_failed_ms;
+	char host[256]; /* this node's replication address */
+	unsigned port;
+	unsigned open_tries; /* loop thread only: a new master's table opens, ... */
+	DB **failed;         /* ... and the handles of those that failed */
+	size_t nfailed, capfailed;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Replication Manager never sets TCP_NODELAY: with quorum acks a commit then waits for Nagle and
+ * delayed ACK (44 ms). It does not hand its sockets out, so when it has connected, every connected
+ * TCP socket of the process gets the option (warrend's own have it already).
+ */
+static void nodelay_all(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int one = 1, fd, type, domain;
+	socklen_t len;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		fd = atoi(e->d_name);
+		len = sizeof(type);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_STREAM)
+			continue;
+		len = sizeof(domain);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
+		    (domain != AF_INET && domain != AF_INET6))
+			continue;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	closedir(d);
+}
+
+/* repmgr's events, on its threads (PERM_FAILED: on the committing thread). */
+static void event_cb(DB_ENV *env, u_int32_t which, void *info)
+{
+	struct store *st = env->app_private;
+	struct store_repl *rp = st->repl;
+	uint64_t one = 1;
+
+	if (which == DB_EVENT_REP_PERM_FAILED) {
+		/* The store thread's group: it fails (commit_group reads the flag after the commit). */
+		if (st->thread_started && pthread_equal(pthread_self(), st->thread))
+			st->perm_failed = true;
+		pthread_mutex_lock(&rp->lock);
+		rp->perm_failed++;
+		rp->last_perm_failed_ms = now_ms();
+		pthread_mutex_unlock(&rp->lock);
+		return;
+	}
+	if (which == DB_EVENT_REP_CONNECT_ESTD) {
+		nodelay_all();
+		return;
+	}
+	pthread_mutex_lock(&rp->lock);
+	switch (which) {
+	case DB_EVENT_REP_MASTER:
+		rp->state.role = STORE_ROLE_MASTER;
+		rp->state.master_eid = -1;
+		rp->caught_up = true;
+		break;
+	case DB_EVENT_REP_CLIENT:
+	case DB_EVENT_REP_DUPMASTER:
+		if (rp->state.role == STORE_ROLE_MASTER)
+			rp->state.demotions++;
+		rp->state.role = STORE_ROLE_REPLICA;
+		rp->caught_up = false;
+		break;
+	case DB_EVENT_REP_NEWMASTER:
+		if (rp->state.role == STORE_ROLE_MASTER) {
+			rp->state.demotions++;
+			rp->state.role = STORE_ROLE_REPLICA;
+		}
+		rp->state.master_eid = info != NULL ? *(int *)info : -1;
+		rp->caught_up = false; /* until it has synced with this master (STARTUPDONE) */
+		break;
+	case DB_EVENT_REP_MASTER_FAILURE: rp->state.master_eid = -1; break;
+	case DB_EVENT_REP_STARTUPDONE: rp->caught_up = true; break;
+	case DB_EVENT_PANIC: rp->state.panic = true; break;
+	default: break;
+	}
+	pthread_mutex_unlock(&rp->lock);
+	if (write(rp->efd, &one, sizeof(one)) < 0) {
+		/* EAGAIN only: the counter is full, and the loop will look anyway */
+	}
+}
+
+static int site(DB_ENV *env, const char *host, unsigned port, bool local, bool legacy)
+{
+	DB_SITE *s = NULL;
+	int r;
+
+	if ((r = env->repmgr_site(env, host, port, &s, 0)) != 0)
+		return r;
+	r = s->set_config(s, local ? DB_LOCAL_SITE : DB_BOOTSTRAP_HELPER, 1);
+	if (r == 0 && legacy)
+		r = s->set_config(s, DB_LEGACY, 1);
+	s->close(s);
+	return r;
+}
+
+int store_repl_configure(
+    struct store *st, const struct store_repl_config *rc, char *err, size_t errlen)
+{
+	DB_ENV *env = st->env;
+	struct store_repl *rp;
+	const char *what = "";
+	size_t i;
+	int r = 0;
+
+	if ((rp = calloc(1, sizeof(*rp))) == NULL)
+		abort();
+	pthread_mutex_init(&rp->lock, NULL);
+	rp->efd = -1;
+	rp->state.master_eid = -1;
+	rp->last_perm_failed_ms = -1;
+	snprintf(rp->host, sizeof(rp->host), "%s", rc->host);
+	rp->port = rc->port;
+	st->repl = rp;
+	if ((rp->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return -1;
+	}
+	env->app_private = st;
+	/*
+	 * Forming the group: every member names itself and all the others as legacy sites, so each
+	 * counts from the first start and any of them may start first. Joining: helpers only.
+	 */
+	what = "this node's address (cluster_listen)";
+	r = site(env, rc->host, rc->port, true, !rc->join);
+	for (i = 0; r == 0 && i < rc->npeers; i++) {
+		what = "a peer (cluster_peers)";
+		r = site(env, rc->peer_hosts[i], rc->peer_ports[i], false, !rc->join);
+	}
+	if (r == 0 && (r = env->rep_set_priority(env, rc->priority)) != 0)
+		what = "priority";
+	if (r == 0 && (r = env->repmgr_set_ack_policy(env, DB_REPMGR_ACKS_QUORUM)) != 0)
+		what = "ack policy";
+	if (r == 0 &&
+	    ((r = env->rep_set_timeout(env, DB_REP_ACK_TIMEOUT, rc->ack_timeout_ms * 1000)) != 0 ||
+	        (r = env->rep_set_timeout(env, DB_REP_HEARTBEAT_SEND, rc->heartbeat_ms * 1000)) !=
+	            0 ||
+	        (r = env->rep_set_timeout(
+	             env, DB_REP_HEARTBEAT_MONITOR, rc->heartbeat_timeout_ms * 1000)) != 0 ||
+	        (r = env->rep_set_timeout(env, DB_REP_CONNECTION_RETRY, rc->retry_ms * 1000)) !=
+	            0 ||
+	        (r = env->rep_set_timeout(env, DB_REP_ELECTION_RETRY, ELECTION_RETRY_US)) != 0 ||
+	        (r = env->rep_set_timeout(env, DB_REP_ELECTION_TIMEOUT, ELECTION_TIMEOUT_US)) != 0))
+		what = "timeouts";
+	/*
+	 * A master's checkpoint pauses (DB_REP_CHECKPOINT_DELAY, 30 s by default) between flushing
+	 * its cache and logging the checkpoint, to give the replicas time to flush theirs: on the
+	 * store thread that stopped every commit for 30 s (seen after failovers). Replicas slow to
+	 * ack a checkpoint cost a nacked group at worst.
+	 */
+	if (r == 0 && (r = env->rep_set_timeout(env, DB_REP_CHECKPOINT_DELAY, 0)) != 0)
+		what = "checkpoint delay";
+	/* Bulk transfer: log records batched per message rather than one each. */
+	if (r == 0 && (r = env->rep_set_config(env, DB_REP_CONF_BULK, 1)) != 0)
+		what = "bulk transfer";
+	/* Deadlocks (a new master's table opens against repmgr's own writes) resolved at once. */
+	if (r == 0 && (r = env->set_lk_detect(env, DB_LOCK_DEFAULT)) != 0)
+		what = "deadlock detection";
+	if (r == 0 && (r = env->set_event_notify(env, event_cb)) != 0)
+		what = "event callback";
+	if (r != 0) {
+		snprintf(err, errlen, "%s: replication: %s: %s", st->dir, what, db_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+struct store *store_open_repl(
+    const char *dir, const struct store_repl_config *rc, char *err, size_t errlen)
+{
+	struct store *st = store_open_env(dir, rc, err, errlen);
+	int r;
+
+	if (st == NULL)
+		return NULL;
+	/* Three message threads; an election at once if no master answers. */
+	if ((r = st->env->repmgr_start(st->env, REPMGR_THREADS, DB_REP_ELECTION)) != 0) {
+		snprintf(err, errlen, "%s: starting replication on %s:%u: %s", dir, rc->host,
+		    rc->port, db_strerror(r));
+		store_close(st);
+		return NULL;
+	}
+	return st;
+}
+
+bool store_replicated(const struct store *st)
+{
+	return st->repl != NULL;
+}
+
+int store_event_fd(const struct store *st)
+{
+	return st->repl != NULL ? st->repl->efd : -1;
+}
+
+void store_repl_state(struct store *st, struct store_repl_state *out)
+{
+	struct store_repl *rp = st->repl;
+	uint64_t n;
+
+	if (read(rp->efd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: nothing new since the last read */
+	}
+	pthread_mutex_lock(&rp->lock);
+	*out = rp->state;
+	pthread_mutex_unlock(&rp->lock);
+}
+
+/* The handles of failed opens, once the lockout that failed them is over. */
+static void close_failed(struct store_repl *rp)
+{
+	size_t i;
+
+	for (i = 0; i < rp->nfailed; i++)
+		rp->failed[i]->close(rp->failed[i], 0);
+	free(rp->failed);
+	rp->failed = NULL;
+	rp->nfailed = rp->capfailed = 0;
+}
+
+enum store_role store_repl_role(struct store *st)
+{
+	enum store_role r;
+
+	pthread_mutex_lock(&st->repl->lock);
+	r = st->repl->state.role;
+	pthread_mutex_unlock(&st->repl->lock);
+	return r;
+}
+
+int store_repl_open_tables(struct store *st, char *err, size_t errlen)
+{
+	int r, ret;
+
+	/*
+	 * Opening a table logs its registration in a transaction of its own, which would wait for a
+	 * majority's acks: right after an election the other replica is still syncing with this new
+	 * master, and the open waited the whole ack timeout (1 s). Nothing of the broker's is in
+	 * those records: they need no acks. And operations held out by repmgr fail at once
+	 * (NOWAIT) rather than wait: see store_repl_open_table.
+	 */
+	if ((r = st->env->repmgr_set_ack_policy(st->env, DB_REPMGR_ACKS_NONE)) != 0 ||
+	    (r = st->env->rep_set_config(st->env, DB_REP_CONF_NOWAIT, 1)) != 0) {
+		snprintf(err, errlen, "%s: replication: %s", st->dir, db_strerror(r));
+		return -1;
+	}
+	ret = store_open_tables(st, err, errlen);
+	close_failed(st->repl);
+	if (((r = st->env->rep_set_config(st->env, DB_REP_CONF_NOWAIT, 0)) != 0 ||
+	        (r = st->env->repmgr_set_ack_policy(st->env, DB_REPMGR_ACKS_QUORUM)) != 0) &&
+	    ret == 0) {
+		snprintf(err, errlen, "%s: replication: %s", st->dir, db_strerror(r));
+		ret = -1;
+	}
+	return ret;
+}
+
+int store_repl_open_table(struct store *st, DB *db, const char *file)
+{
+	DB_TXN *txn = NULL;
+	int r;
+
+	/*
+	 * An explicit transaction, not DB_AUTO_COMMIT: while repmgr holds operations out (it writes
+	 * the group membership database after a new group's first election) an open without one
+	 * sleeps 5 s before it fails, and one with a transaction fails at once, to be tried again
+	 * 10 ms later (store_repl_retry_open). txn_begin fails at once too, with NOWAIT set.
+	 */
+	if ((r = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0)
+		return r;
+	if ((r = db->open(db, txn, file, NULL, DB_BTREE, DB_CREATE | DB_THREAD, 0600)) != 0) {
+		txn->abort(txn);
+		return r;
+	}
+	return txn->commit(txn, 0);
+}
+
+bool store_repl_retry_open(struct store *st, DB *db, int r)
+{
+	struct store_repl *rp = st->repl;
+
+	if (r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED && r != DB_REP_LOCKOUT)
+		return false;
+	if (rp->open_tries++ >= OPEN_RETRIES)
+		return false;
+	if (rp->nfailed == rp->capfailed) {
+		rp->capfailed = rp->capfailed != 0 ? rp->capfailed * 2 : 8;
+		if ((rp->failed = realloc(rp->failed, rp->capfailed * sizeof(*rp->failed))) == NULL)
+			abort();
+	}
+	rp->failed[rp->nfailed++] = db;
+	usleep(OPEN_RETRY_US);
+	return true;
+}
+
+int store_repl_open_scratch(struct store *st, char *err, size_t errlen)
+{
+	char path[4096], file[4200];
+	DB_ENV *env = NULL;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/scratch", st->dir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Scratch holds nothing of the last process: start it empty. */
+	snprintf(file, sizeof(file), "%s/scratch.db", path);
+	if (unlink(file) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", file, strerror(errno));
+		return -1;
+	}
+	if ((r = db_env_create(&env, 0)) != 0) {
+		snprintf(err, errlen, "%s: db_env_create: %s", path, db_strerror(r));
+		return -1;
+	}
+	st->scratch_env = env;
+	env->set_cachesize(env, 0, 8 * 1024 * 1024, 1);
+	/* Only the store thread uses it: no log, no transactions, no locks, nothing shared. */
+	if ((r = env->open(env, path, DB_CREATE | DB_INIT_MPOOL | DB_PRIVATE, 0600)) != 0 ||
+	    (r = db_create(&st->db[STORE_SCRATCH], env, 0)) != 0 ||
+	    (r = st->db[STORE_SCRATCH]->set_pagesize(st->db[STORE_SCRATCH], 65536)) != 0 ||
+	    (r = st->db[STORE_SCRATCH]->open(st->db[STORE_SCRATCH], NULL, "scratch.db", NULL,
+	         DB_BTREE, DB_CREATE, 0600)) != 0) {
+		snprintf(err, errlen, "%s: %s", file, db_strerror(r));
+		return -1;
+	}
+	return 0;
+}
+
+int store_repl_status(struct store *st, struct store_repl_status *out)
+{
+	struct store_repl *rp = st->repl;
+	DB_REPMGR_SITE *list = NULL;
+	DB_REP_STAT *sp = NULL;
+	struct store_repl_state state;
+	u_int count = 0, i;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&rp->lock);
+	state = rp->state;
+	out->caught_up = rp->caught_up;
+	out->perm_failed = rp->perm_failed;
+	out->last_perm_failed_ms = rp->last_perm_failed_ms;
+	pthread_mutex_unlock(&rp->lock);
+	out->role = state.role;
+	out->panic = state.panic;
+	snprintf(out->sites[0].host, sizeof(out->sites[0].host), "%s", rp->host);
+	out->sites[0].port = rp->port;
+	out->sites[0].eid = -1;
+	out->sites[0].connected = true;
+	out->sites[0].local = true;
+	out->sites[0].master = state.role == STORE_ROLE_MASTER;
+	out->nsites = 1;
+	if ((r = st->env->repmgr_site_list(st->env, &count, &list)) != 0) {
+		snprintf(st->last_error, sizeof(st->last_error), "%s: replication sites: %s",
+		    st->dir, db_strerror(r));
+		return STORE_E_DB;
+	}
+	for (i = 0; i < count && out->nsites < STORE_REPL_MAX_SITES; i++) {
+		struct store_repl_site *s = &out->sites[out->nsites++];
+		snprintf(s->host, sizeof(s->host), "%s", list[i].host);
+		s->port = list[i].port;
+		s->eid = list[i].eid;
+		s->connected = list[i].status == DB_REPMGR_CONNECTED;
+		s->master = state.role != STORE_ROLE_MASTER && list[i].eid == state.master_eid;
+	}
+	free(list);
+	if ((r = st->env->rep_stat(st->env, &sp, 0)) != 0) {
+		snprintf(st->last_error, sizeof(st->last_error), "%s: replication statistics: %s",
+		    st->dir, db_strerror(r));
+		return STORE_E_DB;
+	}
+	out->lsn_file = sp->st_next_lsn.file;
+	out->lsn_offset = sp->st_next_lsn.offset;
+	out->log_queued = sp->st_log_queued;
+	free(sp);
+	return 0;
+}
+
+int store_repl_remove_site(struct store *st, const char *host, unsigned port)
+{
+	DB_SITE *s = NULL;
+	int r;
+
+	if ((r = st->env->repmgr_site(st->env, host, port, &s, 0)) == 0)
+		r = s->remove(s); /* closes the handle, whatever it returns */
+	if (r != 0) {
+		snprintf(st->last_error, sizeof(st->last_error), "removing %s:%u: %s", host, port,
+		    db_strerror(r));
+		return STORE_E_DB;
+	}
+	return 0;
+}
+
+void store_repl_free(struct store *st)
+{
+	if (st->repl == NULL)
+		return;
+	free(st->repl->failed); /* closed with the environment */
+	if (st->repl->efd >= 0)
+		close(st->repl->efd);
+	pthread_mutex_destroy(&st->repl->lock);
+	free(st->repl);
+	st->repl = NULL;
+}

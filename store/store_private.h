@@ -1,0 +1,71 @@
+/*
+ * store_private.h: what store.c and repl.c (a cluster node's replication) share: the store itself
+ * and the steps of opening one. Nothing outside store/ includes it.
+ */
+#ifndef WARREN_STORE_PRIVATE_H
+#define WARREN_STORE_PRIVATE_H
+
+#include <db.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "store/store.h"
+
+struct store_repl;
+
+struct store {
+	char *dir;
+	DB_ENV *env;
+	DB_ENV *scratch_env;     /* a cluster node's scratch: a private environment (cluster.md) */
+	struct store_repl *repl; /* NULL on a single node: repl.c's state */
+	bool env_open;
+	DB *db[STORE_NTABLES];
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct store_batch *pending, **pending_tail; /* submitted, not yet applied */
+	struct store_batch *done, **done_tail; /* applied (or failed), callbacks not yet run */
+	bool stopping;
+	int efd;
+	int lockfd; /* DATA_DIR/LOCK, held with flock while open */
+	char last_error[256];
+	unsigned test_delay_ms;
+	bool test_fail;
+	/* store thread: deletes since each table was last compacted, and where compaction is */
+	uint64_t deletes[STORE_NTABLES];
+	DBT compact_from[STORE_NTABLES];
+	bool compacting[STORE_NTABLES];
+	struct timespec last_work; /* CLOCK_MONOTONIC, when the last group was committed */
+	bool group_logged;         /* the group being applied wrote a logged table */
+	bool perm_failed;          /* the group being committed raised DB_EVENT_REP_PERM_FAILED */
+	uint32_t synced_log_file;  /* the log file whose name is durable (directory fsync'ed) */
+	char notice[4400];         /* what store_open did that the log should tell (store_notice) */
+};
+
+/* store.c */
+/* The directory checked and locked, the environment open (rc: replication, or NULL); no table. */
+struct store *store_open_env(
+    const char *dir, const struct store_repl_config *rc, char *err, size_t errlen);
+/* The tables open and the store thread started: 0, or -1 with err (the caller closes st). */
+int store_open_tables(struct store *st, char *err, size_t errlen);
+
+/* repl.c */
+/* Before the environment opens: the sites, acks, timeouts and event callback. 0, or -1 with err. */
+int store_repl_configure(
+    struct store *st, const struct store_repl_config *rc, char *err, size_t errlen);
+/* A cluster node's scratch: its private environment, emptied, and the table. 0, or -1 with err. */
+int store_repl_open_scratch(struct store *st, char *err, size_t errlen);
+/* Open a table on a new master, in a transaction of its own: 0 or a Berkeley DB error. */
+int store_repl_open_table(struct store *st, DB *db, const char *file);
+/*
+ * Opening a table on a new master failed with r: wait a little and try again? Then repl.c keeps
+ * the failed handle db and closes it later (a close now would sleep 5 s in the same lockout).
+ */
+bool store_repl_retry_open(struct store *st, DB *db, int r);
+/* After the environment is closed. */
+void store_repl_free(struct store *st);
+
+#endif /* WARREN_STORE_PRIVATE_H */
