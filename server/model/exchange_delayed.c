@@ -249,12 +249,26 @@ bool delay_wanted(struct msg_view *v, uint64_t *delay_ms)
 }
 
 /*
+ * WARREN_TEST_DELAY_STAMP=1 in warrend's environment (benchmarks only, never in production):
+ * each due message is routed with two more headers, x-warren-due (its due time, ms since the
+ * epoch) and x-warren-routed (when it was routed, us since the epoch), so that bench/
+ * delay_lateness can tell the broker's lateness from its own.
+ */
+static int stamp_wanted = -1;
+
+struct stamp {
+	bool on;
+	uint64_t due_ms, routed_us;
+};
+
+/*
  * A copy of m with its headers changed: x-delay set to -delay_ms (as the plugin does before it
  * routes a due message, so that it is not delayed again and consumers see it came through the
- * delay) when set_delay, and BCC dropped when drop_bcc. NULL when nothing is to change.
+ * delay) when set_delay, BCC dropped when drop_bcc, the test stamp added when st->on. NULL when
+ * nothing is to change.
  */
-static struct message *headers_rewrite(
-    struct msg_view *v, bool set_delay, uint64_t delay_ms, bool drop_bcc)
+static struct message *headers_rewrite(struct msg_view *v, bool set_delay, uint64_t delay_ms,
+    bool drop_bcc, const struct stamp *st)
 {
 	const struct amqp_table *h = msg_view_headers(v);
 	const struct message *m = v->m;
@@ -272,7 +286,7 @@ static struct message *headers_rewrite(
 	if (h == NULL || msg_view_props(v) == NULL)
 		return NULL;
 	np = *v->props;
-	kept = amqp_arena_alloc(&v->pool, ((size_t)h->n + 1) * sizeof(*kept));
+	kept = amqp_arena_alloc(&v->pool, ((size_t)h->n + 2) * sizeof(*kept));
 	for (i = 0; i < h->n; i++) {
 		struct amqp_table_entry e = h->entries[i];
 		if (drop_bcc && amqp_bytes_eq_cstr(e.key, "BCC")) {
@@ -290,6 +304,13 @@ static struct message *headers_rewrite(
 			changed = true;
 		}
 		kept[k++] = e;
+	}
+	if (st != NULL && st->on) {
+		kept[k++] = (struct amqp_table_entry){ amqp_cstr("x-warren-due"),
+			{ .type = AMQP_FIELD_I64, .v.i64 = (int64_t)st->due_ms } };
+		kept[k++] = (struct amqp_table_entry){ amqp_cstr("x-warren-routed"),
+			{ .type = AMQP_FIELD_I64, .v.i64 = (int64_t)st->routed_us } };
+		changed = true;
 	}
 	if (!changed)
 		return NULL;
@@ -414,8 +435,9 @@ static void delay_route(struct delay *d, struct dentry *e)
 	if (delay_routed > 0) /* another delayed exchange it reaches (x-delay < 0: none) */
 		delay_accept(&v, &stored);
 	if (rr.n > 0) {
+		struct stamp st = { stamp_wanted > 0, e->due, stamp_wanted > 0 ? wall_us() : 0 };
 		stripped = (message_prop_flags(e->m) & AMQP_P_HEADERS)
-		    ? headers_rewrite(&v, false, 0, true)
+		    ? headers_rewrite(&v, false, 0, true, &st)
 		    : NULL;
 		qm = stripped != NULL ? stripped : e->m;
 		for (i = 0; i < rr.n; i++)
@@ -566,6 +588,9 @@ void delay_init(struct exchange *x)
 	d->x = x;
 	d->hi_due = d->hi_seq = UINT64_MAX; /* nothing in the store: the window is everything */
 	d->timer = broker.base != NULL ? evtimer_new(broker.base, delay_timer_cb, d) : NULL;
+	if (stamp_wanted < 0)
+		stamp_wanted = getenv("WARREN_TEST_DELAY_STAMP") != NULL &&
+		    strcmp(getenv("WARREN_TEST_DELAY_STAMP"), "1") == 0;
 	hmap_put(&delays, &x->xid, sizeof(x->xid), d);
 }
 
@@ -633,7 +658,7 @@ size_t delay_accept(struct msg_view *v, bool *stored)
 	due = (wall_us() + 999) / 1000 + routed_delay_ms; /* rounded up: never a moment early */
 	for (i = 0; i < n; i++) {
 		/* Its own copy, x-delay negated: routed when due, it is not delayed again. */
-		dm = headers_rewrite(v, true, routed_delay_ms, false);
+		dm = headers_rewrite(v, true, routed_delay_ms, false, NULL);
 		if (dm == NULL) {
 			dm = (struct message *)v->m;
 			dm->refs++;
