@@ -24,12 +24,12 @@
  */
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <poll.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <poll.h>
-#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -80,14 +80,23 @@ static uint64_t be64(const uint8_t *p)
 static long value_size(uint8_t t, const uint8_t *p, size_t left)
 {
 	switch (t) {
-	case 't': case 'b': case 'B': return 1;
-	case 's': case 'u': return 2;
-	case 'I': case 'i': case 'f': return 4;
-	case 'l': case 'd': case 'T': return 8;
+	case 't':
+	case 'b':
+	case 'B': return 1;
+	case 's':
+	case 'u': return 2;
+	case 'I':
+	case 'i':
+	case 'f': return 4;
+	case 'l':
+	case 'd':
+	case 'T': return 8;
 	case 'D': return 5;
 	case 'V': return 0;
-	case 'S': case 'x': case 'A': case 'F':
-		return left < 4 || be32(p) > left - 4 ? -1 : 4 + (long)be32(p);
+	case 'S':
+	case 'x':
+	case 'A':
+	case 'F': return left < 4 || be32(p) > left - 4 ? -1 : 4 + (long)be32(p);
 	default: return -1;
 	}
 }
@@ -146,7 +155,9 @@ static int read_raw(int fd, int n, int tmo_s, struct seen *seen)
 		struct pollfd pfd = { fd, POLLIN, 0 };
 		char cbuf[CMSG_SPACE(sizeof(struct timespec))];
 		struct iovec iov = { buf + len, CAP - len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		struct msghdr mh = { .msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = cbuf,
 			.msg_controllen = sizeof(cbuf) };
 		struct cmsghdr *cm;
 		int64_t arrived = 0, now;
@@ -275,8 +286,9 @@ int main(int argc, char **argv)
 		case 'P': persistent = true; break;
 		case 'l': librabbitmq = true; break;
 		default:
-			fprintf(stderr, "usage: delay_lateness [-p port] [-n messages] [-a seconds] "
-			                "[-P] [-l]\n");
+			fprintf(stderr,
+			    "usage: delay_lateness [-p port] [-n messages] [-a seconds] "
+			    "[-P] [-l]\n");
 			return 2;
 		}
 	}
@@ -345,7 +357,8 @@ int main(int argc, char **argv)
 			stamped = true;
 	}
 	printf("%d of %d delivered%s, due within one second, read with %s; lateness:\n", got, n,
-	    persistent ? " (persistent, durable)" : "", librabbitmq ? "librabbitmq" : "a raw reader");
+	    persistent ? " (persistent, durable)" : "",
+	    librabbitmq ? "librabbitmq" : "a raw reader");
 	if (stamped) {
 		int k = 0;
 		early += report("routed", seen, n, offsetof(struct seen, routed), late);

@@ -267,8 +267,8 @@ struct stamp {
  * delay) when set_delay, BCC dropped when drop_bcc, the test stamp added when st->on. NULL when
  * nothing is to change.
  */
-static struct message *headers_rewrite(struct msg_view *v, bool set_delay, uint64_t delay_ms,
-    bool drop_bcc, const struct stamp *st)
+static struct message *headers_rewrite(
+    struct msg_view *v, bool set_delay, uint64_t delay_ms, bool drop_bcc, const struct stamp *st)
 {
 	const struct amqp_table *h = msg_view_headers(v);
 	const struct message *m = v->m;
