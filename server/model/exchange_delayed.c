@@ -24,19 +24,24 @@
 
 #include "server/model/model.h"
 
-#define DELAY_WINDOW_MAX 32768                 /* messages in memory before the window is cut */
+#define DELAY_WINDOW_MAX 65536                 /* messages in memory before the window is cut */
 #define DELAY_WINDOW_BYTES (16u * 1024 * 1024) /* ... or bytes */
-#define DELAY_WINDOW_KEEP 16384                /* what a cut keeps: the next due ones */
+#define DELAY_WINDOW_KEEP 32768                /* what a cut keeps: the next due ones */
 #define DELAY_WINDOW_KEEP_BYTES (8u * 1024 * 1024)
 #define DELAY_READ_BELOW 8192 /* a window this small reads the next ones back */
-#define DELAY_READ_MAX 8192
-#define DELAY_READ_BYTES (4u * 1024 * 1024)
 /*
- * ... and so does one whose every message is due within this long, while it has room for a
- * read: a burst of messages due together is read ahead of its time, not as it goes out (a read
- * waits for the group commit it joins).
+ * ... and so does one whose every message is due within DELAY_AHEAD_MS, as soon as it has room
+ * for DELAY_READ_MIN more (and a quarter of DELAY_READ_BYTES): a burst due together is read
+ * ahead of its time, not as it goes out. One read is in flight at a time, and it waits for the
+ * store's group in flight and the writes queued before it (L: 100-300 ms on a loaded disk);
+ * each takes what the window has room for (up to DELAY_READ_MAX and DELAY_READ_BYTES), so reads
+ * grow with the rate D the window empties at, and it never runs dry while DELAY_WINDOW_MAX is
+ * at least 2 D L: 65,536 covers L = 327 ms at 100,000 messages a second.
  */
 #define DELAY_AHEAD_MS 5000
+#define DELAY_READ_MIN 1024
+#define DELAY_READ_MAX 32768
+#define DELAY_READ_BYTES (4u * 1024 * 1024)
 #define DELAY_BURST 1024 /* due messages routed per turn of the loop, so others get theirs */
 
 struct dentry {
@@ -495,20 +500,25 @@ static void delay_arm(struct delay *d)
  */
 static void delay_read_next(struct delay *d)
 {
+	size_t max;
+	uint64_t max_bytes;
 	bool low, soon;
 
 	if (d->reading || d->out == 0 || !persist_delay_can_store())
 		return;
+	/* What the window has room for, up to a read's limits. */
+	max = d->n < DELAY_WINDOW_MAX ? DELAY_WINDOW_MAX - d->n : 0;
+	max = max < DELAY_READ_MAX ? max : DELAY_READ_MAX;
+	max_bytes = d->bytes < DELAY_WINDOW_BYTES ? DELAY_WINDOW_BYTES - d->bytes : 0;
+	max_bytes = max_bytes < DELAY_READ_BYTES ? max_bytes : DELAY_READ_BYTES;
 	low = d->n < DELAY_READ_BELOW && d->bytes < DELAY_READ_BYTES;
-	soon = d->n + DELAY_READ_MAX <= DELAY_WINDOW_MAX &&
-	    d->bytes + DELAY_READ_BYTES <= DELAY_WINDOW_BYTES &&
+	soon = max >= DELAY_READ_MIN && max_bytes >= DELAY_READ_BYTES / 4 &&
 	    d->hi_due < wall_us() / 1000 + DELAY_AHEAD_MS;
 	if (!low && !soon)
 		return;
 	d->reading = true;
 	d->side = false;
-	persist_delay_read(
-	    d->x->xid, ++d->gen, d->hi_due, d->hi_seq, DELAY_READ_MAX, DELAY_READ_BYTES);
+	persist_delay_read(d->x->xid, ++d->gen, d->hi_due, d->hi_seq, max, max_bytes);
 }
 
 void delay_read_in(uint64_t xid, uint64_t gen, struct delayed_entry *v, size_t n, bool ok, bool end,
