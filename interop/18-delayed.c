@@ -133,7 +133,10 @@ static void confirmed_upto(conn_t c, uint64_t *confirmed, uint64_t upto)
 
 /*
  * Messages come at their time: never before it (the publish's send + x-delay), and late by a
- * median printed here; the bound asserted (1 s) holds on a loaded machine.
+ * median printed here (0.1-1 ms when the machine is quiet; docs/performance.md has the figures
+ * under load, from bench/delay_lateness): the bounds asserted, 1 s for each and 50 ms for the
+ * median, hold on a loaded machine and under AddressSanitizer; they catch a timer armed wrong,
+ * not a millisecond or two (libevent's coarse clock once cost 1-4 ms: the bench shows that).
  */
 START_TEST(delay_is_honoured)
 {
@@ -175,6 +178,7 @@ START_TEST(delay_is_honoured)
 	    "18-delayed: %d messages delayed 100-500 ms: lateness median %.2f ms, "
 	    "max %.2f ms\n",
 	    N, (double)late[N / 2] / 1000, (double)late[N - 1] / 1000);
+	ck_assert_msg(late[N / 2] < 50000, "median lateness %.2f ms", (double)late[N / 2] / 1000);
 	client_close(c);
 }
 END_TEST
