@@ -92,7 +92,6 @@ int main(int argc, char **argv)
 		.prometheus_listen = PROM_DEFAULT_LISTEN };
 	static struct broker_config cfg;
 	struct event_base *base = NULL;
-	struct event_config *evcfg = NULL;
 	struct event *sigterm = NULL, *sigint = NULL, *sighup = NULL;
 	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL, *cli_mgmt = NULL,
 	                                              *cli_mgmt_tls = NULL, *cli_prom = NULL;
@@ -170,15 +169,9 @@ int main(int argc, char **argv)
 
 	/*
 	 * No evthread locking: only this thread touches libevent (the store and password threads
-	 * report through eventfds), so every evbuffer and event operation stays lock-free. Precise
-	 * timers: by default libevent 2.1 keeps time with CLOCK_MONOTONIC_COARSE, which moves once a
-	 * kernel tick (4 ms at HZ=250), so a timer fired up to a tick late; the delayed exchange must
-	 * deliver within milliseconds. With the flag, CLOCK_MONOTONIC and, on epoll, a timerfd: one
-	 * more system call per turn of the loop that waits with a timeout.
+	 * report through eventfds), so every evbuffer and event operation stays lock-free.
 	 */
-	if ((evcfg = event_config_new()) == NULL ||
-	    event_config_set_flag(evcfg, EVENT_BASE_FLAG_PRECISE_TIMER) != 0 ||
-	    (base = event_base_new_with_config(evcfg)) == NULL) {
+	if ((base = event_base_new()) == NULL) {
 		log_error("cannot create the event loop");
 		goto out;
 	}
@@ -252,8 +245,6 @@ out:
 		event_free(sighup);
 	if (base != NULL)
 		event_base_free(base);
-	if (evcfg != NULL)
-		event_config_free(evcfg);
 	if (ret == 0)
 		log_info("warrend stopped");
 	return ret;

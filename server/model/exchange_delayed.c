@@ -7,7 +7,8 @@
  * only a window of the next due messages is in memory, whatever the number waiting.
  *
  * Each exchange keeps its window as a min-heap by (due, seq) (due: ms since the epoch; seq: one
- * broker-wide counter, so equal dues go in publish order), and one timer for the heap's top. The
+ * broker-wide counter, so equal dues go in publish order); the exchanges wait for their heap's
+ * top in a min-heap of their own, under one wall-clock timer (a timerfd, see "the timer"). The
  * window holds every waiting message with a key up to `hi`; the `out` others are in the store
  * only (persist_delay.c: a persistent message on a durable exchange is written there on arrival,
  * whatever the window; a transient one only when the window overflows and its greatest half is
@@ -15,6 +16,7 @@
  * while the read is in flight, with a key under what the read returns, stops the read's result
  * short of it (side_*), so the window never misses a key below hi.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +44,6 @@
 #define DELAY_READ_MIN 1024
 #define DELAY_READ_MAX 32768
 #define DELAY_READ_BYTES (4u * 1024 * 1024)
-#define DELAY_BURST 1024 /* due messages routed per turn of the loop, so others get theirs */
 
 struct dentry {
 	uint64_t due, seq;
@@ -62,7 +63,7 @@ struct delay {
 	uint64_t gen;            /* numbers reads: one that comes back to a new exchange is stale */
 	bool side;               /* written out during the read: the least key of those */
 	uint64_t side_due, side_seq;
-	struct event *timer;
+	struct delay_timer timer; /* its turn, for the heap's top (delay_timer.c) */
 };
 
 static struct hmap delays; /* xid -> struct delay (its x->xid is the key) */
@@ -457,41 +458,29 @@ static void delay_route(struct delay *d, struct dentry *e)
 	message_unref(e->m);
 }
 
-static void delay_timer_cb(evutil_socket_t fd, short what, void *arg)
+/* d's turn: route its due messages, up to budget of them (delay_timer.c): how many. */
+static unsigned delay_run(struct delay_timer *t, uint64_t now_us, unsigned budget)
 {
-	struct delay *d = arg;
-	uint64_t now = wall_us();
+	struct delay *d = (struct delay *)((char *)t - offsetof(struct delay, timer));
 	unsigned n = 0;
 
-	while (d->n > 0 && d->heap[0].due * 1000 <= now && n < DELAY_BURST) {
+	while (d->n > 0 && d->heap[0].due * 1000 <= now_us && n < budget) {
 		struct dentry e = heap_pop(d);
 		delay_route(d, &e);
 		n++;
 	}
 	delay_read_next(d);
 	delay_arm(d);
+	return n;
 }
 
-/* The timer for the heap's top (at once when it is due; a burst left over goes next turn). */
+/* d wants its turn when its top is due. */
 static void delay_arm(struct delay *d)
 {
-	uint64_t now, at;
-	struct timeval tv = { 0, 0 };
-
-	if (d->timer == NULL) /* a broker without a loop (unit tests): nothing is ever due */
-		return;
-	if (d->n == 0) {
-		evtimer_del(d->timer);
-		return;
-	}
-	now = wall_us();
-	at = d->heap[0].due > UINT64_MAX / 1000 ? UINT64_MAX : d->heap[0].due * 1000;
-	if (at > now) {
-		uint64_t us = at - now;
-		tv.tv_sec = (time_t)(us / 1000000);
-		tv.tv_usec = (suseconds_t)(us % 1000000);
-	}
-	evtimer_add(d->timer, &tv);
+	if (d->n == 0)
+		delay_timer_clear(&d->timer);
+	else
+		delay_timer_set(&d->timer, d->heap[0].due);
 }
 
 /*
@@ -597,7 +586,7 @@ void delay_init(struct exchange *x)
 	x->delay = d;
 	d->x = x;
 	d->hi_due = d->hi_seq = UINT64_MAX; /* nothing in the store: the window is everything */
-	d->timer = broker.base != NULL ? evtimer_new(broker.base, delay_timer_cb, d) : NULL;
+	d->timer.run = delay_run;
 	if (stamp_wanted < 0)
 		stamp_wanted = getenv("WARREN_TEST_DELAY_STAMP") != NULL &&
 		    strcmp(getenv("WARREN_TEST_DELAY_STAMP"), "1") == 0;
@@ -623,8 +612,9 @@ void delay_free(struct exchange *x)
 		message_unref(d->heap[i].m);
 	/* Its waiting messages go with it (a read in flight finds no exchange, and drops its own). */
 	persist_delay_drop(x->xid);
-	if (d->timer != NULL)
-		event_free(d->timer);
+	delay_timer_clear(&d->timer);
+	if (delays.count == 0) /* the last delayed exchange: the timer goes too */
+		delay_timer_close();
 	free(d->heap);
 	free(d);
 	x->delay = NULL;
@@ -633,7 +623,6 @@ void delay_free(struct exchange *x)
 void delay_loaded(uint64_t xid, uint64_t count, uint64_t max_seq)
 {
 	struct delay *d = delays_ready ? hmap_get(&delays, &xid, sizeof(xid)) : NULL;
-	static const struct timeval now = { 0, 0 };
 
 	if (max_seq > delay_seq)
 		delay_seq = max_seq;
@@ -642,8 +631,7 @@ void delay_loaded(uint64_t xid, uint64_t count, uint64_t max_seq)
 	/* Nothing of them in memory: the first read starts from the least key, on the loop. */
 	d->out += count;
 	d->hi_due = d->hi_seq = 0;
-	if (d->timer != NULL)
-		evtimer_add(d->timer, &now);
+	delay_timer_set(&d->timer, 0);
 }
 
 uint64_t delay_pending(const struct exchange *x)
