@@ -133,7 +133,10 @@ static void confirmed_upto(conn_t c, uint64_t *confirmed, uint64_t upto)
 
 /*
  * Messages come at their time: never before it (the publish's send + x-delay), and late by a
- * median printed here; the bound asserted (1 s) holds on a loaded machine.
+ * median printed here (0.1-1 ms when the machine is quiet; docs/performance.md has the figures
+ * under load, from bench/delay_lateness): the bounds asserted, 1 s for each and 50 ms for the
+ * median, hold on a loaded machine and under AddressSanitizer; they catch a timer armed wrong,
+ * not a millisecond or two (libevent's coarse clock once cost 1-4 ms: the bench shows that).
  */
 START_TEST(delay_is_honoured)
 {
@@ -175,14 +178,16 @@ START_TEST(delay_is_honoured)
 	    "18-delayed: %d messages delayed 100-500 ms: lateness median %.2f ms, "
 	    "max %.2f ms\n",
 	    N, (double)late[N / 2] / 1000, (double)late[N - 1] / 1000);
+	ck_assert_msg(late[N / 2] < 50000, "median lateness %.2f ms", (double)late[N / 2] / 1000);
 	client_close(c);
 }
 END_TEST
 
 /*
- * More than a window's worth (32,768 messages, or 16 MiB) waiting: the window is cut, the rest
- * written out and read back while more arrive. 40,000 small messages with delays spread over
- * 0.3-2.3 s, then 400 of 64 KiB over 0.3-1.3 s: every one comes, none early, and in due order:
+ * More than a window's worth (65,536 messages, or 16 MiB) waiting: the window is cut, the rest
+ * written out and read back while more arrive. 80,000 small messages with delays spread over
+ * 1-3 s (none due before all are in), then 400 of 64 KiB over 0.3-1.3 s: every one comes, none
+ * early, and in due order:
  * the broker's due time is the publish's arrival plus the delay, and arrivals keep publish
  * order, so a message published before another with no greater delay comes before it.
  */
@@ -191,11 +196,11 @@ START_TEST(more_than_a_window_in_due_order)
 	enum { SPREAD_MAX = 2000 };
 	static char big[65536];
 	static const struct {
-		int n, spread;
+		int n, base, spread;
 		size_t size;
-	} runs[] = { { 40000, SPREAD_MAX, 16 }, { 400, 1000, sizeof(big) } };
+	} runs[] = { { 80000, 1000, SPREAD_MAX, 16 }, { 400, 300, 1000, sizeof(big) } };
 	/*
-	 * Per delay (less 300): where its messages' numbers start in order[] (in publish order),
+	 * Per delay (less the run's base): where its messages' numbers start in order[] (in publish order),
 	 * how many it has, and how many came.
 	 */
 	static int start[SPREAD_MAX], nby[SPREAD_MAX], came[SPREAD_MAX];
@@ -230,7 +235,7 @@ START_TEST(more_than_a_window_in_due_order)
 			amqp_basic_properties_t p;
 			int len = snprintf(big, sizeof(big), "%d", i);
 			d = (int)(((unsigned)i * 2654435761u) % (unsigned)runs[r].spread);
-			delay[i] = 300 + d;
+			delay[i] = runs[r].base + d;
 			order[start[d] + came[d]++] = i;
 			p = delay_props(&te, delay[i], 0);
 			memset(big + len, '.', runs[r].size - (size_t)len);
@@ -247,7 +252,7 @@ START_TEST(more_than_a_window_in_due_order)
 			ck_assert_msg(now >= due[i], "message %d came %lld us early", i,
 			    (long long)(due[i] - now));
 			/* The next of its delay, and none published before it with a smaller one left. */
-			d = delay[i] - 300;
+			d = delay[i] - runs[r].base;
 			if (came[d] >= nby[d] || order[start[d] + came[d]] != i)
 				ck_abort_msg(
 				    "message %d (x-delay %d) out of publish order among its delay",
@@ -258,7 +263,8 @@ START_TEST(more_than_a_window_in_due_order)
 					ck_abort_msg(
 					    "message %d (x-delay %d) before %d (x-delay %d), "
 					    "published earlier",
-					    i, delay[i], order[start[e] + came[e]], 300 + e);
+					    i, delay[i], order[start[e] + came[e]],
+					    runs[r].base + e);
 			ck_assert_int_eq(amqp_basic_ack(c, 1,
 			                     ((amqp_basic_deliver_t *)m.method)->delivery_tag, 0),
 			    0);

@@ -52,6 +52,7 @@ struct store_batch {
 	uint8_t *data;
 	size_t len, cap;
 	int (*job)(struct store_txn *t, void *arg); /* a job instead of ops */
+	bool read_only; /* a read job: done once it has run (store_submit_read) */
 	void (*done)(void *arg, int status);
 	void *arg;
 	int status;
@@ -62,6 +63,7 @@ struct store_txn {
 	struct store *st;
 	DB_TXN *txn;
 	DBT val; /* the last value read, owned here */
+	bool read_only;
 };
 
 static void set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -297,7 +299,7 @@ static int apply_batch(struct store *st, DB_TXN *txn, const struct store_batch *
 	int r;
 
 	if (b->job != NULL) {
-		struct store_txn t = { st, txn, { 0 } };
+		struct store_txn t = { st, txn, { 0 }, b->read_only };
 		t.val.flags = DB_DBT_REALLOC;
 		r = b->job(&t, b->arg);
 		free(t.val.data);
@@ -344,9 +346,26 @@ void store_submit_job(struct store *st, int (*fn)(struct store_txn *t, void *arg
 	store_submit(st, b, done, arg);
 }
 
+void store_submit_read(struct store *st, int (*fn)(struct store_txn *t, void *arg),
+    void (*done)(void *arg, int status), void *arg)
+{
+	struct store_batch *b = store_batch_new();
+
+	b->job = fn;
+	b->read_only = true;
+	store_submit(st, b, done, arg);
+}
+
 static int txn_error(struct store_txn *t, const char *what, enum store_table tb, int r)
 {
 	set_error(t->st, "%s/%s: %s: %s", t->st->dir, table_files[tb], what, db_strerror(r));
+	return STORE_E_DB;
+}
+
+/* A read job's results leave before its group commits: it must not write (a bug: fail it). */
+static int read_only_error(struct store_txn *t, const char *what, enum store_table tb)
+{
+	set_error(t->st, "%s/%s: %s in a read job", t->st->dir, table_files[tb], what);
 	return STORE_E_DB;
 }
 
@@ -407,6 +426,8 @@ int store_txn_put(struct store_txn *t, enum store_table tb, const void *key, siz
 	DBT k = { 0 }, v = { 0 };
 	int r;
 
+	if (t->read_only)
+		return read_only_error(t, "write", tb);
 	k.data = (void *)key;
 	k.size = (uint32_t)klen;
 	v.data = (void *)val;
@@ -423,6 +444,8 @@ int store_txn_del(struct store_txn *t, enum store_table tb, const void *key, siz
 	DBT k = { 0 };
 	int r;
 
+	if (t->read_only)
+		return read_only_error(t, "delete", tb);
 	k.data = (void *)key;
 	k.size = (uint32_t)klen;
 	if (tb != STORE_SCRATCH)
@@ -437,17 +460,47 @@ int store_txn_del(struct store_txn *t, enum store_table tb, const void *key, siz
 int store_txn_release(struct store_txn *t, enum store_table counts, enum store_table target,
     const void *key, size_t klen)
 {
-	int r = release_ref(t->st, t->txn, counts, target, key, klen);
+	int r;
 
+	if (t->read_only)
+		return read_only_error(t, "release", target);
+	r = release_ref(t->st, t->txn, counts, target, key, klen);
 	t->st->group_logged = true;
 	return r != 0 ? txn_error(t, "release", target, r) : 0;
 }
 
-/* One group: every batch in the list, one transaction, one flush. */
-static int commit_group(struct store *st, struct store_batch *list)
+/* Hand a list of finished batches and jobs (non-empty) to the loop with status. */
+static void complete(struct store *st, struct store_batch *list, int status)
+{
+	struct store_batch *b;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&st->lock);
+	/*
+	 * A group without its quorum ack (a cluster node) fails the batches' waiters (confirms), but
+	 * a job's reads are as good as ever: it completes (reading paged entries back, a consumer
+	 * would otherwise never get them).
+	 */
+	for (b = list;; b = b->next) {
+		b->status = status == STORE_E_NOT_REPLICATED && b->job != NULL ? 0 : status;
+		if (b->next == NULL)
+			break;
+	}
+	*st->done_tail = list;
+	st->done_tail = &b->next;
+	if (write(st->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		set_error(st, "eventfd: %s", strerror(errno));
+	pthread_mutex_unlock(&st->lock);
+}
+
+/*
+ * One group: every batch in *list, one transaction, one flush. A read job leaves the list as
+ * soon as it has run and goes back to the loop at once (store_submit_read says why it may).
+ */
+static int commit_group(struct store *st, struct store_batch **list)
 {
 	DB_TXN *txn = NULL;
-	struct store_batch *b;
+	struct store_batch *b, **bp;
 	int r;
 
 	if ((r = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0) {
@@ -455,12 +508,19 @@ static int commit_group(struct store *st, struct store_batch *list)
 		return STORE_E_DB;
 	}
 	st->group_logged = false;
-	for (b = list; b != NULL; b = b->next) {
+	for (bp = list; (b = *bp) != NULL;) {
 		if ((r = apply_batch(st, txn, b)) != 0) {
 			if (b->job == NULL)
 				set_error(st, "%s: write: %s", st->dir, db_strerror(r));
 			txn->abort(txn);
 			return STORE_E_DB;
+		}
+		if (b->read_only) {
+			*bp = b->next;
+			b->next = NULL;
+			complete(st, b, 0);
+		} else {
+			bp = &b->next;
 		}
 	}
 	/*
@@ -572,8 +632,7 @@ static bool compact_step(struct store *st)
 static void *store_thread(void *arg)
 {
 	struct store *st = arg;
-	struct store_batch *list, *b;
-	uint64_t one = 1;
+	struct store_batch *list;
 	int status;
 
 	pthread_mutex_lock(&st->lock);
@@ -604,24 +663,12 @@ static void *store_thread(void *arg)
 		st->pending_tail = &st->pending;
 		pthread_mutex_unlock(&st->lock);
 
-		status = commit_group(st, list);
+		status = commit_group(st, &list);
 		checkpoint(st, CHECKPOINT_KB, 0);
 		clock_gettime(CLOCK_MONOTONIC, &st->last_work);
-
+		if (list != NULL)
+			complete(st, list, status);
 		pthread_mutex_lock(&st->lock);
-		/*
-		 * A group without its quorum ack fails the batches' waiters (confirms), but a job's
-		 * reads are as good as ever: it completes (reading paged entries back, a consumer
-		 * would otherwise never get them).
-		 */
-		for (b = list; b != NULL; b = b->next)
-			b->status = status == STORE_E_NOT_REPLICATED && b->job != NULL ? 0 : status;
-		*st->done_tail = list;
-		for (b = list; b->next != NULL; b = b->next)
-			;
-		st->done_tail = &b->next;
-		if (write(st->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			set_error(st, "eventfd: %s", strerror(errno));
 	}
 	pthread_mutex_unlock(&st->lock);
 	return NULL;

@@ -1,7 +1,8 @@
 /*
  * check_store.c: the store (store/) and the record codec (server/persist_record.c).
  *   store    a store in a temporary directory: batches, cancelled writes, jobs (range, get, put,
- *            delete, release), counted references, scans, the last key, reopening (scratch
+ *            delete, release), read jobs (back before their group's flush, even a failing one;
+ *            no writes), counted references, scans, the last key, reopening (scratch
  *            emptied), the FORMAT file's cases, the LOCK, a failing flush, a table file of garbage
  *   records  every record type: golden bytes, each decoder fed every truncation and corruption
  *            of valid records (exactly as long as given, so ASan sees a read past the end): an
@@ -276,6 +277,176 @@ START_TEST(store_jobs_see_the_batches_before_them)
 	ck_assert_int_eq(j.get_missing, 1);
 	ck_assert_str_eq(scan(st, STORE_ENTRIES, &t), "q10=a;q13=c;q14=d;q20=e;q30=new;");
 	ck_assert_str_eq(scan(st, STORE_MSGS, &t), "");
+	store_close(st);
+}
+END_TEST
+
+/*
+ * Read jobs (store_submit_read). A job that holds the store thread until the test lets it go:
+ * what is submitted meanwhile makes up the next group, whole.
+ */
+struct gate {
+	int running[2], release[2];
+};
+
+static int gate_job(struct store_txn *t, void *arg)
+{
+	struct gate *g = arg;
+	char c = 0;
+
+	(void)t;
+	if (write(g->running[1], &c, 1) != 1 || read(g->release[0], &c, 1) != 1)
+		return STORE_E_IO;
+	return 0;
+}
+
+/* Hold the store thread in a job of its own; gate_open lets it go. */
+static void gate_close(struct store *st, struct gate *g)
+{
+	struct pollfd p;
+	char c;
+
+	ck_assert_int_eq(pipe(g->running), 0);
+	ck_assert_int_eq(pipe(g->release), 0);
+	store_submit_job(st, gate_job, NULL, g);
+	p = (struct pollfd){ g->running[0], POLLIN, 0 };
+	ck_assert_int_eq(poll(&p, 1, 10000), 1);
+	ck_assert_int_eq(read(g->running[0], &c, 1), 1);
+}
+
+static void gate_open(struct gate *g)
+{
+	char c = 0;
+
+	ck_assert_int_eq(write(g->release[1], &c, 1), 1);
+	close(g->running[0]);
+	close(g->running[1]);
+	close(g->release[0]);
+	close(g->release[1]);
+}
+
+/* A read job: the range q1* and a get of q20, as job_fn reads them. */
+static int read_fn(struct store_txn *t, void *arg)
+{
+	struct job *j = arg;
+	const void *v;
+	size_t vlen;
+	int r;
+
+	if ((r = store_txn_range(t, STORE_ENTRIES, "q1", 2, 2, job_collect, j)) != 0)
+		return r;
+	j->get_found = store_txn_get(t, STORE_ENTRIES, "q20", 3, &v, &vlen);
+	if (j->get_found == 0)
+		snprintf(j->got, sizeof(j->got), "%.*s", (int)vlen, (const char *)v);
+	return 0;
+}
+
+static void read_done(void *arg, int status)
+{
+	struct job *j = arg;
+
+	j->status = status;
+}
+
+/* Run completions until *flag is no longer 1. */
+static void wait_for(struct store *st, const int *flag)
+{
+	while (*flag == 1) {
+		struct pollfd p = { store_completion_fd(st), POLLIN, 0 };
+		ck_assert_int_ge(poll(&p, 1, 10000), 1);
+		store_run_completions(st);
+	}
+}
+
+/*
+ * A read job comes back as soon as it has run: before the batch ahead of it in its group, whose
+ * flush (delayed 1 s here) it does not wait for, yet with that batch's writes in what it read.
+ */
+START_TEST(store_read_jobs_do_not_wait_for_the_flush)
+{
+	struct store *st;
+	struct store_batch *b;
+	struct gate g;
+	struct job j = { .status = 1 };
+	int bstatus = 1;
+
+	setenv("WARREN_TEST_FLUSH_DELAY_MS", "1000", 1);
+	st = open_ok();
+	gate_close(st, &g);
+	b = store_batch_new();
+	put(b, STORE_ENTRIES, "q10", "a");
+	put(b, STORE_ENTRIES, "q20", "e");
+	store_submit(st, b, batch_done, &bstatus);
+	store_submit_read(st, read_fn, read_done, &j);
+	gate_open(&g);
+	wait_for(st, &j.status);
+	ck_assert_int_eq(j.status, 0);
+	ck_assert_int_eq(bstatus, 1); /* the batch is still being flushed */
+	ck_assert_str_eq(j.seen.s, "q10=a;");
+	ck_assert_int_eq(j.get_found, 0);
+	ck_assert_str_eq(j.got, "e");
+	wait_for(st, &bstatus);
+	ck_assert_int_eq(bstatus, 0);
+	store_close(st);
+}
+END_TEST
+
+/*
+ * ... and so, when that flush fails, the read has returned a write that is not on disk (the
+ * batch's callback has the error): store.h says where that is harmless.
+ */
+START_TEST(store_read_job_ahead_of_a_failed_flush)
+{
+	struct store *st;
+	struct store_batch *b;
+	struct gate g;
+	struct job j = { .status = 1 };
+	int bstatus = 1;
+
+	setenv("WARREN_TEST_FLUSH_FAIL", "1", 1);
+	st = open_ok();
+	gate_close(st, &g);
+	b = store_batch_new();
+	put(b, STORE_ENTRIES, "q10", "a");
+	store_submit(st, b, batch_done, &bstatus);
+	store_submit_read(st, read_fn, read_done, &j);
+	gate_open(&g);
+	wait_for(st, &bstatus);
+	ck_assert_int_eq(j.status, 0);
+	ck_assert_str_eq(j.seen.s, "q10=a;");
+	ck_assert_int_eq(bstatus, STORE_E_FLUSH);
+	store_close(st);
+}
+END_TEST
+
+/* A read job that writes is a bug: it fails, and its group with it. */
+static int bad_read_fn(struct store_txn *t, void *arg)
+{
+	(void)arg;
+	return store_txn_put(t, STORE_ENTRIES, "q30", 3, "new", 3);
+}
+
+START_TEST(store_read_job_may_not_write)
+{
+	struct store *st = open_ok();
+	struct store_batch *b;
+	struct gate g;
+	struct job j = { .status = 1 };
+	int bstatus = 1;
+	struct text t;
+
+	gate_close(st, &g);
+	b = store_batch_new();
+	put(b, STORE_ENTRIES, "q10", "a");
+	store_submit(st, b, batch_done, &bstatus);
+	store_submit_read(st, bad_read_fn, read_done, &j);
+	gate_open(&g);
+	wait_for(st, &j.status);
+	wait_for(st, &bstatus);
+	ck_assert_int_eq(j.status, STORE_E_DB);
+	ck_assert_int_eq(bstatus, STORE_E_DB);
+	ck_assert_ptr_nonnull(strstr(store_last_error(st), "write in a read job"));
+	ck_assert_str_eq(scan(st, STORE_ENTRIES, &t), "");
 	store_close(st);
 }
 END_TEST
@@ -1304,6 +1475,9 @@ int main(void)
 	tcase_add_test(tc, store_cancelled_writes_cost_nothing);
 	tcase_add_test(tc, store_release_counts_references);
 	tcase_add_test(tc, store_jobs_see_the_batches_before_them);
+	tcase_add_test(tc, store_read_jobs_do_not_wait_for_the_flush);
+	tcase_add_test(tc, store_read_job_ahead_of_a_failed_flush);
+	tcase_add_test(tc, store_read_job_may_not_write);
 	tcase_add_test(tc, store_last_key_is_the_greatest);
 	tcase_add_test(tc, store_reopen_keeps_records_and_empties_scratch);
 	tcase_add_test(tc, store_one_broker_per_directory);

@@ -7,7 +7,8 @@
  * only a window of the next due messages is in memory, whatever the number waiting.
  *
  * Each exchange keeps its window as a min-heap by (due, seq) (due: ms since the epoch; seq: one
- * broker-wide counter, so equal dues go in publish order), and one timer for the heap's top. The
+ * broker-wide counter, so equal dues go in publish order); the exchanges wait for their heap's
+ * top in a min-heap of their own, under one wall-clock timer (a timerfd, see "the timer"). The
  * window holds every waiting message with a key up to `hi`; the `out` others are in the store
  * only (persist_delay.c: a persistent message on a durable exchange is written there on arrival,
  * whatever the window; a transient one only when the window overflows and its greatest half is
@@ -15,6 +16,7 @@
  * while the read is in flight, with a key under what the read returns, stops the read's result
  * short of it (side_*), so the window never misses a key below hi.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,20 +26,24 @@
 
 #include "server/model/model.h"
 
-#define DELAY_WINDOW_MAX 32768                 /* messages in memory before the window is cut */
+#define DELAY_WINDOW_MAX 65536                 /* messages in memory before the window is cut */
 #define DELAY_WINDOW_BYTES (16u * 1024 * 1024) /* ... or bytes */
-#define DELAY_WINDOW_KEEP 16384                /* what a cut keeps: the next due ones */
+#define DELAY_WINDOW_KEEP 32768                /* what a cut keeps: the next due ones */
 #define DELAY_WINDOW_KEEP_BYTES (8u * 1024 * 1024)
 #define DELAY_READ_BELOW 8192 /* a window this small reads the next ones back */
-#define DELAY_READ_MAX 8192
-#define DELAY_READ_BYTES (4u * 1024 * 1024)
 /*
- * ... and so does one whose every message is due within this long, while it has room for a
- * read: a burst of messages due together is read ahead of its time, not as it goes out (a read
- * waits for the group commit it joins).
+ * ... and so does one whose every message is due within DELAY_AHEAD_MS, as soon as it has room
+ * for DELAY_READ_MIN more (and a quarter of DELAY_READ_BYTES): a burst due together is read
+ * ahead of its time, not as it goes out. One read is in flight at a time, and it waits for the
+ * store's group in flight and the writes queued before it (L: 100-300 ms on a loaded disk);
+ * each takes what the window has room for (up to DELAY_READ_MAX and DELAY_READ_BYTES), so reads
+ * grow with the rate D the window empties at, and it never runs dry while DELAY_WINDOW_MAX is
+ * at least 2 D L: 65,536 covers L = 327 ms at 100,000 messages a second.
  */
 #define DELAY_AHEAD_MS 5000
-#define DELAY_BURST 1024 /* due messages routed per turn of the loop, so others get theirs */
+#define DELAY_READ_MIN 1024
+#define DELAY_READ_MAX 32768
+#define DELAY_READ_BYTES (4u * 1024 * 1024)
 
 struct dentry {
 	uint64_t due, seq;
@@ -57,7 +63,7 @@ struct delay {
 	uint64_t gen;            /* numbers reads: one that comes back to a new exchange is stale */
 	bool side;               /* written out during the read: the least key of those */
 	uint64_t side_due, side_seq;
-	struct event *timer;
+	struct delay_timer timer; /* its turn, for the heap's top (delay_timer.c) */
 };
 
 static struct hmap delays; /* xid -> struct delay (its x->xid is the key) */
@@ -249,12 +255,26 @@ bool delay_wanted(struct msg_view *v, uint64_t *delay_ms)
 }
 
 /*
+ * WARREN_TEST_DELAY_STAMP=1 in warrend's environment (benchmarks only, never in production):
+ * each due message is routed with two more headers, x-warren-due (its due time, ms since the
+ * epoch) and x-warren-routed (when it was routed, us since the epoch), so that bench/
+ * delay_lateness can tell the broker's lateness from its own.
+ */
+static int stamp_wanted = -1;
+
+struct stamp {
+	bool on;
+	uint64_t due_ms, routed_us;
+};
+
+/*
  * A copy of m with its headers changed: x-delay set to -delay_ms (as the plugin does before it
  * routes a due message, so that it is not delayed again and consumers see it came through the
- * delay) when set_delay, and BCC dropped when drop_bcc. NULL when nothing is to change.
+ * delay) when set_delay, BCC dropped when drop_bcc, the test stamp added when st->on. NULL when
+ * nothing is to change.
  */
 static struct message *headers_rewrite(
-    struct msg_view *v, bool set_delay, uint64_t delay_ms, bool drop_bcc)
+    struct msg_view *v, bool set_delay, uint64_t delay_ms, bool drop_bcc, const struct stamp *st)
 {
 	const struct amqp_table *h = msg_view_headers(v);
 	const struct message *m = v->m;
@@ -272,7 +292,7 @@ static struct message *headers_rewrite(
 	if (h == NULL || msg_view_props(v) == NULL)
 		return NULL;
 	np = *v->props;
-	kept = amqp_arena_alloc(&v->pool, ((size_t)h->n + 1) * sizeof(*kept));
+	kept = amqp_arena_alloc(&v->pool, ((size_t)h->n + 2) * sizeof(*kept));
 	for (i = 0; i < h->n; i++) {
 		struct amqp_table_entry e = h->entries[i];
 		if (drop_bcc && amqp_bytes_eq_cstr(e.key, "BCC")) {
@@ -290,6 +310,13 @@ static struct message *headers_rewrite(
 			changed = true;
 		}
 		kept[k++] = e;
+	}
+	if (st != NULL && st->on) {
+		kept[k++] = (struct amqp_table_entry){ amqp_cstr("x-warren-due"),
+			{ .type = AMQP_FIELD_I64, .v.i64 = (int64_t)st->due_ms } };
+		kept[k++] = (struct amqp_table_entry){ amqp_cstr("x-warren-routed"),
+			{ .type = AMQP_FIELD_I64, .v.i64 = (int64_t)st->routed_us } };
+		changed = true;
 	}
 	if (!changed)
 		return NULL;
@@ -414,8 +441,9 @@ static void delay_route(struct delay *d, struct dentry *e)
 	if (delay_routed > 0) /* another delayed exchange it reaches (x-delay < 0: none) */
 		delay_accept(&v, &stored);
 	if (rr.n > 0) {
+		struct stamp st = { stamp_wanted > 0, e->due, stamp_wanted > 0 ? wall_us() : 0 };
 		stripped = (message_prop_flags(e->m) & AMQP_P_HEADERS)
-		    ? headers_rewrite(&v, false, 0, true)
+		    ? headers_rewrite(&v, false, 0, true, &st)
 		    : NULL;
 		qm = stripped != NULL ? stripped : e->m;
 		for (i = 0; i < rr.n; i++)
@@ -430,41 +458,29 @@ static void delay_route(struct delay *d, struct dentry *e)
 	message_unref(e->m);
 }
 
-static void delay_timer_cb(evutil_socket_t fd, short what, void *arg)
+/* d's turn: route its due messages, up to budget of them (delay_timer.c): how many. */
+static unsigned delay_run(struct delay_timer *t, uint64_t now_us, unsigned budget)
 {
-	struct delay *d = arg;
-	uint64_t now = wall_us();
+	struct delay *d = (struct delay *)((char *)t - offsetof(struct delay, timer));
 	unsigned n = 0;
 
-	while (d->n > 0 && d->heap[0].due * 1000 <= now && n < DELAY_BURST) {
+	while (d->n > 0 && d->heap[0].due * 1000 <= now_us && n < budget) {
 		struct dentry e = heap_pop(d);
 		delay_route(d, &e);
 		n++;
 	}
 	delay_read_next(d);
 	delay_arm(d);
+	return n;
 }
 
-/* The timer for the heap's top (at once when it is due; a burst left over goes next turn). */
+/* d wants its turn when its top is due. */
 static void delay_arm(struct delay *d)
 {
-	uint64_t now, at;
-	struct timeval tv = { 0, 0 };
-
-	if (d->timer == NULL) /* a broker without a loop (unit tests): nothing is ever due */
-		return;
-	if (d->n == 0) {
-		evtimer_del(d->timer);
-		return;
-	}
-	now = wall_us();
-	at = d->heap[0].due > UINT64_MAX / 1000 ? UINT64_MAX : d->heap[0].due * 1000;
-	if (at > now) {
-		uint64_t us = at - now;
-		tv.tv_sec = (time_t)(us / 1000000);
-		tv.tv_usec = (suseconds_t)(us % 1000000);
-	}
-	evtimer_add(d->timer, &tv);
+	if (d->n == 0)
+		delay_timer_clear(&d->timer);
+	else
+		delay_timer_set(&d->timer, d->heap[0].due);
 }
 
 /*
@@ -473,20 +489,25 @@ static void delay_arm(struct delay *d)
  */
 static void delay_read_next(struct delay *d)
 {
+	size_t max;
+	uint64_t max_bytes;
 	bool low, soon;
 
 	if (d->reading || d->out == 0 || !persist_delay_can_store())
 		return;
+	/* What the window has room for, up to a read's limits. */
+	max = d->n < DELAY_WINDOW_MAX ? DELAY_WINDOW_MAX - d->n : 0;
+	max = max < DELAY_READ_MAX ? max : DELAY_READ_MAX;
+	max_bytes = d->bytes < DELAY_WINDOW_BYTES ? DELAY_WINDOW_BYTES - d->bytes : 0;
+	max_bytes = max_bytes < DELAY_READ_BYTES ? max_bytes : DELAY_READ_BYTES;
 	low = d->n < DELAY_READ_BELOW && d->bytes < DELAY_READ_BYTES;
-	soon = d->n + DELAY_READ_MAX <= DELAY_WINDOW_MAX &&
-	    d->bytes + DELAY_READ_BYTES <= DELAY_WINDOW_BYTES &&
+	soon = max >= DELAY_READ_MIN && max_bytes >= DELAY_READ_BYTES / 4 &&
 	    d->hi_due < wall_us() / 1000 + DELAY_AHEAD_MS;
 	if (!low && !soon)
 		return;
 	d->reading = true;
 	d->side = false;
-	persist_delay_read(
-	    d->x->xid, ++d->gen, d->hi_due, d->hi_seq, DELAY_READ_MAX, DELAY_READ_BYTES);
+	persist_delay_read(d->x->xid, ++d->gen, d->hi_due, d->hi_seq, max, max_bytes);
 }
 
 void delay_read_in(uint64_t xid, uint64_t gen, struct delayed_entry *v, size_t n, bool ok, bool end,
@@ -565,7 +586,10 @@ void delay_init(struct exchange *x)
 	x->delay = d;
 	d->x = x;
 	d->hi_due = d->hi_seq = UINT64_MAX; /* nothing in the store: the window is everything */
-	d->timer = broker.base != NULL ? evtimer_new(broker.base, delay_timer_cb, d) : NULL;
+	d->timer.run = delay_run;
+	if (stamp_wanted < 0)
+		stamp_wanted = getenv("WARREN_TEST_DELAY_STAMP") != NULL &&
+		    strcmp(getenv("WARREN_TEST_DELAY_STAMP"), "1") == 0;
 	hmap_put(&delays, &x->xid, sizeof(x->xid), d);
 }
 
@@ -588,8 +612,9 @@ void delay_free(struct exchange *x)
 		message_unref(d->heap[i].m);
 	/* Its waiting messages go with it (a read in flight finds no exchange, and drops its own). */
 	persist_delay_drop(x->xid);
-	if (d->timer != NULL)
-		event_free(d->timer);
+	delay_timer_clear(&d->timer);
+	if (delays.count == 0) /* the last delayed exchange: the timer goes too */
+		delay_timer_close();
 	free(d->heap);
 	free(d);
 	x->delay = NULL;
@@ -598,7 +623,6 @@ void delay_free(struct exchange *x)
 void delay_loaded(uint64_t xid, uint64_t count, uint64_t max_seq)
 {
 	struct delay *d = delays_ready ? hmap_get(&delays, &xid, sizeof(xid)) : NULL;
-	static const struct timeval now = { 0, 0 };
 
 	if (max_seq > delay_seq)
 		delay_seq = max_seq;
@@ -607,8 +631,7 @@ void delay_loaded(uint64_t xid, uint64_t count, uint64_t max_seq)
 	/* Nothing of them in memory: the first read starts from the least key, on the loop. */
 	d->out += count;
 	d->hi_due = d->hi_seq = 0;
-	if (d->timer != NULL)
-		evtimer_add(d->timer, &now);
+	delay_timer_set(&d->timer, 0);
 }
 
 uint64_t delay_pending(const struct exchange *x)
@@ -633,7 +656,7 @@ size_t delay_accept(struct msg_view *v, bool *stored)
 	due = (wall_us() + 999) / 1000 + routed_delay_ms; /* rounded up: never a moment early */
 	for (i = 0; i < n; i++) {
 		/* Its own copy, x-delay negated: routed when due, it is not delayed again. */
-		dm = headers_rewrite(v, true, routed_delay_ms, false);
+		dm = headers_rewrite(v, true, routed_delay_ms, false, NULL);
 		if (dm == NULL) {
 			dm = (struct message *)v->m;
 			dm->refs++;

@@ -280,6 +280,24 @@ void delay_read_in(uint64_t xid, uint64_t gen, struct delayed_entry *v, size_t n
     uint64_t through_due, uint64_t through_seq);
 
 /*
+ * delay_timer.c: turns at wall-clock times for the delayed exchanges, under one timerfd armed for
+ * the earliest (so never before its time, and not a kernel tick late as libevent 2.1's timers).
+ * A turn calls run(t, now, budget), which routes up to budget due messages and returns how many,
+ * and either routes one at least or, with nothing due, leaves the timers (delay_timer_clear).
+ */
+struct delay_timer {
+	size_t pos;  /* its place among the timers + 1; 0: no turn wanted */
+	uint64_t at; /* when it wants its turn: ms since the epoch, 0 at once */
+	unsigned (*run)(struct delay_timer *t, uint64_t now_us, unsigned budget);
+};
+/* t wants its turn at at_ms (or at once, 0), instead of whenever it wanted it. */
+void delay_timer_set(struct delay_timer *t, uint64_t at_ms);
+/* t wants no turn. */
+void delay_timer_clear(struct delay_timer *t);
+/* No delayed exchange is left: the timer's descriptor and event go (made again when wanted). */
+void delay_timer_close(void);
+
+/*
  * validate.c: the checks before a declare, delete or bind changes the model, shared by the AMQP
  * handlers and the HTTP API: 0, or an AMQP reply code with RabbitMQ's reason in err.
  */

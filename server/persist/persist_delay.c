@@ -8,6 +8,17 @@
  * (model/exchange_delayed.c) and reads the next ones back with jobs on the store thread, which
  * see every write submitted before them; deleting an exchange deletes its records by jobs in
  * chunks, and a start deletes those of ids no exchange record names.
+ *
+ * The read-back is a read job (store_submit_read): its answer does not wait for the commit and
+ * log flush of the group it ran in, which under load took 100-200 ms and let a window of due
+ * messages run dry. That is safe because what it returns cannot be undone by that group
+ * failing: it reads records with keys past the window's, which only arrivals write (the window's
+ * own are deleted as they are routed, and a delete never reaches what the read returns). A
+ * message put in the failing group and returned is one that was published: it is delivered when
+ * due though its publisher's confirm is a failure, as one still in memory then is, and with the
+ * store failed nothing more is read. A delete in the failing group leaves its record on disk, to
+ * come back at the next start, as any record a failed batch deleted does. At least once, never
+ * lost; and the side keys (exchange_delayed.c) already cover writes after the read.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,7 +250,7 @@ void persist_delay_read(
 	dr->through_due = due;
 	dr->through_seq = seq;
 	submit_batch(); /* so that the job sees every write made so far */
-	store_submit_job(ps.st, delay_read_job, delay_read_done, dr);
+	store_submit_read(ps.st, delay_read_job, delay_read_done, dr);
 }
 
 /* ---- deleting an exchange's delayed messages ---- */
