@@ -200,8 +200,8 @@ START_TEST(more_than_a_window_in_due_order)
 		size_t size;
 	} runs[] = { { 80000, 1000, SPREAD_MAX, 16 }, { 400, 300, 1000, sizeof(big) } };
 	/*
-	 * Per delay (less the run's base): where its messages' numbers start in order[] (in publish order),
-	 * how many it has, and how many came.
+	 * Per delay (less the run's base): where its messages' numbers start in order[] (in
+	 * publish order), how many it has, and how many came.
 	 */
 	static int start[SPREAD_MAX], nby[SPREAD_MAX], came[SPREAD_MAX];
 	int64_t *due, now;

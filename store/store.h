@@ -6,8 +6,8 @@
  * Threads: writes are collected in batches on the caller's thread and applied by the store's own
  * thread; every batch waiting when the thread is free goes into one transaction and one log flush
  * (group commit). When a batch is on stable storage (or has failed), its completion callback runs
- * on the caller's thread (a read job's as soon as it has run), from store_run_completions(), which the caller invokes when
- * store_completion_fd() is readable. Reads (store_scan) are for start-up, before any batch.
+ * on the caller's thread (a read job's as soon as it has run), from store_run_completions(),
+ * which the caller invokes when store_completion_fd() is readable. Reads (store_scan) are for start-up, before any batch.
  *
  * Ownership: the caller owns a struct store from store_open() until store_close(); a batch belongs
  * to the caller until store_submit(), then to the store until its callback has run.
@@ -122,10 +122,11 @@ void store_submit_job(struct store *st, int (*fn)(struct store_txn *t, void *arg
  * A read job: as a job, but fn only reads (store_txn_get, store_txn_range; a write, delete or
  * release fails it with STORE_E_DB), and done(arg, 0) is sent back as soon as fn has run, without
  * waiting for its group's commit and log flush: ahead of the batches submitted before it in the
- * same group, though after every earlier group's. What it read includes the uncommitted writes of the batches before it in its group; if that group
- * then fails (its batches' callbacks get the error), those writes are not on disk although the
- * read returned them, and deletes among them did not happen. Use it only where
- * that is harmless (persist_delay.c says why its read-back is).
+ * same group, though after every earlier group's. What it read includes the uncommitted writes
+ * of the batches before it in its group; if that group then fails (its batches' callbacks get
+ * the error), those writes are not on disk although the read returned them, and deletes among
+ * them did not happen. Use it only where that is harmless (persist_delay.c says why its
+ * read-back is).
  */
 void store_submit_read(struct store *st, int (*fn)(struct store_txn *t, void *arg),
     void (*done)(void *arg, int status), void *arg);

@@ -925,6 +925,85 @@ static void client_work(struct buf *b)
 	frame_close(b, at);
 }
 
+/*
+ * The delayed exchange: declared (x-delayed-type direct), bound, and published to with x-delay
+ * as a signedint, a long string and a huge long: the messages wait under its timer (a timerfd)
+ * until the broker is freed, or come back at once; a declaration with a bad x-delayed-type.
+ */
+static void delayed_publish(struct buf *b, const char *body, char type, uint64_t delay)
+{
+	size_t at = mopen(b, 1, 60, 40), tbl;
+
+	u16(b, 0);
+	sstr(b, "dx");
+	sstr(b, "k");
+	u8(b, 0);
+	frame_close(b, at);
+	at = frame_open(b, 2, 1);
+	u16(b, 60);
+	u16(b, 0);
+	u64(b, strlen(body));
+	u16(b, 0x2000); /* headers only */
+	tbl = b->n;
+	u32(b, 0);
+	sstr(b, "x-delay");
+	u8(b, (uint8_t)type);
+	if (type == 'I') {
+		u32(b, (uint32_t)delay);
+	} else if (type == 'l') {
+		u64(b, delay);
+	} else { /* 'S': the decimal digits */
+		char digits[24];
+		int n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)delay);
+		u32(b, (uint32_t)n);
+		raw(b, digits, (size_t)n);
+	}
+	b->d[tbl] = (uint8_t)((b->n - tbl - 4) >> 24);
+	b->d[tbl + 1] = (uint8_t)((b->n - tbl - 4) >> 16);
+	b->d[tbl + 2] = (uint8_t)((b->n - tbl - 4) >> 8);
+	b->d[tbl + 3] = (uint8_t)(b->n - tbl - 4);
+	frame_close(b, at);
+	body_frame(b, 1, body);
+}
+
+static void client_delayed(struct buf *b, const char *delayed_type)
+{
+	size_t at, tbl;
+
+	method_zeros(b, 1, 20, 10, 1); /* channel.open */
+	at = mopen(b, 1, 40, 10);      /* exchange.declare dx x-delayed-message */
+	u16(b, 0);
+	sstr(b, "dx");
+	sstr(b, "x-delayed-message");
+	u8(b, 0);
+	tbl = b->n;
+	u32(b, 0);
+	sstr(b, "x-delayed-type");
+	u8(b, 'S');
+	u32(b, (uint32_t)strlen(delayed_type));
+	raw(b, delayed_type, strlen(delayed_type));
+	b->d[tbl + 3] = (uint8_t)(b->n - tbl - 4);
+	frame_close(b, at);
+	at = mopen(b, 1, 50, 10); /* queue.declare orders */
+	u16(b, 0);
+	sstr(b, "orders");
+	u8(b, 0);
+	u32(b, 0);
+	frame_close(b, at);
+	at = mopen(b, 1, 50, 20); /* queue.bind orders dx k */
+	u16(b, 0);
+	sstr(b, "orders");
+	sstr(b, "dx");
+	sstr(b, "k");
+	u8(b, 0);
+	u32(b, 0);
+	frame_close(b, at);
+	delayed_publish(b, "soon", 'I', 1);
+	delayed_publish(b, "later", 'S', 3600000);
+	delayed_publish(b, "far", 'l', 1ull << 62);
+	delayed_publish(b, "now", 'I', 0);
+}
+
 /* fuzz_conn's two setup bytes: (chunk pattern << 4) | the harness sends the handshake; a seed. */
 static void conn_setup(struct buf *b, unsigned pattern, int handshake, unsigned seed)
 {
@@ -958,6 +1037,12 @@ static void conn_seeds(void)
 			publish(b, 1, "", "orders", 0, "0123456789abcdef", (int)(i % 2) * 2);
 		emit("fuzz_conn", p == 0 ? "publish-burst" : "publish-burst-split", b);
 	}
+	conn_setup(b, 0, 1, 21);
+	client_delayed(b, "direct");
+	emit("fuzz_conn", "delayed-exchange", b);
+	conn_setup(b, 3, 1, 22);
+	client_delayed(b, "x-delayed-message");
+	emit("fuzz_conn", "delayed-exchange-bad-type", b);
 	/* A frame larger than frame_max: the close, then the rest dropped until the close-ok. */
 	conn_setup(b, 7, 1, 9);
 	u8(b, 3);
