@@ -99,17 +99,7 @@ static void start_api(void)
 /* The group's broker must exit 0 on SIGTERM, with no sanitizer report in its log. */
 static void stop_broker(void)
 {
-	int status = 0;
-
-	broker_terminate(&broker, 10000, &status);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-	    broker_log_count(&broker, "runtime error") > 0 ||
-	    broker_log_count(&broker, "Sanitizer") > 0) {
-		broker_print_log(&broker, 40);
-		fprintf(stderr, "15-management: warrend ended badly (wait status 0x%x)\n", status);
-		exit(EXIT_FAILURE);
-	}
-	broker_cleanup(&broker);
+	broker_stop_clean("15-management");
 }
 
 /* ---- Authentication ---- */
@@ -492,13 +482,8 @@ END_TEST
 static void start_users(void)
 {
 	char err[256], conf[4096], hash[300];
-	FILE *p = popen("printf '%s\\n' secret | '" WARRENCTL_PATH "' hash-password", "r");
 
-	if (p == NULL || fgets(hash, sizeof(hash), p) == NULL || pclose(p) != 0) {
-		fprintf(stderr, "15-management: warrenctl hash-password failed\n");
-		exit(EXIT_FAILURE);
-	}
-	hash[strcspn(hash, "\n")] = '\0';
+	broker_hash_password("15-management", WARRENCTL_PATH, "secret", hash, sizeof(hash));
 	if (broker_prepare(&broker, "", err, sizeof(err)) != 0) {
 		fprintf(stderr, "15-management: %s\n", err);
 		exit(EXIT_FAILURE);

@@ -30,13 +30,8 @@ static char vdir[300];
 static void start_files_with(const char *extra)
 {
 	char err[256], cmd[4096], hash[300];
-	FILE *p = popen("printf '%s\\n' guest | '" WARRENCTL_PATH "' hash-password", "r");
 
-	if (p == NULL || fgets(hash, sizeof(hash), p) == NULL || pclose(p) != 0) {
-		fprintf(stderr, "16-management-limits: warrenctl hash-password failed\n");
-		exit(EXIT_FAILURE);
-	}
-	hash[strcspn(hash, "\n")] = '\0';
+	broker_hash_password("16-management-limits", WARRENCTL_PATH, "guest", hash, sizeof(hash));
 	if (broker_prepare(&broker, "", err, sizeof(err)) != 0) {
 		fprintf(stderr, "16-management-limits: %s\n", err);
 		exit(EXIT_FAILURE);
@@ -73,20 +68,9 @@ static void start_capped(void)
 
 static void stop(void)
 {
-	int status = 0;
-
 	if (getenv("WARREN_TEST_BROKER") != NULL)
 		return;
-	broker_terminate(&broker, 10000, &status);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-	    broker_log_count(&broker, "runtime error") > 0 ||
-	    broker_log_count(&broker, "Sanitizer") > 0) {
-		broker_print_log(&broker, 40);
-		fprintf(stderr, "16-management-limits: warrend ended badly (wait status 0x%x)\n",
-		    status);
-		exit(EXIT_FAILURE);
-	}
-	broker_cleanup(&broker);
+	broker_stop_clean("16-management-limits");
 }
 
 /* ---- HTTP ---- */

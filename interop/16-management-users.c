@@ -163,13 +163,8 @@ static int amqp_login_as(const char *user, const char *pw, const char *vhost)
 static void start_files(void)
 {
 	char err[256], cmd[4096], hash[300];
-	FILE *p = popen("printf '%s\\n' guest | '" WARRENCTL_PATH "' hash-password", "r");
 
-	if (p == NULL || fgets(hash, sizeof(hash), p) == NULL || pclose(p) != 0) {
-		fprintf(stderr, "16-management-users: warrenctl hash-password failed\n");
-		exit(EXIT_FAILURE);
-	}
-	hash[strcspn(hash, "\n")] = '\0';
+	broker_hash_password("16-management-users", WARRENCTL_PATH, "guest", hash, sizeof(hash));
 	if (broker_prepare(&broker, "", err, sizeof(err)) != 0) {
 		fprintf(stderr, "16-management-users: %s\n", err);
 		exit(EXIT_FAILURE);
@@ -202,18 +197,7 @@ static void start_guest(void)
 /* The group's broker must exit 0 on SIGTERM, with no sanitizer report in its log. */
 static void stop_broker(void)
 {
-	int status = 0;
-
-	broker_terminate(&broker, 10000, &status);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-	    broker_log_count(&broker, "runtime error") > 0 ||
-	    broker_log_count(&broker, "Sanitizer") > 0) {
-		broker_print_log(&broker, 40);
-		fprintf(stderr, "16-management-users: warrend ended badly (wait status 0x%x)\n",
-		    status);
-		exit(EXIT_FAILURE);
-	}
-	broker_cleanup(&broker);
+	broker_stop_clean("16-management-users");
 }
 
 /* ---- Users ---- */

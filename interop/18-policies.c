@@ -35,13 +35,8 @@ static char vdir[200];
 static void start_files(void)
 {
 	char err[256], cmd[4096], hash[300];
-	FILE *p = popen("printf '%s\\n' guest | '" WARRENCTL_PATH "' hash-password", "r");
 
-	if (p == NULL || fgets(hash, sizeof(hash), p) == NULL || pclose(p) != 0) {
-		fprintf(stderr, "18-policies: warrenctl hash-password failed\n");
-		exit(EXIT_FAILURE);
-	}
-	hash[strcspn(hash, "\n")] = '\0';
+	broker_hash_password("18-policies", WARRENCTL_PATH, "guest", hash, sizeof(hash));
 	if (broker_prepare(&broker, "", err, sizeof(err)) != 0) {
 		fprintf(stderr, "18-policies: %s\n", err);
 		exit(EXIT_FAILURE);
@@ -61,17 +56,7 @@ static void start_files(void)
 
 static void stop_files(void)
 {
-	int status = 0;
-
-	broker_terminate(&broker, 10000, &status);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-	    broker_log_count(&broker, "runtime error") > 0 ||
-	    broker_log_count(&broker, "Sanitizer") > 0) {
-		broker_print_log(&broker, 40);
-		fprintf(stderr, "18-policies: warrend ended badly (wait status 0x%x)\n", status);
-		exit(EXIT_FAILURE);
-	}
-	broker_cleanup(&broker);
+	broker_stop_clean("18-policies");
 }
 
 /* A group: on Warren, a broker with files; against RabbitMQ, the harness's. */

@@ -586,6 +586,36 @@ int harness_run(Suite *s)
 	return failed == 0 && !broker_failed ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+void broker_stop_clean(const char *prog)
+{
+	int status = 0;
+
+	broker_terminate(&broker, 10000, &status);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    broker_log_count(&broker, "runtime error") > 0 ||
+	    broker_log_count(&broker, "Sanitizer") > 0) {
+		broker_print_log(&broker, 40);
+		fprintf(stderr, "%s: warrend ended badly (wait status 0x%x)\n", prog, status);
+		exit(EXIT_FAILURE);
+	}
+	broker_cleanup(&broker);
+}
+
+void broker_hash_password(
+    const char *prog, const char *warrenctl, const char *password, char *out, size_t len)
+{
+	char cmd[600];
+	FILE *p;
+
+	snprintf(
+	    cmd, sizeof(cmd), "printf '%%s\\n' '%s' | '%s' hash-password", password, warrenctl);
+	if ((p = popen(cmd, "r")) == NULL || fgets(out, (int)len, p) == NULL || pclose(p) != 0) {
+		fprintf(stderr, "%s: warrenctl hash-password failed\n", prog);
+		exit(EXIT_FAILURE);
+	}
+	out[strcspn(out, "\n")] = '\0';
+}
+
 void own_broker_start(const char *config)
 {
 	char err[256];

@@ -127,6 +127,14 @@ int64_t now_ms(void);
 	} while (0)
 void own_broker_start(const char *config);
 void own_broker_stop(void);
+/*
+ * SIGTERM the group's broker, which must exit 0 within ten seconds with no sanitizer report in its
+ * log, and remove its directory; otherwise print its log and exit the program (prog names it).
+ */
+void broker_stop_clean(const char *prog);
+/* `warrenctl hash-password` of password into out (warrenctl: its path), or exit the program. */
+void broker_hash_password(
+    const char *prog, const char *warrenctl, const char *password, char *out, size_t len);
 void own_broker_restart(bool kill9);
 /* Sleep: only for pacing a poll or for a short wait on something that must not happen. */
 void sleep_ms(int ms);
