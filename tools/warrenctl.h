@@ -75,6 +75,8 @@ int cmd_cluster(const struct cmd *self, int argc, char **argv);
 /* warrenctl_rmq.c: status, list_*, close_connection, purge_queue, delete_queue, definitions. */
 /* warrenctl_policy.c: set_policy, clear_policy and their operator forms: an exit status, or -1
  * for a usage error. */
+/* An info line ("Listing queues ..."): not with -q or --formatter json (warrenctl_rmq.c). */
+void ctl_info(const struct ctl_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int rmq_policy_cmd(struct ctl_opts *o, const char *cmd);
 /* warrenctl_limits.c: set_vhost_limits, clear_vhost_limits, list_vhost_limits (the same). */
 int rmq_limits_cmd(struct ctl_opts *o, const char *cmd);

@@ -18,23 +18,6 @@
 
 static const char *const names[] = { "max-connections", "max-queues" };
 
-static void info(const struct ctl_opts *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* An info line ("Listing limits ..."): not with -q or --formatter json. */
-static void info(const struct ctl_opts *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (o->quiet || o->json)
-		return;
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout); /* before an error on stderr */
-}
-
 /*
  * The rows of a GET of /api/vhost-limits[/{vhost}] (one JSON object a line, then "."): 0 with
  * *out (an array), or EXIT_FAILURE (printed; a missing vhost as rabbitmqctl says it).
@@ -178,7 +161,7 @@ static int set_vhost_limits(struct ctl_opts *o)
 
 	if (o->argc != 1)
 		return -1;
-	info(o, "Setting vhost limits to \"%s\" for vhost \"%s\" ...", o->argv[0], vhost);
+	ctl_info(o, "Setting vhost limits to \"%s\" for vhost \"%s\" ...", o->argv[0], vhost);
 	if ((def = json_loads(o->argv[0], JSON_DECODE_ANY, &jerr)) == NULL) {
 		fprintf(stderr, "Error:\nJSON decoding error. Reason: %s\n", jerr.text);
 		return EXIT_FAILURE;
@@ -211,7 +194,7 @@ static int clear_vhost_limits(struct ctl_opts *o)
 
 	if (o->argc != 0)
 		return -1;
-	info(o, "Clearing vhost \"%s\" limits ...", vhost);
+	ctl_info(o, "Clearing vhost \"%s\" limits ...", vhost);
 	if (get_limits(o, vhost, &lim) != 0)
 		return EXIT_FAILURE;
 	if (json_object_size(lim) == 0) {
@@ -238,7 +221,7 @@ static int list_vhost_limits(struct ctl_opts *o)
 	if (o->argc != 0 || (o->global && o->vhost != NULL))
 		return -1;
 	if (!o->global) {
-		info(o, "Listing limits for vhost \"%s\" ...", vhost);
+		ctl_info(o, "Listing limits for vhost \"%s\" ...", vhost);
 		if (get_limits(o, vhost, &lim) != 0)
 			return EXIT_FAILURE;
 		if (json_object_size(lim) > 0 || o->json) {
@@ -248,7 +231,7 @@ static int list_vhost_limits(struct ctl_opts *o)
 		json_decref(lim);
 		return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 	}
-	info(o, "Listing limits for all vhosts ...");
+	ctl_info(o, "Listing limits for all vhosts ...");
 	if (get_rows(o, NULL, &rows) != 0)
 		return EXIT_FAILURE;
 	if (o->json)

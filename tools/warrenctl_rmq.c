@@ -30,11 +30,7 @@
 
 /* ---- Printing ---- */
 
-static void info(const struct ctl_opts *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* An info line ("Listing queues ..."): not with -q or --formatter json. */
-static void info(const struct ctl_opts *o, const char *fmt, ...)
+void ctl_info(const struct ctl_opts *o, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -320,8 +316,8 @@ static int run_listing(struct ctl_opts *o, const char *cmd, const struct listing
 			    n > 0 && strchr(target, '?') ? "," : "?columns=",
 			    cols[i]->path + (cols[i]->path[0] == '~'));
 	if (strcmp(cmd, "list_queues") == 0)
-		info(o, "Timeout: %d.0 seconds ...", o->timeout);
-	info(o, l->info, vhost);
+		ctl_info(o, "Timeout: %d.0 seconds ...", o->timeout);
+	ctl_info(o, l->info, vhost);
 	if (api_request(o, &a, "GET", target, NULL, NULL, 0) != 0)
 		goto out;
 	if (a.status == 404 && l->per_vhost) {
@@ -435,13 +431,13 @@ static int queue_cmd(struct ctl_opts *o, const char *cmd)
 	api_enc(vhost, ev, sizeof(ev));
 	api_enc(queue, eq, sizeof(eq));
 	if (purge) {
-		info(o, "Purging queue '%s' in vhost '%s' ...", queue, vhost);
+		ctl_info(o, "Purging queue '%s' in vhost '%s' ...", queue, vhost);
 		snprintf(target, sizeof(target), "/api/queues/%s/%s/contents", ev, eq);
 		if ((r = api_delete(o, target, NULL)) == 404)
 			fprintf(stderr, "Error:\n%s\n", queue_missing(o, vhost, queue));
 		return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 	}
-	info(o, "Deleting queue '%s' on vhost '%s' ...", queue, vhost);
+	ctl_info(o, "Deleting queue '%s' on vhost '%s' ...", queue, vhost);
 	/* How many ready messages go with it: RabbitMQ says so. */
 	snprintf(target, sizeof(target), "/api/queues/%s/%s?columns=messages_ready", ev, eq);
 	if (api_request(o, &a, "GET", target, NULL, NULL, 0) == 0 && a.status == 200 &&
@@ -478,7 +474,7 @@ static int close_connection(struct ctl_opts *o)
 		fprintf(stderr, "warrenctl: a reason is at most 200 bytes\n");
 		return EXIT_USAGE;
 	}
-	info(o, "Closing connection %s, reason: %s...", o->argv[0], o->argv[1]);
+	ctl_info(o, "Closing connection %s, reason: %s...", o->argv[0], o->argv[1]);
 	snprintf(target, sizeof(target), "/api/connections/%s", api_enc(o->argv[0], e, sizeof(e)));
 	snprintf(header, sizeof(header), "x-reason=%s", api_enc(o->argv[1], e, sizeof(e)));
 	if ((r = api_delete(o, target, header)) == 404)
@@ -566,7 +562,7 @@ static int status(struct ctl_opts *o)
 		r = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 		goto out;
 	}
-	info(o, "Status of node %s ...", str(st, "node"));
+	ctl_info(o, "Status of node %s ...", str(st, "node"));
 	printf("Runtime\n\nOS PID: %s\nOS: %s\nUptime (seconds): %" JSON_INTEGER_FORMAT
 	       "\nProduct name: %s\nProduct version: %s\nRabbitMQ version: %s\nNode name: %s\n",
 	    str(st, "pid"), un.sysname, num(st, "uptime"), str(st, "product_name"),
@@ -621,7 +617,7 @@ static int export_definitions(struct ctl_opts *o)
 		return -1;
 	file = o->argv[0];
 	if (strcmp(file, "-") != 0)
-		info(o, "Exporting definitions in JSON to a file at \"%s\" ...", file);
+		ctl_info(o, "Exporting definitions in JSON to a file at \"%s\" ...", file);
 	if (api_get_json(o, "/api/definitions", &doc) != 0)
 		goto out;
 	if (strcmp(file, "-") == 0) {
@@ -690,7 +686,7 @@ static int import_definitions(struct ctl_opts *o)
 	if (o->argc != 1 || o->vhost != NULL)
 		return -1;
 	file = o->argv[0];
-	info(o, "Importing definitions in JSON from a file at \"%s\" ...",
+	ctl_info(o, "Importing definitions in JSON from a file at \"%s\" ...",
 	    strcmp(file, "-") == 0 ? "standard input" : file);
 	if (strcmp(file, "-") == 0) {
 		f = stdin;
@@ -721,7 +717,7 @@ static int import_definitions(struct ctl_opts *o)
 		    json_string_value(json_object_get(w, "user")) ?: "?",
 		    json_string_value(json_object_get(w, "reason")) ?: "?");
 	}
-	info(o, "Successfully imported definitions");
+	ctl_info(o, "Successfully imported definitions");
 	r = fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 out:
 	if (f != NULL && f != stdin)
