@@ -154,8 +154,12 @@ wait "$pub2_pid" || fail "the publisher through HAProxy failed"
 pub_pid=""
 pub2_pid=""
 cat "$tmp/pub4.log" "$tmp/pub5.log"
-grep -q -E "connection.close 320 .*the master is now 127.0.0.1:($(repl "${others[0]}")|$(repl "${others[1]}"))'" \
-	"$tmp/pub4.log" || fail "the old master's client was not closed with 320 naming the new master"
+# 320 naming the new master; when the resumed claim made both give up the role (DUPMASTER), there
+# is no master to name within the second the old master waits for one (docs/cluster.md).
+grep -q -E "connection.close 320 .*this node is no longer the master(; the master is now 127.0.0.1:($(repl "${others[0]}")|$(repl "${others[1]}")))?'" \
+	"$tmp/pub4.log" || fail "the old master's client was not closed with 320"
+grep -q "the master is now" "$tmp/pub4.log" ||
+	echo "(b) the old master's 320 named no master: none was known yet (both gave up the role)"
 grep -q "no longer the master" "$tmp/n$old/log" || fail "the old master did not log its demotion"
 echo "(b) node $old resumed: its clients closed with 320, it rejoined as a replica and caught up"
 
