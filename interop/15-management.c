@@ -423,9 +423,11 @@ static double rate_at(const char *path, const char *key)
  */
 START_TEST(rates_follow_traffic)
 {
-	char q[64], qpath[128], pub[256];
+	char q[64], qpath[128], pub[256], idle[128], list[256], want[128];
+	struct http_resp r;
 	int64_t until = now_ms() + 5000;
 	double rate = 0, vrate = 0;
+	bool first;
 
 	snprintf(q, sizeof(q), "%s", uniq("rate")); /* fmt's ring of buffers turns over below */
 	snprintf(qpath, sizeof(qpath), "/api/queues/%%2F/%s", q);
@@ -443,11 +445,26 @@ START_TEST(rates_follow_traffic)
 	}
 	ck_assert_msg(
 	    rate > 0 && vrate > 0, "no publish rate after 5 s of publishing: %g, %g", rate, vrate);
-	/* sorted by the rate, the busy queue comes first */
-	expect("GET",
-	    "/api/queues?page=1&page_size=1&sort=message_stats.publish_details.rate&"
+	/* Sorted by the rate, the busy queue comes before an idle sibling that a reverse sort by
+	 * name would put first. The filter keeps out the earlier tests' queues, whose rates may
+	 * not have died down yet on a slow (ASan) build. Publishing goes on while we look: the
+	 * rate is the last 200 ms window's, and a slow answer may outlast one window. */
+	snprintf(idle, sizeof(idle), "/api/queues/%%2F/%s-idle", q);
+	expect("PUT", idle, "{}", 201, NULL);
+	snprintf(list, sizeof(list),
+	    "/api/queues?page=1&page_size=1&name=%s&sort=message_stats.publish_details.rate&"
 	    "sort_reverse=true&columns=name",
-	    NULL, 200, fmt("\"items\":[{\"name\":\"%s\"}]", q));
+	    q);
+	snprintf(want, sizeof(want), "\"items\":[{\"name\":\"%s\"}]", q);
+	until = now_ms() + 5000;
+	do {
+		expect(
+		    "POST", "/api/exchanges/%2F/amq.default/publish", pub, 200, "\"routed\":true");
+		ck_assert_int_eq(req("GET", list, NULL, &r), 200);
+		first = strstr(r.body, want) != NULL;
+		free(r.body);
+	} while (!first && now_ms() < until);
+	ck_assert_msg(first, "sorted by publish rate, %s did not come before %s-idle", q, q);
 	until = now_ms() + 5000;
 	while (rate != 0 && now_ms() < until) {
 		sleep_ms(50); /* nothing to wait on: the sampler's next turns */
