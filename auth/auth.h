@@ -530,7 +530,7 @@ struct auth_pool_config {
 	unsigned threads;      /* 0: 2 */
 	unsigned queue_max;    /* pending checks before auth_pool_submit says AUTH_E_BUSY; 0: 256 */
 	unsigned cache_ttl_ms; /* 0: 60000 */
-	unsigned cache_slots;  /* direct-mapped cache entries; 0: 1024 */
+	unsigned cache_slots;  /* success cache entries (sets of 4); 0: 1024 */
 	bool no_cache;         /* never cache */
 };
 

@@ -8,7 +8,7 @@
  * cache and the statistics; it is never held during a check.
  *
  * The success cache maps HMAC-SHA256(secret, user || 0 || password) to the SHA-256 of the stored
- * hash that verified it (or of "saslauthd") and an expiry time, in a direct-mapped table: a hit
+ * hash that verified it (or of "saslauthd") and an expiry time, in a 4-way set-associative table (a full set gives up its oldest entry): a hit
  * needs the same credentials, an unexpired entry and the user's current verifier to be the one
  * that said yes, so a password changed by a reload misses. The secret is random per pool, so the table says nothing
  * about passwords to someone who reads memory later. Failures are never cached: a wrong password
@@ -43,6 +43,8 @@ struct job {
 	char why[256]; /* why the check could not be made (AUTH_E_UNAVAILABLE) */
 };
 
+#define WAYS 4 /* the success cache's slots per set */
+
 struct slot {
 	uint8_t key[32];
 	uint8_t digest[32];
@@ -65,7 +67,7 @@ struct auth_pool {
 	int rfd, wfd; /* the same eventfd twice on Linux */
 	uint8_t secret[32];
 	struct slot *cache;
-	unsigned nslots, ttl_ms, queue_max;
+	unsigned nsets, nslots, ttl_ms, queue_max;
 	bool no_cache;
 	struct auth_pool_stats stats;
 };
@@ -114,24 +116,47 @@ static void push_done(struct auth_pool *p, struct job *j)
 	p->done_tail = j;
 }
 
-static struct slot *slot_for(struct auth_pool *p, const uint8_t key[32])
+/* The cache's set for a key: WAYS slots, so a few logins that hash alike do not evict each other. */
+static struct slot *set_for(struct auth_pool *p, const uint8_t key[32])
 {
 	uint64_t h;
 
 	memcpy(&h, key, sizeof(h)); /* the key is an HMAC: any 8 bytes are uniform */
-	return &p->cache[h % p->nslots];
+	return &p->cache[(h % p->nsets) * WAYS];
+}
+
+/* Where a success for key goes: its own slot, else a free or expired one, else the oldest. */
+static struct slot *slot_to_fill(struct auth_pool *p, const uint8_t key[32], uint64_t now)
+{
+	struct slot *set = set_for(p, key), *pick = &set[0];
+	unsigned w;
+
+	for (w = 0; w < WAYS; w++)
+		if (set[w].used && memcmp(set[w].key, key, 32) == 0)
+			return &set[w];
+	for (w = 0; w < WAYS; w++) {
+		if (!set[w].used || set[w].expires_ms <= now)
+			return &set[w];
+		if (set[w].expires_ms < pick->expires_ms)
+			pick = &set[w];
+	}
+	return pick;
 }
 
 /* A cached success for j under the current database? (lock held) */
 static bool cache_hit(struct auth_pool *p, const struct job *j)
 {
-	const struct slot *s;
+	const struct slot *set, *s = NULL;
 	uint8_t digest[32];
+	unsigned w;
 
 	if (p->no_cache)
 		return false;
-	s = slot_for(p, j->key);
-	if (!s->used || now_ms() >= s->expires_ms || CRYPTO_memcmp(s->key, j->key, 32) != 0)
+	set = set_for(p, j->key);
+	for (w = 0; w < WAYS && s == NULL; w++)
+		if (set[w].used && CRYPTO_memcmp(set[w].key, j->key, 32) == 0)
+			s = &set[w];
+	if (s == NULL || now_ms() >= s->expires_ms)
 		return false;
 	return auth_db_verifier(p->db, (struct amqp_bytes){ j->msg, j->userlen }, digest) &&
 	    CRYPTO_memcmp(digest, s->digest, 32) == 0;
@@ -182,10 +207,12 @@ static void *worker(void *argp)
 		if (r != AUTH_OK)
 			p->stats.refused++;
 		if (cacheable && !p->no_cache) {
-			s = slot_for(p, j->key);
+			uint64_t now = now_ms();
+
+			s = slot_to_fill(p, j->key, now);
 			memcpy(s->key, j->key, 32);
 			memcpy(s->digest, digest, 32);
-			s->expires_ms = now_ms() + p->ttl_ms;
+			s->expires_ms = now + p->ttl_ms;
 			s->used = true;
 		}
 		j->result = r;
@@ -248,7 +275,8 @@ int auth_pool_new(const struct auth_pool_config *cfg, struct auth_db *db, struct
 	p->nthreads = cfg->threads != 0 ? cfg->threads : 2;
 	p->queue_max = cfg->queue_max != 0 ? cfg->queue_max : 256;
 	p->ttl_ms = cfg->cache_ttl_ms != 0 ? cfg->cache_ttl_ms : 60000;
-	p->nslots = cfg->cache_slots != 0 ? cfg->cache_slots : 1024;
+	p->nsets = cfg->cache_slots != 0 ? (cfg->cache_slots + WAYS - 1) / WAYS : 1024 / WAYS;
+	p->nslots = p->nsets * WAYS;
 	p->no_cache = cfg->no_cache;
 	p->cache = auth_xcalloc(p->nslots, sizeof(*p->cache));
 	p->threads = auth_xcalloc(p->nthreads, sizeof(*p->threads));

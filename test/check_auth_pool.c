@@ -173,6 +173,47 @@ START_TEST(test_pool_cache_hits_success_only)
 }
 END_TEST
 
+/* A set holds four: with one set (cache_slots 4) four users all stay cached, a fifth login
+ * gives up the oldest entry only. */
+START_TEST(test_pool_cache_set_keeps_four)
+{
+	static const char *const five[] = { "u1", "p1", "u2", "p2", "u3", "p3", "u4", "p4", "u5",
+		"p5" };
+	struct auth_db *db = db_with(4, five, 10);
+	struct auth_pool *p;
+	struct result r = { 0 };
+	struct auth_pool_stats st;
+	int i, n = 0;
+
+	ck_assert_int_eq(
+	    auth_pool_new(&(struct auth_pool_config){ .cache_slots = 4 }, db, &p), AUTH_OK);
+	for (i = 0; i < 4; i++) { /* four verified, then four hits */
+		ck_assert_int_eq(submit(p, five[2 * i], five[2 * i + 1], NULL), 0);
+		wait_for(p, &r, ++n);
+	}
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(submit(p, five[2 * i], five[2 * i + 1], NULL), 0);
+		wait_for(p, &r, ++n);
+	}
+	auth_pool_stats(p, &st);
+	ck_assert_uint_eq(st.verified, 4);
+	ck_assert_uint_eq(st.cache_hits, 4);
+	ck_assert_int_eq(submit(p, "u5", "p5", NULL), 0); /* takes u1's slot, the oldest */
+	wait_for(p, &r, ++n);
+	ck_assert_int_eq(submit(p, "u2", "p2", NULL), 0);
+	wait_for(p, &r, ++n);
+	ck_assert_int_eq(submit(p, "u1", "p1", NULL), 0);
+	wait_for(p, &r, ++n);
+	auth_pool_stats(p, &st);
+	ck_assert_uint_eq(st.verified, 6);
+	ck_assert_uint_eq(st.cache_hits, 5);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(r.results[i], AUTH_OK);
+	auth_pool_free(p);
+	auth_db_unref(db);
+}
+END_TEST
+
 START_TEST(test_pool_changed_password_misses)
 {
 	static const char *const v1[] = { "alice", "old-pw", "bob", "bob-pw" };
@@ -430,6 +471,7 @@ static Suite *pool_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_pool_hundred_at_once);
 	tcase_add_test(tc, test_pool_cache_hits_success_only);
+	tcase_add_test(tc, test_pool_cache_set_keeps_four);
 	tcase_add_test(tc, test_pool_changed_password_misses);
 	tcase_add_test(tc, test_pool_removed_user_misses);
 	tcase_add_test(tc, test_pool_cache_expires);
