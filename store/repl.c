@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,35 @@ struct store_repl {
 	DB **failed;         /* ... and the handles of those that failed */
 	size_t nfailed, capfailed;
 };
+
+/*
+ * Berkeley DB's waits for other threads are polls that sleep a second between looks
+ * (__rep_lockout_int: a new master's rep_start waits there until no message thread is inside
+ * rep_process_message, which about one election in three met, making that failover take 1-2 s;
+ * __db_rep_enter sleeps 5 s in a lockout). Every caller of __os_yield that asks for a second or
+ * more checks its condition again on waking (5.3's src/), and the waits Berkeley DB times by
+ * adding up its sleeps (an election's) ask for at most half a second: those stay as asked. So a
+ * sleep of a second or more is cut to a look every POLL_US. Process-wide, set before the
+ * replicated environment is created.
+ */
+#define POLL_US 5000
+
+static int short_polls(u_long secs, u_long usecs)
+{
+	struct timespec ts;
+
+	if (secs == 0 && usecs == 0) {
+		sched_yield();
+		return 0;
+	}
+	if (secs != 0)
+		usecs = POLL_US;
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)usecs * 1000;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+	return 0;
+}
 
 static int64_t now_ms(void)
 {
@@ -159,6 +189,11 @@ int store_repl_configure(
 	size_t i;
 	int r = 0;
 
+	if ((r = db_env_set_func_yield(short_polls)) != 0) {
+		snprintf(
+		    err, errlen, "%s: replication: yield function: %s", st->dir, db_strerror(r));
+		return -1;
+	}
 	if ((rp = calloc(1, sizeof(*rp))) == NULL)
 		abort();
 	pthread_mutex_init(&rp->lock, NULL);
