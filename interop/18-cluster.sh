@@ -47,10 +47,8 @@ until [ "$(wc -l <"$tmp/confirmed")" -gt "$((before + 1))" ]; do
 done
 t2=$(now_ms)
 echo "(a) kill -9 of node $master: node $new master after $((t1 - t0)) ms, a confirm through HAProxy after $((t2 - t0)) ms"
-# Issue 14 asks for 2 s. Most failovers take 15-300 ms, about one in five 1-2 s (Berkeley DB
-# 5.3 yields a whole second while a new master waits for its message threads, see
-# docs/cluster.md), and a few just over 2 s: the test holds them to 3 s and prints the time.
-[ $((t2 - t0)) -le 3000 ] || fail "the first confirm after kill -9 took $((t2 - t0)) ms (bound 3,000)"
+# Issue 14: a new master serves within 2 s (most failovers take 250-300 ms here).
+[ $((t2 - t0)) -le 2000 ] || fail "the first confirm after kill -9 took $((t2 - t0)) ms (bound 2,000)"
 sleep 1
 kill -TERM "$pub_pid"
 wait "$pub_pid" || fail "the publisher failed"
@@ -154,12 +152,10 @@ wait "$pub2_pid" || fail "the publisher through HAProxy failed"
 pub_pid=""
 pub2_pid=""
 cat "$tmp/pub4.log" "$tmp/pub5.log"
-# 320 naming the new master; when the resumed claim made both give up the role (DUPMASTER), there
-# is no master to name within the second the old master waits for one (docs/cluster.md).
-grep -q -E "connection.close 320 .*this node is no longer the master(; the master is now 127.0.0.1:($(repl "${others[0]}")|$(repl "${others[1]}")))?'" \
-	"$tmp/pub4.log" || fail "the old master's client was not closed with 320"
-grep -q "the master is now" "$tmp/pub4.log" ||
-	echo "(b) the old master's 320 named no master: none was known yet (both gave up the role)"
+# 320 naming the new master (when the resumed claim made both give up the role, DUPMASTER, the
+# old master waits up to 2 s for the election that follows to name one).
+grep -q -E "connection.close 320 .*this node is no longer the master; the master is now 127.0.0.1:($(repl "${others[0]}")|$(repl "${others[1]}"))'" \
+	"$tmp/pub4.log" || fail "the old master's client was not closed with 320 naming the new master"
 grep -q "no longer the master" "$tmp/n$old/log" || fail "the old master did not log its demotion"
 echo "(b) node $old resumed: its clients closed with 320, it rejoined as a replica and caught up"
 

@@ -274,6 +274,18 @@ struct store *store_open_repl(
 	return st;
 }
 
+bool store_repl_env_is_master(struct store *st)
+{
+	DB_REP_STAT *sp = NULL;
+	bool master;
+
+	if (st->env->rep_stat(st->env, &sp, 0) != 0)
+		return false;
+	master = sp->st_status == DB_REP_MASTER;
+	free(sp);
+	return master;
+}
+
 bool store_replicated(const struct store *st)
 {
 	return st->repl != NULL;

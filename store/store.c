@@ -497,6 +497,15 @@ static void complete(struct store *st, struct store_batch *list, int status)
  * One group: every batch in *list, one transaction, one flush. A read job leaves the list as
  * soon as it has run and goes back to the loop at once (store_submit_read says why it may).
  */
+/* A group that failed: for good, or (a cluster node no longer master) for this group only. */
+static int failed_status(struct store *st)
+{
+	if (st->repl == NULL || store_repl_env_is_master(st))
+		return STORE_E_DB;
+	set_error(st, "%s: a write failed: this node is no longer the master", st->dir);
+	return STORE_E_NOT_MASTER;
+}
+
 static int commit_group(struct store *st, struct store_batch **list)
 {
 	DB_TXN *txn = NULL;
@@ -505,7 +514,7 @@ static int commit_group(struct store *st, struct store_batch **list)
 
 	if ((r = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0) {
 		set_error(st, "%s: begin transaction: %s", st->dir, db_strerror(r));
-		return STORE_E_DB;
+		return failed_status(st);
 	}
 	st->group_logged = false;
 	for (bp = list; (b = *bp) != NULL;) {
@@ -513,7 +522,7 @@ static int commit_group(struct store *st, struct store_batch **list)
 			if (b->job == NULL)
 				set_error(st, "%s: write: %s", st->dir, db_strerror(r));
 			txn->abort(txn);
-			return STORE_E_DB;
+			return failed_status(st);
 		}
 		if (b->read_only) {
 			*bp = b->next;
@@ -531,7 +540,7 @@ static int commit_group(struct store *st, struct store_batch **list)
 	st->perm_failed = false;
 	if ((r = txn->commit(txn, DB_TXN_NOSYNC)) != 0) {
 		set_error(st, "%s: commit: %s", st->dir, db_strerror(r));
-		return STORE_E_DB;
+		return failed_status(st);
 	}
 	/* Reads and scratch only (reading paged entries back): nothing to make durable. */
 	if (!st->group_logged)
@@ -922,12 +931,16 @@ static void env_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 	 * again while repmgr holds operations out (repl.c), say each time that they are; an
 	 * election that lacked a vote is held again; and a master that lost its role has its last
 	 * writes refused as a replica's (its batches fail, and warrend starts again): not errors.
+	 * Nor are the progress notes of a wait in a lockout (BDB3505-3508: "waiting N minutes"),
+	 * which count polls as seconds: repl.c makes those polls 5 ms apart.
 	 */
 	if (env->app_private != NULL &&
 	    ((strstr(msg, "fop_read_meta") != NULL &&
 	         (strstr(msg, "/LOCK: ") != NULL || strstr(msg, "/FORMAT: ") != NULL)) ||
 	        strncmp(msg, "BDB3509 ", 8) == 0 || strncmp(msg, "BDB3534 ", 8) == 0 ||
-	        strncmp(msg, "BDB0111 ", 8) == 0))
+	        strncmp(msg, "BDB0111 ", 8) == 0 ||
+	        (strncmp(msg, "BDB350", 6) == 0 && msg[6] >= '5' && msg[6] <= '8' &&
+	            msg[7] == ' ')))
 		return;
 	fprintf(stderr, "warrend: berkeley db: %s\n", msg);
 }

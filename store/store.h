@@ -39,6 +39,12 @@ enum store_err {
 	 * told it is safe; its jobs complete with 0: what they read stands); the store goes on.
 	 */
 	STORE_E_NOT_REPLICATED = -5,
+	/*
+	 * A cluster node's group failed because the node is no longer the master (Berkeley DB
+	 * refuses writes on a replica, EACCES, before the role event reaches the loop): that
+	 * group's batches failed, jobs included; the node is on its way to starting again.
+	 */
+	STORE_E_NOT_MASTER = -6,
 };
 
 /*

@@ -57,6 +57,8 @@ int store_open_tables(struct store *st, char *err, size_t errlen);
 int store_repl_configure(
     struct store *st, const struct store_repl_config *rc, char *err, size_t errlen);
 /* A cluster node's scratch: its private environment, emptied, and the table. 0, or -1 with err. */
+/* Is the replicated environment master right now (Berkeley DB's own view; any thread)? */
+bool store_repl_env_is_master(struct store *st);
 int store_repl_open_scratch(struct store *st, char *err, size_t errlen);
 /* Open a table on a new master, in a transaction of its own: 0 or a Berkeley DB error. */
 int store_repl_open_table(struct store *st, DB *db, const char *file);

@@ -20,7 +20,7 @@
 
 #include "server/admin/mgmt.h"
 
-#define NAME_WAIT_MS 1000   /* a demoted node's wait for the new master's name, ... */
+#define NAME_WAIT_MS 2000   /* a demoted node's wait for the new master's name, ... */
 #define CLOSE_GRACE_MS 1000 /* ... then its clients' time to answer close-ok */
 
 static struct {

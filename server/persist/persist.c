@@ -68,7 +68,7 @@ static void batch_done(void *arg, int status)
 	/* The store is free: what gathered meanwhile goes as the next group. */
 	if (--ps.inflight == 0 && ps.cur != NULL && ps.flush_ev != NULL)
 		event_active(ps.flush_ev, 0, 0);
-	if (status == STORE_E_NOT_REPLICATED ||
+	if (status == STORE_E_NOT_REPLICATED || status == STORE_E_NOT_MASTER ||
 	    (status != 0 && ps.rst != NULL &&
 	        (ps.role != PERSIST_MASTER || !persist_cluster_is_master()))) {
 		/* These waiters fail; the store goes on (or, no longer master, is closed soon). */
