@@ -201,6 +201,12 @@ bool auth_user_may_log_in(const struct auth_db *db, struct amqp_bytes user);
 bool auth_user_has_tag(const struct auth_db *db, struct amqp_bytes user, const char *tag);
 
 size_t auth_db_vhost_count(const struct auth_db *db);
+/*
+ * The SHA-256 (64 hex digits) of the files a database was loaded from (auth_db_load_backend: the
+ * users file and the vhost files, by name within their directories, length and bytes): equal on
+ * two nodes whose files are copies. "" for a database not loaded from files.
+ */
+const char *auth_db_fingerprint(const struct auth_db *db);
 /* The i-th vhost's name (in name order), valid while the caller holds its reference. */
 struct amqp_bytes auth_db_vhost_name(const struct auth_db *db, size_t i);
 bool auth_vhost_exists(const struct auth_db *db, struct amqp_bytes vhost);

@@ -100,6 +100,8 @@ struct auth_db {
 	size_t nvhosts;
 	/* A hash of a random password with the cost of the first user's hash, for unknown users. */
 	char dummy_hash[AUTH_HASH_MAX];
+	/* SHA-256 of the files as read (auth_db_load_backend), to compare nodes; "" otherwise. */
+	char fingerprint[65];
 };
 
 /* util.c */

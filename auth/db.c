@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,8 +107,27 @@ static bool vhost_file(const char *name)
 	return name[0] != '.' && n > 6 && strcmp(name + n - 6, ".vhost") == 0;
 }
 
+/*
+ * The fingerprint: SHA-256 over each file read, as its name within its directory, its length and
+ * its bytes, in the order read (the users file, then the vhost files by name). Nodes whose files
+ * are copies of each other's show the same one, wherever the directories are.
+ */
+static void fp_add(EVP_MD_CTX *md, const char *path, const uint8_t *buf, size_t len)
+{
+	const char *base = strrchr(path, '/');
+	uint8_t n[8];
+
+	base = base != NULL ? base + 1 : path;
+	EVP_DigestUpdate(md, base, strlen(base) + 1);
+	for (int i = 0; i < 8; i++)
+		n[i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+	EVP_DigestUpdate(md, n, sizeof(n));
+	EVP_DigestUpdate(md, buf, len);
+}
+
 /* Parse every vhost file in dir, in name order. */
-static int load_vhosts(struct auth_db *db, const char *dir, char *err, size_t errlen)
+static int load_vhosts(
+    struct auth_db *db, const char *dir, EVP_MD_CTX *md, char *err, size_t errlen)
 {
 	DIR *d;
 	struct dirent *e;
@@ -135,6 +155,7 @@ static int load_vhosts(struct auth_db *db, const char *dir, char *err, size_t er
 		sprintf(path, "%s/%s", dir, names[i]);
 		if (auth_read_file(path, &buf, &len, err, errlen) != AUTH_OK)
 			goto out;
+		fp_add(md, path, buf, len);
 		ret = auth_db_parse_vhost(db, path, buf, len, err, errlen);
 		free(buf);
 		if (ret != AUTH_OK)
@@ -160,27 +181,40 @@ int auth_db_load_backend(const char *users_path, const char *vhosts_dir, enum au
     struct auth_db **out, char *err, size_t errlen)
 {
 	struct auth_db *db = auth_db_new();
-	uint8_t *buf = NULL;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t *buf = NULL, digest[32];
 	size_t len;
 	int ret;
 
 	*out = NULL;
 	db->backend = backend;
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		abort();
 	if ((ret = auth_read_file(users_path, &buf, &len, err, errlen)) != AUTH_OK)
 		goto out;
+	fp_add(md, users_path, buf, len);
 	if ((ret = auth_db_parse_users(db, users_path, buf, len, err, errlen)) != AUTH_OK)
 		goto out;
 	OPENSSL_cleanse(buf, len); /* only hashes, but no need to leave them around */
-	if (vhosts_dir != NULL && (ret = load_vhosts(db, vhosts_dir, err, errlen)) != AUTH_OK)
+	if (vhosts_dir != NULL && (ret = load_vhosts(db, vhosts_dir, md, err, errlen)) != AUTH_OK)
 		goto out;
 	if ((ret = auth_db_finish(db, err, errlen)) != AUTH_OK)
 		goto out;
+	EVP_DigestFinal_ex(md, digest, NULL);
+	for (int i = 0; i < 32; i++)
+		snprintf(db->fingerprint + 2 * i, 3, "%02x", digest[i]);
 	*out = db;
 	db = NULL;
 out:
+	EVP_MD_CTX_free(md);
 	free(buf);
 	auth_db_unref(db);
 	return ret;
+}
+
+const char *auth_db_fingerprint(const struct auth_db *db)
+{
+	return db->fingerprint;
 }
 
 struct auth_db *auth_db_new_default(void)

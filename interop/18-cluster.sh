@@ -170,6 +170,12 @@ echo "(d) all three restarted: node $master is master"
 cat "$tmp/status"
 grep -q "^this node: master" "$tmp/status" || fail "warrenctl cluster status: not master"
 [ "$(grep -c " connected" "$tmp/status")" = 3 ] || fail "warrenctl cluster status: not 3 connected"
+# Every node says which users and vhost files it runs on: here the built-in user on all three.
+for i in 1 2 3; do
+	"$builddir/tools/warrenctl" cluster status --data-dir "$tmp/n$i/data" | grep -q \
+		"^users and vhost files: none (the built-in guest user)$" ||
+		fail "warrenctl cluster status on node $i: no line about the users and vhost files"
+done
 check_delivered
 
 # ---- warrenctl cluster remove: a stopped replica taken out of the group ----

@@ -156,6 +156,7 @@ END_TEST
 START_TEST(test_check_config)
 {
 	char dir[] = "/tmp/warrenctl-cfg.XXXXXX", users[128], vdir[128], vfile[160], want[512];
+	char copy[] = "/tmp/warrenctl-copy.XXXXXX", fp_etc[128];
 	struct run r;
 	FILE *f;
 
@@ -163,10 +164,33 @@ START_TEST(test_check_config)
 	    ARGS("check-config", "--users", WARREN_SRCDIR "/etc/users", "--vhosts",
 	        WARREN_SRCDIR "/etc/vhosts"));
 	ck_assert_msg(r.status == 0, "%s", r.err);
-	ck_assert_str_eq(r.out, "ok: 3 users, 2 vhosts\n");
+	ck_assert_msg(strncmp(r.out, "ok: 3 users, 2 vhosts\nfiles: sha256 ", 36) == 0 &&
+	        strlen(r.out) == 36 + 64 + 1,
+	    "%s", r.out);
+	memcpy(fp_etc, r.out + 22, 80); /* "files: sha256 ", 64 digits, "\n" and the NUL */
 	run(&r, NULL, ARGS("check-config", "--users", WARREN_SRCDIR "/etc/users"));
 	ck_assert_int_eq(r.status, 0);
-	ck_assert_str_eq(r.out, "ok: 3 users, 0 vhosts\n");
+	ck_assert_msg(
+	    strncmp(r.out, "ok: 3 users, 0 vhosts\nfiles: sha256 ", 36) == 0, "%s", r.out);
+	ck_assert_str_ne(r.out + 22, fp_etc); /* without the vhost files: another fingerprint */
+	/* copies elsewhere: the same fingerprint (what a cluster's nodes compare); a byte more: not */
+	ck_assert_ptr_nonnull(mkdtemp(copy));
+	snprintf(want, sizeof(want), "cp -r %s/etc/users %s/etc/vhosts %s/", WARREN_SRCDIR,
+	    WARREN_SRCDIR, copy);
+	ck_assert_int_eq(system(want), 0);
+	snprintf(users, sizeof(users), "%s/users", copy);
+	snprintf(vdir, sizeof(vdir), "%s/vhosts", copy);
+	run(&r, NULL, ARGS("check-config", "--users", users, "--vhosts", vdir));
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out + 22, fp_etc);
+	ck_assert_ptr_nonnull(f = fopen(users, "a"));
+	fputs("# a comment\n", f);
+	fclose(f);
+	run(&r, NULL, ARGS("check-config", "--users", users, "--vhosts", vdir));
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_ne(r.out + 22, fp_etc);
+	snprintf(want, sizeof(want), "rm -r %s", copy);
+	ck_assert_int_eq(system(want), 0);
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(users, sizeof(users), "%s/users", dir);
@@ -250,7 +274,8 @@ START_TEST(test_check_config_from_main_file)
 	run(&r, NULL, ARGS("check-config", "--config", path[0]));
 	if (auth_saslauthd_built()) {
 		ck_assert_msg(r.status == 0, "%s", r.err);
-		ck_assert_str_eq(r.out, "ok: 2 users, 1 vhost\n");
+		ck_assert_msg(
+		    strncmp(r.out, "ok: 2 users, 1 vhost\nfiles: sha256 ", 35) == 0, "%s", r.out);
 		run(&r, NULL,
 		    ARGS("check-config", "--users", path[1], "--vhosts", path[2], "--saslauthd"));
 		ck_assert_msg(r.status == 0, "%s", r.err);

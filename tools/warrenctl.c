@@ -301,6 +301,8 @@ static int cmd_check_config(const struct cmd *self, int argc, char **argv)
 	printf("ok: %zu user%s, %zu vhost%s\n", auth_db_user_count(db),
 	    auth_db_user_count(db) == 1 ? "" : "s", auth_db_vhost_count(db),
 	    auth_db_vhost_count(db) == 1 ? "" : "s");
+	/* The nodes of a cluster need the same files: this line is the same on each if they are. */
+	printf("files: sha256 %s\n", auth_db_fingerprint(db));
 	auth_db_unref(db);
 	return EXIT_SUCCESS;
 }

@@ -13,6 +13,7 @@
 static int status(struct ctl_opts *o)
 {
 	json_t *j, *n;
+	const char *fp;
 	size_t i;
 
 	if (api_get_json(o, "/api/cluster", &j) != 0)
@@ -36,6 +37,12 @@ static int status(struct ctl_opts *o)
 	        json_string_value(json_object_get(n, "role")),
 	        json_is_true(json_object_get(n, "connected")) ? "connected" : "disconnected",
 	        json_is_true(json_object_get(n, "local")) ? " (this node)" : "");
+	/* What `warrenctl check-config` prints on each node: the files must be the same on all. */
+	fp = json_string_value(json_object_get(j, "files_fingerprint"));
+	if (fp != NULL && *fp != '\0')
+		printf("users and vhost files: sha256 %s\n", fp);
+	else if (fp != NULL)
+		printf("users and vhost files: none (the built-in guest user)\n");
 	json_decref(j);
 	return EXIT_SUCCESS;
 }

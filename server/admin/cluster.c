@@ -351,6 +351,8 @@ void mgmt_cluster(struct mreq *r)
 	    (json_int_t)s.perm_failed, "panic", s.panic);
 	snprintf(lsn, sizeof(lsn), "%u/%u", s.lsn_file, s.lsn_offset);
 	json_object_set_new(o, "log_position", json_string(lsn));
+	/* The users and vhost files in force: equal on every node whose files are the same. */
+	json_object_set_new(o, "files_fingerprint", json_string(auth_db_fingerprint(broker.auth)));
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	json_object_set_new(o, "last_perm_failed_ms_ago",
 	    json_integer(s.last_perm_failed_ms < 0
