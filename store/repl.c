@@ -36,6 +36,7 @@ struct store_repl {
 	int efd;
 	struct store_repl_state state;
 	bool caught_up;
+	bool alone; /* promoted: serving without the other node of a two-node group */
 	uint64_t perm_failed;
 	int64_t last_perm_failed_ms;
 	char host[256]; /* this node's replication address */
@@ -112,6 +113,35 @@ static void nodelay_all(void)
 	closedir(d);
 }
 
+/*
+ * The acks a commit waits for: a majority (quorum) of the group; with two sites Berkeley DB's
+ * quorum is the master alone, so there the other site must ack (a confirm then means both disks,
+ * and a master whose peer is gone nacks, as a majority of two needs both). Decided by the
+ * group's size now: a three-node group with one removed is a two-node group. ALL, not
+ * ALL_PEERS: a standby of priority 0 is no peer (it cannot be elected) but must ack.
+ */
+static u_int32_t ack_policy(struct store *st)
+{
+	struct store_repl *rp = st->repl;
+	DB_REPMGR_SITE *list = NULL;
+	u_int count = 0;
+	bool peer_up;
+
+	if (st->env->repmgr_site_list(st->env, &count, &list) != 0)
+		return DB_REPMGR_ACKS_QUORUM;
+	peer_up = count == 1 && list[0].status == DB_REPMGR_CONNECTED;
+	free(list);
+	if (count != 1)
+		return DB_REPMGR_ACKS_QUORUM;
+	/* Promoted to serve alone: no ack until the other node is back (then both again). */
+	pthread_mutex_lock(&rp->lock);
+	if (peer_up)
+		rp->alone = false;
+	peer_up = !rp->alone;
+	pthread_mutex_unlock(&rp->lock);
+	return peer_up ? DB_REPMGR_ACKS_ALL : DB_REPMGR_ACKS_NONE;
+}
+
 /* repmgr's events, on its threads (PERM_FAILED: on the committing thread). */
 static void event_cb(DB_ENV *env, u_int32_t which, void *info)
 {
@@ -129,10 +159,8 @@ static void event_cb(DB_ENV *env, u_int32_t which, void *info)
 		pthread_mutex_unlock(&rp->lock);
 		return;
 	}
-	if (which == DB_EVENT_REP_CONNECT_ESTD) {
-		nodelay_all();
-		return;
-	}
+	if (which == DB_EVENT_REP_CONNECT_ESTD)
+		nodelay_all(); /* and the loop looks again: a promoted master's peer may be back */
 	pthread_mutex_lock(&rp->lock);
 	switch (which) {
 	case DB_EVENT_REP_MASTER:
@@ -220,7 +248,9 @@ int store_repl_configure(
 	}
 	if (r == 0 && (r = env->rep_set_priority(env, rc->priority)) != 0)
 		what = "priority";
-	if (r == 0 && (r = env->repmgr_set_ack_policy(env, DB_REPMGR_ACKS_QUORUM)) != 0)
+	if (r == 0 &&
+	    (r = env->repmgr_set_ack_policy(env,
+	         rc->npeers == 1 && !rc->join ? DB_REPMGR_ACKS_ALL : DB_REPMGR_ACKS_QUORUM)) != 0)
 		what = "ack policy";
 	if (r == 0 &&
 	    ((r = env->rep_set_timeout(env, DB_REP_ACK_TIMEOUT, rc->ack_timeout_ms * 1000)) != 0 ||
@@ -307,6 +337,58 @@ void store_repl_state(struct store *st, struct store_repl_state *out)
 	pthread_mutex_lock(&rp->lock);
 	*out = rp->state;
 	pthread_mutex_unlock(&rp->lock);
+	/* A member added or removed (or a new role): the acks to wait for follow the group's size. */
+	if (out->role == STORE_ROLE_MASTER && st->thread_started)
+		st->env->repmgr_set_ack_policy(st->env, ack_policy(st));
+}
+
+int store_repl_promote(struct store *st)
+{
+	DB_REPMGR_SITE *list = NULL;
+	u_int count = 0, i;
+	u_int32_t prio = 0;
+	int r;
+
+	if ((r = st->env->repmgr_site_list(st->env, &count, &list)) != 0) {
+		snprintf(st->last_error, sizeof(st->last_error), "replication sites: %s",
+		    db_strerror(r));
+		return STORE_E_DB;
+	}
+	for (i = 0; i < count && list[i].status != DB_REPMGR_CONNECTED; i++) {
+	}
+	free(list);
+	if (count != 1) {
+		snprintf(st->last_error, sizeof(st->last_error),
+		    "the group has %u members: a group of three or more elects a master on its "
+		    "own; "
+		    "promoting is for a two-node group whose other node is gone",
+		    count + 1);
+		return STORE_E_DB;
+	}
+	if (i < count) {
+		snprintf(st->last_error, sizeof(st->last_error),
+		    "the other node is connected: stop it first (two masters would each take "
+		    "writes)");
+		return STORE_E_DB;
+	}
+	/*
+	 * Two sites elect only with both votes (DB_REPMGR_CONF_2SITE_STRICT): neither can tell a dead
+	 * peer from a cut link. The operator can: this site's next election (repmgr retries every
+	 * ELECTION_RETRY_US) then needs its own vote only.
+	 */
+	/* A node of priority 0 (never master) can be made master only by raising it. */
+	if ((r = st->env->rep_get_priority(st->env, &prio)) == 0 && prio == 0)
+		r = st->env->rep_set_priority(st->env, 1);
+	if (r == 0)
+		r = st->env->rep_set_config(st->env, DB_REPMGR_CONF_2SITE_STRICT, 0);
+	if (r != 0) {
+		snprintf(st->last_error, sizeof(st->last_error), "promoting: %s", db_strerror(r));
+		return STORE_E_DB;
+	}
+	pthread_mutex_lock(&st->repl->lock);
+	st->repl->alone = true;
+	pthread_mutex_unlock(&st->repl->lock);
+	return 0;
 }
 
 /* The handles of failed opens, once the lockout that failed them is over. */
@@ -350,7 +432,7 @@ int store_repl_open_tables(struct store *st, char *err, size_t errlen)
 	ret = store_open_tables(st, err, errlen);
 	close_failed(st->repl);
 	if (((r = st->env->rep_set_config(st->env, DB_REP_CONF_NOWAIT, 0)) != 0 ||
-	        (r = st->env->repmgr_set_ack_policy(st->env, DB_REPMGR_ACKS_QUORUM)) != 0) &&
+	        (r = st->env->repmgr_set_ack_policy(st->env, ack_policy(st))) != 0) &&
 	    ret == 0) {
 		snprintf(err, errlen, "%s: replication: %s", st->dir, db_strerror(r));
 		ret = -1;
@@ -446,6 +528,7 @@ int store_repl_status(struct store *st, struct store_repl_status *out)
 	out->caught_up = rp->caught_up;
 	out->perm_failed = rp->perm_failed;
 	out->last_perm_failed_ms = rp->last_perm_failed_ms;
+	out->alone = rp->alone;
 	pthread_mutex_unlock(&rp->lock);
 	out->role = state.role;
 	out->panic = state.panic;

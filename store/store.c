@@ -932,13 +932,14 @@ static void env_errcall(const DB_ENV *env, const char *prefix, const char *msg)
 	 * election that lacked a vote is held again; and a master that lost its role has its last
 	 * writes refused as a replica's (its batches fail, and warrend starts again): not errors.
 	 * Nor are the progress notes of a wait in a lockout (BDB3505-3508: "waiting N minutes"),
-	 * which count polls as seconds: repl.c makes those polls 5 ms apart.
+	 * which count polls as seconds: repl.c makes those polls 5 ms apart. Nor is an election
+	 * on one vote of two (BDB3531), which is what a promoted node asked for.
 	 */
 	if (env->app_private != NULL &&
 	    ((strstr(msg, "fop_read_meta") != NULL &&
 	         (strstr(msg, "/LOCK: ") != NULL || strstr(msg, "/FORMAT: ") != NULL)) ||
 	        strncmp(msg, "BDB3509 ", 8) == 0 || strncmp(msg, "BDB3534 ", 8) == 0 ||
-	        strncmp(msg, "BDB0111 ", 8) == 0 ||
+	        strncmp(msg, "BDB0111 ", 8) == 0 || strncmp(msg, "BDB3531 ", 8) == 0 ||
 	        (strncmp(msg, "BDB350", 6) == 0 && msg[6] >= '5' && msg[6] <= '8' &&
 	            msg[7] == ' ')))
 		return;

@@ -226,9 +226,17 @@ struct store_repl_status {
 	bool panic;
 	uint64_t perm_failed;        /* commits without their quorum ack, in all */
 	int64_t last_perm_failed_ms; /* CLOCK_MONOTONIC ms of the last one, or -1 */
+	bool alone; /* promoted (store_repl_promote), the other node not back yet */
 };
 /* The status (loop thread); 0 or a STORE_E_* code (store_last_error says why). */
 int store_repl_status(struct store *st, struct store_repl_status *out);
+/*
+ * A two-node group whose other node is gone (not connected): this replica becomes master on its
+ * own vote and serves alone, its commits waiting for no ack, until the other node is connected
+ * again (the operator knows the other is dead; the nodes cannot tell it from a cut link). 0, or
+ * an error whose text store_last_error gives (more than two members, the other connected).
+ */
+int store_repl_promote(struct store *st);
 /* Take HOST:PORT out of the group (from the master; a replica forwards it): 0 or STORE_E_*. */
 int store_repl_remove_site(struct store *st, const char *host, unsigned port);
 

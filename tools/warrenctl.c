@@ -54,10 +54,12 @@ static const struct cmd cmds[] = {
 	},
 	{
 	    .name = "cluster",
-	    .usage = "cluster {status [--formatter json] | remove HOST:PORT} [--config FILE | "
-	             "--data-dir DIR | --socket PATH]",
+	    .usage =
+	        "cluster {status [--formatter json] | remove HOST:PORT | promote} [--config FILE "
+	        "| --data-dir DIR | --socket PATH]",
 	    .summary = "a cluster node's view of its group (every node's role and connection, "
-	               "this node's log position), or take a node out of the group",
+	               "this node's log position), take a node out of the group, or make the "
+	               "replica of a two-node group whose other node is gone master",
 	    .fn = cmd_cluster,
 	},
 	{

@@ -31,6 +31,9 @@ static int status(struct ctl_opts *o)
 	    json_is_true(json_object_get(j, "caught_up")) ? "caught up" : "catching up",
 	    (long long)json_integer_value(json_object_get(j, "perm_failed")),
 	    json_integer_value(json_object_get(j, "perm_failed")) == 1 ? "" : "s");
+	if (json_is_true(json_object_get(j, "serving_alone")))
+		printf("promoted to serve alone: commits wait for no other node until the other is "
+		       "back\n");
 	printf("%-32s %-8s %s\n", "node", "role", "connection");
 	json_array_foreach(json_object_get(j, "nodes"), i, n)
 	    printf("%-32s %-8s %s%s\n", json_string_value(json_object_get(n, "name")),
@@ -68,6 +71,24 @@ out:
 	return r;
 }
 
+static int promote(struct ctl_opts *o)
+{
+	struct api_answer a;
+	int r = EXIT_FAILURE;
+
+	if (api_request(o, &a, "POST", "/api/cluster/promote", NULL, NULL, 0) != 0)
+		goto out;
+	if (a.status >= 400) {
+		api_error(&a, NULL);
+		goto out;
+	}
+	printf("promoted: this node becomes master at its next election (within a second)\n");
+	r = EXIT_SUCCESS;
+out:
+	api_close(&a);
+	return r;
+}
+
 int cmd_cluster(const struct cmd *self, int argc, char **argv)
 {
 	static const struct option opts[] = { { "config", required_argument, NULL, 'c' },
@@ -90,11 +111,15 @@ int cmd_cluster(const struct cmd *self, int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || (strcmp(argv[0], "status") == 0 && argc != 1) ||
+	if (argc < 1 ||
+	    ((strcmp(argv[0], "status") == 0 || strcmp(argv[0], "promote") == 0) && argc != 1) ||
 	    (strcmp(argv[0], "remove") == 0 && argc != 2) ||
-	    (strcmp(argv[0], "status") != 0 && strcmp(argv[0], "remove") != 0))
+	    (strcmp(argv[0], "status") != 0 && strcmp(argv[0], "remove") != 0 &&
+	        strcmp(argv[0], "promote") != 0))
 		return cmd_usage(self);
 	if (control_socket_find(o.config, o.dir, o.sock, o.path, sizeof(o.path)) != 0)
 		return EXIT_FAILURE;
+	if (strcmp(argv[0], "promote") == 0)
+		return promote(&o);
 	return strcmp(argv[0], "status") == 0 ? status(&o) : remove_node(&o, argv[1]);
 }

@@ -351,6 +351,7 @@ void mgmt_cluster(struct mreq *r)
 	    (json_int_t)s.perm_failed, "panic", s.panic);
 	snprintf(lsn, sizeof(lsn), "%u/%u", s.lsn_file, s.lsn_offset);
 	json_object_set_new(o, "log_position", json_string(lsn));
+	json_object_set_new(o, "serving_alone", json_boolean(s.alone));
 	/* The users and vhost files in force: equal on every node whose files are the same. */
 	json_object_set_new(o, "files_fingerprint", json_string(auth_db_fingerprint(broker.auth)));
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -360,6 +361,26 @@ void mgmt_cluster(struct mreq *r)
 	            : (json_int_t)(now.tv_sec * 1000 + now.tv_nsec / 1000000 -
 	                  s.last_perm_failed_ms)));
 	mgmt_reply_json(r, 200, o);
+}
+
+/* POST /api/cluster/promote: a two-node group's replica becomes master, the other node gone. */
+void mgmt_cluster_promote(struct mreq *r)
+{
+	if (persist_role() == PERSIST_SINGLE) {
+		mgmt_error(r, 404, "not_found", "%s",
+		    "this node is not a cluster node (no cluster_listen)");
+		return;
+	}
+	if (persist_role() == PERSIST_MASTER) {
+		mgmt_error(r, 400, "bad_request", "%s", "this node is the master already");
+		return;
+	}
+	if (persist_cluster_promote() != 0) {
+		mgmt_error(r, 400, "bad_request", "%s", persist_last_error());
+		return;
+	}
+	log_warn("cluster: promoted by the operator: this node may become master on its own vote");
+	mgmt_reply_empty(r, 204);
 }
 
 /* DELETE /api/cluster/nodes/HOST:PORT: take a member out of the group. */

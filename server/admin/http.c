@@ -99,6 +99,7 @@ static const struct mgmt_route routes[] = {
 	{ "health/checks/master", M_GET, 0, mgmt_health_master },
 	{ "cluster", M_GET, 0, mgmt_cluster },
 	{ "cluster/nodes/*", M_DELETE, TAG_ADMINISTRATOR, mgmt_cluster_remove },
+	{ "cluster/promote", M_POST, TAG_ADMINISTRATOR, mgmt_cluster_promote },
 	{ "health/checks/node-is-quorum-critical", M_GET, 0, mgmt_health_single_node },
 	{ "health/checks/node-is-mirror-sync-critical", M_GET, 0, mgmt_health_single_node },
 };

@@ -95,6 +95,7 @@ struct mgmt_route {
 /* cluster.c: GET /api/cluster, DELETE /api/cluster/nodes/HOST:PORT; mgmt_health.c: the check. */
 void mgmt_cluster(struct mreq *r);
 void mgmt_cluster_remove(struct mreq *r);
+void mgmt_cluster_promote(struct mreq *r);
 void mgmt_health_master(struct mreq *r);
 void mgmt_reply_json(struct mreq *r, int status, json_t *body); /* steals body */
 void mgmt_reply_empty(struct mreq *r, int status);

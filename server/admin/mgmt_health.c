@@ -339,7 +339,8 @@ void mgmt_health_master(struct mreq *r)
 	for (i = 1; i < s.nsites; i++)
 		connected += s.sites[i].connected;
 	quorum = s.nsites / 2 + 1;
-	if (connected + 1 < quorum) {
+	/* Promoted by the operator to serve alone (a two-node group): no peer to count on. */
+	if (connected + 1 < quorum && !s.alone) {
 		snprintf(why, sizeof(why),
 		    "%zu of %zu other members connected: a majority needs %zu", connected,
 		    s.nsites - 1, quorum - 1);

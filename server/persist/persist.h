@@ -107,6 +107,8 @@ enum persist_role persist_role(void);
 int persist_cluster_status(struct store_repl_status *out);
 /* Take a member out of the group: 0, or -1 (persist_last_error says why). */
 int persist_cluster_remove(const char *host, unsigned port);
+/* A two-node group's replica, the other node gone: master on its own vote (store_repl_promote). */
+int persist_cluster_promote(void);
 void persist_close(void);
 void persist_exchange(const struct exchange *x, bool add);
 void persist_queue(struct queue *q, bool add);

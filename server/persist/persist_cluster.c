@@ -123,6 +123,13 @@ int persist_cluster_status(struct store_repl_status *out)
 	return store_repl_status(ps.rst, out) == 0 ? 0 : -1;
 }
 
+int persist_cluster_promote(void)
+{
+	if (ps.rst == NULL)
+		return -1;
+	return store_repl_promote(ps.rst) == 0 ? 0 : -1;
+}
+
 int persist_cluster_remove(const char *host, unsigned port)
 {
 	if (ps.rst == NULL)
