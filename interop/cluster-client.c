@@ -2,13 +2,16 @@
  * cluster-client.c: the AMQP client interop/18-cluster.sh drives a cluster with (librabbitmq).
  *
  *   cluster-client ports N                  N free loopback ports, one a line
- *   cluster-client publish PORT QUEUE FILE [MS]  persistent messages "PID-N" with confirms, one
+ *   cluster-client publish ADDR QUEUE FILE [MS]  persistent messages "PID-N" with confirms, one
  *                                           at a time (each confirm awaited MS ms, default 2000),
  *                                           reconnecting after any failure, until SIGTERM; each
  *                                           confirmed N is appended to FILE (fsync'ed before the
  *                                           next publish), and a nack is counted, not written
- *   cluster-client consume PORT QUEUE FILE MS   every message of QUEUE (acked) to FILE, one body a
+ *   cluster-client consume ADDR QUEUE FILE MS   every message of QUEUE (acked) to FILE, one body a
  *                                           line, until none has come for MS ms
+ *
+ * ADDR is PORT (on 127.0.0.1) or HOST:PORT (interop/18-cluster-partition.sh's nodes are on
+ * addresses of their own, in network namespaces).
  *
  * Everything is bounded: connects and waits time out after 2 s.
  */
@@ -65,15 +68,42 @@ static int ports(int n)
 	return 0;
 }
 
-/* A connection and channel 1 on 127.0.0.1:port, the queue declared durable; NULL on failure. */
-static amqp_connection_state_t open_conn(int port, const char *queue, bool confirm)
+/* The host and port of ADDR (PORT or HOST:PORT); 0, or -1 when it is neither. */
+static int parse_addr(const char *addr, char *host, size_t size, int *port)
+{
+	const char *colon = strrchr(addr, ':');
+	const char *digits = colon == NULL ? addr : colon + 1;
+	size_t len = colon == NULL ? 0 : (size_t)(colon - addr);
+	char *end;
+	long p;
+
+	errno = 0;
+	p = strtol(digits, &end, 10);
+	if (*digits == '\0' || *end != '\0' || errno != 0 || p < 1 || p > 65535)
+		return -1;
+	/* The host and its terminating NUL must fit in host[size]. */
+	if (len + 1 > size)
+		return -1;
+	if (colon == NULL)
+		snprintf(host, size, "127.0.0.1");
+	else {
+		memcpy(host, addr, len);
+		host[len] = '\0';
+	}
+	*port = (int)p;
+	return 0;
+}
+
+/* A connection and channel 1 on host:port, the queue declared durable; NULL on failure. */
+static amqp_connection_state_t open_conn(
+    const char *host, int port, const char *queue, bool confirm)
 {
 	amqp_connection_state_t c = amqp_new_connection();
 	amqp_socket_t *s = amqp_tcp_socket_new(c);
 	struct timeval tv = { 2, 0 };
 	amqp_rpc_reply_t r;
 
-	if (s == NULL || amqp_socket_open_noblock(s, "127.0.0.1", port, &tv) != AMQP_STATUS_OK)
+	if (s == NULL || amqp_socket_open_noblock(s, host, port, &tv) != AMQP_STATUS_OK)
 		goto fail;
 	r = amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
 	if (r.reply_type != AMQP_RESPONSE_NORMAL)
@@ -119,7 +149,7 @@ static int wait_confirm(amqp_connection_state_t c, int ms)
 	}
 }
 
-static int publish(int port, const char *queue, const char *file, int wait_ms)
+static int publish(const char *host, int port, const char *queue, const char *file, int wait_ms)
 {
 	FILE *out = fopen(file, "a");
 	amqp_connection_state_t c = NULL;
@@ -133,7 +163,7 @@ static int publish(int port, const char *queue, const char *file, int wait_ms)
 	if (out == NULL)
 		return 1;
 	while (!stop) {
-		if (c == NULL && (c = open_conn(port, queue, true)) == NULL) {
+		if (c == NULL && (c = open_conn(host, port, queue, true)) == NULL) {
 			reconnects++;
 			usleep(20000);
 			continue;
@@ -171,7 +201,7 @@ static int publish(int port, const char *queue, const char *file, int wait_ms)
 	return 0;
 }
 
-static int consume(int port, const char *queue, const char *file, int quiet_ms)
+static int consume(const char *host, int port, const char *queue, const char *file, int quiet_ms)
 {
 	FILE *out = fopen(file, "w");
 	amqp_connection_state_t c;
@@ -180,9 +210,9 @@ static int consume(int port, const char *queue, const char *file, int quiet_ms)
 
 	if (out == NULL)
 		return 1;
-	for (tries = 0; (c = open_conn(port, queue, false)) == NULL; tries++) {
+	for (tries = 0; (c = open_conn(host, port, queue, false)) == NULL; tries++) {
 		if (tries == 100) {
-			fprintf(stderr, "consume: cannot connect to %d\n", port);
+			fprintf(stderr, "consume: cannot connect to %s:%d\n", host, port);
 			return 1;
 		}
 		usleep(100000);
@@ -220,16 +250,23 @@ static int consume(int port, const char *queue, const char *file, int quiet_ms)
 
 int main(int argc, char **argv)
 {
+	char host[256];
+	int port = 0;
+
 	signal(SIGTERM, on_term);
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 3 && strcmp(argv[1], "ports") == 0)
 		return ports(atoi(argv[2]));
+	if (argc >= 3 && parse_addr(argv[2], host, sizeof(host), &port) != 0) {
+		fprintf(stderr, "cluster-client: %s is neither PORT nor HOST:PORT\n", argv[2]);
+		return 2;
+	}
 	if ((argc == 5 || argc == 6) && strcmp(argv[1], "publish") == 0)
-		return publish(atoi(argv[2]), argv[3], argv[4], argc == 6 ? atoi(argv[5]) : 2000);
+		return publish(host, port, argv[3], argv[4], argc == 6 ? atoi(argv[5]) : 2000);
 	if (argc == 6 && strcmp(argv[1], "consume") == 0)
-		return consume(atoi(argv[2]), argv[3], argv[4], atoi(argv[5]));
+		return consume(host, port, argv[3], argv[4], atoi(argv[5]));
 	fprintf(stderr,
-	    "usage: cluster-client ports N | publish PORT QUEUE FILE [MS] | consume PORT "
-	    "QUEUE FILE QUIET_MS\n");
+	    "usage: cluster-client ports N | publish ADDR QUEUE FILE [MS] | consume ADDR "
+	    "QUEUE FILE QUIET_MS (ADDR: PORT or HOST:PORT)\n");
 	return 2;
 }

@@ -2,6 +2,13 @@
 # build directory): three nodes on loopback with free ports and temporary data directories, their
 # start, the master check, /api/cluster, waits with time bounds, HAProxy in front, the final
 # consume-and-compare, and the log check. Skips (77) without haproxy or curl.
+#
+# A test that sets cluster_netns=1 before sourcing this gets its nodes in network namespaces
+# instead (netns_setup, below; skipped with 77 where `ip netns` does not work): each node in a
+# namespace of its own on an address of its own, joined by a veth pair to a bridge in a further
+# namespace where HAProxy and the test's clients run; link_down and link_up cut a node off and
+# join it again. Commands run where they must through ns_run and ns_exec (a node's number, or
+# front); on loopback they run as they are.
 set -euo pipefail
 builddir=$(pwd)
 warrend=$builddir/server/warrend
@@ -14,18 +21,29 @@ pids=()
 haproxy_pid=""
 pub_pid=""
 pub2_pid=""
+watchdog_pid=""
+cluster_netns=${cluster_netns:-}
+netns=""      # the namespaces' common prefix, once netns_setup has made them
+netns_made=() # every namespace made so far, removed by cleanup
 cleanup() {
 	local p
+	[ -z "$watchdog_pid" ] || kill "$watchdog_pid" 2>/dev/null || true
 	[ -z "$pub_pid" ] || kill -9 "$pub_pid" 2>/dev/null || true
 	[ -z "$pub2_pid" ] || kill -9 "$pub2_pid" 2>/dev/null || true
 	[ -z "$haproxy_pid" ] || kill -9 "$haproxy_pid" 2>/dev/null || true
-	# KEEP=1 keeps the directory; KEEP_NODES=1 also leaves the nodes running, to debug them.
-	[ -n "${KEEP_NODES:-}" ] && echo "nodes left running: ${pids[*]}" && return
+	# KEEP=1 keeps the directory; KEEP_NODES=1 also leaves the nodes (and namespaces) running.
+	[ -n "${KEEP_NODES:-}" ] && echo "nodes left running: ${pids[*]} ${netns_made[*]}" && return
 	for p in "${pids[@]}"; do [ "$p" = 0 ] || kill -9 "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	# Once its processes are gone, removing a namespace removes its veth ends and bridge too.
+	for p in "${netns_made[@]}"; do ip netns del "$p" || echo "could not remove netns $p"; done
 	[ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
+# A signal ends the test through exit, so that cleanup runs (a namespace outlives its test).
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 fail() {
 	local i
 	echo "FAIL: $*"
@@ -33,9 +51,81 @@ fail() {
 	exit 1
 }
 now_ms() { date +%s%3N; }
+bound_test() { # seconds: fail the whole test when it runs longer
+	trap 'fail "the test ran over its bound of '"$1"' s"' USR1
+	(
+		trap 'kill "$s" 2>/dev/null; exit 0' TERM
+		sleep "$1" &
+		s=$!
+		wait "$s" && kill -USR1 $$
+	) &
+	watchdog_pid=$!
+}
+
+# ---- where things run: loopback, or network namespaces ----
+ns_run() { # node|front command...: run command in the node's (or the clients') namespace
+	local where=$1
+	shift
+	if [ -n "$netns" ]; then ip netns exec "$netns-$where" "$@"; else "$@"; fi
+}
+ns_exec() { # node|front command...: as ns_run, replacing the shell (for `(ns_exec ...) &`)
+	local where=$1
+	shift
+	if [ -n "$netns" ]; then exec ip netns exec "$netns-$where" "$@"; else exec "$@"; fi
+}
+netns_skip() { # reason: skip (cleanup removes what netns_setup made)
+	echo "SKIP: network namespaces do not work here: $*"
+	exit 77
+}
+netns_setup() { # three node namespaces, veth pairs to a bridge in the clients' namespace
+	local i x err="$tmp/netns.err"
+	[ "$(id -u)" = 0 ] || netns_skip "not root"
+	command -v ip >/dev/null 2>&1 || netns_skip "no ip command (iproute2)"
+	# A 10.213.X.0/24 that no address or route of this namespace uses (the test's own are
+	# private to its namespaces, but the choice should not even look like a clash).
+	for x in $(seq $(($$ % 200 + 20)) 254) $(seq 20 $(($$ % 200 + 19))); do
+		ip -4 addr show | grep -q " 10\.213\.$x\." && continue
+		ip -4 route show | grep -q "10\.213\.$x\." && continue
+		subnet=10.213.$x
+		break
+	done
+	[ -n "${subnet:-}" ] || netns_skip "every 10.213.X.0/24 is in use"
+	netns=warren-$$
+	ip netns add "$netns-front" 2>"$err" || netns_skip "ip netns add: $(cat "$err")"
+	netns_made+=("$netns-front")
+	ip -n "$netns-front" link set lo up 2>"$err" &&
+		ip -n "$netns-front" link add br0 type bridge 2>"$err" ||
+		netns_skip "no bridge: $(cat "$err")"
+	ip -n "$netns-front" addr add "$subnet.254/24" dev br0 &&
+		ip -n "$netns-front" link set br0 up || netns_skip "the bridge's address"
+	for i in 1 2 3; do
+		ip netns add "$netns-$i" 2>"$err" || netns_skip "ip netns add: $(cat "$err")"
+		netns_made+=("$netns-$i")
+		ip -n "$netns-$i" link set lo up || netns_skip "lo up in $netns-$i"
+		ip -n "$netns-front" link add "v$i" type veth peer name eth0 netns "$netns-$i" \
+			2>"$err" || netns_skip "no veth pair: $(cat "$err")"
+		ip -n "$netns-front" link set "v$i" master br0 up 2>"$err" &&
+			ip -n "$netns-$i" addr add "$subnet.$i/24" dev eth0 2>"$err" &&
+			ip -n "$netns-$i" link set eth0 up 2>"$err" ||
+			netns_skip "veth set-up: $(cat "$err")"
+	done
+	front_host=$subnet.254
+	echo "netns: nodes at $subnet.1-3 in $netns-1..3, HAProxy and clients at $front_host in $netns-front"
+}
+link_down() { # node: its veth end at the bridge down, which cuts it off from the others
+	ip -n "$netns-front" link set "v$1" down
+}
+link_up() { # node
+	ip -n "$netns-front" link set "v$1" up
+}
+front_host=127.0.0.1
+[ -z "$cluster_netns" ] || netns_setup
+host() { # node: its address
+	if [ -n "$netns" ]; then echo "$subnet.$1"; else echo 127.0.0.1; fi
+}
 
 mapfile -t P < <("$client" ports 10)
-front=${P[9]}
+front=$front_host:${P[9]} # HAProxy's frontend (as cluster-client takes it: HOST:PORT)
 amqp() { echo "${P[$(($1 - 1))]}"; }
 http() { echo "${P[$(($1 + 2))]}"; }
 repl() { echo "${P[$(($1 + 5))]}"; }
@@ -43,15 +133,17 @@ repl() { echo "${P[$(($1 + 5))]}"; }
 for i in 1 2 3; do
 	mkdir -p "$tmp/n$i"
 	peers=""
-	for j in 1 2 3; do [ "$j" = "$i" ] || peers="$peers${peers:+, }127.0.0.1:$(repl "$j")"; done
+	for j in 1 2 3; do [ "$j" = "$i" ] || peers="$peers${peers:+, }$(host "$j"):$(repl "$j")"; done
 	cat >"$tmp/n$i/warren.conf" <<EOF
-listen = 127.0.0.1:$(amqp "$i")
-management_listen = 127.0.0.1:$(http "$i")
+listen = $(host "$i"):$(amqp "$i")
+management_listen = $(host "$i"):$(http "$i")
 prometheus_listen = none
 data_dir = $tmp/n$i/data
-cluster_listen = 127.0.0.1:$(repl "$i")
+cluster_listen = $(host "$i"):$(repl "$i")
 cluster_peers = $peers
 EOF
+	# In namespaces the clients are not on loopback, and guest (loopback only by default) is theirs.
+	[ -z "$netns" ] || echo "guest_loopback_only = false" >>"$tmp/n$i/warren.conf"
 	# CLUSTER_VERBOSE=1: Berkeley DB's replication messages in each node's log, to debug.
 	if [ -n "${CLUSTER_VERBOSE:-}" ]; then
 		mkdir -p "$tmp/n$i/data"
@@ -62,7 +154,7 @@ EOF
 done
 
 start() { # node
-	"$warrend" --config "$tmp/n$1/warren.conf" >>"$tmp/n$1/log" 2>&1 &
+	(ns_exec "$1" "$warrend" --config "$tmp/n$1/warren.conf") >>"$tmp/n$1/log" 2>&1 &
 	pids[$(($1 - 1))]=$!
 }
 kill9() { # node: SIGKILL, and wait until it is dead
@@ -88,12 +180,13 @@ stop_all() { # SIGTERM to every node; each must exit 0 within 15 s
 		[ "$status" = 0 ] || fail "node $i exited with status $status on SIGTERM"
 	done
 }
-health() { # node: the HTTP status of its master check
-	curl -s -o /dev/null -w '%{http_code}' -m 1 -u guest:guest \
-		"http://127.0.0.1:$(http "$1")/api/health/checks/master" 2>/dev/null || true
+health() { # node: the HTTP status of its master check (asked from inside its namespace)
+	ns_run "$1" curl -s -o /dev/null -w '%{http_code}' -m 1 -u guest:guest \
+		"http://$(host "$1"):$(http "$1")/api/health/checks/master" 2>/dev/null || true
 }
 cluster_json() { # node
-	curl -s -m 1 -u guest:guest "http://127.0.0.1:$(http "$1")/api/cluster" 2>/dev/null || true
+	ns_run "$1" curl -s -m 1 -u guest:guest "http://$(host "$1"):$(http "$1")/api/cluster" \
+		2>/dev/null || true
 }
 wait_master() { # bound_ms [nodes...]: echo the master's number, or fail
 	local bound=$(($(now_ms) + $1)) i
@@ -153,18 +246,18 @@ defaults
 	timeout client 60s
 	timeout server 60s
 frontend amqp
-	bind 127.0.0.1:$front
+	bind $front
 	default_backend warren
 backend warren
 	option httpchk GET /api/health/checks/master
 	http-check send hdr Authorization "Basic $(printf guest:guest | base64)"
 	http-check expect status 200
 	default-server check inter 100ms fall 2 rise 1 on-marked-down shutdown-sessions
-	server n1 127.0.0.1:$(amqp 1) port $(http 1)
-	server n2 127.0.0.1:$(amqp 2) port $(http 2)
-	server n3 127.0.0.1:$(amqp 3) port $(http 3)
+	server n1 $(host 1):$(amqp 1) port $(http 1)
+	server n2 $(host 2):$(amqp 2) port $(http 2)
+	server n3 $(host 3):$(amqp 3) port $(http 3)
 EOF
-	haproxy -f "$tmp/haproxy.cfg" -db >"$tmp/haproxy.log" 2>&1 &
+	(ns_exec front haproxy -f "$tmp/haproxy.cfg" -db) >"$tmp/haproxy.log" 2>&1 &
 	haproxy_pid=$!
 }
 wait_confirms() { # n bound_ms: until the confirmed file has more than n lines
@@ -176,7 +269,7 @@ wait_confirms() { # n bound_ms: until the confirmed file has more than n lines
 }
 check_delivered() { # every confirmed message consumed through HAProxy
 	local missing
-	"$client" consume "$front" q "$tmp/delivered" 1000 2>"$tmp/con.log" || {
+	ns_run front "$client" consume "$front" q "$tmp/delivered" 1000 2>"$tmp/con.log" || {
 		cat "$tmp/con.log"
 		fail "consuming through HAProxy failed"
 	}
