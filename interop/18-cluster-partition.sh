@@ -6,7 +6,9 @@
 # second publisher inside the master's namespace straight to it, the master's link goes down:
 #   * the isolated master confirms nothing once it is cut off (at most the one message in flight
 #     at the cut, which the others may have acked), and its publisher gets basic.nack;
-#   * its health check, asked from inside its namespace, answers 503 (bound 3 s);
+#   * its health check, asked from inside its namespace, answers 503 (bound 3 s), and goes on
+#     answering 503 once its publisher is stopped (SIGSTOP) and nothing fails to say so: its peers
+#     count as disconnected (TCP_USER_TIMEOUT on repmgr's connections, store/repl.c);
 #   * a new master serves through HAProxy (the first confirm after the cut: 2 s asked, held to
 #     3 s and printed, as for kill -9 in 18-cluster.sh (a): the takeover's one-second poll);
 # then the link comes up again:
@@ -38,11 +40,13 @@ until [ -s "$tmp/direct" ] && [ "$(wc -l <"$tmp/direct")" -ge 50 ]; do
 done
 
 # ---- the master's link down ----
-before=$(wc -l <"$tmp/confirmed")
 link_down "$master"
 t0=$(now_ms)
-# Counted once the link is down: a confirm written after this was sent before the cut (the one
-# message in flight then) or by a master without its majority.
+# Counted once the link is down (publishing goes on while `ip` runs): a confirm written after this
+# was sent before the cut (the one message in flight then: each publisher waits for its confirm
+# before the next) or by a new master through HAProxy, or, in the master's namespace, by a master
+# cut off from its majority, which must confirm nothing.
+before=$(wc -l <"$tmp/confirmed")
 direct0=$(wc -l <"$tmp/direct")
 others=()
 for i in 1 2 3; do [ "$i" = "$master" ] || others+=("$i"); done
@@ -68,11 +72,22 @@ echo "cut: node $master answers 503 after $((t503 - t0)) ms; node $new master af
 [ $((tconf - t0)) -le 3000 ] || fail "the first confirm after the cut took $((tconf - t0)) ms (bound 3,000)"
 [ $((tconf - t0)) -le 2000 ] || echo "cut: over the 2 s of issue 14 (the takeover's one-second poll)"
 
-# The partition lasts 5 s, and the new master confirms 100 more meanwhile.
+# The isolated master idle from now on: no commit of its own fails its quorum ack any more.
+kill -STOP "$pub2_pid"
+# The partition lasts 6 s, and the new master confirms 100 more meanwhile.
 wait_confirms $((before + 100)) 10000 || fail "the new master confirmed fewer than 100 in 10 s"
-while [ "$(now_ms)" -lt $((t0 + 5000)) ]; do sleep 0.05; done
-# Still isolated, still failing its check.
-[ "$(health "$master")" = 503 ] || fail "the isolated master passes its health check after 5 s"
+# From 3.5 s after the cut (its last failed commit a second behind, its peers' connections
+# broken after 2 s without an acknowledgement) the idle isolated master must fail every check.
+while [ "$(now_ms)" -lt $((t0 + 3500)) ]; do sleep 0.05; done
+n=0
+while [ "$(now_ms)" -lt $((t0 + 6000)) ]; do
+	code=$(health "$master")
+	[ "$code" = 503 ] ||
+		fail "the isolated master, idle, answered its health check $code $(($(now_ms) - t0)) ms after the cut"
+	n=$((n + 1))
+	sleep 0.02
+done
+echo "cut: node $master idle, 503 to all $n checks 3.5-6 s after the cut"
 direct1=$(wc -l <"$tmp/direct")
 [ "$direct1" -le $((direct0 + 1)) ] ||
 	fail "the isolated master confirmed $((direct1 - direct0)) messages after the cut"
@@ -80,6 +95,7 @@ direct1=$(wc -l <"$tmp/direct")
 # ---- the link up again: the old master rejoins ----
 link_up "$master"
 t1=$(now_ms)
+kill -CONT "$pub2_pid"
 bound=$((t1 + 30000))
 until [ "$(json_field "$(cluster_json "$master")" role)" = replica ]; do
 	[ "$(now_ms)" -lt "$bound" ] || fail "the old master did not become a replica in 30 s"

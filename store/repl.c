@@ -41,8 +41,11 @@ struct store_repl {
 	int64_t last_perm_failed_ms;
 	char host[256]; /* this node's replication address */
 	unsigned port;
-	unsigned open_tries; /* loop thread only: a new master's table opens, ... */
-	DB **failed;         /* ... and the handles of those that failed */
+	unsigned *peer_ports; /* the peers' replication ports (cluster_peers), ... */
+	size_t npeers;
+	unsigned user_timeout_ms; /* ... and TCP_USER_TIMEOUT on the connections to and from them */
+	unsigned open_tries;      /* loop thread only: a new master's table opens, ... */
+	DB **failed;              /* ... and the handles of those that failed */
 	size_t nfailed, capfailed;
 };
 
@@ -83,16 +86,58 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The port of a socket's local (peer false) or remote end; 0 when it has none. */
+static unsigned sock_port(int fd, bool peer)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
+	             : getsockname(fd, (struct sockaddr *)&ss, &len);
+
+	if (r != 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return 0;
+}
+
+/* Is fd a connection of repmgr's: accepted on this node's port, or made to a peer's? */
+static bool repmgr_conn(const struct store_repl *rp, int fd)
+{
+	unsigned remote = sock_port(fd, true);
+	size_t i;
+
+	if (remote == 0)
+		return false; /* a listener, or not connected */
+	if (sock_port(fd, false) == rp->port)
+		return true;
+	for (i = 0; i < rp->npeers; i++)
+		if (remote == rp->peer_ports[i])
+			return true;
+	return false;
+}
+
 /*
  * Replication Manager never sets TCP_NODELAY: with quorum acks a commit then waits for Nagle and
  * delayed ACK (44 ms). It does not hand its sockets out, so when it has connected, every connected
  * TCP socket of the process gets the option (warrend's own have it already).
+ *
+ * Nor does a master ever notice that a peer is gone when the network between them fails: only
+ * replicas watch for heartbeats, and TCP keeps the connection up while its retransmissions go
+ * unanswered for minutes. A master cut off from the others then went on counting them as
+ * connected, and with no commit to fail its quorum ack it passed its health check for as long as
+ * the partition lasted. TCP_USER_TIMEOUT on repmgr's own connections (the master's heartbeats are
+ * data that must be acknowledged) breaks them once the peer has not acknowledged anything for
+ * that long; repmgr then counts the peer as disconnected and retries.
  */
-static void nodelay_all(void)
+static void tune_sockets(const struct store_repl *rp)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
 	int one = 1, fd, type, domain;
+	unsigned timeout = rp->user_timeout_ms;
 	socklen_t len;
 
 	if (d == NULL)
@@ -109,6 +154,8 @@ static void nodelay_all(void)
 		    (domain != AF_INET && domain != AF_INET6))
 			continue;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (repmgr_conn(rp, fd))
+			setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof(timeout));
 	}
 	closedir(d);
 }
@@ -160,7 +207,8 @@ static void event_cb(DB_ENV *env, u_int32_t which, void *info)
 		return;
 	}
 	if (which == DB_EVENT_REP_CONNECT_ESTD)
-		nodelay_all(); /* and the loop looks again: a promoted master's peer may be back */
+		tune_sockets(
+		    rp); /* and the loop looks again: a promoted master's peer may be back */
 	pthread_mutex_lock(&rp->lock);
 	switch (which) {
 	case DB_EVENT_REP_MASTER:
@@ -230,6 +278,17 @@ int store_repl_configure(
 	rp->last_perm_failed_ms = -1;
 	snprintf(rp->host, sizeof(rp->host), "%s", rc->host);
 	rp->port = rc->port;
+	if (rc->npeers > 0 && (rp->peer_ports = calloc(rc->npeers, sizeof(unsigned))) == NULL)
+		abort();
+	for (i = 0; i < rc->npeers; i++)
+		rp->peer_ports[i] = rc->peer_ports[i];
+	rp->npeers = rc->npeers;
+	/*
+	 * Twice the time replicas wait for a heartbeat before they elect another master: a peer's
+	 * kernel acknowledges what reaches it whatever its process is doing, so only a dead link
+	 * (or a peer that stopped reading for that long) breaks a connection.
+	 */
+	rp->user_timeout_ms = 2 * rc->heartbeat_timeout_ms;
 	st->repl = rp;
 	if ((rp->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -585,6 +644,7 @@ void store_repl_free(struct store *st)
 	if (st->repl == NULL)
 		return;
 	free(st->repl->failed); /* closed with the environment */
+	free(st->repl->peer_ports);
 	if (st->repl->efd >= 0)
 		close(st->repl->efd);
 	pthread_mutex_destroy(&st->repl->lock);
