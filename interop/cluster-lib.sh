@@ -51,7 +51,8 @@ fail() {
 	exit 1
 }
 now_ms() { date +%s%3N; }
-bound_test() { # seconds: fail the whole test when it runs longer
+bound_test() { # seconds: fail the whole test when it runs longer (seen once the command
+	# running then returns: each is bounded itself)
 	trap 'fail "the test ran over its bound of '"$1"' s"' USR1
 	(
 		trap 'kill "$s" 2>/dev/null; exit 0' TERM
@@ -78,14 +79,14 @@ netns_skip() { # reason: skip (cleanup removes what netns_setup made)
 	exit 77
 }
 netns_setup() { # three node namespaces, veth pairs to a bridge in the clients' namespace
-	local i x err="$tmp/netns.err"
+	local i x used err="$tmp/netns.err"
 	[ "$(id -u)" = 0 ] || netns_skip "not root"
 	command -v ip >/dev/null 2>&1 || netns_skip "no ip command (iproute2)"
 	# A 10.213.X.0/24 that no address or route of this namespace uses (the test's own are
 	# private to its namespaces, but the choice should not even look like a clash).
+	used=$(ip -4 addr show && ip -4 route show) || netns_skip "ip addr/route show failed"
 	for x in $(seq $(($$ % 200 + 20)) 254) $(seq 20 $(($$ % 200 + 19))); do
-		ip -4 addr show | grep -q " 10\.213\.$x\." && continue
-		ip -4 route show | grep -q "10\.213\.$x\." && continue
+		grep -q "10\.213\.$x\.[0-9]" <<<"$used" && continue
 		subnet=10.213.$x
 		break
 	done
@@ -93,21 +94,21 @@ netns_setup() { # three node namespaces, veth pairs to a bridge in the clients' 
 	netns=warren-$$
 	ip netns add "$netns-front" 2>"$err" || netns_skip "ip netns add: $(cat "$err")"
 	netns_made+=("$netns-front")
-	ip -n "$netns-front" link set lo up 2>"$err" &&
-		ip -n "$netns-front" link add br0 type bridge 2>"$err" ||
+	if ! { ip -n "$netns-front" link set lo up && ip -n "$netns-front" link add br0 type bridge &&
+		ip -n "$netns-front" addr add "$subnet.254/24" dev br0 &&
+		ip -n "$netns-front" link set br0 up; } 2>"$err"; then
 		netns_skip "no bridge: $(cat "$err")"
-	ip -n "$netns-front" addr add "$subnet.254/24" dev br0 &&
-		ip -n "$netns-front" link set br0 up || netns_skip "the bridge's address"
+	fi
 	for i in 1 2 3; do
 		ip netns add "$netns-$i" 2>"$err" || netns_skip "ip netns add: $(cat "$err")"
 		netns_made+=("$netns-$i")
-		ip -n "$netns-$i" link set lo up || netns_skip "lo up in $netns-$i"
-		ip -n "$netns-front" link add "v$i" type veth peer name eth0 netns "$netns-$i" \
-			2>"$err" || netns_skip "no veth pair: $(cat "$err")"
-		ip -n "$netns-front" link set "v$i" master br0 up 2>"$err" &&
-			ip -n "$netns-$i" addr add "$subnet.$i/24" dev eth0 2>"$err" &&
-			ip -n "$netns-$i" link set eth0 up 2>"$err" ||
-			netns_skip "veth set-up: $(cat "$err")"
+		if ! { ip -n "$netns-$i" link set lo up &&
+			ip -n "$netns-front" link add "v$i" type veth peer name eth0 netns "$netns-$i" &&
+			ip -n "$netns-front" link set "v$i" master br0 up &&
+			ip -n "$netns-$i" addr add "$subnet.$i/24" dev eth0 &&
+			ip -n "$netns-$i" link set eth0 up; } 2>"$err"; then
+			netns_skip "no veth pair: $(cat "$err")"
+		fi
 	done
 	front_host=$subnet.254
 	echo "netns: nodes at $subnet.1-3 in $netns-1..3, HAProxy and clients at $front_host in $netns-front"
