@@ -9,6 +9,13 @@
  *                                           next publish), and a nack is counted, not written
  *   cluster-client consume PORT QUEUE FILE MS   every message of QUEUE (acked) to FILE, one body a
  *                                           line, until none has come for MS ms
+ *   cluster-client login PORT [PORT ...]    a client with a list of addresses: logs in to each in
+ *                                           turn until one lets it; a line per try: "ok PORT MS",
+ *                                           "refused PORT MS CODE TEXT" (connection.close) or
+ *                                           "failed PORT MS WHY"; exit 0 once one let it in
+ *   cluster-client send PORT QUEUE FILE N   N persistent messages "send-PID-I" on one connection
+ *                                           with confirms (all awaited), each confirmed body to
+ *                                           FILE; exit 0 if all N were acked
  *
  * Everything is bounded: connects and waits time out after 2 s.
  */
@@ -218,8 +225,79 @@ static int consume(int port, const char *queue, const char *file, int quiet_ms)
 	return 0;
 }
 
+/* One login to 127.0.0.1:port, its outcome on stdout: 0 when it was let in. */
+static int login_once(int port)
+{
+	amqp_connection_state_t c = amqp_new_connection();
+	amqp_socket_t *s = amqp_tcp_socket_new(c);
+	struct timeval tv = { 2, 0 };
+	amqp_rpc_reply_t r;
+	long t = ms_since(0);
+	int st, ret = 1;
+
+	if (s == NULL ||
+	    (st = amqp_socket_open_noblock(s, "127.0.0.1", port, &tv)) != AMQP_STATUS_OK) {
+		printf("failed %d %ld %s\n", port, ms_since(t),
+		    s == NULL ? "no socket" : amqp_error_string2(st));
+		goto out;
+	}
+	amqp_set_handshake_timeout(c, &tv);
+	amqp_set_rpc_timeout(c, &tv);
+	r = amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
+	if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+		printf("ok %d %ld\n", port, ms_since(t));
+		amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+		ret = 0;
+	} else if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+		amqp_connection_close_t *m = r.reply.decoded;
+		printf("refused %d %ld %u %.*s\n", port, ms_since(t), m->reply_code,
+		    (int)m->reply_text.len, (char *)m->reply_text.bytes);
+	} else {
+		printf("failed %d %ld %s\n", port, ms_since(t),
+		    r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
+		        ? amqp_error_string2(r.library_error)
+		        : "unexpected reply");
+	}
+out:
+	fflush(stdout);
+	amqp_destroy_connection(c);
+	return ret;
+}
+
+static int send_n(int port, const char *queue, const char *file, int n)
+{
+	FILE *out = fopen(file, "w");
+	amqp_connection_state_t c;
+	amqp_basic_properties_t props = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
+		.delivery_mode = 2 };
+	char body[48];
+	int i, acked = 0;
+
+	if (out == NULL || (c = open_conn(port, queue, true)) == NULL) {
+		fprintf(stderr, "send: cannot open a channel through %d\n", port);
+		return 1;
+	}
+	for (i = 1; i <= n; i++) {
+		snprintf(body, sizeof(body), "send-%ld-%d", (long)getpid(), i);
+		if (amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0,
+		        &props, amqp_cstring_bytes(body)) != AMQP_STATUS_OK ||
+		    wait_confirm(c, 5000) != 1)
+			break;
+		fprintf(out, "%s\n", body);
+		acked++;
+	}
+	fclose(out);
+	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+	amqp_destroy_connection(c);
+	fprintf(stderr, "send: %d of %d acked through %d\n", acked, n, port);
+	return acked == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+	int i;
+
 	signal(SIGTERM, on_term);
 	signal(SIGPIPE, SIG_IGN);
 	if (argc == 3 && strcmp(argv[1], "ports") == 0)
@@ -228,8 +306,16 @@ int main(int argc, char **argv)
 		return publish(atoi(argv[2]), argv[3], argv[4], argc == 6 ? atoi(argv[5]) : 2000);
 	if (argc == 6 && strcmp(argv[1], "consume") == 0)
 		return consume(atoi(argv[2]), argv[3], argv[4], atoi(argv[5]));
+	if (argc >= 3 && strcmp(argv[1], "login") == 0) {
+		for (i = 2; i < argc; i++)
+			if (login_once(atoi(argv[i])) == 0)
+				return 0;
+		return 1;
+	}
+	if (argc == 6 && strcmp(argv[1], "send") == 0)
+		return send_n(atoi(argv[2]), argv[3], argv[4], atoi(argv[5]));
 	fprintf(stderr,
 	    "usage: cluster-client ports N | publish PORT QUEUE FILE [MS] | consume PORT "
-	    "QUEUE FILE QUIET_MS\n");
+	    "QUEUE FILE QUIET_MS | login PORT... | send PORT QUEUE FILE N\n");
 	return 2;
 }

@@ -84,9 +84,11 @@ struct persist_hooks {
 	 * A cluster node's role changed (or, as a replica, its master did): master is the master's
 	 * replication address ("HOST:PORT"), or "" when none is known. PERSIST_REPLICA after
 	 * PERSIST_MASTER means this node lost the master role (or its environment panicked): its
-	 * model is stale and must go.
+	 * model is stale and must go. A replica hears again when its master has told it its
+	 * advertised AMQP addresses (info: what the master gave persist_cluster_advertise; "" until
+	 * then, and whenever no master is known).
 	 */
-	void (*role)(enum persist_role role, const char *master);
+	void (*role)(enum persist_role role, const char *master, const char *info);
 };
 void persist_init(
     const struct persist_hooks *hooks, struct event_base *base, uint64_t disk_free_limit);
@@ -107,6 +109,8 @@ enum persist_role persist_role(void);
 int persist_cluster_status(struct store_repl_status *out);
 /* Take a member out of the group: 0, or -1 (persist_last_error says why). */
 int persist_cluster_remove(const char *host, unsigned port);
+/* What this node tells replicas while it is master (its AMQP addresses): at most 255 bytes. */
+void persist_cluster_advertise(const char *info);
 void persist_close(void);
 void persist_exchange(const struct exchange *x, bool add);
 void persist_queue(struct queue *q, bool add);
