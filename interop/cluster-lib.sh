@@ -34,11 +34,12 @@ fail() {
 }
 now_ms() { date +%s%3N; }
 
-mapfile -t P < <("$client" ports 10)
+mapfile -t P < <("$client" ports 13)
 front=${P[9]}
 amqp() { echo "${P[$(($1 - 1))]}"; }
 http() { echo "${P[$(($1 + 2))]}"; }
 repl() { echo "${P[$(($1 + 5))]}"; }
+amqps() { echo "${P[$(($1 + 9))]}"; } # for the tests that add listen_tls
 
 for i in 1 2 3; do
 	mkdir -p "$tmp/n$i"
