@@ -109,6 +109,8 @@ enum persist_role persist_role(void);
 int persist_cluster_status(struct store_repl_status *out);
 /* Take a member out of the group: 0, or -1 (persist_last_error says why). */
 int persist_cluster_remove(const char *host, unsigned port);
+/* The master's replication address as last reported by hooks.role ("" when none is known). */
+const char *persist_cluster_master_name(void);
 /* What this node tells replicas while it is master (its AMQP addresses): at most 255 bytes. */
 void persist_cluster_advertise(const char *info);
 void persist_close(void);

@@ -135,6 +135,11 @@ int persist_cluster_remove(const char *host, unsigned port)
 	return store_repl_remove_site(ps.rst, host, port) == 0 ? 0 : -1;
 }
 
+const char *persist_cluster_master_name(void)
+{
+	return ps.master;
+}
+
 void persist_cluster_advertise(const char *info)
 {
 	if (ps.rst != NULL)
