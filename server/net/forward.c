@@ -46,6 +46,7 @@ static struct {
 	struct fwd_target plain, tls; /* FWD_FORWARD's */
 	unsigned live;                /* splices open or connecting */
 	uint64_t spliced, failed;     /* in all */
+	size_t peak;                  /* the most bytes one splice's output has held */
 } fw;
 
 /* One side of a splice: the client's socket, or the master's. */
@@ -142,11 +143,12 @@ int net_forward_to(const char *plain, const char *tls, const char *missing, char
 	return 0;
 }
 
-void net_forward_stats(unsigned *live, uint64_t *spliced, uint64_t *failed)
+void net_forward_stats(unsigned *live, uint64_t *spliced, uint64_t *failed, size_t *peak)
 {
 	*live = fw.live;
 	*spliced = fw.spliced;
 	*failed = fw.failed;
+	*peak = fw.peak;
 }
 
 static void side_free(struct side *d)
@@ -275,6 +277,8 @@ static void side_read_cb(evutil_socket_t fd, short what, void *arg)
 		from->read_size *= 2;
 	else if ((size_t)n < from->read_size / 4 && from->read_size > FWD_READ_MIN)
 		from->read_size /= 2;
+	if (evbuffer_get_length(out) > fw.peak)
+		fw.peak = evbuffer_get_length(out);
 	if (evbuffer_get_length(out) >= FWD_HIGH) {
 		/* Read again from to's write callback, once its output is down to FWD_LOW. */
 		event_del(from->rev);

@@ -44,8 +44,11 @@ void server_format_addr(const struct sockaddr *sa, char *buf, size_t len);
 void net_forward_serve(void);
 void net_forward_refuse(const char *reason);
 int net_forward_to(const char *plain, const char *tls, const char *missing, char *err, size_t len);
-/* Splices now open (connecting included), and in all: made, and failed to connect. */
-void net_forward_stats(unsigned *live, uint64_t *spliced, uint64_t *failed);
+/*
+ * Splices now open (connecting included); in all, made and failed to connect; the most bytes one
+ * splice's output has held (bounded by its high mark plus one read).
+ */
+void net_forward_stats(unsigned *live, uint64_t *spliced, uint64_t *failed, size_t *peak);
 /* listener.c's accepted sockets, before anything is read from them. */
 void net_forward_accepted(
     struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
