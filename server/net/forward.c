@@ -2,13 +2,16 @@
  * forward.c: what a listener does with an accepted socket on a cluster node (docs/cluster.md):
  * hand it up to be served (a master, a single node), hand it up to be refused with a reason (a
  * replica without a master), or splice it as bytes to the master's matching address (a replica
- * with one): amqp to the master's amqp, amqps to its amqps, TLS passing through untouched. A
- * splice is two sockets, each written by a bufferevent and read by an event of its own straight
- * into the other's output (libevent 2.1's bufferevents read 4 KiB per turn, which made a splice
- * six times slower than the broker behind it); a side stops being read while the other's output
- * is above FWD_HIGH, until it drains to FWD_LOW; an end of input half-closes the other socket
- * once its output is written, and the splice ends when both ways have ended or either fails. The client's socket is not read until the master has answered the connect, so
- * a connect that fails (or takes FWD_CONNECT_MS) hands it up to be refused untouched.
+ * with one): amqp to the master's amqp, amqps to its amqps, TLS passing through untouched.
+ *
+ * A splice is two sockets, each written by a bufferevent and read by an event of its own: bytes
+ * read go on with a send at once when nothing waits for the other socket, else straight into its
+ * output (libevent 2.1's own reads take 4 KiB per turn of the loop, which held a splice to a third
+ * of the master's rate). A side stops being read while the other's output is above FWD_HIGH,
+ * until it drains to FWD_LOW; an end of input half-closes the other socket once its output is
+ * written; the splice ends when both ways have ended, or when either socket fails. The client's
+ * socket is not read until the master has answered the connect, so a connect that fails (or takes
+ * FWD_CONNECT_MS) hands it up untouched, to be refused.
  */
 #include <errno.h>
 #include <event2/buffer.h>
