@@ -9,7 +9,8 @@
  * output (libevent 2.1's own reads take 4 KiB per turn of the loop, which held a splice to a third
  * of the master's rate). A side stops being read while the other's output is above FWD_HIGH,
  * until it drains to FWD_LOW; an end of input half-closes the other socket once its output is
- * written; the splice ends when both ways have ended, or when either socket fails. The client's
+ * written; the splice ends when both ways have ended, or when either socket fails (TCP keepalive
+ * finds one gone silent). The client's
  * socket is not read until the master has answered the connect, so a connect that fails (or takes
  * FWD_CONNECT_MS) hands it up untouched, to be refused.
  */
@@ -33,6 +34,10 @@
 #define FWD_CONNECT_MS 2000       /* the master's connect: refused after this long */
 #define FWD_READ_MIN 4096         /* bytes read at once: from this, doubling while reads fill */
 #define FWD_READ_MAX (128 * 1024) /* ... what was offered, up to this (writes too) */
+/* A peer gone silent (a partition): TCP keepalive ends the splice after 30 s + 3 x 10 s. */
+#define FWD_KEEPIDLE 30
+#define FWD_KEEPINTVL 10
+#define FWD_KEEPCNT 3
 
 enum fwd_mode { FWD_SERVE, FWD_REFUSE, FWD_FORWARD };
 
@@ -321,10 +326,16 @@ static void side_event_cb(struct bufferevent *bev, short what, void *arg)
 /* A side ready to splice: written by bev, read by an event of its own. */
 static void side_start(struct splice *s, struct side *d)
 {
+	int fd = bufferevent_getfd(d->bev), on = 1, idle = FWD_KEEPIDLE, intvl = FWD_KEEPINTVL,
+	    cnt = FWD_KEEPCNT;
+
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 	d->s = s;
 	d->read_size = FWD_READ_MIN;
-	d->rev = event_new(bufferevent_get_base(d->bev), bufferevent_getfd(d->bev),
-	    EV_READ | EV_PERSIST, side_read_cb, d);
+	d->rev = event_new(bufferevent_get_base(d->bev), fd, EV_READ | EV_PERSIST, side_read_cb, d);
 	bufferevent_set_max_single_write(d->bev, FWD_READ_MAX);
 	bufferevent_setcb(d->bev, NULL, side_write_cb, side_event_cb, d);
 	bufferevent_disable(d->bev, EV_READ);
