@@ -9,6 +9,15 @@
  *                                           next publish), and a nack is counted, not written
  *   cluster-client consume ADDR QUEUE FILE MS   every message of QUEUE (acked) to FILE, one body a
  *                                           line, until none has come for MS ms
+ *   cluster-client login PORT [PORT ...]    a client with a list of addresses: logs in to each in
+ *                                           turn until one lets it; a line per try (MS with
+ *                                           fractions, TCP connect to open-ok): "ok PORT MS",
+ *                                           "refused PORT MS CODE TEXT" (connection.close) or
+ *                                           "failed PORT MS WHY"; exit 0 once one let it in;
+ *                                           amqps (no certificate check) with CLUSTER_TLS set
+ *   cluster-client send PORT QUEUE FILE N   N persistent messages "send-PID-I" on one connection
+ *                                           with confirms (all awaited), each confirmed body to
+ *                                           FILE; exit 0 if all N were acked
  *
  * ADDR is PORT (on 127.0.0.1) or HOST:PORT (interop/18-cluster-partition.sh's nodes are on
  * addresses of their own, in network namespaces).
@@ -16,6 +25,7 @@
  * Everything is bounded: connects and waits time out after 2 s.
  */
 #include <amqp.h>
+#include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -248,10 +258,94 @@ static int consume(const char *host, int port, const char *queue, const char *fi
 	return 0;
 }
 
+/* Milliseconds, with fractions, since since (a value of ms_since_f(0)). */
+static double ms_since_f(double since)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6 - since;
+}
+
+/* One login to 127.0.0.1:port, its outcome on stdout: 0 when it was let in. */
+static int login_once(int port)
+{
+	amqp_connection_state_t c = amqp_new_connection();
+	bool tls = getenv("CLUSTER_TLS") != NULL;
+	amqp_socket_t *s = tls ? amqp_ssl_socket_new(c) : amqp_tcp_socket_new(c);
+	struct timeval tv = { 2, 0 };
+	amqp_rpc_reply_t r;
+	double t = ms_since_f(0);
+	int st, ret = 1;
+
+	if (tls && s != NULL) {
+		/* Which node's certificate answers is the test's to see (openssl s_client). */
+		amqp_ssl_socket_set_verify_peer(s, 0);
+		amqp_ssl_socket_set_verify_hostname(s, 0);
+	}
+	if (s == NULL ||
+	    (st = amqp_socket_open_noblock(s, "127.0.0.1", port, &tv)) != AMQP_STATUS_OK) {
+		printf("failed %d %.2f %s\n", port, ms_since_f(t),
+		    s == NULL ? "no socket" : amqp_error_string2(st));
+		goto out;
+	}
+	amqp_set_handshake_timeout(c, &tv);
+	amqp_set_rpc_timeout(c, &tv);
+	r = amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
+	if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+		printf("ok %d %.2f\n", port, ms_since_f(t));
+		amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+		ret = 0;
+	} else if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+		amqp_connection_close_t *m = r.reply.decoded;
+		printf("refused %d %.2f %u %.*s\n", port, ms_since_f(t), m->reply_code,
+		    (int)m->reply_text.len, (char *)m->reply_text.bytes);
+	} else {
+		printf("failed %d %.2f %s\n", port, ms_since_f(t),
+		    r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
+		        ? amqp_error_string2(r.library_error)
+		        : "unexpected reply");
+	}
+out:
+	fflush(stdout);
+	amqp_destroy_connection(c);
+	return ret;
+}
+
+static int send_n(const char *host, int port, const char *queue, const char *file, int n)
+{
+	FILE *out = fopen(file, "w");
+	amqp_connection_state_t c;
+	amqp_basic_properties_t props = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
+		.delivery_mode = 2 };
+	char body[48];
+	int i, acked = 0;
+
+	if (out == NULL || (c = open_conn(host, port, queue, true)) == NULL) {
+		fprintf(stderr, "send: cannot open a channel through %s:%d\n", host, port);
+		return 1;
+	}
+	for (i = 1; i <= n; i++) {
+		snprintf(body, sizeof(body), "send-%ld-%d", (long)getpid(), i);
+		if (amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0,
+		        &props, amqp_cstring_bytes(body)) != AMQP_STATUS_OK ||
+		    wait_confirm(c, 5000) != 1)
+			break;
+		fprintf(out, "%s\n", body);
+		acked++;
+	}
+	fclose(out);
+	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+	amqp_destroy_connection(c);
+	fprintf(stderr, "send: %d of %d acked through %d\n", acked, n, port);
+	return acked == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	char host[256];
-	int port = 0;
+	int port = 0, i;
 
 	signal(SIGTERM, on_term);
 	signal(SIGPIPE, SIG_IGN);
@@ -265,8 +359,17 @@ int main(int argc, char **argv)
 		return publish(host, port, argv[3], argv[4], argc == 6 ? atoi(argv[5]) : 2000);
 	if (argc == 6 && strcmp(argv[1], "consume") == 0)
 		return consume(host, port, argv[3], argv[4], atoi(argv[5]));
+	if (strcmp(argv[1], "login") == 0) {
+		for (i = 2; i < argc; i++)
+			if (login_once(atoi(argv[i])) == 0)
+				return 0;
+		return 1;
+	}
+	if (argc == 6 && strcmp(argv[1], "send") == 0)
+		return send_n(host, port, argv[3], argv[4], atoi(argv[5]));
 	fprintf(stderr,
 	    "usage: cluster-client ports N | publish ADDR QUEUE FILE [MS] | consume ADDR "
-	    "QUEUE FILE QUIET_MS (ADDR: PORT or HOST:PORT)\n");
+	    "QUEUE FILE QUIET_MS | login PORT... | send ADDR QUEUE FILE N (ADDR: PORT or "
+	    "HOST:PORT)\n");
 	return 2;
 }

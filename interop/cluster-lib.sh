@@ -125,11 +125,12 @@ host() { # node: its address
 	if [ -n "$netns" ]; then echo "$subnet.$1"; else echo 127.0.0.1; fi
 }
 
-mapfile -t P < <("$client" ports 10)
+mapfile -t P < <("$client" ports 13)
 front=$front_host:${P[9]} # HAProxy's frontend (as cluster-client takes it: HOST:PORT)
 amqp() { echo "${P[$(($1 - 1))]}"; }
 http() { echo "${P[$(($1 + 2))]}"; }
 repl() { echo "${P[$(($1 + 5))]}"; }
+amqps() { echo "${P[$(($1 + 9))]}"; } # for the tests that add listen_tls
 
 for i in 1 2 3; do
 	mkdir -p "$tmp/n$i"

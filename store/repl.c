@@ -4,7 +4,10 @@
  * environment opens, starts repmgr, and turns repmgr's events (raised on its own threads, and
  * PERM_FAILED on the committing thread) into a state the loop reads after an eventfd wakes it, as
  * the store thread reports completions. Also the private environment a cluster node keeps its
- * scratch table in, and the status `warrenctl cluster status` and the health check read.
+ * scratch table in, and the status `warrenctl cluster status` and the health check read. And a
+ * question each replica asks each new master over a repmgr message channel, answered with what
+ * the master was given (store_repl_set_info: Warren's advertised AMQP addresses), on a thread of
+ * its own so that neither the loop nor repmgr's threads wait for the answer.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -29,7 +32,10 @@
  */
 #define ELECTION_TIMEOUT_US 300000
 #define ELECTION_RETRY_US 100000
-#define REPMGR_THREADS 3 /* message threads */
+#define REPMGR_THREADS 3      /* message threads */
+#define ASK_TIMEOUT_US 500000 /* a replica's question to the master: answered within, ... */
+#define ASK_RETRY_MS 100      /* ... or asked again this much later */
+#define ASK_QUESTION "warren:info?"
 
 struct store_repl {
 	pthread_mutex_t lock; /* the fields below, shared with repmgr's threads */
@@ -44,8 +50,13 @@ struct store_repl {
 	unsigned *peer_ports; /* the peers' replication ports (cluster_peers), ... */
 	size_t npeers;
 	unsigned user_timeout_ms; /* ... and TCP_USER_TIMEOUT on the connections to and from them */
-	unsigned open_tries;      /* loop thread only: a new master's table opens, ... */
-	DB **failed;              /* ... and the handles of those that failed */
+	char info[256];           /* this node's answer, while master (store_repl_set_info) */
+	pthread_cond_t wake;      /* the asking thread: a new master to ask, or stop */
+	pthread_t asker;
+	bool asker_started, stopping;
+	int asked_eid;       /* the master whose answer state.master_info holds; -1: none */
+	unsigned open_tries; /* loop thread only: a new master's table opens, ... */
+	DB **failed;         /* ... and the handles of those that failed */
 	size_t nfailed, capfailed;
 };
 
@@ -230,8 +241,15 @@ static void event_cb(DB_ENV *env, u_int32_t which, void *info)
 		}
 		rp->state.master_eid = info != NULL ? *(int *)info : -1;
 		rp->caught_up = false; /* until it has synced with this master (STARTUPDONE) */
+		rp->state.master_info[0] = '\0';
+		rp->asked_eid = -1;
+		pthread_cond_signal(&rp->wake); /* ask it */
 		break;
-	case DB_EVENT_REP_MASTER_FAILURE: rp->state.master_eid = -1; break;
+	case DB_EVENT_REP_MASTER_FAILURE:
+		rp->state.master_eid = -1;
+		rp->state.master_info[0] = '\0';
+		rp->asked_eid = -1;
+		break;
 	case DB_EVENT_REP_STARTUPDONE: rp->caught_up = true; break;
 	case DB_EVENT_PANIC: rp->state.panic = true; break;
 	default: break;
@@ -256,6 +274,128 @@ static int site(DB_ENV *env, const char *host, unsigned port, bool local, bool l
 	return r;
 }
 
+/* A replica's question, on the master (a repmgr message thread): answer with rp->info. */
+static void dispatch_cb(DB_ENV *env, DB_CHANNEL *ch, DBT *req, u_int32_t nreq, u_int32_t flags)
+{
+	struct store *st = env->app_private;
+	struct store_repl *rp = st->repl;
+	char answer[sizeof(rp->info)];
+	DBT reply;
+
+	if ((flags & DB_REPMGR_NEED_RESPONSE) == 0)
+		return; /* nothing else is ever sent on a channel */
+	answer[0] = '\0';
+	pthread_mutex_lock(&rp->lock);
+	/* Only the master answers: a node that lost the role says nothing ("" is asked again). */
+	if (nreq == 1 && req[0].size == strlen(ASK_QUESTION) &&
+	    memcmp(req[0].data, ASK_QUESTION, req[0].size) == 0 &&
+	    rp->state.role == STORE_ROLE_MASTER)
+		snprintf(answer, sizeof(answer), "%s", rp->info);
+	pthread_mutex_unlock(&rp->lock);
+	memset(&reply, 0, sizeof(reply));
+	reply.data = answer;
+	reply.size = (u_int32_t)strlen(answer) + 1; /* the NUL too: never an empty message */
+	ch->send_msg(ch, &reply, 1, 0);
+}
+
+/* One question to the master: 0 with its answer in out, or a Berkeley DB error. */
+static int ask_master(struct store *st, char *out, size_t len)
+{
+	DB_CHANNEL *ch = NULL;
+	DBT req, resp;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	memset(&resp, 0, sizeof(resp));
+	req.data = ASK_QUESTION;
+	req.size = (u_int32_t)strlen(ASK_QUESTION);
+	resp.flags = DB_DBT_MALLOC;
+	if ((r = st->env->repmgr_channel(st->env, DB_EID_MASTER, &ch, 0)) != 0)
+		return r;
+	r = ch->send_request(ch, &req, 1, &resp, ASK_TIMEOUT_US, 0);
+	ch->close(ch, 0);
+	if (r != 0)
+		return r;
+	/* The answer is the master's bytes: bounded, NUL-terminated, and "" when it is no master. */
+	if (resp.size == 0 || resp.size > len || ((char *)resp.data)[resp.size - 1] != '\0' ||
+	    ((char *)resp.data)[0] == '\0')
+		r = DB_REP_UNAVAIL;
+	else
+		memcpy(out, resp.data, resp.size);
+	free(resp.data);
+	return r;
+}
+
+/*
+ * The asking thread: whenever this replica has a master whose answer it lacks, ask it (again
+ * every ASK_RETRY_MS while it does not answer: just after an election it may not be connected
+ * yet); an answer for a master that has changed meanwhile is dropped.
+ */
+static void *asker_main(void *arg)
+{
+	struct store *st = arg;
+	struct store_repl *rp = st->repl;
+	char answer[sizeof(rp->info)];
+	uint64_t one = 1;
+	struct timespec until;
+	int eid, r;
+
+	pthread_mutex_lock(&rp->lock);
+	while (!rp->stopping) {
+		eid = rp->state.master_eid;
+		if (rp->state.role != STORE_ROLE_REPLICA || eid < 0 || eid == rp->asked_eid) {
+			pthread_cond_wait(&rp->wake, &rp->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&rp->lock);
+		r = ask_master(st, answer, sizeof(answer));
+		pthread_mutex_lock(&rp->lock);
+		if (r == 0 && rp->state.master_eid == eid && rp->state.role == STORE_ROLE_REPLICA) {
+			snprintf(
+			    rp->state.master_info, sizeof(rp->state.master_info), "%s", answer);
+			rp->asked_eid = eid;
+			if (write(rp->efd, &one, sizeof(one)) < 0) {
+				/* EAGAIN only: the loop will look anyway */
+			}
+			continue;
+		}
+		if (r != 0 && !rp->stopping) {
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += ASK_RETRY_MS * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&rp->wake, &rp->lock, &until);
+		}
+	}
+	pthread_mutex_unlock(&rp->lock);
+	return NULL;
+}
+
+void store_repl_set_info(struct store *st, const char *info)
+{
+	struct store_repl *rp = st->repl;
+
+	pthread_mutex_lock(&rp->lock);
+	snprintf(rp->info, sizeof(rp->info), "%s", info);
+	pthread_mutex_unlock(&rp->lock);
+}
+
+void store_repl_stop(struct store *st)
+{
+	struct store_repl *rp = st->repl;
+
+	if (rp == NULL || !rp->asker_started)
+		return;
+	pthread_mutex_lock(&rp->lock);
+	rp->stopping = true;
+	pthread_cond_signal(&rp->wake);
+	pthread_mutex_unlock(&rp->lock);
+	pthread_join(rp->asker, NULL);
+	rp->asker_started = false;
+}
+
 int store_repl_configure(
     struct store *st, const struct store_repl_config *rc, char *err, size_t errlen)
 {
@@ -273,6 +413,8 @@ int store_repl_configure(
 	if ((rp = calloc(1, sizeof(*rp))) == NULL)
 		abort();
 	pthread_mutex_init(&rp->lock, NULL);
+	pthread_cond_init(&rp->wake, NULL);
+	rp->asked_eid = -1;
 	rp->efd = -1;
 	rp->state.master_eid = -1;
 	rp->last_perm_failed_ms = -1;
@@ -338,6 +480,8 @@ int store_repl_configure(
 		what = "deadlock detection";
 	if (r == 0 && (r = env->set_event_notify(env, event_cb)) != 0)
 		what = "event callback";
+	if (r == 0 && (r = env->repmgr_msg_dispatch(env, dispatch_cb, 0)) != 0)
+		what = "message dispatch";
 	if (r != 0) {
 		snprintf(err, errlen, "%s: replication: %s: %s", st->dir, what, db_strerror(r));
 		return -1;
@@ -360,6 +504,12 @@ struct store *store_open_repl(
 		store_close(st);
 		return NULL;
 	}
+	if ((r = pthread_create(&st->repl->asker, NULL, asker_main, st)) != 0) {
+		snprintf(err, errlen, "%s: starting a thread: %s", dir, strerror(r));
+		store_close(st);
+		return NULL;
+	}
+	st->repl->asker_started = true;
 	return st;
 }
 
@@ -394,6 +544,11 @@ void store_repl_state(struct store *st, struct store_repl_state *out)
 		/* EAGAIN: nothing new since the last read */
 	}
 	pthread_mutex_lock(&rp->lock);
+	if (rp->asked_eid != rp->state.master_eid || rp->state.role != STORE_ROLE_REPLICA) {
+		/* An answer from a master that is no longer this node's: forget it. */
+		rp->state.master_info[0] = '\0';
+		rp->asked_eid = -1;
+	}
 	*out = rp->state;
 	pthread_mutex_unlock(&rp->lock);
 	/* A member added or removed (or a new role): the acks to wait for follow the group's size. */
@@ -648,6 +803,7 @@ void store_repl_free(struct store *st)
 	if (st->repl->efd >= 0)
 		close(st->repl->efd);
 	pthread_mutex_destroy(&st->repl->lock);
+	pthread_cond_destroy(&st->repl->wake);
 	free(st->repl);
 	st->repl = NULL;
 }

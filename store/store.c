@@ -1137,6 +1137,7 @@ void store_close(struct store *st)
 
 	if (st == NULL)
 		return;
+	store_repl_stop(st); /* its thread asks the master through the environment */
 	if (st->thread_started) {
 		pthread_mutex_lock(&st->lock);
 		st->stopping = true;

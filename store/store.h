@@ -195,6 +195,11 @@ struct store_repl_state {
 	unsigned demotions; /* times this node stopped being master (counts even a quick flip) */
 	bool panic;         /* the environment panicked: only a restart helps */
 	int master_eid;     /* -1: no master known */
+	/*
+	 * What the master answered when this replica asked it (store_repl_set_info on the master;
+	 * Warren: its advertised AMQP addresses): "" until it has, and again at each new master.
+	 */
+	char master_info[256];
 };
 struct store *store_open_repl(
     const char *dir, const struct store_repl_config *rc, char *err, size_t errlen);
@@ -208,6 +213,11 @@ enum store_role store_repl_role(struct store *st);
 int store_repl_open_tables(struct store *st, char *err, size_t errlen);
 /* Is this a replicated store? */
 bool store_replicated(const struct store *st);
+/*
+ * What this node answers, while master, when a replica asks (over a Replication Manager message
+ * channel, at each new master): at most 255 bytes, any thread. Replicas read it in master_info.
+ */
+void store_repl_set_info(struct store *st, const char *info);
 
 #define STORE_REPL_MAX_SITES 16
 struct store_repl_site {

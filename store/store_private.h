@@ -67,6 +67,8 @@ int store_repl_open_table(struct store *st, DB *db, const char *file);
  * the failed handle db and closes it later (a close now would sleep 5 s in the same lockout).
  */
 bool store_repl_retry_open(struct store *st, DB *db, int r);
+/* Before the environment closes: stop the thread that asks the master (a no-op without one). */
+void store_repl_stop(struct store *st);
 /* After the environment is closed. */
 void store_repl_free(struct store *st);
 

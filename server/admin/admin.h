@@ -30,6 +30,7 @@ struct cluster_options {
 	size_t npeers;
 	bool join;
 	unsigned priority, ack_timeout_ms, heartbeat_ms, heartbeat_timeout_ms, retry_ms;
+	char *advertise_amqp, *advertise_amqps; /* HOST:PORT replicas forward to; NULL: derived */
 };
 
 struct server_options {
@@ -70,6 +71,12 @@ const char *cluster_config_check(const struct cluster_options *c);
  */
 int cluster_open(struct event_base *base, const struct server_options *opt, char **argv, char *err,
     size_t errlen);
+/*
+ * Once the listeners are open (a cluster node listens as a single node does, and forwards or
+ * refuses while a replica): what this node will tell replicas, while master, that it serves AMQP
+ * on. 0, or -1 with err when no address can be advertised.
+ */
+int cluster_advertise(char *err, size_t errlen);
 void cluster_free(void);
 /*
  * After the loop: if this node lost the master role, execute warrend again (or, if SIGTERM or

@@ -1,15 +1,19 @@
 /*
  * cluster.c: the admin layer's side of a cluster node (docs/cluster.md): the cluster_* keys of
- * warren.conf, the role changes the model reports (broker.cluster_role): listen for AMQP once
- * master; on losing the master role, close every connection with 320 and execute warrend again,
- * which tears the model down and rejoins as a replica. Also GET /api/cluster and
- * DELETE /api/cluster/nodes/HOST:PORT (warrenctl cluster).
+ * warren.conf, the role changes the model reports (broker.cluster_role): serve AMQP once
+ * master; while a replica, forward each client to the master's AMQP address (which the master
+ * tells its replicas: cluster_advertise), or refuse it with a reason when there is none; on losing
+ * the master role, close every connection with 320 and execute warrend again, which tears the
+ * model down and rejoins as a replica. Also GET /api/cluster and DELETE /api/cluster/nodes/HOST:PORT
+ * (warrenctl cluster).
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,12 +26,13 @@
 
 #define NAME_WAIT_MS 2000   /* a demoted node's wait for the new master's name, ... */
 #define CLOSE_GRACE_MS 1000 /* ... then its clients' time to answer close-ok */
+#define NO_MASTER "no master in the cluster at the moment; try again in a moment"
 
 static struct {
 	struct event_base *base;
 	const struct server_options *opt;
 	char **argv;
-	bool listening, reexec, closed, ready;
+	bool serving, reexec, closed, ready;
 	struct event *wait_ev;
 	struct timespec demoted_at;
 	long closed_at;   /* ms after the demotion */
@@ -126,6 +131,23 @@ const char *cluster_config_apply(struct cluster_options *c, const char *key, con
 	} else if (strcmp(key, "cluster_heartbeat_timeout") == 0) {
 		if (parse_ms(value, 20, 600000, &c->heartbeat_timeout_ms) != NULL)
 			return "cluster_heartbeat_timeout must be milliseconds from 20 to 600000";
+	} else if (strcmp(key, "cluster_advertise_amqp") == 0 ||
+	    strcmp(key, "cluster_advertise_amqps") == 0) {
+		bool tls = key[sizeof("cluster_advertise_amqp") - 1] == 's';
+		char **dst = tls ? &c->advertise_amqps : &c->advertise_amqp, *host = NULL;
+		unsigned port;
+
+		if (parse_addr(value, &host, &port) != NULL || strcmp(host, "0.0.0.0") == 0 ||
+		    strcmp(host, "[::]") == 0 || host[0] == '\0') {
+			free(host);
+			return tls ? "cluster_advertise_amqps must be HOST:PORT, the address "
+			             "replicas reach this node's amqps listener at (not 0.0.0.0)"
+			           : "cluster_advertise_amqp must be HOST:PORT, the address "
+			             "replicas reach this node's AMQP listener at (not 0.0.0.0)";
+		}
+		free(host);
+		free(*dst);
+		*dst = xstrdup(value);
 	} else if (strcmp(key, "cluster_retry") == 0) {
 		if (parse_ms(value, 10, 600000, &c->retry_ms) != NULL)
 			return "cluster_retry must be milliseconds from 10 to 600000";
@@ -144,6 +166,8 @@ const char *cluster_config_check(const struct cluster_options *c)
 		       "through)";
 	if (c->host != NULL && c->heartbeat_timeout_ms <= c->heartbeat_ms)
 		return "cluster_heartbeat_timeout must be longer than cluster_heartbeat";
+	if (c->host == NULL && (c->advertise_amqp != NULL || c->advertise_amqps != NULL))
+		return "cluster_advertise_amqp and cluster_advertise_amqps need cluster_listen";
 	return NULL;
 }
 
@@ -244,10 +268,46 @@ static void wait_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void role_cb(enum persist_role role, const char *master, bool ok)
+/*
+ * A replica's listeners: forward to the master's addresses, as its answer info says
+ * ("amqp=HOST:PORT amqps=HOST:PORT", either missing), or refuse when none is known.
+ */
+static void replica_forward(const char *master, const char *info)
 {
-	int i;
+	char copy[256], *tok, *save = NULL, *plain = NULL, *tls = NULL, err[400], why[400];
 
+	if (master[0] == '\0') {
+		net_forward_refuse(NO_MASTER);
+		return;
+	}
+	if (info[0] == '\0') {
+		/* Asked at once when it is announced: answered within milliseconds, in the logs. */
+		snprintf(why, sizeof(why),
+		    "the master %s has not yet said where it serves AMQP; try again in a moment",
+		    master);
+		net_forward_refuse(why);
+		return;
+	}
+	snprintf(copy, sizeof(copy), "%s", info);
+	for (tok = strtok_r(copy, " ", &save); tok != NULL; tok = strtok_r(NULL, " ", &save)) {
+		if (strncmp(tok, "amqp=", 5) == 0)
+			plain = tok + 5;
+		else if (strncmp(tok, "amqps=", 6) == 0)
+			tls = tok + 6;
+	}
+	snprintf(why, sizeof(why), "the master %s has no %s listener", master,
+	    plain == NULL ? "AMQP" : "amqps");
+	if (net_forward_to(plain, tls, why, err, sizeof(err)) != 0) {
+		log_error("cluster: the master %s advertises %s: %s", master, info, err);
+		snprintf(why, sizeof(why), "the master's address %s does not resolve here", info);
+		net_forward_refuse(why);
+		return;
+	}
+	log_info("cluster: forwarding AMQP clients to the master %s at %s", master, info);
+}
+
+static void role_cb(enum persist_role role, const char *master, const char *info, bool ok)
+{
 	if (cl.reexec) {
 		/* Demoted: the new master's name may come after the demotion itself. */
 		if (master[0] != '\0')
@@ -255,23 +315,20 @@ static void role_cb(enum persist_role role, const char *master, bool ok)
 		return;
 	}
 	if (role == PERSIST_MASTER && ok) {
-		if (cl.listening)
+		if (cl.serving)
 			return;
-		for (i = 0; i < cl.opt->nlisten; i++)
-			if (server_listen(cl.base, cl.opt->listen[i], -1, false) != 0)
-				ok = false;
-		for (i = 0; i < cl.opt->nlisten_tls; i++)
-			if (server_listen(cl.base, cl.opt->listen_tls[i], -1, true) != 0)
-				ok = false;
-		cl.listening = true;
-		if (ok) {
-			log_info("cluster: master: serving AMQP");
-			return;
-		}
+		/* New clients are served here; those forwarded to the old master go with it. */
+		net_forward_serve();
+		cl.serving = true;
+		log_info("cluster: master: serving AMQP");
+		return;
 	}
-	if (role == PERSIST_REPLICA && !cl.listening && ok)
-		return; /* a replica's master changed: nothing runs here */
+	if (role == PERSIST_REPLICA && !cl.serving && ok) {
+		replica_forward(master, info); /* a replica's master changed */
+		return;
+	}
 	/* Lost the master role (or could not take it up): the model is stale. */
+	net_forward_refuse(NO_MASTER);
 	cl.reexec = true;
 	snprintf(cl.master, sizeof(cl.master), "%s", master);
 	server_stop_listening();
@@ -301,7 +358,62 @@ int cluster_open(struct event_base *base, const struct server_options *opt, char
 	cl.opt = opt;
 	cl.argv = argv;
 	broker.cluster_role = role_cb;
+	/* Until a master is known, clients are told there is none (the listeners open later). */
+	net_forward_refuse(NO_MASTER);
 	return persist_open_cluster(opt->data_dir, &rc, err, errlen);
+}
+
+/* The first listener of a kind's address as replicas reach it into buf: 0, or -1 without one. */
+static int listener_address(bool want_tls, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	bool tls;
+	int i;
+
+	for (i = 0; server_listener(i, &ss, &tls) == 0; i++) {
+		if (tls != want_tls)
+			continue;
+		if (ss.ss_family == AF_INET &&
+		    ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY))
+			/* 0.0.0.0 is no address to reach: the host replicas reach this node at. */
+			snprintf(buf, len, "%s:%u", cl.opt->cluster.host,
+			    ntohs(((struct sockaddr_in *)&ss)->sin_port));
+		else if (ss.ss_family == AF_INET6 &&
+		    IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr))
+			snprintf(buf, len,
+			    strchr(cl.opt->cluster.host, ':') != NULL ? "[%s]:%u" : "%s:%u",
+			    cl.opt->cluster.host, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+		else
+			server_format_addr((struct sockaddr *)&ss, buf, len);
+		return 0;
+	}
+	return -1;
+}
+
+int cluster_advertise(char *err, size_t errlen)
+{
+	const struct cluster_options *c = &cl.opt->cluster;
+	char plain[300] = "", tls[300] = "", info[700];
+
+	if (c->advertise_amqp != NULL)
+		snprintf(plain, sizeof(plain), "%s", c->advertise_amqp);
+	else
+		listener_address(false, plain, sizeof(plain));
+	if (c->advertise_amqps != NULL)
+		snprintf(tls, sizeof(tls), "%s", c->advertise_amqps);
+	else
+		listener_address(true, tls, sizeof(tls));
+	snprintf(info, sizeof(info), "%s%s%s%s%s", plain[0] != '\0' ? "amqp=" : "", plain,
+	    plain[0] != '\0' && tls[0] != '\0' ? " " : "", tls[0] != '\0' ? "amqps=" : "", tls);
+	if (strlen(info) > 255) {
+		snprintf(err, errlen,
+		    "the advertised AMQP addresses (%s) are longer than 255 bytes", info);
+		return -1;
+	}
+	persist_cluster_advertise(info);
+	log_info(
+	    "cluster: replicas will forward AMQP clients to %s while this node is master", info);
+	return 0;
 }
 
 void cluster_free(void)

@@ -193,7 +193,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (opt.cluster.host != NULL) {
-		/* A cluster node: no AMQP listener until it is master (admin/cluster.c). */
+		/* A cluster node: serves AMQP once master, forwards to it before (admin/cluster.c). */
 		if (cluster_open(base, &opt, argv, err, sizeof(err)) != 0) {
 			log_error("store: %s", err);
 			goto out;
@@ -227,12 +227,16 @@ int main(int argc, char **argv)
 	}
 	if (opt.cluster.host != NULL)
 		pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
-	for (i = 0; i < opt.nlisten && opt.cluster.host == NULL; i++)
+	for (i = 0; i < opt.nlisten; i++)
 		if (server_listen(base, opt.listen[i], ready_fd, false) != 0)
 			goto out;
-	for (i = 0; i < opt.nlisten_tls && opt.cluster.host == NULL; i++)
+	for (i = 0; i < opt.nlisten_tls; i++)
 		if (server_listen(base, opt.listen_tls[i], ready_fd, true) != 0)
 			goto out;
+	if (opt.cluster.host != NULL && cluster_advertise(err, sizeof(err)) != 0) {
+		log_error("cluster: %s", err);
+		goto out;
+	}
 	if ((strcmp(opt.mgmt.listen, "none") != 0 || strcmp(opt.mgmt.tls_listen, "none") != 0) &&
 	    http_start(base, &opt.mgmt, ready_fd) != 0)
 		goto out;

@@ -318,6 +318,18 @@ void mgmt_health_master(struct mreq *r)
 		failed(r, "this node is not a cluster node", NULL);
 		return;
 	}
+	/*
+	 * A replica answers from what the loop knows: the status below (rep_stat, the site list)
+	 * waits for repmgr's locks, and on a replica applying the master's log under load that took
+	 * up to 106 ms, every 100 ms of HAProxy's checks, stalling the clients it forwards.
+	 */
+	if (persist_role() != PERSIST_MASTER) {
+		const char *m = persist_cluster_master_name();
+		snprintf(why, sizeof(why), "this node is a replica%s%s",
+		    m[0] != '\0' ? "; the master is " : "", m);
+		failed(r, persist_failed() ? "the store failed" : why, NULL);
+		return;
+	}
 	if (persist_cluster_status(&s) != 0) {
 		failed(r, persist_last_error(), NULL);
 		return;

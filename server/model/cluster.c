@@ -7,7 +7,7 @@
  */
 #include "server/model/model.h"
 
-void cluster_role_changed(enum persist_role role, const char *master)
+void cluster_role_changed(enum persist_role role, const char *master, const char *info)
 {
 	char err[512];
 	bool ok = true;
@@ -22,5 +22,5 @@ void cluster_role_changed(enum persist_role role, const char *master)
 		ok = false;
 	}
 	if (broker.cluster_role != NULL)
-		broker.cluster_role(role, master, ok);
+		broker.cluster_role(role, master, info, ok);
 }

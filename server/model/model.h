@@ -51,7 +51,7 @@ struct broker {
 	 * cluster.c: a cluster node's role changed (see persist_hooks.role); ok is false when this
 	 * node could not take the master role up (its store would not open). Set by the admin layer.
 	 */
-	void (*cluster_role)(enum persist_role role, const char *master, bool ok);
+	void (*cluster_role)(enum persist_role role, const char *master, const char *info, bool ok);
 	struct event_base *base;
 	struct broker_config cfg;
 	struct hmap vhosts;
@@ -82,7 +82,7 @@ void broker_free(void);
  * cluster.c: a cluster node's role changed (persistence's role hook): on becoming master the
  * broker is rebuilt from the replicated store (persist_cluster_master); then broker.cluster_role.
  */
-void cluster_role_changed(enum persist_role role, const char *master);
+void cluster_role_changed(enum persist_role role, const char *master, const char *info);
 /* recover.c: how persistence reports to the model (persist_init, at broker_init). */
 extern const struct persist_hooks broker_persist_hooks;
 /* Put the users, vhosts and permissions of db in force (taking its reference); create its vhosts. */

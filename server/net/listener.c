@@ -79,8 +79,14 @@ static void accept_cb(
 
 	/* Frames go out when written: no Nagle delay waiting for the peer's delayed ack. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	net_forward_accepted(evconnlistener_get_base(l), fd, sa, salen, arg != NULL);
+}
+
+void net_accepted_up(
+    struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls, const char *refusal)
+{
 	if (net_events.accepted != NULL)
-		net_events.accepted(evconnlistener_get_base(l), fd, sa, salen, arg != NULL);
+		net_events.accepted(base, fd, sa, salen, tls, refusal);
 	else
 		evutil_closesocket(fd);
 }

@@ -14,10 +14,18 @@
  * (conn_register_events). Without one, accepted sockets are closed.
  */
 struct net_events {
-	/* a client's socket accepted on a listener (tls: on an amqps one) */
-	void (*accepted)(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
+	/*
+	 * A client's socket accepted on a listener (tls: on an amqps one). refusal: NULL to serve
+	 * it; else this node cannot (a replica without a reachable master): the client is to be
+	 * told why (forward.c).
+	 */
+	void (*accepted)(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls,
+	    const char *refusal);
 };
 void net_register_events(const struct net_events *ev);
+/* forward.c's way up: hand fd to the events' accepted (or close it without one). */
+void net_accepted_up(
+    struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls, const char *refusal);
 /* Listen on addr ("ADDR:PORT", port 0 picks one), amqps if tls; bound address to ready_fd. */
 int server_listen(struct event_base *base, const char *addr, int ready_fd, bool tls);
 void server_stop_listening(void);
@@ -25,6 +33,25 @@ void server_stop_listening(void);
 struct sockaddr_storage;
 int server_listener(int i, struct sockaddr_storage *ss, bool *tls);
 void server_format_addr(const struct sockaddr *sa, char *buf, size_t len);
+
+/*
+ * forward.c: what the listeners do with accepted sockets (docs/cluster.md); the admin layer
+ * decides, on the loop thread, as the node's role changes. At start, and on a master or a single
+ * node: serve them. On a replica without a master: refuse them, with reason. On a replica: splice
+ * each to the master's matching address as bytes (HOST:PORT, resolved now; NULL: the master has
+ * none of that kind, and such clients are refused with missing). 0, or -1 with err.
+ */
+void net_forward_serve(void);
+void net_forward_refuse(const char *reason);
+int net_forward_to(const char *plain, const char *tls, const char *missing, char *err, size_t len);
+/*
+ * Splices now open (connecting included); in all, made and failed to connect; the most bytes one
+ * splice's output has held (bounded by its high mark plus one read).
+ */
+void net_forward_stats(unsigned *live, uint64_t *spliced, uint64_t *failed, size_t *peak);
+/* listener.c's accepted sockets, before anything is read from them. */
+void net_forward_accepted(
+    struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
 
 /* tls.c */
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */

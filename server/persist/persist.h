@@ -84,9 +84,11 @@ struct persist_hooks {
 	 * A cluster node's role changed (or, as a replica, its master did): master is the master's
 	 * replication address ("HOST:PORT"), or "" when none is known. PERSIST_REPLICA after
 	 * PERSIST_MASTER means this node lost the master role (or its environment panicked): its
-	 * model is stale and must go.
+	 * model is stale and must go. A replica hears again when its master has told it its
+	 * advertised AMQP addresses (info: what the master gave persist_cluster_advertise; "" until
+	 * then, and whenever no master is known).
 	 */
-	void (*role)(enum persist_role role, const char *master);
+	void (*role)(enum persist_role role, const char *master, const char *info);
 };
 void persist_init(
     const struct persist_hooks *hooks, struct event_base *base, uint64_t disk_free_limit);
@@ -109,6 +111,10 @@ int persist_cluster_status(struct store_repl_status *out);
 int persist_cluster_remove(const char *host, unsigned port);
 /* A two-node group's replica, the other node gone: master on its own vote (store_repl_promote). */
 int persist_cluster_promote(void);
+/* The master's replication address as last reported by hooks.role ("" when none is known). */
+const char *persist_cluster_master_name(void);
+/* What this node tells replicas while it is master (its AMQP addresses): at most 255 bytes. */
+void persist_cluster_advertise(const char *info);
 void persist_close(void);
 void persist_exchange(const struct exchange *x, bool add);
 void persist_queue(struct queue *q, bool add);

@@ -55,17 +55,22 @@ static void role_cb(evutil_socket_t fd, short what, void *arg)
 	} else if (st.role == STORE_ROLE_REPLICA) {
 		if (was != PERSIST_REPLICA || strcmp(master, ps.master) != 0)
 			log_info("cluster: replica%s%s", master[0] != '\0' ? " of " : "", master);
+		if (st.master_info[0] != '\0' && strcmp(st.master_info, ps.master_info) != 0)
+			log_info(
+			    "cluster: the master %s serves AMQP on %s", master, st.master_info);
 		ps.role = PERSIST_REPLICA;
 	} else {
 		return;
 	}
 	ps.demotions = st.demotions;
-	if (ps.role == was && strcmp(master, ps.master) == 0)
+	if (ps.role == was && strcmp(master, ps.master) == 0 &&
+	    strcmp(st.master_info, ps.master_info) == 0)
 		return;
 	snprintf(ps.master, sizeof(ps.master), "%s", master);
+	snprintf(ps.master_info, sizeof(ps.master_info), "%s", st.master_info);
 	log_debug("cluster: role %s -> %s", role_name(was), role_name(ps.role));
 	if (ps.hooks.role != NULL)
-		ps.hooks.role(ps.role, master);
+		ps.hooks.role(ps.role, master, st.master_info);
 }
 
 int persist_open_cluster(
@@ -135,6 +140,17 @@ int persist_cluster_remove(const char *host, unsigned port)
 	if (ps.rst == NULL)
 		return -1;
 	return store_repl_remove_site(ps.rst, host, port) == 0 ? 0 : -1;
+}
+
+const char *persist_cluster_master_name(void)
+{
+	return ps.master;
+}
+
+void persist_cluster_advertise(const char *info)
+{
+	if (ps.rst != NULL)
+		store_repl_set_info(ps.rst, info);
 }
 
 void persist_cluster_not_replicated(void)

@@ -53,7 +53,8 @@ struct persist_state {
 	struct event *role_ev;
 	enum persist_role role;
 	unsigned demotions;
-	char master[300];              /* the master's replication address, as last reported */
+	char master[300];      /* the master's replication address, as last reported */
+	char master_info[256]; /* and what it said it serves on (its advertised addresses) */
 	int64_t not_replicated_logged; /* CLOCK_MONOTONIC s of the last warning */
 };
 extern struct persist_state ps;

@@ -126,21 +126,24 @@ struct conn *conn_attach(struct bufferevent *bev, const char *peer, bool loopbac
 	return c;
 }
 
-void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls)
+void conn_accept(
+    struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls, const char *refusal)
 {
 	struct bufferevent *bev;
+	struct conn *c;
 	char peer[128];
 
 	server_format_addr(sa, peer, sizeof(peer));
 	if (tls) {
-		struct conn *c;
-
 		if ((bev = tls_wrap(base, fd, peer)) == NULL)
 			return;
 		c = conn_attach(bev, peer, is_loopback(sa), false);
 		c->tls = true;
 		c->tls_verify = broker.cfg.tls_verify != TLS_VERIFY_NONE;
-		log_info("%s: accepted TLS connection", peer);
+		if (refusal != NULL)
+			c->refusal = xstrdup(refusal);
+		log_info(
+		    "%s: accepted TLS connection%s", peer, refusal != NULL ? ", to refuse" : "");
 		return;
 	}
 	bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -149,8 +152,10 @@ void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen
 		evutil_closesocket(fd);
 		return;
 	}
-	conn_attach(bev, peer, is_loopback(sa), true);
-	log_info("%s: accepted connection", peer);
+	c = conn_attach(bev, peer, is_loopback(sa), true);
+	if (refusal != NULL)
+		c->refusal = xstrdup(refusal);
+	log_info("%s: accepted connection%s", peer, refusal != NULL ? ", to refuse" : "");
 }
 
 /* ---- channels ---- */
@@ -212,6 +217,7 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 	free(c->low_channels);
 	hmap_clear(&c->high_channels);
 	free(c->user);
+	free(c->refusal);
 	free(c);
 }
 

@@ -140,6 +140,26 @@ static void refuse_login(struct conn *c, struct amqp_bytes mechanism, const char
 	conn_close_after_flush(c);
 }
 
+/*
+ * A cluster replica that cannot serve (no master, or none reachable): connection.close 320 in
+ * place of tune, where RabbitMQ puts its login refusal, so that clients show the reason as they
+ * show a refused login's; then the socket closes.
+ */
+static void refuse_unavailable(struct conn *c)
+{
+	struct amqp_method m = { .id = AMQP_ID_connection_close };
+	char text[300];
+
+	log_info("%s: refused: %s", c->peer, c->refusal);
+	snprintf(text, sizeof(text), "CONNECTION_FORCED - %s", c->refusal);
+	m.u.connection_close.reply_code = AMQP_CONNECTION_FORCED;
+	m.u.connection_close.reply_text = amqp_cstr(text);
+	if (m.u.connection_close.reply_text.len > 255)
+		m.u.connection_close.reply_text.len = 255;
+	conn_send_method(c, 0, &m);
+	conn_close_after_flush(c);
+}
+
 static void handle_start_ok(struct conn *c, const struct amqp_connection_start_ok *s)
 {
 	struct auth_credentials cr;
@@ -147,6 +167,10 @@ static void handle_start_ok(struct conn *c, const struct amqp_connection_start_o
 	char why[400];
 
 	read_client_caps(c, s->client_properties);
+	if (c->refusal != NULL) {
+		refuse_unavailable(c);
+		return;
+	}
 	if (amqp_bytes_eq_cstr(s->mechanism, "EXTERNAL") && c->tls && c->tls_verify) {
 		char name[256];
 		snprintf(c->mechanism, sizeof(c->mechanism), "EXTERNAL");

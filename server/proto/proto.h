@@ -45,6 +45,7 @@ struct conn {
 	char peer[128];
 	bool loopback;
 	char *user;
+	char *refusal; /* a cluster replica that cannot serve: answers start-ok with 320 and this */
 	struct vhost *vhost;
 	struct conn_caps caps;
 	uint32_t frame_max;
@@ -88,7 +89,8 @@ struct conn {
 };
 /* Every connection not yet freed, for the management API: the first, then LIST_NEXT(c, entry). */
 struct conn *conn_first(void);
-void conn_accept(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
+void conn_accept(
+    struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls, const char *refusal);
 /*
  * Run a connection over any bufferevent (tests use bufferevent_pair_new); it owns bev. direct: a
  * plain socket bufferevent, whose output conn.c writes itself rather than through libevent.

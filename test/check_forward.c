@@ -1,0 +1,339 @@
+/*
+ * check_forward.c: a cluster replica's splice (server/net/forward.c) on a real loop, between
+ * loopback sockets: bytes both ways and a half-close carried through; a client that sends while
+ * the master reads nothing is held back (the splice holds at most its high mark plus one read) and
+ * loses nothing once the master reads; a connect that fails hands the client's socket up with a
+ * reason; refusing and serving hand it up as they say. Every wait is bounded (5 s).
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "server/server.h"
+
+#define BOUND_MS 5000
+#define FWD_BOUND (256 * 1024 + 128 * 1024) /* forward.c's high mark plus one read */
+#define SOCK_BUF 65536
+#define BIG (16 << 20) /* more than every socket buffer on the way can hold */
+
+static struct event_base *base;
+static int up_fd = -1;       /* the last socket handed up, ... */
+static char up_refusal[512]; /* ... and its reason ("" to serve) */
+static int nup;
+
+static void accepted(
+    struct event_base *b, int fd, struct sockaddr *sa, int salen, bool tls, const char *refusal)
+{
+	up_fd = fd;
+	snprintf(up_refusal, sizeof(up_refusal), "%s", refusal != NULL ? refusal : "");
+	nup++;
+}
+
+static int64_t t_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/*
+ * A listening loopback socket; its port into *port. Its sockets, and the clients', take 64 KiB
+ * buffers, so that what the kernel holds does not hide what the splice holds.
+ */
+static int listener(unsigned *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), size = SOCK_BUF;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(fd, 8), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+/* Run the loop until *fd can be accepted from lfd (the loop runs meanwhile); the new socket. */
+static int accept_running(int lfd)
+{
+	int64_t until = t_ms() + BOUND_MS;
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+	while (poll(&p, 1, 0) == 0) {
+		ck_assert_msg(t_ms() < until, "no connection within 5 s");
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+	return accept(lfd, NULL, NULL);
+}
+
+/* A connected pair through a listener: *client's end, and the accepted end (returned). */
+static int tcp_pair(int *client)
+{
+	unsigned port;
+	int lfd = listener(&port), fd;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	*client = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(*client, SOL_SOCKET, SO_SNDBUF, &(int){ SOCK_BUF }, sizeof(int));
+	ck_assert_int_eq(connect(*client, (struct sockaddr *)&a, sizeof(a)), 0);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	close(lfd);
+	evutil_make_socket_nonblocking(fd);
+	return fd;
+}
+
+/* Hand a new client's accepted socket to forward.c, as the listener does; the client's end. */
+static int new_client(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	int client, fd = tcp_pair(&client);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	net_forward_accepted(base, fd, (struct sockaddr *)&a, sizeof(a), false);
+	return client;
+}
+
+/* Read exactly len bytes from fd (blocking, bounded), the loop running in between. */
+static void read_running(int fd, char *buf, size_t len)
+{
+	int64_t until = t_ms() + BOUND_MS;
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		ck_assert_msg(t_ms() < until, "read %zu of %zu bytes in 5 s", got, len);
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			ck_assert_msg(
+			    n < 0 && errno == EAGAIN, "recv: %zd (%s)", n, strerror(errno));
+	}
+}
+
+/* Run the loop until fd reads its end (recv 0), bounded. */
+static void eof_running(int fd)
+{
+	int64_t until = t_ms() + BOUND_MS;
+	char c;
+	ssize_t n;
+
+	while ((n = recv(fd, &c, 1, MSG_DONTWAIT)) != 0) {
+		ck_assert_msg(n < 0 && errno == EAGAIN, "bytes after the end, or an error");
+		ck_assert_msg(t_ms() < until, "no end within 5 s");
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+}
+
+/* Run the loop until no splice is left (they are freed from the loop), bounded. */
+static void none_left(void)
+{
+	int64_t until = t_ms() + BOUND_MS;
+	unsigned live;
+	uint64_t spliced, failed;
+	size_t peak;
+
+	for (;;) {
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		net_forward_stats(&live, &spliced, &failed, &peak);
+		if (live == 0)
+			return;
+		ck_assert_msg(t_ms() < until, "%u splices left after 5 s", live);
+		usleep(1000);
+	}
+}
+
+static int master_fd;
+static unsigned master_port;
+
+static void setup(void)
+{
+	char target[64], err[256];
+
+	base = event_base_new();
+	net_register_events(&(struct net_events){ .accepted = accepted });
+	master_fd = listener(&master_port);
+	snprintf(target, sizeof(target), "127.0.0.1:%u", master_port);
+	ck_assert_int_eq(net_forward_to(target, NULL, "no amqps here", err, sizeof(err)), 0);
+	up_fd = -1;
+	nup = 0;
+}
+
+static void teardown(void)
+{
+	none_left();
+	close(master_fd);
+	net_forward_serve();
+	event_base_free(base);
+}
+
+START_TEST(bytes_both_ways_and_half_close)
+{
+	int client = new_client(), m = accept_running(master_fd);
+	char buf[16];
+
+	/* Client to master, then the client's half-close reaches the master as its end. */
+	ck_assert_int_eq(send(client, "hello", 5, 0), 5);
+	ck_assert_int_eq(shutdown(client, SHUT_WR), 0);
+	read_running(m, buf, 5);
+	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+	eof_running(m);
+	/* The other way still runs; the master's close ends the client's input after its bytes. */
+	ck_assert_int_eq(send(m, "world!", 6, 0), 6);
+	close(m);
+	read_running(client, buf, 6);
+	ck_assert_int_eq(memcmp(buf, "world!", 6), 0);
+	eof_running(client);
+	close(client);
+	ck_assert_int_eq(nup, 0); /* nothing was handed up */
+}
+END_TEST
+
+START_TEST(a_master_that_does_not_read_holds_the_client_back)
+{
+	int client = new_client(), m = accept_running(master_fd);
+	static char out[BIG], in[BIG];
+	size_t sent = 0, got = 0, i, peak;
+	int64_t until = t_ms() + BOUND_MS, still = 0;
+	unsigned live;
+	uint64_t spliced, failed;
+	ssize_t n = 0;
+
+	for (i = 0; i < sizeof(out); i++)
+		out[i] = (char)(i * 7 + i / 4096);
+	evutil_make_socket_nonblocking(client);
+	/* Send until nothing more is taken for 200 ms of loop turns: the splice stopped reading. */
+	while (sent < sizeof(out) && still < 200) {
+		ck_assert_msg(t_ms() < until, "still sending after 5 s");
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		n = send(client, out + sent, sizeof(out) - sent, 0);
+		if (n > 0) {
+			sent += (size_t)n;
+			still = 0;
+		} else {
+			ck_assert_int_eq(errno, EAGAIN);
+			still++;
+			usleep(1000);
+		}
+	}
+	ck_assert_msg(sent < sizeof(out), "all 16 MiB went into a master that reads nothing");
+	net_forward_stats(&live, &spliced, &failed, &peak);
+	ck_assert_msg(peak <= FWD_BOUND, "the splice held %zu bytes (bound %d)", peak, FWD_BOUND);
+	fprintf(stderr, "held back after %zu bytes; the splice held at most %zu\n", sent, peak);
+	/* The master reads: everything comes through, in order, and the client may send the rest. */
+	until = t_ms() + BOUND_MS;
+	while (got < sizeof(out)) {
+		ck_assert_msg(t_ms() < until, "%zu of %zu bytes through in 5 s", got, sizeof(out));
+		if (n <= 0)
+			usleep(100);
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (sent < sizeof(out) && (n = send(client, out + sent, sizeof(out) - sent, 0)) > 0)
+			sent += (size_t)n;
+		n = recv(m, in + got, sizeof(in) - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+	}
+	ck_assert_int_eq(memcmp(in, out, sizeof(out)), 0);
+	net_forward_stats(&live, &spliced, &failed, &peak);
+	ck_assert_msg(peak <= FWD_BOUND, "the splice held %zu bytes (bound %d)", peak, FWD_BOUND);
+	close(client);
+	close(m);
+}
+END_TEST
+
+START_TEST(a_failed_connect_hands_the_client_up_with_a_reason)
+{
+	unsigned port;
+	int lfd = listener(&port), client;
+	int64_t until = t_ms() + BOUND_MS;
+	char target[64], err[256];
+
+	close(lfd); /* nothing listens there now: the connect is refused */
+	snprintf(target, sizeof(target), "127.0.0.1:%u", port);
+	ck_assert_int_eq(net_forward_to(target, NULL, "no amqps here", err, sizeof(err)), 0);
+	client = new_client();
+	while (nup == 0) {
+		ck_assert_msg(t_ms() < until, "not handed up within 5 s");
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+	ck_assert_msg(strstr(up_refusal, "cannot reach the master at 127.0.0.1:") != NULL &&
+	        strstr(up_refusal, "try again") != NULL,
+	    "%s", up_refusal);
+	ck_assert_int_ge(up_fd, 0);
+	close(up_fd);
+	close(client);
+}
+END_TEST
+
+START_TEST(refuse_serve_and_a_missing_kind)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	int client, fd;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* amqps with only an amqp target: refused with the reason given for the missing kind. */
+	fd = tcp_pair(&client);
+	net_forward_accepted(base, fd, (struct sockaddr *)&a, sizeof(a), true);
+	ck_assert_int_eq(nup, 1);
+	ck_assert_str_eq(up_refusal, "no amqps here");
+	close(up_fd);
+	close(client);
+	net_forward_refuse("no master in the cluster at the moment; try again in a moment");
+	fd = tcp_pair(&client);
+	net_forward_accepted(base, fd, (struct sockaddr *)&a, sizeof(a), false);
+	ck_assert_int_eq(nup, 2);
+	ck_assert_str_eq(
+	    up_refusal, "no master in the cluster at the moment; try again in a moment");
+	close(up_fd);
+	close(client);
+	net_forward_serve();
+	fd = tcp_pair(&client);
+	net_forward_accepted(base, fd, (struct sockaddr *)&a, sizeof(a), false);
+	ck_assert_int_eq(nup, 3);
+	ck_assert_str_eq(up_refusal, "");
+	close(up_fd);
+	close(client);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("forward");
+	TCase *tc = tcase_create("splice");
+	SRunner *sr;
+	int failed;
+
+	log_set_level(LOG_ERROR);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, bytes_both_ways_and_half_close);
+	tcase_add_test(tc, a_master_that_does_not_read_holds_the_client_back);
+	tcase_add_test(tc, a_failed_connect_hands_the_client_up_with_a_reason);
+	tcase_add_test(tc, refuse_serve_and_a_missing_kind);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
