@@ -497,6 +497,9 @@ static void complete(struct store *st, struct store_batch *list, int status)
  * One group: every batch in *list, one transaction, one flush. A read job leaves the list as
  * soon as it has run and goes back to the loop at once (store_submit_read says why it may).
  */
+#define LOCKOUT_TRIES 200     /* a group refused in a replication lockout: tries, ... */
+#define LOCKOUT_RETRY_US 5000 /* ... this far apart */
+
 /* A group that failed: for good, or (a cluster node no longer master) for this group only. */
 static int failed_status(struct store *st)
 {
@@ -506,19 +509,23 @@ static int failed_status(struct store *st)
 	return STORE_E_NOT_MASTER;
 }
 
-static int commit_group(struct store *st, struct store_batch **list)
+static int commit_group_once(struct store *st, struct store_batch **list, int *dberr, bool *ran_job)
 {
 	DB_TXN *txn = NULL;
 	struct store_batch *b, **bp;
 	int r;
 
 	if ((r = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0) {
+		*dberr = r;
 		set_error(st, "%s: begin transaction: %s", st->dir, db_strerror(r));
 		return failed_status(st);
 	}
 	st->group_logged = false;
 	for (bp = list; (b = *bp) != NULL;) {
+		if (b->job != NULL && !b->read_only)
+			*ran_job = true;
 		if ((r = apply_batch(st, txn, b)) != 0) {
+			*dberr = r;
 			if (b->job == NULL)
 				set_error(st, "%s: write: %s", st->dir, db_strerror(r));
 			txn->abort(txn);
@@ -539,6 +546,7 @@ static int commit_group(struct store *st, struct store_batch **list)
 	 */
 	st->perm_failed = false;
 	if ((r = txn->commit(txn, DB_TXN_NOSYNC)) != 0) {
+		*dberr = r;
 		set_error(st, "%s: commit: %s", st->dir, db_strerror(r));
 		return failed_status(st);
 	}
@@ -569,6 +577,32 @@ static int commit_group(struct store *st, struct store_batch **list)
 		return STORE_E_NOT_REPLICATED;
 	}
 	return 0;
+}
+
+/*
+ * A cluster master's operations meet repmgr's lockouts (a member added or removed, a replica's
+ * sync): Berkeley DB refuses them with DB_LOCK_DEADLOCK (or DB_REP_LOCKOUT) for the application
+ * to abort and try again. A group is tried again, 5 ms apart for up to a second, unless it ran a
+ * job that writes (a job's scratch deletes are outside the transaction and not undone); then, or
+ * after the second, it fails for this group only, as one without its quorum ack does.
+ */
+static int commit_group(struct store *st, struct store_batch **list)
+{
+	for (int tries = 0;; tries++) {
+		bool ran_job = false;
+		int dberr = 0, r = commit_group_once(st, list, &dberr, &ran_job);
+
+		if (r != STORE_E_DB || st->repl == NULL ||
+		    (dberr != DB_LOCK_DEADLOCK && dberr != DB_REP_LOCKOUT &&
+		        dberr != DB_LOCK_NOTGRANTED))
+			return r;
+		if (ran_job || tries == LOCKOUT_TRIES) {
+			set_error(st, "%s: a group met a replication lockout: %s", st->dir,
+			    db_strerror(dberr));
+			return STORE_E_NOT_REPLICATED;
+		}
+		usleep(LOCKOUT_RETRY_US);
+	}
 }
 
 /*
