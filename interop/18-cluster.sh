@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A three-node Warren cluster on loopback behind HAProxy (docs/cluster.md, issue 14 point 7):
 #   (a) kill -9 of the master under persistent publishing with confirms through HAProxy: a new
-#       master serves within 2 s, and every confirmed message is delivered afterwards;
+#       master serves within 2 s, and every confirmed message is delivered afterwards, those a
+#       consumer held unacked on the old master with redelivered set;
 #   (c) a replica killed and restarted catches up (its log position reaches the master's);
 #   (d) all three stopped and started again: every confirmed message is still there.
 #   a master without a majority: publishers get basic.nack, the health check fails;
@@ -28,6 +29,15 @@ until [ -s "$tmp/confirmed" ] && [ "$(wc -l <"$tmp/confirmed")" -ge 200 ]; do
 	[ "$(now_ms)" -lt "$bound" ] || fail "fewer than 200 confirms through HAProxy in 10 s"
 	sleep 0.05
 done
+# A consumer on the master holds 5 deliveries unacked: after the failover they come back with
+# redelivered set (checked at the end, when everything is consumed).
+"$client" hold "$(amqp "$master")" q "$tmp/held" 5 2>"$tmp/hold.log" &
+hold_pid=$!
+bound=$(($(now_ms) + 5000))
+until [ -s "$tmp/held" ] && [ "$(wc -l <"$tmp/held")" -ge 5 ]; do
+	[ "$(now_ms)" -lt "$bound" ] || fail "the consumer on the master did not get 5 messages in 5 s"
+	sleep 0.02
+done
 before=$(wc -l <"$tmp/confirmed")
 # Timed from the master's death (the wait), not the signal: a process in fsync dies only once
 # that returns, which on a busy disk took up to a second.
@@ -38,6 +48,9 @@ pids[$((master - 1))]=0
 others=()
 for i in 1 2 3; do [ "$i" = "$master" ] || others+=("$i"); done
 new=$(wait_master 5000 "${others[@]}") || fail "no new master within 5 s of kill -9"
+kill -TERM "$hold_pid" 2>/dev/null || true
+wait "$hold_pid" 2>/dev/null || true
+hold_pid=""
 t1=$(now_ms)
 # Serving: a confirm through HAProxy after the kill.
 bound=$((t0 + 10000))
@@ -177,6 +190,10 @@ for i in 1 2 3; do
 		fail "warrenctl cluster status on node $i: no line about the users and vhost files"
 done
 check_delivered
+# The old master's unacked deliveries came back marked redelivered.
+missing=$(sort "$tmp/held" | comm -23 - <(sort -u "$tmp/delivered.redelivered") | wc -l)
+[ "$missing" = 0 ] || fail "$missing of the 5 held deliveries came back without redelivered set"
+echo "(a) the 5 deliveries held unacked on the old master came back with redelivered set"
 
 # ---- warrenctl cluster remove: a stopped replica taken out of the group ----
 ctl() { "$builddir/tools/warrenctl" cluster "$@" --data-dir "$tmp/n$master/data"; }

@@ -8,7 +8,10 @@
  *                                           confirmed N is appended to FILE (fsync'ed before the
  *                                           next publish), and a nack is counted, not written
  *   cluster-client consume ADDR QUEUE FILE MS   every message of QUEUE (acked) to FILE, one body a
- *                                           line, until none has come for MS ms
+ *                                           line, until none has come for MS ms; those that came
+ *                                           with redelivered set also to FILE.redelivered
+ *   cluster-client hold ADDR QUEUE FILE N   N messages of QUEUE to FILE, unacked, kept until
+ *                                           SIGTERM
  *   cluster-client login PORT [PORT ...]    a client with a list of addresses: logs in to each in
  *                                           turn until one lets it; a line per try (MS with
  *                                           fractions, TCP connect to open-ok): "ok PORT MS",
@@ -211,14 +214,22 @@ static int publish(const char *host, int port, const char *queue, const char *fi
 	return 0;
 }
 
-static int consume(const char *host, int port, const char *queue, const char *file, int quiet_ms)
+/*
+ * consume: every message of queue, acked, each body a line of file (and of file.redelivered if
+ * it came with redelivered set), until none has come for quiet_ms. hold > 0: take that many, ack
+ * none, and keep them until SIGTERM (the broker's unacked deliveries, for a failover to return).
+ */
+static int consume(
+    const char *host, int port, const char *queue, const char *file, int quiet_ms, int hold)
 {
-	FILE *out = fopen(file, "w");
+	char rpath[4200];
+	FILE *out = fopen(file, "w"), *re;
 	amqp_connection_state_t c;
-	unsigned long got = 0;
+	unsigned long got = 0, redelivered = 0;
 	int tries;
 
-	if (out == NULL)
+	snprintf(rpath, sizeof(rpath), "%s.redelivered", file);
+	if (out == NULL || (re = fopen(rpath, "w")) == NULL)
 		return 1;
 	for (tries = 0; (c = open_conn(host, port, queue, false)) == NULL; tries++) {
 		if (tries == 100) {
@@ -227,12 +238,12 @@ static int consume(const char *host, int port, const char *queue, const char *fi
 		}
 		usleep(100000);
 	}
-	amqp_basic_qos(c, 1, 0, 500, 0);
+	amqp_basic_qos(c, 1, 0, hold > 0 ? (uint16_t)hold : 500, 0);
 	amqp_basic_consume(
 	    c, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
 	if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL)
 		return 1;
-	for (;;) {
+	while (hold == 0 || got < (unsigned long)hold) {
 		struct timeval tv = { quiet_ms / 1000, (quiet_ms % 1000) * 1000 };
 		amqp_envelope_t e;
 		amqp_rpc_reply_t r;
@@ -247,14 +258,28 @@ static int consume(const char *host, int port, const char *queue, const char *fi
 			return 1;
 		}
 		fprintf(out, "%.*s\n", (int)e.message.body.len, (char *)e.message.body.bytes);
-		amqp_basic_ack(c, 1, e.delivery_tag, 0);
+		if (e.redelivered) {
+			fprintf(
+			    re, "%.*s\n", (int)e.message.body.len, (char *)e.message.body.bytes);
+			redelivered++;
+		}
+		if (hold == 0)
+			amqp_basic_ack(c, 1, e.delivery_tag, 0);
 		amqp_destroy_envelope(&e);
 		got++;
 	}
+	fclose(re);
 	fclose(out);
+	if (hold > 0) { /* holding them unacked until told to stop */
+		fprintf(stderr, "hold: %lu messages\n", got);
+		while (!stop)
+			usleep(50000);
+		amqp_destroy_connection(c);
+		return 0;
+	}
 	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
 	amqp_destroy_connection(c);
-	fprintf(stderr, "consume: %lu messages\n", got);
+	fprintf(stderr, "consume: %lu messages (%lu redelivered)\n", got, redelivered);
 	return 0;
 }
 
@@ -358,7 +383,10 @@ int main(int argc, char **argv)
 	if ((argc == 5 || argc == 6) && strcmp(argv[1], "publish") == 0)
 		return publish(host, port, argv[3], argv[4], argc == 6 ? atoi(argv[5]) : 2000);
 	if (argc == 6 && strcmp(argv[1], "consume") == 0)
-		return consume(host, port, argv[3], argv[4], atoi(argv[5]));
+		return consume(host, port, argv[3], argv[4], atoi(argv[5]), 0);
+	if (argc == 6 && strcmp(argv[1], "hold") == 0)
+		return consume(
+		    host, port, argv[3], argv[4], 2000, atoi(argv[5]) > 0 ? atoi(argv[5]) : 1);
 	if (strcmp(argv[1], "login") == 0) {
 		for (i = 2; i < argc; i++)
 			if (login_once(atoi(argv[i])) == 0)
@@ -369,7 +397,7 @@ int main(int argc, char **argv)
 		return send_n(host, port, argv[3], argv[4], atoi(argv[5]));
 	fprintf(stderr,
 	    "usage: cluster-client ports N | publish ADDR QUEUE FILE [MS] | consume ADDR "
-	    "QUEUE FILE QUIET_MS | login PORT... | send ADDR QUEUE FILE N (ADDR: PORT or "
-	    "HOST:PORT)\n");
+	    "QUEUE FILE QUIET_MS | hold ADDR QUEUE FILE N | login PORT... | send ADDR QUEUE FILE "
+	    "N (ADDR: PORT or HOST:PORT)\n");
 	return 2;
 }

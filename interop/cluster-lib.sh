@@ -3,6 +3,8 @@
 # start, the master check, /api/cluster, waits with time bounds, HAProxy in front, the final
 # consume-and-compare, and the log check. Skips (77) without haproxy or curl.
 #
+# A test may set cluster_nodes (3 by default; 2 for a designated primary, 4 with cluster_join on
+# the last: cluster_join_last=1) before sourcing this.
 # A test that sets cluster_netns=1 before sourcing this gets its nodes in network namespaces
 # instead (netns_setup, below; skipped with 77 where `ip netns` does not work): each node in a
 # namespace of its own on an address of its own, joined by a veth pair to a bridge in a further
@@ -21,8 +23,12 @@ pids=()
 haproxy_pid=""
 pub_pid=""
 pub2_pid=""
+hold_pid=""
 watchdog_pid=""
 cluster_netns=${cluster_netns:-}
+cluster_nodes=${cluster_nodes:-3}
+cluster_join_last=${cluster_join_last:-}
+nodes=$(seq "$cluster_nodes")
 netns=""      # the namespaces' common prefix, once netns_setup has made them
 netns_made=() # every namespace made so far, removed by cleanup
 cleanup() {
@@ -30,6 +36,7 @@ cleanup() {
 	[ -z "$watchdog_pid" ] || kill "$watchdog_pid" 2>/dev/null || true
 	[ -z "$pub_pid" ] || kill -9 "$pub_pid" 2>/dev/null || true
 	[ -z "$pub2_pid" ] || kill -9 "$pub2_pid" 2>/dev/null || true
+	[ -z "$hold_pid" ] || kill -9 "$hold_pid" 2>/dev/null || true
 	[ -z "$haproxy_pid" ] || kill -9 "$haproxy_pid" 2>/dev/null || true
 	# KEEP=1 keeps the directory; KEEP_NODES=1 also leaves the nodes (and namespaces) running.
 	[ -n "${KEEP_NODES:-}" ] && echo "nodes left running: ${pids[*]} ${netns_made[*]}" && return
@@ -47,7 +54,7 @@ trap 'exit 143' TERM
 fail() {
 	local i
 	echo "FAIL: $*"
-	for i in 1 2 3; do echo "--- node $i"; tail -n 30 "$tmp/n$i/log" || true; done
+	for i in $nodes; do echo "--- node $i"; tail -n 30 "$tmp/n$i/log" || true; done
 	exit 1
 }
 now_ms() { date +%s%3N; }
@@ -99,7 +106,7 @@ netns_setup() { # three node namespaces, veth pairs to a bridge in the clients' 
 		ip -n "$netns-front" link set br0 up; } 2>"$err"; then
 		netns_skip "no bridge: $(cat "$err")"
 	fi
-	for i in 1 2 3; do
+	for i in $nodes; do
 		ip netns add "$netns-$i" 2>"$err" || netns_skip "ip netns add: $(cat "$err")"
 		netns_made+=("$netns-$i")
 		if ! { ip -n "$netns-$i" link set lo up &&
@@ -111,7 +118,7 @@ netns_setup() { # three node namespaces, veth pairs to a bridge in the clients' 
 		fi
 	done
 	front_host=$subnet.254
-	echo "netns: nodes at $subnet.1-3 in $netns-1..3, HAProxy and clients at $front_host in $netns-front"
+	echo "netns: nodes at $subnet.1-$cluster_nodes in $netns-1..$cluster_nodes, HAProxy and clients at $front_host in $netns-front"
 }
 link_down() { # node: its veth end at the bridge down, which cuts it off from the others
 	ip -n "$netns-front" link set "v$1" down
@@ -125,17 +132,29 @@ host() { # node: its address
 	if [ -n "$netns" ]; then echo "$subnet.$1"; else echo 127.0.0.1; fi
 }
 
-mapfile -t P < <("$client" ports 13)
-front=$front_host:${P[9]} # HAProxy's frontend (as cluster-client takes it: HOST:PORT)
+mapfile -t P < <("$client" ports $((4 * cluster_nodes + 1)))
+# HAProxy's frontend (as cluster-client takes it: HOST:PORT)
+front=$front_host:${P[$((4 * cluster_nodes))]}
 amqp() { echo "${P[$(($1 - 1))]}"; }
-http() { echo "${P[$(($1 + 2))]}"; }
-repl() { echo "${P[$(($1 + 5))]}"; }
-amqps() { echo "${P[$(($1 + 9))]}"; } # for the tests that add listen_tls
+http() { echo "${P[$((cluster_nodes + $1 - 1))]}"; }
+repl() { echo "${P[$((2 * cluster_nodes + $1 - 1))]}"; }
+amqps() { echo "${P[$((3 * cluster_nodes + $1 - 1))]}"; } # for the tests that add listen_tls
 
-for i in 1 2 3; do
+for i in $nodes; do
 	mkdir -p "$tmp/n$i"
 	peers=""
-	for j in 1 2 3; do [ "$j" = "$i" ] || peers="$peers${peers:+, }$(host "$j"):$(repl "$j")"; done
+	for j in $nodes; do [ "$j" = "$i" ] || peers="$peers${peers:+, }$(host "$j"):$(repl "$j")"; done
+	# The last node of cluster_join_last joins the others' group through node 2.
+	if [ -n "$cluster_join_last" ] && [ "$i" = "$cluster_nodes" ]; then
+		peers="$(host 2):$(repl 2)"
+		echo "cluster_join = yes" >"$tmp/n$i/join.conf"
+	elif [ -n "$cluster_join_last" ]; then
+		peers=""
+		for j in $nodes; do
+			[ "$j" = "$i" ] || [ "$j" = "$cluster_nodes" ] ||
+				peers="$peers${peers:+, }$(host "$j"):$(repl "$j")"
+		done
+	fi
 	cat >"$tmp/n$i/warren.conf" <<EOF
 listen = $(host "$i"):$(amqp "$i")
 management_listen = $(host "$i"):$(http "$i")
@@ -144,6 +163,7 @@ data_dir = $tmp/n$i/data
 cluster_listen = $(host "$i"):$(repl "$i")
 cluster_peers = $peers
 EOF
+	[ ! -f "$tmp/n$i/join.conf" ] || cat "$tmp/n$i/join.conf" >>"$tmp/n$i/warren.conf"
 	# In namespaces the clients are not on loopback, and guest (loopback only by default) is theirs.
 	[ -z "$netns" ] || echo "guest_loopback_only = false" >>"$tmp/n$i/warren.conf"
 	# CLUSTER_VERBOSE=1: Berkeley DB's replication messages in each node's log, to debug.
@@ -166,9 +186,10 @@ kill9() { # node: SIGKILL, and wait until it is dead
 }
 stop_all() { # SIGTERM to every node; each must exit 0 within 15 s
 	local i p bound=$(($(now_ms) + 15000)) status
-	for i in 1 2 3; do kill -TERM "${pids[$((i - 1))]}"; done
-	for i in 1 2 3; do
+	for i in $nodes; do [ "${pids[$((i - 1))]}" = 0 ] || kill -TERM "${pids[$((i - 1))]}"; done
+	for i in $nodes; do
 		p=${pids[$((i - 1))]}
+		[ "$p" != 0 ] || continue
 		while kill -0 "$p" 2>/dev/null && [ -z "$(ps -o stat= -p "$p" | grep Z)" ]; do
 			if [ "$(now_ms)" -ge "$bound" ]; then
 				command -v gdb >/dev/null && gdb -p "$p" -batch -ex "thread apply all bt 12" 2>/dev/null | grep -E "^(Thread|#)" | grep -v "^#[0-9] .*\(futex\|pthread_cond\|clone3\|start_thread\)" | head -80
@@ -223,15 +244,16 @@ caught_up() { # a b: wait (15 s) until replica b has synced and reached where ma
 		sleep 0.05
 	done
 }
-all_connected() { # wait (15 s) until every node is connected to both others
+all_connected() { # wait (15 s) until every node is connected to all the others
 	local bound=$(($(now_ms) + 15000)) i n c
 	while :; do
 		n=0
-		for i in 1 2 3; do
+		for i in $nodes; do
 			c=$(cluster_json "$i" | grep -o '"connected":true' | wc -l || true)
 			n=$((n + c))
 		done
-		[ "$n" = 9 ] && return 0 # each node lists itself (connected) and its two peers
+		# each node lists itself (connected) and its peers
+		[ "$n" = $((cluster_nodes * cluster_nodes)) ] && return 0
 		[ "$(now_ms)" -lt "$bound" ] || fail "the nodes are not all connected after 15 s"
 		sleep 0.05
 	done
@@ -255,10 +277,11 @@ backend warren
 	http-check send hdr Authorization "Basic $(printf guest:guest | base64)"
 	http-check expect status 200
 	default-server check inter 100ms fall 2 rise 1 on-marked-down shutdown-sessions
-	server n1 $(host 1):$(amqp 1) port $(http 1)
-	server n2 $(host 2):$(amqp 2) port $(http 2)
-	server n3 $(host 3):$(amqp 3) port $(http 3)
 EOF
+	for i in $nodes; do
+		printf '\tserver n%s %s:%s port %s\n' "$i" "$(host "$i")" "$(amqp "$i")" "$(http "$i")" \
+			>>"$tmp/haproxy.cfg"
+	done
 	(ns_exec front haproxy -f "$tmp/haproxy.cfg" -db) >"$tmp/haproxy.log" 2>&1 &
 	haproxy_pid=$!
 }
@@ -269,11 +292,11 @@ wait_confirms() { # n bound_ms: until the confirmed file has more than n lines
 		sleep 0.005
 	done
 }
-check_delivered() { # every confirmed message consumed through HAProxy
+check_delivered() { # [ADDR]: every confirmed message consumed through HAProxy (or ADDR)
 	local missing
-	ns_run front "$client" consume "$front" q "$tmp/delivered" 1000 2>"$tmp/con.log" || {
+	ns_run front "$client" consume "${1:-$front}" q "$tmp/delivered" 1000 2>"$tmp/con.log" || {
 		cat "$tmp/con.log"
-		fail "consuming through HAProxy failed"
+		fail "consuming through ${1:-HAProxy} failed"
 	}
 	cat "$tmp/con.log"
 	missing=$(sort "$tmp/confirmed" | comm -23 - <(sort -u "$tmp/delivered") | wc -l)
@@ -282,7 +305,7 @@ check_delivered() { # every confirmed message consumed through HAProxy
 }
 check_logs() { # no error but those a kill explains
 	local i
-	for i in 1 2 3; do
+	for i in $nodes; do
 		if grep -E " error |berkeley db:|ERROR: AddressSanitizer|runtime error:" "$tmp/n$i/log" \
 			>"$tmp/errors"; then
 			cat "$tmp/errors"
