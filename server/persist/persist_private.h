@@ -41,6 +41,8 @@ struct persist_state {
 	struct queue **dirty; /* queues whose delivered mark changed */
 	size_t ndirty, capdirty;
 	bool failed;
+	/* The open batch holds a message for a queue with consumers (an ack may cancel its write). */
+	bool cancellable;
 	bool recovering; /* rebuilding from the store: nothing is written back */
 	bool closing;    /* in persist_close: no new jobs (recovery finishes what they leave) */
 	/* the scratch segment being gathered by a run of persist_page_out */
