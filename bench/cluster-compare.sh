@@ -136,7 +136,7 @@ done
 log "Warren master: node $wmaster (port $(amqp "$wmaster")); single warrend on $sport"
 
 # ---- The workloads ----
-declare -A result
+declare -A result wresult
 json_num() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 scenario_args() { # name: warren-perf's arguments for it
@@ -157,16 +157,36 @@ target_args() { # target: port and queue type
 	single) echo "--port $sport" ;;
 	esac
 }
+target_pids() { # target: its processes
+	case $1 in
+	cluster) echo "${pids[@]}" ;;
+	rabbit) echo "${rpids[@]}" ;;
+	single) echo "$single_pid" ;;
+	esac
+}
+written() { # pids...: the bytes they have had written to disk (write_bytes of /proc/PID/io)
+	local p n=0
+	for p in "$@"; do
+		[ "$p" = 0 ] || n=$((n + $(awk '/^write_bytes/ {print $2}' "/proc/$p/io" 2>/dev/null || echo 0)))
+	done
+	echo "$n"
+}
 run_one() { # scenario target round
-	local out rate nacked
+	local out rate nacked w0 w1 wpm
+	# shellcheck disable=SC2046
+	w0=$(written $(target_pids "$2"))
 	# shellcheck disable=SC2046
 	out=$("$perf" $(scenario_args "$1") $(target_args "$2") --persistent --time "$secs" \
 		--queue-pattern "cc-$1-$3-%d" --cleanup --json --quiet 2>"$tmp/perf.err") ||
 		{ cat "$tmp/perf.err"; fail "warren-perf failed: $1 against $2"; }
+	# shellcheck disable=SC2046
+	w1=$(written $(target_pids "$2"))
 	rate=$(json_num "$out" publish_rate)
 	nacked=$(json_num "$out" nacked)
+	wpm=$(awk -v w=$((w1 - w0)) -v r="$rate" -v t="$secs" 'BEGIN { printf "%.0f", (r > 0 ? w / (r * t) : 0) }')
+	echo "$wpm" >>"$tmp/w-$1-$2"
 	[ "$(json_num "$out" errors)" = 0 ] || { echo "$out"; fail "warren-perf reported errors: $1 against $2"; }
-	echo "$1 $2 round $3: $rate msg/s published, $(json_num "$out" deliver_rate) delivered, $nacked nacked, client CPU $(json_num "$out" client_cpu_s) s" >&2
+	echo "$1 $2 round $3: $rate msg/s published, $(json_num "$out" deliver_rate) delivered, $nacked nacked, client CPU $(json_num "$out" client_cpu_s) s, $wpm bytes written to disk per message" >&2
 	echo "$rate" >>"$tmp/r-$1-$2"
 }
 for s in ${scenarios//,/ }; do
@@ -176,7 +196,10 @@ for s in ${scenarios//,/ }; do
 			run_one "$s" "$t" "$r"
 		done
 	done
-	for t in cluster rabbit single; do result[$s-$t]=$(median <"$tmp/r-$s-$t"); done
+	for t in cluster rabbit single; do
+		result[$s-$t]=$(median <"$tmp/r-$s-$t")
+		wresult[$s-$t]=$(median <"$tmp/w-$s-$t")
+	done
 done
 
 # ---- Failover ----
@@ -276,6 +299,13 @@ for s in ${scenarios//,/ }; do
 	printf '| %s | %.0f | %.0f | %s | %.0f | %s |\n' "$(name "$s")" "$c" "$q" \
 		"$(awk -v a="$c" -v b="$q" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" "$o" \
 		"$(awk -v a="$c" -v b="$o" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
+done
+echo
+echo "bytes written to disk per message (all the nodes' write_bytes, median):"
+echo "| scenario | Warren 3 nodes | RabbitMQ 3 nodes | Warren 1 node |"
+echo "|---|---:|---:|---:|"
+for s in ${scenarios//,/ }; do
+	echo "| $(name "$s") | ${wresult[$s-cluster]} | ${wresult[$s-rabbit]} | ${wresult[$s-single]} |"
 done
 echo
 for b in warren rabbit; do
