@@ -177,7 +177,7 @@ run_one() { # scenario target round
 	w0=$(written $(target_pids "$2"))
 	# shellcheck disable=SC2046
 	out=$("$perf" $(scenario_args "$1") $(target_args "$2") --persistent --time "$secs" \
-		--queue-pattern "cc-$1-$3-%d" --cleanup --json --quiet 2>"$tmp/perf.err") ||
+		--queue-pattern "cc-$1-$3-%d" --cleanup --json --quiet 2>>"$tmp/perf.err") ||
 		{ cat "$tmp/perf.err"; fail "warren-perf failed: $1 against $2"; }
 	# shellcheck disable=SC2046
 	w1=$(written $(target_pids "$2"))
@@ -313,4 +313,8 @@ for b in warren rabbit; do
 	for l in "${fail_ms[@]}"; do [ "${l%% *}" = "$b" ] && printf ' %s' "${l#* }"; done
 	echo
 done
-check_logs
+check_logs # the group's nodes; then the single node and the clients
+if grep -E " error |berkeley db:|ERROR: (Address|Leak)Sanitizer|runtime error:" "$tmp/single/log" \
+	"$tmp/fclient.log" "$tmp/perf.err" 2>/dev/null; then
+	fail "errors in the single node's or a client's output"
+fi
