@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # bench/cluster-compare.sh: Warren's three-node group against a three-node RabbitMQ cluster with
 # quorum queues, in one run on one machine (docs/performance.md, "The cluster against RabbitMQ's
 # quorum queues"); issue 14, point 8.
