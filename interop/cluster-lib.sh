@@ -18,7 +18,8 @@ client=$builddir/interop/cluster-client
 command -v haproxy >/dev/null 2>&1 || { echo "SKIP: haproxy is not installed (tools/setup.sh)"; exit 77; }
 command -v curl >/dev/null 2>&1 || { echo "SKIP: curl is not installed"; exit 77; }
 
-tmp=$(mktemp -d /tmp/warren-cluster-XXXXXX)
+# CLUSTER_TMP (/tmp/warren-cluster) names the temporary directory, XXXXXX appended.
+tmp=$(mktemp -d "${CLUSTER_TMP:-/tmp/warren-cluster}-XXXXXX")
 pids=()
 haproxy_pid=""
 pub_pid=""

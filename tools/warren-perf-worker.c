@@ -79,28 +79,38 @@ static bool stopping(const struct perf_worker *w)
 	return atomic_load_explicit(&w->run->stop, memory_order_relaxed);
 }
 
+/* Append a field-table entry KEY = longstr VALUE at args + *n (the caller sized args for it). */
+static void put_longstr_arg(uint8_t *args, size_t *n, const char *key, const char *value)
+{
+	size_t klen = strlen(key), vlen = strlen(value);
+
+	args[(*n)++] = (uint8_t)klen;
+	memcpy(args + *n, key, klen);
+	*n += klen;
+	args[(*n)++] = 'S';
+	amqp_store_u32(args + *n, (uint32_t)vlen);
+	*n += 4;
+	memcpy(args + *n, value, vlen);
+	*n += vlen;
+}
+
 int perf_queue_declare(
     struct perf_conn *c, const struct perf_opts *o, const char *name, uint32_t *count)
 {
 	struct amqp_method m = { .id = AMQP_ID_queue_declare }, reply;
-	uint8_t
-	    args[96]; /* "x-dispatch" as a longstr of at most 64 bytes (checked by the options) */
-	size_t n = 0, len;
+	/* "x-dispatch" and "x-queue-type" as longstrs of at most 64 bytes each (checked by the
+	 * options): 16 + 64 and 18 + 64 bytes */
+	uint8_t args[192];
+	size_t n = 0;
 
 	m.u.queue_declare.queue = amqp_cstr(name);
 	m.u.queue_declare.durable = o->persistent;
-	if (o->dispatch != NULL) {
-		len = strlen(o->dispatch);
-		args[n++] = 10;
-		memcpy(args + n, "x-dispatch", 10);
-		n += 10;
-		args[n++] = 'S';
-		amqp_store_u32(args + n, (uint32_t)len);
-		n += 4;
-		memcpy(args + n, o->dispatch, len);
-		n += len;
+	if (o->dispatch != NULL)
+		put_longstr_arg(args, &n, "x-dispatch", o->dispatch);
+	if (o->queue_type != NULL)
+		put_longstr_arg(args, &n, "x-queue-type", o->queue_type);
+	if (n > 0)
 		m.u.queue_declare.arguments = (struct amqp_bytes){ args, n };
-	}
 	if (perf_conn_call(c, &m, AMQP_ID_queue_declare_ok, &reply, CALL_MS) < 0)
 		return -1;
 	if (count != NULL)

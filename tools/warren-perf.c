@@ -47,6 +47,9 @@ static void usage(FILE *f)
 	    "  --routing-key KEY     producers publish with KEY (the queue's name)\n"
 	    "  --binding-key KEY     queues are bound with KEY (the queue's name)\n"
 	    "  --dispatch MODE       queues declared with x-dispatch MODE (Warren's; none)\n"
+	    "  --queue-type TYPE     queues declared with x-queue-type TYPE (quorum for "
+	    "RabbitMQ's\n"
+	    "                        replicated queues; none)\n"
 	    "  --size BYTES          message body size (16)\n"
 	    "  --persistent          delivery mode 2, durable queues\n"
 	    "  --properties          content type, correlation id and a headers table, as apps "
@@ -201,6 +204,7 @@ enum {
 	OPT_PERSISTENT,
 	OPT_PROPERTIES,
 	OPT_DISPATCH,
+	OPT_QUEUE_TYPE,
 	OPT_CONFIRM,
 	OPT_MANDATORY,
 	OPT_RATE,
@@ -235,6 +239,7 @@ static const struct option long_options[] = {
 	{ "routing-key", required_argument, NULL, OPT_RKEY },
 	{ "binding-key", required_argument, NULL, OPT_BKEY },
 	{ "dispatch", required_argument, NULL, OPT_DISPATCH },
+	{ "queue-type", required_argument, NULL, OPT_QUEUE_TYPE },
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "persistent", no_argument, NULL, OPT_PERSISTENT },
 	{ "properties", no_argument, NULL, OPT_PROPERTIES },
@@ -308,6 +313,11 @@ static void parse_options(struct perf_opts *o, int argc, char **argv)
 			if (strlen(optarg) > 64)
 				die("--dispatch %s: longer than 64 bytes", optarg);
 			o->dispatch = optarg;
+			break;
+		case OPT_QUEUE_TYPE:
+			if (strlen(optarg) > 64)
+				die("--queue-type %s: longer than 64 bytes", optarg);
+			o->queue_type = optarg;
 			break;
 		case OPT_SIZE: o->size = (size_t)parse_num(optarg, "--size", 0, 128 << 20); break;
 		case OPT_PERSISTENT: o->persistent = true; break;

@@ -40,7 +40,8 @@ struct perf_opts {
 	enum perf_xtype xtype;
 	const char *routing_key, *binding_key; /* NULL: derived from the queue name */
 	bool cleanup;                          /* delete the queues and the exchange at the end */
-	const char *dispatch; /* the queues' x-dispatch argument (Warren's), or NULL: none */
+	const char *dispatch;   /* the queues' x-dispatch argument (Warren's), or NULL: none */
+	const char *queue_type; /* the queues' x-queue-type argument (quorum...), or NULL: none */
 	/* producers */
 	size_t size;
 	bool persistent, mandatory;
