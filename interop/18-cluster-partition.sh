@@ -34,11 +34,7 @@ pub_pid=$!
 	2>"$tmp/direct.log" &
 pub2_pid=$!
 wait_confirms 200 10000 || fail "fewer than 200 confirms through HAProxy in 10 s"
-bound=$(($(now_ms) + 10000))
-until [ -s "$tmp/direct" ] && [ "$(wc -l <"$tmp/direct")" -ge 50 ]; do
-	[ "$(now_ms)" -lt "$bound" ] || fail "fewer than 50 confirms straight from the master in 10 s"
-	sleep 0.05
-done
+wait_lines "$tmp/direct" 49 10000 || fail "fewer than 50 confirms straight from the master in 10 s"
 
 # ---- the master's link down ----
 link_down "$master"

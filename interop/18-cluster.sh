@@ -24,20 +24,12 @@ start_haproxy
 # ---- (a) kill -9 of the master under publishing with confirms ----
 "$client" publish "$front" q "$tmp/confirmed" 2>"$tmp/pub.log" &
 pub_pid=$!
-bound=$(($(now_ms) + 10000))
-until [ -s "$tmp/confirmed" ] && [ "$(wc -l <"$tmp/confirmed")" -ge 200 ]; do
-	[ "$(now_ms)" -lt "$bound" ] || fail "fewer than 200 confirms through HAProxy in 10 s"
-	sleep 0.05
-done
+wait_confirms 199 10000 || fail "fewer than 200 confirms through HAProxy in 10 s"
 # A consumer on the master holds 5 deliveries unacked: after the failover they come back with
 # redelivered set (checked at the end, when everything is consumed).
 "$client" hold "$(amqp "$master")" q "$tmp/held" 5 2>"$tmp/hold.log" &
 hold_pid=$!
-bound=$(($(now_ms) + 5000))
-until [ -s "$tmp/held" ] && [ "$(wc -l <"$tmp/held")" -ge 5 ]; do
-	[ "$(now_ms)" -lt "$bound" ] || fail "the consumer on the master did not get 5 messages in 5 s"
-	sleep 0.02
-done
+wait_lines "$tmp/held" 4 5000 || fail "the consumer on the master did not get 5 messages in 5 s"
 before=$(wc -l <"$tmp/confirmed")
 # Timed from the master's death (the wait), not the signal: a process in fsync dies only once
 # that returns, which on a busy disk took up to a second.

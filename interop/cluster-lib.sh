@@ -286,12 +286,15 @@ EOF
 	(ns_exec front haproxy -f "$tmp/haproxy.cfg" -db) >"$tmp/haproxy.log" 2>&1 &
 	haproxy_pid=$!
 }
-wait_confirms() { # n bound_ms: until the confirmed file has more than n lines
-	local bound=$(($(now_ms) + $2))
-	until [ -s "$tmp/confirmed" ] && [ "$(wc -l <"$tmp/confirmed")" -gt "$1" ]; do
+wait_lines() { # file n bound_ms: until file has more than n lines (1 after bound_ms)
+	local bound=$(($(now_ms) + $3))
+	until [ -s "$1" ] && [ "$(wc -l <"$1")" -gt "$2" ]; do
 		[ "$(now_ms)" -lt "$bound" ] || return 1
 		sleep 0.005
 	done
+}
+wait_confirms() { # n bound_ms: until the confirmed file has more than n lines
+	wait_lines "$tmp/confirmed" "$1" "$2"
 }
 check_delivered() { # [ADDR]: every confirmed message consumed through HAProxy (or ADDR)
 	local missing
