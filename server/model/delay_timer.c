@@ -3,10 +3,9 @@
  * wanting one when the earliest message of its window is due. One timerfd on CLOCK_REALTIME is
  * armed (absolute) for the earliest turn wanted: due times are wall-clock milliseconds, so the
  * kernel wakes the loop at the due time itself, never before, whatever the clock does meanwhile.
- * Not libevent's timers: libevent 2.1 keeps their time with CLOCK_MONOTONIC_COARSE, which moves
- * once a kernel tick (4 ms at HZ=250), and they fired 1-4 ms late (EVENT_BASE_FLAG_PRECISE_TIMER
- * would fix that for every timer, at one more system call in every turn of the loop, delayed
- * messages or not). A turn routes at most DELAY_BURST messages in all, earliest due first; what
+ * Not libevent's timers: they are relative and monotonic, and due times are wall-clock (libevent
+ * 2.1's default clock, CLOCK_MONOTONIC_COARSE, also made them fire 1-4 ms late; warrend now asks
+ * for precise timers, EVENT_BASE_FLAG_PRECISE_TIMER, in main.c). A turn routes at most DELAY_BURST messages in all, earliest due first; what
  * is left is due at once and goes in the next turn, after the loop's other events, so that
  * publishers and consumers are not held up by a burst. Without a timerfd (none to be had), a
  * libevent timer stands in, a tick late.
