@@ -79,33 +79,7 @@ static void stop(void)
 static int req_as(const char *user, const char *pw, const char *method, const char *path,
     const char *body, char **out)
 {
-	char *req, *all = NULL, *sep;
-	int fd = http_connect(broker.http_port), n, status = 0;
-	size_t off = 0;
-	ssize_t w;
-
-	n = asprintf(&req,
-	    "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-	    "Authorization: Basic %s\r\nContent-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n\r\n%s",
-	    method, path, http_b64(fmt("%s:%s", user, pw)), body != NULL ? strlen(body) : 0,
-	    body != NULL ? body : "");
-	ck_assert_int_gt(n, 0);
-	while (off < (size_t)n && (w = write(fd, req + off, (size_t)n - off)) > 0)
-		off += (size_t)w;
-	free(req);
-	ck_assert_msg(http_read_all(fd, &all, 4 * WAIT_MS) >= 0, "%s %s: no answer", method, path);
-	close(fd);
-	if (sscanf(all, "HTTP/1.%*d %d", &status) != 1)
-		status = 0;
-	if (out != NULL) {
-		sep = strstr(all, "\r\n\r\n");
-		*out = strdup(sep != NULL ? sep + 4 : "");
-		if (strcasestr(all, "Transfer-Encoding: chunked") != NULL)
-			http_dechunk(*out);
-	}
-	free(all);
-	return status;
+	return http_request(broker.http_port, user, pw, method, path, body, out);
 }
 
 /* As user:pw, the request must answer status, and a body holding want (if not NULL). */

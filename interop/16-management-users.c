@@ -30,22 +30,7 @@
 static int send_req(
     const char *user, const char *pw, const char *method, const char *path, const char *body)
 {
-	char *req;
-	int fd = http_connect(broker.http_port), n;
-	size_t off = 0;
-	ssize_t w;
-
-	n = asprintf(&req,
-	    "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-	    "Authorization: Basic %s\r\nContent-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n\r\n%s",
-	    method, path, http_b64(fmt("%s:%s", user, pw)), body != NULL ? strlen(body) : 0,
-	    body != NULL ? body : "");
-	ck_assert_int_gt(n, 0);
-	while (off < (size_t)n && (w = write(fd, req + off, (size_t)n - off)) > 0)
-		off += (size_t)w;
-	free(req);
-	return fd;
+	return http_send(broker.http_port, user, pw, method, path, body);
 }
 
 static void read_resp(int fd, struct http_resp *r)

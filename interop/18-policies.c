@@ -78,33 +78,7 @@ static TCase *group(Suite *s, const char *name)
 /* The management API as guest: the status (and the body, malloc'd, if body_out). */
 static int api(const char *method, const char *path, const char *body, char **body_out)
 {
-	char *req, *all = NULL, *sep;
-	int fd = http_connect(broker.http_port), n, status = 0;
-	size_t off = 0;
-	ssize_t w;
-
-	n = asprintf(&req,
-	    "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-	    "Authorization: Basic %s\r\nContent-Type: application/json\r\n"
-	    "Content-Length: %zu\r\n\r\n%s",
-	    method, path, http_b64("guest:guest"), body != NULL ? strlen(body) : 0,
-	    body != NULL ? body : "");
-	ck_assert_int_gt(n, 0);
-	while (off < (size_t)n && (w = write(fd, req + off, (size_t)n - off)) > 0)
-		off += (size_t)w;
-	free(req);
-	ck_assert_msg(http_read_all(fd, &all, 4 * WAIT_MS) >= 0, "%s %s: no answer", method, path);
-	close(fd);
-	if (sscanf(all, "HTTP/1.%*d %d", &status) != 1)
-		status = 0;
-	if (body_out != NULL) {
-		sep = strstr(all, "\r\n\r\n");
-		*body_out = strdup(sep != NULL ? sep + 4 : "");
-		if (strcasestr(all, "Transfer-Encoding: chunked") != NULL)
-			http_dechunk(*body_out);
-	}
-	free(all);
-	return status;
+	return http_request(broker.http_port, "guest", "guest", method, path, body, body_out);
 }
 
 /* Run rabbitmqctl with args (NULL-terminated) against the oracle: its exit status. */

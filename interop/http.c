@@ -1,11 +1,13 @@
 /*
- * http.c: the interop tests' HTTP client pieces (15-management, 16-management-users): a
- * connection to the management API, reading an answer to the end, de-chunking, Basic credentials.
+ * http.c: the interop tests' HTTP client pieces (15-management, 16-management-users,
+ * 16-management-limits, 18-policies): a connection to the management API, a request sent as a
+ * user, reading an answer to the end, de-chunking, Basic credentials.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -87,4 +89,46 @@ const char *http_b64(const char *s)
 	}
 	out[o] = '\0';
 	return out;
+}
+
+int http_send(int port, const char *user, const char *pw, const char *method, const char *path,
+    const char *body)
+{
+	char *req, cred[512];
+	int fd = http_connect(port), n;
+	size_t off = 0;
+	ssize_t w;
+
+	snprintf(cred, sizeof(cred), "%s:%s", user, pw);
+	n = asprintf(&req,
+	    "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+	    "Authorization: Basic %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n\r\n%s",
+	    method, path, http_b64(cred), body != NULL ? strlen(body) : 0,
+	    body != NULL ? body : "");
+	ck_assert_int_gt(n, 0);
+	while (off < (size_t)n && (w = write(fd, req + off, (size_t)n - off)) > 0)
+		off += (size_t)w;
+	free(req);
+	return fd;
+}
+
+int http_request(int port, const char *user, const char *pw, const char *method, const char *path,
+    const char *body, char **body_out)
+{
+	int fd = http_send(port, user, pw, method, path, body), status = 0;
+	char *all = NULL, *sep;
+
+	ck_assert_msg(http_read_all(fd, &all, 4 * WAIT_MS) >= 0, "%s %s: no answer", method, path);
+	close(fd);
+	if (sscanf(all, "HTTP/1.%*d %d", &status) != 1)
+		status = 0;
+	if (body_out != NULL) {
+		sep = strstr(all, "\r\n\r\n");
+		*body_out = strdup(sep != NULL ? sep + 4 : "");
+		if (strcasestr(all, "Transfer-Encoding: chunked") != NULL)
+			http_dechunk(*body_out);
+	}
+	free(all);
+	return status;
 }

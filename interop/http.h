@@ -17,6 +17,16 @@ int http_connect(int port);
 long http_read_all(int fd, char **out, int ms);
 /* A chunked body decoded in place. */
 void http_dechunk(char *body);
+/*
+ * Send one request to 127.0.0.1:port as user:pw (Basic), with a JSON body or none: the
+ * connection, whose answer is the caller's to read.
+ */
+int http_send(int port, const char *user, const char *pw, const char *method, const char *path,
+    const char *body);
+/* One request answered (4 x WAIT_MS at most): its status; its body (malloc'd, de-chunked) in
+ * *body_out if body_out is not NULL. */
+int http_request(int port, const char *user, const char *pw, const char *method, const char *path,
+    const char *body, char **body_out);
 /* s in base64 (for Basic credentials; a static buffer, up to 380 bytes of s). */
 const char *http_b64(const char *s);
 
