@@ -68,6 +68,12 @@ int api_error(struct api_answer *a, const char *what);
 int api_get_json(struct ctl_opts *o, const char *target, json_t **out);
 /* Whether vhost exists. */
 bool api_vhost_exists(struct ctl_opts *o, const char *vhost);
+/*
+ * PUT or DELETE target (body NULL: none): 0 once answered with a document, or EXIT_FAILURE
+ * (printed: not_found on a 404 if not NULL, else warrend's reason).
+ */
+int api_change(struct ctl_opts *o, const char *method, const char *target, const char *body,
+    const char *not_found);
 
 /* warrenctl_cluster.c: cluster status, cluster remove HOST:PORT. */
 int cmd_cluster(const struct cmd *self, int argc, char **argv);

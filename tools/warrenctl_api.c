@@ -234,6 +234,32 @@ out:
 	return r;
 }
 
+/*
+ * A PUT or DELETE (body NULL: none) of target: 0 once warrend answers with a document, or
+ * EXIT_FAILURE (printed: "Error:" and not_found on a 404 if it is not NULL, else the reason).
+ */
+int api_change(struct ctl_opts *o, const char *method, const char *target, const char *body,
+    const char *not_found)
+{
+	struct api_answer a;
+	json_t *j;
+	int r = EXIT_FAILURE;
+
+	if (api_request(o, &a, method, target, NULL, body, body != NULL ? strlen(body) : 0) != 0)
+		goto out;
+	if (a.status == 404 && not_found != NULL)
+		fprintf(stderr, "Error:\n%s\n", not_found);
+	else if (a.status >= 400)
+		api_error(&a, NULL);
+	else if ((j = api_json(&a)) != NULL) {
+		json_decref(j);
+		r = 0;
+	}
+out:
+	api_close(&a);
+	return r;
+}
+
 /* Whether vhost exists (a GET of it answers 200). */
 bool api_vhost_exists(struct ctl_opts *o, const char *vhost)
 {

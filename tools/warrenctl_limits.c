@@ -78,32 +78,13 @@ static int get_limits(struct ctl_opts *o, const char *vhost, json_t **out)
 static int write_limit(
     struct ctl_opts *o, const char *vhost, const char *name, json_int_t value, bool clear)
 {
-	char target[NAME_ENC_MAX + 64], e[NAME_ENC_MAX], body[64];
-	struct api_answer a;
-	json_t *j;
-	int r = EXIT_FAILURE;
+	char target[NAME_ENC_MAX + 64], e[NAME_ENC_MAX], body[64], missing[NAME_ENC_MAX + 64];
 
 	snprintf(
 	    target, sizeof(target), "/api/vhost-limits/%s/%s", api_enc(vhost, e, sizeof(e)), name);
 	snprintf(body, sizeof(body), "{\"value\":%" JSON_INTEGER_FORMAT "}", value);
-	if (api_request(o, &a, clear ? "DELETE" : "PUT", target, NULL, clear ? NULL : body,
-	        clear ? 0 : strlen(body)) != 0)
-		goto out;
-	if (a.status == 404) {
-		fprintf(stderr, "Error:\nVirtual host '%s' does not exist\n", vhost);
-		goto out;
-	}
-	if (a.status >= 400) {
-		api_error(&a, NULL);
-		goto out;
-	}
-	if ((j = api_json(&a)) != NULL) {
-		json_decref(j);
-		r = 0;
-	}
-out:
-	api_close(&a);
-	return r;
+	snprintf(missing, sizeof(missing), "Virtual host '%s' does not exist", vhost);
+	return api_change(o, clear ? "DELETE" : "PUT", target, clear ? NULL : body, missing);
 }
 
 /* DEFINITION's limits, checked as RabbitMQ checks them: 0, or EXIT_FAILURE (printed). */

@@ -16,11 +16,11 @@ static int set_policy(struct ctl_opts *o, bool op)
 {
 	const char *vhost = o->vhost != NULL ? o->vhost : "/", *name, *pattern, *def;
 	char target[2 * NAME_ENC_MAX + 64], ev[NAME_ENC_MAX], en[NAME_ENC_MAX], *body, *end;
-	json_t *definition, *req, *j;
-	struct api_answer a;
+	char missing[NAME_ENC_MAX + 64];
+	json_t *definition, *req;
 	json_error_t jerr;
 	long priority = 0;
-	int r = EXIT_FAILURE;
+	int r;
 
 	if (o->argc != 3)
 		return -1;
@@ -51,22 +51,8 @@ static int set_policy(struct ctl_opts *o, bool op)
 	json_decref(req);
 	snprintf(target, sizeof(target), "/api/%s/%s/%s", op ? "operator-policies" : "policies",
 	    api_enc(vhost, ev, sizeof(ev)), api_enc(name, en, sizeof(en)));
-	if (api_request(o, &a, "PUT", target, NULL, body, strlen(body)) != 0)
-		goto out;
-	if (a.status == 404) {
-		fprintf(stderr, "Error:\nVirtual host '%s' does not exist\n", vhost);
-		goto out;
-	}
-	if (a.status >= 400) {
-		api_error(&a, NULL);
-		goto out;
-	}
-	if ((j = api_json(&a)) != NULL) {
-		json_decref(j);
-		r = EXIT_SUCCESS;
-	}
-out:
-	api_close(&a);
+	snprintf(missing, sizeof(missing), "Virtual host '%s' does not exist", vhost);
+	r = api_change(o, "PUT", target, body, missing); /* EXIT_SUCCESS (0) or EXIT_FAILURE */
 	free(body);
 	return r;
 }
@@ -75,9 +61,6 @@ static int clear_policy(struct ctl_opts *o, bool op)
 {
 	const char *vhost = o->vhost != NULL ? o->vhost : "/", *name;
 	char target[2 * NAME_ENC_MAX + 64], ev[NAME_ENC_MAX], en[NAME_ENC_MAX];
-	struct api_answer a;
-	json_t *j;
-	int r = EXIT_FAILURE;
 
 	if (o->argc != 1)
 		return -1;
@@ -88,23 +71,7 @@ static int clear_policy(struct ctl_opts *o, bool op)
 	fflush(stdout);
 	snprintf(target, sizeof(target), "/api/%s/%s/%s", op ? "operator-policies" : "policies",
 	    api_enc(vhost, ev, sizeof(ev)), api_enc(name, en, sizeof(en)));
-	if (api_request(o, &a, "DELETE", target, NULL, NULL, 0) != 0)
-		goto out;
-	if (a.status == 404) {
-		fprintf(stderr, "Error:\nParameter does not exist\n");
-		goto out;
-	}
-	if (a.status >= 400) {
-		api_error(&a, NULL);
-		goto out;
-	}
-	if ((j = api_json(&a)) != NULL) {
-		json_decref(j);
-		r = EXIT_SUCCESS;
-	}
-out:
-	api_close(&a);
-	return r;
+	return api_change(o, "DELETE", target, NULL, "Parameter does not exist");
 }
 
 int rmq_policy_cmd(struct ctl_opts *o, const char *cmd)
