@@ -318,6 +318,8 @@ int mgmt_policies_import(
     struct auth_edit *e, const json_t *defs, const char *only, char *err, size_t errlen);
 
 /* mgmt_limits.c: vhost limits (the vhost files' lines) and user limits (warren.conf's). */
+/* A vhost's limits as RabbitMQ's value object ({"max-connections": N, ...}), or NULL (none). */
+json_t *mgmt_vhost_limits_value(struct amqp_bytes vhost);
 void mgmt_vhost_limits(struct mreq *r); /* lists: all, per vhost */
 void mgmt_vhost_limit(struct mreq *r);  /* {vhost}/{name}: PUT, DELETE */
 void mgmt_user_limits(struct mreq *r);  /* lists: all, per user */

@@ -95,17 +95,10 @@ static void export_objects(struct vhost *v, bool strip, json_t *qs, json_t *xs, 
 /* vhost-limits parameters: a vhost's limits as RabbitMQ keeps them. */
 static json_t *limits_parameter(struct amqp_bytes name)
 {
-	struct auth_limits lim;
-	json_t *value;
+	json_t *value = mgmt_vhost_limits_value(name);
 
-	if (!auth_vhost_limits(broker.auth, name, &lim) ||
-	    (lim.max_connections < 0 && lim.max_queues < 0))
+	if (value == NULL)
 		return NULL;
-	value = json_object();
-	if (lim.max_connections >= 0)
-		json_object_set_new(value, "max-connections", json_integer(lim.max_connections));
-	if (lim.max_queues >= 0)
-		json_object_set_new(value, "max-queues", json_integer(lim.max_queues));
 	return json_pack("{s:o, s:s, s:s, s:s}", "value", value, "vhost", "", "component",
 	    "vhost-limits", "name", "limits");
 }

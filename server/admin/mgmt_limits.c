@@ -19,8 +19,7 @@
 
 #define LIMIT_MAX 2147483647L /* a vhost file's limits are RabbitMQ's 32-bit integers */
 
-/* {"vhost": name, "value": {...}} for a vhost with a limit, else NULL. */
-static json_t *vhost_limits_json(struct amqp_bytes vhost)
+json_t *mgmt_vhost_limits_value(struct amqp_bytes vhost)
 {
 	struct auth_limits lim;
 	json_t *value;
@@ -33,7 +32,17 @@ static json_t *vhost_limits_json(struct amqp_bytes vhost)
 		json_object_set_new(value, "max-connections", json_integer(lim.max_connections));
 	if (lim.max_queues >= 0)
 		json_object_set_new(value, "max-queues", json_integer(lim.max_queues));
-	return json_pack("{s:o, s:o}", "vhost", mgmt_bytes(vhost.ptr, vhost.len), "value", value);
+	return value;
+}
+
+/* {"vhost": name, "value": {...}} for a vhost with a limit, else NULL. */
+static json_t *vhost_limits_json(struct amqp_bytes vhost)
+{
+	json_t *value = mgmt_vhost_limits_value(vhost);
+
+	return value == NULL
+	    ? NULL
+	    : json_pack("{s:o, s:o}", "vhost", mgmt_bytes(vhost.ptr, vhost.len), "value", value);
 }
 
 /* GET /api/vhost-limits and /api/vhost-limits/{vhost}. */
