@@ -46,7 +46,7 @@ fclient=$(pwd)/bench/failover_client
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || { echo "rabbitmq-server is not installed"; exit 2; }
 
 # The three-node Warren group: $tmp, start, kill9, wait_master, health, all_connected, caught_up.
-CLUSTER_TMP=/tmp/cmp3-bench
+CLUSTER_TMP=${CLUSTER_TMP:-/tmp/cmp3-bench}
 # shellcheck source=../interop/cluster-lib.sh
 . "$srcdir/interop/cluster-lib.sh"
 rbase=${RABBIT_BASE:-23100}

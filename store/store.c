@@ -35,8 +35,8 @@
 #define COMPACT_RECORDS 2048 /* records per compaction step, so that new work waits little */
 #define COMPACT_IDLE_MS 1000 /* ... and only once the store has had no work for this long */
 
-static const char *const table_files[STORE_NTABLES] = { "defs.db", "msgs.db", "entries.db",
-	"meta.db", "refs.db", "scratch.db", "delayed.db" };
+static const char *const table_files[STORE_NFILES] = { "defs.db", "msgs-index.db", "entries.db",
+	"meta.db", "refs.db", "scratch.db", "delayed.db", "msgs-heap.db" };
 
 enum op_kind { OP_PUT, OP_DEL, OP_RELEASE, OP_NONE };
 
@@ -66,9 +66,7 @@ struct store_txn {
 	bool read_only;
 };
 
-static void set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void set_error(struct store *st, const char *fmt, ...)
+void store_set_error(struct store *st, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -131,21 +129,21 @@ static int remove_old_logs(struct store *st)
 	int r;
 
 	if ((r = st->env->log_archive(st->env, &list, DB_ARCH_ABS)) != 0) {
-		set_error(st, "%s: listing old log files: %s", st->dir, db_strerror(r));
+		store_set_error(st, "%s: listing old log files: %s", st->dir, db_strerror(r));
 		return STORE_E_DB;
 	}
 	if (list == NULL)
 		return 0;
 	for (p = list; *p != NULL; p++) {
 		if (unlink(*p) != 0 && errno != ENOENT) {
-			set_error(st, "%s: %s", *p, strerror(errno));
+			store_set_error(st, "%s: %s", *p, strerror(errno));
 			free(list);
 			return STORE_E_IO;
 		}
 	}
 	free(list);
 	if (sync_dir(st->dir) != 0) {
-		set_error(st, "%s: fsync: %s", st->dir, strerror(errno));
+		store_set_error(st, "%s: fsync: %s", st->dir, strerror(errno));
 		return STORE_E_IO;
 	}
 	st->synced_log_file = log_end(st).file; /* the fsync covered the current file too */
@@ -251,6 +249,29 @@ void store_batch_free(struct store_batch *b)
  */
 #define TXN_FOR(st, tb, txn) ((tb) == STORE_SCRATCH && (st)->scratch_env != NULL ? NULL : (txn))
 
+/* A record of table tb written, read (into v) or deleted: the msgs table's through heap.c. */
+static int table_put(struct store *st, DB_TXN *txn, unsigned tb, DBT *k, DBT *v)
+{
+	if (tb == STORE_MSGS)
+		return store_heap_put(st, txn, k, v);
+	return st->db[tb]->put(st->db[tb], TXN_FOR(st, tb, txn), k, v, 0);
+}
+
+static int table_get(struct store *st, DB_TXN *txn, unsigned tb, DBT *k, DBT *v)
+{
+	if (tb == STORE_MSGS)
+		return store_heap_get(st, txn, k, v);
+	return st->db[tb]->get(st->db[tb], TXN_FOR(st, tb, txn), k, v, 0);
+}
+
+static int table_del(struct store *st, DB_TXN *txn, unsigned tb, DBT *k)
+{
+	st->deletes[tb]++;
+	if (tb == STORE_MSGS)
+		return store_heap_del(st, txn, k);
+	return st->db[tb]->del(st->db[tb], TXN_FOR(st, tb, txn), k, 0);
+}
+
 /* Drop one reference (see store_batch_release); 0 or a Berkeley DB error. */
 static int release_ref(
     struct store *st, DB_TXN *txn, unsigned counts, unsigned target, const void *key, size_t klen)
@@ -287,8 +308,7 @@ static int release_ref(
 	if (r == 0 && (r = st->db[counts]->del(st->db[counts], txn, &k, 0)) != 0 &&
 	    r != DB_NOTFOUND)
 		return r;
-	r = st->db[target]->del(st->db[target], txn, &k, 0);
-	st->deletes[target]++;
+	r = table_del(st, txn, target, &k);
 	return r == DB_NOTFOUND ? 0 : r;
 }
 
@@ -316,14 +336,11 @@ static int apply_batch(struct store *st, DB_TXN *txn, const struct store_batch *
 		if (o->kind == OP_PUT) {
 			v.data = b->data + o->off + o->klen;
 			v.size = o->vlen;
-			r = st->db[o->table]->put(
-			    st->db[o->table], TXN_FOR(st, o->table, txn), &k, &v, 0);
+			r = table_put(st, txn, o->table, &k, &v);
 		} else if (o->kind == OP_DEL) {
-			r = st->db[o->table]->del(
-			    st->db[o->table], TXN_FOR(st, o->table, txn), &k, 0);
+			r = table_del(st, txn, o->table, &k);
 			if (r == DB_NOTFOUND)
 				r = 0; /* deleting what is not there is fine */
-			st->deletes[o->table]++;
 		} else if (o->kind == OP_NONE) {
 			r = 0;
 		} else {
@@ -358,14 +375,14 @@ void store_submit_read(struct store *st, int (*fn)(struct store_txn *t, void *ar
 
 static int txn_error(struct store_txn *t, const char *what, enum store_table tb, int r)
 {
-	set_error(t->st, "%s/%s: %s: %s", t->st->dir, table_files[tb], what, db_strerror(r));
+	store_set_error(t->st, "%s/%s: %s: %s", t->st->dir, table_files[tb], what, db_strerror(r));
 	return STORE_E_DB;
 }
 
 /* A read job's results leave before its group commits: it must not write (a bug: fail it). */
 static int read_only_error(struct store_txn *t, const char *what, enum store_table tb)
 {
-	set_error(t->st, "%s/%s: %s in a read job", t->st->dir, table_files[tb], what);
+	store_set_error(t->st, "%s/%s: %s in a read job", t->st->dir, table_files[tb], what);
 	return STORE_E_DB;
 }
 
@@ -377,7 +394,7 @@ int store_txn_get(struct store_txn *t, enum store_table tb, const void *key, siz
 
 	k.data = (void *)key;
 	k.size = (uint32_t)klen;
-	r = t->st->db[tb]->get(t->st->db[tb], TXN_FOR(t->st, tb, t->txn), &k, &t->val, 0);
+	r = table_get(t->st, t->txn, tb, &k, &t->val);
 	if (r == DB_NOTFOUND)
 		return 1;
 	if (r != 0)
@@ -409,7 +426,11 @@ int store_txn_range(struct store_txn *t, enum store_table tb, const void *from, 
 		flag = DB_NEXT;
 		if (k.size < prefix_len || memcmp(k.data, from, prefix_len) != 0)
 			break;
-		if (fn(k.data, k.size, v.data, v.size, arg) != 0)
+		if (tb == STORE_MSGS &&
+		    (r = store_heap_index_value(t->st, t->txn, &v, &t->val)) != 0)
+			break;
+		if (tb == STORE_MSGS ? fn(k.data, k.size, t->val.data, t->val.size, arg) != 0
+		                     : fn(k.data, k.size, v.data, v.size, arg) != 0)
 			break;
 	}
 	if (r != 0 && r != DB_NOTFOUND)
@@ -434,7 +455,7 @@ int store_txn_put(struct store_txn *t, enum store_table tb, const void *key, siz
 	v.size = (uint32_t)vlen;
 	if (tb != STORE_SCRATCH)
 		t->st->group_logged = true;
-	if ((r = t->st->db[tb]->put(t->st->db[tb], TXN_FOR(t->st, tb, t->txn), &k, &v, 0)) != 0)
+	if ((r = table_put(t->st, t->txn, tb, &k, &v)) != 0)
 		return txn_error(t, "write", tb, r);
 	return 0;
 }
@@ -450,10 +471,8 @@ int store_txn_del(struct store_txn *t, enum store_table tb, const void *key, siz
 	k.size = (uint32_t)klen;
 	if (tb != STORE_SCRATCH)
 		t->st->group_logged = true;
-	if ((r = t->st->db[tb]->del(t->st->db[tb], TXN_FOR(t->st, tb, t->txn), &k, 0)) != 0 &&
-	    r != DB_NOTFOUND)
+	if ((r = table_del(t->st, t->txn, tb, &k)) != 0 && r != DB_NOTFOUND)
 		return txn_error(t, "delete", tb, r);
-	t->st->deletes[tb]++;
 	return 0;
 }
 
@@ -489,7 +508,7 @@ static void complete(struct store *st, struct store_batch *list, int status)
 	*st->done_tail = list;
 	st->done_tail = &b->next;
 	if (write(st->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		set_error(st, "eventfd: %s", strerror(errno));
+		store_set_error(st, "eventfd: %s", strerror(errno));
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -505,7 +524,7 @@ static int failed_status(struct store *st)
 {
 	if (st->repl == NULL || store_repl_env_is_master(st))
 		return STORE_E_DB;
-	set_error(st, "%s: a write failed: this node is no longer the master", st->dir);
+	store_set_error(st, "%s: a write failed: this node is no longer the master", st->dir);
 	return STORE_E_NOT_MASTER;
 }
 
@@ -517,7 +536,7 @@ static int commit_group_once(struct store *st, struct store_batch **list, int *d
 
 	if ((r = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0) {
 		*dberr = r;
-		set_error(st, "%s: begin transaction: %s", st->dir, db_strerror(r));
+		store_set_error(st, "%s: begin transaction: %s", st->dir, db_strerror(r));
 		return failed_status(st);
 	}
 	st->group_logged = false;
@@ -527,7 +546,7 @@ static int commit_group_once(struct store *st, struct store_batch **list, int *d
 		if ((r = apply_batch(st, txn, b)) != 0) {
 			*dberr = r;
 			if (b->job == NULL)
-				set_error(st, "%s: write: %s", st->dir, db_strerror(r));
+				store_set_error(st, "%s: write: %s", st->dir, db_strerror(r));
 			txn->abort(txn);
 			return failed_status(st);
 		}
@@ -547,7 +566,7 @@ static int commit_group_once(struct store *st, struct store_batch **list, int *d
 	st->perm_failed = false;
 	if ((r = txn->commit(txn, DB_TXN_NOSYNC)) != 0) {
 		*dberr = r;
-		set_error(st, "%s: commit: %s", st->dir, db_strerror(r));
+		store_set_error(st, "%s: commit: %s", st->dir, db_strerror(r));
 		return failed_status(st);
 	}
 	/* Reads and scratch only (reading paged entries back): nothing to make durable. */
@@ -559,19 +578,19 @@ static int commit_group_once(struct store *st, struct store_batch **list, int *d
 		nanosleep(&ts, NULL);
 	}
 	if (st->test_fail) {
-		set_error(st, "%s: log flush failed (WARREN_TEST_FLUSH_FAIL)", st->dir);
+		store_set_error(st, "%s: log flush failed (WARREN_TEST_FLUSH_FAIL)", st->dir);
 		return STORE_E_FLUSH;
 	}
 	if ((r = st->env->log_flush(st->env, NULL)) != 0) {
-		set_error(st, "%s: log flush: %s", st->dir, db_strerror(r));
+		store_set_error(st, "%s: log flush: %s", st->dir, db_strerror(r));
 		return STORE_E_FLUSH;
 	}
 	if (sync_log_file(st) != 0) {
-		set_error(st, "%s: fsync after a new log file: %s", st->dir, strerror(errno));
+		store_set_error(st, "%s: fsync after a new log file: %s", st->dir, strerror(errno));
 		return STORE_E_FLUSH;
 	}
 	if (st->perm_failed) {
-		set_error(st,
+		store_set_error(st,
 		    "%s: a commit was not acknowledged by a majority of the group in time",
 		    st->dir);
 		return STORE_E_NOT_REPLICATED;
@@ -597,7 +616,7 @@ static int commit_group(struct store *st, struct store_batch **list)
 		        dberr != DB_LOCK_NOTGRANTED))
 			return r;
 		if (ran_job || tries == LOCKOUT_TRIES) {
-			set_error(st, "%s: a group met a replication lockout: %s", st->dir,
+			store_set_error(st, "%s: a group met a replication lockout: %s", st->dir,
 			    db_strerror(dberr));
 			return STORE_E_NOT_REPLICATED;
 		}
@@ -612,6 +631,8 @@ static int commit_group(struct store *st, struct store_batch **list)
  */
 static bool compact_wanted(const struct store *st)
 {
+	if (store_heap_reset_wanted(st))
+		return true;
 	for (int t = 0; t < STORE_NTABLES; t++)
 		if (st->compacting[t] || st->deletes[t] >= COMPACT_AFTER)
 			return true;
@@ -626,6 +647,10 @@ static bool compact_step(struct store *st)
 	bool last = false;
 	int t, r, n;
 
+	if (store_heap_reset_wanted(st)) {
+		store_heap_reset(st);
+		return true;
+	}
 	for (t = 0; t < STORE_NTABLES; t++)
 		if (st->compacting[t] || st->deletes[t] >= COMPACT_AFTER)
 			break;
@@ -741,7 +766,7 @@ void store_run_completions(struct store *st)
 	uint64_t n;
 
 	if (read(st->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		set_error(st, "eventfd: %s", strerror(errno));
+		store_set_error(st, "eventfd: %s", strerror(errno));
 	pthread_mutex_lock(&st->lock);
 	list = st->done;
 	st->done = NULL;
@@ -1104,19 +1129,20 @@ int store_open_tables(struct store *st, char *err, size_t errlen)
 		snprintf(err, errlen, "%s/%s: %s", dir, table_files[STORE_SCRATCH], db_strerror(r));
 		return -1;
 	}
-	for (i = 0; i < STORE_NTABLES; i++) {
+	for (i = 0; i < STORE_NFILES; i++) {
+		DBTYPE type = i == STORE_MSGS_HEAP ? DB_HEAP : DB_BTREE;
 		/* Message bodies get large pages so that most fit a page, not a chain of overflow pages. */
 		if (i == STORE_SCRATCH && st->scratch_env != NULL)
 			continue; /* opened by store_repl_open_scratch */
 		if ((r = db_create(&st->db[i], env, 0)) == 0 &&
-		    (i == STORE_MSGS || i == STORE_SCRATCH || i == STORE_DELAYED))
+		    (i == STORE_MSGS_HEAP || i == STORE_SCRATCH || i == STORE_DELAYED))
 			st->db[i]->set_pagesize(st->db[i], 65536);
 		if (r == 0 && i == STORE_SCRATCH)
 			r = st->db[i]->set_flags(st->db[i], DB_TXN_NOT_DURABLE);
 		if (r == 0 && st->repl != NULL)
-			r = store_repl_open_table(st, st->db[i], table_files[i]);
+			r = store_repl_open_table(st, st->db[i], table_files[i], type);
 		else if (r == 0)
-			r = st->db[i]->open(st->db[i], NULL, table_files[i], NULL, DB_BTREE,
+			r = st->db[i]->open(st->db[i], NULL, table_files[i], NULL, type,
 			    DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600);
 		if (r != 0 && st->repl != NULL && store_repl_retry_open(st, st->db[i], r)) {
 			st->db[i] = NULL; /* kept by repl.c, closed once the tables are open */
@@ -1128,6 +1154,8 @@ int store_open_tables(struct store *st, char *err, size_t errlen)
 			return -1;
 		}
 	}
+	if (store_heap_migrate(st, err, errlen) != 0)
+		return -1;
 	/*
 	 * Recovery, the scratch table's removal and the tables' creation made and removed files, and
 	 * recovery's checkpoint may have left old logs to remove: make all their names durable
@@ -1180,7 +1208,7 @@ void store_close(struct store *st)
 		pthread_join(st->thread, NULL);
 		store_run_completions(st);
 	}
-	for (i = 0; i < STORE_NTABLES; i++)
+	for (i = 0; i < STORE_NFILES; i++)
 		if (st->db[i] != NULL)
 			st->db[i]->close(st->db[i], 0);
 	if (st->scratch_env != NULL)
@@ -1206,20 +1234,25 @@ int store_scan(struct store *st, enum store_table t,
     int (*fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg), void *arg)
 {
 	DBC *cur = NULL;
-	DBT k = { 0 }, v = { 0 };
+	DBT k = { 0 }, v = { 0 }, hv = { 0 };
 	int r, ret = 0;
 
 	k.flags = v.flags = DB_DBT_REALLOC;
 	if ((r = st->db[t]->cursor(st->db[t], NULL, &cur, 0)) != 0) {
-		set_error(st, "%s/%s: cursor: %s", st->dir, table_files[t], db_strerror(r));
+		store_set_error(st, "%s/%s: cursor: %s", st->dir, table_files[t], db_strerror(r));
 		return STORE_E_DB;
 	}
+	hv.flags = DB_DBT_REALLOC;
 	while ((r = cur->get(cur, &k, &v, DB_NEXT)) == 0) {
-		if ((ret = fn(k.data, k.size, v.data, v.size, arg)) != 0)
+		if (t == STORE_MSGS && (r = store_heap_index_value(st, NULL, &v, &hv)) != 0)
+			break;
+		if ((ret = t == STORE_MSGS ? fn(k.data, k.size, hv.data, hv.size, arg)
+		                           : fn(k.data, k.size, v.data, v.size, arg)) != 0)
 			break;
 	}
+	free(hv.data);
 	if (r != 0 && r != DB_NOTFOUND) {
-		set_error(st, "%s/%s: read: %s", st->dir, table_files[t], db_strerror(r));
+		store_set_error(st, "%s/%s: read: %s", st->dir, table_files[t], db_strerror(r));
 		ret = STORE_E_DB;
 	}
 	cur->close(cur);
@@ -1239,7 +1272,7 @@ int store_last_key(struct store *st, enum store_table t, void *key, size_t *klen
 	k.flags = DB_DBT_USERMEM;
 	v.flags = DB_DBT_PARTIAL; /* the key only */
 	if ((r = st->db[t]->cursor(st->db[t], NULL, &cur, 0)) != 0) {
-		set_error(st, "%s/%s: cursor: %s", st->dir, table_files[t], db_strerror(r));
+		store_set_error(st, "%s/%s: cursor: %s", st->dir, table_files[t], db_strerror(r));
 		return STORE_E_DB;
 	}
 	r = cur->get(cur, &k, &v, DB_LAST);
@@ -1247,7 +1280,7 @@ int store_last_key(struct store *st, enum store_table t, void *key, size_t *klen
 	if (r == DB_NOTFOUND)
 		return 1;
 	if (r != 0) {
-		set_error(st, "%s/%s: read: %s", st->dir, table_files[t], db_strerror(r));
+		store_set_error(st, "%s/%s: read: %s", st->dir, table_files[t], db_strerror(r));
 		return STORE_E_DB;
 	}
 	*klen = k.size;

@@ -24,7 +24,7 @@
  * store of an older format it reads is a store of this one (3 only adds queue entries that hold
  * their message), so its FORMAT is written again, and older builds refuse it from then on.
  */
-#define STORE_FORMAT_VERSION 3
+#define STORE_FORMAT_VERSION 4
 #define STORE_FORMAT_OLDEST 2
 
 enum store_err {

@@ -12,6 +12,7 @@
  *            start or show in store-verify
  */
 #include <check.h>
+#include <db.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -138,7 +139,7 @@ START_TEST(store_new_directory_gets_format)
 	ck_assert_ptr_nonnull(f = fopen(path, "r"));
 	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
 	fclose(f);
-	ck_assert_str_eq(buf, "warren-store 3\n");
+	ck_assert_str_eq(buf, "warren-store 4\n");
 }
 END_TEST
 
@@ -209,6 +210,212 @@ START_TEST(store_release_counts_references)
 	store_batch_release(b, STORE_REFS, STORE_MSGS, "m1", 2);
 	ck_assert_int_eq(submit_wait(st, b), 0);
 	ck_assert_str_eq(scan(st, STORE_MSGS, &t), "");
+	store_close(st);
+}
+END_TEST
+
+/*
+ * A msgs.db as format 3 kept it (a btree of 64 KiB pages), written with Berkeley DB directly into
+ * the (closed) store's environment: n records, record i made by fill.
+ */
+static void write_legacy_msgs(
+    size_t n, void (*fill)(size_t i, DBT *k, DBT *v, void *arg), void *arg)
+{
+	DB_ENV *env;
+	DB *db;
+	size_t i;
+
+	ck_assert_int_eq(db_env_create(&env, 0), 0);
+	ck_assert_int_eq(env->open(env, dir,
+	                     DB_CREATE | DB_INIT_TXN | DB_INIT_LOG | DB_INIT_LOCK |
+	                         DB_INIT_MPOOL | DB_RECOVER,
+	                     0600),
+	    0);
+	ck_assert_int_eq(db_create(&db, env, 0), 0);
+	ck_assert_int_eq(db->set_pagesize(db, 65536), 0);
+	ck_assert_int_eq(
+	    db->open(db, NULL, "msgs.db", NULL, DB_BTREE, DB_CREATE | DB_AUTO_COMMIT, 0600), 0);
+	for (i = 0; i < n; i++) {
+		DBT k = { 0 }, v = { 0 };
+		fill(i, &k, &v, arg);
+		ck_assert_int_eq(db->put(db, NULL, &k, &v, DB_AUTO_COMMIT), 0);
+	}
+	ck_assert_int_eq(db->close(db, 0), 0);
+	ck_assert_int_eq(env->txn_checkpoint(env, 0, 0, DB_FORCE), 0);
+	ck_assert_int_eq(env->close(env, 0), 0);
+}
+
+/* Record i of the migration test: key "m%05zu", value i % 7000 + 1 bytes of (i + j) & 0xff. */
+static uint8_t legacy_buf[7001];
+static char legacy_key[16];
+
+static void legacy_record(size_t i, DBT *k, DBT *v, void *arg)
+{
+	size_t j, len = i % 7000 + 1;
+
+	(void)arg;
+	k->size = (uint32_t)snprintf(legacy_key, sizeof(legacy_key), "m%05zu", i);
+	k->data = legacy_key;
+	for (j = 0; j < len; j++)
+		legacy_buf[j] = (uint8_t)(i + j);
+	v->data = legacy_buf;
+	v->size = (uint32_t)len;
+}
+
+struct legacy_check {
+	size_t seen, bad;
+};
+
+static int legacy_check_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct legacy_check *c = arg;
+	DBT k = { 0 }, v = { 0 };
+
+	legacy_record(c->seen++, &k, &v, NULL);
+	if (klen != k.size || memcmp(key, k.data, klen) != 0 || vlen != v.size ||
+	    memcmp(val, v.data, vlen) != 0)
+		c->bad++;
+	return 0;
+}
+
+static bool dir_has(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* As collect, for large values: "key:length:first byte;". */
+static int collect_sizes(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	struct text *t = arg;
+
+	t->n += (size_t)snprintf(t->s + t->n, sizeof(t->s) - t->n, "%.*s:%zu:%c;", (int)klen,
+	    (const char *)key, vlen, vlen > 0 ? *(const char *)val : '-');
+	return 0;
+}
+
+/*
+ * Format 4's msgs: records of any size (one larger than a heap page) kept, written again, read,
+ * scanned in key order, deleted and released, across a reopen.
+ */
+START_TEST(store_msgs_heap_keeps_records)
+{
+	static char big[150000], other[5000];
+	struct store *st = open_ok();
+	struct store_batch *b = store_batch_new();
+	struct text t;
+
+	memset(big, 'b', sizeof(big) - 1);
+	memset(other, 'o', sizeof(other) - 1);
+	put(b, STORE_MSGS, "m3", big);
+	put(b, STORE_MSGS, "m1", "one");
+	put(b, STORE_MSGS, "m2", other);
+	put(b, STORE_MSGS, "m4", "four");
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	b = store_batch_new();
+	put(b, STORE_MSGS, "m2", "two"); /* a put replaces */
+	store_batch_del(b, STORE_MSGS, "m4", 2);
+	store_batch_del(b, STORE_MSGS, "m9", 2); /* not there: fine */
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	store_close(st);
+	ck_assert(dir_has("msgs-heap.db") && dir_has("msgs-index.db") && !dir_has("msgs.db"));
+	st = open_ok();
+	t.n = 0;
+	ck_assert_int_eq(store_scan(st, STORE_MSGS, collect_sizes, &t), 0);
+	ck_assert_str_eq(t.s, "m1:3:o;m2:3:t;m3:149999:b;");
+	b = store_batch_new();
+	store_batch_release(b, STORE_REFS, STORE_MSGS, "m3", 2);
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	ck_assert_str_eq(scan(st, STORE_MSGS, &t), "m1=one;m2=two;");
+	store_close(st);
+}
+END_TEST
+
+/*
+ * A format-3 store's msgs.db (2,500 records of 1 to 7,000 bytes: three transactions' worth) is
+ * moved into the heap at the open: every record as it was, msgs.db gone, FORMAT 4, and said once.
+ */
+START_TEST(store_format_3_msgs_moved_into_the_heap)
+{
+	struct legacy_check c = { 0, 0 };
+	struct store *st = open_ok();
+	char last[16];
+	size_t klen = sizeof(last);
+
+	store_close(st);
+	write_legacy_msgs(2500, legacy_record, NULL);
+	write_file("FORMAT", "warren-store 3\n", 15);
+	st = open_ok();
+	ck_assert_msg(strstr(store_notice(st), "store format 3 read as format 4") != NULL &&
+	        strstr(store_notice(st), "msgs.db: message records moved into msgs-heap.db") !=
+	            NULL,
+	    "%s", store_notice(st));
+	ck_assert(!dir_has("msgs.db"));
+	ck_assert_int_eq(store_scan(st, STORE_MSGS, legacy_check_one, &c), 0);
+	ck_assert_uint_eq(c.seen, 2500);
+	ck_assert_uint_eq(c.bad, 0);
+	ck_assert_int_eq(store_last_key(st, STORE_MSGS, last, &klen), 0);
+	ck_assert_int_eq(memcmp(last, "m02499", 6), 0);
+	store_close(st);
+	st = open_ok();
+	ck_assert_str_eq(store_notice(st), "");
+	c.seen = 0;
+	ck_assert_int_eq(store_scan(st, STORE_MSGS, legacy_check_one, &c), 0);
+	ck_assert_uint_eq(c.seen, 2500);
+	ck_assert_uint_eq(c.bad, 0);
+	store_close(st);
+}
+END_TEST
+
+static off_t file_size(const char *name)
+{
+	char path[128];
+	struct stat sb;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/*
+ * Once no message is left, idle time replaces a heap that grew (8 MiB of 4 KiB records) with an
+ * empty one, and the store goes on working. The idle wait is a second; the bound is 20.
+ */
+START_TEST(store_empty_heap_is_replaced)
+{
+	static char body[4097];
+	struct store *st = open_ok();
+	struct store_batch *b = store_batch_new();
+	char key[16];
+	struct text t;
+	int i;
+
+	memset(body, 'x', sizeof(body) - 1);
+	for (i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "m%04d", i);
+		put(b, STORE_MSGS, key, body);
+	}
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	store_close(st); /* its checkpoint writes the pages out */
+	ck_assert_int_gt(file_size("msgs-heap.db"), 8 << 20);
+	st = open_ok();
+	b = store_batch_new();
+	for (i = 0; i < 2000; i++) {
+		snprintf(key, sizeof(key), "m%04d", i);
+		store_batch_del(b, STORE_MSGS, key, strlen(key));
+	}
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	for (i = 0; i < 2000 && file_size("msgs-heap.db") > (1 << 20); i++)
+		usleep(10000);
+	ck_assert_int_le(file_size("msgs-heap.db"), 1 << 20);
+	b = store_batch_new();
+	put(b, STORE_MSGS, "after", "still works");
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	ck_assert_str_eq(scan(st, STORE_MSGS, &t), "after=still works;");
+	store_close(st);
+	st = open_ok();
+	ck_assert_str_eq(scan(st, STORE_MSGS, &t), "after=still works;");
 	store_close(st);
 }
 END_TEST
@@ -503,14 +710,17 @@ END_TEST
 START_TEST(store_format_other_version_refused)
 {
 	write_file("FORMAT", "warren-store 1\n", 15);
-	open_refused("format version 1, this build reads 2 to 3");
-	write_file("FORMAT", "warren-store 4\n", 15);
-	open_refused("format version 4, this build reads 2 to 3");
+	open_refused("format version 1, this build reads 2 to 4");
+	write_file("FORMAT", "warren-store 5\n", 15);
+	open_refused("format version 5, this build reads 2 to 4");
 }
 END_TEST
 
-/* Format 2 is read as format 3 (which only adds entries holding their message): FORMAT says 3. */
-START_TEST(store_format_2_becomes_3)
+/*
+ * Format 2 is read as format 4 (3 only added entries holding their message, 4 moved msgs into a
+ * heap, which a store without msgs.db needs nothing for): FORMAT says 4.
+ */
+START_TEST(store_format_2_becomes_4)
 {
 	char path[128], buf[64] = "";
 	struct store *st;
@@ -518,14 +728,14 @@ START_TEST(store_format_2_becomes_3)
 
 	write_file("FORMAT", "warren-store 2\n", 15);
 	st = open_ok();
-	ck_assert_msg(strstr(store_notice(st), "store format 2 read as format 3") != NULL, "%s",
+	ck_assert_msg(strstr(store_notice(st), "store format 2 read as format 4") != NULL, "%s",
 	    store_notice(st));
 	store_close(st);
 	snprintf(path, sizeof(path), "%s/FORMAT", dir);
 	ck_assert_ptr_nonnull(f = fopen(path, "r"));
 	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
 	fclose(f);
-	ck_assert_str_eq(buf, "warren-store 3\n");
+	ck_assert_str_eq(buf, "warren-store 4\n");
 	st = open_ok();
 	ck_assert_str_eq(store_notice(st), "");
 	store_close(st);
@@ -756,9 +966,22 @@ END_TEST
 
 /*
  * A store of format 2 (test/fixtures/store-v2.records, put into the tables as they are, FORMAT
- * "warren-store 2"): read as format 3, FORMAT written again, the broker rebuilt from it, and
- * store-dump reads it as before (store-v2.dump).
+ * "warren-store 2", its msgs records in a msgs.db of format 2's layout): read as format 4 (the
+ * records moved into the heap), FORMAT written again, the broker rebuilt from it, and store-dump
+ * reads it as before (store-v2.dump).
  */
+static const struct frecord *v2_msgs[64];
+static size_t v2_nmsgs;
+
+static void v2_msg(size_t i, DBT *k, DBT *v, void *arg)
+{
+	(void)arg;
+	k->data = (void *)v2_msgs[i]->k;
+	k->size = (uint32_t)v2_msgs[i]->klen;
+	v->data = (void *)v2_msgs[i]->v;
+	v->size = (uint32_t)v2_msgs[i]->vlen;
+}
+
 static void write_v2_store(void)
 {
 	static struct frecord v2[64];
@@ -769,14 +992,20 @@ static void write_v2_store(void)
 	struct store_batch *b = store_batch_new();
 	int t;
 
+	v2_nmsgs = 0;
 	for (i = 0; i < n; i++) {
 		for (t = 0; t < STORE_NTABLES && strcmp(names[t], v2[i].table) != 0; t++)
 			;
 		ck_assert_int_lt(t, STORE_NTABLES);
-		store_batch_put(b, (enum store_table)t, v2[i].k, v2[i].klen, v2[i].v, v2[i].vlen);
+		if (t == STORE_MSGS)
+			v2_msgs[v2_nmsgs++] = &v2[i];
+		else
+			store_batch_put(
+			    b, (enum store_table)t, v2[i].k, v2[i].klen, v2[i].v, v2[i].vlen);
 	}
 	ck_assert_int_eq(submit_wait(st, b), 0);
 	store_close(st);
+	write_legacy_msgs(v2_nmsgs, v2_msg, NULL); /* where format 2 kept them */
 	write_file("FORMAT", "warren-store 2\n", 15);
 }
 
@@ -808,7 +1037,7 @@ START_TEST(fixture_v2_store_is_read)
 	ck_assert_ptr_nonnull(f);
 	ck_assert_ptr_nonnull(fgets(err, sizeof(err), f));
 	fclose(f);
-	ck_assert_str_eq(err, "warren-store 3\n");
+	ck_assert_str_eq(err, "warren-store 4\n");
 }
 END_TEST
 
@@ -887,7 +1116,10 @@ int main(void)
 	tcase_add_test(tc, store_reopen_keeps_records_and_empties_scratch);
 	tcase_add_test(tc, store_one_broker_per_directory);
 	tcase_add_test(tc, store_format_other_version_refused);
-	tcase_add_test(tc, store_format_2_becomes_3);
+	tcase_add_test(tc, store_format_2_becomes_4);
+	tcase_add_test(tc, store_msgs_heap_keeps_records);
+	tcase_add_test(tc, store_format_3_msgs_moved_into_the_heap);
+	tcase_add_test(tc, store_empty_heap_is_replaced);
 	tcase_add_test(tc, store_format_garbage_refused);
 	tcase_add_test(tc, store_format_cut_short_without_store_rewritten);
 	tcase_add_test(tc, store_format_cut_short_beside_a_store_refused);
