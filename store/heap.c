@@ -109,8 +109,7 @@ int store_heap_put(struct store *st, DB_TXN *txn, DBT *k, const DBT *v)
 	if (r != DB_KEYEXIST)
 		return r;
 	/* A record written again: its old one goes. */
-	if ((r = index_get(st, txn, k, &old, DB_RMW)) != 0 ||
-	    (r = heap_remove(st, txn, &old)) != 0)
+	if ((r = index_get(st, txn, k, &old, DB_RMW)) != 0 || (r = heap_remove(st, txn, &old)) != 0)
 		return r;
 	return st->db[STORE_MSGS]->put(st->db[STORE_MSGS], txn, k, &iv, 0);
 }
@@ -225,7 +224,8 @@ int store_heap_migrate(struct store *st, char *err, size_t errlen)
 			goto fail;
 	r = legacy->close(legacy, 0);
 	legacy = NULL;
-	if (r != 0 || (r = st->env->dbremove(st->env, NULL, legacy_file, NULL, DB_AUTO_COMMIT)) != 0)
+	if (r != 0 ||
+	    (r = st->env->dbremove(st->env, NULL, legacy_file, NULL, DB_AUTO_COMMIT)) != 0)
 		goto fail;
 	snprintf(st->notice + strlen(st->notice), sizeof(st->notice) - strlen(st->notice),
 	    "%s%s/%s: message records moved into msgs-heap.db (store format 4)",
@@ -283,8 +283,10 @@ void store_heap_reset(struct store *st)
 	r = cur->get(cur, &k, &v, DB_FIRST);
 	cur->close(cur);
 	if (r != DB_NOTFOUND ||
-	    st->db[STORE_MSGS_HEAP]->get_mpf(st->db[STORE_MSGS_HEAP])->get_last_pgno(
-	        st->db[STORE_MSGS_HEAP]->get_mpf(st->db[STORE_MSGS_HEAP]), &last) != 0 ||
+	    st->db[STORE_MSGS_HEAP]
+	            ->get_mpf(st->db[STORE_MSGS_HEAP])
+	            ->get_last_pgno(
+	                st->db[STORE_MSGS_HEAP]->get_mpf(st->db[STORE_MSGS_HEAP]), &last) != 0 ||
 	    ((uint64_t)last + 1) * 65536 < RESET_MIN_BYTES)
 		return; /* pages in the cache count: the file grows only as they are written */
 	if (st->env->txn_begin(st->env, NULL, &txn, 0) != 0)
@@ -303,7 +305,8 @@ void store_heap_reset(struct store *st)
 	if (db != NULL)
 		db->close(db, DB_NOSYNC);
 	if ((r = store_heap_open(st, NULL, &db)) != 0)
-		store_set_error(st, "%s/%s: opened again after an empty heap's replacement failed: %s",
-		    st->dir, heap_file, db_strerror(r));
+		store_set_error(st,
+		    "%s/%s: opened again after an empty heap's replacement failed: %s", st->dir,
+		    heap_file, db_strerror(r));
 	st->db[STORE_MSGS_HEAP] = db;
 }

@@ -45,7 +45,7 @@ struct store {
 	uint64_t deletes[STORE_NTABLES];
 	DBT compact_from[STORE_NTABLES];
 	bool compacting[STORE_NTABLES];
-	uint64_t heap_deletes; /* msgs records deleted since idle time last looked (heap.c) */
+	uint64_t heap_deletes;     /* msgs records deleted since idle time last looked (heap.c) */
 	struct timespec last_work; /* CLOCK_MONOTONIC, when the last group was committed */
 	bool group_logged;         /* the group being applied wrote a logged table */
 	bool perm_failed;          /* the group being committed raised DB_EVENT_REP_PERM_FAILED */

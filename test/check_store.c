@@ -226,10 +226,10 @@ static void write_legacy_msgs(
 	size_t i;
 
 	ck_assert_int_eq(db_env_create(&env, 0), 0);
-	ck_assert_int_eq(env->open(env, dir,
-	                     DB_CREATE | DB_INIT_TXN | DB_INIT_LOG | DB_INIT_LOCK |
-	                         DB_INIT_MPOOL | DB_RECOVER,
-	                     0600),
+	ck_assert_int_eq(
+	    env->open(env, dir,
+	        DB_CREATE | DB_INIT_TXN | DB_INIT_LOG | DB_INIT_LOCK | DB_INIT_MPOOL | DB_RECOVER,
+	        0600),
 	    0);
 	ck_assert_int_eq(db_create(&db, env, 0), 0);
 	ck_assert_int_eq(db->set_pagesize(db, 65536), 0);
