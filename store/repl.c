@@ -654,7 +654,7 @@ int store_repl_open_tables(struct store *st, char *err, size_t errlen)
 	return ret;
 }
 
-int store_repl_open_table(struct store *st, DB *db, const char *file, DBTYPE type)
+int store_repl_open_table(struct store *st, DB *db, const char *file)
 {
 	DB_TXN *txn = NULL;
 	int r;
@@ -667,7 +667,7 @@ int store_repl_open_table(struct store *st, DB *db, const char *file, DBTYPE typ
 	 */
 	if ((r = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0)
 		return r;
-	if ((r = db->open(db, txn, file, NULL, type, DB_CREATE | DB_THREAD, 0600)) != 0) {
+	if ((r = db->open(db, txn, file, NULL, DB_BTREE, DB_CREATE | DB_THREAD, 0600)) != 0) {
 		txn->abort(txn);
 		return r;
 	}

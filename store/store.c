@@ -35,8 +35,8 @@
 #define COMPACT_RECORDS 2048 /* records per compaction step, so that new work waits little */
 #define COMPACT_IDLE_MS 1000 /* ... and only once the store has had no work for this long */
 
-static const char *const table_files[STORE_NFILES] = { "defs.db", "msgs-index.db", "entries.db",
-	"meta.db", "refs.db", "scratch.db", "delayed.db", "msgs-heap.db" };
+static const char *const table_files[STORE_NTABLES] = { "defs.db", "msgs-index.db", "entries.db",
+	"meta.db", "refs.db", "scratch.db", "delayed.db" };
 
 enum op_kind { OP_PUT, OP_DEL, OP_RELEASE, OP_NONE };
 
@@ -427,7 +427,7 @@ int store_txn_range(struct store_txn *t, enum store_table tb, const void *from, 
 		if (k.size < prefix_len || memcmp(k.data, from, prefix_len) != 0)
 			break;
 		if (tb == STORE_MSGS &&
-		    (r = store_heap_index_value(t->st, t->txn, &v, &t->val)) != 0)
+		    (r = store_heap_index_value(t->st, t->txn, &k, &v, &t->val)) != 0)
 			break;
 		if (tb == STORE_MSGS ? fn(k.data, k.size, t->val.data, t->val.size, arg) != 0
 		                     : fn(k.data, k.size, v.data, v.size, arg) != 0)
@@ -548,6 +548,7 @@ static int commit_group_once(struct store *st, struct store_batch **list, int *d
 			if (b->job == NULL)
 				store_set_error(st, "%s: write: %s", st->dir, db_strerror(r));
 			txn->abort(txn);
+			store_heap_txn_end(st, false);
 			return failed_status(st);
 		}
 		if (b->read_only) {
@@ -564,7 +565,9 @@ static int commit_group_once(struct store *st, struct store_batch **list, int *d
 	 * returns 0, and the event callback (repl.c) has set perm_failed, on this thread.
 	 */
 	st->perm_failed = false;
-	if ((r = txn->commit(txn, DB_TXN_NOSYNC)) != 0) {
+	r = txn->commit(txn, DB_TXN_NOSYNC);
+	store_heap_txn_end(st, r == 0);
+	if (r != 0) {
 		*dberr = r;
 		store_set_error(st, "%s: commit: %s", st->dir, db_strerror(r));
 		return failed_status(st);
@@ -629,9 +632,9 @@ static int commit_group(struct store *st, struct store_batch **list)
  * that has seen many deletes is compacted (pages merged, free pages at the end returned to the
  * file system) a few pages at a time, resuming where the last step stopped. True if there is more.
  */
-static bool compact_wanted(const struct store *st)
+static bool compact_wanted(struct store *st)
 {
-	if (store_heap_reset_wanted(st))
+	if (store_heap_upkeep_wanted(st))
 		return true;
 	for (int t = 0; t < STORE_NTABLES; t++)
 		if (st->compacting[t] || st->deletes[t] >= COMPACT_AFTER)
@@ -647,8 +650,8 @@ static bool compact_step(struct store *st)
 	bool last = false;
 	int t, r, n;
 
-	if (store_heap_reset_wanted(st)) {
-		store_heap_reset(st);
+	if (store_heap_upkeep_wanted(st)) {
+		store_heap_upkeep(st);
 		return true;
 	}
 	for (t = 0; t < STORE_NTABLES; t++)
@@ -736,6 +739,9 @@ static void *store_thread(void *arg)
 		clock_gettime(CLOCK_MONOTONIC, &st->last_work);
 		if (list != NULL)
 			complete(st, list, status);
+		/* After the batches' completions: a new heap file, empty ones removed, a GC step. */
+		if (status == 0 && store_heap_upkeep_wanted(st))
+			store_heap_upkeep(st);
 		pthread_mutex_lock(&st->lock);
 	}
 	pthread_mutex_unlock(&st->lock);
@@ -1129,20 +1135,19 @@ int store_open_tables(struct store *st, char *err, size_t errlen)
 		snprintf(err, errlen, "%s/%s: %s", dir, table_files[STORE_SCRATCH], db_strerror(r));
 		return -1;
 	}
-	for (i = 0; i < STORE_NFILES; i++) {
-		DBTYPE type = i == STORE_MSGS_HEAP ? DB_HEAP : DB_BTREE;
+	for (i = 0; i < STORE_NTABLES; i++) {
 		/* Message bodies get large pages so that most fit a page, not a chain of overflow pages. */
 		if (i == STORE_SCRATCH && st->scratch_env != NULL)
 			continue; /* opened by store_repl_open_scratch */
 		if ((r = db_create(&st->db[i], env, 0)) == 0 &&
-		    (i == STORE_MSGS_HEAP || i == STORE_SCRATCH || i == STORE_DELAYED))
+		    (i == STORE_SCRATCH || i == STORE_DELAYED))
 			st->db[i]->set_pagesize(st->db[i], 65536);
 		if (r == 0 && i == STORE_SCRATCH)
 			r = st->db[i]->set_flags(st->db[i], DB_TXN_NOT_DURABLE);
 		if (r == 0 && st->repl != NULL)
-			r = store_repl_open_table(st, st->db[i], table_files[i], type);
+			r = store_repl_open_table(st, st->db[i], table_files[i]);
 		else if (r == 0)
-			r = st->db[i]->open(st->db[i], NULL, table_files[i], NULL, type,
+			r = st->db[i]->open(st->db[i], NULL, table_files[i], NULL, DB_BTREE,
 			    DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600);
 		if (r != 0 && st->repl != NULL && store_repl_retry_open(st, st->db[i], r)) {
 			st->db[i] = NULL; /* kept by repl.c, closed once the tables are open */
@@ -1154,7 +1159,7 @@ int store_open_tables(struct store *st, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (store_heap_migrate(st, err, errlen) != 0)
+	if (store_heap_open(st, err, errlen) != 0)
 		return -1;
 	/*
 	 * Recovery, the scratch table's removal and the tables' creation made and removed files, and
@@ -1208,7 +1213,8 @@ void store_close(struct store *st)
 		pthread_join(st->thread, NULL);
 		store_run_completions(st);
 	}
-	for (i = 0; i < STORE_NFILES; i++)
+	store_heap_close(st);
+	for (i = 0; i < STORE_NTABLES; i++)
 		if (st->db[i] != NULL)
 			st->db[i]->close(st->db[i], 0);
 	if (st->scratch_env != NULL)
@@ -1244,7 +1250,7 @@ int store_scan(struct store *st, enum store_table t,
 	}
 	hv.flags = DB_DBT_REALLOC;
 	while ((r = cur->get(cur, &k, &v, DB_NEXT)) == 0) {
-		if (t == STORE_MSGS && (r = store_heap_index_value(st, NULL, &v, &hv)) != 0)
+		if (t == STORE_MSGS && (r = store_heap_index_value(st, NULL, &k, &v, &hv)) != 0)
 			break;
 		if ((ret = t == STORE_MSGS ? fn(k.data, k.size, hv.data, hv.size, arg)
 		                           : fn(k.data, k.size, v.data, v.size, arg)) != 0)

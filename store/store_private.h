@@ -15,12 +15,7 @@
 
 struct store_repl;
 
-/*
- * The msgs table is two files (heap.c): db[STORE_MSGS] is its index (message id -> heap record
- * id), db[STORE_MSGS_HEAP] the heap of its records.
- */
-#define STORE_MSGS_HEAP STORE_NTABLES
-#define STORE_NFILES (STORE_NTABLES + 1)
+struct store_heap; /* heap.c's: the msgs table's heap files */
 
 struct store {
 	char *dir;
@@ -28,7 +23,8 @@ struct store {
 	DB_ENV *scratch_env;     /* a cluster node's scratch: a private environment (cluster.md) */
 	struct store_repl *repl; /* NULL on a single node: repl.c's state */
 	bool env_open;
-	DB *db[STORE_NFILES];
+	DB *db[STORE_NTABLES]; /* db[STORE_MSGS]: the msgs table's index (heap.c) */
+	struct store_heap *heap;
 	pthread_t thread;
 	bool thread_started;
 	pthread_mutex_t lock;
@@ -45,7 +41,6 @@ struct store {
 	uint64_t deletes[STORE_NTABLES];
 	DBT compact_from[STORE_NTABLES];
 	bool compacting[STORE_NTABLES];
-	uint64_t heap_deletes;     /* msgs records deleted since idle time last looked (heap.c) */
 	struct timespec last_work; /* CLOCK_MONOTONIC, when the last group was committed */
 	bool group_logged;         /* the group being applied wrote a logged table */
 	bool perm_failed;          /* the group being committed raised DB_EVENT_REP_PERM_FAILED */
@@ -62,20 +57,22 @@ int store_open_tables(struct store *st, char *err, size_t errlen);
 
 void store_set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* heap.c: the msgs table; each returns 0, DB_NOTFOUND or a Berkeley DB error (EINVAL: corrupt) */
+/*
+ * heap.c: the msgs table. Put, get and delete return 0, DB_NOTFOUND or a Berkeley DB error (EINVAL:
+ * corrupt); store_heap_txn_end must follow every transaction they ran in.
+ */
 int store_heap_put(struct store *st, DB_TXN *txn, DBT *k, const DBT *v);
 int store_heap_get(struct store *st, DB_TXN *txn, DBT *k, DBT *v);
 int store_heap_del(struct store *st, DB_TXN *txn, DBT *k);
-/* The record an index value (iv, as a cursor on db[STORE_MSGS] reads it) names, into v. */
-int store_heap_index_value(struct store *st, DB_TXN *txn, const DBT *iv, DBT *v);
-int store_heap_value(struct store *st, DB_TXN *txn, const DB_HEAP_RID *rid, DBT *v);
-/* The heap file opened (created if missing) in txn, or in one of its own if NULL. */
-int store_heap_open(struct store *st, DB_TXN *txn, DB **out);
-/* A format-3 store's msgs.db moved into the index and the heap, then removed: 0 or -1 with err. */
-int store_heap_migrate(struct store *st, char *err, size_t errlen);
-/* Idle time: replace an empty heap that has grown with a new one. */
-bool store_heap_reset_wanted(const struct store *st);
-void store_heap_reset(struct store *st);
+/* The value of key k whose index value (as a cursor on db[STORE_MSGS] reads it) is iv, into v. */
+int store_heap_index_value(struct store *st, DB_TXN *txn, const DBT *k, const DBT *iv, DBT *v);
+void store_heap_txn_end(struct store *st, bool committed);
+/* With the index open: the heap files opened and counted, a format-3 msgs.db moved. 0/-1, err. */
+int store_heap_open(struct store *st, char *err, size_t errlen);
+void store_heap_close(struct store *st);
+/* After a durable group, and in idle time: a new file, empty ones removed, a collection step. */
+bool store_heap_upkeep_wanted(struct store *st);
+void store_heap_upkeep(struct store *st);
 
 /* repl.c */
 /* Before the environment opens: the sites, acks, timeouts and event callback. 0, or -1 with err. */
@@ -86,7 +83,7 @@ int store_repl_configure(
 bool store_repl_env_is_master(struct store *st);
 int store_repl_open_scratch(struct store *st, char *err, size_t errlen);
 /* Open a table on a new master, in a transaction of its own: 0 or a Berkeley DB error. */
-int store_repl_open_table(struct store *st, DB *db, const char *file, DBTYPE type);
+int store_repl_open_table(struct store *st, DB *db, const char *file);
 /*
  * Opening a table on a new master failed with r: wait a little and try again? Then repl.c keeps
  * the failed handle db and closes it later (a close now would sleep 5 s in the same lockout).

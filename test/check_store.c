@@ -13,6 +13,7 @@
  */
 #include <check.h>
 #include <db.h>
+#include <dirent.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -320,7 +321,8 @@ START_TEST(store_msgs_heap_keeps_records)
 	store_batch_del(b, STORE_MSGS, "m9", 2); /* not there: fine */
 	ck_assert_int_eq(submit_wait(st, b), 0);
 	store_close(st);
-	ck_assert(dir_has("msgs-heap.db") && dir_has("msgs-index.db") && !dir_has("msgs.db"));
+	ck_assert(
+	    dir_has("msgs-heap-000001.db") && dir_has("msgs-index.db") && !dir_has("msgs.db"));
 	st = open_ok();
 	t.n = 0;
 	ck_assert_int_eq(store_scan(st, STORE_MSGS, collect_sizes, &t), 0);
@@ -349,8 +351,7 @@ START_TEST(store_format_3_msgs_moved_into_the_heap)
 	write_file("FORMAT", "warren-store 3\n", 15);
 	st = open_ok();
 	ck_assert_msg(strstr(store_notice(st), "store format 3 read as format 4") != NULL &&
-	        strstr(store_notice(st), "msgs.db: message records moved into msgs-heap.db") !=
-	            NULL,
+	        strstr(store_notice(st), "msgs.db: message records moved into heap files") != NULL,
 	    "%s", store_notice(st));
 	ck_assert(!dir_has("msgs.db"));
 	ck_assert_int_eq(store_scan(st, STORE_MSGS, legacy_check_one, &c), 0);
@@ -369,54 +370,103 @@ START_TEST(store_format_3_msgs_moved_into_the_heap)
 }
 END_TEST
 
-static off_t file_size(const char *name)
+/* How many heap files the store has. */
+static int heap_files(void)
 {
-	char path[128];
-	struct stat sb;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return stat(path, &sb) == 0 ? sb.st_size : -1;
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		n += strncmp(e->d_name, "msgs-heap-", 10) == 0;
+	closedir(d);
+	return n;
+}
+
+/* Record i of the collection test: "m%04d" -> 4,000 bytes of i & 0xff. */
+static void gc_record(int i, char *key, size_t klen, char *val)
+{
+	snprintf(key, klen, "m%04d", i);
+	memset(val, 'a' + i % 26, 4000);
+	val[4000] = '\0';
+}
+
+static int gc_check_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	int *bad = arg, i;
+	char k[16], v[4001];
+
+	if (sscanf((const char *)key, "m%4d", &i) != 1)
+		return ++*bad, 0;
+	gc_record(i, k, sizeof(k), v);
+	*bad += klen != strlen(k) || memcmp(key, k, klen) != 0 || vlen != 4000 ||
+	    memcmp(val, v, vlen) != 0;
+	return 0;
+}
+
+/* Wait (10 s at most) until the store has at most n heap files. */
+static void wait_heap_files(int n)
+{
+	for (int i = 0; i < 1000 && heap_files() > n; i++)
+		usleep(10000);
+	ck_assert_int_le(heap_files(), n);
 }
 
 /*
- * Once no message is left, idle time replaces a heap that grew (8 MiB of 4 KiB records) with an
- * empty one, and the store goes on working. The idle wait is a second; the bound is 20.
+ * Heap files of 1 MiB (the test hook): 2,000 records of 4,000 bytes fill several; deleting all
+ * but one in a hundred leaves them mostly dead, so their live records are moved to the current
+ * file and they are removed; deleting the rest removes the last full one; the records left are
+ * intact through it all and after a reopen.
  */
-START_TEST(store_empty_heap_is_replaced)
+START_TEST(store_heap_files_collected_and_removed)
 {
-	static char body[4097];
-	struct store *st = open_ok();
-	struct store_batch *b = store_batch_new();
-	char key[16];
+	char key[16], val[4001];
+	struct store *st;
+	struct store_batch *b = NULL;
 	struct text t;
-	int i;
+	int i, bad = 0;
 
-	memset(body, 'x', sizeof(body) - 1);
-	for (i = 0; i < 2000; i++) {
-		snprintf(key, sizeof(key), "m%04d", i);
-		put(b, STORE_MSGS, key, body);
-	}
-	ck_assert_int_eq(submit_wait(st, b), 0);
-	store_close(st); /* its checkpoint writes the pages out */
-	ck_assert_int_gt(file_size("msgs-heap.db"), 8 << 20);
+	setenv("WARREN_TEST_HEAP_FILE_BYTES", "1048576", 1);
 	st = open_ok();
+	for (i = 0; i < 2000; i++) {
+		if (i % 100 == 0)
+			b = store_batch_new();
+		gc_record(i, key, sizeof(key), val);
+		put(b, STORE_MSGS, key, val);
+		if (i % 100 == 99)
+			ck_assert_int_eq(submit_wait(st, b), 0);
+	}
+	ck_assert_int_ge(heap_files(), 6);
 	b = store_batch_new();
 	for (i = 0; i < 2000; i++) {
-		snprintf(key, sizeof(key), "m%04d", i);
-		store_batch_del(b, STORE_MSGS, key, strlen(key));
+		gc_record(i, key, sizeof(key), val);
+		if (i % 100 != 50)
+			store_batch_del(b, STORE_MSGS, key, strlen(key));
 	}
 	ck_assert_int_eq(submit_wait(st, b), 0);
-	for (i = 0; i < 2000 && file_size("msgs-heap.db") > (1 << 20); i++)
-		usleep(10000);
-	ck_assert_int_le(file_size("msgs-heap.db"), 1 << 20);
+	wait_heap_files(2);
+	ck_assert_int_eq(store_scan(st, STORE_MSGS, gc_check_one, &bad), 0);
+	ck_assert_int_eq(bad, 0);
+	b = store_batch_new();
+	for (i = 50; i < 2000; i += 100) {
+		gc_record(i, key, sizeof(key), val);
+		if (i != 1950)
+			store_batch_del(b, STORE_MSGS, key, strlen(key));
+	}
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	store_close(st);
+	st = open_ok();
+	ck_assert_int_le(heap_files(), 2);
+	ck_assert_int_eq(store_scan(st, STORE_MSGS, gc_check_one, &bad), 0);
+	ck_assert_int_eq(bad, 0);
 	b = store_batch_new();
 	put(b, STORE_MSGS, "after", "still works");
+	store_batch_del(b, STORE_MSGS, "m1950", 5);
 	ck_assert_int_eq(submit_wait(st, b), 0);
 	ck_assert_str_eq(scan(st, STORE_MSGS, &t), "after=still works;");
 	store_close(st);
-	st = open_ok();
-	ck_assert_str_eq(scan(st, STORE_MSGS, &t), "after=still works;");
-	store_close(st);
+	unsetenv("WARREN_TEST_HEAP_FILE_BYTES");
 }
 END_TEST
 
@@ -1119,7 +1169,7 @@ int main(void)
 	tcase_add_test(tc, store_format_2_becomes_4);
 	tcase_add_test(tc, store_msgs_heap_keeps_records);
 	tcase_add_test(tc, store_format_3_msgs_moved_into_the_heap);
-	tcase_add_test(tc, store_empty_heap_is_replaced);
+	tcase_add_test(tc, store_heap_files_collected_and_removed);
 	tcase_add_test(tc, store_format_garbage_refused);
 	tcase_add_test(tc, store_format_cut_short_without_store_rewritten);
 	tcase_add_test(tc, store_format_cut_short_beside_a_store_refused);
