@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,6 +467,92 @@ START_TEST(store_heap_files_collected_and_removed)
 	ck_assert_int_eq(submit_wait(st, b), 0);
 	ck_assert_str_eq(scan(st, STORE_MSGS, &t), "after=still works;");
 	store_close(st);
+	unsetenv("WARREN_TEST_HEAP_FILE_BYTES");
+}
+END_TEST
+
+/*
+ * kill -9 while heap files are collected and removed: a child writes 2,000 records into files of
+ * 256 KiB and deletes nine in ten (durably: it says so through a pipe); right after that group
+ * one file is collected, and after a second of idle time the rest, when the child is killed
+ * (0-150 ms after it spoke, or 1,000-1,150 ms), six times at different moments. Each time the store opens again with every record left intact and none of
+ * the deleted ones back, and the next round starts from there.
+ */
+static void gc_child(int fd, int round)
+{
+	char key[16], val[4001], c = 'd';
+	struct store *st = open_ok();
+	struct store_batch *b = NULL;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		if (i % 200 == 0)
+			b = store_batch_new();
+		gc_record(round * 2000 + i, key, sizeof(key), val);
+		val[1000] = '\0'; /* 1,000 bytes: several hundred records a file */
+		put(b, STORE_MSGS, key, val);
+		if (i % 200 == 199)
+			ck_assert_int_eq(submit_wait(st, b), 0);
+	}
+	b = store_batch_new();
+	for (i = 0; i < 2000; i++) {
+		gc_record(round * 2000 + i, key, sizeof(key), val);
+		if (i % 10 != 0)
+			store_batch_del(b, STORE_MSGS, key, strlen(key));
+	}
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	ck_assert_int_eq(write(fd, &c, 1), 1);
+	for (;;)
+		pause();
+}
+
+static int gc_count_one(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	int *n = arg, i;
+	char k[16];
+
+	snprintf(k, sizeof(k), "%.*s", (int)(klen < 15 ? klen : 15), (const char *)key);
+	if (sscanf(k, "m%d", &i) != 1 || i % 10 != 0 || vlen != 1000 ||
+	    memchr(val, 'a' + i % 26, 1) == NULL)
+		n[1]++;
+	n[0]++;
+	return 0;
+}
+
+START_TEST(store_heap_collection_survives_kill)
+{
+	int round, n[2];
+
+	setenv("WARREN_TEST_HEAP_FILE_BYTES", "262144", 1);
+	srand((unsigned)getpid());
+	for (round = 0; round < 6; round++) {
+		int pfd[2], status;
+		char c;
+		pid_t pid;
+		struct store *st;
+		struct pollfd p;
+
+		ck_assert_int_eq(pipe(pfd), 0);
+		ck_assert_int_ge(pid = fork(), 0);
+		if (pid == 0) {
+			close(pfd[0]);
+			gc_child(pfd[1], round);
+		}
+		close(pfd[1]);
+		p = (struct pollfd){ pfd[0], POLLIN, 0 };
+		ck_assert_int_eq(poll(&p, 1, 20000), 1);
+		ck_assert_int_eq(read(pfd[0], &c, 1), 1);
+		close(pfd[0]);
+		usleep((useconds_t)(round == 0 ? 0 : (round % 2) * 1000000 + rand() % 150000));
+		kill(pid, SIGKILL);
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		st = open_ok();
+		n[0] = n[1] = 0;
+		ck_assert_int_eq(store_scan(st, STORE_MSGS, gc_count_one, n), 0);
+		ck_assert_int_eq(n[1], 0);
+		ck_assert_int_eq(n[0], 200 * (round + 1));
+		store_close(st);
+	}
 	unsetenv("WARREN_TEST_HEAP_FILE_BYTES");
 }
 END_TEST
@@ -1170,6 +1257,7 @@ int main(void)
 	tcase_add_test(tc, store_msgs_heap_keeps_records);
 	tcase_add_test(tc, store_format_3_msgs_moved_into_the_heap);
 	tcase_add_test(tc, store_heap_files_collected_and_removed);
+	tcase_add_test(tc, store_heap_collection_survives_kill);
 	tcase_add_test(tc, store_format_garbage_refused);
 	tcase_add_test(tc, store_format_cut_short_without_store_rewritten);
 	tcase_add_test(tc, store_format_cut_short_beside_a_store_refused);
