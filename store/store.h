@@ -21,8 +21,9 @@
 
 /*
  * The on-disk format this build writes, recorded in DATA_DIR/FORMAT, and the oldest it reads: a
- * store of an older format it reads is a store of this one (3 only adds queue entries that hold
- * their message), so its FORMAT is written again, and older builds refuse it from then on.
+ * store of an older format it reads is a store of this one (3 only added queue entries that hold
+ * their message; 4 keeps msgs in heap files, into which a format-3 msgs.db is moved at the open),
+ * so its FORMAT is written again, and older builds refuse it from then on.
  */
 #define STORE_FORMAT_VERSION 4
 #define STORE_FORMAT_OLDEST 2
