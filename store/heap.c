@@ -20,9 +20,9 @@
  * counted again from the index at every open. A transaction's changes to the counts are kept
  * aside until it ends (store_heap_txn_end), and dropped if it aborts.
  *
- * A format-3 store's msgs.db is moved into this layout when the tables are opened (a thousand
- * records a transaction, so a crash part of the way through leaves every record in one place or
- * the other, and the next open goes on), then removed.
+ * A format-3 store's msgs.db is copied into this layout when the tables are opened (a thousand
+ * records a transaction; a crash part of the way through copies again at the next open, the
+ * index keeping the newest copy), then removed.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -613,41 +613,66 @@ static int open_files(struct store *st, char *err, size_t errlen)
 	return r != 0 ? -1 : 0;
 }
 
-/* Move up to MIGRATE_RECORDS records of legacy into the heap, in one transaction. */
-static int migrate_some(struct store *st, DB *legacy, bool *more)
+/*
+ * Copy up to MIGRATE_RECORDS records of legacy, those after *last (none yet: from the first), into
+ * the heap, in one transaction. They stay in legacy (deleting them would log each again): a crash
+ * part of the way copies them again at the next open, and the index keeps the newest copy.
+ */
+static int migrate_some(struct store *st, DB *legacy, DBT *last, bool *more)
 {
 	DB_TXN *txn = NULL;
 	DBC *cur = NULL;
 	DBT k = { 0 }, v = { 0 };
+	uint32_t flag = last->size > 0 ? DB_SET_RANGE : DB_FIRST;
 	int r, n = 0;
 
 	k.flags = v.flags = DB_DBT_REALLOC;
+	if (last->size > 0) {
+		if ((k.data = malloc(last->size)) == NULL)
+			abort();
+		memcpy(k.data, last->data, last->size);
+		k.size = last->size;
+	}
 	if ((r = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0)
-		return r;
+		goto out;
 	if ((r = legacy->cursor(legacy, txn, &cur, 0)) != 0)
 		goto out;
-	while (n < MIGRATE_RECORDS && (r = cur->get(cur, &k, &v, DB_NEXT | DB_RMW)) == 0) {
-		if ((r = store_heap_put(st, txn, &k, &v)) != 0 || (r = cur->del(cur, 0)) != 0)
+	while (n < MIGRATE_RECORDS && (r = cur->get(cur, &k, &v, flag)) == 0) {
+		flag = DB_NEXT;
+		if (last->size > 0 && k.size == last->size &&
+		    memcmp(k.data, last->data, k.size) == 0)
+			continue; /* copied by the last step */
+		if ((r = store_heap_put(st, txn, &k, &v)) != 0)
 			break;
 		n++;
 	}
 	*more = r == 0;
 	if (r == DB_NOTFOUND)
 		r = 0;
+	if (r == 0 && n > 0) {
+		free(last->data);
+		*last = k;
+		k.data = NULL;
+	}
 out:
 	if (cur != NULL)
 		cur->close(cur);
 	free(k.data);
 	free(v.data);
+	if (txn == NULL)
+		return r;
 	if (r != 0) {
 		txn->abort(txn);
 		store_heap_txn_end(st, false);
 		return r;
 	}
-	r = txn->commit(txn, 0);
+	r = txn->commit(txn, DB_TXN_NOSYNC); /* durable before msgs.db goes (its removal syncs) */
 	store_heap_txn_end(st, r == 0);
 	if (r == 0 && file_size(current(st->heap)) >= st->heap->file_bytes)
 		r = begin_file(st);
+	/* A checkpoint now and then, so that the logs it writes can go as it goes. */
+	if (r == 0)
+		r = st->env->txn_checkpoint(st->env, 64 * 1024, 0, 0);
 	return r;
 }
 
@@ -656,6 +681,7 @@ static int migrate(struct store *st, char *err, size_t errlen)
 {
 	DB *legacy = NULL;
 	DB_TXN *txn = NULL;
+	DBT last = { 0 };
 	bool more = true;
 	int r;
 
@@ -675,11 +701,13 @@ static int migrate(struct store *st, char *err, size_t errlen)
 	if (r != 0)
 		goto fail;
 	while (more)
-		if ((r = migrate_some(st, legacy, &more)) != 0)
+		if ((r = migrate_some(st, legacy, &last, &more)) != 0)
 			goto fail;
+	free(last.data);
+	last.data = NULL;
 	r = legacy->close(legacy, 0);
 	legacy = NULL;
-	if (r != 0 ||
+	if (r != 0 || (r = st->env->log_flush(st->env, NULL)) != 0 ||
 	    (r = st->env->dbremove(st->env, NULL, legacy_file, NULL, DB_AUTO_COMMIT)) != 0)
 		goto fail;
 	snprintf(st->notice + strlen(st->notice), sizeof(st->notice) - strlen(st->notice),
@@ -687,6 +715,7 @@ static int migrate(struct store *st, char *err, size_t errlen)
 	    st->notice[0] != '\0' ? "; " : "", st->dir, legacy_file);
 	return 0;
 fail:
+	free(last.data);
 	if (legacy != NULL)
 		legacy->close(legacy, 0);
 	snprintf(err, errlen, "%s/%s: moving its records into heap files: %s", st->dir, legacy_file,
