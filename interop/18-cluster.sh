@@ -88,6 +88,12 @@ t0=$(now_ms)
 start "$replica"
 caught_up "$new" "$replica"
 echo "(c) node $replica killed and restarted: caught up (log position $(json_field "$(cluster_json "$replica")" log_position)) in $(($(now_ms) - t0)) ms"
+# Replication Manager's counters, as numbers (the replica has received the master's log).
+cj=$(cluster_json "$replica")
+for f in log_queued_total log_requested msgs_dropped; do
+	[[ "$(json_field "$cj" "$f")" =~ ^[0-9]+$ ]] || fail "/api/cluster lacks $f as a number: $cj"
+done
+echo "(c) replica $replica: $(json_field "$cj" log_queued_total) log records parked out of order, $(json_field "$cj" log_requested) asked for again"
 
 
 # ---- a master without a majority: nothing confirmed, and the health check fails ----

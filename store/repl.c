@@ -732,6 +732,7 @@ int store_repl_status(struct store *st, struct store_repl_status *out)
 	struct store_repl *rp = st->repl;
 	DB_REPMGR_SITE *list = NULL;
 	DB_REP_STAT *sp = NULL;
+	DB_REPMGR_STAT *mp = NULL;
 	struct store_repl_state state;
 	u_int count = 0, i;
 	int r;
@@ -775,7 +776,13 @@ int store_repl_status(struct store *st, struct store_repl_status *out)
 	out->lsn_file = sp->st_next_lsn.file;
 	out->lsn_offset = sp->st_next_lsn.offset;
 	out->log_queued = sp->st_log_queued;
+	out->log_queued_total = sp->st_log_queued_total;
+	out->log_requested = sp->st_log_requested;
 	free(sp);
+	if (st->env->repmgr_stat(st->env, &mp, 0) == 0) {
+		out->msgs_dropped = mp->st_msgs_dropped;
+		free(mp);
+	}
 	return 0;
 }
 

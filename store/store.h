@@ -233,6 +233,9 @@ struct store_repl_status {
 	struct store_repl_site sites[STORE_REPL_MAX_SITES];
 	uint32_t lsn_file, lsn_offset; /* this node's next log position */
 	uint64_t log_queued;           /* records received out of order, waiting */
+	/* Replication Manager's counters since this node started (rep_stat): records parked out of
+	 * order in all, records asked for again, messages dropped on a congested connection. */
+	uint64_t log_queued_total, log_requested, msgs_dropped;
 	bool caught_up; /* a replica has synced with its current master (a master: true) */
 	bool panic;
 	uint64_t perm_failed;        /* commits without their quorum ack, in all */

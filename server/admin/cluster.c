@@ -464,6 +464,9 @@ void mgmt_cluster(struct mreq *r)
 	snprintf(lsn, sizeof(lsn), "%u/%u", s.lsn_file, s.lsn_offset);
 	json_object_set_new(o, "log_position", json_string(lsn));
 	json_object_set_new(o, "serving_alone", json_boolean(s.alone));
+	json_object_set_new(o, "log_queued_total", json_integer((json_int_t)s.log_queued_total));
+	json_object_set_new(o, "log_requested", json_integer((json_int_t)s.log_requested));
+	json_object_set_new(o, "msgs_dropped", json_integer((json_int_t)s.msgs_dropped));
 	/* The users and vhost files in force: equal on every node whose files are the same. */
 	json_object_set_new(o, "files_fingerprint", json_string(auth_db_fingerprint(broker.auth)));
 	clock_gettime(CLOCK_MONOTONIC, &now);
