@@ -3,12 +3,15 @@
  *
  *   cluster-client ports N                  N free loopback ports, one a line
  *   cluster-client publish ADDR QUEUE FILE [MS]  persistent messages "PID-N" with confirms, one
- *                                           at a time (each confirm awaited MS ms, default 2000),
+ *                                           at a time (each confirm awaited MS ms, default 2000;
+ *                                           every even N padded to 500-3,499 bytes, see
+ *                                           pad_len, so the store's heap files see traffic),
  *                                           reconnecting after any failure, until SIGTERM; each
  *                                           confirmed N is appended to FILE (fsync'ed before the
  *                                           next publish), and a nack is counted, not written
  *   cluster-client consume ADDR QUEUE FILE MS   every message of QUEUE (acked) to FILE, one body a
- *                                           line, until none has come for MS ms; those that came
+ *                                           line ("PID-N", its padding checked: "corrupt PID-N" if
+ *                                           wrong), until none has come for MS ms; those that came
  *                                           with redelivered set also to FILE.redelivered
  *   cluster-client hold ADDR QUEUE FILE N   N messages of QUEUE to FILE, unacked, kept until
  *                                           SIGTERM
@@ -162,6 +165,36 @@ static int wait_confirm(amqp_connection_state_t c, int ms)
 	}
 }
 
+/* Message N's padding after "PID-N ": none for odd N, else 500-3,499 bytes of one letter. */
+static size_t pad_len(unsigned long n)
+{
+	return n % 2 != 0 ? 0 : 500 + (size_t)(n * 37 % 3000);
+}
+
+static char pad_char(unsigned long n)
+{
+	return (char)('a' + n % 26);
+}
+
+/* The body's "PID-N" (its length), or 0 if its padding is not what publish wrote. */
+static size_t body_id(const char *b, size_t len)
+{
+	const char *sp = memchr(b, ' ', len), *dash = memchr(b, '-', len);
+	size_t idlen = sp != NULL ? (size_t)(sp - b) : len, i, pad;
+	unsigned long n;
+
+	if (len == 0 || b[0] < '0' || b[0] > '9' || dash == NULL || (size_t)(dash - b) >= idlen)
+		return len; /* not publish's (a "send" body): as it is */
+	n = strtoul(dash + 1, NULL, 10);
+	pad = sp != NULL ? len - idlen - 1 : 0;
+	if (pad != pad_len(n))
+		return 0;
+	for (i = 0; i < pad; i++)
+		if (sp[1 + i] != pad_char(n))
+			return 0;
+	return idlen;
+}
+
 static int publish(const char *host, int port, const char *queue, const char *file, int wait_ms)
 {
 	FILE *out = fopen(file, "a");
@@ -169,7 +202,8 @@ static int publish(const char *host, int port, const char *queue, const char *fi
 	amqp_basic_properties_t props = { ._flags = AMQP_BASIC_DELIVERY_MODE_FLAG,
 		.delivery_mode = 2 };
 	unsigned long n = 0, acked = 0, nacked = 0, failed = 0, reconnects = 0;
-	char body[32];
+	char body[3600];
+	size_t idlen, len;
 	long t;
 	int r;
 
@@ -182,13 +216,19 @@ static int publish(const char *host, int port, const char *queue, const char *fi
 			continue;
 		}
 		t = ms_since(0);
-		snprintf(body, sizeof(body), "%ld-%lu", (long)getpid(), ++n);
+		idlen = len = (size_t)snprintf(body, 32, "%ld-%lu", (long)getpid(), ++n);
+		if (pad_len(n) > 0) {
+			body[len++] = ' ';
+			memset(body + len, pad_char(n), pad_len(n));
+			len += pad_len(n);
+		}
 		if (amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0,
-		        &props, amqp_cstring_bytes(body)) != AMQP_STATUS_OK ||
+		        &props, (amqp_bytes_t){ len, body }) != AMQP_STATUS_OK ||
 		    (r = wait_confirm(c, wait_ms)) < 0) {
 			failed++; /* unknown: neither confirmed nor written */
-			fprintf(stderr, "publish: %s unconfirmed (%ld ms): the connection failed\n",
-			    body, ms_since(t));
+			fprintf(stderr,
+			    "publish: %.*s unconfirmed (%ld ms): the connection failed\n",
+			    (int)idlen, body, ms_since(t));
 			amqp_destroy_connection(c);
 			c = NULL;
 			continue;
@@ -198,7 +238,7 @@ static int publish(const char *host, int port, const char *queue, const char *fi
 			continue;
 		}
 		acked++;
-		fprintf(out, "%s\n", body);
+		fprintf(out, "%.*s\n", (int)idlen, body);
 		fflush(out);
 		fsync(fileno(out));
 	}
@@ -226,6 +266,7 @@ static int consume(
 	FILE *out = fopen(file, "w"), *re;
 	amqp_connection_state_t c;
 	unsigned long got = 0, redelivered = 0;
+	size_t idlen;
 	int tries;
 
 	snprintf(rpath, sizeof(rpath), "%s.redelivered", file);
@@ -257,10 +298,16 @@ static int consume(
 			fprintf(stderr, "consume: the connection failed after %lu\n", got);
 			return 1;
 		}
-		fprintf(out, "%.*s\n", (int)e.message.body.len, (char *)e.message.body.bytes);
+		idlen = body_id(e.message.body.bytes, e.message.body.len);
+		if (idlen == 0)
+			fprintf(out, "corrupt %.*s\n",
+			    (int)(e.message.body.len < 40 ? e.message.body.len : 40),
+			    (char *)e.message.body.bytes);
+		else
+			fprintf(out, "%.*s\n", (int)idlen, (char *)e.message.body.bytes);
 		if (e.redelivered) {
-			fprintf(
-			    re, "%.*s\n", (int)e.message.body.len, (char *)e.message.body.bytes);
+			fprintf(re, "%.*s\n", (int)(idlen > 0 ? idlen : e.message.body.len),
+			    (char *)e.message.body.bytes);
 			redelivered++;
 		}
 		if (hold == 0)
