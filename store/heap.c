@@ -204,7 +204,8 @@ static int begin_file(struct store *st)
 		return r;
 	}
 	add_file(h, no, db);
-	return 0;
+	/* Its name durable before any record in it is: a checkpoint may free the log that made it. */
+	return store_sync_dir(st->dir) != 0 ? errno : 0;
 }
 
 /* Where key k's record is: 0, DB_NOTFOUND, or an error (EINVAL: not an index value). */
@@ -710,6 +711,11 @@ static int migrate(struct store *st, char *err, size_t errlen)
 	if (r != 0 || (r = st->env->log_flush(st->env, NULL)) != 0 ||
 	    (r = st->env->dbremove(st->env, NULL, legacy_file, NULL, DB_AUTO_COMMIT)) != 0)
 		goto fail;
+	/* Gone for good: moved again after a power cut, it would bring back deleted records. */
+	if (store_sync_dir(st->dir) != 0) {
+		r = errno;
+		goto fail;
+	}
 	snprintf(st->notice + strlen(st->notice), sizeof(st->notice) - strlen(st->notice),
 	    "%s%s/%s: message records moved into heap files (store format 4)",
 	    st->notice[0] != '\0' ? "; " : "", st->dir, legacy_file);

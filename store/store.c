@@ -78,7 +78,7 @@ void store_set_error(struct store *st, const char *fmt, ...)
 /* ---- the directory ---- */
 
 /* fsync a directory: the names created, renamed or removed in it survive a power cut. */
-static int sync_dir(const char *dir)
+int store_sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r, e;
 
@@ -116,7 +116,7 @@ static int sync_log_file(struct store *st)
 
 	if (file == st->synced_log_file)
 		return 0;
-	if (sync_dir(st->dir) != 0)
+	if (store_sync_dir(st->dir) != 0)
 		return -1;
 	st->synced_log_file = file;
 	return 0;
@@ -142,7 +142,7 @@ static int remove_old_logs(struct store *st)
 		}
 	}
 	free(list);
-	if (sync_dir(st->dir) != 0) {
+	if (store_sync_dir(st->dir) != 0) {
 		store_set_error(st, "%s: fsync: %s", st->dir, strerror(errno));
 		return STORE_E_IO;
 	}
@@ -829,7 +829,7 @@ static int write_durably(
 	if (rename(tmp, path) != 0)
 		goto out;
 	what = dir;
-	if (sync_dir(dir) != 0)
+	if (store_sync_dir(dir) != 0)
 		goto out;
 	ret = 0;
 out:
@@ -1029,7 +1029,7 @@ struct store *store_open_env(
 	if (mkdir(dir, 0700) == 0) {
 		/* A new directory: its name must survive a power cut too. */
 		snprintf(parent, sizeof(parent), "%s", dir);
-		if (sync_dir(dirname(parent)) != 0) {
+		if (store_sync_dir(dirname(parent)) != 0) {
 			snprintf(err, errlen, "%s: fsync: %s", parent, strerror(errno));
 			return NULL;
 		}
@@ -1170,7 +1170,7 @@ int store_open_tables(struct store *st, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", st->last_error);
 		return -1;
 	}
-	if (sync_dir(dir) != 0) {
+	if (store_sync_dir(dir) != 0) {
 		snprintf(err, errlen, "%s: fsync: %s", dir, strerror(errno));
 		return -1;
 	}

@@ -56,6 +56,8 @@ struct store *store_open_env(
 int store_open_tables(struct store *st, char *err, size_t errlen);
 
 void store_set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* fsync a directory: 0, or -1 with errno. */
+int store_sync_dir(const char *dir);
 
 /*
  * heap.c: the msgs table. Put, get and delete return 0, DB_NOTFOUND or a Berkeley DB error (EINVAL:
