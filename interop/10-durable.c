@@ -285,6 +285,9 @@ START_TEST(crash_cycles)
 
 	SKIP_IN_ORACLE();
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	/* Heap files of 256 KiB, each collected once full (the store's test hooks): files come and go. */
+	setenv("WARREN_TEST_HEAP_FILE_BYTES", "262144", 1);
+	setenv("WARREN_TEST_HEAP_COLLECT_ALL", "1", 1);
 	own_broker_start(NULL);
 	for (cycle = 0; cycle < cycles; cycle++) {
 		int status;

@@ -178,6 +178,12 @@ START_TEST(powercut_cycles)
 	long logpos = 0;
 
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
+	/*
+	 * Heap files of 256 KiB, each collected once full (the store's test hooks): heap files
+	 * are created and removed all through the cycles, so that cuts come in the middle of both.
+	 */
+	setenv("WARREN_TEST_HEAP_FILE_BYTES", "262144", 1);
+	setenv("WARREN_TEST_HEAP_COLLECT_ALL", "1", 1);
 	powercut_mount();
 	started = now_ms();
 	ck_assert_msg(broker_respawn(&broker, err, sizeof(err)) == 0,

@@ -1078,7 +1078,8 @@ struct store *store_open_env(
 	if ((hook = getenv("WARREN_TEST_FLUSH_FAIL")) != NULL && strcmp(hook, "1") == 0)
 		st->test_fail = true;
 
-	if (remove_regions(dir, err, errlen) != 0)
+	if (remove_regions(dir, err, errlen) != 0 ||
+	    store_heap_placeholders(dir, st->notice, sizeof(st->notice), err, errlen) != 0)
 		goto fail;
 	if ((r = db_env_create(&env, 0)) != 0) {
 		snprintf(err, errlen, "%s: db_env_create: %s", dir, db_strerror(r));

@@ -69,6 +69,13 @@ int store_heap_del(struct store *st, DB_TXN *txn, DBT *k);
 /* The value of key k whose index value (as a cursor on db[STORE_MSGS] reads it) is iv, into v. */
 int store_heap_index_value(struct store *st, DB_TXN *txn, const DBT *k, const DBT *iv, DBT *v);
 void store_heap_txn_end(struct store *st, bool committed);
+/*
+ * Before recovery: remove what an interrupted removal of a heap file (or of format 3's msgs.db)
+ * can leave under its name, Berkeley DB's placeholder of under 1 KiB whose bytes a power cut
+ * dropped, which recovery cannot open (it would refuse the environment). 0, or -1 with err.
+ */
+int store_heap_placeholders(
+    const char *dir, char *notice, size_t noticelen, char *err, size_t errlen);
 /* With the index open: the heap files opened and counted, a format-3 msgs.db moved. 0/-1, err. */
 int store_heap_open(struct store *st, char *err, size_t errlen);
 void store_heap_close(struct store *st);

@@ -557,6 +557,39 @@ START_TEST(store_heap_collection_survives_kill)
 }
 END_TEST
 
+/*
+ * What an interrupted removal leaves under a heap file's (or msgs.db's) name after a power cut:
+ * Berkeley DB's placeholder, a meta page of 512 bytes never fsync'ed, so empty or short. Recovery
+ * cannot open it; the store removes such files before recovery, says so, and works on. A heap
+ * file of 1 KiB or more is left alone (Berkeley DB never names one shorter).
+ */
+START_TEST(store_removal_placeholders_removed_before_recovery)
+{
+	static char zeros[1024];
+	struct store *st = open_ok();
+	struct store_batch *b = store_batch_new();
+	struct text t;
+
+	put(b, STORE_MSGS, "m1", "kept");
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	store_close(st);
+	write_file("msgs-heap-000077.db", zeros, 512);
+	write_file("msgs.db", zeros, 0);
+	st = open_ok();
+	ck_assert_msg(strstr(store_notice(st),
+	                  "msgs-heap-000077.db: 512 bytes, what an interrupted "
+	                  "removal left: removed") != NULL &&
+	        strstr(store_notice(st), "msgs.db: 0 bytes") != NULL,
+	    "%s", store_notice(st));
+	ck_assert(!dir_has("msgs-heap-000077.db") && !dir_has("msgs.db"));
+	ck_assert_str_eq(scan(st, STORE_MSGS, &t), "m1=kept;");
+	store_close(st);
+	write_file("msgs-heap-000078.db", zeros, 1024); /* not a placeholder: opening it fails */
+	open_refused("msgs-heap-000078.db");
+	ck_assert(dir_has("msgs-heap-000078.db"));
+}
+END_TEST
+
 struct job {
 	int status;
 	struct text seen;
@@ -1258,6 +1291,7 @@ int main(void)
 	tcase_add_test(tc, store_format_3_msgs_moved_into_the_heap);
 	tcase_add_test(tc, store_heap_files_collected_and_removed);
 	tcase_add_test(tc, store_heap_collection_survives_kill);
+	tcase_add_test(tc, store_removal_placeholders_removed_before_recovery);
 	tcase_add_test(tc, store_format_garbage_refused);
 	tcase_add_test(tc, store_format_cut_short_without_store_rewritten);
 	tcase_add_test(tc, store_format_cut_short_beside_a_store_refused);
