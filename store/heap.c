@@ -41,6 +41,7 @@
 #define MIGRATE_RECORDS 1000         /* format-3 records moved per transaction */
 #define OPEN_TRIES 200               /* a new file refused in a replication lockout: tries ... */
 #define OPEN_RETRY_US 10000          /* ... this far apart */
+#define REMOVALS_PER_STEP 4          /* empty files removed per upkeep step */
 
 static const char legacy_file[] = "msgs.db";
 
@@ -145,7 +146,8 @@ static int open_file(struct store *st, DB_TXN *txn, uint32_t no, DB **out)
 	if ((r = db_create(&db, st->env, 0)) != 0)
 		return r;
 	if ((r = db->set_pagesize(db, PAGE_BYTES)) != 0 ||
-	    (r = db->open(db, txn, name, NULL, DB_HEAP, DB_CREATE | DB_THREAD, 0600)) != 0) {
+	    (r = db->open(db, txn, name, NULL, DB_HEAP,
+	         DB_CREATE | DB_THREAD | (txn == NULL ? DB_AUTO_COMMIT : 0), 0600)) != 0) {
 		db->close(db, 0);
 		return r;
 	}
@@ -530,7 +532,9 @@ void store_heap_upkeep(struct store *st)
 			store_set_error(st, "%s: moving live records out of a heap file: %s",
 			    st->dir, db_strerror(r));
 	}
-	for (size_t i = 0; i + 1 < h->n; i++) {
+	/* A few removals at a time (each a synced commit): a drained backlog's files go over a few
+	 * groups rather than stall one. */
+	for (size_t i = 0, removed = 0; i + 1 < h->n && removed < REMOVALS_PER_STEP; i++) {
 		if (h->f[i].live != 0)
 			continue;
 		/* Durable before the file goes: every transaction that moved or deleted its records. */
@@ -538,6 +542,7 @@ void store_heap_upkeep(struct store *st)
 			h->stalled = true;
 			break;
 		}
+		removed++;
 		i--; /* the next file is now at i */
 	}
 }
