@@ -182,10 +182,12 @@ static void drop_file(struct store_heap *h, struct heap_file *f)
 	h->n--;
 }
 
-/* A lockout (a cluster master's membership change, a replica's sync): worth trying again. */
-static bool lockout(int r)
+/* The number of a heap file from its name: true if name is msgs-heap-N.db. */
+static bool heap_file_no(const char *name, unsigned *no)
 {
-	return r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED || r == DB_REP_LOCKOUT;
+	char tail[8];
+
+	return sscanf(name, "msgs-heap-%u.%7s", no, tail) == 2 && strcmp(tail, "db") == 0;
 }
 
 /* Begin the next heap file (its own transaction): 0 or an error. */
@@ -523,12 +525,12 @@ void store_heap_upkeep(struct store *st)
 		return;
 	if (file_size(current(h)) >= h->file_bytes && (r = begin_file(st)) != 0) {
 		h->stalled = true;
-		if (!lockout(r))
+		if (!store_lockout(r))
 			store_set_error(st, "%s: a new heap file: %s", st->dir, db_strerror(r));
 	}
 	if ((f = gc_candidate(h)) != NULL && (r = gc_step(st, f)) != 0) {
 		h->stalled = true;
-		if (!lockout(r))
+		if (!store_lockout(r))
 			store_set_error(st, "%s: moving live records out of a heap file: %s",
 			    st->dir, db_strerror(r));
 	}
@@ -555,7 +557,7 @@ int store_heap_placeholders(
 	DIR *d = opendir(dir);
 	struct dirent *e;
 	struct stat sb;
-	char path[4096], tail[8];
+	char path[4096];
 	unsigned no;
 	int removed = 0;
 
@@ -564,9 +566,7 @@ int store_heap_placeholders(
 		return -1;
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, legacy_file) != 0 &&
-		    (sscanf(e->d_name, "msgs-heap-%u.%7s", &no, tail) != 2 ||
-		        strcmp(tail, "db") != 0))
+		if (strcmp(e->d_name, legacy_file) != 0 && !heap_file_no(e->d_name, &no))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		/*
@@ -639,7 +639,6 @@ static int open_files(struct store *st, char *err, size_t errlen)
 	DIR *d = opendir(st->dir);
 	struct dirent *e;
 	unsigned no;
-	char tail[8];
 	DB *db;
 	int r = 0;
 
@@ -648,8 +647,7 @@ static int open_files(struct store *st, char *err, size_t errlen)
 		return -1;
 	}
 	while ((e = readdir(d)) != NULL) {
-		if (sscanf(e->d_name, "msgs-heap-%u.%7s", &no, tail) != 2 ||
-		    strcmp(tail, "db") != 0)
+		if (!heap_file_no(e->d_name, &no))
 			continue;
 		for (int tries = 0;; tries++) {
 			DB_TXN *txn = NULL;
@@ -658,7 +656,7 @@ static int open_files(struct store *st, char *err, size_t errlen)
 				txn->abort(txn);
 			else if (r == 0 && (r = txn->commit(txn, 0)) != 0)
 				db->close(db, 0);
-			if (r == 0 || !lockout(r) || tries == OPEN_TRIES)
+			if (r == 0 || !store_lockout(r) || tries == OPEN_TRIES)
 				break;
 			usleep(OPEN_RETRY_US);
 		}
@@ -800,7 +798,7 @@ int store_heap_open(struct store *st, char *err, size_t errlen)
 		return -1;
 	for (int tries = 0;
 	     st->heap->n == 0 || file_size(current(st->heap)) >= st->heap->file_bytes; tries++) {
-		if ((r = begin_file(st)) == 0 || !lockout(r) || tries == OPEN_TRIES)
+		if ((r = begin_file(st)) == 0 || !store_lockout(r) || tries == OPEN_TRIES)
 			break;
 		usleep(OPEN_RETRY_US);
 	}

@@ -678,7 +678,7 @@ bool store_repl_retry_open(struct store *st, DB *db, int r)
 {
 	struct store_repl *rp = st->repl;
 
-	if (r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED && r != DB_REP_LOCKOUT)
+	if (!store_lockout(r))
 		return false;
 	if (rp->open_tries++ >= OPEN_RETRIES)
 		return false;

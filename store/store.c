@@ -77,6 +77,11 @@ void store_set_error(struct store *st, const char *fmt, ...)
 
 /* ---- the directory ---- */
 
+bool store_lockout(int r)
+{
+	return r == DB_LOCK_DEADLOCK || r == DB_LOCK_NOTGRANTED || r == DB_REP_LOCKOUT;
+}
+
 /* fsync a directory: the names created, renamed or removed in it survive a power cut. */
 int store_sync_dir(const char *dir)
 {
@@ -614,9 +619,7 @@ static int commit_group(struct store *st, struct store_batch **list)
 		bool ran_job = false;
 		int dberr = 0, r = commit_group_once(st, list, &dberr, &ran_job);
 
-		if (r != STORE_E_DB || st->repl == NULL ||
-		    (dberr != DB_LOCK_DEADLOCK && dberr != DB_REP_LOCKOUT &&
-		        dberr != DB_LOCK_NOTGRANTED))
+		if (r != STORE_E_DB || st->repl == NULL || !store_lockout(dberr))
 			return r;
 		if (ran_job || tries == LOCKOUT_TRIES) {
 			store_set_error(st, "%s: a group met a replication lockout: %s", st->dir,
@@ -740,7 +743,7 @@ static void *store_thread(void *arg)
 		if (list != NULL)
 			complete(st, list, status);
 		/* After the batches' completions: a new heap file, empty ones removed, a GC step. */
-		if (status == 0 && store_heap_upkeep_wanted(st))
+		if (status == 0)
 			store_heap_upkeep(st);
 		pthread_mutex_lock(&st->lock);
 	}

@@ -56,6 +56,11 @@ struct store *store_open_env(
 int store_open_tables(struct store *st, char *err, size_t errlen);
 
 void store_set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * A cluster master's operation refused in a replication lockout (a member added or removed, a
+ * replica's sync): Berkeley DB's errors that ask the application to try again.
+ */
+bool store_lockout(int r);
 /* fsync a directory: 0, or -1 with errno. */
 int store_sync_dir(const char *dir);
 
