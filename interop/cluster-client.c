@@ -15,6 +15,8 @@
  *                                           with redelivered set also to FILE.redelivered
  *   cluster-client hold ADDR QUEUE FILE N   N messages of QUEUE to FILE, unacked, kept until
  *                                           SIGTERM
+ *   cluster-client take ADDR QUEUE FILE N   N messages of QUEUE by basic.get with no-ack, each
+ *                                           body a line of FILE; exit 0 if N came
  *   cluster-client login PORT [PORT ...]    a client with a list of addresses: logs in to each in
  *                                           turn until one lets it; a line per try (MS with
  *                                           fractions, TCP connect to open-ok): "ok PORT MS",
@@ -414,6 +416,36 @@ static int send_n(const char *host, int port, const char *queue, const char *fil
 	return acked == n ? 0 : 1;
 }
 
+/* take: n messages of queue by basic.get, no-ack (the broker forgets each as it sends it). */
+static int take(const char *host, int port, const char *queue, const char *file, int n)
+{
+	FILE *out = fopen(file, "w");
+	amqp_connection_state_t c;
+	int got = 0;
+
+	if (out == NULL || (c = open_conn(host, port, queue, false)) == NULL) {
+		fprintf(stderr, "take: cannot open a channel through %s:%d\n", host, port);
+		return 1;
+	}
+	while (got < n) {
+		amqp_rpc_reply_t r = amqp_basic_get(c, 1, amqp_cstring_bytes(queue), 1);
+		amqp_message_t msg;
+
+		if (r.reply_type != AMQP_RESPONSE_NORMAL ||
+		    r.reply.id != AMQP_BASIC_GET_OK_METHOD ||
+		    amqp_read_message(c, 1, &msg, 0).reply_type != AMQP_RESPONSE_NORMAL)
+			break;
+		fprintf(out, "%.*s\n", (int)msg.body.len, (char *)msg.body.bytes);
+		amqp_destroy_message(&msg);
+		got++;
+	}
+	fclose(out);
+	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+	amqp_destroy_connection(c);
+	fprintf(stderr, "take: %d of %d through %d\n", got, n, port);
+	return got == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	char host[256];
@@ -440,11 +472,13 @@ int main(int argc, char **argv)
 				return 0;
 		return 1;
 	}
+	if (argc == 6 && strcmp(argv[1], "take") == 0)
+		return take(host, port, argv[3], argv[4], atoi(argv[5]));
 	if (argc == 6 && strcmp(argv[1], "send") == 0)
 		return send_n(host, port, argv[3], argv[4], atoi(argv[5]));
 	fprintf(stderr,
 	    "usage: cluster-client ports N | publish ADDR QUEUE FILE [MS] | consume ADDR "
-	    "QUEUE FILE QUIET_MS | hold ADDR QUEUE FILE N | login PORT... | send ADDR QUEUE FILE "
-	    "N (ADDR: PORT or HOST:PORT)\n");
+	    "QUEUE FILE QUIET_MS | hold ADDR QUEUE FILE N | take ADDR QUEUE FILE N | login PORT... "
+	    "| send ADDR QUEUE FILE N (ADDR: PORT or HOST:PORT)\n");
 	return 2;
 }

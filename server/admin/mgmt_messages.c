@@ -372,7 +372,7 @@ void mgmt_queue_get(struct mreq *r)
 			broker.totals.n[MS_ACK]++;
 		}
 		if (requeue) {
-			persist_delivered(q, e->m, e->seq);
+			(void)persist_delivered(q, e->m, e->seq);
 			queue_requeue(q, e->m, e->seq, e->expires_at, e->delivery_count);
 			continue;
 		}

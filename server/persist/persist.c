@@ -21,12 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <time.h>
 
 #include "server/persist/persist_private.h"
 
 struct batch_ctx {
 	struct persist_waiter **w;
 	size_t n, cap;
+	uint64_t gen, submitted_us;
 };
 
 struct persist_state ps;
@@ -52,12 +54,20 @@ static void flush_soon(void)
 		evtimer_add(ps.flush_ev, &linger);
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 struct store_batch *batch(void)
 {
 	if (ps.cur == NULL) {
 		ps.cur = store_batch_new();
 		ps.ctx = xcalloc(1, sizeof(*ps.ctx));
-		ps.cur_gen++;
+		ps.ctx->gen = ++ps.cur_gen;
 		ps.cancellable = false;
 		if (ps.inflight == 0)
 			flush_soon();
@@ -73,6 +83,11 @@ static void batch_done(void *arg, int status)
 	/* The store is free: what gathered meanwhile goes as the next group. */
 	if (--ps.inflight == 0 && ps.cur != NULL && ps.flush_ev != NULL)
 		event_active(ps.flush_ev, 0, 0);
+	if (status == 0 && ctx->gen > ps.done_gen) {
+		uint64_t took = mono_us() - ctx->submitted_us;
+		ps.done_gen = ctx->gen;
+		ps.commit_us = ps.commit_us == 0 ? took : (7 * ps.commit_us + took) / 8;
+	}
 	if (status == STORE_E_NOT_REPLICATED || status == STORE_E_NOT_MASTER ||
 	    (status != 0 && ps.rst != NULL &&
 	        (ps.role != PERSIST_MASTER || !persist_cluster_is_master()))) {
@@ -92,6 +107,83 @@ static void batch_done(void *arg, int status)
 	free(ctx);
 }
 
+/*
+ * Marks ahead. A cluster's master sends a delivery of a message an earlier batch holds only once
+ * a mark at or past it is replicated (persist_delivered; the connection's output is held until
+ * then), so that a new master redelivers it with the flag. Waiting for each delivery's own mark
+ * would cost every consumer a replicated commit per prefetch window, so the master writes its
+ * marks ahead of the deliveries: by the queue's pace (deliveries a µs since the last mark) over
+ * four commits' time, capped at MARK_SLACK_MAX, and writes the next when delivered_hi is half way
+ * there. While the deliveries stay under a replicated mark nothing waits. The price: after a
+ * failover, up to that many messages past the last delivery also come back with redelivered set
+ * (the flag says "may have been delivered"); a queue delivering one burst at a time, as at the
+ * first mark, writes exact marks. A single node writes delivered_hi itself and never holds.
+ */
+#define MARK_SLACK_MAX 65536
+
+static bool cluster_master(void)
+{
+	return ps.role == PERSIST_MASTER && ps.rst != NULL;
+}
+
+/* The greatest mark the group holds (folding in the written ones whose batch completed). */
+static uint64_t mark_safe(struct queue *q)
+{
+	unsigned i;
+
+	for (i = 0; i < 2; i++)
+		if (q->mark_gen[i] != 0 && q->mark_gen[i] <= ps.done_gen) {
+			if (q->mark_val[i] > q->mark_safe)
+				q->mark_safe = q->mark_val[i];
+			q->mark_gen[i] = 0;
+		}
+	return q->mark_safe;
+}
+
+/* The greatest mark written (replicated or not). */
+static uint64_t mark_latest(const struct queue *q)
+{
+	uint64_t v = q->mark_safe;
+
+	if (q->mark_gen[0] != 0 && q->mark_val[0] > v)
+		v = q->mark_val[0];
+	if (q->mark_gen[1] != 0 && q->mark_val[1] > v)
+		v = q->mark_val[1];
+	return v;
+}
+
+/* The mark q's record gets in the batch with number gen (ps.cur's). */
+static uint64_t mark_value(struct queue *q, uint64_t gen)
+{
+	uint64_t now, slack = 0, v;
+	unsigned slot;
+
+	if (!cluster_master())
+		return q->delivered_hi;
+	now = mono_us();
+	if (q->mark_at_us != 0 && now > q->mark_at_us) {
+		/* deliveries over four commits at the pace since the last mark */
+		uint64_t commit = ps.commit_us > 1000 ? ps.commit_us : 1000;
+		slack = (uint64_t)q->mark_pace * 4 * commit / (now - q->mark_at_us);
+		if (slack > MARK_SLACK_MAX)
+			slack = MARK_SLACK_MAX;
+	}
+	q->mark_at_us = now;
+	q->mark_pace = 0;
+	q->mark_slack = (uint32_t)slack;
+	v = q->delivered_hi + slack;
+	if (v < mark_latest(q))
+		v = mark_latest(q); /* never back */
+	(void)mark_safe(q);
+	slot = q->mark_gen[0] == 0            ? 0
+	    : q->mark_gen[1] == 0             ? 1
+	    : q->mark_gen[0] < q->mark_gen[1] ? 0
+	                                      : 1;
+	q->mark_val[slot] = v;
+	q->mark_gen[slot] = gen;
+	return v;
+}
+
 static void write_delivered_marks(void)
 {
 	uint8_t key[DELIVERED_KEY_LEN], val[8];
@@ -102,7 +194,8 @@ static void write_delivered_marks(void)
 		q->delivered_dirty = false;
 		if (!q->deleted) {
 			record_delivered_key(key, q->qid);
-			amqp_store_u64(val, q->delivered_hi);
+			(void)batch();
+			amqp_store_u64(val, mark_value(q, ps.cur_gen));
 			store_batch_put(batch(), STORE_META, key, sizeof(key), val, sizeof(val));
 		}
 		ps.hooks.release(q);
@@ -117,6 +210,7 @@ void submit_batch(void)
 	if (ps.cur == NULL)
 		return;
 	ps.inflight++;
+	ps.ctx->submitted_us = mono_us();
 	store_submit(ps.st, ps.cur, batch_done, ps.ctx);
 	ps.cur = NULL;
 	ps.ctx = NULL;
@@ -419,12 +513,28 @@ void persist_requeue(
 	store_batch_put(batch(), STORE_ENTRIES, key, sizeof(key), val, sizeof(val));
 }
 
-void persist_delivered(struct queue *q, const struct message *m, uint64_t seq)
+/*
+ * On a cluster's master, a delivery of a message the store already holds (its writes not in the
+ * open batch) may leave only once the group holds what records it: a mark at or past it (see
+ * "marks ahead"), or its removal (no-ack). A message still in the open batch goes at once: its
+ * mark or removal joins it in that batch, and both or neither reach the replicas.
+ */
+static bool delivery_holds(const struct message *m)
 {
-	/* Only entries the store holds need the mark: transient messages cost no disk write. */
-	if (!queue_durable(q) || !m->stored || seq <= q->delivered_hi)
-		return;
-	q->delivered_hi = seq;
+	return cluster_master() && m->persistent && m->stored &&
+	    (ps.cur == NULL || m->batch_gen != ps.cur_gen);
+}
+
+bool persist_removal_holds(const struct queue *q, const struct message *m)
+{
+	if (!queue_durable(q) || !delivery_holds(m))
+		return false;
+	(void)batch(); /* the removal's batch, which the holder waits for */
+	return true;
+}
+
+static void mark_dirty(struct queue *q)
+{
 	if (q->delivered_dirty)
 		return;
 	q->delivered_dirty = true;
@@ -434,6 +544,38 @@ void persist_delivered(struct queue *q, const struct message *m, uint64_t seq)
 	}
 	ps.dirty[ps.ndirty++] = queue_ref(q);
 	event_active(ps.flush_ev, 0, 0);
+}
+
+bool persist_delivered(struct queue *q, const struct message *m, uint64_t seq)
+{
+	bool hold;
+
+	/* Only entries the store holds need the mark: transient messages cost no disk write. */
+	if (!queue_durable(q) || !m->stored)
+		return false;
+	if (!cluster_master()) {
+		if (seq > q->delivered_hi) {
+			q->delivered_hi = seq;
+			mark_dirty(q);
+		}
+		return false;
+	}
+	if (seq > q->delivered_hi)
+		q->delivered_hi = seq;
+	q->mark_pace++;
+	hold = delivery_holds(m) && seq > mark_safe(q);
+	/* A new mark when the deliveries are half way to the last one (at once past it). */
+	if (q->delivered_hi + q->mark_slack / 2 > mark_latest(q) ||
+	    q->delivered_hi > mark_latest(q))
+		mark_dirty(q);
+	if (hold)
+		(void)batch(); /* the holder waits for it: it, or one before it, has the mark */
+	return hold;
+}
+
+uint64_t persist_open_gen(void)
+{
+	return ps.cur != NULL ? ps.cur_gen : 0;
 }
 
 /* ---- dead ranges (purged entries being deleted) ---- */

@@ -140,7 +140,17 @@ void persist_remove(struct queue *q, struct message *m, uint64_t seq);
 /* m went back to q at seq, returned count times: its entry is written again with that count. */
 void persist_requeue(
     struct queue *q, struct message *m, uint64_t seq, uint64_t expires_at, uint32_t count);
-void persist_delivered(struct queue *q, const struct message *m, uint64_t seq);
+/*
+ * m was delivered from q at seq, to be acked: its delivered mark (a restart or failover
+ * redelivers it with the flag). True on a cluster's master when the delivery must not reach the
+ * client before this turn's batch is durable (replicated): the caller holds its connection's
+ * output for it (persist_wait). persist_removal_holds says the same for a no-ack delivery,
+ * before its persist_remove.
+ */
+bool persist_delivered(struct queue *q, const struct message *m, uint64_t seq);
+bool persist_removal_holds(const struct queue *q, const struct message *m);
+/* The open batch's number (0: none open), so that a holder waits once per batch. */
+uint64_t persist_open_gen(void);
 /*
  * persist_delay.c: the messages waiting in x-delayed-message exchanges, keyed (xid, due, seq) so
  * that key order is due order: a persistent message on a durable exchange in the delayed table

@@ -34,8 +34,10 @@ struct persist_state {
 	char *dir;
 	struct store_batch *cur;
 	struct batch_ctx *ctx;
-	uint64_t cur_gen;  /* numbers the open batch (cur) */
-	unsigned inflight; /* batches submitted, not yet complete: while one is, cur stays open */
+	uint64_t cur_gen;   /* numbers the open batch (cur) */
+	uint64_t done_gen;  /* the greatest batch that completed without failing */
+	uint64_t commit_us; /* how long a batch takes from submit to done (a moving average) */
+	unsigned inflight;  /* batches submitted, not yet complete: while one is, cur stays open */
 	uint64_t next_qid;
 	uint64_t next_xid;    /* delayed exchanges' ids */
 	struct queue **dirty; /* queues whose delivered mark changed */

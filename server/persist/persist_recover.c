@@ -204,7 +204,7 @@ int persist_recover(const char *dir, char *err, size_t errlen)
 		uint64_t *mark = p;
 		struct queue *q = hmap_get(&rc.queues, &mark[0], sizeof(mark[0]));
 		if (q != NULL) {
-			q->delivered_hi = q->recover_mark = mark[1];
+			q->delivered_hi = q->recover_mark = q->mark_safe = mark[1];
 			if (mark[1] > q->next_seq)
 				q->next_seq = mark[1];
 		}

@@ -113,6 +113,73 @@ void conn_out_add(struct conn *c, const void *p, size_t n)
 	evbuffer_add(bufferevent_get_output(c->bev), p, n);
 }
 
+/* ---- holding the output for the store ---- */
+
+struct conn_hold {
+	struct persist_waiter pw; /* first: persistence hands this back */
+	struct conn *c;           /* NULL once the connection is gone */
+	LIST_ENTRY(conn_hold) entry;
+};
+
+/*
+ * The batch is durable, or failed: a failed batch lets the output go too (its waiters, publishers
+ * and the like, are told; a master that lost its majority is about to close its connections).
+ */
+static void hold_done(struct persist_waiter *pw, int status)
+{
+	struct conn_hold *h = (struct conn_hold *)pw;
+	struct conn *c = h->c;
+
+	(void)status;
+	if (c != NULL)
+		LIST_REMOVE(h, entry);
+	free(h);
+	if (c == NULL)
+		return;
+	if (--c->holds > 0 || c->state == CONN_DEAD || c->close_after_flush)
+		return;
+	if (!c->direct) {
+		bufferevent_enable(c->bev, EV_WRITE);
+	} else if (!c->flush_queued) {
+		c->flush_queued = true;
+		LIST_INSERT_HEAD(&to_flush, c, flush_entry);
+		event_active(flush_ev, EV_TIMEOUT, 0);
+	}
+}
+
+void conn_hold(struct conn *c)
+{
+	uint64_t gen = persist_open_gen();
+	struct conn_hold *h;
+
+	if (gen == 0 || c->hold_gen == gen || c->state == CONN_DEAD || c->close_after_flush)
+		return;
+	h = xcalloc(1, sizeof(*h));
+	h->pw.done = hold_done;
+	if (!persist_wait(&h->pw)) {
+		free(h);
+		return;
+	}
+	h->c = c;
+	LIST_INSERT_HEAD(&c->holdings, h, entry);
+	c->hold_gen = gen;
+	/* A direct connection's libevent writes only what the socket did not take: off as well. */
+	if (c->holds++ == 0)
+		bufferevent_disable(c->bev, EV_WRITE);
+}
+
+/* The connection goes: its holds end with nobody to release. */
+static void hold_forget(struct conn *c)
+{
+	struct conn_hold *h;
+
+	while ((h = LIST_FIRST(&c->holdings)) != NULL) {
+		LIST_REMOVE(h, entry);
+		h->c = NULL;
+	}
+	c->holds = 0;
+}
+
 void conn_write_attach(struct conn *c)
 {
 	if (flush_ev == NULL)
@@ -129,6 +196,7 @@ void conn_write_attach(struct conn *c)
 
 void conn_write_forget(struct conn *c)
 {
+	hold_forget(c);
 	if (c->flush_queued) {
 		LIST_REMOVE(c, flush_entry);
 		c->flush_queued = false;
@@ -197,8 +265,9 @@ static void conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 	while ((c = LIST_FIRST(&to_flush)) != NULL) {
 		LIST_REMOVE(c, flush_entry);
 		c->flush_queued = false;
-		/* Once the output is out, what libevent would call. */
-		if (c->state != CONN_DEAD && !c->close_after_flush && conn_write_now(c))
+		/* Once the output is out, what libevent would call. Held output waits (hold_done). */
+		if (c->state != CONN_DEAD && !c->close_after_flush && c->holds == 0 &&
+		    conn_write_now(c))
 			conn_write_cb(c->bev, c);
 	}
 }

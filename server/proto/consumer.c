@@ -51,12 +51,15 @@ void consumer_deliver(struct consumer *c, struct qentry *e)
 	d->routing_key = (struct amqp_bytes){ (const uint8_t *)e->m->routing_key, e->m->rk_len };
 	if (c->no_ack) {
 		d->delivery_tag = ++ch->next_tag;
+		if (persist_removal_holds(c->queue, e->m))
+			conn_hold(ch->conn);
 		conn_send_content(ch->conn, ch->id, &m, e->m, e->delivery_count);
 		persist_remove(c->queue, e->m, e->seq);
 		message_unref(e->m);
 		return;
 	}
-	persist_delivered(c->queue, e->m, e->seq);
+	if (persist_delivered(c->queue, e->m, e->seq))
+		conn_hold(ch->conn);
 	d->delivery_tag = channel_add_unacked(ch, c->queue, e, c);
 	conn_send_content(ch->conn, ch->id, &m, e->m, e->delivery_count);
 }

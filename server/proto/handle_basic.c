@@ -509,12 +509,15 @@ void handle_basic_get(struct channel *ch, const struct amqp_method *m)
 	r.u.basic_get_ok.message_count = (uint32_t)q->count;
 	if (g->no_ack) {
 		r.u.basic_get_ok.delivery_tag = ++ch->next_tag;
+		if (persist_removal_holds(q, e.m))
+			conn_hold(ch->conn);
 		conn_send_content(ch->conn, ch->id, &r, e.m, e.delivery_count);
 		persist_remove(q, e.m, e.seq);
 		message_unref(e.m);
 		return;
 	}
-	persist_delivered(q, e.m, e.seq);
+	if (persist_delivered(q, e.m, e.seq))
+		conn_hold(ch->conn);
 	r.u.basic_get_ok.delivery_tag = channel_add_unacked(ch, q, &e, NULL);
 	conn_send_content(ch->conn, ch->id, &r, e.m, e.delivery_count);
 }

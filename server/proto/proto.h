@@ -38,6 +38,7 @@ struct conn_caps {
 	bool auth_failure_close, cancel_notify, blocked, confirms, nack, e2e_bindings,
 	    per_consumer_qos;
 };
+struct conn_hold;
 struct conn {
 	LIST_ENTRY(conn) entry;
 	struct bufferevent *bev;
@@ -81,6 +82,10 @@ struct conn {
 	bool flush_queued;     /* on the list of connections with output to write */
 	bool close_logged;     /* the log already says why it closes: no "connection closed" */
 	LIST_ENTRY(conn) flush_entry;
+	/* output held until the store's batches are durable (conn_hold), and the last one's number */
+	unsigned holds;
+	uint64_t hold_gen;
+	LIST_HEAD(, conn_hold) holdings;
 	char mechanism[16];
 	struct access_wait login_wait; /* its password check on the pool */
 	struct io_stats io;            /* bytes and socket calls, both ways (direct sockets) */
@@ -125,6 +130,12 @@ const char *conn_state_name(enum conn_state s);
 /* Append already-encoded frames to the output. */
 void conn_send_raw(struct conn *c, const void *p, size_t n);
 bool conn_output_full(struct conn *c);
+/*
+ * Nothing more goes out on c (what is in its output, and what is added) until this turn's store
+ * batch is durable: a delivery that persistence says must wait for it (persist_delivered). A
+ * closing connection writes what it holds regardless.
+ */
+void conn_hold(struct conn *c);
 void conn_set_blocked(struct conn *c, bool block);
 /* Stop reading; close the socket once the output is written. */
 void conn_close_after_flush(struct conn *c);
