@@ -5,6 +5,9 @@
 # at the end every confirmed message must be delivered, and no node may have logged an error.
 # The time to the first confirm is reported (average, worst, how many over 2 s: interop/
 # 18-cluster.sh holds one failover to 2 s; here the point is that nothing confirmed is lost).
+# A consumer through HAProxy takes and acks messages all along, reconnecting after each kill: a
+# message it is given again (its ack lost with the master, or unacked when the connection fell)
+# must come with redelivered set, every time after the first.
 # shellcheck source=interop/cluster-lib.sh
 . "$(dirname "$0")/cluster-lib.sh"
 cycles=${CLUSTER_CYCLES:-20}
@@ -15,6 +18,8 @@ start_haproxy
 "$client" publish "$front" q "$tmp/confirmed" 2>"$tmp/pub.log" &
 pub_pid=$!
 wait_confirms 50 10000 || fail "fewer than 50 confirms through HAProxy in 10 s"
+"$client" follow "$front" q "$tmp/followed" 2>"$tmp/follow.log" &
+follow_pid=$!
 worst=0
 total=0
 slow=0
@@ -41,6 +46,18 @@ kill -TERM "$pub_pid"
 wait "$pub_pid" || fail "the publisher failed"
 pub_pid=""
 cat "$tmp/pub.log" | grep -v "unconfirmed ("
+kill -TERM "$follow_pid"
+wait "$follow_pid" || fail "the following consumer failed"
+follow_pid=""
+cat "$tmp/follow.log"
+cut -d' ' -f1 "$tmp/followed" >"$tmp/also-delivered"
 check_delivered
+! grep -q "^corrupt" "$tmp/followed" || fail "the following consumer got corrupt bodies"
+# Given again: redelivered set every time after the first (and by the final consume too).
+again=$(awk '{ if (seen[$1]++ && $2 != 1) print $1 }' "$tmp/followed" | sort -u)
+again+=$(sort -u "$tmp/also-delivered" | comm -12 - <(sort -u "$tmp/delivered") |
+	comm -23 - <(sort -u "$tmp/delivered.redelivered"))
+[ -z "$again" ] || fail "given again without redelivered set: $(echo "$again" | head -5 | tr '\n' ' ')"
+echo "the following consumer: $(wc -l <"$tmp/followed") deliveries, $(awk '$2 == 1' "$tmp/followed" | wc -l) redelivered, $(cut -d' ' -f1 "$tmp/followed" | sort | uniq -d | wc -l) given more than once, none again without the flag"
 check_logs
 echo "PASS"

@@ -15,6 +15,9 @@
  *                                           with redelivered set also to FILE.redelivered
  *   cluster-client hold ADDR QUEUE FILE N   N messages of QUEUE to FILE, unacked, kept until
  *                                           SIGTERM
+ *   cluster-client follow ADDR QUEUE FILE   every message of QUEUE, acked, through any failure
+ *                                           (reconnecting), until SIGTERM: a line "PID-N R" each
+ *                                           (R: 1 if it came with redelivered set, else 0)
  *   cluster-client take ADDR QUEUE FILE N   N messages of QUEUE by basic.get with no-ack, each
  *                                           body a line of FILE; exit 0 if N came
  *   cluster-client login PORT [PORT ...]    a client with a list of addresses: logs in to each in
@@ -416,6 +419,69 @@ static int send_n(const char *host, int port, const char *queue, const char *fil
 	return acked == n ? 0 : 1;
 }
 
+/* follow: consume and ack everything, reconnecting after any failure, until SIGTERM. */
+static int follow(const char *host, int port, const char *queue, const char *file)
+{
+	FILE *out = fopen(file, "w");
+	amqp_connection_state_t c = NULL;
+	unsigned long got = 0, redelivered = 0, reconnects = 0;
+	size_t idlen;
+
+	if (out == NULL)
+		return 1;
+	while (!stop) {
+		struct timeval tv = { 0, 200000 };
+		amqp_envelope_t e;
+		amqp_rpc_reply_t r;
+
+		if (c == NULL) {
+			if ((c = open_conn(host, port, queue, false)) == NULL) {
+				reconnects++;
+				usleep(20000);
+				continue;
+			}
+			amqp_basic_qos(c, 1, 0, 50, 0);
+			amqp_basic_consume(c, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
+			    amqp_empty_table);
+			if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL) {
+				amqp_destroy_connection(c);
+				c = NULL;
+				continue;
+			}
+		}
+		amqp_maybe_release_buffers(c);
+		r = amqp_consume_message(c, &e, &tv, 0);
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_TIMEOUT)
+			continue;
+		if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+			amqp_destroy_connection(c);
+			c = NULL;
+			reconnects++;
+			continue;
+		}
+		idlen = body_id(e.message.body.bytes, e.message.body.len);
+		if (idlen == 0)
+			fprintf(out, "corrupt %d\n", e.redelivered ? 1 : 0);
+		else
+			fprintf(out, "%.*s %d\n", (int)idlen, (char *)e.message.body.bytes,
+			    e.redelivered ? 1 : 0);
+		fflush(out);
+		got++;
+		redelivered += e.redelivered ? 1 : 0;
+		amqp_basic_ack(c, 1, e.delivery_tag, 0);
+		amqp_destroy_envelope(&e);
+	}
+	if (c != NULL) {
+		amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+		amqp_destroy_connection(c);
+	}
+	fclose(out);
+	fprintf(stderr, "follow: %lu messages (%lu redelivered), %lu reconnects\n", got, redelivered,
+	    reconnects);
+	return 0;
+}
+
 /* take: n messages of queue by basic.get, no-ack (the broker forgets each as it sends it). */
 static int take(const char *host, int port, const char *queue, const char *file, int n)
 {
@@ -472,13 +538,16 @@ int main(int argc, char **argv)
 				return 0;
 		return 1;
 	}
+	if (argc == 5 && strcmp(argv[1], "follow") == 0)
+		return follow(host, port, argv[3], argv[4]);
 	if (argc == 6 && strcmp(argv[1], "take") == 0)
 		return take(host, port, argv[3], argv[4], atoi(argv[5]));
 	if (argc == 6 && strcmp(argv[1], "send") == 0)
 		return send_n(host, port, argv[3], argv[4], atoi(argv[5]));
 	fprintf(stderr,
 	    "usage: cluster-client ports N | publish ADDR QUEUE FILE [MS] | consume ADDR "
-	    "QUEUE FILE QUIET_MS | hold ADDR QUEUE FILE N | take ADDR QUEUE FILE N | login PORT... "
+	    "QUEUE FILE QUIET_MS | hold ADDR QUEUE FILE N | follow ADDR QUEUE FILE | take ADDR QUEUE FILE N | "
+	    "login PORT... "
 	    "| send ADDR QUEUE FILE N (ADDR: PORT or HOST:PORT)\n");
 	return 2;
 }
