@@ -441,8 +441,8 @@ static int follow(const char *host, int port, const char *queue, const char *fil
 				continue;
 			}
 			amqp_basic_qos(c, 1, 0, 50, 0);
-			amqp_basic_consume(c, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
-			    amqp_empty_table);
+			amqp_basic_consume(c, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0,
+			    0, amqp_empty_table);
 			if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL) {
 				amqp_destroy_connection(c);
 				c = NULL;
@@ -477,8 +477,8 @@ static int follow(const char *host, int port, const char *queue, const char *fil
 		amqp_destroy_connection(c);
 	}
 	fclose(out);
-	fprintf(stderr, "follow: %lu messages (%lu redelivered), %lu reconnects\n", got, redelivered,
-	    reconnects);
+	fprintf(stderr, "follow: %lu messages (%lu redelivered), %lu reconnects\n", got,
+	    redelivered, reconnects);
 	return 0;
 }
 
@@ -546,7 +546,8 @@ int main(int argc, char **argv)
 		return send_n(host, port, argv[3], argv[4], atoi(argv[5]));
 	fprintf(stderr,
 	    "usage: cluster-client ports N | publish ADDR QUEUE FILE [MS] | consume ADDR "
-	    "QUEUE FILE QUIET_MS | hold ADDR QUEUE FILE N | follow ADDR QUEUE FILE | take ADDR QUEUE FILE N | "
+	    "QUEUE FILE QUIET_MS | hold ADDR QUEUE FILE N | follow ADDR QUEUE FILE | take ADDR "
+	    "QUEUE FILE N | "
 	    "login PORT... "
 	    "| send ADDR QUEUE FILE N (ADDR: PORT or HOST:PORT)\n");
 	return 2;
