@@ -17,7 +17,8 @@
  *                                           SIGTERM
  *   cluster-client follow ADDR QUEUE FILE   every message of QUEUE, acked, through any failure
  *                                           (reconnecting), until SIGTERM: a line "PID-N R" each
- *                                           (R: 1 if it came with redelivered set, else 0)
+ *                                           (R: 1 if it came with redelivered set, else 0); with
+ *                                           CLUSTER_FOLLOW_US set, that many µs before each ack
  *   cluster-client take ADDR QUEUE FILE N   N messages of QUEUE by basic.get with no-ack, each
  *                                           body a line of FILE; exit 0 if N came
  *   cluster-client login PORT [PORT ...]    a client with a list of addresses: logs in to each in
@@ -425,6 +426,8 @@ static int follow(const char *host, int port, const char *queue, const char *fil
 	FILE *out = fopen(file, "w");
 	amqp_connection_state_t c = NULL;
 	unsigned long got = 0, redelivered = 0, reconnects = 0;
+	const char *pace = getenv("CLUSTER_FOLLOW_US");
+	useconds_t pause = pace != NULL ? (useconds_t)strtoul(pace, NULL, 10) : 0;
 	size_t idlen;
 
 	if (out == NULL)
@@ -469,6 +472,8 @@ static int follow(const char *host, int port, const char *queue, const char *fil
 		fflush(out);
 		got++;
 		redelivered += e.redelivered ? 1 : 0;
+		if (pause > 0)
+			usleep(pause);
 		amqp_basic_ack(c, 1, e.delivery_tag, 0);
 		amqp_destroy_envelope(&e);
 	}
