@@ -358,6 +358,7 @@ void conn_error(struct conn *c, int code, uint32_t method_id, const char *fmt, .
 		return;
 	}
 	log_warn("%s: closing connection: %d %s", c->peer, code, text);
+	conn_drop_held(c);
 	conn_send_close(c, code, text, method_id);
 	conn_set_state(c, CONN_CLOSING);
 	conn_release(c);

@@ -163,9 +163,32 @@ void conn_hold(struct conn *c)
 	h->c = c;
 	LIST_INSERT_HEAD(&c->holdings, h, entry);
 	c->hold_gen = gen;
+	if (c->holds++ > 0)
+		return;
 	/* A direct connection's libevent writes only what the socket did not take: off as well. */
-	if (c->holds++ == 0)
-		bufferevent_disable(c->bev, EV_WRITE);
+	bufferevent_disable(c->bev, EV_WRITE);
+	conn_unstage(c);
+	c->hold_from = evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+void conn_drop_held(struct conn *c)
+{
+	struct evbuffer *out, *keep;
+
+	if (c->holds == 0 || !c->direct)
+		return;
+	conn_unstage(c);
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) <= c->hold_from)
+		return;
+	keep = evbuffer_new();
+	/* The bufferevent keeps its output's start frozen outside its own writes (conn_write_now). */
+	evbuffer_unfreeze(out, 1);
+	evbuffer_remove_buffer(out, keep, c->hold_from);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	evbuffer_add_buffer(out, keep);
+	evbuffer_freeze(out, 1);
+	evbuffer_free(keep);
 }
 
 /* The connection goes: its holds end with nobody to release. */

@@ -85,6 +85,7 @@ struct conn {
 	/* output held until the store's batches are durable (conn_hold), and the last one's number */
 	unsigned holds;
 	uint64_t hold_gen;
+	size_t hold_from; /* the output's length when the holding began: what follows is held */
 	LIST_HEAD(, conn_hold) holdings;
 	char mechanism[16];
 	struct access_wait login_wait; /* its password check on the pool */
@@ -136,6 +137,12 @@ bool conn_output_full(struct conn *c);
  * closing connection writes what it holds regardless.
  */
 void conn_hold(struct conn *c);
+/*
+ * The broker closes c: what its holds kept back goes unsent (deliveries not yet recorded by the
+ * group are requeued with the connection, and a new master sends them again). Plain sockets
+ * only; a TLS connection sends it.
+ */
+void conn_drop_held(struct conn *c);
 void conn_set_blocked(struct conn *c, bool block);
 /* Stop reading; close the socket once the output is written. */
 void conn_close_after_flush(struct conn *c);
