@@ -127,28 +127,35 @@ static int sync_log_file(struct store *st)
 	return 0;
 }
 
-/* Remove the log files no checkpoint needs any more, then (if there were any) fsync the directory. */
-static int remove_old_logs(struct store *st)
+/*
+ * Remove the log files no checkpoint needs any more, then (if there were any) fsync the directory.
+ * The checkpoint thread passes report false: the last error is the store thread's to set.
+ */
+static int remove_old_logs(struct store *st, bool report)
 {
 	char **list = NULL, **p;
 	int r;
 
 	if ((r = st->env->log_archive(st->env, &list, DB_ARCH_ABS)) != 0) {
-		store_set_error(st, "%s: listing old log files: %s", st->dir, db_strerror(r));
+		if (report)
+			store_set_error(
+			    st, "%s: listing old log files: %s", st->dir, db_strerror(r));
 		return STORE_E_DB;
 	}
 	if (list == NULL)
 		return 0;
 	for (p = list; *p != NULL; p++) {
 		if (unlink(*p) != 0 && errno != ENOENT) {
-			store_set_error(st, "%s: %s", *p, strerror(errno));
+			if (report)
+				store_set_error(st, "%s: %s", *p, strerror(errno));
 			free(list);
 			return STORE_E_IO;
 		}
 	}
 	free(list);
 	if (store_sync_dir(st->dir) != 0) {
-		store_set_error(st, "%s: fsync: %s", st->dir, strerror(errno));
+		if (report)
+			store_set_error(st, "%s: fsync: %s", st->dir, strerror(errno));
 		return STORE_E_IO;
 	}
 	st->synced_log_file = log_end(st).file; /* the fsync covered the current file too */
@@ -159,7 +166,7 @@ static int remove_old_logs(struct store *st)
  * A checkpoint (once kbyte KiB of log have been written since the last one; any amount with
  * DB_FORCE), and if one was written, the removal of the log files it made unneeded.
  */
-static void checkpoint(struct store *st, uint32_t kbyte, uint32_t flags)
+static void checkpoint(struct store *st, uint32_t kbyte, uint32_t flags, bool report)
 {
 	DB_LSN before = log_end(st), after;
 
@@ -167,7 +174,35 @@ static void checkpoint(struct store *st, uint32_t kbyte, uint32_t flags)
 		return;
 	after = log_end(st);
 	if (after.file != before.file || after.offset != before.offset)
-		remove_old_logs(st); /* on failure the files stay: only disk space is lost */
+		remove_old_logs(
+		    st, report); /* on failure the files stay: only disk space is lost */
+}
+
+/*
+ * The checkpoint thread. A checkpoint writes the pages the groups dirtied and waits for them
+ * (memp_sync): on the store thread, after a group, it held up the next group's commit. Four
+ * publishers of 16-byte messages on a cluster master: the checkpoints took 0.36 ms of each 3.6 ms
+ * group cycle there. Here the store thread only wakes this one after each group, and
+ * checkpoints run beside the commits (Berkeley DB serialises checkpoints itself; the store
+ * thread's own, after compaction, still runs there).
+ */
+static void *ckpt_main(void *arg)
+{
+	struct store *st = arg;
+
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		while (!st->ckpt_wanted && !st->stopping)
+			pthread_cond_wait(&st->ckpt_wake, &st->lock);
+		if (st->stopping)
+			break;
+		st->ckpt_wanted = false;
+		pthread_mutex_unlock(&st->lock);
+		checkpoint(st, CHECKPOINT_KB, 0, false);
+		pthread_mutex_lock(&st->lock);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return NULL;
 }
 
 /* ---- batches ---- */
@@ -698,7 +733,7 @@ static bool compact_step(struct store *st)
 		st->compacting[t] = false;
 		free(st->compact_from[t].data);
 		memset(&st->compact_from[t], 0, sizeof(st->compact_from[t]));
-		checkpoint(st, 0, 0); /* the logs it wrote can go too */
+		checkpoint(st, 0, 0, true); /* the logs it wrote can go too */
 	}
 	return true;
 }
@@ -738,7 +773,10 @@ static void *store_thread(void *arg)
 		pthread_mutex_unlock(&st->lock);
 
 		status = commit_group(st, &list);
-		checkpoint(st, CHECKPOINT_KB, 0);
+		pthread_mutex_lock(&st->lock);
+		st->ckpt_wanted = true;
+		pthread_cond_signal(&st->ckpt_wake);
+		pthread_mutex_unlock(&st->lock);
 		clock_gettime(CLOCK_MONOTONIC, &st->last_work);
 		if (list != NULL)
 			complete(st, list, status);
@@ -1073,6 +1111,7 @@ struct store *store_open_env(
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* for the idle wait */
 		pthread_cond_init(&st->wake, &ca);
 		pthread_condattr_destroy(&ca);
+		pthread_cond_init(&st->ckpt_wake, NULL);
 	}
 	st->pending_tail = &st->pending;
 	st->done_tail = &st->done;
@@ -1170,7 +1209,7 @@ int store_open_tables(struct store *st, char *err, size_t errlen)
 	 * recovery's checkpoint may have left old logs to remove: make all their names durable
 	 * before anything is written.
 	 */
-	if (remove_old_logs(st) != 0) {
+	if (remove_old_logs(st, true) != 0) {
 		snprintf(err, errlen, "%s", st->last_error);
 		return -1;
 	}
@@ -1188,6 +1227,11 @@ int store_open_tables(struct store *st, char *err, size_t errlen)
 		return -1;
 	}
 	st->thread_started = true;
+	if ((r = pthread_create(&st->ckpt_thread, NULL, ckpt_main, st)) != 0) {
+		snprintf(err, errlen, "checkpoint thread: %s", strerror(r));
+		return -1;
+	}
+	st->ckpt_started = true;
 	return 0;
 }
 
@@ -1213,8 +1257,11 @@ void store_close(struct store *st)
 		pthread_mutex_lock(&st->lock);
 		st->stopping = true;
 		pthread_cond_signal(&st->wake);
+		pthread_cond_signal(&st->ckpt_wake);
 		pthread_mutex_unlock(&st->lock);
 		pthread_join(st->thread, NULL);
+		if (st->ckpt_started)
+			pthread_join(st->ckpt_thread, NULL);
 		store_run_completions(st);
 	}
 	store_heap_close(st);
@@ -1225,7 +1272,7 @@ void store_close(struct store *st)
 		st->scratch_env->close(st->scratch_env, 0);
 	if (st->env != NULL) {
 		if (st->env_open && (st->repl == NULL || st->thread_started))
-			checkpoint(st, 0, DB_FORCE);
+			checkpoint(st, 0, DB_FORCE, true);
 		st->env->close(st->env, 0);
 	}
 	store_repl_free(st); /* after the environment: its callback uses the state */
@@ -1236,6 +1283,7 @@ void store_close(struct store *st)
 	close(st->lockfd); /* releases the lock */
 	pthread_mutex_destroy(&st->lock);
 	pthread_cond_destroy(&st->wake);
+	pthread_cond_destroy(&st->ckpt_wake);
 	free(st->dir);
 	free(st);
 }

@@ -27,8 +27,10 @@ struct store {
 	struct store_heap *heap;
 	pthread_t thread;
 	bool thread_started;
+	pthread_t ckpt_thread; /* checkpoints, off the group commits' way (store.c) */
+	bool ckpt_started, ckpt_wanted;
 	pthread_mutex_t lock;
-	pthread_cond_t wake;
+	pthread_cond_t wake, ckpt_wake;
 	struct store_batch *pending, **pending_tail; /* submitted, not yet applied */
 	struct store_batch *done, **done_tail; /* applied (or failed), callbacks not yet run */
 	bool stopping;
@@ -44,8 +46,9 @@ struct store {
 	struct timespec last_work; /* CLOCK_MONOTONIC, when the last group was committed */
 	bool group_logged;         /* the group being applied wrote a logged table */
 	bool perm_failed;          /* the group being committed raised DB_EVENT_REP_PERM_FAILED */
-	uint32_t synced_log_file;  /* the log file whose name is durable (directory fsync'ed) */
-	char notice[4400];         /* what store_open did that the log should tell (store_notice) */
+	/* the log file whose name is durable (directory fsync'ed): both threads set it */
+	_Atomic uint32_t synced_log_file;
+	char notice[4400]; /* what store_open did that the log should tell (store_notice) */
 };
 
 /* store.c */
