@@ -31,6 +31,7 @@
  * elections at once then made a failover take 2 s), and a failed one is held again this soon.
  */
 #define ELECTION_TIMEOUT_US 300000
+#define CHECKPOINT_DELAY_US 250000 /* see the checkpoint delay below */
 #define ELECTION_RETRY_US 100000
 #define REPMGR_THREADS 3      /* message threads */
 #define ASK_TIMEOUT_US 500000 /* a replica's question to the master: answered within, ... */
@@ -466,11 +467,17 @@ int store_repl_configure(
 		what = "timeouts";
 	/*
 	 * A master's checkpoint pauses (DB_REP_CHECKPOINT_DELAY, 30 s by default) between flushing
-	 * its cache and logging the checkpoint, to give the replicas time to flush theirs: on the
-	 * store thread that stopped every commit for 30 s (seen after failovers). Replicas slow to
-	 * ack a checkpoint cost a nacked group at worst.
+	 * its cache and logging the checkpoint, to give the replicas time to flush theirs (they
+	 * start when the master does, told by a START_SYNC message, on one of repmgr's message
+	 * threads): when the store thread ran checkpoints, that stopped every commit for 30 s
+	 * (seen after failovers), and it was 0. Checkpoints now run on a thread of their own
+	 * (store.c's ckpt_main), which alone waits: 250 ms lets the replicas' flushes finish
+	 * before the checkpoint record makes them flush in line with the commits they ack (four
+	 * publishers of 16 B without consumers: 145,270-148,972 msg/s in four runs, against 140,878
+	 * and 141,317 with no pause).
 	 */
-	if (r == 0 && (r = env->rep_set_timeout(env, DB_REP_CHECKPOINT_DELAY, 0)) != 0)
+	if (r == 0 &&
+	    (r = env->rep_set_timeout(env, DB_REP_CHECKPOINT_DELAY, CHECKPOINT_DELAY_US)) != 0)
 		what = "checkpoint delay";
 	/* Bulk transfer: log records batched per message rather than one each. */
 	if (r == 0 && (r = env->rep_set_config(env, DB_REP_CONF_BULK, 1)) != 0)

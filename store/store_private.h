@@ -28,7 +28,7 @@ struct store {
 	pthread_t thread;
 	bool thread_started;
 	pthread_t ckpt_thread; /* checkpoints, off the group commits' way (store.c) */
-	bool ckpt_started, ckpt_wanted;
+	bool ckpt_started, ckpt_wanted, ckpt_any; /* any: whatever the log written since */
 	pthread_mutex_t lock;
 	pthread_cond_t wake, ckpt_wake;
 	struct store_batch *pending, **pending_tail; /* submitted, not yet applied */
