@@ -249,7 +249,6 @@ struct queue {
 	uint64_t mark_val[2], mark_gen[2], mark_safe;
 	uint64_t mark_at_us;          /* CLOCK_MONOTONIC µs of the last mark written */
 	uint32_t mark_pace;           /* deliveries since */
-	uint32_t mark_slack;          /* how far ahead of delivered_hi the last mark was */
 	struct queue_stats stats;     /* publish, deliver, get, ack, redeliver (mgmt) */
 	TAILQ_ENTRY(queue) all_entry; /* in broker.all_queues, from queue_new until freed */
 };

@@ -113,8 +113,8 @@ static void batch_done(void *arg, int status)
  * then), so that a new master redelivers it with the flag. Waiting for each delivery's own mark
  * would cost every consumer a replicated commit per prefetch window, so the master writes its
  * marks ahead of the deliveries: by the queue's pace (deliveries a µs since the last mark) over
- * four commits' time, capped at MARK_SLACK_MAX, and writes the next when delivered_hi is half way
- * there. While the deliveries stay under a replicated mark nothing waits. The price: after a
+ * four commits' time, capped at MARK_SLACK_MAX, written again with every batch that has new
+ * deliveries. While the deliveries stay under a replicated mark nothing waits. The price: after a
  * failover, up to that many messages past the last delivery also come back with redelivered set
  * (the flag says "may have been delivered"); a queue delivering one burst at a time, as at the
  * first mark, writes exact marks. A single node writes delivered_hi itself and never holds.
@@ -170,7 +170,6 @@ static uint64_t mark_value(struct queue *q, uint64_t gen)
 	}
 	q->mark_at_us = now;
 	q->mark_pace = 0;
-	q->mark_slack = (uint32_t)slack;
 	v = q->delivered_hi + slack;
 	if (v < mark_latest(q))
 		v = mark_latest(q); /* never back */
@@ -560,14 +559,21 @@ bool persist_delivered(struct queue *q, const struct message *m, uint64_t seq)
 		}
 		return false;
 	}
-	if (seq > q->delivered_hi)
-		q->delivered_hi = seq;
 	q->mark_pace++;
 	hold = delivery_holds(m) && seq > mark_safe(q);
-	/* A new mark when the deliveries are half way to the last one (at once past it). */
-	if (q->delivered_hi + q->mark_slack / 2 > mark_latest(q) ||
-	    q->delivered_hi > mark_latest(q))
+	/*
+	 * A mark in every batch with new deliveries, as on a single node (a batch then always
+	 * holds a write and takes a commit: a batch whose writes the consumers' acks all cancelled
+	 * would complete at once, and the next leave before any ack could cancel its writes; 4
+	 * producers and 4 consumers of 16 B fell from 978,000 msg/s to 295,000 when marks were
+	 * written only as the deliveries neared them).
+	 */
+	if (seq > q->delivered_hi) {
+		q->delivered_hi = seq;
 		mark_dirty(q);
+	} else if (hold && seq > mark_latest(q)) {
+		mark_dirty(q);
+	}
 	if (hold)
 		(void)batch(); /* the holder waits for it: it, or one before it, has the mark */
 	return hold;
