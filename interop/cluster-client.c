@@ -191,7 +191,10 @@ static size_t body_id(const char *b, size_t len)
 
 	if (len == 0 || b[0] < '0' || b[0] > '9' || dash == NULL || (size_t)(dash - b) >= idlen)
 		return len; /* not publish's (a "send" body): as it is */
-	n = strtoul(dash + 1, NULL, 10);
+	/* N's digits, within the id (the body is not NUL-terminated: strtoul read on past it) */
+	n = 0;
+	for (const char *d = dash + 1; d < b + idlen && *d >= '0' && *d <= '9'; d++)
+		n = n * 10 + (unsigned long)(*d - '0');
 	pad = sp != NULL ? len - idlen - 1 : 0;
 	if (pad != pad_len(n))
 		return 0;
@@ -305,11 +308,17 @@ static int consume(
 			return 1;
 		}
 		idlen = body_id(e.message.body.bytes, e.message.body.len);
-		if (idlen == 0)
+		if (idlen == 0) {
 			fprintf(out, "corrupt %.*s\n",
 			    (int)(e.message.body.len < 40 ? e.message.body.len : 40),
 			    (char *)e.message.body.bytes);
-		else
+			/* its bytes, for the log: what came instead */
+			fprintf(stderr, "consume: corrupt body, %zu bytes:", e.message.body.len);
+			for (size_t k = 0; k < e.message.body.len && k < 256; k++)
+				fprintf(
+				    stderr, " %02x", ((unsigned char *)e.message.body.bytes)[k]);
+			fprintf(stderr, "\n");
+		} else
 			fprintf(out, "%.*s\n", (int)idlen, (char *)e.message.body.bytes);
 		if (e.redelivered) {
 			fprintf(re, "%.*s\n", (int)(idlen > 0 ? idlen : e.message.body.len),
