@@ -28,8 +28,7 @@ all_connected # 4 x 4: each node lists every member
 before=$(wc -l <"$tmp/confirmed")
 kill9 "$master"
 t0=$(now_ms)
-others=()
-for i in 1 2 3 4; do [ "$i" = "$master" ] || others+=("$i"); done
+others_than "$master"
 new=$(wait_master 5000 "${others[@]}") || fail "no new master within 5 s of kill -9"
 wait_confirms $((before + 1)) 10000 || fail "no confirm through HAProxy within 10 s of kill -9"
 t1=$(now_ms)

@@ -45,8 +45,7 @@ t0=$(now_ms)
 # cut off from its majority, which must confirm nothing.
 before=$(wc -l <"$tmp/confirmed")
 direct0=$(wc -l <"$tmp/direct")
-others=()
-for i in 1 2 3; do [ "$i" = "$master" ] || others+=("$i"); done
+others_than "$master"
 t503="" tnew="" tconf="" new=""
 while [ -z "$t503" ] || [ -z "$tnew" ] || [ -z "$tconf" ]; do
 	[ "$(now_ms)" -lt $((t0 + 10000)) ] ||

@@ -33,8 +33,7 @@ kill9 "$master"
 echo "2 basic.get no-ack took $((t1 - t0)) ms, 4 deliveries $((t2 - t1)) ms; node $master killed"
 # Each waited for a replicated commit (200 ms or more), not for the previous one only.
 [ $((t1 - t0)) -ge 400 ] || fail "2 no-ack gets came in $((t1 - t0)) ms: not after their commits"
-others=()
-for i in 1 2 3; do [ "$i" = "$master" ] || others+=("$i"); done
+others_than "$master"
 new=$(wait_master 5000 "${others[@]}") || fail "no new master within 5 s of kill -9"
 kill -TERM "$hold_pid" 2>/dev/null || true
 wait "$hold_pid" 2>/dev/null || true

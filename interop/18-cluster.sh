@@ -37,8 +37,7 @@ kill -9 "${pids[$((master - 1))]}"
 wait "${pids[$((master - 1))]}" 2>/dev/null || true
 t0=$(now_ms)
 pids[$((master - 1))]=0
-others=()
-for i in 1 2 3; do [ "$i" = "$master" ] || others+=("$i"); done
+others_than "$master"
 new=$(wait_master 5000 "${others[@]}") || fail "no new master within 5 s of kill -9"
 kill -TERM "$hold_pid" 2>/dev/null || true
 wait "$hold_pid" 2>/dev/null || true
@@ -128,8 +127,7 @@ pub2_pid=$!
 sleep 1
 kill -STOP "${pids[$((old - 1))]}"
 t0=$(now_ms)
-others=()
-for i in 1 2 3; do [ "$i" = "$old" ] || others+=("$i"); done
+others_than "$old"
 new=$(wait_master 5000 "${others[@]}") || fail "no new master within 5 s of SIGSTOP"
 t1=$(now_ms)
 echo "(b) SIGSTOP of node $old: node $new master after $((t1 - t0)) ms"

@@ -182,6 +182,11 @@ start() { # node
 	(ns_exec "$1" "$warrend" --config "$tmp/n$1/warren.conf") >>"$tmp/n$1/log" 2>&1 &
 	pids[$(($1 - 1))]=$!
 }
+others_than() { # node: set the array others to every other node
+	local i
+	others=()
+	for i in $nodes; do [ "$i" = "$1" ] || others+=("$i"); done
+}
 kill9() { # node: SIGKILL, and wait until it is dead
 	kill -9 "${pids[$(($1 - 1))]}"
 	wait "${pids[$(($1 - 1))]}" 2>/dev/null || true

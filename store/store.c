@@ -187,6 +187,16 @@ static void checkpoint(struct store *st, uint32_t kbyte, uint32_t flags, bool re
  * cluster master a checkpoint also pauses before it logs its record (repl.c's
  * DB_REP_CHECKPOINT_DELAY), which only this thread waits through.
  */
+/* Wake the checkpoint thread: a checkpoint once enough log is written, or (any) at once. */
+static void ckpt_request(struct store *st, bool any)
+{
+	pthread_mutex_lock(&st->lock);
+	st->ckpt_wanted = true;
+	st->ckpt_any |= any;
+	pthread_cond_signal(&st->ckpt_wake);
+	pthread_mutex_unlock(&st->lock);
+}
+
 static void *ckpt_main(void *arg)
 {
 	struct store *st = arg;
@@ -736,11 +746,7 @@ static bool compact_step(struct store *st)
 		st->compacting[t] = false;
 		free(st->compact_from[t].data);
 		memset(&st->compact_from[t], 0, sizeof(st->compact_from[t]));
-		/* the logs it wrote can go too: a checkpoint of any size, on the checkpoint thread */
-		pthread_mutex_lock(&st->lock);
-		st->ckpt_wanted = st->ckpt_any = true;
-		pthread_cond_signal(&st->ckpt_wake);
-		pthread_mutex_unlock(&st->lock);
+		ckpt_request(st, true); /* the logs it wrote can go too */
 	}
 	return true;
 }
@@ -780,10 +786,7 @@ static void *store_thread(void *arg)
 		pthread_mutex_unlock(&st->lock);
 
 		status = commit_group(st, &list);
-		pthread_mutex_lock(&st->lock);
-		st->ckpt_wanted = true;
-		pthread_cond_signal(&st->ckpt_wake);
-		pthread_mutex_unlock(&st->lock);
+		ckpt_request(st, false);
 		clock_gettime(CLOCK_MONOTONIC, &st->last_work);
 		if (list != NULL)
 			complete(st, list, status);

@@ -113,6 +113,16 @@ void conn_out_add(struct conn *c, const void *p, size_t n)
 	evbuffer_add(bufferevent_get_output(c->bev), p, n);
 }
 
+/* A direct connection's output is written once the current callbacks are done (conn_flush_cb). */
+static void flush_later(struct conn *c)
+{
+	if (c->flush_queued)
+		return;
+	c->flush_queued = true;
+	LIST_INSERT_HEAD(&to_flush, c, flush_entry);
+	event_active(flush_ev, EV_TIMEOUT, 0);
+}
+
 /* ---- holding the output for the store ---- */
 
 struct conn_hold {
@@ -131,20 +141,18 @@ static void hold_done(struct persist_waiter *pw, int status)
 	struct conn *c = h->c;
 
 	(void)status;
-	if (c != NULL)
-		LIST_REMOVE(h, entry);
-	free(h);
-	if (c == NULL)
+	if (c == NULL) { /* the connection went first (hold_forget) */
+		free(h);
 		return;
+	}
+	LIST_REMOVE(h, entry);
+	free(h);
 	if (--c->holds > 0 || c->state == CONN_DEAD || c->close_after_flush)
 		return;
-	if (!c->direct) {
+	if (c->direct)
+		flush_later(c);
+	else
 		bufferevent_enable(c->bev, EV_WRITE);
-	} else if (!c->flush_queued) {
-		c->flush_queued = true;
-		LIST_INSERT_HEAD(&to_flush, c, flush_entry);
-		event_active(flush_ev, EV_TIMEOUT, 0);
-	}
 }
 
 void conn_hold(struct conn *c)
@@ -244,11 +252,8 @@ static void conn_wrote(struct conn *c)
 	c->sent = true;
 	if (!c->output_full && conn_out_len(c) > broker.cfg.out_high)
 		c->output_full = true;
-	if (c->direct && !c->flush_queued) {
-		c->flush_queued = true;
-		LIST_INSERT_HEAD(&to_flush, c, flush_entry);
-		event_active(flush_ev, EV_TIMEOUT, 0);
-	}
+	if (c->direct)
+		flush_later(c);
 }
 
 /*
