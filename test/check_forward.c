@@ -316,6 +316,93 @@ START_TEST(refuse_serve_and_a_missing_kind)
 }
 END_TEST
 
+/* Run the loop until n sockets were handed up, bounded; close each. */
+static void handed_up_running(int n)
+{
+	int64_t until = t_ms() + BOUND_MS;
+
+	while (nup < n) {
+		ck_assert_msg(t_ms() < until, "%d of %d connections handed up in 5 s", nup, n);
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		usleep(1000);
+	}
+	close(up_fd);
+}
+
+/* A client of addr (a numeric IPv4 or IPv6 host) and port: connected, or -1 and errno. */
+static int connect_to(const char *host, unsigned port)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	int fd;
+
+	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+	} else {
+		ck_assert_int_eq(inet_pton(AF_INET6, host, &a6->sin6_addr), 1);
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	if (connect(fd, (struct sockaddr *)&ss, sizeof(ss)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static unsigned listener_port(int i)
+{
+	struct sockaddr_storage ss;
+	bool tls;
+
+	ck_assert_int_eq(server_listener(i, &ss, &tls), 0);
+	ck_assert(!tls);
+	return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+	                                : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/*
+ * The default listens on 0.0.0.0:5672 and [::]:5672 (as RabbitMQ): an IPv6 wildcard listener is
+ * IPv6 only, so both bind the same port, and a client of ::1 (node's "localhost" may be that)
+ * and one of 127.0.0.1 each reach theirs.
+ */
+START_TEST(ipv4_and_ipv6_wildcards_share_a_port)
+{
+	char addr[64];
+	unsigned port;
+	int fd;
+
+	net_forward_serve(); /* the fixture forwards to a master: this node serves instead */
+	ck_assert_int_eq(server_listen(base, "0.0.0.0:0", -1, false, false), 0);
+	port = listener_port(0);
+	snprintf(addr, sizeof(addr), "[::]:%u", port);
+	if ((fd = socket(AF_INET6, SOCK_STREAM, 0)) < 0) {
+		fprintf(stderr, "no IPv6 here: the optional listener is skipped\n");
+		ck_assert_int_eq(server_listen(base, addr, -1, false, true), 0);
+		server_stop_listening();
+		return;
+	}
+	close(fd);
+	ck_assert_int_eq(server_listen(base, addr, -1, false, true), 0);
+	ck_assert_uint_eq(listener_port(1), port);
+	ck_assert_int_ge(fd = connect_to("127.0.0.1", port), 0);
+	handed_up_running(1);
+	close(fd);
+	ck_assert_int_ge(fd = connect_to("::1", port), 0);
+	handed_up_running(2);
+	close(fd);
+	/* An address that is no address, and one taken: errors, not listeners. */
+	ck_assert_int_eq(server_listen(base, "[::1:5672", -1, false, false), -1);
+	ck_assert_int_eq(server_listen(base, addr, -1, false, true), -1);
+	server_stop_listening();
+	ck_assert_int_lt(fd = connect_to("::1", port), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("forward");
@@ -330,6 +417,7 @@ int main(void)
 	tcase_add_test(tc, a_master_that_does_not_read_holds_the_client_back);
 	tcase_add_test(tc, a_failed_connect_hands_the_client_up_with_a_reason);
 	tcase_add_test(tc, refuse_serve_and_a_missing_kind);
+	tcase_add_test(tc, ipv4_and_ipv6_wildcards_share_a_port);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -13,7 +13,9 @@
 #include "config.h"
 #include "server/admin/admin.h"
 
+/* As RabbitMQ's: every IPv4 and every IPv6 address (the second skipped on a host without IPv6). */
 #define DEFAULT_LISTEN "0.0.0.0:5672"
+#define DEFAULT_LISTEN6 "[::]:5672"
 
 static void usage(FILE *f)
 {
@@ -22,7 +24,8 @@ static void usage(FILE *f)
 	    "               [--management-tls-listen ADDR:PORT|none]\n"
 	    "               [--prometheus-listen ADDR:PORT|none] [--data-dir DIR] [--log-level "
 	    "LEVEL]\n"
-	    "  --listen ADDR:PORT  listen there (default " DEFAULT_LISTEN "; repeatable)\n"
+	    "  --listen ADDR:PORT  listen there (default " DEFAULT_LISTEN " and " DEFAULT_LISTEN6
+	    "; repeatable)\n"
 	    "  --management-listen ADDR:PORT|none\n"
 	    "                      the HTTP API there (default " MGMT_DEFAULT_LISTEN "), or none\n"
 	    "  --management-tls-listen ADDR:PORT|none\n"
@@ -98,7 +101,7 @@ int main(int argc, char **argv)
 	const char *cli_listen[SERVER_MAX_LISTENERS], *cli_data_dir = NULL, *cli_mgmt = NULL,
 	                                              *cli_mgmt_tls = NULL, *cli_prom = NULL;
 	enum log_level cli_level = LOG_INFO;
-	bool cli_level_set = false;
+	bool cli_level_set = false, listen_default = false;
 	char err[512], control_path[256];
 	sigset_t stop_signals;
 	int ch, i, ret = 1, ready_fd = -1, ncli_listen = 0;
@@ -165,8 +168,11 @@ int main(int argc, char **argv)
 		opt.prometheus_listen = cli_prom;
 	if (cli_level_set)
 		opt.log_level = cli_level;
-	if (opt.nlisten == 0)
+	if (opt.nlisten == 0) {
 		opt.listen[opt.nlisten++] = DEFAULT_LISTEN;
+		opt.listen[opt.nlisten++] = DEFAULT_LISTEN6;
+		listen_default = true;
+	}
 	log_set_level(opt.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	/*
@@ -236,10 +242,11 @@ int main(int argc, char **argv)
 	if (opt.cluster.host != NULL)
 		pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
 	for (i = 0; i < opt.nlisten; i++)
-		if (server_listen(base, opt.listen[i], ready_fd, false) != 0)
+		if (server_listen(base, opt.listen[i], ready_fd, false, listen_default && i == 1) !=
+		    0)
 			goto out;
 	for (i = 0; i < opt.nlisten_tls; i++)
-		if (server_listen(base, opt.listen_tls[i], ready_fd, true) != 0)
+		if (server_listen(base, opt.listen_tls[i], ready_fd, true, false) != 0)
 			goto out;
 	if (opt.cluster.host != NULL && cluster_advertise(err, sizeof(err)) != 0) {
 		log_error("cluster: %s", err);

@@ -26,8 +26,11 @@ void net_register_events(const struct net_events *ev);
 /* forward.c's way up: hand fd to the events' accepted (or close it without one). */
 void net_accepted_up(
     struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls, const char *refusal);
-/* Listen on addr ("ADDR:PORT", port 0 picks one), amqps if tls; bound address to ready_fd. */
-int server_listen(struct event_base *base, const char *addr, int ready_fd, bool tls);
+/*
+ * Listen on addr ("ADDR:PORT", port 0 picks one), amqps if tls; bound address to ready_fd. An
+ * optional one (the default's IPv6 half) is skipped with a warning where the host has no IPv6.
+ */
+int server_listen(struct event_base *base, const char *addr, int ready_fd, bool tls, bool optional);
 void server_stop_listening(void);
 /* The ith listener's bound address and whether it is amqps: 0, or -1 past the last one. */
 struct sockaddr_storage;
