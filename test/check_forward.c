@@ -354,6 +354,18 @@ static int connect_to(const char *host, unsigned port)
 	return fd;
 }
 
+/* Whether this host has IPv6 and ::1 (CI's containers may not). */
+static bool ipv6_loopback(void)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 static unsigned listener_port(int i)
 {
 	struct sockaddr_storage ss;
@@ -380,13 +392,13 @@ START_TEST(ipv4_and_ipv6_wildcards_share_a_port)
 	ck_assert_int_eq(server_listen(base, "0.0.0.0:0", -1, false, false), 0);
 	port = listener_port(0);
 	snprintf(addr, sizeof(addr), "[::]:%u", port);
-	if ((fd = socket(AF_INET6, SOCK_STREAM, 0)) < 0) {
-		fprintf(stderr, "no IPv6 here: the optional listener is skipped\n");
+	if (!ipv6_loopback()) {
+		fprintf(stderr,
+		    "no IPv6 loopback here: only the optional listener's start is tested\n");
 		ck_assert_int_eq(server_listen(base, addr, -1, false, true), 0);
 		server_stop_listening();
 		return;
 	}
-	close(fd);
 	ck_assert_int_eq(server_listen(base, addr, -1, false, true), 0);
 	ck_assert_uint_eq(listener_port(1), port);
 	ck_assert_int_ge(fd = connect_to("127.0.0.1", port), 0);
