@@ -296,14 +296,20 @@ START_TEST(connections_channels_consumers_and_close)
 	const char *q = uniq("cq");
 	struct http_resp r;
 	char *name, *end;
-	conn_t c = client_connect_ch1();
+	conn_t c = client_connect_opts(&(struct client_opts){ .name = "orders-app" });
 
+	client_open(c, 1);
 	declare_queue(c, 1, q);
 	consume(c, 1, q, "ctag-1", false);
 	publish_confirmed(c, 1, "", q, NULL, "m");
 	expect_deliver(c, 1, "m");
 	ck_assert_int_eq(req("GET", "/api/connections", NULL, &r), 200);
 	ck_assert_ptr_nonnull(strstr(r.body, "\"user\":\"guest\""));
+	/* The client's properties as sent, and its connection_name as user_provided_name. */
+	ck_assert_ptr_nonnull(strstr(r.body, "\"user_provided_name\":\"orders-app\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "\"product\":\"warren-interop\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "\"connection_name\":\"orders-app\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "\"per_consumer_qos\":true"));
 	name = strstr(r.body, "\"name\":\"");
 	ck_assert_ptr_nonnull(name);
 	name += 8;

@@ -282,8 +282,8 @@ conn_t client_connect_opts(const struct client_opts *o)
 		ent_bool("per_consumer_qos", true),
 	};
 	amqp_table_t captable = { (int)(sizeof(caps) / sizeof(caps[0])), caps };
-	amqp_table_t props =
-	    TABLE(ent_str("product", "warren-interop"), ent_table("capabilities", captable));
+	amqp_table_entry_t prop[3];
+	amqp_table_t props = { 2, prop };
 	struct timeval tv = { WAIT_MS / 1000, (WAIT_MS % 1000) * 1000 };
 	conn_t c;
 	amqp_socket_t *s;
@@ -292,6 +292,10 @@ conn_t client_connect_opts(const struct client_opts *o)
 
 	if (o == NULL)
 		o = &defaults;
+	prop[0] = ent_str("product", "warren-interop");
+	prop[1] = ent_table("capabilities", captable);
+	if (o->name != NULL)
+		prop[props.num_entries++] = ent_str("connection_name", o->name);
 	c = amqp_new_connection();
 	ck_assert_ptr_nonnull(c);
 	s = amqp_tcp_socket_new(c);

@@ -22,6 +22,7 @@ typedef amqp_connection_state_t conn_t;
 struct client_opts {
 	int channel_max, frame_max, heartbeat;
 	const char *vhost, *user, *password;
+	const char *name; /* the connection_name client property, as clients set it */
 };
 
 /* Connect and log in (the test fails if that does not work); o may be NULL. */

@@ -34,6 +34,9 @@ int main(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		amqp_socket_t *s;
 		amqp_rpc_reply_t r;
+		amqp_table_entry_t prop;
+		amqp_table_t props = { 1, &prop };
+		char name[32];
 
 		c[i] = amqp_new_connection();
 		s = amqp_tcp_socket_new(c[i]);
@@ -42,7 +45,13 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ui-clients: cannot connect to %s:%d\n", argv[1], port);
 			return 1;
 		}
-		r = amqp_login(c[i], "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
+		/* A name each, as applications set one: the UI shows it under the connection's. */
+		snprintf(name, sizeof(name), "ui-client-%d", i);
+		prop.key = amqp_cstring_bytes("connection_name");
+		prop.value.kind = AMQP_FIELD_KIND_UTF8;
+		prop.value.value.bytes = amqp_cstring_bytes(name);
+		r = amqp_login_with_properties(
+		    c[i], "/", 0, 131072, 0, &props, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
 		if (r.reply_type != AMQP_RESPONSE_NORMAL)
 			die("login", r);
 		amqp_channel_open(c[i], 1);

@@ -191,7 +191,9 @@ static const struct col connection_cols[] = { { "name", "name" }, { "user", "use
 	{ "ssl", "ssl" }, { "protocol", "protocol" }, { "auth_mechanism", "auth_mechanism" },
 	{ "timeout", "timeout" }, { "frame_max", "frame_max" }, { "channel_max", "channel_max" },
 	{ "recv_oct", "recv_oct" }, { "recv_cnt", "recv_cnt" }, { "send_oct", "send_oct" },
-	{ "send_cnt", "send_cnt" }, { "connected_at", "connected_at" }, { NULL, NULL } };
+	{ "send_cnt", "send_cnt" }, { "connected_at", "connected_at" },
+	{ "client_properties", "client_properties" },
+	{ "user_provided_name", "user_provided_name" }, { NULL, NULL } };
 static const struct col channel_cols[] = { { "name", "name" }, { "number", "number" },
 	{ "user", "user" }, { "vhost", "vhost" }, { "connection", "connection_details.name" },
 	{ "transactional", "transactional" }, { "confirm", "confirm" },

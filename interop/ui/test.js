@@ -311,10 +311,13 @@ async function main() {
 	const cl = await apiOk('GET', '/connections?page=1&page_size=20');
 	eq(cl.total_count, 2, 'the API lists the two clients');
 	await until(async () => (await page.getAttribute('#connections-summary', 'data-total')) === '2', 'connection count');
-	eq(await colTexts('#connections-table', 1), cl.items.map((c) => c.name), 'connection names');
+	// Each name, and under it the name the client gave (its connection_name property).
+	eq(await colTexts('#connections-table', 1), cl.items.map((c) => c.name + c.user_provided_name), 'connection names');
 	await shot('connections');
 	await page.click(`#connections-table a:text-is("${cl.items[0].name}")`);
 	await page.locator('#connection-channels-table').waitFor();
+	await page.locator(`#connection-details dd:text-is("${cl.items[0].user_provided_name}")`).waitFor();
+	checks++;
 	eq((await colTexts('#connection-channels-table', 1)).length, 1, 'its channel');
 	await shot('connection');
 	await page.locator('form[aria-label="Close this connection"] button[type=submit]').click();

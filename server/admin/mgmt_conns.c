@@ -67,6 +67,21 @@ static json_t *io_json(json_t *o, const struct io_stats *io)
 	return o;
 }
 
+/*
+ * The client's properties as it sent them, and user_provided_name (its connection_name, which
+ * clients set to find their connection here: amqp091-go's, pika's, the Java client's).
+ */
+static void client_properties(json_t *o, const struct conn *c)
+{
+	json_t *props =
+	    mgmt_table_to_json((struct amqp_bytes){ c->client_props, c->client_props_len });
+	json_t *name = json_object_get(props, "connection_name");
+
+	if (json_is_string(name))
+		json_object_set(o, "user_provided_name", name);
+	json_object_set_new(o, "client_properties", props);
+}
+
 static json_t *conn_json(const struct conn *c)
 {
 	struct conn_names n;
@@ -74,14 +89,15 @@ static json_t *conn_json(const struct conn *c)
 
 	conn_names(c, &n);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:i, s:s, s:i, s:i, s:i, "
-	              "s:i, s:i, s:I, s:{}}",
+	              "s:i, s:i, s:I}",
 	    "name", n.name, "node", mgmt_node_name(), "type", "network", "state",
 	    conn_state_name(c->state), "user", c->user, "vhost", c->vhost->name, "protocol",
 	    "AMQP 0-9-1", "auth_mechanism", c->mechanism, "ssl", c->tls, "peer_host", n.peer_host,
 	    "peer_port", n.peer_port, "host", n.host, "port", n.port, "channels",
 	    (int)c->open_channels, "channel_max", (int)c->channel_max, "frame_max",
 	    (int)c->frame_max, "timeout", (int)c->heartbeat, "connected_at",
-	    (json_int_t)c->connected_at, "client_properties");
+	    (json_int_t)c->connected_at);
+	client_properties(o, c);
 	return io_json(o, &c->io);
 }
 

@@ -218,6 +218,7 @@ static void conn_free_cb(evutil_socket_t fd, short what, void *arg)
 	hmap_clear(&c->high_channels);
 	free(c->user);
 	free(c->refusal);
+	free(c->client_props);
 	free(c);
 }
 

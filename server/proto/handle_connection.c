@@ -5,6 +5,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -167,6 +168,14 @@ static void handle_start_ok(struct conn *c, const struct amqp_connection_start_o
 	char why[400];
 
 	read_client_caps(c, s->client_properties);
+	/* Kept for the management API (client_properties, user_provided_name), as RabbitMQ does. */
+	free(c->client_props);
+	c->client_props = NULL;
+	c->client_props_len = (uint32_t)s->client_properties.len;
+	if (c->client_props_len > 0) {
+		c->client_props = xmalloc(c->client_props_len);
+		memcpy(c->client_props, s->client_properties.ptr, c->client_props_len);
+	}
 	if (c->refusal != NULL) {
 		refuse_unavailable(c);
 		return;

@@ -88,6 +88,9 @@ struct conn {
 	size_t hold_from; /* the output's length when the holding began: what follows is held */
 	LIST_HEAD(, conn_hold) holdings;
 	char mechanism[16];
+	uint8_t
+	    *client_props; /* start-ok's client properties as sent (a field table), for the API */
+	uint32_t client_props_len;
 	struct access_wait login_wait; /* its password check on the pool */
 	struct io_stats io;            /* bytes and socket calls, both ways (direct sockets) */
 	uint64_t connected_at;         /* wall-clock ms */

@@ -27,7 +27,8 @@ export function connections(root) {
 		path: '/connections',
 		caption: 'Connections',
 		columns: [
-			{ title: 'Name', sort: 'name', render: (c) => h('a', { href: route('connections', c.name) }, c.name) },
+			{ title: 'Name', sort: 'name', render: (c) => [h('a', { href: route('connections', c.name) }, c.name),
+				c.user_provided_name !== undefined ? h('div', { class: 'muted' }, c.user_provided_name) : null] },
 			{ title: 'Virtual host', sort: 'vhost', render: (c) => c.vhost },
 			{ title: 'User', sort: 'user', render: (c) => c.user },
 			{ title: 'State', sort: 'state', render: (c) => c.state },
@@ -82,9 +83,19 @@ export function connection(root, [name]) {
 			['Received', `${fmtBytes(c.recv_oct)} (${fmtRate(c.recv_oct_details ? c.recv_oct_details.rate : 0)} bytes)`],
 			['Sent', `${fmtBytes(c.send_oct)} (${fmtRate(c.send_oct_details ? c.send_oct_details.rate : 0)} bytes)`],
 		])));
+		const props = Object.entries(c.client_properties || {}).map(([k, v]) => [k, propText(v)]);
+		details.append(h('section', { class: 'panel' }, h('h2', {}, 'Client properties'),
+			props.length > 0 ? kv(props) : h('p', { class: 'muted' }, 'The client sent none.')));
 		replace(chans, table({ id: 'connection-channels-table', columns: channelColumns, rows: cs, empty: 'No channels' }));
 	}
 	return { refresh };
+}
+
+// A client property as text: tables (capabilities) as "key: value" pairs.
+function propText(v) {
+	if (v !== null && typeof v === 'object' && !Array.isArray(v))
+		return Object.entries(v).map(([k, x]) => `${k}: ${propText(x)}`).join(', ');
+	return Array.isArray(v) ? v.map(propText).join(', ') : String(v);
 }
 
 export function channels(root) {
