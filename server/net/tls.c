@@ -191,6 +191,8 @@ struct bufferevent *tls_wrap(struct event_base *base, int fd, const char *peer)
 		evutil_closesocket(fd);
 		return NULL;
 	}
+	/* The output's start may move between a write the socket did not take and its retry. */
+	SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	bev = bufferevent_openssl_socket_new(
 	    base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {

@@ -179,23 +179,33 @@ void conn_hold(struct conn *c)
 	c->hold_from = evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
+/*
+ * What the output holds past hold_from goes (a TLS connection's is still plain text: its
+ * bufferevent encrypts only while writing is on, and conn_hold turned it off).
+ */
 void conn_drop_held(struct conn *c)
 {
 	struct evbuffer *out, *keep;
 
-	if (c->holds == 0 || !c->direct)
+	if (c->holds == 0)
 		return;
 	conn_unstage(c);
 	out = bufferevent_get_output(c->bev);
 	if (evbuffer_get_length(out) <= c->hold_from)
 		return;
 	keep = evbuffer_new();
-	/* The bufferevent keeps its output's start frozen outside its own writes (conn_write_now). */
-	evbuffer_unfreeze(out, 1);
+	/*
+	 * A plain socket's bufferevent keeps its output's start frozen outside its own writes
+	 * (conn_write_now); TLS's does not freeze it, and accepts the moved start on a retried write
+	 * (tls_wrap's SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+	 */
+	if (c->direct)
+		evbuffer_unfreeze(out, 1);
 	evbuffer_remove_buffer(out, keep, c->hold_from);
 	evbuffer_drain(out, evbuffer_get_length(out));
 	evbuffer_add_buffer(out, keep);
-	evbuffer_freeze(out, 1);
+	if (c->direct)
+		evbuffer_freeze(out, 1);
 	evbuffer_free(keep);
 }
 

@@ -142,8 +142,8 @@ bool conn_output_full(struct conn *c);
 void conn_hold(struct conn *c);
 /*
  * The broker closes c: what its holds kept back goes unsent (deliveries not yet recorded by the
- * group are requeued with the connection, and a new master sends them again). Plain sockets
- * only; a TLS connection sends it.
+ * group are requeued with the connection, and a new master sends them again), on plain and TLS
+ * connections alike.
  */
 void conn_drop_held(struct conn *c);
 void conn_set_blocked(struct conn *c, bool block);
