@@ -54,7 +54,7 @@ static void flush_soon(void)
 		evtimer_add(ps.flush_ev, &linger);
 }
 
-static uint64_t mono_us(void)
+uint64_t mono_us(void)
 {
 	struct timespec ts;
 

@@ -367,12 +367,20 @@ void persist_page_in(
 }
 
 /*
- * Deleting paged entries: a job deletes up to REAP_CHUNK entries (releasing their messages) and
+ * Deleting paged entries: a job deletes up to a chunk of entries (releasing their messages) and
  * scratch records per run, and runs again until the range is empty. For a durable queue, a "dead"
  * record written with the purge says the range is gone even if the broker stops before the job
  * ends; recovery skips such entries and starts the job again.
+ *
+ * The jobs share the store thread with every publisher's batches, which wait for the group a job
+ * rides in: one reap runs at a time (the others wait in line), and its chunk follows how long the
+ * last one took, so that a job adds about REAP_TARGET_US to its group. Deleting four queues of
+ * 450,000 messages with a chunk of 4,096 each made groups of 100 ms: publishers elsewhere fell
+ * from 280,000 to 2,400 confirms a second for five seconds.
  */
-#define REAP_CHUNK 4096
+#define REAP_CHUNK_MIN 128
+#define REAP_CHUNK_MAX 16384
+#define REAP_TARGET_US 3000
 
 struct reap {
 	uint64_t qid, lo, hi;
@@ -381,8 +389,15 @@ struct reap {
 	bool has_dead;
 	bool more;
 	struct buf keys;
-	size_t n;
+	size_t n, chunk;
+	uint64_t took_us;  /* the last job's time on the store thread */
+	struct reap *next; /* waiting in line */
 };
+
+static struct {
+	struct reap *head, *tail; /* waiting for the one running */
+	bool running;
+} reaps;
 
 static int reap_collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
 {
@@ -394,7 +409,7 @@ static int reap_collect(const void *key, size_t klen, const void *val, size_t vl
 		return 0;
 	if (!rp->whole_queue && seq > rp->hi)
 		return 1;
-	if (rp->n == REAP_CHUNK) {
+	if (rp->n == rp->chunk) {
 		rp->more = true;
 		return 1;
 	}
@@ -412,6 +427,7 @@ static int reap_job(struct store_txn *t, void *arg)
 	uint8_t from[ENTRY_KEY_LEN], dk[DEAD_KEY_LEN];
 	size_t i;
 	int r, k;
+	uint64_t t0 = mono_us();
 
 	rp->more = false;
 	record_entry_key(from, rp->qid, rp->ri, rp->lo);
@@ -437,7 +453,26 @@ static int reap_job(struct store_txn *t, void *arg)
 		if ((r = store_txn_del(t, STORE_META, dk, sizeof(dk))) != 0)
 			return r;
 	}
+	rp->took_us = mono_us() - t0;
 	return 0;
+}
+
+static void reap_free(struct reap *rp)
+{
+	free(rp->keys.p);
+	free(rp);
+}
+
+/* The next chunk: scaled by how long the last took against the target, at most doubled. */
+static void reap_resize(struct reap *rp)
+{
+	uint64_t want = rp->took_us == 0 ? rp->chunk * 2 : rp->chunk * REAP_TARGET_US / rp->took_us;
+
+	if (want > rp->chunk * 2)
+		want = rp->chunk * 2;
+	rp->chunk = want < REAP_CHUNK_MIN ? REAP_CHUNK_MIN
+	    : want > REAP_CHUNK_MAX       ? REAP_CHUNK_MAX
+	                                  : (size_t)want;
 }
 
 static void reap_done(void *arg, int status)
@@ -445,11 +480,25 @@ static void reap_done(void *arg, int status)
 	struct reap *rp = arg;
 
 	if (status == 0 && rp->more && ps.st != NULL && !ps.closing) {
+		reap_resize(rp);
 		store_submit_job(ps.st, reap_job, reap_done, rp);
 		return;
 	}
-	free(rp->keys.p);
-	free(rp);
+	reap_free(rp);
+	/* The next in line; a closing broker leaves them to the next start (recovery finds them). */
+	while ((rp = reaps.head) != NULL && (ps.st == NULL || ps.closing)) {
+		reaps.head = rp->next;
+		reap_free(rp);
+	}
+	if ((rp = reaps.head) == NULL) {
+		reaps.tail = NULL;
+		reaps.running = false;
+		return;
+	}
+	reaps.head = rp->next;
+	if (reaps.head == NULL)
+		reaps.tail = NULL;
+	store_submit_job(ps.st, reap_job, reap_done, rp);
 }
 
 void reap_start(uint64_t qid, unsigned ri, uint64_t lo, uint64_t hi, bool whole, bool dead)
@@ -467,7 +516,17 @@ void reap_start(uint64_t qid, unsigned ri, uint64_t lo, uint64_t hi, bool whole,
 	rp->has_dead = dead;
 	if (whole) /* from the queue's first key: level 255 is ring 0, so start below every level */
 		rp->ri = 255;
+	rp->chunk = 1024;
 	submit_current();
+	if (reaps.running) {
+		if (reaps.tail != NULL)
+			reaps.tail->next = rp;
+		else
+			reaps.head = rp;
+		reaps.tail = rp;
+		return;
+	}
+	reaps.running = true;
 	store_submit_job(ps.st, reap_job, reap_done, rp);
 }
 

@@ -354,6 +354,8 @@ void submit_batch(void);         /* hand the open batch to the store now */
 /* persist_page.c */
 /* Delete paged entries of (qid, ri) in [lo, hi], or every entry of qid (whole), by jobs. */
 void reap_start(uint64_t qid, unsigned ri, uint64_t lo, uint64_t hi, bool whole, bool dead);
+/* CLOCK_MONOTONIC in microseconds (safe on the store thread too). */
+uint64_t mono_us(void);
 
 /* persist_recover.c */
 int persist_recover(const char *dir, char *err, size_t errlen);
