@@ -303,8 +303,8 @@ START_TEST(invalid_argument_406)
 	}
 	qdeclare(c, 1, q, false, false, false, false, TABLE(e));
 	rpc_channel_error(c, 1, 406,
-	    fmt("PRECONDITION_FAILED - invalid arg '%s' for queue '%s' in vhost '/': *",
-	        bad_args[_i].arg, q));
+	    fmt("PRECONDITION_FAILED - invalid arg '%s' for queue '%s' in vhost '/': %s",
+	        bad_args[_i].arg, q, bad_args[_i].reason));
 	ck_assert_uint_eq(close_class_id, 50);
 	ck_assert_uint_eq(close_method_id, 10);
 	client_close(c);
@@ -348,6 +348,81 @@ START_TEST(valid_arguments_accepted)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		declare_queue_args(c, 1, uniq("q"), (amqp_table_t){ 1, &cases[i] });
+	client_close(c);
+}
+END_TEST
+
+/*
+ * A quorum queue (Warren runs it as a classic one) is declared under RabbitMQ 3.10's rules:
+ * arguments only classic queues take are refused first (the first in the table named, before
+ * any value is checked), then the properties: auto-delete, exclusive, non-durable, in that order.
+ */
+static const struct {
+	bool durable, exclusive, auto_delete;
+	const char *arg; /* a second argument after x-queue-type, or NULL */
+	const char *text;
+} quorum_cases[] = {
+	{ false, false, false, NULL, "invalid property 'non-durable' for queue '%s' in vhost '/'" },
+	{ true, true, false, NULL,
+	    "invalid property 'exclusive-owner' for queue '%s' in vhost '/'" },
+	{ false, true, false, NULL,
+	    "invalid property 'exclusive-owner' for queue '%s' in vhost '/'" },
+	{ false, true, true, NULL, "invalid property 'auto-delete' for queue '%s' in vhost '/'" },
+	{ true, false, true, NULL, "invalid property 'auto-delete' for queue '%s' in vhost '/'" },
+	{ false, false, false, "x-max-priority",
+	    "invalid arg 'x-max-priority' for queue '%s' in vhost '/' of queue type "
+	    "rabbit_quorum_queue" },
+	{ true, false, false, "x-queue-mode",
+	    "invalid arg 'x-queue-mode' for queue '%s' in vhost '/' of queue type "
+	    "rabbit_quorum_queue" },
+	{ true, false, false, "x-queue-master-locator",
+	    "invalid arg 'x-queue-master-locator' for queue '%s' in vhost '/' of queue type "
+	    "rabbit_quorum_queue" },
+	{ true, false, false, "x-queue-version",
+	    "invalid arg 'x-queue-version' for queue '%s' in vhost '/' of queue type "
+	    "rabbit_quorum_queue" },
+};
+
+START_TEST(quorum_queue_rules)
+{
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("qq");
+	amqp_table_entry_t e[3];
+	amqp_table_t args = { 1, e };
+
+	e[0] = ent_str("x-queue-type", "quorum");
+	if (quorum_cases[_i].arg != NULL) {
+		/* a value of the wrong type too: the queue type's refusal comes first */
+		e[1] = ent_str(quorum_cases[_i].arg, "abc");
+		/* and only the first such argument in the table is named */
+		e[2] = strcmp(quorum_cases[_i].arg, "x-queue-version") == 0
+		    ? ent_str("x-queue-mode", "lazy")
+		    : ent_int("x-queue-version", 2);
+		args.num_entries = 3;
+	}
+	qdeclare(c, 1, q, false, quorum_cases[_i].durable, quorum_cases[_i].exclusive,
+	    quorum_cases[_i].auto_delete, args);
+	rpc_channel_error(
+	    c, 1, 406, fmt("PRECONDITION_FAILED - %s", fmt(quorum_cases[_i].text, q)));
+	client_close(c);
+}
+END_TEST
+
+/* What a quorum queue takes: durable, with the arguments both kinds of queue share. */
+START_TEST(quorum_queue_accepted)
+{
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("qq");
+
+	qdeclare(c, 1, q, false, true, false, false,
+	    TABLE(ent_str("x-queue-type", "quorum"), ent_int("x-message-ttl", 1000),
+	        ent_int("x-max-length", 10), ent_str("x-overflow", "reject-publish-dlx"),
+	        ent_str("x-dead-letter-exchange", "dlx"),
+	        ent_bool("x-single-active-consumer", true), ent_int("x-delivery-limit", 5),
+	        ent_int("x-quorum-initial-group-size", 3)));
+	client_ok(c, "queue.declare of a quorum queue");
+	amqp_queue_delete(c, 1, B(q), 0, 0);
+	client_ok(c, "queue.delete");
 	client_close(c);
 }
 END_TEST
@@ -967,6 +1042,9 @@ int main(void)
 	tcase_add_loop_test(tc, invalid_argument_406, 0, sizeof(bad_args) / sizeof(bad_args[0]));
 	tcase_add_test(tc, dead_letter_exchange_wrong_type_406);
 	tcase_add_test(tc, valid_arguments_accepted);
+	tcase_add_loop_test(
+	    tc, quorum_queue_rules, 0, sizeof(quorum_cases) / sizeof(quorum_cases[0]));
+	tcase_add_test(tc, quorum_queue_accepted);
 
 	tc = harness_tcase(s, "lifetime", TEST_TIMEOUT);
 	tcase_add_loop_test(tc, exclusive_queue_locked_for_other_connections, 0, 7);

@@ -423,7 +423,15 @@ static void queue_put(struct mreq *r, struct vhost *v, const char *name)
 		}
 		goto out;
 	}
-	if (queue_args_parse(args, &qa, name, v->name, err, sizeof(err)) != 0) {
+	if (queue_type_check(
+	        args, 0, durable, false, auto_delete, name, v->name, err, sizeof(err)) != 0 ||
+	    queue_args_parse(args, &qa, name, v->name, err, sizeof(err)) != 0) {
+		mgmt_amqp_error(r, AMQP_PRECONDITION_FAILED, err);
+		goto out;
+	}
+	if (queue_type_check(
+	        args, 1, durable, false, auto_delete, name, v->name, err, sizeof(err)) != 0) {
+		queue_args_free(&qa);
 		mgmt_amqp_error(r, AMQP_PRECONDITION_FAILED, err);
 		goto out;
 	}

@@ -401,6 +401,15 @@ void policy_reapply_changed(const struct auth_db *old);
 int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *queue,
     const char *vhost, char *err, size_t errlen);
 void queue_args_free(struct queue_args *qa);
+/*
+ * A new queue's type against its arguments and properties, as RabbitMQ 3.10 declares one: a
+ * quorum queue takes no x-max-priority, x-queue-master-locator, x-queue-mode or
+ * x-queue-version (the first of them in the table is named), and is durable, not auto-delete,
+ * not exclusive. stage 0 checks the arguments (before queue_args_parse checks their values),
+ * stage 1 the properties (after). 0, or -1 with the reply text in err.
+ */
+int queue_type_check(struct amqp_bytes args, int stage, bool durable, bool exclusive,
+    bool auto_delete, const char *queue, const char *vhost, char *err, size_t errlen);
 /* RabbitMQ's name for a field type ("signedint"), and its description of an argument. */
 const char *field_type_word(uint8_t t);
 void arg_describe(const struct amqp_field_value *v, char *buf, size_t len);

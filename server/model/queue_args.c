@@ -78,7 +78,7 @@ static int check_int(const struct arg_ctx *c, const char *key, const struct amqp
 	int64_t n;
 
 	if (!arg_int_value(v, &n)) {
-		return arg_error(c, key, "{unacceptable_type,%s}", field_type_word(v->type));
+		return arg_error(c, key, "\"expected integer, got %s\"", field_type_word(v->type));
 	}
 	if (n < 0) {
 		return arg_error(c, key, "{value_negative,%lld}", (long long)n);
@@ -86,9 +86,11 @@ static int check_int(const struct arg_ctx *c, const char *key, const struct amqp
 	if (rule == POSITIVE && n == 0) {
 		return arg_error(c, key, "{value_zero,0}");
 	}
-	if (max > 0 && n > max) {
-		return arg_error(
-		    c, key, "{value_too_large,%lld,%lld}", (long long)n, (long long)max);
+	if (max > 0 && n > max) { /* RabbitMQ's words differ for priorities */
+		return arg_error(c, key,
+		    strcmp(key, "x-max-priority") == 0 ? "{max_value_exceeded,%lld}"
+		                                       : "{value_too_large,%lld}",
+		    (long long)n);
 	}
 	*out = (uint64_t)n;
 	return 0;
@@ -158,8 +160,7 @@ int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *
 		else if (amqp_bytes_eq_cstr(s, "reject-publish-dlx"))
 			qa->overflow = OVERFLOW_REJECT_PUBLISH_DLX;
 		else {
-			arg_error(&c, "x-overflow", "{invalid_overflow,<<\"%.*s\">>}",
-			    (int)(s.len > 64 ? 64 : s.len), (const char *)s.ptr);
+			arg_error(&c, "x-overflow", "invalid_overflow");
 			goto out;
 		}
 		qa->has_overflow = true;
@@ -191,7 +192,7 @@ int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *
 		if (check_str(&c, "x-queue-mode", v, &s) != 0)
 			goto out;
 		if (!amqp_bytes_eq_cstr(s, "default") && !amqp_bytes_eq_cstr(s, "lazy")) {
-			arg_error(&c, "x-queue-mode", "{unsupported_queue_mode,<<\"%.*s\">>}",
+			arg_error(&c, "x-queue-mode", "\"unsupported queue mode '%.*s'\"",
 			    (int)(s.len > 64 ? 64 : s.len), (const char *)s.ptr);
 			goto out;
 		}
@@ -200,8 +201,17 @@ int queue_args_parse(struct amqp_bytes args, struct queue_args *qa, const char *
 		if (check_str(&c, "x-queue-type", v, &s) != 0)
 			goto out;
 		if (!amqp_bytes_eq_cstr(s, "classic") && !amqp_bytes_eq_cstr(s, "quorum")) {
-			arg_error(&c, "x-queue-type", "{unsupported_queue_type,<<\"%.*s\">>}",
+			arg_error(&c, "x-queue-type", "\"unsupported queue type '%.*s'\"",
 			    (int)(s.len > 64 ? 64 : s.len), (const char *)s.ptr);
+			goto out;
+		}
+	}
+	if ((v = amqp_table_get(&t, "x-queue-version")) != NULL) { /* classic queues' format */
+		if (check_int(&c, "x-queue-version", v, NON_NEG, 0, &n) != 0)
+			goto out;
+		if (n != 1 && n != 2) {
+			arg_error(&c, "x-queue-version", "\"unsupported queue version '%llu'\"",
+			    (unsigned long long)n);
 			goto out;
 		}
 	}
@@ -238,6 +248,49 @@ out:
 	amqp_arena_reset(&pool);
 	if (ret != 0)
 		queue_args_free(qa);
+	return ret;
+}
+
+int queue_type_check(struct amqp_bytes args, int stage, bool durable, bool exclusive,
+    bool auto_delete, const char *queue, const char *vhost, char *err, size_t errlen)
+{
+	static const char *const not_quorum[] = { "x-max-priority", "x-queue-master-locator",
+		"x-queue-mode", "x-queue-version" };
+	const char *prop = NULL;
+	struct amqp_arena pool;
+	struct amqp_table t;
+	const struct amqp_field_value *v;
+	int ret = 0;
+	uint32_t i;
+	size_t k;
+
+	amqp_arena_init(&pool);
+	if (amqp_table_decode(args, &pool, &t) != 0 ||
+	    (v = amqp_table_get(&t, "x-queue-type")) == NULL || v->type != AMQP_FIELD_LONGSTR ||
+	    !amqp_bytes_eq_cstr(v->v.bytes, "quorum"))
+		goto out; /* not a quorum queue (or queue_args_parse says what is wrong) */
+	for (i = 0; stage == 0 && i < t.n && ret == 0; i++)
+		for (k = 0; k < sizeof(not_quorum) / sizeof(not_quorum[0]); k++)
+			if (amqp_bytes_eq_cstr(t.entries[i].key, not_quorum[k])) {
+				snprintf(err, errlen,
+				    "invalid arg '%s' for queue '%s' in vhost '%s' of queue type "
+				    "rabbit_quorum_queue",
+				    not_quorum[k], queue, vhost);
+				ret = -1;
+				break;
+			}
+	if (stage == 1)
+		prop = auto_delete ? "auto-delete"
+		    : exclusive    ? "exclusive-owner"
+		    : !durable     ? "non-durable"
+		                   : NULL;
+	if (prop != NULL) {
+		snprintf(err, errlen, "invalid property '%s' for queue '%s' in vhost '%s'", prop,
+		    queue, vhost);
+		ret = -1;
+	}
+out:
+	amqp_arena_reset(&pool);
 	return ret;
 }
 

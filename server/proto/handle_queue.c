@@ -152,7 +152,14 @@ void handle_queue_declare(struct channel *ch, const struct amqp_method *m)
 		return;
 	}
 	char *qname = xbytesdup(name);
-	code = queue_args_parse(d->arguments, &qa, qname, v->name, err, sizeof(err));
+	code = queue_type_check(d->arguments, 0, d->durable, d->exclusive, d->auto_delete, qname,
+	    v->name, err, sizeof(err));
+	if (code == 0)
+		code = queue_args_parse(d->arguments, &qa, qname, v->name, err, sizeof(err));
+	if (code == 0 &&
+	    (code = queue_type_check(d->arguments, 1, d->durable, d->exclusive, d->auto_delete,
+	         qname, v->name, err, sizeof(err))) != 0)
+		queue_args_free(&qa);
 	free(qname);
 	if (code != 0) {
 		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_queue_declare, "%s", err);
