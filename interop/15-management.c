@@ -573,6 +573,102 @@ START_TEST(durable_declares_survive_a_restart)
 }
 END_TEST
 
+/* ---- The PROXY protocol (proxy_protocol = true) ---- */
+
+static void start_proxy(void)
+{
+	char err[256];
+
+	if (broker_spawn_config(
+	        &broker, "proxy_protocol = true\nhandshake_timeout = 2\n", err, sizeof(err)) != 0) {
+		fprintf(stderr, "15-management: cannot start warrend: %s\n", err);
+		exit(EXIT_FAILURE);
+	}
+}
+
+/* A socket to the broker that has sent hdr, as HAProxy's send-proxy would. */
+static int proxied_socket(const void *hdr, size_t len)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)broker.port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(inet_pton(AF_INET, broker.host, &a.sin_addr), 1);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(send(fd, hdr, len, 0), (ssize_t)len);
+	return fd;
+}
+
+/* guest's login over such a socket (rabbitmq-c on it): the reply, and the connection. */
+static conn_t proxied_login(const void *hdr, size_t len, amqp_rpc_reply_t *r)
+{
+	struct timeval tv = { 5, 0 };
+	conn_t c = amqp_new_connection();
+	amqp_socket_t *s = amqp_tcp_socket_new(c);
+
+	amqp_tcp_socket_set_sockfd(s, proxied_socket(hdr, len));
+	amqp_set_handshake_timeout(c, &tv);
+	amqp_set_rpc_timeout(c, &tv);
+	*r = amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
+	return c;
+}
+
+/*
+ * The header's source stands for the client (version 1 and 2): the API shows it, and guest, who
+ * may log in from loopback only, is judged by it.
+ */
+START_TEST(proxy_header_names_the_client)
+{
+	static const char v1[] = "PROXY TCP4 127.0.0.9 127.0.0.1 40001 5672\r\n";
+	static const char v1_far[] = "PROXY TCP4 10.0.0.9 127.0.0.1 40002 5672\r\n";
+	static const uint8_t v2_far[] = { 0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55,
+		0x49, 0x54, 0x0a, 0x21, 0x11, 0x00, 0x0c, 10, 0, 0, 8, 127, 0, 0, 1, 0x9c, 0x43,
+		0x16, 0x28 }; /* 10.0.0.8:40003 to 127.0.0.1:5672 */
+	amqp_rpc_reply_t r;
+	conn_t c = proxied_login(v1, strlen(v1), &r), far;
+
+	ck_assert_int_eq(r.reply_type, AMQP_RESPONSE_NORMAL);
+	expect("GET", "/api/connections", NULL, 200, "\"peer_host\":\"127.0.0.9\"");
+	expect("GET", "/api/connections", NULL, 200, "\"peer_port\":40001");
+	far = proxied_login(v1_far, strlen(v1_far), &r);
+	ck_assert_int_ne(r.reply_type, AMQP_RESPONSE_NORMAL);
+	amqp_destroy_connection(far);
+	ck_assert_int_gt(
+	    broker_log_count(&broker, "user 'guest' can only connect via localhost"), 0);
+	ck_assert_int_gt(broker_log_count(&broker, "10.0.0.9:40002"), 0);
+	far = proxied_login(v2_far, sizeof(v2_far), &r);
+	ck_assert_int_ne(r.reply_type, AMQP_RESPONSE_NORMAL);
+	amqp_destroy_connection(far);
+	ck_assert_int_gt(broker_log_count(&broker, "10.0.0.8:40003"), 0);
+	client_close(c);
+}
+END_TEST
+
+/* Without a header, or with a broken one, the connection is closed, at once or in time. */
+START_TEST(a_connection_without_a_proxy_header_is_closed)
+{
+	static const char amqp[] = "AMQP\x00\x00\x09\x01";
+	static const char slow[] = "PROXY TCP4 127.0.0.9";
+	struct pollfd p = { .events = POLLIN };
+	int64_t t0 = now_ms();
+	char buf[16];
+
+	p.fd = proxied_socket(amqp, 8);
+	ck_assert_int_eq(poll(&p, 1, 5000), 1);
+	ck_assert_int_le(recv(p.fd, buf, sizeof(buf), 0), 0);
+	close(p.fd);
+	ck_assert_int_gt(broker_log_count(&broker, "not a valid PROXY protocol header"), 0);
+	/* Half a header, then silence: closed after handshake_timeout (2 s), not before. */
+	t0 = now_ms();
+	p.fd = proxied_socket(slow, strlen(slow));
+	ck_assert_int_eq(poll(&p, 1, 8000), 1);
+	ck_assert_int_le(recv(p.fd, buf, sizeof(buf), 0), 0);
+	ck_assert_int_ge(now_ms() - t0, 1900);
+	close(p.fd);
+	ck_assert_int_gt(broker_log_count(&broker, "no PROXY protocol header in time"), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("15-management");
@@ -600,6 +696,12 @@ int main(void)
 	tcase_add_unchecked_fixture(tc, start_users, stop_broker);
 	tcase_set_timeout(tc, TEST_TIMEOUT);
 	tcase_add_test(tc, tags_and_permissions_decide);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("proxy");
+	tcase_add_unchecked_fixture(tc, start_proxy, stop_broker);
+	tcase_set_timeout(tc, TEST_TIMEOUT);
+	tcase_add_test(tc, proxy_header_names_the_client);
+	tcase_add_test(tc, a_connection_without_a_proxy_header_is_closed);
 	suite_add_tcase(s, tc);
 	return harness_run(s);
 }

@@ -376,11 +376,39 @@ static int login_once(int port)
 		    s == NULL ? "no socket" : amqp_error_string2(st));
 		goto out;
 	}
+	/* CLUSTER_PROXY="ADDR PORT": a PROXY protocol header naming that client, as HAProxy's. */
+	if (getenv("CLUSTER_PROXY") != NULL) {
+		char hdr[160], src[64];
+		unsigned sport;
+		int n;
+
+		if (sscanf(getenv("CLUSTER_PROXY"), "%63s %u", src, &sport) != 2) {
+			printf("failed %d CLUSTER_PROXY is not 'ADDR PORT'\n", port);
+			goto out;
+		}
+		n = snprintf(
+		    hdr, sizeof(hdr), "PROXY TCP4 %s 127.0.0.1 %u %d\r\n", src, sport, port);
+		if (send(amqp_socket_get_sockfd(s), hdr, (size_t)n, MSG_NOSIGNAL) != n) {
+			printf("failed %d cannot send the PROXY header\n", port);
+			goto out;
+		}
+	}
 	amqp_set_handshake_timeout(c, &tv);
 	amqp_set_rpc_timeout(c, &tv);
 	r = amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
 	if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-		printf("ok %d %.2f\n", port, ms_since_f(t));
+		/* CLUSTER_HOLD_MS: the connection stays that long, for the test to look at it. */
+		if (getenv("CLUSTER_HOLD_MS") != NULL) {
+			struct sockaddr_in here;
+			socklen_t len = sizeof(here);
+
+			getsockname(amqp_socket_get_sockfd(s), (struct sockaddr *)&here, &len);
+			printf("ok %d %.2f %u\n", port, ms_since_f(t), ntohs(here.sin_port));
+			fflush(stdout);
+			usleep((useconds_t)atoi(getenv("CLUSTER_HOLD_MS")) * 1000);
+		} else {
+			printf("ok %d %.2f\n", port, ms_since_f(t));
+		}
 		amqp_connection_close(c, AMQP_REPLY_SUCCESS);
 		ret = 0;
 	} else if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&

@@ -287,8 +287,9 @@ backend warren
 	default-server check inter 100ms fall 2 rise 1 on-marked-down shutdown-sessions
 EOF
 	for i in $nodes; do
-		printf '\tserver n%s %s:%s port %s\n' "$i" "$(host "$i")" "$(amqp "$i")" "$(http "$i")" \
-			>>"$tmp/haproxy.cfg"
+		# haproxy_server_opts: more for each server line (send-proxy-v2, say)
+		printf '\tserver n%s %s:%s port %s %s\n' "$i" "$(host "$i")" "$(amqp "$i")" "$(http "$i")" \
+			"${haproxy_server_opts:-}" >>"$tmp/haproxy.cfg"
 	done
 	(ns_exec front haproxy -f "$tmp/haproxy.cfg" -db) >"$tmp/haproxy.log" 2>&1 &
 	haproxy_pid=$!

@@ -415,6 +415,123 @@ START_TEST(ipv4_and_ipv6_wildcards_share_a_port)
 }
 END_TEST
 
+/* ---- The PROXY protocol's headers (proxy.c) ---- */
+
+/* Every proper prefix of a header asks for more; the whole one parses to its length. */
+static int parse_whole(const uint8_t *p, size_t n, struct sockaddr_storage *src, unsigned *len)
+{
+	size_t used = 0, i;
+	uint8_t more[300];
+
+	for (i = 0; i < n; i++)
+		ck_assert_msg(
+		    net_proxy_parse(p, i, src, len, &used) == 1, "prefix %zu of %zu", i, n);
+	/* The client's first bytes may follow in the same read: they are not the header's. */
+	memcpy(more, p, n);
+	memcpy(more + n, "AMQP\0\0\x09\x01", 8);
+	ck_assert_int_eq(net_proxy_parse(more, n + 8, src, len, &used), 0);
+	ck_assert_uint_eq(used, n);
+	return 0;
+}
+
+static void addr_is(const struct sockaddr_storage *ss, const char *want)
+{
+	char got[128];
+
+	server_format_addr((const struct sockaddr *)ss, got, sizeof(got));
+	ck_assert_str_eq(got, want);
+}
+
+START_TEST(proxy_headers_parse)
+{
+	static const char v1[] = "PROXY TCP4 192.0.2.7 198.51.100.1 40001 5672\r\n";
+	static const char v1_6[] = "PROXY TCP6 2001:db8::7 2001:db8::1 40002 5672\r\n";
+	static const char v1_unknown[] =
+	    "PROXY UNKNOWN ffff:f...f:ffff ffff:f...f:ffff 65535 65535\r\n";
+	struct sockaddr_in c4 = { .sin_family = AF_INET, .sin_port = htons(40003) };
+	struct sockaddr_in d4 = { .sin_family = AF_INET, .sin_port = htons(5672) };
+	struct sockaddr_in6 c6 = { .sin6_family = AF_INET6, .sin6_port = htons(40004) };
+	struct sockaddr_in6 d6 = { .sin6_family = AF_INET6, .sin6_port = htons(5672) };
+	struct sockaddr_storage src;
+	uint8_t h[64];
+	unsigned len;
+	size_t n;
+
+	parse_whole((const uint8_t *)v1, strlen(v1), &src, &len);
+	addr_is(&src, "192.0.2.7:40001");
+	parse_whole((const uint8_t *)v1_6, strlen(v1_6), &src, &len);
+	addr_is(&src, "[2001:db8::7]:40002");
+	parse_whole((const uint8_t *)v1_unknown, strlen(v1_unknown), &src, &len);
+	ck_assert_uint_eq(len, 0); /* the proxy's own connection */
+	/* Version 2, as the replicas write it, both families, and LOCAL without an address. */
+	inet_pton(AF_INET, "192.0.2.8", &c4.sin_addr);
+	inet_pton(AF_INET, "198.51.100.1", &d4.sin_addr);
+	n = net_proxy_header((struct sockaddr *)&c4, (struct sockaddr *)&d4, h);
+	ck_assert_uint_eq(n, 28);
+	parse_whole(h, n, &src, &len);
+	addr_is(&src, "192.0.2.8:40003");
+	inet_pton(AF_INET6, "2001:db8::8", &c6.sin6_addr);
+	n = net_proxy_header((struct sockaddr *)&c6, (struct sockaddr *)&d6, h);
+	ck_assert_uint_eq(n, 52);
+	parse_whole(h, n, &src, &len);
+	addr_is(&src, "[2001:db8::8]:40004");
+	n = net_proxy_header(
+	    (struct sockaddr *)&(struct sockaddr_storage){ 0 }, (struct sockaddr *)&d4, h);
+	ck_assert_uint_eq(n, 16);
+	parse_whole(h, n, &src, &len);
+	ck_assert_uint_eq(len, 0);
+}
+END_TEST
+
+/* What is not a header: refused (-1) as soon as the bytes show it. */
+START_TEST(proxy_headers_refused)
+{
+	static const char *const bad_v1[] = {
+		"AMQP\0\0\x09\x01",                              /* no header at all */
+		"PROXY TCP5 192.0.2.7 198.51.100.1 1 2\r\n",     /* no such protocol */
+		"PROXY TCP4 192.0.2.7 198.51.100.1 1 70000\r\n", /* a port past 65535 */
+		"PROXY TCP4 2001:db8::1 198.51.100.1 1 2\r\n",   /* the wrong family */
+		"PROXY TCP4 192.0.2.7 198.51.100.1 1 2\n",       /* no CR */
+		"PROXY TCP4 192.0.2.7 198.51.100.1 1\r\n",       /* a port missing */
+		"PROXY TCP4 192.0.2.7 198.51.100.1 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 "
+		"5 "
+		"6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4\r\n", /* longer than 107 bytes */
+		"proxy TCP4 192.0.2.7 198.51.100.1 1 2\r\n", /* case matters */
+	};
+	uint8_t h[64];
+	struct sockaddr_in c4 = { .sin_family = AF_INET, .sin_port = htons(1) };
+	struct sockaddr_storage src;
+	unsigned len;
+	size_t used, i;
+
+	for (i = 0; i < sizeof(bad_v1) / sizeof(bad_v1[0]); i++)
+		ck_assert_msg(net_proxy_parse((const uint8_t *)bad_v1[i], strlen(bad_v1[i]) + 0,
+		                  &src, &len, &used) == -1,
+		    "accepted %s", bad_v1[i]);
+	/* A NUL inside a version 1 line. */
+	ck_assert_int_eq(net_proxy_parse((const uint8_t *)"PROXY TCP4 1.2.3.4\0 1.2.3.4 1 2\r\n",
+	                     33, &src, &len, &used),
+	    -1);
+	/* Version 2 broken one field at a time. */
+	net_proxy_header((struct sockaddr *)&c4, (struct sockaddr *)&c4, h);
+	h[12] = 0x11; /* version 1 in the version nibble */
+	ck_assert_int_eq(net_proxy_parse(h, 28, &src, &len, &used), -1);
+	h[12] = 0x22; /* a command after PROXY */
+	ck_assert_int_eq(net_proxy_parse(h, 28, &src, &len, &used), -1);
+	h[12] = 0x21;
+	h[13] = 0x12; /* UDP */
+	ck_assert_int_eq(net_proxy_parse(h, 28, &src, &len, &used), -1);
+	h[13] = 0x21; /* IPv6 in 12 bytes of addresses */
+	ck_assert_int_eq(net_proxy_parse(h, 28, &src, &len, &used), -1);
+	h[13] = 0x11;
+	h[14] = 0x10; /* 4 KiB of addresses and TLVs: more than a client's header holds */
+	ck_assert_int_eq(net_proxy_parse(h, 28, &src, &len, &used), -1);
+	h[14] = 0;
+	h[3] = 'X'; /* the signature */
+	ck_assert_int_eq(net_proxy_parse(h, 4, &src, &len, &used), -1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("forward");
@@ -430,6 +547,8 @@ int main(void)
 	tcase_add_test(tc, a_failed_connect_hands_the_client_up_with_a_reason);
 	tcase_add_test(tc, refuse_serve_and_a_missing_kind);
 	tcase_add_test(tc, ipv4_and_ipv6_wildcards_share_a_port);
+	tcase_add_test(tc, proxy_headers_parse);
+	tcase_add_test(tc, proxy_headers_refused);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -249,6 +249,9 @@ static const char *config_apply(
 		if (parse_uint(value, 3600, &n) != 0 || n == 0)
 			return "management_timeout must be a number of seconds from 1 to 3600";
 		opt->mgmt.timeout = (unsigned)n;
+	} else if (strcmp(key, "proxy_protocol") == 0) {
+		if (parse_bool(value, &cfg->proxy_protocol) != 0)
+			return "proxy_protocol must be true or false";
 	} else if (strcmp(key, "guest_loopback_only") == 0) {
 		if (parse_bool(value, &cfg->guest_loopback_only) != 0)
 			return "guest_loopback_only must be true or false";

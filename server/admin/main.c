@@ -241,6 +241,7 @@ int main(int argc, char **argv)
 	}
 	if (opt.cluster.host != NULL)
 		pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
+	net_proxy_set(cfg.proxy_protocol, cfg.handshake_timeout);
 	for (i = 0; i < opt.nlisten; i++)
 		if (server_listen(base, opt.listen[i], ready_fd, false, listen_default && i == 1) !=
 		    0)

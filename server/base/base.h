@@ -180,6 +180,7 @@ struct broker_config {
 	uint32_t handshake_timeout;         /* seconds from accept to connection.open */
 	size_t out_high, out_low;           /* per-connection output watermarks for deliveries */
 	bool guest_loopback_only;
+	bool proxy_protocol; /* every AMQP connection starts with a PROXY protocol header */
 };
 enum alarm { ALARM_MEMORY = 1, ALARM_DISK = 2, ALARM_STORE = 4 };
 

@@ -372,6 +372,17 @@ static void connect_cb(struct bufferevent *bev, short what, void *arg)
 			splice_end(s);
 			return;
 		}
+		if (net_proxy_on()) {
+			/* The master expects a PROXY header too: the client's, not this node's. */
+			struct sockaddr_storage here = { 0 };
+			socklen_t len = sizeof(here);
+			uint8_t hdr[64];
+
+			getsockname(s->fd, (struct sockaddr *)&here, &len);
+			bufferevent_write(bev, hdr,
+			    net_proxy_header(
+			        (struct sockaddr *)&s->peer, (struct sockaddr *)&here, hdr));
+		}
 		s->fd = -1;
 		bufferevent_set_timeouts(bev, NULL, NULL);
 		side_start(s, &s->client);

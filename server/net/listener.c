@@ -80,7 +80,10 @@ static void accept_cb(
 
 	/* Frames go out when written: no Nagle delay waiting for the peer's delayed ack. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	net_forward_accepted(evconnlistener_get_base(l), fd, sa, salen, arg != NULL);
+	if (net_proxy_on())
+		net_proxy_accepted(evconnlistener_get_base(l), fd, sa, salen, arg != NULL);
+	else
+		net_forward_accepted(evconnlistener_get_base(l), fd, sa, salen, arg != NULL);
 }
 
 void net_accepted_up(
@@ -186,6 +189,7 @@ void server_stop_listening(void)
 	for (i = 0; i < nlisteners; i++)
 		evconnlistener_free(listeners[i]);
 	nlisteners = 0;
+	net_proxy_drop_pending();
 }
 
 void server_format_addr(const struct sockaddr *sa, char *buf, size_t len)

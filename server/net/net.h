@@ -56,6 +56,27 @@ void net_forward_stats(unsigned *live, uint64_t *spliced, uint64_t *failed, size
 void net_forward_accepted(
     struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
 
+/*
+ * proxy.c: the PROXY protocol on the AMQP listeners (proxy_protocol). net_proxy_set turns it on
+ * for connections accepted from then on; each must send a header within timeout_s seconds.
+ */
+void net_proxy_set(bool on, uint32_t timeout_s);
+bool net_proxy_on(void);
+/* An accepted socket: its header read (without reading past it), it goes on to forward.c. */
+void net_proxy_accepted(struct event_base *base, int fd, struct sockaddr *sa, int salen, bool tls);
+/* Close the sockets still sending their headers (the listeners stop). */
+void net_proxy_drop_pending(void);
+/*
+ * A header (version 1 or 2) at the start of p[0..n): 0 with its length in *used and the
+ * client's address in src (*srclen 0: LOCAL or UNKNOWN, the proxy's own connection), 1 when
+ * more bytes are needed, -1 when it is not one.
+ */
+struct sockaddr_storage;
+int net_proxy_parse(
+    const uint8_t *p, size_t n, struct sockaddr_storage *src, unsigned *srclen, size_t *used);
+/* A version 2 header naming src (and dst, where it came in) into out (at least 52 bytes). */
+struct sockaddr;
+size_t net_proxy_header(const struct sockaddr *src, const struct sockaddr *dst, uint8_t *out);
 /* tls.c */
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 int tls_init(const struct broker_config *cfg);
