@@ -596,7 +596,8 @@ static const struct bad_decl {
 	{ "itself", 1, DX, 406,
 	    "PRECONDITION_FAILED - Invalid argument, 'x-delayed-message' can't be used for "
 	    "'x-delayed-type'" },
-	{ "unknown", 1, "x-nonesuch", 503, "COMMAND_INVALID - unknown exchange type 'x-nonesuch'" },
+	{ "unknown", 1, "x-nonesuch", 406,
+	    "PRECONDITION_FAILED - unknown exchange type 'x-nonesuch'" },
 };
 
 START_TEST(bad_declarations_refused)

@@ -165,11 +165,11 @@ int delay_args_check(struct amqp_bytes args, char *err, size_t errlen)
 		    "Invalid argument, 'x-delayed-message' can't be used for 'x-delayed-type'");
 		code = AMQP_PRECONDITION_FAILED;
 	} else if (exchange_type_parse(f->v.bytes, &type) != 0) {
-		/* As rabbit_exchange:check_type: a connection error. */
+		/* As rabbit_exchange:check_type (since May 2024; 3.10's was 503 on the connection). */
 		snprintf(err, errlen, "unknown exchange type '%.*s'",
 		    (int)(f->v.bytes.len > 255 ? 255 : f->v.bytes.len),
 		    (const char *)f->v.bytes.ptr);
-		code = AMQP_COMMAND_INVALID;
+		code = AMQP_PRECONDITION_FAILED;
 	} else if (type == EX_CONSISTENT_HASH) {
 		snprintf(err, errlen,
 		    "Invalid argument, 'x-delayed-type' x-consistent-hash is not supported: use "

@@ -69,7 +69,8 @@ static int parse_v1(const char *line, struct sockaddr_storage *src, socklen_t *s
 	}
 	if (strcmp(proto, "TCP6") == 0) {
 		struct in6_addr d;
-		if (inet_pton(AF_INET6, sa, &in6->sin6_addr) != 1 || inet_pton(AF_INET6, da, &d) != 1)
+		if (inet_pton(AF_INET6, sa, &in6->sin6_addr) != 1 ||
+		    inet_pton(AF_INET6, da, &d) != 1)
 			return -1;
 		in6->sin6_family = AF_INET6;
 		in6->sin6_port = htons((uint16_t)sp);
@@ -143,10 +144,8 @@ int net_proxy_parse(
 		*srclen = sizeof(*in6);
 		return 0;
 	}
-	case 0x00:
-		return 0; /* UNSPEC: the socket's address */
-	default:
-		return -1; /* UDP, unix sockets: not an AMQP client's */
+	case 0x00: return 0; /* UNSPEC: the socket's address */
+	default: return -1;  /* UDP, unix sockets: not an AMQP client's */
 	}
 }
 
@@ -256,8 +255,8 @@ static void pending_read_cb(evutil_socket_t fd, short what, void *arg)
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
 	if (n <= 0) {
-		pending_close(pd, n == 0 ? "closed before its PROXY protocol header"
-		                         : strerror(errno));
+		pending_close(
+		    pd, n == 0 ? "closed before its PROXY protocol header" : strerror(errno));
 		return;
 	}
 	r = net_proxy_parse(pd->buf, pd->len + (size_t)n, &src, &srclen, &used);

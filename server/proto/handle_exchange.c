@@ -49,14 +49,17 @@ void handle_exchange_declare(struct channel *ch, const struct amqp_method *m)
 		}
 		goto ok;
 	}
-	/* As RabbitMQ 3.10 (the version Warren announces): a connection error, not a channel one. */
+	/*
+	 * As RabbitMQ since 3.12.14 and 3.13.3 (May 2024), and pika's tests since 1.4: a channel
+	 * error 406. RabbitMQ 3.10 closed the connection with 503 (interop/DIFFERENCES.md).
+	 */
 	if (d->type.len == 0) {
-		conn_error(ch->conn, AMQP_COMMAND_INVALID, AMQP_ID_exchange_declare,
+		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_exchange_declare,
 		    "invalid exchange type ''");
 		return;
 	}
 	if (exchange_type_parse(d->type, &type) != 0) {
-		conn_error(ch->conn, AMQP_COMMAND_INVALID, AMQP_ID_exchange_declare,
+		channel_error(ch, AMQP_PRECONDITION_FAILED, AMQP_ID_exchange_declare,
 		    "unknown exchange type '" NAMEF "'", NAMEA(d->type));
 		return;
 	}
