@@ -255,13 +255,12 @@ void persist_delay_read(
 
 /* ---- deleting an exchange's delayed messages ---- */
 
-#define DELAY_REAP_CHUNK 4096
-
 struct delay_reap {
 	uint64_t xid;
 	bool more;
 	struct buf keys;
-	size_t n, klen;
+	size_t n, klen, chunk;
+	uint64_t took_us; /* the last job's time on the store thread */
 };
 
 static int delay_reap_collect(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
@@ -270,7 +269,7 @@ static int delay_reap_collect(const void *key, size_t klen, const void *val, siz
 
 	if (klen != rp->klen)
 		return 0;
-	if (rp->n == DELAY_REAP_CHUNK) {
+	if (rp->n == rp->chunk) {
 		rp->more = true;
 		return 1;
 	}
@@ -286,6 +285,7 @@ static int delay_reap_job(struct store_txn *t, void *arg)
 	bool more = false;
 	size_t i;
 	int r, k;
+	uint64_t t0 = mono_us();
 
 	for (k = 0; k < 2; k++) {
 		enum store_table tb = k == 0 ? STORE_DELAYED : STORE_SCRATCH;
@@ -306,6 +306,7 @@ static int delay_reap_job(struct store_txn *t, void *arg)
 		more = more || rp->more;
 	}
 	rp->more = more;
+	rp->took_us = mono_us() - t0;
 	return 0;
 }
 
@@ -314,6 +315,7 @@ static void delay_reap_done(void *arg, int status)
 	struct delay_reap *rp = arg;
 
 	if (status == 0 && rp->more && ps.st != NULL && !ps.closing) {
+		rp->chunk = reap_next_chunk(rp->chunk, rp->took_us);
 		store_submit_job(ps.st, delay_reap_job, delay_reap_done, rp);
 		return;
 	}
@@ -329,6 +331,7 @@ void persist_delay_drop(uint64_t xid)
 		return; /* the next start finds the records of an id no exchange names */
 	rp = xcalloc(1, sizeof(*rp));
 	rp->xid = xid;
+	rp->chunk = REAP_CHUNK_FIRST;
 	submit_batch(); /* the exchange's record goes first */
 	store_submit_job(ps.st, delay_reap_job, delay_reap_done, rp);
 }

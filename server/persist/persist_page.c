@@ -464,15 +464,15 @@ static void reap_free(struct reap *rp)
 }
 
 /* The next chunk: scaled by how long the last took against the target, at most doubled. */
-static void reap_resize(struct reap *rp)
+size_t reap_next_chunk(size_t chunk, uint64_t took_us)
 {
-	uint64_t want = rp->took_us == 0 ? rp->chunk * 2 : rp->chunk * REAP_TARGET_US / rp->took_us;
+	uint64_t want = took_us == 0 ? chunk * 2 : chunk * REAP_TARGET_US / took_us;
 
-	if (want > rp->chunk * 2)
-		want = rp->chunk * 2;
-	rp->chunk = want < REAP_CHUNK_MIN ? REAP_CHUNK_MIN
-	    : want > REAP_CHUNK_MAX       ? REAP_CHUNK_MAX
-	                                  : (size_t)want;
+	if (want > chunk * 2)
+		want = chunk * 2;
+	return want < REAP_CHUNK_MIN ? REAP_CHUNK_MIN
+	    : want > REAP_CHUNK_MAX  ? REAP_CHUNK_MAX
+	                             : (size_t)want;
 }
 
 static void reap_done(void *arg, int status)
@@ -480,7 +480,7 @@ static void reap_done(void *arg, int status)
 	struct reap *rp = arg;
 
 	if (status == 0 && rp->more && ps.st != NULL && !ps.closing) {
-		reap_resize(rp);
+		rp->chunk = reap_next_chunk(rp->chunk, rp->took_us);
 		store_submit_job(ps.st, reap_job, reap_done, rp);
 		return;
 	}
@@ -516,7 +516,7 @@ void reap_start(uint64_t qid, unsigned ri, uint64_t lo, uint64_t hi, bool whole,
 	rp->has_dead = dead;
 	if (whole) /* from the queue's first key: level 255 is ring 0, so start below every level */
 		rp->ri = 255;
-	rp->chunk = 1024;
+	rp->chunk = REAP_CHUNK_FIRST;
 	submit_current();
 	if (reaps.running) {
 		if (reaps.tail != NULL)

@@ -354,6 +354,13 @@ void submit_batch(void);         /* hand the open batch to the store now */
 /* persist_page.c */
 /* Delete paged entries of (qid, ri) in [lo, hi], or every entry of qid (whole), by jobs. */
 void reap_start(uint64_t qid, unsigned ri, uint64_t lo, uint64_t hi, bool whole, bool dead);
+/*
+ * Jobs that delete what a queue (or a delayed exchange) held: the next chunk's size after one
+ * of chunk entries took took_us on the store thread, aiming at about 3 ms a job, so that the
+ * publishers' batches in the same group wait little (persist_page.c).
+ */
+#define REAP_CHUNK_FIRST 1024
+size_t reap_next_chunk(size_t chunk, uint64_t took_us);
 /* CLOCK_MONOTONIC in microseconds (safe on the store thread too). */
 uint64_t mono_us(void);
 
