@@ -151,44 +151,52 @@ int net_proxy_parse(
 
 size_t net_proxy_header(const struct sockaddr *src, const struct sockaddr *dst, uint8_t *out)
 {
+	const void *sa, *sp, *da = NULL, *dp = NULL;
+	size_t alen;
+
 	memcpy(out, v2_sig, 12);
 	out[12] = 0x21; /* version 2, PROXY */
 	if (src->sa_family == AF_INET) {
 		const struct sockaddr_in *s = (const struct sockaddr_in *)src;
 		const struct sockaddr_in *d = (const struct sockaddr_in *)dst;
-		out[13] = 0x11;
-		out[14] = 0;
-		out[15] = 12;
-		memcpy(out + 16, &s->sin_addr, 4);
-		memset(out + 20, 0, 4);
-		memcpy(out + 24, &s->sin_port, 2);
-		memset(out + 26, 0, 2);
+		out[13] = 0x11; /* TCP over IPv4 */
+		alen = 4;
+		sa = &s->sin_addr;
+		sp = &s->sin_port;
 		if (dst->sa_family == AF_INET) {
-			memcpy(out + 20, &d->sin_addr, 4);
-			memcpy(out + 26, &d->sin_port, 2);
+			da = &d->sin_addr;
+			dp = &d->sin_port;
 		}
-		return 16 + 12;
-	}
-	if (src->sa_family == AF_INET6) {
+	} else if (src->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)src;
 		const struct sockaddr_in6 *d = (const struct sockaddr_in6 *)dst;
-		out[13] = 0x21;
-		out[14] = 0;
-		out[15] = 36;
-		memcpy(out + 16, &s->sin6_addr, 16);
-		memset(out + 32, 0, 16);
-		memcpy(out + 48, &s->sin6_port, 2);
-		memset(out + 50, 0, 2);
+		out[13] = 0x21; /* TCP over IPv6 */
+		alen = 16;
+		sa = &s->sin6_addr;
+		sp = &s->sin6_port;
 		if (dst->sa_family == AF_INET6) {
-			memcpy(out + 32, &d->sin6_addr, 16);
-			memcpy(out + 50, &d->sin6_port, 2);
+			da = &d->sin6_addr;
+			dp = &d->sin6_port;
 		}
-		return 16 + 36;
+	} else {
+		out[12] = 0x20; /* LOCAL: no address to give */
+		out[13] = out[14] = out[15] = 0;
+		return 16;
 	}
-	out[12] = 0x20; /* LOCAL: no address to give */
-	out[13] = 0x00;
-	out[14] = out[15] = 0;
-	return 16;
+	/* source and destination addresses, then their ports (a destination unknown: zeros) */
+	out[14] = 0;
+	out[15] = (uint8_t)(2 * alen + 4);
+	memcpy(out + 16, sa, alen);
+	if (da != NULL)
+		memcpy(out + 16 + alen, da, alen);
+	else
+		memset(out + 16 + alen, 0, alen);
+	memcpy(out + 16 + 2 * alen, sp, 2);
+	if (dp != NULL)
+		memcpy(out + 18 + 2 * alen, dp, 2);
+	else
+		memset(out + 18 + 2 * alen, 0, 2);
+	return 16 + 2 * alen + 4;
 }
 
 /* ---- Reading a header from an accepted socket ---- */
