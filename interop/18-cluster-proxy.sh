@@ -30,7 +30,7 @@ peer_seen() { # host port: the master's API lists a connection from there
 
 # (p1) a client at a replica with its own header (as if HAProxy were in front of that replica):
 # forwarded, and the master sees the header's address, not the replica's.
-CLUSTER_PROXY="127.0.0.9 40001" CLUSTER_HOLD_MS=4000 "$client" login "$(amqp "$replica")" >"$tmp/p1" &
+CLUSTER_PROXY="127.0.0.9 40001" CLUSTER_HOLD_MS=8000 "$client" login "$(amqp "$replica")" >"$tmp/p1" &
 held=($!)
 wait_lines "$tmp/p1" 0 5000 || fail "no login through the replica within 5 s"
 grep -q '^ok ' "$tmp/p1" || fail "login through the replica: $(cat "$tmp/p1")"
@@ -42,7 +42,7 @@ echo "p1: a client forwarded by node $replica shows on the master as 127.0.0.9:4
 front_port=${front##*:}
 bound=$(($(now_ms) + 10000))
 while :; do
-	CLUSTER_HOLD_MS=4000 "$client" login "$front_port" >"$tmp/p2" &
+	CLUSTER_HOLD_MS=8000 "$client" login "$front_port" >"$tmp/p2" &
 	pid=$!
 	wait_lines "$tmp/p2" 0 5000 || fail "no login through HAProxy within 5 s"
 	grep -q '^ok ' "$tmp/p2" && break
