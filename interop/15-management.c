@@ -310,6 +310,7 @@ START_TEST(connections_channels_consumers_and_close)
 	ck_assert_ptr_nonnull(strstr(r.body, "\"product\":\"warren-interop\""));
 	ck_assert_ptr_nonnull(strstr(r.body, "\"connection_name\":\"orders-app\""));
 	ck_assert_ptr_nonnull(strstr(r.body, "\"per_consumer_qos\":true"));
+	ck_assert_int_eq(broker_log_count(&broker, "(connection_name 'orders-app')"), 1);
 	name = strstr(r.body, "\"name\":\"");
 	ck_assert_ptr_nonnull(name);
 	name += 8;

@@ -228,6 +228,30 @@ static const char *printable(const char *s, char *buf, size_t len)
 	return buf;
 }
 
+/* The connection_name client property (as applications name their connections), printable. */
+static bool client_name(const struct conn *c, char *out, size_t len)
+{
+	struct amqp_arena pool;
+	struct amqp_table t;
+	const struct amqp_field_value *v;
+	bool found = false;
+	size_t i;
+
+	amqp_arena_init(&pool);
+	if (amqp_table_decode(
+	        (struct amqp_bytes){ c->client_props, c->client_props_len }, &pool, &t) == 0 &&
+	    (v = amqp_table_get(&t, "connection_name")) != NULL && v->type == AMQP_FIELD_LONGSTR) {
+		for (i = 0; i < v->v.bytes.len && i + 1 < len; i++)
+			out[i] = v->v.bytes.ptr[i] < 0x20 || v->v.bytes.ptr[i] == 0x7f
+			    ? '?'
+			    : (char)v->v.bytes.ptr[i];
+		out[i] = '\0';
+		found = true;
+	}
+	amqp_arena_reset(&pool);
+	return found;
+}
+
 void conn_login_done(struct conn *c, bool ok, const char *reason)
 {
 	struct amqp_method m = { .id = AMQP_ID_connection_tune };
@@ -298,6 +322,7 @@ static void handle_open(struct conn *c, const struct amqp_connection_open *o)
 {
 	struct amqp_method m = { .id = AMQP_ID_connection_open_ok };
 	struct vhost *v = vhost_find(o->virtual_host);
+	char name[130];
 
 	/* A vhost a reload removed stays in memory for its connections, but is gone for new ones. */
 	if (v == NULL || !auth_vhost_exists(broker.auth, o->virtual_host)) {
@@ -315,7 +340,11 @@ static void handle_open(struct conn *c, const struct amqp_connection_open *o)
 	conn_send_method(c, 0, &m);
 	conn_set_state(c, CONN_OPEN);
 	conn_opened(c);
-	log_info("%s: user '%s' opened vhost '%s'", c->peer, c->user, v->name);
+	if (client_name(c, name, sizeof(name)))
+		log_info("%s: user '%s' opened vhost '%s' (connection_name '%s')", c->peer, c->user,
+		    v->name, name);
+	else
+		log_info("%s: user '%s' opened vhost '%s'", c->peer, c->user, v->name);
 }
 
 static void conn_start_ok_m(struct conn *c, const struct amqp_method *m)
