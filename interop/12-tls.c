@@ -11,11 +11,15 @@
  * Warren-only: the oracle has no amqps listener.
  */
 #include <amqp_ssl_socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -194,6 +198,55 @@ static amqp_rpc_reply_t login(amqp_connection_state_t c, bool external)
 		return amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_EXTERNAL, "guest");
 	return amqp_login(c, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest");
 }
+
+/* ---- The PROXY protocol before TLS (proxy_protocol = true) ---- */
+
+static void start_proxy(void)
+{
+	start_with("optional", "proxy_protocol = true\nhandshake_timeout = 2\n");
+}
+
+/*
+ * A TLS client (OpenSSL's, not librabbitmq's, which cannot write before its handshake) that sends
+ * hdr first, as HAProxy's send-proxy in front of an amqps listener: true when the handshake
+ * succeeds and connection.start (a method frame) follows the AMQP protocol header.
+ */
+static bool proxied_tls_start(const char *hdr)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)broker.tls_port) };
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl;
+	unsigned char frame[8];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_int_eq(inet_pton(AF_INET, broker.host, &a.sin_addr), 1);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ 5, 0 }, sizeof(struct timeval));
+	if (hdr != NULL)
+		ck_assert_int_eq(send(fd, hdr, strlen(hdr), 0), (ssize_t)strlen(hdr));
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	ok = SSL_connect(ssl) == 1 && SSL_write(ssl, "AMQP\0\0\x09\x01", 8) == 8 &&
+	    SSL_read(ssl, frame, sizeof(frame)) > 0 && frame[0] == 1;
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	return ok;
+}
+
+START_TEST(proxy_header_before_tls)
+{
+	SKIP_IN_ORACLE();
+	ck_assert(proxied_tls_start("PROXY TCP4 10.1.2.3 127.0.0.1 40005 5671\r\n"));
+	ck_assert_int_eq(broker_log_count(&broker, "10.1.2.3:40005: accepted TLS connection"), 1);
+	/* Without the header the TLS handshake is taken for one, and the connection closed. */
+	ck_assert(!proxied_tls_start(NULL));
+	ck_assert_int_gt(broker_log_count(&broker, "not a valid PROXY protocol header"), 0);
+}
+END_TEST
 
 START_TEST(plain_login_over_tls)
 {
@@ -497,6 +550,11 @@ int main(void)
 	tcase_add_unchecked_fixture(tc, start_reload, stop);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, cert_reload_with_sighup);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("PROXY protocol");
+	tcase_add_unchecked_fixture(tc, start_proxy, stop);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, proxy_header_before_tls);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("certificate reload: bad key");
 	tcase_add_unchecked_fixture(tc, start_reload, stop);
