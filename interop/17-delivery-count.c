@@ -575,6 +575,53 @@ static void no_broker(void)
 {
 }
 
+/*
+ * consumer_timeout (RabbitMQ's, 30 minutes by default; 500 ms here): a delivery left unacked past
+ * it closes its channel with 406, and goes back to the queue, counted; a consumer that acks in
+ * time is left alone.
+ */
+START_TEST(unacked_past_consumer_timeout)
+{
+	conn_t c;
+	const char *q;
+	int64_t t0;
+	int i;
+
+	SKIP_IN_ORACLE();
+	own_broker_start("consumer_timeout = 500\n");
+	c = client_connect_ch1();
+	q = counted_queue(c, 1, "q", 0, NULL);
+	put(c, q, "slow");
+	client_open(c, 2);
+	consume(c, 2, q, "c", false);
+	t0 = now_ms();
+	expect_counted(c, 2, "slow", 0);
+	expect_channel_close(c, 2, 406,
+	    "PRECONDITION_FAILED - delivery acknowledgement on channel 2 timed out. Timeout value "
+	    "used: 500 ms. This timeout value can be configured, see consumers doc guide to learn "
+	    "more");
+	ck_assert_int_ge(now_ms() - t0, 450);
+	ck_assert_uint_eq(close_class_id, 0);
+	ck_assert_uint_eq(close_method_id, 0);
+	/* Back in the queue, counted; acked within the timeout this time, over 1.5 s of them. */
+	client_open(c, 2);
+	consume(c, 2, q, "c", false);
+	for (i = 0; i < 6; i++) {
+		ck_assert_int_eq(
+		    amqp_basic_ack(
+		        c, 2, expect_counted(c, 2, i == 0 ? "slow" : "again", i == 0 ? 1 : 0), 0),
+		    0);
+		sleep_ms(250);
+		put(c, q, "again");
+	}
+	ck_assert_int_eq(amqp_basic_ack(c, 2, expect_counted(c, 2, "again", 0), 0), 0);
+	client_quiet(c, 700); /* no close: nothing is unacked */
+	delete_queue(c, 1, q);
+	client_close(c);
+	own_broker_stop();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("17-delivery-count");
@@ -599,6 +646,7 @@ int main(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, count_survives_a_restart, 0, 2);
 	tcase_add_test(tc, count_survives_paging);
+	tcase_add_test(tc, unacked_past_consumer_timeout);
 	suite_add_tcase(s, tc);
 	return harness_run(s);
 }

@@ -221,6 +221,10 @@ static const char *config_apply(
 		if (parse_size(value, &n) != 0)
 			return "disk_free_limit must be a size";
 		cfg->disk_free_limit = n;
+	} else if (strcmp(key, "consumer_timeout") == 0) {
+		if (parse_uint(value, UINT32_MAX, &n) != 0)
+			return "consumer_timeout must be a number of milliseconds (0: no limit)";
+		cfg->consumer_timeout = (uint32_t)n;
 	} else if (strcmp(key, "handshake_timeout") == 0) {
 		if (parse_uint(value, 3600, &n) != 0 || n == 0)
 			return "handshake_timeout must be a number of seconds from 1 to 3600";

@@ -178,6 +178,7 @@ struct broker_config {
 	const char *saslauthd_service;      /* the service saslauthd is told (NULL: "warren") */
 	unsigned long user_max_connections; /* 0: no limit */
 	uint32_t handshake_timeout;         /* seconds from accept to connection.open */
+	uint32_t consumer_timeout;          /* ms a delivery may stay unacked (0: no limit) */
 	size_t out_high, out_low;           /* per-connection output watermarks for deliveries */
 	bool guest_loopback_only;
 	bool proxy_protocol; /* every AMQP connection starts with a PROXY protocol header */

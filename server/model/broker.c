@@ -61,6 +61,7 @@ void broker_config_defaults(struct broker_config *cfg)
 		.mem_high = 1024ULL * 1024 * 1024,
 		.mem_low = 768ULL * 1024 * 1024,
 		.handshake_timeout = 10,
+		.consumer_timeout = 1800000, /* RabbitMQ's 30 minutes */
 		.out_high = 1024 * 1024,
 		.out_low = 256 * 1024,
 		.guest_loopback_only = true,

@@ -385,6 +385,7 @@ uint64_t channel_add_unacked(
 	u->expires_at = e->expires_at; /* a requeued message keeps its expiry, as RabbitMQ */
 	u->held = 0;
 	u->delivery_count = e->delivery_count;
+	u->delivered_ms = (uint32_t)now_ms();
 	if (cons != NULL) {
 		cons->refs++;
 		cons->unacked++;
@@ -431,6 +432,18 @@ static void unacked_settle(struct channel *ch, struct unacked *u, enum settle_ki
 		channel_kick_consumers(ch);
 	queue_unref(q);
 	u->q = NULL;
+}
+
+void channel_check_ack_timeout(struct channel *ch, uint32_t now, uint32_t timeout_ms)
+{
+	/* The front entry is the oldest delivery still unacked (settled ones are compacted away). */
+	if (ch->ua_len == 0 || ch->state == CH_CLOSING ||
+	    (uint32_t)(now - ua_at(ch, 0)->delivered_ms) <= timeout_ms)
+		return;
+	channel_error(ch, AMQP_PRECONDITION_FAILED, 0,
+	    "delivery acknowledgement on channel %u timed out. Timeout value used: %u ms. This "
+	    "timeout value can be configured, see consumers doc guide to learn more",
+	    ch->id, timeout_ms);
 }
 
 /* Drop settled entries from the front. */

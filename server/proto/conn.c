@@ -23,6 +23,7 @@ static LIST_HEAD(, conn) conns = LIST_HEAD_INITIALIZER(conns);
 #define CLOSE_TIMEOUT_MS 3000
 
 static void conn_timer_cb(evutil_socket_t fd, short what, void *arg);
+static struct event *ack_timeout_ev; /* consumer_timeout's checks */
 
 /* ---- state ---- */
 
@@ -393,6 +394,9 @@ void conn_destroy_all(void)
 	while (!LIST_EMPTY(&conns))
 		conn_kill(LIST_FIRST(&conns), false);
 	conn_write_free();
+	if (ack_timeout_ev != NULL)
+		event_free(ack_timeout_ev);
+	ack_timeout_ev = NULL;
 }
 
 /* ---- flow control ---- */
@@ -460,14 +464,40 @@ static void conn_load_done(struct conn *c)
 	conn_unpause(c, CONN_PAUSE_LOAD);
 }
 
+/* consumer_timeout: every channel's oldest unacked delivery, looked at a few times a timeout. */
+static void ack_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint32_t now = (uint32_t)now_ms();
+	struct conn *c;
+	struct channel *ch, *next;
+
+	LIST_FOREACH(c, &conns, entry)
+	{
+		if (c->state != CONN_OPEN)
+			continue;
+		for (ch = LIST_FIRST(&c->channels); ch != NULL; ch = next) {
+			next = LIST_NEXT(ch, entry);
+			channel_check_ack_timeout(ch, now, broker.cfg.consumer_timeout);
+		}
+	}
+}
+
 void conn_register_events(void)
 {
+	uint32_t every = broker.cfg.consumer_timeout / 4;
+
 	net_register_events(&(struct net_events){ .accepted = conn_accept });
 	broker.events.alarm = conn_mem_alarm;
 	broker.events.consumer_ready = consumer_ready;
 	broker.events.consumer_deliver = consumer_deliver;
 	broker.events.consumer_cancel = consumer_cancel;
 	broker.events.load_done = conn_load_done;
+	if (broker.cfg.consumer_timeout > 0 && broker.base != NULL) {
+		/* RabbitMQ looks once a minute or so; here a quarter of the timeout, 50 ms to 15 s. */
+		every = every < 50 ? 50 : every > 15000 ? 15000 : every;
+		ack_timeout_ev = event_new(broker.base, -1, EV_PERSIST, ack_timeout_cb, NULL);
+		event_add(ack_timeout_ev, &(struct timeval){ every / 1000, (every % 1000) * 1000 });
+	}
 }
 
 /* ---- events and the timer ---- */

@@ -175,6 +175,7 @@ struct unacked {
 	uint64_t expires_at;       /* kept when requeued */
 	uint8_t held; /* settled in the open transaction: 1 + how (settle_kind) at tx.commit */
 	uint32_t delivery_count; /* the entry's, as delivered: a requeue adds one */
+	uint32_t delivered_ms;   /* now_ms() when delivered (it wraps): for consumer_timeout */
 };
 /* How a delivery is settled: basic.ack, a drop (nack or reject without requeue: dead-lettered), a requeue. */
 enum settle_kind { SETTLE_ACK, SETTLE_DROP, SETTLE_REQUEUE };
@@ -260,6 +261,12 @@ void channel_handle_frame(struct channel *ch, const struct amqp_frame *f);
  */
 uint64_t channel_add_unacked(
     struct channel *ch, struct queue *q, const struct qentry *e, struct consumer *cons);
+/*
+ * consumer_timeout, as RabbitMQ's: a channel whose oldest unacked delivery is older than
+ * timeout_ms (now: now_ms(), truncated as delivered_ms) is closed with 406; its deliveries go
+ * back to their queues.
+ */
+void channel_check_ack_timeout(struct channel *ch, uint32_t now, uint32_t timeout_ms);
 /*
  * Settle tag, or every tag up to it (multiple; tag 0: all), as kind says; with hold (a
  * transaction), mark them to be settled so at tx.commit: they are no longer live tags. Returns
