@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "server/net/net.h"
 
@@ -103,35 +102,11 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	log_warn("accept: %s", evutil_socket_error_to_string(err));
 }
 
-/*
- * A listening socket bound to ss: non-blocking, close-on-exec, SO_REUSEADDR, and an IPv6 one
- * IPv6 only, so that [::]:5672 and 0.0.0.0:5672 can both be bound (the default). -1 and errno.
- */
-static int bind_socket(const struct sockaddr_storage *ss, socklen_t len)
-{
-	int one = 1, fd, err;
-
-	fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    (ss->ss_family == AF_INET6 &&
-	        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-	    bind(fd, (const struct sockaddr *)ss, len) != 0) {
-		err = errno;
-		close(fd);
-		errno = err;
-		return -1;
-	}
-	return fd;
-}
-
 int server_listen(struct event_base *base, const char *addr, int ready_fd, bool tls, bool optional)
 {
 	struct sockaddr_storage ss;
 	struct evconnlistener *l;
 	socklen_t len;
-	int fd;
 	char bound[128];
 
 	if (nlisteners == SERVER_MAX_LISTENERS) {
@@ -142,7 +117,12 @@ int server_listen(struct event_base *base, const char *addr, int ready_fd, bool 
 		log_error("listen %s: not ADDR:PORT", addr);
 		return -1;
 	}
-	if ((fd = bind_socket(&ss, len)) < 0) {
+	/* IPv6 listeners IPv6 only, so that [::]:5672 and 0.0.0.0:5672 both bind (the default). */
+	l = evconnlistener_new_bind(base, accept_cb, tls ? (void *)1 : NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
+	        (ss.ss_family == AF_INET6 ? LEV_OPT_BIND_IPV6ONLY : 0),
+	    1024, (struct sockaddr *)&ss, (int)len);
+	if (l == NULL) {
 		int err = errno;
 
 		/* The default's IPv6 half on a host without IPv6: IPv4 alone, as RabbitMQ does. */
@@ -151,13 +131,6 @@ int server_listen(struct event_base *base, const char *addr, int ready_fd, bool 
 			return 0;
 		}
 		log_error("listen %s: %s", addr, strerror(err));
-		return -1;
-	}
-	l = evconnlistener_new(base, accept_cb, tls ? (void *)1 : NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
-	if (l == NULL) {
-		log_error("listen %s: %s", addr, strerror(errno));
-		evutil_closesocket(fd);
 		return -1;
 	}
 	evconnlistener_set_error_cb(l, accept_error_cb);

@@ -217,15 +217,21 @@ static void handle_start_ok(struct conn *c, const struct amqp_connection_start_o
 	(void)why;
 }
 
-/* printable(s): s with control characters replaced, for logs (names come from clients). */
-static const char *printable(const char *s, char *buf, size_t len)
+/* The n bytes at s with control characters replaced, NUL-terminated in buf, for logs. */
+static const char *printable_n(const char *s, size_t n, char *buf, size_t len)
 {
 	size_t i;
 
-	for (i = 0; s[i] != '\0' && i + 1 < len; i++)
+	for (i = 0; i < n && i + 1 < len; i++)
 		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
 	buf[i] = '\0';
 	return buf;
+}
+
+/* printable(s): s with control characters replaced, for logs (names come from clients). */
+static const char *printable(const char *s, char *buf, size_t len)
+{
+	return printable_n(s, strlen(s), buf, len);
 }
 
 /* The connection_name client property (as applications name their connections), printable. */
@@ -235,17 +241,12 @@ static bool client_name(const struct conn *c, char *out, size_t len)
 	struct amqp_table t;
 	const struct amqp_field_value *v;
 	bool found = false;
-	size_t i;
 
 	amqp_arena_init(&pool);
 	if (amqp_table_decode(
 	        (struct amqp_bytes){ c->client_props, c->client_props_len }, &pool, &t) == 0 &&
 	    (v = amqp_table_get(&t, "connection_name")) != NULL && v->type == AMQP_FIELD_LONGSTR) {
-		for (i = 0; i < v->v.bytes.len && i + 1 < len; i++)
-			out[i] = v->v.bytes.ptr[i] < 0x20 || v->v.bytes.ptr[i] == 0x7f
-			    ? '?'
-			    : (char)v->v.bytes.ptr[i];
-		out[i] = '\0';
+		printable_n((const char *)v->v.bytes.ptr, v->v.bytes.len, out, len);
 		found = true;
 	}
 	amqp_arena_reset(&pool);
