@@ -266,13 +266,15 @@ for b in warren rabbit null; do rss_kib "${pid[$b]}" >"$work/rss-$b.idle"; done
 # -9 a second warrend, restart it on the same data directory and count what is there.
 probe_persistence() {
 	local data=$work/probe-data n=0
-	start_ready_fd probe "$build/server/warrend" --listen 127.0.0.1:0 --data-dir "$data" --ready-fd 3
+	start_ready_fd probe "$build/server/warrend" --listen 127.0.0.1:0 --management-listen none \
+		--prometheus-listen none --data-dir "$data" --ready-fd 3
 	read -r ppid pport <<<"$REPLY"
 	timeout 60 "$perf" --port "$pport" --producer-only --persistent --confirm 10 --pmessages 100 \
 		--time 0 --queue-pattern probe-%d --quiet >/dev/null 2>&1 || true
 	kill -KILL "$ppid"
 	wait "$ppid" 2>/dev/null || true
-	start_ready_fd probe "$build/server/warrend" --listen 127.0.0.1:0 --data-dir "$data" --ready-fd 3
+	start_ready_fd probe "$build/server/warrend" --listen 127.0.0.1:0 --management-listen none \
+		--prometheus-listen none --data-dir "$data" --ready-fd 3
 	read -r ppid pport <<<"$REPLY"
 	timeout 60 "$perf" --port "$pport" --consumer-only --persistent --time 10 \
 		--queue-pattern probe-%d --json --quiet >"$work/probe.json" 2>&1 || true
