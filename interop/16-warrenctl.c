@@ -785,6 +785,136 @@ START_TEST(vhost_limits_commands)
 }
 END_TEST
 
+/* Whether user gets into vhost with password over AMQP (a refusal is not a failure here). */
+static bool logs_in(const char *user, const char *password, const char *vhost)
+{
+	struct timeval tv = { WAIT_MS / 1000, (WAIT_MS % 1000) * 1000 };
+	amqp_connection_state_t c = amqp_new_connection();
+	amqp_socket_t *s = amqp_tcp_socket_new(c);
+	bool ok;
+
+	ck_assert_int_eq(
+	    amqp_socket_open_noblock(s, broker.host, broker.port, &tv), AMQP_STATUS_OK);
+	amqp_set_handshake_timeout(c, &tv);
+	amqp_set_rpc_timeout(c, &tv);
+	ok =
+	    amqp_login(c, vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, user, password).reply_type ==
+	    AMQP_RESPONSE_NORMAL;
+	if (ok)
+		amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+	amqp_destroy_connection(c);
+	return ok;
+}
+
+/*
+ * rabbitmqctl's user, vhost and permission commands: the users file and the vhost files change,
+ * AMQP logins follow at once, and the lines printed and the refusals are rabbitmqctl 3.10's.
+ */
+START_TEST(user_commands)
+{
+	const char *pwfile = fmt("%s/ctl-password", broker.dir);
+	const char *tab;
+	conn_t c;
+
+	CTL("add_user", "ctl-u", "pw1");
+	out_is(
+	    "Adding user \"ctl-u\" ...\nDone. Don't forget to grant the user permissions to some "
+	    "virtual hosts! See 'rabbitmqctl help set_permissions' to learn more.\n");
+	ck_assert_msg(
+	    strstr(slurp(users_path), "\nctl-u:$scrypt$") != NULL, "%s", slurp(users_path));
+	CTL("add_user", "ctl-u", "pw2");
+	failed_with(1, "User \"ctl-u\" already exists");
+	CTL("add_vhost", "ctl-v");
+	out_is("Adding vhost \"ctl-v\" ...\n");
+	CTL("add_vhost", "ctl-v"); /* as rabbitmqctl: there already, fine */
+	ck_assert_int_eq(last.status, 0);
+	ck_assert(!logs_in("ctl-u", "pw1", "ctl-v"));
+	CTL("set_permissions", "-p", "ctl-v", "ctl-u", "^ctl-", ".*", ".*");
+	out_is("Setting permissions for user \"ctl-u\" in vhost \"ctl-v\" ...\n");
+	ck_assert(logs_in("ctl-u", "pw1", "ctl-v"));
+	CTL("-q", "list_user_permissions", "ctl-u");
+	out_is("vhost\tconfigure\twrite\tread\nctl-v\t^ctl-\t.*\t.*\n");
+	CTL("-q", "list_permissions", "-p", "ctl-v");
+	out_is("user\tconfigure\twrite\tread\nctl-u\t^ctl-\t.*\t.*\n");
+	CTL("set_permissions", "-p", "nope", "ctl-u", ".*", ".*", ".*");
+	failed_with(1, "Virtual host nope does not exist");
+	CTL("set_permissions", "-p", "ctl-v", "nobody", ".*", ".*", ".*");
+	failed_with(1, "User nobody does not exist");
+	CTL("list_user_permissions", "nobody");
+	failed_with(1, "User \"nobody\" does not exist");
+	CTL("list_user_permissions");
+	ck_assert_int_eq(last.status, 2);
+
+	/* A new password from standard input; the old one stops working. */
+	write_file(pwfile, "pw2\n");
+	ctl_stdin = pwfile;
+	CTL("change_password", "ctl-u");
+	out_is("Changing password for user \"ctl-u\" ...\n");
+	ck_assert(logs_in("ctl-u", "pw2", "ctl-v"));
+	ck_assert(!logs_in("ctl-u", "pw1", "ctl-v"));
+	CTL("change_password", "nobody", "x");
+	failed_with(1, "User \"nobody\" does not exist");
+
+	CTL("set_user_tags", "ctl-u", "monitoring", "policymaker");
+	out_is("Setting tags for user \"ctl-u\" to [monitoring, policymaker] ...\n");
+	CTL("-q", "list_users");
+	out_has("\nctl-u\t[monitoring, policymaker]\n");
+	ck_assert(logs_in("ctl-u", "pw2", "ctl-v")); /* tags leave the password alone */
+	CTL("set_user_tags", "ctl-u");
+	out_is("Setting tags for user \"ctl-u\" to [] ...\n");
+	CTL("set_user_tags", "ctl-u", "no,commas");
+	failed_with(1, "a users file separates tags by commas");
+
+	CTL("set_topic_permissions", "-p", "ctl-v", "ctl-u", "amq.topic", "^a", "^b");
+	out_is("Setting topic permissions on \"amq.topic\" for user \"ctl-u\" in vhost \"ctl-v\" "
+	       "...\n");
+	CTL("-q", "list_topic_permissions", "-p", "ctl-v");
+	out_is("user\texchange\twrite\tread\nctl-u\tamq.topic\t^a\t^b\n");
+	CTL("-q", "list_user_topic_permissions", "ctl-u", "--formatter", "json");
+	out_is(
+	    "[\n{\"vhost\":\"ctl-v\",\"exchange\":\"amq.topic\",\"write\":\"^a\",\"read\":\"^b\"}"
+	    "\n]\n");
+	CTL("clear_topic_permissions", "-p", "ctl-v", "ctl-u");
+	out_is("Clearing topic permissions for user \"ctl-u\" in vhost \"ctl-v\" ...\n");
+	CTL("-q", "list_topic_permissions", "-p", "ctl-v");
+	out_is("");
+
+	CTL("clear_permissions", "-p", "ctl-v", "ctl-u");
+	out_is("Clearing permissions for user \"ctl-u\" in vhost \"ctl-v\" ...\n");
+	ck_assert(!logs_in("ctl-u", "pw2", "ctl-v"));
+	CTL("clear_permissions", "-p", "ctl-v", "ctl-u"); /* nothing left: fine */
+	ck_assert_int_eq(last.status, 0);
+	CTL("set_permissions", "-p", "ctl-v", "ctl-u", ".*", ".*", ".*");
+	CTL("clear_password", "ctl-u");
+	out_is("Clearing password for user \"ctl-u\" ...\n");
+	ck_assert_msg(strstr(slurp(users_path), "\nctl-u:!") != NULL, "%s", slurp(users_path));
+	ck_assert(!logs_in("ctl-u", "pw2", "ctl-v"));
+
+	CTL("delete_vhost", "ctl-v");
+	out_is("Deleting vhost \"ctl-v\" ...\n");
+	CTL("delete_vhost", "ctl-v");
+	failed_with(1, "Virtual host 'ctl-v' does not exist");
+	CTL("delete_user", "ctl-u");
+	out_is("Deleting user \"ctl-u\" ...\n");
+	ck_assert_msg(strstr(slurp(users_path), "ctl-u") == NULL, "%s", slurp(users_path));
+	CTL("delete_user", "ctl-u");
+	failed_with(1, "User \"ctl-u\" does not exist");
+	CTL("-q", "add_user", "ctl-w", "pw");
+	out_is("");
+	CTL("-q", "delete_user", "ctl-w");
+	out_is("");
+	/* rabbitmqctl's pid column: the name, which close_connection takes */
+	c = client_connect_ch1();
+	CTL("-q", "--no-table-headers", "list_connections", "pid", "name");
+	ck_assert_int_eq(last.status, 0);
+	tab = strchr(last.out, '\t');
+	ck_assert_msg(tab != NULL && strncmp(tab + 1, last.out, (size_t)(tab - last.out)) == 0 &&
+	        tab[1 + (tab - last.out)] == '\n',
+	    "%s", last.out);
+	client_close(c);
+}
+END_TEST
+
 START_TEST(many_queues)
 {
 	char prefix[128];
@@ -937,6 +1067,7 @@ int main(void)
 	tcase_add_test(tc, import_into_files);
 	tcase_add_test(tc, policy_commands);
 	tcase_add_test(tc, vhost_limits_commands);
+	tcase_add_test(tc, user_commands);
 	suite_add_tcase(s, tc);
 	r = harness_run(s);
 	return r == EXIT_SUCCESS && !broker_bad ? EXIT_SUCCESS : EXIT_FAILURE;

@@ -86,6 +86,9 @@ void ctl_info(const struct ctl_opts *o, const char *fmt, ...) __attribute__((for
 int rmq_policy_cmd(struct ctl_opts *o, const char *cmd);
 /* warrenctl_limits.c: set_vhost_limits, clear_vhost_limits, list_vhost_limits (the same). */
 int rmq_limits_cmd(struct ctl_opts *o, const char *cmd);
+/* warrenctl_users.c: add_user, delete_user, change_password, clear_password, set_user_tags,
+ * add_vhost, delete_vhost, set_permissions, clear_permissions and the topic forms (the same). */
+int rmq_users_cmd(struct ctl_opts *o, const char *cmd);
 extern const struct cmd rmq_cmds[];
 extern const size_t rmq_ncmds;
 /* Whether an option of the verbs takes a value (for options given before the verb's name). */

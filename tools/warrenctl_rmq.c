@@ -164,9 +164,10 @@ struct col {
 };
 
 struct listing {
-	const char *target; /* the API path; %s is the vhost when per_vhost */
+	const char *target; /* the API path; %s is the vhost when per_vhost, else the user */
 	bool per_vhost;     /* -p VHOST, default "/" */
-	const char *info;   /* the info line; %s is the vhost */
+	bool per_user;      /* the first word is a user name (not a column) */
+	const char *info;   /* the info line; %s is the vhost or the user */
 	const struct col *cols;
 	const char *defaults; /* the columns without any asked for */
 };
@@ -185,14 +186,14 @@ static const struct col binding_cols[] = { { "source_name", "source" },
 	{ "source_kind", "=exchange" }, { "destination_name", "destination" },
 	{ "destination_kind", "destination_type" }, { "routing_key", "routing_key" },
 	{ "arguments", "arguments" }, { NULL, NULL } };
-static const struct col connection_cols[] = { { "name", "name" }, { "user", "user" },
-	{ "vhost", "vhost" }, { "peer_host", "peer_host" }, { "peer_port", "peer_port" },
-	{ "host", "host" }, { "port", "port" }, { "state", "state" }, { "channels", "channels" },
-	{ "ssl", "ssl" }, { "protocol", "protocol" }, { "auth_mechanism", "auth_mechanism" },
-	{ "timeout", "timeout" }, { "frame_max", "frame_max" }, { "channel_max", "channel_max" },
-	{ "recv_oct", "recv_oct" }, { "recv_cnt", "recv_cnt" }, { "send_oct", "send_oct" },
-	{ "send_cnt", "send_cnt" }, { "connected_at", "connected_at" },
-	{ "client_properties", "client_properties" },
+static const struct col connection_cols[] = { { "name", "name" }, { "pid", "name" },
+	{ "user", "user" }, { "vhost", "vhost" }, { "peer_host", "peer_host" },
+	{ "peer_port", "peer_port" }, { "host", "host" }, { "port", "port" }, { "state", "state" },
+	{ "channels", "channels" }, { "ssl", "ssl" }, { "protocol", "protocol" },
+	{ "auth_mechanism", "auth_mechanism" }, { "timeout", "timeout" },
+	{ "frame_max", "frame_max" }, { "channel_max", "channel_max" }, { "recv_oct", "recv_oct" },
+	{ "recv_cnt", "recv_cnt" }, { "send_oct", "send_oct" }, { "send_cnt", "send_cnt" },
+	{ "connected_at", "connected_at" }, { "client_properties", "client_properties" },
 	{ "user_provided_name", "user_provided_name" }, { NULL, NULL } };
 static const struct col channel_cols[] = { { "name", "name" }, { "number", "number" },
 	{ "user", "user" }, { "vhost", "vhost" }, { "connection", "connection_details.name" },
@@ -216,6 +217,12 @@ static const struct col vhost_cols[] = { { "name", "name" }, { "description", "d
 	{ "messages_unacknowledged", "messages_unacknowledged" }, { NULL, NULL } };
 static const struct col permission_cols[] = { { "user", "user" }, { "configure", "configure" },
 	{ "write", "write" }, { "read", "read" }, { NULL, NULL } };
+static const struct col user_permission_cols[] = { { "vhost", "vhost" },
+	{ "configure", "configure" }, { "write", "write" }, { "read", "read" }, { NULL, NULL } };
+static const struct col topic_cols[] = { { "user", "user" }, { "exchange", "exchange" },
+	{ "write", "write" }, { "read", "read" }, { NULL, NULL } };
+static const struct col user_topic_cols[] = { { "vhost", "vhost" }, { "exchange", "exchange" },
+	{ "write", "write" }, { "read", "read" }, { NULL, NULL } };
 static const struct col policy_cols[] = { { "vhost", "vhost" }, { "name", "name" },
 	{ "pattern", "pattern" }, { "apply-to", "apply-to" }, { "definition", "~definition" },
 	{ "priority", "priority" }, { NULL, NULL } };
@@ -225,35 +232,48 @@ static const struct {
 	struct listing l;
 } listings[] = {
 	{ "list_queues",
-	    { "/api/queues/%s", true, "Listing queues for vhost %s ...", queue_cols,
+	    { "/api/queues/%s", true, false, "Listing queues for vhost %s ...", queue_cols,
 	        "name,messages" } },
 	{ "list_exchanges",
-	    { "/api/exchanges/%s", true, "Listing exchanges for vhost %s ...", exchange_cols,
+	    { "/api/exchanges/%s", true, false, "Listing exchanges for vhost %s ...", exchange_cols,
 	        "name,type" } },
 	{ "list_bindings",
-	    { "/api/bindings/%s", true, "Listing bindings for vhost %s...", binding_cols,
+	    { "/api/bindings/%s", true, false, "Listing bindings for vhost %s...", binding_cols,
 	        "source_name,source_kind,destination_name,destination_kind,"
 	        "routing_key,arguments" } },
 	{ "list_connections",
-	    { "/api/connections", false, "Listing connections ...", connection_cols,
+	    { "/api/connections", false, false, "Listing connections ...", connection_cols,
 	        "user,peer_host,peer_port,state" } },
 	{ "list_channels",
-	    { "/api/channels", false, "Listing channels ...", channel_cols,
+	    { "/api/channels", false, false, "Listing channels ...", channel_cols,
 	        "name,user,consumer_count,messages_unacknowledged" } },
 	{ "list_consumers",
-	    { "/api/consumers/%s", true, "Listing consumers in vhost %s ...", consumer_cols,
+	    { "/api/consumers/%s", true, false, "Listing consumers in vhost %s ...", consumer_cols,
 	        "queue_name,channel_name,consumer_tag,ack_required,"
 	        "prefetch_count,active,arguments" } },
-	{ "list_users", { "/api/users", false, "Listing users ...", user_cols, "user,tags" } },
-	{ "list_vhosts", { "/api/vhosts", false, "Listing vhosts ...", vhost_cols, "name" } },
+	{ "list_users",
+	    { "/api/users", false, false, "Listing users ...", user_cols, "user,tags" } },
+	{ "list_vhosts",
+	    { "/api/vhosts", false, false, "Listing vhosts ...", vhost_cols, "name" } },
 	{ "list_permissions",
-	    { "/api/vhosts/%s/permissions", true, "Listing permissions for vhost \"%s\" ...",
+	    { "/api/vhosts/%s/permissions", true, false, "Listing permissions for vhost \"%s\" ...",
 	        permission_cols, "user,configure,write,read" } },
+	{ "list_user_permissions",
+	    { "/api/users/%s/permissions", false, true, "Listing permissions for user \"%s\" ...",
+	        user_permission_cols, "vhost,configure,write,read" } },
+	{ "list_topic_permissions",
+	    { "/api/vhosts/%s/topic-permissions", true, false,
+	        "Listing topic permissions for vhost \"%s\" ...", topic_cols,
+	        "user,exchange,write,read" } },
+	{ "list_user_topic_permissions",
+	    { "/api/users/%s/topic-permissions", false, true,
+	        "Listing topic permissions for user \"%s\" ...", user_topic_cols,
+	        "vhost,exchange,write,read" } },
 	{ "list_policies",
-	    { "/api/policies/%s", true, "Listing policies for vhost \"%s\" ...", policy_cols,
+	    { "/api/policies/%s", true, false, "Listing policies for vhost \"%s\" ...", policy_cols,
 	        "vhost,name,pattern,apply-to,definition,priority" } },
 	{ "list_operator_policies",
-	    { "/api/operator-policies/%s", true,
+	    { "/api/operator-policies/%s", true, false,
 	        "Listing operator policy overrides for vhost \"%s\" ...", policy_cols,
 	        "vhost,name,pattern,apply-to,definition,priority" } },
 };
@@ -296,7 +316,7 @@ static int run_listing(struct ctl_opts *o, const char *cmd, const struct listing
 {
 	const struct col *cols[COLUMNS_MAX + 1];
 	char target[NAME_ENC_MAX + 2048], e[NAME_ENC_MAX];
-	const char *vhost = o->vhost != NULL ? o->vhost : "/";
+	const char *vhost = o->vhost != NULL ? o->vhost : "/", *name = vhost;
 	size_t rows = 0, i;
 	struct api_answer a;
 	json_t *row, *out;
@@ -304,13 +324,20 @@ static int run_listing(struct ctl_opts *o, const char *cmd, const struct listing
 	char *line;
 	int n, r = EXIT_FAILURE;
 
+	if (l->per_user) { /* the user, then any columns */
+		if (o->argc < 1)
+			return -1;
+		name = o->argv[0];
+		o->argc--;
+		o->argv++;
+	}
 	if ((n = pick_columns(o, l, cols)) < 0)
 		return EXIT_USAGE;
 	if (o->vhost != NULL && !l->per_vhost) {
 		fprintf(stderr, "warrenctl: %s lists every vhost's: it takes no -p\n", cmd);
 		return EXIT_USAGE;
 	}
-	n = snprintf(target, sizeof(target), l->target, api_enc(vhost, e, sizeof(e)));
+	n = snprintf(target, sizeof(target), l->target, api_enc(name, e, sizeof(e)));
 	/* Only the fields shown come back. */
 	for (i = 0; cols[i] != NULL && (size_t)n < sizeof(target); i++)
 		if (cols[i]->path[0] != '=')
@@ -319,11 +346,14 @@ static int run_listing(struct ctl_opts *o, const char *cmd, const struct listing
 			    cols[i]->path + (cols[i]->path[0] == '~'));
 	if (strcmp(cmd, "list_queues") == 0)
 		ctl_info(o, "Timeout: %d.0 seconds ...", o->timeout);
-	ctl_info(o, l->info, vhost);
+	ctl_info(o, l->info, name);
 	if (api_request(o, &a, "GET", target, NULL, NULL, 0) != 0)
 		goto out;
-	if (a.status == 404 && l->per_vhost) {
-		fprintf(stderr, "Error:\nVirtual host '%s' does not exist\n", vhost);
+	if (a.status == 404 && (l->per_vhost || l->per_user)) {
+		fprintf(stderr,
+		    l->per_user ? "Error:\nUser \"%s\" does not exist\n"
+		                : "Error:\nVirtual host '%s' does not exist\n",
+		    name);
 		goto out;
 	}
 	if (a.status >= 400) {
@@ -809,7 +839,9 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 		return EXIT_FAILURE;
 	for (i = 0; i < sizeof(listings) / sizeof(listings[0]); i++)
 		if (strcmp(self->name, listings[i].cmd) == 0)
-			return run_listing(&o, self->name, &listings[i].l);
+			return (r = run_listing(&o, self->name, &listings[i].l)) < 0
+			    ? cmd_usage(self)
+			    : r;
 	if (strcmp(self->name, "status") == 0)
 		r = status(&o);
 	else if (strcmp(self->name, "close_connection") == 0)
@@ -822,6 +854,9 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 		r = rmq_policy_cmd(&o, self->name);
 	else if (strstr(self->name, "vhost_limits") != NULL)
 		r = rmq_limits_cmd(&o, self->name);
+	else if (strstr(self->name, "_user") != NULL || strstr(self->name, "_password") != NULL ||
+	    strstr(self->name, "permissions") != NULL || strstr(self->name, "_vhost") != NULL)
+		r = rmq_users_cmd(&o, self->name);
 	else
 		r = queue_cmd(&o, self->name);
 	return r < 0 ? cmd_usage(self) : r;
@@ -875,6 +910,37 @@ const struct cmd rmq_cmds[] = {
 	    "list_vhost_limits [-p VHOST | --global] [-q] [--no-table-headers] [--formatter "
 	    "json] " SOCK,
 	    "a vhost's limits as JSON, or (--global) every vhost's that has any", rmq_run },
+	{ "list_user_permissions", "list_user_permissions " OUT " USER " SOCK,
+	    "a user's permissions in every vhost", rmq_run },
+	{ "list_topic_permissions", "list_topic_permissions [-p VHOST] " OUT " " SOCK,
+	    "a vhost's topic permissions lines", rmq_run },
+	{ "list_user_topic_permissions", "list_user_topic_permissions " OUT " USER " SOCK,
+	    "a user's topic permissions in every vhost", rmq_run },
+	{ "add_user", "add_user [-q] USER [PASSWORD] " SOCK,
+	    "add a user (a users-file line, no tags; the password from standard input if not "
+	    "given)",
+	    rmq_run },
+	{ "delete_user", "delete_user [-q] USER " SOCK,
+	    "remove a user, and its permissions in every vhost", rmq_run },
+	{ "change_password", "change_password [-q] USER [PASSWORD] " SOCK,
+	    "set a user's password (from standard input if not given)", rmq_run },
+	{ "clear_password", "clear_password [-q] USER " SOCK,
+	    "take a user's password away: no password login", rmq_run },
+	{ "set_user_tags", "set_user_tags [-q] USER [TAG...] " SOCK,
+	    "replace a user's tags (none: clear them)", rmq_run },
+	{ "add_vhost", "add_vhost [-q] VHOST " SOCK, "add a vhost (a new vhost file)", rmq_run },
+	{ "delete_vhost", "delete_vhost [-q] VHOST " SOCK,
+	    "delete a vhost (its file), its queues and exchanges", rmq_run },
+	{ "set_permissions", "set_permissions [-p VHOST] [-q] USER CONF WRITE READ " SOCK,
+	    "set a user's permissions in a vhost (its permissions line)", rmq_run },
+	{ "clear_permissions", "clear_permissions [-p VHOST] [-q] USER " SOCK,
+	    "remove a user's permissions in a vhost", rmq_run },
+	{ "set_topic_permissions",
+	    "set_topic_permissions [-p VHOST] [-q] USER EXCHANGE WRITE READ " SOCK,
+	    "set a user's topic permissions on an exchange", rmq_run },
+	{ "clear_topic_permissions",
+	    "clear_topic_permissions [-p VHOST] [-q] USER [EXCHANGE] " SOCK,
+	    "remove a user's topic permissions (on one exchange, or all)", rmq_run },
 	{ "close_connection", "close_connection [-q] NAME REASON " SOCK,
 	    "close a connection (its name as list_connections shows it) with 320 "
 	    "CONNECTION_FORCED and REASON",
