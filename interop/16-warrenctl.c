@@ -915,6 +915,65 @@ START_TEST(user_commands)
 }
 END_TEST
 
+/*
+ * set_disk_free_limit and set_vm_memory_high_watermark: the limits change at once, a publisher
+ * is blocked and unblocked, status shows the alarms; rabbitmqctl's refusals of bad arguments.
+ */
+START_TEST(alarm_commands)
+{
+	struct msg m;
+	conn_t c;
+
+	c = client_connect_ch1();
+	declare_queue(c, 1, "ctl.alarm");
+	CTL("set_disk_free_limit", "mem_relative", "1000");
+	out_has(" to 1000 times the total RAM ...\n");
+	CTL("status");
+	out_has("\nFree disk space alarm on node ");
+	publish(c, 1, "", "ctl.alarm", "held");
+	client_expect(c, 0, AMQP_CONNECTION_BLOCKED_METHOD, &m);
+	msg_free(&m);
+	CTL("-q", "set_disk_free_limit", "50MB");
+	out_is("");
+	client_expect(c, 0, AMQP_CONNECTION_UNBLOCKED_METHOD, &m);
+	msg_free(&m);
+	ck_assert_uint_eq(queue_count(c, 1, "ctl.alarm"), 1);
+	CTL("status");
+	out_has("\nAlarms\n\n(none)\n");
+	out_has("\nLow free disk space watermark: 50000000 bytes\n");
+
+	/* Message memory: the one message held is over a limit of 0 at once. */
+	CTL("set_vm_memory_high_watermark", "absolute", "0");
+	out_has(" to 0 bytes ...\n");
+	CTL("status");
+	out_has("\nMemory alarm on node ");
+	publish(c, 1, "", "ctl.alarm", "second");
+	client_expect(c, 0, AMQP_CONNECTION_BLOCKED_METHOD, &m);
+	msg_free(&m);
+	CTL("set_vm_memory_high_watermark", "0.4");
+	out_has(" to 0.4 ...\n");
+	client_expect(c, 0, AMQP_CONNECTION_UNBLOCKED_METHOD, &m);
+	msg_free(&m);
+	ck_assert_uint_eq(queue_count(c, 1, "ctl.alarm"), 2);
+	CTL("-q", "set_vm_memory_high_watermark", "absolute", "1GiB");
+	CTL("status");
+	out_has("\nMessage memory high watermark: 1073741824 bytes\n");
+	CHECK_RPC(c, amqp_queue_delete(c, 1, B("ctl.alarm"), 0, 0));
+	client_close(c);
+
+	CTL("set_vm_memory_high_watermark", "1.5");
+	failed_with(2, "The threshold should be a fraction between 0.0 and 1.0");
+	CTL("set_vm_memory_high_watermark", "absolute", "1Gb");
+	failed_with(2, "Invalid units.");
+	CTL("set_vm_memory_high_watermark", "abc");
+	failed_with(2, "Bad argument.");
+	CTL("set_disk_free_limit", "mem_relative", "x");
+	failed_with(2, "Bad argument.");
+	CTL("set_disk_free_limit");
+	ck_assert_int_eq(last.status, 2);
+}
+END_TEST
+
 START_TEST(many_queues)
 {
 	char prefix[128];
@@ -1059,6 +1118,7 @@ int main(void)
 	tcase_add_test(tc, definitions);
 	tcase_add_test(tc, import_rabbitmq_file);
 	tcase_add_test(tc, many_queues);
+	tcase_add_test(tc, alarm_commands);
 	tcase_add_test(tc, api_command);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("files");

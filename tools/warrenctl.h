@@ -57,6 +57,14 @@ const char *api_enc(const char *s, char *out, size_t cap);
  */
 int api_request(struct ctl_opts *o, struct api_answer *a, const char *method, const char *target,
     const char *header, const char *body, size_t blen);
+/* An answer not read yet (api_close it after use). */
+void api_answer_init(struct ctl_opts *o, struct api_answer *a);
+/*
+ * Connect to the control socket and send line (n bytes, its newline included) and body (if not
+ * NULL): 0, or -1 (printed). a (api_answer_init) is then read with api_line.
+ */
+int ctl_send(struct ctl_opts *o, struct api_answer *a, const char *line, size_t n, const char *body,
+    size_t blen);
 /* The next line of the answer (NUL-terminated, valid until the next call), or NULL (printed). */
 char *api_line(struct api_answer *a);
 /* The answer's one JSON document and its end line ({} for none), or NULL (printed). */
@@ -89,6 +97,8 @@ int rmq_limits_cmd(struct ctl_opts *o, const char *cmd);
 /* warrenctl_users.c: add_user, delete_user, change_password, clear_password, set_user_tags,
  * add_vhost, delete_vhost, set_permissions, clear_permissions and the topic forms (the same). */
 int rmq_users_cmd(struct ctl_opts *o, const char *cmd);
+/* warrenctl_alarms.c: set_vm_memory_high_watermark and set_disk_free_limit (the same). */
+int rmq_alarms_cmd(struct ctl_opts *o, const char *cmd);
 extern const struct cmd rmq_cmds[];
 extern const size_t rmq_ncmds;
 /* Whether an option of the verbs takes a value (for options given before the verb's name). */

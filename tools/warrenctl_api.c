@@ -130,6 +130,35 @@ void api_close(struct api_answer *a)
 	a->buf = NULL;
 }
 
+void api_answer_init(struct ctl_opts *o, struct api_answer *a)
+{
+	*a = (struct api_answer){ .fd = -1, .timeout = o->timeout, .cap = 65536 };
+	if ((a->buf = malloc(a->cap)) == NULL) {
+		fprintf(stderr, "warrenctl: out of memory\n");
+		exit(EXIT_FAILURE);
+	}
+}
+
+/* Connect to o->path and send line (with its newline) and body (if not NULL): 0, or -1 (printed). */
+int ctl_send(struct ctl_opts *o, struct api_answer *a, const char *line, size_t n, const char *body,
+    size_t blen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	memcpy(sa.sun_path, o->path, strlen(o->path) + 1);
+	if ((a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		fprintf(stderr, "warrenctl: cannot connect to %s: %s (is warrend running?)\n",
+		    o->path, strerror(errno));
+		return -1;
+	}
+	if (write_all(a->fd, line, n) != 0 || (body != NULL && write_all(a->fd, body, blen) != 0)) {
+		fprintf(stderr, "warrenctl: %s: %s\n", o->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Send "api METHOD TARGET [HEADER...]" (and body) and read the status line: 0 with a->status
  * set, or -1 (printed). header is one NAME=VALUE word or NULL.
@@ -137,13 +166,10 @@ void api_close(struct api_answer *a)
 int api_request(struct ctl_opts *o, struct api_answer *a, const char *method, const char *target,
     const char *header, const char *body, size_t blen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char line[4200], *st;
 	int n;
 
-	*a = (struct api_answer){ .fd = -1, .timeout = o->timeout, .cap = 65536 };
-	if ((a->buf = malloc(a->cap)) == NULL)
-		return -1;
+	api_answer_init(o, a);
 	n = snprintf(line, sizeof(line), "api %s %s%s%s", method, target, header ? " " : "",
 	    header ? header : "");
 	if (body != NULL)
@@ -153,19 +179,7 @@ int api_request(struct ctl_opts *o, struct api_answer *a, const char *method, co
 		return -1;
 	}
 	line[n++] = '\n';
-	memcpy(sa.sun_path, o->path, strlen(o->path) + 1);
-	if ((a->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		fprintf(stderr, "warrenctl: cannot connect to %s: %s (is warrend running?)\n",
-		    o->path, strerror(errno));
-		return -1;
-	}
-	if (write_all(a->fd, line, (size_t)n) != 0 ||
-	    (body != NULL && write_all(a->fd, body, blen) != 0)) {
-		fprintf(stderr, "warrenctl: %s: %s\n", o->path, strerror(errno));
-		return -1;
-	}
-	if ((st = api_line(a)) == NULL)
+	if (ctl_send(o, a, line, (size_t)n, body, blen) != 0 || (st = api_line(a)) == NULL)
 		return -1;
 	if ((strncmp(st, "ok ", 3) != 0 && strncmp(st, "error ", 6) != 0) ||
 	    (a->status = atoi(strchr(st, ' ') + 1)) < 100) {

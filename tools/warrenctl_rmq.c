@@ -854,6 +854,9 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 		r = rmq_policy_cmd(&o, self->name);
 	else if (strstr(self->name, "vhost_limits") != NULL)
 		r = rmq_limits_cmd(&o, self->name);
+	else if (strcmp(self->name, "set_vm_memory_high_watermark") == 0 ||
+	    strcmp(self->name, "set_disk_free_limit") == 0)
+		r = rmq_alarms_cmd(&o, self->name);
 	else if (strstr(self->name, "_user") != NULL || strstr(self->name, "_password") != NULL ||
 	    strstr(self->name, "permissions") != NULL || strstr(self->name, "_vhost") != NULL)
 		r = rmq_users_cmd(&o, self->name);
@@ -941,6 +944,13 @@ const struct cmd rmq_cmds[] = {
 	{ "clear_topic_permissions",
 	    "clear_topic_permissions [-p VHOST] [-q] USER [EXCHANGE] " SOCK,
 	    "remove a user's topic permissions (on one exchange, or all)", rmq_run },
+	{ "set_vm_memory_high_watermark",
+	    "set_vm_memory_high_watermark [-q] {FRACTION | absolute SIZE} " SOCK,
+	    "change memory_limit until warrend restarts (a fraction of this machine's RAM, or a "
+	    "size)",
+	    rmq_run },
+	{ "set_disk_free_limit", "set_disk_free_limit [-q] {SIZE | mem_relative FRACTION} " SOCK,
+	    "change disk_free_limit until warrend restarts", rmq_run },
 	{ "close_connection", "close_connection [-q] NAME REASON " SOCK,
 	    "close a connection (its name as list_connections shows it) with 320 "
 	    "CONNECTION_FORCED and REASON",

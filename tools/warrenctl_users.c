@@ -26,8 +26,7 @@ static bool user_exists(struct ctl_opts *o, const char *user)
 	struct api_answer a;
 	bool yes;
 
-	snprintf(target, sizeof(target), "/api/users/%s?columns=name",
-	    api_enc(user, e, sizeof(e)));
+	snprintf(target, sizeof(target), "/api/users/%s?columns=name", api_enc(user, e, sizeof(e)));
 	yes = api_request(o, &a, "GET", target, NULL, NULL, 0) == 0 && a.status == 200;
 	api_close(&a);
 	return yes;
@@ -36,8 +35,8 @@ static bool user_exists(struct ctl_opts *o, const char *user)
 /* "User "u" does not exist" as rabbitmqctl words it for this command: EXIT_FAILURE. */
 static int no_user(const char *user, bool quoted)
 {
-	fprintf(stderr, quoted ? "Error:\nUser \"%s\" does not exist\n"
-	                       : "Error:\nUser %s does not exist\n",
+	fprintf(stderr,
+	    quoted ? "Error:\nUser \"%s\" does not exist\n" : "Error:\nUser %s does not exist\n",
 	    user);
 	return EXIT_FAILURE;
 }
@@ -79,7 +78,8 @@ static char *read_password(void)
 	}
 	if (n <= 0) {
 		free(line);
-		fprintf(stderr, "Error:\nno password given (on the command line or standard input)\n");
+		fprintf(
+		    stderr, "Error:\nno password given (on the command line or standard input)\n");
 		return NULL;
 	}
 	line[strcspn(line, "\r\n")] = '\0';
@@ -127,8 +127,9 @@ static int set_password(struct ctl_opts *o, bool add)
 	memset(pw, 0, strlen(pw));
 	free(pw);
 	if (r == 0 && add)
-		ctl_info(o, "Done. Don't forget to grant the user permissions to some virtual hosts! "
-		            "See 'rabbitmqctl help set_permissions' to learn more.");
+		ctl_info(o,
+		    "Done. Don't forget to grant the user permissions to some virtual hosts! "
+		    "See 'rabbitmqctl help set_permissions' to learn more.");
 	return r;
 }
 
@@ -155,7 +156,8 @@ static int set_user_tags(struct ctl_opts *o)
 		return -1;
 	for (i = 1; i < o->argc; i++) {
 		if (strchr(o->argv[i], ',') != NULL) {
-			fprintf(stderr, "Error:\ntag \"%s\": a users file separates tags by commas\n",
+			fprintf(stderr,
+			    "Error:\ntag \"%s\": a users file separates tags by commas\n",
 			    o->argv[i]);
 			return EXIT_FAILURE;
 		}
@@ -258,10 +260,10 @@ static int permissions_cmd(struct ctl_opts *o, bool topic, bool set)
 		api_close(&a);
 		return r;
 	}
-	body = topic ? json_pack("{s:s, s:s, s:s}", "exchange", x, "write", o->argv[2], "read",
-	                   o->argv[3])
-	             : json_pack("{s:s, s:s, s:s}", "configure", o->argv[1], "write", o->argv[2],
-	                   "read", o->argv[3]);
+	body = topic
+	    ? json_pack("{s:s, s:s, s:s}", "exchange", x, "write", o->argv[2], "read", o->argv[3])
+	    : json_pack("{s:s, s:s, s:s}", "configure", o->argv[1], "write", o->argv[2], "read",
+	          o->argv[3]);
 	text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	r = api_change(o, "PUT", target, text, NULL);

@@ -4,7 +4,8 @@
  * warrend's user nor root. A client sends one line holding a command; warrend answers "ok" or
  * "error" on a line of its own, then lines of detail, and closes. The commands are "reload"
  * (reload.c) and "api METHOD TARGET [NAME=VALUE...]", a management API request answered as the
- * operator (control_api.c; a "content-length=N" word says N bytes of body follow the line).
+ * operator (control_api.c; a "content-length=N" word says N bytes of body follow the line), and
+ * "limit memory|disk BYTES" (memory_limit or disk_free_limit until a restart).
  * Everything a client does is bounded: a line may be CONTROL_LINE_MAX bytes and a body
  * CONTROL_BODY_MAX, a client may go CONTROL_TIMEOUT seconds without sending or taking anything,
  * and at most CONTROL_CLIENTS are served at once (more are closed at once); garbage gets an error
@@ -219,6 +220,33 @@ static long body_length(const char *line)
 	return n;
 }
 
+/*
+ * "limit memory N" or "limit disk N" (bytes): memory_limit or disk_free_limit changed until a
+ * restart (warrenctl's set_vm_memory_high_watermark and set_disk_free_limit). The answer says the
+ * limit and whether its alarm is raised now.
+ */
+static void run_limit(struct control_client *cl, const char *args)
+{
+	bool memory = strncmp(args, "memory ", 7) == 0, disk = strncmp(args, "disk ", 5) == 0;
+	const char *p = args + (memory ? 7 : 5);
+	unsigned long long n;
+	char *end;
+
+	errno = 0;
+	if ((!memory && !disk) || !isdigit((unsigned char)*p) ||
+	    ((n = strtoull(p, &end, 10)), errno != 0 || *end != '\0')) {
+		answer_text(cl, false, "usage: limit memory|disk BYTES");
+		return;
+	}
+	log_info("control socket: limit %s %llu", memory ? "memory" : "disk", n);
+	if (memory)
+		broker_set_mem_limit(n);
+	else
+		broker_set_disk_free_limit(n);
+	answer_text(cl, true, "%s %llu %s", memory ? "memory_limit" : "disk_free_limit", n,
+	    (broker.alarms & (memory ? ALARM_MEMORY : ALARM_DISK)) ? "alarm" : "clear");
+}
+
 /* Run one command line (without its newline). */
 static void run(struct control_client *cl, const char *line, size_t len)
 {
@@ -238,6 +266,10 @@ static void run(struct control_client *cl, const char *line, size_t len)
 		r = reload_run(detail);
 		answer(cl, r == 0, detail);
 		evbuffer_free(detail);
+		return;
+	}
+	if (len >= 6 && memcmp(line, "limit ", 6) == 0) {
+		run_limit(cl, line + 6);
 		return;
 	}
 	if (len >= 4 && memcmp(line, "api ", 4) == 0) {

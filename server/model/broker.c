@@ -165,6 +165,21 @@ void broker_mem_add(int64_t delta)
 	}
 }
 
+void broker_set_mem_limit(uint64_t high)
+{
+	broker.cfg.mem_high = high;
+	broker.cfg.mem_low = high / 4 * 3;
+	log_info("memory_limit set to %llu bytes", (unsigned long long)high);
+	broker_mem_add(0);
+}
+
+void broker_set_disk_free_limit(uint64_t limit)
+{
+	broker.cfg.disk_free_limit = limit;
+	log_info("disk_free_limit set to %llu bytes", (unsigned long long)limit);
+	persist_set_disk_free_limit(limit);
+}
+
 void broker_set_alarm(enum alarm a, bool on)
 {
 	unsigned before = broker.alarms;

@@ -88,6 +88,13 @@ extern const struct persist_hooks broker_persist_hooks;
 /* Put the users, vhosts and permissions of db in force (taking its reference); create its vhosts. */
 void broker_set_auth(struct auth_db *db);
 void broker_mem_add(int64_t delta);
+/*
+ * Change memory_limit (publishers unblocked again under three quarters of it) or
+ * disk_free_limit while running, as rabbitmqctl's set_vm_memory_high_watermark and
+ * set_disk_free_limit do (until a restart); either alarm is judged again at once.
+ */
+void broker_set_mem_limit(uint64_t high);
+void broker_set_disk_free_limit(uint64_t limit);
 /* Message memory is past half of memory_limit: transient messages page out (as in RabbitMQ). */
 static inline bool broker_mem_pressure(void)
 {

@@ -258,6 +258,13 @@ static void disk_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+void persist_set_disk_free_limit(uint64_t limit)
+{
+	ps.disk_free_limit = limit;
+	if (ps.st != NULL)
+		disk_cb(-1, 0, NULL);
+}
+
 uint64_t persist_disk_available(void)
 {
 	return ps.st != NULL ? ps.disk_avail : UINT64_MAX;

@@ -191,6 +191,8 @@ bool persist_writing(void);
 bool persist_failed(void);
 /* Free bytes in the data directory's file system at the last check (every 2 s): UINT64_MAX if none. */
 uint64_t persist_disk_available(void);
+/* Change the free space under which publishers are blocked, and check the disk again now. */
+void persist_set_disk_free_limit(uint64_t limit);
 const char *persist_last_error(void);
 /* Offline (warrenctl): print the store in AMQP terms, or only check it; -1 with err on problems. */
 int persist_dump(const char *dir, FILE *out, bool verify_only, char *err, size_t errlen);
