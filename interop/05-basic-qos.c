@@ -240,6 +240,74 @@ START_TEST(dead_letter_routing_key_drops_cc)
 }
 END_TEST
 
+/* x-death entry i of a delivery: its queue is queue and its count count. */
+static void death_at(const amqp_array_t *a, int i, const char *queue, int64_t count)
+{
+	const amqp_field_value_t *q, *c;
+
+	ck_assert_int_gt(a->num_entries, i);
+	ck_assert_int_eq(a->entries[i].kind, AMQP_FIELD_KIND_TABLE);
+	q = table_get(&a->entries[i].value.table, "queue");
+	c = table_get(&a->entries[i].value.table, "count");
+	ck_assert_msg(
+	    q != NULL && bytes_is(q->value.bytes, queue), "x-death[%d] is not %s", i, queue);
+	ck_assert_msg(c != NULL && c->kind == AMQP_FIELD_KIND_I64 && c->value.i64 == count,
+	    "x-death[%d] (%s): count is not %lld", i, queue, (long long)count);
+}
+
+/*
+ * x-death entries from before RabbitMQ counted them (one per death, no count; the Java client's
+ * XDeathHeaderGrowth) are grouped by queue and reason when the message dies again: the first of
+ * each group stands for it with the group's size as its count, groups in reverse order of first
+ * appearance; the group of this death counts one more; no x-first-death-* is added.
+ */
+START_TEST(legacy_x_death_grouped)
+{
+	conn_t c = client_connect_ch1();
+	const char *q = uniq("q"), *dlq = uniq("dlq");
+	amqp_basic_properties_t p = { 0 };
+	amqp_field_value_t deaths[4], xd = { .kind = AMQP_FIELD_KIND_ARRAY };
+	const amqp_field_value_t *got;
+	amqp_table_entry_t h, e[4][4];
+	const char *queues[4] = { "old-a", "old-a", "old-b", q };
+	struct msg m;
+	uint64_t tag;
+	int i;
+
+	client_open(c, 2);
+	declare_queue(c, 1, dlq);
+	consume(c, 2, dlq, "d", true);
+	declare_queue_args(c, 1, q,
+	    TABLE(
+	        ent_str("x-dead-letter-exchange", ""), ent_str("x-dead-letter-routing-key", dlq)));
+	for (i = 0; i < 4; i++) {
+		e[i][0] = ent_str("reason", i < 3 ? "expired" : "rejected");
+		e[i][1] = ent_str("queue", queues[i]);
+		e[i][2] = ent_str("exchange", "old-x");
+		e[i][3] = ent_int("count", 5); /* the last one's only */
+		deaths[i].kind = AMQP_FIELD_KIND_TABLE;
+		deaths[i].value.table = (amqp_table_t){ i < 3 ? 3 : 4, e[i] };
+	}
+	xd.value.array = (amqp_array_t){ 4, deaths };
+	h = (amqp_table_entry_t){ B("x-death"), xd };
+	p._flags = AMQP_BASIC_HEADERS_FLAG;
+	p.headers = (amqp_table_t){ 1, &h };
+	publish_props(c, 1, "", q, false, &p, "x", 1);
+	get_one(c, 1, q, "x", &tag);
+	ck_assert_int_eq(amqp_basic_reject(c, 1, tag, 0), 0);
+	client_expect(c, 2, AMQP_BASIC_DELIVER_METHOD, &m); /* RabbitMQ dead-letters later */
+	got = table_get(&m.props->headers, "x-death");
+	ck_assert(got != NULL && got->kind == AMQP_FIELD_KIND_ARRAY);
+	ck_assert_int_eq(got->value.array.num_entries, 3);
+	death_at(&got->value.array, 0, q, 6);
+	death_at(&got->value.array, 1, "old-b", 1);
+	death_at(&got->value.array, 2, "old-a", 2);
+	ck_assert(table_get(&m.props->headers, "x-first-death-reason") == NULL);
+	msg_free(&m);
+	client_close(c);
+}
+END_TEST
+
 /* A passive queue.declare of a live channel's reply-to address answers declare-ok. */
 START_TEST(passive_declare_of_reply_to_address)
 {
@@ -339,6 +407,7 @@ void basic_qos_tcases(Suite *s)
 	tcase_add_test(tc, zero_ttl_without_consumer_dies_at_once);
 	tcase_add_test(tc, zero_ttl_requeued_dies);
 	tcase_add_test(tc, dead_letter_routing_key_drops_cc);
+	tcase_add_test(tc, legacy_x_death_grouped);
 	tcase_add_test(tc, passive_declare_of_reply_to_address);
 	tcase_add_test(tc, reply_to_address_shape);
 	tcase_add_test(tc, cc_header_not_array_406);

@@ -44,9 +44,10 @@ static int parse_rabbit_size(const char *s, uint64_t *out)
 		uint64_t mult;
 	} units[] = { { "", 1 }, { "k", 1024 }, { "K", 1024 }, { "kiB", 1024 }, { "KiB", 1024 },
 		{ "kB", 1000 }, { "KB", 1000 }, { "M", 1024 * 1024 }, { "m", 1024 * 1024 },
-		{ "MiB", 1024 * 1024 }, { "MB", 1000 * 1000 }, { "G", 1ULL << 30 }, { "g", 1ULL << 30 },
-		{ "GiB", 1ULL << 30 }, { "GB", 1000ULL * 1000 * 1000 }, { "T", 1ULL << 40 },
-		{ "TiB", 1ULL << 40 }, { "TB", 1000ULL * 1000 * 1000 * 1000 } };
+		{ "MiB", 1024 * 1024 }, { "MB", 1000 * 1000 }, { "G", 1ULL << 30 },
+		{ "g", 1ULL << 30 }, { "GiB", 1ULL << 30 }, { "GB", 1000ULL * 1000 * 1000 },
+		{ "T", 1ULL << 40 }, { "TiB", 1ULL << 40 },
+		{ "TB", 1000ULL * 1000 * 1000 * 1000 } };
 	unsigned long long n;
 	char *end;
 	size_t i;
@@ -95,7 +96,8 @@ static int send_limit(struct ctl_opts *o, const char *what, uint64_t n)
 		goto out;
 	if (strcmp(st, "ok") != 0) {
 		detail = api_line(&a);
-		fprintf(stderr, "Error:\n%s\n", detail != NULL ? detail : "warrend refused the limit");
+		fprintf(
+		    stderr, "Error:\n%s\n", detail != NULL ? detail : "warrend refused the limit");
 		goto out;
 	}
 	r = EXIT_SUCCESS;

@@ -2,7 +2,9 @@
  * deadletter.c: dead-lettering as RabbitMQ does it. The message is republished to the queue's
  * dead-letter exchange with its routing key (or the queue's x-dead-letter-routing-key), its
  * expiration property removed, and an x-death header that counts each (queue, reason) it died
- * for, newest first, plus x-first-death-{reason,queue,exchange}. A message that would come back
+ * for, newest first, plus x-first-death-{reason,queue,exchange} with the first one; entries
+ * without counts (from before RabbitMQ kept them) are grouped as rabbit_dead_letter.erl of 3.10
+ * groups them. A message that would come back
  * to a queue it already died in, with no rejection on its way, is dropped for that queue: a cycle.
  */
 #include <stdlib.h>
@@ -59,19 +61,100 @@ static bool death_is(const struct amqp_field_value *d, const char *queue, const 
 	    amqp_bytes_eq_cstr(r->v.bytes, reason);
 }
 
+/* An x-death entry's queue and reason: false if it is not a table that has both. */
+static bool death_key(const struct amqp_field_value *d, struct amqp_bytes *q, struct amqp_bytes *r)
+{
+	const struct amqp_field_value *qv, *rv;
+
+	if (d->type != AMQP_FIELD_TABLE || (qv = amqp_table_get(&d->v.table, "queue")) == NULL ||
+	    (rv = amqp_table_get(&d->v.table, "reason")) == NULL ||
+	    qv->type != AMQP_FIELD_LONGSTR || rv->type != AMQP_FIELD_LONGSTR)
+		return false;
+	*q = qv->v.bytes;
+	*r = rv->v.bytes;
+	return true;
+}
+
+/* The same (queue, reason) in two x-death entries. */
+static bool same_death(const struct amqp_field_value *a, const struct amqp_field_value *b)
+{
+	struct amqp_bytes qa, ra, qb, rb;
+
+	return death_key(a, &qa, &ra) && death_key(b, &qb, &rb) && qa.len == qb.len &&
+	    ra.len == rb.len && memcmp(qa.ptr, qb.ptr, qa.len) == 0 &&
+	    memcmp(ra.ptr, rb.ptr, ra.len) == 0;
+}
+
+/* An x-death entry's count, of any integer type: true with *out, false if it has none. */
+static bool death_count(const struct amqp_field_value *d, int64_t *out)
+{
+	const struct amqp_field_value *c =
+	    d->type == AMQP_FIELD_TABLE ? amqp_table_get(&d->v.table, "count") : NULL;
+
+	if (c == NULL)
+		return false;
+	switch (c->type) {
+	case AMQP_FIELD_I8: *out = c->v.i8; return true;
+	case AMQP_FIELD_U8: *out = c->v.u8; return true;
+	case AMQP_FIELD_I16: *out = c->v.i16; return true;
+	case AMQP_FIELD_U16: *out = c->v.u16; return true;
+	case AMQP_FIELD_I32: *out = c->v.i32; return true;
+	case AMQP_FIELD_U32: *out = c->v.u32; return true;
+	case AMQP_FIELD_I64: *out = c->v.i64; return true;
+	default: return false;
+	}
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct amqp_bytes *x = &((const struct amqp_table_entry *)a)->key;
+	const struct amqp_bytes *y = &((const struct amqp_table_entry *)b)->key;
+	int c = memcmp(x->ptr, y->ptr, x->len < y->len ? x->len : y->len);
+
+	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* A copy of the x-death entry d with count set to value (first if it had none); keys sorted. */
+static struct amqp_field_value with_count(
+    struct amqp_arena *pool, const struct amqp_field_value *d, bool sort, int64_t value)
+{
+	const struct amqp_table *t = &d->v.table;
+	struct amqp_field_value v = { .type = AMQP_FIELD_TABLE };
+	struct amqp_table_entry *e = amqp_arena_alloc(pool, (t->n + 1) * sizeof(*e));
+	struct amqp_field_value c = { .type = AMQP_FIELD_I64, .v.i64 = value };
+	uint32_t i, n = 0;
+
+	e[n++] = entry("count", c);
+	for (i = 0; i < t->n; i++)
+		if (!amqp_bytes_eq_cstr(t->entries[i].key, "count"))
+			e[n++] = t->entries[i];
+	if (sort)
+		qsort(e, n, sizeof(*e), key_cmp);
+	v.v.table = (struct amqp_table){ n, e };
+	return v;
+}
+
+static bool is_first_death_key(struct amqp_bytes k)
+{
+	return amqp_bytes_eq_cstr(k, "x-first-death-reason") ||
+	    amqp_bytes_eq_cstr(k, "x-first-death-queue") ||
+	    amqp_bytes_eq_cstr(k, "x-first-death-exchange");
+}
+
 struct message *deadletter_message(struct queue *q, const struct message *m, const char *reason)
 {
 	struct amqp_basic_properties p;
 	struct amqp_arena pool;
 	struct amqp_table headers = { 0, NULL }, nh;
-	const struct amqp_field_value *old = NULL;
-	struct amqp_field_value death, deaths;
+	const struct amqp_field_value *old = NULL, *match;
+	struct amqp_field_value death, deaths, *grp;
+	bool had_xdeath;
 	struct amqp_table_entry *de;
 	struct message *dm = NULL;
 	struct timeval tv;
 	uint8_t *hbuf = NULL, *pbuf = NULL;
-	int64_t count = 1;
-	uint32_t i, n = 0, nd = 0;
+	int64_t count = 0;
+	uint32_t i, n = 0, nd = 0, nold, ngrp = 0;
 	long hsize;
 	int plen;
 	struct amqp_bytes rk;
@@ -82,42 +165,71 @@ struct message *deadletter_message(struct queue *q, const struct message *m, con
 	if ((p.flags & AMQP_P_HEADERS) && amqp_table_decode(p.headers, &pool, &headers) != 0)
 		goto out;
 	old = amqp_table_get(&headers, "x-death");
+	had_xdeath = old != NULL;
 	if (old != NULL && old->type != AMQP_FIELD_ARRAY)
-		old = NULL;
+		old = NULL; /* reset, as RabbitMQ resets an x-death that is not an array */
 
-	/* This death: {count, reason, queue, time, exchange, routing-keys[, original-expiration]}. */
-	de = amqp_arena_alloc(&pool, 7 * sizeof(*de));
-	gettimeofday(&tv, NULL);
-	for (i = 0; old != NULL && i < old->v.array.n; i++) {
-		const struct amqp_field_value *d = &old->v.array.values[i], *c;
-		if (death_is(d, q->name, reason) &&
-		    (c = amqp_table_get(&d->v.table, "count")) != NULL && c->type == AMQP_FIELD_I64)
-			count = c->v.i64 + 1;
+	/*
+	 * The old entries grouped by (queue, reason), as RabbitMQ does for headers from before its
+	 * counts: the first entry of each group stands for it, given count = the group's size if it
+	 * has none; groups in reverse order of first appearance. The group of this death, if any,
+	 * gets count + 1 and keeps its other fields (the first such death's time); else a new entry.
+	 */
+	nold = old != NULL ? old->v.array.n : 0;
+	grp = amqp_arena_alloc(&pool, (nold + 1) * sizeof(*grp));
+	for (i = nold; i-- > 0;) {
+		const struct amqp_field_value *d = &old->v.array.values[i];
+		uint32_t j, size = 1;
+
+		for (j = 0; j < i && !same_death(&old->v.array.values[j], d); j++)
+			;
+		if (j < i)
+			continue; /* not the first of its group */
+		for (j = i + 1; j < nold; j++)
+			size += same_death(&old->v.array.values[j], d);
+		/* (a lone entry stays as it is, as RabbitMQ leaves it) */
+		grp[ngrp++] = nold > 1 && d->type == AMQP_FIELD_TABLE && !death_count(d, &count)
+		    ? with_count(&pool, d, false, size)
+		    : *d;
 	}
-	de[n++] =
-	    entry("count", (struct amqp_field_value){ .type = AMQP_FIELD_I64, .v.i64 = count });
-	de[n++] = entry("reason", str_value(amqp_cstr(reason)));
-	de[n++] =
-	    entry("queue", str_value((struct amqp_bytes){ (const uint8_t *)q->name, q->name_len }));
-	de[n++] = entry("time",
-	    (struct amqp_field_value){
-	        .type = AMQP_FIELD_TIMESTAMP, .v.u64 = (uint64_t)tv.tv_sec });
-	de[n++] = entry("exchange",
-	    str_value((struct amqp_bytes){ (const uint8_t *)m->exchange, m->exchange_len }));
-	de[n++] = entry("routing-keys", routing_keys(&pool, m, &headers));
-	if (p.flags & AMQP_P_EXPIRATION)
-		de[n++] = entry("original-expiration", str_value(p.expiration));
-	death = (struct amqp_field_value){ .type = AMQP_FIELD_TABLE };
-	death.v.table = (struct amqp_table){ n, de };
+	for (i = 0; i < ngrp && !death_is(&grp[i], q->name, reason); i++)
+		;
+	match = i < ngrp ? &grp[i] : NULL;
+	if (match != NULL) {
+		count = 0;
+		death_count(match, &count);
+		death = with_count(&pool, match, true, count + 1);
+	} else {
+		/* {count, reason, queue, time, exchange, routing-keys[, original-expiration]} */
+		de = amqp_arena_alloc(&pool, 7 * sizeof(*de));
+		gettimeofday(&tv, NULL);
+		de[n++] =
+		    entry("count", (struct amqp_field_value){ .type = AMQP_FIELD_I64, .v.i64 = 1 });
+		de[n++] = entry("reason", str_value(amqp_cstr(reason)));
+		de[n++] = entry("queue",
+		    str_value((struct amqp_bytes){ (const uint8_t *)q->name, q->name_len }));
+		de[n++] = entry("time",
+		    (struct amqp_field_value){
+		        .type = AMQP_FIELD_TIMESTAMP, .v.u64 = (uint64_t)tv.tv_sec });
+		de[n++] = entry("exchange",
+		    str_value(
+		        (struct amqp_bytes){ (const uint8_t *)m->exchange, m->exchange_len }));
+		de[n++] = entry("routing-keys", routing_keys(&pool, m, &headers));
+		if (p.flags & AMQP_P_EXPIRATION)
+			de[n++] = entry("original-expiration", str_value(p.expiration));
+		death = (struct amqp_field_value){ .type = AMQP_FIELD_TABLE };
+		death.v.table = (struct amqp_table){ n, de };
+		if (old != NULL) /* RabbitMQ sorts the keys of an entry added to others */
+			qsort(de, n, sizeof(*de), key_cmp);
+	}
 
-	/* x-death: this death first, then the others except the one it replaces. */
+	/* x-death: this death first, then the other groups. */
 	deaths = (struct amqp_field_value){ .type = AMQP_FIELD_ARRAY };
-	deaths.v.array.values = amqp_arena_alloc(
-	    &pool, ((old != NULL ? old->v.array.n : 0) + 1) * sizeof(struct amqp_field_value));
+	deaths.v.array.values = amqp_arena_alloc(&pool, (ngrp + 1) * sizeof(*grp));
 	deaths.v.array.values[nd++] = death;
-	for (i = 0; old != NULL && i < old->v.array.n && nd < XDEATH_MAX; i++)
-		if (!death_is(&old->v.array.values[i], q->name, reason))
-			deaths.v.array.values[nd++] = old->v.array.values[i];
+	for (i = 0; i < ngrp && nd < XDEATH_MAX; i++)
+		if (&grp[i] != match)
+			deaths.v.array.values[nd++] = grp[i];
 	deaths.v.array.n = nd;
 
 	/*
@@ -128,10 +240,11 @@ struct message *deadletter_message(struct queue *q, const struct message *m, con
 	nh.n = 0;
 	for (i = 0; i < headers.n; i++)
 		if (!amqp_bytes_eq_cstr(headers.entries[i].key, "x-death") &&
+		    !(!had_xdeath && is_first_death_key(headers.entries[i].key)) &&
 		    !(q->qa.dlx_rk != NULL && amqp_bytes_eq_cstr(headers.entries[i].key, "CC")))
 			nh.entries[nh.n++] = headers.entries[i];
 	nh.entries[nh.n++] = entry("x-death", deaths);
-	if (amqp_table_get(&headers, "x-first-death-reason") == NULL) {
+	if (!had_xdeath) { /* the first death: RabbitMQ's x-first-death-* (replaced if there) */
 		nh.entries[nh.n++] = entry("x-first-death-reason", str_value(amqp_cstr(reason)));
 		nh.entries[nh.n++] = entry("x-first-death-queue",
 		    str_value((struct amqp_bytes){ (const uint8_t *)q->name, q->name_len }));
