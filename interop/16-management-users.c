@@ -462,6 +462,18 @@ START_TEST(import_is_checked_whole_first)
 	    "\"parameters\":[{\"component\":\"federation-upstream\",\"name\":\"u\","
 	    "\"vhost\":\"/\",\"value\":{}}]}",
 	    400, "federation-upstream");
+	/* a quorum queue is held to a declare's rules */
+	expect("POST", "/api/definitions",
+	    "{\"users\":[{\"name\":\"never\",\"password_hash\":\"\",\"tags\":[]}],"
+	    "\"queues\":[{\"name\":\"qq\",\"vhost\":\"/\",\"durable\":true,"
+	    "\"arguments\":{\"x-queue-type\":\"quorum\",\"x-max-priority\":5}}]}",
+	    400, "invalid arg 'x-max-priority' for queue 'qq' in vhost '/'");
+	expect("POST", "/api/definitions",
+	    "{\"users\":[{\"name\":\"never\",\"password_hash\":\"\",\"tags\":[]}],"
+	    "\"queues\":[{\"name\":\"qq\",\"vhost\":\"/\",\"durable\":false,"
+	    "\"arguments\":{\"x-queue-type\":\"quorum\"}}]}",
+	    400, "invalid property 'non-durable' for queue 'qq' in vhost '/'");
+	expect("GET", "/api/queues/%2F/qq", NULL, 404, NULL);
 	expect("POST", "/api/definitions", "[1,2]", 400, NULL);
 	ck_assert_str_eq(slurp(users_path), before);
 	expect("GET", "/api/users/never", NULL, 404, NULL);

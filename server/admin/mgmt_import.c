@@ -241,7 +241,8 @@ static int check_objects(const struct import *im, char *err, size_t errlen)
 	struct queue_args qa;
 	enum exchange_type t;
 	struct vhost *v;
-	bool b;
+	bool b, durable, auto_delete;
+	struct amqp_bytes args;
 	size_t i;
 	int ret = -1;
 
@@ -281,8 +282,8 @@ static int check_objects(const struct import *im, char *err, size_t errlen)
 		if ((vh = vhost_of(im, o, "queues", i, err, errlen)) == NULL ||
 		    (name = field(o, "queues", i, "name", err, errlen)) == NULL ||
 		    args_of(o, "queues", i, ab, err, errlen) != 0 ||
-		    flag_of(o, "queues", i, "durable", &b, err, errlen) != 0 ||
-		    flag_of(o, "queues", i, "auto_delete", &b, err, errlen) != 0)
+		    flag_of(o, "queues", i, "durable", &durable, err, errlen) != 0 ||
+		    flag_of(o, "queues", i, "auto_delete", &auto_delete, err, errlen) != 0)
 			goto out;
 		if (!vhost_known(vset, vh)) {
 			snprintf(err, errlen, "queues[%zu]: no vhost '%s'", i, vh);
@@ -295,11 +296,16 @@ static int check_objects(const struct import *im, char *err, size_t errlen)
 			snprintf(err, errlen, "queues[%zu]: queue name '%s' is reserved", i, name);
 			goto out;
 		}
-		if (queue_args_parse(
-		        (struct amqp_bytes){ evbuffer_pullup(ab, -1), evbuffer_get_length(ab) },
-		        &qa, name, vh, err, errlen) != 0)
+		/* A quorum queue's rules as a declare's (the arguments, then the properties). */
+		args = (struct amqp_bytes){ evbuffer_pullup(ab, -1), evbuffer_get_length(ab) };
+		if (queue_type_check(args, 0, durable, false, auto_delete, name, vh, err, errlen) !=
+		        0 ||
+		    queue_args_parse(args, &qa, name, vh, err, errlen) != 0)
 			goto out;
 		queue_args_free(&qa);
+		if (queue_type_check(args, 1, durable, false, auto_delete, name, vh, err, errlen) !=
+		    0)
+			goto out;
 	}
 	if ((a = list_of(im->defs, "bindings", err, errlen)) == NULL)
 		goto out;
