@@ -398,7 +398,22 @@ START_TEST(close_connection)
 	failed_with(2, "usage: warrenctl close_connection");
 	/* the other one lives on */
 	declare_queue(other, 1, uniq("ctl-alive"));
-	client_close(other);
+	/* close_all_connections: another vhost's closes none; --limit 1 then --global the rest */
+	c = client_connect_ch1();
+	CTL("close_all_connections", "-p", "elsewhere", "x");
+	out_is("Closing all connections in vhost elsewhere, reason: x...\nClosed 0 connections\n");
+	CTL("-q", "close_all_connections", "--limit", "1", "first");
+	out_is("");
+	CTL("close_all_connections", "--global", "the rest");
+	out_has("Closing all connections to this node (across all vhosts), reason: the rest...\n");
+	expect_connection_close(other, 320, NULL);
+	expect_connection_close(c, 320, NULL);
+	client_drop(other);
+	client_drop(c);
+	CTL("close_all_connections", "--global", "-p", "/", "x");
+	ck_assert_int_eq(last.status, 2);
+	CTL("close_all_connections", "--limit", "-1", "x");
+	ck_assert_int_eq(last.status, 2);
 }
 END_TEST
 

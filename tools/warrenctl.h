@@ -35,7 +35,8 @@ struct ctl_opts {
 	bool quiet, no_headers, json, if_empty, if_unused;
 	const char *config, *dir, *sock;
 	const char *priority, *apply_to; /* set_policy's --priority and --apply-to */
-	bool global;                     /* list_vhost_limits --global */
+	bool global;                     /* list_vhost_limits and close_all_connections --global */
+	const char *limit;               /* close_all_connections --limit */
 	int timeout;                     /* seconds warrend may stay silent */
 	char path[256];                  /* the control socket */
 	int argc;

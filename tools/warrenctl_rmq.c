@@ -514,6 +514,80 @@ static int close_connection(struct ctl_opts *o)
 	return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/*
+ * close_all_connections [-p VHOST | --global] [--limit N] REASON: the vhost's connections (every
+ * one with --global), at most N of them (0: all), each closed as close_connection closes one.
+ */
+static int close_all_connections(struct ctl_opts *o)
+{
+	const char *vhost = o->vhost != NULL ? o->vhost : "/", *name, *vh;
+	char target[NAME_ENC_MAX + 32], header[NAME_ENC_MAX + 16], e[NAME_ENC_MAX];
+	struct api_answer a;
+	json_t *rows = json_array(), *row;
+	json_error_t jerr;
+	long limit = 0, closed = 0;
+	char *line, *end;
+	size_t i;
+	int r = EXIT_FAILURE;
+
+	if (o->argc != 1 || (o->global && o->vhost != NULL))
+		goto usage;
+	if (o->limit != NULL) {
+		limit = strtol(o->limit, &end, 10);
+		if (*o->limit == '\0' || *end != '\0' || limit < 0)
+			goto usage;
+	}
+	if (strlen(o->argv[0]) > 200) {
+		fprintf(stderr, "warrenctl: a reason is at most 200 bytes\n");
+		json_decref(rows);
+		return EXIT_USAGE;
+	}
+	if (o->global)
+		ctl_info(o,
+		    "Closing all connections to this node (across all vhosts), reason: %s...",
+		    o->argv[0]);
+	else if (limit > 0)
+		ctl_info(o, "Closing %ld connections in vhost %s, reason: %s...", limit, vhost,
+		    o->argv[0]);
+	else
+		ctl_info(
+		    o, "Closing all connections in vhost %s, reason: %s...", vhost, o->argv[0]);
+	/* The names first (the list is streamed one object a line), then one close each. */
+	if (api_request(o, &a, "GET", "/api/connections?columns=name,vhost", NULL, NULL, 0) != 0)
+		goto out;
+	if (a.status >= 400) {
+		api_error(&a, NULL);
+		goto out;
+	}
+	while ((line = api_line(&a)) != NULL && strcmp(line, ".") != 0)
+		if ((row = json_loads(line, 0, &jerr)) != NULL)
+			json_array_append_new(rows, row);
+	if (line == NULL)
+		goto out;
+	snprintf(header, sizeof(header), "x-reason=%s", api_enc(o->argv[0], e, sizeof(e)));
+	json_array_foreach(rows, i, row)
+	{
+		name = json_string_value(json_object_get(row, "name"));
+		vh = json_string_value(json_object_get(row, "vhost"));
+		if (name == NULL || (limit > 0 && closed >= limit) ||
+		    (!o->global && (vh == NULL || strcmp(vh, vhost) != 0)))
+			continue;
+		snprintf(
+		    target, sizeof(target), "/api/connections/%s", api_enc(name, e, sizeof(e)));
+		if (api_delete(o, target, header) == 0) /* 404: it went meanwhile */
+			closed++;
+	}
+	ctl_info(o, "Closed %ld connections", closed);
+	r = EXIT_SUCCESS;
+out:
+	api_close(&a);
+	json_decref(rows);
+	return r;
+usage:
+	json_decref(rows);
+	return -1;
+}
+
 /* ---- status ---- */
 
 static json_int_t num(json_t *o, const char *path)
@@ -771,12 +845,14 @@ static const struct option long_opts[] = { { "vhost", required_argument, NULL, '
 	{ "priority", required_argument, NULL, 'P' }, { "apply-to", required_argument, NULL, 'A' },
 	{ "data-dir", required_argument, NULL, 'd' }, { "socket", required_argument, NULL, 'S' },
 	{ "timeout", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
-	{ "global", no_argument, NULL, 'G' }, { NULL, 0, NULL, 0 } };
+	{ "global", no_argument, NULL, 'G' }, { "limit", required_argument, NULL, 'L' },
+	{ NULL, 0, NULL, 0 } };
 
 int rmq_option_takes_value(const char *arg)
 {
 	static const char *const with[] = { "-p", "--vhost", "--formatter", "-c", "--config", "-d",
-		"--data-dir", "--socket", "-t", "--timeout", "--priority", "--apply-to" };
+		"--data-dir", "--socket", "-t", "--timeout", "--priority", "--apply-to",
+		"--limit" };
 	size_t i;
 
 	for (i = 0; i < sizeof(with) / sizeof(with[0]); i++)
@@ -807,6 +883,7 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 		case 'P': o.priority = optarg; break;
 		case 'A': o.apply_to = optarg; break;
 		case 'G': o.global = true; break;
+		case 'L': o.limit = optarg; break;
 		case 'f':
 			if (strcmp(optarg, "json") == 0) {
 				o.json = true;
@@ -833,7 +910,10 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 		return cmd_usage(self);
 	if ((o.priority != NULL || o.apply_to != NULL) && strstr(self->name, "_policy") == NULL)
 		return cmd_usage(self);
-	if (o.global && strcmp(self->name, "list_vhost_limits") != 0)
+	if (o.global && strcmp(self->name, "list_vhost_limits") != 0 &&
+	    strcmp(self->name, "close_all_connections") != 0)
+		return cmd_usage(self);
+	if (o.limit != NULL && strcmp(self->name, "close_all_connections") != 0)
 		return cmd_usage(self);
 	if (control_socket_find(o.config, o.dir, o.sock, o.path, sizeof(o.path)) != 0)
 		return EXIT_FAILURE;
@@ -846,6 +926,8 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 		r = status(&o);
 	else if (strcmp(self->name, "close_connection") == 0)
 		r = close_connection(&o);
+	else if (strcmp(self->name, "close_all_connections") == 0)
+		r = close_all_connections(&o);
 	else if (strcmp(self->name, "export_definitions") == 0)
 		r = export_definitions(&o);
 	else if (strcmp(self->name, "import_definitions") == 0)
@@ -954,6 +1036,10 @@ const struct cmd rmq_cmds[] = {
 	{ "close_connection", "close_connection [-q] NAME REASON " SOCK,
 	    "close a connection (its name as list_connections shows it) with 320 "
 	    "CONNECTION_FORCED and REASON",
+	    rmq_run },
+	{ "close_all_connections",
+	    "close_all_connections [-p VHOST | --global] [--limit N] [-q] REASON " SOCK,
+	    "close a vhost's connections (every vhost's with --global), at most N of them",
 	    rmq_run },
 	{ "purge_queue", "purge_queue [-p VHOST] [-q] QUEUE " SOCK,
 	    "remove a queue's ready messages", rmq_run },
