@@ -417,6 +417,21 @@ START_TEST(close_connection)
 }
 END_TEST
 
+/* ping and await_startup against a running warrend: at once, exit 0. */
+START_TEST(ping_and_await_startup)
+{
+	SKIP_IN_ORACLE();
+	CTL("ping");
+	out_has("Ping succeeded\n");
+	CTL("-q", "ping");
+	out_is("");
+	CTL("await_startup", "--timeout", "5");
+	out_is("");
+	CTL("ping", "extra");
+	ck_assert_int_eq(last.status, 2);
+}
+END_TEST
+
 /* The base64 of "$scrypt$l", how the export's password_hash of a scrypt user starts. */
 #define B64_SCRYPT_PREFIX "JHNjcnlwdCRs"
 
@@ -1134,6 +1149,7 @@ int main(void)
 	tcase_add_test(tc, import_rabbitmq_file);
 	tcase_add_test(tc, many_queues);
 	tcase_add_test(tc, alarm_commands);
+	tcase_add_test(tc, ping_and_await_startup);
 	tcase_add_test(tc, api_command);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("files");

@@ -100,6 +100,8 @@ int rmq_limits_cmd(struct ctl_opts *o, const char *cmd);
 int rmq_users_cmd(struct ctl_opts *o, const char *cmd);
 /* warrenctl_alarms.c: set_vm_memory_high_watermark and set_disk_free_limit (the same). */
 int rmq_alarms_cmd(struct ctl_opts *o, const char *cmd);
+/* warrenctl_node.c: ping and await_startup (the same). */
+int rmq_node_cmd(struct ctl_opts *o, const char *cmd);
 extern const struct cmd rmq_cmds[];
 extern const size_t rmq_ncmds;
 /* Whether an option of the verbs takes a value (for options given before the verb's name). */

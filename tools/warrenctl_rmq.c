@@ -863,7 +863,7 @@ int rmq_option_takes_value(const char *arg)
 
 static int rmq_run(const struct cmd *self, int argc, char **argv)
 {
-	struct ctl_opts o = { .timeout = 60 };
+	struct ctl_opts o = { .timeout = strcmp(self->name, "await_startup") == 0 ? 300 : 60 };
 	char *end;
 	long t;
 	size_t i;
@@ -924,6 +924,8 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 			    : r;
 	if (strcmp(self->name, "status") == 0)
 		r = status(&o);
+	else if (strcmp(self->name, "ping") == 0 || strcmp(self->name, "await_startup") == 0)
+		r = rmq_node_cmd(&o, self->name);
 	else if (strcmp(self->name, "close_connection") == 0)
 		r = close_connection(&o);
 	else if (strcmp(self->name, "close_all_connections") == 0)
@@ -953,6 +955,12 @@ static int rmq_run(const struct cmd *self, int argc, char **argv)
 const struct cmd rmq_cmds[] = {
 	{ "status", "status [--formatter json] " SOCK,
 	    "the running warrend: version, uptime, alarms, memory, listeners, totals", rmq_run },
+	{ "ping", "ping [-q] " SOCK, "whether warrend answers (exit status 0) or not (1)",
+	    rmq_run },
+	{ "await_startup", "await_startup [-q] " SOCK,
+	    "wait until warrend has started (its store open, its listeners bound): at most the "
+	    "timeout, 300 s by default",
+	    rmq_run },
 	{ "list_queues", "list_queues [-p VHOST] " OUT " [COLUMN...] " SOCK,
 	    "a vhost's queues (name, messages, messages_ready, messages_unacknowledged, "
 	    "consumers, durable, auto_delete, exclusive, arguments, ...)",
