@@ -293,13 +293,14 @@ END_TEST
 
 START_TEST(connections_channels_consumers_and_close)
 {
-	const char *q = uniq("cq");
+	const char *q = uniq("cq"), *q2 = uniq("xq");
 	struct http_resp r;
 	char *name, *end;
 	conn_t c = client_connect_opts(&(struct client_opts){ .name = "orders-app" });
 
 	client_open(c, 1);
 	declare_queue(c, 1, q);
+	declare_queue(c, 1, q2);
 	consume(c, 1, q, "ctag-1", false);
 	publish_confirmed(c, 1, "", q, NULL, "m");
 	expect_deliver(c, 1, "m");
@@ -322,6 +323,23 @@ START_TEST(connections_channels_consumers_and_close)
 	expect("GET", "/api/channels", NULL, 200, "\"messages_unacknowledged\":1");
 	expect("GET", "/api/consumers/%2F", NULL, 200, "\"consumer_tag\":\"ctag-1\"");
 	expect("GET", fmt("/api/queues/%%2F/%s", q), NULL, 200, "\"deliver\":1");
+	/* message_bytes counts unacknowledged messages too, as RabbitMQ's: 1 + 4 + 5 bytes */
+	publish_confirmed(c, 1, "", q, NULL, "four");
+	expect_deliver(c, 1, "four");
+	publish_confirmed(c, 1, "", q, NULL, "fiver");
+	expect_deliver(c, 1, "fiver");
+	ck_assert_int_eq(req("GET", fmt("/api/queues/%%2F/%s", q), NULL, &r), 200);
+	ck_assert_msg(strstr(r.body, "\"message_bytes\":10,") != NULL &&
+	        strstr(r.body, "\"message_bytes_unacknowledged\":10,") != NULL &&
+	        strstr(r.body, "\"message_bytes_ready\":0,") != NULL &&
+	        strstr(r.body, "\"messages_unacknowledged_ram\":3,") != NULL &&
+	        strstr(r.body, "\"exclusive_consumer_tag\":null") != NULL,
+	    "%s", r.body);
+	free(r.body);
+	amqp_basic_consume(c, 1, B(q2), B("only-me"), 0, 0, 1, amqp_empty_table);
+	client_ok(c, "basic.consume exclusive");
+	expect("GET", fmt("/api/queues/%%2F/%s", q2), NULL, 200,
+	    "\"exclusive_consumer_tag\":\"only-me\"");
 	/* "127.0.0.1:port -> 127.0.0.1:port": spaces and '>' encoded in the path */
 	{
 		char path[512], *o = path;

@@ -74,7 +74,8 @@ int rmq_node_cmd(struct ctl_opts *o, const char *cmd)
 	deadline = now_s() + o->timeout;
 	while (!accepts(o->path)) {
 		if (now_s() >= deadline) {
-			fprintf(stderr, "Error:\nwarrend did not start within %d s (no answer on %s)\n",
+			fprintf(stderr,
+			    "Error:\nwarrend did not start within %d s (no answer on %s)\n",
 			    o->timeout, o->path);
 			return EXIT_FAILURE;
 		}

@@ -50,24 +50,51 @@ static json_t *exchange_json(const struct exchange *x)
 	return o;
 }
 
+static void set_num(json_t *o, const char *key, uint64_t n)
+{
+	json_object_set_new(o, key, json_integer((json_int_t)n));
+}
+
 static json_t *queue_json(const struct queue *q)
 {
-	uint64_t paged = 0;
+	uint64_t paged = 0, paged_bytes = 0;
+	const struct consumer *cs;
 	unsigned i;
 	json_t *o;
 
 	if (q->pages != NULL)
-		for (i = 0; i < q->nrings; i++)
+		for (i = 0; i < q->nrings; i++) {
 			paged += q->pages[i].count;
+			paged_bytes += q->pages[i].bytes;
+		}
+	/*
+	 * RabbitMQ's counts: message_bytes is ready and unacknowledged; "ram" is what is not paged
+	 * out (the Prometheus families' numbers, prom.c).
+	 */
 	o = json_pack("{s:s%, s:s, s:b, s:b, s:b, s:s, s:s, s:s, s:i, s:I, s:I, s:I, s:I, s:I, "
-	              "s:I, s:{}}",
+	              "s:I, s:I, s:{}}",
 	    "name", q->name, q->name_len, "vhost", q->vhost->name, "durable", q->durable,
 	    "auto_delete", q->auto_delete, "exclusive", q->exclusive, "node", mgmt_node_name(),
 	    "state", "running", "type", "classic", "consumers", (int)q->nconsumers, "messages",
 	    (json_int_t)(q->count + q->unacked), "messages_ready", (json_int_t)q->count,
 	    "messages_unacknowledged", (json_int_t)q->unacked, "message_bytes",
-	    (json_int_t)q->bytes, "message_bytes_ready", (json_int_t)q->bytes, "messages_paged_out",
+	    (json_int_t)(q->bytes + q->unacked_bytes), "message_bytes_ready", (json_int_t)q->bytes,
+	    "message_bytes_unacknowledged", (json_int_t)q->unacked_bytes, "messages_paged_out",
 	    (json_int_t)paged, "effective_policy_definition");
+	set_num(o, "message_bytes_paged_out", paged_bytes);
+	set_num(o, "messages_ready_ram", q->count > paged ? q->count - paged : 0);
+	set_num(o, "messages_unacknowledged_ram", q->unacked);
+	set_num(o, "messages_ram", (q->count > paged ? q->count - paged : 0) + q->unacked);
+	set_num(o, "message_bytes_ram",
+	    (q->bytes > paged_bytes ? q->bytes - paged_bytes : 0) + q->unacked_bytes);
+	/* The tag of an exclusive consumer (basic.consume exclusive), else null, as RabbitMQ. */
+	json_object_set_new(o, "exclusive_consumer_tag", json_null());
+	TAILQ_FOREACH(cs, &q->consumers, q_entry)
+	{
+		if (cs->exclusive && !cs->cancelled)
+			json_object_set_new(
+			    o, "exclusive_consumer_tag", json_stringn(cs->tag, cs->tag_len));
+	}
 	json_object_set_new(
 	    o, "arguments", mgmt_table_to_json((struct amqp_bytes){ q->args, q->args_len }));
 	mgmt_policy_fields(o, q->vhost, AUTH_RES_QUEUE,
@@ -173,8 +200,12 @@ static bool queue_key(const void *obj, const char *path, struct mgmt_key *k)
 		return mgmt_key_num(k, (double)q->count, false);
 	if (strcmp(path, "messages_unacknowledged") == 0)
 		return mgmt_key_num(k, (double)q->unacked, false);
-	if (strcmp(path, "message_bytes") == 0 || strcmp(path, "message_bytes_ready") == 0)
+	if (strcmp(path, "message_bytes") == 0)
+		return mgmt_key_num(k, (double)(q->bytes + q->unacked_bytes), false);
+	if (strcmp(path, "message_bytes_ready") == 0)
 		return mgmt_key_num(k, (double)q->bytes, false);
+	if (strcmp(path, "message_bytes_unacknowledged") == 0)
+		return mgmt_key_num(k, (double)q->unacked_bytes, false);
 	if (strcmp(path, "consumers") == 0)
 		return mgmt_key_num(k, q->nconsumers, false);
 	if (strcmp(path, "durable") == 0)
