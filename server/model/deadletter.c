@@ -91,18 +91,7 @@ static bool death_count(const struct amqp_field_value *d, int64_t *out)
 	const struct amqp_field_value *c =
 	    d->type == AMQP_FIELD_TABLE ? amqp_table_get(&d->v.table, "count") : NULL;
 
-	if (c == NULL)
-		return false;
-	switch (c->type) {
-	case AMQP_FIELD_I8: *out = c->v.i8; return true;
-	case AMQP_FIELD_U8: *out = c->v.u8; return true;
-	case AMQP_FIELD_I16: *out = c->v.i16; return true;
-	case AMQP_FIELD_U16: *out = c->v.u16; return true;
-	case AMQP_FIELD_I32: *out = c->v.i32; return true;
-	case AMQP_FIELD_U32: *out = c->v.u32; return true;
-	case AMQP_FIELD_I64: *out = c->v.i64; return true;
-	default: return false;
-	}
+	return c != NULL && arg_int_value(c, out);
 }
 
 static int key_cmp(const void *a, const void *b)
