@@ -246,6 +246,10 @@ START_TEST(lists)
 	    "%s", last.out);
 	out_has(fmt("\n%s\ttrue\t[{\"x-max-length\",10}]\t1\t0\n", q));
 	out_has(fmt("\n%s\tfalse\t[]\t0\t1\n", cq));
+	/* RabbitMQ's memory columns; no policy and no exclusive consumer print as nothing */
+	CTL("-q", "--no-table-headers", "list_queues", "name", "policy", "exclusive_consumer_tag",
+	    "messages_ram", "message_bytes_ram", "message_bytes_unacknowledged");
+	out_has(fmt("%s\t\t\t1\t3\t0\n", q));
 	CTL("list_queues", "--no-table-headers", "-q", "name,exclusive", "auto_delete");
 	ck_assert_msg(strstr(last.out, "name") == NULL, "%s", last.out);
 	out_has(fmt("%s\tfalse\tfalse\n", q));

@@ -112,7 +112,7 @@ static void cell(const json_t *v)
 	json_t *x;
 	size_t i;
 
-	if (v == NULL)
+	if (v == NULL || json_is_null(v)) /* as rabbitmqctl prints a queue without a policy */
 		return;
 	if (json_is_string(v)) {
 		cell_str(json_string_value(v));
@@ -178,7 +178,12 @@ static const struct col queue_cols[] = { { "name", "name" }, { "durable", "durab
 	{ "messages_ready", "messages_ready" },
 	{ "messages_unacknowledged", "messages_unacknowledged" },
 	{ "message_bytes", "message_bytes" }, { "message_bytes_ready", "message_bytes_ready" },
-	{ "consumers", "consumers" }, { "state", "state" }, { "type", "type" }, { NULL, NULL } };
+	{ "message_bytes_unacknowledged", "message_bytes_unacknowledged" },
+	{ "messages_ram", "messages_ram" }, { "messages_ready_ram", "messages_ready_ram" },
+	{ "messages_unacknowledged_ram", "messages_unacknowledged_ram" },
+	{ "message_bytes_ram", "message_bytes_ram" }, { "policy", "policy" },
+	{ "exclusive_consumer_tag", "exclusive_consumer_tag" }, { "consumers", "consumers" },
+	{ "state", "state" }, { "type", "type" }, { NULL, NULL } };
 static const struct col exchange_cols[] = { { "name", "name" }, { "type", "type" },
 	{ "durable", "durable" }, { "auto_delete", "auto_delete" }, { "internal", "internal" },
 	{ "arguments", "arguments" }, { NULL, NULL } };
