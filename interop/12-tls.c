@@ -211,17 +211,16 @@ static void start_proxy(void)
  * hdr first, as HAProxy's send-proxy in front of an amqps listener: true when the handshake
  * succeeds and connection.start (a method frame) follows the AMQP protocol header.
  */
-static bool proxied_tls_start(const char *hdr)
+static bool tls_start_in(
+    SSL_CTX *ctx, const char *hdr, SSL_SESSION *resume, SSL_SESSION **kept, bool *reused)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
 		.sin_port = htons((uint16_t)broker.tls_port) };
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	SSL *ssl;
 	unsigned char frame[8];
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	bool ok;
 
-	ck_assert_ptr_nonnull(ctx);
 	ck_assert_int_eq(inet_pton(AF_INET, broker.host, &a.sin_addr), 1);
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ 5, 0 }, sizeof(struct timeval));
@@ -229,13 +228,59 @@ static bool proxied_tls_start(const char *hdr)
 		ck_assert_int_eq(send(fd, hdr, strlen(hdr), 0), (ssize_t)strlen(hdr));
 	ssl = SSL_new(ctx);
 	SSL_set_fd(ssl, fd);
+	if (resume != NULL)
+		ck_assert_int_eq(SSL_set_session(ssl, resume), 1);
 	ok = SSL_connect(ssl) == 1 && SSL_write(ssl, "AMQP\0\0\x09\x01", 8) == 8 &&
 	    SSL_read(ssl, frame, sizeof(frame)) > 0 && frame[0] == 1;
+	if (reused != NULL)
+		*reused = SSL_session_reused(ssl) == 1;
+	if (kept != NULL) /* after a read: TLS 1.3's ticket comes after the handshake */
+		*kept = SSL_get1_session(ssl);
+	if (ok)
+		SSL_shutdown(ssl); /* a session closed without close_notify is not resumable */
 	SSL_free(ssl);
-	SSL_CTX_free(ctx);
 	close(fd);
 	return ok;
 }
+
+static bool proxied_tls_start(const char *hdr)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	bool ok;
+
+	ck_assert_ptr_nonnull(ctx);
+	ok = tls_start_in(ctx, hdr, NULL, NULL, NULL);
+	SSL_CTX_free(ctx);
+	return ok;
+}
+
+/*
+ * A client resumes its TLS session (TLS 1.2 by session id, TLS 1.3 by ticket), as the Java
+ * client does on its second connection, while the listener asks for client certificates: it once
+ * got an internal_error alert (no session id context).
+ */
+START_TEST(session_resumed)
+{
+	int v;
+
+	for (v = 0; v < 2; v++) {
+		SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+		SSL_SESSION *s = NULL;
+		bool reused = true;
+
+		ck_assert_ptr_nonnull(ctx);
+		SSL_CTX_set_max_proto_version(ctx, v == 0 ? TLS1_2_VERSION : TLS1_3_VERSION);
+		ck_assert(tls_start_in(ctx, NULL, NULL, &s, &reused));
+		ck_assert(!reused);
+		ck_assert_ptr_nonnull(s);
+		ck_assert_msg(tls_start_in(ctx, NULL, s, NULL, &reused),
+		    "TLS 1.%d: a resumed session was refused", v == 0 ? 2 : 3);
+		ck_assert_msg(reused, "TLS 1.%d: the session was not resumed", v == 0 ? 2 : 3);
+		SSL_SESSION_free(s);
+		SSL_CTX_free(ctx);
+	}
+}
+END_TEST
 
 START_TEST(proxy_header_before_tls)
 {
@@ -528,6 +573,7 @@ int main(void)
 	tcase_add_test(tc, client_cert_from_unknown_ca_refused);
 	tcase_add_test(tc, tls_below_1_2_refused);
 	tcase_add_test(tc, external_not_offered_on_plain_listener);
+	tcase_add_test(tc, session_resumed);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("required client certificates");
 	tcase_add_unchecked_fixture(tc, start_required, stop);

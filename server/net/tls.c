@@ -54,6 +54,8 @@ static void ssl_error(const char *what, char *err, size_t errlen)
 	snprintf(err, errlen, "%s: %s", what, reason != NULL ? reason : "not accepted by OpenSSL");
 }
 
+#define SESSION_CONTEXT "warren-amqp" /* which sessions a client may resume: AMQP's */
+
 /* Build a context from the configuration: NULL with "FILE: reason" in err if any part is wrong. */
 static SSL_CTX *tls_build(const struct broker_config *cfg, char *err, size_t errlen)
 {
@@ -103,6 +105,16 @@ static SSL_CTX *tls_build(const struct broker_config *cfg, char *err, size_t err
 	}
 	SSL_CTX_set_verify(ctx, mode, NULL);
 	SSL_CTX_set_verify_depth(ctx, 8);
+	/*
+	 * Sessions are cached (OpenSSL's default), and with a client certificate asked for OpenSSL
+	 * resumes one only under a session id context: without it, a client resuming a TLS 1.2
+	 * session (the Java client does on its second connection) got an internal_error alert.
+	 */
+	if (SSL_CTX_set_session_id_context(
+	        ctx, (const unsigned char *)SESSION_CONTEXT, sizeof(SESSION_CONTEXT) - 1) != 1) {
+		ssl_error("TLS session id context", err, errlen);
+		goto fail;
+	}
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
