@@ -13,6 +13,7 @@
 #include <amqp_ssl_socket.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -253,6 +254,41 @@ static bool proxied_tls_start(const char *hdr)
 	SSL_CTX_free(ctx);
 	return ok;
 }
+
+/*
+ * When the broker ends a TLS connection (here after a frame that is not one, during the
+ * handshake, where RabbitMQ closes without an AMQP explanation), the client reads a
+ * close_notify, not a bare end of the stream: OpenSSL 3, Python and Java take the latter for a
+ * truncation.
+ */
+START_TEST(server_close_sends_close_notify)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)broker.tls_port) };
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	unsigned char buf[4096];
+	int fd = socket(AF_INET, SOCK_STREAM, 0), r, e, rounds = 0;
+	SSL *ssl;
+
+	ck_assert_int_eq(inet_pton(AF_INET, broker.host, &a.sin_addr), 1);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ 5, 0 }, sizeof(struct timeval));
+	ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	ck_assert_int_eq(SSL_connect(ssl), 1);
+	ck_assert_int_eq(SSL_write(ssl, "AMQP\0\0\x09\x01", 8), 8);
+	ck_assert_int_gt(SSL_read(ssl, buf, sizeof(buf)), 0); /* connection.start */
+	ck_assert_int_eq(SSL_write(ssl, "garbage!garbage!", 16), 16);
+	while ((r = SSL_read(ssl, buf, sizeof(buf))) > 0 && rounds++ < 100)
+		; /* whatever the broker says before it closes */
+	e = SSL_get_error(ssl, r);
+	ck_assert_msg(e == SSL_ERROR_ZERO_RETURN, "the stream ended without close_notify (%d: %s)",
+	    e, ERR_reason_error_string(ERR_peek_error()) ?: "?");
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+}
+END_TEST
 
 /*
  * A client resumes its TLS session (TLS 1.2 by session id, TLS 1.3 by ticket), as the Java
@@ -574,6 +610,7 @@ int main(void)
 	tcase_add_test(tc, tls_below_1_2_refused);
 	tcase_add_test(tc, external_not_offered_on_plain_listener);
 	tcase_add_test(tc, session_resumed);
+	tcase_add_test(tc, server_close_sends_close_notify);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("required client certificates");
 	tcase_add_unchecked_fixture(tc, start_required, stop);

@@ -91,6 +91,12 @@ void tls_free(void);
 struct bufferevent *tls_wrap(struct event_base *base, int fd, const char *peer);
 /* Is there a TLS context (tls_cert and tls_key configured)? */
 bool tls_configured(void);
+/*
+ * Send a TLS connection's close_notify (its output written already), as a clean close does: a
+ * client then sees the end of the stream, not a truncation, and the session stays resumable.
+ * Best effort, never waiting: the socket may not take it.
+ */
+void tls_close_notify(struct bufferevent *bev);
 /* The user the verified client certificate of bev names (CN, DN or a SAN): 0, or -1 without one. */
 int tls_peer_name(struct bufferevent *bev, char *out, size_t len);
 

@@ -217,6 +217,14 @@ struct bufferevent *tls_wrap(struct event_base *base, int fd, const char *peer)
 	return bev;
 }
 
+void tls_close_notify(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (ssl != NULL && SSL_is_init_finished(ssl) && SSL_shutdown(ssl) < 0)
+		ERR_clear_error(); /* the socket took nothing, or the peer is gone: no matter */
+}
+
 /* The first subjectAltName of this type (GEN_EMAIL, GEN_DNS, GEN_URI) into out; its length or -1. */
 static int san_name(X509 *cert, int type, char *out, size_t len)
 {

@@ -243,6 +243,8 @@ static void conn_unaccount(struct conn *c)
 
 void conn_kill(struct conn *c, bool flush)
 {
+	bool graceful;
+
 	if (c->state == CONN_DEAD)
 		return;
 	if (flush && c->direct)
@@ -258,6 +260,9 @@ void conn_kill(struct conn *c, bool flush)
 		conn_arm_timer(c, CLOSE_TIMEOUT_MS);
 		return;
 	}
+	/* Its output written and no socket error: a TLS stream ends with close_notify. */
+	graceful =
+	    c->tls && !c->io_failed && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
 	conn_set_state(c, CONN_DEAD);
 	conn_write_forget(c);
 	conn_unaccount(c);
@@ -268,6 +273,8 @@ void conn_kill(struct conn *c, bool flush)
 	if (c->rev != NULL)
 		event_free(c->rev);
 	c->rev = NULL;
+	if (graceful)
+		tls_close_notify(c->bev);
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	LIST_REMOVE(c, entry);
@@ -507,6 +514,7 @@ void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		c->io_failed = (what & BEV_EVENT_ERROR) != 0;
 		if (c->state != CONN_CLOSING && c->state != CONN_DEAD && !c->close_after_flush) {
 			log_info(
 			    "%s: client closed the connection without connection.close", c->peer);

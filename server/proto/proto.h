@@ -69,6 +69,7 @@ struct conn {
 	bool close_after_flush;        /* the socket closes once the output is written */
 	bool lingering;                /* close-ok sent: input dropped until the client closes */
 	bool linger_error;             /* lingering after a broken frame: its close-ok ends it */
+	bool io_failed;                /* the socket (or TLS) reported an error: no close_notify */
 	uint32_t linger_skip;          /* lingering: bytes left of an oversized frame */
 	bool counted;                  /* counted in its vhost's nconns */
 	bool in_read;                  /* inside conn_read_cb: never re-enter it */
