@@ -445,6 +445,12 @@ void conn_set_blocked(struct conn *c, bool block)
 	conn_unpause(c, CONN_PAUSE_ALARM);
 }
 
+/*
+ * An alarm raised or cleared. As RabbitMQ (rabbit_reader's publish_received), a memory or disk
+ * alarm blocks a connection, and tells it connection.blocked, at its next publish, not before:
+ * a client that only consumes, or publishes no more, hears nothing. A failed store (Warren's own
+ * alarm) is told at once to every connection that has published: its confirms have stopped.
+ */
 void conn_mem_alarm(bool on)
 {
 	struct conn *c, *next;
@@ -452,7 +458,7 @@ void conn_mem_alarm(bool on)
 	for (c = LIST_FIRST(&conns); c != NULL; c = next) {
 		next = LIST_NEXT(c, entry);
 		if (on) {
-			if (c->publisher)
+			if (c->publisher && (broker.alarms & ALARM_STORE))
 				conn_notify_blocked(c, true);
 			continue;
 		}
