@@ -19,13 +19,17 @@ replica=${others[0]}
 haproxy_server_opts=send-proxy-v2
 start_haproxy
 
-peer_seen() { # host port: the master's API lists a connection from there
-	local bound=$(($(now_ms) + 3000))
+peer_listed() { # host port ms: the master's API lists a connection from there within ms
+	local bound=$(($(now_ms) + $3))
 	until curl -s -u guest:guest "http://127.0.0.1:$(http "$master")/api/connections" |
 		grep -q "\"peer_host\":\"$1\",\"peer_port\":$2"; do
-		[ "$(now_ms)" -lt "$bound" ] || fail "the master does not show a client at $1:$2: $(curl -s -u guest:guest "http://127.0.0.1:$(http "$master")/api/connections")"
+		[ "$(now_ms)" -lt "$bound" ] || return 1
 		sleep 0.05
 	done
+}
+peer_seen() { # host port: the master's API lists a connection from there
+	peer_listed "$1" "$2" 3000 ||
+		fail "the master does not show a client at $1:$2: $(curl -s -u guest:guest "http://127.0.0.1:$(http "$master")/api/connections")"
 }
 
 # (p1) a client at a replica with its own header (as if HAProxy were in front of that replica):
@@ -38,20 +42,23 @@ peer_seen 127.0.0.9 40001
 echo "p1: a client forwarded by node $replica shows on the master as 127.0.0.9:40001 (its header's)"
 
 # (p2) through HAProxy (send-proxy-v2): the master sees the client's own port. HAProxy may not
-# listen yet, or have no server up: tried again for 10 s.
+# listen yet, or have no server up, or send the client to a replica before its first health
+# checks, then shut that session down when they mark the replica down (on-marked-down
+# shutdown-sessions): tried again for 10 s.
 front_port=${front##*:}
 bound=$(($(now_ms) + 10000))
 while :; do
 	CLUSTER_HOLD_MS=8000 "$client" login "$front_port" >"$tmp/p2" &
 	pid=$!
 	wait_lines "$tmp/p2" 0 5000 || fail "no login through HAProxy within 5 s"
-	grep -q '^ok ' "$tmp/p2" && break
+	grep -q '^ok ' "$tmp/p2" && peer_listed 127.0.0.1 "$(awk '{ print $4 }' "$tmp/p2")" 3000 &&
+		break
+	kill "$pid" 2>/dev/null || true
 	wait "$pid" || true
-	[ "$(now_ms)" -lt "$bound" ] || fail "login through HAProxy: $(cat "$tmp/p2")"
+	[ "$(now_ms)" -lt "$bound" ] || fail "login through HAProxy, seen by the master: $(cat "$tmp/p2")"
 	sleep 0.1
 done
 held+=("$pid")
-peer_seen 127.0.0.1 "$(awk '{ print $4 }' "$tmp/p2")"
 echo "p2: a client through HAProxy shows on the master with its own port ($(awk '{ print $4 }' "$tmp/p2"))"
 
 # (p3) guest from a far address (the header's), at the master and through a replica: refused.
