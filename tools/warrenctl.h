@@ -75,8 +75,10 @@ void api_close(struct api_answer *a);
 int api_error(struct api_answer *a, const char *what);
 /* GET target's document: 0 with *out, or 1 (printed). */
 int api_get_json(struct ctl_opts *o, const char *target, json_t **out);
-/* Whether vhost exists. */
-bool api_vhost_exists(struct ctl_opts *o, const char *vhost);
+/* Whether /api/{kind}/{name} exists (kind "vhosts" or "users"). */
+bool api_exists(struct ctl_opts *o, const char *kind, const char *name);
+/* The node's name as warrend gives it (out is left alone on a failure): 0, or 1 (printed). */
+int api_node_name(struct ctl_opts *o, char *out, size_t cap);
 /*
  * PUT or DELETE target (body NULL: none): 0 once answered with a document, or EXIT_FAILURE
  * (printed: not_found on a 404 if not NULL, else warrend's reason).

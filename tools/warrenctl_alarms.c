@@ -71,16 +71,9 @@ static int parse_rabbit_size(const char *s, uint64_t *out)
 /* This node's name, for the info line (as status prints it). */
 static void node_name(struct ctl_opts *o, char *out, size_t cap)
 {
-	json_t *ov = NULL;
-	const char *n;
-
 	snprintf(out, cap, "warren");
-	if (o->quiet || o->json)
-		return;
-	if (api_get_json(o, "/api/overview?columns=node", &ov) == 0 &&
-	    (n = json_string_value(json_object_get(ov, "node"))) != NULL)
-		snprintf(out, cap, "%s", n);
-	json_decref(ov);
+	if (!o->quiet && !o->json)
+		api_node_name(o, out, cap);
 }
 
 /* Send "limit WHAT N" and read the answer: 0, or EXIT_FAILURE (printed). */

@@ -274,16 +274,29 @@ out:
 	return r;
 }
 
-/* Whether vhost exists (a GET of it answers 200). */
-bool api_vhost_exists(struct ctl_opts *o, const char *vhost)
+/* Whether /api/{kind}/{name} exists ("vhosts", "users": a GET of it answers 200). */
+bool api_exists(struct ctl_opts *o, const char *kind, const char *name)
 {
-	char target[NAME_ENC_MAX + 32], e[NAME_ENC_MAX];
+	char target[NAME_ENC_MAX + 64], e[NAME_ENC_MAX];
 	struct api_answer a;
 	bool yes;
 
 	snprintf(
-	    target, sizeof(target), "/api/vhosts/%s?columns=name", api_enc(vhost, e, sizeof(e)));
+	    target, sizeof(target), "/api/%s/%s?columns=name", kind, api_enc(name, e, sizeof(e)));
 	yes = api_request(o, &a, "GET", target, NULL, NULL, 0) == 0 && a.status == 200;
 	api_close(&a);
 	return yes;
+}
+
+/* The node's name as warrend gives it: 0, or EXIT_FAILURE (printed). */
+int api_node_name(struct ctl_opts *o, char *out, size_t cap)
+{
+	json_t *ov = NULL;
+	const char *n;
+	int r = api_get_json(o, "/api/overview?columns=node", &ov);
+
+	if (r == 0 && (n = json_string_value(json_object_get(ov, "node"))) != NULL)
+		snprintf(out, cap, "%s", n);
+	json_decref(ov);
+	return r;
 }

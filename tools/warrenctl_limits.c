@@ -149,7 +149,7 @@ static int set_vhost_limits(struct ctl_opts *o)
 	}
 	if (check_definition(def) != 0)
 		goto out;
-	if (!api_vhost_exists(o, vhost)) {
+	if (!api_exists(o, "vhosts", vhost)) {
 		fprintf(stderr, "Error:\nVirtual host '%s' does not exist\n", vhost);
 		goto out;
 	}

@@ -39,19 +39,6 @@ static bool accepts(const char *path)
 	return yes;
 }
 
-/* One answer from warrend: 0 with its node name, or EXIT_FAILURE (printed). */
-static int node_answer(struct ctl_opts *o, char *node, size_t cap)
-{
-	json_t *ov = NULL;
-	const char *n;
-	int r = api_get_json(o, "/api/overview?columns=node", &ov);
-
-	if (r == 0 && (n = json_string_value(json_object_get(ov, "node"))) != NULL)
-		snprintf(node, cap, "%s", n);
-	json_decref(ov);
-	return r;
-}
-
 int rmq_node_cmd(struct ctl_opts *o, const char *cmd)
 {
 	char node[256] = "warrend";
@@ -65,7 +52,7 @@ int rmq_node_cmd(struct ctl_opts *o, const char *cmd)
 		    "socket. Timeout: %d000 ms.",
 		    o->path, o->timeout);
 		fflush(stdout);
-		if (node_answer(o, node, sizeof(node)) != 0)
+		if (api_node_name(o, node, sizeof(node)) != 0)
 			return EXIT_FAILURE;
 		ctl_info(o, "Ping succeeded");
 		return EXIT_SUCCESS;
@@ -81,5 +68,5 @@ int rmq_node_cmd(struct ctl_opts *o, const char *cmd)
 		}
 		usleep(100 * 1000);
 	}
-	return node_answer(o, node, sizeof(node));
+	return api_node_name(o, node, sizeof(node));
 }

@@ -445,7 +445,7 @@ static const char *queue_missing(struct ctl_opts *o, const char *vhost, const ch
 {
 	static char why[2400];
 
-	if (!api_vhost_exists(o, vhost))
+	if (!api_exists(o, "vhosts", vhost))
 		snprintf(why, sizeof(why), "Virtual host '%s' does not exist", vhost);
 	else
 		snprintf(why, sizeof(why), "no queue '%s' in vhost '%s'", queue, vhost);

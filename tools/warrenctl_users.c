@@ -20,18 +20,6 @@
 
 #define TARGET_MAX (2 * NAME_ENC_MAX + 64)
 
-static bool user_exists(struct ctl_opts *o, const char *user)
-{
-	char target[TARGET_MAX], e[NAME_ENC_MAX];
-	struct api_answer a;
-	bool yes;
-
-	snprintf(target, sizeof(target), "/api/users/%s?columns=name", api_enc(user, e, sizeof(e)));
-	yes = api_request(o, &a, "GET", target, NULL, NULL, 0) == 0 && a.status == 200;
-	api_close(&a);
-	return yes;
-}
-
 /* "User "u" does not exist" as rabbitmqctl words it for this command: EXIT_FAILURE. */
 static int no_user(const char *user, bool quoted)
 {
@@ -44,11 +32,11 @@ static int no_user(const char *user, bool quoted)
 /* Refuse a vhost or a user that is not there (checked before a permissions write). */
 static int vhost_and_user(struct ctl_opts *o, const char *vhost, const char *user)
 {
-	if (!api_vhost_exists(o, vhost)) {
+	if (!api_exists(o, "vhosts", vhost)) {
 		fprintf(stderr, "Error:\nVirtual host %s does not exist\n", vhost);
 		return EXIT_FAILURE;
 	}
-	if (!user_exists(o, user))
+	if (!api_exists(o, "users", user))
 		return no_user(user, false);
 	return 0;
 }
@@ -111,11 +99,11 @@ static int set_password(struct ctl_opts *o, bool add)
 	user = o->argv[0];
 	ctl_info(o, add ? "Adding user \"%s\" ..." : "Changing password for user \"%s\" ...", user);
 	fflush(stdout);
-	if (add && user_exists(o, user)) {
+	if (add && api_exists(o, "users", user)) {
 		fprintf(stderr, "Error:\nUser \"%s\" already exists\n", user);
 		return EXIT_FAILURE;
 	}
-	if (!add && !user_exists(o, user))
+	if (!add && !api_exists(o, "users", user))
 		return no_user(user, true);
 	pw = o->argc == 2 ? strdup(o->argv[1]) : read_password();
 	if (pw == NULL)
@@ -140,7 +128,7 @@ static int clear_password(struct ctl_opts *o)
 		return -1;
 	ctl_info(o, "Clearing password for user \"%s\" ...", o->argv[0]);
 	fflush(stdout);
-	if (!user_exists(o, o->argv[0]))
+	if (!api_exists(o, "users", o->argv[0]))
 		return no_user(o->argv[0], true);
 	return put_user(o, o->argv[0], json_pack("{s:s}", "password_hash", ""));
 }
@@ -172,7 +160,7 @@ static int set_user_tags(struct ctl_opts *o)
 	}
 	ctl_info(o, "Setting tags for user \"%s\" to [%s] ...", o->argv[0], shown);
 	fflush(stdout);
-	if (!user_exists(o, o->argv[0]))
+	if (!api_exists(o, "users", o->argv[0]))
 		return no_user(o->argv[0], true);
 	return put_user(o, o->argv[0], json_pack("{s:s}", "tags", tags));
 }

@@ -14,6 +14,8 @@
 #include "server/model/model.h"
 
 #define XDEATH_MAX 64 /* entries kept in x-death */
+/* Old entries grouped (quadratic in their number): those past this many are dropped unread. */
+#define XDEATH_GROUP_MAX 1024
 
 static struct amqp_field_value str_value(struct amqp_bytes b)
 {
@@ -48,19 +50,6 @@ static struct amqp_field_value routing_keys(
 	return v;
 }
 
-static bool death_is(const struct amqp_field_value *d, const char *queue, const char *reason)
-{
-	const struct amqp_field_value *q, *r;
-
-	if (d->type != AMQP_FIELD_TABLE)
-		return false;
-	q = amqp_table_get(&d->v.table, "queue");
-	r = amqp_table_get(&d->v.table, "reason");
-	return q != NULL && r != NULL && q->type == AMQP_FIELD_LONGSTR &&
-	    r->type == AMQP_FIELD_LONGSTR && amqp_bytes_eq_cstr(q->v.bytes, queue) &&
-	    amqp_bytes_eq_cstr(r->v.bytes, reason);
-}
-
 /* An x-death entry's queue and reason: false if it is not a table that has both. */
 static bool death_key(const struct amqp_field_value *d, struct amqp_bytes *q, struct amqp_bytes *r)
 {
@@ -73,6 +62,14 @@ static bool death_key(const struct amqp_field_value *d, struct amqp_bytes *q, st
 	*q = qv->v.bytes;
 	*r = rv->v.bytes;
 	return true;
+}
+
+static bool death_is(const struct amqp_field_value *d, const char *queue, const char *reason)
+{
+	struct amqp_bytes q, r;
+
+	return death_key(d, &q, &r) && amqp_bytes_eq_cstr(q, queue) &&
+	    amqp_bytes_eq_cstr(r, reason);
 }
 
 /* The same (queue, reason) in two x-death entries. */
@@ -165,10 +162,13 @@ struct message *deadletter_message(struct queue *q, const struct message *m, con
 	 * gets count + 1 and keeps its other fields (the first such death's time); else a new entry.
 	 */
 	nold = old != NULL ? old->v.array.n : 0;
+	if (nold > XDEATH_GROUP_MAX) /* a hostile header must not cost the loop seconds */
+		nold = XDEATH_GROUP_MAX;
 	grp = amqp_arena_alloc(&pool, (nold + 1) * sizeof(*grp));
 	for (i = nold; i-- > 0;) {
 		const struct amqp_field_value *d = &old->v.array.values[i];
 		uint32_t j, size = 1;
+		int64_t had;
 
 		for (j = 0; j < i && !same_death(&old->v.array.values[j], d); j++)
 			;
@@ -177,7 +177,7 @@ struct message *deadletter_message(struct queue *q, const struct message *m, con
 		for (j = i + 1; j < nold; j++)
 			size += same_death(&old->v.array.values[j], d);
 		/* (a lone entry stays as it is, as RabbitMQ leaves it) */
-		grp[ngrp++] = nold > 1 && d->type == AMQP_FIELD_TABLE && !death_count(d, &count)
+		grp[ngrp++] = nold > 1 && d->type == AMQP_FIELD_TABLE && !death_count(d, &had)
 		    ? with_count(&pool, d, false, size)
 		    : *d;
 	}
@@ -185,8 +185,7 @@ struct message *deadletter_message(struct queue *q, const struct message *m, con
 		;
 	match = i < ngrp ? &grp[i] : NULL;
 	if (match != NULL) {
-		count = 0;
-		death_count(match, &count);
+		death_count(match, &count); /* none: 0, and this death makes 1 */
 		death = with_count(&pool, match, true, count + 1);
 	} else {
 		/* {count, reason, queue, time, exchange, routing-keys[, original-expiration]} */

@@ -243,8 +243,6 @@ static void conn_unaccount(struct conn *c)
 
 void conn_kill(struct conn *c, bool flush)
 {
-	bool graceful;
-
 	if (c->state == CONN_DEAD)
 		return;
 	if (flush && c->direct)
@@ -261,8 +259,8 @@ void conn_kill(struct conn *c, bool flush)
 		return;
 	}
 	/* Its output written and no socket error: a TLS stream ends with close_notify. */
-	graceful =
-	    c->tls && !c->io_failed && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+	if (c->tls && !c->io_failed && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		tls_close_notify(c->bev);
 	conn_set_state(c, CONN_DEAD);
 	conn_write_forget(c);
 	conn_unaccount(c);
@@ -273,8 +271,6 @@ void conn_kill(struct conn *c, bool flush)
 	if (c->rev != NULL)
 		event_free(c->rev);
 	c->rev = NULL;
-	if (graceful)
-		tls_close_notify(c->bev);
 	bufferevent_free(c->bev);
 	c->bev = NULL;
 	LIST_REMOVE(c, entry);
