@@ -240,10 +240,10 @@ START_TEST(empty_format_beside_a_store_is_refused)
 	write_format("", 0);
 	ck_assert_int_ne(broker_respawn(&broker, err, sizeof(err)), 0);
 	ck_assert_msg(log_has("/FORMAT: empty (a write cut short by a crash") &&
-	        log_has("store format 2 to 4, write the line 'warren-store 4' into"),
+	        log_has("store format 2 to 5, write the line 'warren-store 5' into"),
 	    "no advice in the log");
 	/* The advice, followed. */
-	write_format("warren-store 4\n", 15);
+	write_format("warren-store 5\n", 15);
 	ck_assert_msg(broker_respawn(&broker, err, sizeof(err)) == 0, "%s", err);
 	c = client_connect_ch1();
 	expect_get(c, 1, "q", "kept");
@@ -269,7 +269,7 @@ START_TEST(cut_short_format_without_a_store_is_written_again)
 	ck_assert_ptr_nonnull(f);
 	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
 	fclose(f);
-	ck_assert_str_eq(buf, "warren-store 4\n");
+	ck_assert_str_eq(buf, "warren-store 5\n");
 	stop();
 }
 END_TEST

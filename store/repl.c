@@ -661,7 +661,7 @@ int store_repl_open_tables(struct store *st, char *err, size_t errlen)
 	return ret;
 }
 
-int store_repl_open_table(struct store *st, DB *db, const char *file)
+int store_repl_open_table(struct store *st, DB *db, const char *file, bool create)
 {
 	DB_TXN *txn = NULL;
 	int r;
@@ -674,7 +674,8 @@ int store_repl_open_table(struct store *st, DB *db, const char *file)
 	 */
 	if ((r = st->env->txn_begin(st->env, NULL, &txn, 0)) != 0)
 		return r;
-	if ((r = db->open(db, txn, file, NULL, DB_BTREE, DB_CREATE | DB_THREAD, 0600)) != 0) {
+	if ((r = db->open(
+	         db, txn, file, NULL, DB_BTREE, (create ? DB_CREATE : 0) | DB_THREAD, 0600)) != 0) {
 		txn->abort(txn);
 		return r;
 	}

@@ -305,24 +305,30 @@ void store_batch_free(struct store_batch *b)
 /* A record of table tb written, read (into v) or deleted: the msgs table's through heap.c. */
 static int table_put(struct store *st, DB_TXN *txn, unsigned tb, DBT *k, DBT *v)
 {
+	DB *db = st->db[store_tree(st, tb, k->data, k->size)];
+
 	if (tb == STORE_MSGS)
 		return store_heap_put(st, txn, k, v);
-	return st->db[tb]->put(st->db[tb], TXN_FOR(st, tb, txn), k, v, 0);
+	return db->put(db, TXN_FOR(st, tb, txn), k, v, 0);
 }
 
 static int table_get(struct store *st, DB_TXN *txn, unsigned tb, DBT *k, DBT *v)
 {
+	DB *db = st->db[store_tree(st, tb, k->data, k->size)];
+
 	if (tb == STORE_MSGS)
 		return store_heap_get(st, txn, k, v);
-	return st->db[tb]->get(st->db[tb], TXN_FOR(st, tb, txn), k, v, 0);
+	return db->get(db, TXN_FOR(st, tb, txn), k, v, 0);
 }
 
 static int table_del(struct store *st, DB_TXN *txn, unsigned tb, DBT *k)
 {
-	st->deletes[tb]++;
+	unsigned tree = store_tree(st, tb, k->data, k->size);
+
+	st->deletes[tree]++;
 	if (tb == STORE_MSGS)
 		return store_heap_del(st, txn, k);
-	return st->db[tb]->del(st->db[tb], TXN_FOR(st, tb, txn), k, 0);
+	return st->db[tree]->del(st->db[tree], TXN_FOR(st, tb, txn), k, 0);
 }
 
 /* Drop one reference (see store_batch_release); 0 or a Berkeley DB error. */
@@ -461,36 +467,26 @@ int store_txn_range(struct store_txn *t, enum store_table tb, const void *from, 
     size_t prefix_len,
     int (*fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg), void *arg)
 {
-	DBC *cur = NULL;
-	DBT k = { 0 }, v = { 0 };
+	struct store_mcur *mc;
+	DBT *k, *v;
 	int r, ret = 0;
-	uint32_t flag = DB_SET_RANGE;
 
-	k.flags = v.flags = DB_DBT_REALLOC;
-	if ((k.data = malloc(flen > 0 ? flen : 1)) == NULL)
-		abort();
-	memcpy(k.data, from, flen);
-	k.size = (uint32_t)flen;
-	if ((r = t->st->db[tb]->cursor(t->st->db[tb], TXN_FOR(t->st, tb, t->txn), &cur, 0)) != 0) {
-		free(k.data);
+	if ((r = store_mcur_open(
+	         t->st, TXN_FOR(t->st, tb, t->txn), tb, from, flen, prefix_len, &mc)) != 0)
 		return txn_error(t, "cursor", tb, r);
-	}
-	while ((r = cur->get(cur, &k, &v, flag)) == 0) {
-		flag = DB_NEXT;
-		if (k.size < prefix_len || memcmp(k.data, from, prefix_len) != 0)
+	while ((r = store_mcur_next(mc, &k, &v)) == 0) {
+		if (k->size < prefix_len || memcmp(k->data, from, prefix_len) != 0)
 			break;
 		if (tb == STORE_MSGS &&
-		    (r = store_heap_index_value(t->st, t->txn, &k, &v, &t->val)) != 0)
+		    (r = store_heap_index_value(t->st, t->txn, k, v, &t->val)) != 0)
 			break;
-		if (tb == STORE_MSGS ? fn(k.data, k.size, t->val.data, t->val.size, arg) != 0
-		                     : fn(k.data, k.size, v.data, v.size, arg) != 0)
+		if (tb == STORE_MSGS ? fn(k->data, k->size, t->val.data, t->val.size, arg) != 0
+		                     : fn(k->data, k->size, v->data, v->size, arg) != 0)
 			break;
 	}
 	if (r != 0 && r != DB_NOTFOUND)
 		ret = txn_error(t, "read", tb, r);
-	cur->close(cur);
-	free(k.data);
-	free(v.data);
+	store_mcur_close(mc);
 	return ret;
 }
 
@@ -687,7 +683,7 @@ static bool compact_wanted(struct store *st)
 {
 	if (store_heap_upkeep_wanted(st))
 		return true;
-	for (int t = 0; t < STORE_NTABLES; t++)
+	for (int t = 0; t < STORE_NTREES; t++)
 		if (st->compacting[t] || st->deletes[t] >= COMPACT_AFTER)
 			return true;
 	return false;
@@ -705,10 +701,10 @@ static bool compact_step(struct store *st)
 		store_heap_upkeep(st);
 		return true;
 	}
-	for (t = 0; t < STORE_NTABLES; t++)
+	for (t = 0; t < STORE_NTREES; t++)
 		if (st->compacting[t] || st->deletes[t] >= COMPACT_AFTER)
 			break;
-	if (t == STORE_NTABLES)
+	if (t == STORE_NTREES)
 		return false;
 	if (!st->compacting[t]) {
 		st->compacting[t] = true;
@@ -1168,6 +1164,45 @@ fail:
 	return NULL;
 }
 
+const char *store_tree_file(unsigned i, char buf[32])
+{
+	if (i < STORE_NTABLES)
+		return table_files[i];
+	snprintf(buf, 32, "entries-%u.db", i - STORE_NTABLES + 1);
+	return buf;
+}
+
+int store_open_tree(struct store *st, unsigned i, const char *file, bool create)
+{
+	int r;
+
+	for (;;) {
+		/* Message bodies get large pages so that most fit a page, not a chain of overflow pages. */
+		if ((r = db_create(&st->db[i], st->env, 0)) == 0 &&
+		    (i == STORE_SCRATCH || i == STORE_DELAYED))
+			st->db[i]->set_pagesize(st->db[i], 65536);
+		if (r == 0 && i == STORE_SCRATCH)
+			r = st->db[i]->set_flags(st->db[i], DB_TXN_NOT_DURABLE);
+		if (r == 0 && st->repl != NULL)
+			r = store_repl_open_table(st, st->db[i], file, create);
+		else if (r == 0)
+			r = st->db[i]->open(st->db[i], NULL, file, NULL, DB_BTREE,
+			    (create ? DB_CREATE : 0) | DB_AUTO_COMMIT | DB_THREAD, 0600);
+		if (r == 0)
+			return 0;
+		if (st->repl != NULL && st->db[i] != NULL &&
+		    store_repl_retry_open(st, st->db[i], r)) {
+			st->db[i] = NULL; /* kept by repl.c, closed once the tables are open */
+			continue;         /* the new master is still busy: again */
+		}
+		if (st->db[i] != NULL && r == ENOENT) {
+			st->db[i]->close(st->db[i], 0);
+			st->db[i] = NULL;
+		}
+		return r;
+	}
+}
+
 /*
  * Open the tables (scratch emptied: in the environment on a single node, in its own private one on
  * a cluster node) and start the store thread. 0, or -1 with err; the caller closes st on failure.
@@ -1189,30 +1224,14 @@ int store_open_tables(struct store *st, char *err, size_t errlen)
 		return -1;
 	}
 	for (i = 0; i < STORE_NTABLES; i++) {
-		/* Message bodies get large pages so that most fit a page, not a chain of overflow pages. */
 		if (i == STORE_SCRATCH && st->scratch_env != NULL)
 			continue; /* opened by store_repl_open_scratch */
-		if ((r = db_create(&st->db[i], env, 0)) == 0 &&
-		    (i == STORE_SCRATCH || i == STORE_DELAYED))
-			st->db[i]->set_pagesize(st->db[i], 65536);
-		if (r == 0 && i == STORE_SCRATCH)
-			r = st->db[i]->set_flags(st->db[i], DB_TXN_NOT_DURABLE);
-		if (r == 0 && st->repl != NULL)
-			r = store_repl_open_table(st, st->db[i], table_files[i]);
-		else if (r == 0)
-			r = st->db[i]->open(st->db[i], NULL, table_files[i], NULL, DB_BTREE,
-			    DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600);
-		if (r != 0 && st->repl != NULL && store_repl_retry_open(st, st->db[i], r)) {
-			st->db[i] = NULL; /* kept by repl.c, closed once the tables are open */
-			i--;              /* the new master is still busy: again */
-			continue;
-		}
-		if (r != 0) {
+		if ((r = store_open_tree(st, (unsigned)i, table_files[i], true)) != 0) {
 			snprintf(err, errlen, "%s/%s: %s", dir, table_files[i], db_strerror(r));
 			return -1;
 		}
 	}
-	if (store_heap_open(st, err, errlen) != 0)
+	if (store_open_shards(st, err, errlen) != 0 || store_heap_open(st, err, errlen) != 0)
 		return -1;
 	/*
 	 * Recovery, the scratch table's removal and the tables' creation made and removed files, and
@@ -1275,7 +1294,7 @@ void store_close(struct store *st)
 		store_run_completions(st);
 	}
 	store_heap_close(st);
-	for (i = 0; i < STORE_NTABLES; i++)
+	for (i = 0; i < STORE_NTREES; i++)
 		if (st->db[i] != NULL)
 			st->db[i]->close(st->db[i], 0);
 	if (st->scratch_env != NULL)
@@ -1288,7 +1307,7 @@ void store_close(struct store *st)
 	store_repl_free(st); /* after the environment: its callback uses the state */
 	if (st->efd >= 0)
 		close(st->efd);
-	for (i = 0; i < STORE_NTABLES; i++)
+	for (i = 0; i < STORE_NTREES; i++)
 		free(st->compact_from[i].data);
 	close(st->lockfd); /* releases the lock */
 	pthread_mutex_destroy(&st->lock);
@@ -1301,21 +1320,20 @@ void store_close(struct store *st)
 int store_scan(struct store *st, enum store_table t,
     int (*fn)(const void *key, size_t klen, const void *val, size_t vlen, void *arg), void *arg)
 {
-	DBC *cur = NULL;
-	DBT k = { 0 }, v = { 0 }, hv = { 0 };
+	struct store_mcur *mc;
+	DBT *k, *v, hv = { 0 };
 	int r, ret = 0;
 
-	k.flags = v.flags = DB_DBT_REALLOC;
-	if ((r = st->db[t]->cursor(st->db[t], NULL, &cur, 0)) != 0) {
+	if ((r = store_mcur_open(st, NULL, t, NULL, 0, 0, &mc)) != 0) {
 		store_set_error(st, "%s/%s: cursor: %s", st->dir, table_files[t], db_strerror(r));
 		return STORE_E_DB;
 	}
 	hv.flags = DB_DBT_REALLOC;
-	while ((r = cur->get(cur, &k, &v, DB_NEXT)) == 0) {
-		if (t == STORE_MSGS && (r = store_heap_index_value(st, NULL, &k, &v, &hv)) != 0)
+	while ((r = store_mcur_next(mc, &k, &v)) == 0) {
+		if (t == STORE_MSGS && (r = store_heap_index_value(st, NULL, k, v, &hv)) != 0)
 			break;
-		if ((ret = t == STORE_MSGS ? fn(k.data, k.size, hv.data, hv.size, arg)
-		                           : fn(k.data, k.size, v.data, v.size, arg)) != 0)
+		if ((ret = t == STORE_MSGS ? fn(k->data, k->size, hv.data, hv.size, arg)
+		                           : fn(k->data, k->size, v->data, v->size, arg)) != 0)
 			break;
 	}
 	free(hv.data);
@@ -1323,36 +1341,47 @@ int store_scan(struct store *st, enum store_table t,
 		store_set_error(st, "%s/%s: read: %s", st->dir, table_files[t], db_strerror(r));
 		ret = STORE_E_DB;
 	}
-	cur->close(cur);
-	free(k.data);
-	free(v.data);
+	store_mcur_close(mc);
 	return ret;
 }
 
 int store_last_key(struct store *st, enum store_table t, void *key, size_t *klen)
 {
-	DBC *cur = NULL;
-	DBT k = { 0 }, v = { 0 };
-	int r;
+	uint8_t buf[512];
+	unsigned s, n = t == STORE_ENTRIES ? st->nshards : 1;
+	size_t cap = *klen;
+	int ret = 1;
 
-	k.data = key;
-	k.ulen = (uint32_t)*klen;
-	k.flags = DB_DBT_USERMEM;
-	v.flags = DB_DBT_PARTIAL; /* the key only */
-	if ((r = st->db[t]->cursor(st->db[t], NULL, &cur, 0)) != 0) {
-		store_set_error(st, "%s/%s: cursor: %s", st->dir, table_files[t], db_strerror(r));
-		return STORE_E_DB;
+	/* The greatest of each tree's last keys. */
+	for (s = 0; s < n; s++) {
+		unsigned tree = s == 0 ? (unsigned)t : STORE_NTABLES + s - 1;
+		DBC *cur = NULL;
+		DBT k = { 0 }, v = { 0 };
+		char name[32];
+		int r;
+
+		k.data = buf;
+		k.ulen = (uint32_t)(cap < sizeof(buf) ? cap : sizeof(buf));
+		k.flags = DB_DBT_USERMEM;
+		v.flags = DB_DBT_PARTIAL; /* the key only */
+		if ((r = st->db[tree]->cursor(st->db[tree], NULL, &cur, 0)) == 0) {
+			r = cur->get(cur, &k, &v, DB_LAST);
+			cur->close(cur);
+		}
+		if (r == DB_NOTFOUND)
+			continue;
+		if (r != 0) {
+			store_set_error(st, "%s/%s: read: %s", st->dir, store_tree_file(tree, name),
+			    db_strerror(r));
+			return STORE_E_DB;
+		}
+		if (ret == 1 || store_key_cmp(buf, k.size, key, *klen) > 0) {
+			memcpy(key, buf, k.size);
+			*klen = k.size;
+			ret = 0;
+		}
 	}
-	r = cur->get(cur, &k, &v, DB_LAST);
-	cur->close(cur);
-	if (r == DB_NOTFOUND)
-		return 1;
-	if (r != 0) {
-		store_set_error(st, "%s/%s: read: %s", st->dir, table_files[t], db_strerror(r));
-		return STORE_E_DB;
-	}
-	*klen = k.size;
-	return 0;
+	return ret;
 }
 
 uint64_t store_disk_usage(const struct store *st)

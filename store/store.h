@@ -22,10 +22,12 @@
 /*
  * The on-disk format this build writes, recorded in DATA_DIR/FORMAT, and the oldest it reads: a
  * store of an older format it reads is a store of this one (3 only added queue entries that hold
- * their message; 4 keeps msgs in heap files, into which a format-3 msgs.db is moved at the open),
- * so its FORMAT is written again, and older builds refuse it from then on.
+ * their message; 4 keeps msgs in heap files, into which a format-3 msgs.db is moved at the open;
+ * 5 keeps entries in several btrees, which an older store gets at the first open that finds its
+ * entries.db empty: store/shards.c), so its FORMAT is written again, and older builds refuse it
+ * from then on.
  */
-#define STORE_FORMAT_VERSION 4
+#define STORE_FORMAT_VERSION 5
 #define STORE_FORMAT_OLDEST 2
 
 enum store_err {
@@ -53,7 +55,10 @@ enum store_err {
  * shared records, and scratch: records that need not survive the process (transient data paged
  * out of memory). Scratch is not logged and is emptied every time the store opens. Delayed:
  * messages waiting for their time (logged, like msgs); it came after format 3, and store_open
- * creates it in a store that lacks it, so its absence is no format change.
+ * creates it in a store that lacks it, so its absence is no format change. Entries are spread over
+ * several btrees by the 8th byte of their keys (a queue's id in its first 8 bytes keeps each queue
+ * in one): reads and scans come back in key order all the same, and a range whose prefix is at
+ * least 8 bytes reads one btree.
  */
 enum store_table {
 	STORE_DEFS,
@@ -257,7 +262,8 @@ int store_repl_remove_site(struct store *st, const char *host, unsigned port);
 /*
  * Test hooks, read from the environment at store_open (never set them in production):
  * WARREN_TEST_FLUSH_DELAY_MS delays every log flush; WARREN_TEST_FLUSH_FAIL=1 makes every flush
- * fail (as a full or failing disk would).
+ * fail (as a full or failing disk would); WARREN_TEST_ONE_ENTRIES_TREE=1 makes a new store keep
+ * its entries in one btree, as a format-4 build did (shards.c).
  */
 
 #endif /* WARREN_STORE_H */

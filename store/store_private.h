@@ -17,13 +17,22 @@ struct store_repl;
 
 struct store_heap; /* heap.c's: the msgs table's heap files */
 
+/*
+ * The entries table of a store made by this build is STORE_SHARDS btrees, by the 8th byte of the
+ * key (shards.c says why): shard 0 is entries.db (db[STORE_ENTRIES]), shard s >= 1 is
+ * entries-S.db, db[STORE_NTABLES + s - 1]. The trees are the tables' btrees and those shards.
+ */
+#define STORE_SHARDS 16
+#define STORE_NTREES (STORE_NTABLES + STORE_SHARDS - 1)
+
 struct store {
 	char *dir;
 	DB_ENV *env;
 	DB_ENV *scratch_env;     /* a cluster node's scratch: a private environment (cluster.md) */
 	struct store_repl *repl; /* NULL on a single node: repl.c's state */
 	bool env_open;
-	DB *db[STORE_NTABLES]; /* db[STORE_MSGS]: the msgs table's index (heap.c) */
+	DB *db[STORE_NTREES]; /* db[STORE_MSGS]: the msgs table's index (heap.c) */
+	unsigned nshards;     /* the entries table's trees: STORE_SHARDS, or 1 in an older store */
 	struct store_heap *heap;
 	pthread_t thread;
 	bool thread_started;
@@ -39,10 +48,10 @@ struct store {
 	char last_error[256];
 	unsigned test_delay_ms;
 	bool test_fail;
-	/* store thread: deletes since each table was last compacted, and where compaction is */
-	uint64_t deletes[STORE_NTABLES];
-	DBT compact_from[STORE_NTABLES];
-	bool compacting[STORE_NTABLES];
+	/* store thread: deletes since each tree was last compacted, and where compaction is */
+	uint64_t deletes[STORE_NTREES];
+	DBT compact_from[STORE_NTREES];
+	bool compacting[STORE_NTREES];
 	struct timespec last_work; /* CLOCK_MONOTONIC, when the last group was committed */
 	bool group_logged;         /* the group being applied wrote a logged table */
 	bool perm_failed;          /* the group being committed raised DB_EVENT_REP_PERM_FAILED */
@@ -57,6 +66,11 @@ struct store *store_open_env(
     const char *dir, const struct store_repl_config *rc, char *err, size_t errlen);
 /* The tables open and the store thread started: 0, or -1 with err (the caller closes st). */
 int store_open_tables(struct store *st, char *err, size_t errlen);
+
+/* Open tree i (a table, or a shard) from file: 0 or a Berkeley DB error (ENOENT: not there). */
+int store_open_tree(struct store *st, unsigned i, const char *file, bool create);
+/* The file of tree i, in buf for a shard. */
+const char *store_tree_file(unsigned i, char buf[32]);
 
 void store_set_error(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /*
@@ -91,6 +105,25 @@ void store_heap_close(struct store *st);
 bool store_heap_upkeep_wanted(struct store *st);
 void store_heap_upkeep(struct store *st);
 
+/* shards.c: the entries table's trees */
+/* The tree holding key of table tb. */
+unsigned store_tree(const struct store *st, unsigned tb, const void *key, size_t klen);
+/* Keys in Berkeley DB's order (bytes, then length): <0, 0, >0. */
+int store_key_cmp(const void *a, size_t alen, const void *b, size_t blen);
+/* With the tables open: the shards opened, or made in a store without records in entries.db. */
+int store_open_shards(struct store *st, char *err, size_t errlen);
+/*
+ * A cursor over table tb in key order from the first key >= from (flen 0: the first), merging
+ * the shards of the entries table unless prefix_len (the bytes every key read must share with
+ * from) names one.
+ */
+struct store_mcur;
+int store_mcur_open(struct store *st, DB_TXN *txn, unsigned tb, const void *from, size_t flen,
+    size_t prefix_len, struct store_mcur **out);
+/* The next record (valid until the next call): 0, DB_NOTFOUND, or a Berkeley DB error. */
+int store_mcur_next(struct store_mcur *mc, DBT **k, DBT **v);
+void store_mcur_close(struct store_mcur *mc);
+
 /* repl.c */
 /* Before the environment opens: the sites, acks, timeouts and event callback. 0, or -1 with err. */
 int store_repl_configure(
@@ -100,7 +133,7 @@ int store_repl_configure(
 bool store_repl_env_is_master(struct store *st);
 int store_repl_open_scratch(struct store *st, char *err, size_t errlen);
 /* Open a table on a new master, in a transaction of its own: 0 or a Berkeley DB error. */
-int store_repl_open_table(struct store *st, DB *db, const char *file);
+int store_repl_open_table(struct store *st, DB *db, const char *file, bool create);
 /*
  * Opening a table on a new master failed with r: wait a little and try again? Then repl.c keeps
  * the failed handle db and closes it later (a close now would sleep 5 s in the same lockout).

@@ -141,7 +141,7 @@ START_TEST(store_new_directory_gets_format)
 	ck_assert_ptr_nonnull(f = fopen(path, "r"));
 	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
 	fclose(f);
-	ck_assert_str_eq(buf, "warren-store 4\n");
+	ck_assert_str_eq(buf, "warren-store 5\n");
 }
 END_TEST
 
@@ -351,7 +351,7 @@ START_TEST(store_format_3_msgs_moved_into_the_heap)
 	write_legacy_msgs(2500, legacy_record, NULL);
 	write_file("FORMAT", "warren-store 3\n", 15);
 	st = open_ok();
-	ck_assert_msg(strstr(store_notice(st), "store format 3 read as format 4") != NULL &&
+	ck_assert_msg(strstr(store_notice(st), "store format 3 read as format 5") != NULL &&
 	        strstr(store_notice(st), "msgs.db: message records moved into heap files") != NULL,
 	    "%s", store_notice(st));
 	ck_assert(!dir_has("msgs.db"));
@@ -847,6 +847,177 @@ START_TEST(store_last_key_is_the_greatest)
 }
 END_TEST
 
+/* An entry's key: a queue id's 8 bytes (big-endian), a ring byte, a sequence number's 8. */
+static void entry_key(uint8_t k[17], unsigned qid, unsigned seq)
+{
+	memset(k, 0, 17);
+	k[6] = (uint8_t)(qid >> 8);
+	k[7] = (uint8_t)qid;
+	k[16] = (uint8_t)seq;
+}
+
+/* Entries as "qid.seq;" in the order read. */
+static int collect_entry(const void *key, size_t klen, const void *val, size_t vlen, void *arg)
+{
+	const uint8_t *k = key;
+	struct text *t = arg;
+
+	(void)val;
+	(void)vlen;
+	if (klen != 17)
+		t->n += (size_t)snprintf(t->s + t->n, sizeof(t->s) - t->n, "short%zu;", klen);
+	else
+		t->n += (size_t)snprintf(t->s + t->n, sizeof(t->s) - t->n, "%u.%u;",
+		    (unsigned)k[6] << 8 | k[7], (unsigned)k[16]);
+	return 0;
+}
+
+struct range_read {
+	struct text t;
+	int status;
+};
+
+static int range_job(struct store_txn *t, void *arg)
+{
+	struct range_read *rr = arg;
+	uint8_t from[17];
+
+	entry_key(from, 17, 2);
+	rr->t.n = 0;
+	return store_txn_range(t, STORE_ENTRIES, from, sizeof(from), 8, collect_entry, &rr->t);
+}
+
+static void range_done(void *arg, int status)
+{
+	((struct range_read *)arg)->status = status;
+}
+
+/*
+ * Entries of queues 1-20 (2 each; queues 1 and 17 share a btree, as do 2 and 18...) and a short
+ * key, written in one batch, then deleted in part: a scan reads them in key order across the
+ * btrees, a range within queue 17 reads its own, the last is the greatest, before and after a
+ * reopen. Queue 40's first entry (written before, or not) is 40.1 in the scan (extra).
+ */
+static void entries_written_and_read(struct store *st, const char *extra)
+{
+	struct store_batch *b = store_batch_new();
+	char want[256];
+	struct text t = { "", 0 };
+	struct range_read rr;
+	uint8_t k[17], last[32];
+	size_t klen = sizeof(last);
+
+	for (unsigned q = 20; q >= 1; q--) {
+		for (unsigned seq = 1; seq <= 2; seq++) {
+			entry_key(k, q, seq);
+			store_batch_put(b, STORE_ENTRIES, k, sizeof(k), "v", 1);
+		}
+	}
+	entry_key(k, 17, 3);
+	store_batch_put(b, STORE_ENTRIES, k, sizeof(k), "v", 1);
+	store_batch_put(b, STORE_ENTRIES, "\0\0\0", 3, "v", 1); /* before every other */
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	b = store_batch_new();
+	for (unsigned q = 2; q <= 20; q += 2) { /* even queues lose their second */
+		entry_key(k, q, 2);
+		store_batch_del(b, STORE_ENTRIES, k, sizeof(k));
+	}
+	entry_key(k, 17, 1);
+	store_batch_del(b, STORE_ENTRIES, k, sizeof(k));
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	snprintf(want, sizeof(want),
+	    "short3;1.1;1.2;2.1;3.1;3.2;4.1;5.1;5.2;6.1;7.1;7.2;8.1;9.1;9.2;10.1;11.1;11.2;12.1;"
+	    "13.1;13.2;14.1;15.1;15.2;16.1;17.2;17.3;18.1;19.1;19.2;20.1;%s",
+	    extra);
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			store_close(st);
+			st = open_ok();
+		}
+		t.n = 0;
+		ck_assert_int_eq(store_scan(st, STORE_ENTRIES, collect_entry, &t), 0);
+		ck_assert_str_eq(t.s, want);
+		rr.status = 1;
+		store_submit_read(st, range_job, range_done, &rr);
+		wait_for(st, &rr.status);
+		ck_assert_int_eq(rr.status, 0);
+		ck_assert_str_eq(rr.t.s, "17.2;17.3;");
+		klen = sizeof(last);
+		ck_assert_int_eq(store_last_key(st, STORE_ENTRIES, last, &klen), 0);
+		ck_assert_uint_eq(klen, 17);
+		ck_assert_uint_eq(last[7], *extra != '\0' ? 40 : 20);
+	}
+	store_close(st);
+}
+
+/* A new store's entries table is 16 btrees (store/shards.c). */
+START_TEST(store_entries_spread_over_btrees)
+{
+	entries_written_and_read(open_ok(), "");
+	ck_assert(dir_has("entries.db") && dir_has("entries-1.db") && dir_has("entries-15.db"));
+	ck_assert(!dir_has("entries-16.db"));
+}
+END_TEST
+
+/*
+ * An older store's entries stay in entries.db, read and written there, until an open finds it
+ * empty; then it gets its btrees, and its other tables are as they were.
+ */
+START_TEST(store_older_entries_kept_in_one_btree_until_empty)
+{
+	struct store *st;
+	struct store_batch *b;
+	struct text t;
+	uint8_t k[17];
+
+	setenv("WARREN_TEST_ONE_ENTRIES_TREE", "1", 1); /* as a format-4 build made it */
+	st = open_ok();
+	unsetenv("WARREN_TEST_ONE_ENTRIES_TREE");
+	b = store_batch_new();
+	entry_key(k, 40, 1);
+	store_batch_put(b, STORE_ENTRIES, k, sizeof(k), "v", 1);
+	put(b, STORE_DEFS, "d", "1");
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	store_close(st);
+	ck_assert(!dir_has("entries-1.db"));
+	entries_written_and_read(open_ok(), "40.1;");
+	ck_assert(!dir_has("entries-1.db"));
+	st = open_ok();
+	b = store_batch_new();
+	store_batch_del(b, STORE_ENTRIES, "\0\0\0", 3);
+	for (unsigned q = 1; q <= 40; q++)
+		for (unsigned seq = 1; seq <= 3; seq++) {
+			entry_key(k, q, seq);
+			store_batch_del(b, STORE_ENTRIES, k, sizeof(k));
+		}
+	ck_assert_int_eq(submit_wait(st, b), 0);
+	store_close(st);
+	ck_assert(!dir_has("entries-1.db"));
+	st = open_ok(); /* entries.db empty: the btrees are made */
+	ck_assert(dir_has("entries-1.db") && dir_has("entries-15.db"));
+	ck_assert_str_eq(scan(st, STORE_DEFS, &t), "d=1;");
+	entries_written_and_read(st, "");
+}
+END_TEST
+
+/* A store made, the file name removed from it (by hand): the next open is refused with why. */
+static void removed_then_refused(const char *name, const char *why)
+{
+	char path[256];
+
+	store_close(open_ok());
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	ck_assert_int_eq(unlink(path), 0);
+	open_refused(why);
+}
+
+/* A btree of the entries table gone: the open is refused, naming it. */
+START_TEST(store_entries_btree_missing_refused)
+{
+	removed_then_refused("entries-7.db", "entries-7.db: missing, but entries-1.db is there");
+}
+END_TEST
+
 /* Reopened: what was written is there; scratch (not logged) starts empty. */
 START_TEST(store_reopen_keeps_records_and_empties_scratch)
 {
@@ -880,17 +1051,18 @@ END_TEST
 START_TEST(store_format_other_version_refused)
 {
 	write_file("FORMAT", "warren-store 1\n", 15);
-	open_refused("format version 1, this build reads 2 to 4");
-	write_file("FORMAT", "warren-store 5\n", 15);
-	open_refused("format version 5, this build reads 2 to 4");
+	open_refused("format version 1, this build reads 2 to 5");
+	write_file("FORMAT", "warren-store 6\n", 15);
+	open_refused("format version 6, this build reads 2 to 5");
 }
 END_TEST
 
 /*
- * Format 2 is read as format 4 (3 only added entries holding their message, 4 moved msgs into a
- * heap, which a store without msgs.db needs nothing for): FORMAT says 4.
+ * Format 2 is read as format 5 (3 only added entries holding their message, 4 moved msgs into a
+ * heap, which a store without msgs.db needs nothing for, 5 spread entries over several btrees,
+ * which an empty entries table gets at the open): FORMAT says 5.
  */
-START_TEST(store_format_2_becomes_4)
+START_TEST(store_format_2_becomes_5)
 {
 	char path[128], buf[64] = "";
 	struct store *st;
@@ -898,14 +1070,14 @@ START_TEST(store_format_2_becomes_4)
 
 	write_file("FORMAT", "warren-store 2\n", 15);
 	st = open_ok();
-	ck_assert_msg(strstr(store_notice(st), "store format 2 read as format 4") != NULL, "%s",
+	ck_assert_msg(strstr(store_notice(st), "store format 2 read as format 5") != NULL, "%s",
 	    store_notice(st));
 	store_close(st);
 	snprintf(path, sizeof(path), "%s/FORMAT", dir);
 	ck_assert_ptr_nonnull(f = fopen(path, "r"));
 	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
 	fclose(f);
-	ck_assert_str_eq(buf, "warren-store 4\n");
+	ck_assert_str_eq(buf, "warren-store 5\n");
 	st = open_ok();
 	ck_assert_str_eq(store_notice(st), "");
 	store_close(st);
@@ -942,12 +1114,7 @@ END_TEST
 
 START_TEST(store_format_missing_beside_a_store_refused)
 {
-	char path[128];
-
-	store_close(open_ok());
-	snprintf(path, sizeof(path), "%s/FORMAT", dir);
-	ck_assert_int_eq(unlink(path), 0);
-	open_refused("missing, but");
+	removed_then_refused("FORMAT", "missing, but");
 }
 END_TEST
 
@@ -1136,7 +1303,7 @@ END_TEST
 
 /*
  * A store of format 2 (test/fixtures/store-v2.records, put into the tables as they are, FORMAT
- * "warren-store 2", its msgs records in a msgs.db of format 2's layout): read as format 4 (the
+ * "warren-store 2", its msgs records in a msgs.db of format 2's layout): read as format 5 (the
  * records moved into the heap), FORMAT written again, the broker rebuilt from it, and store-dump
  * reads it as before (store-v2.dump).
  */
@@ -1207,7 +1374,7 @@ START_TEST(fixture_v2_store_is_read)
 	ck_assert_ptr_nonnull(f);
 	ck_assert_ptr_nonnull(fgets(err, sizeof(err), f));
 	fclose(f);
-	ck_assert_str_eq(err, "warren-store 4\n");
+	ck_assert_str_eq(err, "warren-store 5\n");
 }
 END_TEST
 
@@ -1284,9 +1451,12 @@ int main(void)
 	tcase_add_test(tc, store_read_job_may_not_write);
 	tcase_add_test(tc, store_last_key_is_the_greatest);
 	tcase_add_test(tc, store_reopen_keeps_records_and_empties_scratch);
+	tcase_add_test(tc, store_entries_spread_over_btrees);
+	tcase_add_test(tc, store_older_entries_kept_in_one_btree_until_empty);
+	tcase_add_test(tc, store_entries_btree_missing_refused);
 	tcase_add_test(tc, store_one_broker_per_directory);
 	tcase_add_test(tc, store_format_other_version_refused);
-	tcase_add_test(tc, store_format_2_becomes_4);
+	tcase_add_test(tc, store_format_2_becomes_5);
 	tcase_add_test(tc, store_msgs_heap_keeps_records);
 	tcase_add_test(tc, store_format_3_msgs_moved_into_the_heap);
 	tcase_add_test(tc, store_heap_files_collected_and_removed);
