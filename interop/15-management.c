@@ -500,6 +500,46 @@ START_TEST(rates_follow_traffic)
 }
 END_TEST
 
+/*
+ * A queue's consumer capacity (consumer_utilisation, its older name), memory and head message
+ * timestamp, in the API and in Prometheus' per-object families: 0 without a consumer, 1 while
+ * the consumer takes every message at once, falling below 1 once messages wait behind its
+ * prefetch; the head's timestamp property, or null without one.
+ */
+START_TEST(queue_capacity_memory_and_head_timestamp)
+{
+	const char *q = uniq("capq");
+	char path[128];
+	amqp_basic_properties_t p = { ._flags = AMQP_BASIC_TIMESTAMP_FLAG,
+		.timestamp = 1700000000 };
+	conn_t c = client_connect();
+	double cap = 1;
+
+	snprintf(path, sizeof(path), "/api/queues/%%2F/%s", q);
+	client_open(c, 1);
+	declare_queue(c, 1, q);
+	ck_assert(rate_at(path, "consumer_utilisation") == 0);
+	ck_assert(rate_at(path, "consumer_capacity") == 0);
+	ck_assert(rate_at(path, "memory") > 0);
+	expect("GET", path, NULL, 200, "\"head_message_timestamp\":null");
+	publish_confirmed(c, 1, "", q, &p, "stamped");
+	expect("GET", path, NULL, 200, "\"head_message_timestamp\":1700000000");
+	CHECK_RPC(c, amqp_basic_qos(c, 1, 0, 1, 0));
+	consume(c, 1, q, "cap", false);
+	expect_deliver(c, 1, "stamped");
+	ck_assert(rate_at(path, "consumer_utilisation") == 1);
+	publish_confirmed(c, 1, "", q, NULL, "waits");
+	expect("GET", path, NULL, 200, "\"head_message_timestamp\":null");
+	for (int i = 0; i < 100 && cap >= 0.95; i++) {
+		usleep(50000); /* a moving average of time: nothing to wait on but the clock */
+		cap = rate_at(path, "consumer_capacity");
+	}
+	ck_assert_msg(cap > 0 && cap < 0.95, "capacity %f", cap);
+	ck_assert(rate_at(path, "consumer_utilisation") <= cap);
+	client_close(c);
+}
+END_TEST
+
 START_TEST(a_silent_client_is_dropped)
 {
 	int fd = http_connect(broker.http_port);
@@ -706,6 +746,7 @@ int main(void)
 	tcase_add_test(tc, lists_page_sort_filter_and_cut_columns);
 	tcase_add_test(tc, rates_follow_traffic);
 	tcase_add_test(tc, connections_channels_consumers_and_close);
+	tcase_add_test(tc, queue_capacity_memory_and_head_timestamp);
 	tcase_add_test(tc, oversized_headers_and_bodies_are_refused);
 	tcase_add_test(tc, malformed_and_nested_json_is_refused);
 	tcase_add_test(tc, a_silent_client_is_dropped);

@@ -250,6 +250,11 @@ START_TEST(lists)
 	CTL("-q", "--no-table-headers", "list_queues", "name", "policy", "exclusive_consumer_tag",
 	    "messages_ram", "message_bytes_ram", "message_bytes_unacknowledged");
 	out_has(fmt("%s\t\t\t1\t3\t0\n", q));
+	/* consumer capacity: 0 without a consumer, 1 with one that can take the next message */
+	CTL("-q", "--no-table-headers", "list_queues", "name", "consumer_utilisation",
+	    "head_message_timestamp");
+	out_has(fmt("%s\t0\t\n", q));
+	out_has(fmt("%s\t1\t\n", cq));
 	CTL("list_queues", "--no-table-headers", "-q", "name,exclusive", "auto_delete");
 	ck_assert_msg(strstr(last.out, "name") == NULL, "%s", last.out);
 	out_has(fmt("%s\tfalse\tfalse\n", q));
@@ -330,8 +335,8 @@ START_TEST(lists)
 	failed_with(1, "Error:\nVirtual host 'nosuch' does not exist\n");
 	CTL("list_permissions", "--vhost", "nosuch");
 	failed_with(1, "Virtual host 'nosuch' does not exist");
-	CTL("list_queues", "memory");
-	failed_with(2, "Info key(s) memory are not supported");
+	CTL("list_queues", "pid");
+	failed_with(2, "Info key(s) pid are not supported");
 	CTL("list_queues", "--formatter", "erlang");
 	failed_with(2, "the formatters are table and json");
 	CTL("list_connections", "-p", "/");

@@ -128,6 +128,15 @@ expect "$tmp/obj.txt" 'rabbitmq_queue_messages_ready{vhost="/",queue="pq.b"}' 0
 expect "$tmp/obj.txt" 'rabbitmq_queue_messages_ready{vhost="/",queue="pq.perf-0"}' 100
 expect "$tmp/obj.txt" 'rabbitmq_queue_messages_bytes{vhost="/",queue="pq.perf-0"}' 1600
 expect "$tmp/obj.txt" 'rabbitmq_queue_messages_published_total{queue_vhost="/",queue="pq.a"}' 5
+expect "$tmp/obj.txt" 'rabbitmq_queue_consumer_capacity{vhost="/",queue="pq.a"}' 0
+expect "$tmp/obj.txt" 'rabbitmq_queue_consumer_utilisation{vhost="/",queue="pq.a"}' 0
+[ "$(value "$tmp/obj.txt" 'rabbitmq_queue_process_memory_bytes{vhost="/",queue="pq.a"}')" -gt 0 ] ||
+	fail "no queue memory"
+ok
+# no timestamp property on pq.a's head: no sample, as RabbitMQ
+! grep -q '^rabbitmq_queue_head_message_timestamp{vhost="/",queue="pq.a"}' "$tmp/obj.txt" ||
+	fail "a head message timestamp for a message without one"
+ok
 expect "$tmp/obj.txt" rabbitmq_queues 3
 grep -q '^process_start_time_seconds' "$tmp/obj.txt" && fail "per-object has the process family"
 ok

@@ -175,8 +175,9 @@ int store_mcur_next(struct store_mcur *mc, DBT **k, DBT **v)
 	}
 	for (i = 0; i < mc->n; i++)
 		if (mc->live[i] &&
-		    (best == mc->n || store_key_cmp(mc->k[i].data, mc->k[i].size,
-		                          mc->k[best].data, mc->k[best].size) < 0))
+		    (best == mc->n ||
+		        store_key_cmp(
+		            mc->k[i].data, mc->k[i].size, mc->k[best].data, mc->k[best].size) < 0))
 			best = i;
 	mc->last = best;
 	if (best == mc->n)

@@ -183,7 +183,10 @@ static const struct col queue_cols[] = { { "name", "name" }, { "durable", "durab
 	{ "messages_unacknowledged_ram", "messages_unacknowledged_ram" },
 	{ "message_bytes_ram", "message_bytes_ram" }, { "policy", "policy" },
 	{ "exclusive_consumer_tag", "exclusive_consumer_tag" }, { "consumers", "consumers" },
-	{ "state", "state" }, { "type", "type" }, { NULL, NULL } };
+	{ "consumer_utilisation", "consumer_utilisation" },
+	{ "consumer_capacity", "consumer_capacity" }, { "memory", "memory" },
+	{ "head_message_timestamp", "head_message_timestamp" }, { "state", "state" },
+	{ "type", "type" }, { NULL, NULL } };
 static const struct col exchange_cols[] = { { "name", "name" }, { "type", "type" },
 	{ "durable", "durable" }, { "auto_delete", "auto_delete" }, { "internal", "internal" },
 	{ "arguments", "arguments" }, { NULL, NULL } };

@@ -57,7 +57,7 @@ static void set_num(json_t *o, const char *key, uint64_t n)
 
 static json_t *queue_json(const struct queue *q)
 {
-	uint64_t paged = 0, paged_bytes = 0;
+	uint64_t paged = 0, paged_bytes = 0, ts;
 	const struct consumer *cs;
 	unsigned i;
 	json_t *o;
@@ -87,6 +87,13 @@ static json_t *queue_json(const struct queue *q)
 	set_num(o, "messages_ram", (q->count > paged ? q->count - paged : 0) + q->unacked);
 	set_num(o, "message_bytes_ram",
 	    (q->bytes > paged_bytes ? q->bytes - paged_bytes : 0) + q->unacked_bytes);
+	/* As RabbitMQ 3.10: consumer capacity under both its names, the queue's own memory. */
+	json_object_set_new(o, "consumer_capacity", json_real(queue_consumer_capacity(q)));
+	json_object_set_new(o, "consumer_utilisation", json_real(queue_consumer_capacity(q)));
+	set_num(o, "memory", queue_memory(q));
+	json_object_set_new(o, "head_message_timestamp",
+	    queue_head_timestamp((struct queue *)q, &ts) ? json_integer((json_int_t)ts)
+	                                                 : json_null());
 	/* The tag of an exclusive consumer (basic.consume exclusive), else null, as RabbitMQ. */
 	json_object_set_new(o, "exclusive_consumer_tag", json_null());
 	TAILQ_FOREACH(cs, &q->consumers, q_entry)
@@ -208,6 +215,10 @@ static bool queue_key(const void *obj, const char *path, struct mgmt_key *k)
 		return mgmt_key_num(k, (double)q->unacked_bytes, false);
 	if (strcmp(path, "consumers") == 0)
 		return mgmt_key_num(k, q->nconsumers, false);
+	if (strcmp(path, "consumer_utilisation") == 0 || strcmp(path, "consumer_capacity") == 0)
+		return mgmt_key_num(k, queue_consumer_capacity(q), false);
+	if (strcmp(path, "memory") == 0)
+		return mgmt_key_num(k, (double)queue_memory(q), false);
 	if (strcmp(path, "durable") == 0)
 		return mgmt_key_num(k, q->durable, true);
 	if (strcmp(path, "auto_delete") == 0)

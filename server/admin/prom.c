@@ -308,6 +308,7 @@ static uint64_t queue_value(unsigned v, const struct queue *q)
 	case Q_UNACKED_BYTES: return q->unacked_bytes;
 	case Q_PAGED: return paged;
 	case Q_PAGED_BYTES: return paged_bytes;
+	case Q_MEMORY: return queue_memory(q);
 	case Q_PUBLISHED: return q->stats.n[MS_PUBLISH];
 	}
 	return 0;
@@ -522,6 +523,7 @@ static void write_global(struct prom_req *p, const struct prom_family *f)
 static bool write_queues(struct prom_req *p, const struct prom_family *f)
 {
 	struct queue *held = p->qnext, *q;
+	uint64_t ts = 0;
 
 	q = p->object_started ? held : TAILQ_FIRST(&broker.all_queues);
 	p->object_started = true;
@@ -531,14 +533,20 @@ static bool write_queues(struct prom_req *p, const struct prom_family *f)
 			p->qnext = queue_ref(q);
 			break;
 		}
-		if (q->deleted || !vhost_wanted(p, q->vhost->name))
+		/* As RabbitMQ, a queue whose head has no timestamp has no sample. */
+		if (q->deleted || !vhost_wanted(p, q->vhost->name) ||
+		    (f->value == Q_HEAD_TS && !queue_head_timestamp(q, &ts)))
 			continue;
 		line_begin(p, f);
 		line_add("{", 1);
 		line_label(true, f->src == S_QPUB ? "queue_vhost" : "vhost", q->vhost->name,
 		    strlen(q->vhost->name));
 		line_label(false, "queue", q->name, q->name_len);
-		line_end_u64(p, true, queue_value(f->value, q));
+		if (f->value == Q_CAPACITY)
+			line_end_double(p, true, queue_consumer_capacity(q));
+		else
+			line_end_u64(
+			    p, true, f->value == Q_HEAD_TS ? ts : queue_value(f->value, q));
 	}
 	if (held != NULL)
 		queue_unref(held); /* after its successor was read: this may free it */

@@ -56,7 +56,7 @@ enum prom_group {
 
 /* Sums over every queue, channel and connection, for /metrics (prom.c). */
 struct prom_sums {
-	uint64_t q[16], ch[8], c[8];
+	uint64_t q[20], ch[8], c[8];
 	uint64_t consumers, publishers, queues;
 };
 
@@ -148,7 +148,11 @@ enum {
 	Q_UNACKED_BYTES,
 	Q_PAGED,
 	Q_PAGED_BYTES,
+	Q_MEMORY,
 	Q_PUBLISHED,
+	/* per object only: not summed */
+	Q_CAPACITY,
+	Q_HEAD_TS,
 	Q_COUNT
 };
 /* S_CHANNEL values: gauges (indexes of prom_sums.ch), then the message counters (C_MS + MS_*). */

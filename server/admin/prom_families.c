@@ -86,6 +86,14 @@ const struct prom_family prom_families[] = {
 	QUEUE(PG_QUEUE, Q_PAGED, "queue_messages_paged_out", "gauge", "Messages paged out to disk"),
 	QUEUE(PG_QUEUE, Q_PAGED_BYTES, "queue_messages_paged_out_bytes", "gauge",
 	    "Size in bytes of messages paged out to disk"),
+	QUEUE(PG_QUEUE, Q_MEMORY, "queue_process_memory_bytes", "gauge",
+	    "Memory in bytes used by the queue (its entries and structures)"),
+	{ M_OBJ | M_DET, PG_QUEUE, S_QUEUE, PX_CORE, Q_CAPACITY, "queue_consumer_capacity", "gauge",
+	    "Consumer capacity" },
+	{ M_OBJ | M_DET, PG_QUEUE, S_QUEUE, PX_CORE, Q_CAPACITY, "queue_consumer_utilisation",
+	    "gauge", "Same as consumer capacity" },
+	{ M_OBJ | M_DET, PG_QUEUE, S_QUEUE, PX_CORE, Q_HEAD_TS, "queue_head_message_timestamp",
+	    "gauge", "Timestamp of the first message in the queue, if any" },
 #define CHAN(g, v, n, t, h)                              \
 	{                                                \
 		M_ALL, g, S_CHANNEL, PX_CORE, v, n, t, h \

@@ -387,6 +387,16 @@ bool queue_pop(struct queue *q, struct qentry *out);
  */
 void queue_dead_letter(struct queue *q, struct message *m, const char *reason);
 void queue_dispatch(struct queue *q);
+/*
+ * As RabbitMQ's consumer_capacity (and consumer_utilisation, its older name): the share of time,
+ * a moving average with a half-life of one second, that a ready consumer could take the queue's
+ * next message at once; 0 without consumers.
+ */
+double queue_consumer_capacity(const struct queue *q);
+/* What the queue itself holds in memory, in bytes: its entries and structures, not the bodies. */
+uint64_t queue_memory(const struct queue *q);
+/* The timestamp property of the first ready message, if it is in memory and has one. */
+bool queue_head_timestamp(struct queue *q, uint64_t *ts);
 void queue_dispatch_pending(void);
 void queue_consumer_gone(struct queue *q);
 void queue_touch(struct queue *q); /* restart the x-expires timer */

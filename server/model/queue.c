@@ -7,9 +7,11 @@
  * (queue_settings_replace). Long queues page (queue_page.c).
  */
 #include <event2/event.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/model/queue_private.h"
 
@@ -18,6 +20,14 @@
 static void queue_expire_cb(evutil_socket_t fd, short what, void *arg);
 static void queue_ttl_cb(evutil_socket_t fd, short what, void *arg);
 static bool queue_drop_head(struct queue *q);
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, bool exclusive,
     bool auto_delete, struct conn *owner, struct amqp_bytes args, const struct queue_args *qa)
@@ -45,6 +55,8 @@ struct queue *queue_new(struct vhost *v, struct amqp_bytes name, bool durable, b
 	TAILQ_INIT(&q->consumers);
 	LIST_INIT(&q->bound_by);
 	q->ttl_ev = evtimer_new(broker.base, queue_ttl_cb, q);
+	q->use_since_us = mono_us();
+	q->use_avg = 1.0;
 	if (q->qa.has_expires) {
 		q->expire_ev = evtimer_new(broker.base, queue_expire_cb, q);
 		queue_touch(q);
@@ -485,10 +497,89 @@ static struct consumer *queue_pick_consumer(struct queue *q)
 	return best;
 }
 
+/*
+ * Consumer capacity, as rabbit_queue_consumers.erl: the moving average (half-life 1 s) of the
+ * share of time active, updated at each change between active (a delivery found a ready
+ * consumer) and idle (one found none with messages waiting).
+ */
+#define USE_HALF_LIFE_US 1e6
+
+static double use_avg(uint64_t active, uint64_t idle, double avg)
+{
+	double t = (double)active + (double)idle, w;
+
+	if (t <= 0)
+		return avg;
+	w = exp(t * log(0.5) / USE_HALF_LIFE_US);
+	return (double)active / t * (1 - w) + avg * w;
+}
+
+static void queue_use(struct queue *q, bool active)
+{
+	uint64_t now;
+
+	if (active != q->use_idle)
+		return; /* no change */
+	now = mono_us();
+	if (active)
+		q->use_avg = use_avg(q->use_active_us, now - q->use_since_us, q->use_avg);
+	else
+		q->use_active_us = now - q->use_since_us;
+	q->use_since_us = now;
+	q->use_idle = !active;
+}
+
+double queue_consumer_capacity(const struct queue *q)
+{
+	uint64_t now = mono_us();
+
+	if (q->nconsumers == 0)
+		return 0;
+	if (!q->use_idle)
+		return use_avg(now - q->use_since_us, 0, q->use_avg);
+	return use_avg(q->use_active_us, now - q->use_since_us, q->use_avg);
+}
+
+uint64_t queue_memory(const struct queue *q)
+{
+	uint64_t n = sizeof(*q) + q->name_len + q->args_len, paged = 0;
+	unsigned i;
+
+	for (i = 0; i < q->nrings; i++) {
+		n += sizeof(q->rings[i]) + q->rings[i].cap * sizeof(struct qentry);
+		if (q->pages != NULL) {
+			n += sizeof(q->pages[i]) + q->pages[i].tail.cap * sizeof(struct qentry);
+			paged += q->pages[i].count;
+		}
+	}
+	/* Each message in memory (ready or unacked), its structure: bodies are shared, elsewhere. */
+	n += ((q->count > paged ? q->count - paged : 0) + q->unacked) * sizeof(struct message);
+	return n + q->nconsumers * sizeof(struct consumer);
+}
+
+bool queue_head_timestamp(struct queue *q, uint64_t *ts)
+{
+	struct qring *r = queue_head_ring(q);
+	const struct amqp_basic_properties *p;
+	struct msg_view v;
+	bool found;
+
+	if (r == NULL || r->len == 0)
+		return false;
+	msg_view_init(&v, queue_ring_at(r, 0)->m);
+	p = msg_view_props(&v);
+	found = p != NULL && (p->flags & AMQP_P_TIMESTAMP) != 0;
+	if (found)
+		*ts = p->timestamp;
+	msg_view_done(&v);
+	return found;
+}
+
 void queue_dispatch(struct queue *q)
 {
-	struct consumer *c;
+	struct consumer *c = NULL;
 	struct qentry e;
+	bool delivered = false;
 
 	if (q->deleted || q->nconsumers == 0)
 		return;
@@ -496,6 +587,7 @@ void queue_dispatch(struct queue *q)
 	while (q->count > 0 && (c = queue_pick_consumer(q)) != NULL) {
 		if (!queue_pop(q, &e))
 			break;
+		delivered = true;
 		/* Round robin: the consumer just served goes to the back. */
 		if (!q->qa.single_active && TAILQ_NEXT(c, q_entry) != NULL) {
 			TAILQ_REMOVE(&q->consumers, c, q_entry);
@@ -505,6 +597,10 @@ void queue_dispatch(struct queue *q)
 		if (q->deleted)
 			break;
 	}
+	if (!q->deleted && q->count > 0 && c == NULL)
+		queue_use(q, false); /* messages wait, and no consumer can take them */
+	else if (!q->deleted && (delivered || (q->count == 0 && queue_pick_consumer(q) != NULL)))
+		queue_use(q, true);
 	queue_schedule_ttl(q);
 }
 

@@ -251,6 +251,14 @@ struct queue {
 	uint32_t mark_pace;           /* deliveries since */
 	struct queue_stats stats;     /* publish, deliver, get, ack, redeliver (mgmt) */
 	TAILQ_ENTRY(queue) all_entry; /* in broker.all_queues, from queue_new until freed */
+	/*
+	 * Consumer capacity (queue_consumer_capacity): whether the last delivery found a ready
+	 * consumer (idle: it did not), since when (CLOCK_MONOTONIC us), how long the spell before an
+	 * idle one lasted, and the moving average of the active share before the current spell.
+	 */
+	bool use_idle;
+	uint64_t use_since_us, use_active_us;
+	double use_avg;
 };
 /* A queue longer than this slows its publishers' reads to libevent's 4 KiB per turn. */
 #define FLOW_QUEUE_LEN 32768
