@@ -599,8 +599,9 @@ void queue_dispatch(struct queue *q)
 	}
 	if (!q->deleted && q->count > 0 && c == NULL)
 		queue_use(q, false); /* messages wait, and no consumer can take them */
-	else if (!q->deleted && (delivered || (q->count == 0 && queue_pick_consumer(q) != NULL)))
-		queue_use(q, true);
+	else if (!q->deleted && q->use_idle &&
+	    (delivered || (q->count == 0 && queue_pick_consumer(q) != NULL)))
+		queue_use(q, true); /* (the consumers looked at only when it was idle) */
 	queue_schedule_ttl(q);
 }
 
