@@ -249,6 +249,9 @@ async function main() {
 	// A queue's page: counts, bindings, publish, get, purge.
 	await go(`#/queues/%2F/${qname(1)}`);
 	await waitText('#queue-total', 5, 'queue messages');
+	const details = await page.textContent('#main');
+	ok(/Consumer capacity\s*0%/.test(details), 'consumer capacity 0% without consumers');
+	ok(/Memory\s*[0-9.]+ (B|KiB|MiB)/.test(details), 'the queue\'s memory');
 	const qb = await apiOk('GET', `/queues/%2F/${qname(1)}/bindings`);
 	eq((await colTexts('#queue-bindings-table', 1)).length, qb.length, 'binding rows');
 	ok((await colTexts('#queue-bindings-table', 1)).includes('ui.x'), 'the ui.x binding shown');

@@ -152,6 +152,8 @@ export function queue(root, [vhost, name]) {
 				['Features', features(q)],
 				['State', q.state || ''],
 				['Consumers', fmtNum(q.consumers)],
+				['Consumer capacity', `${Math.round((q.consumer_capacity ?? 0) * 100)}%`],
+				['Memory', fmtBytes(q.memory ?? 0)],
 				['Arguments', kvList(q.arguments)],
 				['Policy', q.policy || ''],
 				['Exclusive owner', q.owner_pid_details ? q.owner_pid_details.name : 'none'],
