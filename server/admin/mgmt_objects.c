@@ -57,16 +57,12 @@ static void set_num(json_t *o, const char *key, uint64_t n)
 
 static json_t *queue_json(const struct queue *q)
 {
-	uint64_t paged = 0, paged_bytes = 0, ts;
+	uint64_t paged, paged_bytes, ts;
+	double capacity = queue_consumer_capacity(q);
 	const struct consumer *cs;
-	unsigned i;
 	json_t *o;
 
-	if (q->pages != NULL)
-		for (i = 0; i < q->nrings; i++) {
-			paged += q->pages[i].count;
-			paged_bytes += q->pages[i].bytes;
-		}
+	queue_paged_totals(q, &paged, &paged_bytes);
 	/*
 	 * RabbitMQ's counts: message_bytes is ready and unacknowledged; "ram" is what is not paged
 	 * out (the Prometheus families' numbers, prom.c).
@@ -88,8 +84,8 @@ static json_t *queue_json(const struct queue *q)
 	set_num(o, "message_bytes_ram",
 	    (q->bytes > paged_bytes ? q->bytes - paged_bytes : 0) + q->unacked_bytes);
 	/* As RabbitMQ 3.10: consumer capacity under both its names, the queue's own memory. */
-	json_object_set_new(o, "consumer_capacity", json_real(queue_consumer_capacity(q)));
-	json_object_set_new(o, "consumer_utilisation", json_real(queue_consumer_capacity(q)));
+	json_object_set_new(o, "consumer_capacity", json_real(capacity));
+	json_object_set_new(o, "consumer_utilisation", json_real(capacity));
 	set_num(o, "memory", queue_memory(q));
 	json_object_set_new(o, "head_message_timestamp",
 	    queue_head_timestamp((struct queue *)q, &ts) ? json_integer((json_int_t)ts)

@@ -286,14 +286,9 @@ static double node_value(const struct prom_req *p, unsigned v)
 
 static uint64_t queue_value(unsigned v, const struct queue *q)
 {
-	uint64_t paged = 0, paged_bytes = 0;
-	unsigned i;
+	uint64_t paged, paged_bytes;
 
-	if (q->pages != NULL)
-		for (i = 0; i < q->nrings; i++) {
-			paged += q->pages[i].count;
-			paged_bytes += q->pages[i].bytes;
-		}
+	queue_paged_totals(q, &paged, &paged_bytes);
 	switch (v) {
 	case Q_READY: return q->count;
 	case Q_UNACKED:

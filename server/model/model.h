@@ -393,6 +393,8 @@ void queue_dispatch(struct queue *q);
  * next message at once; 0 without consumers.
  */
 double queue_consumer_capacity(const struct queue *q);
+/* Its messages paged out (to the store or scratch), and their body bytes. */
+void queue_paged_totals(const struct queue *q, uint64_t *count, uint64_t *bytes);
 /* What the queue itself holds in memory, in bytes: its entries and structures, not the bodies. */
 uint64_t queue_memory(const struct queue *q);
 /* The timestamp property of the first ready message, if it is in memory and has one. */

@@ -540,17 +540,25 @@ double queue_consumer_capacity(const struct queue *q)
 	return use_avg(q->use_active_us, now - q->use_since_us, q->use_avg);
 }
 
+void queue_paged_totals(const struct queue *q, uint64_t *count, uint64_t *bytes)
+{
+	*count = *bytes = 0;
+	for (unsigned i = 0; q->pages != NULL && i < q->nrings; i++) {
+		*count += q->pages[i].count;
+		*bytes += q->pages[i].bytes;
+	}
+}
+
 uint64_t queue_memory(const struct queue *q)
 {
-	uint64_t n = sizeof(*q) + q->name_len + q->args_len, paged = 0;
+	uint64_t n = sizeof(*q) + q->name_len + q->args_len, paged, paged_bytes;
 	unsigned i;
 
+	queue_paged_totals(q, &paged, &paged_bytes);
 	for (i = 0; i < q->nrings; i++) {
 		n += sizeof(q->rings[i]) + q->rings[i].cap * sizeof(struct qentry);
-		if (q->pages != NULL) {
+		if (q->pages != NULL)
 			n += sizeof(q->pages[i]) + q->pages[i].tail.cap * sizeof(struct qentry);
-			paged += q->pages[i].count;
-		}
 	}
 	/* Each message in memory (ready or unacked), its structure: bodies are shared, elsewhere. */
 	n += ((q->count > paged ? q->count - paged : 0) + q->unacked) * sizeof(struct message);
